@@ -1,0 +1,34 @@
+/**
+ * One root error class with a stable `code`. Codes are a public contract (DESIGN.md, "Error codes"):
+ * they appear in the output's `error_code` column and in the summary's `errors_by_code`.
+ */
+export const ERROR_CODES = [
+  'E_SPEC', 'E_INPUT', 'E_TEMPLATE', 'E_CONTEXT_LENGTH', 'E_HTTP_4XX', 'E_HTTP_5XX', 'E_TIMEOUT',
+  'E_CONNECT', 'E_RESPONSE_TRUNCATED', 'E_LENGTH', 'E_PARSE_JSON', 'E_SCHEMA', 'E_ENGINE_OUTAGE',
+  'E_UNSUPPORTED_URL', 'E_RUNTIME',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class SparkinferError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A bad job file or setting. The CLI exits 2. */
+export class SpecError extends SparkinferError {
+  constructor(message: string, options?: { cause?: unknown }) { super('E_SPEC', message, options); }
+}
+
+/** Unusable input data (missing column, duplicate keys, output exists). The CLI exits 2. */
+export class InputError extends SparkinferError {
+  constructor(message: string, options?: { cause?: unknown }) { super('E_INPUT', message, options); }
+}
+
+/** A failure of the run itself (engine unreachable, Spark failed, budget exceeded). The CLI exits 1. */
+export class RuntimeFailure extends SparkinferError {
+  constructor(message: string, options?: { cause?: unknown }) { super('E_RUNTIME', message, options); }
+}

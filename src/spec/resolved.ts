@@ -1,0 +1,31 @@
+/**
+ * The resolved job: what the CLI writes as `job.json` into the run directory and ships to the
+ * driver and to every worker (`--files`). It is the validated job (defaults applied, durations in
+ * milliseconds) plus a `run` block that only the CLI can know. The Python driver reads the same file.
+ */
+import type { Job } from './schema.ts';
+
+export interface RunInfo {
+  /** `<name>-<yyyymmddhhmmss>-<4 hex>`; also the Kubernetes application suffix. */
+  id: string;
+  /** Absolute run directory: `<resume.dir>/<run id>`. */
+  dir: string;
+  /** Absolute root of all runs for this output (holds the lock and the ledgers of earlier runs). */
+  root: string;
+  /** Columns the templates reference, in first-use order. Checked against the input schema. */
+  columns: string[];
+  /** Resolved engine endpoint (`…/v1`), filled in for launched engines. */
+  endpoint: string;
+  /** Adapter to use. */
+  engine_kind: 'llama-server' | 'vllm' | 'openai';
+  /** Stop after this many input rows (`--limit`). */
+  limit?: number;
+  /** Ignore existing ledgers (`--fresh`). */
+  fresh: boolean;
+  /** Re-infer rows whose ledger result is an error (`--retry-errors`). */
+  retry_errors: boolean;
+  /** Stable hash of what determines results (input, prompt, model, sampling, response, task). */
+  fingerprint: string;
+}
+
+export type ResolvedJob = Job & { run: RunInfo };

@@ -1,0 +1,252 @@
+/**
+ * The job file schema. This is the single source of truth for the job file: the CLI, the worker
+ * and the Python driver (through the resolved `job.json`) all read what this schema produces.
+ * Every field carries its default and its unit in JSDoc / `.describe()`.
+ */
+import { z } from 'zod';
+import { parseDuration } from './units.ts';
+
+/** A duration with a unit: `500ms`, `30s`, `10m`, `1h`. A bare number is an error. Parsed to ms. */
+export const Duration = z
+  .string({ error: 'expected a duration with a unit, like "30s" or "10m"' })
+  .transform((s, ctx) => {
+    const ms = parseDuration(s);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration with a unit (ms, s, m, h), like "30s", got ${JSON.stringify(s)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const Identifier = z.string().min(1);
+
+export const InputFormat = z.enum(['json', 'parquet', 'csv', 'orc', 'text', 'table', 'sql', 'openai-batch']);
+export const OutputFormat = z.enum(['parquet', 'json', 'csv', 'orc', 'table', 'openai-batch']);
+
+export const InputSpec = z
+  .strictObject({
+    /** Input format. `json` reads JSON Lines. */
+    format: InputFormat,
+    /** File or directory path (file formats). */
+    path: z.string().min(1).optional(),
+    /** Table name (`format: table`). */
+    table: z.string().min(1).optional(),
+    /** Spark SQL query (`format: sql`). */
+    query: z.string().min(1).optional(),
+    /** Reader options passed to Spark's DataFrameReader, e.g. `{header: "true"}` for CSV. */
+    options: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    /** A unique key column. Without it, a stable `_key` is derived from the row's content. */
+    key: Identifier.optional(),
+  })
+  .superRefine((v, ctx) => {
+    const need = v.format === 'table' ? 'table' : v.format === 'sql' ? 'query' : 'path';
+    if (v[need] === undefined) ctx.addIssue({ code: 'custom', path: [need], message: `expected \`${need}\` for input format \`${v.format}\`` });
+  });
+
+export const ChatMessage = z.strictObject({
+  role: z.enum(['system', 'user', 'assistant']),
+  /** A Jinja template over the row's columns. */
+  content: z.string(),
+});
+
+export const PromptSpec = z
+  .strictObject({
+    /** `chat` sends /v1/chat/completions; `completions` sends /v1/completions. Default: chat. */
+    api: z.enum(['chat', 'completions']).default('chat'),
+    /** System message template (chat). */
+    system: z.string().optional(),
+    /** User message template (chat). */
+    user: z.string().optional(),
+    /** Full message list (chat); each content is a template. Exclusive with system/user. */
+    messages: z.array(ChatMessage).min(1).optional(),
+    /** Raw prompt template (completions). */
+    text: z.string().optional(),
+    /** HF chat template file or `gguf` (completions API only): renders the chat client-side. */
+    chat_template: z.string().optional(),
+  })
+  .superRefine((p, ctx) => {
+    const chatLike = p.system !== undefined || p.user !== undefined || p.messages !== undefined;
+    if (p.messages !== undefined && (p.system !== undefined || p.user !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['messages'], message: 'expected either `messages` or `system`/`user`, not both' });
+    }
+    if (p.api === 'chat') {
+      if (p.text !== undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: '`text` is for `api: completions`; use `user` (and `system`) for chat' });
+      if (p.user === undefined && p.messages === undefined) ctx.addIssue({ code: 'custom', path: ['user'], message: 'expected `user` or `messages` for `api: chat`' });
+      if (p.chat_template !== undefined) ctx.addIssue({ code: 'custom', path: ['chat_template'], message: '`chat_template` needs `api: completions`' });
+    } else if (p.chat_template !== undefined) {
+      if (!chatLike) ctx.addIssue({ code: 'custom', path: ['user'], message: 'expected `user` or `messages` to render with `chat_template`' });
+      if (p.text !== undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: 'expected either `text` or chat messages with `chat_template`, not both' });
+    } else {
+      if (p.text === undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: 'expected `text` for `api: completions` (or `user` with `chat_template`)' });
+      if (chatLike) ctx.addIssue({ code: 'custom', path: ['user'], message: 'chat fields need `api: chat` or a `chat_template`' });
+    }
+  });
+
+export const SamplingSpec = z
+  .looseObject({
+    temperature: z.number().min(0).optional(),
+    top_p: z.number().gt(0).max(1).optional(),
+    top_k: z.number().int().optional(),
+    min_p: z.number().min(0).max(1).optional(),
+    /** Maximum completion tokens. Default 256. */
+    max_tokens: z.number().int().positive().default(256),
+    repetition_penalty: z.number().positive().optional(),
+    presence_penalty: z.number().optional(),
+    frequency_penalty: z.number().optional(),
+    seed: z.number().int().optional(),
+    stop: z.union([z.string(), z.array(z.string())]).optional(),
+    /** Generate exactly max_tokens (benchmarks). llama-server and vLLM honour it. */
+    ignore_eos: z.boolean().optional(),
+  })
+  .superRefine((s, ctx) => {
+    for (const k of ['n', 'best_of'] as const) {
+      const v = (s as Record<string, unknown>)[k];
+      if (v !== undefined && v !== 1) ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` > 1 is not supported: sparkinfer writes one result per row` });
+    }
+    for (const k of ['stream', 'logprobs', 'top_logprobs', 'echo'] as const) {
+      const v = (s as Record<string, unknown>)[k];
+      if (v !== undefined && v !== false && v !== null) ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` is not supported in batch jobs` });
+    }
+  });
+
+export const ResponseSpec = z
+  .strictObject({
+    /** `text` (default) or `json` (constrained decoding, validated against `schema`). */
+    format: z.enum(['text', 'json']).default('text'),
+    /** JSON Schema for `format: json`. */
+    schema: z.record(z.string(), z.unknown()).optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.format === 'json' && r.schema === undefined) ctx.addIssue({ code: 'custom', path: ['schema'], message: 'expected a JSON schema for `format: json`' });
+  });
+
+export const EngineKind = z.enum(['llama-server', 'vllm', 'openai']);
+
+export const LaunchSpec = z.strictObject({
+  /** Which engine to start locally. */
+  kind: z.enum(['llama-server', 'vllm']),
+  /** `smollm2-135m-instruct` (the demo model that setup fetches) or a path to a model file/dir. */
+  model: z.string().min(1),
+  /** Extra engine arguments, as an argv list (never a shell string). */
+  args: z.array(z.string()).default([]),
+  /** Engine slots (llama-server `--parallel`). Default 8. */
+  parallel: z.number().int().positive().default(8),
+  /** Engine threads (llama-server `--threads`). Default: all cores. */
+  threads: z.number().int().positive().optional(),
+  /** Context size per slot in tokens (llama-server's `--ctx-size` is slots × this). Default 2048. */
+  ctx_per_slot: z.number().int().positive().default(2048),
+  /** How many times a crashed engine is restarted in one run. Default 3. */
+  max_restarts: z.number().int().min(0).default(3),
+  /** Start an embeddings-only instance (`--embeddings`). Set automatically for `task: embed`. */
+  embeddings: z.boolean().optional(),
+});
+
+export const EngineSpec = z
+  .strictObject({
+    /** OpenAI-compatible base URL including `/v1`. Ignored (filled in) when `launch` is set. */
+    endpoint: z.url().optional(),
+    /** Which adapter to use. Default: the launched kind, else `openai` (generic). */
+    kind: EngineKind.optional(),
+    /** Start an engine for this run. */
+    launch: LaunchSpec.optional(),
+    /** In-flight requests per worker: `auto` (adaptive) or a fixed number. Default auto. */
+    concurrency: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
+    /** Lower bound for `auto`. Default 1. */
+    concurrency_min: z.number().int().positive().default(1),
+    /** Upper bound for `auto`. Default 512. */
+    concurrency_max: z.number().int().positive().default(512),
+    /** Per-request timeout (headers and body). Default 10m. */
+    request_timeout: Duration.prefault('10m'),
+    /** How long to wait for `/health` at start. Default 10m. */
+    startup_timeout: Duration.prefault('10m'),
+    /** How long a worker waits for an engine that stopped answering. Default 10m. */
+    outage_timeout: Duration.prefault('10m'),
+    /** Retries per request for retryable failures. Default 4. */
+    retries: z.number().int().min(0).default(4),
+    /** Name of the environment variable holding the API key. The key itself never goes in the job file. */
+    api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+  })
+  .superRefine((e, ctx) => {
+    if (e.endpoint === undefined && e.launch === undefined) ctx.addIssue({ code: 'custom', path: ['endpoint'], message: 'expected `endpoint` or `launch`' });
+    if (e.concurrency_min > e.concurrency_max) ctx.addIssue({ code: 'custom', path: ['concurrency_min'], message: `expected \`concurrency_min\` <= \`concurrency_max\` (${e.concurrency_max}), got ${e.concurrency_min}` });
+  });
+
+export const OutputSpec = z
+  .strictObject({
+    format: OutputFormat.default('parquet'),
+    path: z.string().min(1).optional(),
+    table: z.string().min(1).optional(),
+    /** `error` (default): refuse to write over an existing output. */
+    mode: z.enum(['error', 'overwrite', 'append']).default('error'),
+    /** Input columns copied to the output unchanged. */
+    include: z.array(Identifier).default([]),
+    /** Add a `request` column holding the exact JSON body sent. */
+    include_request: z.boolean().default(false),
+    partition_by: z.array(Identifier).default([]),
+    /** Output file count: `auto` (Spark's) or a number of files. */
+    files: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
+  })
+  .superRefine((o, ctx) => {
+    const need = o.format === 'table' ? 'table' : 'path';
+    if (o[need] === undefined) ctx.addIssue({ code: 'custom', path: [need], message: `expected \`${need}\` for output format \`${o.format}\`` });
+  });
+
+export const SparkSpec = z.strictObject({
+  /** Spark master. Default `local[*,4]`: all cores, 4 attempts per task. */
+  master: z.string().default('local[*,4]'),
+  /** Inference partitions: `auto` or a number. */
+  partitions: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
+  /** Extra Spark configuration (`spark.*` keys). */
+  conf: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  /** Enable Hive support (metastore tables). */
+  hive: z.boolean().default(false),
+});
+
+export const ResumeSpec = z.strictObject({
+  /** Run directory root (ledger, logs, stats). Default: `<output.path>.sparkinfer` beside the output. */
+  dir: z.string().min(1).optional(),
+});
+
+export const LimitsSpec = z.strictObject({
+  /** Fail the job when more than this fraction of rows failed. Default 0.01. */
+  max_failed_fraction: z.number().min(0).max(1).default(0.01),
+  /** The budget applies only after this many rows have finished. Default 100. */
+  min_rows_for_budget: z.number().int().min(0).default(100),
+});
+
+/** Kubernetes settings are validated by src/k8s; kept open here so the core job shape stays small. */
+export const KubernetesSpec = z.record(z.string(), z.unknown());
+
+export const JobSpec = z
+  .strictObject({
+    /** Job name: letters, digits and dashes (used in run ids and Kubernetes names). */
+    name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'expected lowercase letters, digits and dashes, at most 40 characters'),
+    task: z.enum(['generate', 'embed']).default('generate'),
+    input: InputSpec,
+    prompt: PromptSpec,
+    /** Model name sent as `model`; launched engines serve under this name. */
+    model: z.string().min(1),
+    sampling: SamplingSpec.prefault({}),
+    response: ResponseSpec.prefault({}),
+    engine: EngineSpec,
+    output: OutputSpec,
+    spark: SparkSpec.prefault({}),
+    resume: ResumeSpec.prefault({}),
+    limits: LimitsSpec.prefault({}),
+    kubernetes: KubernetesSpec.optional(),
+  })
+  .superRefine((j, ctx) => {
+    const taken = new Set(RESULT_COLUMNS);
+    j.output.include.forEach((c, i) => {
+      if (taken.has(c)) ctx.addIssue({ code: 'custom', path: ['output', 'include', i], message: `\`${c}\` collides with a result column; rename it in the input` });
+    });
+  });
+
+/** Result columns the output always has (besides the key and included columns). */
+export const RESULT_COLUMNS: readonly string[] = [
+  'text', 'reasoning', 'json', 'embedding', 'finish_reason', 'prompt_tokens', 'completion_tokens',
+  'latency_ms', 'attempts', 'error_code', 'error_message', 'model', 'run_id', 'request',
+];
+
+export type JobSpecInput = z.input<typeof JobSpec>;
+export type Job = z.output<typeof JobSpec>;

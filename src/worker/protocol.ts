@@ -1,0 +1,34 @@
+/**
+ * Worker line protocol (DESIGN.md "Worker line protocol").
+ *
+ * stdin: one JSON object per line, built by the driver as
+ *   to_json(struct(_k, <referenced columns>, _c)) with nulls kept, where
+ *   - `_k` is the row key as a string,
+ *   - each referenced column appears under its own name (Spark's JSON encoding),
+ *   - `_c` is the carried columns as one opaque JSON string (or null) that the worker echoes unchanged.
+ * stdout: one JSON object per line, in completion order, shaped as `ResultLine`.
+ */
+export const KEY_FIELD = '_k';
+export const CARRY_FIELD = '_c';
+
+export interface ResultLine {
+  /** The row key, as received. */
+  k: string;
+  /** Carried columns, echoed unchanged. */
+  c: string | null;
+  text: string | null;
+  reasoning: string | null;
+  /** Parsed JSON reply as a JSON string (response.format json), else null. */
+  json: string | null;
+  embedding: number[] | null;
+  finish_reason: string | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  latency_ms: number | null;
+  attempts: number;
+  error_code: string | null;
+  error_message: string | null;
+  model: string | null;
+  /** The exact JSON body sent (only when output.include_request). */
+  request: string | null;
+}
