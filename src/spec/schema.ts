@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './units.ts';
+import { KubernetesSpec } from '../k8s/spec.ts';
 
 /** A duration with a unit: `500ms`, `30s`, `10m`, `1h`. A bare number is an error. Parsed to ms. */
 export const Duration = z
@@ -214,8 +215,8 @@ export const LimitsSpec = z.strictObject({
   min_rows_for_budget: z.number().int().min(0).default(100),
 });
 
-/** Kubernetes settings are validated by src/k8s; kept open here so the core job shape stays small. */
-export const KubernetesSpec = z.record(z.string(), z.unknown());
+/** The `kubernetes:` section (render/submit --target k8s) lives with the renderer: src/k8s/spec.ts. */
+export { KubernetesSpec };
 
 export const JobSpec = z
   .strictObject({

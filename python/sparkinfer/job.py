@@ -1,0 +1,181 @@
+"""The resolved job (`job.json`, see src/spec/resolved.ts) as the driver reads it.
+
+The CLI writes a fully validated job with defaults applied. PySpark users calling `infer()` may
+pass a hand-written dict, so the few defaults the driver relies on are applied here as well.
+"""
+import copy
+import json
+import re
+import secrets
+import time
+from urllib.parse import urlsplit
+
+from sparkinfer.errors import SpecError
+
+INPUT_FORMATS = ('json', 'parquet', 'csv', 'orc', 'text', 'table', 'sql', 'openai-batch')
+OUTPUT_FORMATS = ('parquet', 'json', 'csv', 'orc', 'table', 'openai-batch')
+NOT_IMPLEMENTED = ('openai-batch',)
+
+_UNIT_MS = {'ms': 1, 's': 1000, 'm': 60_000, 'h': 3_600_000}
+
+
+def parse_duration_ms(value, field):
+    """A number is already milliseconds (resolved job); a string needs a unit, as in the job file."""
+    if isinstance(value, bool):
+        raise SpecError(f'expected `{field}` to be a duration like "30s", got {value!r}')
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and re.fullmatch(r'(\d+(\.\d+)?(ms|s|m|h))+', value.strip()):
+        return float(sum(float(n) * _UNIT_MS[u] for n, _, u in re.findall(r'(\d+(\.\d+)?)(ms|s|m|h)', value)))
+    raise SpecError(f'expected `{field}` to be a duration with a unit, like "30s", got {value!r}')
+
+
+def load_job(source):
+    """Reads `job.json` (a path) or copies a dict, applies defaults and checks what the driver needs."""
+    if isinstance(source, dict):
+        job = copy.deepcopy(source)
+    else:
+        try:
+            with open(source, encoding='utf-8') as f:
+                job = json.load(f)
+        except OSError as e:
+            raise SpecError(f'cannot read job file {source}: {e.strerror}') from None
+        except ValueError as e:
+            raise SpecError(f'job file {source} is not valid JSON: {e}') from None
+    if not isinstance(job, dict):
+        raise SpecError(f'expected the job to be a JSON object, got {type(job).__name__}')
+    _apply_defaults(job)
+    _check(job)
+    return job
+
+
+def _section(job, name):
+    value = job.setdefault(name, {})
+    if not isinstance(value, dict):
+        raise SpecError(f'expected `{name}` to be an object, got {value!r}')
+    return value
+
+
+def _apply_defaults(job):
+    job.setdefault('task', 'generate')
+    inp = _section(job, 'input')
+    inp.setdefault('options', {})
+    out = _section(job, 'output')
+    out.setdefault('format', 'parquet')
+    out.setdefault('mode', 'error')
+    out.setdefault('include', [])
+    out.setdefault('include_request', False)
+    out.setdefault('partition_by', [])
+    out.setdefault('files', 'auto')
+    spark = _section(job, 'spark')
+    spark.setdefault('partitions', 'auto')
+    spark.setdefault('conf', {})
+    spark.setdefault('hive', False)
+    engine = _section(job, 'engine')
+    engine['startup_timeout'] = parse_duration_ms(engine.get('startup_timeout', 600_000), 'engine.startup_timeout')
+    limits = _section(job, 'limits')
+    limits.setdefault('max_failed_fraction', 0.01)
+    limits.setdefault('min_rows_for_budget', 100)
+    _section(job, 'response').setdefault('format', 'text')
+
+
+def _check(job):
+    name = job.get('name')
+    if not isinstance(name, str) or not re.fullmatch(r'[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?', name):
+        raise SpecError(f'expected `name` to be lowercase letters, digits and dashes, got {name!r}')
+    inp, out = job['input'], job['output']
+    fmt = inp.get('format')
+    if fmt not in INPUT_FORMATS:
+        raise SpecError(f'expected `input.format` to be one of {", ".join(INPUT_FORMATS)}, got {fmt!r}')
+    need = {'table': 'table', 'sql': 'query'}.get(fmt, 'path')
+    if not isinstance(inp.get(need), str) or not inp[need]:
+        raise SpecError(f'expected `input.{need}` for input format `{fmt}`')
+    if not isinstance(inp['options'], dict):
+        raise SpecError(f'expected `input.options` to be an object, got {inp["options"]!r}')
+    key = inp.get('key')
+    if key is not None and (not isinstance(key, str) or not key):
+        raise SpecError(f'expected `input.key` to be a column name, got {key!r}')
+    ofmt = out['format']
+    if ofmt not in OUTPUT_FORMATS:
+        raise SpecError(f'expected `output.format` to be one of {", ".join(OUTPUT_FORMATS)}, got {ofmt!r}')
+    oneed = 'table' if ofmt == 'table' else 'path'
+    if not isinstance(out.get(oneed), str) or not out[oneed]:
+        raise SpecError(f'expected `output.{oneed}` for output format `{ofmt}`')
+    if out['mode'] not in ('error', 'overwrite', 'append'):
+        raise SpecError(f'expected `output.mode` to be error, overwrite or append, got {out["mode"]!r}')
+    for field in ('include', 'partition_by'):
+        v = out[field]
+        if not isinstance(v, list) or not all(isinstance(c, str) and c for c in v):
+            raise SpecError(f'expected `output.{field}` to be a list of column names, got {v!r}')
+    files = out['files']
+    if files != 'auto' and (isinstance(files, bool) or not isinstance(files, int) or files < 1):
+        raise SpecError(f'expected `output.files` to be "auto" or a number from 1 and up, got {files!r}')
+    parts = job['spark']['partitions']
+    if parts != 'auto' and (isinstance(parts, bool) or not isinstance(parts, int) or parts < 1):
+        raise SpecError(f'expected `spark.partitions` to be "auto" or a number from 1 and up, got {parts!r}')
+    if not isinstance(job['spark']['conf'], dict):
+        raise SpecError(f'expected `spark.conf` to be an object, got {job["spark"]["conf"]!r}')
+    if job['task'] not in ('generate', 'embed'):
+        raise SpecError(f'expected `task` to be generate or embed, got {job["task"]!r}')
+
+
+def check_implemented(job):
+    """Formats the schema accepts but this driver can't run yet: a clear exit 2, not a crash."""
+    for side in ('input', 'output'):
+        fmt = job[side]['format']
+        if fmt in NOT_IMPLEMENTED:
+            raise SpecError(f'`{side}.format: {fmt}` is not implemented yet by the Spark driver')
+
+
+def new_run_id(name):
+    """`<name>-<yyyymmddhhmmss>-<4 hex>`, as the CLI makes them (resolved.ts)."""
+    return f'{name}-{time.strftime("%Y%m%d%H%M%S", time.gmtime())}-{secrets.token_hex(2)}'
+
+
+def fill_run(job, columns=None, run_dir=None):
+    """Completes `job['run']` for `infer()` callers that have no CLI-resolved job.
+
+    Without `run.columns` (the template analysis lives in the TypeScript CLI), `columns` is used:
+    the caller passes all the DataFrame's columns, so every column crosses the pipe.
+    """
+    run = job.setdefault('run', {})
+    if not isinstance(run, dict):
+        raise SpecError(f'expected `run` to be an object, got {run!r}')
+    run.setdefault('id', new_run_id(job['name']))
+    if 'columns' not in run:
+        run['columns'] = list(columns or [])
+    if run_dir is not None:
+        run['dir'] = run_dir
+    run.setdefault('fresh', True)
+    run.setdefault('retry_errors', False)
+    run.setdefault('fingerprint', '')
+    engine = job['engine']
+    run.setdefault('endpoint', engine.get('endpoint') or '')
+    run.setdefault('engine_kind', engine.get('kind') or (engine.get('launch') or {}).get('kind') or 'openai')
+    check_run(job)
+    return job
+
+
+def check_run(job):
+    run = job.get('run')
+    if not isinstance(run, dict):
+        raise SpecError('expected a `run` block in job.json (the CLI writes it)')
+    if not isinstance(run.get('id'), str) or not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._-]*', run['id']):
+        raise SpecError(f'expected `run.id` to be letters, digits, dots and dashes, got {run.get("id")!r}')
+    cols = run.get('columns')
+    if not isinstance(cols, list) or not all(isinstance(c, str) and c for c in cols):
+        raise SpecError(f'expected `run.columns` to be a list of column names, got {cols!r}')
+    limit = run.get('limit')
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise SpecError(f'expected `run.limit` to be a number from 0 and up, got {limit!r}')
+
+
+def health_url(endpoint):
+    """`http://h:p/v1` → `http://h:p/health` (the engine's root, not the OpenAI base)."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ('http', 'https') or not parts.netloc:
+        raise SpecError(f'expected `run.endpoint` to be an http(s) URL, got {endpoint!r}')
+    path = parts.path.rstrip('/')
+    if path.endswith('/v1'):
+        path = path[:-3]
+    return f'{parts.scheme}://{parts.netloc}{path}/health'

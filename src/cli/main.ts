@@ -1,0 +1,106 @@
+/**
+ * The CLI: commander wiring only. Arguments become library calls; errors become exit codes through
+ * the one table in exit-codes.ts. stdout carries results and --json output only; logs and progress
+ * go to stderr.
+ */
+import { Command, Option } from 'commander';
+import { EXIT, exitCodeFor } from './exit-codes.ts';
+import { runJob, resolveJob } from '../job/run.ts';
+import { buildSummary, formatSummary } from '../report/summary.ts';
+import { SparkinferError } from '../errors.ts';
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+const positiveInt = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new SparkinferError('E_SPEC', `Expected \`${name}\` to be a whole number from 1 and up, got \`${v}\``);
+  return n;
+};
+
+function fail(err: unknown, json: boolean): never {
+  const code = exitCodeFor(err);
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`sparkinfer: ${message}\n`);
+  if (json) {
+    const s = buildSummary({ runId: '', runDir: '', wallMs: 0, status: 'failed', exitCode: code, output: null, message });
+    process.stdout.write(JSON.stringify(s) + '\n');
+  }
+  process.exit(code);
+}
+
+const program = new Command('sparkinfer')
+  .description('Offline batch LLM inference as Apache Spark jobs')
+  .showHelpAfterError()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.UNUSABLE));
+
+program
+  .command('validate')
+  .argument('<job>', 'job file (YAML)')
+  .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
+  .option('--json', 'print the resolved job as JSON on stdout')
+  .description('check a job file and print what it references')
+  .action((jobPath: string, opts: { set: string[]; json?: boolean }) => {
+    try {
+      const { job, columns } = resolveJob(jobPath, opts.set);
+      if (opts.json === true) process.stdout.write(JSON.stringify(job) + '\n');
+      process.stderr.write(`${jobPath}: ok (task ${job.task}, model ${job.model}, columns: ${columns.join(', ') || 'none'})\n`);
+    } catch (err) {
+      fail(err, false);
+    }
+  });
+
+program
+  .command('run')
+  .argument('<job>', 'job file (YAML)')
+  .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
+  .addOption(new Option('--limit <n>', 'only the first N rows (a quick trial)').argParser(positiveInt('--limit')))
+  .option('--fresh', 'ignore results of earlier runs (start over)')
+  .option('--retry-errors', 're-infer rows that finished with an error in an earlier run')
+  .option('--json', 'print the summary JSON as the last stdout line')
+  .description('run a job with Spark')
+  .action(async (jobPath: string, opts: { set: string[]; limit?: number; fresh?: boolean; retryErrors?: boolean; json?: boolean }) => {
+    const json = opts.json === true;
+    const ac = new AbortController();
+    let interrupts = 0;
+    const onSig = (): void => {
+      interrupts++;
+      if (interrupts > 1) process.exit(EXIT.INTERRUPTED);
+      process.stderr.write('\nsparkinfer: interrupted; stopping Spark and the engines (Ctrl-C again to force)\n');
+      ac.abort();
+    };
+    process.on('SIGINT', onSig);
+    process.on('SIGTERM', onSig);
+    const tty = process.stderr.isTTY === true;
+    try {
+      const { summary, exitCode } = await runJob({
+        jobPath, set: opts.set, fresh: opts.fresh === true, retryErrors: opts.retryErrors === true,
+        ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+        log: (l) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${l}\n`),
+        progress: (l) => process.stderr.write(tty ? `\r\x1b[K${l}` : `${l}\n`),
+        tty, signal: ac.signal,
+      });
+      if (tty) process.stderr.write('\r\x1b[K');
+      process.stderr.write(formatSummary(summary) + '\n');
+      if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+      process.exitCode = exitCode;
+    } catch (err) {
+      fail(err, json);
+    }
+  });
+
+program
+  .command('render')
+  .argument('<job>', 'job file (YAML)')
+  .addOption(new Option('--target <target>', 'where it runs').choices(['k8s']).default('k8s'))
+  .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
+  .description('print the Kubernetes manifests for a job')
+  .action(async (jobPath: string, opts: { set: string[] }) => {
+    try {
+      const { renderForCli } = await import('../k8s/cli.ts');
+      process.stdout.write(await renderForCli(jobPath, opts.set));
+    } catch (err) {
+      fail(err, false);
+    }
+  });
+
+await program.parseAsync(process.argv);

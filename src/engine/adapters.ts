@@ -1,0 +1,190 @@
+/**
+ * Engine adapters: request bodies and response parsing for llama-server, vLLM and generic
+ * OpenAI-compatible servers. Bodies are plain objects whose key order is fixed, so
+ * `JSON.stringify(body)` is byte-stable for the same inputs (the `request` column, fingerprints).
+ */
+import { BadResponseError, excerpt } from './errors.ts';
+
+export type EngineKind = 'llama-server' | 'vllm' | 'openai';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** The job's `sampling` block: known keys plus whatever else the user passes through. */
+export type Sampling = Readonly<Record<string, unknown>>;
+
+/** The job's `response` block. */
+export interface ResponseFormat {
+  format: 'text' | 'json';
+  schema?: Record<string, unknown> | undefined;
+}
+
+export interface Generation {
+  text: string | null;
+  /** `message.reasoning_content` (llama-server, vLLM) or `message.reasoning`; null when absent or empty. */
+  reasoning: string | null;
+  finishReason: string | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+}
+
+export type RequestBody = Record<string, unknown>;
+
+export interface EngineAdapter {
+  readonly kind: EngineKind;
+  /** Paths below the `/v1` endpoint. */
+  readonly paths: { readonly chat: string; readonly completions: string; readonly embeddings: string };
+  buildChatBody(model: string, messages: readonly ChatMessage[], sampling: Sampling, response?: ResponseFormat): RequestBody;
+  buildCompletionBody(model: string, prompt: string, sampling: Sampling, response?: ResponseFormat): RequestBody;
+  buildEmbeddingBody(model: string, inputs: readonly string[]): RequestBody;
+  /** Sampling keys this engine will not receive; the caller warns about them once per job. */
+  ignoredKeys(sampling: Sampling): string[];
+  parseChat(json: unknown): Generation;
+  parseCompletion(json: unknown): Generation;
+  /** Vectors in input order (sorted by `index`). */
+  parseEmbeddings(json: unknown, expectedCount?: number): number[][];
+}
+
+/** The order sampling keys are written in; unknown pass-through keys follow, sorted by name. */
+const SAMPLING_ORDER: readonly string[] = [
+  'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'repeat_penalty',
+  'presence_penalty', 'frequency_penalty', 'seed', 'stop', 'ignore_eos',
+];
+
+/** Keys that the OpenAI API does not define; a generic server may reject them, so they are dropped. */
+const NON_OPENAI_KEYS: ReadonlySet<string> = new Set(['top_k', 'min_p', 'repetition_penalty', 'repeat_penalty', 'ignore_eos']);
+
+/** Present sampling keys in the canonical order. */
+function orderedKeys(sampling: Sampling): string[] {
+  const present = Object.keys(sampling).filter((k) => sampling[k] !== undefined);
+  const known = SAMPLING_ORDER.filter((k) => present.includes(k));
+  const extra = present.filter((k) => !SAMPLING_ORDER.includes(k)).sort();
+  return [...known, ...extra];
+}
+
+interface Dialect {
+  /** Engine name for a sampling key, or undefined to drop it. */
+  rename(key: string, sampling: Sampling): string | undefined;
+  responseFormat(schema: Record<string, unknown>): Record<string, unknown>;
+}
+
+const DIALECTS: Record<EngineKind, Dialect> = {
+  'llama-server': {
+    // llama-server reads `repeat_penalty`; an explicit `repeat_penalty` wins over the OpenAI-style name.
+    rename: (k, s) => (k === 'repetition_penalty' ? (s['repeat_penalty'] !== undefined ? undefined : 'repeat_penalty') : k),
+    // It reads response_format.json_schema.schema (a top-level `json_schema` works too); no name needed.
+    responseFormat: (schema) => ({ type: 'json_schema', json_schema: { schema } }),
+  },
+  vllm: {
+    // vLLM takes top_k, min_p, repetition_penalty and ignore_eos as extra body parameters.
+    rename: (k) => (k === 'repeat_penalty' ? undefined : k),
+    responseFormat: (schema) => ({ type: 'json_schema', json_schema: { name: 'output', schema, strict: true } }),
+  },
+  openai: {
+    rename: (k) => (NON_OPENAI_KEYS.has(k) ? undefined : k),
+    responseFormat: (schema) => ({ type: 'json_schema', json_schema: { name: 'output', schema, strict: true } }),
+  },
+};
+
+function samplingFields(d: Dialect, sampling: Sampling): RequestBody {
+  const out: RequestBody = {};
+  for (const k of orderedKeys(sampling)) {
+    const name = d.rename(k, sampling);
+    if (name !== undefined) out[name] = sampling[k];
+  }
+  return out;
+}
+
+function withResponse(d: Dialect, body: RequestBody, response: ResponseFormat | undefined): RequestBody {
+  if (response?.format !== 'json') return body;
+  if (response.schema === undefined) throw new TypeError('Expected `response.schema` for `response.format: json`');
+  return { ...body, response_format: d.responseFormat(response.schema) };
+}
+
+/** Returns the adapter for an engine kind. */
+export function adapterFor(kind: EngineKind): EngineAdapter {
+  const d = DIALECTS[kind];
+  if (d === undefined) throw new TypeError(`Expected engine kind \`llama-server\`, \`vllm\` or \`openai\`, got \`${String(kind)}\``);
+  return {
+    kind,
+    paths: { chat: '/chat/completions', completions: '/completions', embeddings: '/embeddings' },
+    buildChatBody: (model, messages, sampling, response) =>
+      withResponse(d, { model, messages: messages.map((m) => ({ role: m.role, content: m.content })), ...samplingFields(d, sampling) }, response),
+    buildCompletionBody: (model, prompt, sampling, response) =>
+      withResponse(d, { model, prompt, ...samplingFields(d, sampling) }, response),
+    buildEmbeddingBody: (model, inputs) => ({ model, input: [...inputs], encoding_format: 'float' }),
+    ignoredKeys: (sampling) => orderedKeys(sampling).filter((k) => d.rename(k, sampling) === undefined),
+    parseChat: (json) => parseGeneration(json, 'chat'),
+    parseCompletion: (json) => parseGeneration(json, 'completion'),
+    parseEmbeddings,
+  };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function bad(what: string, json: unknown): BadResponseError {
+  let shown: string;
+  try {
+    shown = excerpt(JSON.stringify(json) ?? String(json));
+  } catch {
+    shown = String(json);
+  }
+  return new BadResponseError(`unexpected engine response: ${what}: ${shown}`);
+}
+
+function optString(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+function optCount(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function parseGeneration(json: unknown, api: 'chat' | 'completion'): Generation {
+  if (!isRecord(json)) throw bad('expected a JSON object', json);
+  // Some servers answer 200 with an error object; treat it as a failed attempt, not as text.
+  if (json['error'] !== undefined && json['choices'] === undefined) throw bad('error object in a 2xx answer', json);
+  const choices = json['choices'];
+  const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
+  if (!isRecord(first)) throw bad('expected `choices[0]`', json);
+  let text: string | null;
+  let reasoning: string | null = null;
+  if (api === 'chat') {
+    const message = first['message'];
+    if (!isRecord(message)) throw bad('expected `choices[0].message`', json);
+    text = optString(message['content']);
+    reasoning = optString(message['reasoning_content']) || optString(message['reasoning']) || null;
+  } else {
+    text = optString(first['text']);
+    if (text === null && first['text'] !== null) throw bad('expected `choices[0].text`', json);
+  }
+  const usage = isRecord(json['usage']) ? json['usage'] : {};
+  return {
+    text,
+    reasoning,
+    finishReason: optString(first['finish_reason']),
+    promptTokens: optCount(usage['prompt_tokens']),
+    completionTokens: optCount(usage['completion_tokens']),
+  };
+}
+
+function parseEmbeddings(json: unknown, expectedCount?: number): number[][] {
+  if (!isRecord(json) || !Array.isArray(json['data'])) throw bad('expected `data` array', json);
+  const items = json['data'].map((item: unknown, i: number) => {
+    if (!isRecord(item)) throw bad(`expected an object at data[${i}]`, json);
+    const vec = item['embedding'];
+    if (!Array.isArray(vec) || vec.length === 0 || !vec.every((x) => typeof x === 'number')) {
+      throw bad(`expected a flat number array at data[${i}].embedding`, json);
+    }
+    return { index: typeof item['index'] === 'number' ? item['index'] : i, vec: vec as number[] };
+  });
+  items.sort((a, b) => a.index - b.index);
+  if (expectedCount !== undefined && items.length !== expectedCount) {
+    throw bad(`expected ${expectedCount} embeddings, got ${items.length}`, { data_length: items.length });
+  }
+  return items.map((x) => x.vec);
+}

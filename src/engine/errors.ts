@@ -1,0 +1,122 @@
+/**
+ * Engine errors. Each class has one stable code (DESIGN.md "Error codes"). HTTP status codes map
+ * to classes in exactly one place: `errorFromStatus`.
+ */
+import { SparkinferError } from '../errors.ts';
+
+/** How much of a response body an error message quotes. */
+const EXCERPT_CHARS = 300;
+
+/** The engine answered with a non-2xx status (E_HTTP_4XX for < 500, E_HTTP_5XX for >= 500). */
+export class HttpError extends SparkinferError {
+  /** The HTTP status code. */
+  readonly status: number;
+  /** The start of the response body (already redacted by the client). */
+  readonly bodyExcerpt: string;
+  /** The raw `retry-after` header, when the engine sent one. */
+  readonly retryAfter: string | undefined;
+  constructor(status: number, bodyExcerpt: string, retryAfter?: string, message?: string) {
+    super(status >= 500 ? 'E_HTTP_5XX' : 'E_HTTP_4XX', message ?? `engine answered HTTP ${status}${bodyExcerpt ? `: ${bodyExcerpt}` : ''}`);
+    this.status = status;
+    this.bodyExcerpt = bodyExcerpt;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The prompt does not fit the model's context (a 400 that says so). Never retried. */
+export class ContextLengthError extends SparkinferError {
+  readonly status: number;
+  readonly bodyExcerpt: string;
+  constructor(status: number, bodyExcerpt: string) {
+    super('E_CONTEXT_LENGTH', `prompt exceeds the model's context: ${bodyExcerpt}`);
+    this.status = status;
+    this.bodyExcerpt = bodyExcerpt;
+  }
+}
+
+/** No complete answer within the request timeout (headers or body), or the connect timed out. */
+export class TimeoutError extends SparkinferError {
+  /** Which wait ran out. */
+  readonly phase: 'connect' | 'headers' | 'body' | 'request';
+  readonly timeoutMs: number;
+  constructor(phase: TimeoutError['phase'], timeoutMs: number, options?: { cause?: unknown }) {
+    super('E_TIMEOUT', `no ${phase === 'request' ? 'answer' : phase} from the engine within ${timeoutMs}ms`, options);
+    this.phase = phase;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** No connection, or the connection broke before a response started. */
+export class ConnectError extends SparkinferError {
+  /** The system or undici error code (`ECONNREFUSED`, `ECONNRESET`, `UND_ERR_SOCKET`, ...). */
+  readonly errno: string;
+  constructor(errno: string, message: string, options?: { cause?: unknown }) {
+    super('E_CONNECT', message, options);
+    this.errno = errno;
+  }
+}
+
+/** A 2xx whose body was cut: socket closed mid-body, length mismatch, or unparseable JSON. */
+export class TruncatedResponseError extends SparkinferError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_RESPONSE_TRUNCATED', message, options);
+  }
+}
+
+/**
+ * A 2xx with a complete, parseable body that lacks what the API promises (no `choices`, no
+ * `data`). The engine misbehaved, so it carries E_HTTP_5XX and is retried within the budget.
+ */
+export class BadResponseError extends SparkinferError {
+  constructor(message: string) {
+    super('E_HTTP_5XX', message);
+  }
+}
+
+/** The engine stayed unreachable past its timeout (startup or `outage_timeout`). Fails the task. */
+export class EngineOutageError extends SparkinferError {
+  /** The health URL that was polled. */
+  readonly url: string;
+  /** The last observed state, e.g. `connection refused` or `HTTP 503 (loading)`. */
+  readonly lastState: string;
+  constructor(url: string, lastState: string, waitedMs: number, options?: { cause?: unknown }) {
+    super('E_ENGINE_OUTAGE', `engine at ${url} not healthy after ${Math.round(waitedMs / 1000)}s; last state: ${lastState}`, options);
+    this.url = url;
+    this.lastState = lastState;
+  }
+}
+
+/** Phrases engines use in a 400 for a prompt that is too long. */
+const CONTEXT_PATTERNS: readonly RegExp[] = [
+  /exceed_context_size_error/, // llama-server error type
+  /exceeds the available context size/i, // llama-server message
+  /larger than the max context size/i, // llama-server (context shift off)
+  /maximum context length/i, // vLLM and OpenAI
+  /maximum model length/i, // vLLM: "... is longer than the maximum model length of N"
+  /context_length_exceeded/, // OpenAI error code
+];
+
+/** Collapses whitespace and cuts to EXCERPT_CHARS so a huge HTML error page stays a one-liner. */
+export function excerpt(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > EXCERPT_CHARS ? `${flat.slice(0, EXCERPT_CHARS)}…` : flat;
+}
+
+/**
+ * Maps a non-2xx response to its error class. The only place that turns statuses into errors.
+ * @param status HTTP status (a 2xx is a caller bug and throws RangeError)
+ * @param bodyText the response body; it should already be redacted of secrets
+ * @param retryAfter the raw `retry-after` header, kept for `classify`
+ */
+export function errorFromStatus(status: number, bodyText: string, retryAfter?: string): HttpError | ContextLengthError {
+  if (!Number.isInteger(status) || status < 100 || status > 599 || (status >= 200 && status < 300)) {
+    throw new RangeError(`Expected a non-2xx HTTP status, got \`${status}\` (${typeof status})`);
+  }
+  const body = excerpt(bodyText);
+  if ((status === 400 || status === 413) && CONTEXT_PATTERNS.some((p) => p.test(bodyText))) {
+    return new ContextLengthError(status, body);
+  }
+  // 1xx/3xx are not OpenAI answers (undici follows no redirects): a misconfigured endpoint.
+  const odd = status < 400 ? `engine answered unexpected HTTP ${status}${body ? `: ${body}` : ''}` : undefined;
+  return new HttpError(status, body, retryAfter, odd);
+}

@@ -1,0 +1,189 @@
+/**
+ * `sparkinfer run`: validate → run directory + lock → engine (in the background) → spark-submit the
+ * driver → progress → summary. The engine start never delays a spec or input error: the spec is
+ * checked before anything starts, and the driver checks the input before it waits for the engine.
+ */
+import { existsSync, readFileSync, statSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Job } from '../spec/schema.ts';
+import type { ResolvedJob } from '../spec/resolved.ts';
+import { loadJobFile } from '../spec/load.ts';
+import { fingerprint } from '../spec/fingerprint.ts';
+import { referencedColumns } from '../prompt/analyze.ts';
+import { acquireLock, makeRunDir, newRunId, resolvePath, runsRoot } from './rundir.ts';
+import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
+import { killGroup, isLocalMaster, startSparkSubmit } from '../spark/submit.ts';
+import { formatProgress, readProgress, sparkTasks } from '../spark/progress.ts';
+import { freePort } from '../launch/port.ts';
+import { startEngine, type LocalEngine } from '../launch/engine.ts';
+import { SparkinferError } from '../errors.ts';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface RunOptions {
+  jobPath: string;
+  set?: string[];
+  limit?: number;
+  fresh?: boolean;
+  retryErrors?: boolean;
+  /** Writes progress and logs. */
+  log: (line: string) => void;
+  /** Redraws a progress line (TTY) or prints it. */
+  progress: (line: string) => void;
+  tty: boolean;
+  signal?: AbortSignal;
+}
+
+/** Input identity for the fingerprint: file paths with sizes and mtimes, or the table/query text. */
+export function inputIdentity(job: Job, baseDir: string): string {
+  const inp = job.input;
+  if (inp.path === undefined) return `${inp.format}:${inp.table ?? ''}:${inp.query ?? ''}`;
+  const p = resolvePath(inp.path, baseDir);
+  if (/^[a-z][a-z0-9+.-]*:/i.test(p) && !p.startsWith('file:')) return `${inp.format}:${p}`;
+  const local = p.replace(/^file:(\/\/)?/, '');
+  const parts: string[] = [];
+  const walk = (f: string): void => {
+    let st;
+    try { st = statSync(f); } catch { parts.push(`${f}:missing`); return; }
+    if (st.isDirectory()) for (const n of readdirSync(f).sort()) { if (!n.startsWith('.') && !n.startsWith('_')) walk(join(f, n)); }
+    else parts.push(`${f}:${st.size}:${Math.round(st.mtimeMs)}`);
+  };
+  walk(local);
+  return `${inp.format}:${parts.join('|')}`;
+}
+
+export function workerBundlePath(): string {
+  return join(PROJECT_ROOT, 'dist', 'sparkinfer-worker.mjs');
+}
+
+export interface RunResult {
+  summary: Summary;
+  exitCode: number;
+}
+
+/** Resolves the job (validation, columns, fingerprint) without starting anything. */
+export function resolveJob(jobPath: string, set: string[] = []): { job: Job; baseDir: string; columns: string[] } {
+  const job = loadJobFile(jobPath, { set });
+  const columns = referencedColumns(job.prompt);
+  return { job, baseDir: dirname(resolve(jobPath)), columns };
+}
+
+export async function runJob(o: RunOptions): Promise<RunResult> {
+  const started = Date.now();
+  const { job, baseDir, columns } = resolveJob(o.jobPath, o.set ?? []);
+  if (!existsSync(workerBundlePath())) throw new SparkinferError('E_RUNTIME', `worker bundle missing at ${workerBundlePath()}; run 'npm run setup'`);
+  const runId = newRunId(job.name);
+  const root = runsRoot(job, baseDir);
+  const release = acquireLock(root, runId);
+  const runDir = makeRunDir(root, runId);
+  const output = job.output.path !== undefined ? resolvePath(job.output.path, baseDir) : (job.output.table ?? null);
+  let engine: LocalEngine | undefined;
+  let spark: ReturnType<typeof startSparkSubmit> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let status: Summary['status'] = 'failed';
+  let exitCode = 1;
+  let message: string | undefined;
+  let driver: DriverSummary | undefined;
+  try {
+    let endpoint = job.engine.endpoint ?? '';
+    const launch = job.engine.launch;
+    if (launch !== undefined) {
+      const port = await freePort();
+      endpoint = `http://127.0.0.1:${port}/v1`;
+      engine = await startEngine({
+        kind: launch.kind, model: launch.model, alias: job.model, args: launch.args, parallel: launch.parallel,
+        ctxPerSlot: launch.ctx_per_slot, maxRestarts: launch.max_restarts, port,
+        embeddings: launch.embeddings ?? job.task === 'embed',
+        logFile: join(runDir, 'logs', 'engine.log'), baseDir,
+        ...(launch.threads !== undefined ? { threads: launch.threads } : {}),
+        logger: { info: (l: string) => o.log(l), warn: (l: string) => o.log(l) },
+      });
+      o.log(`sparkinfer: started ${launch.kind} (${launch.model}) at ${endpoint}; log: ${join(runDir, 'logs', 'engine.log')}`);
+    }
+    const resolved: ResolvedJob = {
+      ...job,
+      input: { ...job.input, ...(job.input.path !== undefined ? { path: resolvePath(job.input.path, baseDir) } : {}) },
+      output: { ...job.output, ...(job.output.path !== undefined ? { path: resolvePath(job.output.path, baseDir) } : {}) },
+      run: {
+        id: runId, dir: runDir, root, columns, endpoint,
+        engine_kind: job.engine.kind ?? launch?.kind ?? 'openai',
+        fresh: o.fresh ?? false, retry_errors: o.retryErrors ?? false,
+        fingerprint: fingerprint(job, inputIdentity(job, baseDir)),
+        ...(o.limit !== undefined ? { limit: o.limit } : {}),
+      },
+    };
+    const jobJson = join(runDir, 'job.json');
+    writeFileSync(jobJson, JSON.stringify(resolved, null, 2));
+    const uiPort = isLocalMaster(job.spark.master) ? await freePort() : undefined;
+    spark = startSparkSubmit(resolved, { root: PROJECT_ROOT, jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
+      nodePath: process.execPath, ...(uiPort !== undefined ? { uiPort } : {}),
+    });
+    o.log(`sparkinfer: run ${runId} started; spark log: ${join(runDir, 'logs', 'spark.log')}`);
+    const sp = spark;
+    const engineGaveUp = new Promise<string>((res) => engine?.on('giveup', () => res('the local engine crashed more often than engine.launch.max_restarts allows')));
+    const aborted = new Promise<string>((res) => o.signal?.addEventListener('abort', () => res('cancelled'), { once: true }));
+    let lastLine = 0;
+    timer = setInterval(() => {
+      void (async () => {
+        const p = readProgress(runDir);
+        if (uiPort !== undefined) {
+          const t = await sparkTasks(uiPort);
+          if (t !== undefined) { p.tasksDone = t.done; p.tasksActive = t.active; p.tasksTotal = t.total; }
+        }
+        const now = Date.now();
+        if (o.tty || now - lastLine >= 10_000) {
+          lastLine = now;
+          if (p.workers > 0 || p.rowsTotal !== undefined) o.progress(formatProgress(p, now - started, o.tty));
+        }
+      })();
+    }, 1000);
+    const outcome = await Promise.race([sp.exited.then((c) => ({ kind: 'exit' as const, code: c })), engineGaveUp.then((m) => ({ kind: 'engine' as const, m })), aborted.then(() => ({ kind: 'abort' as const }))]);
+    if (outcome.kind !== 'exit') {
+      killGroup(sp.child, 'SIGTERM');
+      const grace = setTimeout(() => killGroup(sp.child, 'SIGKILL'), 5000);
+      await sp.exited;
+      clearTimeout(grace);
+      if (outcome.kind === 'abort') { status = 'cancelled'; exitCode = 130; message = 'interrupted; finished rows are kept in the ledger'; }
+      else { message = outcome.m; exitCode = 1; }
+    } else {
+      const errFile = join(runDir, 'driver_error.json');
+      const sumFile = join(runDir, 'driver_summary.json');
+      if (existsSync(sumFile)) driver = JSON.parse(readFileSync(sumFile, 'utf8')) as DriverSummary;
+      if (outcome.code === 0 && driver !== undefined) {
+        status = 'succeeded';
+        exitCode = 0;
+        const rowsIn = driver.rows_in ?? 0;
+        const failed = driver.rows_failed ?? 0;
+        if (rowsIn >= job.limits.min_rows_for_budget && rowsIn > 0 && failed / rowsIn > job.limits.max_failed_fraction) {
+          status = 'failed';
+          exitCode = 1;
+          message = `${failed} of ${rowsIn} rows failed, more than limits.max_failed_fraction (${job.limits.max_failed_fraction})`;
+        }
+      } else if (existsSync(errFile)) {
+        const e = JSON.parse(readFileSync(errFile, 'utf8')) as { exit_code?: number; message?: string };
+        exitCode = e.exit_code === 2 ? 2 : 1;
+        message = e.message ?? 'the driver failed';
+      } else {
+        exitCode = 1;
+        message = `spark-submit exited with ${outcome.code}; see ${join(runDir, 'logs', 'spark.log')}`;
+      }
+    }
+  } catch (err) {
+    if (err instanceof SparkinferError) {
+      exitCode = err.code === 'E_SPEC' || err.code === 'E_INPUT' ? 2 : 1;
+      message = err.message;
+    } else throw err;
+  } finally {
+    if (timer !== undefined) clearInterval(timer);
+    if (spark !== undefined && spark.child.exitCode === null) killGroup(spark.child, 'SIGKILL');
+    await engine?.stop();
+    release();
+  }
+  const summary = buildSummary({
+    runId, runDir, wallMs: Date.now() - started, status, exitCode, output,
+    ...(driver !== undefined ? { driver } : {}), ...(message !== undefined ? { message } : {}),
+  });
+  writeFileSync(join(runDir, 'summary.json'), JSON.stringify(summary, null, 2));
+  return { summary, exitCode };
+}

@@ -1,0 +1,74 @@
+/**
+ * Run directories, run ids and the run lock.
+ *
+ * The default root is `<output.path>.sparkinfer`, BESIDE the output rather than inside it: Spark's
+ * `mode: overwrite` deletes the output directory before writing, which would take the ledger of an
+ * earlier run with it. Tables default to `./sparkinfer-runs/<table>`.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Job } from '../spec/schema.ts';
+import { InputError } from '../errors.ts';
+
+export function runsRoot(job: Job, baseDir: string): string {
+  if (job.resume.dir !== undefined) return resolvePath(job.resume.dir, baseDir);
+  if (job.output.path !== undefined) return resolvePath(job.output.path, baseDir).replace(/\/+$/, '') + '.sparkinfer';
+  return resolve(baseDir, 'sparkinfer-runs', (job.output.table ?? job.name).replace(/[^A-Za-z0-9_.-]/g, '_'));
+}
+
+/** Local paths are resolved against the job file's folder; URIs (s3a://, hdfs://, file:) are kept. */
+export function resolvePath(p: string, baseDir: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(p)) return p;
+  return isAbsolute(p) ? p : resolve(baseDir, p);
+}
+
+export function newRunId(name: string, now = new Date()): string {
+  const ts = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `${name}-${ts}-${randomBytes(2).toString('hex')}`;
+}
+
+export function makeRunDir(root: string, runId: string): string {
+  const dir = join(root, runId);
+  for (const sub of ['logs', 'stats', 'ledger']) mkdirSync(join(dir, sub), { recursive: true });
+  return dir;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One run per output at a time: `<root>/LOCK` is created with O_EXCL and holds the owner's pid and
+ * run id. A lock whose pid is gone (a killed run) is taken over.
+ */
+export function acquireLock(root: string, runId: string): () => void {
+  mkdirSync(root, { recursive: true });
+  const path = join(root, 'LOCK');
+  for (let i = 0; i < 2; i++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, JSON.stringify({ pid: process.pid, run_id: runId, at: new Date().toISOString() }));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder: { pid?: number; run_id?: string } = {};
+      try {
+        holder = JSON.parse(readFileSync(path, 'utf8')) as typeof holder;
+      } catch {
+        // A torn lock file: its writer died while writing it.
+      }
+      if (typeof holder.pid === 'number' && alive(holder.pid)) {
+        throw new InputError(`another run (${holder.run_id ?? '?'}, pid ${holder.pid}) is using this output; lock: ${path}`);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  throw new InputError(`could not take the run lock ${path}`);
+}

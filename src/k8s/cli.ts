@@ -1,0 +1,68 @@
+/**
+ * What the CLI calls for `--target k8s`: load and resolve a job for the cluster, then render it.
+ * Resolution differs from a local run: paths are not resolved against the job file's folder (a
+ * pod can't see it), no local run directory or lock is made (the driver makes them on the run
+ * volume), and no engine is started (each executor has its sidecar).
+ */
+import { randomBytes } from 'node:crypto';
+import { loadJobFile } from '../spec/load.ts';
+import { fingerprint } from '../spec/fingerprint.ts';
+import { referencedColumns } from '../prompt/analyze.ts';
+import type { Job } from '../spec/schema.ts';
+import type { ResolvedJob } from '../spec/resolved.ts';
+import { k8sSpecOf, renderK8sYaml, renderRun, type RenderOptions, type RenderedRun } from './render.ts';
+
+export interface K8sResolveOptions extends RenderOptions {
+  /** Clock for the run id. Default `new Date()`. */
+  now?: Date;
+  /** Use this run id instead of a new one (re-rendering a run). */
+  runId?: string;
+  /** `--limit`. */
+  limit?: number;
+  fresh?: boolean;
+  retryErrors?: boolean;
+}
+
+/** `<name>-<yyyymmddhhmmss>-<4 hex>`, the same shape as a local run id. */
+export function newK8sRunId(name: string, now = new Date()): string {
+  return `${name}-${now.toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(2).toString('hex')}`;
+}
+
+/** The input's identity inside the cluster: its URI, table or query (local file stats mean nothing there). */
+function clusterInputIdentity(job: Job): string {
+  const i = job.input;
+  return `${i.format}:${i.path ?? i.table ?? i.query ?? ''}`;
+}
+
+/** A validated job resolved for Kubernetes (render.ts's `k8sJobJson` then rewrites it for the pods). */
+export function resolveJobForK8s(job: Job, o: K8sResolveOptions = {}): ResolvedJob {
+  const k = k8sSpecOf(job, o);
+  const runId = o.runId ?? newK8sRunId(job.name, o.now);
+  return {
+    ...job,
+    run: {
+      id: runId,
+      dir: '',
+      root: '',
+      columns: referencedColumns(job.prompt),
+      endpoint: `http://127.0.0.1:${k.engine.port}/v1`,
+      engine_kind: k.engine.kind,
+      fresh: o.fresh ?? false,
+      retry_errors: o.retryErrors ?? false,
+      fingerprint: fingerprint(job, clusterInputIdentity(job)),
+      ...(o.limit !== undefined ? { limit: o.limit } : {}),
+    },
+  };
+}
+
+/** Loads, resolves and renders a job file. @throws SpecError (exit 2) for a bad job or setting. */
+export function renderJobFile(jobPath: string, set: readonly string[] = [], o: K8sResolveOptions = {}): RenderedRun {
+  const job = loadJobFile(jobPath, { set });
+  return renderRun(resolveJobForK8s(job, o), o);
+}
+
+/** `sparkinfer render JOB --target k8s`: the manifests as multi-document YAML. */
+export async function renderForCli(jobPath: string, set: readonly string[] = [], o: K8sResolveOptions = {}): Promise<string> {
+  const job = loadJobFile(jobPath, { set });
+  return renderK8sYaml(resolveJobForK8s(job, o), o);
+}

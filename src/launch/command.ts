@@ -1,0 +1,90 @@
+/**
+ * Engine command lines, as argv arrays (never a shell string): nothing from a job file reaches a
+ * shell. Pure functions, so the flags can be checked without starting anything.
+ */
+import { SpecError } from '../errors.ts';
+
+export type LaunchKind = 'llama-server' | 'vllm';
+export const LAUNCH_KINDS: readonly LaunchKind[] = ['llama-server', 'vllm'];
+
+/** What shapes an engine's command line. */
+export interface EngineCommandOptions {
+  /** Which engine to run. */
+  kind: LaunchKind;
+  /** The model argument, already resolved (a GGUF path for llama-server; a path or model id for vllm). */
+  model: string;
+  /** Name the engine serves the model under (`--alias` / `--served-model-name`): the job's `model`. */
+  alias: string;
+  /** Port to bind on 127.0.0.1. */
+  port: number;
+  /** Extra engine arguments, appended last so that they win over ours. Default `[]`. */
+  args?: readonly string[];
+  /** Concurrent sequences: llama-server `--parallel` (slots). Not passed to vllm. */
+  parallel: number;
+  /** Compute threads (llama-server `--threads`). Default: the engine's own (all cores). */
+  threads?: number;
+  /** Context per slot in tokens; llama-server's `--ctx-size` is `parallel × ctxPerSlot`. */
+  ctxPerSlot: number;
+  /** Embeddings-only instance (llama-server `--embeddings`). Default false. */
+  embeddings?: boolean;
+  /** Pooling for embeddings (llama-server `--pooling`). Default `mean`. */
+  pooling?: string;
+  /**
+   * llama-server HTTP threads. Default `max(64, parallel × 4)`: every in-flight request holds one,
+   * and `/health` and `/metrics` polls must not queue behind them.
+   */
+  threadsHttp?: number;
+}
+
+const POOLINGS = ['none', 'mean', 'cls', 'last', 'rank'];
+
+function describe(value: unknown): string {
+  return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\` (${typeof value})`;
+}
+
+function positiveInt(name: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new SpecError(`Expected \`${name}\` to be an integer from 1 and up, got ${describe(value)}`);
+  }
+}
+
+/** Checks the options up front, with messages that quote the bad value. */
+export function validateCommandOptions(o: Omit<EngineCommandOptions, 'port' | 'model'> & { model?: unknown }): void {
+  if (!LAUNCH_KINDS.includes(o.kind)) throw new SpecError(`Expected \`kind\` to be one of ${LAUNCH_KINDS.join(', ')}, got ${describe(o.kind)}`);
+  if (typeof o.alias !== 'string' || o.alias === '') throw new SpecError(`Expected \`alias\` to be a non-empty string, got ${describe(o.alias)}`);
+  positiveInt('parallel', o.parallel);
+  positiveInt('ctxPerSlot', o.ctxPerSlot);
+  if (o.threads !== undefined) positiveInt('threads', o.threads);
+  if (o.threadsHttp !== undefined) positiveInt('threadsHttp', o.threadsHttp);
+  if (o.args !== undefined && (!Array.isArray(o.args) || o.args.some((a) => typeof a !== 'string'))) {
+    throw new SpecError(`Expected \`args\` to be a list of strings, got ${describe(o.args)}`);
+  }
+  if (o.pooling !== undefined && !POOLINGS.includes(o.pooling)) {
+    throw new SpecError(`Expected \`pooling\` to be one of ${POOLINGS.join(', ')}, got ${describe(o.pooling)}`);
+  }
+}
+
+/** The argv (without the program) for an engine. */
+export function engineArgv(o: EngineCommandOptions): string[] {
+  validateCommandOptions(o);
+  positiveInt('port', o.port);
+  const extra = [...(o.args ?? [])];
+  if (o.kind === 'vllm') {
+    return ['serve', o.model, '--host', '127.0.0.1', '--port', String(o.port), '--served-model-name', o.alias, ...extra];
+  }
+  const argv = [
+    '--host', '127.0.0.1',
+    '--port', String(o.port),
+    '-m', o.model,
+    '--alias', o.alias,
+    '--metrics', // off by default; the scheduler reads the queue from it
+    '--slots',
+    '--parallel', String(o.parallel),
+    '--ctx-size', String(o.parallel * o.ctxPerSlot),
+    '--threads-http', String(o.threadsHttp ?? Math.max(64, o.parallel * 4)),
+    '--cont-batching',
+  ];
+  if (o.threads !== undefined) argv.push('--threads', String(o.threads));
+  if (o.embeddings === true) argv.push('--embeddings', '--pooling', o.pooling ?? 'mean');
+  return [...argv, ...extra];
+}

@@ -1,0 +1,85 @@
+/**
+ * The run summary (DESIGN.md "Summary JSON"). Written to `<run>/summary.json` and, with --json,
+ * printed as the last stdout line — on failure too.
+ * Invariants: rows_in = rows_ok + rows_failed = rows_from_ledger + rows_inferred.
+ */
+export interface Summary {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  run_id: string;
+  rows_in: number;
+  rows_ok: number;
+  rows_failed: number;
+  rows_from_ledger: number;
+  rows_inferred: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  wall_s: number;
+  output_tokens_per_s: number;
+  errors_by_code: Record<string, number>;
+  failed_rows_path: string | null;
+  output: string | null;
+  run_dir: string;
+  exit_code: number;
+  message?: string;
+}
+
+/** What the driver reports in `<run>/driver_summary.json`. */
+export interface DriverSummary {
+  status?: string;
+  rows_in?: number;
+  rows_ok?: number;
+  rows_failed?: number;
+  rows_from_ledger?: number;
+  rows_inferred?: number;
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  errors_by_code?: Record<string, number>;
+  failed_rows_path?: string | null;
+  output?: string | null;
+  infer_s?: number;
+}
+
+export function buildSummary(args: {
+  runId: string; runDir: string; wallMs: number; status: Summary['status']; exitCode: number;
+  driver?: DriverSummary; message?: string; output: string | null;
+}): Summary {
+  const d = args.driver ?? {};
+  const rowsIn = d.rows_in ?? 0;
+  const fromLedger = d.rows_from_ledger ?? 0;
+  const completion = d.completion_tokens ?? 0;
+  const wallS = Math.round(args.wallMs) / 1000;
+  const s: Summary = {
+    status: args.status,
+    run_id: args.runId,
+    rows_in: rowsIn,
+    rows_ok: d.rows_ok ?? 0,
+    rows_failed: d.rows_failed ?? 0,
+    rows_from_ledger: fromLedger,
+    rows_inferred: d.rows_inferred ?? Math.max(0, rowsIn - fromLedger),
+    prompt_tokens: d.prompt_tokens ?? 0,
+    completion_tokens: completion,
+    wall_s: wallS,
+    output_tokens_per_s: wallS > 0 ? Math.round((completion / wallS) * 100) / 100 : 0,
+    errors_by_code: d.errors_by_code ?? {},
+    failed_rows_path: d.failed_rows_path ?? null,
+    output: d.output ?? args.output,
+    run_dir: args.runDir,
+    exit_code: args.exitCode,
+  };
+  if (args.message !== undefined) s.message = args.message;
+  return s;
+}
+
+/** The human summary for stderr. */
+export function formatSummary(s: Summary): string {
+  const lines = [
+    `sparkinfer: run ${s.run_id} ${s.status}${s.message !== undefined ? `: ${s.message}` : ''}`,
+    `  rows: ${s.rows_in} in, ${s.rows_ok} ok, ${s.rows_failed} failed (${s.rows_from_ledger} from ledger, ${s.rows_inferred} inferred)`,
+    `  tokens: ${s.prompt_tokens} prompt, ${s.completion_tokens} completion; ${s.output_tokens_per_s} output tok/s over ${s.wall_s}s`,
+  ];
+  const codes = Object.entries(s.errors_by_code).sort((a, b) => b[1] - a[1]);
+  if (codes.length > 0) lines.push(`  errors: ${codes.map(([c, n]) => `${c} ×${n}`).join(', ')}${s.failed_rows_path !== null ? ` (rows: ${s.failed_rows_path})` : ''}`);
+  if (s.output !== null) lines.push(`  output: ${s.output}`);
+  lines.push(`  run dir: ${s.run_dir}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,52 @@
+/**
+ * Up-front option checks shared by the scheduler and the engine simulator. Messages quote the bad
+ * value and its type, as in ``Expected `min` to be an integer from 1 and up, got `0` (number)``.
+ */
+import { SpecError } from '../errors.ts';
+
+function shown(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  if (typeof value === 'number' && !Number.isFinite(value)) text = String(value);
+  return `\`${text}\` (${value === null ? 'null' : typeof value})`;
+}
+
+/** An integer `>= from` (and `<= to` when given). `Infinity` passes only with `allowInfinity`. */
+export function checkInt(name: string, value: unknown, from: number, to = Number.POSITIVE_INFINITY, allowInfinity = false): number {
+  const ok = typeof value === 'number' && value >= from && value <= to
+    && (Number.isInteger(value) || (allowInfinity && value === Number.POSITIVE_INFINITY));
+  if (!ok) {
+    const range = to === Number.POSITIVE_INFINITY ? `from ${from} and up` : `from ${from} to ${to}`;
+    throw new SpecError(`Expected \`${name}\` to be an integer ${range}${allowInfinity ? ' (or Infinity)' : ''}, got ${shown(value)}`);
+  }
+  return value;
+}
+
+/** A finite number in `[from, to]` (`Infinity` only with `allowInfinity`). */
+export function checkNumber(name: string, value: unknown, from: number, to = Number.POSITIVE_INFINITY, allowInfinity = false): number {
+  const ok = typeof value === 'number' && !Number.isNaN(value) && value >= from && value <= to
+    && (Number.isFinite(value) || allowInfinity);
+  if (!ok) {
+    const range = to === Number.POSITIVE_INFINITY ? `from ${from} and up` : `from ${from} to ${to}`;
+    throw new SpecError(`Expected \`${name}\` to be a number ${range}, got ${shown(value)}`);
+  }
+  return value;
+}
+
+/** A number strictly greater than `above`. */
+export function checkAbove(name: string, value: unknown, above: number, to = Number.POSITIVE_INFINITY): number {
+  const ok = typeof value === 'number' && Number.isFinite(value) && value > above && value <= to;
+  if (!ok) {
+    const range = to === Number.POSITIVE_INFINITY ? `above ${above}` : `above ${above} and at most ${to}`;
+    throw new SpecError(`Expected \`${name}\` to be a number ${range}, got ${shown(value)}`);
+  }
+  return value;
+}
+
+export function checkFunction(name: string, value: unknown): void {
+  if (typeof value !== 'function') throw new SpecError(`Expected \`${name}\` to be a function, got ${shown(value)}`);
+}

@@ -1,0 +1,224 @@
+/**
+ * Virtual-time load driver for the SIMULATED engine: several workers share one `SimEngine`, and
+ * each worker is a closed loop that keeps `window.limit()` requests in flight, as the partition
+ * worker does. Used by the scheduler's unit tests and by the benchmark's simulated scenarios.
+ */
+import type { AdaptiveWindowLike } from '../scheduler/window.ts';
+import { checkInt, checkNumber } from '../scheduler/options.ts';
+import { VirtualClock, seededRandom } from './clock.ts';
+import { SimEngine, type SimEngineOptions, type SimHandle, type SimRequest, type SimResult, type SimStats } from './engine-sim.ts';
+
+export interface SimWorker {
+  /** Builds the worker's window on the simulation's clock. */
+  window: (now: () => number) => AdaptiveWindowLike;
+  /** When the worker starts sending, in simulated ms. Default 0. */
+  startAtMs?: number;
+  /** When it stops sending new requests (in-flight ones still finish). Default: the end. */
+  stopAtMs?: number;
+}
+
+export interface ClosedLoopOptions {
+  /** The simulated engine (its clock is the simulation's). */
+  engine: Omit<SimEngineOptions, 'clock'>;
+  workers: SimWorker[];
+  /** Simulated run length in ms. */
+  durationMs: number;
+  /** Throughput and the traces' statistics count from here on, in ms. Default 0. */
+  warmupMs?: number;
+  /** Prompt tokens per request, drawn uniformly from [min, max]. Default [100, 300]. */
+  promptTokens?: readonly [number, number];
+  /** Output tokens per request, drawn uniformly from [min, max]. Default [100, 300]. */
+  outputTokens?: readonly [number, number];
+  /** Engine metrics poll period per worker, in ms; `false`: the engine has no metrics. Default 1000. */
+  pollMs?: number | false;
+  /** Report the preemption counter with the metrics (vLLM's `num_preemptions_total`). Default true. */
+  reportPreemptions?: boolean;
+  /** One-way network + client time, in ms. Default 2. */
+  clientDelayMs?: number;
+  /** Client-side request timeout, in ms: the request is cancelled and retried. Default Infinity. */
+  requestTimeoutMs?: number;
+  /** Delay before a rejected (503) or timed-out request is sent again, in ms (jittered ±50%). It
+   *  keeps its place in the worker's loop meanwhile. Default 500. */
+  retryDelayMs?: number;
+  /** Trace sample period, in ms. Default 1000. */
+  sampleEveryMs?: number;
+  /** Scripted changes: `run` is called at simulated time `atMs`. */
+  events?: Array<{ atMs: number; run: (engine: SimEngine) => void }>;
+  /** RNG seed (workload and jitter). Default 1. */
+  seed?: number;
+}
+
+export interface WorkerResult {
+  completed: number;
+  completionTokens: number;
+  rejected: number;
+  timeouts: number;
+  /** Sampled window limits after warm-up. */
+  limits: number[];
+  meanLimit: number;
+  meanInFlight: number;
+}
+
+export interface TraceSample {
+  t: number;
+  limits: number[];
+  inFlight: number[];
+  waiting: number;
+  running: number;
+  kvUsage: number;
+  preemptions: number;
+}
+
+export interface ClosedLoopResult {
+  /** Completion tokens per simulated second, from warm-up to the end. */
+  tokensPerS: number;
+  /** Finished requests per simulated second, from warm-up to the end. */
+  requestsPerS: number;
+  /** Preemptions from warm-up to the end. */
+  preemptions: number;
+  /** Preemptions per finished request, from warm-up to the end. */
+  preemptionRate: number;
+  /** Mean and extremes of the total in flight (all workers) after warm-up. */
+  totalInFlight: { mean: number; min: number; max: number };
+  /** Mean engine queue after warm-up. */
+  meanWaiting: number;
+  /** Fraction of samples after warm-up with an empty engine queue. */
+  emptyQueueFraction: number;
+  workers: WorkerResult[];
+  trace: TraceSample[];
+  engine: SimStats;
+}
+
+const mean = (xs: number[]): number => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
+  const o = options;
+  const durationMs = checkNumber('durationMs', o.durationMs, 1);
+  const warmupMs = checkNumber('warmupMs', o.warmupMs ?? 0, 0, durationMs - 1);
+  const [pMin, pMax] = o.promptTokens ?? [100, 300];
+  const [oMin, oMax] = o.outputTokens ?? [100, 300];
+  checkInt('promptTokens[0]', pMin, 1); checkInt('promptTokens[1]', pMax, pMin);
+  checkInt('outputTokens[0]', oMin, 1); checkInt('outputTokens[1]', oMax, oMin);
+  const pollMs = o.pollMs === false ? false : checkNumber('pollMs', o.pollMs ?? 1000, 1);
+  const clientDelayMs = checkNumber('clientDelayMs', o.clientDelayMs ?? 2, 0);
+  const timeoutMs = checkNumber('requestTimeoutMs', o.requestTimeoutMs ?? Number.POSITIVE_INFINITY, 1, Number.POSITIVE_INFINITY, true);
+  const retryDelayMs = checkNumber('retryDelayMs', o.retryDelayMs ?? 500, 0);
+  const sampleEveryMs = checkNumber('sampleEveryMs', o.sampleEveryMs ?? 1000, 1);
+  const reportPreemptions = o.reportPreemptions ?? true;
+  const rand = seededRandom(o.seed ?? 1);
+  const uniform = (a: number, b: number): number => a + Math.floor(rand() * (b - a + 1));
+
+  const clock = new VirtualClock();
+  const engine = new SimEngine({ ...o.engine, clock });
+  const now = (): number => clock.now();
+  const trace: TraceSample[] = [];
+
+  const workers = o.workers.map((spec, index) => {
+    const window = spec.window(now);
+    const startAt = spec.startAtMs ?? 0;
+    const stopAt = spec.stopAtMs ?? durationMs;
+    const w = { index, window, inFlight: 0, retrying: 0, completed: 0, completionTokens: 0, rejected: 0, timeouts: 0, limits: [] as number[], inFlights: [] as number[] };
+    const active = (): boolean => clock.now() >= startAt && clock.now() < stopAt;
+    const pump = (): void => {
+      while (active() && w.inFlight < window.limit()) send();
+    };
+    const send = (): void => {
+      w.inFlight++;
+      attempt({ promptTokens: uniform(pMin, pMax), outputTokens: uniform(oMin, oMax) });
+    };
+    // One attempt of a request. A rejected or timed-out request keeps its place in the loop and is
+    // sent again after a jittered backoff, as the worker's retry policy does.
+    const attempt = (req: SimRequest): void => {
+      window.onStart?.();
+      const sentAt = clock.now();
+      let settled = false;
+      let handle: SimHandle | undefined;
+      let timer: { cancel(): void } | undefined;
+      const settle = (kind: 'ok' | 'overload' | 'timeout', r?: SimResult): void => {
+        if (settled) return;
+        settled = true;
+        timer?.cancel();
+        const latencyMs = clock.now() - sentAt;
+        if (kind === 'ok' && r !== undefined) {
+          w.inFlight--;
+          w.completed++;
+          w.completionTokens += r.completionTokens;
+          window.onComplete?.({ latencyMs, ok: true, kind, outputTokens: r.completionTokens });
+          pump();
+          return;
+        }
+        if (kind === 'overload') w.rejected++;
+        else w.timeouts++;
+        window.onComplete?.({ latencyMs, ok: false, kind, ...(kind === 'overload' ? { status: 503 } : {}) });
+        clock.after(retryDelayMs * (0.5 + rand()), () => attempt(req));
+      };
+      clock.after(clientDelayMs, () => {
+        if (settled) return;
+        handle = engine.submit(req, (r) => {
+          clock.after(clientDelayMs, () => settle(r.status === 200 ? 'ok' : 'overload', r));
+        });
+      });
+      if (Number.isFinite(timeoutMs)) {
+        timer = clock.after(timeoutMs, () => { handle?.cancel(); settle('timeout'); });
+      }
+    };
+    clock.at(startAt, pump);
+    if (pollMs !== false) {
+      const first = startAt + rand() * pollMs;
+      const poll = (): void => {
+        const m = engine.metrics();
+        window.onEngineLoad?.({
+          waiting: m.waiting, running: m.running, kvUsage: m.kvUsage,
+          ...(reportPreemptions ? { preempted: m.preemptions } : {}),
+        });
+        pump();
+        // Jittered like the real poller, so no worker always polls right after another one.
+        const next = pollMs * (0.5 + rand());
+        if (clock.now() + next < durationMs) clock.after(next, poll);
+      };
+      clock.at(first, poll);
+    }
+    return w;
+  });
+
+  let atWarmup: SimStats | undefined;
+  clock.at(warmupMs, () => { atWarmup = engine.stats(); });
+  const sample = (): void => {
+    const m = engine.metrics();
+    const s: TraceSample = {
+      t: clock.now(), limits: workers.map((w) => w.window.limit()), inFlight: workers.map((w) => w.inFlight),
+      waiting: m.waiting, running: m.running, kvUsage: m.kvUsage, preemptions: m.preemptions,
+    };
+    trace.push(s);
+    if (s.t >= warmupMs) {
+      for (const w of workers) { w.limits.push(w.window.limit()); w.inFlights.push(w.inFlight); }
+    }
+    if (clock.now() + sampleEveryMs <= durationMs) clock.after(sampleEveryMs, sample);
+  };
+  clock.at(0, sample);
+  for (const ev of o.events ?? []) clock.at(ev.atMs, () => ev.run(engine));
+
+  clock.runUntil(durationMs);
+  const end = engine.stats();
+  const start = atWarmup ?? end;
+  const spanS = (durationMs - warmupMs) / 1000;
+  const after = trace.filter((s) => s.t >= warmupMs);
+  const totals = after.map((s) => s.inFlight.reduce((a, b) => a + b, 0));
+  const completed = end.completed - start.completed;
+  const preemptions = end.preemptions - start.preemptions;
+  return {
+    tokensPerS: (end.completionTokens - start.completionTokens) / spanS,
+    requestsPerS: completed / spanS,
+    preemptions,
+    preemptionRate: completed === 0 ? 0 : preemptions / completed,
+    totalInFlight: { mean: mean(totals), min: Math.min(...totals), max: Math.max(...totals) },
+    meanWaiting: mean(after.map((s) => s.waiting)),
+    emptyQueueFraction: after.length === 0 ? 0 : after.filter((s) => s.waiting === 0).length / after.length,
+    workers: workers.map((w) => ({
+      completed: w.completed, completionTokens: w.completionTokens, rejected: w.rejected, timeouts: w.timeouts,
+      limits: w.limits, meanLimit: mean(w.limits), meanInFlight: mean(w.inFlights),
+    })),
+    trace,
+    engine: end,
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * Progress while a run is going: rows and tokens from the workers' stats files, the total from the
+ * driver's plan.json, tasks from Spark's REST API. Drawn as a bar on a TTY, periodic lines otherwise.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { formatDuration } from '../spec/units.ts';
+import type { WorkerStats } from '../worker/stats.ts';
+
+export interface Progress {
+  rowsTotal?: number;
+  rowsDone: number;
+  rowsFailed: number;
+  completionTokens: number;
+  promptTokens: number;
+  inflight: number;
+  workers: number;
+  tasksDone?: number;
+  tasksActive?: number;
+  tasksTotal?: number;
+}
+
+function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sums the stats files. A retried task attempt leaves its own file; counts can briefly exceed the total. */
+export function readProgress(runDir: string): Progress {
+  const p: Progress = { rowsDone: 0, rowsFailed: 0, completionTokens: 0, promptTokens: 0, inflight: 0, workers: 0 };
+  const plan = readJson<{ rows_total?: number }>(join(runDir, 'plan.json'));
+  if (plan?.rows_total !== undefined) p.rowsTotal = plan.rows_total;
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(runDir, 'stats')).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
+  } catch {
+    return p;
+  }
+  for (const n of names) {
+    const s = readJson<WorkerStats>(join(runDir, 'stats', n));
+    if (s === undefined) continue;
+    p.workers++;
+    p.rowsDone += s.rows_done;
+    p.rowsFailed += s.rows_failed;
+    p.completionTokens += s.completion_tokens;
+    p.promptTokens += s.prompt_tokens;
+    if (!s.done) p.inflight += s.inflight;
+  }
+  return p;
+}
+
+/** Task counts from Spark's REST API (`/api/v1/applications/<id>/jobs`); undefined when unreachable. */
+export async function sparkTasks(uiPort: number): Promise<{ done: number; active: number; total: number } | undefined> {
+  try {
+    const base = `http://127.0.0.1:${uiPort}/api/v1/applications`;
+    const apps = (await (await request(base, { headersTimeout: 1000, bodyTimeout: 1000 })).body.json()) as Array<{ id: string }>;
+    const id = apps[0]?.id;
+    if (id === undefined) return undefined;
+    const jobs = (await (await request(`${base}/${id}/jobs?status=running`, { headersTimeout: 1000, bodyTimeout: 1000 })).body.json()) as Array<{
+      numTasks: number; numActiveTasks: number; numCompletedTasks: number;
+    }>;
+    let done = 0, active = 0, total = 0;
+    for (const j of jobs) { done += j.numCompletedTasks; active += j.numActiveTasks; total += j.numTasks; }
+    return { done, active, total };
+  } catch {
+    return undefined;
+  }
+}
+
+export function formatProgress(p: Progress, elapsedMs: number, tty: boolean): string {
+  const tokS = elapsedMs > 0 ? (p.completionTokens / elapsedMs) * 1000 : 0;
+  const total = p.rowsTotal;
+  const done = total !== undefined ? Math.min(p.rowsDone, total) : p.rowsDone;
+  let eta = '';
+  if (total !== undefined && done > 0 && done < total) eta = ` eta ${formatDuration(((total - done) * elapsedMs) / done)}`;
+  const tasks = p.tasksTotal !== undefined ? ` tasks ${p.tasksDone ?? 0}/${p.tasksTotal} (${p.tasksActive ?? 0} running)` : '';
+  const rows = total !== undefined ? `${done}/${total} rows` : `${done} rows`;
+  const text = `${rows}, ${p.rowsFailed} failed, ${tokS.toFixed(1)} tok/s${eta}${tasks} [${formatDuration(elapsedMs)}]`;
+  if (!tty || total === undefined || total === 0) return text;
+  const width = 24;
+  const filled = Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}`;
+}

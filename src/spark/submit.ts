@@ -1,0 +1,95 @@
+/**
+ * spark-submit command building and launch. Commands are argv arrays: nothing from the job file or
+ * the data is ever parsed by a shell.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ResolvedJob } from '../spec/resolved.ts';
+
+export interface SubmitPaths {
+  /** Project root (holds python/, dist/, .venv/). */
+  root: string;
+  jobJson: string;
+  workerBundle: string;
+}
+
+export function sparkSubmitBin(root: string): string {
+  const fromEnv = process.env['SPARKINFER_SPARK_SUBMIT'];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const venv = join(root, '.venv', 'bin', 'spark-submit');
+  return existsSync(venv) ? venv : 'spark-submit';
+}
+
+export function pythonBin(root: string): string {
+  const venv = join(root, '.venv', 'bin', 'python');
+  return existsSync(venv) ? venv : 'python3';
+}
+
+export function isLocalMaster(master: string): boolean {
+  return master === 'local' || master.startsWith('local[');
+}
+
+/** Builds the spark-submit argv (without the binary). */
+export function buildSubmitArgs(job: ResolvedJob, paths: SubmitPaths, extra: { uiPort?: number; nodePath: string }): string[] {
+  const conf: Record<string, string> = {
+    'spark.ui.showConsoleProgress': 'false',
+    // Inference must run once per row: never speculate a task that talks to the engine.
+    'spark.speculation': 'false',
+    'spark.sql.adaptive.enabled': 'true',
+    // Keys such as *_API_KEY / *_TOKEN are masked in the UI, the event log and the REST API.
+    'spark.redaction.regex': '(?i)secret|password|token|access[.]key|api_key|apikey|_key$',
+  };
+  if (extra.uiPort !== undefined) conf['spark.ui.port'] = String(extra.uiPort);
+  if (!isLocalMaster(job.spark.master)) {
+    conf['spark.executorEnv.SPARKINFER_NODE'] = extra.nodePath;
+    const keyEnv = job.engine.api_key_env;
+    const key = keyEnv !== undefined ? process.env[keyEnv] : undefined;
+    // A standalone cluster's executors don't inherit our environment; the key travels as an
+    // executorEnv entry, which spark.redaction.regex above masks.
+    if (keyEnv !== undefined && key !== undefined) conf[`spark.executorEnv.${keyEnv}`] = key;
+  }
+  for (const [k, v] of Object.entries(job.spark.conf)) conf[k] = String(v);
+  const args = ['--master', job.spark.master, '--name', `sparkinfer:${job.name}:${job.run.id}`];
+  for (const [k, v] of Object.entries(conf)) args.push('--conf', `${k}=${v}`);
+  args.push('--files', `${paths.jobJson},${paths.workerBundle}`);
+  args.push(join(paths.root, 'python', 'sparkinfer', 'driver.py'), '--job', paths.jobJson);
+  return args;
+}
+
+export interface SparkProcess {
+  child: ChildProcess;
+  exited: Promise<number>;
+}
+
+/** Starts spark-submit in its own process group, its output going to `logFile`. */
+export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: string, extra: { uiPort?: number; nodePath: string }): SparkProcess {
+  const fd = openSync(logFile, 'a');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SPARKINFER_NODE: extra.nodePath,
+    PYSPARK_PYTHON: process.env['PYSPARK_PYTHON'] ?? pythonBin(paths.root),
+    PYSPARK_DRIVER_PYTHON: process.env['PYSPARK_DRIVER_PYTHON'] ?? pythonBin(paths.root),
+    PYTHONUNBUFFERED: '1',
+  };
+  const child = spawn(sparkSubmitBin(paths.root), buildSubmitArgs(job, paths, extra), {
+    stdio: ['ignore', fd, fd],
+    detached: true,
+    env,
+  });
+  const exited = new Promise<number>((resolveExit) => {
+    child.on('exit', (code, sig) => resolveExit(code ?? (sig !== null ? 128 + 9 : 1)));
+    child.on('error', () => resolveExit(127));
+  });
+  return { child, exited };
+}
+
+/** Kills spark-submit's whole process group (JVM, Python driver, workers). */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}

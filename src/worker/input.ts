@@ -1,0 +1,63 @@
+/**
+ * Parsing of input lines (see protocol.ts). Integers beyond 2^53 keep their exact digits as
+ * strings, so a template renders `12345678901234567890` rather than `12345678901234567000`.
+ */
+import { CARRY_FIELD, KEY_FIELD } from './protocol.ts';
+
+export interface InputRow {
+  key: string;
+  carry: string | null;
+  /** The referenced columns, by name. */
+  row: Record<string, unknown>;
+}
+
+/** Thrown for a line that is not a protocol row: a protocol failure, so the task fails and Spark retries. */
+export class ProtocolError extends Error {}
+
+// Only lines holding a 16+ digit run can hold an unsafe integer; the reviver is slow, so skip it otherwise.
+const LONG_DIGITS = /\d{16}/;
+
+function keepBigIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source)) {
+    return context.source;
+  }
+  return value;
+}
+
+export function parseInputLine(line: string): InputRow {
+  let obj: unknown;
+  try {
+    obj = LONG_DIGITS.test(line) ? JSON.parse(line, keepBigIntegers as (k: string, v: unknown) => unknown) : JSON.parse(line);
+  } catch (err) {
+    throw new ProtocolError(`input line is not JSON (${(err as Error).message}): ${line.slice(0, 120)}`);
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new ProtocolError(`input line is not a JSON object: ${line.slice(0, 120)}`);
+  const rec = obj as Record<string, unknown>;
+  const key = rec[KEY_FIELD];
+  if (typeof key !== 'string') throw new ProtocolError(`input line has no string ${KEY_FIELD}: ${line.slice(0, 120)}`);
+  const carry = rec[CARRY_FIELD];
+  if (carry !== null && carry !== undefined && typeof carry !== 'string') throw new ProtocolError(`input line has a non-string ${CARRY_FIELD}`);
+  delete rec[KEY_FIELD];
+  delete rec[CARRY_FIELD];
+  return { key, carry: carry ?? null, row: rec };
+}
+
+/**
+ * Splits a byte stream into lines without holding more than one partial line. Spark writes `\n`
+ * line ends; a trailing `\r` is not possible because the driver's JSON escapes control characters.
+ */
+export async function* readLines(input: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+  let rest = '';
+  for await (const chunk of input) {
+    const text = rest + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+    let start = 0;
+    let nl = text.indexOf('\n', start);
+    while (nl !== -1) {
+      if (nl > start) yield text.slice(start, nl);
+      start = nl + 1;
+      nl = text.indexOf('\n', start);
+    }
+    rest = text.slice(start);
+  }
+  if (rest.length > 0) yield rest;
+}

@@ -1,0 +1,71 @@
+/**
+ * The ledger: every finished result, appended before it is written to stdout, one file per task
+ * attempt (`<run>/ledger/<worker id>.jsonl`).
+ *
+ * Durability policy: each line is handed to the OS with one write(2) before its result goes to
+ * stdout, so a killed process (SIGKILL included) loses nothing it has reported. fsync(2) runs at most
+ * every `fsyncIntervalMs` (default 1 s) and at close, which bounds what a machine crash can lose.
+ * Readers tolerate a torn last line (see parseLedgerText).
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface LedgerOptions {
+  /** Sync to disk at most this often, in ms. Default 1000. */
+  fsyncIntervalMs?: number;
+  now?: () => number;
+}
+
+export class LedgerWriter {
+  readonly path: string;
+  #fd: number;
+  #lastSync: number;
+  #dirty = false;
+  readonly #interval: number;
+  readonly #now: () => number;
+
+  constructor(path: string, options: LedgerOptions = {}) {
+    this.path = path;
+    this.#interval = options.fsyncIntervalMs ?? 1000;
+    this.#now = options.now ?? Date.now;
+    mkdirSync(dirname(path), { recursive: true });
+    this.#fd = openSync(path, 'a');
+    this.#lastSync = this.#now();
+  }
+
+  /** Appends one JSON line (without newline). */
+  append(line: string): void {
+    writeSync(this.#fd, line + '\n');
+    this.#dirty = true;
+    const t = this.#now();
+    if (t - this.#lastSync >= this.#interval) this.sync(t);
+  }
+
+  sync(t = this.#now()): void {
+    if (this.#dirty) fsyncSync(this.#fd);
+    this.#dirty = false;
+    this.#lastSync = t;
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    this.sync();
+    closeSync(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+/** Parses ledger text, skipping a torn (unterminated or unparseable) last line. */
+export function parseLedgerText(text: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (line === '') return;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch (err) {
+      if (i !== lines.length - 1) throw new Error(`ledger line ${i + 1} is corrupt: ${(err as Error).message}`);
+    }
+  });
+  return out;
+}

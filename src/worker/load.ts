@@ -1,0 +1,29 @@
+/**
+ * Feeds the engine's own load metrics (/metrics) to the adaptive window. An engine without metrics
+ * (a generic OpenAI server) simply leaves the window on latency and error signals.
+ */
+import type { EngineClient } from '../engine/client.ts';
+import { engineLoad } from '../engine/prometheus.ts';
+import { pollEngineLoad } from '../scheduler/poller.ts';
+import type { AdaptiveWindowLike } from '../scheduler/window.ts';
+
+export function startLoadPolling(client: EngineClient, window: AdaptiveWindowLike, signal: AbortSignal, log: (m: string) => void): () => void {
+  if (window.onEngineLoad === undefined) return () => {};
+  const ac = new AbortController();
+  const both = AbortSignal.any([signal, ac.signal]);
+  void pollEngineLoad({
+    fetchMetrics: async () => {
+      try {
+        const res = await client.get('/metrics', { signal: both });
+        return res.status === 200 ? res.text : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    parse: engineLoad,
+    intervalMs: 1000,
+    signal: both,
+    onLoad: (load) => window.onEngineLoad?.(load),
+  }).catch((err: unknown) => { if (!both.aborted) log(`metrics polling stopped: ${String(err)}`); });
+  return () => ac.abort();
+}

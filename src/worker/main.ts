@@ -1,0 +1,122 @@
+/**
+ * The partition worker: one process per Spark task attempt, started by the driver's
+ * `SELECT TRANSFORM … USING '"${SPARKINFER_NODE:-node}" sparkinfer-worker.mjs job.json'`.
+ * stdin → result lines on stdout; its log goes to `<run>/logs/worker-<id>.log`. stderr only ever
+ * holds a short fatal reason (Spark keeps 2 KB of it).
+ *
+ * Exit codes: 0 when every row got a result line; 3 when the engine outage outlasted
+ * outage_timeout; 4 on a protocol or IO failure. Row failures never make it exit non-zero.
+ */
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { ResolvedJob } from '../spec/resolved.ts';
+import { EngineClient } from '../engine/client.ts';
+import { classify, retryPolicy } from '../engine/retry.ts';
+import { waitForHealth } from '../engine/health.ts';
+import { LedgerWriter } from './ledger.ts';
+import { newStats, StatsFile } from './stats.ts';
+import { parseInputLine, ProtocolError, readLines } from './input.ts';
+import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts';
+import { makeRequestBuilder } from './request.ts';
+import { makeWindow } from '../scheduler/window.ts';
+import { startLoadPolling } from './load.ts';
+
+function workerId(): string {
+  return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}`;
+}
+
+async function main(): Promise<number> {
+  const jobPath = process.argv[2] ?? 'job.json';
+  const job = JSON.parse(readFileSync(jobPath, 'utf8')) as ResolvedJob;
+  const id = workerId();
+  const runDir = job.run.dir;
+  mkdirSync(join(runDir, 'logs'), { recursive: true });
+  const logFile = join(runDir, 'logs', `worker-${id}.log`);
+  const log = (m: string): void => appendFileSync(logFile, `${new Date().toISOString()} ${m}\n`);
+  // On Kubernetes the sidecar's address is wired through the environment.
+  const endpoint = process.env['SPARKINFER_ENDPOINT'] ?? job.run.endpoint;
+  const keyEnv = job.engine.api_key_env;
+  const apiKey = keyEnv !== undefined ? process.env[keyEnv] : undefined;
+  const maxWindow = job.engine.concurrency === 'auto' ? job.engine.concurrency_max : job.engine.concurrency;
+  const client = new EngineClient({
+    endpoint, apiKey, connections: Math.max(1, maxWindow), requestTimeoutMs: job.engine.request_timeout,
+    logger: { info: log, warn: log, debug: () => {} },
+  });
+  const window = makeWindow(job.engine);
+  const ac = new AbortController();
+  const stopPolling = startLoadPolling(client, window, ac.signal, log);
+  const ledger = new LedgerWriter(join(runDir, 'ledger', `${id}.jsonl`));
+  const statsFile = new StatsFile(join(runDir, 'stats'), id);
+  const stats = newStats(id, Date.now());
+  const builder = makeRequestBuilder(job, log);
+  const policy = retryPolicy({ maxRetries: job.engine.retries });
+  log(`worker ${id} started: endpoint ${endpoint}, concurrency ${String(job.engine.concurrency)}, task ${job.task}`);
+  const writeStats = (c: PipelineCounters, done = false): void => {
+    Object.assign(stats, {
+      updated_at: Date.now(), rows_in: c.rowsIn, rows_done: c.rowsDone, rows_ok: c.rowsOk, rows_failed: c.rowsFailed,
+      prompt_tokens: c.promptTokens, completion_tokens: c.completionTokens, requests_sent: c.requestsSent,
+      retries: c.retries, inflight: c.inflight, window: c.window, errors_by_code: c.errorsByCode, outage: c.outage, done,
+    });
+    statsFile.write(stats);
+  };
+  const out = process.stdout;
+  try {
+    const counters = await runPipeline({
+      lines: readLines(process.stdin),
+      parse: parseInputLine,
+      prepare: (row) => builder.prepare(row),
+      attempt: (p, signal) => builder.attempt(client, p, signal),
+      decide: (e, n) => classify(e.raw ?? e, n, policy, Math.random),
+      window,
+      emit: (r) => {
+        const line = JSON.stringify(r);
+        ledger.append(line);
+        return out.write(line + '\n');
+      },
+      drained: () => new Promise((res) => out.once('drain', () => res())),
+      waitHealthy: async (timeoutMs, signal) => {
+        try {
+          await waitForHealth({ client, timeoutMs, signal, logger: { info: log, warn: log } });
+          return true;
+        } catch (err) {
+          if (signal.aborted) throw err;
+          log(`health wait failed: ${(err as Error).message}`);
+          return false;
+        }
+      },
+      outageTimeoutMs: job.engine.outage_timeout,
+      includeRequest: job.output.include_request,
+      model: job.model,
+      now: Date.now,
+      sleep: (ms, signal) => delay(ms, undefined, { signal }),
+      signal: ac.signal,
+      onStats: (c) => writeStats(c),
+      log,
+    });
+    ledger.close();
+    writeStats(counters, true);
+    log(`worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries`);
+    await new Promise<void>((res) => out.write('', () => res()));
+    return 0;
+  } catch (err) {
+    ledger.close();
+    const msg = (err as Error).message;
+    log(`worker failed: ${(err as Error).stack ?? msg}`);
+    process.stderr.write(`sparkinfer-worker: ${msg.slice(0, 500)}\n`);
+    return err instanceof OutageTimeout ? 3 : err instanceof ProtocolError ? 4 : 4;
+  } finally {
+    stopPolling();
+    ac.abort();
+    await client.close();
+  }
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    process.stderr.write(`sparkinfer-worker: ${String((err as Error)?.message ?? err).slice(0, 500)}\n`);
+    process.exitCode = 4;
+  },
+);

@@ -1,0 +1,246 @@
+/**
+ * The partition pipeline: input lines → prepared requests → a bounded in-flight window → result
+ * lines in completion order. It owns retries (through an injected pure `decide`) and the outage
+ * circuit: on an outage, in-flight rows go back to the queue without spending their retry budget
+ * and dispatch pauses until `/health` answers again or `outageTimeoutMs` passes.
+ *
+ * Memory stays flat: at most `highWater` rows are read ahead of the window, and dispatch stops
+ * while stdout applies backpressure.
+ */
+import type { ResultLine } from './protocol.ts';
+import type { InputRow } from './input.ts';
+
+/** What a row becomes before it is sent: the endpoint path and the exact JSON body. */
+export interface Prepared {
+  path: string;
+  body: string;
+}
+
+export interface AttemptOk {
+  ok: true;
+  latencyMs: number;
+  /** Result fields parsed from the reply; `error_code` set when the reply itself is a row error (E_LENGTH …). */
+  fields: Partial<ResultLine>;
+}
+export interface AttemptFailed {
+  ok: false;
+  latencyMs: number;
+  /** `raw` is the thrown error, for the retry classifier. */
+  error: { code: string; message: string; status?: number; raw?: unknown };
+}
+export type Attempt = AttemptOk | AttemptFailed;
+
+export interface Decision {
+  retry: boolean;
+  delayMs: number;
+  /** The engine looks down: requeue without spending the row's budget and wait for /health. */
+  outage: boolean;
+}
+
+export interface Window {
+  limit(): number;
+  onStart?(): void;
+  onComplete?(sample: { latencyMs: number; ok: boolean; status?: number; kind: 'ok' | 'overload' | 'timeout' | 'error' }): void;
+}
+
+export interface PipelineDeps {
+  lines: AsyncIterable<string>;
+  parse(line: string): InputRow;
+  /** Renders and builds the body. Throws an error with `code` (E_TEMPLATE …) for a row error. */
+  prepare(row: InputRow): Prepared;
+  attempt(p: Prepared, signal: AbortSignal): Promise<Attempt>;
+  decide(error: AttemptFailed['error'], attemptNo: number): Decision;
+  window: Window;
+  /** Writes one result (ledger first, then stdout). Returns false when stdout wants a pause. */
+  emit(result: ResultLine): boolean;
+  /** Resolves when stdout drained (after emit returned false). */
+  drained(): Promise<void>;
+  /** Waits for the engine to answer /health; resolves false after timeoutMs. */
+  waitHealthy(timeoutMs: number, signal: AbortSignal): Promise<boolean>;
+  outageTimeoutMs: number;
+  includeRequest: boolean;
+  model: string;
+  now(): number;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  signal: AbortSignal;
+  onStats?(s: PipelineCounters): void;
+  log(message: string): void;
+}
+
+export interface PipelineCounters {
+  rowsIn: number;
+  rowsDone: number;
+  rowsOk: number;
+  rowsFailed: number;
+  promptTokens: number;
+  completionTokens: number;
+  requestsSent: number;
+  retries: number;
+  inflight: number;
+  window: number;
+  outage: boolean;
+  errorsByCode: Record<string, number>;
+}
+
+interface Item {
+  row: InputRow;
+  prepared: Prepared;
+  attempts: number;
+  firstSentAt: number;
+}
+
+/** Raised when the engine stayed down past outage_timeout: the worker exits non-zero so Spark retries. */
+export class OutageTimeout extends Error {}
+
+export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
+  const c: PipelineCounters = {
+    rowsIn: 0, rowsDone: 0, rowsOk: 0, rowsFailed: 0, promptTokens: 0, completionTokens: 0,
+    requestsSent: 0, retries: 0, inflight: 0, window: d.window.limit(), outage: false, errorsByCode: {},
+  };
+  const queue: Item[] = [];
+  let delayed = 0;
+  let readerDone = false;
+  let outputBlocked = false;
+  let fatal: Error | undefined;
+  let outageWait: Promise<void> | undefined;
+  let wake: () => void = () => {};
+  let wakeP = new Promise<void>((r) => { wake = r; });
+  const notify = (): void => {
+    const w = wake;
+    wakeP = new Promise<void>((r) => { wake = r; });
+    w();
+  };
+
+  const finish = (item: Item, fields: Partial<ResultLine>, now: number): void => {
+    const result: ResultLine = {
+      k: item.row.key, c: item.row.carry, text: null, reasoning: null, json: null, embedding: null,
+      finish_reason: null, prompt_tokens: null, completion_tokens: null,
+      latency_ms: item.attempts > 0 ? now - item.firstSentAt : null, attempts: item.attempts,
+      error_code: null, error_message: null, model: d.model,
+      request: d.includeRequest && item.prepared.body !== '' ? item.prepared.body : null,
+      ...fields,
+    };
+    c.rowsDone++;
+    if (result.error_code === null) c.rowsOk++;
+    else {
+      c.rowsFailed++;
+      c.errorsByCode[result.error_code] = (c.errorsByCode[result.error_code] ?? 0) + 1;
+    }
+    c.promptTokens += result.prompt_tokens ?? 0;
+    c.completionTokens += result.completion_tokens ?? 0;
+    if (!d.emit(result) && !outputBlocked) {
+      outputBlocked = true;
+      void d.drained().then(() => { outputBlocked = false; pump(); notify(); });
+    }
+  };
+
+  const startOutage = (): void => {
+    if (outageWait !== undefined) return;
+    c.outage = true;
+    d.log(`engine outage: pausing dispatch, waiting up to ${d.outageTimeoutMs} ms for /health`);
+    outageWait = d.waitHealthy(d.outageTimeoutMs, d.signal).then(
+      (ok) => {
+        outageWait = undefined;
+        if (ok) {
+          c.outage = false;
+          d.log('engine is back: resuming dispatch');
+          pump();
+        } else fatal ??= new OutageTimeout(`engine outage lasted longer than outage_timeout (${d.outageTimeoutMs} ms)`);
+        notify();
+      },
+      (err: unknown) => { outageWait = undefined; fatal ??= err as Error; notify(); },
+    );
+  };
+
+  const send = (item: Item): void => {
+    c.inflight++;
+    c.requestsSent++;
+    item.attempts++;
+    if (item.attempts === 1) item.firstSentAt = d.now();
+    d.window.onStart?.();
+    d.attempt(item.prepared, d.signal).then(
+      (a) => settle(item, a),
+      (err: unknown) => settle(item, { ok: false, latencyMs: 0, error: { code: 'E_CONNECT', message: String((err as Error)?.message ?? err), raw: err } }),
+    );
+  };
+
+  const settle = (item: Item, a: Attempt): void => {
+    c.inflight--;
+    if (a.ok) {
+      d.window.onComplete?.({ latencyMs: a.latencyMs, ok: true, kind: 'ok' });
+      finish(item, a.fields, d.now());
+    } else {
+      const e = a.error;
+      const kind = e.status === 429 || e.status === 503 ? 'overload' : e.code === 'E_TIMEOUT' ? 'timeout' : 'error';
+      d.window.onComplete?.({ latencyMs: a.latencyMs, ok: false, kind, ...(e.status !== undefined ? { status: e.status } : {}) });
+      const decision = d.decide(e, item.attempts);
+      if (decision.outage) {
+        item.attempts--; // an outage is not the row's fault: it keeps its retry budget
+        queue.unshift(item);
+        startOutage();
+      } else if (decision.retry) {
+        c.retries++;
+        delayed++;
+        d.sleep(decision.delayMs, d.signal).then(
+          () => { delayed--; queue.unshift(item); pump(); notify(); },
+          () => { delayed--; notify(); },
+        );
+      } else {
+        finish(item, { error_code: e.code, error_message: e.message }, d.now());
+      }
+    }
+    pump();
+    notify();
+  };
+
+  const pump = (): void => {
+    c.window = d.window.limit();
+    while (!c.outage && !outputBlocked && fatal === undefined && queue.length > 0 && c.inflight < c.window) {
+      send(queue.shift() as Item);
+    }
+  };
+
+  const accept = (line: string): void => {
+    const row = d.parse(line); // a protocol error propagates: the task fails and Spark retries it
+    c.rowsIn++;
+    let prepared: Prepared;
+    try {
+      prepared = d.prepare(row);
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      finish({ row, prepared: { path: '', body: '' }, attempts: 0, firstSentAt: 0 }, { error_code: e.code ?? 'E_TEMPLATE', error_message: e.message ?? String(err) }, d.now());
+      return;
+    }
+    queue.push({ row, prepared, attempts: 0, firstSentAt: 0 });
+  };
+
+  const it = d.lines[Symbol.asyncIterator]();
+  let pendingRead: Promise<IteratorResult<string>> | undefined;
+  const statsTimer = setInterval(() => d.onStats?.(c), 1000);
+  try {
+    for (;;) {
+      if (fatal !== undefined) throw fatal;
+      const highWater = Math.max(64, 2 * d.window.limit());
+      if (!readerDone && queue.length < highWater) {
+        pendingRead ??= it.next();
+        // Race the read against completions so queued rows dispatch while stdin is slow.
+        const r = await Promise.race([pendingRead, wakeP.then(() => undefined)]);
+        if (r !== undefined) {
+          pendingRead = undefined;
+          if (r.done === true) readerDone = true;
+          else accept(r.value);
+        }
+        pump();
+        continue;
+      }
+      pump();
+      if (readerDone && queue.length === 0 && c.inflight === 0 && delayed === 0) break;
+      await wakeP;
+    }
+  } finally {
+    clearInterval(statsTimer);
+    d.onStats?.(c);
+  }
+  if (outputBlocked) await d.drained();
+  return c;
+}

@@ -1,0 +1,48 @@
+/**
+ * Worker statistics, written atomically (tmp + rename) to `<run>/stats/<worker id>.json` about once
+ * a second. The CLI (and on Kubernetes the driver) sums them for progress and the failure budget.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface WorkerStats {
+  worker: string;
+  pid: number;
+  started_at: number;
+  updated_at: number;
+  rows_in: number;
+  rows_done: number;
+  rows_ok: number;
+  rows_failed: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  requests_sent: number;
+  retries: number;
+  inflight: number;
+  window: number;
+  errors_by_code: Record<string, number>;
+  outage: boolean;
+  done: boolean;
+}
+
+export function newStats(worker: string, now: number): WorkerStats {
+  return {
+    worker, pid: process.pid, started_at: now, updated_at: now, rows_in: 0, rows_done: 0, rows_ok: 0,
+    rows_failed: 0, prompt_tokens: 0, completion_tokens: 0, requests_sent: 0, retries: 0, inflight: 0,
+    window: 0, errors_by_code: {}, outage: false, done: false,
+  };
+}
+
+export class StatsFile {
+  readonly #path: string;
+  readonly #tmp: string;
+  constructor(dir: string, worker: string) {
+    mkdirSync(dir, { recursive: true });
+    this.#path = join(dir, `${worker}.json`);
+    this.#tmp = join(dir, `.${worker}.json.tmp`);
+  }
+  write(stats: WorkerStats): void {
+    writeFileSync(this.#tmp, JSON.stringify(stats));
+    renameSync(this.#tmp, this.#path);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * A counting proxy (a test instrument, not a fake engine): forwards every request unchanged to a
+ * real engine and counts the POSTs per path, so tests can assert how often inference ran.
+ */
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface CountingProxy {
+  endpoint: string;
+  posts(): number;
+  bodies: string[];
+  close(): Promise<void>;
+}
+
+export async function startCountingProxy(targetRoot: string, opts: { keepBodies?: boolean } = {}): Promise<CountingProxy> {
+  const target = new URL(targetRoot);
+  let posts = 0;
+  const bodies: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (req.method === 'POST') {
+        posts++;
+        if (opts.keepBodies === true) bodies.push(body.toString('utf8'));
+      }
+      const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      });
+      up.on('error', () => { res.destroy(); });
+      up.end(body);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}/v1`,
+    posts: () => posts,
+    bodies,
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}

@@ -1,0 +1,47 @@
+/** The CLI's fast paths: job file errors exit 2 with file:line:col before anything starts. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli, summaryOf } from '../helpers/cli.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'sparkinfer-cli-'));
+const good = `name: ok
+input: { format: json, path: q.jsonl }
+prompt:
+  user: "{{ question }}"
+model: m
+engine: { endpoint: "http://127.0.0.1:9/v1" }
+output: { path: out }
+`;
+
+test('validate accepts a good job and lists the referenced columns', async () => {
+  writeFileSync(join(work, 'good.yaml'), good);
+  const r = await runCli(['validate', join(work, 'good.yaml')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /columns: question/);
+});
+
+test('a wrong field type exits 2 with file:line:col and the field', async () => {
+  writeFileSync(join(work, 'bad.yaml'), good.replace('engine: { endpoint', 'engine: { concurrency: fast, endpoint'));
+  const r = await runCli(['run', join(work, 'bad.yaml'), '--json']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /bad\.yaml:6:\d+ engine\.concurrency/);
+  assert.equal(summaryOf(r)['status'], 'failed');
+});
+
+test('an unquoted template gets a "quote it" error', async () => {
+  writeFileSync(join(work, 'unquoted.yaml'), good.replace('user: "{{ question }}"', 'user: {{ question }}'));
+  const r = await runCli(['validate', join(work, 'unquoted.yaml')]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unquoted\.yaml:4:\d+ prompt\.user: .*quoted/);
+});
+
+test('--set overrides are validated like the file', async () => {
+  writeFileSync(join(work, 'good2.yaml'), good);
+  const r = await runCli(['validate', join(work, 'good2.yaml'), '--set', 'engine.request_timeout=30']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /engine\.request_timeout/);
+  assert.match(r.stderr, /unit/);
+});

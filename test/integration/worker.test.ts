@@ -1,0 +1,98 @@
+/**
+ * The worker process against a real llama-server: the line protocol Spark feeds it, result lines
+ * in completion order, the ledger, the stats file and its own log.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JobSpec } from '../../src/spec/schema.ts';
+import type { ResolvedJob } from '../../src/spec/resolved.ts';
+import { startDemoEngine } from '../helpers/engine.ts';
+import { ROOT } from '../helpers/cli.ts';
+import { parseLedgerText } from '../../src/worker/ledger.ts';
+import type { LocalEngine } from '../../src/launch/engine.ts';
+
+let engine: LocalEngine;
+before(async () => { engine = await startDemoEngine({ parallel: 4 }); });
+after(async () => { await engine?.stop(); });
+
+function jobFor(runDir: string, endpoint: string, extra: Record<string, unknown> = {}): ResolvedJob {
+  const job = JobSpec.parse({
+    name: 'w', input: { format: 'json', path: 'x' }, prompt: { user: 'Say {{ word }}.' }, model: 'smollm2-135m-instruct',
+    sampling: { temperature: 0, max_tokens: 4 }, engine: { endpoint, kind: 'llama-server', concurrency: 4 },
+    output: { path: 'o', include_request: true }, ...extra,
+  });
+  return { ...job, run: { id: 'w-1', dir: runDir, root: runDir, columns: ['word'], endpoint, engine_kind: 'llama-server', fresh: false, retry_errors: false, fingerprint: 'f' } };
+}
+
+function runWorker(jobPath: string, input: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'sparkinfer-worker.mjs'), jobPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+test('the bundled worker answers every line once, writes the ledger, stats and its log', async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-worker-'));
+  const jobPath = join(runDir, 'job.json');
+  writeFileSync(jobPath, JSON.stringify(jobFor(runDir, engine.endpoint)));
+  const words = ['apple', 'tab\there', 'emoji 🚀', null, 'quote " \\ back', ...Array.from({ length: 25 }, (_, i) => `w${i}`)];
+  const input = words.map((w, i) => JSON.stringify({ _k: `k${i}`, word: w, _c: JSON.stringify({ id: i }) })).join('\n') + '\n';
+  const r = await runWorker(jobPath, input);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(lines.length, words.length);
+  assert.deepEqual(lines.map((l) => l['k']).sort(), words.map((_, i) => `k${i}`).sort());
+  for (const l of lines) {
+    const i = Number(String(l['k']).slice(1));
+    assert.equal(l['c'], JSON.stringify({ id: i }), 'carry echoed unchanged');
+    assert.equal(l['error_code'], null, String(l['error_message']));
+    assert.equal(typeof l['text'], 'string');
+    assert.ok((l['completion_tokens'] as number) > 0);
+    const body = JSON.parse(l['request'] as string) as { messages: Array<{ role: string; content: string }>; model: string };
+    assert.equal(body.model, 'smollm2-135m-instruct');
+    assert.equal(body.messages.at(-1)?.content, `Say ${words[i] ?? ''}.`);
+  }
+  const ledgerFiles = readdirSync(join(runDir, 'ledger'));
+  assert.equal(ledgerFiles.length, 1, 'one ledger file per task attempt');
+  const ledger = parseLedgerText(readFileSync(join(runDir, 'ledger', ledgerFiles[0] ?? ''), 'utf8'));
+  assert.deepEqual(ledger.map((x) => x['k']), lines.map((l) => l['k']), 'ledger holds every result, in output order');
+  const stats = readdirSync(join(runDir, 'stats')).filter((f) => f.endsWith('.json'));
+  const s = JSON.parse(readFileSync(join(runDir, 'stats', stats[0] ?? ''), 'utf8')) as Record<string, unknown>;
+  assert.equal(s['done'], true);
+  assert.equal(s['rows_done'], words.length);
+  assert.ok(readdirSync(join(runDir, 'logs')).some((f) => f.startsWith('worker-')));
+});
+
+test('a row whose template fails becomes a per-row E_TEMPLATE error, the rest go on', async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-worker-'));
+  const jobPath = join(runDir, 'job.json');
+  const job = jobFor(runDir, engine.endpoint, { prompt: { user: 'Say {{ word.upper() }}.' } });
+  writeFileSync(jobPath, JSON.stringify(job));
+  const input = [JSON.stringify({ _k: 'a', word: 'ok', _c: null }), JSON.stringify({ _k: 'b', word: 5, _c: null })].join('\n') + '\n';
+  const r = await runWorker(jobPath, input);
+  assert.equal(r.code, 0, r.stderr);
+  const byKey = new Map(r.stdout.trim().split('\n').map((l) => { const o = JSON.parse(l) as Record<string, unknown>; return [o['k'], o] as const; }));
+  assert.equal(byKey.get('a')?.['error_code'], null);
+  assert.equal(byKey.get('b')?.['error_code'], 'E_TEMPLATE');
+  assert.equal(byKey.get('b')?.['attempts'], 0, 'nothing was sent for it');
+});
+
+test('a line that is not protocol JSON fails the task (exit non-zero) with a short stderr reason', async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-worker-'));
+  const jobPath = join(runDir, 'job.json');
+  writeFileSync(jobPath, JSON.stringify(jobFor(runDir, engine.endpoint)));
+  const r = await runWorker(jobPath, 'not json\n');
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /not JSON/);
+  assert.ok(r.stderr.length < 2048);
+});

@@ -1,0 +1,264 @@
+"""The driver end to end on a real local Spark (one shared session) with the FAKE worker."""
+import collections
+import json
+import os
+import shutil
+import tempfile
+import time
+import unittest
+
+from helpers import (B53, BIG, HealthServer, make_job, nasty_rows, spark_session, use_fake_worker, worker_rows,
+                     write_jsonl)
+
+from sparkinfer import run_job
+from sparkinfer.errors import InputError, RuntimeFailure, SpecError
+
+
+class DriverTestCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.spark = spark_session()
+        cls.engine = HealthServer()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.engine.close()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='sparkinfer-test-')
+        self.worker_log = os.path.join(self.tmp, 'worker-log')
+        os.makedirs(self.worker_log)
+        use_fake_worker('echo', self.worker_log)
+
+    def tearDown(self):
+        use_fake_worker()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def job(self, rows, **kw):
+        path = write_jsonl(os.path.join(self.tmp, 'in.jsonl'), rows)
+        return make_job(self.tmp, path, self.engine.endpoint, **kw)
+
+    def read_json(self, *parts):
+        with open(os.path.join(*parts), encoding='utf-8') as f:
+            return json.load(f)
+
+
+class NastyInputTests(DriverTestCase):
+    def test_every_row_once_with_exact_values_and_stable_keys(self):
+        rows = nasty_rows()
+        job = self.job(rows, include=['big', 'n', 'note'])
+        summary = run_job(job, spark=self.spark)
+        self.assertEqual((summary['rows_in'], summary['rows_ok'], summary['rows_failed']), (len(rows), len(rows), 0))
+        self.assertEqual(self.read_json(job['run']['dir'], 'plan.json'), {'rows_total': len(rows), 'partitions': 4})
+        self.assertEqual(self.read_json(job['run']['dir'], 'driver_summary.json'), summary)
+        # inference ran once per row: the single action, one worker per partition
+        self.assertEqual(worker_rows(self.worker_log), (4, len(rows)))
+
+        out = self.spark.read.parquet(job['output']['path'])
+        self.assertEqual(out.columns, ['_key', 'big', 'n', 'note', 'text', 'reasoning', 'json', 'finish_reason',
+                                       'prompt_tokens', 'completion_tokens', 'latency_ms', 'attempts', 'error_code',
+                                       'error_message', 'model', 'run_id'])
+        got = out.collect()
+        keys = [r['_key'] for r in got]
+        self.assertEqual(len(set(keys)), len(rows))
+        # the referenced column crossed the pipe exactly (the fake echoes it), carried ones came back exactly
+        expected = collections.Counter(
+            (json.dumps({'question': r['question']}, sort_keys=True, ensure_ascii=False), r['n'], r['big'], r['note'])
+            for r in rows)
+        actual = collections.Counter(
+            (r['text'], r['n'], None if r['big'] is None else int(r['big']), r['note']) for r in got)
+        self.assertEqual(actual, expected)
+        self.assertIn(B53, [r['n'] for r in got])
+        self.assertIn(BIG, [int(r['big']) for r in got if r['big'] is not None])
+        # identical rows: one hash, numbered #1 and #2
+        same = sorted(r['_key'] for r in got if r['note'] == 'same')
+        self.assertEqual([k.split('#')[1] for k in same], ['1', '2'])
+        self.assertEqual(same[0].split('#')[0], same[1].split('#')[0])
+
+        # a second run over the same rows, split differently, derives the same keys
+        job2 = self.job(list(reversed(rows)), include=['note'])
+        job2['output']['path'] = os.path.join(self.tmp, 'out2')
+        job2['run']['dir'] = os.path.join(self.tmp, 'runs', 'r2')
+        job2['spark']['partitions'] = 3
+        run_job(job2, spark=self.spark)
+        keys2 = [r['_key'] for r in self.spark.read.parquet(job2['output']['path']).select('_key').collect()]
+        self.assertEqual(sorted(keys2), sorted(keys))
+
+
+class TypedKeyTests(DriverTestCase):
+    def test_user_key_and_carried_types_survive(self):
+        self.spark.sql("""
+            SELECT * FROM VALUES
+              (9007199254740993L, 'a', timestamp'2024-01-02 03:04:05.123456', 12345678901234567890.0123456789BD,
+               named_struct('x', 1, 'tags', array('p', 'q')), map('k', 2), date'2024-02-29', 0.1D, X'00FF'),
+              (-9223372036854775808L, 'b', NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+            AS t(id, question, ts, amount, meta, m, d, f, bin)
+        """).createOrReplaceTempView('typed_input')
+        include = ['ts', 'amount', 'meta', 'm', 'd', 'f', 'bin']
+        job = self.job([], key='id', include=include, input={'format': 'sql', 'query': 'SELECT * FROM typed_input'})
+        summary = run_job(job, spark=self.spark)
+        self.assertEqual(summary['rows_ok'], 2)
+        src = self.spark.table('typed_input')
+        out = self.spark.read.parquet(job['output']['path'])
+        for name in ['id'] + include:
+            self.assertEqual(out.schema[name].dataType, src.schema[name].dataType, name)
+        self.assertEqual(sorted(out.select('id', *include).collect()), sorted(src.select('id', *include).collect()))
+
+
+class FormatTests(DriverTestCase):
+    ROWS = [{'id': i, 'question': f'q{i}\n"x"', 'lang': 'en' if i % 2 else 'fr', 'fail': i == 3} for i in range(6)]
+
+    def run_format(self, fmt, **out):
+        kw = {'out_format': fmt, 'key': 'id', 'include': ['lang'], 'columns': ('question', 'fail')}
+        if fmt == 'table':
+            kw['output'] = {'table': 'answers_' + str(int(time.time() * 1000)), **out}
+        else:
+            kw['output'] = out
+        job = self.job(self.ROWS, **kw)
+        summary = run_job(job, spark=self.spark)
+        self.assertEqual((summary['rows_in'], summary['rows_ok'], summary['rows_failed']), (6, 5, 1), fmt)
+        self.assertEqual(summary['errors_by_code'], {'E_HTTP_4XX': 1})
+        failed_dir = summary['failed_rows_path']
+        lines = [json.loads(l) for f in os.listdir(failed_dir) if f.endswith('.json')
+                 for l in open(os.path.join(failed_dir, f), encoding='utf-8')]
+        self.assertEqual(lines, [{'key': 3, 'error_code': 'E_HTTP_4XX', 'error_message': 'rejected: bad row'}])
+        return job, summary
+
+    def test_json_with_partition_by(self):
+        job, _ = self.run_format('json', partition_by=['lang'])
+        self.assertEqual(sorted(os.listdir(job['output']['path'])), ['_SUCCESS', 'lang=en', 'lang=fr'])
+
+    def test_csv_roundtrips_quotes_and_newlines(self):
+        job, summary = self.run_format('csv')
+        self.assertEqual(summary['prompt_tokens'], sum(len(json.dumps({'fail': r['fail'], 'question': r['question']}))
+                                                       for r in self.ROWS))
+
+    def test_orc_and_table(self):
+        self.run_format('orc')
+        job, _ = self.run_format('table')
+        self.assertEqual(self.spark.table(job['output']['table']).count(), 6)
+
+    def test_append_counts_only_this_run(self):
+        job, _ = self.run_format('parquet', mode='append')
+        job['run']['id'] = 'test-job-20250101000001-beef'
+        job['run']['dir'] = os.path.join(self.tmp, 'runs', 'r2')
+        summary = run_job(job, spark=self.spark)
+        self.assertEqual(summary['rows_in'], 6)
+        self.assertEqual(self.spark.read.parquet(job['output']['path']).count(), 12)
+
+    def test_limit_files_request_and_embedding(self):
+        use_fake_worker('embed', self.worker_log)
+        job = self.job(self.ROWS, key='id', task='embed', output={'include_request': True, 'files': 1})
+        job['task'] = 'embed'
+        job['run']['limit'] = 4
+        summary = run_job(job, spark=self.spark)
+        self.assertEqual(summary['rows_in'], 4)
+        out = self.spark.read.parquet(job['output']['path'])
+        self.assertEqual(len([f for f in os.listdir(job['output']['path']) if f.endswith('.parquet')]), 1)
+        self.assertEqual(out.columns[-2:], ['run_id', 'request'])
+        self.assertEqual(out.schema['embedding'].dataType.simpleString(), 'array<float>')
+        self.assertEqual({tuple(r['embedding']) for r in out.collect()}, {(0.5, -1.25)})
+
+
+class FailFastTests(DriverTestCase):
+    """Input and spec errors: exit 2 material, raised before any engine wait or inference."""
+
+    def assert_fails(self, job, cls, pattern):
+        server = HealthServer([503])  # an engine that never becomes healthy: it must not be waited for
+        job['run']['endpoint'] = server.endpoint
+        job['engine']['startup_timeout'] = 600_000
+        start = time.monotonic()
+        try:
+            with self.assertRaisesRegex(cls, pattern):
+                run_job(job, spark=self.spark)
+        finally:
+            server.close()
+        self.assertLess(time.monotonic() - start, 30)
+        self.assertEqual(server.hits, 0)
+        self.assertEqual(worker_rows(self.worker_log), (0, 0))
+
+    def test_missing_column(self):
+        job = self.job([{'id': 1, 'question': 'q'}], columns=('questoin',))
+        self.assert_fails(job, InputError, r'^input has no column "questoin" \(referenced by the prompt\); '
+                                           r'available columns: id, question \(did you mean "question"\?\)$')
+
+    def test_missing_include_and_key(self):
+        self.assert_fails(self.job([{'id': 1, 'question': 'q'}], include=['lang']), InputError,
+                          r'no column "lang" \(referenced by output.include\)')
+        self.assert_fails(self.job([{'id': 1, 'question': 'q'}], key='ID'), InputError,
+                          r'no column "ID" \(referenced by input.key\).*did you mean "id"')
+
+    def test_duplicate_and_null_keys(self):
+        rows = [{'id': i, 'question': 'q'} for i in (1, 1, 1, 2, 2, 3)]
+        self.assert_fails(self.job(rows, key='id'), InputError,
+                          r'input.key "id" is not unique: "1" \(3 rows\), "2" \(2 rows\); a key must identify one row')
+        rows = [{'id': 1, 'question': 'q'}, {'id': None, 'question': 'q'}, {'question': 'q'}]
+        self.assert_fails(self.job(rows, key='id'), InputError, r'input.key "id" is null in 2 rows')
+
+    def test_output_exists(self):
+        job = self.job([{'question': 'q'}])
+        os.makedirs(job['output']['path'])
+        self.assert_fails(job, InputError, r'output .*/out exists; set output.mode to overwrite or append')
+
+    def test_collisions_and_formats(self):
+        self.assert_fails(self.job([{'question': 'q', 'text': 't'}], include=['text']), InputError,
+                          r'output.include "text" collides with a result column')
+        self.assert_fails(self.job([{'question': 'q', '_key': 'k'}]), InputError, r'input has a column "_key"')
+        self.assert_fails(self.job([{'question': 'q', 'tags': ['a']}], include=['tags'], out_format='csv'), InputError,
+                          r'output.format csv cannot hold column "tags" \(array<string>\)')
+        self.assert_fails(self.job([{'question': 'q'}], output={'partition_by': ['nope']}), SpecError,
+                          r'output.partition_by "nope" is not an output column')
+
+    def test_malformed_and_missing_input(self):
+        path = write_jsonl(os.path.join(self.tmp, 'bad.jsonl'), ['{"question": "ok"}', '{"question": '])
+        job = make_job(self.tmp, path, self.engine.endpoint)
+        self.assert_fails(job, InputError, r'cannot read input .*bad.jsonl \(json\): MALFORMED_RECORD_IN_PARSING')
+        job = make_job(self.tmp, os.path.join(self.tmp, 'nope.jsonl'), self.engine.endpoint)
+        self.assert_fails(job, InputError, r'cannot read input .*nope.jsonl \(json\): PATH_NOT_FOUND')
+
+
+class RuntimeFailureTests(DriverTestCase):
+    ROWS = [{'id': i, 'question': f'q{i}', 'fail': i < 3} for i in range(10)]
+
+    def fails(self, mode, pattern, **kw):
+        use_fake_worker(mode, self.worker_log)
+        job = self.job(self.ROWS, key='id', columns=('question', 'fail'), **kw)
+        with self.assertRaisesRegex(RuntimeFailure, pattern):
+            run_job(job, spark=self.spark)
+        return job
+
+    def test_engine_never_healthy(self):
+        server = HealthServer([503])
+        try:
+            job = self.job(self.ROWS, key='id')
+            job['run']['endpoint'] = server.endpoint
+            job['engine']['startup_timeout'] = 1500
+            start = time.monotonic()
+            with self.assertRaisesRegex(RuntimeFailure, rf'engine at {server.endpoint[:-3]}/health was not healthy '
+                                                        r'within 1.5s \(engine.startup_timeout\): HTTP 503'):
+                run_job(job, spark=self.spark)
+            self.assertGreaterEqual(time.monotonic() - start, 1.5)
+            self.assertEqual(worker_rows(self.worker_log), (0, 0))
+        finally:
+            server.close()
+
+    def test_bad_worker_output_fails_the_job(self):
+        self.fails('garbage', r'inference failed: MALFORMED_RECORD_IN_PARSING')
+        self.fails('nokey', r'inference failed: sparkinfer: the worker wrote a result line without a key$')
+        self.fails('swapc', r'sparkinfer: the worker echoed carried columns of another row$')
+        self.fails('exit', r'inference failed: the worker exited with status 3: fake worker: engine outage$')
+
+    def test_lost_rows_are_caught(self):
+        job = self.fails('drop', r'the output has 6 rows with 6 distinct keys for 10 input rows')
+        self.assertEqual(self.read_json(job['run']['dir'], 'driver_summary.json')['status'], 'failed')
+
+    def test_failure_budget(self):
+        job = self.fails('echo', r'3 of 10 rows failed, more than limits.max_failed_fraction \(0.2\)',
+                         limits={'max_failed_fraction': 0.2, 'min_rows_for_budget': 5})
+        summary = self.read_json(job['run']['dir'], 'driver_summary.json')
+        self.assertEqual((summary['status'], summary['rows_failed'], summary['errors_by_code']),
+                         ('failed', 3, {'E_HTTP_4XX': 3}))
+
+
+if __name__ == '__main__':
+    unittest.main()

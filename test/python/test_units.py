@@ -1,0 +1,183 @@
+"""Driver pieces that need no Spark: job loading, names, SQL text, messages, the engine wait."""
+import json
+import os
+import tempfile
+import unittest
+
+import helpers  # noqa: F401  (puts python/ on sys.path)
+from helpers import HealthServer, closed_port_endpoint
+
+from sparkinfer.columns import output_names, quote, sql_string
+from sparkinfer.engine import driver_can_reach, wait_for_engine
+from sparkinfer.errors import RuntimeFailure, SpecError
+from sparkinfer.job import check_implemented, health_url, load_job, parse_duration_ms
+from sparkinfer.prepare import auto_partitions
+from sparkinfer.sparkerr import is_data_problem, short_message
+from sparkinfer.transform import transform_sql, worker_command
+
+
+def minimal_job(**over):
+    job = {'name': 'j', 'input': {'format': 'json', 'path': '/in'}, 'engine': {'endpoint': 'http://127.0.0.1:1/v1'},
+           'output': {'path': '/out'}}
+    job.update(over)
+    return job
+
+
+class FakeClock:
+    """Time that moves only when the code under test sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, s):
+        self.now += s
+
+
+class JobTests(unittest.TestCase):
+    def test_defaults_applied(self):
+        job = load_job(minimal_job())
+        self.assertEqual(job['output']['mode'], 'error')
+        self.assertEqual(job['output']['format'], 'parquet')
+        self.assertEqual(job['spark']['partitions'], 'auto')
+        self.assertEqual(job['engine']['startup_timeout'], 600_000)
+
+    def test_durations(self):
+        self.assertEqual(parse_duration_ms('1m30s', 'x'), 90_000)
+        self.assertEqual(parse_duration_ms(2500, 'x'), 2500)
+        with self.assertRaisesRegex(SpecError, r'`x` to be a duration with a unit.*\'30\''):
+            parse_duration_ms('30', 'x')
+
+    def test_bad_job_file(self):
+        with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f:
+            f.write('{"name": ')
+        try:
+            with self.assertRaisesRegex(SpecError, 'is not valid JSON'):
+                load_job(f.name)
+        finally:
+            os.unlink(f.name)
+
+    def test_bad_values_are_quoted(self):
+        with self.assertRaisesRegex(SpecError, r"`output.mode` to be error, overwrite or append, got 'replace'"):
+            load_job(minimal_job(output={'path': '/o', 'mode': 'replace'}))
+        with self.assertRaisesRegex(SpecError, r'`spark.partitions` to be "auto" or a number from 1 and up, got 0'):
+            load_job(minimal_job(spark={'partitions': 0}))
+        with self.assertRaisesRegex(SpecError, r'expected `input.table` for input format `table`'):
+            load_job(minimal_job(input={'format': 'table'}))
+
+    def test_openai_batch_not_implemented(self):
+        job = load_job(minimal_job(input={'format': 'openai-batch', 'path': '/b.jsonl'}))
+        with self.assertRaisesRegex(SpecError, 'input.format: openai-batch` is not implemented'):
+            check_implemented(job)
+
+    def test_health_url(self):
+        self.assertEqual(health_url('http://h:1/v1'), 'http://h:1/health')
+        self.assertEqual(health_url('http://h:1/v1/'), 'http://h:1/health')
+        self.assertEqual(health_url('https://h/proxy/v1'), 'https://h/proxy/health')
+        self.assertEqual(health_url('http://h:1'), 'http://h:1/health')
+        with self.assertRaises(SpecError):
+            health_url('ftp://h/v1')
+
+    def test_output_names_in_order(self):
+        job = load_job(minimal_job(input={'format': 'json', 'path': '/in', 'key': 'id'},
+                                   output={'path': '/o', 'include': ['id', 'q'], 'include_request': True}))
+        self.assertEqual(output_names(job), [
+            'id', 'q', 'text', 'reasoning', 'json', 'finish_reason', 'prompt_tokens', 'completion_tokens',
+            'latency_ms', 'attempts', 'error_code', 'error_message', 'model', 'run_id', 'request'])
+        embed = load_job(minimal_job(task='embed'))
+        self.assertIn('embedding', output_names(embed))
+
+
+class SqlTextTests(unittest.TestCase):
+    def test_quote_doubles_backticks(self):
+        self.assertEqual(quote('a`b.c'), '`a``b.c`')
+
+    def test_sql_string_escapes(self):
+        self.assertEqual(sql_string("it's \\ \"x\""), "'it\\'s \\\\ \"x\"'")
+
+    def test_worker_command_is_constant(self):
+        saved = os.environ.pop('SPARKINFER_WORKER_CMD', None)
+        try:
+            self.assertEqual(worker_command(), '"${SPARKINFER_NODE:-node}" sparkinfer-worker.mjs job.json')
+            with self.assertRaises(ValueError):
+                worker_command('w.mjs; rm -rf /', 'job.json')
+        finally:
+            if saved is not None:
+                os.environ['SPARKINFER_WORKER_CMD'] = saved
+
+    def test_transform_sql_delimited_both_sides(self):
+        sql = transform_sql('v', 'cmd')
+        self.assertEqual(sql.count("ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n'"), 2)
+        self.assertIn("USING 'cmd' AS (line STRING)", sql)
+
+
+class PartitionTests(unittest.TestCase):
+    def test_auto_partitions(self):
+        self.assertEqual(auto_partitions(1_000_000, 8), 500)   # ~2000 rows per task
+        self.assertEqual(auto_partitions(1000, 8), 16)         # 2 per slot
+        self.assertEqual(auto_partitions(5, 8), 5)             # never more tasks than rows
+        self.assertEqual(auto_partitions(0, 8), 1)
+
+
+class MessageTests(unittest.TestCase):
+    def test_worker_death(self):
+        e = Exception('An error occurred while calling o1.save.\n: org.apache.spark.SparkException: Job aborted.\n'
+                      'Caused by: org.apache.spark.SparkException: Subprocess exited with status 3. Error: '
+                      'engine outage after 600s\n.\n\tat org.apache.spark.X(X.scala:1)')
+        self.assertEqual(short_message(e), 'the worker exited with status 3: engine outage after 600s .')
+
+    def test_raise_error_message(self):
+        e = Exception(': org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] sparkinfer: the worker '
+                      'wrote a result line without a key SQLSTATE: P0001\n\tat x')
+        self.assertEqual(short_message(e), 'sparkinfer: the worker wrote a result line without a key')
+
+    def test_plain_exception(self):
+        e = Exception(': java.io.IOException: No space left on device\n\tat x')
+        self.assertEqual(short_message(e), 'No space left on device')
+
+    def test_data_problem(self):
+        self.assertTrue(is_data_problem(Exception('[MALFORMED_RECORD_IN_PARSING] x SQLSTATE: 22023')))
+        self.assertFalse(is_data_problem(Exception('java.io.IOException: disk')))
+
+
+class EngineWaitTests(unittest.TestCase):
+    def test_waits_through_503_until_200(self):
+        server = HealthServer([503, 503, 200])
+        try:
+            lines = []
+            wait_for_engine(health_url(server.endpoint), 10_000, log=lines.append, poll_s=0.01)
+            self.assertEqual(server.hits, 3)
+        finally:
+            server.close()
+
+    def test_times_out_naming_the_endpoint_and_logs_every_5s(self):
+        url = health_url(closed_port_endpoint())
+        t = FakeClock()
+        lines = []
+        with self.assertRaises(RuntimeFailure) as cm:
+            wait_for_engine(url, 12_000, log=lines.append, clock=t.clock, sleep=t.sleep)
+        self.assertEqual(cm.exception.message,
+                         f'engine at {url} was not healthy within 12s (engine.startup_timeout): connection refused')
+        self.assertEqual(lines, [f'waiting for engine at {url} (5s of 12s): connection refused',
+                                 f'waiting for engine at {url} (10s of 12s): connection refused'])
+
+    def test_generic_server_without_health_is_reachable(self):
+        server = HealthServer([404])
+        try:
+            url = server.endpoint.replace('/v1', '/nohealth')
+            wait_for_engine(url, 5000, log=lambda m: None, accept_any_status=True)
+            with self.assertRaisesRegex(RuntimeFailure, 'HTTP 404'):
+                wait_for_engine(url, 300, log=lambda m: None, poll_s=0.05)
+        finally:
+            server.close()
+
+    def test_driver_reach(self):
+        self.assertTrue(driver_can_reach('local[2]', 'http://127.0.0.1:8080/v1'))
+        self.assertFalse(driver_can_reach('k8s://https://api:6443', 'http://127.0.0.1:8000/v1'))
+        self.assertTrue(driver_can_reach('spark://m:7077', 'http://vllm.svc:8000/v1'))
+
+
+if __name__ == '__main__':
+    unittest.main()
