@@ -64,6 +64,14 @@ def _wait_for_engine(spark, job):
                             api_key=_engine.api_key_for(job))
 
 
+def _log_plan(df):
+    """The physical plan, for the log file (planning runs no job)."""
+    try:
+        log_detail('inference plan:\n' + df._jdf.queryExecution().executedPlan().toString())
+    except Exception as e:  # Spark Connect has no _jdf: the plan is a nicety
+        log_detail(f'inference plan unavailable: {e}')
+
+
 def _budget_exceeded(job, s):
     lim = job['limits']
     return (s['rows_in'] > 0 and s['rows_in'] >= lim['min_rows_for_budget']
@@ -73,8 +81,24 @@ def _budget_exceeded(job, s):
 def run_job(job_source, *, spark=None):
     """Runs one resolved job end to end and returns the summary dict (also written to
     `<run.dir>/driver_summary.json`). Raises SparkinferError subclasses for input, spec and runtime
-    failures. Uses `spark` when given (the caller ships job.json and the worker), else builds the session.
+    failures, after logging them (stderr, and the trace to logs/driver.log). Uses `spark` when given
+    (the caller ships job.json and the worker), else builds the session.
     """
+    try:
+        return _run(job_source, spark)
+    except SparkinferError as e:
+        err = e
+    except Exception as e:  # anything unforeseen is a runtime failure with a short message
+        err = RuntimeFailure(short_message(e))
+        err.__cause__ = e
+    log(err.message)
+    exc = err.__cause__ or err
+    log_detail(''.join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    close_log()
+    raise err
+
+
+def _run(job_source, spark):
     t0 = time.monotonic()
     job = load_job(job_source)
     check_run(job)
@@ -94,6 +118,7 @@ def run_job(job_source, *, spark=None):
     sc.setJobGroup(run_id, f'sparkinfer {job["name"]}: inference', True)
     out_df = parse_results(infer_lines(spark, prepared, job, partitions, worker_command()), job, cschema)
     schema = out_df.schema  # analysis only, no action
+    _log_plan(out_df)
     try:
         write_output(out_df, job, partitions)
     except Exception as e:
@@ -118,6 +143,7 @@ def run_job(job_source, *, spark=None):
     if problem:
         raise RuntimeFailure(problem)
     log(f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed')
+    close_log()
     return summary
 
 
@@ -135,27 +161,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='sparkinfer-driver', description='sparkinfer PySpark driver')
     parser.add_argument('--job', required=True, help='path to the resolved job.json')
     args = parser.parse_args(argv)
-    run_dir = None
     try:
         job = load_job(args.job)
-        run_dir = (job.get('run') or {}).get('dir') if isinstance(job.get('run'), dict) else None
+    except SparkinferError as e:  # no run directory known: stderr only
+        log(e.message)
+        return e.exit_code
+    run_dir = job['run'].get('dir') if isinstance(job.get('run'), dict) else None
+    try:
         run_job(job)
         return 0
-    except SparkinferError as e:
-        err = e
-    except Exception as e:  # anything unforeseen is a runtime failure with a short message
-        err = RuntimeFailure(short_message(e))
-        err.__cause__ = e
-    log(err.message)
-    exc = err.__cause__ or err
-    log_detail(''.join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    _write_error(run_dir, err)
-    return err.exit_code
+    except SparkinferError as e:  # run_job has logged it
+        _write_error(run_dir, e)
+        return e.exit_code
 
 
 if __name__ == '__main__':
     code = main()
-    close_log()
     try:
         from pyspark.sql import SparkSession
         active = SparkSession.getActiveSession()

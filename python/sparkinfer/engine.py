@@ -56,6 +56,8 @@ def wait_for_engine(url, timeout_ms, *, log, accept_any_status=False, api_key=No
                     return
                 last = f'HTTP {r.status}'
         except Exception as e:  # every failure is a reason to wait, until the deadline
+            if isinstance(e, urllib.error.HTTPError):
+                e.close()
             if accept_any_status and isinstance(e, urllib.error.HTTPError) and e.code < 500:
                 return
             last = _reason(e)

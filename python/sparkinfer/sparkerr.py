@@ -16,7 +16,8 @@ def short_message(e):
     text = str(e)
     died = re.search(r'Subprocess exited with status (\d+)\. Error:(.*?)(?=\n\s+at |\Z)', text, re.S)
     if died:  # the worker's short fatal reason (Spark keeps 2 KB of its stderr): keep its end
-        reason = ' '.join(died.group(2).split())
+        reason = died.group(2).strip()
+        reason = ' '.join((reason[:-2] if reason.endswith('\n.') else reason).split())  # Spark appends '\n.'
         reason = reason if len(reason) <= 400 else '…' + reason[-399:]
         return f'the worker exited with status {died.group(1)}: {reason}'
     for pat in _PATTERNS:

@@ -187,6 +187,26 @@ export function checkConfigMap(cm: unknown, s: LoadedSchemas): SchemaIssue[] {
   return issues;
 }
 
+/** The schema whose `x-kubernetes-group-version-kind` names this object's apiVersion and kind. */
+function schemaForKind(obj: Obj, s: LoadedSchemas): string | undefined {
+  const [group, version] = String(obj['apiVersion']).includes('/') ? String(obj['apiVersion']).split('/') : ['', String(obj['apiVersion'])];
+  for (const [name, schema] of Object.entries(s.core.components.schemas)) {
+    const gvks = schema['x-kubernetes-group-version-kind'];
+    if (Array.isArray(gvks) && gvks.some((g: Obj) => g['group'] === group && g['version'] === version && g['kind'] === obj['kind'])) return name;
+  }
+  return undefined;
+}
+
+/** Any other built-in object (ServiceAccount, PVC, Role…): its OpenAPI schema and the metadata rules. */
+export function checkBuiltin(obj: unknown, s: LoadedSchemas): SchemaIssue[] {
+  if (!isObj(obj)) return [{ path: '(root)', message: `expected an object, got ${show(obj)}` }];
+  const name = schemaForKind(obj, s);
+  if (name === undefined) return [{ path: '.kind', message: `no schema for ${show(obj['apiVersion'])} ${show(obj['kind'])}` }];
+  const issues = validateSchema(obj, { $ref: `#/components/schemas/${name}` }, { root: s.core, closedEmptyObjects: false });
+  checkMetadata(obj, s, issues, 'subdomain');
+  return issues;
+}
+
 export interface ManifestIssue extends SchemaIssue {
   /** `SparkApplication/name` or `ConfigMap/name`. */
   object: string;
@@ -200,7 +220,7 @@ export function checkManifests(objects: readonly unknown[], s: LoadedSchemas): M
     const name = isObj(obj) && isObj(obj['metadata']) ? String(obj['metadata']['name']) : '?';
     const found = kind === 'SparkApplication' ? checkSparkApplication(obj, s)
       : kind === 'ConfigMap' ? checkConfigMap(obj, s)
-      : [{ path: '.kind', message: `no schema for kind ${show(kind)}` }];
+      : checkBuiltin(obj, s);
     out.push(...found.map((i) => ({ ...i, object: `${String(kind)}/${name}` })));
   }
   // The CRD embeds core types, so both checks can report the same problem once each.

@@ -12,7 +12,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { goModuleZipHash, readZip } from './zip.ts';
 import type { OpenApiSchema } from './validate.ts';
@@ -22,8 +22,8 @@ export interface PinnedModule {
   version: string;
   /** `h1:` hash from sum.golang.org. */
   h1: string;
-  /** Path of the file we need inside the module. */
-  file: string;
+  /** Paths of the files we need inside the module. */
+  files: string[];
 }
 
 /** spark-operator v2.5.2: its CRD embeds core/v1 from k8s.io/api v0.32 (init containers have `restartPolicy`). */
@@ -31,14 +31,15 @@ export const SPARK_OPERATOR: PinnedModule = {
   module: 'github.com/kubeflow/spark-operator/v2',
   version: 'v2.5.2',
   h1: 'h1:6nX2UhwSfnYi1mtwczgFfJTMeLSL/1ajTvkFe8R7Vdc=',
-  file: 'config/crd/bases/sparkoperator.k8s.io_sparkapplications.yaml',
+  files: ['config/crd/bases/sparkoperator.k8s.io_sparkapplications.yaml'],
 };
 
 export const KUBERNETES: PinnedModule = {
   module: 'k8s.io/kubernetes',
   version: 'v1.29.15',
   h1: 'h1:hLcyf3XmxtfkubCEmmPX5QVD7lDclXjvEUrJeP283LM=',
-  file: 'api/openapi-spec/v3/api__v1_openapi.json',
+  // core/v1 (containers, probes, volumes, ConfigMap, PVC) and RBAC (deploy/k8s/prerequisites.yaml).
+  files: ['api/openapi-spec/v3/api__v1_openapi.json', 'api/openapi-spec/v3/apis__rbac.authorization.k8s.io__v1_openapi.json'],
 };
 
 export const GO_PROXY = 'https://proxy.golang.org';
@@ -64,8 +65,8 @@ export interface SchemaFiles {
   crdSchema: string;
   /** `<cache>/crds/<version>/sparkoperator.k8s.io_sparkapplications.yaml`: the CRD as shipped. */
   crdYaml: string;
-  /** `<cache>/openapi/kubernetes-<version>/api__v1_openapi.json`. */
-  core: string;
+  /** `<cache>/openapi/kubernetes-<version>/<name>_openapi.json`: core/v1 first, then RBAC. */
+  core: string[];
 }
 
 export function defaultCacheDir(env: Env = process.env): string {
@@ -78,7 +79,7 @@ export function schemaFiles(cacheDir: string = defaultCacheDir(), modules = { sp
   return {
     crdSchema: join(crdDir, 'sparkapplication.schema.json'),
     crdYaml: join(crdDir, 'sparkoperator.k8s.io_sparkapplications.yaml'),
-    core: join(cacheDir, 'openapi', `kubernetes-${modules.kubernetes.version}`, 'api__v1_openapi.json'),
+    core: modules.kubernetes.files.map((f) => join(cacheDir, 'openapi', `kubernetes-${modules.kubernetes.version}`, basename(f))),
   };
 }
 
@@ -100,18 +101,19 @@ async function download(url: string, o: FetchSchemasOptions): Promise<Buffer> {
   return Buffer.from(await res.arrayBuffer());
 }
 
-/** Downloads a pinned module zip, checks its h1 hash and returns the wanted file. */
-export async function fetchModuleFile(m: PinnedModule, o: FetchSchemasOptions = {}): Promise<Buffer> {
+/** Downloads a pinned module zip, checks its h1 hash and returns the wanted files, in order. */
+export async function fetchModuleFiles(m: PinnedModule, o: FetchSchemasOptions = {}): Promise<Buffer[]> {
   const proxy = (o.proxy ?? proxyFromEnv(process.env)).replace(/\/+$/, '');
   const url = `${proxy}/${escapeModule(m.module)}/@v/${m.version}.zip`;
   o.log?.(`fetching ${m.module}@${m.version} from ${proxy}`);
   const entries = readZip(await download(url, o));
   const h1 = goModuleZipHash(entries);
   if (h1 !== m.h1) throw new Error(`${m.module}@${m.version}: checksum mismatch: sum.golang.org has ${m.h1}, the download hashes to ${h1}`);
-  const want = `${m.module}@${m.version}/${m.file}`;
-  const entry = entries.find((e) => e.name === want);
-  if (entry === undefined) throw new Error(`${m.module}@${m.version} has no ${m.file}`);
-  return entry.read();
+  return m.files.map((file) => {
+    const entry = entries.find((e) => e.name === `${m.module}@${m.version}/${file}`);
+    if (entry === undefined) throw new Error(`${m.module}@${m.version} has no ${file}`);
+    return entry.read();
+  });
 }
 
 function writeAtomic(path: string, data: string | Buffer): void {
@@ -138,20 +140,21 @@ export async function ensureSchemas(o: FetchSchemasOptions = {}): Promise<Schema
   const modules = o.modules ?? { sparkOperator: SPARK_OPERATOR, kubernetes: KUBERNETES };
   const files = schemaFiles(o.cacheDir ?? defaultCacheDir(), modules);
   if (!existsSync(files.crdSchema) || !existsSync(files.crdYaml)) {
-    const yaml = (await fetchModuleFile(modules.sparkOperator, o)).toString('utf8');
+    const [crd] = await fetchModuleFiles(modules.sparkOperator, o);
+    const yaml = (crd ?? Buffer.alloc(0)).toString('utf8');
     const schema = crdSchemaOf(yaml);
     writeAtomic(files.crdYaml, yaml);
     writeAtomic(files.crdSchema, JSON.stringify(schema));
   }
-  if (!existsSync(files.core)) {
-    const core = await fetchModuleFile(modules.kubernetes, o);
-    JSON.parse(core.toString('utf8')); // must parse before it is cached
-    writeAtomic(files.core, core);
+  if (!files.core.every((f) => existsSync(f))) {
+    const docs = await fetchModuleFiles(modules.kubernetes, o);
+    docs.forEach((doc) => JSON.parse(doc.toString('utf8'))); // each must parse before it is cached
+    docs.forEach((doc, i) => writeAtomic(files.core[i] ?? '', doc));
   }
   return files;
 }
 
-/** The core/v1 OpenAPI document (its `components.schemas` resolve `$ref`s). */
+/** Kubernetes' OpenAPI documents merged into one (`components.schemas` resolve `$ref`s). */
 export interface CoreOpenApi {
   components: { schemas: Record<string, OpenApiSchema> };
 }
@@ -165,6 +168,10 @@ export interface LoadedSchemas {
 export function loadSchemas(files: SchemaFiles): LoadedSchemas {
   return {
     crd: JSON.parse(readFileSync(files.crdSchema, 'utf8')) as OpenApiSchema,
-    core: JSON.parse(readFileSync(files.core, 'utf8')) as CoreOpenApi,
+    core: {
+      components: {
+        schemas: Object.assign({}, ...files.core.map((f) => (JSON.parse(readFileSync(f, 'utf8')) as CoreOpenApi).components.schemas)) as Record<string, OpenApiSchema>,
+      },
+    },
   };
 }

@@ -24,12 +24,14 @@ export function plainEnv(env: Record<string, string>): Obj[] {
   return Object.entries(env).map(([name, value]) => ({ name, value }));
 }
 
-/** The model the engine loads: explicit, else the job's vLLM launch model, else the served name. */
+/** The model the engine loads: explicit, else the job's launch model of the same engine, else the served name. */
 export function engineModel(job: ResolvedJob, k: K8sSpec): string {
   if (k.engine.model !== undefined) return k.engine.model;
   const launch = job.engine.launch;
-  if (launch !== undefined && launch.kind === k.engine.kind) return launch.model;
-  return job.model;
+  if (launch === undefined) return job.model;
+  if (launch.kind === k.engine.kind) return launch.model;
+  // A local llama-server model (a GGUF) means nothing to vLLM: say so now, not after a 20-minute startup.
+  throw new SpecError(`the job launches ${launch.kind} with \`${launch.model}\` locally, but the cluster engine is ${k.engine.kind}; set \`kubernetes.engine.model\` to what ${k.engine.kind} should load (e.g. a Hugging Face repo id)`);
 }
 
 /** Flags sparkinfer sets itself; the same flag in `engine.args` would fight them. */

@@ -87,28 +87,44 @@ export interface WindowSnapshot {
   cuts: Record<string, number>;
   /** Long-term latency (per output token when reported), in ms. */
   longLatencyMs: number | undefined;
+  /** Latency rounds completed (each judges half a window of answers). */
+  rounds: number;
 }
 
-const MIN_ROUND_SAMPLES = 1;
+/** A latency round is at least this many answers (and half a window): fewer are noise. */
+const MIN_ROUND_SAMPLES = 4;
+/** Cut on 429/503: the engine said it is full. */
 const OVERLOAD_FACTOR = 0.7;
+/** Cut on a timeout: the strongest sign, and the most expensive to get wrong. */
 const TIMEOUT_FACTOR = 0.5;
+/** Cut on preemption: wasted work has started, but the window is near its best. */
 const PREEMPT_FACTOR = 0.9;
-/** The gentlest queue cut: small enough to keep the queue, big enough to even out shares. */
+/** Growth per metrics poll below target. Half a request: against 5% cuts, shares even out faster. */
+const METRIC_GROWTH = 0.5;
+/** The gentlest queue (and KV) cut: small enough to keep the queue, big enough to even out shares. */
 const MAX_QUEUE_FACTOR = 0.95;
-/** Long-term latency follows the round means with this weight per round. */
+/** Long-term latency stays within this multiple of the lowest round seen (unless rebased). */
+const MAX_DRIFT = 3;
+/** Latency-only slow start ends when a round is this much slower than the lowest seen. */
+const SLOW_START_EXIT = 1.25;
+/** Long-term latency follows the round means with these weights per round (up, down). */
 const LONG_WEIGHT = 0.1;
+const LONG_WEIGHT_DOWN = 0.5;
 
 /**
- * `engine.concurrency: auto`. AIMD on a signal every worker of an engine sees alike, so workers
- * sharing an engine converge to fair shares without talking to each other:
- * - with engine metrics: grow by one per poll while the engine's queue is below
- *   `1 + queueTarget × running` (and the KV cache below `kvHigh`); cut when the queue passes twice
- *   that, by the share of the excess; cut by 0.8 on preemption;
- * - without (fresh) metrics: Gradient-style, grow while the short-term latency stays within
- *   `latencyTolerance` of the long-term one, cut by their ratio when it rises faster;
- * - always: cut by 0.7 on 429/503 and by 0.5 on timeouts.
- * After a cut, further cuts wait until the in-flight count has drained to the new limit, so one
- * burst of bad news costs one cut. Until the first cut the window doubles (slow start).
+ * `engine.concurrency: auto`: AIMD on signals every worker of an engine sees alike, so workers
+ * sharing an engine converge to fair shares without talking to each other (docs/scheduler.md).
+ * - Engine metrics (fresh): per poll, grow by half a request while the engine queue is at most
+ *   `1 + queueTarget × running`; above it, cut by the excess's share of the engine's requests
+ *   (at least 5%); cut 5% when the KV cache passes `kvHigh`, 10% on new preemptions.
+ * - No fresh metrics: Gradient-style latency control per round (half a window of answers): grow
+ *   while the round's latency per output token stays within `latencyTolerance` of the long-term
+ *   one, cut by their ratio beyond it. A cut that does not bring latency down rebases instead
+ *   (the engine got slower, which more or fewer requests will not fix).
+ * - Always: cut by 0.7 on 429/503 and by 0.5 on a timeout, unless the request was sent before
+ *   the last cut (old news).
+ * Metric cuts wait until the in-flight count has drained to the last cut's limit. Until the first
+ * sign of congestion the window doubles (slow start).
  */
 export class AdaptiveWindow implements AdaptiveWindowLike {
   readonly #min: number;
@@ -126,12 +142,19 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   #slowStart = true;
   #draining = false;
   #lastLoadAt: number | undefined;
-  #lastCutAt: number | undefined;
+  /** When the last cut on an answer (429/503, timeout, latency) happened. */
+  #lastAnswerCutAt: number | undefined;
+  #lastChangeAt: number | undefined;
   #lastPreempted: number | undefined;
   #roundSum = 0;
   #roundCount = 0;
   #long: number | undefined;
+  /** Lowest round latency seen. */
+  #floor: number | undefined;
+  /** The last latency cut, until the round after it has judged it. */
+  #cutJudge: { latency: number; factor: number } | undefined;
   readonly #cuts: Record<string, number> = {};
+  #rounds = 0;
 
   constructor(options: AdaptiveWindowOptions = {}) {
     if (options === null || typeof options !== 'object') throw new SpecError(`Expected window options to be an object, got \`${String(options)}\``);
@@ -162,13 +185,16 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     this.#checkDrained();
     const kind = sample.kind ?? kindOf(sample);
     const latency = Number.isFinite(sample.latencyMs) && sample.latencyMs >= 0 ? sample.latencyMs : 0;
-    // A request sent before the last cut reports on the old window: that news is already acted on.
-    const stale = this.#lastCutAt !== undefined && this.#now() - latency < this.#lastCutAt;
+    // A request sent before the last cut on an answer reports on the old window: that news is
+    // already acted on (one cut per window of bad answers, as TCP cuts once per window of losses).
+    const stale = this.#lastAnswerCutAt !== undefined && this.#now() - latency < this.#lastAnswerCutAt;
     if (kind === 'overload') return stale ? undefined : this.#cut(OVERLOAD_FACTOR, 'overload', false);
     if (kind === 'timeout') return stale ? undefined : this.#cut(TIMEOUT_FACTOR, 'timeout', false);
     // Other failures (a 500, a refused connection) are the retry policy's and the circuit
     // breaker's business: they say nothing about how full the engine is.
-    if (kind !== 'ok' || stale || latency === 0) return;
+    // Latency rounds judge the current window: only requests sent since it last changed count.
+    const before = this.#lastChangeAt !== undefined && this.#now() - latency < this.#lastChangeAt;
+    if (kind !== 'ok' || before || latency === 0) return;
     const tokens = sample.outputTokens;
     this.#roundSum += tokens !== undefined && tokens > 0 ? latency / tokens : latency;
     this.#roundCount++;
@@ -205,13 +231,13 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     // KV usage trails the window by a request's lifetime (young sequences are short): stop
     // doubling halfway to the limit, or the window overshoots into a preemption storm.
     if (kv !== undefined && kv >= this.#kvHigh / 2) this.#slowStart = false;
-    this.#grow(1);
+    this.#grow(METRIC_GROWTH);
   }
 
   snapshot(): WindowSnapshot {
     return {
       limit: this.limit(), inFlight: this.#inFlight, mode: this.#metricsFresh() ? 'metrics' : 'latency',
-      phase: this.#slowStart ? 'slow-start' : 'steady', cuts: { ...this.#cuts }, longLatencyMs: this.#long,
+      phase: this.#slowStart ? 'slow-start' : 'steady', cuts: { ...this.#cuts }, longLatencyMs: this.#long, rounds: this.#rounds,
     };
   }
 
@@ -220,16 +246,37 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   }
 
   #endRound(): void {
+    this.#rounds++;
     const short = this.#roundSum / this.#roundCount;
     this.#roundSum = 0;
     this.#roundCount = 0;
+    this.#floor = Math.min(this.#floor ?? short, short);
     const long = this.#long ?? short;
-    // Long-term latency follows slowly upwards, quickly downwards (a lighter load is news now).
-    this.#long = short < long ? short : long + LONG_WEIGHT * (short - long);
+    // Long-term latency follows slowly upwards, quickly downwards (a lighter load is news now),
+    // and never beyond MAX_DRIFT × the best seen: slow growth is still growth.
+    this.#long = Math.min(long + (short < long ? LONG_WEIGHT_DOWN : LONG_WEIGHT) * (short - long), MAX_DRIFT * this.#floor);
     if (this.#metricsFresh()) return;
+    const judged = this.#cutJudge;
+    this.#cutJudge = undefined;
+    // The first round after a latency cut tells queueing from a slower engine: had we been
+    // queueing, latency would have fallen about as much as the window. If it fell less than half
+    // of that, the engine got slower (or other clients load it): rebase instead of cutting on.
+    if (judged !== undefined && short > judged.latency * (1 - (1 - judged.factor) / 2)) {
+      this.#floor = short / MAX_DRIFT;
+      this.#long = short;
+      this.#log?.debug?.(`latency ${short.toFixed(1)}ms did not fall with the window: new baseline`);
+      return;
+    }
     const ratio = short / long;
-    if (ratio > this.#tolerance) return this.#cut(Math.max(0.5, this.#tolerance / ratio), 'latency', false);
-    this.#grow(1);
+    if (ratio <= this.#tolerance) {
+      // Doubling stops at the first clear rise over the best seen: the knee is near.
+      if (this.#slowStart && short > SLOW_START_EXIT * this.#floor) this.#slowStart = false;
+      this.#grow(1);
+      return;
+    }
+    const factor = Math.max(0.5, this.#tolerance / ratio);
+    this.#cut(factor, 'latency', false);
+    this.#cutJudge = { latency: short, factor };
   }
 
   #grow(step: number): void {
@@ -238,6 +285,7 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     if (this.#peak < Math.floor(this.#w)) return;
     const before = this.limit();
     this.#w = Math.min(this.#max, this.#slowStart ? this.#w * 2 : this.#w + step);
+    if (!this.#metricsFresh()) this.#changed();
     this.#peak = this.#inFlight;
     if (this.limit() !== before) this.#log?.debug?.(`window ${before} -> ${this.limit()} (${this.#slowStart ? 'slow start' : 'grow'})`);
   }
@@ -245,15 +293,20 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   #cut(factor: number, reason: string, gated = true): void {
     this.#slowStart = false;
     if (gated && this.#draining) return;
-    this.#lastCutAt = this.#now();
-    this.#roundSum = 0;
-    this.#roundCount = 0;
+    if (!gated) this.#lastAnswerCutAt = this.#now();
+    this.#changed();
     const before = this.limit();
     this.#w = Math.max(this.#min, this.#w * factor);
     this.#cuts[reason] = (this.#cuts[reason] ?? 0) + 1;
     this.#draining = this.#inFlight > this.limit();
     this.#peak = this.#inFlight;
     this.#log?.debug?.(`window ${before} -> ${this.limit()} (${reason})`);
+  }
+
+  #changed(): void {
+    this.#lastChangeAt = this.#now();
+    this.#roundSum = 0;
+    this.#roundCount = 0;
   }
 
   #checkDrained(): void {

@@ -37,8 +37,7 @@ export interface ClosedLoopOptions {
   clientDelayMs?: number;
   /** Client-side request timeout, in ms: the request is cancelled and retried. Default Infinity. */
   requestTimeoutMs?: number;
-  /** Delay before a rejected (503) or timed-out request is sent again, in ms (jittered ±50%). It
-   *  keeps its place in the worker's loop meanwhile. Default 500. */
+  /** Delay before a rejected (503) or timed-out request is sent again, in ms (jittered ±50%). Default 500. */
   retryDelayMs?: number;
   /** Trace sample period, in ms. Default 1000. */
   sampleEveryMs?: number;
@@ -117,17 +116,18 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
     const window = spec.window(now);
     const startAt = spec.startAtMs ?? 0;
     const stopAt = spec.stopAtMs ?? durationMs;
-    const w = { index, window, inFlight: 0, retrying: 0, completed: 0, completionTokens: 0, rejected: 0, timeouts: 0, limits: [] as number[], inFlights: [] as number[] };
+    const w = { index, window, inFlight: 0, completed: 0, completionTokens: 0, rejected: 0, timeouts: 0, limits: [] as number[], inFlights: [] as number[] };
     const active = (): boolean => clock.now() >= startAt && clock.now() < stopAt;
+    /** Rejected or timed-out requests waiting for their retry; they are sent before new ones. */
+    const retries: SimRequest[] = [];
     const pump = (): void => {
-      while (active() && w.inFlight < window.limit()) send();
+      while (active() && w.inFlight < window.limit()) {
+        w.inFlight++;
+        attempt(retries.shift() ?? { promptTokens: uniform(pMin, pMax), outputTokens: uniform(oMin, oMax) });
+      }
     };
-    const send = (): void => {
-      w.inFlight++;
-      attempt({ promptTokens: uniform(pMin, pMax), outputTokens: uniform(oMin, oMax) });
-    };
-    // One attempt of a request. A rejected or timed-out request keeps its place in the loop and is
-    // sent again after a jittered backoff, as the worker's retry policy does.
+    // One attempt of a request. As in the worker's pipeline, a rejected or timed-out request leaves
+    // the window and comes back after a jittered backoff, to be sent when the window has room.
     const attempt = (req: SimRequest): void => {
       window.onStart?.();
       const sentAt = clock.now();
@@ -138,9 +138,9 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
         if (settled) return;
         settled = true;
         timer?.cancel();
+        w.inFlight--;
         const latencyMs = clock.now() - sentAt;
         if (kind === 'ok' && r !== undefined) {
-          w.inFlight--;
           w.completed++;
           w.completionTokens += r.completionTokens;
           window.onComplete?.({ latencyMs, ok: true, kind, outputTokens: r.completionTokens });
@@ -150,7 +150,9 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
         if (kind === 'overload') w.rejected++;
         else w.timeouts++;
         window.onComplete?.({ latencyMs, ok: false, kind, ...(kind === 'overload' ? { status: 503 } : {}) });
-        clock.after(retryDelayMs * (0.5 + rand()), () => attempt(req));
+        // No pump here: refilling the freed place at once would hammer a full queue; the next
+        // completion, poll or retry does it.
+        clock.after(retryDelayMs * (0.5 + rand()), () => { retries.push(req); pump(); });
       };
       clock.after(clientDelayMs, () => {
         if (settled) return;

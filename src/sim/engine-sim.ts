@@ -152,7 +152,9 @@ export class SimEngine {
     const seq: Seq = { req, submittedAt: now, admittedAt: undefined, generated: 0, held: 0, preemptions: 0, fresh: true, done: false, onDone };
     this.#stats.submitted++;
     const tooLong = req.promptTokens + req.outputTokens > this.kvCapacityTokens;
-    if (tooLong || this.#waiting.length >= this.maxWaiting) {
+    // Requests that will find no free slot queue; past `maxWaiting` of them, 503.
+    const queued = this.#waiting.length - Math.max(0, this.slots - this.#running.length);
+    if (tooLong || queued >= this.maxWaiting) {
       seq.done = true;
       this.#stats.rejected++;
       const status = tooLong ? 400 : 503;
@@ -202,7 +204,10 @@ export class SimEngine {
   }
 
   #kick(): void {
-    if (this.#step === undefined) this.#startStep(this.#clock.now());
+    if (this.#step !== undefined) return;
+    // Start on the next tick, so that requests arriving at the same instant share the first step.
+    const now = this.#clock.now();
+    this.#step = this.#clock.at(now, () => this.#startStep(now));
   }
 
   /** Plans one step that starts at `start`: make room, admit, and schedule its end. */

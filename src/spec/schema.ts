@@ -164,6 +164,12 @@ export const EngineSpec = z
     outage_timeout: Duration.prefault('10m'),
     /** Retries per request for retryable failures. Default 4. */
     retries: z.number().int().min(0).default(4),
+    /**
+     * Dispatch order within a worker: `auto` sends rows whose rendered prompts share a long prefix
+     * together (within a 256-row window) so they hit the engine's prefix cache; `off` keeps arrival
+     * order. Default auto. bench scenario g measures it.
+     */
+    prefix_order: z.enum(['auto', 'off']).default('auto'),
     /** Name of the environment variable holding the API key. The key itself never goes in the job file. */
     api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
   })

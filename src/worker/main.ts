@@ -22,6 +22,7 @@ import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts
 import { makeRequestBuilder } from './request.ts';
 import { makeWindow } from '../scheduler/window.ts';
 import { startLoadPolling } from './load.ts';
+import { prefixQueueFactory } from './prefix-order.ts';
 
 function workerId(): string {
   return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}`;
@@ -94,6 +95,8 @@ async function main(): Promise<number> {
       signal: ac.signal,
       onStats: (c) => writeStats(c),
       log,
+      // engine.prefix_order: group rows that share a prompt prefix (prefix-order.ts); off keeps the FIFO.
+      ...(job.engine.prefix_order !== 'off' ? { makeQueue: prefixQueueFactory() } : {}),
     });
     ledger.close();
     writeStats(counters, true);

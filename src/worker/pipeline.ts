@@ -43,6 +43,19 @@ export interface Window {
   onComplete?(sample: { latencyMs: number; ok: boolean; status?: number; kind: 'ok' | 'overload' | 'timeout' | 'error' }): void;
 }
 
+// --- prefix-aware ordering hook (bench/prefix-order owner): the waiting rows are a DispatchQueue. ---
+/** The rows waiting for a window slot. A plain array is the default FIFO; prefix-order.ts groups shared prefixes. */
+export interface DispatchQueue<T> {
+  readonly length: number;
+  push(item: T): void;
+  shift(): T | undefined;
+  /** Puts a row back at the front (retries, outages): it goes out next. */
+  unshift(item: T): void;
+  /** Rows to keep read ahead of the window so that the queue has rows to reorder. Default: none. */
+  readonly readAhead?: number;
+}
+// --- end of hook ---
+
 export interface PipelineDeps {
   lines: AsyncIterable<string>;
   parse(line: string): InputRow;
@@ -65,6 +78,8 @@ export interface PipelineDeps {
   signal: AbortSignal;
   onStats?(s: PipelineCounters): void;
   log(message: string): void;
+  /** Makes the queue of waiting rows. Default: a FIFO (a plain array). */
+  makeQueue?<T extends { prepared: Prepared }>(): DispatchQueue<T>;
 }
 
 export interface PipelineCounters {
@@ -97,7 +112,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     rowsIn: 0, rowsDone: 0, rowsOk: 0, rowsFailed: 0, promptTokens: 0, completionTokens: 0,
     requestsSent: 0, retries: 0, inflight: 0, window: d.window.limit(), outage: false, errorsByCode: {},
   };
-  const queue: Item[] = [];
+  const queue: DispatchQueue<Item> = d.makeQueue?.<Item>() ?? [];
   let delayed = 0;
   let readerDone = false;
   let outputBlocked = false;
@@ -180,6 +195,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
         startOutage();
       } else if (decision.retry) {
         c.retries++;
+        d.log(`retry ${item.attempts} for row ${item.row.key} in ${decision.delayMs} ms: ${e.code} ${e.message.slice(0, 200)}`);
         delayed++;
         d.sleep(decision.delayMs, d.signal).then(
           () => { delayed--; queue.unshift(item); pump(); notify(); },
@@ -220,7 +236,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   try {
     for (;;) {
       if (fatal !== undefined) throw fatal;
-      const highWater = Math.max(64, 2 * d.window.limit());
+      const highWater = Math.max(64, 2 * d.window.limit(), queue.readAhead ?? 0);
       if (!readerDone && queue.length < highWater) {
         pendingRead ??= it.next();
         // Race the read against completions so queued rows dispatch while stdin is slow.

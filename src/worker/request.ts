@@ -19,7 +19,7 @@ function failure(err: unknown, latencyMs: number): Attempt {
   const e = err as { code?: string; message?: string; status?: number };
   return {
     ok: false, latencyMs,
-    error: { code: e.code ?? 'E_CONNECT', message: e.message ?? String(err), ...(typeof e.status === 'number' ? { status: e.status } : {}), raw: err },
+    error: { code: e.code ?? 'E_RUNTIME', message: e.message ?? String(err), ...(typeof e.status === 'number' ? { status: e.status } : {}), raw: err },
   };
 }
 

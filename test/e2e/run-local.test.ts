@@ -42,7 +42,7 @@ prompt:
   user: "Question: {{ q }} ({{ big }})"
 model: smollm2-135m-instruct
 sampling: { temperature: 0, max_tokens: 4 }
-engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 4, request_timeout: 60s, startup_timeout: 60s }
+engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 4, request_timeout: 5m, startup_timeout: 60s }
 output: { format: json, path: out-nasty, include: [q, big, n], include_request: true }
 spark: { master: "local[2,2]" }
 `);

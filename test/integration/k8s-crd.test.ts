@@ -6,7 +6,9 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { renderJobFile } from '../../src/k8s/cli.ts';
 import { checkManifests, formatIssues } from '../../src/k8s/check.ts';
 import { ensureSchemas, loadSchemas, type LoadedSchemas } from '../../src/k8s/schemas.ts';
@@ -36,12 +38,14 @@ for (const [fixture, set] of [
   ['gpu-volcano.yaml', []],
   ['gpu-volcano.yaml', ['kubernetes.phases=two']],
   ['quickstart.yaml', ['kubernetes.engine.model_cache.type=hostPath', 'kubernetes.engine.model_cache.path=/var/cache/models', 'kubernetes.gpus_per_executor=4']],
+  // The real quickstart, with its local paths moved to object storage as a cluster needs.
+  ['../../../examples/quickstart/job.yaml', ['input.path=s3a://demo/questions.jsonl', 'output.path=s3a://demo/out', 'kubernetes.engine.model=HuggingFaceTB/SmolLM2-135M-Instruct']],
 ] as const) {
   test(`${fixture} ${set.join(' ')}: zero issues against the CRD and core/v1`, () => {
     const objs = objects(fixture, [...set]);
     const issues = checkManifests(objs, schemas);
     assert.equal(formatIssues(issues), '');
-    assert.equal(objs.filter((o) => o['kind'] === 'SparkApplication').length, set.includes('kubernetes.phases=two') ? 2 : 1);
+    assert.equal(objs.filter((o) => o['kind'] === 'SparkApplication').length, (set as readonly string[]).includes('kubernetes.phases=two') ? 2 : 1);
   });
 }
 
@@ -91,4 +95,14 @@ test('wrong types, values and cross-references are reported', () => {
     '.spec.executor.volumeMounts[3].name',
     '.spec.restartPolicy.type',
   ]);
+});
+
+test('deploy/k8s/prerequisites.yaml validates against core/v1 and RBAC v1', () => {
+  const text = readFileSync(join(import.meta.dirname, '..', '..', 'deploy', 'k8s', 'prerequisites.yaml'), 'utf8');
+  const objs = parseAllDocuments(text).map((d) => d.toJS() as Any).filter((o) => o !== null);
+  assert.deepEqual(objs.map((o) => o['kind']), ['ServiceAccount', 'Role', 'RoleBinding', 'PersistentVolumeClaim', 'PersistentVolumeClaim']);
+  assert.equal(formatIssues(checkManifests(objs, schemas)), '');
+  const typo = structuredClone(objs[3] as Any);
+  typo['spec'].accesModes = typo['spec'].accessModes;
+  assert.match(formatIssues(checkManifests([typo], schemas)), /\.spec\.accesModes: unknown field; did you mean `accessModes`\?/);
 });

@@ -60,7 +60,8 @@ after(async () => {
 function baseOptions(name: string, extra: Partial<StartEngineOptions> = {}): StartEngineOptions {
   return {
     kind: 'llama-server', model: 'smollm2-135m-instruct', alias: 'smol-test', args: [], parallel: 2,
-    ctxPerSlot: 512, threads: 2, maxRestarts: 1, logFile: join(tmp, `${name}.log`), logger: memoryLogger(), ...extra,
+    // One compute thread: with other work on 2 cores, llama.cpp's thread barriers slow 2 threads 4× or more.
+    ctxPerSlot: 512, threads: 1, maxRestarts: 1, logFile: join(tmp, `${name}.log`), logger: memoryLogger(), ...extra,
   };
 }
 

@@ -11,10 +11,18 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, 'python'))
 
 FAKE_WORKER = os.path.join(HERE, 'fake_worker.py')
+FAKE_WORKER_JS = os.path.join(HERE, 'fake_worker.mjs')
+NODE = os.path.realpath(os.path.join(REPO, 'node_modules', '.bin', 'node'))
+# Executors inherit the environment of the JVM, fixed when the session starts.
+os.environ['SPARKINFER_NODE'] = NODE
 
 
 def use_fake_worker(mode='echo', log_dir=None):
-    """Points the driver's TRANSFORM at the fake worker (read by the driver each run)."""
+    """Points the driver's TRANSFORM at the fake worker (read by the driver each run).
+    mode None: the production command (node + the shipped worker and job)."""
+    if mode is None:
+        os.environ.pop('SPARKINFER_WORKER_CMD', None)
+        return
     cmd = f'{sys.executable} {FAKE_WORKER} {mode}'
     if log_dir:
         cmd += f' {log_dir}'

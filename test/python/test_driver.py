@@ -3,6 +3,7 @@ import collections
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
@@ -53,6 +54,11 @@ class NastyInputTests(DriverTestCase):
         self.assertEqual(self.read_json(job['run']['dir'], 'driver_summary.json'), summary)
         # inference ran once per row: the single action, one worker per partition
         self.assertEqual(worker_rows(self.worker_log), (4, len(rows)))
+        with open(os.path.join(job['run']['dir'], 'logs', 'driver.log'), encoding='utf-8') as f:
+            plan = f.read().split('inference plan:')[1]
+        above = plan[:plan.index('ScriptTransformation')]  # a tree string prints parents first
+        self.assertNotIn('Exchange', above)  # no shuffle after the TRANSFORM
+        self.assertIn('Exchange RoundRobinPartitioning(4)', plan[plan.index('ScriptTransformation'):])
 
         out = self.spark.read.parquet(job['output']['path'])
         self.assertEqual(out.columns, ['_key', 'big', 'n', 'note', 'text', 'reasoning', 'json', 'finish_reason',
@@ -101,7 +107,7 @@ class TypedKeyTests(DriverTestCase):
         src = self.spark.table('typed_input')
         out = self.spark.read.parquet(job['output']['path'])
         for name in ['id'] + include:
-            self.assertEqual(out.schema[name].dataType, src.schema[name].dataType, name)
+            self.assertEqual(out.schema[name].dataType.simpleString(), src.schema[name].dataType.simpleString(), name)
         self.assertEqual(sorted(out.select('id', *include).collect()), sorted(src.select('id', *include).collect()))
 
 
@@ -126,7 +132,8 @@ class FormatTests(DriverTestCase):
 
     def test_json_with_partition_by(self):
         job, _ = self.run_format('json', partition_by=['lang'])
-        self.assertEqual(sorted(os.listdir(job['output']['path'])), ['_SUCCESS', 'lang=en', 'lang=fr'])
+        listed = sorted(f for f in os.listdir(job['output']['path']) if not f.startswith('.'))
+        self.assertEqual(listed, ['_SUCCESS', 'lang=en', 'lang=fr'])
 
     def test_csv_roundtrips_quotes_and_newlines(self):
         job, summary = self.run_format('csv')
@@ -148,7 +155,7 @@ class FormatTests(DriverTestCase):
 
     def test_limit_files_request_and_embedding(self):
         use_fake_worker('embed', self.worker_log)
-        job = self.job(self.ROWS, key='id', task='embed', output={'include_request': True, 'files': 1})
+        job = self.job(self.ROWS, key='id', output={'include_request': True, 'files': 1})
         job['task'] = 'embed'
         job['run']['limit'] = 4
         summary = run_job(job, spark=self.spark)
@@ -223,6 +230,8 @@ class RuntimeFailureTests(DriverTestCase):
     def fails(self, mode, pattern, **kw):
         use_fake_worker(mode, self.worker_log)
         job = self.job(self.ROWS, key='id', columns=('question', 'fail'), **kw)
+        job['output']['path'] += '-' + mode
+        job['run']['dir'] += '-' + mode
         with self.assertRaisesRegex(RuntimeFailure, pattern):
             run_job(job, spark=self.spark)
         return job
@@ -262,3 +271,37 @@ class RuntimeFailureTests(DriverTestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class InferApiTests(DriverTestCase):
+    def test_infer_is_lazy_and_runs_the_shipped_worker_with_the_constant_command(self):
+        from pyspark import SparkFiles
+
+        from helpers import FAKE_WORKER_JS, NODE
+        from sparkinfer import infer
+        use_fake_worker(None)  # the real USING string: "${SPARKINFER_NODE:-node}" <worker> <job>
+        df = self.spark.createDataFrame([(B53 + i, f'q{i}\t"{i}"') for i in range(7)], 'id long, question string')
+        job = make_job(self.tmp, '/unused', self.engine.endpoint, key='id', include=['question'])
+        del job['run']  # a hand-made job: every column is sent, a run id is made up
+        out = infer(df, job, worker_path=FAKE_WORKER_JS, run_dir=os.path.join(self.tmp, 'run'), partitions=3)
+        self.assertEqual(out.columns[:3], ['id', 'question', 'text'])
+        shipped = os.listdir(SparkFiles.getRootDirectory())
+        self.assertTrue(any(f.startswith('sparkinfer-job-') and f.endswith('.json') for f in shipped), shipped)
+        path = os.path.join(self.tmp, 'out')
+        out.write.parquet(path)
+        got = sorted(self.spark.read.parquet(path).collect())
+        self.assertEqual([r['id'] for r in got], [B53 + i for i in range(7)])  # ... the carried key is exact
+        for i, r in enumerate(got):
+            sent = json.loads(r['text'])  # what the JS worker saw: JS rounds integers above 2^53 ...
+            self.assertEqual(sent['question'], f'q{i}\t"{i}"')
+            self.assertLessEqual(abs(sent['id'] - (B53 + i)), 2)
+            self.assertEqual(r['question'], f'q{i}\t"{i}"')
+        version = subprocess.run([NODE, '--version'], capture_output=True, text=True, check=True).stdout.strip()
+        self.assertEqual({r['model'] for r in got}, {f'fake-model@{version}'})  # ran on $SPARKINFER_NODE
+
+    def test_infer_checks_keys_eagerly(self):
+        df = self.spark.createDataFrame([(1, 'a'), (1, 'b')], 'id long, question string')
+        job = make_job(self.tmp, '/unused', self.engine.endpoint, key='id')
+        from sparkinfer import infer
+        with self.assertRaisesRegex(InputError, r'input.key "id" is not unique: "1" \(2 rows\)'):
+            infer(df, job, worker_path=__file__)

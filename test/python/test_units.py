@@ -126,7 +126,7 @@ class MessageTests(unittest.TestCase):
         e = Exception('An error occurred while calling o1.save.\n: org.apache.spark.SparkException: Job aborted.\n'
                       'Caused by: org.apache.spark.SparkException: Subprocess exited with status 3. Error: '
                       'engine outage after 600s\n.\n\tat org.apache.spark.X(X.scala:1)')
-        self.assertEqual(short_message(e), 'the worker exited with status 3: engine outage after 600s .')
+        self.assertEqual(short_message(e), 'the worker exited with status 3: engine outage after 600s')
 
     def test_raise_error_message(self):
         e = Exception(': org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] sparkinfer: the worker '

@@ -231,6 +231,7 @@ test('bad kubernetes settings are spec errors that quote the value', () => {
   for (const [set, re] of cases) assert.throws(() => render('quickstart.yaml', set), re, set.join(' '));
   assert.throws(() => render('quickstart.yaml', ['kubernetes.engine.args=["--port", "9000"]']), /`--port` is set by `kubernetes.engine.port`/);
   assert.throws(() => render('quickstart.yaml', ['input.path=questions.jsonl']), /input.path is `questions.jsonl`, a relative path/);
+  assert.throws(() => render('quickstart.yaml', ['kubernetes.engine={}']), /launches llama-server with `smollm2-135m-instruct` locally, but the cluster engine is vllm; set `kubernetes.engine.model`/);
   assert.throws(() => render('quickstart.yaml', ['spark.conf={"spark.executorEnv.OPENAI_API_KEY": "sk-x"}']), /secrets must come from kubernetes.secrets/);
 });
 

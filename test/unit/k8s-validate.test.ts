@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { validateSchema, type OpenApiSchema } from '../../src/k8s/validate.ts';
 import { goModuleZipHash, readZip } from '../../src/k8s/zip.ts';
-import { ensureSchemas, fetchModuleFile, type PinnedModule } from '../../src/k8s/schemas.ts';
+import { ensureSchemas, fetchModuleFiles, loadSchemas, type PinnedModule } from '../../src/k8s/schemas.ts';
 
 const paths = (issues: { path: string }[]): string[] => issues.map((i) => i.path);
 
@@ -141,9 +141,12 @@ test('zip entries read back, and the h1 hash follows the Go checksum database de
 test('module files are fetched once, verified against the pinned hash, and cached', async () => {
   const crdYaml = 'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  versions:\n    - name: v1beta2\n      schema:\n        openAPIV3Schema:\n          type: object\n';
   const soZip = makeZip({ 'example.com/so@v9.0.0/crd.yaml': crdYaml });
-  const k8sZip = makeZip({ 'example.com/k8s@v1.0.0/openapi.json': '{"components":{"schemas":{}}}' });
-  const sparkOperator: PinnedModule = { module: 'example.com/so', version: 'v9.0.0', h1: goModuleZipHash(readZip(soZip)), file: 'crd.yaml' };
-  const kubernetes: PinnedModule = { module: 'example.com/k8s', version: 'v1.0.0', h1: goModuleZipHash(readZip(k8sZip)), file: 'openapi.json' };
+  const k8sZip = makeZip({
+    'example.com/k8s@v1.0.0/api/core_openapi.json': '{"components":{"schemas":{"Pod":{"type":"object"}}}}',
+    'example.com/k8s@v1.0.0/api/rbac_openapi.json': '{"components":{"schemas":{"Role":{"type":"object"}}}}',
+  });
+  const sparkOperator: PinnedModule = { module: 'example.com/so', version: 'v9.0.0', h1: goModuleZipHash(readZip(soZip)), files: ['crd.yaml'] };
+  const kubernetes: PinnedModule = { module: 'example.com/k8s', version: 'v1.0.0', h1: goModuleZipHash(readZip(k8sZip)), files: ['api/core_openapi.json', 'api/rbac_openapi.json'] };
   const requested: string[] = [];
   const fakeProxy = (async (url: string | URL | Request) => {
     const u = String(url);
@@ -157,12 +160,13 @@ test('module files are fetched once, verified against the pinned hash, and cache
     const files = await ensureSchemas(o);
     assert.deepEqual(JSON.parse(readFileSync(files.crdSchema, 'utf8')), { type: 'object' });
     assert.equal(readFileSync(files.crdYaml, 'utf8'), crdYaml);
+    assert.deepEqual(Object.keys(loadSchemas(files).core.components.schemas), ['Pod', 'Role'], 'the OpenAPI documents are merged');
     assert.equal(requested.length, 2);
     await ensureSchemas(o);
     assert.equal(requested.length, 2, 'a second call is served from the cache');
-    await assert.rejects(fetchModuleFile({ ...kubernetes, h1: 'h1:AAAA' }, o), /checksum mismatch/);
-    await assert.rejects(fetchModuleFile({ ...kubernetes, version: 'v2.0.0' }, o), /HTTP 404/);
-    await assert.rejects(fetchModuleFile({ ...kubernetes, file: 'missing.json' }, o), /has no missing\.json/);
+    await assert.rejects(fetchModuleFiles({ ...kubernetes, h1: 'h1:AAAA' }, o), /checksum mismatch/);
+    await assert.rejects(fetchModuleFiles({ ...kubernetes, version: 'v2.0.0' }, o), /HTTP 404/);
+    await assert.rejects(fetchModuleFiles({ ...kubernetes, files: ['missing.json'] }, o), /has no missing\.json/);
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
   }

@@ -1,0 +1,134 @@
+/**
+ * Prefix-aware dispatch order. Engines keep the KV cache of recent prompts (llama-server per slot,
+ * vLLM's automatic prefix caching): a prompt whose start matches one the engine has just processed
+ * skips that part of the prefill. Rows read from Spark arrive in arbitrary order, so prompts that
+ * share a long prefix (a few-shot block, a per-task system prompt) are interleaved with others and
+ * their cache entries get evicted between uses. This queue sends rows that share a prefix together.
+ *
+ * It is a drop-in for the pipeline's FIFO (`DispatchQueue`): rows are grouped by the first
+ * `prefixChars` characters of their rendered body; the group in progress is drained first, then the
+ * group whose oldest row arrived first. Reordering is bounded: a row is never overtaken by a row
+ * that arrived `lookahead` or more rows after it, so no row starves. Rows put back at the front
+ * (retries, an outage) go out first, in LIFO order, as with the FIFO's `unshift`.
+ */
+import type { DispatchQueue, Prepared } from './pipeline.ts';
+
+export interface PrefixQueueOptions {
+  /** Characters of the rendered JSON body that form the grouping key. Default 384 (about 100 tokens). */
+  prefixChars?: number;
+  /**
+   * Reorder window in rows: a row is never overtaken by one that arrived this many rows after it.
+   * The pipeline reads this many rows ahead (`readAhead`) so that there is something to group. Default 256.
+   */
+  lookahead?: number;
+}
+
+interface Entry<T> {
+  item: T;
+  seq: number;
+  group: Group<T>;
+  taken: boolean;
+}
+
+interface Group<T> {
+  key: string;
+  /** FIFO of the group's rows; `head` indexes the next one (an array with a moving head). */
+  rows: Array<Entry<T>>;
+  head: number;
+}
+
+function positiveInt(name: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new RangeError(`Expected \`${name}\` to be an integer from 1 and up, got \`${String(v)}\` (${typeof v})`);
+  }
+  return v;
+}
+
+/** Drops the consumed start of an array-with-a-head once it is most of the array. */
+function compact<E>(arr: E[], head: number): { arr: E[]; head: number } {
+  return head > 1024 && head * 2 > arr.length ? { arr: arr.slice(head), head: 0 } : { arr, head };
+}
+
+export class PrefixQueue<T extends { prepared: Prepared }> implements DispatchQueue<T> {
+  readonly prefixChars: number;
+  readonly lookahead: number;
+  /** Rows put back with `unshift`; they go out before everything else. */
+  readonly #front: T[] = [];
+  readonly #groups = new Map<string, Group<T>>();
+  /** Every waiting row in arrival order (taken ones are skipped lazily): finds the oldest in O(1) amortized. */
+  #order: Array<Entry<T>> = [];
+  #orderHead = 0;
+  #current: Group<T> | undefined;
+  #seq = 0;
+  #size = 0;
+
+  constructor(options: PrefixQueueOptions = {}) {
+    this.prefixChars = positiveInt('prefixChars', options.prefixChars, 384);
+    this.lookahead = positiveInt('lookahead', options.lookahead, 256);
+  }
+
+  get length(): number {
+    return this.#size + this.#front.length;
+  }
+
+  /** How many rows the pipeline should keep read ahead so that grouping has rows to choose from. */
+  get readAhead(): number {
+    return this.lookahead;
+  }
+
+  push(item: T): void {
+    const key = item.prepared.body.slice(0, this.prefixChars);
+    let g = this.#groups.get(key);
+    if (g === undefined) {
+      g = { key, rows: [], head: 0 };
+      this.#groups.set(key, g);
+    }
+    const e: Entry<T> = { item, seq: this.#seq++, group: g, taken: false };
+    g.rows.push(e);
+    this.#order.push(e);
+    this.#size++;
+  }
+
+  unshift(item: T): void {
+    this.#front.push(item);
+  }
+
+  shift(): T | undefined {
+    const back = this.#front.pop();
+    if (back !== undefined) return back;
+    if (this.#size === 0) return undefined;
+    const oldest = this.#oldest();
+    let g = this.#current;
+    // Bounded reordering: leave the group in progress once it would overtake the oldest row by `lookahead`.
+    if (g === undefined || g.head >= g.rows.length || (g.rows[g.head] as Entry<T>).seq - oldest.seq >= this.lookahead) g = oldest.group;
+    const e = g.rows[g.head] as Entry<T>;
+    e.taken = true;
+    g.head++;
+    this.#size--;
+    if (g.head >= g.rows.length) {
+      this.#groups.delete(g.key);
+      this.#current = undefined;
+    } else {
+      this.#current = g;
+      const c = compact(g.rows, g.head);
+      g.rows = c.arr;
+      g.head = c.head;
+    }
+    return e.item;
+  }
+
+  /** The oldest waiting row (the queue is not empty). */
+  #oldest(): Entry<T> {
+    while ((this.#order[this.#orderHead] as Entry<T>).taken) this.#orderHead++;
+    const c = compact(this.#order, this.#orderHead);
+    this.#order = c.arr;
+    this.#orderHead = c.head;
+    return this.#order[this.#orderHead] as Entry<T>;
+  }
+}
+
+/** The pipeline's `makeQueue` for `engine.prefix_order`: grouping when on, else the plain FIFO (an array). */
+export function prefixQueueFactory(options: PrefixQueueOptions = {}): <T extends { prepared: Prepared }>() => DispatchQueue<T> {
+  return <T extends { prepared: Prepared }>() => new PrefixQueue<T>(options);
+}

@@ -1,0 +1,230 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AdaptiveWindow, FixedWindow, makeWindow, type AdaptiveWindowOptions } from '../../src/scheduler/window.ts';
+import { SpecError } from '../../src/errors.ts';
+
+/** A window on a hand-driven clock, with `fill()` to put `limit()` requests in flight. */
+function harness(options: AdaptiveWindowOptions = {}) {
+  let t = 0;
+  const w = new AdaptiveWindow({ now: () => t, ...options });
+  let inFlight = 0;
+  return {
+    w,
+    advance(ms: number) { t += ms; },
+    get now() { return t; },
+    fill() { while (inFlight < w.limit()) { w.onStart(); inFlight++; } },
+    finish(n: number, sample: { latencyMs: number; ok?: boolean; kind?: 'ok' | 'overload' | 'timeout' | 'error'; status?: number; outputTokens?: number }) {
+      for (let i = 0; i < n; i++) { inFlight--; w.onComplete({ ok: true, ...sample }); }
+    },
+    get inFlight() { return inFlight; },
+  };
+}
+
+test('options are validated with the bad value quoted', () => {
+  assert.throws(() => new AdaptiveWindow({ min: 0 }), { name: 'SpecError', message: 'Expected `min` to be an integer from 1 and up, got `0` (number)' });
+  assert.throws(() => new AdaptiveWindow({ min: 4, max: 2 }), /Expected `max` to be an integer from 4 and up, got `2` \(number\)/);
+  assert.throws(() => new AdaptiveWindow({ min: 2, max: 8, initial: 9 }), /Expected `initial` to be an integer from 2 to 8, got `9`/);
+  assert.throws(() => new AdaptiveWindow({ kvHigh: 1.5 }), /`kvHigh`.*got `1.5`/);
+  assert.throws(() => new AdaptiveWindow({ latencyTolerance: 1 }), /`latencyTolerance` to be a number above 1, got `1`/);
+  assert.throws(() => new AdaptiveWindow({ metricsStaleMs: Number.NaN }), /`metricsStaleMs`.*got `NaN`/);
+  assert.throws(() => new AdaptiveWindow({ now: 5 as unknown as () => number }), /`now` to be a function, got `5` \(number\)/);
+  assert.throws(() => new FixedWindow(0), SpecError);
+  assert.throws(() => new FixedWindow(2.5), /`concurrency`.*got `2.5`/);
+  assert.throws(() => makeWindow({ concurrency: 'many' as unknown as number }), /`concurrency` to be "auto" or a number.*got `many` \(string\)/);
+});
+
+test('makeWindow: a number is fixed, auto is adaptive within min and max', () => {
+  const fixed = makeWindow({ concurrency: 7 });
+  assert.equal(fixed.limit(), 7);
+  assert.equal(fixed.onEngineLoad, undefined, 'a fixed window needs no metrics polling');
+  const auto = makeWindow({ concurrency: 'auto', concurrency_min: 3, concurrency_max: 6 }, { now: () => 0 });
+  assert.equal(auto.limit(), 4);
+  assert.equal(typeof auto.onEngineLoad, 'function');
+  // Slow start would double to 8; max caps it.
+  for (let i = 0; i < 8; i++) auto.onStart?.();
+  auto.onEngineLoad?.({ waiting: 0, running: 4 });
+  assert.equal(auto.limit(), 6);
+  assert.equal(makeWindow({ concurrency: 'auto', concurrency_min: 10, concurrency_max: 512 }).limit(), 10);
+});
+
+test('metrics: slow start doubles while the engine has room, then grows by one per poll', () => {
+  const h = harness({ initial: 4 });
+  const limits: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    h.fill();
+    h.w.onEngineLoad({ waiting: 0, running: h.inFlight, kvUsage: 0.1 });
+    limits.push(h.w.limit());
+  }
+  assert.deepEqual(limits, [8, 16, 32, 64]);
+  h.fill();
+  h.w.onEngineLoad({ waiting: 20, running: 64 }); // target 1 + 8 = 9: cut by the excess's share
+  const exact = 64 * (1 - (20 - 9) / (64 + 20));
+  const cut = h.w.limit();
+  assert.equal(cut, Math.floor(exact));
+  assert.equal(h.w.snapshot().phase, 'steady');
+  // Drain to the new limit, then an idle engine earns half a request per poll, not doubling.
+  h.finish(h.inFlight - cut, { latencyMs: 100 });
+  for (let i = 0; i < 4; i++) {
+    h.fill();
+    h.w.onEngineLoad({ waiting: 0, running: cut });
+  }
+  assert.equal(h.w.limit(), Math.floor(exact + 2));
+});
+
+test('metrics: the queue cut is proportional to the excess and never gentler than 5%', () => {
+  const h = harness({ initial: 100, max: 512 });
+  h.fill();
+  h.w.onEngineLoad({ waiting: 30, running: 80 }); // target 11, excess 19 of 110 requests
+  assert.equal(h.w.limit(), Math.floor(100 * (1 - 19 / 110)));
+  const h2 = harness({ initial: 100 });
+  h2.fill();
+  h2.w.onEngineLoad({ waiting: 12, running: 80 }); // excess 1 of 92: still a 5% cut
+  assert.equal(h2.w.limit(), 95);
+  const h3 = harness({ initial: 100 });
+  h3.fill();
+  h3.w.onEngineLoad({ waiting: 10, running: 80 }); // within target: grows (slow start)
+  assert.equal(h3.w.limit(), 200);
+});
+
+test('metrics: a second cut waits until the first one has drained', () => {
+  const h = harness({ initial: 100 });
+  h.fill();
+  h.w.onEngineLoad({ waiting: 50, running: 80 });
+  const first = h.w.limit();
+  h.w.onEngineLoad({ waiting: 50, running: 80 }); // the same excess, still in flight: no new cut
+  assert.equal(h.w.limit(), first);
+  h.finish(h.inFlight - first, { latencyMs: 100 });
+  h.w.onEngineLoad({ waiting: 50, running: 80 });
+  assert.ok(h.w.limit() < first);
+  assert.equal(h.w.snapshot().cuts['queue'], 2);
+});
+
+test('metrics: preemptions (a counter) and a nearly full KV cache cut the window', () => {
+  const h = harness({ initial: 50 });
+  h.fill();
+  h.w.onEngineLoad({ waiting: 0, running: 50, kvUsage: 0.3, preempted: 100 }); // first reading: a baseline, not news
+  assert.equal(h.w.limit(), 100); // grew (slow start)
+  h.fill();
+  h.w.onEngineLoad({ waiting: 0, running: 100, kvUsage: 0.99, preempted: 104 });
+  assert.equal(h.w.limit(), 50, 'preemption in slow start halves');
+  h.finish(h.inFlight - 50, { latencyMs: 10 });
+  h.w.onEngineLoad({ waiting: 0, running: 50, kvUsage: 0.97, preempted: 104 });
+  assert.equal(h.w.limit(), 47, 'KV above kvHigh: a 5% cut');
+  h.finish(h.inFlight - 47, { latencyMs: 10 });
+  h.w.onEngineLoad({ waiting: 0, running: 47, kvUsage: 0.5, preempted: 3 }); // counter went down: engine restarted
+  assert.equal(h.w.limit(), 48, '47.5 + 0.5');
+  h.w.onEngineLoad({ waiting: 0, running: 47, kvUsage: 0.5, preempted: 5 });
+  assert.equal(h.w.limit(), 43, 'steady-state preemption: a 10% cut (48 × 0.9)');
+  assert.deepEqual(h.w.snapshot().cuts, { preemption: 2, kv: 1 });
+});
+
+test('a window that is not filled does not grow', () => {
+  const h = harness({ initial: 8 });
+  for (let i = 0; i < 3; i++) h.w.onStart(); // an input-bound worker: 3 of 8
+  h.w.onEngineLoad({ waiting: 0, running: 3 });
+  assert.equal(h.w.limit(), 8);
+});
+
+test('429/503 cut by 0.7 and timeouts by 0.5, once per window of bad news', () => {
+  const h = harness({ initial: 100 });
+  h.fill();
+  h.advance(1000);
+  h.finish(10, { ok: false, status: 503, latencyMs: 5 });
+  assert.equal(h.w.limit(), 70, 'a burst from one window costs one cut');
+  h.fill();
+  h.advance(1000);
+  h.finish(1, { ok: false, kind: 'overload', latencyMs: 5 }); // sent after the cut: news
+  assert.equal(h.w.limit(), 49);
+  h.advance(1000);
+  h.finish(1, { ok: false, kind: 'timeout', latencyMs: 500 });
+  assert.equal(h.w.limit(), 24);
+  h.advance(1000);
+  h.finish(1, { ok: false, status: 504, latencyMs: 5000 }); // sent before that cut: old news
+  assert.equal(h.w.limit(), 24);
+  h.finish(5, { ok: false, status: 500, kind: 'error', latencyMs: 5 }); // not about load
+  assert.equal(h.w.limit(), 24);
+  assert.deepEqual(h.w.snapshot().cuts, { overload: 2, timeout: 1 });
+  for (let i = 0; i < 20; i++) { h.advance(1000); h.finish(1, { ok: false, status: 429, latencyMs: 1 }); }
+  assert.equal(h.w.limit(), 1, 'never below min');
+});
+
+test('latency mode: grows while latency holds, cuts on a sharp rise, rebases when a cut does not help', () => {
+  const h = harness({ initial: 8 });
+  assert.equal(h.w.snapshot().mode, 'latency');
+  // Rounds of half a window (at least 4): flat latency doubles the window in slow start.
+  const round = (latencyMs: number) => {
+    h.fill();
+    h.advance(latencyMs);
+    const rounds = h.w.snapshot().rounds;
+    while (h.w.snapshot().rounds === rounds) {
+      if (h.inFlight === 0) assert.fail('the round did not end with a whole window answered');
+      h.finish(1, { latencyMs, outputTokens: 10 });
+    }
+  };
+  round(1000); // first round sets the baseline
+  assert.equal(h.w.limit(), 16);
+  round(1000);
+  assert.equal(h.w.limit(), 32);
+  round(1300); // 30% over the floor: slow start ends, +1
+  assert.equal(h.w.limit(), 33);
+  assert.equal(h.w.snapshot().phase, 'steady');
+  round(4000); // latency × 3 over the long-term: cut by tolerance / ratio
+  const cut = h.w.limit();
+  assert.ok(cut < 33 * 0.6 && cut >= 16, `cut to ${cut}`);
+  round(3900); // the cut did not bring latency down: a slower engine, not our load
+  assert.equal(h.w.limit(), cut, 'rebased, not cut again');
+  round(3900);
+  assert.equal(h.w.limit(), cut + 1, 'and grows again at the new normal');
+  assert.deepEqual(h.w.snapshot().cuts, { latency: 1 });
+});
+
+test('latency mode: a cut that brings latency down stays a cut', () => {
+  const h = harness({ initial: 32 });
+  const round = (latencyMs: number) => {
+    h.fill();
+    h.advance(latencyMs);
+    const rounds = h.w.snapshot().rounds;
+    while (h.w.snapshot().rounds === rounds) {
+      if (h.inFlight === 0) assert.fail('the round did not end with a whole window answered');
+      h.finish(1, { latencyMs });
+    }
+  };
+  round(100);
+  round(130);
+  const before = h.w.limit();
+  round(400);
+  const cut = h.w.limit();
+  assert.ok(cut < before);
+  round(120); // queueing it was: latency fell with the window, no rebase, grow on
+  assert.equal(h.w.limit(), cut + 1);
+  round(400);
+  assert.ok(h.w.limit() < cut + 1, 'a new rise cuts again');
+});
+
+test('fresh metrics take over from latency; stale metrics hand back', () => {
+  const h = harness({ initial: 8, metricsStaleMs: 5000 });
+  h.fill();
+  h.w.onEngineLoad({ waiting: 2, running: 8 });
+  assert.equal(h.w.snapshot().mode, 'metrics');
+  const before = h.w.limit();
+  // A huge latency jump does not cut while the engine queue says all is well.
+  h.advance(100);
+  h.finish(8, { latencyMs: 100 });
+  h.fill();
+  h.advance(4900);
+  h.finish(8, { latencyMs: 4900 });
+  assert.equal(h.w.snapshot().mode, 'metrics', 'still fresh at exactly metricsStaleMs');
+  assert.equal(h.w.limit(), before);
+  h.advance(1);
+  assert.equal(h.w.snapshot().mode, 'latency');
+  // A load without `waiting` (KV only) does not count as fresh metrics.
+  h.w.onEngineLoad({ running: 8, kvUsage: 0.2 });
+  assert.equal(h.w.snapshot().mode, 'latency');
+});
+
+test('FixedWindow ignores every signal', () => {
+  const f = new FixedWindow(5);
+  f.onStart();
+  f.onComplete();
+  assert.equal(f.limit(), 5);
+});

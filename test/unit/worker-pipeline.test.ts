@@ -1,0 +1,119 @@
+/**
+ * The partition pipeline with an in-process engine stand-in (the attempt function): window bound,
+ * retries, the outage circuit and stdout backpressure. The engine itself is tested elsewhere.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runPipeline, OutageTimeout, type Attempt, type PipelineDeps } from '../../src/worker/pipeline.ts';
+import { parseInputLine } from '../../src/worker/input.ts';
+import type { ResultLine } from '../../src/worker/protocol.ts';
+
+async function* linesOf(n: number): AsyncGenerator<string> {
+  for (let i = 0; i < n; i++) yield JSON.stringify({ _k: `k${i}`, q: `q${i}`, _c: null });
+}
+
+function deps(over: Partial<PipelineDeps> & { attempt: PipelineDeps['attempt'] }, out: ResultLine[]): PipelineDeps {
+  return {
+    lines: linesOf(50),
+    parse: parseInputLine,
+    prepare: (row) => ({ path: '/chat/completions', body: JSON.stringify({ q: row.row['q'] }) }),
+    decide: (e, n) => ({ retry: e.code === 'E_HTTP_5XX' && n <= 3, delayMs: 1, outage: e.code === 'E_CONNECT' }),
+    window: { limit: () => 4 },
+    emit: (r) => { out.push(r); return true; },
+    drained: () => Promise.resolve(),
+    waitHealthy: () => Promise.resolve(true),
+    outageTimeoutMs: 1000,
+    includeRequest: false,
+    model: 'm',
+    now: Date.now,
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    signal: new AbortController().signal,
+    log: () => {},
+    ...over,
+  };
+}
+
+const ok = (text: string): Attempt => ({ ok: true, latencyMs: 1, fields: { text, finish_reason: 'stop', prompt_tokens: 3, completion_tokens: 2 } });
+
+test('every row once, in-flight never above the window', async () => {
+  const out: ResultLine[] = [];
+  let inflight = 0;
+  let peak = 0;
+  const c = await runPipeline(deps({
+    attempt: async (p) => {
+      inflight++;
+      peak = Math.max(peak, inflight);
+      await new Promise((r) => setImmediate(r));
+      inflight--;
+      return ok(p.body);
+    },
+  }, out));
+  assert.equal(out.length, 50);
+  assert.equal(new Set(out.map((r) => r.k)).size, 50);
+  assert.ok(peak <= 4 && peak >= 2, `peak ${peak}`);
+  assert.equal(c.completionTokens, 100);
+  assert.equal(c.rowsOk, 50);
+});
+
+test('retryable errors are retried within the budget; others become the row error', async () => {
+  const out: ResultLine[] = [];
+  const tries = new Map<string, number>();
+  await runPipeline(deps({
+    attempt: async (p) => {
+      const n = (tries.get(p.body) ?? 0) + 1;
+      tries.set(p.body, n);
+      if (p.body.includes('"q1"') && n === 1) return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_5XX', message: '500', status: 500 } };
+      if (p.body.includes('"q2"')) return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_4XX', message: 'bad', status: 400 } };
+      if (p.body.includes('"q3"')) return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_5XX', message: 'always', status: 500 } };
+      return ok('x');
+    },
+  }, out));
+  const by = new Map(out.map((r) => [r.k, r]));
+  assert.equal(by.get('k1')?.error_code, null);
+  assert.equal(by.get('k1')?.attempts, 2);
+  assert.equal(by.get('k2')?.error_code, 'E_HTTP_4XX');
+  assert.equal(by.get('k2')?.attempts, 1);
+  assert.equal(by.get('k3')?.error_code, 'E_HTTP_5XX');
+  assert.equal(by.get('k3')?.attempts, 4, 'first try + 3 retries');
+  assert.equal(out.length, 50);
+});
+
+test('an outage requeues in-flight rows without spending their budget, then resumes', async () => {
+  const out: ResultLine[] = [];
+  let down = true;
+  let healthWaits = 0;
+  await runPipeline(deps({
+    attempt: async () => (down ? { ok: false, latencyMs: 1, error: { code: 'E_CONNECT', message: 'ECONNREFUSED' } } : ok('y')),
+    waitHealthy: async () => { healthWaits++; await new Promise((r) => setTimeout(r, 5)); down = false; return true; },
+  }, out));
+  assert.equal(out.length, 50);
+  assert.ok(out.every((r) => r.error_code === null && r.attempts === 1), 'outage attempts do not count');
+  assert.ok(healthWaits >= 1);
+});
+
+test('an outage past outage_timeout fails the task', async () => {
+  const out: ResultLine[] = [];
+  await assert.rejects(runPipeline(deps({
+    attempt: async () => ({ ok: false, latencyMs: 1, error: { code: 'E_CONNECT', message: 'ECONNREFUSED' } }),
+    waitHealthy: async () => false,
+  }, out)), OutageTimeout);
+  assert.equal(out.length, 0, 'no row is reported as failed because of an outage');
+});
+
+test('stdout backpressure pauses dispatch until drained', async () => {
+  const out: ResultLine[] = [];
+  let blocked = false;
+  let sentWhileBlocked = 0;
+  let release: () => void = () => {};
+  await runPipeline(deps({
+    attempt: async () => { if (blocked) sentWhileBlocked++; await new Promise((r) => setImmediate(r)); return ok('z'); },
+    emit: (r) => {
+      out.push(r);
+      if (out.length === 10) { blocked = true; setTimeout(() => { blocked = false; release(); }, 20); return false; }
+      return true;
+    },
+    drained: () => new Promise<void>((r) => { release = r; }),
+  }, out));
+  assert.equal(out.length, 50);
+  assert.equal(sentWhileBlocked, 0);
+});
