@@ -55,7 +55,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       if (i >= o.bodies.length) return;
       const s = performance.now();
       try {
-        const res = await pool.request({ method: 'POST', path: o.path, body: o.bodies[i], headers: { 'content-type': 'application/json' } });
+        const res = await pool.request({ method: 'POST', path: o.path, body: o.bodies[i] as string, headers: { 'content-type': 'application/json' } });
         const text = await res.body.text();
         if (res.statusCode !== 200) { failed++; continue; }
         const usage = (JSON.parse(text) as { usage?: { prompt_tokens?: number; completion_tokens?: number } }).usage;

@@ -101,6 +101,9 @@ def _check(job):
     oneed = 'table' if ofmt == 'table' else 'path'
     if not isinstance(out.get(oneed), str) or not out[oneed]:
         raise SpecError(f'expected `output.{oneed}` for output format `{ofmt}`')
+    if fmt not in ('table', 'sql') and ofmt != 'table' and _same_path(inp['path'], out['path']):
+        # The driver reads a materialized copy, so Spark's own "overwriting the input" guard can't fire.
+        raise SpecError(f'output.path is the input path ({out["path"]}); write the results somewhere else')
     if out['mode'] not in ('error', 'overwrite', 'append'):
         raise SpecError(f'expected `output.mode` to be error, overwrite or append, got {out["mode"]!r}')
     for field in ('include', 'partition_by'):
@@ -117,6 +120,13 @@ def _check(job):
         raise SpecError(f'expected `spark.conf` to be an object, got {job["spark"]["conf"]!r}')
     if job['task'] not in ('generate', 'embed'):
         raise SpecError(f'expected `task` to be generate or embed, got {job["task"]!r}')
+
+
+def _same_path(a, b):
+    def norm(p):
+        p = p[len('file:'):] if p.startswith('file:') else p
+        return p.rstrip('/') or '/'
+    return norm(a) == norm(b)
 
 
 def check_implemented(job):

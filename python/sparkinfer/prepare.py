@@ -164,10 +164,7 @@ def carried_schema(schema, job):
 def materialize(spark, packed, run_dir):
     """Writes the packed input once and reads it back, so inference never re-runs the ETL (or the key window)."""
     path = os.path.join(run_dir, 'prepared')
-    try:
-        packed.write.mode('overwrite').parquet(path)
-    except Exception as e:
-        raise InputError(f'cannot read the input: {short_message(e)}') from e
+    packed.write.mode('overwrite').parquet(path)
     return spark.read.parquet(path)
 
 

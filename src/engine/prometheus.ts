@@ -127,6 +127,8 @@ export interface EngineLoad {
   running: number | undefined;
   /** KV-cache usage as a fraction 0..1 (the highest when several engines report). */
   kvUsage: number | undefined;
+  /** Preemptions since engine start, a counter (vLLM `vllm:num_preemptions_total`). */
+  preempted?: number | undefined;
 }
 
 function finite(samples: PrometheusSample[] | undefined): number[] {
@@ -158,7 +160,10 @@ export function engineLoad(metrics: string | PrometheusMetrics): EngineLoad {
     running: sum(m.get('vllm:num_requests_running')),
     kvUsage: max(m.get('vllm:kv_cache_usage_perc')) ?? max(m.get('vllm:gpu_cache_usage_perc')),
   };
-  if (vllm.waiting !== undefined || vllm.running !== undefined || vllm.kvUsage !== undefined) return { source: 'vllm', ...vllm };
+  if (vllm.waiting !== undefined || vllm.running !== undefined || vllm.kvUsage !== undefined) {
+    const preempted = sum(m.get('vllm:num_preemptions_total')) ?? sum(m.get('vllm:num_preemptions'));
+    return { source: 'vllm', ...vllm, ...(preempted !== undefined ? { preempted } : {}) };
+  }
   const llama = {
     waiting: sum(m.get('llamacpp:requests_deferred')),
     running: sum(m.get('llamacpp:requests_processing')),

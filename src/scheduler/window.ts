@@ -192,9 +192,10 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     if (kind === 'timeout') return stale ? undefined : this.#cut(TIMEOUT_FACTOR, 'timeout', false);
     // Other failures (a 500, a refused connection) are the retry policy's and the circuit
     // breaker's business: they say nothing about how full the engine is.
+    if (kind !== 'ok') return;
     // Latency rounds judge the current window: only requests sent since it last changed count.
     const before = this.#lastChangeAt !== undefined && this.#now() - latency < this.#lastChangeAt;
-    if (kind !== 'ok' || before || latency === 0) return;
+    if (before || latency === 0) return;
     const tokens = sample.outputTokens;
     this.#roundSum += tokens !== undefined && tokens > 0 ? latency / tokens : latency;
     this.#roundCount++;

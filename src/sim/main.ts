@@ -13,34 +13,45 @@ import { PROFILES, type SimProfileName } from './profiles.ts';
 import { startSimServer } from './server.ts';
 import type { SimEngineOptions } from './engine-sim.ts';
 
-const { values } = parseArgs({
-  options: {
-    mode: { type: 'string', default: 'sim' },
-    profile: { type: 'string' },
-    slots: { type: 'string' },
-    'kv-tokens': { type: 'string' },
-    'max-waiting': { type: 'string' },
-    'base-step-ms': { type: 'string' },
-    'per-seq-step-ms': { type: 'string' },
-    'prefill-ms-per-token': { type: 'string' },
-    'time-scale': { type: 'string', default: '1' },
-    model: { type: 'string', default: 'sim' },
-    seed: { type: 'string', default: '1' },
-    port: { type: 'string', default: '0' },
-  },
-  strict: true,
-});
+function fail(message: string): never {
+  process.stderr.write(`sim: ${message}\n`);
+  process.exit(2);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      mode: { type: 'string', default: 'sim' },
+      profile: { type: 'string' },
+      slots: { type: 'string' },
+      'kv-tokens': { type: 'string' },
+      'max-waiting': { type: 'string' },
+      'base-step-ms': { type: 'string' },
+      'per-seq-step-ms': { type: 'string' },
+      'prefill-ms-per-token': { type: 'string' },
+      'time-scale': { type: 'string', default: '1' },
+      model: { type: 'string', default: 'sim' },
+      seed: { type: 'string', default: '1' },
+      port: { type: 'string', default: '0' },
+    },
+    strict: true,
+  });
+} catch (err) {
+  fail((err as Error).message);
+}
+const { values } = parsed;
 
 function num(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const v = text === 'Infinity' ? Number.POSITIVE_INFINITY : Number(text);
-  if (text.trim() === '' || Number.isNaN(v)) throw new Error(`Expected --${name} to be a number, got \`${text}\``);
+  if (text.trim() === '' || Number.isNaN(v)) fail(`Expected --${name} to be a number, got \`${text}\``);
   return v;
 }
 
 const profileName = values.profile as SimProfileName | undefined;
 if (profileName !== undefined && !(profileName in PROFILES)) {
-  throw new Error(`Expected --profile to be one of ${Object.keys(PROFILES).join(', ')}, got \`${profileName}\``);
+  fail(`Expected --profile to be one of ${Object.keys(PROFILES).join(', ')}, got \`${profileName}\``);
 }
 const engine: Omit<SimEngineOptions, 'clock'> = { ...(profileName !== undefined ? PROFILES[profileName].engine : {}) };
 const set = <K extends keyof typeof engine>(key: K, v: (typeof engine)[K] | undefined): void => { if (v !== undefined) engine[key] = v; };
@@ -58,7 +69,7 @@ const server = await startSimServer({
   model: values.model ?? 'sim',
   seed: num('seed', values.seed) ?? 1,
   port: num('port', values.port) ?? 0,
-});
+}).catch((err: unknown) => fail((err as Error).message));
 process.stdout.write(`${JSON.stringify({ url: server.url, mode: values.mode, engine: values.mode === 'sim' ? engine : undefined })}\n`);
 const stop = (): void => { void server.close().then(() => process.exit(0)); };
 process.once('SIGTERM', stop);

@@ -12,13 +12,10 @@ export function startLoadPolling(client: EngineClient, window: AdaptiveWindowLik
   const ac = new AbortController();
   const both = AbortSignal.any([signal, ac.signal]);
   void pollEngineLoad({
+    // A transport error is rethrown (the poller retries); only a non-200 answer means "no metrics".
     fetchMetrics: async () => {
-      try {
-        const res = await client.get('/metrics', { signal: both });
-        return res.status === 200 ? res.text : undefined;
-      } catch {
-        return undefined;
-      }
+      const res = await client.get('/metrics', { signal: both });
+      return res.status === 200 ? res.text : undefined;
     },
     parse: engineLoad,
     intervalMs: 1000,

@@ -40,7 +40,7 @@ export interface Decision {
 export interface Window {
   limit(): number;
   onStart?(): void;
-  onComplete?(sample: { latencyMs: number; ok: boolean; status?: number; kind: 'ok' | 'overload' | 'timeout' | 'error' }): void;
+  onComplete?(sample: { latencyMs: number; ok: boolean; status?: number; kind: 'ok' | 'overload' | 'timeout' | 'error'; outputTokens?: number }): void;
 }
 
 // --- prefix-aware ordering hook (bench/prefix-order owner): the waiting rows are a DispatchQueue. ---
@@ -182,7 +182,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   const settle = (item: Item, a: Attempt): void => {
     c.inflight--;
     if (a.ok) {
-      d.window.onComplete?.({ latencyMs: a.latencyMs, ok: true, kind: 'ok' });
+      d.window.onComplete?.({ latencyMs: a.latencyMs, ok: true, kind: 'ok', ...(typeof a.fields.completion_tokens === 'number' ? { outputTokens: a.fields.completion_tokens } : {}) });
       finish(item, a.fields, d.now());
     } else {
       const e = a.error;

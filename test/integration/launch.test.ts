@@ -74,7 +74,7 @@ async function start(name: string, extra: Partial<StartEngineOptions> = {}): Pro
 async function chat(engine: LocalEngine, model: string): Promise<{ status: number; body: any }> {
   const res = await fetch(`${engine.endpoint}/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', connection: 'close' },
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 8, temperature: 0 }),
   });
   return { status: res.status, body: await res.json() };
@@ -173,7 +173,7 @@ describe('real llama-server', { timeout: 120_000 }, () => {
     assert.equal(first.status, 200, JSON.stringify(first.body));
     assert.equal(typeof first.body.choices[0].message.content, 'string');
     assert.ok(first.body.usage.completion_tokens > 0 && first.body.usage.completion_tokens <= 8);
-    const metrics = await fetch(`http://127.0.0.1:${engine.port}/metrics`, { headers: { connection: 'close' } });
+    const metrics = await fetch(`http://127.0.0.1:${engine.port}/metrics`);
     assert.equal(metrics.status, 200);
     assert.match(await metrics.text(), /llamacpp:/);
 

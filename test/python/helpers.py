@@ -1,7 +1,9 @@
 """Shared pieces for the driver tests: one small Spark session, a /health server, jobs, nasty rows."""
+import atexit
 import http.server
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -45,10 +47,12 @@ def spark_session():
     global _spark
     if _spark is None:
         from pyspark.sql import SparkSession
+        warehouse = tempfile.mkdtemp(prefix='sparkinfer-wh-')
+        atexit.register(shutil.rmtree, warehouse, True)
         _spark = (SparkSession.builder.master('local[2]').appName('sparkinfer-driver-tests')
                   .config('spark.ui.enabled', 'false').config('spark.sql.shuffle.partitions', '4')
                   .config('spark.sql.session.timeZone', 'UTC')
-                  .config('spark.sql.warehouse.dir', tempfile.mkdtemp(prefix='sparkinfer-wh-'))
+                  .config('spark.sql.warehouse.dir', warehouse)
                   .getOrCreate())
         _spark.sparkContext.setLogLevel('ERROR')
     return _spark

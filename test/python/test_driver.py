@@ -305,3 +305,28 @@ class InferApiTests(DriverTestCase):
         from sparkinfer import infer
         with self.assertRaisesRegex(InputError, r'input.key "id" is not unique: "1" \(2 rows\)'):
             infer(df, job, worker_path=__file__)
+
+
+class SqlRecipeTests(DriverTestCase):
+    def test_the_documented_recipe_runs_as_written(self):
+        import re
+
+        from helpers import FAKE_WORKER_JS, REPO
+        with open(os.path.join(REPO, 'docs', 'sql-recipe.md'), encoding='utf-8') as f:
+            sql = re.search(r'```sql\n(.*?)```', f.read(), re.S).group(1)
+        job_path = os.path.join(self.tmp, 'job.json')
+        with open(job_path, 'w', encoding='utf-8') as f:
+            json.dump(make_job(self.tmp, '/unused', self.engine.endpoint), f)
+        worker = os.path.join(self.tmp, 'sparkinfer-worker.mjs')
+        shutil.copy(FAKE_WORKER_JS, worker)
+        sql = sql.replace('/path/to/run/job.json', job_path).replace('/path/to/sparkinfer-worker.mjs', worker)
+        questions = [(B53 + i, f'q{i} \u2028 \t "x" \\ {"😀" * i}', 'en' if i % 2 else None) for i in range(9)]
+        self.spark.createDataFrame(questions, 'id long, question string, lang string') \
+            .createOrReplaceTempView('questions')
+        self.spark.sql('DROP TABLE IF EXISTS answers')
+        for statement in [s for s in sql.split(';\n') if s.strip()]:
+            self.spark.sql(statement)
+        got = sorted(self.spark.table('answers').collect())
+        self.assertEqual([(r['id'], r['lang']) for r in got], [(i, lang) for i, _, lang in questions])
+        self.assertEqual([json.loads(r['text'])['question'] for r in got], [q for _, q, _ in questions])
+        self.assertEqual({r['error_code'] for r in got}, {None})

@@ -67,6 +67,10 @@ class JobTests(unittest.TestCase):
         with self.assertRaisesRegex(SpecError, r'expected `input.table` for input format `table`'):
             load_job(minimal_job(input={'format': 'table'}))
 
+    def test_output_over_the_input_is_refused(self):
+        with self.assertRaisesRegex(SpecError, r'output.path is the input path \(/data/in/\)'):
+            load_job(minimal_job(input={'format': 'parquet', 'path': 'file:/data/in'}, output={'path': '/data/in/'}))
+
     def test_openai_batch_not_implemented(self):
         job = load_job(minimal_job(input={'format': 'openai-batch', 'path': '/b.jsonl'}))
         with self.assertRaisesRegex(SpecError, 'input.format: openai-batch` is not implemented'):

@@ -1,0 +1,153 @@
+/**
+ * Benchmark workloads: deterministic rows, the job that renders them, the exact request bodies
+ * the worker would send (for the reference load), and the files each arm reads (Spark input,
+ * worker protocol lines, a YAML job for the CLI).
+ */
+import { mkdirSync, writeFileSync, createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { stringify } from 'yaml';
+import { JobSpec, type JobSpecInput } from '../../src/spec/schema.ts';
+import type { ResolvedJob } from '../../src/spec/resolved.ts';
+import { referencedColumns } from '../../src/prompt/analyze.ts';
+import { makeRequestBuilder } from '../../src/worker/request.ts';
+import { seededRandom } from '../../src/sim/clock.ts';
+
+export type Row = Record<string, string | number>;
+
+const TOPICS = ['rivers', 'volcanoes', 'bridges', 'tea', 'comets', 'owls', 'glass', 'maps', 'bees', 'salt', 'clocks', 'wind',
+  'copper', 'moss', 'tides', 'paper', 'deserts', 'violins', 'lighthouses', 'coral'];
+const ASKS = ['What is one surprising fact about', 'Explain in simple words how people use', 'Why do children find',
+  'Describe the history of', 'Give a short tip about', 'What would a scientist say about'];
+
+/** `n` short questions with a unique `id` (the demo model answers anything). */
+export function questionRows(n: number, seed = 1): Row[] {
+  const r = seededRandom(seed);
+  return Array.from({ length: n }, (_, i) => ({
+    id: i,
+    question: `${ASKS[Math.floor(r() * ASKS.length)] ?? ''} ${TOPICS[Math.floor(r() * TOPICS.length)] ?? ''}? (#${i})`,
+  }));
+}
+
+/**
+ * A few-shot workload: `groups` distinct long instruction blocks (about `blockChars` characters
+ * each, distinct from their first line), rows shuffled so the blocks interleave in arrival order.
+ */
+export function fewShotRows(n: number, groups: number, blockChars: number, seed = 7): Row[] {
+  const r = seededRandom(seed);
+  const blocks = Array.from({ length: groups }, (_, g) => {
+    const lines = [`Task ${g + 1} of ${groups}: classify the topic of the question, following the examples below.`];
+    let k = 0;
+    while (lines.join('\n').length < blockChars) {
+      const t = TOPICS[(g * 7 + k * 3) % TOPICS.length] ?? '';
+      lines.push(`Example ${k + 1} for task ${g + 1}: Q: ${ASKS[(g + k) % ASKS.length] ?? ''} ${t}? A: ${t} (group ${g + 1}).`);
+      k++;
+    }
+    return lines.join('\n');
+  });
+  return Array.from({ length: n }, (_, i) => {
+    const g = Math.floor(r() * groups);
+    return { id: i, context: blocks[g] ?? '', question: `${ASKS[Math.floor(r() * ASKS.length)] ?? ''} ${TOPICS[Math.floor(r() * TOPICS.length)] ?? ''}? (#${i})` };
+  });
+}
+
+export interface JobOptions {
+  name: string;
+  endpoint: string;
+  engineKind: 'llama-server' | 'vllm' | 'openai';
+  maxTokens: number;
+  concurrency: number | 'auto';
+  /** Input JSON Lines path (Spark arms). */
+  inputPath: string;
+  outputPath: string;
+  runDir: string;
+  prefixOrder?: 'auto' | 'off';
+  /** The few-shot workload puts `context` in the system message. */
+  fewShot?: boolean;
+  spark?: JobSpecInput['spark'];
+}
+
+/** The job as the user would write it (the CLI arm gets this as YAML). */
+export function jobInput(o: JobOptions): JobSpecInput {
+  return {
+    name: o.name,
+    input: { format: 'json', path: o.inputPath, key: 'id' },
+    prompt: o.fewShot === true
+      ? { api: 'chat', system: '{{ context }}', user: '{{ question }}' }
+      : { api: 'chat', system: 'You are a helpful assistant. Answer in one or two sentences.', user: '{{ question }}' },
+    model: 'smollm2-135m-instruct',
+    // ignore_eos with a fixed max_tokens: every arm generates exactly the same number of tokens.
+    sampling: { temperature: 0, max_tokens: o.maxTokens, ignore_eos: true },
+    engine: {
+      endpoint: o.endpoint, kind: o.engineKind, concurrency: o.concurrency, request_timeout: '10m', startup_timeout: '2m',
+      ...(o.prefixOrder !== undefined ? { prefix_order: o.prefixOrder } : {}),
+    },
+    output: { format: 'json', path: o.outputPath, mode: 'overwrite' },
+    ...(o.spark !== undefined ? { spark: o.spark } : {}),
+    resume: { dir: join(o.runDir, 'runs') },
+  };
+}
+
+/** The resolved job a worker reads (what the CLI would write as job.json). */
+export function resolvedJob(o: JobOptions): ResolvedJob {
+  const job = JobSpec.parse(jobInput(o));
+  return {
+    ...job,
+    run: {
+      id: `${o.name}-bench`, dir: o.runDir, root: o.runDir, columns: referencedColumns(job.prompt), endpoint: o.endpoint,
+      engine_kind: o.engineKind, fresh: true, retry_errors: false, fingerprint: 'bench',
+    },
+  };
+}
+
+/** The exact bodies the worker sends for these rows (same builder, same job). */
+export function bodiesFor(job: ResolvedJob, rows: readonly Row[]): { path: string; bodies: string[] } {
+  const b = makeRequestBuilder(job, () => {});
+  const columns = job.run.columns;
+  let path = '/chat/completions';
+  const bodies = rows.map((row, i) => {
+    const pick: Record<string, unknown> = {};
+    for (const c of columns) pick[c] = row[c];
+    const p = b.prepare({ key: String(row['id'] ?? i), carry: null, row: pick });
+    path = p.path;
+    return p.body;
+  });
+  return { path: `/v1${path}`, bodies };
+}
+
+/** One worker protocol line for a row: `{_k, <referenced columns>, _c}`. */
+export function protocolLine(row: Row, columns: readonly string[], key: string): string {
+  const o: Record<string, unknown> = { _k: key };
+  for (const c of columns) o[c] = row[c] ?? null;
+  o['_c'] = null;
+  return JSON.stringify(o);
+}
+
+export function writeJsonl(path: string, rows: readonly Row[]): void {
+  writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+}
+
+/** Writes `count` protocol lines cycling over `rows` (keys stay unique), streaming. */
+export async function writeProtocolFile(path: string, rows: readonly Row[], columns: readonly string[], count: number): Promise<void> {
+  const out = createWriteStream(path);
+  let buf = '';
+  for (let i = 0; i < count; i++) {
+    buf += protocolLine(rows[i % rows.length] as Row, columns, `k${i}`) + '\n';
+    if (buf.length > 1 << 20) {
+      if (!out.write(buf)) await once(out, 'drain');
+      buf = '';
+    }
+  }
+  out.end(buf);
+  await once(out, 'finish');
+}
+
+export function writeJobFiles(dir: string, o: JobOptions): { yamlPath: string; jobJsonPath: string; job: ResolvedJob } {
+  mkdirSync(dir, { recursive: true });
+  const yamlPath = join(dir, `${o.name}.yaml`);
+  writeFileSync(yamlPath, stringify(jobInput(o)));
+  const job = resolvedJob(o);
+  const jobJsonPath = join(dir, `${o.name}.job.json`);
+  writeFileSync(jobJsonPath, JSON.stringify(job));
+  return { yamlPath, jobJsonPath, job };
+}

@@ -1,0 +1,15 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSimProcess } from './lib/engines.ts';
+import { writeJobFiles, writeProtocolFile, questionRows } from './lib/workload.ts';
+import { runWorkerPiped } from './lib/worker.ts';
+const dir = mkdtempSync(join(tmpdir(), 'bench-d-'));
+const sim = await startSimProcess({ mode: 'instant', cpus: '0' });
+const { jobJsonPath, job } = writeJobFiles(dir, { name: 'd', endpoint: sim.endpoint, engineKind: 'openai', maxTokens: 16, concurrency: (process.argv[2] === 'auto' ? 'auto' : Number(process.argv[2] ?? 64)) as never, inputPath: join(dir, 'in'), outputPath: join(dir, 'out'), runDir: join(dir, 'run') });
+const n = Number(process.argv[3] ?? 100000);
+await writeProtocolFile(join(dir, 'in.lines'), questionRows(1000), job.run.columns, n);
+const r = await runWorkerPiped({ jobPath: jobJsonPath, inputFile: join(dir, 'in.lines'), workerCpus: '1', otherCpus: '0' });
+console.log(JSON.stringify(r));
+console.log('cpu us/req', (r.workerCpuS / r.lines) * 1e6);
+await sim.stop();

@@ -1,0 +1,24 @@
+/** The public library surface of sparkinfer. */
+export { JobSpec, RESULT_COLUMNS } from './spec/schema.ts';
+export type { Job, JobSpecInput } from './spec/schema.ts';
+export type { ResolvedJob, RunInfo } from './spec/resolved.ts';
+export { loadJobFile, parseJobText } from './spec/load.ts';
+export { applyOverrides } from './spec/overrides.ts';
+export { fingerprint } from './spec/fingerprint.ts';
+export { jobJsonSchema } from './spec/json-schema.ts';
+export { parseDuration, formatDuration } from './spec/units.ts';
+export { referencedColumns } from './prompt/analyze.ts';
+export { compilePrompt } from './prompt/render.ts';
+export { SparkinferError, SpecError, InputError, RuntimeFailure, ERROR_CODES } from './errors.ts';
+export type { ErrorCode } from './errors.ts';
+export { EngineClient } from './engine/client.ts';
+export { classify, retryPolicy } from './engine/retry.ts';
+export { waitForHealth } from './engine/health.ts';
+export { adapterFor } from './engine/adapters.ts';
+export { parsePrometheus, engineLoad } from './engine/prometheus.ts';
+export { AdaptiveWindow, FixedWindow, makeWindow } from './scheduler/window.ts';
+export { startEngine } from './launch/engine.ts';
+export { runJob, resolveJob } from './job/run.ts';
+export { renderK8s, renderK8sYaml } from './k8s/render.ts';
+export type { ResultLine } from './worker/protocol.ts';
+export type { Summary } from './report/summary.ts';
