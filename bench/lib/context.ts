@@ -5,6 +5,8 @@ import type { CpuSeconds } from './proc.ts';
 
 export interface BenchContext {
   quick: boolean;
+  /** `--smoke`: tiny sizes that only check the plumbing; its numbers mean nothing. */
+  smoke: boolean;
   /** `YYYY-MM-DD`, the results' file prefix. */
   date: string;
   resultsDir: string;

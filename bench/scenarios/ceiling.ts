@@ -55,7 +55,7 @@ async function runA(ctx: BenchContext): Promise<ScenarioResult> {
   // 2. A short probe of the ceiling sizes the workload.
   const probeRows = questionRows(parallel * 3, 5);
   const probe = await runLoad({ origin: engine.origin, path: '/v1/chat/completions', bodies: bodiesFor(tiny.job, probeRows).bodies, concurrency: parallel * 2 });
-  const rows = Math.max(parallel * 8, Math.ceil((OVERHEAD_MULTIPLE[mode] * fixedOverheadS * probe.tokS) / maxTokens));
+  const rows = ctx.smoke ? parallel * 2 : Math.max(parallel * 8, Math.ceil((OVERHEAD_MULTIPLE[mode] * fixedOverheadS * probe.tokS) / maxTokens));
   ctx.log(`a: overhead ${fixedOverheadS.toFixed(1)} s, probe ${probe.tokS.toFixed(0)} tok/s → ${rows} rows of ${maxTokens} tokens`);
 
   // 3. The ceiling: the same bodies at a fixed concurrency of 2 × slots, no scheduler.
@@ -124,14 +124,14 @@ async function runB(ctx: BenchContext): Promise<ScenarioResult> {
   const { path, bodies } = bodiesFor(files.job, data);
 
   // Concurrency 1: the engine's own batching gain is ceiling / this.
-  const c1Bodies = bodies.slice(0, ctx.quick ? 12 : 40);
+  const c1Bodies = bodies.slice(0, ctx.smoke ? 4 : ctx.quick ? 12 : 40);
   await engine.waitIdle();
   const c1 = await measureCpu(() => runLoad({ origin: engine.origin, path, bodies: c1Bodies, concurrency: 1 }), tag);
   ctx.log(`b: concurrency 1: ${c1.value.tokS.toFixed(1)} tok/s`);
 
   // The baseline on a subset sized to ~`seconds` of inference (one request per task at a time).
   const partitions = 2;
-  const seconds = ctx.quick ? 45 : 180;
+  const seconds = ctx.smoke ? 8 : ctx.quick ? 45 : 180;
   const n = Math.max(partitions * 4, Math.min(a.rows, Math.round((seconds * c1.value.tokS * partitions) / a.maxTokens)));
   const bodiesFile = join(dir, 'bodies.jsonl');
   writeFileSync(bodiesFile, data.slice(0, n).map((r, i) => JSON.stringify({ id: r['id'], body: bodies[i] })).join('\n') + '\n');

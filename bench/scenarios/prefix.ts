@@ -22,7 +22,7 @@ async function runG(ctx: BenchContext): Promise<ScenarioResult> {
   mkdirSync(dir, { recursive: true });
   const groups = 4;
   const blockChars = 1600;
-  const rows = ctx.quick ? 320 : 960;
+  const rows = ctx.smoke ? 64 : ctx.quick ? 320 : 960;
   const reps = ctx.quick ? 1 : 2;
   const maxTokens = 8;
   const arms: Arm[] = [];

@@ -77,13 +77,14 @@ async function sweepOne(ctx: BenchContext, label: string, engine: BenchEngine, o
 }
 
 async function runC(ctx: BenchContext): Promise<ScenarioResult> {
-  const windows: Window[] = [...(ctx.quick ? [1, 4, 16, 64, 256] : [1, 2, 4, 8, 16, 32, 64, 128, 256]), 'auto'];
+  const windows: Window[] = [...(ctx.smoke ? [1, 16] : ctx.quick ? [1, 4, 16, 64, 256] : [1, 2, 4, 8, 16, 32, 64, 128, 256]), 'auto'];
+  const t = (quick: number, full: number): number => (ctx.smoke ? 3000 : ctx.quick ? quick : full);
 
   // The real engine: short prompts, a fixed output length.
   const llama = await ctx.llama();
   const real = await sweepOne(ctx, 'llama', llama, {
     windows, rows: questionRows(2000, 11), maxTokens: 32, engineKind: 'llama-server', scale: 1,
-    warmupMs: ctx.quick ? 6000 : 10_000, measureMs: ctx.quick ? 12_000 : 30_000,
+    warmupMs: t(6000, 10_000), measureMs: t(12_000, 30_000),
   });
 
   // The simulated KV-limited engine, as its own process, `timeScale` times real time.
@@ -94,14 +95,14 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
   try {
     simSweep = await sweepOne(ctx, 'sim-kv', sim, {
       windows, rows: longRows(500), maxTokens: Math.round((kv.outputTokens[0] + kv.outputTokens[1]) / 2), engineKind: 'vllm', scale: timeScale,
-      warmupMs: ctx.quick ? 6000 : 12_000, measureMs: ctx.quick ? 12_000 : 36_000,
+      warmupMs: t(6000, 12_000), measureMs: t(12_000, 36_000),
     });
   } finally {
     await sim.stop();
   }
 
   // Cross-check in virtual time (the same simulator, the worker's window classes, no HTTP).
-  const virtual = sweepWindows({ profile: kv, durationMs: ctx.quick ? 300_000 : 600_000, warmupMs: 60_000, latencyOnly: false });
+  const virtual = sweepWindows({ profile: kv, durationMs: ctx.smoke ? 120_000 : ctx.quick ? 300_000 : 600_000, warmupMs: 60_000, latencyOnly: false });
 
   const autoVsBest = Math.min(real.autoVsBest, simSweep.autoVsBest);
   const autoVsMax = Math.min(real.autoVsMax, simSweep.autoVsMax);

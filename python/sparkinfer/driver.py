@@ -15,6 +15,8 @@ if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinf
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sparkinfer import engine as _engine  # noqa: E402
+from sparkinfer import resume as _resume  # noqa: E402  (issue 4: resume, budget, orphan watch)
+from sparkinfer import watch as _watch  # noqa: E402
 from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecError  # noqa: E402
 from sparkinfer.job import check_implemented, check_run, health_url, load_job  # noqa: E402
 from sparkinfer.log import close_log, log, log_detail, open_log  # noqa: E402
@@ -35,6 +37,10 @@ def _run_dir(job):
 
 def _prepare(spark, job, run_dir):
     """Everything before inference. Schema checks come first: an input error never waits for data or an engine."""
+    # --- resume hook (issue 4, resume.py): a changed job is refused before any data is read ---
+    earlier = _resume.check_earlier_runs(job, log)
+    _resume.clean_uncommitted_output(spark, job, log)
+    # --- end resume hook ---
     check_output_absent(spark, job)
     df = read_input(spark, job)
     check_columns(df.schema, job)
@@ -48,10 +54,19 @@ def _prepare(spark, job, run_dir):
     except Exception as e:
         cls = InputError if is_data_problem(e) else RuntimeFailure
         raise cls(f'preparing the input failed: {short_message(e)}') from e
+    # --- resume hook (issue 4, resume.py): finished rows of earlier runs are not inferred again ---
+    try:
+        resumed = _resume.prepare_resume(spark, job, prepared, rows, earlier, run_dir, log)
+    except Exception as e:
+        raise RuntimeFailure(f'reading the ledgers of earlier runs failed: {short_message(e)}') from e
+    # --- end resume hook ---
     parts = job['spark']['partitions']
-    partitions = auto_partitions(rows, spark.sparkContext.defaultParallelism) if parts == 'auto' else parts
-    write_json_atomic(os.path.join(run_dir, 'plan.json'), {'rows_total': rows, 'partitions': partitions})
-    return prepared, cschema, rows, partitions
+    partitions = auto_partitions(resumed.rows_to_infer, spark.sparkContext.defaultParallelism) if parts == 'auto' else parts
+    # rows_total: what the workers will process (the progress bar); rows_in: the whole input.
+    write_json_atomic(os.path.join(run_dir, 'plan.json'), {'rows_total': resumed.rows_to_infer, 'rows_in': rows,
+                                                          'rows_from_ledger': resumed.rows_from_ledger,
+                                                          'partitions': partitions})
+    return resumed.todo, cschema, rows, partitions, resumed
 
 
 def _wait_for_engine(spark, job):
@@ -73,9 +88,24 @@ def _log_plan(df):
 
 
 def _budget_exceeded(job, s):
-    lim = job['limits']
-    return (s['rows_in'] > 0 and s['rows_in'] >= lim['min_rows_for_budget']
-            and s['rows_failed'] / s['rows_in'] > lim['max_failed_fraction'])
+    return _watch.budget_exceeded(job['limits'], s['rows_in'], s['rows_failed'])
+
+
+def _budget_cancelled(spark, job, run_dir, rows, resumed, tripped, run_id):
+    """issue 4: the watcher cancelled the inference; report where the failed rows are, then fail."""
+    finished, failed, codes = tripped
+    spark.sparkContext.setJobGroup(f'{run_id}:report', 'sparkinfer: failed rows', False)
+    try:
+        path = _resume.failed_rows_from_ledger(spark, job, run_dir, resumed)
+    except Exception as e:  # the message matters more than the file
+        log(f'could not collect the failed rows from the ledger: {short_message(e)}')
+        path = os.path.join(run_dir, 'ledger')
+    write_json_atomic(os.path.join(run_dir, 'driver_summary.json'), {
+        'status': 'failed', 'run_id': run_id, 'rows_in': rows, 'rows_ok': finished - failed,
+        'rows_failed': failed, 'rows_from_ledger': resumed.rows_from_ledger,
+        'rows_inferred': finished - resumed.rows_from_ledger, 'errors_by_code': dict(sorted(codes.items())),
+        'failed_rows_path': path, 'output': None})
+    raise RuntimeFailure(_watch.budget_message(job['limits'], finished, failed, codes, path, True, resumed.ledger_failed))
 
 
 def run_job(job_source, *, spark=None):
@@ -108,21 +138,33 @@ def _run(job_source, spark):
     run_id = job['run']['id']
     spark = spark or build_session(job)
     sc = spark.sparkContext
+    _watch.start_orphan_watch(log)  # issue 4: a killed CLI takes this run down with it
     sc.setJobGroup(f'{run_id}:prepare', f'sparkinfer {job["name"]}: prepare', False)
-    prepared, cschema, rows, partitions = _prepare(spark, job, run_dir)
+    prepared, cschema, rows, partitions, resumed = _prepare(spark, job, run_dir)
     prepare_s = time.monotonic() - t0
     log(f'prepared {rows} rows in {partitions} partitions ({prepare_s:.1f}s)')
 
-    _wait_for_engine(spark, job)
+    if resumed.rows_to_infer > 0:  # issue 4: everything finished earlier needs no engine
+        _wait_for_engine(spark, job)
     t1 = time.monotonic()
     sc.setJobGroup(run_id, f'sparkinfer {job["name"]}: inference', True)
-    out_df = parse_results(infer_lines(spark, prepared, job, partitions, worker_command()), job, cschema)
+    raw = _resume.with_ledger_lines(infer_lines(spark, prepared, job, partitions, worker_command()), resumed)
+    out_df = parse_results(raw, job, cschema)
     schema = out_df.schema  # analysis only, no action
     _log_plan(out_df)
+    # --- failure budget hook (issue 4, watch.py): cancels the job group once the budget is spent ---
+    budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed,
+                                  resumed.ledger_errors_by_code, log=log)
+    budget.start()
     try:
         write_output(out_df, job, partitions)
     except Exception as e:
+        if budget.tripped:
+            _budget_cancelled(spark, job, run_dir, rows, resumed, budget.tripped, run_id)
         raise RuntimeFailure(f'inference failed: {short_message(e)}') from e
+    finally:
+        budget.stop()
+    # --- end failure budget hook ---
     infer_s = time.monotonic() - t1
 
     sc.setJobGroup(f'{run_id}:report', f'sparkinfer {job["name"]}: report', False)
@@ -130,19 +172,24 @@ def _run(job_source, spark):
     summary.update(summarize(spark, job, read_written(spark, job, schema), rows, run_dir))
     summary.update({'prepare_s': round(prepare_s, 3), 'infer_s': round(infer_s, 3),
                     'partitions': partitions})
+    # issue 4: rows_in = rows_from_ledger + rows_inferred (the union was written once).
+    summary['rows_from_ledger'] = resumed.rows_from_ledger
+    summary['rows_inferred'] = summary['rows_out'] - resumed.rows_from_ledger
     problem = None
     if summary['rows_out'] != rows or summary['distinct_keys_out'] != rows:
         problem = (f'the output has {summary["rows_out"]} rows with {summary["distinct_keys_out"]} distinct keys '
                    f'for {rows} input rows; every row must come out exactly once')
     elif _budget_exceeded(job, summary):
-        problem = (f'{summary["rows_failed"]} of {rows} rows failed, more than limits.max_failed_fraction '
-                   f'({job["limits"]["max_failed_fraction"]:g}); see {summary["failed_rows_path"]}')
+        problem = _watch.budget_message(job['limits'], rows, summary['rows_failed'], summary['errors_by_code'],
+                                        summary['failed_rows_path'], False, resumed.ledger_failed)
     if problem:
         summary['status'] = 'failed'
     write_json_atomic(os.path.join(run_dir, 'driver_summary.json'), summary)
     if problem:
         raise RuntimeFailure(problem)
-    log(f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed')
+    _resume.mark_all_consumed(job, resumed)  # issue 4: after the commit, these ledgers are done with
+    log(f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed'
+        + (f' ({resumed.rows_from_ledger} from earlier runs)' if resumed.rows_from_ledger else ''))
     close_log()
     return summary
 

@@ -29,6 +29,9 @@ def write_output(out_df, job, partitions):
         return
     if out['format'] == 'csv':
         writer = writer.options(**CSV_OPTIONS)
+    if out['format'] == 'json':
+        # Every output column appears on every line, null included (error_code: null means ok).
+        writer = writer.option('ignoreNullFields', 'false')
     writer.format(out['format']).save(out['path'])
 
 

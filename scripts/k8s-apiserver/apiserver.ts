@@ -91,9 +91,9 @@ async function stopGroup(p: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-function tail(file: string, n = 30): string {
+function tail(file: string, n = 8): string {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+    return `${readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n')}\n(full log: ${file})`;
   } catch {
     return '';
   }
@@ -121,11 +121,25 @@ export async function startApiserver(o: ApiserverOptions = {}): Promise<Apiserve
   const apiserverLog = join(workDir, 'kube-apiserver.log');
   const procs: ChildProcess[] = [];
   const killAll = (): void => { for (const p of procs) if (p.pid !== undefined && p.exitCode === null) try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } };
-  // A test runner that dies must not leave an apiserver behind.
+  // A test runner that exits must not leave an apiserver behind ...
   process.once('exit', killAll);
+  // ... nor one that is killed (SIGTERM from a timeout, SIGKILL): a watchdog outlives us by at
+  // most 2 s. It is told the process groups as they start, through its stdin.
+  const watchdog = spawn('bash', ['-c', `pids=""; while kill -0 ${process.pid} 2>/dev/null; do if read -r -t 2 p; then pids="$pids $p"; elif [ $? -le 128 ]; then sleep 2; fi; done; for p in $pids; do kill -9 -- -$p 2>/dev/null; done; rm -rf '${workDir}'`], {
+    detached: true, stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  watchdog.unref();
+  watchdog.stdin?.on('error', () => undefined);
+  const track = (p: ChildProcess): ChildProcess => {
+    procs.push(p);
+    watchdog.stdin?.write(`${p.pid}\n`);
+    return p;
+  };
   const stop = async (so: { keepLogs?: boolean } = {}): Promise<void> => {
     process.removeListener('exit', killAll);
     for (const p of procs.reverse()) await stopGroup(p);
+    if (watchdog.pid !== undefined) try { process.kill(-watchdog.pid, 'SIGKILL'); } catch { /* gone */ }
+    watchdog.stdin?.destroy();
     if (so.keepLogs !== true) rmSync(workDir, { recursive: true, force: true });
   };
   try {
@@ -139,7 +153,7 @@ export async function startApiserver(o: ApiserverOptions = {}): Promise<Apiserve
       `--initial-cluster=sparkinfer-test=http://127.0.0.1:${peerPort}`,
       '--unsafe-no-fsync', '--log-level=warn',
     ], etcdLog);
-    procs.push(etcd);
+    track(etcd);
     await until('etcd', async () => (await fetch(`${etcdUrl}/health`)).ok, etcd, etcdLog, timeoutMs);
     log(`etcd ready in ${Date.now() - t0} ms`);
 
@@ -160,11 +174,13 @@ export async function startApiserver(o: ApiserverOptions = {}): Promise<Apiserve
       `--service-account-signing-key-file=${join(workDir, 'sa.key')}`,
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       '--service-cluster-ip-range=10.96.0.0/16',
+      // The `kubernetes` Service's endpoints may not be loopback; nothing here needs them.
+      '--endpoint-reconciler-type=none',
       // Pod logs go through the apiserver to the node's kubelet; tests stand one in by address.
       '--kubelet-preferred-address-types=InternalIP',
       '--profiling=false', '--v=1',
     ], apiserverLog);
-    procs.push(api);
+    track(api);
     const url = `https://127.0.0.1:${apiPort}`;
     const caFile = join(certDir, 'apiserver.crt');
     const access = (): ClusterAccess => ({

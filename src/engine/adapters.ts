@@ -67,24 +67,29 @@ function orderedKeys(sampling: Sampling): string[] {
 interface Dialect {
   /** Engine name for a sampling key, or undefined to drop it. */
   rename(key: string, sampling: Sampling): string | undefined;
-  responseFormat(schema: Record<string, unknown>): Record<string, unknown>;
+  /** Body fields that ask for constrained JSON decoding. */
+  responseFormat(schema: Record<string, unknown>, api: 'chat' | 'completion'): RequestBody;
 }
+
+const openAiFormat = (schema: Record<string, unknown>): RequestBody => ({ response_format: { type: 'json_schema', json_schema: { name: 'output', schema, strict: true } } });
 
 const DIALECTS: Record<EngineKind, Dialect> = {
   'llama-server': {
     // llama-server reads `repeat_penalty`; an explicit `repeat_penalty` wins over the OpenAI-style name.
     rename: (k, s) => (k === 'repetition_penalty' ? (s['repeat_penalty'] !== undefined ? undefined : 'repeat_penalty') : k),
-    // It reads response_format.json_schema.schema (a top-level `json_schema` works too); no name needed.
-    responseFormat: (schema) => ({ type: 'json_schema', json_schema: { schema } }),
+    // Chat reads response_format.json_schema.schema (no name needed); /v1/completions ignores
+    // response_format and reads a top-level `json_schema` instead.
+    responseFormat: (schema, api) => (api === 'chat' ? { response_format: { type: 'json_schema', json_schema: { schema } } } : { json_schema: schema }),
   },
   vllm: {
     // vLLM takes top_k, min_p, repetition_penalty and ignore_eos as extra body parameters.
     rename: (k) => (k === 'repeat_penalty' ? undefined : k),
-    responseFormat: (schema) => ({ type: 'json_schema', json_schema: { name: 'output', schema, strict: true } }),
+    // Both /v1/chat/completions and /v1/completions take response_format (structured outputs backend).
+    responseFormat: openAiFormat,
   },
   openai: {
     rename: (k) => (NON_OPENAI_KEYS.has(k) ? undefined : k),
-    responseFormat: (schema) => ({ type: 'json_schema', json_schema: { name: 'output', schema, strict: true } }),
+    responseFormat: openAiFormat,
   },
 };
 
@@ -97,10 +102,10 @@ function samplingFields(d: Dialect, sampling: Sampling): RequestBody {
   return out;
 }
 
-function withResponse(d: Dialect, body: RequestBody, response: ResponseFormat | undefined): RequestBody {
+function withResponse(d: Dialect, body: RequestBody, response: ResponseFormat | undefined, api: 'chat' | 'completion'): RequestBody {
   if (response?.format !== 'json') return body;
   if (response.schema === undefined) throw new TypeError('Expected `response.schema` for `response.format: json`');
-  return { ...body, response_format: d.responseFormat(response.schema) };
+  return { ...body, ...d.responseFormat(response.schema, api) };
 }
 
 /** Returns the adapter for an engine kind. */
@@ -111,9 +116,9 @@ export function adapterFor(kind: EngineKind): EngineAdapter {
     kind,
     paths: { chat: '/chat/completions', completions: '/completions', embeddings: '/embeddings' },
     buildChatBody: (model, messages, sampling, response) =>
-      withResponse(d, { model, messages: messages.map((m) => ({ role: m.role, content: m.content })), ...samplingFields(d, sampling) }, response),
+      withResponse(d, { model, messages: messages.map((m) => ({ role: m.role, content: m.content })), ...samplingFields(d, sampling) }, response, 'chat'),
     buildCompletionBody: (model, prompt, sampling, response) =>
-      withResponse(d, { model, prompt, ...samplingFields(d, sampling) }, response),
+      withResponse(d, { model, prompt, ...samplingFields(d, sampling) }, response, 'completion'),
     buildEmbeddingBody: (model, inputs) => ({ model, input: [...inputs], encoding_format: 'float' }),
     ignoredKeys: (sampling) => orderedKeys(sampling).filter((k) => d.rename(k, sampling) === undefined),
     parseChat: (json) => parseGeneration(json, 'chat'),

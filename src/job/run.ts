@@ -11,7 +11,11 @@ import type { ResolvedJob } from '../spec/resolved.ts';
 import { loadJobFile } from '../spec/load.ts';
 import { fingerprint } from '../spec/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
-import { acquireLock, makeRunDir, newRunId, resolvePath, runsRoot } from './rundir.ts';
+import { loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
+import { resolveModel } from '../launch/paths.ts';
+import { acquireLock, annotateLock, makeRunDir, newRunId, resolvePath, runsRoot } from './rundir.ts';
+import { checkEarlierRuns } from './resume.ts';
+import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
 import { killGroup, isLocalMaster, startSparkSubmit } from '../spark/submit.ts';
 import { formatProgress, readProgress, sparkTasks } from '../spark/progress.ts';
@@ -63,15 +67,25 @@ export interface RunResult {
 }
 
 /** Resolves the job (validation, columns, fingerprint) without starting anything. */
-export function resolveJob(jobPath: string, set: string[] = []): { job: Job; baseDir: string; columns: string[] } {
+export function resolveJob(jobPath: string, set: string[] = []): { job: Job; baseDir: string; columns: string[]; chatTemplate: ChatTemplateSource | undefined } {
   const job = loadJobFile(jobPath, { set });
   const columns = referencedColumns(job.prompt);
-  return { job, baseDir: dirname(resolve(jobPath)), columns };
+  const baseDir = dirname(resolve(jobPath));
+  return { job, baseDir, columns, chatTemplate: chatTemplateOf(job, baseDir) };
+}
+
+/** `prompt.chat_template` read now (exit 2 when unusable) and shipped in job.json, so executors need neither model nor file. */
+function chatTemplateOf(job: Job, baseDir: string): ChatTemplateSource | undefined {
+  const spec = job.prompt.chat_template;
+  if (spec === undefined) return undefined;
+  const launch = job.engine.launch;
+  const gguf = launch?.kind === 'llama-server' ? resolveModel(launch.model, { baseDir }) : undefined;
+  return loadChatTemplate(spec, { baseDir, ggufModel: gguf });
 }
 
 export async function runJob(o: RunOptions): Promise<RunResult> {
   const started = Date.now();
-  const { job, baseDir, columns } = resolveJob(o.jobPath, o.set ?? []);
+  const { job, baseDir, columns, chatTemplate } = resolveJob(o.jobPath, o.set ?? []);
   if (!existsSync(workerBundlePath())) throw new SparkinferError('E_RUNTIME', `worker bundle missing at ${workerBundlePath()}; run 'npm run setup'`);
   const runId = newRunId(job.name);
   const root = runsRoot(job, baseDir);
@@ -86,6 +100,12 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   let message: string | undefined;
   let driver: DriverSummary | undefined;
   try {
+    const input = { ...job.input, ...(job.input.path !== undefined ? { path: resolvePath(job.input.path, baseDir) } : {}) };
+    const outputSpec = { ...job.output, ...(job.output.path !== undefined ? { path: resolvePath(job.output.path, baseDir) } : {}) };
+    const fp = fingerprint(job, inputIdentity(job, baseDir));
+    // A changed job is refused (exit 2) before an engine or a JVM starts; the driver checks again.
+    const resumable = checkEarlierRuns({ root, runId, fingerprint: fp, job: { ...job, input, output: outputSpec }, fresh: o.fresh ?? false });
+    if (resumable.length > 0) o.log(`sparkinfer: resuming from ${resumable.length} earlier run(s) (${resumable.map((r) => r.id).join(', ')}); finished rows are not inferred again`);
     let endpoint = job.engine.endpoint ?? '';
     const launch = job.engine.launch;
     if (launch !== undefined) {
@@ -103,22 +123,27 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     }
     const resolved: ResolvedJob = {
       ...job,
-      input: { ...job.input, ...(job.input.path !== undefined ? { path: resolvePath(job.input.path, baseDir) } : {}) },
-      output: { ...job.output, ...(job.output.path !== undefined ? { path: resolvePath(job.output.path, baseDir) } : {}) },
+      input,
+      output: outputSpec,
       run: {
         id: runId, dir: runDir, root, columns, endpoint,
         engine_kind: job.engine.kind ?? launch?.kind ?? 'openai',
         fresh: o.fresh ?? false, retry_errors: o.retryErrors ?? false,
-        fingerprint: fingerprint(job, inputIdentity(job, baseDir)),
+        fingerprint: fp,
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
+        ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
       },
     };
     const jobJson = join(runDir, 'job.json');
     writeFileSync(jobJson, JSON.stringify(resolved, null, 2));
     const uiPort = isLocalMaster(job.spark.master) ? await freePort() : undefined;
+    // The driver stops the whole run when this process dies (python/sparkinfer/watch.py).
+    process.env['SPARKINFER_CLI_PID'] = String(process.pid);
     spark = startSparkSubmit(resolved, { root: PROJECT_ROOT, jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
       nodePath: process.execPath, ...(uiPort !== undefined ? { uiPort } : {}),
     });
+    // spark-submit leads its own process group: a rerun after a kill waits for that group to end.
+    if (spark.child.pid !== undefined) annotateLock(root, { spark_pgid: spark.child.pid });
     o.log(`sparkinfer: run ${runId} started; spark log: ${join(runDir, 'logs', 'spark.log')}`);
     const sp = spark;
     const engineGaveUp = new Promise<string>((res) => engine?.on('giveup', () => res('the local engine crashed more often than engine.launch.max_restarts allows')));
@@ -155,10 +180,11 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         exitCode = 0;
         const rowsIn = driver.rows_in ?? 0;
         const failed = driver.rows_failed ?? 0;
-        if (rowsIn >= job.limits.min_rows_for_budget && rowsIn > 0 && failed / rowsIn > job.limits.max_failed_fraction) {
+        // The driver applies the same rule (mid-run and at the end); this guards a driver that didn't.
+        if (budgetExceeded(job.limits, rowsIn, failed)) {
           status = 'failed';
           exitCode = 1;
-          message = `${failed} of ${rowsIn} rows failed, more than limits.max_failed_fraction (${job.limits.max_failed_fraction})`;
+          message = budgetMessage(job.limits, rowsIn, failed, driver.errors_by_code ?? {}, driver.failed_rows_path ?? null);
         }
       } else if (existsSync(errFile)) {
         const e = JSON.parse(readFileSync(errFile, 'utf8')) as { exit_code?: number; message?: string };

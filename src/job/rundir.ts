@@ -6,7 +6,7 @@
  * earlier run with it. Tables default to `./sparkinfer-runs/<table>`.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Job } from '../spec/schema.ts';
 import { InputError } from '../errors.ts';
@@ -43,11 +43,42 @@ function alive(pid: number): boolean {
   }
 }
 
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Blocks the thread for `ms` (the lock is taken once, at start, before anything else runs). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+interface LockHolder {
+  pid?: number;
+  run_id?: string;
+  /** Process group of the run's spark-submit (JVM, driver, local workers), once started. */
+  spark_pgid?: number;
+}
+
+export interface LockOptions {
+  /**
+   * How long to wait for the Spark process group of a dead holder to go away, in ms. The driver of
+   * a run whose CLI was killed takes its group down within a second (python/sparkinfer/watch.py).
+   * Default 15000.
+   */
+  orphanWaitMs?: number;
+}
+
 /**
  * One run per output at a time: `<root>/LOCK` is created with O_EXCL and holds the owner's pid and
- * run id. A lock whose pid is gone (a killed run) is taken over.
+ * run id, and later its Spark process group (`annotateLock`). A lock whose pid is gone (a killed
+ * run) is taken over, once that run's Spark group is gone too.
  */
-export function acquireLock(root: string, runId: string): () => void {
+export function acquireLock(root: string, runId: string, opts: LockOptions = {}): () => void {
   mkdirSync(root, { recursive: true });
   const path = join(root, 'LOCK');
   for (let i = 0; i < 2; i++) {
@@ -58,17 +89,34 @@ export function acquireLock(root: string, runId: string): () => void {
       return () => rmSync(path, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let holder: { pid?: number; run_id?: string } = {};
+      let holder: LockHolder = {};
       try {
-        holder = JSON.parse(readFileSync(path, 'utf8')) as typeof holder;
+        holder = JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
       } catch {
         // A torn lock file: its writer died while writing it.
       }
       if (typeof holder.pid === 'number' && alive(holder.pid)) {
         throw new InputError(`another run (${holder.run_id ?? '?'}, pid ${holder.pid}) is using this output; lock: ${path}`);
       }
+      const pgid = holder.spark_pgid;
+      if (typeof pgid === 'number' && pgid > 1) {
+        const until = Date.now() + (opts.orphanWaitMs ?? 15_000);
+        while (groupAlive(pgid) && Date.now() < until) sleepSync(100);
+        if (groupAlive(pgid)) {
+          throw new InputError(`the Spark processes of the killed run ${holder.run_id ?? '?'} (process group ${pgid}) are still running; stop them (kill -- -${pgid}) and run again; lock: ${path}`);
+        }
+      }
       rmSync(path, { force: true });
     }
   }
   throw new InputError(`could not take the run lock ${path}`);
+}
+
+/** Adds fields (the Spark process group) to the lock this run holds. */
+export function annotateLock(root: string, fields: Omit<LockHolder, 'pid' | 'run_id'>): void {
+  const path = join(root, 'LOCK');
+  const holder = JSON.parse(readFileSync(path, 'utf8')) as LockHolder & { at?: string };
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify({ ...holder, ...fields }));
+  renameSync(tmp, path);
 }

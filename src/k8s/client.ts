@@ -64,8 +64,12 @@ export class KubeApiError extends SparkinferError {
   readonly status: number;
   /** `Status.reason`: NotFound, Invalid, BadRequest, Conflict, Forbidden, ... */
   readonly reason: string;
-  constructor(status: number, reason: string, message: string, options?: { cause?: unknown }) {
-    super(isClientFault(status) ? 'E_SPEC' : 'E_RUNTIME', message, options);
+  /** Whether the request itself is at fault (exit 2, never retried) rather than the server or network. */
+  readonly clientFault: boolean;
+  constructor(status: number, reason: string, message: string, options?: { cause?: unknown; clientFault?: boolean }) {
+    const clientFault = options?.clientFault ?? isClientFault(status);
+    super(clientFault ? 'E_SPEC' : 'E_RUNTIME', message, options);
+    this.clientFault = clientFault;
     this.status = status;
     this.reason = reason;
   }
@@ -76,8 +80,15 @@ function isClientFault(status: number): boolean {
 }
 
 function retriable(err: unknown): boolean {
-  return err instanceof KubeApiError && (err.status === 0 || err.status === 429 || err.status >= 500);
+  return err instanceof KubeApiError && !err.clientFault && (err.status === 0 || err.status === 429 || err.status >= 500);
 }
+
+/**
+ * Server-side apply of a field the schema does not declare fails with a 500 "failed to create
+ * typed patch object … field not declared in schema", whatever `fieldValidation` says
+ * (kubernetes/kubernetes#139253). It is the request's fault: exit 2, no retry.
+ */
+const UNDECLARED_FIELD = /failed to create typed patch object|field not declared in schema/;
 
 export interface KubeClientOptions {
   /** Used instead of a dispatcher built from the access's TLS settings (tests). Not closed by `close()`. */
@@ -231,7 +242,8 @@ export class KubeClient {
       message = s.message ?? message;
     } catch { /* not a Status: keep the text */ }
     if (res.statusCode === 401 && this.access.auth.kind === 'exec') this.#execToken = undefined;
-    throw new KubeApiError(res.statusCode, reason, `${method} ${path}: ${res.statusCode}${reason !== '' ? ` ${reason}` : ''}: ${message}`);
+    const undeclared = res.statusCode === 500 && UNDECLARED_FIELD.test(message);
+    throw new KubeApiError(res.statusCode, reason !== '' ? reason : undeclared ? 'Invalid' : '', `${method} ${path}: ${res.statusCode}${reason !== '' ? ` ${reason}` : ''}: ${message}`, { clientFault: undeclared || isClientFault(res.statusCode) });
   }
 
   /** A JSON request; idempotent methods are retried on connect errors, 429 and 5xx. */

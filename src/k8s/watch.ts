@@ -8,7 +8,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { RuntimeFailure } from '../errors.ts';
 import { KubeApiError, type KubeClient, type ObjectRef } from './client.ts';
-import { RUN_ID_LABEL } from './names.ts';
+import { PHASE_LABEL, RUN_ID_LABEL } from './names.ts';
 
 export const SPARK_APP = { apiVersion: 'sparkoperator.k8s.io/v1beta2', kind: 'SparkApplication' } as const;
 
@@ -87,8 +87,10 @@ export async function findApp(client: KubeClient, name: string, signal?: AbortSi
   const byRun = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(name)
     ? (await client.list<SparkApp>({ ...SPARK_APP, namespace: client.namespace }, `${RUN_ID_LABEL}=${name}`, signal)).items
     : [];
-  // Prepare before infer; the last one that exists is the one that matters now.
-  const sorted = byRun.sort((a, b) => String(a['metadata']?.creationTimestamp).localeCompare(String(b['metadata']?.creationTimestamp)));
+  // Prepare before infer (creation times have 1 s resolution, so order by phase first); the
+  // last one that exists is the one that matters now.
+  const rank = (a: SparkApp): string => `${a['metadata']?.labels?.[PHASE_LABEL] === 'infer' ? 1 : 0}${String(a['metadata']?.creationTimestamp)}`;
+  const sorted = byRun.sort((a, b) => rank(a).localeCompare(rank(b)));
   const last = sorted[sorted.length - 1];
   if (last !== undefined) return last;
   throw new KubeApiError(404, 'NotFound', `no SparkApplication \`${name}\` (nor a run with that id) in namespace ${client.namespace} (${client.access.source}); pass --namespace if it was submitted elsewhere`);
@@ -171,7 +173,7 @@ export async function watchApp(client: KubeClient, name: string, o: WatchOptions
       }
     } catch (err) {
       if (o.signal?.aborted === true) throw o.signal.reason;
-      const transient = err instanceof KubeApiError ? err.status === 0 || err.status === 429 || err.status >= 500 : !(err instanceof RuntimeFailure) && !(err instanceof SyntaxError);
+      const transient = err instanceof KubeApiError ? !err.clientFault && (err.status === 0 || err.status === 429 || err.status >= 500) : !(err instanceof RuntimeFailure) && !(err instanceof SyntaxError);
       if (!transient || ++failures > 10) throw err;
       rv = undefined;
       await sleep(Math.min(30_000, 500 * 2 ** failures), o.signal);

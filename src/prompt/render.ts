@@ -13,6 +13,7 @@ import type { Template } from '@huggingface/jinja';
 import { SparkinferError, SpecError } from '../errors.ts';
 import type { Job } from '../spec/schema.ts';
 import { parseTemplate, rootVariablesOf, templateFields } from './analyze.ts';
+import { compileChatTemplate, type ChatTemplateSource } from './chat-template.ts';
 
 export type ChatRole = 'system' | 'user' | 'assistant';
 
@@ -69,15 +70,20 @@ function renderOne(t: CompiledTemplate, vars: Record<string, unknown>): string {
   }
 }
 
+export interface CompilePromptOptions {
+  /** The resolved `prompt.chat_template` (job.json's `run.chat_template`); needed when the job sets one. */
+  chatTemplate?: ChatTemplateSource | undefined;
+}
+
 /**
  * Compiles a job's prompt once: parses every template and computes the referenced columns.
- * @throws SpecError on a template syntax error, or for `chat_template` (not supported yet).
+ * With `prompt.chat_template` the chat renders to one completion prompt (chat-template.ts).
+ * @throws SpecError on a template syntax error, or for a `chat_template` that was not resolved.
  */
-export function compilePrompt(job: Pick<Job, 'prompt'>): CompiledPrompt {
+export function compilePrompt(job: Pick<Job, 'prompt'>, options: CompilePromptOptions = {}): CompiledPrompt {
   const p = job.prompt;
-  if (p.chat_template !== undefined) {
-    // TODO: client-side chat templates (completions API + HF chat template / GGUF template).
-    throw new SpecError('prompt.chat_template: chat_template is not supported yet; use `api: chat` and let the engine apply its template');
+  if (p.chat_template !== undefined && options.chatTemplate === undefined) {
+    throw new SpecError(`prompt.chat_template: ${JSON.stringify(p.chat_template)} was not resolved; the CLI ships it in job.json as run.chat_template`);
   }
   const fields = templateFields(p);
   const compiled = new Map<string, CompiledTemplate>();
@@ -104,7 +110,7 @@ export function compilePrompt(job: Pick<Job, 'prompt'>): CompiledPrompt {
     return t;
   };
 
-  if (p.api === 'completions') {
+  if (p.api === 'completions' && p.chat_template === undefined) {
     const text = get('prompt.text');
     return { columns: names, render: (row) => ({ kind: 'completion', prompt: renderOne(text, varsOf(row)) }) };
   }
@@ -115,16 +121,18 @@ export function compilePrompt(job: Pick<Job, 'prompt'>): CompiledPrompt {
     if (p.system !== undefined) plan.push({ role: 'system', t: get('prompt.system') });
     plan.push({ role: 'user', t: get('prompt.user') });
   }
-  return {
-    columns: names,
-    render(row) {
-      const vars = varsOf(row);
-      const messages: ChatMessageOut[] = new Array(plan.length);
-      for (let i = 0; i < plan.length; i++) {
-        const step = plan[i] as (typeof plan)[number];
-        messages[i] = { role: step.role, content: renderOne(step.t, vars) };
-      }
-      return { kind: 'chat', messages };
-    },
+  const chatOf = (row: Readonly<Record<string, unknown>>): ChatMessageOut[] => {
+    const vars = varsOf(row);
+    const messages: ChatMessageOut[] = new Array(plan.length);
+    for (let i = 0; i < plan.length; i++) {
+      const step = plan[i] as (typeof plan)[number];
+      messages[i] = { role: step.role, content: renderOne(step.t, vars) };
+    }
+    return messages;
   };
+  if (options.chatTemplate !== undefined && p.chat_template !== undefined) {
+    const apply = compileChatTemplate(options.chatTemplate);
+    return { columns: names, render: (row) => ({ kind: 'completion', prompt: apply(chatOf(row)) }) };
+  }
+  return { columns: names, render: (row) => ({ kind: 'chat', messages: chatOf(row) }) };
 }

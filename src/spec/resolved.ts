@@ -4,6 +4,7 @@
  * milliseconds) plus a `run` block that only the CLI can know. The Python driver reads the same file.
  */
 import type { Job } from './schema.ts';
+import type { ChatTemplateSource } from '../prompt/chat-template.ts';
 
 export interface RunInfo {
   /** `<name>-<yyyymmddhhmmss>-<4 hex>`; also the Kubernetes application suffix. */
@@ -26,6 +27,8 @@ export interface RunInfo {
   retry_errors: boolean;
   /** Stable hash of what determines results (input, prompt, model, sampling, response, task). */
   fingerprint: string;
+  /** `prompt.chat_template` resolved by the CLI: template text and BOS/EOS (docs/batch-kinds.md). */
+  chat_template?: ChatTemplateSource;
 }
 
 export type ResolvedJob = Job & { run: RunInfo };

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseDuration } from './units.ts';
 import { KubernetesSpec } from '../k8s/spec.ts';
+import { analyzeSchema, engineSchemaProblems } from '../response/schema.ts';
 
 /** A duration with a unit: `500ms`, `30s`, `10m`, `1h`. A bare number is an error. Parsed to ms. */
 export const Duration = z
@@ -36,13 +37,19 @@ export const InputSpec = z
     query: z.string().min(1).optional(),
     /** Reader options passed to Spark's DataFrameReader, e.g. `{header: "true"}` for CSV. */
     options: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
-    /** A unique key column. Without it, a stable `_key` is derived from the row's content. */
+    /** A unique key column. Without it, a stable `_key` is derived from the row's content. `openai-batch`: always `custom_id`. */
     key: Identifier.optional(),
+    /** `openai-batch` only: send each line's own `model` instead of the job's. Default false. */
+    keep_model: z.boolean().default(false),
   })
   .superRefine((v, ctx) => {
     const need = v.format === 'table' ? 'table' : v.format === 'sql' ? 'query' : 'path';
     if (v[need] === undefined) ctx.addIssue({ code: 'custom', path: [need], message: `expected \`${need}\` for input format \`${v.format}\`` });
-  });
+    if (v.format === 'openai-batch' && v.key !== undefined && v.key !== 'custom_id') ctx.addIssue({ code: 'custom', path: ['key'], message: `the key of an \`openai-batch\` input is \`custom_id\`; remove \`key\` (got ${JSON.stringify(v.key)})` });
+    if (v.keep_model && v.format !== 'openai-batch') ctx.addIssue({ code: 'custom', path: ['keep_model'], message: '`keep_model` is for `format: openai-batch` (other inputs have no model of their own)' });
+  })
+  // OpenAI Batch lines are keyed by their custom_id (it must be unique, like any key).
+  .transform((v) => (v.format === 'openai-batch' ? { ...v, key: 'custom_id' } : v));
 
 export const ChatMessage = z.strictObject({
   role: z.enum(['system', 'user', 'assistant']),
@@ -114,11 +121,19 @@ export const ResponseSpec = z
   .strictObject({
     /** `text` (default) or `json` (constrained decoding, validated against `schema`). */
     format: z.enum(['text', 'json']).default('text'),
-    /** JSON Schema for `format: json`. */
+    /** JSON Schema for `format: json`: the supported subset is in docs/batch-kinds.md. The `json` column's struct type comes from it. */
     schema: z.record(z.string(), z.unknown()).optional(),
+    /** `task: embed`: the embedding length every row must have (checked, not sent). Default: the first vector each worker receives sets it. */
+    embedding_dim: z.number().int().positive().optional(),
   })
   .superRefine((r, ctx) => {
     if (r.format === 'json' && r.schema === undefined) ctx.addIssue({ code: 'custom', path: ['schema'], message: 'expected a JSON schema for `format: json`' });
+    if (r.format !== 'json' && r.schema !== undefined) ctx.addIssue({ code: 'custom', path: ['schema'], message: '`schema` needs `format: json`' });
+    if (r.format === 'json' && r.schema !== undefined) {
+      for (const p of analyzeSchema(r.schema).problems) {
+        ctx.addIssue({ code: 'custom', path: ['schema'], message: `unsupported schema at ${p.path}: ${p.message}` });
+      }
+    }
   });
 
 export const EngineKind = z.enum(['llama-server', 'vllm', 'openai']);
@@ -170,6 +185,8 @@ export const EngineSpec = z
      * order. Default auto. bench scenario g measures it.
      */
     prefix_order: z.enum(['auto', 'off']).default('auto'),
+    /** `task: embed`: rows sent together in one /v1/embeddings request (`input: [..]`). Default 16. */
+    embed_batch: z.number().int().positive().max(2048).default(16),
     /** Name of the environment variable holding the API key. The key itself never goes in the job file. */
     api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
   })
@@ -230,7 +247,8 @@ export const JobSpec = z
     name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'expected lowercase letters, digits and dashes, at most 40 characters'),
     task: z.enum(['generate', 'embed']).default('generate'),
     input: InputSpec,
-    prompt: PromptSpec,
+    /** Required, except for `input.format: openai-batch`, whose lines carry their own request bodies. */
+    prompt: PromptSpec.optional(),
     /** Model name sent as `model`; launched engines serve under this name. */
     model: z.string().min(1),
     sampling: SamplingSpec.prefault({}),
@@ -247,7 +265,39 @@ export const JobSpec = z
     j.output.include.forEach((c, i) => {
       if (taken.has(c)) ctx.addIssue({ code: 'custom', path: ['output', 'include', i], message: `\`${c}\` collides with a result column; rename it in the input` });
     });
-  });
+    kindChecks(j, ctx);
+  })
+  // An openai-batch job has no prompt of its own; downstream code sees an empty chat prompt.
+  .transform((j): Omit<typeof j, 'prompt'> & { prompt: NonNullable<typeof j.prompt> } => ({ ...j, prompt: j.prompt ?? { api: 'chat' } }));
+
+type JobBeforeDefaults = Omit<Job, 'prompt'> & { prompt?: Job['prompt'] | undefined };
+
+/** Cross-section rules of the batch kinds (docs/batch-kinds.md): structured output, embeddings, OpenAI Batch files. */
+function kindChecks(j: JobBeforeDefaults, ctx: z.core.$RefinementCtx): void {
+  const issue = (path: (string | number)[], message: string): void => ctx.addIssue({ code: 'custom', path, message });
+  const batchIn = j.input.format === 'openai-batch';
+  if (batchIn) {
+    if (j.prompt !== undefined) issue(['prompt'], 'an `openai-batch` input carries its own request bodies; remove `prompt`');
+    if (j.task !== 'generate') issue(['task'], 'with an `openai-batch` input each line\'s `url` picks the endpoint; remove `task`');
+    if (j.response.format !== 'text') issue(['response', 'format'], 'with an `openai-batch` input each body carries its own `response_format`; remove `response`');
+  } else if (j.prompt === undefined) {
+    // Shaped like zod's own "missing field" issue, so the loader reports it (or its typo) the same way.
+    ctx.addIssue({ code: 'invalid_type', expected: 'object', input: undefined, path: ['prompt'], message: 'missing required field' });
+  }
+  if (j.output.format === 'openai-batch') {
+    if (!batchIn) issue(['output', 'format'], '`output.format: openai-batch` needs `input.format: openai-batch` (each line answers a custom_id)');
+    if (j.output.mode === 'append') issue(['output', 'mode'], '`openai-batch` output is one set of lines per run; use `error` or `overwrite`');
+    if (j.output.include.length > 0) issue(['output', 'include'], '`openai-batch` output lines have a fixed shape; remove `include`');
+    if (j.output.partition_by.length > 0) issue(['output', 'partition_by'], '`openai-batch` output cannot be partitioned');
+    if (j.output.include_request) issue(['output', 'include_request'], '`openai-batch` output lines have a fixed shape; remove `include_request`');
+  }
+  if (j.task === 'embed' && j.response.format === 'json') issue(['response', 'format'], '`task: embed` returns vectors; `response.format: json` is for `task: generate`');
+  if (j.task !== 'embed' && j.response.embedding_dim !== undefined) issue(['response', 'embedding_dim'], '`embedding_dim` is for `task: embed`');
+  if (j.response.format === 'json' && j.response.schema !== undefined) {
+    const kind = j.engine.kind ?? j.engine.launch?.kind ?? 'openai';
+    for (const p of engineSchemaProblems(j.response.schema, kind)) issue(['response', 'schema'], `unsupported schema at ${p.path}: ${p.message}`);
+  }
+}
 
 /** Result columns the output always has (besides the key and included columns). */
 export const RESULT_COLUMNS: readonly string[] = [

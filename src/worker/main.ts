@@ -23,6 +23,7 @@ import { makeRequestBuilder } from './request.ts';
 import { makeWindow } from '../scheduler/window.ts';
 import { startLoadPolling } from './load.ts';
 import { prefixQueueFactory } from './prefix-order.ts';
+import { armFaultKill } from './fault.ts';
 
 function workerId(): string {
   return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}`;
@@ -53,6 +54,9 @@ async function main(): Promise<number> {
   const stats = newStats(id, Date.now());
   const builder = makeRequestBuilder(job, log);
   const policy = retryPolicy({ maxRetries: job.engine.retries });
+  // Test-only fault hook (fault.ts): undefined unless SPARKINFER_FAULT_KILL_AFTER_ROWS is set.
+  const faultKill = armFaultKill(runDir, id);
+  let emitted = 0;
   log(`worker ${id} started: endpoint ${endpoint}, concurrency ${String(job.engine.concurrency)}, task ${job.task}`);
   const writeStats = (c: PipelineCounters, done = false): void => {
     Object.assign(stats, {
@@ -74,7 +78,9 @@ async function main(): Promise<number> {
       emit: (r) => {
         const line = JSON.stringify(r);
         ledger.append(line);
-        return out.write(line + '\n');
+        const more = out.write(line + '\n');
+        faultKill?.(++emitted);
+        return more;
       },
       drained: () => new Promise((res) => out.once('drain', () => res())),
       waitHealthy: async (timeoutMs, signal) => {

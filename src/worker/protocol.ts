@@ -31,4 +31,10 @@ export interface ResultLine {
   model: string | null;
   /** The exact JSON body sent (only when output.include_request). */
   request: string | null;
+  /**
+   * `input.format: openai-batch` only: the engine's raw JSON reply (whitespace outside strings
+   * removed, so it fits on one line). The driver writes it as `response.body` of the OpenAI Batch
+   * output line. Absent on other jobs.
+   */
+  response?: string | null;
 }

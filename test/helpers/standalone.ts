@@ -3,7 +3,7 @@
  * from the pip-installed pyspark (the pip package has no sbin scripts). Each JVM runs in its own
  * process group and is killed with it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,8 @@ export async function startStandalone(workers: number, opts: { coresPerWorker?: 
   const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-standalone-'));
   const port = await freePort();
   const ui = await freePort();
-  const env = { ...process.env, SPARK_LOCAL_IP: '127.0.0.1', SPARK_WORKER_DIR: join(dir, 'work'), SPARK_LOG_DIR: dir };
+  const sparkHome = execFileSync(join(ROOT, '.venv', 'bin', 'python'), ['-c', 'import pyspark, os; print(os.path.dirname(pyspark.__file__))'], { encoding: 'utf8' }).trim();
+  const env = { ...process.env, SPARK_HOME: sparkHome, SPARK_LOCAL_IP: '127.0.0.1', SPARK_WORKER_DIR: join(dir, 'work'), SPARK_LOG_DIR: dir };
   const procs: ChildProcess[] = [];
   procs.push(start(['org.apache.spark.deploy.master.Master', '--host', '127.0.0.1', '--port', String(port), '--webui-port', String(ui)], join(dir, 'master.log'), env));
   const master = `spark://127.0.0.1:${port}`;

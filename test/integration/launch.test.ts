@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -86,13 +86,31 @@ describe('setup outputs', () => {
     assert.equal(version.status, 0, version.stderr);
     assert.match(version.stdout + version.stderr, /version/);
     const model = resolveModel('smollm2-135m-instruct');
-    assert.equal(readFileSync(model).subarray(0, 4).toString('latin1'), 'GGUF');
+    const fd = openSync(model, 'r');
+    const magic = Buffer.alloc(4);
+    readSync(fd, magic, 0, 4, 0);
+    closeSync(fd);
+    assert.equal(magic.toString('latin1'), 'GGUF');
   });
 
   test('setup.sh builds the llama-server version that paths.ts looks up', () => {
     const setup = readFileSync(join(ROOT, 'scripts', 'setup.sh'), 'utf8');
     assert.equal(/^LLAMA_BIN_VERSION=(\S+)/m.exec(setup)?.[1], LLAMA_SERVER_VERSION);
     assert.equal(/^SMOL_NAME=(\S+)/m.exec(setup)?.[1], 'smollm2-135m-instruct');
+  });
+
+  test('setup.sh --check finds the cached engine and model, and reports an empty cache as missing', () => {
+    const run = (cache?: string) => spawnSync('bash', [join(ROOT, 'scripts', 'setup.sh'), '--check'], {
+      encoding: 'utf8', env: { ...process.env, ...(cache ? { SPARKINFER_CACHE: cache } : {}) },
+    });
+    const here = run();
+    assert.match(here.stderr, /^setup: llama-server: ok \(cached: .*\/llama-server\) \(\d+\.\ds\)$/m, here.stderr);
+    assert.match(here.stderr, /^setup: model: ok \(cached: .*smollm2-135m-instruct\.gguf\)/m);
+    const empty = join(tmp, 'empty-cache');
+    const none = run(empty);
+    assert.equal(none.status, 1, none.stderr);
+    assert.ok(none.stderr.includes(`setup: llama-server: MISSING: ${empty}/llama-server/${LLAMA_SERVER_VERSION}/llama-server`), none.stderr);
+    assert.ok(none.stderr.includes(`setup: model: MISSING: ${empty}/models/smollm2-135m-instruct.gguf`), none.stderr);
   });
 
   test('every flag the launcher passes is one this llama-server accepts', () => {
@@ -196,6 +214,19 @@ describe('real llama-server', { timeout: 120_000 }, () => {
     assert.equal(alive(pid2), false);
     assert.equal(engine.restarts, 1);
     assert.match(readFileSync(engine.logFile, 'utf8'), /=== sparkinfer: .* start 2 of llama-server/);
+  });
+
+  test('an embeddings instance answers /v1/embeddings under the alias', async () => {
+    const engine = await start('embed', { embeddings: true, alias: 'smol-embed' });
+    await engine.waitHealthy(60_000);
+    const res = await fetch(`${engine.endpoint}/embeddings`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'smol-embed', input: ['a cat', 'a dog'] }),
+    });
+    const body = (await res.json()) as { data: { embedding: number[] }[] };
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.equal(body.data.length, 2);
+    assert.ok(body.data[0]!.embedding.length > 100 && body.data[0]!.embedding.every(Number.isFinite));
+    await engine.stop();
   });
 
   test('a crash past the restart budget gives up, and waitHealthy says so', async () => {

@@ -102,10 +102,10 @@ test('a column named like an object builtin stays a plain value', () => {
   assert.equal(userContent(p.render({ constructor: 'c', toString: 't' })), 'c|t');
 });
 
-test('chat_template is refused clearly at compile time', () => {
+test('an unresolved chat_template is refused clearly at compile time (the CLI resolves it into job.json)', () => {
   assert.throws(
     () => compilePrompt({ prompt: { api: 'completions', user: '{{ q }}', chat_template: 'gguf' } as Job['prompt'] }),
-    (err: unknown) => err instanceof SpecError && /chat_template is not supported yet/.test(err.message),
+    (err: unknown) => err instanceof SpecError && /chat_template: "gguf" was not resolved/.test(err.message),
   );
 });
 

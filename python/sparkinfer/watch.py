@@ -1,0 +1,137 @@
+"""Watchers the driver runs beside the inference (DESIGN.md "Reliability model").
+
+- BudgetWatcher: the job-wide failure budget. It sums the workers' stats files
+  (`<run>/stats/*.json`: rows_done, rows_failed, errors_by_code) and the rows taken from earlier
+  ledgers; once at least `limits.min_rows_for_budget` rows have finished and more than
+  `limits.max_failed_fraction` of them failed, it cancels the inference job group. Workers never
+  exit non-zero for row failures (Spark would re-infer whole partitions), so this is where a job
+  full of failing rows stops. The same rule is applied to the written output at the end.
+- start_orphan_watch: when the CLI that started this driver dies (SIGKILL, OOM), the driver takes
+  its whole process group (the spark-submit JVM and the workers) down with it, so a killed run
+  stops writing ledgers and a rerun never races an orphan.
+"""
+import json
+import os
+import signal
+import socket
+import re
+import threading
+import time
+
+CLI_PID_ENV = 'SPARKINFER_CLI_PID'
+
+
+def budget_exceeded(limits, finished, failed):
+    """The one budget rule (src/job/budget.ts has the same): past min_rows_for_budget, failed/finished > max."""
+    return finished > 0 and finished >= limits['min_rows_for_budget'] and failed / finished > limits['max_failed_fraction']
+
+
+def top_codes(errors_by_code, n=3):
+    items = sorted(errors_by_code.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ', '.join(f'{c} ×{k}' for c, k in items[:n])
+    return shown + (', …' if len(items) > n else '')
+
+
+def budget_message(limits, finished, failed, errors_by_code, failed_rows_path, cancelled, ledger_failed=0):
+    """Says how many rows failed, why (the top codes) and where they are."""
+    where = f'; failed rows: {failed_rows_path}' if failed_rows_path else ''
+    what = 'cancelled the inference' if cancelled else 'the output is written'
+    hint = (f'; {ledger_failed} of them failed in earlier runs: --retry-errors infers them again'
+            if ledger_failed else '')
+    return (f'{failed} of {finished} finished rows failed ({top_codes(errors_by_code)}), more than '
+            f'limits.max_failed_fraction ({limits["max_failed_fraction"]:g}); {what}{where}{hint}')
+
+
+def _this_host():
+    return re.sub(r'[^A-Za-z0-9_.-]', '_', socket.gethostname())
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def read_stats(run_dir):
+    """Sums the workers' stats files. A local attempt that died unfinished (a killed worker) is left
+    out: Spark runs its task again, and those rows will be counted by the new attempt."""
+    d = os.path.join(run_dir, 'stats')
+    done = failed = 0
+    codes = {}
+    try:
+        names = [n for n in os.listdir(d) if n.endswith('.json') and not n.startswith('.')]
+    except OSError:
+        names = []
+    host = _this_host()
+    for n in names:
+        try:
+            with open(os.path.join(d, n), encoding='utf-8') as f:
+                s = json.load(f)
+        except (OSError, ValueError):
+            continue  # replaced while we read it: the next poll sees it
+        if not s.get('done') and str(s.get('worker', '')).startswith(host + '-') \
+                and isinstance(s.get('pid'), int) and not _pid_alive(s['pid']):
+            continue
+        done += int(s.get('rows_done') or 0)
+        failed += int(s.get('rows_failed') or 0)
+        for c, k in (s.get('errors_by_code') or {}).items():
+            codes[c] = codes.get(c, 0) + int(k)
+    return done, failed, codes
+
+
+class BudgetWatcher(threading.Thread):
+    """Polls the stats every `interval_s` seconds while the inference job group runs."""
+
+    def __init__(self, sc, job, run_dir, base_finished=0, base_failed=0, base_codes=None, interval_s=0.5, log=None):
+        super().__init__(name='sparkinfer-budget', daemon=True)
+        self._sc = sc
+        self._group = job['run']['id']
+        self._limits = job['limits']
+        self._run_dir = run_dir
+        self._base = (base_finished, base_failed, dict(base_codes or {}))
+        self._interval = interval_s
+        self._log = log or (lambda m: None)
+        self._stop = threading.Event()
+        self.tripped = None  # (finished, failed, errors_by_code) once the budget was exceeded
+
+    def counts(self):
+        done, failed, codes = read_stats(self._run_dir)
+        b_done, b_failed, b_codes = self._base
+        merged = dict(b_codes)
+        for c, k in codes.items():
+            merged[c] = merged.get(c, 0) + k
+        return done + b_done, failed + b_failed, merged
+
+    def run(self):
+        while not self._stop.wait(self._interval):
+            finished, failed, codes = self.counts()
+            if budget_exceeded(self._limits, finished, failed):
+                self.tripped = (finished, failed, codes)
+                self._log(f'failure budget exceeded: {failed} of {finished} finished rows failed '
+                          f'({top_codes(codes)}); cancelling the inference')
+                self._sc.cancelJobGroup(self._group)
+                return
+
+    def stop(self):
+        self._stop.set()
+
+
+def start_orphan_watch(log, interval_s=0.5):
+    """If the CLI's pid is in the environment, exit the whole process group when that pid is gone."""
+    raw = os.environ.get(CLI_PID_ENV, '')
+    if not raw.isdigit():
+        return None
+
+    def watch(pid=int(raw)):
+        while _pid_alive(pid):
+            time.sleep(interval_s)
+        log(f'the sparkinfer CLI (pid {pid}) is gone; stopping this run (the ledger keeps what finished)')
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    t = threading.Thread(target=watch, name='sparkinfer-orphan-watch', daemon=True)
+    t.start()
+    return t

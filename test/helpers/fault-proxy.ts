@@ -1,0 +1,162 @@
+/**
+ * A FAULT PROXY (a test instrument, not a fake engine): it sits between the workers and a REAL
+ * engine and, per request, either forwards it unchanged or injects a fault:
+ *   - `5xx`: HTTP 500 without asking the engine;
+ *   - `429`: HTTP 429 with `retry-after` (seconds);
+ *   - `slow`: forwards after a delay (below the job's request_timeout);
+ *   - `timeout`: never answers; the connection stays open until the client gives up;
+ *   - `reset`: resets the connection (RST) before any answer;
+ *   - `truncate`: forwards, then sends the engine's headers (with its content-length) and half of
+ *     its body, and closes;
+ *   - `400`: HTTP 400 (a row error, not retried: for failure-budget tests).
+ * `refuse()` takes the engine away for good: the listener closes and every connection is
+ * dropped, so new connections are refused. GETs (/health, /metrics) are always forwarded.
+ */
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export const FAULTS = ['5xx', '429', 'slow', 'timeout', 'reset', 'truncate', '400'] as const;
+export type Fault = (typeof FAULTS)[number];
+
+export interface FaultRequest {
+  /** The request body as sent. */
+  body: string;
+  /** How many POSTs with this exact body came before (0: the row's first attempt). */
+  seen: number;
+  /** POSTs before this one, all bodies. */
+  n: number;
+}
+
+export interface FaultProxyOptions {
+  /** Picks the fault for a POST, or undefined to forward it. Default: never a fault. */
+  plan?: (r: FaultRequest) => Fault | undefined;
+  /** Delay of `slow`, in ms. Default 1500. */
+  slowMs?: number;
+  /** `retry-after` of `429`, in seconds. Default 1. */
+  retryAfterS?: number;
+  /** Wait before answering an injected status (`5xx`, `429`, `400`), in ms. Default 0. */
+  faultDelayMs?: number;
+}
+
+export interface FaultProxy {
+  /** OpenAI-compatible base URL (`…/v1`) to give the job. */
+  endpoint: string;
+  /** POSTs received (faulted or not). */
+  posts(): number;
+  /** POSTs forwarded to the engine and answered there (inference that ran). */
+  forwarded(): number;
+  /** Faults injected, by kind. */
+  injected(): Record<Fault, number>;
+  /** Bodies that got each fault (first occurrence order). */
+  faultedBodies(): Map<string, Fault>;
+  setPlan(plan: FaultProxyOptions['plan']): void;
+  /** Stops accepting connections and drops the open ones: the engine is gone. */
+  refuse(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startFaultProxy(targetRoot: string, opts: FaultProxyOptions = {}): Promise<FaultProxy> {
+  const target = new URL(targetRoot);
+  const slowMs = opts.slowMs ?? 1500;
+  const retryAfterS = opts.retryAfterS ?? 1;
+  const faultDelayMs = opts.faultDelayMs ?? 0;
+  let plan = opts.plan;
+  let posts = 0;
+  let forwarded = 0;
+  const injected = Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<Fault, number>;
+  const seen = new Map<string, number>();
+  const faulted = new Map<string, Fault>();
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  const forward = (req: IncomingMessage, body: Buffer, onDone: (status: number, headers: IncomingMessage['headers'], payload: Buffer) => void, onError: () => void): void => {
+    const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
+      const chunks: Buffer[] = [];
+      ur.on('data', (c: Buffer) => chunks.push(c));
+      ur.on('end', () => onDone(ur.statusCode ?? 502, ur.headers, Buffer.concat(chunks)));
+      ur.on('error', onError);
+    });
+    up.on('error', onError);
+    up.end(body);
+  };
+
+  const pass = (req: IncomingMessage, res: ServerResponse, body: Buffer, count: boolean): void => {
+    forward(req, body, (status, headers, payload) => {
+      if (count && status >= 200 && status < 300) forwarded++;
+      res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
+      res.end(payload);
+    }, () => res.destroy());
+  };
+
+  const json = (res: ServerResponse, status: number, message: string, extra: Record<string, string> = {}): void => {
+    const payload = JSON.stringify({ error: { code: status, message: `fault proxy: ${message}`, type: 'fault_proxy' } });
+    const send = (): void => {
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), ...extra });
+      res.end(payload);
+    };
+    if (faultDelayMs <= 0) return send();
+    const t = setTimeout(() => { timers.delete(t); send(); }, faultDelayMs);
+    timers.add(t);
+  };
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (req.method !== 'POST') return pass(req, res, body, false);
+      const text = body.toString('utf8');
+      const r: FaultRequest = { body: text, seen: seen.get(text) ?? 0, n: posts };
+      posts++;
+      seen.set(text, r.seen + 1);
+      const fault = plan?.(r);
+      if (fault === undefined) return pass(req, res, body, true);
+      injected[fault]++;
+      if (!faulted.has(text)) faulted.set(text, fault);
+      switch (fault) {
+        case '5xx': return json(res, 500, 'injected server error');
+        case '429': return json(res, 429, 'injected rate limit', { 'retry-after': String(retryAfterS) });
+        case '400': return json(res, 400, 'injected bad request');
+        case 'reset': return req.socket.resetAndDestroy();
+        case 'timeout': return; // hold it: the client's request_timeout fires, then it closes the socket
+        case 'slow': {
+          const t = setTimeout(() => { timers.delete(t); pass(req, res, body, true); }, slowMs);
+          timers.add(t);
+          return;
+        }
+        case 'truncate':
+          return forward(req, body, (status, headers, payload) => {
+            res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
+            res.write(payload.subarray(0, Math.floor(payload.length / 2)));
+            res.socket?.destroySoon(); // closes once the half body has left
+          }, () => res.destroy());
+      }
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  let closed: Promise<void> | undefined;
+  const shut = (): Promise<void> => {
+    closed ??= new Promise((r) => {
+      for (const t of timers) clearTimeout(t);
+      server.close(() => r());
+      for (const s of sockets) s.destroy();
+    });
+    return closed;
+  };
+  return {
+    endpoint: `http://127.0.0.1:${port}/v1`,
+    posts: () => posts,
+    forwarded: () => forwarded,
+    injected: () => ({ ...injected }),
+    faultedBodies: () => new Map(faulted),
+    setPlan: (p) => { plan = p; },
+    refuse: shut,
+    close: shut,
+  };
+}

@@ -1,0 +1,295 @@
+/**
+ * The reliability scenarios, each one real Spark run (or a few) against a real llama-server,
+ * written once and used by the CI tests (test/reliability/*.test.ts, small inputs) and by the soak
+ * command (bench/soak.ts, large inputs). A scenario runs the CLI, measures, and returns what it saw;
+ * the callers assert (tests) or print (soak).
+ */
+import { existsSync, readFileSync, readdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
+import { startFaultProxy, type Fault } from '../helpers/fault-proxy.ts';
+import { startCountingProxy } from '../helpers/counting-proxy.ts';
+import { FAULT_KILL_ENV, FAULT_KILL_MARKER } from '../../src/worker/fault.ts';
+import {
+  groupAlive, idOfBody, killGroup, ledgerLineCount, ledgerResults, readOutput, row, runDirs, tally, waitFor,
+  writeQuestions, type ScenarioRow, type Tally,
+} from './lib.ts';
+
+export interface Ctx {
+  /** Scratch folder for inputs, outputs and run roots. */
+  work: string;
+  /** The shared engine's server root (`http://127.0.0.1:PORT`). */
+  engineRoot: string;
+  /** Rows per scenario. */
+  rows: number;
+  /** Per CLI run, in ms. */
+  timeoutMs?: number;
+}
+
+function job(name: string, endpoint: string, input: string, output: string, extra = ''): string {
+  return `
+name: ${name}
+input: { format: json, path: "${input}", key: id }
+prompt: { system: "Answer in one word.", user: "{{ question }}" }
+model: smollm2-135m-instruct
+sampling: { temperature: 0, max_tokens: 4 }
+engine: { endpoint: "${endpoint}", kind: llama-server, concurrency: 4, request_timeout: 4s, startup_timeout: 60s, outage_timeout: 60s, retries: 4 }
+output: { format: json, path: "${output}" }
+spark: { master: "local[2,3]", partitions: 3 }
+limits: { max_failed_fraction: 0, min_rows_for_budget: 1 }
+${extra}`;
+}
+
+/** Merges YAML mapping lines: later top-level keys replace earlier ones (the job() defaults). */
+function yaml(base: string, override: string): string {
+  const keys = new Set(override.split('\n').map((l) => /^([a-z_]+):/.exec(l)?.[1]).filter((k): k is string => k !== undefined));
+  return base.split('\n').filter((l) => { const k = /^([a-z_]+):/.exec(l)?.[1]; return k === undefined || !keys.has(k); }).join('\n') + '\n' + override + '\n';
+}
+
+const ENGINE_FAULTS: readonly Fault[] = ['5xx', '429', 'slow', 'timeout', 'reset', 'truncate'];
+
+export interface MixedFaultsResult {
+  cli: CliResult;
+  summary: Record<string, unknown>;
+  tally: Tally;
+  /** Rows per injected fault kind, and how they came out. */
+  perFault: Array<{ fault: Fault; ids: number[]; injected: number; tally: Tally }>;
+  ledgerLines: number;
+  killMarker: boolean;
+  forwarded: number;
+  rows: ScenarioRow[];
+}
+
+/**
+ * Every engine fault on the first attempt of some rows (one kind per row, by id), and one worker
+ * that SIGKILLs itself after 5 rows (Spark retries its task). Every row must come out once, ok.
+ */
+export async function mixedFaults(ctx: Ctx): Promise<MixedFaultsResult> {
+  const t0 = Date.now();
+  const input = join(ctx.work, 'faults.jsonl');
+  const ids = writeQuestions(input, ctx.rows);
+  // Row i gets ENGINE_FAULTS[i % 7] on its first attempt; i % 7 == 6 gets none.
+  const faultOf = (id: number): Fault | undefined => ENGINE_FAULTS[id % (ENGINE_FAULTS.length + 1)];
+  const proxy = await startFaultProxy(ctx.engineRoot, { plan: (r) => (r.seen === 0 ? faultOf(idOfBody(r.body)) : undefined), slowMs: 1500, retryAfterS: 1 });
+  try {
+    const out = join(ctx.work, 'out-faults');
+    const path = join(ctx.work, 'faults.yaml');
+    writeFileSync(path, job('faults', proxy.endpoint, input, out));
+    const cli = await runCli(['run', path, '--json'], { env: { [FAULT_KILL_ENV]: '5' }, timeoutMs: ctx.timeoutMs ?? 600_000 });
+    const summary = summaryOf(cli);
+    const rowsOut = readOutput(out);
+    const all = tally(rowsOut, ids);
+    const runDir = runDirs(`${out}.sparkinfer`)[0] ?? '';
+    const injected = proxy.injected();
+    const perFault = ENGINE_FAULTS.map((fault) => {
+      const fids = ids.filter((i) => faultOf(i) === fault);
+      return { fault, ids: fids, injected: injected[fault], tally: tally(rowsOut.filter((r) => fids.includes(Number(r['id']))), fids) };
+    });
+    const ledgerLines = ledgerResults(runDir).length;
+    const forwarded = proxy.forwarded();
+    const secs = (Date.now() - t0) / 1000;
+    const rows = perFault.map((p) => row(`engine fault: ${p.fault} on 1st attempt`, p.ids.length, p.tally, null,
+      `${p.injected} injected, ${p.tally.ok}/${p.ids.length} ok`, secs));
+    rows.push(row('worker SIGKILL after 5 rows (task retried)', ctx.rows, all, forwarded - ctx.rows,
+      `exit ${cli.code}; ledger ${ledgerLines} lines for ${ctx.rows} rows; all ${all.ok} ok`, secs));
+    return { cli, summary, tally: all, perFault, ledgerLines, killMarker: existsSync(join(runDir, FAULT_KILL_MARKER)), forwarded, rows };
+  } finally {
+    await proxy.close();
+  }
+}
+
+export interface EngineGoneResult {
+  cli: CliResult;
+  summary: Record<string, unknown>;
+  ledgerOk: number;
+  workerAttempts: number;
+  partitions: number;
+  row: ScenarioRow;
+}
+
+/** The engine answers some rows, then is gone for good: the task is retried, then the job fails (exit 1). */
+export async function engineGone(ctx: Ctx): Promise<EngineGoneResult> {
+  const t0 = Date.now();
+  const input = join(ctx.work, 'gone.jsonl');
+  writeQuestions(input, ctx.rows);
+  const proxy = await startFaultProxy(ctx.engineRoot);
+  try {
+    const out = join(ctx.work, 'out-gone');
+    const path = join(ctx.work, 'gone.yaml');
+    const partitions = 2;
+    writeFileSync(path, yaml(job('gone', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 4s, startup_timeout: 60s, outage_timeout: 3s, retries: 2 }
+spark: { master: "local[2,2]", partitions: ${partitions} }`));
+    const third = Math.max(1, Math.floor(ctx.rows / 3));
+    let refused = false;
+    const watcher = waitFor('a third of the rows answered', () => proxy.forwarded() >= third, ctx.timeoutMs ?? 600_000, 20)
+      .then(async () => { refused = true; await proxy.refuse(); }, () => {});
+    const cli = await runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
+    await watcher;
+    const runDir = runDirs(`${out}.sparkinfer`)[0] ?? '';
+    const ok = new Set(ledgerResults(runDir).filter((r) => r['error_code'] === null).map((r) => r['k']));
+    const workerAttempts = readdirSync(join(runDir, 'logs')).filter((n) => n.startsWith('worker-')).length;
+    const summary = summaryOf(cli);
+    const note = `refused=${refused}; exit ${cli.code}: ${String(summary['message'] ?? '').slice(0, 90)}; ${ok.size} rows kept in the ledger; ${workerAttempts} worker attempts for ${partitions} tasks`;
+    return { cli, summary, ledgerOk: ok.size, workerAttempts, partitions, row: row('engine gone for good (outage_timeout 3s)', ctx.rows, undefined, null, note, (Date.now() - t0) / 1000) };
+  } finally {
+    await proxy.close();
+  }
+}
+
+export interface BudgetResult {
+  first: CliResult;
+  firstSummary: Record<string, unknown>;
+  firstPosts: number;
+  failedRowsPath: string | null;
+  failedRows: Array<Record<string, unknown>>;
+  ledgerOkKeys: Set<string>;
+  committed: boolean;
+  retry: CliResult;
+  retrySummary: Record<string, unknown>;
+  retryPosts: number;
+  tally: Tally;
+  rows: ScenarioRow[];
+}
+
+/**
+ * Three rows in four are rejected (HTTP 400, slowly): the driver's watcher cancels the job once the
+ * budget is spent. Then `--retry-errors` against a healthy engine re-infers exactly the rows that
+ * failed or never ran, and keeps the ok ones.
+ */
+export async function budgetThenRetryErrors(ctx: Ctx): Promise<BudgetResult> {
+  const t0 = Date.now();
+  const input = join(ctx.work, 'budget.jsonl');
+  const ids = writeQuestions(input, ctx.rows);
+  // Rejections come as slowly as answers, so the run lasts long enough to be cancelled mid-way.
+  const proxy = await startFaultProxy(ctx.engineRoot, { plan: (r) => (idOfBody(r.body) % 4 !== 0 ? '400' : undefined), faultDelayMs: 300 });
+  try {
+    const out = join(ctx.work, 'out-budget');
+    const path = join(ctx.work, 'budget.yaml');
+    writeFileSync(path, yaml(job('budget', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 1, request_timeout: 4s, startup_timeout: 60s, retries: 2 }
+spark: { master: "local[2,2]", partitions: 2 }
+limits: { max_failed_fraction: 0.2, min_rows_for_budget: 10 }`));
+    const first = await runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
+    const firstPosts = proxy.posts();
+    const firstSummary = summaryOf(first);
+    const firstRun = runDirs(`${out}.sparkinfer`)[0] ?? '';
+    const failedRowsPath = (firstSummary['failed_rows_path'] as string | null) ?? null;
+    const failedRows = failedRowsPath !== null && existsSync(failedRowsPath)
+      ? readdirSync(failedRowsPath).filter((n) => n.startsWith('part-')).flatMap((n) => readFileSync(join(failedRowsPath, n), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>))
+      : [];
+    const ledgerOkKeys = new Set(ledgerResults(firstRun).filter((r) => r['error_code'] === null).map((r) => String(r['k'])));
+    const committed = existsSync(join(out, '_SUCCESS'));
+    // The engine is fixed: forward everything.
+    proxy.setPlan(undefined);
+    const before = proxy.forwarded();
+    const retry = await runCli(['run', path, '--json', '--retry-errors'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
+    const retryPosts = proxy.forwarded() - before;
+    const retrySummary = summaryOf(retry);
+    const t = tally(readOutput(out), ids);
+    const secs = (Date.now() - t0) / 1000;
+    const rows = [
+      row('failure budget spent (75% HTTP 400)', ctx.rows, undefined, null,
+        `exit ${first.code}, cancelled after ${firstPosts} of ${ctx.rows} requests; committed=${committed}`, secs),
+      row('--retry-errors rerun', ctx.rows, t, retryPosts - (ctx.rows - ledgerOkKeys.size),
+        `exit ${retry.code}; from ledger ${String(retrySummary['rows_from_ledger'])}, inferred ${String(retrySummary['rows_inferred'])}`, secs),
+    ];
+    return { first, firstSummary, firstPosts, failedRowsPath, failedRows, ledgerOkKeys, committed, retry, retrySummary, retryPosts, tally: t, rows };
+  } finally {
+    await proxy.close();
+  }
+}
+
+export interface KillResumeResult {
+  killedAtLedgerLines: number;
+  sparkGroupGone: boolean;
+  concurrent: CliResult;
+  changed: CliResult;
+  postsA: number;
+  ledgerOkKeys: Set<string>;
+  tornKey: string;
+  rerun: CliResult;
+  rerunSummary: Record<string, unknown>;
+  postsC: number;
+  tally: Tally;
+  consumed: string[];
+  windowTimesTasks: number;
+  rows: ScenarioRow[];
+}
+
+/**
+ * SIGKILL of the whole CLI process group at ~50% (the driver then takes Spark down), a second run
+ * refused by the lock meanwhile, a changed job refused, ledger damage (a torn line, an error line
+ * for a finished key, a key not in the input), and the rerun that resumes.
+ */
+export async function killAndResume(ctx: Ctx): Promise<KillResumeResult> {
+  const t0 = Date.now();
+  const input = join(ctx.work, 'kill.jsonl');
+  const ids = writeQuestions(input, ctx.rows);
+  const proxy = await startCountingProxy(ctx.engineRoot);
+  try {
+    const out = join(ctx.work, 'out-kill');
+    const root = `${out}.sparkinfer`;
+    const path = join(ctx.work, 'kill.yaml');
+    const window = 4;
+    const tasks = 2;
+    // ignore_eos: each answer takes 12 tokens, so the run lasts long enough to be killed mid-way.
+    writeFileSync(path, yaml(job('kill', proxy.endpoint, input, out), `sampling: { temperature: 0, max_tokens: 12, ignore_eos: true }
+spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
+    let pid = 0;
+    const a = runCli(['run', path, '--json'], { onStart: (p) => { pid = p; }, timeoutMs: ctx.timeoutMs ?? 600_000 });
+    await waitFor('the first ledger lines', () => ledgerLineCount(root) >= 2, ctx.timeoutMs ?? 600_000, 20);
+    const concurrent = await runCli(['run', path, '--json'], { timeoutMs: 60_000 });
+    await waitFor('half the rows in the ledger', () => ledgerLineCount(root) >= ctx.rows / 2, ctx.timeoutMs ?? 600_000, 10);
+    const killedAtLedgerLines = ledgerLineCount(root);
+    const lock = JSON.parse(readFileSync(join(root, 'LOCK'), 'utf8')) as { spark_pgid?: number };
+    killGroup(pid);
+    await a;
+    // The driver notices its CLI is gone and takes its own process group (JVM, workers) down.
+    const pgid = lock.spark_pgid ?? 0;
+    let sparkGroupGone = true;
+    try {
+      await waitFor('the killed run\'s Spark processes to exit', () => !groupAlive(pgid), 30_000, 100);
+    } catch {
+      sparkGroupGone = false;
+      killGroup(pgid);
+    }
+    const postsA = proxy.posts();
+    const runA = runDirs(root)[0] ?? '';
+    const okA = ledgerResults(runA).filter((r) => r['error_code'] === null);
+    const ledgerOkKeys = new Set(okA.map((r) => String(r['k'])));
+    // Damage the ledger the way crashes and retries do.
+    const files = readdirSync(join(runA, 'ledger')).filter((n) => n.endsWith('.jsonl')).sort();
+    const unfinished = ids.map(String).find((k) => !ledgerOkKeys.has(k)) ?? '0';
+    const sample = okA[0] ?? {};
+    const torn = JSON.stringify({ ...sample, k: unfinished, c: JSON.stringify({ id: Number(unfinished) }), text: 'torn' }).slice(0, 60);
+    const lastFile = join(runA, 'ledger', files[files.length - 1] ?? 'x.jsonl');
+    const text = readFileSync(lastFile, 'utf8');
+    appendFileSync(lastFile, (text.endsWith('\n') || text === '' ? '' : '\n') + torn);
+    const finishedKey = String(sample['k'] ?? '0');
+    appendFileSync(join(runA, 'ledger', 'zz-damage.jsonl'), [
+      JSON.stringify({ ...sample, text: null, error_code: 'E_HTTP_5XX', error_message: 'an earlier attempt failed' }),
+      JSON.stringify({ ...sample, k: '100000', c: JSON.stringify({ id: 100000 }) }),
+    ].join('\n') + '\n');
+    void finishedKey;
+    const changed = await runCli(['run', path, '--json', '--set', 'prompt.system=Answer in two words.'], { timeoutMs: 60_000 });
+    const before = proxy.posts();
+    const rerun = await runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
+    const postsC = proxy.posts() - before;
+    const rerunSummary = summaryOf(rerun);
+    const t = tally(readOutput(out), ids);
+    const consumed = runDirs(root).filter((d) => existsSync(join(d, 'CONSUMED')));
+    const secs = (Date.now() - t0) / 1000;
+    const reInferred = postsA + postsC - ctx.rows;
+    const rows = [
+      row('run SIGKILLed at ~50%, then rerun', ctx.rows, t, reInferred,
+        `killed at ${killedAtLedgerLines} ledger lines; rerun: ${String(rerunSummary['rows_from_ledger'])} from ledger + ${String(rerunSummary['rows_inferred'])} inferred; bound ${window}×${tasks}`, secs),
+      row('second run while one runs', ctx.rows, undefined, null, `exit ${concurrent.code} (run lock)`, concurrent.ms / 1000),
+      row('changed prompt after the kill', ctx.rows, undefined, null, `exit ${changed.code} in ${(changed.ms / 1000).toFixed(1)}s (fingerprint)`, changed.ms / 1000),
+    ];
+    return {
+      killedAtLedgerLines, sparkGroupGone, concurrent, changed, postsA, ledgerOkKeys, tornKey: unfinished, rerun, rerunSummary,
+      postsC, tally: t, consumed, windowTimesTasks: window * tasks, rows,
+    };
+  } finally {
+    await proxy.close();
+  }
+}
