@@ -131,10 +131,14 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
   stdin.on('error', () => {}); // EPIPE when it is killed
   const feed = (async () => {
     let i = 0;
-    while (!exited && performance.now() < to) {
-      let chunk = '';
-      for (let k = 0; k < 64; k++) chunk += o.line(i++) + '\n';
-      if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), delay(200)]);
+    try {
+      while (!exited && performance.now() < to) {
+        let chunk = '';
+        for (let k = 0; k < 64; k++) chunk += o.line(i++) + '\n';
+        if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), delay(200)]);
+      }
+    } catch {
+      // EPIPE once the worker is killed: the run is over.
     }
   })();
   await delay(Math.max(0, to - performance.now()));

@@ -2,6 +2,9 @@
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sparkinfer.formats import is_batch_input  # issue 6: openai-batch
+from sparkinfer.jsonschema_spark import json_type  # issue 6: the json column's struct
+
 KEY_FIELD = '_k'     # the key as a string on the wire (src/worker/protocol.ts)
 CARRY_FIELD = '_c'   # the carried columns as one opaque JSON string
 DERIVED_KEY = '_key'  # the output key column when the job has no input.key
@@ -39,7 +42,7 @@ def result_fields(job):
     fields = [
         T.StructField('text', T.StringType()),
         T.StructField('reasoning', T.StringType()),
-        T.StructField('json', T.StringType()),
+        T.StructField('json', json_type(job)),
     ]
     if job['task'] == 'embed':
         fields.append(T.StructField('embedding', T.ArrayType(T.FloatType())))
@@ -53,6 +56,8 @@ def result_fields(job):
         T.StructField('error_message', T.StringType()),
         T.StructField('model', T.StringType()),
     ]
+    if is_batch_input(job):  # the engine's raw reply: OpenAI Batch output `response.body`
+        fields.append(T.StructField('response', T.StringType()))
     return fields
 
 
@@ -65,7 +70,8 @@ RESERVED_OUTPUT = ('text', 'reasoning', 'json', 'embedding', 'finish_reason', 'p
 def line_schema(job):
     """Schema of one worker stdout line (ResultLine in src/worker/protocol.ts)."""
     fields = [T.StructField('k', T.StringType()), T.StructField('c', T.StringType())]
-    fields += [f for f in result_fields(job)]
+    # The worker writes `json` as a JSON string; parse_results types it (jsonschema_spark.typed_json).
+    fields += [T.StructField('json', T.StringType()) if f.name == 'json' else f for f in result_fields(job)]
     if job['task'] != 'embed':
         fields.append(T.StructField('embedding', T.ArrayType(T.FloatType())))
     fields.append(T.StructField('request', T.StringType()))

@@ -10,11 +10,12 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
+from sparkinfer import formats  # issue 6: openai-batch
 from sparkinfer.errors import SpecError
 
 INPUT_FORMATS = ('json', 'parquet', 'csv', 'orc', 'text', 'table', 'sql', 'openai-batch')
 OUTPUT_FORMATS = ('parquet', 'json', 'csv', 'orc', 'table', 'openai-batch')
-NOT_IMPLEMENTED = ('openai-batch',)
+NOT_IMPLEMENTED = ()
 
 _UNIT_MS = {'ms': 1, 's': 1000, 'm': 60_000, 'h': 3_600_000}
 
@@ -77,6 +78,8 @@ def _apply_defaults(job):
     limits.setdefault('max_failed_fraction', 0.01)
     limits.setdefault('min_rows_for_budget', 100)
     _section(job, 'response').setdefault('format', 'text')
+    _section(job, 'input').setdefault('keep_model', False)
+    formats.apply_job_defaults(job)
 
 
 def _check(job):
@@ -120,6 +123,7 @@ def _check(job):
         raise SpecError(f'expected `spark.conf` to be an object, got {job["spark"]["conf"]!r}')
     if job['task'] not in ('generate', 'embed'):
         raise SpecError(f'expected `task` to be generate or embed, got {job["task"]!r}')
+    formats.check_job(job)
 
 
 def _same_path(a, b):

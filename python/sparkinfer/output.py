@@ -4,6 +4,7 @@ import os
 from pyspark.sql import functions as F
 
 from sparkinfer.columns import col, key_name
+from sparkinfer import formats  # issue 6: openai-batch output
 
 # CSV that other tools read back: quotes doubled inside quoted fields (RFC 4180), not backslashed.
 CSV_OPTIONS = {'header': 'true', 'escape': '"'}
@@ -21,6 +22,9 @@ def write_output(out_df, job, partitions):
     if files != 'auto' and files < partitions:
         # coalesce is narrow: no shuffle after the TRANSFORM, but also fewer concurrent workers.
         out_df = out_df.coalesce(files)
+    if out['format'] == formats.FORMAT:
+        formats.write_batch_output(out_df, job)
+        return
     writer = out_df.write.mode('errorifexists' if out['mode'] == 'error' else out['mode'])
     if out['partition_by']:
         writer = writer.partitionBy(*out['partition_by'])
@@ -38,6 +42,8 @@ def write_output(out_df, job, partitions):
 def read_written(spark, job, schema):
     """What this run wrote (append mode keeps earlier runs' rows: filter on run_id)."""
     out = job['output']
+    if out['format'] == formats.FORMAT:
+        return formats.read_batch_output(spark, job)
     if out['format'] == 'table':
         spark.catalog.refreshTable(out['table'])
         df = spark.table(out['table'])

@@ -11,6 +11,7 @@ from pyspark.sql import types as T
 from sparkinfer.columns import (CARRY_FIELD, DERIVED_KEY, JSON_OPTIONS, KEY_FIELD, RESERVED_OUTPUT,
                                 carried_names, col, key_name, output_names, result_fields)
 from sparkinfer.errors import InputError, SpecError
+from sparkinfer import formats  # issue 6: openai-batch input
 from sparkinfer.sparkerr import short_message
 
 
@@ -45,6 +46,8 @@ def read_input(spark, job):
             df = spark.table(inp['table'])
         elif fmt == 'sql':
             df = spark.sql(inp['query'])
+        elif fmt == formats.FORMAT:
+            return formats.read_batch_input(spark, inp['path'], job['run'].get('limit'))
         else:
             reader = spark.read.options(**reader_options(inp))
             df = reader.text(inp['path']) if fmt == 'text' else reader.format(fmt).load(inp['path'])

@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 
 from sparkinfer.columns import (CARRY_FIELD, JSON_OPTIONS, KEY_FIELD, carried_names, col, key_name,
                                 line_schema, result_fields, sql_string)
+from sparkinfer.jsonschema_spark import typed_json
 
 WORKER_FILE = 'sparkinfer-worker.mjs'
 JOB_FILE = 'job.json'
@@ -77,7 +78,7 @@ def parse_results(raw, job, carried_schema):
                    .otherwise(restored))
     cols = [checked_key.alias(key)]
     cols += [F.col('_carried').getField(c).alias(c) for c in carried_names(job)[1:]]
-    cols += [F.col(f.name) for f in result_fields(job)]
+    cols += [typed_json(F.col('json'), job).alias('json') if f.name == 'json' else F.col(f.name) for f in result_fields(job)]
     cols.append(F.lit(job['run']['id']).alias('run_id'))
     if job['output']['include_request']:
         cols.append(F.col('request'))

@@ -103,4 +103,105 @@ program
     }
   });
 
+interface KubeFlags { kubeconfig?: string; context?: string; namespace?: string }
+const kubeOptions = (c: Command): Command => c
+  .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+  .option('--context <name>', 'kubeconfig context (default: the current context)')
+  .option('-n, --namespace <ns>', 'namespace (default: the job\'s, else the context\'s)');
+const connectOpts = (o: KubeFlags): KubeFlags => ({
+  ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}),
+  ...(o.context !== undefined ? { context: o.context } : {}),
+  ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+});
+
+kubeOptions(program
+  .command('submit')
+  .argument('<job>', 'job file (YAML)')
+  .addOption(new Option('--target <target>', 'where it runs').choices(['k8s']).default('k8s'))
+  .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
+  .option('--no-watch', 'return after submitting instead of following the run')
+  .option('--dry-run', 'validate on the server (dry run), store nothing')
+  .option('--image <image>', 'the sparkinfer image')
+  .description('submit a job as a SparkApplication (server-side apply) and follow it'))
+  .action(async (jobPath: string, opts: KubeFlags & { set: string[]; watch: boolean; dryRun?: boolean; image?: string }) => {
+    const k8s = await import('../k8s/submit.ts');
+    const { formatStatus } = await import('../k8s/watch.ts');
+    const { formatDriverProgress } = await import('../k8s/logs.ts');
+    const tty = process.stderr.isTTY === true;
+    try {
+      const r = await k8s.submit(jobPath, {
+        ...connectOpts(opts), set: opts.set, watch: opts.watch, dryRun: opts.dryRun === true,
+        ...(opts.image !== undefined ? { image: opts.image } : {}),
+      });
+      process.stdout.write(`${r.name}\n`);
+      if (!opts.watch || opts.dryRun === true) { await r.client.close(); return; }
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      try {
+        const out = await k8s.followRun(r, {
+          signal: ac.signal,
+          onStatus: (st) => process.stderr.write(`${formatStatus(st)}\n`),
+          onProgress: (p) => process.stderr.write(tty ? `\r\x1b[K${formatDriverProgress(p, tty)}` : `${formatDriverProgress(p, tty)}\n`),
+        });
+        process.exitCode = out.exitCode;
+      } catch (err) {
+        if (!ac.signal.aborted) throw err;
+        process.stderr.write(`${(await k8s.handleInterrupt(r.client, r.name)).message}\n`);
+        process.exitCode = EXIT.INTERRUPTED;
+      } finally {
+        await r.client.close();
+      }
+    } catch (err) {
+      fail(err, false);
+    }
+  });
+
+kubeOptions(program.command('status').argument('<run>', 'application name or run id').description('show a Kubernetes run\'s state'))
+  .action(async (name: string, opts: KubeFlags) => {
+    const k8s = await import('../k8s/submit.ts');
+    const { getStatus, formatStatus, exitCodeOfState } = await import('../k8s/watch.ts');
+    const client = k8s.connect(connectOpts(opts));
+    try {
+      const st = await getStatus(client, name);
+      process.stdout.write(`${formatStatus(st)}\n`);
+      process.exitCode = exitCodeOfState(st.state) ?? 0;
+    } catch (err) {
+      fail(err, false);
+    } finally {
+      await client.close();
+    }
+  });
+
+kubeOptions(program.command('logs').argument('<run>', 'application name or run id').option('-f, --follow', 'keep following').description('print the driver\'s log (progress lines go to stderr)'))
+  .action(async (name: string, opts: KubeFlags & { follow?: boolean }) => {
+    const k8s = await import('../k8s/submit.ts');
+    const { parseProgressLine, formatDriverProgress } = await import('../k8s/logs.ts');
+    const client = k8s.connect(connectOpts(opts));
+    try {
+      for await (const line of k8s.driverLogs(client, name, { follow: opts.follow === true })) {
+        const p = parseProgressLine(line);
+        if (p !== undefined) process.stderr.write(`${formatDriverProgress(p, false)}\n`);
+        else process.stdout.write(`${line}\n`);
+      }
+    } catch (err) {
+      fail(err, false);
+    } finally {
+      await client.close();
+    }
+  });
+
+kubeOptions(program.command('cancel').argument('<run>', 'application name or run id').description('delete a Kubernetes run\'s applications'))
+  .action(async (name: string, opts: KubeFlags) => {
+    const k8s = await import('../k8s/submit.ts');
+    const client = k8s.connect(connectOpts(opts));
+    try {
+      const r = await k8s.cancel(client, name);
+      process.stderr.write(`sparkinfer: deleted ${r.deleted.join(", ") || "nothing"}\n`);
+    } catch (err) {
+      fail(err, false);
+    } finally {
+      await client.close();
+    }
+  });
+
 await program.parseAsync(process.argv);

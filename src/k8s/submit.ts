@@ -52,6 +52,7 @@ export interface SubmitResult {
   configMap: string;
   /** Applications `followRun` applies once the previous one COMPLETED. */
   pending: K8sObject[];
+  /** The client used (the one passed in, or a new one the caller closes). */
   client: KubeClient;
   /** The rendered ConfigMap and the stored applications that own it (for applying pending ones). */
   rendered: { configMap: K8sObject; owners: Record<string, any>[] };
@@ -93,8 +94,14 @@ export async function submit(jobPath: string, o: SubmitOptions = {}): Promise<Su
   }
   const client = o.client ?? connect({ kubeconfig: o.kubeconfig, context: o.context, namespace: run.namespace });
   if (client.namespace !== run.namespace) throw new Error(`submit: the client's namespace \`${client.namespace}\` is not the job's \`${run.namespace}\``);
-  await client.apply(run.configMap, { dryRun: o.dryRun, signal: o.signal });
-  const owners = await applyApp(client, run.configMap, first, [], o);
+  let owners: Record<string, any>[];
+  try {
+    await client.apply(run.configMap, { dryRun: o.dryRun, signal: o.signal });
+    owners = await applyApp(client, run.configMap, first, [], o);
+  } catch (err) {
+    if (o.client === undefined) await client.close();
+    throw err;
+  }
   return {
     name: first.metadata.name,
     namespace: run.namespace,

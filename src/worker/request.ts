@@ -1,14 +1,21 @@
 /**
  * Row → request body, and reply → result fields, for one job. Built once per worker; `prepare` and
- * `attempt` are the per-row hot path.
+ * `attempt` are the per-row hot path. Three kinds (docs/batch-kinds.md):
+ *   - generate: chat or completions (a client-side chat template renders chats to completions),
+ *     with structured output checked by src/response when `response.format: json`;
+ *   - embed: rows batched into /v1/embeddings requests (embed-batch.ts);
+ *   - OpenAI Batch input lines, sent as they are (openai-batch.ts).
  */
 import type { ResolvedJob } from '../spec/resolved.ts';
 import type { EngineClient } from '../engine/client.ts';
 import { adapterFor } from '../engine/adapters.ts';
 import { compilePrompt } from '../prompt/render.ts';
+import { makeJsonReplyChecker } from '../response/reply.ts';
 import type { InputRow } from './input.ts';
 import type { Attempt, Prepared } from './pipeline.ts';
 import type { ResultLine } from './protocol.ts';
+import { makeEmbedBuilder } from './embed-batch.ts';
+import { makeBatchFileBuilder } from './openai-batch.ts';
 
 export interface RequestBuilder {
   prepare(row: InputRow): Prepared;
@@ -23,46 +30,18 @@ function failure(err: unknown, latencyMs: number): Attempt {
   };
 }
 
-/** Checks a JSON reply: E_LENGTH when max_tokens cut it, E_PARSE_JSON when it doesn't parse. */
-function jsonFields(text: string | null, finishReason: string | null): Partial<ResultLine> {
-  if (finishReason === 'length') return { error_code: 'E_LENGTH', error_message: 'max_tokens was reached before the JSON reply was complete' };
-  try {
-    return { json: JSON.stringify(JSON.parse(text ?? '')) };
-  } catch (err) {
-    return { error_code: 'E_PARSE_JSON', error_message: `the reply is not valid JSON: ${(err as Error).message}` };
-  }
-}
-
 export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): RequestBuilder {
   const adapter = adapterFor(job.run.engine_kind);
+  if (job.input.format === 'openai-batch') return makeBatchFileBuilder(job, adapter);
+  if (job.task === 'embed') return makeEmbedBuilder(job, adapter, log);
   const ignored = adapter.ignoredKeys(job.sampling);
   if (ignored.length > 0) log(`warning: engine kind ${job.run.engine_kind} ignores sampling keys: ${ignored.join(', ')}`);
-  const prompt = compilePrompt(job);
-  const isJson = job.response.format === 'json';
-
-  if (job.task === 'embed') {
-    return {
-      prepare(row) {
-        const r = prompt.render(row.row);
-        const input = r.kind === 'completion' ? r.prompt : r.messages.map((m) => m.content).join('\n');
-        return { path: '/embeddings', body: JSON.stringify(adapter.buildEmbeddingBody(job.model, [input])) };
-      },
-      async attempt(client, p, signal) {
-        const t0 = performance.now();
-        try {
-          const res = await client.post(p.path, p.body, { signal });
-          const vectors = adapter.parseEmbeddings(res.json);
-          const usage = (res.json as { usage?: { prompt_tokens?: number } }).usage;
-          return { ok: true, latencyMs: res.latencyMs, fields: { embedding: vectors[0] ?? null, prompt_tokens: usage?.prompt_tokens ?? null, completion_tokens: 0 } };
-        } catch (err) {
-          return failure(err, performance.now() - t0);
-        }
-      },
-    };
-  }
-
+  const prompt = compilePrompt(job, { chatTemplate: job.run.chat_template });
+  if (job.run.chat_template !== undefined) log(`chat template from ${job.run.chat_template.source}: chats are rendered here and sent to /v1/completions`);
+  const checker = job.response.format === 'json' ? makeJsonReplyChecker(job.response.schema) : undefined;
+  // A client-side chat template renders the chat to one prompt: the completions API.
   const chat = job.prompt.api === 'chat';
-  const path = chat ? '/chat/completions' : '/completions';
+  const path = chat ? adapter.paths.chat : adapter.paths.completions;
   return {
     prepare(row) {
       const r = prompt.render(row.row);
@@ -80,7 +59,7 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
           text: parsed.text, reasoning: parsed.reasoning ?? null, finish_reason: parsed.finishReason,
           prompt_tokens: parsed.promptTokens, completion_tokens: parsed.completionTokens,
         };
-        if (isJson) Object.assign(fields, jsonFields(parsed.text, parsed.finishReason));
+        if (checker !== undefined) Object.assign(fields, checker.check(parsed.text, parsed.finishReason));
         return { ok: true, latencyMs: res.latencyMs, fields };
       } catch (err) {
         return failure(err, performance.now() - t0);

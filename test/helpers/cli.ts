@@ -23,7 +23,7 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutM
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     if (child.pid !== undefined) opts.onStart?.(child.pid);
-    const timer = setTimeout(() => { try { process.kill(-(child.pid ?? 0), 'SIGKILL'); } catch { /* gone */ } }, opts.timeoutMs ?? 300_000);
+    const timer = setTimeout(() => { try { process.kill(-(child.pid ?? 0), 'SIGKILL'); } catch { /* gone */ } }, opts.timeoutMs ?? 900_000);
     child.on('error', rej);
     child.on('close', (code, sig) => {
       clearTimeout(timer);

@@ -71,10 +71,11 @@ class JobTests(unittest.TestCase):
         with self.assertRaisesRegex(SpecError, r'output.path is the input path \(/data/in/\)'):
             load_job(minimal_job(input={'format': 'parquet', 'path': 'file:/data/in'}, output={'path': '/data/in/'}))
 
-    def test_openai_batch_not_implemented(self):
+    def test_openai_batch_is_keyed_by_custom_id(self):
+        # issue 6: implemented (python/sparkinfer/formats.py); test_formats.py covers the rest.
         job = load_job(minimal_job(input={'format': 'openai-batch', 'path': '/b.jsonl'}))
-        with self.assertRaisesRegex(SpecError, 'input.format: openai-batch` is not implemented'):
-            check_implemented(job)
+        check_implemented(job)
+        self.assertEqual(job['input']['key'], 'custom_id')
 
     def test_health_url(self):
         self.assertEqual(health_url('http://h:1/v1'), 'http://h:1/health')

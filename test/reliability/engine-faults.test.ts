@@ -19,7 +19,7 @@ const table: ScenarioRow[] = [];
 
 before(async () => {
   engine = await startDemoEngine({ parallel: 4 });
-  ctx = { work: mkdtempSync(join(tmpdir(), 'sparkinfer-rel-faults-')), engineRoot: engine.endpoint.replace(/\/v1$/, ''), rows: 42 };
+  ctx = { work: mkdtempSync(join(tmpdir(), 'sparkinfer-rel-faults-')), engineRoot: engine.endpoint.replace(/\/v1$/, ''), rows: 36 };
 });
 after(async () => {
   await engine?.stop();

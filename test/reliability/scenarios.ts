@@ -33,7 +33,7 @@ input: { format: json, path: "${input}", key: id }
 prompt: { system: "Answer in one word.", user: "{{ question }}" }
 model: smollm2-135m-instruct
 sampling: { temperature: 0, max_tokens: 4 }
-engine: { endpoint: "${endpoint}", kind: llama-server, concurrency: 4, request_timeout: 4s, startup_timeout: 60s, outage_timeout: 60s, retries: 4 }
+engine: { endpoint: "${endpoint}", kind: llama-server, concurrency: 2, request_timeout: 20s, startup_timeout: 60s, outage_timeout: 60s, retries: 4 }
 output: { format: json, path: "${output}" }
 spark: { master: "local[2,3]", partitions: 3 }
 limits: { max_failed_fraction: 0, min_rows_for_budget: 1 }
@@ -68,9 +68,9 @@ export async function mixedFaults(ctx: Ctx): Promise<MixedFaultsResult> {
   const t0 = Date.now();
   const input = join(ctx.work, 'faults.jsonl');
   const ids = writeQuestions(input, ctx.rows);
-  // Row i gets ENGINE_FAULTS[i % 7] on its first attempt; i % 7 == 6 gets none.
-  const faultOf = (id: number): Fault | undefined => ENGINE_FAULTS[id % (ENGINE_FAULTS.length + 1)];
-  const proxy = await startFaultProxy(ctx.engineRoot, { plan: (r) => (r.seen === 0 ? faultOf(idOfBody(r.body)) : undefined), slowMs: 1500, retryAfterS: 1 });
+  // Row i gets ENGINE_FAULTS[i % 12] on its first attempt (none for i % 12 >= 6): 3 rows per kind in 36.
+  const faultOf = (id: number): Fault | undefined => ENGINE_FAULTS[id % (2 * ENGINE_FAULTS.length)];
+  const proxy = await startFaultProxy(ctx.engineRoot, { plan: (r) => (r.seen === 0 ? faultOf(idOfBody(r.body)) : undefined), slowMs: 3000, retryAfterS: 1 });
   try {
     const out = join(ctx.work, 'out-faults');
     const path = join(ctx.work, 'faults.yaml');
@@ -117,7 +117,7 @@ export async function engineGone(ctx: Ctx): Promise<EngineGoneResult> {
     const out = join(ctx.work, 'out-gone');
     const path = join(ctx.work, 'gone.yaml');
     const partitions = 2;
-    writeFileSync(path, yaml(job('gone', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 4s, startup_timeout: 60s, outage_timeout: 3s, retries: 2 }
+    writeFileSync(path, yaml(job('gone', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 20s, startup_timeout: 60s, outage_timeout: 3s, retries: 2 }
 spark: { master: "local[2,2]", partitions: ${partitions} }`));
     const third = Math.max(1, Math.floor(ctx.rows / 3));
     let refused = false;
@@ -165,7 +165,7 @@ export async function budgetThenRetryErrors(ctx: Ctx): Promise<BudgetResult> {
   try {
     const out = join(ctx.work, 'out-budget');
     const path = join(ctx.work, 'budget.yaml');
-    writeFileSync(path, yaml(job('budget', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 1, request_timeout: 4s, startup_timeout: 60s, retries: 2 }
+    writeFileSync(path, yaml(job('budget', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 1, request_timeout: 20s, startup_timeout: 60s, retries: 2 }
 spark: { master: "local[2,2]", partitions: 2 }
 limits: { max_failed_fraction: 0.2, min_rows_for_budget: 10 }`));
     const first = await runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
@@ -229,7 +229,7 @@ export async function killAndResume(ctx: Ctx): Promise<KillResumeResult> {
     const out = join(ctx.work, 'out-kill');
     const root = `${out}.sparkinfer`;
     const path = join(ctx.work, 'kill.yaml');
-    const window = 4;
+    const window = 2; // engine.concurrency of job()
     const tasks = 2;
     // ignore_eos: each answer takes 12 tokens, so the run lasts long enough to be killed mid-way.
     writeFileSync(path, yaml(job('kill', proxy.endpoint, input, out), `sampling: { temperature: 0, max_tokens: 12, ignore_eos: true }
