@@ -15,7 +15,7 @@ import { join, relative } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { writeChart } from '../src/report/chart.ts';
 import { llamaServerPath } from '../src/launch/paths.ts';
-import { ROOT, startLlama, type BenchEngine } from './lib/engines.ts';
+import { ROOT, startLlama, startVllm, type BenchEngine } from './lib/engines.ts';
 import { machineInfo } from './lib/proc.ts';
 import type { BenchContext, KeyValue, Scenario, ScenarioResult } from './lib/context.ts';
 import { scenarioA, scenarioB } from './scenarios/ceiling.ts';
@@ -44,7 +44,8 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     only: { type: 'string' },
     'engine-parallel': { type: 'string', default: '16' },
-    'engine-threads': { type: 'string', default: '2' },
+    'engine-threads': { type: 'string', default: '1' },
+    engine: { type: 'string', default: 'llama-server' },
     'keep-work': { type: 'boolean', default: false },
   },
   strict: true,
@@ -74,7 +75,7 @@ const log = (m: string): void => { process.stderr.write(`bench: ${m}\n`); };
 async function main(): Promise<number> {
   const scenarios = selected();
   const parallel = positive('engine-parallel', values['engine-parallel'] ?? '16');
-  const threads = positive('engine-threads', values['engine-threads'] ?? '2');
+  const threads = positive('engine-threads', values['engine-threads'] ?? '1');
   const date = new Date().toISOString().slice(0, 10);
   // Smoke runs check the plumbing only: their files stay out of the real results.
   const resultsDir = join(ROOT, 'bench', 'results', ...(values.smoke === true ? ['smoke'] : []));
@@ -88,6 +89,9 @@ async function main(): Promise<number> {
   try { llamaBin = llamaServerPath(); } catch { llamaBin = undefined; }
   const machine = machineInfo(ROOT, llamaBin);
   let llama: Promise<BenchEngine> | undefined;
+  let vllm: Promise<BenchEngine> | undefined;
+  const engineKind = values.engine;
+  if (engineKind !== 'llama-server' && engineKind !== 'vllm') throw new Error(`Expected --engine to be llama-server or vllm, got \`${String(engineKind)}\``);
   const ctx: BenchContext = {
     quick: values.quick === true || values.smoke === true, smoke: values.smoke === true, date, resultsDir, workDir, command, log, shared: new Map(),
     llama: () => {
@@ -96,6 +100,14 @@ async function main(): Promise<number> {
         return startLlama({ parallel, ctxPerSlot: 1024, threads, logFile: join(workDir, 'llama-server.log') });
       })();
       return llama;
+    },
+    engine: () => {
+      if (engineKind === 'llama-server') return ctx.llama();
+      vllm ??= (async () => {
+        log(`starting vLLM on CPU (${threads} threads); its kernel compilation takes minutes`);
+        return startVllm({ threads, logFile: join(workDir, 'vllm.log') });
+      })();
+      return vllm;
     },
   };
   const keys: Record<string, KeyValue> = {};
@@ -115,8 +127,10 @@ async function main(): Promise<number> {
       }
       for (const k of KEYS[s.id] ?? []) keys[k] = null;
       if (result !== undefined) Object.assign(keys, result.keys);
-      const base = join(resultsDir, `${date}-${s.name}`);
-      const engine = llama !== undefined ? (await llama.catch(() => undefined))?.settings : undefined;
+      const base = join(resultsDir, `${date}-${s.name}${engineKind === 'vllm' && ['a', 'b', 'c'].includes(s.id) ? '-vllm' : ''}`);
+      const engine = (s.id === 'a' || s.id === 'b' || s.id === 'c') && engineKind === 'vllm' && vllm !== undefined
+        ? (await vllm.catch(() => undefined))?.settings
+        : llama !== undefined ? (await llama.catch(() => undefined))?.settings : undefined;
       const record = {
         scenario: s.name, title: s.title, date: new Date().toISOString(), command, quick: ctx.quick,
         seconds: Math.round((performance.now() - started) / 100) / 10,
@@ -138,6 +152,7 @@ async function main(): Promise<number> {
     }
   } finally {
     if (llama !== undefined) await (await llama.catch(() => undefined))?.stop();
+    if (vllm !== undefined) await (await vllm.catch(() => undefined))?.stop();
     if (values['keep-work'] !== true) rmSync(workDir, { recursive: true, force: true });
     else log(`work directory kept: ${workDir}`);
   }
@@ -145,7 +160,7 @@ async function main(): Promise<number> {
     ...keys,
     _meta: {
       command, date, quick: ctx.quick, scenarios: scenarios.map((s) => s.id), seconds: Math.round((performance.now() - t0) / 1000),
-      engine: { parallel, threads }, machine: { cpus: machine['cpus'], cpu_model: machine['cpu_model'], loadavg_at_start: machine['loadavg_at_start'] },
+      engine: { kind: engineKind, parallel, threads }, machine: { cpus: machine['cpus'], cpu_model: machine['cpu_model'], loadavg_at_start: machine['loadavg_at_start'] },
       files, ...(Object.keys(errors).length > 0 ? { errors: Object.fromEntries(Object.entries(errors).map(([k, v]) => [k, v.split('\n')[0]])) } : {}),
     },
   };

@@ -18,6 +18,8 @@ export interface BenchContext {
   log(message: string): void;
   /** The shared warm llama-server (started on first use). */
   llama(): Promise<BenchEngine>;
+  /** The engine of scenarios a–c: llama-server, or vLLM with `--engine vllm` (started on first use). */
+  engine(): Promise<BenchEngine>;
   /** Results one scenario leaves for another (a → b). */
   shared: Map<string, unknown>;
 }

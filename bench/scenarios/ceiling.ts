@@ -12,6 +12,7 @@ import { bodiesFor, questionRows, writeJobFiles, writeJsonl, type JobOptions } f
 import { runCli, runSequential, type CliRun } from '../lib/spark.ts';
 import { round, type BenchContext, type Scenario, type ScenarioResult } from '../lib/context.ts';
 import type { CpuSeconds } from '../lib/proc.ts';
+import type { BenchEngine } from '../lib/engines.ts';
 
 interface AShared {
   ceiling: LoadResult;
@@ -28,18 +29,18 @@ const MAX_TOKENS = { quick: 32, full: 64 };
 /** The workload is sized to this multiple of the fixed overhead (the issue asks for 20×; --quick settles for less). */
 const OVERHEAD_MULTIPLE = { quick: 3, full: 20 };
 
-function jobOpts(ctx: BenchContext, endpoint: string, name: string, inputPath: string, maxTokens: number): JobOptions {
+function jobOpts(ctx: BenchContext, engine: BenchEngine, name: string, inputPath: string, maxTokens: number): JobOptions {
   return {
-    name, endpoint, engineKind: 'llama-server', maxTokens, concurrency: 'auto', inputPath,
+    name, endpoint: engine.endpoint, engineKind: engine.kind, maxTokens, concurrency: 'auto', inputPath,
     outputPath: join(ctx.workDir, `${name}-out`), runDir: join(ctx.workDir, `${name}-run`),
   };
 }
 
 async function runA(ctx: BenchContext): Promise<ScenarioResult> {
-  const engine = await ctx.llama();
+  const engine = await ctx.engine();
   const mode = ctx.quick ? 'quick' : 'full';
   const maxTokens = MAX_TOKENS[mode];
-  const parallel = Number(engine.settings['parallel']);
+  const parallel = Number(engine.settings['parallel'] ?? 16);
   const dir = join(ctx.workDir, 'a');
   mkdirSync(dir, { recursive: true });
   const tag: Array<[number | undefined, string]> = [[engine.pid(), 'engine']];
@@ -48,7 +49,7 @@ async function runA(ctx: BenchContext): Promise<ScenarioResult> {
   ctx.log('a: fixed overhead (sparkinfer run --limit 1)');
   const tinyIn = join(dir, 'tiny.jsonl');
   writeJsonl(tinyIn, questionRows(8, 99));
-  const tiny = writeJobFiles(dir, jobOpts(ctx, engine.endpoint, 'a-overhead', tinyIn, maxTokens));
+  const tiny = writeJobFiles(dir, jobOpts(ctx, engine, 'a-overhead', tinyIn, maxTokens));
   const overhead = await runCli(tiny.yamlPath, ['--limit', '1']);
   const fixedOverheadS = overhead.wallS;
 
@@ -62,7 +63,7 @@ async function runA(ctx: BenchContext): Promise<ScenarioResult> {
   const input = join(dir, 'input.jsonl');
   const data = questionRows(rows, 1);
   writeJsonl(input, data);
-  const files = writeJobFiles(dir, jobOpts(ctx, engine.endpoint, 'a-e2e', input, maxTokens));
+  const files = writeJobFiles(dir, jobOpts(ctx, engine, 'a-e2e', input, maxTokens));
   const { path, bodies } = bodiesFor(files.job, data);
   await engine.waitIdle();
   const ceil = await measureCpu(() => runLoad({ origin: engine.origin, path, bodies, concurrency: parallel * 2 }), tag);
@@ -96,7 +97,7 @@ async function runA(ctx: BenchContext): Promise<ScenarioResult> {
     cpu: { ceiling: ceil.cpu, e2e: e2e.cpu },
     commands: [overhead.command.join(' '), e2e.value.command.join(' ')],
     chart: {
-      title: 'a. Engine ceiling vs sparkinfer end to end (llama-server, SmolLM2-135M)', kind: 'bar', yLabel: 'output tokens / s',
+      title: `a. Engine ceiling vs sparkinfer end to end (${engine.kind}, SmolLM2-135M)`, kind: 'bar', yLabel: 'output tokens / s',
       note: `${rows} rows × ${maxTokens} tokens (ignore_eos), ${parallel} slots; fixed overhead ${fixedOverheadS.toFixed(1)} s`,
       series: [{ name: 'output tok/s', points: [
         { x: 'engine ceiling', y: round(ceil.value.tokS, 1) },
@@ -115,12 +116,12 @@ async function runA(ctx: BenchContext): Promise<ScenarioResult> {
 async function runB(ctx: BenchContext): Promise<ScenarioResult> {
   const a = ctx.shared.get('a') as AShared | undefined;
   if (a === undefined) throw new Error('scenario b needs scenario a (the ceiling and end-to-end arms)');
-  const engine = await ctx.llama();
+  const engine = await ctx.engine();
   const dir = join(ctx.workDir, 'b');
   mkdirSync(dir, { recursive: true });
   const tag: Array<[number | undefined, string]> = [[engine.pid(), 'engine']];
   const data = questionRows(a.rows, 1);
-  const files = writeJobFiles(dir, jobOpts(ctx, engine.endpoint, 'b', join(dir, 'unused.jsonl'), a.maxTokens));
+  const files = writeJobFiles(dir, jobOpts(ctx, engine, 'b', join(dir, 'unused.jsonl'), a.maxTokens));
   const { path, bodies } = bodiesFor(files.job, data);
 
   // Concurrency 1: the engine's own batching gain is ceiling / this.

@@ -81,9 +81,9 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
   const t = (quick: number, full: number): number => (ctx.smoke ? 3000 : ctx.quick ? quick : full);
 
   // The real engine: short prompts, a fixed output length.
-  const llama = await ctx.llama();
-  const real = await sweepOne(ctx, 'llama', llama, {
-    windows, rows: questionRows(2000, 11), maxTokens: 32, engineKind: 'llama-server', scale: 1,
+  const llama = await ctx.engine();
+  const real = await sweepOne(ctx, llama.kind, llama, {
+    windows, rows: questionRows(2000, 11), maxTokens: 32, engineKind: llama.kind, scale: 1,
     warmupMs: t(6000, 10_000), measureMs: t(12_000, 30_000),
   });
 
@@ -118,7 +118,7 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
       auto_vs_best_fixed_sim_virtual: round(virtual.autoVsBestFixed),
     },
     details: {
-      llama: { engine: llama.settings, max_tokens: 32, points: real.points, best: real.best, max: real.max, auto: real.auto },
+      real_engine: { engine: llama.settings, max_tokens: 32, points: real.points, best: real.best, max: real.max, auto: real.auto },
       sim_kv_limited: {
         profile: kv, time_scale: timeScale, max_tokens: Math.round((kv.outputTokens[0] + kv.outputTokens[1]) / 2),
         note: 'tok/s are simulated tok/s (real rate × timeScale)', points: simSweep.points, best: simSweep.best, max: simSweep.max, auto: simSweep.auto,
@@ -129,9 +129,9 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
     commands: [],
     chart: {
       title: 'c. Fixed windows vs auto (throughput / best fixed window)', kind: 'line', logX: true, xLabel: 'fixed in-flight window', yLabel: 'throughput / best fixed',
-      note: `auto: llama-server ${round(real.autoVsBest)} of best, sim kv-limited ${round(simSweep.autoVsBest)} of best`,
-      series: [{ name: 'llama-server (real)', points: norm(real) }, { name: 'simulated kv-limited', points: norm(simSweep) }],
-      refLines: [{ y: round(real.autoVsBest), label: 'auto, llama-server' }, { y: round(simSweep.autoVsBest), label: 'auto, sim' }],
+      note: `auto: ${llama.kind} ${round(real.autoVsBest)} of best, sim kv-limited ${round(simSweep.autoVsBest)} of best`,
+      series: [{ name: `${llama.kind} (real)`, points: norm(real) }, { name: 'simulated kv-limited', points: norm(simSweep) }],
+      refLines: [{ y: round(real.autoVsBest), label: `auto, ${llama.kind}` }, { y: round(simSweep.autoVsBest), label: 'auto, sim' }],
     },
     notes: [
       'Each point is the steady-state rate between a warm-up and the end of a fixed period; the worker is then killed.',

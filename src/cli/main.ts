@@ -8,6 +8,7 @@ import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
 import { buildSummary, formatSummary } from '../report/summary.ts';
 import { SparkinferError } from '../errors.ts';
+import { registerBatchCommand } from './batch.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 const positiveInt = (name: string) => (v: string): number => {
@@ -203,5 +204,9 @@ kubeOptions(program.command('cancel').argument('<run>', 'application name or run
       await client.close();
     }
   });
+
+// --- issue 6: `sparkinfer batch` (OpenAI Batch files), src/cli/batch.ts ---
+registerBatchCommand(program);
+// --- end issue 6 ---
 
 await program.parseAsync(process.argv);

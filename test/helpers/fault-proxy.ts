@@ -43,8 +43,10 @@ export interface FaultProxy {
   endpoint: string;
   /** POSTs received (faulted or not). */
   posts(): number;
-  /** POSTs forwarded to the engine and answered there (inference that ran). */
+  /** POSTs forwarded to the engine and answered there (inference that ran), truncated ones included. */
   forwarded(): number;
+  /** Rows the engine answered more than once: the sum over bodies of (answers - 1). */
+  reInferred(): number;
   /** Faults injected, by kind. */
   injected(): Record<Fault, number>;
   /** Bodies that got each fault (first occurrence order). */
@@ -65,6 +67,13 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
   let forwarded = 0;
   const injected = Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<Fault, number>;
   const seen = new Map<string, number>();
+  const answered = new Map<string, number>();
+  const countAnswer = (status: number, body: Buffer): void => {
+    if (status < 200 || status >= 300) return;
+    forwarded++;
+    const k = body.toString('utf8');
+    answered.set(k, (answered.get(k) ?? 0) + 1);
+  };
   const faulted = new Map<string, Fault>();
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
@@ -82,7 +91,7 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
 
   const pass = (req: IncomingMessage, res: ServerResponse, body: Buffer, count: boolean): void => {
     forward(req, body, (status, headers, payload) => {
-      if (count && status >= 200 && status < 300) forwarded++;
+      if (count) countAnswer(status, body);
       res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
       res.end(payload);
     }, () => res.destroy());
@@ -126,6 +135,7 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
         }
         case 'truncate':
           return forward(req, body, (status, headers, payload) => {
+            countAnswer(status, body);
             res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
             res.write(payload.subarray(0, Math.floor(payload.length / 2)));
             res.socket?.destroySoon(); // closes once the half body has left
@@ -153,6 +163,7 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
     endpoint: `http://127.0.0.1:${port}/v1`,
     posts: () => posts,
     forwarded: () => forwarded,
+    reInferred: () => [...answered.values()].reduce((a, n) => a + Math.max(0, n - 1), 0),
     injected: () => ({ ...injected }),
     faultedBodies: () => new Map(faulted),
     setPlan: (p) => { plan = p; },

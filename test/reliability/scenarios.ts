@@ -33,7 +33,7 @@ input: { format: json, path: "${input}", key: id }
 prompt: { system: "Answer in one word.", user: "{{ question }}" }
 model: smollm2-135m-instruct
 sampling: { temperature: 0, max_tokens: 4 }
-engine: { endpoint: "${endpoint}", kind: llama-server, concurrency: 2, request_timeout: 20s, startup_timeout: 60s, outage_timeout: 60s, retries: 4 }
+engine: { endpoint: "${endpoint}", kind: llama-server, concurrency: 2, request_timeout: 120s, startup_timeout: 60s, outage_timeout: 60s, retries: 4 }
 output: { format: json, path: "${output}" }
 spark: { master: "local[2,3]", partitions: 3 }
 limits: { max_failed_fraction: 0, min_rows_for_budget: 1 }
@@ -57,6 +57,7 @@ export interface MixedFaultsResult {
   ledgerLines: number;
   killMarker: boolean;
   forwarded: number;
+  reInferred: number;
   rows: ScenarioRow[];
 }
 
@@ -74,7 +75,8 @@ export async function mixedFaults(ctx: Ctx): Promise<MixedFaultsResult> {
   try {
     const out = join(ctx.work, 'out-faults');
     const path = join(ctx.work, 'faults.yaml');
-    writeFileSync(path, job('faults', proxy.endpoint, input, out));
+    // request_timeout is what the `timeout` fault waits for: short, yet long enough for a loaded engine.
+    writeFileSync(path, yaml(job('faults', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 30s, startup_timeout: 60s, retries: 4 }`));
     const cli = await runCli(['run', path, '--json'], { env: { [FAULT_KILL_ENV]: '5' }, timeoutMs: ctx.timeoutMs ?? 600_000 });
     const summary = summaryOf(cli);
     const rowsOut = readOutput(out);
@@ -87,12 +89,13 @@ export async function mixedFaults(ctx: Ctx): Promise<MixedFaultsResult> {
     });
     const ledgerLines = ledgerResults(runDir).length;
     const forwarded = proxy.forwarded();
+    const reInferred = proxy.reInferred();
     const secs = (Date.now() - t0) / 1000;
     const rows = perFault.map((p) => row(`engine fault: ${p.fault} on 1st attempt`, p.ids.length, p.tally, null,
       `${p.injected} injected, ${p.tally.ok}/${p.ids.length} ok`, secs));
-    rows.push(row('worker SIGKILL after 5 rows (task retried)', ctx.rows, all, forwarded - ctx.rows,
-      `exit ${cli.code}; ledger ${ledgerLines} lines for ${ctx.rows} rows; all ${all.ok} ok`, secs));
-    return { cli, summary, tally: all, perFault, ledgerLines, killMarker: existsSync(join(runDir, FAULT_KILL_MARKER)), forwarded, rows };
+    rows.push(row('worker SIGKILL after 5 rows (task retried)', ctx.rows, all, reInferred,
+      `exit ${cli.code}; ledger ${ledgerLines} lines for ${ctx.rows} rows; all ${all.ok} ok; re-inferred includes truncated answers and timeouts`, secs));
+    return { cli, summary, tally: all, perFault, ledgerLines, killMarker: existsSync(join(runDir, FAULT_KILL_MARKER)), forwarded, reInferred, rows };
   } finally {
     await proxy.close();
   }
@@ -117,7 +120,7 @@ export async function engineGone(ctx: Ctx): Promise<EngineGoneResult> {
     const out = join(ctx.work, 'out-gone');
     const path = join(ctx.work, 'gone.yaml');
     const partitions = 2;
-    writeFileSync(path, yaml(job('gone', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 20s, startup_timeout: 60s, outage_timeout: 3s, retries: 2 }
+    writeFileSync(path, yaml(job('gone', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 120s, startup_timeout: 60s, outage_timeout: 3s, retries: 2 }
 spark: { master: "local[2,2]", partitions: ${partitions} }`));
     const third = Math.max(1, Math.floor(ctx.rows / 3));
     let refused = false;
@@ -165,7 +168,7 @@ export async function budgetThenRetryErrors(ctx: Ctx): Promise<BudgetResult> {
   try {
     const out = join(ctx.work, 'out-budget');
     const path = join(ctx.work, 'budget.yaml');
-    writeFileSync(path, yaml(job('budget', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 1, request_timeout: 20s, startup_timeout: 60s, retries: 2 }
+    writeFileSync(path, yaml(job('budget', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 1, request_timeout: 120s, startup_timeout: 60s, retries: 2 }
 spark: { master: "local[2,2]", partitions: 2 }
 limits: { max_failed_fraction: 0.2, min_rows_for_budget: 10 }`));
     const first = await runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
@@ -231,8 +234,8 @@ export async function killAndResume(ctx: Ctx): Promise<KillResumeResult> {
     const path = join(ctx.work, 'kill.yaml');
     const window = 2; // engine.concurrency of job()
     const tasks = 2;
-    // ignore_eos: each answer takes 12 tokens, so the run lasts long enough to be killed mid-way.
-    writeFileSync(path, yaml(job('kill', proxy.endpoint, input, out), `sampling: { temperature: 0, max_tokens: 12, ignore_eos: true }
+    // ignore_eos: each answer takes 8 tokens, so the run lasts long enough to be killed mid-way.
+    writeFileSync(path, yaml(job('kill', proxy.endpoint, input, out), `sampling: { temperature: 0, max_tokens: 8, ignore_eos: true }
 spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
     let pid = 0;
     const a = runCli(['run', path, '--json'], { onStart: (p) => { pid = p; }, timeoutMs: ctx.timeoutMs ?? 600_000 });
@@ -292,4 +295,69 @@ spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
   } finally {
     await proxy.close();
   }
+}
+
+/** The pid of the process whose argv holds `--port <port>` and `llama-server`, from /proc. */
+export function llamaServerPid(port: number): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const i = argv.indexOf('--port');
+    if (i !== -1 && argv[i + 1] === String(port) && argv.some((a) => a.includes('llama-server'))) return Number(d);
+  }
+  return undefined;
+}
+
+export interface EngineRestartResult {
+  cli: CliResult;
+  summary: Record<string, unknown>;
+  killedAtLedgerLines: number;
+  starts: number;
+  tally: Tally;
+  row: ScenarioRow;
+}
+
+/** The job's own launched engine is SIGKILLed mid-run; the launcher restarts it and the workers ride it out. */
+export async function engineRestart(ctx: Ctx): Promise<EngineRestartResult> {
+  const t0 = Date.now();
+  const input = join(ctx.work, 'restart.jsonl');
+  const ids = writeQuestions(input, ctx.rows);
+  const out = join(ctx.work, 'out-restart');
+  const root = `${out}.sparkinfer`;
+  const path = join(ctx.work, 'restart.yaml');
+  writeFileSync(path, yaml(job('restart', 'http://127.0.0.1:1/v1', input, out), `engine:
+  launch: { kind: llama-server, model: smollm2-135m-instruct, parallel: 4, ctx_per_slot: 1024, max_restarts: 2 }
+  concurrency: 2
+  request_timeout: 120s
+  startup_timeout: 120s
+  outage_timeout: 120s
+  retries: 4
+sampling: { temperature: 0, max_tokens: 8, ignore_eos: true }
+spark: { master: "local[2,2]", partitions: 2 }`));
+  const run = runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
+  const quarter = Math.max(2, Math.floor(ctx.rows / 4));
+  let killedAtLedgerLines = -1;
+  const killer = waitFor('a quarter of the rows in the ledger', () => ledgerLineCount(root) >= quarter, ctx.timeoutMs ?? 600_000, 20).then(() => {
+    const runDir = runDirs(root)[0] ?? '';
+    const log = readFileSync(join(runDir, 'logs', 'engine.log'), 'utf8');
+    const port = Number(/--port (\d+)/.exec(log)?.[1] ?? 0);
+    const pid = llamaServerPid(port);
+    if (pid === undefined) throw new Error(`no llama-server on port ${port}`);
+    killedAtLedgerLines = ledgerLineCount(root);
+    killGroup(pid); // the launcher starts engines in their own process group
+  });
+  const cli = await run;
+  await killer.catch((e: unknown) => { throw e; });
+  const runDir = runDirs(root)[0] ?? '';
+  const starts = (readFileSync(join(runDir, 'logs', 'engine.log'), 'utf8').match(/=== sparkinfer: .* start \d+ of llama-server/g) ?? []).length;
+  const summary = summaryOf(cli);
+  const t = tally(readOutput(out), ids);
+  const r = row('launched engine SIGKILLed mid-run (restarted)', ctx.rows, t, null,
+    `exit ${cli.code}; killed at ${killedAtLedgerLines} ledger lines; ${starts} engine starts; ${t.ok} ok`, (Date.now() - t0) / 1000);
+  return { cli, summary, killedAtLedgerLines, starts, tally: t, row: r };
 }
