@@ -48,7 +48,8 @@ function machineTicks(): { busy: number; idle: number } {
 function classOf(comm: string): string {
   if (comm === 'java') return 'jvm';
   if (comm.startsWith('python')) return 'python';
-  if (comm === 'node' || comm.startsWith('node')) return 'node';
+  // Node 24 names its main thread, and so the process's comm, `MainThread`.
+  if (comm === 'node' || comm.startsWith('node') || comm === 'MainThread') return 'node';
   if (comm.startsWith('llama-server')) return 'engine';
   return 'other';
 }

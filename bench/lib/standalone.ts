@@ -5,7 +5,7 @@
  * `SPARKINFER_ENDPOINT` gives every executor its own engine, as a sidecar does on Kubernetes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../../src/launch/port.ts';
@@ -22,7 +22,12 @@ export async function startStandalone(dir: string, workerEnv: Array<Record<strin
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const ui = await freePort();
-  const base: NodeJS.ProcessEnv = { ...process.env, SPARK_LOCAL_IP: '127.0.0.1', SPARK_WORKER_DIR: join(dir, 'work'), SPARK_LOG_DIR: dir };
+  const venv = join(ROOT, '.venv');
+  // spark-class finds SPARK_HOME through the venv's python; say it outright.
+  const base: NodeJS.ProcessEnv = {
+    ...process.env, SPARK_HOME: join(venv, 'lib', readdirSync(join(venv, 'lib')).find((n) => n.startsWith('python')) ?? 'python3', 'site-packages', 'pyspark'), PATH: `${join(venv, 'bin')}:${process.env['PATH'] ?? ''}`,
+    SPARK_LOCAL_IP: '127.0.0.1', SPARK_WORKER_DIR: join(dir, 'work'), SPARK_LOG_DIR: dir,
+  };
   const procs: ChildProcess[] = [];
   const start = (args: string[], log: string, env: NodeJS.ProcessEnv): void => {
     const fd = openSync(join(dir, log), 'a');
@@ -45,7 +50,11 @@ export async function startStandalone(dir: string, workerEnv: Array<Record<strin
       const j = (await (await fetch(`http://127.0.0.1:${ui}/json/`)).json()) as { aliveworkers?: number };
       if ((j.aliveworkers ?? 0) >= workerEnv.length) break;
     } catch { /* not up yet */ }
-    if (Date.now() > deadline) { await stop(); throw new Error(`standalone cluster not ready within 180 s; logs in ${dir}`); }
+    const dead = procs.find((p) => p.exitCode !== null);
+    if (dead !== undefined || Date.now() > deadline) {
+      await stop();
+      throw new Error(`standalone cluster not ready (${dead !== undefined ? `a process exited with ${String(dead.exitCode)}` : 'timeout'}); logs in ${dir}`);
+    }
     await delay(500);
   }
   return { master, pids: () => procs.map((p) => p.pid ?? 0), logDir: dir, stop };

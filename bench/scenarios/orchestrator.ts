@@ -40,7 +40,7 @@ async function orchestratorRun(ctx: BenchContext, rows: number): Promise<Run> {
 }
 
 function rowsFor(ctx: BenchContext): number {
-  return ctx.smoke ? 20_000 : ctx.quick ? 200_000 : 1_000_000;
+  return ctx.smoke ? 20_000 : ctx.quick ? 100_000 : 1_000_000;
 }
 
 async function runD(ctx: BenchContext): Promise<ScenarioResult> {

@@ -20,9 +20,9 @@ async function runG(ctx: BenchContext): Promise<ScenarioResult> {
   const engine = await ctx.llama();
   const dir = join(ctx.workDir, 'g');
   mkdirSync(dir, { recursive: true });
-  const groups = 4;
-  const blockChars = 1600;
-  const rows = ctx.smoke ? 64 : ctx.quick ? 320 : 960;
+  const groups = ctx.quick ? 3 : 4;
+  const blockChars = ctx.quick ? 800 : 1600;
+  const rows = ctx.smoke ? 48 : ctx.quick ? 144 : 960;
   const reps = ctx.quick ? 1 : 2;
   const maxTokens = 8;
   const arms: Arm[] = [];

@@ -38,7 +38,7 @@ async function runF(ctx: BenchContext): Promise<ScenarioResult> {
   const dir = join(ctx.workDir, 'f');
   mkdirSync(dir, { recursive: true });
   const maxTokens = 64;
-  const perExecutorS = ctx.smoke ? 5 : ctx.quick ? 20 : 60;
+  const perExecutorS = ctx.smoke ? 5 : ctx.quick ? 10 : 60;
   const rowsPerExecutor = Math.round((perExecutorS * SIM_TOK_S) / maxTokens);
   const sims: BenchEngine[] = [];
   const arms: Arm[] = [];

@@ -84,7 +84,7 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
   const llama = await ctx.engine();
   const real = await sweepOne(ctx, llama.kind, llama, {
     windows, rows: questionRows(2000, 11), maxTokens: 32, engineKind: llama.kind, scale: 1,
-    warmupMs: t(6000, 10_000), measureMs: t(12_000, 30_000),
+    warmupMs: t(4000, 10_000), measureMs: t(8000, 30_000),
   });
 
   // The simulated KV-limited engine, as its own process, `timeScale` times real time.
@@ -95,7 +95,7 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
   try {
     simSweep = await sweepOne(ctx, 'sim-kv', sim, {
       windows, rows: longRows(500), maxTokens: Math.round((kv.outputTokens[0] + kv.outputTokens[1]) / 2), engineKind: 'vllm', scale: timeScale,
-      warmupMs: t(6000, 12_000), measureMs: t(12_000, 36_000),
+      warmupMs: t(4000, 12_000), measureMs: t(8000, 36_000),
     });
   } finally {
     await sim.stop();

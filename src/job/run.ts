@@ -75,7 +75,7 @@ export function resolveJob(jobPath: string, set: string[] = []): { job: Job; bas
 }
 
 /** `prompt.chat_template` read now (exit 2 when unusable) and shipped in job.json, so executors need neither model nor file. */
-function chatTemplateOf(job: Job, baseDir: string): ChatTemplateSource | undefined {
+export function chatTemplateOf(job: Job, baseDir: string): ChatTemplateSource | undefined {
   const spec = job.prompt.chat_template;
   if (spec === undefined) return undefined;
   const launch = job.engine.launch;

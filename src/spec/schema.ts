@@ -291,6 +291,7 @@ function kindChecks(j: JobBeforeDefaults, ctx: z.core.$RefinementCtx): void {
     if (j.output.partition_by.length > 0) issue(['output', 'partition_by'], '`openai-batch` output cannot be partitioned');
     if (j.output.include_request) issue(['output', 'include_request'], '`openai-batch` output lines have a fixed shape; remove `include_request`');
   }
+  if (j.response.format === 'json' && j.output.format === 'csv') issue(['output', 'format'], '`output.format: csv` cannot hold the `json` struct column of `response.format: json`; use parquet, orc or json');
   if (j.task === 'embed' && j.response.format === 'json') issue(['response', 'format'], '`task: embed` returns vectors; `response.format: json` is for `task: generate`');
   if (j.task !== 'embed' && j.response.embedding_dim !== undefined) issue(['response', 'embedding_dim'], '`embedding_dim` is for `task: embed`');
   if (j.response.format === 'json' && j.response.schema !== undefined) {

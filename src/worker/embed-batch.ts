@@ -138,7 +138,7 @@ export function makeEmbedBuilder(job: ResolvedJob, adapter: EngineAdapter, log: 
   // The input text of each prepared row (a batched request's body holds several rows).
   const inputs = new WeakMap<Prepared, string>();
   const batcherFor = (client: EngineClient): EmbedBatcher => (batcher ??= new EmbedBatcher({
-    maxInputs: job.engine.embed_batch,
+    maxInputs: job.engine.embed_batch ?? 16, // a hand-written job.json (PySpark `infer`) may leave it out
     post: async (inputs, signal) => {
       const body = JSON.stringify(adapter.buildEmbeddingBody(job.model, inputs));
       const res = await client.post(adapter.paths.embeddings, body, { signal });

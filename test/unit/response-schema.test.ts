@@ -91,6 +91,8 @@ test('validate: a good schema passes; schema without format json, and json with 
   assert.equal(job.response.format, 'json');
   assert.match(specLines(JOB('response: { schema: { type: object, properties: { a: { type: string } } } }')).join('\n'), /`schema` needs `format: json`/);
   assert.match(specLines(JOB('response: { format: json, schema: { type: object, properties: { a: { type: string } } } }', 'task: embed')).join('\n'), /`task: embed` returns vectors/);
+  const csv = JOB('response: { format: json, schema: { type: object, properties: { a: { type: string } } } }').replace('output: { format: json, path: out }', 'output: { format: csv, path: out }');
+  assert.match(specLines(csv).join('\n'), /csv` cannot hold the `json` struct column/);
 });
 
 test('validate: openai-batch jobs need no prompt, are keyed by custom_id, and refuse what does not apply', () => {
