@@ -33,7 +33,7 @@ const KEYS: Record<string, string[]> = {
   c: ['auto_vs_best_fixed', 'auto_vs_max_fixed', 'auto_vs_best_fixed_llama', 'auto_vs_best_fixed_sim', 'auto_vs_max_fixed_llama', 'auto_vs_max_fixed_sim', 'auto_vs_best_fixed_sim_virtual'],
   d: ['worker_ceiling_rps', 'worker_cpu_us_per_request', 'worker_cpu_bound_rps'],
   e: ['worker_peak_rss_mb', 'worker_rss_rows'],
-  f: ['scaleout_efficiency_4x', 'scaleout_efficiency_2x', 'scaleout_tok_s_1', 'scaleout_tok_s_4'],
+  f: ['scaleout_efficiency_4x', 'scaleout_efficiency_2x', 'scaleout_tok_s_1', 'scaleout_tok_s_4', 'scaleout_efficiency_4x_workers'],
   g: ['prefix_order_speedup', 'prefix_order_rows_per_s_off', 'prefix_order_rows_per_s_on'],
 };
 

@@ -100,7 +100,8 @@ test('escaped label values, special values, timestamps, CRLF and junk lines', ()
 });
 
 test('engineLoad: vLLM sums waiting/running over engines and takes the highest KV usage', () => {
-  assert.deepEqual(engineLoad(VLLM), { source: 'vllm', waiting: 3, running: 98, kvUsage: 0.9031 });
+  // The preemption counter (vllm:num_preemptions_total) feeds the window's over-subscription cut.
+  assert.deepEqual(engineLoad(VLLM), { source: 'vllm', waiting: 3, running: 98, kvUsage: 0.9031, preempted: 7 });
   // Older vLLM names the KV gauge gpu_cache_usage_perc.
   const old = 'vllm:num_requests_running{model_name="m"} 2.0\nvllm:num_requests_waiting{model_name="m"} 1.0\nvllm:gpu_cache_usage_perc{model_name="m"} 0.25\n';
   assert.deepEqual(engineLoad(old), { source: 'vllm', waiting: 1, running: 2, kvUsage: 0.25 });
