@@ -62,10 +62,11 @@ def _prepare(spark, job, run_dir):
     # --- end resume hook ---
     parts = job['spark']['partitions']
     partitions = auto_partitions(resumed.rows_to_infer, spark.sparkContext.defaultParallelism) if parts == 'auto' else parts
-    # rows_total: what the workers will process (the progress bar); rows_in: the whole input.
-    write_json_atomic(os.path.join(run_dir, 'plan.json'), {'rows_total': resumed.rows_to_infer, 'rows_in': rows,
-                                                          'rows_from_ledger': resumed.rows_from_ledger,
-                                                          'partitions': partitions})
+    # rows_total: what the workers will process (the progress bar); a resume adds the whole input's count.
+    plan = {'rows_total': resumed.rows_to_infer, 'partitions': partitions}
+    if resumed.rows_from_ledger:
+        plan.update({'rows_in': rows, 'rows_from_ledger': resumed.rows_from_ledger})
+    write_json_atomic(os.path.join(run_dir, 'plan.json'), plan)
     return resumed.todo, cschema, rows, partitions, resumed
 
 

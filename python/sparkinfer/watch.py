@@ -34,12 +34,13 @@ def top_codes(errors_by_code, n=3):
 
 def budget_message(limits, finished, failed, errors_by_code, failed_rows_path, cancelled, ledger_failed=0):
     """Says how many rows failed, why (the top codes) and where they are."""
-    where = f'; failed rows: {failed_rows_path}' if failed_rows_path else ''
+    counted = f'of the first {finished} rows' if cancelled else f'of {finished} rows'
     what = 'cancelled the inference' if cancelled else 'the output is written'
+    where = f'; failed rows: {failed_rows_path}' if failed_rows_path else ''
     hint = (f'; {ledger_failed} of them failed in earlier runs: --retry-errors infers them again'
             if ledger_failed else '')
-    return (f'{failed} of {finished} finished rows failed ({top_codes(errors_by_code)}), more than '
-            f'limits.max_failed_fraction ({limits["max_failed_fraction"]:g}); {what}{where}{hint}')
+    return (f'{failed} {counted} failed, more than limits.max_failed_fraction ({limits["max_failed_fraction"]:g}); '
+            f'top errors: {top_codes(errors_by_code)}; {what}{where}{hint}')
 
 
 def _this_host():
@@ -111,7 +112,7 @@ class BudgetWatcher(threading.Thread):
             finished, failed, codes = self.counts()
             if budget_exceeded(self._limits, finished, failed):
                 self.tripped = (finished, failed, codes)
-                self._log(f'failure budget exceeded: {failed} of {finished} finished rows failed '
+                self._log(f'failure budget exceeded: {failed} of the first {finished} rows failed '
                           f'({top_codes(codes)}); cancelling the inference')
                 self._sc.cancelJobGroup(self._group)
                 return

@@ -18,5 +18,5 @@ export function topCodes(errorsByCode: Record<string, number>, n = 3): string {
 
 export function budgetMessage(limits: Job['limits'], finished: number, failed: number, errorsByCode: Record<string, number>, failedRowsPath: string | null): string {
   const where = failedRowsPath !== null ? `; failed rows: ${failedRowsPath}` : '';
-  return `${failed} of ${finished} finished rows failed (${topCodes(errorsByCode)}), more than limits.max_failed_fraction (${limits.max_failed_fraction})${where}`;
+  return `${failed} of ${finished} rows failed, more than limits.max_failed_fraction (${limits.max_failed_fraction}); top errors: ${topCodes(errorsByCode)}${where}`;
 }

@@ -61,7 +61,7 @@ test('failure budget: the driver cancels mid-run and says why and where; --retry
   table.push(...r.rows);
   assert.equal(r.first.code, 1, r.first.stderr.slice(-3000));
   const msg = String(r.firstSummary['message']);
-  assert.match(msg, /\d+ of \d+ finished rows failed \(E_HTTP_4XX ×\d+\)/, msg);
+  assert.match(msg, /^\d+ of the first \d+ rows failed, more than limits.max_failed_fraction \(0\.2\); top errors: E_HTTP_4XX ×\d+;/, msg);
   assert.match(msg, /max_failed_fraction \(0\.2\)/);
   assert.match(msg, /cancelled the inference/);
   assert.ok(r.firstPosts < n, `cancelled before the end: ${r.firstPosts} of ${n} requests`);

@@ -139,5 +139,5 @@ test('driver resume check and budget rule agree with the CLI on the same fixture
   writeFileSync(join(g.root, 'b', CONSUMED), '{}');
   assert.deepEqual(py(g.root, 'resume').runs, ['a']);
   assert.match(budgetMessage({ min_rows_for_budget: 10, max_failed_fraction: 0.2 }, 40, 30, { E_HTTP_4XX: 28, E_TIMEOUT: 2 }, '/r/failed_rows'),
-    /^30 of 40 finished rows failed \(E_HTTP_4XX ×28, E_TIMEOUT ×2\), more than limits.max_failed_fraction \(0.2\); failed rows: \/r\/failed_rows$/);
+    /^30 of 40 rows failed, more than limits.max_failed_fraction \(0.2\); top errors: E_HTTP_4XX ×28, E_TIMEOUT ×2; failed rows: \/r\/failed_rows$/);
 });
