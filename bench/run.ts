@@ -28,8 +28,8 @@ const SCENARIOS: Scenario[] = [scenarioA, scenarioB, scenarioC, scenarioD, scena
 
 /** Every key each scenario reports, so a failed scenario still lists its keys (as null). */
 const KEYS: Record<string, string[]> = {
-  a: ['engine_ceiling_tok_s', 'e2e_tok_s', 'e2e_vs_engine_ratio', 'e2e_infer_vs_engine_ratio', 'fixed_overhead_s', 'workload_vs_overhead'],
-  b: ['speedup_vs_sequential', 'speedup_vs_sequential_wall', 'sequential_tok_s', 'engine_c1_tok_s', 'engine_batching_gain'],
+  a: ['engine_ceiling_tok_s', 'e2e_tok_s', 'e2e_vs_engine_ratio', 'e2e_infer_vs_engine_ratio', 'fixed_overhead_s', 'workload_vs_overhead', 'engine_tok_per_cpu_s', 'e2e_engine_tok_per_cpu_s', 'e2e_vs_engine_per_cpu_ratio'],
+  b: ['speedup_vs_sequential', 'speedup_vs_sequential_wall', 'sequential_tok_s', 'engine_c1_tok_s', 'engine_batching_gain', 'engine_batching_gain_per_cpu'],
   c: ['auto_vs_best_fixed', 'auto_vs_max_fixed', 'auto_vs_best_fixed_llama', 'auto_vs_best_fixed_sim', 'auto_vs_max_fixed_llama', 'auto_vs_max_fixed_sim', 'auto_vs_best_fixed_sim_virtual'],
   d: ['worker_ceiling_rps', 'worker_cpu_us_per_request', 'worker_cpu_bound_rps'],
   e: ['worker_peak_rss_mb', 'worker_rss_rows'],

@@ -135,7 +135,12 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
       while (!exited && performance.now() < to) {
         let chunk = '';
         for (let k = 0; k < 64; k++) chunk += o.line(i++) + '\n';
-        if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), delay(200)]);
+        if (!stdin.write(chunk)) {
+          // Wait for drain, at most 200 ms; the loser's listener is removed (no listener pile-up).
+          const ac = new AbortController();
+          await Promise.race([once(stdin, 'drain', { signal: ac.signal }), delay(200, undefined, { signal: ac.signal })]);
+          ac.abort();
+        }
       }
     } catch {
       // EPIPE once the worker is killed: the run is over.

@@ -82,6 +82,11 @@ async function runA(ctx: BenchContext): Promise<ScenarioResult> {
   const shared: AShared = { ceiling: ceil.value, e2e: e2e.value, e2eInferTokS, rows, maxTokens, parallel, cpuCeiling: ceil.cpu, cpuE2e: e2e.cpu };
   ctx.shared.set('a', shared);
   const ratio = e2eTokS / ceil.value.tokS;
+  // Output tokens per engine CPU second: how much useful work the engine did with the CPU it got.
+  // On a shared machine this is steadier than tok/s, which follows the CPU share the engine won.
+  const perCpu = (tokens: number, cpu: CpuSeconds): number => tokens / (cpu['engine'] ?? Number.NaN);
+  const ceilPerCpu = perCpu(ceil.value.completionTokens, ceil.cpu);
+  const e2ePerCpu = perCpu(e2e.value.completionTokens, e2e.cpu);
   return {
     keys: {
       engine_ceiling_tok_s: round(ceil.value.tokS, 1),
@@ -90,6 +95,9 @@ async function runA(ctx: BenchContext): Promise<ScenarioResult> {
       e2e_infer_vs_engine_ratio: round(e2eInferTokS / ceil.value.tokS),
       fixed_overhead_s: round(fixedOverheadS, 1),
       workload_vs_overhead: round(e2e.value.wallS / fixedOverheadS, 1),
+      engine_tok_per_cpu_s: round(ceilPerCpu, 1),
+      e2e_engine_tok_per_cpu_s: round(e2ePerCpu, 1),
+      e2e_vs_engine_per_cpu_ratio: round(e2ePerCpu / ceilPerCpu),
     },
     details: {
       engine: engine.settings, rows, max_tokens: maxTokens, ignore_eos: true, ceiling_concurrency: parallel * 2,
@@ -149,6 +157,7 @@ async function runB(ctx: BenchContext): Promise<ScenarioResult> {
   return {
     keys: {
       speedup_vs_sequential: round(a.e2eInferTokS / seqTokS, 2),
+      engine_batching_gain_per_cpu: round((a.ceiling.completionTokens / (a.cpuCeiling['engine'] ?? Number.NaN)) / (c1.value.completionTokens / (c1.cpu['engine'] ?? Number.NaN)), 2),
       speedup_vs_sequential_wall: round(e2eWallTokS / seqWallTokS, 2),
       sequential_tok_s: round(seqTokS, 1),
       engine_c1_tok_s: round(c1.value.tokS, 1),

@@ -43,6 +43,14 @@ def budget_message(limits, finished, failed, errors_by_code, failed_rows_path, c
             f'top errors: {top_codes(errors_by_code)}; {what}{where}{hint}')
 
 
+def write_cancel(run_dir, reason):
+    path = os.path.join(run_dir, 'CANCEL')
+    tmp = f'{path}.tmp-{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        json.dump({'reason': reason, 'at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, f)
+    os.replace(tmp, path)
+
+
 def _this_host():
     return re.sub(r'[^A-Za-z0-9_.-]', '_', socket.gethostname())
 
@@ -112,8 +120,12 @@ class BudgetWatcher(threading.Thread):
             finished, failed, codes = self.counts()
             if budget_exceeded(self._limits, finished, failed):
                 self.tripped = (finished, failed, codes)
-                self._log(f'failure budget exceeded: {failed} of the first {finished} rows failed '
-                          f'({top_codes(codes)}); cancelling the inference')
+                reason = (f'failure budget exceeded: {failed} of the first {finished} rows failed '
+                          f'({top_codes(codes)})')
+                self._log(f'{reason}; cancelling the inference')
+                # Workers blocked in a TRANSFORM don't see Spark's interrupt: they watch this file
+                # (src/worker/cancel.ts) and stop within a second.
+                write_cancel(self._run_dir, reason)
                 self._sc.cancelJobGroup(self._group)
                 return
 

@@ -24,6 +24,7 @@ import { makeWindow } from '../scheduler/window.ts';
 import { startLoadPolling } from './load.ts';
 import { prefixQueueFactory } from './prefix-order.ts';
 import { armFaultKill } from './fault.ts';
+import { EXIT_CANCELLED, watchCancel } from './cancel.ts';
 
 function workerId(): string {
   return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}`;
@@ -67,6 +68,13 @@ async function main(): Promise<number> {
     statsFile.write(stats);
   };
   const out = process.stdout;
+  // The driver cancelled the run (failure budget): stop now; the ledger holds what finished (cancel.ts).
+  const stopCancelWatch = watchCancel(runDir, (reason) => {
+    log(`cancelled by the driver: ${reason}`);
+    ledger.close();
+    process.stderr.write(`sparkinfer-worker: cancelled by the driver: ${reason.slice(0, 300)}\n`);
+    process.exit(EXIT_CANCELLED);
+  });
   try {
     const counters = await runPipeline({
       lines: readLines(process.stdin),
@@ -116,6 +124,7 @@ async function main(): Promise<number> {
     process.stderr.write(`sparkinfer-worker: ${msg.slice(0, 500)}\n`);
     return err instanceof OutageTimeout ? 3 : err instanceof ProtocolError ? 4 : 4;
   } finally {
+    stopCancelWatch();
     stopPolling();
     ac.abort();
     await client.close();

@@ -65,6 +65,7 @@ test('failure budget: the driver cancels mid-run and says why and where; --retry
   assert.match(msg, /max_failed_fraction \(0\.2\)/);
   assert.match(msg, /cancelled the inference/);
   assert.ok(r.firstPosts < n, `cancelled before the end: ${r.firstPosts} of ${n} requests`);
+  assert.ok(r.workersStopped, 'the workers stopped when the driver cancelled (they do not infer their whole partition)');
   assert.equal(r.committed, false, 'nothing was committed');
   assert.ok(r.failedRowsPath !== null && msg.includes(r.failedRowsPath), 'the message says where the failed rows are');
   assert.ok(r.failedRows.length > 0 && r.failedRows.every((x) => x['error_code'] === 'E_HTTP_4XX'), 'failed rows file lists them with their code');

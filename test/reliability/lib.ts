@@ -96,6 +96,28 @@ export async function waitFor(what: string, pred: () => boolean, timeoutMs: numb
   }
 }
 
+/** Pids of a run's workers, from their stats files. */
+export function workerPids(runDir: string): number[] {
+  const d = join(runDir, 'stats');
+  if (!existsSync(d)) return [];
+  return readdirSync(d).filter((n) => n.endsWith('.json') && !n.startsWith('.')).flatMap((n) => {
+    try {
+      return [(JSON.parse(readFileSync(join(d, n), 'utf8')) as { pid: number }).pid];
+    } catch {
+      return [];
+    }
+  });
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);

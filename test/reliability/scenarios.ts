@@ -11,8 +11,8 @@ import { startFaultProxy, type Fault } from '../helpers/fault-proxy.ts';
 import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import { FAULT_KILL_ENV, FAULT_KILL_MARKER } from '../../src/worker/fault.ts';
 import {
-  groupAlive, idOfBody, killGroup, ledgerLineCount, ledgerResults, readOutput, row, runDirs, tally, waitFor,
-  writeQuestions, type ScenarioRow, type Tally,
+  groupAlive, idOfBody, killGroup, ledgerLineCount, ledgerResults, pidAlive, readOutput, row, runDirs, tally, waitFor,
+  workerPids, writeQuestions, type ScenarioRow, type Tally,
 } from './lib.ts';
 
 export interface Ctx {
@@ -147,6 +147,8 @@ export interface BudgetResult {
   failedRows: Array<Record<string, unknown>>;
   ledgerOkKeys: Set<string>;
   committed: boolean;
+  workersStopped: boolean;
+  workersGoneMs: number;
   retry: CliResult;
   retrySummary: Record<string, unknown>;
   retryPosts: number;
@@ -175,6 +177,12 @@ limits: { max_failed_fraction: 0.2, min_rows_for_budget: 10 }`));
     const firstPosts = proxy.posts();
     const firstSummary = summaryOf(first);
     const firstRun = runDirs(`${out}.sparkinfer`)[0] ?? '';
+    // The cancelled workers stop by themselves (<run>/CANCEL); the ledger is final once they are gone.
+    const pids = workerPids(firstRun);
+    const tGone = Date.now();
+    let workersStopped = true;
+    await waitFor('the cancelled workers to exit', () => pids.every((p) => !pidAlive(p)), 15_000, 100).catch(() => { workersStopped = false; });
+    const workersGoneMs = Date.now() - tGone;
     const failedRowsPath = (firstSummary['failed_rows_path'] as string | null) ?? null;
     const failedRows = failedRowsPath !== null && existsSync(failedRowsPath)
       ? readdirSync(failedRowsPath).filter((n) => n.startsWith('part-')).flatMap((n) => readFileSync(join(failedRowsPath, n), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>))
@@ -195,7 +203,7 @@ limits: { max_failed_fraction: 0.2, min_rows_for_budget: 10 }`));
       row('--retry-errors rerun', ctx.rows, t, retryPosts - (ctx.rows - ledgerOkKeys.size),
         `exit ${retry.code}; from ledger ${String(retrySummary['rows_from_ledger'])}, inferred ${String(retrySummary['rows_inferred'])}`, secs),
     ];
-    return { first, firstSummary, firstPosts, failedRowsPath, failedRows, ledgerOkKeys, committed, retry, retrySummary, retryPosts, tally: t, rows };
+    return { first, firstSummary, firstPosts, failedRowsPath, failedRows, ledgerOkKeys, committed, workersStopped, workersGoneMs, retry, retrySummary, retryPosts, tally: t, rows };
   } finally {
     await proxy.close();
   }
