@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import re
 import threading
 import time
@@ -92,6 +93,48 @@ def read_stats(run_dir):
     return done, failed, codes
 
 
+PROGRESS_PREFIX = 'sparkinfer-progress '  # src/k8s/logs.ts parses these lines from the driver's log
+PROGRESS_EVERY_S = 10.0
+
+
+def progress_of(run_dir, elapsed_s):
+    """Rows, tokens and in-flight requests summed over the workers' stats files, plus the plan's total."""
+    p = {'rows_done': 0, 'rows_failed': 0, 'prompt_tokens': 0, 'completion_tokens': 0, 'inflight': 0,
+         'workers': 0, 'elapsed_s': round(elapsed_s, 1)}
+    try:
+        with open(os.path.join(run_dir, 'plan.json'), encoding='utf-8') as f:
+            total = json.load(f).get('rows_total')
+        if isinstance(total, int):
+            p['rows_total'] = total
+    except (OSError, ValueError):
+        pass
+    d = os.path.join(run_dir, 'stats')
+    try:
+        names = [n for n in os.listdir(d) if n.endswith('.json') and not n.startswith('.')]
+    except OSError:
+        names = []
+    for n in names:
+        try:
+            with open(os.path.join(d, n), encoding='utf-8') as f:
+                s = json.load(f)
+        except (OSError, ValueError):
+            continue
+        p['workers'] += 1
+        for k in ('rows_done', 'rows_failed', 'prompt_tokens', 'completion_tokens'):
+            p[k] += int(s.get(k) or 0)
+        if not s.get('done'):
+            p['inflight'] += int(s.get('inflight') or 0)
+    return p
+
+
+def emit_progress(run_dir, elapsed_s):
+    """One `sparkinfer-progress {json}` line on stderr: the driver's log is what `sparkinfer logs` follows."""
+    try:
+        print(PROGRESS_PREFIX + json.dumps(progress_of(run_dir, elapsed_s)), file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 class BudgetWatcher(threading.Thread):
     """Polls the stats every `interval_s` seconds while the inference job group runs."""
 
@@ -116,7 +159,13 @@ class BudgetWatcher(threading.Thread):
         return done + b_done, failed + b_failed, merged
 
     def run(self):
+        started = time.monotonic()
+        last_progress = started
         while not self._stop.wait(self._interval):
+            now = time.monotonic()
+            if now - last_progress >= PROGRESS_EVERY_S:
+                last_progress = now
+                emit_progress(self._run_dir, now - started)
             finished, failed, codes = self.counts()
             if budget_exceeded(self._limits, finished, failed):
                 self.tripped = (finished, failed, codes)
