@@ -99,6 +99,8 @@ export interface TimedResult {
   /** Result lines per second in the same period. */
   rps: number;
   measuredS: number;
+  /** From the first to the last completion inside the period, in s (the rate's denominator). */
+  spanS: number;
   lines: number;
   errors: number;
   errorsByCode: Record<string, number>;
@@ -114,13 +116,16 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
   const t0 = performance.now();
   const from = t0 + o.warmupMs;
   const to = from + o.measureMs;
-  let tokens = 0;
-  let lines = 0;
+  // Completions inside the period, by arrival time. Continuous batching with a fixed output length
+  // finishes requests in bursts (all slots that started together end together), so the rate is
+  // taken between the first and the last arrival in the period, leaving out the first arrival's
+  // tokens: whole inter-burst intervals only.
+  const events: Array<{ at: number; tokens: number }> = [];
   const t = tally();
   readLinesFrom(child.stdout as NodeJS.ReadableStream, {
     onLine: (l, at) => {
       const ct = t.add(l);
-      if (at >= from && at < to) { tokens += ct; lines++; }
+      if (at >= from && at < to) events.push({ at, tokens: ct });
     },
   });
   let stderr = '';
@@ -151,7 +156,21 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
   killTree(child);
   await feed;
   if (early) throw new Error(`worker exited during a timed run: ${stderr.slice(0, 500)}`);
-  return { tokS: tokens / (o.measureMs / 1000), rps: lines / (o.measureMs / 1000), measuredS: o.measureMs / 1000, lines, errors: t.stats.errors, errorsByCode: t.stats.errorsByCode };
+  const first = events[0];
+  const last = events.at(-1);
+  const spanS = first !== undefined && last !== undefined ? (last.at - first.at) / 1000 : 0;
+  let tokS: number;
+  let rps: number;
+  if (first !== undefined && spanS >= 0.25 * (o.measureMs / 1000)) {
+    const after = events.filter((e) => e.at > first.at);
+    tokS = after.reduce((a, e) => a + e.tokens, 0) / spanS;
+    rps = after.length / spanS;
+  } else {
+    // One burst (or none) in the period: the plain count over the period, flagged by `spanS`.
+    tokS = events.reduce((a, e) => a + e.tokens, 0) / (o.measureMs / 1000);
+    rps = events.length / (o.measureMs / 1000);
+  }
+  return { tokS, rps, measuredS: o.measureMs / 1000, spanS, lines: events.length, errors: t.stats.errors, errorsByCode: t.stats.errorsByCode };
 }
 
 export interface PipedResult extends WorkerStats {

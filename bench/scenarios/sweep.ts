@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { startSimProcess, type BenchEngine } from '../lib/engines.ts';
 import { measureCpu, type CpuSeconds } from '../lib/proc.ts';
-import { protocolLine, questionRows, writeJobFiles, type Row } from '../lib/workload.ts';
+import { bodiesFor, protocolLine, questionRows, writeJobFiles, type Row } from '../lib/workload.ts';
+import { runLoad } from '../lib/loadgen.ts';
 import { runWorkerTimed, type TimedResult } from '../lib/worker.ts';
 import { round, type BenchContext, type Scenario, type ScenarioResult } from '../lib/context.ts';
 import { PROFILES } from '../../src/sim/profiles.ts';
@@ -21,7 +22,7 @@ import { seededRandom } from '../../src/sim/clock.ts';
 
 type Window = number | 'auto';
 
-interface Point { window: Window; tokS: number; rps: number; errors: number; errorsByCode: Record<string, number> }
+interface Point { window: Window; tokS: number; rps: number; spanS: number; errors: number; errorsByCode: Record<string, number> }
 
 interface EngineSweep {
   points: Point[];
@@ -58,13 +59,14 @@ async function sweepOne(ctx: BenchContext, label: string, engine: BenchEngine, o
         name: `c-${label}-${w}`, endpoint: engine.endpoint, engineKind: o.engineKind, maxTokens: o.maxTokens, concurrency: w,
         inputPath: join(dir, 'unused'), outputPath: join(dir, 'out'), runDir: join(dir, `run-${w}`),
       });
-      await engine.waitIdle(120_000);
+      // A killed worker's requests still run to the end in the engine: wait them out.
+      await engine.waitIdle(600_000);
       const columns = files.job.run.columns;
       const r: TimedResult = await runWorkerTimed({
         jobPath: files.jobJsonPath, warmupMs: o.warmupMs, measureMs: o.measureMs,
         line: (i) => protocolLine(o.rows[i % o.rows.length] as Row, columns, `k${i}`),
       });
-      const p: Point = { window: w, tokS: r.tokS * o.scale, rps: r.rps * o.scale, errors: r.errors, errorsByCode: r.errorsByCode };
+      const p: Point = { window: w, tokS: r.tokS * o.scale, rps: r.rps * o.scale, spanS: r.spanS, errors: r.errors, errorsByCode: r.errorsByCode };
       points.push(p);
       ctx.log(`c: ${label} window ${String(w)}: ${p.tokS.toFixed(1)} tok/s${r.errors > 0 ? ` (${r.errors} errors ${JSON.stringify(r.errorsByCode)})` : ''}`);
     }
@@ -80,11 +82,21 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
   const windows: Window[] = [...(ctx.smoke ? [1, 16] : ctx.quick ? [1, 4, 16, 64, 256] : [1, 2, 4, 8, 16, 32, 64, 128, 256]), 'auto'];
   const t = (quick: number, full: number): number => (ctx.smoke ? 3000 : ctx.quick ? quick : full);
 
-  // The real engine: short prompts, a fixed output length.
+  // The real engine: short prompts, a short fixed output, and periods sized from one batch cycle
+  // (all slots busy once), since completions come in bursts of a cycle.
   const llama = await ctx.engine();
+  const slots = Number(llama.settings['parallel'] ?? 16);
+  const realTokens = 8;
+  const { bodies } = bodiesFor(writeJobFiles(join(ctx.workDir, 'c-probe'), {
+    name: 'c-probe', endpoint: llama.endpoint, engineKind: llama.kind, maxTokens: realTokens, concurrency: slots,
+    inputPath: 'unused', outputPath: 'unused', runDir: join(ctx.workDir, 'c-probe'),
+  }).job, questionRows(slots, 13));
+  await llama.waitIdle();
+  const cycleMs = (await runLoad({ origin: llama.origin, path: '/v1/chat/completions', bodies, concurrency: slots })).wallS * 1000;
+  ctx.log(`c: one batch cycle (${slots} × ${realTokens} tokens) takes ${(cycleMs / 1000).toFixed(1)} s`);
   const real = await sweepOne(ctx, llama.kind, llama, {
-    windows, rows: questionRows(2000, 11), maxTokens: 32, engineKind: llama.kind, scale: 1,
-    warmupMs: t(4000, 10_000), measureMs: t(8000, 30_000),
+    windows, rows: questionRows(2000, 11), maxTokens: realTokens, engineKind: llama.kind, scale: 1,
+    warmupMs: Math.max(t(4000, 10_000), 1.5 * cycleMs), measureMs: Math.max(t(10_000, 30_000), (ctx.quick ? 4 : 10) * cycleMs),
   });
 
   // The simulated KV-limited engine, as its own process, `timeScale` times real time.
@@ -118,7 +130,7 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
       auto_vs_best_fixed_sim_virtual: round(virtual.autoVsBestFixed),
     },
     details: {
-      real_engine: { engine: llama.settings, max_tokens: 32, points: real.points, best: real.best, max: real.max, auto: real.auto },
+      real_engine: { engine: llama.settings, max_tokens: realTokens, batch_cycle_s: cycleMs / 1000, points: real.points, best: real.best, max: real.max, auto: real.auto },
       sim_kv_limited: {
         profile: kv, time_scale: timeScale, max_tokens: Math.round((kv.outputTokens[0] + kv.outputTokens[1]) / 2),
         note: 'tok/s are simulated tok/s (real rate × timeScale)', points: simSweep.points, best: simSweep.best, max: simSweep.max, auto: simSweep.auto,

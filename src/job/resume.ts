@@ -35,7 +35,15 @@ function ledgerFiles(runDir: string): string[] {
   } catch {
     return [];
   }
-  return names.map((n) => join(d, n)).filter((p) => p.endsWith('.jsonl') && (() => { try { const s = statSync(p); return s.isFile() && s.size > 0; } catch { return false; } })());
+  const withContent = (p: string): boolean => {
+    try {
+      const st = statSync(p);
+      return st.isFile() && st.size > 0;
+    } catch {
+      return false;
+    }
+  };
+  return names.filter((n) => n.endsWith('.jsonl')).map((n) => join(d, n)).filter(withContent);
 }
 
 /** Unconsumed earlier runs of this output that finished at least one row, oldest first. */

@@ -145,7 +145,13 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       nodePath: process.execPath, ...(uiPort !== undefined ? { uiPort } : {}),
     });
     // spark-submit leads its own process group: a rerun after a kill waits for that group to end.
-    if (spark.child.pid !== undefined) annotateLock(root, { spark_pgid: spark.child.pid });
+    if (spark.child.pid !== undefined) {
+      try {
+        annotateLock(root, { spark_pgid: spark.child.pid });
+      } catch (err) {
+        o.log(`sparkinfer: could not note Spark's process group in the run lock: ${(err as Error).message}`);
+      }
+    }
     o.log(`sparkinfer: run ${runId} started; spark log: ${join(runDir, 'logs', 'spark.log')}`);
     const sp = spark;
     const engineGaveUp = new Promise<string>((res) => engine?.on('giveup', () => res('the local engine crashed more often than engine.launch.max_restarts allows')));

@@ -181,10 +181,11 @@ export const EngineSpec = z
     retries: z.number().int().min(0).default(4),
     /**
      * Dispatch order within a worker: `auto` sends rows whose rendered prompts share a long prefix
-     * together (within a 256-row window) so they hit the engine's prefix cache; `off` keeps arrival
-     * order. Default auto. bench scenario g measures it.
+     * together (within a 256-row window) so they hit the engine's prefix cache; `off` (the default)
+     * keeps arrival order. Default off: bench scenario g measured grouping slower on llama-server,
+     * whose slot selection already reuses cached prefixes in arrival order (bench/README.md).
      */
-    prefix_order: z.enum(['auto', 'off']).default('auto'),
+    prefix_order: z.enum(['auto', 'off']).default('off'),
     /** `task: embed`: rows sent together in one /v1/embeddings request (`input: [..]`). Default 16. */
     embed_batch: z.number().int().positive().max(2048).default(16),
     /** Name of the environment variable holding the API key. The key itself never goes in the job file. */

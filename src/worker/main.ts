@@ -110,7 +110,7 @@ async function main(): Promise<number> {
       onStats: (c) => writeStats(c),
       log,
       // engine.prefix_order: group rows that share a prompt prefix (prefix-order.ts); off keeps the FIFO.
-      ...(job.engine.prefix_order !== 'off' ? { makeQueue: prefixQueueFactory() } : {}),
+      ...(job.engine.prefix_order === 'auto' ? { makeQueue: prefixQueueFactory() } : {}),
     });
     ledger.close();
     writeStats(counters, true);
