@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { writeChart } from '../src/report/chart.ts';
 import { llamaServerPath } from '../src/launch/paths.ts';
@@ -30,7 +30,7 @@ const SCENARIOS: Scenario[] = [scenarioA, scenarioB, scenarioC, scenarioD, scena
 const KEYS: Record<string, string[]> = {
   a: ['engine_ceiling_tok_s', 'e2e_tok_s', 'e2e_vs_engine_ratio', 'e2e_infer_vs_engine_ratio', 'fixed_overhead_s', 'workload_vs_overhead', 'engine_tok_per_cpu_s', 'e2e_engine_tok_per_cpu_s', 'e2e_vs_engine_per_cpu_ratio'],
   b: ['speedup_vs_sequential', 'speedup_vs_sequential_wall', 'sequential_tok_s', 'engine_c1_tok_s', 'engine_batching_gain', 'engine_batching_gain_per_cpu'],
-  c: ['auto_vs_best_fixed', 'auto_vs_max_fixed', 'auto_vs_best_fixed_llama', 'auto_vs_best_fixed_sim', 'auto_vs_max_fixed_llama', 'auto_vs_max_fixed_sim', 'auto_vs_best_fixed_sim_virtual'],
+  c: ['auto_vs_best_fixed', 'auto_vs_max_fixed', 'auto_vs_best_fixed_llama', 'auto_vs_best_fixed_sim', 'auto_vs_max_fixed_llama', 'auto_vs_max_fixed_sim', 'auto_vs_best_fixed_sim_http', 'auto_vs_max_fixed_sim_http'],
   d: ['worker_ceiling_rps', 'worker_cpu_us_per_request', 'worker_cpu_bound_rps'],
   e: ['worker_peak_rss_mb', 'worker_rss_rows'],
   f: ['scaleout_efficiency_4x', 'scaleout_efficiency_2x', 'scaleout_tok_s_1', 'scaleout_tok_s_4', 'scaleout_efficiency_4x_workers'],
@@ -47,6 +47,8 @@ const { values } = parseArgs({
     'engine-threads': { type: 'string', default: '1' },
     engine: { type: 'string', default: 'llama-server' },
     'keep-work': { type: 'boolean', default: false },
+    /** Results folder. Default bench/results (bench/results/smoke with --smoke). */
+    out: { type: 'string' },
   },
   strict: true,
 });
@@ -78,7 +80,7 @@ async function main(): Promise<number> {
   const threads = positive('engine-threads', values['engine-threads'] ?? '1');
   const date = new Date().toISOString().slice(0, 10);
   // Smoke runs check the plumbing only: their files stay out of the real results.
-  const resultsDir = join(ROOT, 'bench', 'results', ...(values.smoke === true ? ['smoke'] : []));
+  const resultsDir = values.out !== undefined ? resolve(values.out) : join(ROOT, 'bench', 'results', ...(values.smoke === true ? ['smoke'] : []));
   mkdirSync(resultsDir, { recursive: true });
   const workDir = mkdtempSync(join(tmpdir(), 'sparkinfer-bench-'));
   const command = ['npm', 'run', 'bench', '--', ...process.argv.slice(2)].join(' ');

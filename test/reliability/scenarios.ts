@@ -75,8 +75,10 @@ export async function mixedFaults(ctx: Ctx): Promise<MixedFaultsResult> {
   try {
     const out = join(ctx.work, 'out-faults');
     const path = join(ctx.work, 'faults.yaml');
-    // request_timeout is what the `timeout` fault waits for: short, yet long enough for a loaded engine.
-    writeFileSync(path, yaml(job('faults', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 30s, startup_timeout: 60s, retries: 4 }`));
+    // request_timeout is what the `timeout` fault waits for: short, yet long enough for a loaded engine
+    // (a healthy row fails only if 5 attempts in a row take longer). Two tasks: one wave, plus the retry.
+    writeFileSync(path, yaml(job('faults', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 15s, startup_timeout: 60s, retries: 4 }
+spark: { master: "local[2,3]", partitions: 2 }`));
     const cli = await runCli(['run', path, '--json'], { env: { [FAULT_KILL_ENV]: '5' }, timeoutMs: ctx.timeoutMs ?? 600_000 });
     const summary = summaryOf(cli);
     const rowsOut = readOutput(out);
@@ -192,7 +194,8 @@ limits: { max_failed_fraction: 0.2, min_rows_for_budget: 10 }`));
     // The engine is fixed: forward everything.
     proxy.setPlan(undefined);
     const before = proxy.forwarded();
-    const retry = await runCli(['run', path, '--json', '--retry-errors'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
+    // Concurrency is not part of the fingerprint: the rerun may go faster.
+    const retry = await runCli(['run', path, '--json', '--retry-errors', '--set', 'engine.concurrency=4'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
     const retryPosts = proxy.forwarded() - before;
     const retrySummary = summaryOf(retry);
     const t = tally(readOutput(out), ids);
