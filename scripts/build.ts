@@ -12,4 +12,6 @@ const common = { bundle: true, platform: 'node', format: 'esm', target: 'node24'
 const banner = { js: "import { createRequire as __sparkinferRequire } from 'node:module'; const require = __sparkinferRequire(import.meta.url);" };
 await build({ ...common, banner, entryPoints: [join(root, 'src/worker/main.ts')], outfile: join(root, 'dist/sparkinfer-worker.mjs') });
 await build({ ...common, banner, entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(root, 'dist/sparkinfer.mjs') });
-process.stderr.write('built dist/sparkinfer-worker.mjs and dist/sparkinfer.mjs\n');
+// The GPU benchmark's driver (bench/gpu), carried to a machine that has Node but no node_modules.
+await build({ ...common, banner, entryPoints: [join(root, 'bench/gpu/gpu-bench.ts')], outfile: join(root, 'dist/gpu-bench.mjs') });
+process.stderr.write('built dist/sparkinfer-worker.mjs, dist/sparkinfer.mjs and dist/gpu-bench.mjs\n');

@@ -65,6 +65,8 @@ export interface JobOptions {
   /** The few-shot workload puts `context` in the system message. */
   fewShot?: boolean;
   spark?: JobSpecInput['spark'];
+  /** The job's `model` (the engine's alias). Default `smollm2-135m-instruct`. */
+  model?: string;
 }
 
 /** The job as the user would write it (the CLI arm gets this as YAML). */
@@ -75,7 +77,7 @@ export function jobInput(o: JobOptions): JobSpecInput {
     prompt: o.fewShot === true
       ? { api: 'chat', system: '{{ context }}', user: '{{ question }}' }
       : { api: 'chat', system: 'You are a helpful assistant. Answer in one or two sentences.', user: '{{ question }}' },
-    model: 'smollm2-135m-instruct',
+    model: o.model ?? 'smollm2-135m-instruct',
     // ignore_eos with a fixed max_tokens: every arm generates exactly the same number of tokens.
     sampling: { temperature: 0, max_tokens: o.maxTokens, ignore_eos: true },
     engine: {

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (bench/GPU.md), from the repository root, with bench/gpu/carry/* carried.
+#   bash bench/gpu/device.sh STEP…      steps, in order; each is skipped once done on this machine:
+#     build            llama-server with CUDA (sm_90) from the carried llama.cpp sources
+#     random-model     the random-weight Llama GGUF of Qwen2.5-1.5B's shape (make-model.py)
+#     smollm2          the demo model from its two carried halves (sha256 checked)
+#     bench:MODEL:GPUS gpu-bench.mjs for MODEL (random-1.5b | smollm2) on GPUS (e.g. 1,2,4)
+# Work lives in $GPU_WORK (default /tmp/sparkinfer-gpu), which stays while the machine is warm.
+# Results and logs go to $OUT (the device tool's return folder) when it is set, else $GPU_WORK/out.
+set -uo pipefail
+CARRY=${CARRY:-bench/gpu/carry}
+W=${GPU_WORK:-/tmp/sparkinfer-gpu}
+OUT=${OUT:-$W/out}
+mkdir -p "$W" "$OUT"
+T0=$(date +%s)
+LIMIT=${STEP_LIMIT_S:-570}   # no step is started that would end after this many seconds (a call may run 600)
+log() { echo "[device $(date +%H:%M:%S) +$(( $(date +%s) - T0 ))s] $*" >&2; }
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+
+node_bin() {
+  if [ ! -x "$W/node" ]; then
+    xz -dc "$CARRY/build/node.xz" > "$W/node.tmp" 2>/dev/null \
+      || python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$CARRY/build/node.xz" "$W/node.tmp"
+    chmod +x "$W/node.tmp" && mv "$W/node.tmp" "$W/node"
+  fi
+  echo "$W/node"
+}
+
+src_dir() {
+  if [ ! -f "$W/src/llama.cpp/CMakeLists.txt" ]; then
+    rm -rf "$W/src" && mkdir -p "$W/src"
+    tar -xJf "$CARRY/build/llama-src.tar.xz" -C "$W/src" \
+      || python3 -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$CARRY/build/llama-src.tar.xz" "$W/src"
+  fi
+  echo "$W/src/llama.cpp"
+}
+
+step_build() {
+  [ -x "$W/bin/llama-server" ] && { log "build: done before"; return 0; }
+  local src; src=$(src_dir)
+  nvcc --version | tail -n 2 >&2; nvidia-smi -L >&2
+  log "build: configure"
+  cmake -S "$src" -B "$W/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DGGML_NATIVE=OFF \
+    -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DGGML_CCACHE=OFF -DBUILD_SHARED_LIBS=OFF \
+    > "$OUT/build.log" 2>&1 || { tail -n 40 "$OUT/build.log" >&2; return 1; }
+  log "build: compile (-j$(nproc))"
+  local b0; b0=$(date +%s)
+  cmake --build "$W/build" --target llama-server -j"$(nproc)" >> "$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log" >&2; return 1; }
+  mkdir -p "$W/bin" && cp "$W/build/bin/llama-server" "$W/bin/llama-server"
+  log "build: llama-server built in $(( $(date +%s) - b0 )) s ($(du -h "$W/bin/llama-server" | cut -f1))"
+  "$W/bin/llama-server" --version >&2 || true
+  ldd "$W/bin/llama-server" | grep -i -E "cuda|cublas|not found" >&2 || true
+  # Keep a copy in case the machine goes back before the next call (files ≤ 16 MiB each).
+  (cd "$W/bin" && xz -T0 -c llama-server | split -b 15M - "$OUT/llama-server.xz.part-")
+  gzip -9 -f "$OUT/build.log"
+}
+
+step_random_model() {
+  [ -s "$W/models/random-1.5b.gguf" ] && { log "random-model: done before"; return 0; }
+  mkdir -p "$W/models"
+  local src; src=$(src_dir)
+  python3 "$CARRY/build/make-model.py" random "$CARRY/build/vocab.gguf" "$W/models/random-1.5b.gguf.tmp" \
+    --preset qwen2.5-1.5b --gguf-py "$src/gguf-py" && mv "$W/models/random-1.5b.gguf.tmp" "$W/models/random-1.5b.gguf"
+}
+
+step_smollm2() {
+  [ -s "$W/models/smollm2.gguf" ] && { log "smollm2: done before"; return 0; }
+  mkdir -p "$W/models" "$W/parts"
+  for p in a b; do [ -f "$CARRY/model-$p/smollm2.part-$p" ] && cp "$CARRY/model-$p/smollm2.part-$p" "$W/parts/"; done
+  [ -f "$CARRY/model-b/smollm2.sha256" ] && cp "$CARRY/model-b/smollm2.sha256" "$W/parts/"
+  [ -f "$W/parts/smollm2.part-a" ] && [ -f "$W/parts/smollm2.part-b" ] || { log "smollm2: have $(ls "$W/parts" | tr '\n' ' ') — need both halves"; return 1; }
+  cat "$W/parts/smollm2.part-a" "$W/parts/smollm2.part-b" > "$W/models/smollm2.gguf.tmp"
+  [ "$(sha256sum "$W/models/smollm2.gguf.tmp" | cut -d' ' -f1)" = "$(cat "$W/parts/smollm2.sha256")" ] || { log "smollm2: checksum mismatch"; return 1; }
+  mv "$W/models/smollm2.gguf.tmp" "$W/models/smollm2.gguf"
+}
+
+step_bench() {  # MODEL GPUS
+  local model=$1 gpus=$2 file name
+  case $model in
+    random-1.5b) file=$W/models/random-1.5b.gguf; name=random-llama-1.5b ;;
+    smollm2) file=$W/models/smollm2.gguf; name=smollm2-135m-instruct ;;
+    *) log "unknown model $model"; return 1 ;;
+  esac
+  [ -f "$W/bench/done-$name-$gpus" ] && { log "bench $model $gpus: done before"; return 0; }
+  local node; node=$(node_bin)
+  mkdir -p "$W/bench"
+  log "bench $model on $gpus GPU(s)"
+  "$node" "$CARRY/build/gpu-bench.mjs" --llama-server "$W/bin/llama-server" --model "$file" --model-name "$name" \
+    --gpus "$gpus" --worker "$CARRY/build/sparkinfer-worker.mjs" --out "$W/bench" \
+    --parallel "${PARALLEL:-256}" --max-tokens "${MAX_TOKENS:-64}" --warmup "${WARMUP_S:-10}" --measure "${MEASURE_S:-30}" \
+    --workers-per-engine "${WORKERS_PER_ENGINE:-2}" --result "$OUT/gpu-$name.json" > "$W/bench/stdout-$name.json"
+  local rc=$?
+  [ $rc = 0 ] || return 1
+  touch "$W/bench/done-$name-$gpus"
+  tail -n 30 "$W"/bench/engine-"$name"-1gpu-0.log > "$OUT/engine-$name.log.tail" 2>/dev/null || true
+}
+
+nvidia-smi --query-gpu=index,name,memory.total,utilization.gpu --format=csv,noheader >&2 || true
+# Rough length of a step, in s: a step that would end past LIMIT is not started.
+estimate() {
+  case $1 in
+    build) echo 300 ;; random-model) echo 60 ;; smollm2) echo 5 ;;
+    bench:*) local g=${1##*:}; echo $(( (${WARMUP_S:-10} * 2 + ${MEASURE_S:-30} * 2 + 40) * ( $(tr -cd , <<<"$g" | wc -c) + 1 ) )) ;;
+    *) echo 0 ;;
+  esac
+}
+for step in "$@"; do
+  if [ $(( $(date +%s) - T0 + $(estimate "$step") )) -gt "$LIMIT" ]; then log "time's up: not starting $step (needs ~$(estimate "$step") s)"; continue; fi
+  case $step in
+    build) step_build || { log "build failed"; exit 1; } ;;
+    random-model) step_random_model || { log "random-model failed"; exit 1; } ;;
+    smollm2) step_smollm2 || log "smollm2 not ready" ;;
+    bench:*) IFS=: read -r _ m g <<<"$step"; step_bench "$m" "$g" || log "bench $m failed" ;;
+    *) log "unknown step $step"; exit 2 ;;
+  esac
+done
+log "done: $(ls "$OUT" | tr '\n' ' ')"

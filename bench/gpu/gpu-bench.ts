@@ -1,0 +1,351 @@
+/**
+ * GPU benchmark (issue 7, bench/GPU.md): one llama-server per GPU, started by sparkinfer's own
+ * launcher (src/launch), and two arms per GPU count, each measured in the same run:
+ *
+ * - **ceiling**: the reference load (pre-rendered bodies, fixed concurrency of 2 × slots per
+ *   engine over keep-alive connections, no scheduler), the same shape as bench scenario a;
+ * - **worker**: sparkinfer's worker (dist/sparkinfer-worker.mjs), `concurrency: auto`, ledger on,
+ *   fed from a file of worker protocol lines (what Spark's TRANSFORM pipes in), W workers per
+ *   engine that share it without talking to each other.
+ *
+ * Both arms send byte-identical bodies (the worker's own request builder renders the ceiling's)
+ * with `ignore_eos` and a fixed `max_tokens`. Each arm runs `warmup + measure` seconds; the rate is
+ * the completions inside the measured period (steady state, as bench/lib/worker.ts). GPU
+ * utilization comes from `nvidia-smi dmon -s u` over the same period.
+ *
+ * Runs on the device machine from the bundle `dist/gpu-bench.mjs` (bench/gpu/device.sh); it also
+ * runs on a CPU llama-server (no nvidia-smi: utilization is null), which is how it is smoke-tested.
+ *
+ *   node dist/gpu-bench.mjs --llama-server PATH --model FILE --model-name NAME --gpus 1,2,4 \
+ *     --worker dist/sparkinfer-worker.mjs --out DIR [--parallel 256] [--max-tokens 64] \
+ *     [--warmup 10] [--measure 30] [--workers-per-engine 2] [--ngl 999] [--result FILE]
+ */
+import { parseArgs } from 'node:util';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Pool } from 'undici';
+import { startEngine } from '../../src/launch/engine.ts';
+import type { LocalEngine } from '../../src/launch/supervisor.ts';
+import { engineLoad } from '../../src/engine/prometheus.ts';
+import { bodiesFor, questionRows, resolvedJob, writeProtocolFile, type JobOptions } from '../lib/workload.ts';
+
+const { values } = parseArgs({
+  options: {
+    'llama-server': { type: 'string' },
+    model: { type: 'string' },
+    'model-name': { type: 'string', default: 'smollm2-135m-instruct' },
+    gpus: { type: 'string', default: '1' },
+    worker: { type: 'string', default: 'dist/sparkinfer-worker.mjs' },
+    out: { type: 'string', default: 'bench/work/gpu' },
+    parallel: { type: 'string', default: '256' },
+    'ctx-per-slot': { type: 'string', default: '512' },
+    'max-tokens': { type: 'string', default: '64' },
+    warmup: { type: 'string', default: '10' },
+    measure: { type: 'string', default: '30' },
+    'workers-per-engine': { type: 'string', default: '2' },
+    ngl: { type: 'string', default: '999' },
+    threads: { type: 'string', default: '4' },
+    'extra-args': { type: 'string', default: '' },
+    tag: { type: 'string', default: '' },
+    /** Where the result JSON goes. Default `<out>/gpu-<model-name>[-<tag>].json`. */
+    result: { type: 'string' },
+  },
+  strict: true,
+});
+
+function int(name: string, v: string | undefined): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected an integer from 1 and up, got ${String(v)}`);
+  return n;
+}
+
+const bin = values['llama-server'];
+const modelFile = values.model;
+if (bin === undefined || modelFile === undefined) throw new Error('--llama-server and --model are required');
+const modelName = values['model-name'] ?? 'model';
+const gpuCounts = (values.gpus ?? '1').split(',').map((g) => int('gpus', g));
+const parallel = int('parallel', values.parallel);
+const ctxPerSlot = int('ctx-per-slot', values['ctx-per-slot']);
+const maxTokens = int('max-tokens', values['max-tokens']);
+const warmupS = int('warmup', values.warmup);
+const measureS = int('measure', values.measure);
+const wpe = int('workers-per-engine', values['workers-per-engine']);
+const outDir = resolve(values.out ?? 'bench/work/gpu');
+const workerBundle = resolve(values.worker ?? 'dist/sparkinfer-worker.mjs');
+const extraArgs = (values['extra-args'] ?? '').split(' ').filter((a) => a !== '');
+mkdirSync(outDir, { recursive: true });
+
+const log = (m: string): void => { process.stderr.write(`[gpu-bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`); };
+
+// ---------------------------------------------------------------- GPU utilization (nvidia-smi dmon)
+
+interface DmonSample { at: number; gpu: number; sm: number }
+
+/** `samples` fills while it runs (one line per GPU per second). */
+function startDmon(): { samples: DmonSample[]; stop(): void } {
+  const samples: DmonSample[] = [];
+  let child: ChildProcess | undefined;
+  try {
+    execFileSync('nvidia-smi', ['-L'], { stdio: 'ignore' });
+    child = spawn('nvidia-smi', ['dmon', '-s', 'u', '-d', '1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return { samples, stop: () => {} };
+  }
+  let rest = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    const text = rest + d.toString();
+    const lines = text.split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.startsWith('#')) continue;
+      const f = line.trim().split(/\s+/);
+      const gpu = Number(f[0]);
+      const sm = Number(f[1]);
+      if (Number.isInteger(gpu) && Number.isFinite(sm)) samples.push({ at: performance.now(), gpu, sm });
+    }
+  });
+  child.on('error', () => {});
+  return { samples, stop: () => { child?.kill('SIGKILL'); } };
+}
+
+function utilization(samples: DmonSample[], gpus: number, from: number, to: number): { mean: number | null; per_gpu: Array<number | null> } {
+  const per = Array.from({ length: gpus }, (_, g) => {
+    const s = samples.filter((x) => x.gpu === g && x.at >= from && x.at < to);
+    return s.length === 0 ? null : round(s.reduce((a, x) => a + x.sm, 0) / s.length, 1);
+  });
+  const known = per.filter((p): p is number => p !== null);
+  return { mean: known.length === 0 ? null : round(known.reduce((a, b) => a + b, 0) / known.length, 1), per_gpu: per };
+}
+
+const round = (v: number, d = 3): number => Number(v.toFixed(d));
+
+// ---------------------------------------------------------------- steady-state rate
+
+interface Event { at: number; tokens: number }
+
+/** Completions in [from, to): tokens after the first one over the span first → last (whole inter-burst intervals). */
+function steady(events: Event[], measureMs: number): { tok_s: number; rps: number; span_s: number; completions: number } {
+  const first = events[0];
+  const last = events.at(-1);
+  if (first === undefined || last === undefined) return { tok_s: 0, rps: 0, span_s: 0, completions: 0 };
+  const spanS = (last.at - first.at) / 1000;
+  if (spanS < 0.25 * (measureMs / 1000)) {
+    const tokens = events.reduce((a, e) => a + e.tokens, 0);
+    return { tok_s: round(tokens / (measureMs / 1000), 1), rps: round(events.length / (measureMs / 1000), 1), span_s: round(spanS), completions: events.length };
+  }
+  const after = events.slice(1);
+  return { tok_s: round(after.reduce((a, e) => a + e.tokens, 0) / spanS, 1), rps: round(after.length / spanS, 1), span_s: round(spanS), completions: events.length };
+}
+
+// ---------------------------------------------------------------- engines
+
+interface Engine { gpu: number; engine: LocalEngine; origin: string; endpoint: string }
+
+async function startEngines(n: number): Promise<Engine[]> {
+  return Promise.all(Array.from({ length: n }, async (_, gpu) => {
+    const engine = await startEngine({
+      kind: 'llama-server', model: resolve(modelFile as string), alias: modelName, bin: resolve(bin as string),
+      args: ['--n-gpu-layers', String(values.ngl ?? '999'), '--flash-attn', 'on', ...extraArgs],
+      parallel, ctxPerSlot, threads: int('threads', values.threads), maxRestarts: 0,
+      logFile: join(outDir, `engine-${modelName}-${n}gpu-${gpu}.log`),
+      env: { ...process.env, CUDA_VISIBLE_DEVICES: String(gpu) },
+      logger: { info: () => {}, warn: (m) => log(`engine ${gpu}: ${m}`) },
+    });
+    await engine.waitHealthy(300_000);
+    return { gpu, engine, endpoint: engine.endpoint, origin: engine.endpoint.replace(/\/v1$/, '') };
+  }));
+}
+
+async function waitIdle(origin: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const load = engineLoad(await (await fetch(`${origin}/metrics`)).text());
+      if ((load.running ?? 0) === 0 && (load.waiting ?? 0) === 0) return;
+    } catch { /* between polls */ }
+    if (Date.now() > deadline) { log(`engine at ${origin} still busy after ${timeoutMs} ms; going on`); return; }
+    await delay(250);
+  }
+}
+
+// ---------------------------------------------------------------- the two arms
+
+function jobOptions(e: Engine, name: string): JobOptions {
+  return {
+    name, endpoint: e.endpoint, engineKind: 'llama-server', maxTokens, concurrency: 'auto', model: modelName,
+    inputPath: join(outDir, 'unused'), outputPath: join(outDir, `${name}-out`), runDir: join(outDir, `${name}-run`),
+  };
+}
+
+const ROWS = questionRows(4096, 3);
+
+/** The reference load on every engine at once, for warmup + measure seconds. */
+async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record<string, unknown>> {
+  const conc = parallel * 2;
+  const t0 = performance.now();
+  const from = t0 + warmupS * 1000;
+  const to = from + measureS * 1000;
+  const events: Event[] = [];
+  let failed = 0;
+  await Promise.all(engines.map(async (e) => {
+    const { path, bodies } = bodiesFor(resolvedJob(jobOptions(e, `ceiling-${e.gpu}`)), ROWS);
+    const pool = new Pool(e.origin, { connections: conc, pipelining: 1, headersTimeout: 600_000, bodyTimeout: 600_000, keepAliveTimeout: 60_000 });
+    let next = e.gpu * 977;
+    const lane = async (): Promise<void> => {
+      while (performance.now() < to) {
+        const body = bodies[next++ % bodies.length] as string;
+        try {
+          const res = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } });
+          const text = await res.body.text();
+          const at = performance.now();
+          if (res.statusCode !== 200) { failed++; continue; }
+          const tokens = (JSON.parse(text) as { usage?: { completion_tokens?: number } }).usage?.completion_tokens ?? 0;
+          if (at >= from && at < to) events.push({ at, tokens });
+        } catch {
+          failed++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: conc }, lane));
+    await pool.destroy();
+  }));
+  events.sort((a, b) => a.at - b.at);
+  return { concurrency_per_engine: conc, failed, ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to) };
+}
+
+function cpuSecondsOf(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** W workers per engine, each fed from the protocol file, for warmup + measure seconds; then killed. */
+async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], label: string): Promise<Record<string, unknown>> {
+  const t0 = performance.now();
+  const from = t0 + warmupS * 1000;
+  const to = from + measureS * 1000;
+  const events: Event[] = [];
+  const errors: Record<string, number> = {};
+  const children: Array<{ child: ChildProcess; cpuS: number; lines: number; stderr: string; exited: boolean }> = [];
+  for (const e of engines) {
+    for (let w = 0; w < wpe; w++) {
+      const name = `${label}-e${e.gpu}-w${w}`;
+      const job = resolvedJob(jobOptions(e, name));
+      const jobPath = join(outDir, `${name}.job.json`);
+      writeFileSync(jobPath, JSON.stringify(job));
+      const fd = openSync(input, 'r');
+      const child = spawn(process.execPath, [workerBundle, jobPath], { stdio: [fd, 'pipe', 'pipe'], detached: true });
+      closeSync(fd);
+      const rec = { child, cpuS: 0, lines: 0, stderr: '', exited: false };
+      children.push(rec);
+      let rest = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        const at = performance.now();
+        const text = rest + d.toString('utf8');
+        let start = 0;
+        for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+          const r = JSON.parse(text.slice(start, nl)) as { completion_tokens?: number | null; error_code?: string | null };
+          start = nl + 1;
+          rec.lines++;
+          if (r.error_code !== null && r.error_code !== undefined) { errors[r.error_code] = (errors[r.error_code] ?? 0) + 1; continue; }
+          if (at >= from && at < to) events.push({ at, tokens: r.completion_tokens ?? 0 });
+        }
+        rest = text.slice(start);
+      });
+      child.stderr?.on('data', (d: Buffer) => { if (rec.stderr.length < 4000) rec.stderr += d.toString(); });
+      child.once('exit', () => { rec.exited = true; });
+    }
+  }
+  const cpuTimer = setInterval(() => {
+    for (const c of children) { const s = cpuSecondsOf(c.child.pid as number); if (Number.isFinite(s)) c.cpuS = s; }
+  }, 250);
+  await delay(Math.max(0, to - performance.now()));
+  clearInterval(cpuTimer);
+  const early = children.filter((c) => c.exited);
+  for (const c of children) { try { process.kill(-(c.child.pid as number), 'SIGKILL'); } catch { /* gone */ } }
+  if (early.length > 0) log(`${early.length} worker(s) exited before the end: ${early[0]?.stderr.slice(0, 400) ?? ''}`);
+  events.sort((a, b) => a.at - b.at);
+  const lines = children.reduce((a, c) => a + c.lines, 0);
+  const cpuS = children.reduce((a, c) => a + c.cpuS, 0);
+  return {
+    workers: children.length, workers_exited_early: early.length, lines, errors,
+    ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to),
+    worker_cpu_s: round(cpuS, 2), worker_cpu_us_per_request: lines > 0 ? round((cpuS / lines) * 1e6, 1) : null,
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  if (!existsSync(workerBundle)) throw new Error(`no worker bundle at ${workerBundle} (node scripts/build.ts)`);
+  const input = join(outDir, 'input.lines');
+  // Enough rows that no worker reaches the end of its file within a run (each worker reads its own copy).
+  const columns = resolvedJob(jobOptions({ gpu: 0, engine: undefined as never, origin: '', endpoint: 'http://127.0.0.1:1/v1' }, 'cols')).run.columns;
+  await writeProtocolFile(input, ROWS, columns, 400_000);
+  const runs: Array<Record<string, unknown>> = [];
+  for (const n of gpuCounts) {
+    log(`${modelName}: ${n} engine(s), ${parallel} slots each, ${wpe} worker(s) per engine`);
+    const t = performance.now();
+    const engines = await startEngines(n);
+    const startS = (performance.now() - t) / 1000;
+    const dmon = startDmon();
+    try {
+      // Warm every engine (CUDA graphs, allocator) with a short burst of the reference load.
+      await Promise.all(engines.map(async (e) => {
+        const { path, bodies } = bodiesFor(resolvedJob(jobOptions(e, 'warm')), ROWS.slice(0, parallel));
+        const pool = new Pool(e.origin, { connections: parallel });
+        await Promise.all(bodies.map(async (body) => { const r = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } }); await r.body.text(); }));
+        await pool.destroy();
+      }));
+      const ceiling = await ceilingArm(engines, dmon.samples);
+      log(`  ceiling: ${String(ceiling['tok_s'])} tok/s, ${String(ceiling['rps'])} req/s, GPU ${JSON.stringify(ceiling['gpu_util'])}`);
+      await Promise.all(engines.map((e) => waitIdle(e.origin)));
+      const worker = await workerArm(engines, input, dmon.samples, `w${n}`);
+      log(`  worker:  ${String(worker['tok_s'])} tok/s, ${String(worker['rps'])} req/s, GPU ${JSON.stringify(worker['gpu_util'])}, ${String(worker['worker_cpu_us_per_request'])} µs CPU/request`);
+      runs.push({
+        gpus: n, engine_start_s: round(startS, 1), engine_argv: engines[0]?.engine.command, ceiling, worker,
+        worker_vs_engine_ratio: round((worker['tok_s'] as number) / (ceiling['tok_s'] as number)),
+      });
+      writeResult(runs); // after each GPU count: a run cut short keeps what it measured
+    } finally {
+      dmon.stop();
+      await Promise.all(engines.map((e) => e.engine.stop()));
+    }
+  }
+  writeResult(runs);
+}
+
+function writeResult(runs: Array<Record<string, unknown>>): void {
+  const base = runs.find((r) => r['gpus'] === 1);
+  const tokS = (r: Record<string, unknown> | undefined, arm: string): number => ((r?.[arm] as Record<string, number> | undefined)?.['tok_s'] ?? Number.NaN);
+  for (const r of runs) {
+    const n = r['gpus'] as number;
+    r['scaleout_efficiency'] = base === undefined ? null : round(tokS(r, 'worker') / (n * tokS(base, 'worker')));
+    r['scaleout_efficiency_ceiling'] = base === undefined ? null : round(tokS(r, 'ceiling') / (n * tokS(base, 'ceiling')));
+  }
+  const result = {
+    model: modelName, model_file: modelFile, parallel, ctx_per_slot: ctxPerSlot, max_tokens: maxTokens, warmup_s: warmupS, measure_s: measureS,
+    workers_per_engine: wpe, rows_prompt: 'bench/lib/workload.ts questionRows(4096, 3), chat, ignore_eos', gpu: gpuName(), node: process.version,
+    runs,
+  };
+  const file = values.result !== undefined ? resolve(values.result) : join(outDir, `gpu-${modelName}${values.tag !== '' && values.tag !== undefined ? `-${values.tag}` : ''}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  if (runs.length === gpuCounts.length) process.stdout.write(JSON.stringify(result) + '\n');
+  log(`wrote ${file} (${runs.length} of ${gpuCounts.length} GPU counts)`);
+}
+
+function gpuName(): string | null {
+  try {
+    return execFileSync('nvidia-smi', ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'], { encoding: 'utf8' }).trim();
+  } catch {
+    return null;
+  }
+}
+
+await main();
