@@ -193,3 +193,58 @@ function parseEmbeddings(json: unknown, expectedCount?: number): number[][] {
   }
   return items.map((x) => x.vec);
 }
+
+/**
+ * Renders request bodies for one job without rebuilding the constant part per row: the model,
+ * sampling and response fields are serialized once and the row's messages (or prompt) spliced in.
+ * The output is byte-identical to `JSON.stringify(adapter.build…Body(…))`; that is checked here on
+ * probe rows, and each encoder falls back to the plain build when it would differ (e.g. a
+ * pass-through sampling key that collides with `model` or `messages`).
+ */
+export function makeBodyEncoder(adapter: EngineAdapter, model: string, sampling: Sampling, response?: ResponseFormat): {
+  chat(messages: readonly ChatMessage[]): string;
+  completion(prompt: string): string;
+} {
+  const slowChat = (messages: readonly ChatMessage[]): string => JSON.stringify(adapter.buildChatBody(model, messages, sampling, response));
+  const slowCompletion = (prompt: string): string => JSON.stringify(adapter.buildCompletionBody(model, prompt, sampling, response));
+  const frame = (api: 'chat' | 'completion'): { head: string; tail: string } | undefined => {
+    const field = api === 'chat' ? 'messages' : 'prompt';
+    let probe: RequestBody;
+    try {
+      probe = api === 'chat' ? adapter.buildChatBody(model, [], sampling, response) : adapter.buildCompletionBody(model, '', sampling, response);
+    } catch {
+      return undefined; // the plain build throws per row, as before
+    }
+    const keys = Object.keys(probe);
+    if (keys[0] !== 'model' || keys[1] !== field) return undefined;
+    const rest: RequestBody = { ...probe };
+    delete rest['model'];
+    delete rest[field];
+    const restJson = JSON.stringify(rest);
+    return { head: `{"model":${JSON.stringify(model)},"${field}":`, tail: restJson === '{}' ? '}' : `,${restJson.slice(1)}` };
+  };
+  const probes: ChatMessage[][] = [[], [{ role: 'system', content: 's "q" \\ \n\u2028' }, { role: 'user', content: 'u\u00e9\ud83d\ude00' }]];
+  let chat = slowChat;
+  const cf = frame('chat');
+  if (cf !== undefined) {
+    const { head, tail } = cf;
+    const fast = (messages: readonly ChatMessage[]): string => {
+      let s = '[';
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i] as ChatMessage;
+        if (typeof m.role !== 'string' || typeof m.content !== 'string') return slowChat(messages);
+        s += `${i === 0 ? '' : ','}{"role":${JSON.stringify(m.role)},"content":${JSON.stringify(m.content)}}`;
+      }
+      return `${head}${s}]${tail}`;
+    };
+    if (probes.every((p) => fast(p) === slowChat(p))) chat = fast;
+  }
+  let completion = slowCompletion;
+  const pf = frame('completion');
+  if (pf !== undefined) {
+    const { head, tail } = pf;
+    const fast = (prompt: string): string => (typeof prompt === 'string' ? `${head}${JSON.stringify(prompt)}${tail}` : slowCompletion(prompt));
+    if (probes.every((p) => { const t = p.map((m) => m.content).join('|'); return fast(t) === slowCompletion(t); })) completion = fast;
+  }
+  return { chat, completion };
+}

@@ -3,7 +3,7 @@
  * It never retries (the scheduler does, through `classify`) and turns every transport failure into
  * one of the engine error classes. The API key never appears in an error message or a log line.
  */
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, util as undiciUtil, type Dispatcher } from 'undici';
 import { ConnectError, TimeoutError, TruncatedResponseError, errorFromStatus, excerpt } from './errors.ts';
 
 /** The minimal logger the engine code writes to. */
@@ -83,6 +83,15 @@ export class EngineClient {
   readonly #control: Dispatcher;
   readonly #owned: Pool[] = [];
   readonly #logger: EngineLogger | undefined;
+  /** Request headers as undici's flat list, built once. */
+  readonly #postHeaders: string[];
+  readonly #getHeaders: string[];
+  /** Requests in flight, for the deadline sweep. */
+  readonly #inflight = new Set<Exchange>();
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  #sweepAt: number | undefined;
+  /** In-flight requests per caller signal: one abort listener per signal, not per request. */
+  readonly #bySignal = new WeakMap<AbortSignal, Set<Exchange>>();
 
   constructor(options: EngineClientOptions) {
     let url: URL;
@@ -114,6 +123,9 @@ export class EngineClient {
     this.#rootPath = this.rootUrl.slice(url.origin.length);
     this.#apiKey = options.apiKey;
     this.#logger = options.logger;
+    const auth = this.#apiKey !== undefined ? ['authorization', `Bearer ${this.#apiKey}`] : [];
+    this.#getHeaders = ['accept', 'application/json', ...auth];
+    this.#postHeaders = ['accept', 'application/json', 'content-type', 'application/json', ...auth];
     if (options.dispatcher !== undefined) {
       this.#work = options.dispatcher;
       this.#control = options.dispatcher;
@@ -174,50 +186,90 @@ export class EngineClient {
   async #send(dispatcher: Dispatcher, method: 'GET' | 'POST', path: string, body: string | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<Omit<EngineResponse, 'json'>> {
     signal?.throwIfAborted();
     const url = `${this.#origin}${path}`;
-    // One controller carries both the caller's abort and the overall deadline (headers + body).
-    const ac = new AbortController();
-    const onAbort = (): void => ac.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => ac.abort(new TimeoutError('request', timeoutMs)), timeoutMs);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.#apiKey !== undefined) headers['authorization'] = `Bearer ${this.#apiKey}`;
     const started = performance.now();
-    let phase: 'headers' | 'body' = 'headers';
+    // No AbortController, listener or timer per request: the client's deadline sweep and one
+    // listener per caller signal cancel the request (`Exchange.cancel`).
+    const x = new Exchange(started, timeoutMs);
+    const res = new Promise<void>((resolve, reject) => { x.resolve = resolve; x.reject = reject; });
+    this.#track(x, signal);
     try {
-      const res = await dispatcher.request({
-        origin: this.#origin, path, method, headers, body: body ?? null, signal: ac.signal,
+      dispatcher.dispatch({
+        origin: this.#origin, path, method, headers: body !== undefined ? this.#postHeaders : this.#getHeaders, body: body ?? null,
         headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
-      });
-      phase = 'body';
-      const chunks: Buffer[] = [];
-      let bytes = 0;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        chunks.push(chunk);
-        bytes += chunk.length;
+      }, x);
+      await res;
+      const headers = x.headers;
+      const declared = headerValue(headers['content-length']);
+      if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== x.bytes) {
+        throw new TruncatedResponseError(`engine response from ${url} was cut: ${x.bytes} of ${declared} bytes`);
       }
-      const declared = headerValue(res.headers['content-length']);
-      if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== bytes) {
-        throw new TruncatedResponseError(`engine response from ${url} was cut: ${bytes} of ${declared} bytes`);
-      }
+      const chunks = x.chunks;
       return {
-        status: res.statusCode,
-        headers: res.headers,
-        text: Buffer.concat(chunks, bytes).toString('utf8'),
+        status: x.status,
+        headers,
+        text: chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, x.bytes).toString('utf8'),
         latencyMs: performance.now() - started,
       };
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
-      const mapped = ac.signal.aborted && ac.signal.reason instanceof TimeoutError
+      const mapped = x.reason instanceof TimeoutError
         ? new TimeoutError('request', timeoutMs, { cause: err })
-        : this.#mapError(err, phase, url, timeoutMs);
+        : this.#mapError(err, x.phase, url, timeoutMs);
       this.#logger?.debug?.(`${method} ${url} failed after ${Math.round(performance.now() - started)}ms: ${mapped instanceof Error ? mapped.message : String(mapped)}`);
       throw mapped;
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      this.#untrack(x, signal);
     }
   }
+
+  /** Registers an exchange with the deadline sweep and with its caller's signal. */
+  #track(x: Exchange, signal: AbortSignal | undefined): void {
+    this.#inflight.add(x);
+    if (this.#sweepAt === undefined || x.deadline < this.#sweepAt) this.#armSweep(x.deadline);
+    if (signal === undefined) return;
+    let set = this.#bySignal.get(signal);
+    if (set === undefined) {
+      const s = new Set<Exchange>();
+      set = s;
+      this.#bySignal.set(signal, s);
+      signal.addEventListener('abort', () => {
+        for (const e of s) e.cancel(signal.reason);
+        s.clear();
+      }, { once: true });
+    }
+    set.add(x);
+  }
+
+  #untrack(x: Exchange, signal: AbortSignal | undefined): void {
+    this.#inflight.delete(x);
+    if (signal !== undefined) this.#bySignal.get(signal)?.delete(x);
+    if (this.#inflight.size === 0 && this.#sweepTimer !== undefined) {
+      clearTimeout(this.#sweepTimer);
+      this.#sweepTimer = undefined;
+      this.#sweepAt = undefined;
+    }
+  }
+
+  /** One timer for all requests, due at the earliest deadline (requests rarely finish out of order by much). */
+  #armSweep(at: number): void {
+    if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
+    this.#sweepAt = at;
+    this.#sweepTimer = setTimeout(this.#sweep, Math.max(1, Math.ceil(at - performance.now())));
+  }
+
+  readonly #sweep = (): void => {
+    this.#sweepTimer = undefined;
+    this.#sweepAt = undefined;
+    const now = performance.now();
+    let next = Infinity;
+    for (const x of this.#inflight) {
+      if (x.deadline <= now) {
+        this.#inflight.delete(x);
+        x.cancel(new TimeoutError('request', x.timeoutMs));
+      } else if (x.deadline < next) next = x.deadline;
+    }
+    if (next !== Infinity) this.#armSweep(next);
+  };
 
   /** Turns an undici or socket error into an engine error; anything unknown passes through. */
   #mapError(err: unknown, phase: 'headers' | 'body', url: string, timeoutMs: number): unknown {
@@ -239,6 +291,71 @@ export class EngineClient {
     return err;
   }
 }
+
+/**
+ * One request as an undici dispatch handler: collects the status, headers and body chunks, with no
+ * Readable stream, and settles the promise `#send` waits on.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  resolve: () => void = noop;
+  reject: (err: unknown) => void = noop;
+  phase: 'headers' | 'body' = 'headers';
+  status = 0;
+  headers: Record<string, string | string[] | undefined> = {};
+  chunks: Buffer[] = [];
+  bytes = 0;
+  /** Why it was cancelled (the caller's abort reason, or a TimeoutError from the sweep). */
+  reason: unknown = undefined;
+  #abort: ((err?: Error) => void) | undefined;
+  #done = false;
+
+  constructor(started: number, timeoutMs: number) {
+    this.deadline = started + timeoutMs;
+    this.timeoutMs = timeoutMs;
+  }
+
+  cancel(reason: unknown): void {
+    if (this.#done || this.reason !== undefined) return;
+    this.reason = reason ?? new Error('aborted');
+    // Before onConnect the request waits in the pool: it is aborted as soon as it gets a connection.
+    this.#abort?.(this.reason as Error);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.reason !== undefined) abort(this.reason as Error);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    this.headers = undiciUtil.parseHeaders(rawHeaders) as Record<string, string | string[] | undefined>;
+    this.phase = 'body';
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    return true;
+  }
+
+  onComplete(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.resolve();
+  }
+
+  onError(err: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.reject(err);
+  }
+}
+
+function noop(): void {}
 
 /** The error's code, looking inside AggregateError (happy-eyeballs connects report one per address). */
 function errorCode(err: unknown): string | undefined {

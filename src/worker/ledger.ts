@@ -3,7 +3,9 @@
  * attempt (`<run>/ledger/<worker id>.jsonl`).
  *
  * Durability policy: each line is handed to the OS with one write(2) before its result goes to
- * stdout, so a killed process (SIGKILL included) loses nothing it has reported. fsync(2) runs at most
+ * stdout, so a killed process (SIGKILL included) loses nothing it has reported. The worker writes
+ * the lines finished in one event-loop turn together (output.ts, `appendLines`): one write(2) for
+ * the batch, before any line of it goes to stdout. fsync(2) runs at most
  * every `fsyncIntervalMs` (default 1 s) and at close, which bounds what a machine crash can lose.
  * Readers tolerate a torn last line (see parseLedgerText).
  */
@@ -36,6 +38,17 @@ export class LedgerWriter {
   /** Appends one JSON line (without newline). */
   append(line: string): void {
     writeSync(this.#fd, line + '\n');
+    this.#dirty = true;
+    const t = this.#now();
+    if (t - this.#lastSync >= this.#interval) this.sync(t);
+  }
+
+  /** Appends whole lines (each ending in `\n`) with one write(2), repeated only after a short write. */
+  appendLines(text: string): void {
+    if (text === '') return;
+    const buf = Buffer.from(text, 'utf8');
+    let off = writeSync(this.#fd, buf, 0, buf.length);
+    while (off < buf.length) off += writeSync(this.#fd, buf, off, buf.length - off);
     this.#dirty = true;
     const t = this.#now();
     if (t - this.#lastSync >= this.#interval) this.sync(t);

@@ -16,6 +16,7 @@ import { EngineClient } from '../engine/client.ts';
 import { classify, retryPolicy } from '../engine/retry.ts';
 import { waitForHealth } from '../engine/health.ts';
 import { LedgerWriter } from './ledger.ts';
+import { ResultWriter } from './output.ts';
 import { newStats, StatsFile } from './stats.ts';
 import { parseInputLine, ProtocolError, readLines } from './input.ts';
 import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts';
@@ -57,7 +58,6 @@ async function main(): Promise<number> {
   const policy = retryPolicy({ maxRetries: job.engine.retries });
   // Test-only fault hook (fault.ts): undefined unless SPARKINFER_FAULT_KILL_AFTER_ROWS is set.
   const faultKill = armFaultKill(runDir, id);
-  let emitted = 0;
   log(`worker ${id} started: endpoint ${endpoint}, concurrency ${String(job.engine.concurrency)}, task ${job.task}`);
   const writeStats = (c: PipelineCounters, done = false): void => {
     Object.assign(stats, {
@@ -68,9 +68,13 @@ async function main(): Promise<number> {
     statsFile.write(stats);
   };
   const out = process.stdout;
+  // Ledger first, then stdout, one batch per event-loop turn (output.ts); line by line under the
+  // fault hook, which must die right after its N-th line.
+  const results = new ResultWriter(ledger, out, { batched: faultKill === undefined, afterLine: faultKill });
   // The driver cancelled the run (failure budget): stop now; the ledger holds what finished (cancel.ts).
   const stopCancelWatch = watchCancel(runDir, (reason) => {
     log(`cancelled by the driver: ${reason}`);
+    results.flush();
     ledger.close();
     process.stderr.write(`sparkinfer-worker: cancelled by the driver: ${reason.slice(0, 300)}\n`);
     process.exit(EXIT_CANCELLED);
@@ -83,14 +87,8 @@ async function main(): Promise<number> {
       attempt: (p, signal) => builder.attempt(client, p, signal),
       decide: (e, n) => classify(e.raw ?? e, n, policy, Math.random),
       window,
-      emit: (r) => {
-        const line = JSON.stringify(r);
-        ledger.append(line);
-        const more = out.write(line + '\n');
-        faultKill?.(++emitted);
-        return more;
-      },
-      drained: () => new Promise((res) => out.once('drain', () => res())),
+      emit: (r) => results.emit(JSON.stringify(r)),
+      drained: () => results.drained(),
       waitHealthy: async (timeoutMs, signal) => {
         try {
           await waitForHealth({ client, timeoutMs, signal, logger: { info: log, warn: log } });
@@ -112,12 +110,14 @@ async function main(): Promise<number> {
       // engine.prefix_order: group rows that share a prompt prefix (prefix-order.ts); off keeps the FIFO.
       ...(job.engine.prefix_order === 'auto' ? { makeQueue: prefixQueueFactory() } : {}),
     });
+    results.flush();
     ledger.close();
     writeStats(counters, true);
     log(`worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries`);
     await new Promise<void>((res) => out.write('', () => res()));
     return 0;
   } catch (err) {
+    results.flush();
     ledger.close();
     const msg = (err as Error).message;
     log(`worker failed: ${(err as Error).stack ?? msg}`);

@@ -8,7 +8,7 @@
  */
 import type { ResolvedJob } from '../spec/resolved.ts';
 import type { EngineClient } from '../engine/client.ts';
-import { adapterFor } from '../engine/adapters.ts';
+import { adapterFor, makeBodyEncoder } from '../engine/adapters.ts';
 import { compilePrompt } from '../prompt/render.ts';
 import { makeJsonReplyChecker } from '../response/reply.ts';
 import type { InputRow } from './input.ts';
@@ -42,13 +42,13 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
   // A client-side chat template renders the chat to one prompt: the completions API.
   const chat = job.prompt.api === 'chat';
   const path = chat ? adapter.paths.chat : adapter.paths.completions;
+  // The constant part of every body (model, sampling, response format) is serialized once.
+  const encode = makeBodyEncoder(adapter, job.model, job.sampling, job.response);
   return {
     prepare(row) {
       const r = prompt.render(row.row);
-      const body = r.kind === 'chat'
-        ? adapter.buildChatBody(job.model, r.messages, job.sampling, job.response)
-        : adapter.buildCompletionBody(job.model, r.prompt, job.sampling, job.response);
-      return { path, body: JSON.stringify(body) };
+      const body = r.kind === 'chat' ? encode.chat(r.messages) : encode.completion(r.prompt);
+      return { path, body };
     },
     async attempt(client, p, signal) {
       const t0 = performance.now();

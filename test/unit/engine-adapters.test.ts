@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adapterFor, type EngineKind } from '../../src/engine/adapters.ts';
+import { adapterFor, makeBodyEncoder, type ChatMessage, type EngineKind } from '../../src/engine/adapters.ts';
 import { BadResponseError } from '../../src/engine/errors.ts';
 
 const sampling = {
@@ -117,4 +117,28 @@ test('parseEmbeddings orders by index and checks shape and count', () => {
 
 test('adapterFor rejects unknown kinds', () => {
   assert.throws(() => adapterFor('tgi' as EngineKind), /got `tgi`/);
+});
+
+test('makeBodyEncoder: byte-identical to JSON.stringify of the built body, for every kind and response', () => {
+  const rows: ChatMessage[][] = [
+    [], [...messages], [{ role: 'user', content: 'quote " backslash \\ newline \n tab \t \u2028 \ud83d\ude00 \u0001' }],
+    [{ role: 'assistant', content: '' }, { role: 'user', content: 'x'.repeat(5000) }],
+  ];
+  const samplings = [sampling, {}, { temperature: 0 }, { model: 'other', max_tokens: 3 }, { messages: 'x', prompt: 'y' }];
+  for (const kind of ['llama-server', 'vllm', 'openai'] as EngineKind[]) {
+    const a = adapterFor(kind);
+    for (const s of samplings) {
+      for (const response of [undefined, { format: 'text' as const }, { format: 'json' as const, schema }]) {
+        const enc = makeBodyEncoder(a, 'm"odel', s, response);
+        for (const r of rows) {
+          assert.equal(enc.chat(r), JSON.stringify(a.buildChatBody('m"odel', r, s, response)), `${kind} ${JSON.stringify(s)} chat`);
+          const prompt = r.map((m) => m.content).join('\n');
+          assert.equal(enc.completion(prompt), JSON.stringify(a.buildCompletionBody('m"odel', prompt, s, response)), `${kind} ${JSON.stringify(s)} completion`);
+        }
+      }
+    }
+  }
+  // A response block the plain build rejects still throws per row, not when the encoder is made.
+  const enc = makeBodyEncoder(adapterFor('vllm'), 'm', {}, { format: 'json' });
+  assert.throws(() => enc.chat([...messages]), /response\.schema/);
 });
