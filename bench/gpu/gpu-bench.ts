@@ -22,13 +22,14 @@
  */
 import { parseArgs } from 'node:util';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { startEngine } from '../../src/launch/engine.ts';
 import type { LocalEngine } from '../../src/launch/supervisor.ts';
 import { engineLoad } from '../../src/engine/prometheus.ts';
+import { WORKER_NODE_FLAGS } from '../../src/worker/protocol.ts';
 import { bodiesFor, questionRows, resolvedJob, writeProtocolFile, type JobOptions } from '../lib/workload.ts';
 
 const { values } = parseArgs({
@@ -189,6 +190,15 @@ async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record
   const to = from + measureS * 1000;
   const events: Event[] = [];
   let failed = 0;
+  const trace: unknown[] = [];
+  const traceTimer = setInterval(() => {
+    void (async () => {
+      const t = round((performance.now() - t0) / 1000, 1);
+      trace.push([t, await Promise.all(engines.map(async (e) => {
+        try { const l = engineLoad(await (await fetch(`${e.origin}/metrics`)).text()); return [l.running ?? null, l.waiting ?? null]; } catch { return [null, null]; }
+      }))]);
+    })();
+  }, 1000);
   await Promise.all(engines.map(async (e) => {
     const { path, bodies } = bodiesFor(resolvedJob(jobOptions(e, `ceiling-${e.gpu}`)), ROWS);
     const pool = new Pool(e.origin, { connections: conc, pipelining: 1, headersTimeout: 600_000, bodyTimeout: 600_000, keepAliveTimeout: 60_000 });
@@ -211,8 +221,9 @@ async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record
     await Promise.all(Array.from({ length: conc }, lane));
     await pool.destroy();
   }));
+  clearInterval(traceTimer);
   events.sort((a, b) => a.at - b.at);
-  return { concurrency_per_engine: conc, failed, ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to) };
+  return { concurrency_per_engine: conc, failed, ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to), trace_every_s: 1, trace };
 }
 
 function cpuSecondsOf(pid: number): number {
@@ -240,7 +251,7 @@ async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], l
       const jobPath = join(outDir, `${name}.job.json`);
       writeFileSync(jobPath, JSON.stringify(job));
       const fd = openSync(input, 'r');
-      const child = spawn(process.execPath, [workerBundle, jobPath], { stdio: [fd, 'pipe', 'pipe'], detached: true });
+      const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, workerBundle, jobPath], { stdio: [fd, 'pipe', 'pipe'], detached: true });
       closeSync(fd);
       const rec = { child, cpuS: 0, lines: 0, stderr: '', exited: false };
       children.push(rec);
@@ -265,8 +276,36 @@ async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], l
   const cpuTimer = setInterval(() => {
     for (const c of children) { const s = cpuSecondsOf(c.child.pid as number); if (Number.isFinite(s)) c.cpuS = s; }
   }, 250);
+  // Once a second: each worker's window and in-flight count (its stats file) and each engine's
+  // running and waiting requests (/metrics), to see how the windows settle.
+  const trace: Array<Record<string, unknown>> = [];
+  const traceTimer = setInterval(() => {
+    void (async () => {
+      const t = round((performance.now() - t0) / 1000, 1);
+      const windows = children.map((c, i) => {
+        const dir = join(outDir, `${label}-e${Math.floor(i / wpe)}-w${i % wpe}-run`, 'stats');
+        try {
+          const f = readdirSync(dir)[0];
+          const st = JSON.parse(readFileSync(join(dir, f as string), 'utf8')) as { window?: number; inflight?: number };
+          return [st.window ?? null, st.inflight ?? null];
+        } catch {
+          return [null, null];
+        }
+      });
+      const load = await Promise.all(engines.map(async (e) => {
+        try {
+          const l = engineLoad(await (await fetch(`${e.origin}/metrics`)).text());
+          return [l.running ?? null, l.waiting ?? null];
+        } catch {
+          return [null, null];
+        }
+      }));
+      trace.push({ t, windows, engines: load });
+    })();
+  }, 1000);
   await delay(Math.max(0, to - performance.now()));
   clearInterval(cpuTimer);
+  clearInterval(traceTimer);
   const early = children.filter((c) => c.exited);
   for (const c of children) { try { process.kill(-(c.child.pid as number), 'SIGKILL'); } catch { /* gone */ } }
   if (early.length > 0) log(`${early.length} worker(s) exited before the end: ${early[0]?.stderr.slice(0, 400) ?? ''}`);
@@ -277,6 +316,7 @@ async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], l
     workers: children.length, workers_exited_early: early.length, lines, errors,
     ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to),
     worker_cpu_s: round(cpuS, 2), worker_cpu_us_per_request: lines > 0 ? round((cpuS / lines) * 1e6, 1) : null,
+    trace_every_s: 1, trace: trace.map((x) => [x['t'], x['windows'], x['engines']]),
   };
 }
 

@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { NODE, ROOT } from './engines.ts';
 import { rssWatcher, type CpuMeter } from './proc.ts';
+import { WORKER_NODE_FLAGS } from '../../src/worker/protocol.ts';
 
 export const WORKER = join(ROOT, 'dist', 'sparkinfer-worker.mjs');
 
@@ -30,7 +31,7 @@ export interface WorkerStats {
 }
 
 function spawnWorker(jobPath: string, stdio: Array<'pipe' | 'ignore' | number | NodeJS.WritableStream>, cpus?: string, env?: NodeJS.ProcessEnv): ChildProcess {
-  const argv = [WORKER, jobPath];
+  const argv = [...WORKER_NODE_FLAGS, WORKER, jobPath]; // the flags the driver's USING command passes
   const [cmd, args] = cpus !== undefined ? ['taskset', ['-c', cpus, NODE, ...argv]] as const : [NODE, argv] as const;
   return spawn(cmd, args, { stdio: stdio as never, detached: true, env: env ?? process.env });
 }

@@ -35,6 +35,8 @@ export interface EngineLoadSample {
 /** What the worker's dispatch loop needs; `onEngineLoad` is absent when metrics are useless. */
 export interface AdaptiveWindowLike {
   limit(): number;
+  /** Registers a listener for growth outside a completion (see the worker pipeline's Window). */
+  onGrow?(listener: () => void): void;
   onStart?(): void;
   onComplete?(sample: CompletionSample): void;
   onEngineLoad?(load: EngineLoadSample): void;
@@ -155,6 +157,7 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   #cutJudge: { latency: number; factor: number } | undefined;
   readonly #cuts: Record<string, number> = {};
   #rounds = 0;
+  readonly #growListeners: Array<() => void> = [];
 
   constructor(options: AdaptiveWindowOptions = {}) {
     if (options === null || typeof options !== 'object') throw new SpecError(`Expected window options to be an object, got \`${String(options)}\``);
@@ -173,6 +176,10 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
 
   limit(): number {
     return Math.floor(this.#w);
+  }
+
+  onGrow(listener: () => void): void {
+    this.#growListeners.push(listener);
   }
 
   onStart(): void {
@@ -288,7 +295,10 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     this.#w = Math.min(this.#max, this.#slowStart ? this.#w * 2 : this.#w + step);
     if (!this.#metricsFresh()) this.#changed();
     this.#peak = this.#inFlight;
-    if (this.limit() !== before) this.#log?.debug?.(`window ${before} -> ${this.limit()} (${this.#slowStart ? 'slow start' : 'grow'})`);
+    if (this.limit() !== before) {
+      this.#log?.debug?.(`window ${before} -> ${this.limit()} (${this.#slowStart ? 'slow start' : 'grow'})`);
+      for (const l of this.#growListeners) l();
+    }
   }
 
   #cut(factor: number, reason: string, gated = true): void {

@@ -39,6 +39,12 @@ export interface Decision {
 
 export interface Window {
   limit(): number;
+  /**
+   * Calls `listener` whenever the limit grows outside a completion (a metrics poll). Without it a
+   * grown window would wait for the next answer to be filled: with fixed-length answers those come
+   * in bursts one request lifetime apart, so the window would double once per lifetime, not per poll.
+   */
+  onGrow?(listener: () => void): void;
   onStart?(): void;
   onComplete?(sample: { latencyMs: number; ok: boolean; status?: number; kind: 'ok' | 'overload' | 'timeout' | 'error'; outputTokens?: number }): void;
 }
@@ -208,6 +214,8 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     pump();
     notify();
   };
+
+  d.window.onGrow?.(() => { pump(); notify(); });
 
   const pump = (): void => {
     c.window = d.window.limit();

@@ -9,6 +9,12 @@
  * stdout: one JSON object per line, in completion order, shaped as `ResultLine`.
  */
 export const KEY_FIELD = '_k';
+/**
+ * Node flags the worker runs with; keep in sync with WORKER_NODE_FLAGS in
+ * python/sparkinfer/transform.py (the TRANSFORM's USING command). A 16 MiB semi-space caps V8's
+ * young generation, which otherwise grows to 128 MiB under the worker's allocation rate.
+ */
+export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
 export const CARRY_FIELD = '_c';
 
 export interface ResultLine {

@@ -105,7 +105,7 @@ class SqlTextTests(unittest.TestCase):
     def test_worker_command_is_constant(self):
         saved = os.environ.pop('SPARKINFER_WORKER_CMD', None)
         try:
-            self.assertEqual(worker_command(), '"${SPARKINFER_NODE:-node}" sparkinfer-worker.mjs job.json')
+            self.assertEqual(worker_command(), '"${SPARKINFER_NODE:-node}" --max-semi-space-size=16 sparkinfer-worker.mjs job.json')
             with self.assertRaises(ValueError):
                 worker_command('w.mjs; rm -rf /', 'job.json')
         finally:

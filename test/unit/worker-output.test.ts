@@ -66,3 +66,12 @@ test('LedgerWriter.appendLines writes whole lines that parse back', () => {
   l.close();
   assert.deepEqual(parseLedgerText(readFileSync(path, 'utf8')).map((r) => r['k']), ['1', '2', '3']);
 });
+
+test('the driver launches the worker with the same Node flags the benchmarks use', async () => {
+  const { WORKER_NODE_FLAGS } = await import('../../src/worker/protocol.ts');
+  const { readFileSync } = await import('node:fs');
+  const py = readFileSync(new URL('../../python/sparkinfer/transform.py', import.meta.url), 'utf8');
+  const m = /^WORKER_NODE_FLAGS = '([^']*)'$/m.exec(py);
+  assert.ok(m !== null, 'transform.py defines WORKER_NODE_FLAGS');
+  assert.equal(m[1], WORKER_NODE_FLAGS.join(' '));
+});

@@ -117,3 +117,39 @@ test('stdout backpressure pauses dispatch until drained', async () => {
   assert.equal(out.length, 50);
   assert.equal(sentWhileBlocked, 0);
 });
+
+test('a window that grows on a metrics poll is filled at once, not at the next answer', async () => {
+  const out: ResultLine[] = [];
+  let limit = 2;
+  let grow: () => void = () => {};
+  const pending: Array<() => void> = [];
+  let started = 0;
+  let startedWhenGrown = -1;
+  const run = runPipeline(deps({
+    lines: linesOf(8),
+    window: { limit: () => limit, onGrow: (l) => { grow = l; } },
+    attempt: (p) => {
+      started++;
+      return new Promise<Attempt>((r) => { pending.push(() => r(ok(p.body))); });
+    },
+  }, out));
+  try {
+    // Both slots of the first window are taken and no answer has come back.
+    while (started < 2) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(started, 2);
+    limit = 6;
+    grow();
+    startedWhenGrown = started;
+    assert.equal(startedWhenGrown, 6, 'the grown window filled synchronously on the growth event');
+    assert.equal(out.length, 0, 'no answer was needed to fill it');
+  } finally {
+    // Answer everything, so that the pipeline ends whatever the assertions said.
+    while (out.length < 8) {
+      pending.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    await run;
+  }
+  assert.equal(new Set(out.map((r) => r.k)).size, 8);
+});
