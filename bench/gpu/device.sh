@@ -87,8 +87,11 @@ step_bench() {  # MODEL GPUS
   local node; node=$(node_bin)
   mkdir -p "$W/bench"
   log "bench $model on $gpus GPU(s)"
+  # EXTRA_ARGS: more llama-server flags; default -bs (backend sampling: llama.cpp samples on the
+  # GPU; without it, sampling 256 slots on one CPU thread bounds the engine, see bench/GPU.md).
+  local extra=${EXTRA_ARGS--bs}
   "$node" "$CARRY/build/gpu-bench.mjs" --llama-server "$W/bin/llama-server" --model "$file" --model-name "$name" \
-    --gpus "$gpus" --worker "$CARRY/build/sparkinfer-worker.mjs" --out "$W/bench" \
+    --gpus "$gpus" --worker "$CARRY/build/sparkinfer-worker.mjs" --out "$W/bench" --extra-args="$extra" \
     --parallel "${PARALLEL:-256}" --max-tokens "${MAX_TOKENS:-64}" --warmup "${WARMUP_S:-10}" --measure "${MEASURE_S:-30}" \
     --workers-per-engine "${WORKERS_PER_ENGINE:-2}" --result "$OUT/gpu-$name.json" > "$W/bench/stdout-$name.json"
   local rc=$?
