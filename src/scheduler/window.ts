@@ -70,8 +70,19 @@ export interface AdaptiveWindowOptions {
   /** Monotonic clock in ms. Default `performance.now`. */
   now?: () => number;
   logger?: WindowLogger | undefined;
-  /** Target engine queue as a fraction of its running requests (plus one). Default 0.125. */
+  /**
+   * Target engine queue as a fraction of its running requests (plus one), for engines that report
+   * KV-cache usage or preemptions (vLLM): there a waiting request is admitted as soon as its prompt
+   * fits, so a long queue turns into preemptions. Default 0.125.
+   */
   queueTarget?: number;
+  /**
+   * The same for engines that report neither (llama-server): they have fixed slots and never
+   * preempt, so a waiting request costs nothing but latency, and a queue as long as the batch
+   * covers answers that finish together (equal lengths finish in the same step; the next wave
+   * must already be waiting, not one client round trip away). Default 1.
+   */
+  slotQueueTarget?: number;
   /** KV-cache usage at and above which the window shrinks (gently, by 5%). Default 0.95. */
   kvHigh?: number;
   /** Engine metrics older than this are ignored and latency control takes over, in ms. Default 5000. */
@@ -117,7 +128,7 @@ const LONG_WEIGHT_DOWN = 0.5;
  * `engine.concurrency: auto`: AIMD on signals every worker of an engine sees alike, so workers
  * sharing an engine converge to fair shares without talking to each other (docs/scheduler.md).
  * - Engine metrics (fresh): per poll, grow by half a request while the engine queue is at most
- *   `1 + queueTarget × running`; above it, cut by the excess's share of the engine's requests
+ *   `1 + queueTarget × running` (`slotQueueTarget` for engines with no KV signal); above it, cut by the excess's share of the engine's requests
  *   (at least 5%); cut 5% when the KV cache passes `kvHigh`, 10% on new preemptions.
  * - No fresh metrics: Gradient-style latency control per round (half a window of answers): grow
  *   while the round's latency per output token stays within `latencyTolerance` of the long-term
@@ -134,6 +145,7 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   readonly #now: () => number;
   readonly #log: WindowLogger | undefined;
   readonly #queueTarget: number;
+  readonly #slotQueueTarget: number;
   readonly #kvHigh: number;
   readonly #staleMs: number;
   readonly #tolerance: number;
@@ -169,6 +181,7 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     this.#now = o.now ?? (() => performance.now());
     this.#log = o.logger;
     this.#queueTarget = checkNumber('queueTarget', o.queueTarget ?? 0.125, 0, 4);
+    this.#slotQueueTarget = checkNumber('slotQueueTarget', o.slotQueueTarget ?? 1, 0, 4);
     this.#kvHigh = checkAbove('kvHigh', o.kvHigh ?? 0.95, 0, 1);
     this.#staleMs = checkAbove('metricsStaleMs', o.metricsStaleMs ?? 5000, 0);
     this.#tolerance = checkAbove('latencyTolerance', o.latencyTolerance ?? 1.5, 1);
@@ -226,7 +239,10 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     const kv = finite(load.kvUsage);
     // In slow start the window just doubled past a good one: halve it.
     if (newPreemptions > 0) return this.#cut(this.#slowStart ? 0.5 : PREEMPT_FACTOR, 'preemption');
-    const target = 1 + this.#queueTarget * running;
+    // KV-limited engines (they report KV usage or preemptions) get a short queue; slot-limited
+    // ones a batch-long queue (see the options).
+    const kvAware = kv !== undefined || preempted !== undefined;
+    const target = 1 + (kvAware ? this.#queueTarget : this.#slotQueueTarget) * running;
     if (waiting > target) {
       // Everyone sees the same excess and cuts by its share of it: together they remove about the
       // excess, and a bigger window gives back more, which is what makes the shares converge.

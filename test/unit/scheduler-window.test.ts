@@ -57,7 +57,7 @@ test('metrics: slow start doubles while the engine has room, then grows by one p
   }
   assert.deepEqual(limits, [8, 16, 32, 64]);
   h.fill();
-  h.w.onEngineLoad({ waiting: 20, running: 64 }); // target 1 + 8 = 9: cut by the excess's share
+  h.w.onEngineLoad({ waiting: 20, running: 64, kvUsage: 0.2 }); // target 1 + 8 = 9: cut by the excess's share
   const exact = 64 * (1 - (20 - 9) / (64 + 20));
   const cut = h.w.limit();
   assert.equal(cut, Math.floor(exact));
@@ -66,7 +66,7 @@ test('metrics: slow start doubles while the engine has room, then grows by one p
   h.finish(h.inFlight - cut, { latencyMs: 100 });
   for (let i = 0; i < 4; i++) {
     h.fill();
-    h.w.onEngineLoad({ waiting: 0, running: cut });
+    h.w.onEngineLoad({ waiting: 0, running: cut, kvUsage: 0.2 });
   }
   assert.equal(h.w.limit(), Math.floor(exact + 2));
 });
@@ -74,27 +74,48 @@ test('metrics: slow start doubles while the engine has room, then grows by one p
 test('metrics: the queue cut is proportional to the excess and never gentler than 5%', () => {
   const h = harness({ initial: 100, max: 512 });
   h.fill();
-  h.w.onEngineLoad({ waiting: 30, running: 80 }); // target 11, excess 19 of 110 requests
+  h.w.onEngineLoad({ waiting: 30, running: 80, kvUsage: 0.2 }); // target 11, excess 19 of 110 requests
   assert.equal(h.w.limit(), Math.floor(100 * (1 - 19 / 110)));
   const h2 = harness({ initial: 100 });
   h2.fill();
-  h2.w.onEngineLoad({ waiting: 12, running: 80 }); // excess 1 of 92: still a 5% cut
+  h2.w.onEngineLoad({ waiting: 12, running: 80, kvUsage: 0.2 }); // excess 1 of 92: still a 5% cut
   assert.equal(h2.w.limit(), 95);
   const h3 = harness({ initial: 100 });
   h3.fill();
-  h3.w.onEngineLoad({ waiting: 10, running: 80 }); // within target: grows (slow start)
+  h3.w.onEngineLoad({ waiting: 10, running: 80, kvUsage: 0.2 }); // within target: grows (slow start)
   assert.equal(h3.w.limit(), 200);
+});
+
+test('metrics: an engine with no KV signal (slot-limited) gets a batch-long queue target', () => {
+  // No kvUsage, no preemption counter (llama-server): target 1 + 1 × running.
+  const h = harness({ initial: 100, max: 512 });
+  h.fill();
+  h.w.onEngineLoad({ waiting: 80, running: 80 }); // target 81: within it, grows
+  assert.equal(h.w.limit(), 200);
+  h.fill();
+  h.w.onEngineLoad({ waiting: 120, running: 80 }); // excess 39 of 200 requests
+  assert.equal(h.w.limit(), Math.floor(200 * (1 - 39 / 200)));
+  assert.equal(h.w.snapshot().cuts['queue'], 1);
+  // The same queue on an engine that reports KV usage is far over its target (1 + 10).
+  const k = harness({ initial: 100, max: 512 });
+  k.fill();
+  k.w.onEngineLoad({ waiting: 80, running: 80, kvUsage: 0.2 });
+  assert.equal(k.w.limit(), Math.floor(100 * (1 - 69 / 160)), 'excess 69 of 160 requests');
+  const t = harness({ initial: 100, max: 512, slotQueueTarget: 0.125 });
+  t.fill();
+  t.w.onEngineLoad({ waiting: 80, running: 80 });
+  assert.equal(t.w.limit(), Math.floor(100 * (1 - 69 / 160)), 'slotQueueTarget is an option');
 });
 
 test('metrics: a second cut waits until the first one has drained', () => {
   const h = harness({ initial: 100 });
   h.fill();
-  h.w.onEngineLoad({ waiting: 50, running: 80 });
+  h.w.onEngineLoad({ waiting: 50, running: 80, kvUsage: 0.2 });
   const first = h.w.limit();
-  h.w.onEngineLoad({ waiting: 50, running: 80 }); // the same excess, still in flight: no new cut
+  h.w.onEngineLoad({ waiting: 50, running: 80, kvUsage: 0.2 }); // the same excess, still in flight: no new cut
   assert.equal(h.w.limit(), first);
   h.finish(h.inFlight - first, { latencyMs: 100 });
-  h.w.onEngineLoad({ waiting: 50, running: 80 });
+  h.w.onEngineLoad({ waiting: 50, running: 80, kvUsage: 0.2 });
   assert.ok(h.w.limit() < first);
   assert.equal(h.w.snapshot().cuts['queue'], 2);
 });
