@@ -346,7 +346,7 @@ async function main(): Promise<void> {
       const ceiling = await ceilingArm(engines, dmon.samples);
       log(`  ceiling: ${String(ceiling['tok_s'])} tok/s, ${String(ceiling['rps'])} req/s, GPU ${JSON.stringify(ceiling['gpu_util'])}`);
       await Promise.all(engines.map((e) => waitIdle(e.origin)));
-      const worker = await workerArm(engines, input, dmon.samples, `${modelName}-w${n}`);
+      const worker = await workerArm(engines, input, dmon.samples, `${modelName.replace(/[^a-z0-9-]/g, "")}-w${n}`);
       log(`  worker:  ${String(worker['tok_s'])} tok/s, ${String(worker['rps'])} req/s, GPU ${JSON.stringify(worker['gpu_util'])}, ${String(worker['worker_cpu_us_per_request'])} µs CPU/request`);
       runs.push({
         gpus: n, engine_start_s: round(startS, 1), engine_argv: engines[0]?.engine.command, ceiling, worker,
