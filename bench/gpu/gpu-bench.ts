@@ -30,6 +30,7 @@ import { startEngine } from '../../src/launch/engine.ts';
 import type { LocalEngine } from '../../src/launch/supervisor.ts';
 import { engineLoad } from '../../src/engine/prometheus.ts';
 import { WORKER_NODE_FLAGS } from '../../src/worker/protocol.ts';
+import { cpuSecondsOf } from '../lib/proc.ts';
 import { bodiesFor, questionRows, resolvedJob, writeProtocolFile, type JobOptions } from '../lib/workload.ts';
 
 const { values } = parseArgs({
@@ -226,15 +227,6 @@ async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record
   return { concurrency_per_engine: conc, failed, ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to), trace_every_s: 1, trace };
 }
 
-function cpuSecondsOf(pid: number): number {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /** W workers per engine, each fed from the protocol file, for warmup + measure seconds; then killed. */
 async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], label: string): Promise<Record<string, unknown>> {

@@ -215,3 +215,14 @@ export function machineInfo(root: string, llamaServer: string | undefined): Reco
     llama_server_build: buildInfo,
   };
 }
+
+/** One process's user + system CPU seconds so far (/proc/<pid>/stat), or NaN once it is gone. */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}

@@ -7,12 +7,12 @@
  * - `runWorkerPiped`: input file → worker (optionally pinned) → the slow consumer process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { NODE, ROOT } from './engines.ts';
-import { rssWatcher, type CpuMeter } from './proc.ts';
+import { cpuSecondsOf, rssWatcher, type CpuMeter } from './proc.ts';
 import { WORKER_NODE_FLAGS } from '../../src/worker/protocol.ts';
 
 export const WORKER = join(ROOT, 'dist', 'sparkinfer-worker.mjs');
@@ -179,15 +179,6 @@ export interface PipedResult extends WorkerStats {
   workerCpuS: number;
 }
 
-function cpuSecondsOf(pid: number): number {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /**
  * input file → worker (pinned to `workerCpus`) → slow consumer process (pinned to `otherCpus`).
