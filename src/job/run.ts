@@ -11,7 +11,7 @@ import type { ResolvedJob } from '../spec/resolved.ts';
 import { loadJobFile } from '../spec/load.ts';
 import { fingerprint } from '../spec/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
-import { loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
+import { chatTemplateIdentity, loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
 import { resolveModel } from '../launch/paths.ts';
 import { acquireLock, annotateLock, makeRunDir, newRunId, resolvePath, runsRoot } from './rundir.ts';
 import { checkEarlierRuns } from './resume.ts';
@@ -103,8 +103,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     const input = { ...job.input, ...(job.input.path !== undefined ? { path: resolvePath(job.input.path, baseDir) } : {}) };
     const outputSpec = { ...job.output, ...(job.output.path !== undefined ? { path: resolvePath(job.output.path, baseDir) } : {}) };
     // The chat template's text decides the prompts as much as the job file does: edit it, and old results are stale.
-    const templateId = chatTemplate !== undefined ? `|chat_template:${JSON.stringify([chatTemplate.template, chatTemplate.bos_token, chatTemplate.eos_token])}` : '';
-    const fp = fingerprint(job, inputIdentity(job, baseDir) + templateId);
+    const fp = fingerprint(job, inputIdentity(job, baseDir) + chatTemplateIdentity(chatTemplate));
     // A changed job is refused (exit 2) before an engine or a JVM starts; the driver checks again.
     const resumable = checkEarlierRuns({ root, runId, fingerprint: fp, job: { ...job, input, output: outputSpec }, fresh: o.fresh ?? false });
     if (resumable.length > 0) o.log(`sparkinfer: resuming from ${resumable.length} earlier run(s) (${resumable.map((r) => r.id).join(', ')}); finished rows are not inferred again`);

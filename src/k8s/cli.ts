@@ -5,7 +5,10 @@
  * volume), and no engine is started (each executor has its sidecar).
  */
 import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
 import { loadJobFile } from '../spec/load.ts';
+import { SpecError } from '../errors.ts';
+import { chatTemplateIdentity, loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
 import { fingerprint } from '../spec/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
 import type { Job } from '../spec/schema.ts';
@@ -21,6 +24,8 @@ export interface K8sResolveOptions extends RenderOptions {
   limit?: number;
   fresh?: boolean;
   retryErrors?: boolean;
+  /** `prompt.chat_template`, resolved here (`chatTemplateForK8s`) and shipped in job.json. */
+  chatTemplate?: ChatTemplateSource;
 }
 
 /** `<name>-<yyyymmddhhmmss>-<4 hex>`, the same shape as a local run id. */
@@ -49,20 +54,40 @@ export function resolveJobForK8s(job: Job, o: K8sResolveOptions = {}): ResolvedJ
       engine_kind: k.engine.kind,
       fresh: o.fresh ?? false,
       retry_errors: o.retryErrors ?? false,
-      fingerprint: fingerprint(job, clusterInputIdentity(job)),
+      fingerprint: fingerprint(job, clusterInputIdentity(job) + chatTemplateIdentity(o.chatTemplate)),
       ...(o.limit !== undefined ? { limit: o.limit } : {}),
+      ...(o.chatTemplate !== undefined ? { chat_template: o.chatTemplate } : {}),
     },
   };
 }
 
+/**
+ * `prompt.chat_template` read here, beside the job file, and shipped in job.json (`run.chat_template`),
+ * as for a local run: the pods need neither the file nor the model. `gguf` (the launched model's
+ * own template) is refused: the model lives in the engine's pod, not here.
+ * @throws SpecError (exit 2)
+ */
+export function chatTemplateForK8s(job: Job, jobPath: string): ChatTemplateSource | undefined {
+  const spec = job.prompt.chat_template;
+  if (spec === undefined) return undefined;
+  if (spec === 'gguf') {
+    throw new SpecError('prompt.chat_template: `gguf` reads the launched model\'s file, which on Kubernetes is in the engine\'s pod, not on this machine; give the template instead: a .jinja file, a tokenizer_config.json or a .gguf file, beside the job file');
+  }
+  return loadChatTemplate(spec, { baseDir: dirname(resolve(jobPath)) });
+}
+
+function resolveJobFile(jobPath: string, set: readonly string[], o: K8sResolveOptions): ResolvedJob {
+  const job = loadJobFile(jobPath, { set });
+  const chatTemplate = o.chatTemplate ?? chatTemplateForK8s(job, jobPath);
+  return resolveJobForK8s(job, { ...o, ...(chatTemplate !== undefined ? { chatTemplate } : {}) });
+}
+
 /** Loads, resolves and renders a job file. @throws SpecError (exit 2) for a bad job or setting. */
 export function renderJobFile(jobPath: string, set: readonly string[] = [], o: K8sResolveOptions = {}): RenderedRun {
-  const job = loadJobFile(jobPath, { set });
-  return renderRun(resolveJobForK8s(job, o), o);
+  return renderRun(resolveJobFile(jobPath, set, o), o);
 }
 
 /** `sparkinfer render JOB --target k8s`: the manifests as multi-document YAML. */
 export async function renderForCli(jobPath: string, set: readonly string[] = [], o: K8sResolveOptions = {}): Promise<string> {
-  const job = loadJobFile(jobPath, { set });
-  return renderK8sYaml(resolveJobForK8s(job, o), o);
+  return renderK8sYaml(resolveJobFile(jobPath, set, o), o);
 }

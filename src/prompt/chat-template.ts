@@ -32,6 +32,14 @@ export interface ChatTemplateSource {
   source: string;
 }
 
+/**
+ * What a chat template adds to the job's fingerprint: its text and special tokens decide the
+ * prompts as much as the job file does, so an edited template makes earlier results stale.
+ */
+export function chatTemplateIdentity(t: ChatTemplateSource | undefined): string {
+  return t !== undefined ? `|chat_template:${JSON.stringify([t.template, t.bos_token, t.eos_token])}` : '';
+}
+
 export interface ChatMessageIn {
   role: string;
   content: string;

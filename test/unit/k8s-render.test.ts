@@ -245,3 +245,17 @@ test('the YAML is the objects, one document each, and the CLI options override n
   assert.equal(docs[1].metadata.name, 'reviews-classify-20261128120000-abcd');
   assert.throws(() => renderK8s(job, { namespace: 'Bad_NS' }), /namespace to be a Kubernetes name, got `Bad_NS`/);
 });
+
+test('prompt.chat_template is read beside the job file and shipped in job.json; gguf is refused', () => {
+  const set = ['prompt.api=completions', 'prompt.chat_template=template.jinja'];
+  const { cm } = render('gpu-volcano.yaml', set);
+  const shipped = JSON.parse(String((cm['data'] as Record<string, string>)['job.json'])) as { run: { chat_template?: { template: string; source: string }; fingerprint: string } };
+  assert.match(shipped.run.chat_template?.template ?? '', /<\|assistant\|>/);
+  assert.match(shipped.run.chat_template?.source ?? '', /template\.jinja$/);
+  // The template's text is part of the fingerprint, as for a local run.
+  const plain = JSON.parse(String((render('gpu-volcano.yaml').cm['data'] as Record<string, string>)['job.json'])) as { run: { fingerprint: string; chat_template?: unknown } };
+  assert.equal(plain.run.chat_template, undefined);
+  assert.notEqual(shipped.run.fingerprint, plain.run.fingerprint);
+  assert.throws(() => render('gpu-volcano.yaml', ['prompt.api=completions', 'prompt.chat_template=gguf']), (e: unknown) => e instanceof SpecError && /engine's pod/.test(e.message));
+  assert.throws(() => render('gpu-volcano.yaml', ['prompt.api=completions', 'prompt.chat_template=missing.jinja']), (e: unknown) => e instanceof SpecError);
+});
