@@ -128,8 +128,9 @@ const LONG_WEIGHT_DOWN = 0.5;
  * `engine.concurrency: auto`: AIMD on signals every worker of an engine sees alike, so workers
  * sharing an engine converge to fair shares without talking to each other (docs/scheduler.md).
  * - Engine metrics (fresh): per poll, grow by half a request while the engine queue is at most
- *   `1 + queueTarget × running` (`slotQueueTarget` for engines with no KV signal); above it, cut by the excess's share of the engine's requests
- *   (at least 5%); cut 5% when the KV cache passes `kvHigh`, 10% on new preemptions.
+ *   `1 + queueTarget × running` (`slotQueueTarget` for engines with no KV signal); above it, cut
+ *   by the excess's share of the engine's requests (at least 5%); cut 5% when the KV cache passes
+ *   `kvHigh`, 10% on new preemptions.
  * - No fresh metrics: Gradient-style latency control per round (half a window of answers): grow
  *   while the round's latency per output token stays within `latencyTolerance` of the long-term
  *   one, cut by their ratio beyond it. A cut that does not bring latency down rebases instead

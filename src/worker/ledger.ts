@@ -37,10 +37,7 @@ export class LedgerWriter {
 
   /** Appends one JSON line (without newline). */
   append(line: string): void {
-    writeSync(this.#fd, line + '\n');
-    this.#dirty = true;
-    const t = this.#now();
-    if (t - this.#lastSync >= this.#interval) this.sync(t);
+    this.appendLines(line + '\n');
   }
 
   /** Appends whole lines (each ending in `\n`) with one write(2), repeated only after a short write. */
