@@ -31,6 +31,7 @@ import type { LocalEngine } from '../../src/launch/supervisor.ts';
 import { engineLoad } from '../../src/engine/prometheus.ts';
 import { WORKER_NODE_FLAGS } from '../../src/worker/protocol.ts';
 import { cpuSecondsOf } from '../lib/proc.ts';
+import { waitLlamaIdle } from '../lib/engines.ts';
 import { bodiesFor, questionRows, resolvedJob, writeProtocolFile, type JobOptions } from '../lib/workload.ts';
 
 const { values } = parseArgs({
@@ -160,17 +161,6 @@ async function startEngines(n: number): Promise<Engine[]> {
   }));
 }
 
-async function waitIdle(origin: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const load = engineLoad(await (await fetch(`${origin}/metrics`)).text());
-      if ((load.running ?? 0) === 0 && (load.waiting ?? 0) === 0) return;
-    } catch { /* between polls */ }
-    if (Date.now() > deadline) { log(`engine at ${origin} still busy after ${timeoutMs} ms; going on`); return; }
-    await delay(250);
-  }
-}
 
 // ---------------------------------------------------------------- the two arms
 
@@ -337,7 +327,8 @@ async function main(): Promise<void> {
       }));
       const ceiling = await ceilingArm(engines, dmon.samples);
       log(`  ceiling: ${String(ceiling['tok_s'])} tok/s, ${String(ceiling['rps'])} req/s, GPU ${JSON.stringify(ceiling['gpu_util'])}`);
-      await Promise.all(engines.map((e) => waitIdle(e.origin)));
+      // An engine still busy after 2 min is noted, and the worker arm goes on.
+      await Promise.all(engines.map((e) => waitLlamaIdle(e.origin, 120_000).catch((err: unknown) => log((err as Error).message))));
       const worker = await workerArm(engines, input, dmon.samples, `${modelName.replace(/[^a-z0-9-]/g, "")}-w${n}`);
       log(`  worker:  ${String(worker['tok_s'])} tok/s, ${String(worker['rps'])} req/s, GPU ${JSON.stringify(worker['gpu_util'])}, ${String(worker['worker_cpu_us_per_request'])} µs CPU/request`);
       runs.push({
@@ -350,7 +341,6 @@ async function main(): Promise<void> {
       await Promise.all(engines.map((e) => e.engine.stop()));
     }
   }
-  writeResult(runs);
 }
 
 function writeResult(runs: Array<Record<string, unknown>>): void {

@@ -123,7 +123,8 @@ export async function startVllm(o: VllmOptions): Promise<BenchEngine> {
   };
 }
 
-async function waitLlamaIdle(origin: string, timeoutMs: number): Promise<void> {
+/** Waits until the engine reports nothing running or waiting; throws after `timeoutMs`. */
+export async function waitLlamaIdle(origin: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
