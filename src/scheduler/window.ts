@@ -40,6 +40,8 @@ export interface AdaptiveWindowLike {
   onStart?(): void;
   onComplete?(sample: CompletionSample): void;
   onEngineLoad?(load: EngineLoadSample): void;
+  /** The engine's batch capacity and how much of it is busy, when the engine tells (llama-server's /slots). */
+  onEngineCapacity?(slots: number, busy: number): void;
 }
 
 export interface WindowLogger {
@@ -170,6 +172,7 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   #cutJudge: { latency: number; factor: number } | undefined;
   readonly #cuts: Record<string, number> = {};
   #rounds = 0;
+  #capacitySeen = false;
   readonly #growListeners: Array<() => void> = [];
 
   constructor(options: AdaptiveWindowOptions = {}) {
@@ -257,6 +260,28 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     // doubling halfway to the limit, or the window overshoots into a preemption storm.
     if (kv !== undefined && kv >= this.#kvHigh / 2) this.#slowStart = false;
     this.#grow(METRIC_GROWTH);
+  }
+
+  /**
+   * The engine's slot count (llama-server), told once at the start. In slow start a smaller window
+   * jumps to the free slots: an engine with fixed slots never preempts, so there is nothing to
+   * find out below its slot count, and doubling up to it from 4 admits requests in groups a poll
+   * apart. With equal-length answers those groups then finish, and are replaced, at different
+   * steps forever after, which cost llama-server half its throughput on an H200 (bench/GPU.md).
+   * Workers that start together all jump; the queue cuts then share the engine out as usual. A
+   * worker that finds the slots taken starts slowly, as before.
+   */
+  onEngineCapacity(slots: number, busy: number): void {
+    if (this.#capacitySeen) return;
+    this.#capacitySeen = true;
+    if (!Number.isFinite(slots) || !Number.isFinite(busy) || slots < 1 || busy < 0) return;
+    const free = Math.floor(slots - busy);
+    if (!this.#slowStart || this.#draining || free <= this.limit()) return;
+    const before = this.limit();
+    this.#w = Math.min(this.#max, free);
+    this.#peak = Math.max(this.#peak, this.#inFlight);
+    this.#log?.debug?.(`window ${before} -> ${this.limit()} (engine has ${free} free slots)`);
+    for (const l of this.#growListeners) l();
   }
 
   snapshot(): WindowSnapshot {

@@ -1,16 +1,26 @@
 /**
  * Feeds the engine's own load metrics (/metrics) to the adaptive window. An engine without metrics
- * (a generic OpenAI server) simply leaves the window on latency and error signals.
+ * (a generic OpenAI server) simply leaves the window on latency and error signals. For
+ * llama-server it first asks /slots for the slot count (the window's starting point, see
+ * `AdaptiveWindow.onEngineCapacity`); an engine without /slots just starts slowly.
  */
 import type { EngineClient } from '../engine/client.ts';
 import { engineLoad } from '../engine/prometheus.ts';
-import { pollEngineLoad } from '../scheduler/poller.ts';
+import { loadFromLlamaSlots, pollEngineLoad } from '../scheduler/poller.ts';
 import type { AdaptiveWindowLike } from '../scheduler/window.ts';
 
-export function startLoadPolling(client: EngineClient, window: AdaptiveWindowLike, signal: AbortSignal, log: (m: string) => void): () => void {
+export function startLoadPolling(client: EngineClient, window: AdaptiveWindowLike, signal: AbortSignal, log: (m: string) => void, engineKind?: string): () => void {
   if (window.onEngineLoad === undefined) return () => {};
   const ac = new AbortController();
   const both = AbortSignal.any([signal, ac.signal]);
+  if (engineKind === 'llama-server' && window.onEngineCapacity !== undefined) {
+    void client.get('/slots', { signal: both }).then((res) => {
+      const slots = res.status === 200 ? loadFromLlamaSlots(res.text) : undefined;
+      if (slots === undefined) return log(`engine capacity unknown (/slots answered ${res.status}): slow start from the initial window`);
+      log(`engine has ${slots.slots} slots, ${slots.running} busy`);
+      window.onEngineCapacity?.(slots.slots, slots.running);
+    }, (err: unknown) => { if (!both.aborted) log(`engine capacity unknown (/slots: ${String(err)}): slow start from the initial window`); });
+  }
   void pollEngineLoad({
     // A transport error is rethrown (the poller retries); only a non-200 answer means "no metrics".
     fetchMetrics: async () => {

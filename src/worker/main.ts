@@ -50,7 +50,7 @@ async function main(): Promise<number> {
   });
   const window = makeWindow(job.engine);
   const ac = new AbortController();
-  const stopPolling = startLoadPolling(client, window, ac.signal, log);
+  const stopPolling = startLoadPolling(client, window, ac.signal, log, job.run.engine_kind);
   const ledger = new LedgerWriter(join(runDir, 'ledger', `${id}.jsonl`));
   const statsFile = new StatsFile(join(runDir, 'stats'), id);
   const stats = newStats(id, Date.now());

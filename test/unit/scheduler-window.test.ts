@@ -139,6 +139,42 @@ test('metrics: preemptions (a counter) and a nearly full KV cache cut the window
   assert.deepEqual(h.w.snapshot().cuts, { preemption: 2, kv: 1 });
 });
 
+test('capacity: in slow start the window jumps to the engine\'s free slots, and says so', () => {
+  const h = harness({ initial: 4, max: 300 });
+  let grown = 0;
+  h.w.onGrow(() => { grown++; });
+  h.w.onEngineCapacity(256, 6); // 250 slots free: nothing to discover below them
+  assert.equal(h.w.limit(), 250);
+  assert.equal(grown, 1);
+  assert.equal(h.w.snapshot().phase, 'slow-start');
+  // It is a starting point, not a limit: the engine's queue still decides from here.
+  h.fill();
+  h.w.onEngineLoad({ waiting: 0, running: 250 });
+  assert.equal(h.w.limit(), 300); // doubling, capped by max
+  h.w.onEngineCapacity(512, 0); // only once: later reports change nothing
+  assert.equal(h.w.limit(), 300);
+});
+
+test('capacity: ignored when the slots are taken, out of slow start, or nonsense', () => {
+  const full = harness({ initial: 4 });
+  full.w.onEngineCapacity(256, 256); // other workers already fill the engine: slow start as usual
+  assert.equal(full.w.limit(), 4);
+  const capped = harness({ initial: 4, max: 64 });
+  capped.w.onEngineCapacity(256, 0);
+  assert.equal(capped.w.limit(), 64);
+  const steady = harness({ initial: 4 });
+  steady.fill();
+  steady.w.onEngineLoad({ waiting: 40, running: 4 }); // a queue cut ends slow start
+  const after = steady.w.limit();
+  steady.w.onEngineCapacity(256, 0);
+  assert.equal(steady.w.limit(), after);
+  const bad = harness({ initial: 4 });
+  for (const [slots, busy] of [[Number.NaN, 0], [-3, 0], [0, 0], [8, Number.NaN]] as const) bad.w.onEngineCapacity(slots, busy);
+  assert.equal(bad.w.limit(), 4);
+  // A fixed window has no such hook: `concurrency: N` means N.
+  assert.equal((new FixedWindow(3) as { onEngineCapacity?: unknown }).onEngineCapacity, undefined);
+});
+
 test('a window that is not filled does not grow', () => {
   const h = harness({ initial: 8 });
   for (let i = 0; i < 3; i++) h.w.onStart(); // an input-bound worker: 3 of 8
