@@ -88,6 +88,13 @@ export function engineArgv(o: EngineCommandOptions): string[] {
     // capped a 256-slot engine at ~25 admissions/s on an H200 whatever the model (bench/GPU.md).
     // Each slot still reuses its own cached prefix. A later `--cache-ram N` in args wins.
     '--cache-ram', '0',
+    // One KV pool shared by all slots, each still capped at ctxPerSlot (so a prompt that does not
+    // fit one slot is refused as before). With a pool per slot, a batch that mixes new prompts
+    // with running sequences is split into many small steps; answers that finish at different
+    // times (any real workload) then cost a 256-slot engine on an H200 a third of its
+    // throughput (bench/GPU.md). llama.cpp does the same when it picks the slot count itself.
+    // A later `--no-kv-unified` in args wins.
+    '--kv-unified', '--kv-unified-per-slot', String(o.ctxPerSlot),
   ];
   if (o.threads !== undefined) argv.push('--threads', String(o.threads));
   if (o.embeddings === true) argv.push('--embeddings', '--pooling', o.pooling ?? 'mean');

@@ -134,6 +134,10 @@ describe('command lines and options', () => {
     assert.equal(flag('--ctx-size'), '8192');
     assert.equal(flag('--threads-http'), '64');
     assert.ok(argv.includes('--metrics') && argv.includes('--slots'));
+    // One shared KV pool, each slot capped at its share (bench/GPU.md).
+    assert.ok(argv.includes('--kv-unified'));
+    assert.equal(flag('--kv-unified-per-slot'), '1024');
+    assert.equal(flag('--cache-ram'), '0');
     assert.ok(!argv.includes('--embeddings') && !argv.includes('--threads'));
     assert.deepEqual(argv.slice(-2), ['--seed', '1']);
     const big = engineArgv({ kind: 'llama-server', model: 'm', alias: 'a', port: 1, parallel: 32, ctxPerSlot: 1, threads: 3, embeddings: true });
