@@ -6,6 +6,11 @@
 #     random-model     the random-weight Llama GGUF of Qwen2.5-1.5B's shape (make-model.py)
 #     smollm2          the demo model from its two carried halves (sha256 checked)
 #     bench:MODEL:GPUS gpu-bench.mjs for MODEL (random-1.5b | smollm2) on GPUS (e.g. 1,2,4)
+# Bench settings from the environment: WARMUP_S, MEASURE_S, PARALLEL, MAX_TOKENS,
+# WORKERS_PER_ENGINE, EXTRA_ARGS (llama-server flags, default -bs), and for diagnostics ARMS
+# (ceiling,worker), CEILING_RAMP_S, WORKER_CONCURRENCY (auto). TAG names a variant: its result is
+# gpu-MODEL-TAG.json, so several variants can run on one machine (one device.sh call each).
+# DEADLINE (epoch seconds) overrides the time box, for several device.sh calls in one device call.
 # Work lives in $GPU_WORK (default /tmp/sparkinfer-gpu), which stays while the machine is warm.
 # Results and logs go to $OUT (the device tool's return folder) when it is set, else $GPU_WORK/out.
 set -uo pipefail
@@ -18,6 +23,7 @@ B=$CARRY/build
 [ -f "$B/gpu-bench.mjs" ] || B=$CARRY/pre1
 T0=$(date +%s)
 LIMIT=${STEP_LIMIT_S:-570}   # no step is started that would end after this many seconds (a call may run 600)
+DEADLINE=${DEADLINE:-$(( T0 + LIMIT ))}
 log() { echo "[device $(date +%H:%M:%S) +$(( $(date +%s) - T0 ))s] $*" >&2; }
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 
@@ -97,21 +103,25 @@ step_bench() {  # MODEL GPUS
     smollm2) file=$W/models/smollm2.gguf; name=smollm2-135m-instruct ;;
     *) log "unknown model $model"; return 1 ;;
   esac
-  [ -f "$W/bench/done-$name-$gpus" ] && { log "bench $model $gpus: done before"; return 0; }
+  local tag=${TAG:-}
+  [ -f "$W/bench/done-$name-$gpus${tag:+-$tag}" ] && { log "bench $model $gpus ${tag}: done before"; return 0; }
   local node; node=$(node_bin)
   mkdir -p "$W/bench"
-  log "bench $model on $gpus GPU(s)"
+  log "bench $model on $gpus GPU(s) ${tag}"
   # EXTRA_ARGS: more llama-server flags; default -bs (backend sampling: llama.cpp samples on the
   # GPU; without it, sampling 256 slots on one CPU thread bounds the engine, see bench/GPU.md).
   local extra=${EXTRA_ARGS--bs}
   "$node" "$B/gpu-bench.mjs" --llama-server "$W/bin/llama-server" --model "$file" --model-name "$name" \
     --gpus "$gpus" --worker "$B/sparkinfer-worker.mjs" --out "$W/bench" --extra-args="$extra" \
     --parallel "${PARALLEL:-256}" --max-tokens "${MAX_TOKENS:-64}" --warmup "${WARMUP_S:-10}" --measure "${MEASURE_S:-30}" \
-    --workers-per-engine "${WORKERS_PER_ENGINE:-2}" --result "$OUT/gpu-$name.json" > "$W/bench/stdout-$name.json"
+    --workers-per-engine "${WORKERS_PER_ENGINE:-2}" --arms "${ARMS:-ceiling,worker}" \
+    --ceiling-ramp "${CEILING_RAMP_S:-0}" --worker-concurrency "${WORKER_CONCURRENCY:-auto}" \
+    ${tag:+--tag "$tag"} --result "$OUT/gpu-$name${tag:+-$tag}.json" > "$W/bench/stdout-$name.json"
   local rc=$?
+  # The 1-GPU engine log, for its per-request timings (llama-server prints them at release).
+  gzip -9 -c "$W"/bench/engine-"$name"-1gpu-0.log > "$OUT/engine-$name${tag:+-$tag}.log.gz" 2>/dev/null || true
   [ $rc = 0 ] || return 1
-  touch "$W/bench/done-$name-$gpus"
-  tail -n 30 "$W"/bench/engine-"$name"-1gpu-0.log > "$OUT/engine-$name.log.tail" 2>/dev/null || true
+  touch "$W/bench/done-$name-$gpus${tag:+-$tag}"
 }
 
 nvidia-smi --query-gpu=index,name,memory.total,utilization.gpu --format=csv,noheader >&2 || true
@@ -119,12 +129,13 @@ nvidia-smi --query-gpu=index,name,memory.total,utilization.gpu --format=csv,nohe
 estimate() {
   case $1 in
     build) echo 300 ;; prebuilt) echo 10 ;; random-model) echo 60 ;; smollm2) echo 5 ;;
-    bench:*) local g=${1##*:}; echo $(( (${WARMUP_S:-10} * 2 + ${MEASURE_S:-30} * 2 + 40) * ( $(tr -cd , <<<"$g" | wc -c) + 1 ) )) ;;
+    bench:*) local g=${1##*:} a; a=$(( $(tr -cd , <<<"${ARMS:-ceiling,worker}" | wc -c) + 1 ))
+      echo $(( ((${WARMUP_S:-10} + ${MEASURE_S:-30}) * a + 40) * ( $(tr -cd , <<<"$g" | wc -c) + 1 ) )) ;;
     *) echo 0 ;;
   esac
 }
 for step in "$@"; do
-  if [ $(( $(date +%s) - T0 + $(estimate "$step") )) -gt "$LIMIT" ]; then log "time's up: not starting $step (needs ~$(estimate "$step") s)"; continue; fi
+  if [ $(( $(date +%s) + $(estimate "$step") )) -gt "$DEADLINE" ]; then log "time's up: not starting $step (needs ~$(estimate "$step") s)"; continue; fi
   case $step in
     build) step_build || { log "build failed"; exit 1; } ;;
     prebuilt) step_prebuilt || { log "prebuilt failed"; exit 1; } ;;

@@ -19,10 +19,15 @@
  *   node dist/gpu-bench.mjs --llama-server PATH --model FILE --model-name NAME --gpus 1,2,4 \
  *     --worker dist/sparkinfer-worker.mjs --out DIR [--parallel 256] [--max-tokens 64] \
  *     [--warmup 10] [--measure 30] [--workers-per-engine 2] [--ngl 999] [--result FILE]
+ *     [--arms ceiling,worker] [--ceiling-ramp 0] [--worker-concurrency auto]
+ *
+ * Diagnostics: `--ceiling-ramp S` starts the reference load's lanes evenly over S seconds instead
+ * of all at once (equal-length answers then finish in staggered groups, as they do behind a
+ * scheduler that ramps up); `--worker-concurrency N` gives the workers a fixed window.
  */
 import { parseArgs } from 'node:util';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, mkdirSync, rmSync, openSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from 'undici';
@@ -52,6 +57,9 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '4' },
     'extra-args': { type: 'string', default: '' },
     tag: { type: 'string', default: '' },
+    arms: { type: 'string', default: 'ceiling,worker' },
+    'ceiling-ramp': { type: 'string', default: '0' },
+    'worker-concurrency': { type: 'string', default: 'auto' },
     /** Where the result JSON goes. Default `<out>/gpu-<model-name>[-<tag>].json`. */
     result: { type: 'string' },
   },
@@ -78,6 +86,11 @@ const wpe = int('workers-per-engine', values['workers-per-engine']);
 const outDir = resolve(values.out ?? 'bench/work/gpu');
 const workerBundle = resolve(values.worker ?? 'dist/sparkinfer-worker.mjs');
 const extraArgs = (values['extra-args'] ?? '').split(' ').filter((a) => a !== '');
+const arms = new Set((values.arms ?? 'ceiling,worker').split(',').filter((a) => a !== ''));
+for (const a of arms) if (a !== 'ceiling' && a !== 'worker') throw new Error(`--arms: expected ceiling and/or worker, got ${a}`);
+const ceilingRampS = Number(values['ceiling-ramp']);
+if (!Number.isFinite(ceilingRampS) || ceilingRampS < 0) throw new Error(`--ceiling-ramp: expected seconds from 0 up, got ${String(values['ceiling-ramp'])}`);
+const workerConcurrency: 'auto' | number = values['worker-concurrency'] === 'auto' ? 'auto' : int('worker-concurrency', values['worker-concurrency']);
 mkdirSync(outDir, { recursive: true });
 
 const log = (m: string): void => { process.stderr.write(`[gpu-bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`); };
@@ -166,7 +179,7 @@ async function startEngines(n: number): Promise<Engine[]> {
 
 function jobOptions(e: Engine, name: string): JobOptions {
   return {
-    name, endpoint: e.endpoint, engineKind: 'llama-server', maxTokens, concurrency: 'auto', model: modelName,
+    name, endpoint: e.endpoint, engineKind: 'llama-server', maxTokens, concurrency: workerConcurrency, model: modelName,
     inputPath: join(outDir, 'unused'), outputPath: join(outDir, `${name}-out`), runDir: join(outDir, `${name}-run`),
   };
 }
@@ -194,7 +207,8 @@ async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record
     const { path, bodies } = bodiesFor(resolvedJob(jobOptions(e, `ceiling-${e.gpu}`)), ROWS);
     const pool = new Pool(e.origin, { connections: conc, pipelining: 1, headersTimeout: 600_000, bodyTimeout: 600_000, keepAliveTimeout: 60_000 });
     let next = e.gpu * 977;
-    const lane = async (): Promise<void> => {
+    const lane = async (_: unknown, i: number): Promise<void> => {
+      if (ceilingRampS > 0) await delay((i * ceilingRampS * 1000) / conc);
       while (performance.now() < to) {
         const body = bodies[next++ % bodies.length] as string;
         try {
@@ -214,7 +228,7 @@ async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record
   }));
   clearInterval(traceTimer);
   events.sort((a, b) => a.at - b.at);
-  return { concurrency_per_engine: conc, failed, ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to), trace_every_s: 1, trace };
+  return { concurrency_per_engine: conc, ramp_s: ceilingRampS, failed, ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to), trace_every_s: 1, trace };
 }
 
 
@@ -229,6 +243,9 @@ async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], l
   for (const e of engines) {
     for (let w = 0; w < wpe; w++) {
       const name = `${label}-e${e.gpu}-w${w}`;
+      // A fresh run folder: a ledger left by an earlier arm would answer rows from disk.
+      rmSync(join(outDir, `${name}-run`), { recursive: true, force: true });
+      rmSync(join(outDir, `${name}-out`), { recursive: true, force: true });
       const job = resolvedJob(jobOptions(e, name));
       const jobPath = join(outDir, `${name}.job.json`);
       writeFileSync(jobPath, JSON.stringify(job));
@@ -325,15 +342,18 @@ async function main(): Promise<void> {
         await Promise.all(bodies.map(async (body) => { const r = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } }); await r.body.text(); }));
         await pool.destroy();
       }));
-      const ceiling = await ceilingArm(engines, dmon.samples);
-      log(`  ceiling: ${String(ceiling['tok_s'])} tok/s, ${String(ceiling['rps'])} req/s, GPU ${JSON.stringify(ceiling['gpu_util'])}`);
-      // An engine still busy after 2 min is noted, and the worker arm goes on.
-      await Promise.all(engines.map((e) => waitLlamaIdle(e.origin, 120_000).catch((err: unknown) => log((err as Error).message))));
-      const worker = await workerArm(engines, input, dmon.samples, `${modelName.replace(/[^a-z0-9-]/g, "")}-w${n}`);
-      log(`  worker:  ${String(worker['tok_s'])} tok/s, ${String(worker['rps'])} req/s, GPU ${JSON.stringify(worker['gpu_util'])}, ${String(worker['worker_cpu_us_per_request'])} µs CPU/request`);
+      const ceiling = arms.has('ceiling') ? await ceilingArm(engines, dmon.samples) : undefined;
+      if (ceiling !== undefined) log(`  ceiling: ${String(ceiling['tok_s'])} tok/s, ${String(ceiling['rps'])} req/s, GPU ${JSON.stringify(ceiling['gpu_util'])}`);
+      let worker: Record<string, unknown> | undefined;
+      if (arms.has('worker')) {
+        // An engine still busy after 2 min is noted, and the worker arm goes on.
+        await Promise.all(engines.map((e) => waitLlamaIdle(e.origin, 120_000).catch((err: unknown) => log((err as Error).message))));
+        worker = await workerArm(engines, input, dmon.samples, `${modelName.replace(/[^a-z0-9-]/g, '')}-w${n}`);
+        log(`  worker:  ${String(worker['tok_s'])} tok/s, ${String(worker['rps'])} req/s, GPU ${JSON.stringify(worker['gpu_util'])}, ${String(worker['worker_cpu_us_per_request'])} µs CPU/request`);
+      }
       runs.push({
         gpus: n, engine_start_s: round(startS, 1), engine_argv: engines[0]?.engine.command, ceiling, worker,
-        worker_vs_engine_ratio: round((worker['tok_s'] as number) / (ceiling['tok_s'] as number)),
+        worker_vs_engine_ratio: ceiling !== undefined && worker !== undefined ? round((worker['tok_s'] as number) / (ceiling['tok_s'] as number)) : null,
       });
       writeResult(runs); // after each GPU count: a run cut short keeps what it measured
     } finally {
@@ -353,7 +373,7 @@ function writeResult(runs: Array<Record<string, unknown>>): void {
   }
   const result = {
     model: modelName, model_file: modelFile, parallel, ctx_per_slot: ctxPerSlot, max_tokens: maxTokens, warmup_s: warmupS, measure_s: measureS,
-    workers_per_engine: wpe, rows_prompt: 'bench/lib/workload.ts questionRows(4096, 3), chat, ignore_eos', gpu: gpuName(), node: process.version,
+    workers_per_engine: wpe, worker_concurrency: workerConcurrency, arms: [...arms], rows_prompt: 'bench/lib/workload.ts questionRows(4096, 3), chat, ignore_eos', gpu: gpuName(), node: process.version,
     runs,
   };
   const file = values.result !== undefined ? resolve(values.result) : join(outDir, `gpu-${modelName}${values.tag !== '' && values.tag !== undefined ? `-${values.tag}` : ''}.json`);
