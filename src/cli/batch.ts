@@ -15,8 +15,8 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { InputError, SpecError } from '../errors.ts';
 import { runJob, type RunResult } from '../job/run.ts';
-import { buildSummary, formatSummary } from '../report/summary.ts';
-import { EXIT, exitCodeFor } from './exit-codes.ts';
+import { printFailure, printFinished, stderrSinks } from './console.ts';
+import { EXIT } from './exit-codes.ts';
 import type { JobSpecInput } from '../spec/schema.ts';
 
 export interface BatchOptions {
@@ -154,7 +154,7 @@ export function registerBatchCommand(program: Command): void {
       const onSig = (): void => { process.stderr.write('\nsparkinfer: interrupted; stopping Spark and the engines\n'); ac.abort(); };
       process.once('SIGINT', onSig);
       process.once('SIGTERM', onSig);
-      const tty = process.stderr.isTTY === true;
+      const sinks = stderrSinks();
       try {
         const { summary, exitCode } = await runBatch({
           input: opts.input, output: opts.output, kind: opts.kind, set: opts.set,
@@ -162,19 +162,12 @@ export function registerBatchCommand(program: Command): void {
           ...(opts.launch === true ? { launch: true } : {}),
           ...(opts.model !== undefined ? { model: opts.model } : {}),
           keepModel: opts.keepModel === true, overwrite: opts.overwrite === true, fresh: opts.fresh === true,
-          log: (l) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${l}\n`),
-          progress: (l) => process.stderr.write(tty ? `\r\x1b[K${l}` : `${l}\n`),
-          tty, signal: ac.signal,
+          log: sinks.log, progress: sinks.progress, tty: sinks.tty, signal: ac.signal,
         });
-        if (tty) process.stderr.write('\r\x1b[K');
-        process.stderr.write(formatSummary(summary) + '\n');
-        if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+        printFinished(summary, sinks, json);
         process.exitCode = exitCode;
       } catch (err) {
-        const code = exitCodeFor(err);
-        const message = err instanceof Error ? err.message : String(err);
-        process.stderr.write(`sparkinfer: ${message}\n`);
-        if (json) process.stdout.write(JSON.stringify(buildSummary({ runId: '', runDir: '', wallMs: 0, status: 'failed', exitCode: code, output: null, message })) + '\n');
+        const code = printFailure(err, json);
         process.exitCode = code === EXIT.OK ? EXIT.RUNTIME : code;
       }
     });

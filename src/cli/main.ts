@@ -4,9 +4,9 @@
  * go to stderr.
  */
 import { Command, Option } from 'commander';
-import { EXIT, exitCodeFor } from './exit-codes.ts';
+import { EXIT } from './exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
-import { buildSummary, formatSummary } from '../report/summary.ts';
+import { printFailure, printFinished, stderrSinks } from './console.ts';
 import { SparkinferError } from '../errors.ts';
 import { registerBatchCommand } from './batch.ts';
 
@@ -18,14 +18,7 @@ const positiveInt = (name: string) => (v: string): number => {
 };
 
 function fail(err: unknown, json: boolean): never {
-  const code = exitCodeFor(err);
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`sparkinfer: ${message}\n`);
-  if (json) {
-    const s = buildSummary({ runId: '', runDir: '', wallMs: 0, status: 'failed', exitCode: code, output: null, message });
-    process.stdout.write(JSON.stringify(s) + '\n');
-  }
-  process.exit(code);
+  process.exit(printFailure(err, json));
 }
 
 const program = new Command('sparkinfer')
@@ -71,18 +64,14 @@ program
     };
     process.on('SIGINT', onSig);
     process.on('SIGTERM', onSig);
-    const tty = process.stderr.isTTY === true;
+    const sinks = stderrSinks();
     try {
       const { summary, exitCode } = await runJob({
         jobPath, set: opts.set, fresh: opts.fresh === true, retryErrors: opts.retryErrors === true,
         ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-        log: (l) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${l}\n`),
-        progress: (l) => process.stderr.write(tty ? `\r\x1b[K${l}` : `${l}\n`),
-        tty, signal: ac.signal,
+        log: sinks.log, progress: sinks.progress, tty: sinks.tty, signal: ac.signal,
       });
-      if (tty) process.stderr.write('\r\x1b[K');
-      process.stderr.write(formatSummary(summary) + '\n');
-      if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+      printFinished(summary, sinks, json);
       process.exitCode = exitCode;
     } catch (err) {
       fail(err, json);
