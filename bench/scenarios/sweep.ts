@@ -127,9 +127,9 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
     keys: {
       auto_vs_best_fixed: round(autoVsBest),
       auto_vs_max_fixed: round(autoVsMax),
-      auto_vs_best_fixed_llama: round(real.autoVsBest),
+      auto_vs_best_fixed_engine: round(real.autoVsBest),
       auto_vs_best_fixed_sim: round(virtual.autoVsBestFixed),
-      auto_vs_max_fixed_llama: round(real.autoVsMax),
+      auto_vs_max_fixed_engine: round(real.autoVsMax),
       auto_vs_max_fixed_sim: round(virtual.autoVsMaxFixed),
       auto_vs_best_fixed_sim_http: round(simSweep.autoVsBest),
       auto_vs_max_fixed_sim_http: round(simSweep.autoVsMax),
