@@ -31,12 +31,20 @@ program
   .command('validate')
   .argument('<job>', 'job file (YAML)')
   .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
-  .option('--json', 'print the resolved job as JSON on stdout')
+  .option('--json', 'print the resolved job as JSON on stdout (the job file for the PySpark infer())')
   .description('check a job file and print what it references')
   .action((jobPath: string, opts: { set: string[]; json?: boolean }) => {
     try {
-      const { job, columns } = resolveJob(jobPath, opts.set);
-      if (opts.json === true) process.stdout.write(JSON.stringify(job) + '\n');
+      const { job, columns, chatTemplate } = resolveJob(jobPath, opts.set);
+      if (opts.json === true) {
+        // What infer() cannot work out in Python: the columns the templates read and a
+        // client-side chat template. It fills in the rest of `run` (id, dir) itself.
+        const run = {
+          columns, endpoint: job.engine.endpoint ?? '', engine_kind: job.engine.kind ?? job.engine.launch?.kind ?? 'openai',
+          ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
+        };
+        process.stdout.write(JSON.stringify({ ...job, run }) + '\n');
+      }
       process.stderr.write(`${jobPath}: ok (task ${job.task}, model ${job.model}, columns: ${columns.join(', ') || 'none'})\n`);
     } catch (err) {
       fail(err, false);

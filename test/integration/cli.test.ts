@@ -23,6 +23,17 @@ test('validate accepts a good job and lists the referenced columns', async () =>
   assert.match(r.stderr, /columns: question/);
 });
 
+test('validate --json prints the job for infer(): defaults applied, and the columns the templates read', async () => {
+  writeFileSync(join(work, 'good3.yaml'), good);
+  const r = await runCli(['validate', join(work, 'good3.yaml'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const job = JSON.parse(r.stdout) as { engine: { concurrency: unknown }; run: { columns: string[]; endpoint: string; engine_kind: string } };
+  assert.deepEqual(job.run.columns, ['question']);
+  assert.equal(job.run.endpoint, 'http://127.0.0.1:9/v1');
+  assert.equal(job.run.engine_kind, 'openai');
+  assert.equal(job.engine.concurrency, 'auto');
+});
+
 test('a wrong field type exits 2 with file:line:col and the field', async () => {
   writeFileSync(join(work, 'bad.yaml'), good.replace('engine: { endpoint', 'engine: { concurrency: fast, endpoint'));
   const r = await runCli(['run', join(work, 'bad.yaml'), '--json']);
