@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { EXIT } from './exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
+import { engineKindOf } from '../spec/schema.ts';
 import { printFailure, printFinished, stderrSinks } from './console.ts';
 import { SparkinferError } from '../errors.ts';
 import { registerBatchCommand } from './batch.ts';
@@ -40,7 +41,7 @@ program
         // What infer() cannot work out in Python: the columns the templates read and a
         // client-side chat template. It fills in the rest of `run` (id, dir) itself.
         const run = {
-          columns, endpoint: job.engine.endpoint ?? '', engine_kind: job.engine.kind ?? job.engine.launch?.kind ?? 'openai',
+          columns, endpoint: job.engine.endpoint ?? '', engine_kind: engineKindOf(job),
           ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
         };
         process.stdout.write(JSON.stringify({ ...job, run }) + '\n');

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Job } from '../spec/schema.ts';
+import { engineKindOf, type Job } from '../spec/schema.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { loadJobFile } from '../spec/load.ts';
 import { fingerprint } from '../spec/fingerprint.ts';
@@ -128,7 +128,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       output: outputSpec,
       run: {
         id: runId, dir: runDir, root, columns, endpoint,
-        engine_kind: job.engine.kind ?? launch?.kind ?? 'openai',
+        engine_kind: engineKindOf(job),
         fresh: o.fresh ?? false, retry_errors: o.retryErrors ?? false,
         fingerprint: fp,
         ...(o.limit !== undefined ? { limit: o.limit } : {}),

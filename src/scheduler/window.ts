@@ -279,7 +279,6 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     if (!this.#slowStart || this.#draining || free <= this.limit()) return;
     const before = this.limit();
     this.#w = Math.min(this.#max, free);
-    this.#peak = Math.max(this.#peak, this.#inFlight);
     this.#log?.debug?.(`window ${before} -> ${this.limit()} (engine has ${free} free slots)`);
     for (const l of this.#growListeners) l();
   }

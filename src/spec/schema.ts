@@ -138,6 +138,11 @@ export const ResponseSpec = z
 
 export const EngineKind = z.enum(['llama-server', 'vllm', 'openai']);
 
+/** The adapter a job talks to: `engine.kind`, else the launched kind, else the generic `openai`. */
+export function engineKindOf(job: { engine: { kind?: z.infer<typeof EngineKind> | undefined; launch?: { kind: 'llama-server' | 'vllm' } | undefined } }): z.infer<typeof EngineKind> {
+  return job.engine.kind ?? job.engine.launch?.kind ?? 'openai';
+}
+
 export const LaunchSpec = z.strictObject({
   /** Which engine to start locally. */
   kind: z.enum(['llama-server', 'vllm']),
@@ -296,8 +301,7 @@ function kindChecks(j: JobBeforeDefaults, ctx: z.core.$RefinementCtx): void {
   if (j.task === 'embed' && j.response.format === 'json') issue(['response', 'format'], '`task: embed` returns vectors; `response.format: json` is for `task: generate`');
   if (j.task !== 'embed' && j.response.embedding_dim !== undefined) issue(['response', 'embedding_dim'], '`embedding_dim` is for `task: embed`');
   if (j.response.format === 'json' && j.response.schema !== undefined) {
-    const kind = j.engine.kind ?? j.engine.launch?.kind ?? 'openai';
-    for (const p of engineSchemaProblems(j.response.schema, kind)) issue(['response', 'schema'], `unsupported schema at ${p.path}: ${p.message}`);
+    for (const p of engineSchemaProblems(j.response.schema, engineKindOf(j))) issue(['response', 'schema'], `unsupported schema at ${p.path}: ${p.message}`);
   }
 }
 
