@@ -8,7 +8,8 @@
 #     bench:MODEL:GPUS gpu-bench.mjs for MODEL (random-1.5b | smollm2) on GPUS (e.g. 1,2,4)
 # Bench settings from the environment: WARMUP_S, MEASURE_S, PARALLEL, MAX_TOKENS,
 # WORKERS_PER_ENGINE, EXTRA_ARGS (llama-server flags, default -bs), and for diagnostics ARMS
-# (ceiling,worker), CEILING_RAMP_S, WORKER_CONCURRENCY (auto). TAG names a variant: its result is
+# (ceiling,worker), CEILING_RAMP_S, WORKER_CONCURRENCY (auto); WORKLOAD (fixed | varied answer
+# lengths) and REPEATS (arm pairs per engine start, for the spread). TAG names a variant: its result is
 # gpu-MODEL-TAG.json, so several variants can run on one machine (one device.sh call each).
 # DEADLINE (epoch seconds) overrides the time box, for several device.sh calls in one device call.
 # Work lives in $GPU_WORK (default /tmp/sparkinfer-gpu), which stays while the machine is warm.
@@ -116,6 +117,7 @@ step_bench() {  # MODEL GPUS
     --parallel "${PARALLEL:-256}" --max-tokens "${MAX_TOKENS:-64}" --warmup "${WARMUP_S:-10}" --measure "${MEASURE_S:-30}" \
     --workers-per-engine "${WORKERS_PER_ENGINE:-2}" --arms "${ARMS:-ceiling,worker}" \
     --ceiling-ramp "${CEILING_RAMP_S:-0}" --worker-concurrency "${WORKER_CONCURRENCY:-auto}" \
+    --workload "${WORKLOAD:-fixed}" --repeats "${REPEATS:-1}" \
     ${tag:+--tag "$tag"} --result "$OUT/gpu-$name${tag:+-$tag}.json" > "$W/bench/stdout-$name.json"
   local rc=$?
   # The 1-GPU engine log, for its per-request timings (llama-server prints them at release).
@@ -130,7 +132,7 @@ estimate() {
   case $1 in
     build) echo 300 ;; prebuilt) echo 10 ;; random-model) echo 60 ;; smollm2) echo 5 ;;
     bench:*) local g=${1##*:} a; a=$(( $(tr -cd , <<<"${ARMS:-ceiling,worker}" | wc -c) + 1 ))
-      echo $(( ((${WARMUP_S:-10} + ${MEASURE_S:-30}) * a + 40) * ( $(tr -cd , <<<"$g" | wc -c) + 1 ) )) ;;
+      echo $(( ((${WARMUP_S:-10} + ${MEASURE_S:-30} + 2) * a * ${REPEATS:-1} + 40) * ( $(tr -cd , <<<"$g" | wc -c) + 1 ) )) ;;
     *) echo 0 ;;
   esac
 }

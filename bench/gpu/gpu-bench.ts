@@ -9,7 +9,11 @@
  *   engine that share it without talking to each other.
  *
  * Both arms send byte-identical bodies (the worker's own request builder renders the ceiling's)
- * with `ignore_eos` and a fixed `max_tokens`. Each arm runs `warmup + measure` seconds; the rate is
+ * with `ignore_eos`. `--workload fixed` asks every row for `max_tokens`; `--workload varied`
+ * gives each row its own `max_tokens`, uniform in [max/4, 7·max/4] (mean `max_tokens`), through
+ * OpenAI Batch lines (`input.format: openai-batch`), so answers admitted together don't finish
+ * together. `--repeats N` runs the two arms N times on the same engines, alternating which goes
+ * first, and reports each pair and the spread. Each arm runs `warmup + measure` seconds; the rate is
  * the completions inside the measured period (steady state, as bench/lib/worker.ts). GPU
  * utilization comes from `nvidia-smi dmon -s u` over the same period.
  *
@@ -19,7 +23,8 @@
  *   node dist/gpu-bench.mjs --llama-server PATH --model FILE --model-name NAME --gpus 1,2,4 \
  *     --worker dist/sparkinfer-worker.mjs --out DIR [--parallel 256] [--max-tokens 64] \
  *     [--warmup 10] [--measure 30] [--workers-per-engine 2] [--ngl 999] [--result FILE]
- *     [--arms ceiling,worker] [--ceiling-ramp 0] [--worker-concurrency auto]
+ *     [--arms ceiling,worker] [--ceiling-ramp 0] [--worker-concurrency auto] [--workload fixed|varied]
+ *     [--repeats 1]
  *
  * Diagnostics: `--ceiling-ramp S` starts the reference load's lanes evenly over S seconds instead
  * of all at once (equal-length answers then finish in staggered groups, as they do behind a
@@ -37,7 +42,7 @@ import { engineLoad } from '../../src/engine/prometheus.ts';
 import { WORKER_NODE_FLAGS } from '../../src/worker/protocol.ts';
 import { cpuSecondsOf } from '../lib/proc.ts';
 import { waitLlamaIdle } from '../lib/engines.ts';
-import { bodiesFor, questionRows, resolvedJob, writeProtocolFile, type JobOptions } from '../lib/workload.ts';
+import { batchLineRows, bodiesFor, questionRows, resolvedJob, writeProtocolFile, type JobOptions } from '../lib/workload.ts';
 
 const { values } = parseArgs({
   options: {
@@ -60,6 +65,8 @@ const { values } = parseArgs({
     arms: { type: 'string', default: 'ceiling,worker' },
     'ceiling-ramp': { type: 'string', default: '0' },
     'worker-concurrency': { type: 'string', default: 'auto' },
+    workload: { type: 'string', default: 'fixed' },
+    repeats: { type: 'string', default: '1' },
     /** Where the result JSON goes. Default `<out>/gpu-<model-name>[-<tag>].json`. */
     result: { type: 'string' },
   },
@@ -90,6 +97,9 @@ const arms = new Set((values.arms ?? 'ceiling,worker').split(',').filter((a) => 
 for (const a of arms) if (a !== 'ceiling' && a !== 'worker') throw new Error(`--arms: expected ceiling and/or worker, got ${a}`);
 const ceilingRampS = Number(values['ceiling-ramp']);
 if (!Number.isFinite(ceilingRampS) || ceilingRampS < 0) throw new Error(`--ceiling-ramp: expected seconds from 0 up, got ${String(values['ceiling-ramp'])}`);
+const workload = values.workload ?? 'fixed';
+if (workload !== 'fixed' && workload !== 'varied') throw new Error(`--workload: expected fixed or varied, got ${workload}`);
+const repeats = int('repeats', values.repeats);
 const workerConcurrency: 'auto' | number = values['worker-concurrency'] === 'auto' ? 'auto' : int('worker-concurrency', values['worker-concurrency']);
 mkdirSync(outDir, { recursive: true });
 
@@ -181,10 +191,14 @@ function jobOptions(e: Engine, name: string): JobOptions {
   return {
     name, endpoint: e.endpoint, engineKind: 'llama-server', maxTokens, concurrency: workerConcurrency, model: modelName,
     inputPath: join(outDir, 'unused'), outputPath: join(outDir, `${name}-out`), runDir: join(outDir, `${name}-run`),
+    openaiBatch: workload === 'varied',
   };
 }
 
-const ROWS = questionRows(4096, 3);
+const QUESTIONS = questionRows(4096, 3);
+const ROWS = workload === 'varied'
+  ? batchLineRows(QUESTIONS, modelName, Math.max(1, Math.round(maxTokens / 4)), Math.round((7 * maxTokens) / 4))
+  : QUESTIONS;
 
 /** The reference load on every engine at once, for warmup + measure seconds. */
 async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record<string, unknown>> {
@@ -342,25 +356,69 @@ async function main(): Promise<void> {
         await Promise.all(bodies.map(async (body) => { const r = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } }); await r.body.text(); }));
         await pool.destroy();
       }));
-      const ceiling = arms.has('ceiling') ? await ceilingArm(engines, dmon.samples) : undefined;
-      if (ceiling !== undefined) log(`  ceiling: ${String(ceiling['tok_s'])} tok/s, ${String(ceiling['rps'])} req/s, GPU ${JSON.stringify(ceiling['gpu_util'])}`);
-      let worker: Record<string, unknown> | undefined;
-      if (arms.has('worker')) {
-        // An engine still busy after 2 min is noted, and the worker arm goes on.
-        await Promise.all(engines.map((e) => waitLlamaIdle(e.origin, 120_000).catch((err: unknown) => log((err as Error).message))));
-        worker = await workerArm(engines, input, dmon.samples, `${modelName.replace(/[^a-z0-9-]/g, '')}-w${n}`);
-        log(`  worker:  ${String(worker['tok_s'])} tok/s, ${String(worker['rps'])} req/s, GPU ${JSON.stringify(worker['gpu_util'])}, ${String(worker['worker_cpu_us_per_request'])} µs CPU/request`);
+      const pairs: Array<{ ceiling?: Record<string, unknown>; worker?: Record<string, unknown> }> = [];
+      for (let rep = 0; rep < repeats; rep++) {
+        // Alternate which arm goes first, so drift over the run (clocks, heat) doesn't favour one.
+        const order = rep % 2 === 0 ? ['ceiling', 'worker'] : ['worker', 'ceiling'];
+        const pair: { ceiling?: Record<string, unknown>; worker?: Record<string, unknown> } = {};
+        for (const arm of order.filter((a) => arms.has(a))) {
+          // An engine still busy after 2 min is noted, and the arm goes on.
+          await Promise.all(engines.map((e) => waitLlamaIdle(e.origin, 120_000).catch((err: unknown) => log((err as Error).message))));
+          if (arm === 'ceiling') {
+            const c = await ceilingArm(engines, dmon.samples);
+            pair.ceiling = c;
+            log(`  ceiling: ${String(c['tok_s'])} tok/s, ${String(c['rps'])} req/s, GPU ${JSON.stringify(c['gpu_util'])}`);
+          } else {
+            const w = await workerArm(engines, input, dmon.samples, `${modelName.replace(/[^a-z0-9-]/g, '')}-w${n}`);
+            pair.worker = w;
+            log(`  worker:  ${String(w['tok_s'])} tok/s, ${String(w['rps'])} req/s, GPU ${JSON.stringify(w['gpu_util'])}, ${String(w['worker_cpu_us_per_request'])} µs CPU/request`);
+          }
+        }
+        pairs.push(pair);
       }
-      runs.push({
-        gpus: n, engine_start_s: round(startS, 1), engine_argv: engines[0]?.engine.command, ceiling, worker,
-        worker_vs_engine_ratio: ceiling !== undefined && worker !== undefined ? round((worker['tok_s'] as number) / (ceiling['tok_s'] as number)) : null,
-      });
+      runs.push({ gpus: n, engine_start_s: round(startS, 1), engine_argv: engines[0]?.engine.command, ...combine(pairs) });
       writeResult(runs); // after each GPU count: a run cut short keeps what it measured
     } finally {
       dmon.stop();
       await Promise.all(engines.map((e) => e.engine.stop()));
     }
   }
+}
+
+/**
+ * One repeat: its arms as measured. Several: each arm is the mean of its repeats (`tok_s`, `rps`,
+ * GPU `sm`), `repeats` keeps every pair, and the ratio is the ratio of the means, with the
+ * per-pair ratios' range beside it.
+ */
+function combine(pairs: Array<{ ceiling?: Record<string, unknown>; worker?: Record<string, unknown> }>): Record<string, unknown> {
+  const ratioOf = (p: { ceiling?: Record<string, unknown>; worker?: Record<string, unknown> }): number | null =>
+    p.ceiling !== undefined && p.worker !== undefined ? round((p.worker['tok_s'] as number) / (p.ceiling['tok_s'] as number)) : null;
+  if (pairs.length === 1) {
+    const p = pairs[0] as { ceiling?: Record<string, unknown>; worker?: Record<string, unknown> };
+    return { ceiling: p.ceiling, worker: p.worker, worker_vs_engine_ratio: ratioOf(p) };
+  }
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = (xs: number[]): number => Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1));
+  const arm = (name: 'ceiling' | 'worker'): Record<string, unknown> | undefined => {
+    const each = pairs.map((p) => p[name]).filter((a): a is Record<string, unknown> => a !== undefined);
+    if (each.length === 0) return undefined;
+    const tok = each.map((a) => a['tok_s'] as number);
+    const utils = each.map((a) => (a['gpu_util'] as { mean: number | null }).mean).filter((u): u is number => u !== null);
+    return {
+      tok_s: round(mean(tok), 1), tok_s_sd: round(sd(tok), 1), tok_s_each: tok, rps: round(mean(each.map((a) => a['rps'] as number)), 1),
+      gpu_util: { mean: utils.length === 0 ? null : round(mean(utils), 1) },
+      ...(name === 'worker' ? { worker_cpu_us_per_request: each.map((a) => a['worker_cpu_us_per_request']) } : {}),
+    };
+  };
+  const ceiling = arm('ceiling');
+  const worker = arm('worker');
+  const ratios = pairs.map(ratioOf).filter((r): r is number => r !== null);
+  return {
+    ceiling, worker,
+    worker_vs_engine_ratio: ceiling !== undefined && worker !== undefined ? round((worker['tok_s'] as number) / (ceiling['tok_s'] as number)) : null,
+    ratio_each: ratios, ratio_min: ratios.length > 0 ? Math.min(...ratios) : null, ratio_max: ratios.length > 0 ? Math.max(...ratios) : null,
+    repeats: pairs.map((p, i) => ({ first: i % 2 === 0 ? 'ceiling' : 'worker', ratio: ratioOf(p), ceiling: p.ceiling, worker: p.worker })),
+  };
 }
 
 function writeResult(runs: Array<Record<string, unknown>>): void {
@@ -373,7 +431,11 @@ function writeResult(runs: Array<Record<string, unknown>>): void {
   }
   const result = {
     model: modelName, model_file: modelFile, parallel, ctx_per_slot: ctxPerSlot, max_tokens: maxTokens, warmup_s: warmupS, measure_s: measureS,
-    workers_per_engine: wpe, worker_concurrency: workerConcurrency, arms: [...arms], rows_prompt: 'bench/lib/workload.ts questionRows(4096, 3), chat, ignore_eos', gpu: gpuName(), node: process.version,
+    workers_per_engine: wpe, worker_concurrency: workerConcurrency, arms: [...arms], workload, repeats,
+    rows_prompt: workload === 'varied'
+      ? `bench/lib/workload.ts batchLineRows(questionRows(4096, 3)): OpenAI Batch lines, chat, ignore_eos, max_tokens uniform in [${Math.max(1, Math.round(maxTokens / 4))}, ${Math.round((7 * maxTokens) / 4)}]`
+      : 'bench/lib/workload.ts questionRows(4096, 3), chat, ignore_eos',
+    gpu: gpuName(), node: process.version,
     runs,
   };
   const file = values.result !== undefined ? resolve(values.result) : join(outDir, `gpu-${modelName}${values.tag !== '' && values.tag !== undefined ? `-${values.tag}` : ''}.json`);

@@ -12,6 +12,7 @@ import type { ResolvedJob } from '../../src/spec/resolved.ts';
 import { referencedColumns } from '../../src/prompt/analyze.ts';
 import { makeRequestBuilder } from '../../src/worker/request.ts';
 import { seededRandom } from '../../src/sim/clock.ts';
+import { LINE_COLUMN } from '../../src/worker/openai-batch.ts';
 
 export type Row = Record<string, string | number>;
 
@@ -51,6 +52,27 @@ export function fewShotRows(n: number, groups: number, blockChars: number, seed 
   });
 }
 
+/**
+ * The question rows as OpenAI Batch lines (column `_line`) whose answers differ in length: each
+ * body asks for `max_tokens` drawn uniformly from [lo, hi] (seeded), with `ignore_eos`, so every
+ * arm that sends these bodies generates exactly the same tokens. Requests admitted together then
+ * finish at different steps, as real answers do, instead of in lockstep waves.
+ */
+export function batchLineRows(rows: readonly Row[], model: string, lo: number, hi: number, seed = 11): Row[] {
+  const r = seededRandom(seed);
+  return rows.map((row, i) => {
+    const body = {
+      model,
+      messages: [
+        { role: 'system', content: 'You are a helpful assistant. Answer in one or two sentences.' },
+        { role: 'user', content: String(row['question'] ?? '') },
+      ],
+      temperature: 0, max_tokens: lo + Math.floor(r() * (hi - lo + 1)), ignore_eos: true,
+    };
+    return { id: row['id'] ?? i, [LINE_COLUMN]: JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions', body }) };
+  });
+}
+
 export interface JobOptions {
   name: string;
   endpoint: string;
@@ -67,10 +89,25 @@ export interface JobOptions {
   spark?: JobSpecInput['spark'];
   /** The job's `model` (the engine's alias). Default `smollm2-135m-instruct`. */
   model?: string;
+  /**
+   * Rows are OpenAI Batch lines in a `_line` column (`batchLineRows`), each body with its own
+   * sampling: the job reads `input.format: openai-batch` and has no prompt or sampling section.
+   */
+  openaiBatch?: boolean;
 }
 
 /** The job as the user would write it (the CLI arm gets this as YAML). */
 export function jobInput(o: JobOptions): JobSpecInput {
+  if (o.openaiBatch === true) {
+    return {
+      name: o.name,
+      input: { format: 'openai-batch', path: o.inputPath },
+      model: o.model ?? 'smollm2-135m-instruct',
+      engine: { endpoint: o.endpoint, kind: o.engineKind, concurrency: o.concurrency, request_timeout: '10m', startup_timeout: '2m' },
+      output: { format: 'openai-batch', path: o.outputPath, mode: 'overwrite' },
+      resume: { dir: join(o.runDir, 'runs') },
+    };
+  }
   return {
     name: o.name,
     input: { format: 'json', path: o.inputPath, key: 'id' },
@@ -96,7 +133,7 @@ export function resolvedJob(o: JobOptions): ResolvedJob {
   return {
     ...job,
     run: {
-      id: `${o.name}-bench`, dir: o.runDir, root: o.runDir, columns: referencedColumns(job.prompt), endpoint: o.endpoint,
+      id: `${o.name}-bench`, dir: o.runDir, root: o.runDir, columns: o.openaiBatch === true ? [LINE_COLUMN] : referencedColumns(job.prompt), endpoint: o.endpoint,
       engine_kind: o.engineKind, fresh: true, retry_errors: false, fingerprint: 'bench',
     },
   };
