@@ -1,10 +1,14 @@
 /**
- * The OpenAI-compatible engine client: one HTTP attempt per call, over a keep-alive undici Pool.
- * It never retries (the scheduler does, through `classify`) and turns every transport failure into
- * one of the engine error classes. The API key never appears in an error message or a log line.
+ * The OpenAI-compatible engine client: one HTTP attempt per call. Generation (`post`) goes over
+ * our own keep-alive HTTP/1.1 pool (http1.ts: undici's generality cost the worker half its CPU);
+ * control calls (`get`) and any injected `dispatcher` go through undici. It never retries (the
+ * scheduler does, through `classify`; the one exception is http1.ts's resend after a stale
+ * keep-alive socket) and turns every transport failure into one of the engine error classes. The
+ * API key never appears in an error message or a log line.
  */
 import { Pool, util as undiciUtil, type Dispatcher } from 'undici';
 import { ConnectError, TimeoutError, TruncatedResponseError, errorFromStatus, excerpt } from './errors.ts';
+import { Http1Pool, Http1Request, headersOf, type Http1Headers } from './http1.ts';
 
 /** The minimal logger the engine code writes to. */
 export interface EngineLogger {
@@ -26,7 +30,7 @@ export interface EngineClientOptions {
   controlTimeoutMs?: number;
   /** TCP connect limit, in ms. Default 10_000. */
   connectTimeoutMs?: number;
-  /** A dispatcher to use instead of the client's own pools (tests, proxies). Not closed by `close()`. */
+  /** A dispatcher (undici) to use instead of the client's own pools (tests, proxies). Not closed by `close()`. */
   dispatcher?: Dispatcher | undefined;
   /** Receives a debug line per failed attempt. Default: none. */
   logger?: EngineLogger | undefined;
@@ -34,6 +38,7 @@ export interface EngineClientOptions {
 
 export interface EngineResponse {
   status: number;
+  /** Lower-case names; repeated headers as arrays. On `post`'s own pool, a getter that parses on first read. */
   headers: Record<string, string | string[] | undefined>;
   /** The whole body as UTF-8. */
   text: string;
@@ -79,11 +84,13 @@ export class EngineClient {
   readonly #basePath: string;
   readonly #rootPath: string;
   readonly #apiKey: string | undefined;
-  readonly #work: Dispatcher;
+  /** Where `post` goes: our own pool, or the injected dispatcher. */
+  readonly #work: Http1Pool | Dispatcher;
   readonly #control: Dispatcher;
-  readonly #owned: Pool[] = [];
+  readonly #owned: Array<Pool | Http1Pool> = [];
+  #closed: Promise<void> | undefined;
   readonly #logger: EngineLogger | undefined;
-  /** Request headers as undici's flat list, built once. */
+  /** Request headers as undici's flat list, built once (the dispatcher's path). */
   readonly #postHeaders: string[];
   readonly #getHeaders: string[];
   /** Requests in flight, for the deadline sweep. */
@@ -130,9 +137,11 @@ export class EngineClient {
       this.#work = options.dispatcher;
       this.#control = options.dispatcher;
     } else {
-      const common = { pipelining: 1, connect: { timeout: connectTimeoutMs } };
-      const work = new Pool(url.origin, { ...common, connections, headersTimeout: this.requestTimeoutMs, bodyTimeout: this.requestTimeoutMs });
-      const control = new Pool(url.origin, { ...common, connections: CONTROL_CONNECTIONS, headersTimeout: this.controlTimeoutMs, bodyTimeout: this.controlTimeoutMs });
+      const work = new Http1Pool({ url, connections, connectTimeoutMs, headers: pairs(this.#postHeaders) });
+      const control = new Pool(url.origin, {
+        pipelining: 1, connect: { timeout: connectTimeoutMs }, connections: CONTROL_CONNECTIONS,
+        headersTimeout: this.controlTimeoutMs, bodyTimeout: this.controlTimeoutMs,
+      });
       this.#owned.push(work, control);
       this.#work = work;
       this.#control = control;
@@ -152,7 +161,8 @@ export class EngineClient {
       throw errorFromStatus(res.status, this.#redact(res.text), headerValue(res.headers['retry-after']));
     }
     try {
-      return { ...res, json: JSON.parse(res.text) };
+      res.json = JSON.parse(res.text);
+      return res;
     } catch (cause) {
       throw new TruncatedResponseError(`engine answered HTTP ${res.status} with a body that is not JSON (${Buffer.byteLength(res.text)} bytes): ${this.#redact(excerpt(res.text.slice(-200)))}`, { cause });
     }
@@ -164,18 +174,18 @@ export class EngineClient {
    */
   async get(path: string, options: RequestOptions = {}): Promise<EngineResponse> {
     const res = await this.#send(this.#control, 'GET', this.#rootPath + path, undefined, options.timeoutMs ?? this.controlTimeoutMs, options.signal);
-    let json: unknown;
     try {
-      json = res.text === '' ? undefined : JSON.parse(res.text);
+      res.json = res.text === '' ? undefined : JSON.parse(res.text);
     } catch {
-      json = undefined;
+      res.json = undefined;
     }
-    return { ...res, json };
+    return res;
   }
 
-  /** Closes the client's own pools after their in-flight requests finish. */
-  async close(): Promise<void> {
-    await Promise.all(this.#owned.map((p) => p.close()));
+  /** Closes the client's own pools after their in-flight requests finish. Calling it again waits for the same. */
+  close(): Promise<void> {
+    this.#closed ??= Promise.all(this.#owned.map(async (p) => { await p.close(); })).then(() => undefined);
+    return this.#closed;
   }
 
   /** Replaces the API key wherever it might appear (e.g. an engine echoing the header). */
@@ -183,9 +193,9 @@ export class EngineClient {
     return this.#apiKey === undefined ? text : text.split(this.#apiKey).join('[REDACTED]');
   }
 
-  async #send(dispatcher: Dispatcher, method: 'GET' | 'POST', path: string, body: string | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<Omit<EngineResponse, 'json'>> {
+  /** One attempt; the response's `json` is left undefined for the caller to fill. */
+  async #send(target: Http1Pool | Dispatcher, method: 'GET' | 'POST', path: string, body: string | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<EngineResponse> {
     signal?.throwIfAborted();
-    const url = `${this.#origin}${path}`;
     const started = performance.now();
     // No AbortController, listener or timer per request: the client's deadline sweep and one
     // listener per caller signal cancel the request (`Exchange.cancel`).
@@ -193,25 +203,32 @@ export class EngineClient {
     const res = new Promise<void>((resolve, reject) => { x.resolve = resolve; x.reject = reject; });
     this.#track(x, signal);
     try {
-      dispatcher.dispatch({
-        origin: this.#origin, path, method, headers: body !== undefined ? this.#postHeaders : this.#getHeaders, body: body ?? null,
-        headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
-      }, x);
+      if (target instanceof Http1Pool && body !== undefined) target.post(path, body, x);
+      else {
+        (target as Dispatcher).dispatch({
+          origin: this.#origin, path, method, headers: body !== undefined ? this.#postHeaders : this.#getHeaders, body: body ?? null,
+          headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+        }, x);
+      }
       await res;
+      // http1.ts checks the framing itself and hands over the decoded text.
+      if (x.text !== undefined) return new Answer(x.status, x.fields, x.text, performance.now() - started);
       const headers = x.headers;
       const declared = headerValue(headers['content-length']);
       if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== x.bytes) {
-        throw new TruncatedResponseError(`engine response from ${url} was cut: ${x.bytes} of ${declared} bytes`);
+        throw new TruncatedResponseError(`engine response from ${this.#origin}${path} was cut: ${x.bytes} of ${declared} bytes`);
       }
       const chunks = x.chunks;
       return {
         status: x.status,
         headers,
         text: chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, x.bytes).toString('utf8'),
+        json: undefined,
         latencyMs: performance.now() - started,
       };
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
+      const url = `${this.#origin}${path}`;
       const mapped = x.reason instanceof TimeoutError
         ? new TimeoutError('request', timeoutMs, { cause: err })
         : this.#mapError(err, x.phase, url, timeoutMs);
@@ -293,25 +310,30 @@ export class EngineClient {
 }
 
 /**
- * One request as an undici dispatch handler: collects the status, headers and body chunks, with no
- * Readable stream, and settles the promise `#send` waits on.
+ * One request, as an undici dispatch handler (collects the status, headers and body chunks, with
+ * no Readable stream) or as an http1.ts request (gets the decoded text); settles the promise
+ * `#send` waits on.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange extends Http1Request implements Dispatcher.DispatchHandler {
   readonly deadline: number;
   readonly timeoutMs: number;
   resolve: () => void = noop;
   reject: (err: unknown) => void = noop;
   phase: 'headers' | 'body' = 'headers';
   status = 0;
-  headers: Record<string, string | string[] | undefined> = {};
+  headers: Http1Headers = {};
   chunks: Buffer[] = [];
   bytes = 0;
+  /** From http1.ts: the raw header lines, and the body. */
+  fields = '';
+  text: string | undefined = undefined;
   /** Why it was cancelled (the caller's abort reason, or a TimeoutError from the sweep). */
   reason: unknown = undefined;
   #abort: ((err?: Error) => void) | undefined;
   #done = false;
 
   constructor(started: number, timeoutMs: number) {
+    super();
     this.deadline = started + timeoutMs;
     this.timeoutMs = timeoutMs;
   }
@@ -319,8 +341,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   cancel(reason: unknown): void {
     if (this.#done || this.reason !== undefined) return;
     this.reason = reason ?? new Error('aborted');
-    // Before onConnect the request waits in the pool: it is aborted as soon as it gets a connection.
-    this.#abort?.(this.reason as Error);
+    // http1.ts fails it at once, queued or on a socket. In undici's pool, before onConnect it
+    // waits for a connection, and is aborted as soon as it gets one.
+    if (this.pool !== undefined) this.abort(this.reason);
+    else this.#abort?.(this.reason as Error);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -353,6 +377,43 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#done = true;
     this.reject(err);
   }
+
+  onHead(status: number, fields: string): void {
+    this.status = status;
+    this.fields = fields;
+    this.phase = 'body';
+  }
+
+  onEnd(text: string, bytes: number): void {
+    this.text = text;
+    this.bytes = bytes;
+    this.onComplete();
+  }
+
+  onFail(err: unknown): void {
+    this.onError(err as Error);
+  }
+}
+
+/** A response from http1.ts. Its headers are parsed on first read: a generation never reads them. */
+class Answer implements EngineResponse {
+  readonly status: number;
+  readonly text: string;
+  json: unknown = undefined;
+  readonly latencyMs: number;
+  readonly #fields: string;
+  #headers: Http1Headers | undefined;
+
+  constructor(status: number, fields: string, text: string, latencyMs: number) {
+    this.status = status;
+    this.#fields = fields;
+    this.text = text;
+    this.latencyMs = latencyMs;
+  }
+
+  get headers(): Http1Headers {
+    return this.#headers ??= headersOf(this.#fields);
+  }
 }
 
 function noop(): void {}
@@ -364,6 +425,13 @@ function errorCode(err: unknown): string | undefined {
   if (typeof code === 'string') return code;
   const inner = (err as { errors?: unknown }).errors;
   return Array.isArray(inner) && inner.length > 0 ? errorCode(inner[0]) : undefined;
+}
+
+/** undici's flat header list as pairs. */
+function pairs(flat: readonly string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+  return out;
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

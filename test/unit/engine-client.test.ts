@@ -1,36 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import { EngineClient, rootUrlOf } from '../../src/engine/client.ts';
 import { ConnectError, ContextLengthError, HttpError, TimeoutError, TruncatedResponseError } from '../../src/engine/errors.ts';
 import { classify, retryPolicy } from '../../src/engine/retry.ts';
-
-type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
-
-interface TestServer { url: string; port: number; connections: () => number; close: () => Promise<void> }
-
-/** A real HTTP server on 127.0.0.1, port 0. */
-async function serve(handler: Handler): Promise<TestServer> {
-  let connections = 0;
-  const server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => { body += c; });
-    req.on('end', () => handler(req, res, body));
-  });
-  server.on('connection', () => { connections++; });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/v1`, port, connections: () => connections,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { serve } from '../helpers/http-server.ts';
 
 function json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(value);
