@@ -39,6 +39,22 @@ interface CompiledTemplate {
   template: Template;
   /** The output of a template with no tags, computed once: most system prompts. */
   constant: string | undefined;
+  /**
+   * A template made of text and bare `{{ column }}` outputs only (`Q: {{ question }}`): its text
+   * pieces and column names, for the fast path of `renderOne`.
+   */
+  pieces: Array<string | { column: string }> | undefined;
+}
+
+/** The pieces of a template that is only text and `{{ column }}` outputs of input columns, else undefined. */
+function piecesOf(body: ReadonlyArray<{ type: string; value?: unknown }>, columns: ReadonlySet<string>): CompiledTemplate['pieces'] {
+  const pieces: NonNullable<CompiledTemplate['pieces']> = [];
+  for (const n of body) {
+    if (n.type === 'StringLiteral' && typeof n.value === 'string') pieces.push(n.value);
+    else if (n.type === 'Identifier' && typeof n.value === 'string' && columns.has(n.value)) pieces.push({ column: n.value });
+    else return undefined;
+  }
+  return pieces;
 }
 
 /** Converts BigInt (anywhere in a value) to its decimal string; returns the same object when there is none. */
@@ -63,6 +79,23 @@ function withoutBigInt(v: unknown): unknown {
 
 function renderOne(t: CompiledTemplate, vars: Record<string, unknown>): string {
   if (t.constant !== undefined) return t.constant;
+  if (t.pieces !== undefined) {
+    // A string renders as itself; anything else (null, numbers, objects) takes the library's way.
+    let out = '';
+    for (const p of t.pieces) {
+      if (typeof p === 'string') out += p;
+      else {
+        const v = vars[p.column];
+        if (typeof v !== 'string') return renderFull(t, vars);
+        out += v;
+      }
+    }
+    return out;
+  }
+  return renderFull(t, vars);
+}
+
+function renderFull(t: CompiledTemplate, vars: Record<string, unknown>): string {
   try {
     return t.template.render(vars);
   } catch (err) {
@@ -90,10 +123,13 @@ export function compilePrompt(job: Pick<Job, 'prompt'>, options: CompilePromptOp
   const columns = new Set<string>();
   for (const f of fields) {
     const template = parseTemplate(f.source, f.field);
-    for (const c of rootVariablesOf(template.parsed)) columns.add(c);
-    // Rendering sets up a fresh environment each time; text-only templates skip that per row.
-    const textOnly = (template.parsed.body as { type: string }[]).every((n) => n.type === 'StringLiteral');
-    compiled.set(f.field, { field: f.field, template, constant: textOnly ? template.render({}) : undefined });
+    const own = rootVariablesOf(template.parsed);
+    for (const c of own) columns.add(c);
+    // Rendering sets up a fresh environment each time (a few µs): text-only templates skip that
+    // per row, and so do text-and-`{{ column }}` ones whose values are strings.
+    const body = template.parsed.body as Array<{ type: string; value?: unknown }>;
+    const textOnly = body.every((n) => n.type === 'StringLiteral');
+    compiled.set(f.field, { field: f.field, template, constant: textOnly ? template.render({}) : undefined, pieces: textOnly ? undefined : piecesOf(body, new Set(own)) });
   }
   const names = [...columns];
 

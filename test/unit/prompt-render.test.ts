@@ -121,3 +121,19 @@ test('one compiled prompt renders 100k rows of a 1 KB template, each with its ow
   for (let i = 0; i < 100_000; i++) last = userContent(p.render({ id: i, question: `q${i}`, meta: { topic: i % 7 } }));
   assert.ok(last.endsWith('\nQuestion 99999: q99999\nTopic: 4'), last.slice(-60));
 });
+
+test('text-and-{{ column }} templates (the fast path) render exactly as the library does, whatever the values', async () => {
+  const { Template } = await import('@huggingface/jinja');
+  const source = 'Q: {{ a }} / {{ b }}{{ a }}\n';
+  const p = chat({ user: source });
+  const values: unknown[] = ['plain', '', 'ünï {{ x }} {% if %} \\n', 0, 1.5, -2, true, false, null, undefined, [1, 'a'], { k: 'v' }, 10n ** 20n, '12345678901234567890'];
+  for (const a of values) {
+    for (const b of ['s', 7, null]) {
+      const row: Record<string, unknown> = { b };
+      if (a !== undefined) row['a'] = a;
+      // The library, given what render.ts gives it (BigInt as its digits).
+      const expected = new Template(source).render({ a: typeof a === 'bigint' ? a.toString() : a, b } as Record<string, unknown>);
+      assert.equal(userContent(p.render(row)), expected, `a=${String(a)} b=${String(b)}`);
+    }
+  }
+});
