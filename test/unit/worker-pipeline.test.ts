@@ -153,3 +153,17 @@ test('a window that grows on a metrics poll is filled at once, not at the next a
   }
   assert.equal(new Set(out.map((r) => r.k)).size, 8);
 });
+
+test('parseInputLine: the row keeps every column but the key and carry, in order, as own plain values', () => {
+  const r = parseInputLine('{"_k":"k1","b":2,"__proto__":{"x":1},"a":"s","big":12345678901234567890,"_c":"{\\"c\\":1}"}');
+  assert.equal(r.key, 'k1');
+  assert.equal(r.carry, '{"c":1}');
+  assert.deepEqual(Object.keys(r.row), ['b', '__proto__', 'a', 'big']);
+  assert.ok(Object.hasOwn(r.row, '__proto__'));
+  assert.deepEqual(r.row['__proto__'], { x: 1 });
+  assert.equal(Object.getPrototypeOf(r.row), Object.prototype);
+  assert.equal(r.row['big'], '12345678901234567890');
+  assert.equal(parseInputLine('{"_k":"k2","q":null}').carry, null);
+  assert.throws(() => parseInputLine('{"q":1}'), /no string _k/);
+  assert.throws(() => parseInputLine('{"_k":"k","_c":5}'), /non-string _c/);
+});
