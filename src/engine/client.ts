@@ -149,7 +149,8 @@ export class EngineClient {
   }
 
   /**
-   * POSTs a JSON body to `endpoint + path` (e.g. `/chat/completions`). One attempt, no retries.
+   * POSTs a JSON body to `endpoint + path` (e.g. `/chat/completions`). One attempt, no retries
+   * (a stale keep-alive socket aside: see http1.ts).
    * @returns the response of a 2xx, with its parsed JSON
    * @throws HttpError / ContextLengthError for a non-2xx; TimeoutError, ConnectError,
    *   TruncatedResponseError for transport failures; the signal's reason when aborted
