@@ -18,7 +18,7 @@ import { waitForHealth } from '../engine/health.ts';
 import { LedgerWriter } from './ledger.ts';
 import { ResultWriter } from './output.ts';
 import { newStats, StatsFile } from './stats.ts';
-import { parseInputLine, ProtocolError, readLines } from './input.ts';
+import { parseInputLine, ProtocolError, readLineBatches } from './input.ts';
 import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts';
 import { makeRequestBuilder } from './request.ts';
 import { makeWindow } from '../scheduler/window.ts';
@@ -81,7 +81,7 @@ async function main(): Promise<number> {
   });
   try {
     const counters = await runPipeline({
-      lines: readLines(process.stdin),
+      lines: readLineBatches(process.stdin),
       parse: parseInputLine,
       prepare: (row) => builder.prepare(row),
       attempt: (p, signal) => builder.attempt(client, p, signal),

@@ -63,7 +63,8 @@ export interface DispatchQueue<T> {
 // --- end of hook ---
 
 export interface PipelineDeps {
-  lines: AsyncIterable<string>;
+  /** Input lines, one at a time or in batches (readLineBatches: a chunk's worth). */
+  lines: AsyncIterable<string | readonly string[]>;
   parse(line: string): InputRow;
   /** Renders and builds the body. Throws an error with `code` (E_TEMPLATE …) for a row error. */
   prepare(row: InputRow): Prepared;
@@ -239,12 +240,20 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   };
 
   const it = d.lines[Symbol.asyncIterator]();
-  let pendingRead: Promise<IteratorResult<string>> | undefined;
+  let pendingRead: Promise<IteratorResult<string | readonly string[]>> | undefined;
+  // The lines of the last batch read and not yet accepted: taken one by one, as the queue has room.
+  let batch: readonly string[] = [];
+  let next = 0;
   const statsTimer = setInterval(() => d.onStats?.(c), 1000);
   try {
     for (;;) {
       if (fatal !== undefined) throw fatal;
       const highWater = Math.max(64, 2 * d.window.limit(), queue.readAhead ?? 0);
+      if (next < batch.length && queue.length < highWater) {
+        accept(batch[next++] as string);
+        pump();
+        continue;
+      }
       if (!readerDone && queue.length < highWater) {
         pendingRead ??= it.next();
         // Race the read against completions so queued rows dispatch while stdin is slow.
@@ -252,13 +261,17 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
         if (r !== undefined) {
           pendingRead = undefined;
           if (r.done === true) readerDone = true;
-          else accept(r.value);
+          else if (typeof r.value === 'string') accept(r.value);
+          else {
+            batch = r.value;
+            next = 0;
+          }
         }
         pump();
         continue;
       }
       pump();
-      if (readerDone && queue.length === 0 && c.inflight === 0 && delayed === 0) break;
+      if (readerDone && next >= batch.length && queue.length === 0 && c.inflight === 0 && delayed === 0) break;
       await wakeP;
     }
   } finally {

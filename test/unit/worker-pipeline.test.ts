@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runPipeline, OutageTimeout, type Attempt, type PipelineDeps } from '../../src/worker/pipeline.ts';
-import { parseInputLine } from '../../src/worker/input.ts';
+import { parseInputLine, readLineBatches } from '../../src/worker/input.ts';
 import type { ResultLine } from '../../src/worker/protocol.ts';
 
 async function* linesOf(n: number): AsyncGenerator<string> {
@@ -166,4 +166,37 @@ test('parseInputLine: the row keeps every column but the key and carry, in order
   assert.equal(parseInputLine('{"_k":"k2","q":null}').carry, null);
   assert.throws(() => parseInputLine('{"q":1}'), /no string _k/);
   assert.throws(() => parseInputLine('{"_k":"k","_c":5}'), /non-string _c/);
+});
+
+test('batched input lines: every row once, parsed no further ahead than the high-water mark', async () => {
+  const out: ResultLine[] = [];
+  let parsed = 0;
+  let peakAhead = 0;
+  async function* batches(): AsyncGenerator<string[]> {
+    // 1000 rows in batches of 250: far more than the high-water mark (64) at once.
+    for (let b = 0; b < 4; b++) yield Array.from({ length: 250 }, (_, i) => JSON.stringify({ _k: `k${b * 250 + i}`, q: 'x', _c: null }));
+  }
+  const c = await runPipeline(deps({
+    lines: batches(),
+    parse: (line) => { parsed++; peakAhead = Math.max(peakAhead, parsed - out.length); return parseInputLine(line); },
+    attempt: async (p) => { await new Promise((r) => setImmediate(r)); return ok(p.body); },
+  }, out));
+  assert.equal(c.rowsOk, 1000);
+  assert.equal(new Set(out.map((r) => r.k)).size, 1000);
+  assert.ok(peakAhead <= 64 + 4 + 1, `rows parsed ahead of their results: ${peakAhead}`);
+});
+
+test('readLineBatches: lines across chunks, empty lines dropped, a character split across chunks kept whole', async () => {
+  const text = '{"q":"été"}\n\n{"q":"世界 🌍"}\n{"q":"end"}';
+  const bytes = Buffer.from(text);
+  async function* chunks(): AsyncGenerator<Buffer> {
+    // Cut every 3 bytes: through the middle of every multibyte character and line end.
+    for (let i = 0; i < bytes.length; i += 3) yield bytes.subarray(i, i + 3);
+  }
+  const lines: string[] = [];
+  for await (const batch of readLineBatches(chunks())) lines.push(...batch);
+  assert.deepEqual(lines, ['{"q":"été"}', '{"q":"世界 🌍"}', '{"q":"end"}']);
+  const whole: string[][] = [];
+  for await (const batch of readLineBatches((async function* () { yield 'a\nb\nc'; })())) whole.push(batch);
+  assert.deepEqual(whole, [['a', 'b'], ['c']], 'one batch per chunk, then the unterminated last line');
 });
