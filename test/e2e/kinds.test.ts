@@ -262,7 +262,7 @@ spark: { master: "local[2]", partitions: 1 }
 test('sparkinfer batch: an OpenAI Batch file in, an OpenAI Batch file out (chat, completions, embeddings, unsupported url)', async () => {
   const lines = [
     { custom_id: 'request-1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Hello world!' }], max_tokens: 8, temperature: 0 } },
-    { custom_id: 'request-2', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Name a color as JSON.' }], max_tokens: 16, response_format: { type: 'json_schema', json_schema: { name: 'c', schema: { type: 'object', properties: { color: { type: 'string' } }, required: ['color'] } } } } },
+    { custom_id: 'request-2', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Name a color as JSON.' }], max_tokens: 48, temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'c', schema: { type: 'object', properties: { color: { type: 'string' } }, required: ['color'] } } } } },
     { custom_id: 'request-3', method: 'POST', url: '/v1/completions', body: { model: 'gpt-3.5-turbo-instruct', prompt: 'Say this is a test', max_tokens: 7, temperature: 0 } },
     { custom_id: 'request-4', method: 'POST', url: '/v1/embeddings', body: { model: 'text-embedding-3-small', input: 'The food was delicious and the waiter...', encoding_format: 'float' } },
     { custom_id: 'request-5', method: 'POST', url: '/v1/moderations', body: { input: 'hi' } },
