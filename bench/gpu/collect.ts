@@ -4,6 +4,9 @@
  *
  *   node bench/gpu/collect.ts --date 2026-11-28 [--chart FILE_STEM] [--no-chart NAME,…] [--note TEXT] NAME=DIR/gpu-….json:COMMANDS_KEY …
  *
+ * NAME=A.json+B.json:KEY files several results of one configuration (separate engine starts, each
+ * with --repeats) as one row: their pairs together, means and ratio over all of them (pairs.ts).
+ *
  * The chart is bench/results/<FILE_STEM>.png, default gpu-<date>.
  *
  * Run here, after the device calls; bench/GPU.md lists the calls. The traces (windows and engine
@@ -13,6 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeChart } from '../../src/report/chart.ts';
+import { combine, type Pair } from './pairs.ts';
 
 const { values, positionals } = parseArgs({ options: { date: { type: 'string' }, commands: { type: 'string' }, chart: { type: 'string' }, 'no-chart': { type: 'string' }, note: { type: 'string' } }, allowPositionals: true });
 /** Names filed but left out of the chart (comma-separated). */
@@ -25,6 +29,21 @@ interface Arm { tok_s: number; rps: number; gpu_util: { mean: number | null } }
 /** A diagnostic run may have one arm only (gpu-bench --arms). */
 interface Run { gpus: number; ceiling?: Arm; worker?: Arm; worker_vs_engine_ratio: number | null; scaleout_efficiency: number | null; ratio_min?: number | null; ratio_max?: number | null }
 
+type Result = { runs: Run[] } & Record<string, unknown>;
+
+/** One result file, or several joined by '+': the pairs of each GPU count together. */
+function readResult(spec: string): Result {
+  const parts = spec.split('+').map((f) => JSON.parse(readFileSync(f, 'utf8')) as Result);
+  if (parts.length === 1) return parts[0] as Result;
+  const counts = [...new Set(parts.flatMap((p) => p.runs.map((r) => r.gpus)))];
+  const runs = counts.map((gpus) => {
+    const same = parts.flatMap((p) => p.runs.filter((r) => r.gpus === gpus)) as Array<Run & { repeats?: Pair[] }>;
+    const pairs: Pair[] = same.flatMap((r): Pair[] => r.repeats ?? [{ ...(r.ceiling !== undefined ? { ceiling: { ...r.ceiling } } : {}), ...(r.worker !== undefined ? { worker: { ...r.worker } } : {}) }]);
+    return { gpus, engine_starts: same.length, ...combine(pairs), scaleout_efficiency: null } as unknown as Run;
+  });
+  return { ...parts[0], repeats: runs.reduce((a, r) => a + ((r as unknown as { repeats?: unknown[] }).repeats?.length ?? 1), 0), joined_files: parts.length, runs };
+}
+
 const bars: Array<{ x: string; ceiling: number; worker: number }> = [];
 for (const spec of positionals) {
   const [name, rest] = spec.split('=');
@@ -32,7 +51,7 @@ for (const spec of positionals) {
   if (name === undefined || file === undefined || key === undefined) throw new Error(`expected NAME=FILE:KEY, got ${spec}`);
   const meta = commands[key];
   if (meta === undefined) throw new Error(`no commands for ${key}`);
-  const result = JSON.parse(readFileSync(file, 'utf8')) as { runs: Run[] } & Record<string, unknown>;
+  const result = readResult(file);
   const summary = result.runs.map((r) => ({
     gpus: r.gpus, engine_tok_s: r.ceiling?.tok_s ?? null, worker_tok_s: r.worker?.tok_s ?? null, worker_vs_engine_ratio: r.worker_vs_engine_ratio,
     engine_rps: r.ceiling?.rps ?? null, worker_rps: r.worker?.rps ?? null,

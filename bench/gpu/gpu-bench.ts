@@ -42,6 +42,7 @@ import { engineLoad } from '../../src/engine/prometheus.ts';
 import { WORKER_NODE_FLAGS } from '../../src/worker/protocol.ts';
 import { cpuSecondsOf } from '../lib/proc.ts';
 import { waitLlamaIdle } from '../lib/engines.ts';
+import { combine } from './pairs.ts';
 import { batchLineRows, bodiesFor, questionRows, resolvedJob, writeProtocolFile, type JobOptions } from '../lib/workload.ts';
 
 const { values } = parseArgs({
@@ -165,6 +166,12 @@ function steady(events: Event[], measureMs: number): { tok_s: number; rps: numbe
   return { tok_s: round(after.reduce((a, e) => a + e.tokens, 0) / spanS, 1), rps: round(after.length / spanS, 1), span_s: round(spanS), completions: events.length };
 }
 
+/** The measured period in wall-clock time, so the engine's log can be read for the same span (engine-steps.ts). */
+function measuredWindow(from: number, to: number): { measured_from: string; measured_to: string } {
+  const wall = (t: number): string => new Date(performance.timeOrigin + t).toISOString();
+  return { measured_from: wall(from), measured_to: wall(to) };
+}
+
 // ---------------------------------------------------------------- engines
 
 interface Engine { gpu: number; engine: LocalEngine; origin: string; endpoint: string }
@@ -242,7 +249,7 @@ async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record
   }));
   clearInterval(traceTimer);
   events.sort((a, b) => a.at - b.at);
-  return { concurrency_per_engine: conc, ramp_s: ceilingRampS, failed, ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to), trace_every_s: 1, trace };
+  return { concurrency_per_engine: conc, ramp_s: ceilingRampS, failed, ...measuredWindow(from, to), ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to), trace_every_s: 1, trace };
 }
 
 
@@ -326,7 +333,7 @@ async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], l
   const lines = children.reduce((a, c) => a + c.lines, 0);
   const cpuS = children.reduce((a, c) => a + c.cpuS, 0);
   return {
-    workers: children.length, workers_exited_early: early.length, lines, errors,
+    workers: children.length, workers_exited_early: early.length, lines, errors, ...measuredWindow(from, to),
     ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to),
     worker_cpu_s: round(cpuS, 2), worker_cpu_us_per_request: lines > 0 ? round((cpuS / lines) * 1e6, 1) : null,
     trace_every_s: 1, trace: trace.map((x) => [x['t'], x['windows'], x['engines']]),
@@ -348,6 +355,11 @@ async function main(): Promise<void> {
     const engines = await startEngines(n);
     const startS = (performance.now() - t) / 1000;
     const dmon = startDmon();
+    // An engine that dies (a crash, with no restarts in the bench) ends this GPU count at once: the
+    // pairs measured so far are kept, and the reason goes into the result. Without this, every
+    // remaining arm waited 2 min for an idle engine that was gone.
+    let gone: string | null = null;
+    for (const e of engines) e.engine.once('giveup', ({ reason }) => { gone ??= `engine ${e.gpu}: ${reason}`; });
     try {
       // Warm every engine (CUDA graphs, allocator) with a short burst of the reference load.
       await Promise.all(engines.map(async (e) => {
@@ -357,11 +369,12 @@ async function main(): Promise<void> {
         await pool.destroy();
       }));
       const pairs: Array<{ ceiling?: Record<string, unknown>; worker?: Record<string, unknown> }> = [];
-      for (let rep = 0; rep < repeats; rep++) {
+      for (let rep = 0; rep < repeats && gone === null; rep++) {
         // Alternate which arm goes first, so drift over the run (clocks, heat) doesn't favour one.
         const order = rep % 2 === 0 ? ['ceiling', 'worker'] : ['worker', 'ceiling'];
         const pair: { ceiling?: Record<string, unknown>; worker?: Record<string, unknown> } = {};
         for (const arm of order.filter((a) => arms.has(a))) {
+          if (gone !== null) break;
           // An engine still busy after 2 min is noted, and the arm goes on.
           await Promise.all(engines.map((e) => waitLlamaIdle(e.origin, 120_000).catch((err: unknown) => log((err as Error).message))));
           if (arm === 'ceiling') {
@@ -374,51 +387,20 @@ async function main(): Promise<void> {
             log(`  worker:  ${String(w['tok_s'])} tok/s, ${String(w['rps'])} req/s, GPU ${JSON.stringify(w['gpu_util'])}, ${String(w['worker_cpu_us_per_request'])} µs CPU/request`);
           }
         }
-        pairs.push(pair);
+        // A pair cut short by a dead engine is not a pair: its arm ran on a failing engine.
+        if (gone === null) pairs.push(pair);
       }
-      runs.push({ gpus: n, engine_start_s: round(startS, 1), engine_argv: engines[0]?.engine.command, ...combine(pairs) });
+      if (gone !== null) log(`stopped after ${pairs.length} of ${repeats} pair(s): ${gone}`);
+      runs.push({
+        gpus: n, engine_start_s: round(startS, 1), engine_argv: engines[0]?.engine.command,
+        ...(pairs.length > 0 ? combine(pairs) : {}), ...(gone !== null ? { engine_failed: gone, pairs_done: pairs.length } : {}),
+      });
       writeResult(runs); // after each GPU count: a run cut short keeps what it measured
     } finally {
       dmon.stop();
       await Promise.all(engines.map((e) => e.engine.stop()));
     }
   }
-}
-
-/**
- * One repeat: its arms as measured. Several: each arm is the mean of its repeats (`tok_s`, `rps`,
- * GPU `sm`), `repeats` keeps every pair, and the ratio is the ratio of the means, with the
- * per-pair ratios' range beside it.
- */
-function combine(pairs: Array<{ ceiling?: Record<string, unknown>; worker?: Record<string, unknown> }>): Record<string, unknown> {
-  const ratioOf = (p: { ceiling?: Record<string, unknown>; worker?: Record<string, unknown> }): number | null =>
-    p.ceiling !== undefined && p.worker !== undefined ? round((p.worker['tok_s'] as number) / (p.ceiling['tok_s'] as number)) : null;
-  if (pairs.length === 1) {
-    const p = pairs[0] as { ceiling?: Record<string, unknown>; worker?: Record<string, unknown> };
-    return { ceiling: p.ceiling, worker: p.worker, worker_vs_engine_ratio: ratioOf(p) };
-  }
-  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const sd = (xs: number[]): number => Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / Math.max(1, xs.length - 1));
-  const arm = (name: 'ceiling' | 'worker'): Record<string, unknown> | undefined => {
-    const each = pairs.map((p) => p[name]).filter((a): a is Record<string, unknown> => a !== undefined);
-    if (each.length === 0) return undefined;
-    const tok = each.map((a) => a['tok_s'] as number);
-    const utils = each.map((a) => (a['gpu_util'] as { mean: number | null }).mean).filter((u): u is number => u !== null);
-    return {
-      tok_s: round(mean(tok), 1), tok_s_sd: round(sd(tok), 1), tok_s_each: tok, rps: round(mean(each.map((a) => a['rps'] as number)), 1),
-      gpu_util: { mean: utils.length === 0 ? null : round(mean(utils), 1) },
-      ...(name === 'worker' ? { worker_cpu_us_per_request: each.map((a) => a['worker_cpu_us_per_request']) } : {}),
-    };
-  };
-  const ceiling = arm('ceiling');
-  const worker = arm('worker');
-  const ratios = pairs.map(ratioOf).filter((r): r is number => r !== null);
-  return {
-    ceiling, worker,
-    worker_vs_engine_ratio: ceiling !== undefined && worker !== undefined ? round((worker['tok_s'] as number) / (ceiling['tok_s'] as number)) : null,
-    ratio_each: ratios, ratio_min: ratios.length > 0 ? Math.min(...ratios) : null, ratio_max: ratios.length > 0 ? Math.max(...ratios) : null,
-    repeats: pairs.map((p, i) => ({ first: i % 2 === 0 ? 'ceiling' : 'worker', ratio: ratioOf(p), ceiling: p.ceiling, worker: p.worker })),
-  };
 }
 
 function writeResult(runs: Array<Record<string, unknown>>): void {
