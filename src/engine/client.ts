@@ -30,6 +30,8 @@ export interface EngineClientOptions {
   controlTimeoutMs?: number;
   /** TCP connect limit, in ms. Default 10_000. */
   connectTimeoutMs?: number;
+  /** `post`'s sockets are closed after this long idle, in ms (http1.ts IDLE_CLOSE_MS). Default 500. */
+  idleCloseMs?: number;
   /** A dispatcher (undici) to use instead of the client's own pools (tests, proxies). Not closed by `close()`. */
   dispatcher?: Dispatcher | undefined;
   /** Receives a debug line per failed attempt. Default: none. */
@@ -137,7 +139,10 @@ export class EngineClient {
       this.#work = options.dispatcher;
       this.#control = options.dispatcher;
     } else {
-      const work = new Http1Pool({ url, connections, connectTimeoutMs, headers: pairs(this.#postHeaders) });
+      const work = new Http1Pool({
+        url, connections, connectTimeoutMs, headers: pairs(this.#postHeaders),
+        ...(options.idleCloseMs !== undefined ? { idleCloseMs: positiveInt('idleCloseMs', options.idleCloseMs, 500) } : {}),
+      });
       const control = new Pool(url.origin, {
         pipelining: 1, connect: { timeout: connectTimeoutMs }, connections: CONTROL_CONNECTIONS,
         headersTimeout: this.controlTimeoutMs, bodyTimeout: this.controlTimeoutMs,

@@ -30,6 +30,8 @@ export interface Http1PoolOptions {
   connectTimeoutMs: number;
   /** Header lines sent with every request, besides `host` and `content-length`. */
   headers: ReadonlyArray<readonly [string, string]>;
+  /** An idle socket is closed after this long unused (default IDLE_CLOSE_MS). */
+  idleCloseMs?: number;
 }
 
 /**
@@ -75,6 +77,17 @@ const DEFAULT_KEEP_ALIVE_MS = 4_000;
 /** Reuse stops this long before the server's own idle timeout, so we don't race its close. */
 const KEEP_ALIVE_MARGIN_MS = 1_000;
 const MAX_KEEP_ALIVE_MS = 600_000;
+/**
+ * Idle sockets are closed after this long. A worker sends its next request as soon as one ends,
+ * so in steady state a socket is idle for microseconds; sockets stay idle only after the window
+ * shrank. Those cost the server: llama-server's HTTP library (cpp-httplib `keep_alive()`) holds
+ * a thread per connection that wakes every 10 ms until its 5 s keep-alive timeout. 400 idle
+ * connections took 0.61 of a core from a CPU llama-server that served nothing else (100: 0.20;
+ * bench/idle-connections.ts).
+ * Two workers that each jumped to a 256-slot engine's free slots and then settled left ~500 such
+ * sockets behind (bench/GPU.md, third session).
+ */
+const IDLE_CLOSE_MS = 500;
 const READ_BUFFER_BYTES = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const LF = 10;
@@ -127,6 +140,9 @@ export class Http1Pool {
   /** Idle sockets, most recently used last (taken first: the others age out on the server). */
   readonly #idle: Conn[] = [];
   readonly #queue: Http1Request[] = [];
+  readonly #idleCloseMs: number;
+  /** Closes the sockets idle past `#idleCloseMs`; armed while any socket is idle. */
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Requests accepted and not yet settled. */
   #pending = 0;
   #closing: { promise: Promise<void>; resolve: () => void } | undefined;
@@ -140,6 +156,7 @@ export class Http1Pool {
     this.#servername = this.#tls && isIP(this.#host) === 0 ? this.#host : undefined;
     this.#max = o.connections;
     this.#connectTimeoutMs = o.connectTimeoutMs;
+    this.#idleCloseMs = o.idleCloseMs ?? IDLE_CLOSE_MS;
     this.#fixed = `host: ${o.url.host}\r\n${o.headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}`;
   }
 
@@ -204,7 +221,26 @@ export class Http1Pool {
       conn.idleAt = performance.now();
       this.#idle.push(conn);
       if (this.#pending === 0) conn.unref();
+      this.#armIdleTimer();
     }
+  }
+
+  /** Arms the idle sweep for the oldest idle socket (the front of `#idle`), unless armed. */
+  #armIdleTimer(): void {
+    const oldest = this.#idle[0];
+    if (this.#idleTimer !== undefined || oldest === undefined) return;
+    const wait = Math.max(1, oldest.idleAt + this.#idleCloseMs - performance.now());
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      const now = performance.now();
+      // Oldest first: a socket is pushed when it goes idle and taken from the end.
+      for (let c = this.#idle[0]; c !== undefined && now - c.idleAt >= this.#idleCloseMs; c = this.#idle[0]) {
+        this.#idle.shift();
+        c.socket.destroy(); // `closed` forgets it
+      }
+      this.#armIdleTimer();
+    }, wait);
+    this.#idleTimer.unref();
   }
 
   /** The socket stopped reading (the server closed it, or it failed): forget it while idle. */
@@ -265,6 +301,7 @@ export class Http1Pool {
   #maybeClosed(): void {
     const closing = this.#closing;
     if (closing === undefined || this.#pending > 0) return;
+    if (this.#idleTimer !== undefined) { clearTimeout(this.#idleTimer); this.#idleTimer = undefined; }
     for (const c of this.#conns) c.socket.destroy();
     if (this.#conns.size === 0) closing.resolve();
   }

@@ -203,12 +203,31 @@ test('http1: `connection: close`, HTTP/1.0, a short keep-alive hint and bytes af
 test('http1: a socket idle for longer than the server\'s keep-alive timeout (less a second) is not reused', async (t) => {
   // keep-alive: timeout=2 → reused for up to 1 s. One answer per connection, then silence (never closed).
   const s = await rawServer((socket, n) => { if (n === 1) socket.write(answer(200, '{"ok":1}', ['Keep-Alive: timeout=2'])); });
-  const client = new EngineClient({ endpoint: s.url, connections: 1, requestTimeoutMs: 2000 });
+  const client = new EngineClient({ endpoint: s.url, connections: 1, requestTimeoutMs: 2000, idleCloseMs: 60_000 });
   t.after(async () => { await client.close(); await s.close(); });
   await client.post('/completions', '{}');
   await delay(1100);
   assert.deepEqual((await client.post('/completions', '{}')).json, { ok: 1 });
   assert.equal(s.connections(), 2);
+});
+
+test('http1: sockets left idle (a window that shrank) are closed after idleCloseMs; busy ones are kept', async (t) => {
+  const s = await rawServer((socket) => { setTimeout(() => socket.write(answer(200, '{"ok":1}')), 5); });
+  const client = new EngineClient({ endpoint: s.url, connections: 8, idleCloseMs: 150 });
+  t.after(async () => { await client.close(); await s.close(); });
+  // Eight at once: eight sockets. Then one at a time, back to back: one socket stays busy.
+  await Promise.all(Array.from({ length: 8 }, () => client.post('/completions', '{}')));
+  assert.equal(s.open(), 8);
+  const until = performance.now() + 400;
+  while (performance.now() < until) await client.post('/completions', '{}');
+  assert.equal(s.connections(), 8, 'the steady requests reused a socket');
+  // The seven left idle were closed by the client; the one in use was not.
+  assert.equal(s.open(), 1);
+  await delay(300);
+  assert.equal(s.open(), 0, 'and that one too, once idle');
+  // A later request opens a fresh socket and is answered.
+  assert.deepEqual((await client.post('/completions', '{}')).json, { ok: 1 });
+  assert.equal(s.connections(), 9);
 });
 
 test('http1: a keep-alive socket the server closed while idle is not reused', async (t) => {
