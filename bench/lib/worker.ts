@@ -7,7 +7,7 @@
  * - `runWorkerPiped`: input file → worker (optionally pinned) → the slow consumer process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -105,13 +105,30 @@ export interface TimedResult {
   lines: number;
   errors: number;
   errorsByCode: Record<string, number>;
+  /** With `runDir`: once a second, [s since spawn, window, in flight] from the worker's stats file. */
+  windowTrace?: Array<[number, number | null, number | null]>;
+  /** The worker's own log lines (stderr), the first 40: how it sized its window. */
+  log?: string[];
+}
+
+/** [window, in flight] from the first stats file under `<runDir>/stats` (one worker per run folder). */
+function readWindow(runDir: string): [number | null, number | null] {
+  try {
+    const dir = join(runDir, 'stats');
+    const f = readdirSync(dir).find((n) => n.endsWith('.json') && !n.startsWith('.'));
+    if (f === undefined) return [null, null];
+    const st = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { window?: number; inflight?: number };
+    return [st.window ?? null, st.inflight ?? null];
+  } catch {
+    return [null, null];
+  }
 }
 
 /**
  * An endless input (`line(i)` for i = 0, 1, …) through the worker for `warmupMs + measureMs`;
  * counts what completes after the warm-up, then kills the worker.
  */
-export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => string; warmupMs: number; measureMs: number; meter?: CpuMeter; env?: NodeJS.ProcessEnv }): Promise<TimedResult> {
+export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => string; warmupMs: number; measureMs: number; meter?: CpuMeter; env?: NodeJS.ProcessEnv; runDir?: string }): Promise<TimedResult> {
   const child = spawnWorker(o.jobPath, ['pipe', 'pipe', 'pipe'], undefined, o.env);
   o.meter?.tag(child.pid, 'worker');
   const t0 = performance.now();
@@ -130,9 +147,13 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
     },
   });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => { if (stderr.length < 64_000) stderr += d.toString(); });
   let exited = false;
   child.once('exit', () => { exited = true; });
+  const windowTrace: Array<[number, number | null, number | null]> = [];
+  const runDir = o.runDir;
+  const traceTimer = runDir === undefined ? undefined
+    : setInterval(() => { windowTrace.push([Number(((performance.now() - t0) / 1000).toFixed(1)), ...readWindow(runDir)]); }, 1000);
   const stdin = child.stdin as NodeJS.WritableStream;
   stdin.on('error', () => {}); // EPIPE when it is killed
   const feed = (async () => {
@@ -153,6 +174,7 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
     }
   })();
   await delay(Math.max(0, to - performance.now()));
+  if (traceTimer !== undefined) clearInterval(traceTimer);
   const early = exited;
   killTree(child);
   await feed;
@@ -171,7 +193,10 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
     tokS = events.reduce((a, e) => a + e.tokens, 0) / (o.measureMs / 1000);
     rps = events.length / (o.measureMs / 1000);
   }
-  return { tokS, rps, measuredS: o.measureMs / 1000, spanS, lines: events.length, errors: t.stats.errors, errorsByCode: t.stats.errorsByCode };
+  return {
+    tokS, rps, measuredS: o.measureMs / 1000, spanS, lines: events.length, errors: t.stats.errors, errorsByCode: t.stats.errorsByCode,
+    ...(runDir !== undefined ? { windowTrace, log: stderr.split('\n').filter((l) => l !== '').slice(0, 40) } : {}),
+  };
 }
 
 export interface PipedResult extends WorkerStats {
