@@ -173,6 +173,8 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   readonly #cuts: Record<string, number> = {};
   #rounds = 0;
   #capacitySeen = false;
+  /** The engine's slots, when it told (llama-server's /slots): the batch its queue is judged by. */
+  #slots: number | undefined;
   readonly #growListeners: Array<() => void> = [];
 
   constructor(options: AdaptiveWindowOptions = {}) {
@@ -246,11 +248,19 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     // KV-limited engines (they report KV usage or preemptions) get a short queue; slot-limited
     // ones a batch-long queue (see the options).
     const kvAware = kv !== undefined || preempted !== undefined;
-    const target = 1 + (kvAware ? this.#queueTarget : this.#slotQueueTarget) * running;
-    if (waiting > target) {
+    // A slot engine with known slots is judged by what it holds beyond them, not by the split of
+    // the moment: between two waves of equal-length answers a poll can find every slot just freed
+    // (running 0) and the next wave still listed as waiting. Judged by `running` that is a queue
+    // of 33 against a target of 1, and a halving; a 16-slot CPU llama-server (5 s per wave) got
+    // one every few polls and settled at its slot count with no queue (bench c, 2026-11-29).
+    const slots = kvAware ? undefined : this.#slots;
+    const queued = slots !== undefined ? Math.max(0, running + waiting - slots) : waiting;
+    const batch = slots !== undefined ? Math.max(running, slots) : running;
+    const target = 1 + (kvAware ? this.#queueTarget : this.#slotQueueTarget) * batch;
+    if (queued > target) {
       // Everyone sees the same excess and cuts by its share of it: together they remove about the
       // excess, and a bigger window gives back more, which is what makes the shares converge.
-      const share = (waiting - target) / Math.max(1, running + waiting);
+      const share = (queued - target) / Math.max(1, running + waiting);
       return this.#cut(Math.min(MAX_QUEUE_FACTOR, Math.max(0.5, 1 - share)), 'queue');
     }
     // A nearly full KV cache is where preemption starts; engines that do not export the
@@ -275,6 +285,7 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     if (this.#capacitySeen) return;
     this.#capacitySeen = true;
     if (!Number.isFinite(slots) || !Number.isFinite(busy) || slots < 1 || busy < 0) return;
+    this.#slots = Math.floor(slots);
     const free = Math.floor(slots - busy);
     if (!this.#slowStart || this.#draining || free <= this.limit()) return;
     const before = this.limit();

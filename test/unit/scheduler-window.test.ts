@@ -155,6 +155,36 @@ test('capacity: in slow start the window jumps to the engine\'s free slots, and 
   assert.equal(h.w.limit(), 300);
 });
 
+test('capacity: a slot engine polled between two waves (slots just freed, the next wave waiting) is not cut', () => {
+  // Settle a window at 33 on a 16-slot engine: 16 running and a batch-long queue of 17.
+  const settle = (known: boolean) => {
+    const h = harness({ initial: 4 });
+    if (known) h.w.onEngineCapacity(16, 0);
+    for (let i = 0; i < 8 && h.w.limit() < 33; i++) { h.fill(); h.w.onEngineLoad({ waiting: 0, running: 16 }); }
+    // Force the window to 33: a queue cut from a big window, then drain to it.
+    h.fill();
+    h.w.onEngineLoad({ waiting: h.inFlight - 16, running: 16 });
+    h.finish(h.inFlight - h.w.limit(), { latencyMs: 5000 });
+    return h;
+  };
+  const known = settle(true);
+  const limit = known.w.limit();
+  known.fill();
+  // Between waves: nothing running, everything in the engine listed as waiting.
+  known.w.onEngineLoad({ waiting: known.inFlight, running: 0 });
+  assert.ok(known.w.limit() >= limit, `kept ${limit} (got ${known.w.limit()})`);
+  // A real excess is still cut: 16 running and 3 batches waiting.
+  known.fill();
+  known.w.onEngineLoad({ waiting: 48, running: 16 });
+  assert.ok(known.w.limit() < limit, 'cut on a queue of 48 against 17');
+  // Without the slot count the same between-waves poll reads as a queue of all of it, and cuts.
+  const unknown = settle(false);
+  const before = unknown.w.limit();
+  unknown.fill();
+  unknown.w.onEngineLoad({ waiting: unknown.inFlight, running: 0 });
+  assert.ok(unknown.w.limit() < before);
+});
+
 test('capacity: ignored when the slots are taken, out of slow start, or nonsense', () => {
   const full = harness({ initial: 4 });
   full.w.onEngineCapacity(256, 256); // other workers already fill the engine: slow start as usual
