@@ -30,8 +30,12 @@ export interface EngineCommandOptions {
   /** Pooling for embeddings (llama-server `--pooling`). Default `mean`. */
   pooling?: string;
   /**
-   * llama-server HTTP threads. Default `max(64, parallel × 4)`: every in-flight request holds one,
-   * and `/health` and `/metrics` polls must not queue behind them.
+   * llama-server HTTP threads. Default `max(512, parallel × 4)`: every in-flight request holds one,
+   * and `/health` and `/metrics` polls must not queue behind them. 512 is the largest `auto`
+   * window (`concurrency_max`'s default). Requests beyond the threads wait in the TCP accept
+   * backlog, where `/metrics` does not count them as deferred, and where a client that went away
+   * does not cancel them: a 16-slot engine with 64 threads kept working for a killed client's 192
+   * backlogged requests (bench c, 2026-11-29).
    */
   threadsHttp?: number;
 }
@@ -81,7 +85,7 @@ export function engineArgv(o: EngineCommandOptions): string[] {
     '--slots',
     '--parallel', String(o.parallel),
     '--ctx-size', String(o.parallel * o.ctxPerSlot),
-    '--threads-http', String(o.threadsHttp ?? Math.max(64, o.parallel * 4)),
+    '--threads-http', String(o.threadsHttp ?? Math.max(512, o.parallel * 4)),
     '--cont-batching',
     // No host-RAM prompt cache: with it (llama.cpp's default, 8 GiB) every request that takes a
     // slot first saves that slot's previous prompt state to RAM and searches the cache, which

@@ -132,7 +132,7 @@ describe('command lines and options', () => {
     assert.equal(flag('--alias'), 'smol');
     assert.equal(flag('--parallel'), '8');
     assert.equal(flag('--ctx-size'), '8192');
-    assert.equal(flag('--threads-http'), '64');
+    assert.equal(flag('--threads-http'), '512'); // the largest auto window
     assert.ok(argv.includes('--metrics') && argv.includes('--slots'));
     // One shared KV pool, each slot capped at its share (bench/GPU.md).
     assert.ok(argv.includes('--kv-unified'));
@@ -141,7 +141,9 @@ describe('command lines and options', () => {
     assert.ok(!argv.includes('--embeddings') && !argv.includes('--threads'));
     assert.deepEqual(argv.slice(-2), ['--seed', '1']);
     const big = engineArgv({ kind: 'llama-server', model: 'm', alias: 'a', port: 1, parallel: 32, ctxPerSlot: 1, threads: 3, embeddings: true });
-    assert.equal(big[big.indexOf('--threads-http') + 1], '128');
+    assert.equal(big[big.indexOf('--threads-http') + 1], '512');
+    const huge = engineArgv({ kind: 'llama-server', model: 'm', alias: 'a', port: 1, parallel: 256, ctxPerSlot: 1 });
+    assert.equal(huge[huge.indexOf('--threads-http') + 1], '1024'); // 4 per slot beyond that
     assert.equal(big[big.indexOf('--threads') + 1], '3');
     assert.equal(big[big.indexOf('--pooling') + 1], 'mean');
   });
