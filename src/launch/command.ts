@@ -33,9 +33,9 @@ export interface EngineCommandOptions {
    * llama-server HTTP threads. Default `max(512, parallel × 4)`: every in-flight request holds one,
    * and `/health` and `/metrics` polls must not queue behind them. 512 is the largest `auto`
    * window (`concurrency_max`'s default). Requests beyond the threads wait in the TCP accept
-   * backlog, where `/metrics` does not count them as deferred, and where a client that went away
-   * does not cancel them: a 16-slot engine with 64 threads kept working for a killed client's 192
-   * backlogged requests (bench c, 2026-11-29).
+   * backlog, where `/metrics` does not count them as deferred and a client that went away cannot
+   * cancel them, and the polls wait there too: with 64 threads and a window of 256, bench c got
+   * 2 of its ~30 once-a-second `/metrics` samples answered over two rounds (2026-11-29).
    */
   threadsHttp?: number;
 }
