@@ -32,7 +32,7 @@
  */
 import { parseArgs } from 'node:util';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, rmSync, openSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, mkdirSync, rmSync, openSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Pool } from 'undici';
@@ -42,6 +42,7 @@ import { engineLoad } from '../../src/engine/prometheus.ts';
 import { WORKER_NODE_FLAGS } from '../../src/worker/protocol.ts';
 import { cpuSecondsOf } from '../lib/proc.ts';
 import { waitLlamaIdle } from '../lib/engines.ts';
+import { readWindow } from '../lib/worker.ts';
 import { combine } from './pairs.ts';
 import { batchLineRows, bodiesFor, questionRows, resolvedJob, writeProtocolFile, type JobOptions } from '../lib/workload.ts';
 
@@ -302,16 +303,7 @@ async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], l
   const traceTimer = setInterval(() => {
     void (async () => {
       const t = round((performance.now() - t0) / 1000, 1);
-      const windows = children.map((c, i) => {
-        const dir = join(outDir, `${label}-e${Math.floor(i / wpe)}-w${i % wpe}-run`, 'stats');
-        try {
-          const f = readdirSync(dir)[0];
-          const st = JSON.parse(readFileSync(join(dir, f as string), 'utf8')) as { window?: number; inflight?: number };
-          return [st.window ?? null, st.inflight ?? null];
-        } catch {
-          return [null, null];
-        }
-      });
+      const windows = children.map((_c, i) => readWindow(join(outDir, `${label}-e${Math.floor(i / wpe)}-w${i % wpe}-run`)));
       const load = await Promise.all(engines.map(async (e) => {
         try {
           const l = engineLoad(await (await fetch(`${e.origin}/metrics`)).text());

@@ -112,7 +112,7 @@ export interface TimedResult {
 }
 
 /** [window, in flight] from the first stats file under `<runDir>/stats` (one worker per run folder). */
-function readWindow(runDir: string): [number | null, number | null] {
+export function readWindow(runDir: string): [number | null, number | null] {
   try {
     const dir = join(runDir, 'stats');
     const f = readdirSync(dir).find((n) => n.endsWith('.json') && !n.startsWith('.'));
