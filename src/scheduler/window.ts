@@ -269,7 +269,13 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     // KV usage trails the window by a request's lifetime (young sequences are short): stop
     // doubling halfway to the limit, or the window overshoots into a preemption storm.
     if (kv !== undefined && kv >= this.#kvHigh / 2) this.#slowStart = false;
-    this.#grow(METRIC_GROWTH);
+    // On a slot engine the queue is a direct measure of the room left, so slow start grows by at
+    // most that room instead of doubling: workers that started together all jumped to the free
+    // slots, and doubling from there put twice the target in flight. The excess then drains at
+    // the engine's answer rate (10 s and more on an H200 with varied answers), and llama-server
+    // wakes every waiting request's HTTP thread on each answer (server_response::send notifies
+    // all), so its step ran up to 8 % slower under two such workers (bench/GPU.md, fourth session).
+    this.#grow(METRIC_GROWTH, slots !== undefined ? Math.max(METRIC_GROWTH, target - queued) : undefined);
   }
 
   /**
@@ -339,12 +345,13 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     this.#cutJudge = { latency: short, factor };
   }
 
-  #grow(step: number): void {
+  /** Grows by `step`, or doubles in slow start, by no more than `room` when that is known. */
+  #grow(step: number, room = Number.POSITIVE_INFINITY): void {
     if (this.#draining) return;
     // A window that was not filled did not cause the good news: keep it (the worker is input-bound).
     if (this.#peak < Math.floor(this.#w)) return;
     const before = this.limit();
-    this.#w = Math.min(this.#max, this.#slowStart ? this.#w * 2 : this.#w + step);
+    this.#w = Math.min(this.#max, this.#slowStart ? this.#w + Math.min(this.#w, room) : this.#w + step);
     if (!this.#metricsFresh()) this.#changed();
     this.#peak = this.#inFlight;
     if (this.limit() !== before) {

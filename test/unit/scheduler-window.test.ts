@@ -185,6 +185,32 @@ test('capacity: a slot engine polled between two waves (slots just freed, the ne
   assert.ok(unknown.w.limit() < before);
 });
 
+test('capacity: workers that jumped together grow by the room the queue leaves, not by doubling', () => {
+  // Two workers share a 256-slot engine (no KV signal) and both jump to the free slots.
+  const slots = 256;
+  const hs = [harness({ initial: 4, max: 1024 }), harness({ initial: 4, max: 1024 })];
+  for (const h of hs) h.w.onEngineCapacity(slots, 0);
+  let peak = 0;
+  for (let poll = 0; poll < 6; poll++) {
+    for (const h of hs) h.fill();
+    const total = hs.reduce((a, h) => a + h.inFlight, 0);
+    peak = Math.max(peak, total);
+    const load = { running: Math.min(total, slots), waiting: Math.max(0, total - slots) };
+    for (const h of hs) h.w.onEngineLoad(load);
+  }
+  // The target is the slots plus a batch-long queue (513). Doubling put 1,024 in flight.
+  assert.ok(peak <= 2 * slots + 1 + 4, `peak in flight ${peak}`);
+  const total = hs.reduce((a, h) => a + h.w.limit(), 0);
+  // Near the target the usual queue cut (5 %) takes over: the engine keeps a queue.
+  assert.ok(total >= 0.9 * (2 * slots + 1), `the queue is kept: windows sum to ${total}`);
+  // A worker alone still reaches the target in one poll.
+  const alone = harness({ initial: 4, max: 1024 });
+  alone.w.onEngineCapacity(slots, 0);
+  alone.fill();
+  alone.w.onEngineLoad({ running: slots, waiting: 0 });
+  assert.equal(alone.w.limit(), 2 * slots);
+});
+
 test('capacity: ignored when the slots are taken, out of slow start, or nonsense', () => {
   const full = harness({ initial: 4 });
   full.w.onEngineCapacity(256, 256); // other workers already fill the engine: slow start as usual
