@@ -8,7 +8,7 @@
  *
  * With --result (a gpu-bench result whose arms carry `measured_from`/`measured_to`), one row per
  * arm: the requests released inside its measured period, their mean step and the engine-side
- * tok/s. Without it, one row per bucket of wall time. This is what tells "the worker left the
+ * tok/s, and the engine's mean running and waiting requests from the arm's trace. Without it, one row per bucket of wall time. This is what tells "the worker left the
  * engine idle" (fewer running, same step) from "the engine ran slower" (same running, longer step).
  */
 import { readFileSync } from 'node:fs';
@@ -51,6 +51,26 @@ export function summarize(rel: Release[], from: number, to: number): { released:
   };
 }
 
+/**
+ * The first engine's mean running and waiting requests over [fromS, toS) of an arm's trace
+ * (seconds since the arm started; gpu-bench samples /metrics once a second). A ceiling row is
+ * `[t, [[running, waiting], …]]`, a worker row `[t, [[window, in flight], …], [[running, waiting], …]]`:
+ * the engines are the last element either way. Null when no sample fell inside.
+ */
+export function engineQueue(trace: unknown, fromS: number, toS: number): { engine_running: number | null; engine_waiting: number | null } {
+  const run: number[] = [];
+  const wait: number[] = [];
+  for (const row of Array.isArray(trace) ? trace : []) {
+    if (!Array.isArray(row) || typeof row[0] !== 'number' || row[0] < fromS || row[0] >= toS) continue;
+    const first = (row.at(-1) as unknown[] | undefined)?.[0];
+    if (!Array.isArray(first) || typeof first[0] !== 'number' || typeof first[1] !== 'number') continue;
+    run.push(first[0]);
+    wait.push(first[1]);
+  }
+  const mean = (v: number[]): number | null => (v.length === 0 ? null : round(v.reduce((a, b) => a + b, 0) / v.length, 1));
+  return { engine_running: mean(run), engine_waiting: mean(wait) };
+}
+
 function main(): void {
   const { values, positionals } = parseArgs({ options: { result: { type: 'string' }, 'bucket-s': { type: 'string', default: '10' } }, allowPositionals: true });
   const file = positionals[0];
@@ -58,7 +78,9 @@ function main(): void {
   const raw = readFileSync(file);
   const rel = readReleases((file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8'));
   if (values.result !== undefined) {
-    const result = JSON.parse(readFileSync(values.result, 'utf8')) as { runs: Array<{ repeats?: Array<Record<string, Record<string, unknown>>>; ceiling?: Record<string, unknown>; worker?: Record<string, unknown> }> };
+    const result = JSON.parse(readFileSync(values.result, 'utf8')) as { warmup_s?: number; measure_s?: number; runs: Array<{ repeats?: Array<Record<string, Record<string, unknown>>>; ceiling?: Record<string, unknown>; worker?: Record<string, unknown> }> };
+    const fromS = result.warmup_s ?? 0;
+    const toS = fromS + (result.measure_s ?? Number.POSITIVE_INFINITY);
     const arms: Array<Record<string, unknown>> = [];
     for (const run of result.runs) {
       const pairs = run.repeats ?? [{ ceiling: run.ceiling ?? {}, worker: run.worker ?? {} }];
@@ -66,7 +88,7 @@ function main(): void {
         for (const name of ['ceiling', 'worker']) {
           const a = p[name];
           if (a === undefined || typeof a['measured_from'] !== 'string') continue;
-          arms.push({ pair: i, arm: name, bench_tok_s: a['tok_s'], ...summarize(rel, Date.parse(a['measured_from']), Date.parse(a['measured_to'] as string)) });
+          arms.push({ pair: i, arm: name, bench_tok_s: a['tok_s'], ...summarize(rel, Date.parse(a['measured_from']), Date.parse(a['measured_to'] as string)), ...engineQueue(a['trace'], fromS, toS) });
         }
       });
     }

@@ -272,9 +272,8 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     // On a slot engine the queue is a direct measure of the room left, so slow start grows by at
     // most that room instead of doubling: workers that started together all jumped to the free
     // slots, and doubling from there put twice the target in flight. The excess then drains at
-    // the engine's answer rate (10 s and more on an H200 with varied answers), and llama-server
-    // wakes every waiting request's HTTP thread on each answer (server_response::send notifies
-    // all), so its step ran up to 8 % slower under two such workers (bench/GPU.md, fourth session).
+    // the engine's answer rate (10 s and more on an H200 with varied answers): llama-server held
+    // ~308 waiting instead of ~253 and its own step was 9 % longer (docs/scheduler.md).
     this.#grow(METRIC_GROWTH, slots !== undefined ? Math.max(METRIC_GROWTH, target - queued) : undefined);
   }
 

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readReleases, summarize } from '../../bench/gpu/engine-steps.ts';
+import { engineQueue, readReleases, summarize } from '../../bench/gpu/engine-steps.ts';
 
 const log = [
   '',
@@ -31,4 +31,13 @@ test('summarize: the releases inside [from, to), their mean step and engine-side
   const s = summarize(rel, Date.parse('2026-11-29T06:17:40Z'), Date.parse('2026-11-29T06:18:50Z'));
   assert.deepEqual(s, { released: 2, step_ms: 87.2, tok_s: 0.9, rps: 0 }); // 66 tokens, 2 requests in 70 s
   assert.deepEqual(summarize(rel, 0, 1000), { released: 0, step_ms: null, tok_s: 0, rps: 0 });
+});
+
+test('engineQueue: the first engine\'s mean running and waiting inside the measured seconds, from either arm\'s trace', () => {
+  const ceiling = [[7, [[256, 100]]], [8, [[256, 200], [1, 1]]], [9, [[250, 300]]], [28, [[0, 0]]]];
+  assert.deepEqual(engineQueue(ceiling, 8, 28), { engine_running: 253, engine_waiting: 250 });
+  const worker = [[8, [[259, 400], [259, 300]], [[256, 444]]], [9.5, [[259, 380]], [[255, 401]]], [9.9, [[1, 1]], []]];
+  assert.deepEqual(engineQueue(worker, 8, 28), { engine_running: 255.5, engine_waiting: 422.5 });
+  assert.deepEqual(engineQueue([[30, [[1, 2]]]], 8, 28), { engine_running: null, engine_waiting: null });
+  assert.deepEqual(engineQueue(undefined, 0, 1), { engine_running: null, engine_waiting: null });
 });
