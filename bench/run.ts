@@ -30,7 +30,7 @@ const SCENARIOS: Scenario[] = [scenarioA, scenarioB, scenarioC, scenarioD, scena
 const KEYS: Record<string, string[]> = {
   a: ['engine_ceiling_tok_s', 'e2e_tok_s', 'e2e_vs_engine_ratio', 'e2e_infer_vs_engine_ratio', 'fixed_overhead_s', 'workload_vs_overhead', 'engine_tok_per_cpu_s', 'e2e_engine_tok_per_cpu_s', 'e2e_vs_engine_per_cpu_ratio'],
   b: ['speedup_vs_sequential', 'speedup_vs_sequential_wall', 'sequential_tok_s', 'engine_c1_tok_s', 'engine_batching_gain', 'engine_batching_gain_per_cpu'],
-  c: ['auto_vs_best_fixed', 'auto_vs_max_fixed', 'auto_vs_best_fixed_engine', 'auto_vs_best_fixed_sim', 'auto_vs_max_fixed_engine', 'auto_vs_max_fixed_sim', 'auto_vs_best_fixed_sim_http', 'auto_vs_max_fixed_sim_http', 'auto_engine_saturated_share', 'best_fixed_engine_saturated_share', 'engine_round_cv'],
+  c: ['auto_vs_best_fixed', 'auto_vs_max_fixed', 'auto_vs_best_fixed_engine', 'auto_vs_best_fixed_engine_naive', 'auto_vs_best_fixed_sim', 'auto_vs_max_fixed_engine', 'auto_vs_max_fixed_sim', 'auto_vs_best_fixed_sim_http', 'auto_vs_max_fixed_sim_http', 'auto_engine_saturated_share', 'best_fixed_engine_saturated_share', 'engine_round_cv'],
   d: ['worker_ceiling_rps', 'worker_cpu_us_per_request', 'worker_cpu_bound_rps'],
   e: ['worker_peak_rss_mb', 'worker_rss_rows'],
   f: ['scaleout_efficiency_4x', 'scaleout_efficiency_2x', 'scaleout_tok_s_1', 'scaleout_tok_s_4', 'scaleout_efficiency_4x_workers'],
