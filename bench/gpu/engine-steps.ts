@@ -8,8 +8,9 @@
  *
  * With --result (a gpu-bench result whose arms carry `measured_from`/`measured_to`), one row per
  * arm: the requests released inside its measured period, their mean step and the engine-side
- * tok/s, and the engine's mean running and waiting requests from the arm's trace. Without it, one row per bucket of wall time. This is what tells "the worker left the
- * engine idle" (fewer running, same step) from "the engine ran slower" (same running, longer step).
+ * tok/s, and the engine's mean running and waiting requests from the arm's trace. Without it,
+ * one row per bucket of wall time. This is what tells "the worker left the engine idle" (fewer
+ * running, same step) from "the engine ran slower" (same running, longer step).
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';

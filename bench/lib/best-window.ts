@@ -3,7 +3,7 @@
  *
  * Bench c compares `auto` with the best of several fixed windows. Taking the highest mean as "the
  * best window's rate" is biased upwards when windows are alike and noisy: on the CPU llama-server
- * every window from the slot count up has the same true rate, a window moves 10–15 % between
+ * every window from the slot count up has the same true rate, a window moves 5–28 % between
  * rounds, and the highest of several such means sits about one standard deviation above the true
  * rate. So the window is picked on some rounds and its rate read on another (leave one round out):
  * for each round r, the window with the highest mean over the other rounds is chosen, and its rate

@@ -163,9 +163,9 @@ async function sweepOne(ctx: BenchContext, label: string, engine: BenchEngine, o
 
 async function runC(ctx: BenchContext): Promise<ScenarioResult> {
   const windows: Window[] = [...(ctx.smoke ? [1, 16] : ctx.quick ? [1, 16, 64, 256] : [1, 2, 4, 8, 16, 32, 64, 128, 256]), 'auto'];
-  // The real engine runs each window in rounds (two in --quick, three in full), so --quick keeps 16 and 256 there: on a slot
-  // engine every window from the slot count up behaves alike, and below it the slots idle (the
-  // full run sweeps 1 … 256). The simulator's HTTP sweep, a diagnostic, keeps 64 (its knee) and
+  // The real engine runs each window in rounds (two in --quick, three in the full run), so
+  // --quick keeps 16 and 256 there: on a slot engine every window from the slot count up behaves
+  // alike, and below it the slots idle (the full run sweeps 1 … 256). The simulator's HTTP sweep, a diagnostic, keeps 64 (its knee) and
   // 256 (where it preempts); the virtual-time sweep, its verdict, runs every window anyway.
   const realWindows: Window[] = ctx.quick && !ctx.smoke ? [16, 256, 'auto'] : windows;
   const simWindows: Window[] = ctx.quick && !ctx.smoke ? [64, 256, 'auto'] : windows;
