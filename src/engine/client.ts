@@ -8,7 +8,7 @@
  */
 import { Pool, util as undiciUtil, type Dispatcher } from 'undici';
 import { ConnectError, TimeoutError, TruncatedResponseError, errorFromStatus, excerpt } from './errors.ts';
-import { Http1Pool, Http1Request, headersOf, type Http1Headers } from './http1.ts';
+import { Http1Pool, Http1Request, IDLE_CLOSE_MS, headersOf, type Http1Headers } from './http1.ts';
 
 /** The minimal logger the engine code writes to. */
 export interface EngineLogger {
@@ -30,7 +30,7 @@ export interface EngineClientOptions {
   controlTimeoutMs?: number;
   /** TCP connect limit, in ms. Default 10_000. */
   connectTimeoutMs?: number;
-  /** `post`'s sockets are closed after this long idle, in ms (http1.ts IDLE_CLOSE_MS). Default 500. */
+  /** `post`'s sockets are closed after this long idle, in ms. Default IDLE_CLOSE_MS (500, http1.ts). */
   idleCloseMs?: number;
   /** A dispatcher (undici) to use instead of the client's own pools (tests, proxies). Not closed by `close()`. */
   dispatcher?: Dispatcher | undefined;
@@ -141,7 +141,7 @@ export class EngineClient {
     } else {
       const work = new Http1Pool({
         url, connections, connectTimeoutMs, headers: pairs(this.#postHeaders),
-        ...(options.idleCloseMs !== undefined ? { idleCloseMs: positiveInt('idleCloseMs', options.idleCloseMs, 500) } : {}),
+        idleCloseMs: positiveInt('idleCloseMs', options.idleCloseMs, IDLE_CLOSE_MS),
       });
       const control = new Pool(url.origin, {
         pipelining: 1, connect: { timeout: connectTimeoutMs }, connections: CONTROL_CONNECTIONS,

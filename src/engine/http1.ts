@@ -87,7 +87,7 @@ const MAX_KEEP_ALIVE_MS = 600_000;
  * Two workers that each jumped to a 256-slot engine's free slots and then settled left ~500 such
  * sockets behind (bench/GPU.md, third session).
  */
-const IDLE_CLOSE_MS = 500;
+export const IDLE_CLOSE_MS = 500;
 const READ_BUFFER_BYTES = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const LF = 10;
