@@ -351,7 +351,8 @@ async function main(): Promise<void> {
     // pairs measured so far are kept, and the reason goes into the result. Without this, every
     // remaining arm waited 2 min for an idle engine that was gone.
     let gone: string | null = null;
-    for (const e of engines) e.engine.once('giveup', ({ reason }) => { gone ??= `engine ${e.gpu}: ${reason}`; });
+    const dead = new AbortController();
+    for (const e of engines) e.engine.once('giveup', ({ reason }) => { gone ??= `engine ${e.gpu}: ${reason}`; dead.abort(new Error(gone)); });
     try {
       // Warm every engine (CUDA graphs, allocator) with a short burst of the reference load.
       await Promise.all(engines.map(async (e) => {
@@ -359,7 +360,12 @@ async function main(): Promise<void> {
         const pool = new Pool(e.origin, { connections: parallel });
         await Promise.all(bodies.map(async (body) => { const r = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } }); await r.body.text(); }));
         await pool.destroy();
-      }));
+      })).catch(async (err: unknown) => {
+        // A socket closed under the warm-up is most often the engine dying; its exit is seen a
+        // moment later. Then the run is filed with the reason instead of ending in a stack trace.
+        if (!dead.signal.aborted) await delay(5000, undefined, { signal: dead.signal }).catch(() => {});
+        if (gone === null) throw err;
+      });
       const pairs: Array<{ ceiling?: Record<string, unknown>; worker?: Record<string, unknown> }> = [];
       for (let rep = 0; rep < repeats && gone === null; rep++) {
         // Alternate which arm goes first, so drift over the run (clocks, heat) doesn't favour one.
@@ -367,8 +373,9 @@ async function main(): Promise<void> {
         const pair: { ceiling?: Record<string, unknown>; worker?: Record<string, unknown> } = {};
         for (const arm of order.filter((a) => arms.has(a))) {
           if (gone !== null) break;
-          // An engine still busy after 2 min is noted, and the arm goes on.
-          await Promise.all(engines.map((e) => waitLlamaIdle(e.origin, 120_000).catch((err: unknown) => log((err as Error).message))));
+          // An engine still busy after 2 min is noted, and the arm goes on; a dead one ends the wait.
+          await Promise.all(engines.map((e) => waitLlamaIdle(e.origin, 120_000, dead.signal).catch((err: unknown) => log((err as Error).message))));
+          if (gone !== null) break;
           if (arm === 'ceiling') {
             const c = await ceilingArm(engines, dmon.samples);
             pair.ceiling = c;

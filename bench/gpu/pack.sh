@@ -45,6 +45,8 @@ fi
 "$NODE" scripts/build.ts
 cp dist/sparkinfer-worker.mjs dist/gpu-bench.mjs "$CARRY/build/"
 cp bench/gpu/make-model.py bench/gpu/device.sh "$CARRY/build/"
+# The commit the bundles were built from ("+dirty" when the tree had changes), for the result files.
+{ git rev-parse --short HEAD; git diff --quiet HEAD -- src bench || echo +dirty; } 2>/dev/null | tr -d '\n' > "$CARRY/build/COMMIT"
 
 # 4. The demo model's vocabulary and tokenizer metadata (for the random-weight model).
 if [ ! -s "$CARRY/build/vocab.gguf" ]; then
@@ -66,7 +68,7 @@ if [ "${1:-}" = --prebuilt ]; then
   mkdir -p "$CARRY/pre1" "$CARRY/pre2"
   rm -f "$CARRY"/pre1/llama-server.xz.part-* "$CARRY"/pre2/llama-server.xz.part-*
   cp "$CARRY/build/node.xz" "$CARRY/build/gpu-bench.mjs" "$CARRY/build/sparkinfer-worker.mjs" "$CARRY/build/vocab.gguf" \
-     "$CARRY/build/make-model.py" "$CARRY/pre1/"
+     "$CARRY/build/make-model.py" "$CARRY/build/COMMIT" "$CARRY/pre1/"
   tmp=$(mktemp -d)
   tar -xJf "$CARRY/build/llama-src.tar.xz" -C "$tmp" llama.cpp/gguf-py
   tar -cJf "$CARRY/pre1/gguf-py.tar.xz" -C "$tmp" llama.cpp/gguf-py

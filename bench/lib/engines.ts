@@ -123,17 +123,23 @@ export async function startVllm(o: VllmOptions): Promise<BenchEngine> {
   };
 }
 
-/** Waits until the engine reports nothing running or waiting; throws after `timeoutMs`. */
-export async function waitLlamaIdle(origin: string, timeoutMs: number): Promise<void> {
+/**
+ * Waits until the engine reports nothing running or waiting; throws after `timeoutMs`, or at once
+ * when `signal` aborts (the GPU bench aborts it when an engine has died: a dead engine never
+ * answers /metrics, and polling it for the whole timeout only burnt device time).
+ */
+export async function waitLlamaIdle(origin: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    signal?.throwIfAborted();
     try {
-      const res = await fetch(`${origin}/metrics`);
+      const res = await fetch(`${origin}/metrics`, { signal: signal ?? null });
       const load = engineLoad(await res.text());
       if ((load.running ?? 0) === 0 && (load.waiting ?? 0) === 0) return;
     } catch { /* between polls */ }
+    signal?.throwIfAborted();
     if (Date.now() > deadline) throw new Error(`engine at ${origin} still busy after ${timeoutMs} ms`);
-    await delay(250);
+    await delay(250, undefined, signal !== undefined ? { signal } : {}).catch(() => {});
   }
 }
 
