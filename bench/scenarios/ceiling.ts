@@ -26,8 +26,14 @@ interface AShared {
 }
 
 const MAX_TOKENS = { quick: 32, full: 64 };
-/** The workload is sized to this multiple of the fixed overhead (the issue asks for 20×; --quick settles for less). */
-const OVERHEAD_MULTIPLE = { quick: 3, full: 20 };
+/**
+ * The workload is sized to this multiple of the fixed overhead. The issue asks for at least 20×.
+ * At exactly 20× the overhead alone bounds the wall ratio at 20/21 = 0.952, so a perfect
+ * inference phase would pass the 0.95 target by 0.2 %, less than the ceiling moves between two
+ * arms on this shared machine; 30× bounds it at 0.968 and costs about 9 more minutes.
+ * --quick settles for less (QUICK_CAP_S).
+ */
+const OVERHEAD_MULTIPLE = { quick: 3, full: 30 };
 const QUICK_CAP_S = 45;
 
 function jobOpts(ctx: BenchContext, engine: BenchEngine, name: string, inputPath: string, maxTokens: number): JobOptions {
@@ -119,7 +125,7 @@ async function runA(ctx: BenchContext): Promise<ScenarioResult> {
     notes: [
       'e2e_tok_s counts the whole `sparkinfer run` wall time (JVM start, planning, prepare, inference, write); e2e_infer_vs_engine_ratio only the inference phase (TRANSFORM + write).',
       'On 2 cores the JVM, Python and the Node workers take CPU from the CPU engine: see cpu.e2e versus cpu.ceiling.',
-      ctx.quick ? `--quick sizes the engine arm to min(${OVERHEAD_MULTIPLE.quick}× the fixed overhead, ${QUICK_CAP_S} s), not 20× the overhead: the wall ratio is then bounded by about wall / (wall + overhead); read e2e_infer_vs_engine_ratio.` : 'The workload is at least 20× the fixed overhead.',
+      ctx.quick ? `--quick sizes the engine arm to min(${OVERHEAD_MULTIPLE.quick}× the fixed overhead, ${QUICK_CAP_S} s), not 20× the overhead: the wall ratio is then bounded by about wall / (wall + overhead); read e2e_infer_vs_engine_ratio.` : `The workload is ${OVERHEAD_MULTIPLE.full}× the fixed overhead (the issue asks for at least 20×): the overhead alone bounds the wall ratio at about ${OVERHEAD_MULTIPLE.full}/${OVERHEAD_MULTIPLE.full + 1}.`,
     ],
   };
 }
