@@ -22,8 +22,8 @@ async function runG(ctx: BenchContext): Promise<ScenarioResult> {
   mkdirSync(dir, { recursive: true });
   const groups = ctx.quick ? 3 : 4;
   const blockChars = ctx.quick ? 800 : 1600;
-  // --quick: 144 rows took 383 s, 48 rows 209 s. The full run had 960, which at 0.3-0.8 rows/s would
-  // have taken about two hours for its four arms; 64 rows of twice the block length keep it near 12 min.
+  // --quick: 144 rows took 383 s, 48 rows 209 s. The full run had 960, which would have taken
+  // hours for its four arms; 64 rows of twice the block length took 351 s per arm (2a11eeb).
   const rows = ctx.smoke ? 48 : ctx.quick ? 32 : 64;
   const reps = ctx.quick ? 1 : 2;
   const maxTokens = 8;
