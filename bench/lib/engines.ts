@@ -12,6 +12,7 @@ import { startEngine, type LocalEngine } from '../../src/launch/engine.ts';
 import { engineLoad } from '../../src/engine/prometheus.ts';
 import { freePort } from '../../src/launch/port.ts';
 import { runLoad } from './loadgen.ts';
+import { tracked } from './children.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const NODE = process.execPath;
@@ -83,10 +84,10 @@ export async function startVllm(o: VllmOptions): Promise<BenchEngine> {
   const argv = ['-m', 'vllm.entrypoints.openai.api_server', '--model', model, '--host', '127.0.0.1', '--port', String(port),
     '--served-model-name', 'smollm2-135m-instruct', '--dtype', 'bfloat16', '--max-model-len', '2048'];
   const fd = openSync(o.logFile, 'a');
-  const child = spawn(join(venv, 'bin', 'python'), argv, {
+  const child = tracked(spawn(join(venv, 'bin', 'python'), argv, {
     stdio: ['ignore', fd, fd], detached: true,
     env: { ...process.env, OMP_NUM_THREADS: String(o.threads), VLLM_CPU_KVCACHE_SPACE: '1', VLLM_CPU_OMP_THREADS_BIND: 'nobind' },
-  });
+  }));
   const origin = `http://127.0.0.1:${port}`;
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -156,7 +157,7 @@ export interface SimProcessOptions {
 export async function startSimProcess(o: SimProcessOptions): Promise<BenchEngine & { child: ChildProcess }> {
   const argv = ['--disable-warning=ExperimentalWarning', join(ROOT, 'src', 'sim', 'main.ts'), '--mode', o.mode, ...(o.args ?? [])];
   const [cmd, args] = o.cpus !== undefined ? ['taskset', ['-c', o.cpus, NODE, ...argv]] as const : [NODE, argv] as const;
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true, env: o.env ?? process.env });
+  const child = tracked(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true, env: o.env ?? process.env }));
   const rl = createInterface({ input: child.stdout });
   const first = await new Promise<string>((resolve, reject) => {
     rl.once('line', resolve);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../../src/launch/port.ts';
 import { ROOT } from './engines.ts';
+import { tracked } from './children.ts';
 
 export interface Standalone {
   master: string;
@@ -31,7 +32,7 @@ export async function startStandalone(dir: string, workerEnv: Array<Record<strin
   const procs: ChildProcess[] = [];
   const start = (args: string[], log: string, env: NodeJS.ProcessEnv): void => {
     const fd = openSync(join(dir, log), 'a');
-    procs.push(spawn(join(ROOT, '.venv', 'bin', 'spark-class'), args, { stdio: ['ignore', fd, fd], detached: true, env }));
+    procs.push(tracked(spawn(join(ROOT, '.venv', 'bin', 'spark-class'), args, { stdio: ['ignore', fd, fd], detached: true, env })));
   };
   start(['org.apache.spark.deploy.master.Master', '--host', '127.0.0.1', '--port', String(port), '--webui-port', String(ui)], 'master.log', base);
   const master = `spark://127.0.0.1:${port}`;

@@ -14,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { NODE, ROOT } from './engines.ts';
 import { cpuSecondsOf, rssWatcher, type CpuMeter } from './proc.ts';
 import { WORKER_NODE_FLAGS } from '../../src/worker/protocol.ts';
+import { tracked } from './children.ts';
 
 export const WORKER = join(ROOT, 'dist', 'sparkinfer-worker.mjs');
 
@@ -33,7 +34,7 @@ export interface WorkerStats {
 function spawnWorker(jobPath: string, stdio: Array<'pipe' | 'ignore' | number | NodeJS.WritableStream>, cpus?: string, env?: NodeJS.ProcessEnv): ChildProcess {
   const argv = [...WORKER_NODE_FLAGS, WORKER, jobPath]; // the flags the driver's USING command passes
   const [cmd, args] = cpus !== undefined ? ['taskset', ['-c', cpus, NODE, ...argv]] as const : [NODE, argv] as const;
-  return spawn(cmd, args, { stdio: stdio as never, detached: true, env: env ?? process.env });
+  return tracked(spawn(cmd, args, { stdio: stdio as never, detached: true, env: env ?? process.env }));
 }
 
 function killTree(child: ChildProcess): void {
@@ -212,8 +213,8 @@ export interface PipedResult extends WorkerStats {
 export async function runWorkerPiped(o: { jobPath: string; inputFile: string; workerCpus?: string; otherCpus?: string; stallMs?: number; meter?: CpuMeter }): Promise<PipedResult> {
   const consumerArgv = ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench', 'lib', 'slow-consumer.ts'), '--stall-ms', String(o.stallMs ?? 50)];
   const consumer = o.otherCpus !== undefined
-    ? spawn('taskset', ['-c', o.otherCpus, NODE, ...consumerArgv], { stdio: ['pipe', 'pipe', 'inherit'], detached: true })
-    : spawn(NODE, consumerArgv, { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+    ? tracked(spawn('taskset', ['-c', o.otherCpus, NODE, ...consumerArgv], { stdio: ['pipe', 'pipe', 'inherit'], detached: true }))
+    : tracked(spawn(NODE, consumerArgv, { stdio: ['pipe', 'pipe', 'inherit'], detached: true }));
   o.meter?.tag(consumer.pid, 'consumer');
   const fd = openSync(o.inputFile, 'r');
   const t0 = performance.now();
