@@ -17,7 +17,6 @@ import { writeChart } from '../src/report/chart.ts';
 import { llamaServerPath } from '../src/launch/paths.ts';
 import { ROOT, startLlama, startVllm, type BenchEngine } from './lib/engines.ts';
 import { machineInfo } from './lib/proc.ts';
-import { killTracked } from './lib/children.ts';
 import type { BenchContext, KeyValue, Scenario, ScenarioResult } from './lib/context.ts';
 import { scenarioA, scenarioB } from './scenarios/ceiling.ts';
 import { scenarioC } from './scenarios/sweep.ts';
@@ -171,13 +170,6 @@ async function main(): Promise<number> {
   if (values.json !== true) for (const [k, v] of Object.entries(keys)) process.stderr.write(`${k.padEnd(34)} ${String(v)}\n`);
   return Object.keys(errors).length > 0 ? 1 : 0;
 }
-
-// A run stopped with Ctrl-C or kill takes its workers, Spark JVMs and simulators with it: they run in
-// process groups of their own (bench/lib/children.ts).
-for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
-  process.once(sig, () => { killTracked(); process.exit(128 + n); });
-}
-process.once('exit', () => { killTracked(); });
 
 main().then(
   (code) => { process.exitCode = code; },

@@ -1,30 +1,17 @@
 /**
- * Every process group the bench starts. The bench starts its children detached (each in its own
- * group, so a timeout can kill a whole tree), which also means they outlive a bench that is
- * stopped with Ctrl-C or `kill`. bench/run.ts kills what is still tracked on SIGINT, SIGTERM,
- * SIGHUP and at exit, so a stopped run leaves no worker or Spark JVM behind.
+ * The bench starts its workers, Spark JVMs and simulators detached (each leads its own process
+ * group, so a timeout can kill a whole tree), which also lets them outlive a bench stopped with
+ * Ctrl-C or `kill`. `tracked` hands each group to the CLI's own engine cleanup
+ * (src/launch/cleanup.ts), which kills every tracked group on SIGINT, SIGTERM, SIGHUP and at exit.
  */
 import type { ChildProcess } from 'node:child_process';
+import { track, untrack } from '../../src/launch/cleanup.ts';
 
-const live = new Set<ChildProcess>();
-
-/** Tracks a child that leads its own process group (spawned with `detached: true`). */
+/** Tracks a child that leads its own process group (spawned with `detached: true`) until it exits. */
 export function tracked<T extends ChildProcess>(child: T): T {
-  if (child.pid === undefined) return child;
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+  const pid = child.pid;
+  if (pid === undefined) return child;
+  track(pid);
+  child.once('exit', () => untrack(pid));
   return child;
-}
-
-/** Kills every tracked process group that has not exited; returns how many it signalled. */
-export function killTracked(signal: NodeJS.Signals = 'SIGKILL'): number {
-  let n = 0;
-  for (const child of live) {
-    try {
-      process.kill(-(child.pid as number), signal);
-      n++;
-    } catch { /* already gone */ }
-  }
-  live.clear();
-  return n;
 }
