@@ -18,7 +18,7 @@ import { checkEarlierRuns } from './resume.ts';
 import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
 import { killGroup, isLocalMaster, startSparkSubmit } from '../spark/submit.ts';
-import { formatProgress, readProgress, sparkTasks } from '../spark/progress.ts';
+import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { SparkinferError } from '../errors.ts';
@@ -155,20 +155,12 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     const sp = spark;
     const engineGaveUp = new Promise<string>((res) => engine?.on('giveup', () => res('the local engine crashed more often than engine.launch.max_restarts allows')));
     const aborted = new Promise<string>((res) => o.signal?.addEventListener('abort', () => res('cancelled'), { once: true }));
-    let lastLine = 0;
+    const ticker = new ProgressTicker({
+      runDir, tty: o.tty, startedMs: started,
+      ...(uiPort !== undefined ? { fetchTasks: () => sparkTasks(uiPort) } : {}),
+    });
     timer = setInterval(() => {
-      void (async () => {
-        const p = readProgress(runDir);
-        if (uiPort !== undefined) {
-          const t = await sparkTasks(uiPort);
-          if (t !== undefined) { p.tasksDone = t.done; p.tasksActive = t.active; p.tasksTotal = t.total; }
-        }
-        const now = Date.now();
-        if (o.tty || now - lastLine >= 10_000) {
-          lastLine = now;
-          if (p.workers > 0 || p.rowsTotal !== undefined) o.progress(formatProgress(p, now - started, o.tty));
-        }
-      })();
+      void ticker.tick(Date.now()).then((line) => { if (line !== undefined) o.progress(line); });
     }, 1000);
     const outcome = await Promise.race([sp.exited.then((c) => ({ kind: 'exit' as const, code: c })), engineGaveUp.then((m) => ({ kind: 'engine' as const, m })), aborted.then(() => ({ kind: 'abort' as const }))]);
     if (outcome.kind !== 'exit') {

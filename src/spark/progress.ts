@@ -85,3 +85,46 @@ export function formatProgress(p: Progress, elapsedMs: number, tty: boolean): st
   const filled = Math.round((done / total) * width);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}`;
 }
+
+export type TaskCounts = { done: number; active: number; total: number };
+
+/** How often the progress line is written when stderr is not a terminal (a log file, CI). */
+export const PROGRESS_LINE_MS = 10_000;
+/**
+ * How often a terminal's progress bar asks Spark's REST API for task counts. Each question costs
+ * the driver JVM work in its UI server (two requests, JSON of every running job) and, on a
+ * 1 s cadence, kept its JIT compiler busy: about 3 % of a core for the whole run, on the machine
+ * whose CPU a local engine needs (docs/design-notes.md "Progress polling").
+ */
+export const TASKS_POLL_MS = 5_000;
+
+/**
+ * One tick of the CLI's progress (called every second): returns the line to draw, or undefined
+ * when none is due. Rows and tokens come from the workers' stats files (cheap, local); task counts
+ * from `fetchTasks` only when a line is due and the last answer is older than TASKS_POLL_MS, so a
+ * log gets one REST round trip per line and a terminal one per TASKS_POLL_MS.
+ */
+export class ProgressTicker {
+  private lastLine = Number.NEGATIVE_INFINITY;
+  private tasksAt = Number.NEGATIVE_INFINITY;
+  private tasks: TaskCounts | undefined;
+
+  private readonly o: { runDir: string; tty: boolean; startedMs: number; fetchTasks?: () => Promise<TaskCounts | undefined> };
+
+  constructor(o: { runDir: string; tty: boolean; startedMs: number; fetchTasks?: () => Promise<TaskCounts | undefined> }) {
+    this.o = o;
+  }
+
+  async tick(nowMs: number): Promise<string | undefined> {
+    if (!this.o.tty && nowMs - this.lastLine < PROGRESS_LINE_MS) return undefined;
+    this.lastLine = nowMs;
+    const p = readProgress(this.o.runDir);
+    if (this.o.fetchTasks !== undefined && nowMs - this.tasksAt >= TASKS_POLL_MS) {
+      this.tasksAt = nowMs;
+      this.tasks = (await this.o.fetchTasks()) ?? this.tasks;
+    }
+    if (this.tasks !== undefined) { p.tasksDone = this.tasks.done; p.tasksActive = this.tasks.active; p.tasksTotal = this.tasks.total; }
+    if (p.workers === 0 && p.rowsTotal === undefined) return undefined;
+    return formatProgress(p, nowMs - this.o.startedMs, this.o.tty);
+  }
+}
