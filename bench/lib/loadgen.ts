@@ -81,3 +81,19 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     latencyP50Ms: quantile(latencies, 0.5), latencyP95Ms: quantile(latencies, 0.95),
   };
 }
+
+/**
+ * Several arms of the reference load as one: counts, tokens and wall time summed, rates over the
+ * summed wall time. Latency percentiles can't be merged from percentiles; the larger part's is kept.
+ */
+export function combineLoads(parts: readonly LoadResult[]): LoadResult {
+  const sum = (f: (r: LoadResult) => number): number => parts.reduce((s, r) => s + f(r), 0);
+  const wallS = sum((r) => r.wallS);
+  const completionTokens = sum((r) => r.completionTokens);
+  const ok = sum((r) => r.ok);
+  return {
+    requests: sum((r) => r.requests), ok, failed: sum((r) => r.failed), promptTokens: sum((r) => r.promptTokens), completionTokens, wallS,
+    tokS: completionTokens / wallS, rps: ok / wallS,
+    latencyP50Ms: Math.max(0, ...parts.map((r) => r.latencyP50Ms)), latencyP95Ms: Math.max(0, ...parts.map((r) => r.latencyP95Ms)),
+  };
+}

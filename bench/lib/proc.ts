@@ -168,6 +168,13 @@ export async function measureCpu<T>(fn: (meter: CpuMeter) => Promise<T>, tags: A
 }
 
 /** Polls a process's peak RSS (VmHWM, which the kernel keeps) until stopped; returns MiB. */
+/** CPU seconds of several measured arms, per class (a class missing from an arm counts 0 there). */
+export function sumCpu(parts: readonly CpuSeconds[]): CpuSeconds {
+  const out: CpuSeconds = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p)) out[k] = Math.round(((out[k] ?? 0) + v) * 100) / 100;
+  return out;
+}
+
 export function rssWatcher(pid: number, intervalMs = 200): { stop(): number; peakMb(): number } {
   let peakKb = 0;
   const poll = (): void => {
