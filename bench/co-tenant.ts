@@ -25,13 +25,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startLlama } from './lib/engines.ts';
+import { ROOT, startLlama } from './lib/engines.ts';
 import { runLoad } from './lib/loadgen.ts';
 import { cpuSecondsOf, machineInfo } from './lib/proc.ts';
 import { questionRows } from './lib/workload.ts';
 import { round } from './lib/context.ts';
 import { tracked } from './lib/children.ts';
-import { ROOT } from './lib/engines.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, rows: { type: 'string', default: '96' } } });
 const rounds = Number(values.rounds);
