@@ -167,7 +167,6 @@ export async function measureCpu<T>(fn: (meter: CpuMeter) => Promise<T>, tags: A
   }
 }
 
-/** Polls a process's peak RSS (VmHWM, which the kernel keeps) until stopped; returns MiB. */
 /** CPU seconds of several measured arms, per class (a class missing from an arm counts 0 there). */
 export function sumCpu(parts: readonly CpuSeconds[]): CpuSeconds {
   const out: CpuSeconds = {};
@@ -175,6 +174,7 @@ export function sumCpu(parts: readonly CpuSeconds[]): CpuSeconds {
   return out;
 }
 
+/** Polls a process's peak RSS (VmHWM, which the kernel keeps) until stopped; returns MiB. */
 export function rssWatcher(pid: number, intervalMs = 200): { stop(): number; peakMb(): number } {
   let peakKb = 0;
   const poll = (): void => {

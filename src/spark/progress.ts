@@ -53,8 +53,10 @@ export function readProgress(runDir: string): Progress {
   return p;
 }
 
+export type TaskCounts = { done: number; active: number; total: number };
+
 /** Task counts from Spark's REST API (`/api/v1/applications/<id>/jobs`); undefined when unreachable. */
-export async function sparkTasks(uiPort: number): Promise<{ done: number; active: number; total: number } | undefined> {
+export async function sparkTasks(uiPort: number): Promise<TaskCounts | undefined> {
   try {
     const base = `http://127.0.0.1:${uiPort}/api/v1/applications`;
     const apps = (await (await request(base, { headersTimeout: 1000, bodyTimeout: 1000 })).body.json()) as Array<{ id: string }>;
@@ -86,8 +88,6 @@ export function formatProgress(p: Progress, elapsedMs: number, tty: boolean): st
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}`;
 }
 
-export type TaskCounts = { done: number; active: number; total: number };
-
 /** How often the progress line is written when stderr is not a terminal (a log file, CI). */
 export const PROGRESS_LINE_MS = 10_000;
 /**
@@ -104,14 +104,16 @@ export const TASKS_POLL_MS = 5_000;
  * from `fetchTasks` only when a line is due and the last answer is older than TASKS_POLL_MS, so a
  * log gets one REST round trip per line and a terminal one per TASKS_POLL_MS.
  */
+interface TickerOptions { runDir: string; tty: boolean; startedMs: number; fetchTasks?: () => Promise<TaskCounts | undefined> }
+
 export class ProgressTicker {
   private lastLine = Number.NEGATIVE_INFINITY;
   private tasksAt = Number.NEGATIVE_INFINITY;
   private tasks: TaskCounts | undefined;
 
-  private readonly o: { runDir: string; tty: boolean; startedMs: number; fetchTasks?: () => Promise<TaskCounts | undefined> };
+  private readonly o: TickerOptions;
 
-  constructor(o: { runDir: string; tty: boolean; startedMs: number; fetchTasks?: () => Promise<TaskCounts | undefined> }) {
+  constructor(o: TickerOptions) {
     this.o = o;
   }
 
