@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeChart } from '../../src/report/chart.ts';
-import { combine, type Pair } from './pairs.ts';
+import { addScaleOut, combine, type Pair } from './pairs.ts';
 
 const { values, positionals } = parseArgs({ options: { date: { type: 'string' }, commands: { type: 'string' }, chart: { type: 'string' }, 'no-chart': { type: 'string' }, note: { type: 'string' } }, allowPositionals: true });
 /** Names filed but left out of the chart (comma-separated). */
@@ -41,6 +41,8 @@ function readResult(spec: string): Result {
     const pairs: Pair[] = same.flatMap((r): Pair[] => r.repeats ?? [{ ...(r.ceiling !== undefined ? { ceiling: { ...r.ceiling } } : {}), ...(r.worker !== undefined ? { worker: { ...r.worker } } : {}) }]);
     return { gpus, engine_starts: same.length, ...combine(pairs), scaleout_efficiency: null } as unknown as Run;
   });
+  // Scale-out of the pooled means, as gpu-bench computes it for one file.
+  addScaleOut(runs as unknown as Array<Record<string, unknown>>);
   return { ...parts[0], repeats: runs.reduce((a, r) => a + ((r as unknown as { repeats?: unknown[] }).repeats?.length ?? 1), 0), joined_files: parts.length, runs };
 }
 

@@ -43,7 +43,7 @@ import { WORKER_NODE_FLAGS } from '../../src/worker/protocol.ts';
 import { cpuSecondsOf } from '../lib/proc.ts';
 import { waitLlamaIdle } from '../lib/engines.ts';
 import { readWindow } from '../lib/worker.ts';
-import { combine } from './pairs.ts';
+import { addScaleOut, combine } from './pairs.ts';
 import { batchLineRows, bodiesFor, questionRows, resolvedJob, writeProtocolFile, type JobOptions } from '../lib/workload.ts';
 
 const { values } = parseArgs({
@@ -403,13 +403,7 @@ async function main(): Promise<void> {
 }
 
 function writeResult(runs: Array<Record<string, unknown>>): void {
-  const base = runs.find((r) => r['gpus'] === 1);
-  const tokS = (r: Record<string, unknown> | undefined, arm: string): number => ((r?.[arm] as Record<string, number> | undefined)?.['tok_s'] ?? Number.NaN);
-  for (const r of runs) {
-    const n = r['gpus'] as number;
-    r['scaleout_efficiency'] = base === undefined ? null : round(tokS(r, 'worker') / (n * tokS(base, 'worker')));
-    r['scaleout_efficiency_ceiling'] = base === undefined ? null : round(tokS(r, 'ceiling') / (n * tokS(base, 'ceiling')));
-  }
+  addScaleOut(runs);
   const result = {
     model: modelName, model_file: modelFile, parallel, ctx_per_slot: ctxPerSlot, max_tokens: maxTokens, warmup_s: warmupS, measure_s: measureS,
     workers_per_engine: wpe, worker_concurrency: workerConcurrency, arms: [...arms], workload, repeats,

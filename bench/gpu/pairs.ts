@@ -43,3 +43,24 @@ export function combine(pairs: Pair[]): Record<string, unknown> {
     repeats: pairs.map((p, i) => ({ first: p.first ?? (i % 2 === 0 ? 'ceiling' : 'worker'), ratio: ratioOf(p), ceiling: p.ceiling, worker: p.worker })),
   };
 }
+
+/**
+ * Scale-out per GPU count, in place: the count's arm tok/s over n × the one-GPU arm's
+ * (`scaleout_efficiency` for the worker, `scaleout_efficiency_ceiling` for the reference load).
+ * null where the one-GPU run or the arm is missing. gpu-bench uses it on one file's runs, and
+ * collect.ts on runs pooled from several files.
+ */
+export function addScaleOut(runs: Array<Record<string, unknown>>): void {
+  const base = runs.find((r) => r['gpus'] === 1);
+  const tokS = (r: Record<string, unknown> | undefined, arm: string): number | undefined =>
+    (r?.[arm] as { tok_s?: number } | undefined)?.tok_s;
+  const of = (r: Record<string, unknown>, arm: string): number | null => {
+    const at1 = tokS(base, arm);
+    const atN = tokS(r, arm);
+    return at1 === undefined || atN === undefined ? null : round(atN / ((r['gpus'] as number) * at1));
+  };
+  for (const r of runs) {
+    r['scaleout_efficiency'] = of(r, 'worker');
+    r['scaleout_efficiency_ceiling'] = of(r, 'ceiling');
+  }
+}

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { combine, type Pair } from '../../bench/gpu/pairs.ts';
+import { addScaleOut, combine, type Pair } from '../../bench/gpu/pairs.ts';
 
 const arm = (tok: number, sm = 10): Record<string, unknown> => ({ tok_s: tok, rps: tok / 64, gpu_util: { mean: sm } });
 
@@ -28,4 +28,21 @@ test('combine: means of each arm, the ratio of the means, each pair in order wit
 test('combine: one pair is reported as measured', () => {
   const r = combine([{ ceiling: arm(1000), worker: arm(970) }]);
   assert.deepEqual(r, { ceiling: arm(1000), worker: arm(970), worker_vs_engine_ratio: 0.97 });
+});
+
+test('addScaleOut: each count against n × the one-GPU run, per arm; null where an arm or the base is missing', () => {
+  const runs: Array<Record<string, unknown>> = [
+    { gpus: 2, ceiling: arm(5800), worker: arm(6000) },
+    { gpus: 1, ceiling: arm(3000), worker: arm(3200) },
+    { gpus: 4, ceiling: arm(11_400) },
+  ];
+  addScaleOut(runs);
+  assert.deepEqual(runs.map((r) => [r['gpus'], r['scaleout_efficiency'], r['scaleout_efficiency_ceiling']]), [
+    [2, 0.938, 0.967],
+    [1, 1, 1],
+    [4, null, 0.95],
+  ]);
+  const noBase: Array<Record<string, unknown>> = [{ gpus: 2, ceiling: arm(5800), worker: arm(6000) }];
+  addScaleOut(noBase);
+  assert.equal(noBase[0]?.['scaleout_efficiency'], null);
 });
