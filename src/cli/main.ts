@@ -88,6 +88,25 @@ program
   });
 
 program
+  .command('jvm-archive')
+  .option('--force', 'rebuild it even if it exists')
+  .option('--json', 'print {path, built, bytes, seconds} as the last stdout line')
+  .description('build the JVM class-data archive that makes every later job\'s Spark start faster (once per Spark and Java install)')
+  .action(async (opts: { force?: boolean; json?: boolean }) => {
+    const json = opts.json === true;
+    try {
+      const { buildJvmArchive } = await import('../job/build-jvm-archive.ts');
+      const sinks = stderrSinks();
+      const r = await buildJvmArchive({ force: opts.force === true, log: sinks.log });
+      const mb = (r.bytes / 1048576).toFixed(0);
+      sinks.log(r.built ? `sparkinfer: wrote ${r.path} (${mb} MiB) in ${r.seconds.toFixed(0)} s; later jobs map it` : `sparkinfer: ${r.path} exists (${mb} MiB); --force rebuilds it`);
+      if (json) process.stdout.write(JSON.stringify(r) + '\n');
+    } catch (err) {
+      fail(err, json);
+    }
+  });
+
+program
   .command('render')
   .argument('<job>', 'job file (YAML)')
   .addOption(new Option('--target <target>', 'where it runs').choices(['k8s']).default('k8s'))

@@ -17,7 +17,8 @@ import { acquireLock, annotateLock, makeRunDir, newRunId, resolvePath, runsRoot 
 import { checkEarlierRuns } from './resume.ts';
 import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
-import { killGroup, isLocalMaster, startSparkSubmit } from '../spark/submit.ts';
+import { killGroup, isLocalMaster, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
+import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
@@ -37,6 +38,11 @@ export interface RunOptions {
   progress: (line: string) => void;
   tty: boolean;
   signal?: AbortSignal;
+  /**
+   * The driver JVM's class-data archive. Default: map the one `sparkinfer jvm-archive` built, when
+   * there is one. `{ create }` is that command's training run.
+   */
+  jvmArchive?: JvmArchiveMode | 'none';
 }
 
 /** Input identity for the fingerprint: file paths with sizes and mtimes, or the table/query text. */
@@ -140,8 +146,9 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     const uiPort = isLocalMaster(job.spark.master) ? await freePort() : undefined;
     // The driver stops the whole run when this process dies (python/sparkinfer/watch.py).
     process.env['SPARKINFER_CLI_PID'] = String(process.pid);
+    const jvmArchive = o.jvmArchive === 'none' ? undefined : (o.jvmArchive ?? archiveToUse(sparkSubmitBin(PROJECT_ROOT)));
     spark = startSparkSubmit(resolved, { root: PROJECT_ROOT, jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
-      nodePath: process.execPath, ...(uiPort !== undefined ? { uiPort } : {}),
+      nodePath: process.execPath, ...(uiPort !== undefined ? { uiPort } : {}), ...(jvmArchive !== undefined ? { jvmArchive } : {}),
     });
     // spark-submit leads its own process group: a rerun after a kill waits for that group to end.
     if (spark.child.pid !== undefined) {

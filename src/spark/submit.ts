@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedJob } from '../spec/resolved.ts';
+import { javaFlag, mergeJavaOptions, type JvmArchiveMode } from './jvm-archive.ts';
 
 export interface SubmitPaths {
   /** Project root (holds python/, dist/, .venv/). */
@@ -30,8 +31,15 @@ export function isLocalMaster(master: string): boolean {
   return master === 'local' || master.startsWith('local[');
 }
 
+export interface SubmitExtra {
+  uiPort?: number;
+  nodePath: string;
+  /** The driver JVM's class-data archive (jvm-archive.ts): mapped, or written at exit. */
+  jvmArchive?: JvmArchiveMode;
+}
+
 /** Builds the spark-submit argv (without the binary). */
-export function buildSubmitArgs(job: ResolvedJob, paths: SubmitPaths, extra: { uiPort?: number; nodePath: string }): string[] {
+export function buildSubmitArgs(job: ResolvedJob, paths: SubmitPaths, extra: SubmitExtra): string[] {
   const conf: Record<string, string> = {
     'spark.ui.showConsoleProgress': 'false',
     // Inference must run once per row: never speculate a task that talks to the engine.
@@ -50,6 +58,10 @@ export function buildSubmitArgs(job: ResolvedJob, paths: SubmitPaths, extra: { u
     if (keyEnv !== undefined && key !== undefined) conf[`spark.executorEnv.${keyEnv}`] = key;
   }
   for (const [k, v] of Object.entries(job.spark.conf)) conf[k] = String(v);
+  if (extra.jvmArchive !== undefined) {
+    const key = 'spark.driver.extraJavaOptions';
+    conf[key] = mergeJavaOptions(conf[key], javaFlag(extra.jvmArchive));
+  }
   const args = ['--master', job.spark.master, '--name', `sparkinfer:${job.name}:${job.run.id}`];
   for (const [k, v] of Object.entries(conf)) args.push('--conf', `${k}=${v}`);
   args.push('--files', `${paths.jobJson},${paths.workerBundle}`);
@@ -63,7 +75,7 @@ export interface SparkProcess {
 }
 
 /** Starts spark-submit in its own process group, its output going to `logFile`. */
-export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: string, extra: { uiPort?: number; nodePath: string }): SparkProcess {
+export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: string, extra: SubmitExtra): SparkProcess {
   const fd = openSync(logFile, 'a');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -72,6 +84,9 @@ export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: 
     PYSPARK_DRIVER_PYTHON: process.env['PYSPARK_DRIVER_PYTHON'] ?? pythonBin(paths.root),
     PYTHONUNBUFFERED: '1',
   };
+  // The driver notes in its log whether the JVM mapped the archive (python/sparkinfer/driver.py).
+  if (extra.jvmArchive !== undefined && 'use' in extra.jvmArchive) env['SPARKINFER_JVM_ARCHIVE_FILE'] = extra.jvmArchive.use;
+  else delete env['SPARKINFER_JVM_ARCHIVE_FILE'];
   const child = spawn(sparkSubmitBin(paths.root), buildSubmitArgs(job, paths, extra), {
     stdio: ['ignore', fd, fd],
     detached: true,
