@@ -7,6 +7,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { cpus, totalmem, hostname, release } from 'node:os';
+import { archiveToUse } from '../../src/spark/jvm-archive.ts';
+import { sparkSubmitBin } from '../../src/spark/submit.ts';
 
 const TICKS = 100; // USER_HZ: /proc/<pid>/stat times are in 1/100 s on Linux x86-64
 
@@ -220,6 +222,8 @@ export function machineInfo(root: string, llamaServer: string | undefined): Reco
     git_dirty: (tryRun('git', ['-C', root, 'status', '--porcelain']) ?? '') !== '',
     llama_server: llamaServer,
     llama_server_build: buildInfo,
+    // The driver JVM's class-data archive that sparkinfer runs map (null: none, slower Spark start).
+    jvm_archive: archiveToUse(sparkSubmitBin(root))?.use ?? null,
   };
 }
 

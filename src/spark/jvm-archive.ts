@@ -56,7 +56,7 @@ export type JvmArchiveMode = { use: string } | { create: string };
  * The archive to use for a run, or undefined: off by `SPARKINFER_JVM_ARCHIVE=off`, not built yet,
  * or at a path that spark's option parsing would split (whitespace or quotes in the cache path).
  */
-export function archiveToUse(sparkSubmit: string, env: Env = process.env): JvmArchiveMode | undefined {
+export function archiveToUse(sparkSubmit: string, env: Env = process.env): { use: string } | undefined {
   if ((env['SPARKINFER_JVM_ARCHIVE'] ?? '').toLowerCase() === 'off') return undefined;
   const path = jvmArchivePath(sparkSubmit, env);
   return existsSync(path) && safeInOptions(path) ? { use: path } : undefined;
