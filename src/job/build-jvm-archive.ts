@@ -11,10 +11,9 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startSimServer } from '../sim/server.ts';
-import { runJob } from './run.ts';
+import { PROJECT_ROOT, runJob } from './run.ts';
 import { jvmArchivePath, safeInOptions } from '../spark/jvm-archive.ts';
 import { sparkSubmitBin } from '../spark/submit.ts';
-import { PROJECT_ROOT } from './run.ts';
 import { SparkinferError } from '../errors.ts';
 
 export interface BuildArchiveOptions {
