@@ -70,18 +70,26 @@ def _prepare(spark, job, run_dir):
     return resumed.todo, cschema, rows, partitions, resumed
 
 
-def _note_jvm_archive():
+def _jvm_pid(sc):
+    """The driver JVM's process id, asked over Py4J (Java 9+ ProcessHandle); else this process's
+    parent, which it is when spark-submit's PythonRunner starts the driver directly."""
+    try:
+        return int(sc._jvm.java.lang.ProcessHandle.current().pid())
+    except Exception:  # Spark Connect has no _jvm
+        return os.getppid()
+
+
+def _note_jvm_archive(sc):
     """Whether the driver JVM mapped its class-data archive (src/spark/jvm-archive.ts).
 
     The JVM refuses an archive made by another Java or Spark install with one warning and runs
-    without it; this says so where a slow start would be looked into. The JVM is this process's
-    parent (spark-submit's PythonRunner starts the driver).
+    without it; this says so where a slow start would be looked into.
     """
     path = os.environ.get('SPARKINFER_JVM_ARCHIVE_FILE')
     if not path:
         return
     try:
-        with open(f'/proc/{os.getppid()}/maps', encoding='utf-8', errors='replace') as f:
+        with open(f'/proc/{_jvm_pid(sc)}/maps', encoding='utf-8', errors='replace') as f:
             mapped = any(line.rstrip('\n').endswith(path) for line in f)
     except OSError:  # no /proc (not Linux): nothing to say
         return
@@ -161,7 +169,7 @@ def _run(job_source, spark):
     run_id = job['run']['id']
     spark = spark or build_session(job)
     sc = spark.sparkContext
-    _note_jvm_archive()
+    _note_jvm_archive(sc)
     _watch.start_orphan_watch(log)  # issue 4: a killed CLI takes this run down with it
     sc.setJobGroup(f'{run_id}:prepare', f'sparkinfer {job["name"]}: prepare', False)
     prepared, cschema, rows, partitions, resumed = _prepare(spark, job, run_dir)

@@ -42,7 +42,7 @@ export interface RunOptions {
    * The driver JVM's class-data archive. Default: map the one `sparkinfer jvm-archive` built, when
    * there is one. `{ create }` is that command's training run.
    */
-  jvmArchive?: JvmArchiveMode | 'none';
+  jvmArchive?: JvmArchiveMode;
 }
 
 /** Input identity for the fingerprint: file paths with sizes and mtimes, or the table/query text. */
@@ -146,7 +146,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     const uiPort = isLocalMaster(job.spark.master) ? await freePort() : undefined;
     // The driver stops the whole run when this process dies (python/sparkinfer/watch.py).
     process.env['SPARKINFER_CLI_PID'] = String(process.pid);
-    const jvmArchive = o.jvmArchive === 'none' ? undefined : (o.jvmArchive ?? archiveToUse(sparkSubmitBin(PROJECT_ROOT)));
+    const jvmArchive = o.jvmArchive ?? archiveToUse(sparkSubmitBin(PROJECT_ROOT));
     spark = startSparkSubmit(resolved, { root: PROJECT_ROOT, jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
       nodePath: process.execPath, ...(uiPort !== undefined ? { uiPort } : {}), ...(jvmArchive !== undefined ? { jvmArchive } : {}),
     });

@@ -9,7 +9,7 @@
  *
  * How:
  * - `sparkinfer jvm-archive` (and `npm run setup`) runs a small real job once with
- *   `-XX:ArchiveClassesAtExit=FILE`; the JVM writes FILE when it exits (~160 MB, ~40 s here).
+ *   `-XX:ArchiveClassesAtExit=FILE`; the JVM writes FILE when it exits (~175 MB, ~45 s here).
  * - Every later `sparkinfer run` adds `-XX:SharedArchiveFile=FILE` to the driver's
  *   `spark.driver.extraJavaOptions` (after the job's own value) when FILE exists.
  * - The JVM checks the archive against its own build and class path. One made by another Java or
