@@ -14,24 +14,26 @@
  *   `spark.driver.extraJavaOptions` (after the job's own value) when FILE exists.
  * - The JVM checks the archive against its own build and class path. One made by another Java or
  *   another Spark install is refused with one warning line in spark.log, and the job runs as without
- *   it. The file name is keyed by the spark-submit and java paths, so a second install or Java gets
- *   its own archive instead of refusing the first one's.
+ *   it. The file name is keyed by the spark-submit and java files (paths and times), so a second
+ *   install, a reinstall or another Java gets its own archive instead of refusing the first one's.
  *
  * Only the driver JVM uses it: in local mode that is the whole of Spark; on a standalone cluster
  * the executors start their own JVMs on other machines; on Kubernetes the driver runs in a pod.
  * `SPARKINFER_JVM_ARCHIVE=off` turns it off.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, findOnPath } from '../launch/paths.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function real(path: string | undefined): string {
+/** A file's real path and modification time: a reinstall at the same path is another install. */
+function identity(path: string | undefined): string {
   if (path === undefined) return '';
   try {
-    return realpathSync(path);
+    const real = realpathSync(path);
+    return `${real}@${Math.round(statSync(real).mtimeMs)}`;
   } catch {
     return path;
   }
@@ -39,13 +41,15 @@ function real(path: string | undefined): string {
 
 /**
  * `<cache>/jvm/spark-driver-<key>.jsa`, the key a hash of the spark-submit and java that will run
- * the driver (their real paths, and `JAVA_HOME`, which spark-submit prefers over `PATH`).
+ * the driver: their real paths and modification times, and `JAVA_HOME` (which spark-submit prefers
+ * over `PATH`). The JVM refuses an archive whose jars changed since it was written; keying by the
+ * files' times gives a re-created venv at the same path its own archive instead of a refused one.
  */
 export function jvmArchivePath(sparkSubmit: string, env: Env = process.env): string {
   const submit = sparkSubmit.includes('/') ? sparkSubmit : (findOnPath(sparkSubmit, env) ?? sparkSubmit);
   const javaHome = env['JAVA_HOME'] ?? '';
   const java = javaHome !== '' ? join(javaHome, 'bin', 'java') : findOnPath('java', env);
-  const key = createHash('sha256').update([real(submit), javaHome, real(java)].join('\0')).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update([identity(submit), javaHome, identity(java)].join('\0')).digest('hex').slice(0, 16);
   return join(cacheDir(env), 'jvm', `spark-driver-${key}.jsa`);
 }
 

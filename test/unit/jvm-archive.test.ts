@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { archiveToUse, jvmArchivePath, mergeJavaOptions, safeInOptions } from '../../src/spark/jvm-archive.ts';
@@ -23,6 +23,13 @@ test('the archive is keyed by the spark-submit and java that run the driver, und
   assert.equal(jvmArchivePath('/opt/spark-a/bin/spark-submit', env), a, 'stable');
   assert.notEqual(jvmArchivePath('/opt/spark-b/bin/spark-submit', env), a, 'another Spark install');
   assert.notEqual(jvmArchivePath('/opt/spark-a/bin/spark-submit', { ...env, JAVA_HOME: '/opt/jdk-21' }), a, 'another Java');
+  // A venv re-created at the same path has new jars, which the JVM would refuse the old archive for.
+  const submit = join(work, 'spark-submit');
+  writeFileSync(submit, '#!/bin/sh\n');
+  utimesSync(submit, 1_700_000_000, 1_700_000_000);
+  const first = jvmArchivePath(submit, env);
+  utimesSync(submit, 1_700_000_100, 1_700_000_100);
+  assert.notEqual(jvmArchivePath(submit, env), first, 'a reinstall at the same path');
 });
 
 test('a run maps the archive only when it exists, is not turned off, and sits at a path Spark can carry', () => {
