@@ -51,11 +51,12 @@ function trainingJob(endpoint: string): string {
 export async function buildJvmArchive(o: BuildArchiveOptions): Promise<BuildArchiveResult> {
   const t0 = Date.now();
   const path = jvmArchivePath(sparkSubmitBin(PROJECT_ROOT));
-  const size = (): number => { try { return statSync(path).size; } catch { return -1; } };
+  const sizeOf = (file: string): number => { try { return statSync(file).size; } catch { return -1; } };
   if (!safeInOptions(path)) {
     throw new SparkinferError('E_RUNTIME', `the cache path ${path} has whitespace or quotes, which Spark's java options cannot carry; set SPARKINFER_CACHE to a plain path`);
   }
-  if (o.force !== true && size() > 0) return { path, built: false, bytes: size(), seconds: 0 };
+  const existing = sizeOf(path);
+  if (o.force !== true && existing > 0) return { path, built: false, bytes: existing, seconds: 0 };
   mkdirSync(dirname(path), { recursive: true });
   const work = mkdtempSync(join(dirname(path), 'training-'));
   const partial = join(work, 'archive.jsa');
@@ -69,8 +70,7 @@ export async function buildJvmArchive(o: BuildArchiveOptions): Promise<BuildArch
       jobPath: join(work, 'job.yaml'), log: o.log, progress: () => {}, tty: false, jvmArchive: { create: partial },
     });
     if (exitCode !== 0) throw new SparkinferError('E_RUNTIME', `the training job failed (${summary.message ?? summary.status}); see ${summary.run_dir}`);
-    let bytes = -1;
-    try { bytes = statSync(partial).size; } catch { /* below */ }
+    const bytes = sizeOf(partial);
     if (bytes <= 0) throw new SparkinferError('E_RUNTIME', `the JVM wrote no archive at ${partial}; its log is under ${work}`);
     renameSync(partial, path);
     rmSync(work, { recursive: true, force: true });
