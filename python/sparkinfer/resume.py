@@ -153,10 +153,13 @@ def check_earlier_runs(job, log):
 def clean_uncommitted_output(spark, job, log):
     """Removes what a killed run left in the output without committing it.
 
-    Spark writes into `<output>/_temporary` and moves files out only on commit. A later commit into
-    the same folder would take a leftover `_temporary` along (appended twice), and `mode: error`
-    would refuse the folder the killed run created. Only done when this output has earlier runs:
-    the run lock makes this run the only sparkinfer writer of the output.
+    Spark writes into `<output>/_temporary` and moves files out only on commit; the S3A magic
+    committer (s3a:// outputs, docs/storage.md) writes `<output>/__magic_job-…/` records of uploads
+    it completes only on commit. A later commit into the same folder would take a leftover
+    `_temporary` along (appended twice), and `mode: error` would refuse the folder the killed run
+    created. The uploads a killed magic commit left pending are invisible; the next S3A job commit
+    under this output aborts them (fs.s3a.committer.abort.pending.uploads). Only done when this
+    output has earlier runs: the run lock makes this run the only sparkinfer writer of the output.
     """
     out = job['output']
     if out['format'] == 'table' or not any_earlier_run_dir(job):
@@ -166,11 +169,12 @@ def clean_uncommitted_output(spark, job, log):
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(path):
         return
-    tmp = jvm.org.apache.hadoop.fs.Path(path, '_temporary')
-    if fs.exists(tmp):
-        fs.delete(tmp, True)
-        log(f'removed {out["path"]}/_temporary, left by a run that did not commit')
-    if out['mode'] == 'error' and not fs.exists(jvm.org.apache.hadoop.fs.Path(path, '_SUCCESS')):
+    for st in fs.listStatus(path):
+        name = st.getPath().getName()
+        if name == '_temporary' or name.startswith('__magic'):
+            fs.delete(st.getPath(), True)
+            log(f'removed {out["path"]}/{name}, left by a run that did not commit')
+    if out['mode'] == 'error' and fs.exists(path) and not fs.exists(jvm.org.apache.hadoop.fs.Path(path, '_SUCCESS')):
         names = [s.getPath().getName() for s in fs.listStatus(path)]
         if all(n.startswith(('_', '.')) for n in names):
             fs.delete(path, True)

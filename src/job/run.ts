@@ -13,12 +13,13 @@ import { fingerprint } from '../spec/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
 import { chatTemplateIdentity, loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
 import { resolveModel } from '../launch/paths.ts';
-import { acquireLock, annotateLock, makeRunDir, newRunId, resolvePath, runsRoot } from './rundir.ts';
+import { acquireLock, annotateLock, makeRunDir, newRunId, resolvePath, runsRoot, runsRootIsBesideJob } from './rundir.ts';
 import { checkEarlierRuns } from './resume.ts';
 import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
 import { killGroup, isLocalMaster, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
+import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
 import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
@@ -93,10 +94,15 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const { job, baseDir, columns, chatTemplate } = resolveJob(o.jobPath, o.set ?? []);
   if (!existsSync(workerBundlePath())) throw new SparkinferError('E_RUNTIME', `worker bundle missing at ${workerBundlePath()}; run 'npm run setup'`);
+  const cloud = cloudJars();
+  if (cloud.missing.length > 0 && usesS3a(job)) {
+    throw new SparkinferError('E_RUNTIME', `s3a:// needs hadoop-aws and the AWS SDK jars, and ${cloud.missing.length} of them are missing from ${cloudJarsDir()}; run 'npm run setup'`);
+  }
   const runId = newRunId(job.name);
   const root = runsRoot(job, baseDir);
   const release = acquireLock(root, runId);
   const runDir = makeRunDir(root, runId);
+  if (runsRootIsBesideJob(job)) o.log(`sparkinfer: the output is on ${job.output.path?.split(':')[0]}://, so the run directory (ledger, logs) is local: ${runDir} (set resume.dir to a shared path on a cluster)`);
   const output = job.output.path !== undefined ? resolvePath(job.output.path, baseDir) : (job.output.table ?? null);
   let engine: LocalEngine | undefined;
   let spark: ReturnType<typeof startSparkSubmit> | undefined;
@@ -149,6 +155,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     const jvmArchive = o.jvmArchive ?? archiveToUse(sparkSubmitBin(PROJECT_ROOT));
     spark = startSparkSubmit(resolved, { root: PROJECT_ROOT, jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
       nodePath: process.execPath, ...(uiPort !== undefined ? { uiPort } : {}), ...(jvmArchive !== undefined ? { jvmArchive } : {}),
+      ...(cloud.missing.length === 0 ? { jars: cloud.jars } : {}),
     });
     // spark-submit leads its own process group: a rerun after a kill waits for that group to end.
     if (spark.child.pid !== undefined) {

@@ -3,18 +3,35 @@
  *
  * The default root is `<output.path>.sparkinfer`, BESIDE the output rather than inside it: Spark's
  * `mode: overwrite` deletes the output directory before writing, which would take the ledger of an
- * earlier run with it. Tables default to `./sparkinfer-runs/<table>`.
+ * earlier run with it. Workers append to the ledger with plain file writes, so the root is always a
+ * local path (or a shared mount): tables and outputs on a URI store (s3a://, hdfs://) default to
+ * `sparkinfer-runs/<table or output>` beside the job file, and a URI `resume.dir` is refused by the
+ * schema (src/spark/storage.ts, runDirProblem).
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Job } from '../spec/schema.ts';
 import { InputError } from '../errors.ts';
+import { uriScheme } from '../spark/storage.ts';
 
 export function runsRoot(job: Job, baseDir: string): string {
-  if (job.resume.dir !== undefined) return resolvePath(job.resume.dir, baseDir);
-  if (job.output.path !== undefined) return resolvePath(job.output.path, baseDir).replace(/\/+$/, '') + '.sparkinfer';
-  return resolve(baseDir, 'sparkinfer-runs', (job.output.table ?? job.name).replace(/[^A-Za-z0-9_.-]/g, '_'));
+  if (job.resume.dir !== undefined) return localPath(resolvePath(job.resume.dir, baseDir));
+  const out = job.output.path !== undefined ? resolvePath(job.output.path, baseDir) : undefined;
+  if (out !== undefined && (uriScheme(out) ?? 'file') === 'file') return localPath(out).replace(/\/+$/, '') + '.sparkinfer';
+  // `s3a://bucket/data/out` → `s3a_bucket_data_out`; a table keeps its name (`db.t`).
+  const name = out !== undefined ? out.replace(/\/+$/, '').replace(/[^A-Za-z0-9_.-]+/g, '_') : (job.output.table ?? job.name).replace(/[^A-Za-z0-9_.-]/g, '_');
+  return resolve(baseDir, 'sparkinfer-runs', name);
+}
+
+/** Whether the run directory's place was chosen for a URI output (the CLI says where it went). */
+export function runsRootIsBesideJob(job: Job): boolean {
+  return job.resume.dir === undefined && job.output.path !== undefined && (uriScheme(job.output.path) ?? 'file') !== 'file';
+}
+
+/** `file:/a/b` and `file:///a/b` → `/a/b`; a plain path as it is. */
+function localPath(p: string): string {
+  return uriScheme(p) === 'file' ? p.replace(/^file:(\/\/)?/i, '') : p;
 }
 
 /** Local paths are resolved against the job file's folder; URIs (s3a://, hdfs://, file:) are kept. */

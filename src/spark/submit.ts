@@ -7,6 +7,7 @@ import { existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { javaFlag, mergeJavaOptions, type JvmArchiveMode } from './jvm-archive.ts';
+import { storageConf } from './storage.ts';
 
 export interface SubmitPaths {
   /** Project root (holds python/, dist/, .venv/). */
@@ -36,6 +37,8 @@ export interface SubmitExtra {
   nodePath: string;
   /** The driver JVM's class-data archive (jvm-archive.ts): mapped, or written at exit. */
   jvmArchive?: JvmArchiveMode;
+  /** Jars for Spark's class path (storage.ts: s3a and the S3A committers), passed with --jars. */
+  jars?: string[];
 }
 
 /** Builds the spark-submit argv (without the binary). */
@@ -57,13 +60,18 @@ export function buildSubmitArgs(job: ResolvedJob, paths: SubmitPaths, extra: Sub
     // executorEnv entry, which spark.redaction.regex above masks.
     if (keyEnv !== undefined && key !== undefined) conf[`spark.executorEnv.${keyEnv}`] = key;
   }
+  Object.assign(conf, storageConf(job));
   for (const [k, v] of Object.entries(job.spark.conf)) conf[k] = String(v);
   if (extra.jvmArchive !== undefined) {
     const key = 'spark.driver.extraJavaOptions';
     conf[key] = mergeJavaOptions(conf[key], javaFlag(extra.jvmArchive));
   }
+  // --jars replaces a `spark.jars` conf: the job's own jars travel in the same list, first.
+  const jars = [...(conf['spark.jars'] ?? '').split(',').filter((j) => j.trim() !== ''), ...(extra.jars ?? [])];
+  delete conf['spark.jars'];
   const args = ['--master', job.spark.master, '--name', `sparkinfer:${job.name}:${job.run.id}`];
   for (const [k, v] of Object.entries(conf)) args.push('--conf', `${k}=${v}`);
+  if (jars.length > 0) args.push('--jars', jars.join(','));
   args.push('--files', `${paths.jobJson},${paths.workerBundle}`);
   args.push(join(paths.root, 'python', 'sparkinfer', 'driver.py'), '--job', paths.jobJson);
   return args;

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from './units.ts';
 import { KubernetesSpec } from '../k8s/spec.ts';
 import { analyzeSchema, engineSchemaProblems } from '../response/schema.ts';
+import { runDirProblem } from '../spark/storage.ts';
 
 /** A duration with a unit: `500ms`, `30s`, `10m`, `1h`. A bare number is an error. Parsed to ms. */
 export const Duration = z
@@ -233,8 +234,25 @@ export const SparkSpec = z.strictObject({
 });
 
 export const ResumeSpec = z.strictObject({
-  /** Run directory root (ledger, logs, stats). Default: `<output.path>.sparkinfer` beside the output. */
-  dir: z.string().min(1).optional(),
+  /**
+   * Run directory root (ledger, logs, stats): a local path, or one every executor mounts. Default:
+   * `<output.path>.sparkinfer` beside a local output; `sparkinfer-runs/<output>` beside the job file
+   * for an output on a URI store (s3a://, hdfs://) or a table.
+   */
+  dir: z.string().min(1).superRefine((d, ctx) => {
+    const problem = runDirProblem(d);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  }).optional(),
+});
+
+/** S3-compatible stores (s3a://): the few fs.s3a.* options every such job sets; any other goes in `spark.conf` as `spark.hadoop.fs.s3a.…`. Credentials never go here: they come from the AWS environment (docs/storage.md). */
+export const StorageSpec = z.strictObject({
+  /** `fs.s3a.endpoint`: the store's URL, e.g. `https://minio.example.com:9000`. Default: AWS S3. */
+  endpoint: z.string().regex(/^https?:\/\/[^\s/]+(\/.*)?$/, 'expected an http:// or https:// URL').optional(),
+  /** `fs.s3a.endpoint.region`, e.g. `eu-west-1`. */
+  region: z.string().min(1).optional(),
+  /** `fs.s3a.path.style.access`: `true` for most S3-compatible servers (bucket in the path, not the host name). */
+  path_style: z.boolean().optional(),
 });
 
 export const LimitsSpec = z.strictObject({
@@ -263,6 +281,8 @@ export const JobSpec = z
     output: OutputSpec,
     spark: SparkSpec.prefault({}),
     resume: ResumeSpec.prefault({}),
+    /** Object-store settings (s3a://); see docs/storage.md. */
+    storage: StorageSpec.optional(),
     limits: LimitsSpec.prefault({}),
     kubernetes: KubernetesSpec.optional(),
   })
