@@ -16,6 +16,7 @@ if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinf
 
 from sparkinfer import engine as _engine  # noqa: E402
 from sparkinfer import resume as _resume  # noqa: E402  (issue 4: resume, budget, orphan watch)
+from sparkinfer import storage as _storage  # noqa: E402  (issue 24: object stores)
 from sparkinfer import watch as _watch  # noqa: E402
 from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecError  # noqa: E402
 from sparkinfer.job import check_implemented, check_run, health_url, load_job  # noqa: E402
@@ -39,6 +40,7 @@ def _prepare(spark, job, run_dir):
     """Everything before inference. Schema checks come first: an input error never waits for data or an engine."""
     # --- resume hook (issue 4, resume.py): a changed job is refused before any data is read ---
     earlier = _resume.check_earlier_runs(job, log)
+    _storage.preflight(spark, job)  # issue 24: a wrong endpoint, key or bucket fails in seconds
     _resume.clean_uncommitted_output(spark, job, log)
     # --- end resume hook ---
     check_output_absent(spark, job)

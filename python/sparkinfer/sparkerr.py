@@ -20,6 +20,9 @@ def short_message(e):
         reason = ' '.join((reason[:-2] if reason.endswith('\n.') else reason).split())  # Spark appends '\n.'
         reason = reason if len(reason) <= 400 else '…' + reason[-399:]
         return f'the worker exited with status {died.group(1)}: {reason}'
+    stored = _storage_message(text)
+    if stored:
+        return stored
     for pat in _PATTERNS:
         m = pat.search(text)
         if m:
@@ -30,6 +33,29 @@ def short_message(e):
     msg = lines[0] if lines else type(e).__name__
     msg = re.sub(r'^:?\s*([a-z0-9_]+\.)+[A-Za-z0-9_$]+(Exception|Error):\s*', '', msg)
     return _clip(_strip_sqlstate(msg))
+
+
+# An object-store failure names the path (docs/storage.md); the S3A exception's own text repeats it
+# between request ids and class names.
+_STORE_PATH = re.compile(r'\b(s3a://[^\s:;,()\'"]+)')
+_ENDPOINT = re.compile(r'Connect to ([^\s]+) (?:\[[^\]]*\] )?failed: ([^:\n(]+)')
+
+
+def _storage_message(text):
+    m = _STORE_PATH.search(text)
+    if not m:
+        return None
+    path = m.group(1)
+    if re.search(r'Status Code: 403|AccessDenied|SignatureDoesNotMatch|InvalidAccessKeyId|InvalidClientTokenId', text):
+        return (f'{path}: access refused (HTTP 403): check the credentials (AWS_ACCESS_KEY_ID and '
+                'AWS_SECRET_ACCESS_KEY, an AWS profile, or the pod\'s web identity) and what they may read and write')
+    if re.search(r'UnknownStoreException|NoSuchBucket|[Bb]ucket does not exist', text):
+        return f'{path}: the bucket does not exist (or the endpoint serves other buckets: check storage.endpoint)'
+    if re.search(r'Connection refused|Unable to execute HTTP request|UnknownHostException|connect timed out|ConnectTimeout', text):
+        e = _ENDPOINT.search(text)
+        where = f' at {e.group(1)} ({e.group(2).strip()})' if e else ''
+        return f'{path}: cannot reach the S3 endpoint{where}: check storage.endpoint (fs.s3a.endpoint) and the network'
+    return None
 
 
 def _strip_sqlstate(msg):
