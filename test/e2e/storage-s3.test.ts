@@ -134,6 +134,13 @@ spark: { master: "local[2,2]", partitions: 4 }`);
     if (ended !== undefined) throw new Error(`the run ended before it could be killed (exit ${ended.code}): ${ended.stderr.slice(-2000)}`);
     return ledgerLineCount(root) >= 35;
   }, 240_000, 20);
+  // ... and once the committer has written something for it: kill with committed task state.
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const l = await s3.list(out);
+    if (l.uploads.length > 0 || Object.keys(l.keys).some((k) => k.includes('__magic'))) break;
+    if (Date.now() > until) throw new Error(`no pending upload under ${out} within 30 s: ${JSON.stringify(l)}`);
+  }
   const lock = JSON.parse(readFileSync(join(root, 'LOCK'), 'utf8')) as { spark_pgid?: number };
   killGroup(pid);
   const killed = await a;
@@ -144,6 +151,7 @@ spark: { master: "local[2,2]", partitions: 4 }`);
   const visible = Object.keys(afterKill.keys).filter((k) => /\/part-|_SUCCESS$/.test(k) && !k.includes('__magic'));
   assert.deepEqual(visible, [], `visible after the kill: ${visible.join(', ')}`);
   const magic = Object.keys(afterKill.keys).filter((k) => k.includes('__magic'));
+  assert.ok(magic.length + afterKill.uploads.length > 0, 'the killed run left committer state for the rerun to clear');
   process.stderr.write(`storage-s3: after the kill: ${magic.length} __magic keys, ${afterKill.uploads.length} pending uploads, ${ledgerLineCount(root)} ledger lines\n`);
 
   const rerun = await s3cli(['run', path, '--json']);
