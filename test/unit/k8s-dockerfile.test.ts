@@ -85,6 +85,9 @@ test('the image puts node, the worker bundle and the driver where the manifests 
   assert.ok(copies.some((c) => dest(c) === NODE_BIN));
   assert.ok(copies.some((c) => c.includes('sparkinfer-worker.mjs') && WORKER_BUNDLE.startsWith(dest(c))));
   assert.ok(copies.some((c) => DRIVER_FILE.replace('local://', '').startsWith(dest(c))));
+  // The s3a:// jars setup fetches (scripts/lib/cloud-jars.txt) are on Spark's class path in the image.
+  assert.ok(copies.some((c) => dest(c) === '/opt/spark/jars/'), 'the cloud jars are copied into /opt/spark/jars/');
+  assert.ok(stages(TEXT).some((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('maven_fetch.py') && i.args.includes('cloud-jars.txt'))), 'fetched by scripts/lib/maven_fetch.py from the pinned list');
   // Every COPY from the build context names something that exists in the repository.
   for (const s of stages(TEXT)) {
     for (const c of s.instructions.filter((i) => i.keyword === 'COPY' && !i.flags.includes('from'))) {
@@ -92,5 +95,5 @@ test('the image puts node, the worker bundle and the driver where the manifests 
     }
   }
   const ignore = readFileSync(join(ROOT, 'deploy', 'Dockerfile.dockerignore'), 'utf8');
-  for (const needed of ['package.json', 'package-lock.json', 'src/', 'scripts/build.ts', 'python/sparkinfer/']) assert.ok(ignore.includes(`!${needed}`), `.dockerignore excludes ${needed}`);
+  for (const needed of ['package.json', 'package-lock.json', 'src/', 'scripts/build.ts', 'scripts/lib/maven_fetch.py', 'scripts/lib/cloud-jars.txt', 'python/sparkinfer/']) assert.ok(ignore.includes(`!${needed}`), `.dockerignore excludes ${needed}`);
 });
