@@ -222,13 +222,20 @@ export const OutputSpec = z
     if (o[need] === undefined) ctx.addIssue({ code: 'custom', path: [need], message: `expected \`${need}\` for output format \`${o.format}\`` });
   });
 
+/** S3A credential keys: a job file is copied into the run directory (job.json), so keys never go in it. */
+const S3A_SECRET_CONF = /^spark\.hadoop\.fs\.s3a\.(bucket\.[^.]+\.)?(access\.key|secret\.key|session\.token)$/;
+
 export const SparkSpec = z.strictObject({
   /** Spark master. Default `local[*,4]`: all cores, 4 attempts per task. */
   master: z.string().default('local[*,4]'),
   /** Inference partitions: `auto` or a number. */
   partitions: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
-  /** Extra Spark configuration (`spark.*` keys). */
-  conf: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  /** Extra Spark configuration (`spark.*` keys). S3 credentials are refused here: they come from the AWS environment (docs/storage.md). */
+  conf: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}).superRefine((c, ctx) => {
+    for (const k of Object.keys(c)) {
+      if (S3A_SECRET_CONF.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: 'S3 credentials do not go in the job file (it is copied into the run directory): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or AWS_PROFILE, in the environment' });
+    }
+  }),
   /** Enable Hive support (metastore tables). */
   hive: z.boolean().default(false),
 });

@@ -105,3 +105,11 @@ test('cloud-jars.txt: hadoop-aws matches pyspark\'s Hadoop, one SDK version, eve
   assert.equal(sdk.size, 1, `one AWS SDK version, got ${[...sdk].join(', ')}`);
   assert.equal(cloudJarsDir({ SPARKINFER_CACHE: '/c' }), join('/c', 'jars', 'cloud'));
 });
+
+test('S3 credentials in spark.conf are refused at their line: they would be copied into job.json', () => {
+  let message = '';
+  try { load('spark: { conf: { spark.hadoop.fs.s3a.bucket.data.secret.key: "abc" } }'); } catch (err) { message = (err as Error).message; }
+  assert.match(message, /^job\.yaml:7:\d+ spark\.conf\.spark\.hadoop\.fs\.s3a\.bucket\.data\.secret\.key: S3 credentials do not go in the job file/);
+  assert.doesNotMatch(message, /abc/, 'the value is not echoed');
+  assert.doesNotThrow(() => load('spark: { conf: { spark.hadoop.fs.s3a.connection.maximum: 64 } }'));
+});
