@@ -17,6 +17,8 @@
 #                         Maven Central (scripts/lib/cloud-jars.txt, sha256-pinned): s3a:// paths
 #   8. s3 test server     (only with --test-servers, which `npm test` passes) moto's S3 server
 #                         from PyPI in its own venv, for test/e2e/storage-s3.test.ts
+#   9. hdfs test server   (only with --test-servers) the NameNode/DataNode jars of Hadoop 3.4.1
+#                         from Maven Central (scripts/lib/hdfs-test-jars.txt), for storage-hdfs
 #
 # Cache: ${SPARKINFER_CACHE:-~/.cache/sparkinfer} (see docs/setup.md). npm and pip use their own caches.
 set -euo pipefail
@@ -40,6 +42,7 @@ DOWNLOADS=$CACHE/downloads
 LOGS=$CACHE/logs
 CLOUD_JARS=$CACHE/jars/cloud       # src/spark/storage.ts reads the same place
 MOTO_VENV=$CACHE/venvs/moto-$MOTO_VERSION   # test/helpers/s3-server.ts reads the same place
+HDFS_JARS=$CACHE/jars/hdfs-3.4.1   # test/helpers/hdfs-server.ts reads the same place
 
 CHECK=0
 TEST_SERVERS=0
@@ -272,6 +275,23 @@ step_moto() {
   step_done "s3 test server" "installed moto $MOTO_VERSION ($(du -sh "$MOTO_VENV" | cut -f1))"
 }
 
+# ---------------------------------------------------------------- 9. hdfs test server
+# Hadoop's own NameNode and DataNode (hadoop-hdfs 3.4.1 and its runtime class path), for the HDFS
+# storage test only: jobs reach HDFS through pyspark's client and need none of this.
+step_hdfs_jars() {
+  step_begin
+  local list=scripts/lib/hdfs-test-jars.txt n
+  n=$(grep -cE '^[a-z]' "$list")
+  if python3 scripts/lib/maven_fetch.py --check "$list" "$HDFS_JARS" >/dev/null 2>&1; then
+    step_done "hdfs test server" "ok ($n jars in $HDFS_JARS)"; return
+  fi
+  if [ $CHECK = 1 ]; then step_done "hdfs test server" "optional (installed by: bash scripts/setup.sh --test-servers)"; return; fi
+  [ $TEST_SERVERS = 1 ] || return 0
+  python3 scripts/lib/maven_fetch.py "$list" "$HDFS_JARS" >"$LOGS/hdfs-jars.log" 2>&1 \
+    || { tail -n 5 "$LOGS/hdfs-jars.log" >&2; die "could not fetch the HDFS test jars from Maven Central (log: $LOGS/hdfs-jars.log)"; }
+  step_done "hdfs test server" "fetched $n jars into $HDFS_JARS ($(du -sh "$HDFS_JARS" | cut -f1))"
+}
+
 # ---------------------------------------------------------------- main
 if [ $CHECK = 0 ]; then
   mkdir -p "$CACHE" "$DOWNLOADS" "$LOGS"
@@ -287,6 +307,7 @@ step_cloud_jars
 step_bundle
 step_jvm_archive
 step_moto
+step_hdfs_jars
 if [ $CHECK = 1 ] && [ $MISSING = 1 ]; then
   say "something is missing ($(elapsed "$START")s): run bash scripts/setup.sh"
   exit 1
