@@ -41,7 +41,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function job(name: string, body: string): string {
+function job(name: string, body: string, spark = 'spark: { master: "local[2]", partitions: 2 }'): string {
   const p = join(work, `${name}.yaml`);
   writeFileSync(p, `name: ${name}
 prompt: { system: "Answer in one word.", user: "{{ question }}" }
@@ -49,7 +49,7 @@ model: m
 sampling: { max_tokens: 4 }
 engine: { endpoint: "${engine.url}/v1", kind: openai, concurrency: 4, startup_timeout: 60s }
 limits: { max_failed_fraction: 0, min_rows_for_budget: 1 }
-spark: { master: "local[2]", partitions: 2 }
+${spark}
 ${body}
 `);
   return p;
@@ -79,4 +79,26 @@ output: { format: json, path: "${hdfs.uri}/out/b", include: [question] }`), '--j
   assert.equal(t.lost, 0);
   assert.equal(t.foreign, 0);
   for (const [k, row] of t.byKey) assert.equal(row['question'], questions.get(k), `question of ${k} through hdfs:// twice, unchanged`);
+});
+
+test('a Hive table whose location is on hdfs://: written from a query over hdfs:// Parquet, read back as a table', { timeout: 300_000 }, async () => {
+  // A Derby metastore in the work folder; the warehouse, and so every managed table's files, on HDFS.
+  const hive = `spark:
+  master: "local[2]"
+  hive: true
+  conf: { spark.sql.warehouse.dir: "${hdfs.uri}/warehouse", javax.jdo.option.ConnectionURL: "jdbc:derby:;databaseName=${join(work, 'metastore_db')};create=true" }`;
+  const w = await runCli(['run', job('hdfs-hive-w', `input: { format: sql, query: "SELECT id, question FROM parquet.\`${hdfs.uri}/out/a\`", key: id }
+output: { format: table, table: answers_hdfs, include: [question] }`, hive), '--json'], { timeoutMs: 240_000 });
+  assert.equal(w.code, 0, w.stderr.slice(-3000));
+  assert.equal(summaryOf(w)['rows_ok'], ROWS);
+  const files = await hdfs.ls('/warehouse/answers_hdfs');
+  assert.ok(files.some((p) => /\/warehouse\/answers_hdfs\/part-[^/]+$/.test(p)), `the table's files are on HDFS: ${files.join(', ')}`);
+
+  const r = await runCli(['run', job('hdfs-hive-r', `input: { format: table, table: answers_hdfs, key: id }
+output: { format: json, path: "${hdfs.uri}/out/hive", include: [question] }`, hive), '--json'], { timeoutMs: 240_000 });
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  const rows = (await hdfs.cat('/out/hive/part-*')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const t = tally(rows, ids);
+  assert.deepEqual([t.rowsOut, t.duplicates, t.lost, t.foreign], [ROWS, 0, 0, 0]);
+  for (const [k, row] of t.byKey) assert.equal(row['question'], questions.get(k));
 });

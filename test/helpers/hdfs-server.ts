@@ -55,7 +55,15 @@ export async function startHdfs(): Promise<HdfsServer> {
     'log4j.appender.console.target=System.err', 'log4j.appender.console.layout=org.apache.log4j.PatternLayout',
     'log4j.appender.console.layout.ConversionPattern=%d %p %c{1}: %m%n', ''].join('\n'));
   const cp = [conf, ...readdirSync(jars).filter((n) => n.endsWith('.jar')).map((n) => join(jars, n))].join(':');
-  const java = (args: string[]): Promise<{ stdout: string }> => run('java', ['-Xmx256m', '-cp', cp, ...args], { maxBuffer: 64 << 20, timeout: 120_000 });
+  // Errors name the Hadoop class and its arguments and quote its stderr, not the 100-jar class path.
+  const java = async (args: string[]): Promise<{ stdout: string }> => {
+    try {
+      return await run('java', ['-Xmx256m', '-cp', cp, ...args], { maxBuffer: 64 << 20, timeout: 120_000 });
+    } catch (err) {
+      const e = err as { code?: number; stderr?: string };
+      throw new Error(`java ${args.join(' ')} failed (${String(e.code)}): ${(e.stderr ?? '').slice(-1500)}`);
+    }
+  };
   await java(['org.apache.hadoop.hdfs.server.namenode.NameNode', '-format', '-nonInteractive']);
   const daemons: Array<{ child: ChildProcess; exited: Promise<void> }> = [];
   const start = (name: string, cls: string): void => {
