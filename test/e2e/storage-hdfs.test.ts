@@ -82,20 +82,21 @@ output: { format: json, path: "${hdfs.uri}/out/b", include: [question] }`), '--j
 });
 
 test('a Hive table whose location is on hdfs://: written from a query over hdfs:// Parquet, read back as a table', { timeout: 300_000 }, async () => {
-  // A Derby metastore in the work folder; the warehouse, and so every managed table's files, on HDFS.
+  // A Derby metastore in the work folder (derby.log goes to the working directory: work too); the
+  // warehouse, and so every managed table's files, on HDFS.
   const hive = `spark:
   master: "local[2]"
   hive: true
   conf: { spark.sql.warehouse.dir: "${hdfs.uri}/warehouse", javax.jdo.option.ConnectionURL: "jdbc:derby:;databaseName=${join(work, 'metastore_db')};create=true" }`;
   const w = await runCli(['run', job('hdfs-hive-w', `input: { format: sql, query: "SELECT id, question FROM parquet.\`${hdfs.uri}/out/a\`", key: id }
-output: { format: table, table: answers_hdfs, include: [question] }`, hive), '--json'], { timeoutMs: 240_000 });
+output: { format: table, table: answers_hdfs, include: [question] }`, hive), '--json'], { timeoutMs: 240_000, cwd: work });
   assert.equal(w.code, 0, w.stderr.slice(-3000));
   assert.equal(summaryOf(w)['rows_ok'], ROWS);
   const files = await hdfs.ls('/warehouse/answers_hdfs');
   assert.ok(files.some((p) => /\/warehouse\/answers_hdfs\/part-[^/]+$/.test(p)), `the table's files are on HDFS: ${files.join(', ')}`);
 
   const r = await runCli(['run', job('hdfs-hive-r', `input: { format: table, table: answers_hdfs, key: id }
-output: { format: json, path: "${hdfs.uri}/out/hive", include: [question] }`, hive), '--json'], { timeoutMs: 240_000 });
+output: { format: json, path: "${hdfs.uri}/out/hive", include: [question] }`, hive), '--json'], { timeoutMs: 240_000, cwd: work });
   assert.equal(r.code, 0, r.stderr.slice(-3000));
   const rows = (await hdfs.cat('/out/hive/part-*')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
   const t = tally(rows, ids);
