@@ -9,12 +9,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, summaryOf } from '../helpers/cli.ts';
 import { startHdfs, type HdfsServer } from '../helpers/hdfs-server.ts';
-import { tally, writeQuestions } from '../reliability/lib.ts';
+import { questionText, tally, writeQuestions } from '../reliability/lib.ts';
 import { startSimServer, type SimServer } from '../../src/sim/server.ts';
 
 const ROWS = 40;
@@ -22,17 +22,12 @@ let hdfs: HdfsServer;
 let engine: SimServer;
 const work = mkdtempSync(join(tmpdir(), 'sparkinfer-hdfs-e2e-'));
 let ids: number[] = [];
-const questions = new Map<string, string>();
 
 before(async () => {
   hdfs = await startHdfs();
   engine = await startSimServer({ mode: 'instant', model: 'm' });
   const local = join(work, 'questions.jsonl');
   ids = writeQuestions(local, ROWS);
-  for (const line of readFileSync(local, 'utf8').trim().split('\n')) {
-    const r = JSON.parse(line) as { id: number; question: string };
-    questions.set(String(r.id), r.question);
-  }
   await hdfs.put(local, '/in/questions.jsonl');
 });
 after(async () => {
@@ -78,7 +73,7 @@ output: { format: json, path: "${hdfs.uri}/out/b", include: [question] }`), '--j
   assert.equal(t.duplicates, 0);
   assert.equal(t.lost, 0);
   assert.equal(t.foreign, 0);
-  for (const [k, row] of t.byKey) assert.equal(row['question'], questions.get(k), `question of ${k} through hdfs:// twice, unchanged`);
+  for (const [k, row] of t.byKey) assert.equal(row['question'], questionText(Number(k)), `question of ${k} through hdfs:// twice, unchanged`);
 });
 
 test('a Hive table whose location is on hdfs://: written from a query over hdfs:// Parquet, read back as a table', { timeout: 300_000 }, async () => {
@@ -101,5 +96,5 @@ output: { format: json, path: "${hdfs.uri}/out/hive", include: [question] }`, hi
   const rows = (await hdfs.cat('/out/hive/part-*')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
   const t = tally(rows, ids);
   assert.deepEqual([t.rowsOut, t.duplicates, t.lost, t.foreign], [ROWS, 0, 0, 0]);
-  for (const [k, row] of t.byKey) assert.equal(row['question'], questions.get(k));
+  for (const [k, row] of t.byKey) assert.equal(row['question'], questionText(Number(k)));
 });

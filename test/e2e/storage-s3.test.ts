@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
-import { groupAlive, killGroup, ledgerLineCount, tally, waitFor, writeQuestions } from '../reliability/lib.ts';
+import { groupAlive, killGroup, ledgerLineCount, questionText, tally, waitFor, writeQuestions } from '../reliability/lib.ts';
 import { startSimServer, type SimServer } from '../../src/sim/server.ts';
 import { freePort } from '../../src/launch/port.ts';
 
@@ -30,7 +30,6 @@ let engine: SimServer;
 let slow: FaultProxy;
 const work = mkdtempSync(join(tmpdir(), 'sparkinfer-s3-e2e-'));
 let ids: number[] = [];
-const questions = new Map<string, string>();
 
 before(async () => {
   s3 = await startS3Server('data');
@@ -38,10 +37,6 @@ before(async () => {
   slow = await startFaultProxy(engine.url, { plan: () => 'slow', slowMs: 250 });
   const local = join(work, 'questions.jsonl');
   ids = writeQuestions(local, ROWS);
-  for (const line of readFileSync(local, 'utf8').trim().split('\n')) {
-    const r = JSON.parse(line) as { id: number; question: string };
-    questions.set(String(r.id), r.question);
-  }
   await s3.put('in/questions.jsonl', local);
 });
 after(async () => {
@@ -182,7 +177,7 @@ spark: { master: "local[2]", partitions: 2 }`);
   assert.equal(t.duplicates, 0);
   assert.equal(t.lost, 0);
   assert.equal(t.foreign, 0);
-  for (const [k, row] of t.byKey) assert.equal(row['question'], questions.get(k), `question of ${k} came through A, B and C unchanged`);
+  for (const [k, row] of t.byKey) assert.equal(row['question'], questionText(Number(k)), `question of ${k} came through A, B and C unchanged`);
 });
 
 test('D: wrong credentials, a missing bucket and a closed port fail fast with exit 1 or 2, naming the path', { timeout: 300_000 }, async () => {

@@ -10,8 +10,13 @@ import { parseLedgerText } from '../../src/worker/ledger.ts';
 /** `n` rows `{id, question}` whose rendered prompts all differ (the fault proxy tells rows apart by body). */
 export function writeQuestions(path: string, n: number): number[] {
   const ids = Array.from({ length: n }, (_, i) => i);
-  writeFileSync(path, ids.map((i) => JSON.stringify({ id: i, question: `Q${i}: what is ${i} plus ${i + 1}?` })).join('\n') + '\n');
+  writeFileSync(path, ids.map((i) => JSON.stringify({ id: i, question: questionText(i) })).join('\n') + '\n');
   return ids;
+}
+
+/** The question `writeQuestions` writes for row `id`. */
+export function questionText(id: number): string {
+  return `Q${id}: what is ${id} plus ${id + 1}?`;
 }
 
 /** The row id in a request body built from `writeQuestions` rows, or -1. */
