@@ -50,7 +50,7 @@ for arg in "$@"; do
   case $arg in
     --check) CHECK=1 ;;
     --test-servers) TEST_SERVERS=1 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown argument \`$arg\` (expected --check, --test-servers or --help)" >&2; exit 2 ;;
   esac
 done
