@@ -142,6 +142,24 @@ class MessageTests(unittest.TestCase):
         e = Exception(': java.io.IOException: No space left on device\n\tat x')
         self.assertEqual(short_message(e), 'No space left on device')
 
+    def test_object_store_messages(self):
+        # The S3A exception texts the storage e2e test met (test/e2e/storage-s3.test.ts).
+        denied = Exception(': java.nio.file.AccessDeniedException: s3a://data/out/x: getFileStatus on s3a://data/out/x: '
+                           'software.amazon.awssdk.services.s3.model.S3Exception: null (Service: S3, Status Code: 403, '
+                           'Request ID: UX):null\n\tat org.apache.hadoop.fs.s3a.S3AUtils.translateException(S3AUtils.java:1)')
+        self.assertTrue(short_message(denied).startswith('s3a://data/out/x: access refused (HTTP 403): check the credentials'))
+        nobucket = Exception(": org.apache.hadoop.fs.s3a.UnknownStoreException: `s3a://no-such-bucket/out/x': "
+                             'getFileStatus on s3a://no-such-bucket/out/x: NoSuchBucket\n\tat x')
+        self.assertTrue(short_message(nobucket).startswith('s3a://no-such-bucket/out/x: the bucket does not exist'))
+        refused = Exception(': org.apache.hadoop.net.ConnectTimeoutException: s3a://data/in/q.jsonl: getFileStatus on '
+                            's3a://data/in/q.jsonl: software.amazon.awssdk.core.exception.SdkClientException: Unable to '
+                            'execute HTTP request: Connect to 127.0.0.1:9 [/127.0.0.1] failed: Connection refused: '
+                            'Connection refused\n\tat x')
+        self.assertEqual(short_message(refused), 's3a://data/in/q.jsonl: cannot reach the S3 endpoint at 127.0.0.1:9 '
+                         '(Connection refused): check storage.endpoint (fs.s3a.endpoint) and the network')
+        self.assertEqual(short_message(Exception(': java.io.IOException: s3a://b/k: Input/output error\n\tat x')),
+                         's3a://b/k: Input/output error', 'other failures keep their own text')
+
     def test_data_problem(self):
         self.assertTrue(is_data_problem(Exception('[MALFORMED_RECORD_IN_PARSING] x SQLSTATE: 22023')))
         self.assertFalse(is_data_problem(Exception('java.io.IOException: disk')))
