@@ -13,7 +13,7 @@ import { fingerprint } from '../spec/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
 import { chatTemplateIdentity, loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
 import { resolveModel } from '../launch/paths.ts';
-import { acquireLock, annotateLock, makeRunDir, newRunId, resolvePath, runsRoot } from './rundir.ts';
+import { acquireLock, makeRunDir, newRunId, pidDir, resolvePath, runsRoot } from './rundir.ts';
 import { checkEarlierRuns } from './resume.ts';
 import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
@@ -95,7 +95,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   if (!existsSync(workerBundlePath())) throw new SparkinferError('E_RUNTIME', `worker bundle missing at ${workerBundlePath()}; run 'npm run setup'`);
   const runId = newRunId(job.name);
   const root = runsRoot(job, baseDir);
-  const release = acquireLock(root, runId);
+  const release = acquireLock(root, runId, { log: o.log });
   const runDir = makeRunDir(root, runId);
   const output = job.output.path !== undefined ? resolvePath(job.output.path, baseDir) : (job.output.table ?? null);
   let engine: LocalEngine | undefined;
@@ -122,7 +122,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         kind: launch.kind, model: launch.model, alias: job.model, args: launch.args, parallel: launch.parallel,
         ctxPerSlot: launch.ctx_per_slot, maxRestarts: launch.max_restarts, port,
         embeddings: launch.embeddings ?? job.task === 'embed',
-        logFile: join(runDir, 'logs', 'engine.log'), baseDir,
+        logFile: join(runDir, 'logs', 'engine.log'), pidDir: pidDir(runDir), baseDir,
         ...(launch.threads !== undefined ? { threads: launch.threads } : {}),
         logger: { info: (l: string) => o.log(l), warn: (l: string) => o.log(l) },
       });
@@ -148,16 +148,8 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     process.env['SPARKINFER_CLI_PID'] = String(process.pid);
     const jvmArchive = o.jvmArchive ?? archiveToUse(sparkSubmitBin(PROJECT_ROOT));
     spark = startSparkSubmit(resolved, { root: PROJECT_ROOT, jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
-      nodePath: process.execPath, ...(uiPort !== undefined ? { uiPort } : {}), ...(jvmArchive !== undefined ? { jvmArchive } : {}),
+      nodePath: process.execPath, pidDir: pidDir(runDir), ...(uiPort !== undefined ? { uiPort } : {}), ...(jvmArchive !== undefined ? { jvmArchive } : {}),
     });
-    // spark-submit leads its own process group: a rerun after a kill waits for that group to end.
-    if (spark.child.pid !== undefined) {
-      try {
-        annotateLock(root, { spark_pgid: spark.child.pid });
-      } catch (err) {
-        o.log(`sparkinfer: could not note Spark's process group in the run lock: ${(err as Error).message}`);
-      }
-    }
     o.log(`sparkinfer: run ${runId} started; spark log: ${join(runDir, 'logs', 'spark.log')}`);
     const sp = spark;
     const engineGaveUp = new Promise<string>((res) => engine?.on('giveup', () => res('the local engine crashed more often than engine.launch.max_restarts allows')));
