@@ -6,7 +6,7 @@
  * earlier run with it. Tables default to `./sparkinfer-runs/<table>`.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Job } from '../spec/schema.ts';
 import { InputError } from '../errors.ts';
@@ -29,9 +29,18 @@ export function newRunId(name: string, now = new Date()): string {
   return `${name}-${ts}-${randomBytes(2).toString('hex')}`;
 }
 
+/**
+ * Space held in every run directory for the last words of a run on a full disk: the driver
+ * removes it to write driver_error.json (python/sparkinfer/driver.py RESERVE_FILE), the CLI to
+ * write summary.json. Real bytes, so that a filesystem that allocates on write counts them.
+ */
+export const RESERVE_FILE = '.reserve';
+const RESERVE_BYTES = 64 * 1024;
+
 export function makeRunDir(root: string, runId: string): string {
   const dir = join(root, runId);
   for (const sub of ['logs', 'stats', 'ledger']) mkdirSync(join(dir, sub), { recursive: true });
+  writeFileSync(join(dir, RESERVE_FILE), Buffer.alloc(RESERVE_BYTES, 0x20));
   return dir;
 }
 
