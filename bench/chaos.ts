@@ -1,6 +1,7 @@
 /**
- * `npm run soak -- [--rows 100000] [--partitions N] [--fault-rate 0.02] [--json]`: the chaos soak
- * (test/reliability/chaos.ts) as a benchmark. Prints the report (the last stdout line is its JSON
+ * `npm run soak -- [--rows 100000] [--partitions N] [--fault-rate 0.02] [--resume-rows N] [--json]`:
+ * the chaos soak (test/reliability/chaos.ts) as a benchmark; with `--resume-rows N`, also a resume
+ * over a ledger of 0.9 N rows, comparing the driver's peak memory with the run that wrote it. Prints the report (the last stdout line is its JSON
  * with --json) and writes bench/results/chaos-soak-<time>.json with the command that made it.
  * Exit code 1 when a key was lost or duplicated, a row failed, a process was left behind, or a run
  * ended other than it should (fault-free 0, chaos run killed, rerun 0).
@@ -9,13 +10,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chaosSoak } from '../test/reliability/chaos.ts';
+import { chaosSoak, resumeMemory } from '../test/reliability/chaos.ts';
 
 const { values } = parseArgs({
   options: {
     rows: { type: 'string', default: '100000' },
     partitions: { type: 'string' },
     'fault-rate': { type: 'string', default: '0.02' },
+    'resume-rows': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -27,17 +29,21 @@ const whole = (name: string, v: string | undefined, min: number): number | undef
 };
 const rows = whole('rows', values.rows, 100) as number;
 const partitions = whole('partitions', values.partitions, 2);
+const resumeRows = whole('resume-rows', values['resume-rows'], 1000);
 const faultRate = Number(values['fault-rate']);
 if (!(faultRate >= 0 && faultRate < 1)) throw new TypeError(`Expected \`--fault-rate\` in [0, 1), got \`${values['fault-rate']}\``);
 
 const work = mkdtempSync(join(tmpdir(), 'sparkinfer-chaos-'));
 const started = new Date();
 try {
-  const report = await chaosSoak({ rows, work, faultRate, ...(partitions !== undefined ? { partitions } : {}), log: (l) => process.stderr.write(`${l}\n`) });
+  const log = (l: string): void => void process.stderr.write(`${l}\n`);
+  const report = await chaosSoak({ rows, work, faultRate, ...(partitions !== undefined ? { partitions } : {}), log });
+  const resume = resumeRows !== undefined ? await resumeMemory({ rows: resumeRows, work: join(work, 'resume'), log }) : undefined;
   const problems = [
     ...(report.exactly_once ? [] : [`not exactly once: ${report.lost} lost, ${report.duplicates} duplicated, ${report.rows_failed} failed`]),
     ...(report.processes_left !== 0 ? [`${report.processes_left} processes left behind`] : []),
     ...(report.exit_codes.fault_free !== 0 || report.exit_codes.rerun !== 0 ? [`exit codes ${JSON.stringify(report.exit_codes)}`] : []),
+    ...(resume !== undefined && !resume.exactly_once ? ['the big resume did not write every key once'] : []),
   ];
   const result = {
     command: `npm run soak -- ${process.argv.slice(2).join(' ')}`.trim(),
@@ -45,6 +51,7 @@ try {
     ok: problems.length === 0,
     problems,
     ...report,
+    ...(resume !== undefined ? { resume_over_big_ledger: resume } : {}),
   };
   const dir = join(import.meta.dirname, 'results');
   mkdirSync(dir, { recursive: true });

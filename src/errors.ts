@@ -32,3 +32,20 @@ export class InputError extends SparkinferError {
 export class RuntimeFailure extends SparkinferError {
   constructor(message: string, options?: { cause?: unknown }) { super('E_RUNTIME', message, options); }
 }
+
+/**
+ * A system error in words a user reads, with its code: `no space left on device (ENOSPC)`. Node's
+ * own message (`ENOSPC: no space left on device, write`) names the syscall, not the file; callers
+ * say which file.
+ */
+export function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException | undefined;
+  const code = typeof e?.code === 'string' ? e.code : 'EIO';
+  switch (code) {
+    case 'ENOSPC': return 'no space left on device (ENOSPC)';
+    case 'EDQUOT': return 'disk quota exceeded (EDQUOT)';
+    case 'EIO': return 'input/output error (EIO)';
+    case 'EROFS': return 'read-only file system (EROFS)';
+    default: return `${String(e?.message ?? code).replace(/^[A-Z]+: /, '').replace(/, \w+ .*$/, '')} (${code})`;
+  }
+}

@@ -22,7 +22,7 @@ import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
-import { RuntimeFailure, SparkinferError } from '../errors.ts';
+import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -101,7 +101,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     runDir = makeRunDir(root, runId);
   } catch (err) {
     release();
-    throw new RuntimeFailure(withDiskHint(`cannot create the run directory ${join(root, runId)}: ${(err as Error).message.replace(/^(\w+): ([^,]*),.*$/, '$2 ($1)')}`));
+    throw new RuntimeFailure(withDiskHint(`cannot create the run directory ${join(root, runId)}: ${errnoText(err)}`));
   }
   const output = job.output.path !== undefined ? resolvePath(job.output.path, baseDir) : (job.output.table ?? null);
   let engine: LocalEngine | undefined;
@@ -205,9 +205,8 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       message = err.message;
     } else if (typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).path === 'string') {
       // A file of the run could not be written (job.json on a full disk, say): say which, and why.
-      const e = err as NodeJS.ErrnoException;
       exitCode = 1;
-      message = withDiskHint(`cannot write ${e.path}: ${e.message.replace(/^\w+: ([^,]*),.*$/, '$1')} (${e.code})`);
+      message = withDiskHint(`cannot write ${(err as NodeJS.ErrnoException).path}: ${errnoText(err)}`);
     } else throw err;
   } finally {
     if (timer !== undefined) clearInterval(timer);

@@ -11,6 +11,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { errnoText } from '../errors.ts';
 
 /**
  * A write or sync of the ledger failed (a full disk, an I/O error, a quota). Fatal for the worker:
@@ -20,21 +21,9 @@ import { dirname } from 'node:path';
 export class LedgerWriteError extends Error {
   readonly errno: string;
   constructor(path: string, action: string, err: unknown) {
-    const e = err as NodeJS.ErrnoException;
-    const code = typeof e?.code === 'string' ? e.code : 'EIO';
-    super(`cannot ${action} the ledger ${path}: ${describeErrno(code, e?.message)} (${code})`, { cause: err });
-    this.errno = code;
-  }
-}
-
-/** A few errno codes in words (what a user should read); others keep the system's text. */
-function describeErrno(code: string, fallback: string | undefined): string {
-  switch (code) {
-    case 'ENOSPC': return 'no space left on device';
-    case 'EDQUOT': return 'disk quota exceeded';
-    case 'EIO': return 'input/output error';
-    case 'EROFS': return 'read-only file system';
-    default: return (fallback ?? code).replace(/^[A-Z]+: /, '').replace(/, \w+ .*$/, '');
+    super(`cannot ${action} the ledger ${path}: ${errnoText(err)}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    this.errno = typeof code === 'string' ? code : 'EIO';
   }
 }
 

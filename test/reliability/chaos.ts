@@ -23,6 +23,7 @@ import { startFaultProxy, type Fault } from '../helpers/fault-proxy.ts';
 import { newTag, TAG_ENV, taggedProcesses } from '../helpers/procs.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { startSimProcess } from '../../bench/lib/engines.ts';
+import { seededRandom } from '../../src/sim/clock.ts';
 import { ledgerLineCount, pidAlive, readOutput, runDirs, tally, workerPids, writeQuestions } from './lib.ts';
 
 export interface ChaosOptions {
@@ -63,18 +64,6 @@ export interface ChaosReport {
   /** Processes of either run alive 10 s after it ended. */
   processes_left: number;
   exit_codes: { fault_free: number; chaos_run: number; rerun: number };
-}
-
-/** A small seeded generator (mulberry32), so a soak's faults can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const KINDS: readonly Fault[] = ['5xx', '429', 'reset', 'timeout', 'truncate'];
@@ -123,7 +112,7 @@ export async function chaosSoak(o: ChaosOptions): Promise<ChaosReport> {
   const sim = await startSimProcess({ mode: 'sim', args: ['--slots', '64', '--base-step-ms', '4', '--per-seq-step-ms', '0.02', '--time-scale', '1'] });
   let engine = sim;
   const port = new URL(sim.origin).port;
-  const random = rng(20261205);
+  const random = seededRandom(20261205); // the same faults on every soak
   let chaos = false;
   const attempted = new Set<string>(); // bodies sent in the chaos run: only first attempts get faults
   const proxy = await startFaultProxy(sim.origin, {
@@ -231,5 +220,80 @@ limits: { max_failed_fraction: 0.01 }
     memory.stop();
     await proxy.close();
     await engine.stop();
+  }
+}
+
+export interface ResumeMemoryReport {
+  rows: number;
+  ledger_rows: number;
+  rows_from_ledger: number;
+  rows_inferred: number;
+  exactly_once: boolean;
+  /** Peak RSS (MiB) of the run that wrote the ledger (nothing to resume) and of the rerun that read it. */
+  first_run_peak_rss_mb: { driver_python: number; driver_jvm: number };
+  resume_peak_rss_mb: { driver_python: number; driver_jvm: number };
+  wall_s: { first_run: number; resume: number };
+}
+
+/**
+ * Does a resume over a big ledger keep the driver's memory flat? A run over `rows` rows (the
+ * instant fake engine: the ledger is what is measured) is SIGKILLed once 90 % of them are in its
+ * ledger; the rerun takes them from there. The drivers' peak RSS of both runs are compared: a
+ * resume that collected keys to the driver would grow with the ledger.
+ */
+export async function resumeMemory(o: { rows: number; work: string; log?: (line: string) => void }): Promise<ResumeMemoryReport> {
+  const log = o.log ?? (() => {});
+  mkdirSync(o.work, { recursive: true });
+  const input = join(o.work, 'big.jsonl');
+  const ids = writeQuestions(input, o.rows);
+  const fake = await startSimProcess({ mode: 'instant' });
+  const out = join(o.work, 'out-big');
+  const root = `${out}.sparkinfer`;
+  const path = join(o.work, 'big.yaml');
+  writeFileSync(path, `
+name: big
+input: { format: json, path: "${input}", key: id }
+prompt: { user: "{{ question }}" }
+model: sim
+sampling: { max_tokens: 8 }
+engine: { endpoint: "${fake.endpoint}", kind: openai, concurrency: 64 }
+output: { format: json, path: "${out}" }
+spark: { master: "local[2,4]", partitions: ${Math.max(4, Math.round(o.rows / 25_000))} }
+`);
+  const tagA = newTag();
+  const tagB = newTag();
+  const memA = watchMemory(tagA);
+  const memB = watchMemory(tagB);
+  try {
+    let pid = 0;
+    const t0 = Date.now();
+    const a = runCli(['run', path, '--json'], { env: { [TAG_ENV]: tagA }, onStart: (p) => { pid = p; }, timeoutMs: 3_600_000 });
+    let aDone = false;
+    void a.then(() => { aDone = true; });
+    await waitFor('90% of the rows in the ledger', () => aDone || ledgerLineCount(root) >= 0.9 * o.rows, 3_600_000, 500);
+    const ledgerRows = ledgerLineCount(root);
+    process.kill(-pid, 'SIGKILL');
+    await a;
+    const aWall = (Date.now() - t0) / 1000;
+    log(`resume-memory: killed the first run at ${ledgerRows} ledger lines after ${aWall.toFixed(0)} s`);
+    await waitFor('the killed run\'s processes to go', () => taggedProcesses(tagA).length === 0, 30_000, 100).catch(() => {});
+    const t1 = Date.now();
+    const b = await runCli(['run', path, '--json'], { env: { [TAG_ENV]: tagB }, timeoutMs: 3_600_000 });
+    const bWall = (Date.now() - t1) / 1000;
+    const s = summaryOf(b);
+    const t = tally(readOutput(out), ids);
+    const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
+    return {
+      rows: o.rows, ledger_rows: ledgerRows,
+      rows_from_ledger: Number(s['rows_from_ledger'] ?? 0), rows_inferred: Number(s['rows_inferred'] ?? 0),
+      exactly_once: b.code === 0 && t.lost === 0 && t.duplicates === 0 && t.ok === o.rows,
+      first_run_peak_rss_mb: { driver_python: mb(memA.peaks.driver_python), driver_jvm: mb(memA.peaks.driver_jvm) },
+      resume_peak_rss_mb: { driver_python: mb(memB.peaks.driver_python), driver_jvm: mb(memB.peaks.driver_jvm) },
+      wall_s: { first_run: aWall, resume: bWall },
+    };
+  } finally {
+    memA.stop();
+    memB.stop();
+    await fake.stop();
   }
 }

@@ -9,7 +9,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LedgerWriter, parseLedgerText } from '../../src/worker/ledger.ts';
+import { LedgerWriteError, LedgerWriter, parseLedgerText } from '../../src/worker/ledger.ts';
+import { ResultWriter } from '../../src/worker/output.ts';
 import { armFaultKill, FAULT_KILL_ENV, FAULT_KILL_MARKER } from '../../src/worker/fault.ts';
 import { acquireLock, pidDir } from '../../src/job/rundir.ts';
 import { groupRunning, recordGroup } from '../../src/launch/procs.ts';
@@ -32,6 +33,21 @@ test('ledger: every append is in the file before the call returns; a torn last l
   w.close();
   assert.deepEqual(parseLedgerText(text + '{"k":"3","te').map((r) => r['k']), ['1', '2']);
   assert.throws(() => parseLedgerText('{"k":"1"}\n{"k":\n{"k":"3"}\n'), /line 2 is corrupt/);
+});
+
+test('ledger: a failed write (here /dev/full: ENOSPC) is a LedgerWriteError naming the file and the cause, and ResultWriter then reports nothing more', () => {
+  const full = new LedgerWriter('/dev/full', { fsyncIntervalMs: 60_000 });
+  assert.throws(() => full.append('{"k":"1"}'), (e: unknown) => e instanceof LedgerWriteError && e.errno === 'ENOSPC'
+    && e.message === 'cannot append to the ledger /dev/full: no space left on device (ENOSPC)');
+  const out: string[] = [];
+  const fatal: unknown[] = [];
+  const sink = { write: (t: string) => { out.push(t); return true; }, writableNeedDrain: false, once: () => sink } as unknown as ConstructorParameters<typeof ResultWriter>[1];
+  const w = new ResultWriter(new LedgerWriter('/dev/full'), sink, { batched: false, onFatal: (e) => fatal.push(e) });
+  w.emit('{"k":"1"}');
+  w.emit('{"k":"2"}');
+  assert.deepEqual(out, [], 'a line that is not in the ledger never reaches stdout');
+  assert.equal(fatal.length, 1);
+  assert.ok(fatal[0] instanceof LedgerWriteError);
 });
 
 test('fault hook: off unless set, validated, fires once per run after N rows', () => {
