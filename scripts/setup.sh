@@ -66,6 +66,16 @@ missing() { say "$1: MISSING: $2"; MISSING=1; }
 # so a cache carried to a different CPU must be rebuilt rather than die with SIGILL.
 cpu_fingerprint() { grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-16; }
 
+# Extra compiler flags. -march=native turns on Intel AMX where the CPU reports it, and ggml's AMX
+# kernels then die with SIGSEGV at the first `ldtilecfg` on machines whose hypervisor does not
+# enable the AMX tile state (seen on a Firecracker VM whose CPU lists amx_tile): AMX stays off.
+# BUILD_INFO records them, so a binary built without them is rebuilt.
+build_cflags() {
+  if c++ -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 -E -x c++ /dev/null >/dev/null 2>&1; then
+    echo "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  fi
+}
+
 # ---------------------------------------------------------------- 1. node_modules
 node_modules_ok() {
   [ -f node_modules/.package-lock-stamp ] && [ ! package-lock.json -nt node_modules/.package-lock-stamp ] \
@@ -113,14 +123,17 @@ step_venv() {
 llama_ok() {
   [ -x "$LLAMA_BIN" ] && [ -f "$LLAMA_DIR/BUILD_INFO" ] \
     && grep -qx "cpu: $(cpu_fingerprint)" "$LLAMA_DIR/BUILD_INFO" \
+    && grep -qxF "cflags: $(build_cflags)" "$LLAMA_DIR/BUILD_INFO" \
     && "$LLAMA_BIN" --version >/dev/null 2>&1
 }
 
 # build_from SOURCE_LLAMA_DIR WORK_DIR LOG: configure and build only the llama-server target.
 # Called in `||` context, where `set -e` is off: every command returns on failure itself.
 build_from() {
-  local src=$1 work=$2 log=$3
+  local src=$1 work=$2 log=$3 cflags
+  cflags=$(build_cflags)
   cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_FLAGS="$cflags" -DCMAKE_CXX_FLAGS="$cflags" \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DGGML_NATIVE=ON -DGGML_CCACHE=OFF \
     -DBUILD_SHARED_LIBS=OFF >>"$log" 2>&1 || return 1
@@ -141,7 +154,7 @@ route_pypi() {
 step_llama_server() {
   step_begin
   if llama_ok; then step_done llama-server "ok (cached: $LLAMA_BIN)"; return; fi
-  if [ $CHECK = 1 ]; then missing llama-server "$LLAMA_BIN (not built, not runnable, or built for another CPU)"; return; fi
+  if [ $CHECK = 1 ]; then missing llama-server "$LLAMA_BIN (not built, not runnable, or built for another CPU or with other flags)"; return; fi
   command -v cmake >/dev/null || die "cmake is required to build llama-server (Debian: apt-get install cmake build-essential)"
   command -v c++ >/dev/null || die "a C++ compiler is required to build llama-server (Debian: apt-get install build-essential)"
   local work=$CACHE/build/llama-server log=$LOGS/llama-server-build.log route t0=$SECONDS
@@ -170,6 +183,7 @@ step_llama_server() {
     echo "compiler: $(c++ --version | head -n1)"
     echo "version: $("$LLAMA_BIN.part" --version 2>&1 | tr '\n' ' ')"
     echo "cpu: $(cpu_fingerprint)"
+    echo "cflags: $(build_cflags)"
   } >"$LLAMA_DIR/BUILD_INFO"
   mv -f "$LLAMA_BIN.part" "$LLAMA_BIN"
   rm -rf "$work"

@@ -151,7 +151,10 @@ test('wheel route: build, install into a fresh venv with pyspark, infer() on hos
   const noNode = ok(await runCommand(py, ['-c', probe, join(work, 'bad.yaml')], { cwd: work, env: { ...pyEnv, SPARKINFER_NODE: join(work, 'no-such-node') } }), 'infer without node');
   assert.match(noNode.stdout, /^RuntimeFailure: sparkinfer needs Node >= 24: SPARKINFER_NODE is `.*no-such-node`, which is not an executable file/);
 
-  const engine = await startDemoEngine({ parallel: 2 });
+  // Text is compared too, so every answer must be computed the same way in both runs: one slot
+  // (no batch shared with another request) and no prompt cache (no prefix reused from the
+  // previous request). With 2 slots and the cache on, greedy answers differed between the runs.
+  const engine = await startDemoEngine({ parallel: 1, args: ['--no-cache-prompt'] });
   t.after(() => engine.stop());
   writeFileSync(join(work, 'nasty.jsonl'), nastyJsonl());
   writeFileSync(join(work, 'job.yaml'), [
@@ -162,7 +165,7 @@ test('wheel route: build, install into a fresh venv with pyspark, infer() on hos
     '  user: "{{ q }} #{{ n }}"',
     'model: smollm2-135m-instruct',
     'sampling: { temperature: 0, seed: 7, max_tokens: 12 }',
-    `engine: { endpoint: "${engine.endpoint}", kind: llama-server, concurrency: 2, startup_timeout: 60s }`,
+    `engine: { endpoint: "${engine.endpoint}", kind: llama-server, concurrency: 1, startup_timeout: 60s }`,
     'output: { format: json, path: cli-out, mode: overwrite, include: [q, n, big] }',
     'limits: { max_failed_fraction: 0.5, min_rows_for_budget: 1 }',
     'spark: { master: "local[2]", partitions: 2 }',
@@ -176,7 +179,8 @@ test('wheel route: build, install into a fresh venv with pyspark, infer() on hos
     'from sparkinfer import infer',
     'spark = (SparkSession.builder.master("local[2]").appName("install-test").config("spark.ui.enabled", "false").getOrCreate())',
     'df = spark.read.option("mode", "FAILFAST").json(sys.argv[1])',
-    'infer(df, sys.argv[2]).write.mode("overwrite").json(sys.argv[3])',
+    '# ignoreNullFields=false: the writer option sparkinfer run uses for output.format json (python/sparkinfer/output.py)',
+    'infer(df, sys.argv[2]).write.mode("overwrite").option("ignoreNullFields", "false").json(sys.argv[3])',
     'spark.stop()',
     '',
   ].join('\n'));
