@@ -35,7 +35,7 @@ const program = new Command('sparkinfer')
 program
   .command('setup')
   .option('--check', 'only report what is present; exit 1 if something is missing')
-  .description('prepare what jobs need, once: a pyspark venv, llama-server (compiled: 25-45 min the first time) and the demo model, in $SPARKINFER_CACHE (default ~/.cache/sparkinfer)')
+  .description('prepare, once, a pyspark venv, llama-server (a 25-45 min compile the first time) and the demo model in $SPARKINFER_CACHE (~/.cache/sparkinfer)')
   .action((opts: { check?: boolean }) => {
     // scripts/setup.sh does the work, for a checkout and an installed package alike; it runs
     // its jvm-archive step on this same Node.
