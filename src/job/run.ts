@@ -16,7 +16,7 @@ import { acquireLock, annotateLock, makeRunDir, newRunId, resolvePath, runsRoot 
 import { checkEarlierRuns } from './resume.ts';
 import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
-import { killGroup, isLocalMaster, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
+import { killGroup, isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
 import { freePort } from '../launch/port.ts';
@@ -87,6 +87,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const { job, baseDir, columns, chatTemplate } = resolveJob(o.jobPath, o.set ?? []);
   if (!existsSync(workerBundlePath())) throw new SparkinferError('E_RUNTIME', `worker bundle missing at ${workerBundlePath()}; in a checkout run 'npm run setup', else reinstall sparkinfer`);
+  requireSparkSubmit(packageRoot());
   const runId = newRunId(job.name);
   const root = runsRoot(job, baseDir);
   const release = acquireLock(root, runId);

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { javaFlag, mergeJavaOptions, type JvmArchiveMode } from './jvm-archive.ts';
 import { driverScript, venvDir } from '../install/layout.ts';
+import { findOnPath } from '../launch/paths.ts';
+import { RuntimeFailure } from '../errors.ts';
 
 export interface SubmitPaths {
   /** Package folder (holds python/ and dist/; its venv: install/layout.ts venvDir). */
@@ -22,6 +24,15 @@ export function sparkSubmitBin(root: string): string {
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const venv = join(venvDir(root), 'bin', 'spark-submit');
   return existsSync(venv) ? venv : 'spark-submit';
+}
+
+/** sparkSubmitBin, checked before a run starts anything: a RuntimeFailure that says to run setup when there is none. */
+export function requireSparkSubmit(root: string): string {
+  const bin = sparkSubmitBin(root);
+  if (bin.includes('/') ? existsSync(bin) : findOnPath(bin) !== undefined) return bin;
+  throw new RuntimeFailure(bin.includes('/')
+    ? `spark-submit not found: ${bin} does not exist`
+    : `spark-submit not found: there is no venv at ${venvDir(root)} and no spark-submit on PATH; run \`sparkinfer setup\` (in a checkout: \`npm run setup\`)`);
 }
 
 /** The venv's python (layout.ts venvDir), else `python3` on PATH. */
