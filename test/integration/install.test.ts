@@ -94,7 +94,7 @@ test('npm route: pack, install -g into a prefix, setup into a fresh cache, run t
   }
 
   const setup = ok(await cli(['setup'], work, {}, 600_000), 'sparkinfer setup');
-  const venv = join(cache, 'venv', `pyspark-${PYSPARK_VERSION}`);
+  const venv = join(cache, 'venvs', `pyspark-${PYSPARK_VERSION}`);
   assert.match(setup.stderr, new RegExp(`venv: installed pyspark ${PYSPARK_VERSION.replace(/\./g, '\\.')} into ${venv}`), setup.stderr);
   assert.match(setup.stderr, /node_modules: not needed/);
   assert.ok(existsSync(join(venv, 'bin', 'spark-submit')), setup.stderr);

@@ -22,7 +22,7 @@ test('an installed package (no src/) keeps its venv in the cache, per pyspark ve
   writeFileSync(join(pkg, 'package.json'), '{"name":"sparkinfer","version":"9.9.9"}');
   assert.equal(isCheckout(pkg), false);
   assert.equal(packageVersion(pkg), '9.9.9');
-  assert.equal(venvDir(pkg, { SPARKINFER_CACHE: '/c' }), `/c/venv/pyspark-${PYSPARK_VERSION}`);
+  assert.equal(venvDir(pkg, { SPARKINFER_CACHE: '/c' }), `/c/venvs/pyspark-${PYSPARK_VERSION}`);
   mkdirSync(join(pkg, 'src', 'cli'), { recursive: true });
   writeFileSync(join(pkg, 'src', 'cli', 'main.ts'), '');
   assert.equal(venvDir(pkg, { SPARKINFER_CACHE: '/c' }), join(pkg, '.venv'));
