@@ -3,13 +3,14 @@
  * the data is ever parsed by a shell.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { javaFlag, mergeJavaOptions, type JvmArchiveMode } from './jvm-archive.ts';
 import { driverScript, venvDir } from '../install/layout.ts';
 import { findOnPath } from '../launch/paths.ts';
 import { RuntimeFailure } from '../errors.ts';
+import { track, untrack, withParentDeathSignal } from '../launch/cleanup.ts';
 
 export interface SubmitPaths {
   /** Package folder (holds python/ and dist/; its venv: install/layout.ts venvDir). */
@@ -50,6 +51,8 @@ export interface SubmitExtra {
   nodePath: string;
   /** The driver JVM's class-data archive (jvm-archive.ts): mapped, or written at exit. */
   jvmArchive?: JvmArchiveMode;
+  /** Where spark-submit's pid file goes (`<run dir>/pids`), for a rerun after a crash. */
+  pidDir?: string;
 }
 
 /** Builds the spark-submit argv (without the binary). */
@@ -88,7 +91,10 @@ export interface SparkProcess {
   exited: Promise<number>;
 }
 
-/** Starts spark-submit in its own process group, its output going to `logFile`. */
+/**
+ * Starts spark-submit in its own process group, its output going to `logFile`. The group is
+ * tracked (launch/cleanup.ts) until it exits, so it does not outlive this process.
+ */
 export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: string, extra: SubmitExtra): SparkProcess {
   const fd = openSync(logFile, 'a');
   const env: NodeJS.ProcessEnv = {
@@ -101,13 +107,21 @@ export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: 
   // The driver notes in its log whether the JVM mapped the archive (python/sparkinfer/driver.py).
   if (extra.jvmArchive !== undefined && 'use' in extra.jvmArchive) env['SPARKINFER_JVM_ARCHIVE_FILE'] = extra.jvmArchive.use;
   else delete env['SPARKINFER_JVM_ARCHIVE_FILE'];
-  const child = spawn(sparkSubmitBin(paths.root), buildSubmitArgs(job, paths, extra), {
-    stdio: ['ignore', fd, fd],
-    detached: true,
-    env,
-  });
+  const bin = sparkSubmitBin(paths.root);
+  const [file, args] = withParentDeathSignal(bin, buildSubmitArgs(job, paths, extra));
+  const child = spawn(file, args, { stdio: ['ignore', fd, fd], detached: true, env });
+  closeSync(fd); // the child has its own copy
+  const pid = child.pid;
+  if (pid !== undefined) track(pid, { role: 'spark', command: bin, ...(extra.pidDir !== undefined ? { pidDir: extra.pidDir } : {}) });
   const exited = new Promise<number>((resolveExit) => {
-    child.on('exit', (code, sig) => resolveExit(code ?? (sig !== null ? 128 + 9 : 1)));
+    child.on('exit', (code, sig) => {
+      // The JVM is gone; the Python driver and local workers it left in its group go too.
+      if (pid !== undefined) {
+        killGroup(child, 'SIGKILL');
+        untrack(pid);
+      }
+      resolveExit(code ?? (sig !== null ? 128 + 9 : 1));
+    });
     child.on('error', () => resolveExit(127));
   });
   return { child, exited };
