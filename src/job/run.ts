@@ -5,7 +5,6 @@
  */
 import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { engineKindOf, type Job } from '../spec/schema.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { loadJobFile } from '../spec/load.ts';
@@ -17,14 +16,13 @@ import { acquireLock, makeRunDir, newRunId, pidDir, RESERVE_FILE, resolvePath, r
 import { checkEarlierRuns } from './resume.ts';
 import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
-import { killGroup, isLocalMaster, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
+import { killGroup, isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
-
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { packageRoot, workerBundlePath } from '../install/layout.ts';
 
 export interface RunOptions {
   jobPath: string;
@@ -63,10 +61,6 @@ export function inputIdentity(job: Job, baseDir: string): string {
   return `${inp.format}:${parts.join('|')}`;
 }
 
-export function workerBundlePath(): string {
-  return join(PROJECT_ROOT, 'dist', 'sparkinfer-worker.mjs');
-}
-
 export interface RunResult {
   summary: Summary;
   exitCode: number;
@@ -92,7 +86,8 @@ export function chatTemplateOf(job: Job, baseDir: string): ChatTemplateSource | 
 export async function runJob(o: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const { job, baseDir, columns, chatTemplate } = resolveJob(o.jobPath, o.set ?? []);
-  if (!existsSync(workerBundlePath())) throw new SparkinferError('E_RUNTIME', `worker bundle missing at ${workerBundlePath()}; run 'npm run setup'`);
+  if (!existsSync(workerBundlePath())) throw new SparkinferError('E_RUNTIME', `worker bundle missing at ${workerBundlePath()}; in a checkout run 'npm run setup', else reinstall sparkinfer`);
+  requireSparkSubmit(packageRoot());
   const runId = newRunId(job.name);
   const root = runsRoot(job, baseDir);
   const release = acquireLock(root, runId, { log: o.log });
@@ -152,8 +147,8 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     const uiPort = isLocalMaster(job.spark.master) ? await freePort() : undefined;
     // The driver stops the whole run when this process dies (python/sparkinfer/watch.py).
     process.env['SPARKINFER_CLI_PID'] = String(process.pid);
-    const jvmArchive = o.jvmArchive ?? archiveToUse(sparkSubmitBin(PROJECT_ROOT));
-    spark = startSparkSubmit(resolved, { root: PROJECT_ROOT, jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
+    const jvmArchive = o.jvmArchive ?? archiveToUse(sparkSubmitBin(packageRoot()));
+    spark = startSparkSubmit(resolved, { root: packageRoot(), jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
       nodePath: process.execPath, pidDir: pidDir(runDir), ...(uiPort !== undefined ? { uiPort } : {}), ...(jvmArchive !== undefined ? { jvmArchive } : {}),
     });
     o.log(`sparkinfer: run ${runId} started; spark log: ${join(runDir, 'logs', 'spark.log')}`);

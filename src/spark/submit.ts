@@ -7,24 +7,38 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { javaFlag, mergeJavaOptions, type JvmArchiveMode } from './jvm-archive.ts';
+import { driverScript, venvDir } from '../install/layout.ts';
+import { findOnPath } from '../launch/paths.ts';
+import { RuntimeFailure } from '../errors.ts';
 import { track, untrack, withParentDeathSignal } from '../launch/cleanup.ts';
 
 export interface SubmitPaths {
-  /** Project root (holds python/, dist/, .venv/). */
+  /** Package folder (holds python/ and dist/; its venv: install/layout.ts venvDir). */
   root: string;
   jobJson: string;
   workerBundle: string;
 }
 
+/** `$SPARKINFER_SPARK_SUBMIT`, else the venv's spark-submit (layout.ts venvDir), else `spark-submit` on PATH. */
 export function sparkSubmitBin(root: string): string {
   const fromEnv = process.env['SPARKINFER_SPARK_SUBMIT'];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  const venv = join(root, '.venv', 'bin', 'spark-submit');
+  const venv = join(venvDir(root), 'bin', 'spark-submit');
   return existsSync(venv) ? venv : 'spark-submit';
 }
 
+/** sparkSubmitBin, checked before a run starts anything: a RuntimeFailure that says to run setup when there is none. */
+export function requireSparkSubmit(root: string): string {
+  const bin = sparkSubmitBin(root);
+  if (bin.includes('/') ? existsSync(bin) : findOnPath(bin) !== undefined) return bin;
+  throw new RuntimeFailure(bin.includes('/')
+    ? `spark-submit not found: ${bin} does not exist`
+    : `spark-submit not found: there is no venv at ${venvDir(root)} and no spark-submit on PATH; run \`sparkinfer setup\` (in a checkout: \`npm run setup\`)`);
+}
+
+/** The venv's python (layout.ts venvDir), else `python3` on PATH. */
 export function pythonBin(root: string): string {
-  const venv = join(root, '.venv', 'bin', 'python');
+  const venv = join(venvDir(root), 'bin', 'python');
   return existsSync(venv) ? venv : 'python3';
 }
 
@@ -68,7 +82,7 @@ export function buildSubmitArgs(job: ResolvedJob, paths: SubmitPaths, extra: Sub
   const args = ['--master', job.spark.master, '--name', `sparkinfer:${job.name}:${job.run.id}`];
   for (const [k, v] of Object.entries(conf)) args.push('--conf', `${k}=${v}`);
   args.push('--files', `${paths.jobJson},${paths.workerBundle}`);
-  args.push(join(paths.root, 'python', 'sparkinfer', 'driver.py'), '--job', paths.jobJson);
+  args.push(driverScript(paths.root), '--job', paths.jobJson);
   return args;
 }
 
