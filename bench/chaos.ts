@@ -27,7 +27,8 @@ const whole = (name: string, v: string | undefined, min: number): number | undef
   if (!Number.isInteger(n) || n < min) throw new TypeError(`Expected \`--${name}\` to be a whole number from ${min} and up, got \`${v}\``);
   return n;
 };
-const rows = whole('rows', values.rows, 100) as number;
+const rows = whole('rows', values.rows, 0) as number; // 0: only the resume measurement
+if (rows > 0 && rows < 100) throw new TypeError(`Expected \`--rows\` to be 0 or from 100 up, got \`${values.rows}\``);
 const partitions = whole('partitions', values.partitions, 2);
 const resumeRows = whole('resume-rows', values['resume-rows'], 1000);
 const faultRate = Number(values['fault-rate']);
@@ -37,12 +38,14 @@ const work = mkdtempSync(join(tmpdir(), 'sparkinfer-chaos-'));
 const started = new Date();
 try {
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
-  const report = await chaosSoak({ rows, work, faultRate, ...(partitions !== undefined ? { partitions } : {}), log });
+  const report = rows > 0 ? await chaosSoak({ rows, work, faultRate, ...(partitions !== undefined ? { partitions } : {}), log }) : undefined;
   const resume = resumeRows !== undefined ? await resumeMemory({ rows: resumeRows, work: join(work, 'resume'), log }) : undefined;
   const problems = [
-    ...(report.exactly_once ? [] : [`not exactly once: ${report.lost} lost, ${report.duplicates} duplicated, ${report.rows_failed} failed`]),
-    ...(report.processes_left !== 0 ? [`${report.processes_left} processes left behind`] : []),
-    ...(report.exit_codes.fault_free !== 0 || report.exit_codes.rerun !== 0 ? [`exit codes ${JSON.stringify(report.exit_codes)}`] : []),
+    ...(report === undefined ? [] : [
+      ...(report.exactly_once ? [] : [`not exactly once: ${report.lost} lost, ${report.duplicates} duplicated, ${report.rows_failed} failed`]),
+      ...(report.processes_left !== 0 ? [`${report.processes_left} processes left behind`] : []),
+      ...(report.exit_codes.fault_free !== 0 || report.exit_codes.rerun !== 0 ? [`exit codes ${JSON.stringify(report.exit_codes)}`] : []),
+    ]),
     ...(resume !== undefined && !resume.exactly_once ? ['the big resume did not write every key once'] : []),
   ];
   const result = {
