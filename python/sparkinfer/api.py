@@ -1,7 +1,7 @@
 """`infer(df, job)`: sparkinfer inside a PySpark program.
 
     from sparkinfer import infer
-    out = infer(spark.table('questions'), 'job.json')   # lazy: nothing has run yet
+    out = infer(spark.table('questions'), 'job.yaml')      # lazy: nothing has run yet
     out.write.mode('overwrite').parquet('/data/answers')  # the one action that runs inference
 
 Calling two actions on the returned DataFrame (say `count()` and then `write`) runs inference
@@ -17,15 +17,14 @@ import tempfile
 from sparkinfer.job import check_implemented, fill_run, load_job
 from sparkinfer.prepare import (auto_partitions, carried_schema, check_columns, check_keys, pack)
 from sparkinfer.transform import infer_lines, parse_results, worker_command
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+from sparkinfer.validate import bundled, resolve_job
 
 
 def _default_worker():
     env = os.environ.get('SPARKINFER_WORKER')
     if env:
         return env
-    return os.path.join(os.path.dirname(os.path.dirname(_PACKAGE_DIR)), 'dist', 'sparkinfer-worker.mjs')
+    return bundled('sparkinfer-worker.mjs')
 
 
 def _ship(sc, src_bytes, stem, ext, folder):
@@ -42,20 +41,43 @@ def _ship(sc, src_bytes, stem, ext, folder):
 
 
 def infer(df, job, *, worker_path=None, run_dir=None, partitions=None):
-    """Returns `df` with inference results, lazily (DESIGN.md "Output columns").
+    """Runs a sparkinfer job's inference on `df` and returns the results as a new DataFrame, lazily.
 
-    `job`: a resolved job (dict or path to a `job.json` written by the CLI). Without `run.columns`
-    every column of `df` is sent to the worker. `worker_path`: the bundled worker
-    (default: $SPARKINFER_WORKER, else dist/sparkinfer-worker.mjs beside this package's repo).
-    `run_dir`: where workers write logs and ledgers (default: a new temporary folder).
-    `partitions`: inference tasks; default `spark.partitions` of the job, where `auto` counts the
-    input rows once (an action on `df`, not on the inference).
+    Args:
+        df: the input DataFrame. It takes the place of the job's `input`, and `output` is not read
+            either (except `output.include` and `output.include_request`): write the result yourself.
+        job: a job file path, YAML or JSON, as for `sparkinfer run`; or a dict of the same fields.
+            It is validated by the bundled CLI under Node >= 24, with the rules and messages of
+            `sparkinfer validate` (a bad file raises SpecError, e.g. `job.yaml:17:14
+            engine.concurrency: expected ...`). Relative paths in a dict (a chat template file) must
+            be absolute. A job that already has a `run` block (written by `sparkinfer validate
+            --json`) is used as it is. No engine is started: `engine.endpoint` must point at a
+            running OpenAI-compatible server that the executors can reach.
+        worker_path: the bundled worker; default $SPARKINFER_WORKER, else the one in this package
+            (the wheel carries it; in a checkout, dist/sparkinfer-worker.mjs).
+        run_dir: where workers write logs and ledgers; default a new temporary folder.
+        partitions: inference tasks; default the job's `spark.partitions`, where `auto` counts the
+            input rows once (an action on `df`, not on the inference).
 
-    Checks that need data (a user key must be unique and non-null) run now, as actions on `df`.
-    Executors start the worker with `$SPARKINFER_NODE` (Node 24), else `node` on their PATH.
+    Returns:
+        A DataFrame with the key column (`input.key`, else a derived `_key`), the `output.include`d
+        columns and the result columns `text`, `reasoning`, `json`, `embedding`, `finish_reason`,
+        `prompt_tokens`, `completion_tokens`, `latency_ms`, `attempts`, `error_code`,
+        `error_message`, `model`, `run_id` (README, "Running a job"). A row that fails gets an
+        `error_code`. Each action on it runs inference again: write it once.
+
+    Raises:
+        SpecError: the job is not valid (its message says where and what was expected).
+        InputError: `df` lacks a column the prompt reads, or `input.key` is not unique (checked
+            now, as an action on `df`).
+        RuntimeFailure: no Node >= 24 ($SPARKINFER_NODE, then `node` on PATH).
+
+    Node and executors: the job and the worker reach the executors through Spark (`addFile`), so
+    executors need nothing but Node >= 24: they run `$SPARKINFER_NODE`, else `node` on their
+    PATH. On a cluster set `spark.executorEnv.SPARKINFER_NODE` when the session is created.
     The engine is not waited for here: the workers wait for it.
     """
-    job = load_job(job)
+    job = load_job(resolve_job(job))
     if run_dir is None and not (job.get('run') or {}).get('dir'):
         run_dir = tempfile.mkdtemp(prefix='sparkinfer-')
     fill_run(job, columns=df.columns, run_dir=os.path.abspath(run_dir) if run_dir else None)
@@ -76,8 +98,8 @@ def infer(df, job, *, worker_path=None, run_dir=None, partitions=None):
         with open(worker, 'rb') as f:
             worker_bytes = f.read()
     except OSError as e:
-        raise FileNotFoundError(f'sparkinfer worker not found at {worker} ({e.strerror}); build it with `npm run build` '
-                                'or pass worker_path=') from None
+        raise FileNotFoundError(f'sparkinfer worker not found at {worker} ({e.strerror}); pass worker_path= '
+                                'or reinstall sparkinfer (in a checkout: `npm run build`)') from None
     worker_name = _ship(sc, worker_bytes, 'sparkinfer-worker', '.mjs', ship_dir)
     job_name = _ship(sc, json.dumps(job, ensure_ascii=False).encode('utf-8'), 'sparkinfer-job', '.json', ship_dir)
     raw = infer_lines(spark, packed, job, n, worker_command(worker_name, job_name))

@@ -25,7 +25,7 @@ from sparkinfer.output import read_written, summarize, write_output  # noqa: E40
 from sparkinfer.prepare import (auto_partitions, build_session, carried_schema, check_columns,  # noqa: E402
                                 check_keys, check_output_absent, materialize, pack, read_input,
                                 write_json_atomic)
-from sparkinfer.sparkerr import is_data_problem, short_message  # noqa: E402
+from sparkinfer.sparkerr import disk_problem, is_data_problem, short_message  # noqa: E402
 from sparkinfer.transform import infer_lines, parse_results, worker_command  # noqa: E402
 
 
@@ -195,6 +195,10 @@ def _run(job_source, spark):
     except Exception as e:
         if budget.tripped:
             _budget_cancelled(spark, job, run_dir, rows, resumed, budget.tripped, run_id)
+        disk = disk_problem(e)
+        if disk:
+            where = job['output'].get('path') or job['output'].get('table')
+            raise RuntimeFailure(f'writing the output {where} failed: {disk}') from e
         raise RuntimeFailure(f'inference failed: {short_message(e)}') from e
     finally:
         budget.stop()
@@ -228,14 +232,24 @@ def _run(job_source, spark):
     return summary
 
 
+# The CLI writes this much in every run directory (src/job/rundir.ts RESERVE_FILE): removed here, it
+# makes room for driver_error.json on a full disk, so the user reads the cause, not an exit code.
+RESERVE_FILE = '.reserve'
+
+
 def _write_error(run_dir, err):
     if not run_dir:
         return
+    path = os.path.join(run_dir, 'driver_error.json')
+    body = {'exit_code': err.exit_code, 'code': err.code, 'message': err.message}
     try:
-        write_json_atomic(os.path.join(run_dir, 'driver_error.json'),
-                          {'exit_code': err.exit_code, 'code': err.code, 'message': err.message})
+        write_json_atomic(path, body)
     except OSError as e:
-        log(f'cannot write driver_error.json in {run_dir}: {e.strerror}')
+        try:
+            os.remove(os.path.join(run_dir, RESERVE_FILE))
+            write_json_atomic(path, body)
+        except OSError:
+            log(f'cannot write driver_error.json in {run_dir}: {e.strerror}')
 
 
 def main(argv=None):

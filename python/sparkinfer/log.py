@@ -22,10 +22,14 @@ def close_log():
 
 
 def _to_file(text):
+    global _log_file
     if _log_file is not None:
         stamp = time.strftime('%Y-%m-%dT%H:%M:%S')
-        _log_file.write(f'{stamp} {text}\n')
-        _log_file.flush()
+        try:
+            _log_file.write(f'{stamp} {text}\n')
+            _log_file.flush()
+        except OSError:  # a full disk: the log is best effort, the run's error says what happened
+            _log_file = None
 
 
 def log(message):

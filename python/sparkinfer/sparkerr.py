@@ -10,6 +10,24 @@ _PATTERNS = (
 
 _MAX = 600
 
+# A full or failing disk, as the JVM words it (IOException messages carry strerror's text).
+_DISK = (
+    (re.compile(r'No space left on device'), 'no space left on device (ENOSPC)'),
+    (re.compile(r'Disk quota exceeded'), 'disk quota exceeded (EDQUOT)'),
+    (re.compile(r'Input/output error'), 'input/output error (EIO)'),
+)
+
+
+def disk_problem(e):
+    """'no space left on device (ENOSPC)' and the like when a JVM-side write failed on its disk, else None."""
+    text = str(e)
+    if re.search(r'Subprocess exited with status', text):
+        return None  # a worker's own reason names its file; short_message keeps it
+    for pat, words in _DISK:
+        if pat.search(text):
+            return words
+    return None
+
 
 def short_message(e):
     """One or two lines: the reason, without Java stack frames or class names where avoidable."""

@@ -10,6 +10,9 @@ import { engineKindOf } from '../spec/schema.ts';
 import { printFailure, printFinished, stderrSinks } from './console.ts';
 import { SparkinferError } from '../errors.ts';
 import { registerBatchCommand } from './batch.ts';
+import { spawnSync } from 'node:child_process';
+import { packageVersion, setupScript, venvDir } from '../install/layout.ts';
+import { cacheDir } from '../launch/paths.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 const positiveInt = (name: string) => (v: string): number => {
@@ -24,9 +27,24 @@ function fail(err: unknown, json: boolean): never {
 
 const program = new Command('sparkinfer')
   .description('Offline batch LLM inference as Apache Spark jobs')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .showHelpAfterError()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) })
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.UNUSABLE));
+
+program
+  .command('setup')
+  .option('--check', 'only report what is present; exit 1 if something is missing')
+  .description('prepare, once, a pyspark venv, llama-server (a 25-45 min compile the first time) and the demo model in $SPARKINFER_CACHE (~/.cache/sparkinfer)')
+  .action((opts: { check?: boolean }) => {
+    // scripts/setup.sh does the work, for a checkout and an installed package alike; it runs
+    // its jvm-archive step on this same Node.
+    process.stderr.write(`sparkinfer: setup into ${cacheDir()} (venv: ${venvDir()})\n`);
+    const r = spawnSync('bash', [setupScript(), ...(opts.check === true ? ['--check'] : [])], {
+      stdio: 'inherit', env: { ...process.env, SPARKINFER_NODE: process.env['SPARKINFER_NODE'] || process.execPath },
+    });
+    process.exitCode = r.status ?? EXIT.RUNTIME;
+  });
 
 program
   .command('validate')

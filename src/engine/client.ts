@@ -7,8 +7,8 @@
  * API key never appears in an error message or a log line.
  */
 import { Pool, util as undiciUtil, type Dispatcher } from 'undici';
-import { ConnectError, TimeoutError, TruncatedResponseError, errorFromStatus, excerpt } from './errors.ts';
-import { Http1Pool, Http1Request, IDLE_CLOSE_MS, headersOf, type Http1Headers } from './http1.ts';
+import { BadResponseError, ConnectError, ResponseTooLargeError, TimeoutError, TruncatedResponseError, errorFromStatus, excerpt } from './errors.ts';
+import { Http1Pool, Http1Request, IDLE_CLOSE_MS, MAX_BODY_BYTES, headersOf, type Http1Headers } from './http1.ts';
 
 /** The minimal logger the engine code writes to. */
 export interface EngineLogger {
@@ -32,6 +32,8 @@ export interface EngineClientOptions {
   connectTimeoutMs?: number;
   /** `post`'s sockets are closed after this long idle, in ms. Default IDLE_CLOSE_MS (500, http1.ts). */
   idleCloseMs?: number;
+  /** An answer body over this many bytes fails with ResponseTooLargeError. Default MAX_BODY_BYTES (16 MiB, http1.ts). */
+  maxResponseBytes?: number;
   /** A dispatcher (undici) to use instead of the client's own pools (tests, proxies). Not closed by `close()`. */
   dispatcher?: Dispatcher | undefined;
   /** Receives a debug line per failed attempt. Default: none. */
@@ -99,6 +101,7 @@ export class EngineClient {
   readonly #inflight = new Set<Exchange>();
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
   #sweepAt: number | undefined;
+  readonly #maxBytes: number;
   /** In-flight requests per caller signal: one abort listener per signal, not per request. */
   readonly #bySignal = new WeakMap<AbortSignal, Set<Exchange>>();
 
@@ -124,6 +127,7 @@ export class EngineClient {
     this.requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs, 600_000);
     this.controlTimeoutMs = positiveInt('controlTimeoutMs', options.controlTimeoutMs, 10_000);
     const connectTimeoutMs = positiveInt('connectTimeoutMs', options.connectTimeoutMs, 10_000);
+    this.#maxBytes = positiveInt('maxResponseBytes', options.maxResponseBytes, MAX_BODY_BYTES);
 
     this.#origin = url.origin;
     this.#basePath = url.pathname.replace(/\/+$/, '');
@@ -141,7 +145,7 @@ export class EngineClient {
     } else {
       const work = new Http1Pool({
         url, connections, connectTimeoutMs, headers: pairs(this.#postHeaders),
-        idleCloseMs: positiveInt('idleCloseMs', options.idleCloseMs, IDLE_CLOSE_MS),
+        idleCloseMs: positiveInt('idleCloseMs', options.idleCloseMs, IDLE_CLOSE_MS), maxBodyBytes: this.#maxBytes,
       });
       const control = new Pool(url.origin, {
         pipelining: 1, connect: { timeout: connectTimeoutMs }, connections: CONTROL_CONNECTIONS,
@@ -166,11 +170,16 @@ export class EngineClient {
     if (res.status < 200 || res.status >= 300) {
       throw errorFromStatus(res.status, this.#redact(res.text), headerValue(res.headers['retry-after']));
     }
+    // An engine or a proxy in front of it answering an error page or a login form with 200.
+    const type = res instanceof Answer ? res.contentType : headerValue(res.headers['content-type']);
+    if (type !== undefined && !/\bjson\b/i.test(type)) {
+      throw new BadResponseError(`engine answered HTTP ${res.status} with content-type ${this.#redact(excerpt(type))}, not JSON (${Buffer.byteLength(res.text)} bytes): ${this.#redact(excerpt(res.text.slice(0, 200)))}`);
+    }
     try {
       res.json = JSON.parse(res.text);
       return res;
     } catch (cause) {
-      throw new TruncatedResponseError(`engine answered HTTP ${res.status} with a body that is not JSON (${Buffer.byteLength(res.text)} bytes): ${this.#redact(excerpt(res.text.slice(-200)))}`, { cause });
+      throw new BadResponseError(`engine answered HTTP ${res.status} with a complete body that is not JSON (${Buffer.byteLength(res.text)} bytes): ${this.#redact(excerpt(res.text.slice(-200)))}`, { cause });
     }
   }
 
@@ -205,7 +214,7 @@ export class EngineClient {
     const started = performance.now();
     // No AbortController, listener or timer per request: the client's deadline sweep and one
     // listener per caller signal cancel the request (`Exchange.cancel`).
-    const x = new Exchange(started, timeoutMs);
+    const x = new Exchange(started, timeoutMs, this.#maxBytes);
     const res = new Promise<void>((resolve, reject) => { x.resolve = resolve; x.reject = reject; });
     this.#track(x, signal);
     try {
@@ -218,7 +227,7 @@ export class EngineClient {
       }
       await res;
       // http1.ts checks the framing itself and hands over the decoded text.
-      if (x.text !== undefined) return new Answer(x.status, x.fields, x.text, performance.now() - started);
+      if (x.text !== undefined) return new Answer(x.status, x.fields, x.contentType, x.text, performance.now() - started);
       const headers = x.headers;
       const declared = headerValue(headers['content-length']);
       if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== x.bytes) {
@@ -303,6 +312,9 @@ export class EngineClient {
     if (code === 'UND_ERR_HEADERS_TIMEOUT') return new TimeoutError('headers', timeoutMs, { cause: err });
     if (code === 'UND_ERR_BODY_TIMEOUT') return new TimeoutError('body', timeoutMs, { cause: err });
     if (code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_CLOSED') return err; // our own shutdown
+    if (code === 'E_BODY_TOO_LARGE') return new ResponseTooLargeError(this.#maxBytes, `engine response from ${url} is too large: ${detail}`);
+    // Bytes that are not HTTP/1.x: a wrong port, a TLS or binary server, a broken proxy.
+    if (code.startsWith('HPE_')) return new BadResponseError(`engine at ${url} did not answer HTTP: ${detail} (${code})`, { cause: err });
     if (phase === 'body') {
       return new TruncatedResponseError(`engine response from ${url} was cut mid-body: ${detail} (${code})`, { cause: err });
     }
@@ -330,18 +342,22 @@ class Exchange extends Http1Request implements Dispatcher.DispatchHandler {
   headers: Http1Headers = {};
   chunks: Buffer[] = [];
   bytes = 0;
-  /** From http1.ts: the raw header lines, and the body. */
+  /** From http1.ts: the raw header lines, the content-type, and the body. */
   fields = '';
+  contentType: string | undefined = undefined;
   text: string | undefined = undefined;
   /** Why it was cancelled (the caller's abort reason, or a TimeoutError from the sweep). */
   reason: unknown = undefined;
   #abort: ((err?: Error) => void) | undefined;
   #done = false;
 
-  constructor(started: number, timeoutMs: number) {
+  readonly maxBytes: number;
+
+  constructor(started: number, timeoutMs: number, maxBytes: number) {
     super();
     this.deadline = started + timeoutMs;
     this.timeoutMs = timeoutMs;
+    this.maxBytes = maxBytes;
   }
 
   cancel(reason: unknown): void {
@@ -367,8 +383,13 @@ class Exchange extends Http1Request implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    this.chunks.push(chunk);
     this.bytes += chunk.length;
+    if (this.bytes > this.maxBytes) {
+      this.chunks = [];
+      this.#abort?.(Object.assign(new Error(`an answer body over the cap of ${this.maxBytes} bytes`), { code: 'E_BODY_TOO_LARGE' }));
+      return false;
+    }
+    this.chunks.push(chunk);
     return true;
   }
 
@@ -384,9 +405,10 @@ class Exchange extends Http1Request implements Dispatcher.DispatchHandler {
     this.reject(err);
   }
 
-  onHead(status: number, fields: string): void {
+  onHead(status: number, fields: string, contentType: string | undefined): void {
     this.status = status;
     this.fields = fields;
+    this.contentType = contentType;
     this.phase = 'body';
   }
 
@@ -407,12 +429,15 @@ class Answer implements EngineResponse {
   readonly text: string;
   json: unknown = undefined;
   readonly latencyMs: number;
+  /** Read during framing (http1.ts), so the hot path needs no header parse. */
+  readonly contentType: string | undefined;
   readonly #fields: string;
   #headers: Http1Headers | undefined;
 
-  constructor(status: number, fields: string, text: string, latencyMs: number) {
+  constructor(status: number, fields: string, contentType: string | undefined, text: string, latencyMs: number) {
     this.status = status;
     this.#fields = fields;
+    this.contentType = contentType;
     this.text = text;
     this.latencyMs = latencyMs;
   }

@@ -56,7 +56,7 @@ export class ConnectError extends SparkinferError {
   }
 }
 
-/** A 2xx whose body was cut: socket closed mid-body, length mismatch, or unparseable JSON. */
+/** A 2xx whose body was cut: the socket closed mid-body, or fewer bytes than its length said. */
 export class TruncatedResponseError extends SparkinferError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('E_RESPONSE_TRUNCATED', message, options);
@@ -64,12 +64,26 @@ export class TruncatedResponseError extends SparkinferError {
 }
 
 /**
- * A 2xx with a complete, parseable body that lacks what the API promises (no `choices`, no
- * `data`). The engine misbehaved, so it carries E_HTTP_5XX and is retried within the budget.
+ * An answer the API can't use, though it arrived whole: not HTTP at all (a bad status line or
+ * framing), a 2xx that is not JSON or says another content type, or JSON that lacks what the API
+ * promises (no `choices`, no `data`). The engine misbehaved: retried within the budget.
  */
 export class BadResponseError extends SparkinferError {
-  constructor(message: string) {
-    super('E_HTTP_5XX', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_BAD_RESPONSE', message, options);
+  }
+}
+
+/**
+ * An answer body over the client's cap (`EngineClient`'s `maxResponseBytes`): it is dropped as
+ * soon as the cap is passed, so a runaway engine can't fill the worker's memory. Retried within
+ * the budget.
+ */
+export class ResponseTooLargeError extends SparkinferError {
+  readonly limitBytes: number;
+  constructor(limitBytes: number, message: string) {
+    super('E_RESPONSE_TOO_LARGE', message);
+    this.limitBytes = limitBytes;
   }
 }
 

@@ -32,6 +32,8 @@ export interface Http1PoolOptions {
   headers: ReadonlyArray<readonly [string, string]>;
   /** An idle socket is closed after this long unused (default IDLE_CLOSE_MS). */
   idleCloseMs?: number;
+  /** An answer body over this many bytes fails its request with `E_BODY_TOO_LARGE` (default MAX_BODY_BYTES). */
+  maxBodyBytes?: number;
 }
 
 /**
@@ -51,9 +53,10 @@ export abstract class Http1Request {
 
   /**
    * The status line and headers of the final answer (1xx are skipped) arrived. `fields`: the
-   * header lines as received, CRLF-separated; `headersOf` parses them.
+   * header lines as received, CRLF-separated; `headersOf` parses them. `contentType`: the
+   * content-type header's value, read during framing so a caller need not parse `fields`.
    */
-  abstract onHead(status: number, fields: string): void;
+  abstract onHead(status: number, fields: string, contentType: string | undefined): void;
   /** The whole body arrived. */
   abstract onEnd(text: string, bytes: number): void;
   abstract onFail(err: unknown): void;
@@ -72,6 +75,14 @@ export abstract class Http1Request {
 
 /** Past this the answer's head is refused (llhttp's default is 80 KiB; undici's 16 KiB). */
 const MAX_HEAD_BYTES = 64 * 1024;
+/**
+ * Past this an answer's body is dropped and its request failed (`E_BODY_TOO_LARGE`), so memory per
+ * request stays bounded whatever the engine sends. A generation's answer is a few KiB; a batch of
+ * 256 embeddings of 4,096 dimensions is about 12 MiB of JSON. A worker reading such answers on
+ * every socket of a window of 2 peaked at about 300 MB (test/reliability/engine-faults.test.ts):
+ * the dropped bodies wait for V8's next collection.
+ */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 /** Idle sockets are reused up to this long without a `keep-alive: timeout` hint (undici's default). */
 const DEFAULT_KEEP_ALIVE_MS = 4_000;
 /** Reuse stops this long before the server's own idle timeout, so we don't race its close. */
@@ -141,6 +152,7 @@ export class Http1Pool {
   readonly #idle: Conn[] = [];
   readonly #queue: Http1Request[] = [];
   readonly #idleCloseMs: number;
+  readonly maxBodyBytes: number;
   /** Closes the sockets idle past `#idleCloseMs`; armed while any socket is idle. */
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Requests accepted and not yet settled. */
@@ -157,6 +169,7 @@ export class Http1Pool {
     this.#max = o.connections;
     this.#connectTimeoutMs = o.connectTimeoutMs;
     this.#idleCloseMs = o.idleCloseMs ?? IDLE_CLOSE_MS;
+    this.maxBodyBytes = o.maxBodyBytes ?? MAX_BODY_BYTES;
     this.#fixed = `host: ${o.url.host}\r\n${o.headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}`;
   }
 
@@ -406,7 +419,7 @@ class Conn {
             this.#finish(buf.toString('utf8', i, i + n), i + n < end);
             return;
           }
-          this.#take(buf, i, i + n);
+          if (!this.#take(buf, i, i + n)) return;
           this.#remaining -= n;
           i += n;
           if (this.#remaining === 0) {
@@ -417,7 +430,7 @@ class Conn {
         }
         case CHUNK_DATA: {
           const n = Math.min(this.#remaining, end - i);
-          this.#take(buf, i, i + n);
+          if (!this.#take(buf, i, i + n)) return;
           this.#remaining -= n;
           i += n;
           if (this.#remaining === 0) this.#state = CHUNK_END;
@@ -435,7 +448,7 @@ class Conn {
           break;
         }
         case UNTIL_CLOSE: {
-          this.#take(buf, i, end);
+          if (!this.#take(buf, i, end)) return;
           i = end;
           break;
         }
@@ -486,6 +499,7 @@ class Conn {
     let encoding: string | undefined;
     let connection: string | undefined;
     let keepAlive: string | undefined;
+    let contentType: string | undefined;
     for (let start = 0; start < fields.length;) {
       let stop = fields.indexOf('\r\n', start);
       if (stop === -1) stop = fields.length;
@@ -498,7 +512,7 @@ class Conn {
       const from = start;
       start = stop + 2;
       const n = colon - from;
-      if (n !== 14 && n !== 17 && n !== 10) continue; // not content-length, transfer-encoding, connection, keep-alive
+      if (n !== 14 && n !== 17 && n !== 10 && n !== 12) continue; // not content-length, transfer-encoding, connection, keep-alive, content-type
       const name = fields.slice(from, colon).toLowerCase();
       const value = fields.slice(colon + 1, stop).trim();
       if (name === 'content-length') {
@@ -510,6 +524,7 @@ class Conn {
       } else if (name === 'transfer-encoding') encoding = encoding === undefined ? value : `${encoding}, ${value}`;
       else if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       else if (name === 'keep-alive') keepAlive = value;
+      else if (name === 'content-type') contentType ??= value;
     }
     if (status < 200) {
       if (status === 101) {
@@ -547,6 +562,10 @@ class Conn {
         return false;
       }
       this.#declared = Number(length);
+      if (this.#declared > this.#pool.maxBodyBytes) {
+        this.#invalid('E_BODY_TOO_LARGE', `an answer of ${this.#declared} bytes, over the cap of ${this.#pool.maxBodyBytes}`);
+        return false;
+      }
       this.#remaining = this.#declared;
       this.#state = LENGTH;
     } else {
@@ -554,7 +573,7 @@ class Conn {
       this.#keepAlive = false;
     }
     // Only now is the head valid: from here on a failure is the body's.
-    (this.#req as Http1Request).onHead(status, fields);
+    (this.#req as Http1Request).onHead(status, fields, contentType);
     return true;
   }
 
@@ -606,11 +625,17 @@ class Conn {
     return lf + 1;
   }
 
-  /** Keeps body bytes, copied out of a possibly shared buffer. */
-  #take(buf: Buffer, from: number, to: number): void {
-    if (to <= from) return;
-    this.#chunks.push(Buffer.from(buf.subarray(from, to)));
+  /** Keeps body bytes, copied out of a possibly shared buffer; past the cap, fails the request instead. */
+  #take(buf: Buffer, from: number, to: number): boolean {
+    if (to <= from) return true;
     this.#bytes += to - from;
+    if (this.#bytes > this.#pool.maxBodyBytes) {
+      this.#chunks = [];
+      this.#invalid('E_BODY_TOO_LARGE', `an answer body over the cap of ${this.#pool.maxBodyBytes} bytes`);
+      return false;
+    }
+    this.#chunks.push(Buffer.from(buf.subarray(from, to)));
+    return true;
   }
 
   /** The answer is complete. `extra`: bytes followed it, which no request asked for. */

@@ -4,7 +4,7 @@
  * (but for http1.ts's one resend of a request whose reused keep-alive socket died before answering).
  */
 import {
-  BadResponseError, ConnectError, ContextLengthError, EngineOutageError, HttpError, TimeoutError,
+  BadResponseError, ConnectError, ContextLengthError, EngineOutageError, HttpError, ResponseTooLargeError, TimeoutError,
   TruncatedResponseError,
 } from './errors.ts';
 
@@ -99,7 +99,8 @@ export function parseRetryAfter(header: string | undefined | null, now: number):
 /**
  * Decides whether to retry a failed attempt, and when.
  * - outage (connect refused/unreachable): retry, outage=true, not limited by `maxRetries`;
- * - other connect errors, timeouts, truncated bodies, 408/409/429/5xx: retry within the budget;
+ * - other connect errors, timeouts, truncated, unusable or oversized answers, 408/409/429/5xx:
+ *   retry within the budget;
  * - the row's own 4xx (400, 404, 413, 422, ...) and context-length errors: no retry;
  * - anything else (an abort, a bug): no retry.
  * A valid `retry-after` replaces the backoff: min(retry-after, retryAfterCapMs) plus up to
@@ -125,7 +126,7 @@ export function classify(outcome: unknown, attempt: number, policy: RetryPolicy,
     retryable = isRetryableStatus(outcome.status);
     retryAfter = outcome.retryAfter;
   } else if (outcome instanceof ConnectError || outcome instanceof TimeoutError
-    || outcome instanceof TruncatedResponseError || outcome instanceof BadResponseError) {
+    || outcome instanceof TruncatedResponseError || outcome instanceof BadResponseError || outcome instanceof ResponseTooLargeError) {
     retryable = true;
   }
   if (!retryable || attempt > policy.maxRetries) return no;

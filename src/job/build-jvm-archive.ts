@@ -11,7 +11,8 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startSimServer } from '../sim/server.ts';
-import { PROJECT_ROOT, runJob } from './run.ts';
+import { runJob } from './run.ts';
+import { packageRoot } from '../install/layout.ts';
 import { jvmArchivePath, safeInOptions } from '../spark/jvm-archive.ts';
 import { sparkSubmitBin } from '../spark/submit.ts';
 import { SparkinferError } from '../errors.ts';
@@ -50,7 +51,7 @@ function trainingJob(endpoint: string): string {
 
 export async function buildJvmArchive(o: BuildArchiveOptions): Promise<BuildArchiveResult> {
   const t0 = Date.now();
-  const path = jvmArchivePath(sparkSubmitBin(PROJECT_ROOT));
+  const path = jvmArchivePath(sparkSubmitBin(packageRoot()));
   const sizeOf = (file: string): number => { try { return statSync(file).size; } catch { return -1; } };
   if (!safeInOptions(path)) {
     throw new SparkinferError('E_RUNTIME', `the cache path ${path} has whitespace or quotes, which Spark's java options cannot carry; set SPARKINFER_CACHE to a plain path`);

@@ -3,9 +3,8 @@
  * driver → progress → summary. The engine start never delays a spec or input error: the spec is
  * checked before anything starts, and the driver checks the input before it waits for the engine.
  */
-import { existsSync, readFileSync, statSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { engineKindOf, type Job } from '../spec/schema.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { loadJobFile } from '../spec/load.ts';
@@ -13,19 +12,18 @@ import { fingerprint } from '../spec/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
 import { chatTemplateIdentity, loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
 import { resolveModel } from '../launch/paths.ts';
-import { acquireLock, annotateLock, makeRunDir, newRunId, resolvePath, runsRoot, runsRootIsBesideJob } from './rundir.ts';
+import { acquireLock, makeRunDir, newRunId, pidDir, RESERVE_FILE, resolvePath, runsRoot, runsRootIsBesideJob } from './rundir.ts';
 import { checkEarlierRuns } from './resume.ts';
 import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
-import { killGroup, isLocalMaster, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
+import { killGroup, isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
 import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
-import { SparkinferError } from '../errors.ts';
-
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
+import { packageRoot, workerBundlePath } from '../install/layout.ts';
 
 export interface RunOptions {
   jobPath: string;
@@ -64,10 +62,6 @@ export function inputIdentity(job: Job, baseDir: string): string {
   return `${inp.format}:${parts.join('|')}`;
 }
 
-export function workerBundlePath(): string {
-  return join(PROJECT_ROOT, 'dist', 'sparkinfer-worker.mjs');
-}
-
 export interface RunResult {
   summary: Summary;
   exitCode: number;
@@ -93,15 +87,22 @@ export function chatTemplateOf(job: Job, baseDir: string): ChatTemplateSource | 
 export async function runJob(o: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const { job, baseDir, columns, chatTemplate } = resolveJob(o.jobPath, o.set ?? []);
-  if (!existsSync(workerBundlePath())) throw new SparkinferError('E_RUNTIME', `worker bundle missing at ${workerBundlePath()}; run 'npm run setup'`);
+  if (!existsSync(workerBundlePath())) throw new SparkinferError('E_RUNTIME', `worker bundle missing at ${workerBundlePath()}; in a checkout run 'npm run setup', else reinstall sparkinfer`);
+  requireSparkSubmit(packageRoot());
   const cloud = cloudJars();
   if (cloud.missing.length > 0 && usesS3a(job)) {
-    throw new SparkinferError('E_RUNTIME', `s3a:// needs hadoop-aws and the AWS SDK jars, and ${cloud.missing.length} of them are missing from ${cloudJarsDir()}; run 'npm run setup'`);
+    throw new SparkinferError('E_RUNTIME', `s3a:// needs hadoop-aws and the AWS SDK jars, and ${cloud.missing.length} of them are missing from ${cloudJarsDir()}; run 'npm run setup' in a checkout, 'sparkinfer setup' for an installed package`);
   }
   const runId = newRunId(job.name);
   const root = runsRoot(job, baseDir);
-  const release = acquireLock(root, runId);
-  const runDir = makeRunDir(root, runId);
+  const release = acquireLock(root, runId, { log: o.log });
+  let runDir: string;
+  try {
+    runDir = makeRunDir(root, runId);
+  } catch (err) {
+    release();
+    throw new RuntimeFailure(withDiskHint(`cannot create the run directory ${join(root, runId)}: ${errnoText(err)}`));
+  }
   if (runsRootIsBesideJob(job)) o.log(`sparkinfer: the output is on ${job.output.path?.split(':')[0]}://, so the run directory (ledger, logs) is local: ${runDir} (set resume.dir to a shared path on a cluster)`);
   const output = job.output.path !== undefined ? resolvePath(job.output.path, baseDir) : (job.output.table ?? null);
   let engine: LocalEngine | undefined;
@@ -128,7 +129,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         kind: launch.kind, model: launch.model, alias: job.model, args: launch.args, parallel: launch.parallel,
         ctxPerSlot: launch.ctx_per_slot, maxRestarts: launch.max_restarts, port,
         embeddings: launch.embeddings ?? job.task === 'embed',
-        logFile: join(runDir, 'logs', 'engine.log'), baseDir,
+        logFile: join(runDir, 'logs', 'engine.log'), pidDir: pidDir(runDir), baseDir,
         ...(launch.threads !== undefined ? { threads: launch.threads } : {}),
         logger: { info: (l: string) => o.log(l), warn: (l: string) => o.log(l) },
       });
@@ -152,19 +153,11 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     const uiPort = isLocalMaster(job.spark.master) ? await freePort() : undefined;
     // The driver stops the whole run when this process dies (python/sparkinfer/watch.py).
     process.env['SPARKINFER_CLI_PID'] = String(process.pid);
-    const jvmArchive = o.jvmArchive ?? archiveToUse(sparkSubmitBin(PROJECT_ROOT));
-    spark = startSparkSubmit(resolved, { root: PROJECT_ROOT, jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
-      nodePath: process.execPath, ...(uiPort !== undefined ? { uiPort } : {}), ...(jvmArchive !== undefined ? { jvmArchive } : {}),
+    const jvmArchive = o.jvmArchive ?? archiveToUse(sparkSubmitBin(packageRoot()));
+    spark = startSparkSubmit(resolved, { root: packageRoot(), jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
+      nodePath: process.execPath, pidDir: pidDir(runDir), ...(uiPort !== undefined ? { uiPort } : {}), ...(jvmArchive !== undefined ? { jvmArchive } : {}),
       ...(cloud.missing.length === 0 ? { jars: cloud.jars } : {}),
     });
-    // spark-submit leads its own process group: a rerun after a kill waits for that group to end.
-    if (spark.child.pid !== undefined) {
-      try {
-        annotateLock(root, { spark_pgid: spark.child.pid });
-      } catch (err) {
-        o.log(`sparkinfer: could not note Spark's process group in the run lock: ${(err as Error).message}`);
-      }
-    }
     o.log(`sparkinfer: run ${runId} started; spark log: ${join(runDir, 'logs', 'spark.log')}`);
     const sp = spark;
     const engineGaveUp = new Promise<string>((res) => engine?.on('giveup', () => res('the local engine crashed more often than engine.launch.max_restarts allows')));
@@ -202,16 +195,20 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       } else if (existsSync(errFile)) {
         const e = JSON.parse(readFileSync(errFile, 'utf8')) as { exit_code?: number; message?: string };
         exitCode = e.exit_code === 2 ? 2 : 1;
-        message = e.message ?? 'the driver failed';
+        message = withDiskHint(e.message ?? 'the driver failed');
       } else {
         exitCode = 1;
-        message = `spark-submit exited with ${outcome.code}; see ${join(runDir, 'logs', 'spark.log')}`;
+        message = fullDisk(runDir) ?? `spark-submit exited with ${outcome.code}; see ${join(runDir, 'logs', 'spark.log')}`;
       }
     }
   } catch (err) {
     if (err instanceof SparkinferError) {
       exitCode = err.code === 'E_SPEC' || err.code === 'E_INPUT' ? 2 : 1;
       message = err.message;
+    } else if (typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).path === 'string') {
+      // A file of the run could not be written (job.json on a full disk, say): say which, and why.
+      exitCode = 1;
+      message = withDiskHint(`cannot write ${(err as NodeJS.ErrnoException).path}: ${errnoText(err)}`);
     } else throw err;
   } finally {
     if (timer !== undefined) clearInterval(timer);
@@ -223,6 +220,31 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     runId, runDir, wallMs: Date.now() - started, status, exitCode, output,
     ...(driver !== undefined ? { driver } : {}), ...(message !== undefined ? { message } : {}),
   });
-  writeFileSync(join(runDir, 'summary.json'), JSON.stringify(summary, null, 2));
+  // On a full disk the reserve makes room for the summary (rundir.ts RESERVE_FILE).
+  rmSync(join(runDir, RESERVE_FILE), { force: true });
+  try {
+    writeFileSync(join(runDir, 'summary.json'), JSON.stringify(summary, null, 2));
+  } catch (err) {
+    o.log(`sparkinfer: cannot write ${join(runDir, 'summary.json')}: ${(err as Error).message}`);
+  }
   return { summary, exitCode };
+}
+
+const DISK_ERRNO = /\((ENOSPC|EDQUOT|EIO|EROFS)\)/;
+
+/** A disk failure's message gets what to do next: the ledger kept every finished row. */
+export function withDiskHint(message: string): string {
+  if (!DISK_ERRNO.test(message)) return message;
+  return `${message}; free space (or fix the disk) and run the same command again: it resumes, and finished rows are not inferred again`;
+}
+
+/** When the driver could not even say why (its error file did not fit), a full run directory is the likely cause. */
+function fullDisk(runDir: string): string | undefined {
+  try {
+    const st = statfsSync(runDir);
+    if (st.bavail > 0 && st.ffree > 0) return undefined;
+  } catch {
+    return undefined;
+  }
+  return withDiskHint(`the filesystem of the run directory ${runDir} is full: no space left on device (ENOSPC)`);
 }

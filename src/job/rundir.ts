@@ -9,11 +9,12 @@
  * schema (src/spark/storage.ts, runDirProblem).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Job } from '../spec/schema.ts';
 import { InputError } from '../errors.ts';
 import { uriScheme } from '../spark/storage.ts';
+import { stopLeftovers } from '../launch/procs.ts';
 
 export function runsRoot(job: Job, baseDir: string): string {
   if (job.resume.dir !== undefined) return localPath(resolvePath(job.resume.dir, baseDir));
@@ -45,9 +46,18 @@ export function newRunId(name: string, now = new Date()): string {
   return `${name}-${ts}-${randomBytes(2).toString('hex')}`;
 }
 
+/**
+ * Space held in every run directory for the last words of a run on a full disk: the driver
+ * removes it to write driver_error.json (python/sparkinfer/driver.py RESERVE_FILE), the CLI to
+ * write summary.json. Real bytes, so that a filesystem that allocates on write counts them.
+ */
+export const RESERVE_FILE = '.reserve';
+const RESERVE_BYTES = 64 * 1024;
+
 export function makeRunDir(root: string, runId: string): string {
   const dir = join(root, runId);
   for (const sub of ['logs', 'stats', 'ledger']) mkdirSync(join(dir, sub), { recursive: true });
+  writeFileSync(join(dir, RESERVE_FILE), Buffer.alloc(RESERVE_BYTES, 0x20));
   return dir;
 }
 
@@ -60,40 +70,26 @@ function alive(pid: number): boolean {
   }
 }
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Blocks the thread for `ms` (the lock is taken once, at start, before anything else runs). */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 interface LockHolder {
   pid?: number;
   run_id?: string;
-  /** Process group of the run's spark-submit (JVM, driver, local workers), once started. */
-  spark_pgid?: number;
 }
 
 export interface LockOptions {
-  /**
-   * How long to wait for the Spark process group of a dead holder to go away, in ms. The driver of
-   * a run whose CLI was killed takes its group down within a second (python/sparkinfer/watch.py).
-   * Default 15000.
-   */
-  orphanWaitMs?: number;
+  /** Told what a killed holder left running and this run stopped (one line each). */
+  log?: (line: string) => void;
+}
+
+/** Where a run records the process groups it starts (launch/procs.ts). */
+export function pidDir(runDir: string): string {
+  return join(runDir, 'pids');
 }
 
 /**
  * One run per output at a time: `<root>/LOCK` is created with O_EXCL and holds the owner's pid and
- * run id, and later its Spark process group (`annotateLock`). A lock whose pid is gone (a killed
- * run) is taken over, once that run's Spark group is gone too.
+ * run id. A lock whose pid is gone (a killed run) is taken over, after stopping what that run
+ * recorded in its `pids/` folder and is provably still its own (an engine, spark-submit's group):
+ * the layers in launch/cleanup.ts normally leave nothing, and this is the last one.
  */
 export function acquireLock(root: string, runId: string, opts: LockOptions = {}): () => void {
   mkdirSync(root, { recursive: true });
@@ -115,25 +111,17 @@ export function acquireLock(root: string, runId: string, opts: LockOptions = {})
       if (typeof holder.pid === 'number' && alive(holder.pid)) {
         throw new InputError(`another run (${holder.run_id ?? '?'}, pid ${holder.pid}) is using this output; lock: ${path}`);
       }
-      const pgid = holder.spark_pgid;
-      if (typeof pgid === 'number' && pgid > 1) {
-        const until = Date.now() + (opts.orphanWaitMs ?? 15_000);
-        while (groupAlive(pgid) && Date.now() < until) sleepSync(100);
-        if (groupAlive(pgid)) {
-          throw new InputError(`the Spark processes of the killed run ${holder.run_id ?? '?'} (process group ${pgid}) are still running; stop them (kill -- -${pgid}) and run again; lock: ${path}`);
+      if (typeof holder.run_id === 'string' && /^[A-Za-z0-9_.-]+$/.test(holder.run_id)) {
+        let stopped: string[];
+        try {
+          stopped = stopLeftovers(pidDir(join(root, holder.run_id)));
+        } catch (e) {
+          throw new InputError(`the killed run ${holder.run_id} left processes behind: ${(e as Error).message}; lock: ${path}`);
         }
+        for (const what of stopped) opts.log?.(`sparkinfer: stopped ${what}, left running by the killed run ${holder.run_id}`);
       }
       rmSync(path, { force: true });
     }
   }
   throw new InputError(`could not take the run lock ${path}`);
-}
-
-/** Adds fields (the Spark process group) to the lock this run holds. */
-export function annotateLock(root: string, fields: Omit<LockHolder, 'pid' | 'run_id'>): void {
-  const path = join(root, 'LOCK');
-  const holder = JSON.parse(readFileSync(path, 'utf8')) as LockHolder & { at?: string };
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify({ ...holder, ...fields }));
-  renameSync(tmp, path);
 }

@@ -20,6 +20,8 @@ export interface StartEngineOptions extends Omit<EngineCommandOptions, 'port' | 
   maxRestarts: number;
   /** File that receives the engine's stdout and stderr (appended; one header line per start). */
   logFile: string;
+  /** Folder for the engine's pid file (`<run dir>/pids`): a rerun after a crash stops a leftover engine. */
+  pidDir?: string;
   /** Aborting it stops the engine. */
   signal?: AbortSignal;
   /** Default: `stderrLogger`. */
@@ -94,6 +96,7 @@ export async function startEngine(opts: StartEngineOptions): Promise<LocalEngine
     argv,
     port,
     logFile: resolve(opts.logFile),
+    ...(opts.pidDir !== undefined ? { pidDir: opts.pidDir } : {}),
     maxRestarts: opts.maxRestarts,
     env,
     logger: opts.logger ?? stderrLogger,

@@ -57,8 +57,8 @@ export function llamaServerPath(env: Env = process.env): string {
   const onPath = findOnPath('llama-server', env);
   if (onPath !== undefined) return onPath;
   throw new RuntimeFailure(
-    `llama-server not found: looked at ${cached} (built by \`bash scripts/setup.sh\`) and on PATH; ` +
-      'run `bash scripts/setup.sh` or set SPARKINFER_LLAMA_SERVER to a llama-server binary',
+    `llama-server not found: looked at ${cached} (built by \`sparkinfer setup\`) and on PATH; ` +
+      'run `sparkinfer setup` (in a checkout: `npm run setup`) or set SPARKINFER_LLAMA_SERVER to a llama-server binary',
   );
 }
 
@@ -83,7 +83,7 @@ export function resolveModel(nameOrPath: string, options: ResolveModelOptions = 
   if (demo !== undefined) {
     const file = join(cacheDir(env), 'models', demo);
     if (existsSync(file)) return file;
-    throw new SpecError(`model \`${nameOrPath}\` is not in the cache: looked for ${file}; run \`bash scripts/setup.sh\` to fetch it`);
+    throw new SpecError(`model \`${nameOrPath}\` is not in the cache: looked for ${file}; run \`sparkinfer setup\` (in a checkout: \`npm run setup\`) to fetch it`);
   }
   const expanded = nameOrPath.startsWith('~/') ? join(homedir(), nameOrPath.slice(2)) : nameOrPath;
   const path = isAbsolute(expanded) ? expanded : resolve(options.baseDir ?? process.cwd(), expanded);

@@ -8,7 +8,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { RuntimeFailure, SpecError } from '../errors.ts';
 import { formatDuration } from '../spec/units.ts';
-import { groupAlive, killGroup, track, untrack } from './cleanup.ts';
+import { groupAlive, killGroup, track, untrack, withParentDeathSignal } from './cleanup.ts';
 import type { LaunchKind } from './command.ts';
 import { logTail, probeHealth } from './health.ts';
 
@@ -51,6 +51,8 @@ export interface EngineConfig {
   argv: string[];
   port: number;
   logFile: string;
+  /** Where the engine's pid file goes (`<run dir>/pids`), for a rerun after a crash (procs.ts). */
+  pidDir?: string;
   maxRestarts: number;
   env: NodeJS.ProcessEnv;
   logger: LaunchLogger;
@@ -122,7 +124,8 @@ export class LocalEngine extends EventEmitter<LocalEngineEvents> {
     let child: ChildProcess;
     try {
       writeSync(fd, `\n=== sparkinfer: ${new Date().toISOString()} start ${this.#restarts + 1} of ${this.kind}: ${this.command.join(' ')}\n`);
-      child = spawn(bin, argv, { detached: true, stdio: ['ignore', fd, fd], env });
+      const [file, args] = withParentDeathSignal(bin, argv);
+      child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env });
     } finally {
       closeSync(fd); // the child has its own copy
     }
@@ -145,7 +148,7 @@ export class LocalEngine extends EventEmitter<LocalEngineEvents> {
         }
       });
     });
-    if (child.pid !== undefined) track(child.pid);
+    if (child.pid !== undefined) track(child.pid, { role: 'engine', command: bin, ...(this.#cfg.pidDir !== undefined ? { pidDir: this.#cfg.pidDir } : {}) });
     if (!this.#everHealthy) this.#watchStartup(child);
   }
 

@@ -11,15 +11,17 @@
  * - The run directory is plain files that every worker appends to: it never lives on a URI store.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Job } from '../spec/schema.ts';
 import { cacheDir } from '../launch/paths.ts';
+import { packageRoot } from '../install/layout.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLOUD_JARS_LIST = join(ROOT, 'scripts', 'lib', 'cloud-jars.txt');
+/** The pinned list, in a checkout and in the installed package alike (package.json `files`). */
+export function cloudJarsList(): string {
+  return join(packageRoot(), 'scripts', 'lib', 'cloud-jars.txt');
+}
 
 /** `s3a` for `s3a://b/k`, `hdfs` for `hdfs://nn/p`; undefined for a plain path. */
 export function uriScheme(p: string): string | undefined {
@@ -33,7 +35,7 @@ export function isS3a(p: string | undefined): boolean {
 }
 
 /** The jar file names of cloud-jars.txt (`artifact-version.jar`), in list order. */
-export function cloudJarNames(listFile = CLOUD_JARS_LIST): string[] {
+export function cloudJarNames(listFile = cloudJarsList()): string[] {
   return readFileSync(listFile, 'utf8').split('\n').flatMap((raw) => {
     const line = raw.split('#', 1)[0]?.trim() ?? '';
     if (line === '') return [];

@@ -3,28 +3,43 @@
  * the data is ever parsed by a shell.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { javaFlag, mergeJavaOptions, type JvmArchiveMode } from './jvm-archive.ts';
 import { storageConf } from './storage.ts';
+import { driverScript, venvDir } from '../install/layout.ts';
+import { findOnPath } from '../launch/paths.ts';
+import { RuntimeFailure } from '../errors.ts';
+import { track, untrack, withParentDeathSignal } from '../launch/cleanup.ts';
 
 export interface SubmitPaths {
-  /** Project root (holds python/, dist/, .venv/). */
+  /** Package folder (holds python/ and dist/; its venv: install/layout.ts venvDir). */
   root: string;
   jobJson: string;
   workerBundle: string;
 }
 
+/** `$SPARKINFER_SPARK_SUBMIT`, else the venv's spark-submit (layout.ts venvDir), else `spark-submit` on PATH. */
 export function sparkSubmitBin(root: string): string {
   const fromEnv = process.env['SPARKINFER_SPARK_SUBMIT'];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  const venv = join(root, '.venv', 'bin', 'spark-submit');
+  const venv = join(venvDir(root), 'bin', 'spark-submit');
   return existsSync(venv) ? venv : 'spark-submit';
 }
 
+/** sparkSubmitBin, checked before a run starts anything: a RuntimeFailure that says to run setup when there is none. */
+export function requireSparkSubmit(root: string): string {
+  const bin = sparkSubmitBin(root);
+  if (bin.includes('/') ? existsSync(bin) : findOnPath(bin) !== undefined) return bin;
+  throw new RuntimeFailure(bin.includes('/')
+    ? `spark-submit not found: ${bin} does not exist`
+    : `spark-submit not found: there is no venv at ${venvDir(root)} and no spark-submit on PATH; run \`sparkinfer setup\` (in a checkout: \`npm run setup\`)`);
+}
+
+/** The venv's python (layout.ts venvDir), else `python3` on PATH. */
 export function pythonBin(root: string): string {
-  const venv = join(root, '.venv', 'bin', 'python');
+  const venv = join(venvDir(root), 'bin', 'python');
   return existsSync(venv) ? venv : 'python3';
 }
 
@@ -39,6 +54,8 @@ export interface SubmitExtra {
   jvmArchive?: JvmArchiveMode;
   /** Jars for Spark's class path (storage.ts: s3a and the S3A committers), passed with --jars. */
   jars?: string[];
+  /** Where spark-submit's pid file goes (`<run dir>/pids`), for a rerun after a crash. */
+  pidDir?: string;
 }
 
 /** Builds the spark-submit argv (without the binary). */
@@ -73,7 +90,7 @@ export function buildSubmitArgs(job: ResolvedJob, paths: SubmitPaths, extra: Sub
   for (const [k, v] of Object.entries(conf)) args.push('--conf', `${k}=${v}`);
   if (jars.length > 0) args.push('--jars', jars.join(','));
   args.push('--files', `${paths.jobJson},${paths.workerBundle}`);
-  args.push(join(paths.root, 'python', 'sparkinfer', 'driver.py'), '--job', paths.jobJson);
+  args.push(driverScript(paths.root), '--job', paths.jobJson);
   return args;
 }
 
@@ -82,7 +99,10 @@ export interface SparkProcess {
   exited: Promise<number>;
 }
 
-/** Starts spark-submit in its own process group, its output going to `logFile`. */
+/**
+ * Starts spark-submit in its own process group, its output going to `logFile`. The group is
+ * tracked (launch/cleanup.ts) until it exits, so it does not outlive this process.
+ */
 export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: string, extra: SubmitExtra): SparkProcess {
   const fd = openSync(logFile, 'a');
   const env: NodeJS.ProcessEnv = {
@@ -95,13 +115,21 @@ export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: 
   // The driver notes in its log whether the JVM mapped the archive (python/sparkinfer/driver.py).
   if (extra.jvmArchive !== undefined && 'use' in extra.jvmArchive) env['SPARKINFER_JVM_ARCHIVE_FILE'] = extra.jvmArchive.use;
   else delete env['SPARKINFER_JVM_ARCHIVE_FILE'];
-  const child = spawn(sparkSubmitBin(paths.root), buildSubmitArgs(job, paths, extra), {
-    stdio: ['ignore', fd, fd],
-    detached: true,
-    env,
-  });
+  const bin = sparkSubmitBin(paths.root);
+  const [file, args] = withParentDeathSignal(bin, buildSubmitArgs(job, paths, extra));
+  const child = spawn(file, args, { stdio: ['ignore', fd, fd], detached: true, env });
+  closeSync(fd); // the child has its own copy
+  const pid = child.pid;
+  if (pid !== undefined) track(pid, { role: 'spark', command: bin, ...(extra.pidDir !== undefined ? { pidDir: extra.pidDir } : {}) });
   const exited = new Promise<number>((resolveExit) => {
-    child.on('exit', (code, sig) => resolveExit(code ?? (sig !== null ? 128 + 9 : 1)));
+    child.on('exit', (code, sig) => {
+      // The JVM is gone; the Python driver and local workers it left in its group go too.
+      if (pid !== undefined) {
+        killGroup(child, 'SIGKILL');
+        untrack(pid);
+      }
+      resolveExit(code ?? (sig !== null ? 128 + 9 : 1));
+    });
     child.on('error', () => resolveExit(127));
   });
   return { child, exited };

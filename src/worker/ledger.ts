@@ -11,6 +11,21 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { errnoText } from '../errors.ts';
+
+/**
+ * A write or sync of the ledger failed (a full disk, an I/O error, a quota). Fatal for the worker:
+ * a result that is not in the ledger must not be reported. The message names the file and the
+ * cause, for the user: `cannot append to the ledger /runs/…/w.jsonl: no space left on device (ENOSPC)`.
+ */
+export class LedgerWriteError extends Error {
+  readonly errno: string;
+  constructor(path: string, action: string, err: unknown) {
+    super(`cannot ${action} the ledger ${path}: ${errnoText(err)}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    this.errno = typeof code === 'string' ? code : 'EIO';
+  }
+}
 
 export interface LedgerOptions {
   /** Sync to disk at most this often, in ms. Default 1000. */
@@ -44,24 +59,38 @@ export class LedgerWriter {
   appendLines(text: string): void {
     if (text === '') return;
     const buf = Buffer.from(text, 'utf8');
-    let off = writeSync(this.#fd, buf, 0, buf.length);
-    while (off < buf.length) off += writeSync(this.#fd, buf, off, buf.length - off);
+    try {
+      let off = writeSync(this.#fd, buf, 0, buf.length);
+      while (off < buf.length) off += writeSync(this.#fd, buf, off, buf.length - off);
+    } catch (err) {
+      // What was written stays: at worst a torn last line, which readers skip.
+      throw new LedgerWriteError(this.path, 'append to', err);
+    }
     this.#dirty = true;
     const t = this.#now();
     if (t - this.#lastSync >= this.#interval) this.sync(t);
   }
 
   sync(t = this.#now()): void {
-    if (this.#dirty) fsyncSync(this.#fd);
+    if (this.#dirty) {
+      try {
+        fsyncSync(this.#fd);
+      } catch (err) {
+        throw new LedgerWriteError(this.path, 'sync', err);
+      }
+    }
     this.#dirty = false;
     this.#lastSync = t;
   }
 
   close(): void {
     if (this.#fd < 0) return;
-    this.sync();
-    closeSync(this.#fd);
-    this.#fd = -1;
+    try {
+      this.sync();
+    } finally {
+      closeSync(this.#fd); // once, even when the sync failed: a second close() returns here
+      this.#fd = -1;
+    }
   }
 }
 

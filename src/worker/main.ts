@@ -5,7 +5,9 @@
  * holds a short fatal reason (Spark keeps 2 KB of it).
  *
  * Exit codes: 0 when every row got a result line; 3 when the engine outage outlasted
- * outage_timeout; 4 on a protocol or IO failure. Row failures never make it exit non-zero.
+ * outage_timeout; 4 on a protocol or IO failure; 5 when the ledger can't be written (a full disk,
+ * an I/O error: the reason names the file). Row failures never make it exit non-zero. Its own log
+ * and stats files are best effort: a full disk stops the worker through the ledger, not them.
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -15,10 +17,10 @@ import type { ResolvedJob } from '../spec/resolved.ts';
 import { EngineClient } from '../engine/client.ts';
 import { classify, retryPolicy } from '../engine/retry.ts';
 import { waitForHealth } from '../engine/health.ts';
-import { LedgerWriter } from './ledger.ts';
+import { LedgerWriteError, LedgerWriter } from './ledger.ts';
 import { ResultWriter } from './output.ts';
 import { newStats, StatsFile } from './stats.ts';
-import { parseInputLine, ProtocolError, readLineBatches } from './input.ts';
+import { parseInputLine, readLineBatches } from './input.ts';
 import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts';
 import { makeRequestBuilder } from './request.ts';
 import { makeWindow } from '../scheduler/window.ts';
@@ -26,6 +28,9 @@ import { startLoadPolling } from './load.ts';
 import { prefixQueueFactory } from './prefix-order.ts';
 import { armFaultKill } from './fault.ts';
 import { EXIT_CANCELLED, watchCancel } from './cancel.ts';
+
+/** The ledger can't be written (ledger.ts LedgerWriteError). */
+const EXIT_LEDGER = 5;
 
 function workerId(): string {
   return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}`;
@@ -38,7 +43,13 @@ async function main(): Promise<number> {
   const runDir = job.run.dir;
   mkdirSync(join(runDir, 'logs'), { recursive: true });
   const logFile = join(runDir, 'logs', `worker-${id}.log`);
-  const log = (m: string): void => appendFileSync(logFile, `${new Date().toISOString()} ${m}\n`);
+  const log = (m: string): void => {
+    try {
+      appendFileSync(logFile, `${new Date().toISOString()} ${m}\n`);
+    } catch {
+      // a full disk: the ledger's own write reports it
+    }
+  };
   // On Kubernetes the sidecar's address is wired through the environment.
   const endpoint = process.env['SPARKINFER_ENDPOINT'] ?? job.run.endpoint;
   const keyEnv = job.engine.api_key_env;
@@ -65,17 +76,33 @@ async function main(): Promise<number> {
       prompt_tokens: c.promptTokens, completion_tokens: c.completionTokens, requests_sent: c.requestsSent,
       retries: c.retries, inflight: c.inflight, window: c.window, errors_by_code: c.errorsByCode, outage: c.outage, done,
     });
-    statsFile.write(stats);
+    try {
+      statsFile.write(stats);
+    } catch {
+      // progress only; a full disk is reported by the ledger
+    }
   };
   const out = process.stdout;
   // Ledger first, then stdout, one batch per event-loop turn (output.ts); line by line under the
   // fault hook, which must die right after its N-th line.
-  const results = new ResultWriter(ledger, out, { batched: faultKill === undefined, afterLine: faultKill });
+  const results = new ResultWriter(ledger, out, {
+    batched: faultKill === undefined, afterLine: faultKill,
+    onFatal: (err) => {
+      // Nothing more may reach stdout; Spark keeps this line (2 KB of stderr) for the driver's message.
+      log(`worker failed: ${(err as Error).message}`);
+      process.stderr.write(`sparkinfer-worker: ${(err as Error).message.slice(0, 500)}\n`);
+      process.exit(EXIT_LEDGER);
+    },
+  });
   // The driver cancelled the run (failure budget): stop now; the ledger holds what finished (cancel.ts).
   const stopCancelWatch = watchCancel(runDir, (reason) => {
     log(`cancelled by the driver: ${reason}`);
-    results.flush();
-    ledger.close();
+    try {
+      results.flush();
+      ledger.close();
+    } catch (err) {
+      log(`closing the ledger failed: ${(err as Error).message}`);
+    }
     process.stderr.write(`sparkinfer-worker: cancelled by the driver: ${reason.slice(0, 300)}\n`);
     process.exit(EXIT_CANCELLED);
   });
@@ -117,12 +144,16 @@ async function main(): Promise<number> {
     await new Promise<void>((res) => out.write('', () => res()));
     return 0;
   } catch (err) {
-    results.flush();
-    ledger.close();
+    try {
+      results.flush();
+      ledger.close();
+    } catch (closeErr) {
+      log(`closing the ledger failed too: ${(closeErr as Error).message}`);
+    }
     const msg = (err as Error).message;
     log(`worker failed: ${(err as Error).stack ?? msg}`);
     process.stderr.write(`sparkinfer-worker: ${msg.slice(0, 500)}\n`);
-    return err instanceof OutageTimeout ? 3 : err instanceof ProtocolError ? 4 : 4;
+    return err instanceof OutageTimeout ? 3 : err instanceof LedgerWriteError ? EXIT_LEDGER : 4;
   } finally {
     stopCancelWatch();
     stopPolling();

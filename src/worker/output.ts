@@ -30,6 +30,9 @@ export class ResultWriter {
   readonly #out: BatchSink;
   readonly #batched: boolean;
   readonly #afterLine: ((linesWritten: number) => void) | undefined;
+  readonly #onFatal: ((err: unknown) => void) | undefined;
+  /** The ledger failed: nothing more is reported (a line not in the ledger must not reach stdout). */
+  #failed = false;
   #pending = '';
   #pendingLines = 0;
   #written = 0;
@@ -42,12 +45,17 @@ export class ResultWriter {
   /**
    * @param batched false writes each line at once (ledger, then stdout), as the fault hook needs
    * @param afterLine called after each line went to stdout, with the count so far (the fault hook)
+   * @param onFatal called once when the ledger write fails (the worker exits there); without it
+   *   the error is thrown from `flush`
    */
-  constructor(ledger: BatchLedger, out: BatchSink, options: { batched?: boolean; afterLine?: ((linesWritten: number) => void) | undefined } = {}) {
+  constructor(ledger: BatchLedger, out: BatchSink, options: {
+    batched?: boolean; afterLine?: ((linesWritten: number) => void) | undefined; onFatal?: ((err: unknown) => void) | undefined;
+  } = {}) {
     this.#ledger = ledger;
     this.#out = out;
     this.#batched = options.batched ?? true;
     this.#afterLine = options.afterLine;
+    this.#onFatal = options.onFatal;
   }
 
   /** Queues one line (without newline). Returns false when stdout wants a pause (see `drained`). */
@@ -64,12 +72,19 @@ export class ResultWriter {
 
   /** Writes the queued lines now: ledger first, then stdout. */
   flush(): void {
-    if (this.#pendingLines === 0) return;
+    if (this.#pendingLines === 0 || this.#failed) return;
     const text = this.#pending;
     const n = this.#pendingLines;
     this.#pending = '';
     this.#pendingLines = 0;
-    this.#ledger.appendLines(text);
+    try {
+      this.#ledger.appendLines(text);
+    } catch (err) {
+      this.#failed = true;
+      if (this.#onFatal === undefined) throw err;
+      this.#onFatal(err);
+      return;
+    }
     this.#out.write(text);
     if (this.#afterLine !== undefined) {
       for (let i = 0; i < n; i++) this.#afterLine(++this.#written);

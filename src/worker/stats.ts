@@ -23,13 +23,15 @@ export interface WorkerStats {
   errors_by_code: Record<string, number>;
   outage: boolean;
   done: boolean;
+  /** The worker's peak resident memory so far (getrusage ru_maxrss), in KiB; set on each write. */
+  max_rss_kb: number;
 }
 
 export function newStats(worker: string, now: number): WorkerStats {
   return {
     worker, pid: process.pid, started_at: now, updated_at: now, rows_in: 0, rows_done: 0, rows_ok: 0,
     rows_failed: 0, prompt_tokens: 0, completion_tokens: 0, requests_sent: 0, retries: 0, inflight: 0,
-    window: 0, errors_by_code: {}, outage: false, done: false,
+    window: 0, errors_by_code: {}, outage: false, done: false, max_rss_kb: 0,
   };
 }
 
@@ -42,6 +44,7 @@ export class StatsFile {
     this.#tmp = join(dir, `.${worker}.json.tmp`);
   }
   write(stats: WorkerStats): void {
+    stats.max_rss_kb = process.resourceUsage().maxRSS;
     writeFileSync(this.#tmp, JSON.stringify(stats));
     renameSync(this.#tmp, this.#path);
   }

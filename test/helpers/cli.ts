@@ -1,4 +1,4 @@
-/** Runs the real CLI (bin/sparkinfer) in its own process group and collects what it printed. */
+/** Runs the real CLI (bin/sparkinfer), or any command, in its own process group and collects what it printed. */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
@@ -14,10 +14,18 @@ export interface CliResult {
   ms: number;
 }
 
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string; onStart?: (pid: number) => void } = {}): Promise<CliResult> {
+/** Runs `bin/sparkinfer args` from the checkout (see runCommand). */
+export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult> {
+  return runCommand(CLI, args, opts);
+}
+
+export interface RunOptions { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string; onStart?: (pid: number) => void }
+
+/** Runs a command (argv, no shell) in its own process group, killed as a group after `timeoutMs` (default 15 min). */
+export function runCommand(command: string, args: string[], opts: RunOptions = {}): Promise<CliResult> {
   const t0 = Date.now();
   return new Promise((res, rej) => {
-    const child = spawn(CLI, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(command, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

@@ -8,14 +8,21 @@
  *   - `reset`: resets the connection (RST) before any answer;
  *   - `truncate`: forwards, then sends the engine's headers (with its content-length) and half of
  *     its body, and closes;
- *   - `400`: HTTP 400 (a row error, not retried: for failure-budget tests).
+ *   - `400`: HTTP 400 (a row error, not retried: for failure-budget tests);
+ * and hostile answers, none of which asks the engine:
+ *   - `huge`: HTTP 200, a chunked JSON body that never ends, sent as fast as the client reads,
+ *     until the client closes the connection;
+ *   - `endless`: the same body as a trickle (a 4 KiB chunk every 200 ms), never ending;
+ *   - `garbage`: HTTP 200 `application/json` whose body is not JSON;
+ *   - `html`: HTTP 200 `text/html` (an error page or a login form from something in front);
+ *   - `not-http`: bytes that are not HTTP at all (an SSH banner), then the socket closes.
  * `refuse()` takes the engine away for good: the listener closes and every connection is
  * dropped, so new connections are refused. GETs (/health, /metrics) are always forwarded.
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export const FAULTS = ['5xx', '429', 'slow', 'timeout', 'reset', 'truncate', '400'] as const;
+export const FAULTS = ['5xx', '429', 'slow', 'timeout', 'reset', 'truncate', '400', 'huge', 'endless', 'garbage', 'html', 'not-http'] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface FaultRequest {
@@ -133,6 +140,37 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
           timers.add(t);
           return;
         }
+        case 'huge':
+        case 'endless': {
+          res.writeHead(200, { 'content-type': 'application/json' }); // chunked: no content-length
+          res.write('{"choices":[{"message":{"content":"');
+          const chunk = 'z'.repeat(4096);
+          if (fault === 'huge') {
+            const pump = (): void => {
+              while (!res.destroyed && res.write(chunk));
+              if (!res.destroyed) res.once('drain', pump);
+            };
+            pump();
+          } else {
+            const t = setInterval(() => { if (res.destroyed) clearInterval(t); else res.write(chunk); }, 200);
+            timers.add(t);
+            res.once('close', () => { clearInterval(t); timers.delete(t); });
+          }
+          return;
+        }
+        case 'garbage': {
+          const payload = '{"choices": [ {"message": <<<not json>>>';
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(payload.length) });
+          return res.end(payload);
+        }
+        case 'html': {
+          const payload = '<html><body><h1>Sign in</h1></body></html>';
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': String(payload.length) });
+          return res.end(payload);
+        }
+        case 'not-http':
+          req.socket.end('SSH-2.0-OpenSSH_9.6\r\n\r\n');
+          return;
         case 'truncate':
           return forward(req, body, (status, headers, payload) => {
             countAnswer(status, body);

@@ -167,13 +167,13 @@ describe('command lines and options', () => {
       && e.message.includes(missing) && e.message.includes('smollm2-135m-instruct'));
     assert.throws(() => resolveModel('models/x.gguf', { baseDir: tmp }), { message: new RegExp(join(tmp, 'models', 'x.gguf')) });
     assert.throws(() => resolveModel('smollm2-135m-instruct', { env: { SPARKINFER_CACHE: join(tmp, 'empty') } }),
-      { name: 'SpecError', message: /not in the cache: looked for .*empty\/models\/smollm2-135m-instruct\.gguf; run `bash scripts\/setup\.sh`/ });
+      { name: 'SpecError', message: /not in the cache: looked for .*empty\/models\/smollm2-135m-instruct\.gguf; run `sparkinfer setup` \(in a checkout: `npm run setup`\)/ });
     await assert.rejects(startEngine(baseOptions('missing', { model: missing })), { name: 'SpecError', message: /not found/ });
   });
 
   test('a missing llama-server binary is a RuntimeFailure that says how to get one', () => {
     assert.throws(() => llamaServerPath({ SPARKINFER_LLAMA_SERVER: join(tmp, 'no-bin') }), (e: unknown) => e instanceof RuntimeFailure && /no-bin/.test(e.message));
-    assert.throws(() => llamaServerPath({ SPARKINFER_CACHE: join(tmp, 'empty'), PATH: '' }), { message: /setup\.sh/ });
+    assert.throws(() => llamaServerPath({ SPARKINFER_CACHE: join(tmp, 'empty'), PATH: '' }), { message: /run `sparkinfer setup` \(in a checkout: `npm run setup`\)/ });
   });
 
   test('freePort gives a port that can be bound on 127.0.0.1', async () => {

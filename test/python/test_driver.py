@@ -281,8 +281,12 @@ class InferApiTests(DriverTestCase):
         from sparkinfer import infer
         use_fake_worker(None)  # the real USING string: "${SPARKINFER_NODE:-node}" <worker> <job>
         df = self.spark.createDataFrame([(B53 + i, f'q{i}\t"{i}"') for i in range(7)], 'id long, question string')
-        job = make_job(self.tmp, '/unused', self.engine.endpoint, key='id', include=['question'])
-        del job['run']  # a hand-made job: every column is sent, a run id is made up
+        # A dict in the job-file form: the bundled CLI validates it and works out the columns the
+        # prompt reads; infer() makes up a run id.
+        job = {'name': 'test-job', 'input': {'format': 'json', 'path': '/unused', 'key': 'id'},
+               'prompt': {'user': '{{ question }} ({{ id }})'}, 'model': 'fake-model', 'sampling': {'max_tokens': 16},
+               'engine': {'endpoint': self.engine.endpoint, 'startup_timeout': '20s'},
+               'output': {'path': os.path.join(self.tmp, 'out'), 'include': ['question']}}
         out = infer(df, job, worker_path=FAKE_WORKER_JS, run_dir=os.path.join(self.tmp, 'run'), partitions=3)
         self.assertEqual(out.columns[:3], ['id', 'question', 'text'])
         shipped = os.listdir(SparkFiles.getRootDirectory())
@@ -305,6 +309,13 @@ class InferApiTests(DriverTestCase):
         from sparkinfer import infer
         with self.assertRaisesRegex(InputError, r'input.key "id" is not unique: "1" \(2 rows\)'):
             infer(df, job, worker_path=__file__)
+
+    def test_infer_validates_a_dict_with_the_cli_rules(self):
+        from sparkinfer import infer
+        job = {'name': 'test-job', 'input': {'format': 'json', 'path': '/unused'}, 'prompt': {'user': '{{ question }}'},
+               'model': 'm', 'engine': {'endpoint': self.engine.endpoint, 'concurrency': 'fast'}, 'output': {'path': '/o'}}
+        with self.assertRaisesRegex(SpecError, r'^engine.concurrency: expected a whole number from 1 and up or "auto", got "fast" \(string\)$'):
+            infer(None, job)
 
 
 class SqlRecipeTests(DriverTestCase):

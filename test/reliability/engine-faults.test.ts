@@ -1,7 +1,8 @@
 /**
  * Engine and worker faults against real Spark and a real llama-server, through the fault proxy:
  * every engine fault on first attempts plus a worker SIGKILL (one run), the engine gone for good,
- * and the failure budget followed by `--retry-errors`.
+ * hostile answers (huge, endless, not JSON, not HTTP), and the failure budget followed by
+ * `--retry-errors`.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { startDemoEngine } from '../helpers/engine.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import { printTable, type ScenarioRow } from './lib.ts';
-import { budgetThenRetryErrors, engineGone, mixedFaults, type Ctx } from './scenarios.ts';
+import { budgetThenRetryErrors, engineGone, hostileAnswers, HOSTILE_CODE, mixedFaults, type Ctx } from './scenarios.ts';
 
 let engine: LocalEngine;
 let ctx: Ctx;
@@ -78,4 +79,20 @@ test('failure budget: the driver cancels mid-run and says why and where; --retry
   assert.equal(r.tally.lost, 0);
   assert.equal(r.tally.duplicates, 0);
   assert.equal(r.tally.ok, n);
+});
+
+test('hostile answers become per-row errors with stable codes, the job goes on, and worker memory stays bounded', { timeout: 600_000 }, async () => {
+  const r = await hostileAnswers({ ...ctx, rows: 20 });
+  table.push(...r.rows);
+  assert.equal(r.cli.code, 0, r.cli.stderr.slice(-3000));
+  assert.equal(r.tally.lost, 0);
+  assert.equal(r.tally.duplicates, 0);
+  for (const p of r.perFault) {
+    for (const id of p.always) assert.equal(r.tally.byKey.get(String(id))?.['error_code'], HOSTILE_CODE[p.fault], `${p.fault} on every attempt, row ${id}`);
+    for (const id of p.once) assert.equal(r.tally.byKey.get(String(id))?.['error_code'], null, `${p.fault} on the first attempt only, row ${id}`);
+  }
+  assert.equal(r.summary['rows_failed'], 10);
+  // Each `huge` answer is cut at the 16 MiB cap (http1.ts MAX_BODY_BYTES). Without it a worker would
+  // read for the whole request_timeout, gigabytes at loopback speed.
+  assert.ok(r.workerPeakRssKb > 0 && r.workerPeakRssKb < 1024 * 1024, `worker peak RSS ${r.workerPeakRssKb} KiB`);
 });

@@ -92,14 +92,7 @@ export function ledgerLineCount(root: string): number {
   return n;
 }
 
-/** Polls `pred` every `everyMs` until it holds; throws after `timeoutMs` naming `what`. */
-export async function waitFor(what: string, pred: () => boolean, timeoutMs: number, everyMs = 50): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(everyMs);
-  }
-}
+export { waitFor } from '../helpers/wait.ts';
 
 /** Pids of a run's workers, from their stats files. */
 export function workerPids(runDir: string): number[] {
@@ -123,14 +116,7 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-export function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { groupAlive } from '../../src/launch/procs.ts';
 
 export function killGroup(pgid: number): void {
   try {

@@ -10,6 +10,8 @@ import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { startFaultProxy, type Fault } from '../helpers/fault-proxy.ts';
 import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import { FAULT_KILL_ENV, FAULT_KILL_MARKER } from '../../src/worker/fault.ts';
+import { groupRunning, readGroups } from '../../src/launch/procs.ts';
+import { pidDir } from '../../src/job/rundir.ts';
 import {
   groupAlive, idOfBody, killGroup, ledgerLineCount, ledgerResults, pidAlive, readOutput, row, runDirs, tally, waitFor,
   workerPids, writeQuestions, type ScenarioRow, type Tally,
@@ -98,6 +100,68 @@ spark: { master: "local[2,3]", partitions: 2 }`));
     rows.push(row('worker SIGKILL after 5 rows (task retried)', ctx.rows, all, reInferred,
       `exit ${cli.code}; ledger ${ledgerLines} lines for ${ctx.rows} rows; all ${all.ok} ok; re-inferred includes truncated answers and timeouts`, secs));
     return { cli, summary, tally: all, perFault, ledgerLines, killMarker: existsSync(join(runDir, FAULT_KILL_MARKER)), forwarded, reInferred, rows };
+  } finally {
+    await proxy.close();
+  }
+}
+
+const HOSTILE: readonly Fault[] = ['huge', 'endless', 'garbage', 'html', 'not-http'];
+/** The code a row gets when every attempt draws the hostile answer. */
+export const HOSTILE_CODE: Readonly<Record<string, string>> = {
+  huge: 'E_RESPONSE_TOO_LARGE', endless: 'E_TIMEOUT', garbage: 'E_BAD_RESPONSE', html: 'E_BAD_RESPONSE', 'not-http': 'E_BAD_RESPONSE',
+};
+
+export interface HostileResult {
+  cli: CliResult;
+  summary: Record<string, unknown>;
+  tally: Tally;
+  /** Per hostile kind: the rows that drew it on every attempt, and those that drew it once. */
+  perFault: Array<{ fault: Fault; always: number[]; once: number[] }>;
+  /** The largest peak RSS of any worker, from its stats file (`max_rss_kb`). */
+  workerPeakRssKb: number;
+  rows: ScenarioRow[];
+}
+
+/**
+ * Hostile engine answers (the fault proxy's `huge`, `endless`, `garbage`, `html`, `not-http`): row
+ * i draws HOSTILE[i % 10] on every attempt when i % 10 < 5 (it must end as a per-row error with
+ * its code), and HOSTILE[i % 10 - 5] on its first attempt only otherwise (it must end ok).
+ */
+export async function hostileAnswers(ctx: Ctx): Promise<HostileResult> {
+  const t0 = Date.now();
+  const input = join(ctx.work, 'hostile.jsonl');
+  const ids = writeQuestions(input, ctx.rows);
+  const plan = (id: number, seen: number): Fault | undefined => {
+    const k = id % 10;
+    if (k < 5) return HOSTILE[k];
+    return seen === 0 ? HOSTILE[k - 5] : undefined;
+  };
+  const proxy = await startFaultProxy(ctx.engineRoot, { plan: (r) => plan(idOfBody(r.body), r.seen) });
+  try {
+    const out = join(ctx.work, 'out-hostile');
+    const path = join(ctx.work, 'hostile.yaml');
+    // request_timeout is what `endless` waits for: long enough for a healthy row on a loaded machine.
+    writeFileSync(path, yaml(job('hostile', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 15s, startup_timeout: 60s, retries: 1 }
+spark: { master: "local[2,2]", partitions: 2 }
+limits: { max_failed_fraction: 0.9, min_rows_for_budget: ${ctx.rows} }`));
+    const cli = await runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
+    const summary = summaryOf(cli);
+    const rowsOut = readOutput(out);
+    const all = tally(rowsOut, ids);
+    const runDir = runDirs(`${out}.sparkinfer`)[0] ?? '';
+    const statsDir = join(runDir, 'stats');
+    const workerPeakRssKb = Math.max(0, ...readdirSync(statsDir).filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+      .map((n) => Number((JSON.parse(readFileSync(join(statsDir, n), 'utf8')) as { max_rss_kb?: number }).max_rss_kb ?? 0)));
+    const perFault = HOSTILE.map((fault, k) => ({ fault, always: ids.filter((i) => i % 10 === k), once: ids.filter((i) => i % 10 === k + 5) }));
+    const secs = (Date.now() - t0) / 1000;
+    const rows = perFault.map((p) => {
+      const codes = p.always.map((i) => String(all.byKey.get(String(i))?.['error_code'] ?? 'ok'));
+      const onceOk = p.once.filter((i) => all.byKey.get(String(i))?.['error_code'] === null).length;
+      return row(`hostile answer: ${p.fault}`, p.always.length + p.once.length, tally(rowsOut.filter((r) => [...p.always, ...p.once].includes(Number(r['id']))), [...p.always, ...p.once]), null,
+        `every attempt: ${[...new Set(codes)].join(',')}; first attempt only: ${onceOk}/${p.once.length} ok`, secs);
+    });
+    rows.push(row('hostile answers: the whole run', ctx.rows, all, null, `exit ${cli.code}; worker peak RSS ${Math.round(workerPeakRssKb / 1024)} MiB`, secs));
+    return { cli, summary, tally: all, perFault, workerPeakRssKb, rows };
   } finally {
     await proxy.close();
   }
@@ -254,17 +318,16 @@ spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
     const concurrent = await runCli(['run', path, '--json'], { timeoutMs: 60_000 });
     await waitFor('half the rows in the ledger', () => ledgerLineCount(root) >= ctx.rows / 2, ctx.timeoutMs ?? 600_000, 10);
     const killedAtLedgerLines = ledgerLineCount(root);
-    const lock = JSON.parse(readFileSync(join(root, 'LOCK'), 'utf8')) as { spark_pgid?: number };
+    const sparkPgids = readGroups(pidDir(runDirs(root)[0] ?? '')).filter((g) => g.role === 'spark').map((g) => g.pgid);
     killGroup(pid);
     await a;
-    // The driver notices its CLI is gone and takes its own process group (JVM, workers) down.
-    const pgid = lock.spark_pgid ?? 0;
-    let sparkGroupGone = true;
+    // The reaper, the parent-death signal and the driver's own watch take Spark's group down.
+    let sparkGroupGone = sparkPgids.length === 1;
     try {
-      await waitFor('the killed run\'s Spark processes to exit', () => !groupAlive(pgid), 30_000, 100);
+      await waitFor('the killed run\'s Spark processes to exit', () => sparkPgids.every((g) => !groupRunning(g)), 30_000, 100);
     } catch {
       sparkGroupGone = false;
-      killGroup(pgid);
+      for (const g of sparkPgids) killGroup(g);
     }
     const postsA = proxy.posts();
     const runA = runDirs(root)[0] ?? '';

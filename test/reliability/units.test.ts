@@ -1,6 +1,6 @@
 /**
  * The pieces of "lose nothing" that need no Spark: the ledger's torn-line tolerance, the worker's
- * fault hook, the run lock (with a killed run's Spark group), the CLI's and the driver's resume
+ * fault hook, the run lock (with a killed run's leftover processes), the CLI's and the driver's resume
  * checks (same fixtures, same answers), and the failure budget rule in both languages.
  */
 import { test } from 'node:test';
@@ -9,14 +9,16 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LedgerWriter, parseLedgerText } from '../../src/worker/ledger.ts';
+import { LedgerWriteError, LedgerWriter, parseLedgerText } from '../../src/worker/ledger.ts';
+import { ResultWriter } from '../../src/worker/output.ts';
 import { armFaultKill, FAULT_KILL_ENV, FAULT_KILL_MARKER } from '../../src/worker/fault.ts';
-import { acquireLock, annotateLock } from '../../src/job/rundir.ts';
+import { acquireLock, pidDir } from '../../src/job/rundir.ts';
+import { groupRunning, recordGroup } from '../../src/launch/procs.ts';
 import { checkEarlierRuns, CONSUMED, describeChange } from '../../src/job/resume.ts';
 import { budgetExceeded, budgetMessage } from '../../src/job/budget.ts';
 import { InputError } from '../../src/errors.ts';
 import { ROOT } from '../helpers/cli.ts';
-import { groupAlive, killGroup, waitFor } from './lib.ts';
+import { killGroup } from './lib.ts';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'sparkinfer-rel-unit-'));
 
@@ -31,6 +33,21 @@ test('ledger: every append is in the file before the call returns; a torn last l
   w.close();
   assert.deepEqual(parseLedgerText(text + '{"k":"3","te').map((r) => r['k']), ['1', '2']);
   assert.throws(() => parseLedgerText('{"k":"1"}\n{"k":\n{"k":"3"}\n'), /line 2 is corrupt/);
+});
+
+test('ledger: a failed write (here /dev/full: ENOSPC) is a LedgerWriteError naming the file and the cause, and ResultWriter then reports nothing more', () => {
+  const full = new LedgerWriter('/dev/full', { fsyncIntervalMs: 60_000 });
+  assert.throws(() => full.append('{"k":"1"}'), (e: unknown) => e instanceof LedgerWriteError && e.errno === 'ENOSPC'
+    && e.message === 'cannot append to the ledger /dev/full: no space left on device (ENOSPC)');
+  const out: string[] = [];
+  const fatal: unknown[] = [];
+  const sink = { write: (t: string) => { out.push(t); return true; }, writableNeedDrain: false, once: () => sink } as unknown as ConstructorParameters<typeof ResultWriter>[1];
+  const w = new ResultWriter(new LedgerWriter('/dev/full'), sink, { batched: false, onFatal: (e) => fatal.push(e) });
+  w.emit('{"k":"1"}');
+  w.emit('{"k":"2"}');
+  assert.deepEqual(out, [], 'a line that is not in the ledger never reaches stdout');
+  assert.equal(fatal.length, 1);
+  assert.ok(fatal[0] instanceof LedgerWriteError);
 });
 
 test('fault hook: off unless set, validated, fires once per run after N rows', () => {
@@ -49,22 +66,23 @@ test('fault hook: off unless set, validated, fires once per run after N rows', (
   assert.equal(killed, 1, 'a retried attempt (or another task) does not fire again');
 });
 
-test('run lock: refused while the holder lives; a dead holder\'s Spark group is waited for, then the lock is taken over', async () => {
+test('run lock: refused while the holder lives; a dead holder\'s leftover groups are stopped (and said), then the lock is taken over', async (t) => {
   const root = tmp();
   const release = acquireLock(root, 'r1');
   assert.throws(() => acquireLock(root, 'r2'), (e: unknown) => e instanceof InputError && /another run \(r1, pid \d+\) is using this output/.test(e.message));
   release();
-  // A holder that died (pid gone) while its Spark group (here: a sleeping process group) lives on.
+  // A holder that died (pid gone) while a group it recorded (here: a sleeping process group) lives on.
   const orphan = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+  t.after(() => killGroup(orphan.pid ?? 0));
   const dead = spawnSync('true').pid ?? 0;
-  writeFileSync(join(root, 'LOCK'), JSON.stringify({ pid: dead, run_id: 'killed', spark_pgid: orphan.pid }));
-  assert.throws(() => acquireLock(root, 'r3', { orphanWaitMs: 300 }), /Spark processes of the killed run killed \(process group \d+\) are still running/);
-  killGroup(orphan.pid ?? 0);
-  await waitFor('the orphan group to exit', () => !groupAlive(orphan.pid ?? 0), 10_000);
-  const r4 = acquireLock(root, 'r4', { orphanWaitMs: 300 });
-  annotateLock(root, { spark_pgid: 12345 });
-  assert.deepEqual(Object.keys(JSON.parse(readFileSync(join(root, 'LOCK'), 'utf8')) as object).sort(), ['at', 'pid', 'run_id', 'spark_pgid']);
-  r4();
+  writeFileSync(join(root, 'LOCK'), JSON.stringify({ pid: dead, run_id: 'killed' }));
+  recordGroup(pidDir(join(root, 'killed')), orphan.pid ?? 0, 'engine', 'sleep');
+  const said: string[] = [];
+  const r3 = acquireLock(root, 'r3', { log: (l) => said.push(l) });
+  assert.deepEqual(said, [`sparkinfer: stopped engine sleep (process group ${orphan.pid}), left running by the killed run killed`]);
+  assert.equal(groupRunning(orphan.pid ?? 0), false, 'stopped (at most a zombie is left, for its parent to reap)');
+  assert.equal(JSON.parse(readFileSync(join(root, 'LOCK'), 'utf8')).run_id, 'r3');
+  r3();
   assert.equal(existsSync(join(root, 'LOCK')), false);
 });
 

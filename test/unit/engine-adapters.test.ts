@@ -95,12 +95,12 @@ test('parseCompletion reads choices[0].text', () => {
     { text: ' upon a time', reasoning: null, finishReason: 'length', promptTokens: 1, completionTokens: 4 });
 });
 
-test('malformed answers throw BadResponseError (E_HTTP_5XX)', () => {
+test('malformed answers throw BadResponseError (E_BAD_RESPONSE)', () => {
   const a = adapterFor('llama-server');
   const bad: unknown[] = [null, [], 'text', {}, { choices: [] }, { choices: [{}] }, { choices: [{ message: 'x' }] },
     { error: { message: 'boom' } }];
   for (const j of bad) {
-    assert.throws(() => a.parseChat(j), (e: unknown) => e instanceof BadResponseError && e.code === 'E_HTTP_5XX', JSON.stringify(j));
+    assert.throws(() => a.parseChat(j), (e: unknown) => e instanceof BadResponseError && e.code === 'E_BAD_RESPONSE', JSON.stringify(j));
   }
   assert.throws(() => a.parseCompletion({ choices: [{ text: 5 }] }), BadResponseError);
   assert.throws(() => a.parseCompletion({ choices: [{ message: { content: 'chat shape' } }] }), BadResponseError);

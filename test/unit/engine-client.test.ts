@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import { EngineClient, rootUrlOf } from '../../src/engine/client.ts';
-import { ConnectError, ContextLengthError, HttpError, TimeoutError, TruncatedResponseError } from '../../src/engine/errors.ts';
+import { BadResponseError, ConnectError, ContextLengthError, HttpError, TimeoutError, TruncatedResponseError } from '../../src/engine/errors.ts';
 import { classify, retryPolicy } from '../../src/engine/retry.ts';
 import { serve } from '../helpers/http-server.ts';
 
@@ -65,7 +65,7 @@ test('post: 429 with retry-after → HttpError carrying it; classify waits that 
   assert.deepEqual({ ...classify(err, 1, retryPolicy(), () => 0) }, { retry: true, delayMs: 2000, outage: false });
 });
 
-test('post: a socket closed mid-body, a short body and non-JSON 200 are truncated responses', async (t) => {
+test('post: a socket closed mid-body and a short body are truncated responses; a whole body that is not JSON is a bad response', async (t) => {
   const s = await serve((req, res) => {
     if (req.url === '/v1/cut-length') {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
@@ -82,12 +82,17 @@ test('post: a socket closed mid-body, a short body and non-JSON 200 are truncate
   });
   const client = new EngineClient({ endpoint: s.url, requestTimeoutMs: 5000 });
   t.after(async () => { await client.close(); await s.close(); });
-  for (const path of ['/cut-length', '/cut-chunked', '/bad-json']) {
+  for (const path of ['/cut-length', '/cut-chunked']) {
     const err = await client.post(path, '{}').catch((e: unknown) => e);
     assert.ok(err instanceof TruncatedResponseError, `${path}: ${inspect(err)}`);
     assert.equal(err.code, 'E_RESPONSE_TRUNCATED');
     assert.equal(classify(err, 1, retryPolicy(), () => 0).retry, true);
   }
+  const bad = await client.post('/bad-json', '{}').catch((e: unknown) => e);
+  assert.ok(bad instanceof BadResponseError, inspect(bad));
+  assert.equal(bad.code, 'E_BAD_RESPONSE');
+  assert.match(bad.message, /a complete body that is not JSON/);
+  assert.equal(classify(bad, 1, retryPolicy(), () => 0).retry, true);
 });
 
 test('post: a server that never answers, or stalls mid-body → TimeoutError after requestTimeoutMs', async (t) => {

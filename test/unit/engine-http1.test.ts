@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
 import { EngineClient } from '../../src/engine/client.ts';
-import { ConnectError, HttpError, TimeoutError, TruncatedResponseError } from '../../src/engine/errors.ts';
+import { BadResponseError, ConnectError, HttpError, ResponseTooLargeError, TimeoutError, TruncatedResponseError } from '../../src/engine/errors.ts';
+import { classify, retryPolicy } from '../../src/engine/retry.ts';
 import { serve } from '../helpers/http-server.ts';
 
 interface RawServer {
@@ -270,7 +271,7 @@ test('http1: a reused socket that dies before answering is resent once on a fres
   assert.equal(s.requests.length, 3, 'one resend, not more');
 });
 
-test('http1: a body cut mid-way or framed wrongly is a truncated response; a bad head is a connect error', async (t) => {
+test('http1: a body cut mid-way is a truncated response; wrong framing or a head that is not HTTP is a bad response', async (t) => {
   const s = await rawServer((socket, _n, request) => {
     const path = /POST (\S+)/.exec(request)?.[1];
     if (path === '/v1/cut-length') {
@@ -294,15 +295,61 @@ test('http1: a body cut mid-way or framed wrongly is a truncated response; a bad
   const cut = await client.post('/cut-length', '{}').catch((e: unknown) => e);
   assert.ok(cut instanceof TruncatedResponseError, inspect(cut));
   assert.match(cut.message, /11 of 100 body bytes/);
-  for (const path of ['/cut-chunked', '/bad-chunk']) {
+  const cutChunked = await client.post('/cut-chunked', '{}').catch((e: unknown) => e);
+  assert.ok(cutChunked instanceof TruncatedResponseError, inspect(cutChunked));
+  for (const [path, code] of [['/bad-chunk', 'HPE_INVALID_CHUNK_SIZE'], ['/bad-length', 'HPE_INVALID_CONTENT_LENGTH'], ['/not-http', 'HPE_INVALID_CONSTANT'], ['/bad-header', 'HPE_INVALID_HEADER_TOKEN']] as const) {
     const err = await client.post(path, '{}').catch((e: unknown) => e);
-    assert.ok(err instanceof TruncatedResponseError, `${path}: ${inspect(err)}`);
+    assert.ok(err instanceof BadResponseError, `${path}: ${inspect(err)}`);
+    assert.equal(err.code, 'E_BAD_RESPONSE');
+    assert.match(err.message, new RegExp(`did not answer HTTP: .*\\(${code}\\)`));
+    assert.equal(classify(err, 1, retryPolicy(), () => 0).retry, true, 'retried within the budget');
   }
-  for (const [path, code] of [['/bad-length', 'HPE_INVALID_CONTENT_LENGTH'], ['/not-http', 'HPE_INVALID_CONSTANT'], ['/bad-header', 'HPE_INVALID_HEADER_TOKEN']] as const) {
+});
+
+test('http1: hostile answers: bodies over the cap (declared, chunked, until close), an endless chunked body, a wrong content type', async (t) => {
+  const CAP = 64 * 1024;
+  let endless: Socket | undefined;
+  const s = await rawServer((socket, _n, request) => {
+    const path = /POST (\S+)/.exec(request)?.[1];
+    if (path === '/v1/declared-huge') {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 999999999999\r\n\r\n{"choices":');
+    } else if (path === '/v1/chunked-huge' || path === '/v1/endless') {
+      // A chunked body that never ends: 4 KiB chunks as fast as the socket takes them.
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n');
+      const chunk = `1000\r\n${'x'.repeat(4096)}\r\n`;
+      if (path === '/v1/endless') endless = socket;
+      const pump = (): void => {
+        while (!socket.destroyed && socket.write(chunk));
+        if (!socket.destroyed) socket.once('drain', pump);
+      };
+      if (path === '/v1/chunked-huge') pump();
+      else socket.write(chunk); // then a trickle that never finishes: only the timeout ends it
+    } else if (path === '/v1/until-close-huge') {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n');
+      socket.end('y'.repeat(CAP + 1));
+    } else if (path === '/v1/html') {
+      socket.write(answer(200, '<html><body>Sign in</body></html>').replace('application/json', 'text/html; charset=utf-8'));
+    } else {
+      socket.write(answer(200, '{"choices":[]}').replace('application/json', 'application/json; charset=utf-8'));
+    }
+  });
+  const client = new EngineClient({ endpoint: s.url, connections: 2, requestTimeoutMs: 1500, maxResponseBytes: CAP });
+  t.after(async () => { endless?.destroy(); await client.close(); await s.close(); });
+  for (const path of ['/declared-huge', '/chunked-huge', '/until-close-huge']) {
     const err = await client.post(path, '{}').catch((e: unknown) => e);
-    assert.ok(err instanceof ConnectError, `${path}: ${inspect(err)}`);
-    assert.equal(err.errno, code);
+    assert.ok(err instanceof ResponseTooLargeError, `${path}: ${inspect(err)}`);
+    assert.equal(err.code, 'E_RESPONSE_TOO_LARGE');
+    assert.match(err.message, new RegExp(`over the cap of ${CAP}`));
+    assert.equal(classify(err, 1, retryPolicy(), () => 0).retry, true, 'retried within the budget');
   }
+  const slow = await client.post('/endless', '{}').catch((e: unknown) => e);
+  assert.ok(slow instanceof TimeoutError, `an endless trickle ends at the request timeout: ${inspect(slow)}`);
+  const html = await client.post('/html', '{}').catch((e: unknown) => e);
+  assert.ok(html instanceof BadResponseError, inspect(html));
+  assert.equal(html.code, 'E_BAD_RESPONSE');
+  assert.match(html.message, /content-type text\/html; charset=utf-8, not JSON .*Sign in/);
+  // A JSON type with parameters is fine.
+  assert.deepEqual((await client.post('/ok', '{}')).json, { choices: [] });
 });
 
 test('http1: non-2xx answers keep their status, body and retry-after', async (t) => {

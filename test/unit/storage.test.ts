@@ -12,7 +12,7 @@ import { SpecError } from '../../src/errors.ts';
 import { parseJobText } from '../../src/spec/load.ts';
 import { runsRoot } from '../../src/job/rundir.ts';
 import { buildSubmitArgs } from '../../src/spark/submit.ts';
-import { CLOUD_JARS_LIST, cloudJarNames, cloudJarsDir, runDirProblem, S3A_COMMITTER_CONF, storageConf } from '../../src/spark/storage.ts';
+import { cloudJarNames, cloudJarsList, cloudJarsDir, runDirProblem, S3A_COMMITTER_CONF, storageConf } from '../../src/spark/storage.ts';
 import type { Job } from '../../src/spec/schema.ts';
 import type { ResolvedJob } from '../../src/spec/resolved.ts';
 
@@ -98,7 +98,7 @@ test('cloud-jars.txt: hadoop-aws matches pyspark\'s Hadoop, one SDK version, eve
   assert.ok(names.includes('hadoop-aws-3.4.1.jar'));
   assert.ok(names.includes('spark-hadoop-cloud_2.13-4.0.1.jar'));
   assert.ok(!names.some((n) => n.startsWith('bundle-')), 'not the SDK bundle');
-  const lines = readFileSync(CLOUD_JARS_LIST, 'utf8').split('\n').filter((l) => /^[a-z]/.test(l));
+  const lines = readFileSync(cloudJarsList(), 'utf8').split('\n').filter((l) => /^[a-z]/.test(l));
   assert.equal(lines.length, names.length);
   for (const l of lines) assert.match(l, /^[\w.-]+:[\w.-]+:[\w.-]+ [0-9a-f]{64}$/);
   const sdk = new Set(lines.filter((l) => l.startsWith('software.amazon.awssdk:')).map((l) => l.split(' ')[0]?.split(':')[2]));

@@ -1,0 +1,68 @@
+/**
+ * `npm run soak -- [--rows 100000] [--partitions N] [--fault-rate 0.02] [--resume-rows N] [--json]`:
+ * the chaos soak (test/reliability/chaos.ts) as a benchmark; with `--resume-rows N`, also a resume
+ * over a ledger of 0.9 N rows, comparing the driver's peak memory with the run that wrote it. Prints the report (the last stdout line is its JSON
+ * with --json) and writes bench/results/chaos-soak-<time>.json with the command that made it.
+ * Exit code 1 when a key was lost or duplicated, a row failed, a process was left behind, or a run
+ * ended other than it should (fault-free 0, chaos run killed, rerun 0).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chaosSoak, resumeMemory } from '../test/reliability/chaos.ts';
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '100000' },
+    partitions: { type: 'string' },
+    'fault-rate': { type: 'string', default: '0.02' },
+    'resume-rows': { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const whole = (name: string, v: string | undefined, min: number): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new TypeError(`Expected \`--${name}\` to be a whole number from ${min} and up, got \`${v}\``);
+  return n;
+};
+const rows = whole('rows', values.rows, 0) as number; // 0: only the resume measurement
+if (rows > 0 && rows < 100) throw new TypeError(`Expected \`--rows\` to be 0 or from 100 up, got \`${values.rows}\``);
+const partitions = whole('partitions', values.partitions, 2);
+const resumeRows = whole('resume-rows', values['resume-rows'], 1000);
+const faultRate = Number(values['fault-rate']);
+if (!(faultRate >= 0 && faultRate < 1)) throw new TypeError(`Expected \`--fault-rate\` in [0, 1), got \`${values['fault-rate']}\``);
+
+const work = mkdtempSync(join(tmpdir(), 'sparkinfer-chaos-'));
+const started = new Date();
+try {
+  const log = (l: string): void => void process.stderr.write(`${l}\n`);
+  const report = rows > 0 ? await chaosSoak({ rows, work, faultRate, ...(partitions !== undefined ? { partitions } : {}), log }) : undefined;
+  const resume = resumeRows !== undefined ? await resumeMemory({ rows: resumeRows, work: join(work, 'resume'), log }) : undefined;
+  const problems = [
+    ...(report === undefined ? [] : [
+      ...(report.exactly_once ? [] : [`not exactly once: ${report.lost} lost, ${report.duplicates} duplicated, ${report.rows_failed} failed`]),
+      ...(report.processes_left !== 0 ? [`${report.processes_left} processes left behind`] : []),
+      ...(report.exit_codes.fault_free !== 0 || report.exit_codes.rerun !== 0 ? [`exit codes ${JSON.stringify(report.exit_codes)}`] : []),
+    ]),
+    ...(resume !== undefined && !resume.exactly_once ? ['the big resume did not write every key once'] : []),
+  ];
+  const result = {
+    command: `npm run soak -- ${process.argv.slice(2).join(' ')}`.trim(),
+    started_at: started.toISOString(),
+    ok: problems.length === 0,
+    problems,
+    ...report,
+    ...(resume !== undefined ? { resume_over_big_ledger: resume } : {}),
+  };
+  const dir = join(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `chaos-soak-${started.toISOString().replace(/[-:]/g, '').slice(0, 15)}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  process.stderr.write(`chaos: ${result.ok ? 'ok' : problems.join('; ')}; result: ${file}\n`);
+  process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
+  process.exitCode = result.ok ? 0 : 1;
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
