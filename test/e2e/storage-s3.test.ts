@@ -20,7 +20,9 @@ import { join } from 'node:path';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
-import { groupAlive, killGroup, ledgerLineCount, questionText, tally, waitFor, writeQuestions } from '../reliability/lib.ts';
+import { killGroup, ledgerLineCount, questionText, runDirs, tally, waitFor, writeQuestions } from '../reliability/lib.ts';
+import { groupRunning, readGroups } from '../../src/launch/procs.ts';
+import { pidDir } from '../../src/job/rundir.ts';
 import { startSimServer, type SimServer } from '../../src/sim/server.ts';
 import { freePort } from '../../src/launch/port.ts';
 
@@ -136,11 +138,12 @@ spark: { master: "local[2,2]", partitions: 4 }`);
     if (l.uploads.length > 0 || Object.keys(l.keys).some((k) => k.includes('__magic'))) break;
     if (Date.now() > until) throw new Error(`no pending upload under ${out} within 30 s: ${JSON.stringify(l)}`);
   }
-  const lock = JSON.parse(readFileSync(join(root, 'LOCK'), 'utf8')) as { spark_pgid?: number };
+  const sparkPgids = readGroups(pidDir(runDirs(root)[0] ?? '')).filter((g) => g.role === 'spark').map((g) => g.pgid);
+  assert.equal(sparkPgids.length, 1, 'the run recorded its Spark process group');
   killGroup(pid);
   const killed = await a;
   assert.notEqual(killed.code, 0);
-  await waitFor('the killed run\'s Spark processes to exit', () => !groupAlive(lock.spark_pgid ?? 0), 30_000, 100);
+  await waitFor('the killed run\'s Spark processes to exit', () => sparkPgids.every((g) => !groupRunning(g)), 30_000, 100);
   // The magic committer makes nothing visible before the job commit: no part file, no _SUCCESS.
   const afterKill = await s3.list(out);
   const visible = Object.keys(afterKill.keys).filter((k) => /\/part-|_SUCCESS$/.test(k) && !k.includes('__magic'));
