@@ -6,6 +6,7 @@ written. Files in the run directory: prepared/, plan.json, driver_summary.json o
 failed_rows/, logs/driver.log. Nothing is printed on stdout.
 """
 import argparse
+import errno
 import os
 import sys
 import time
@@ -151,6 +152,9 @@ def run_job(job_source, *, spark=None):
         return _run(job_source, spark)
     except SparkinferError as e:
         err = e
+    except OSError as e:  # a file of the run (a full disk, say): name it and the cause
+        err = RuntimeFailure(_os_error_message(e))
+        err.__cause__ = e
     except Exception as e:  # anything unforeseen is a runtime failure with a short message
         err = RuntimeFailure(short_message(e))
         err.__cause__ = e
@@ -159,6 +163,13 @@ def run_job(job_source, *, spark=None):
     log_detail(''.join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     close_log()
     raise err
+
+
+def _os_error_message(e):
+    """`/runs/…/plan.json: no space left on device (ENOSPC)`, in the CLI's words (src/errors.ts errnoText)."""
+    code = errno.errorcode.get(e.errno, 'EIO') if e.errno else 'EIO'
+    what = (e.strerror or str(e)).lower()
+    return f'{e.filename}: {what} ({code})' if e.filename else f'a write of the run failed: {what} ({code})'
 
 
 def _run(job_source, spark):
@@ -222,7 +233,7 @@ def _run(job_source, spark):
                                         summary['failed_rows_path'], False, resumed.ledger_failed)
     if problem:
         summary['status'] = 'failed'
-    write_json_atomic(os.path.join(run_dir, 'driver_summary.json'), summary)
+    _write_run_file(run_dir, 'driver_summary.json', summary)
     if problem:
         raise RuntimeFailure(problem)
     _resume.mark_all_consumed(job, resumed)  # issue 4: after the commit, these ledgers are done with
@@ -233,23 +244,31 @@ def _run(job_source, spark):
 
 
 # The CLI writes this much in every run directory (src/job/rundir.ts RESERVE_FILE): removed here, it
-# makes room for driver_error.json on a full disk, so the user reads the cause, not an exit code.
+# makes room for driver_summary.json or driver_error.json on a full disk, so the user reads the
+# outcome, not an exit code.
 RESERVE_FILE = '.reserve'
+
+
+def _write_run_file(run_dir, name, obj):
+    """Writes `<run_dir>/name`; on a full disk, once more after removing the reserve."""
+    path = os.path.join(run_dir, name)
+    try:
+        write_json_atomic(path, obj)
+    except OSError:
+        try:
+            os.remove(os.path.join(run_dir, RESERVE_FILE))
+        except OSError:
+            pass
+        write_json_atomic(path, obj)
 
 
 def _write_error(run_dir, err):
     if not run_dir:
         return
-    path = os.path.join(run_dir, 'driver_error.json')
-    body = {'exit_code': err.exit_code, 'code': err.code, 'message': err.message}
     try:
-        write_json_atomic(path, body)
+        _write_run_file(run_dir, 'driver_error.json', {'exit_code': err.exit_code, 'code': err.code, 'message': err.message})
     except OSError as e:
-        try:
-            os.remove(os.path.join(run_dir, RESERVE_FILE))
-            write_json_atomic(path, body)
-        except OSError:
-            log(f'cannot write driver_error.json in {run_dir}: {e.strerror}')
+        log(f'cannot write driver_error.json in {run_dir}: {e.strerror}')
 
 
 def main(argv=None):

@@ -17,7 +17,10 @@ def open_log(path):
 def close_log():
     global _log_file
     if _log_file is not None:
-        _log_file.close()
+        try:
+            _log_file.close()
+        except OSError:  # its last flush on a full disk: the run's own error is what matters
+            pass
         _log_file = None
 
 

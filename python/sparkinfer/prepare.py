@@ -207,9 +207,9 @@ def write_json_atomic(path, obj):
             json.dump(obj, f, ensure_ascii=False, indent=2)
             f.write('\n')
         os.replace(tmp, path)
-    except OSError:
+    except OSError as e:
         try:
             os.remove(tmp)  # a full disk: leave no partial file behind
         except OSError:
             pass
-        raise
+        raise OSError(e.errno, e.strerror, path) from e  # a failed write() names no file

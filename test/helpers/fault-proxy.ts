@@ -52,6 +52,8 @@ export interface FaultProxy {
   posts(): number;
   /** POSTs forwarded to the engine and answered there (inference that ran), truncated ones included. */
   forwarded(): number;
+  /** Requests forwarded to the engine and not answered yet (a dead client's included). */
+  pending(): number;
   /** Rows the engine answered more than once: the sum over bodies of (answers - 1). */
   reInferred(): number;
   /** Faults injected, by kind. */
@@ -85,14 +87,23 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
 
+  let pending = 0;
   const forward = (req: IncomingMessage, body: Buffer, onDone: (status: number, headers: IncomingMessage['headers'], payload: Buffer) => void, onError: () => void): void => {
+    pending++;
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      pending--;
+      return true;
+    };
     const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
       const chunks: Buffer[] = [];
       ur.on('data', (c: Buffer) => chunks.push(c));
-      ur.on('end', () => onDone(ur.statusCode ?? 502, ur.headers, Buffer.concat(chunks)));
-      ur.on('error', onError);
+      ur.on('end', () => { if (settle()) onDone(ur.statusCode ?? 502, ur.headers, Buffer.concat(chunks)); });
+      ur.on('error', () => { if (settle()) onError(); });
     });
-    up.on('error', onError);
+    up.on('error', () => { if (settle()) onError(); });
     up.end(body);
   };
 
@@ -201,6 +212,7 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
     endpoint: `http://127.0.0.1:${port}/v1`,
     posts: () => posts,
     forwarded: () => forwarded,
+    pending: () => pending,
     reInferred: () => [...answered.values()].reduce((a, n) => a + Math.max(0, n - 1), 0),
     injected: () => ({ ...injected }),
     faultedBodies: () => new Map(faulted),

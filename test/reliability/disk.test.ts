@@ -18,7 +18,7 @@ import { parseLedgerText } from '../../src/worker/ledger.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import { ledgerLineCount, printTable, readOutput, row, runDirs, tally, writeQuestions, type ScenarioRow } from './lib.ts';
 
-const ROWS = 24;
+const ROWS = 40;
 let engine: LocalEngine;
 const work = mkdtempSync(join(tmpdir(), 'sparkinfer-rel-disk-'));
 const mounts: string[] = [];
@@ -48,7 +48,7 @@ function fill(dir: string): string {
   return path;
 }
 
-function writeJob(name: string, runsDir: string, out: string): { path: string; ids: number[] } {
+function writeJob(name: string, runsDir: string, out: string, master = 'local[2,2]'): { path: string; ids: number[] } {
   const input = join(work, `${name}.jsonl`);
   const ids = writeQuestions(input, ROWS);
   const path = join(work, `${name}.yaml`);
@@ -59,9 +59,9 @@ prompt: { user: "{{ question }}" }
 model: smollm2-135m-instruct
 sampling: { temperature: 0, max_tokens: 8, ignore_eos: true }
 engine: { endpoint: "${engine.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 60s }
-output: { format: json, path: "${out}" }
+output: { format: json, path: "${out}", include_request: true }
 resume: { dir: "${runsDir}" }
-spark: { master: "local[2,2]", partitions: 2 }
+spark: { master: "${master}", partitions: 2 }
 `);
   return { path, ids };
 }
@@ -108,15 +108,17 @@ test('the run directory fills up mid-run: exit 1 naming the ledger and ENOSPC; c
   const out = join(work, 'out-runs-full');
   const { path, ids } = writeJob('runsfull', runsDir, out);
   const first = runCli(['run', path, '--json'], { timeoutMs: 300_000 });
-  await waitFor('the first ledger lines', () => ledgerLineCount(runsDir) >= 6, 240_000, 20);
+  // Lines of ~600 bytes (the request included): the rest of the run needs pages the full tmpfs lacks.
+  await waitFor('the first ledger lines', () => ledgerLineCount(runsDir) >= 4, 240_000, 20);
   const filler = fill(join(runsDir, '..'));
   const r1 = await first;
   assert.equal(r1.code, 1, r1.stderr.slice(-3000));
   const msg = String(summaryOf(r1)['message']);
-  assert.match(msg, new RegExp(`cannot append to the ledger ${runsDir}/\\S+/ledger/\\S+\\.jsonl: no space left on device \\(ENOSPC\\)`));
+  // Usually the ledger (`cannot append to the ledger <file>: …`); the driver's own files when it writes first.
+  assert.match(msg, new RegExp(`${runsDir}/\\S+: no space left on device \\(ENOSPC\\)`));
   assert.match(msg, /run the same command again: it resumes/);
   const kept = ledgerKeys(runsDir);
-  assert.ok(kept.size >= 6 && kept.size < ROWS, `the ledger kept ${kept.size} complete lines`);
+  assert.ok(kept.size >= 4 && kept.size < ROWS, `the ledger kept ${kept.size} complete lines`);
   rmSync(filler);
   const r2 = resumed(await runCli(['run', path, '--json'], { timeoutMs: 300_000 }), ids, out);
   assert.equal(r2.fromLedger, kept.size, 'every complete ledger line was reused');
@@ -130,7 +132,8 @@ test('the output\'s filesystem is full: exit 1 naming the output and ENOSPC; aft
   const outFs = mountTmpfs('out-fs', '1m');
   const out = join(outFs, 'out');
   const runsDir = join(work, 'runs-outfull');
-  const { path, ids } = writeJob('outfull', runsDir, out);
+  // One attempt per task: a retried task would only infer its rows again before the same write fails.
+  const { path, ids } = writeJob('outfull', runsDir, out, 'local[2,1]');
   const filler = fill(outFs);
   const r1 = await runCli(['run', path, '--json'], { timeoutMs: 300_000 });
   assert.equal(r1.code, 1, r1.stderr.slice(-3000));

@@ -255,8 +255,10 @@ limits: { max_failed_fraction: 0.2, min_rows_for_budget: 10 }`));
       : [];
     const ledgerOkKeys = new Set(ledgerResults(firstRun).filter((r) => r['error_code'] === null).map((r) => String(r['k'])));
     const committed = existsSync(join(out, '_SUCCESS'));
-    // The engine is fixed: forward everything.
+    // The engine is fixed: forward everything. Requests of the cancelled run still at the engine
+    // would be counted as the rerun's: wait for them.
     proxy.setPlan(undefined);
+    await waitFor('the cancelled run\'s requests at the engine to finish', () => proxy.pending() === 0, 120_000, 50);
     const before = proxy.forwarded();
     // Concurrency is not part of the fingerprint: the rerun may go faster.
     const retry = await runCli(['run', path, '--json', '--retry-errors', '--set', 'engine.concurrency=4'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
