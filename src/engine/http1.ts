@@ -78,9 +78,8 @@ const MAX_HEAD_BYTES = 64 * 1024;
 /**
  * Past this an answer's body is dropped and its request failed (`E_BODY_TOO_LARGE`), so memory per
  * request stays bounded whatever the engine sends. A generation's answer is a few KiB; a batch of
- * 256 embeddings of 4,096 dimensions is about 12 MiB of JSON. A worker reading such answers on
- * every socket of a window of 2 peaked at about 300 MB (test/reliability/engine-faults.test.ts):
- * the dropped bodies wait for V8's next collection.
+ * 256 embeddings of 4,096 dimensions is about 12 MiB of JSON. A worker answered only with such
+ * bodies on a window of 2 peaked at 111 MiB (test/reliability/engine-faults.test.ts).
  */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 /** Idle sockets are reused up to this long without a `keep-alive: timeout` hint (undici's default). */

@@ -2,7 +2,7 @@
  * Worker statistics, written atomically (tmp + rename) to `<run>/stats/<worker id>.json` about once
  * a second. The CLI (and on Kubernetes the driver) sums them for progress and the failure budget.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface WorkerStats {
@@ -23,7 +23,7 @@ export interface WorkerStats {
   errors_by_code: Record<string, number>;
   outage: boolean;
   done: boolean;
-  /** The worker's peak resident memory so far (getrusage ru_maxrss), in KiB; set on each write. */
+  /** The worker's peak resident memory so far (VmHWM), in KiB; set on each write. */
   max_rss_kb: number;
 }
 
@@ -35,6 +35,21 @@ export function newStats(worker: string, now: number): WorkerStats {
   };
 }
 
+/**
+ * This process's peak resident memory in KiB: `VmHWM` of /proc/self/status. Not getrusage's
+ * ru_maxrss: Linux carries that across fork and exec, so a worker started by Spark's JVM would
+ * report the JVM's peak (proc(5), getrusage(2)).
+ */
+export function peakRssKb(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m !== null) return Number(m[1]);
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS;
+}
+
 export class StatsFile {
   readonly #path: string;
   readonly #tmp: string;
@@ -44,7 +59,7 @@ export class StatsFile {
     this.#tmp = join(dir, `.${worker}.json.tmp`);
   }
   write(stats: WorkerStats): void {
-    stats.max_rss_kb = process.resourceUsage().maxRSS;
+    stats.max_rss_kb = peakRssKb();
     writeFileSync(this.#tmp, JSON.stringify(stats));
     renameSync(this.#tmp, this.#path);
   }
