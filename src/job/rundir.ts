@@ -48,8 +48,8 @@ export function newRunId(name: string, now = new Date()): string {
 
 /**
  * Space held in every run directory for the last words of a run on a full disk: the driver
- * removes it to write driver_error.json (python/sparkinfer/driver.py RESERVE_FILE), the CLI to
- * write summary.json. Real bytes, so that a filesystem that allocates on write counts them.
+ * removes it to write driver_summary.json or driver_error.json (python/sparkinfer/driver.py
+ * RESERVE_FILE), the CLI to write summary.json. Real bytes, so that a filesystem that allocates on write counts them.
  */
 export const RESERVE_FILE = '.reserve';
 const RESERVE_BYTES = 64 * 1024;
