@@ -1,6 +1,6 @@
 /**
- * What idle keep-alive connections cost llama-server (docs/design-notes.md, "The engine client's
- * own HTTP/1.1 transport"). Its HTTP library keeps a thread per connection that wakes every 10 ms
+ * What idle keep-alive connections cost llama-server (docs/architecture.md, "The engine
+ * client and its HTTP/1.1 transport"). Its HTTP library keeps a thread per connection that wakes every 10 ms
  * while the connection is idle. Two measurements on the demo model (16 slots, 1 thread,
  * `--threads-http 1024` so no connection waits for a thread):
  * 1. the engine's own CPU share over 4 s while it serves nothing and holds 0, 100 and 400 idle
