@@ -1,5 +1,5 @@
 /**
- * One root error class with a stable `code`. Codes are a public contract (DESIGN.md, "Error codes"):
+ * One root error class with a stable `code`. Codes are a public contract (docs/architecture.md, "Error codes"):
  * they appear in the output's `error_code` column and in the summary's `errors_by_code`.
  */
 export const ERROR_CODES = [

@@ -35,7 +35,7 @@ def sql_string(text):
 
 
 def result_fields(job):
-    """Result columns after the key and included columns, in output order (DESIGN "Output columns").
+    """Result columns after the key and included ones, in output order (docs/architecture.md, "Output columns").
 
     `embedding` exists only for `task: embed`, so that text jobs can be written as CSV.
     """

@@ -1,6 +1,6 @@
 """The generic PySpark driver: `spark-submit ... python/sparkinfer/driver.py --job <run dir>/job.json`.
 
-Phases (DESIGN.md "Data flow"): prepare (checks, keys, packed input materialized once) → engine
+Phases (docs/architecture.md, "Data flow"): prepare (checks, keys, packed input materialized once) → engine
 readiness → infer + write (the single action over the TRANSFORM's lineage) → report from what was
 written. Files in the run directory: prepared/, plan.json, driver_summary.json or driver_error.json,
 failed_rows/, logs/driver.log. Nothing is printed on stdout.

@@ -64,7 +64,7 @@ def _fail(message):
 
 
 def parse_results(raw, job, carried_schema):
-    """Worker lines → output columns (DESIGN "Output columns"). No shuffle, no action.
+    """Worker lines → output columns (docs/architecture.md, "Output columns"). No shuffle, no action.
 
     An unparseable line fails the task (FAILFAST); so does a line without a key, or one whose
     carried columns belong to another key (the worker must echo `c` unchanged).

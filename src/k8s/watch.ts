@@ -12,7 +12,7 @@ import { PHASE_LABEL, RUN_ID_LABEL } from './names.ts';
 
 export const SPARK_APP = { apiVersion: 'sparkoperator.k8s.io/v1beta2', kind: 'SparkApplication' } as const;
 
-/** spark-operator's terminal states and the exit codes they map to (DESIGN.md). */
+/** spark-operator's terminal states and the exit codes they map to (docs/architecture.md, "Exit codes"). */
 export const TERMINAL_STATES: Readonly<Record<string, number>> = { COMPLETED: 0, FAILED: 1 };
 
 export type SparkApp = Record<string, any>;

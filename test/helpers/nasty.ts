@@ -1,5 +1,5 @@
 /**
- * The bad-input matrix of DESIGN.md as JSON Lines text: control characters, unicode, a 20 KB
+ * The bad-input matrix as JSON Lines text: control characters, unicode, a 20 KB
  * string, nulls, an integer above 2^53 and identical duplicate rows. Written by hand (not by
  * JSON.stringify of JS numbers) so the big integer keeps its digits.
  */
