@@ -1,5 +1,5 @@
 /**
- * GPU benchmark (issue 7, bench/GPU.md): one llama-server per GPU, started by sparkinfer's own
+ * GPU benchmark (bench/GPU.md): one llama-server per GPU, started by sparkinfer's own
  * launcher (src/launch), and two arms per GPU count, each measured in the same run:
  *
  * - **ceiling**: the reference load (pre-rendered bodies, fixed concurrency of 2 × slots per

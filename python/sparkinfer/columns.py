@@ -2,8 +2,8 @@
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparkinfer.formats import is_batch_input  # issue 6: openai-batch
-from sparkinfer.jsonschema_spark import json_type  # issue 6: the json column's struct
+from sparkinfer.formats import is_batch_input  # openai-batch inputs add a `response` column
+from sparkinfer.jsonschema_spark import json_type  # the `json` column's struct
 
 KEY_FIELD = '_k'     # the key as a string on the wire (src/worker/protocol.ts)
 CARRY_FIELD = '_c'   # the carried columns as one opaque JSON string

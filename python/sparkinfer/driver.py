@@ -16,8 +16,8 @@ if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinf
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sparkinfer import engine as _engine  # noqa: E402
-from sparkinfer import resume as _resume  # noqa: E402  (issue 4: resume, budget, orphan watch)
-from sparkinfer import storage as _storage  # noqa: E402  (issue 24: object stores)
+from sparkinfer import resume as _resume  # noqa: E402  (earlier runs: a changed job refused, finished rows kept)
+from sparkinfer import storage as _storage  # noqa: E402  (object stores checked before the job leans on them)
 from sparkinfer import watch as _watch  # noqa: E402
 from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecError  # noqa: E402
 from sparkinfer.job import check_implemented, check_run, health_url, load_job  # noqa: E402
@@ -39,9 +39,9 @@ def _run_dir(job):
 
 def _prepare(spark, job, run_dir):
     """Everything before inference. Schema checks come first: an input error never waits for data or an engine."""
-    # --- resume hook (issue 4, resume.py): a changed job is refused before any data is read ---
+    # --- resume hook (resume.py): a changed job is refused before any data is read ---
     earlier = _resume.check_earlier_runs(job, log)
-    _storage.preflight(spark, job)  # issue 24: a wrong endpoint, key or bucket fails in seconds
+    _storage.preflight(spark, job)  # a wrong endpoint, key or bucket fails in seconds
     _resume.clean_uncommitted_output(spark, job, log)
     # --- end resume hook ---
     check_output_absent(spark, job)
@@ -57,7 +57,7 @@ def _prepare(spark, job, run_dir):
     except Exception as e:
         cls = InputError if is_data_problem(e) else RuntimeFailure
         raise cls(f'preparing the input failed: {short_message(e)}') from e
-    # --- resume hook (issue 4, resume.py): finished rows of earlier runs are not inferred again ---
+    # --- resume hook (resume.py): finished rows of earlier runs are not inferred again ---
     try:
         resumed = _resume.prepare_resume(spark, job, prepared, rows, earlier, run_dir, log)
     except Exception as e:
@@ -126,7 +126,7 @@ def _budget_exceeded(job, s):
 
 
 def _budget_cancelled(spark, job, run_dir, rows, resumed, tripped, run_id):
-    """issue 4: the watcher cancelled the inference; report where the failed rows are, then fail."""
+    """The failure-budget watcher cancelled the inference; report where the failed rows are, then fail."""
     finished, failed, codes = tripped
     spark.sparkContext.setJobGroup(f'{run_id}:report', 'sparkinfer: failed rows', False)
     try:
@@ -183,13 +183,13 @@ def _run(job_source, spark):
     spark = spark or build_session(job)
     sc = spark.sparkContext
     _note_jvm_archive(sc)
-    _watch.start_orphan_watch(log)  # issue 4: a killed CLI takes this run down with it
+    _watch.start_orphan_watch(log)  # a killed CLI takes this run down with it
     sc.setJobGroup(f'{run_id}:prepare', f'sparkinfer {job["name"]}: prepare', False)
     prepared, cschema, rows, partitions, resumed = _prepare(spark, job, run_dir)
     prepare_s = time.monotonic() - t0
     log(f'prepared {rows} rows in {partitions} partitions ({prepare_s:.1f}s)')
 
-    if resumed.rows_to_infer > 0:  # issue 4: everything finished earlier needs no engine
+    if resumed.rows_to_infer > 0:  # a resume that finds every row finished needs no engine
         _wait_for_engine(spark, job)
     t1 = time.monotonic()
     sc.setJobGroup(run_id, f'sparkinfer {job["name"]}: inference', True)
@@ -197,7 +197,7 @@ def _run(job_source, spark):
     out_df = parse_results(raw, job, cschema)
     schema = out_df.schema  # analysis only, no action
     _log_plan(out_df)
-    # --- failure budget hook (issue 4, watch.py): cancels the job group once the budget is spent ---
+    # --- failure budget hook (watch.py): cancels the job group once the budget is spent ---
     budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed,
                                   resumed.ledger_errors_by_code, log=log)
     budget.start()
@@ -221,7 +221,7 @@ def _run(job_source, spark):
     summary.update(summarize(spark, job, read_written(spark, job, schema), rows, run_dir))
     summary.update({'prepare_s': round(prepare_s, 3), 'infer_s': round(infer_s, 3),
                     'partitions': partitions})
-    # issue 4: rows_in = rows_from_ledger + rows_inferred (the union was written once).
+    # rows_in = rows_from_ledger + rows_inferred (the union was written once).
     summary['rows_from_ledger'] = resumed.rows_from_ledger
     summary['rows_inferred'] = summary['rows_out'] - resumed.rows_from_ledger
     problem = None
@@ -236,7 +236,7 @@ def _run(job_source, spark):
     _write_run_file(run_dir, 'driver_summary.json', summary)
     if problem:
         raise RuntimeFailure(problem)
-    _resume.mark_all_consumed(job, resumed)  # issue 4: after the commit, these ledgers are done with
+    _resume.mark_all_consumed(job, resumed)  # after the commit, these ledgers are done with
     log(f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed'
         + (f' ({resumed.rows_from_ledger} from earlier runs)' if resumed.rows_from_ledger else ''))
     close_log()

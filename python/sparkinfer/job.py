@@ -10,7 +10,7 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from sparkinfer import formats  # issue 6: openai-batch
+from sparkinfer import formats  # openai-batch defaults and checks
 from sparkinfer.errors import SpecError
 
 INPUT_FORMATS = ('json', 'parquet', 'csv', 'orc', 'text', 'table', 'sql', 'openai-batch')

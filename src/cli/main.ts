@@ -240,8 +240,7 @@ kubeOptions(program.command('cancel').argument('<run>', 'application name or run
     }
   });
 
-// --- issue 6: `sparkinfer batch` (OpenAI Batch files), src/cli/batch.ts ---
+// `sparkinfer batch`: an OpenAI Batch file in, an OpenAI Batch file out (src/cli/batch.ts).
 registerBatchCommand(program);
-// --- end issue 6 ---
 
 await program.parseAsync(process.argv);

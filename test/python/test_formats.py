@@ -1,4 +1,4 @@
-"""issue 6: the json column's Spark type (jsonschema_spark.py) and OpenAI Batch files (formats.py)."""
+"""The json column's Spark type (jsonschema_spark.py) and OpenAI Batch files (formats.py)."""
 import json
 import os
 import tempfile
