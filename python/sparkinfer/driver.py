@@ -20,7 +20,7 @@ from sparkinfer import resume as _resume  # noqa: E402  (issue 4: resume, budget
 from sparkinfer import storage as _storage  # noqa: E402  (issue 24: object stores)
 from sparkinfer import watch as _watch  # noqa: E402
 from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecError  # noqa: E402
-from sparkinfer.job import check_implemented, check_run, health_url, load_job  # noqa: E402
+from sparkinfer.job import check_run, health_url, load_job  # noqa: E402
 from sparkinfer.log import close_log, log, log_detail, open_log  # noqa: E402
 from sparkinfer.output import read_written, summarize, write_output  # noqa: E402
 from sparkinfer.prepare import (auto_partitions, build_session, carried_schema, check_columns,  # noqa: E402
@@ -176,7 +176,6 @@ def _run(job_source, spark):
     t0 = time.monotonic()
     job = load_job(job_source)
     check_run(job)
-    check_implemented(job)
     run_dir = _run_dir(job)
     open_log(os.path.join(run_dir, 'logs', 'driver.log'))
     run_id = job['run']['id']

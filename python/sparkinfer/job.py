@@ -15,7 +15,6 @@ from sparkinfer.errors import SpecError
 
 INPUT_FORMATS = ('json', 'parquet', 'csv', 'orc', 'text', 'table', 'sql', 'openai-batch')
 OUTPUT_FORMATS = ('parquet', 'json', 'csv', 'orc', 'table', 'openai-batch')
-NOT_IMPLEMENTED = ()
 
 _UNIT_MS = {'ms': 1, 's': 1000, 'm': 60_000, 'h': 3_600_000}
 
@@ -131,14 +130,6 @@ def _same_path(a, b):
         p = p[len('file:'):] if p.startswith('file:') else p
         return p.rstrip('/') or '/'
     return norm(a) == norm(b)
-
-
-def check_implemented(job):
-    """Formats the schema accepts but this driver can't run yet: a clear exit 2, not a crash."""
-    for side in ('input', 'output'):
-        fmt = job[side]['format']
-        if fmt in NOT_IMPLEMENTED:
-            raise SpecError(f'`{side}.format: {fmt}` is not implemented yet by the Spark driver')
 
 
 def new_run_id(name):

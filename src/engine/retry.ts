@@ -47,7 +47,7 @@ export interface RetryDecision {
   delayMs: number;
   /**
    * The engine looks down (connection refused, host unreachable). The caller should requeue the
-   * row without counting this attempt, feed the circuit breaker and wait on /health; `retry` is
+   * row without counting this attempt, pause dispatch and wait on /health (worker/pipeline.ts); `retry` is
    * then true whatever the attempt number, because `outage_timeout` bounds the wait instead.
    */
   outage: boolean;

@@ -216,8 +216,8 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     const stale = this.#lastAnswerCutAt !== undefined && this.#now() - latency < this.#lastAnswerCutAt;
     if (kind === 'overload') return stale ? undefined : this.#cut(OVERLOAD_FACTOR, 'overload', false);
     if (kind === 'timeout') return stale ? undefined : this.#cut(TIMEOUT_FACTOR, 'timeout', false);
-    // Other failures (a 500, a refused connection) are the retry policy's and the circuit
-    // breaker's business: they say nothing about how full the engine is.
+    // Other failures (a 500, a refused connection) are the retry policy's and the outage
+    // pause's business (worker/pipeline.ts): they say nothing about how full the engine is.
     if (kind !== 'ok') return;
     // Latency rounds judge the current window: only requests sent since it last changed count.
     const before = this.#lastChangeAt !== undefined && this.#now() - latency < this.#lastChangeAt;

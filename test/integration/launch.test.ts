@@ -13,10 +13,10 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SpecError, RuntimeFailure } from '../../src/errors.ts';
-import {
-  LLAMA_SERVER_VERSION, engineArgv, freePort, llamaServerPath, resolveModel, startEngine,
-  type LaunchLogger, type LocalEngine, type StartEngineOptions,
-} from '../../src/launch/index.ts';
+import { engineArgv } from '../../src/launch/command.ts';
+import { startEngine, type LaunchLogger, type LocalEngine, type StartEngineOptions } from '../../src/launch/engine.ts';
+import { LLAMA_SERVER_VERSION, llamaServerPath, resolveModel } from '../../src/launch/paths.ts';
+import { freePort } from '../../src/launch/port.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sparkinfer-launch-'));

@@ -10,7 +10,7 @@ from helpers import HealthServer, closed_port_endpoint
 from sparkinfer.columns import output_names, quote, sql_string
 from sparkinfer.engine import driver_can_reach, wait_for_engine
 from sparkinfer.errors import RuntimeFailure, SpecError
-from sparkinfer.job import check_implemented, health_url, load_job, parse_duration_ms
+from sparkinfer.job import health_url, load_job, parse_duration_ms
 from sparkinfer.prepare import auto_partitions
 from sparkinfer.sparkerr import is_data_problem, short_message
 from sparkinfer.transform import transform_sql, worker_command
@@ -72,9 +72,8 @@ class JobTests(unittest.TestCase):
             load_job(minimal_job(input={'format': 'parquet', 'path': 'file:/data/in'}, output={'path': '/data/in/'}))
 
     def test_openai_batch_is_keyed_by_custom_id(self):
-        # issue 6: implemented (python/sparkinfer/formats.py); test_formats.py covers the rest.
+        # python/sparkinfer/formats.py reads it; test_formats.py covers the rest.
         job = load_job(minimal_job(input={'format': 'openai-batch', 'path': '/b.jsonl'}))
-        check_implemented(job)
         self.assertEqual(job['input']['key'], 'custom_id')
 
     def test_health_url(self):
