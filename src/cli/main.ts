@@ -8,17 +8,17 @@ import { EXIT } from './exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
 import { engineKindOf } from '../spec/schema.ts';
 import { printFailure, printFinished, stderrSinks } from './console.ts';
-import { SparkinferError } from '../errors.ts';
 import { registerBatchCommand } from './batch.ts';
 import { spawnSync } from 'node:child_process';
 import { packageVersion, setupScript, venvDir } from '../install/layout.ts';
 import { cacheDir } from '../launch/paths.ts';
+import { checkInt } from '../checks.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
+/** A commander parser for an integer flag; a non-number is quoted as the text given. */
 const positiveInt = (name: string) => (v: string): number => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new SparkinferError('E_SPEC', `Expected \`${name}\` to be a whole number from 1 and up, got \`${v}\``);
-  return n;
+  return checkInt(name, v.trim() === '' || Number.isNaN(n) ? v : n, 1);
 };
 
 function fail(err: unknown, json: boolean): never {

@@ -9,6 +9,7 @@
 import { Pool, util as undiciUtil, type Dispatcher } from 'undici';
 import { BadResponseError, ConnectError, ResponseTooLargeError, TimeoutError, TruncatedResponseError, errorFromStatus, excerpt } from './errors.ts';
 import { Http1Pool, Http1Request, IDLE_CLOSE_MS, MAX_BODY_BYTES, headersOf, type Http1Headers } from './http1.ts';
+import { badArgument, checkInt } from '../checks.ts';
 
 /** The minimal logger the engine code writes to. */
 export interface EngineLogger {
@@ -69,14 +70,6 @@ export function rootUrlOf(endpoint: string): string {
   return `${u.origin}${path}`;
 }
 
-function positiveInt(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new TypeError(`Expected \`${name}\` to be a whole number from 1 and up, got \`${String(v)}\` (${typeof v})`);
-  }
-  return v;
-}
-
 export class EngineClient {
   /** The endpoint as given, without a trailing slash (ends in `/v1`). */
   readonly endpoint: string;
@@ -110,24 +103,24 @@ export class EngineClient {
     try {
       url = new URL(options.endpoint);
     } catch {
-      throw new TypeError(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${String(options.endpoint)}\``);
+      throw badArgument(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${String(options.endpoint)}\``);
     }
     if (url.username !== '' || url.password !== '') {
       // Never echo the URL here: it holds the credentials.
-      throw new TypeError('Expected `endpoint` without credentials; put the key in the environment variable named by `engine.api_key_env`');
+      throw badArgument('Expected `endpoint` without credentials; put the key in the environment variable named by `engine.api_key_env`');
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new TypeError(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${options.endpoint}\``);
+      throw badArgument(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${options.endpoint}\``);
     }
-    if (url.search !== '' || url.hash !== '') throw new TypeError(`Expected \`endpoint\` without a query or fragment, got \`${options.endpoint}\``);
+    if (url.search !== '' || url.hash !== '') throw badArgument(`Expected \`endpoint\` without a query or fragment, got \`${options.endpoint}\``);
     if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey === '' || /[\r\n]/.test(options.apiKey))) {
-      throw new TypeError('Expected `apiKey` to be a non-empty single-line string');
+      throw badArgument('Expected `apiKey` to be a non-empty single-line string');
     }
-    const connections = positiveInt('connections', options.connections, 64);
-    this.requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs, 600_000);
-    this.controlTimeoutMs = positiveInt('controlTimeoutMs', options.controlTimeoutMs, 10_000);
-    const connectTimeoutMs = positiveInt('connectTimeoutMs', options.connectTimeoutMs, 10_000);
-    this.#maxBytes = positiveInt('maxResponseBytes', options.maxResponseBytes, MAX_BODY_BYTES);
+    const connections = checkInt('connections', options.connections ?? 64, 1);
+    this.requestTimeoutMs = checkInt('requestTimeoutMs', options.requestTimeoutMs ?? 600_000, 1);
+    this.controlTimeoutMs = checkInt('controlTimeoutMs', options.controlTimeoutMs ?? 10_000, 1);
+    const connectTimeoutMs = checkInt('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, 1);
+    this.#maxBytes = checkInt('maxResponseBytes', options.maxResponseBytes ?? MAX_BODY_BYTES, 1);
 
     this.#origin = url.origin;
     this.#basePath = url.pathname.replace(/\/+$/, '');
@@ -145,7 +138,7 @@ export class EngineClient {
     } else {
       const work = new Http1Pool({
         url, connections, connectTimeoutMs, headers: pairs(this.#postHeaders),
-        idleCloseMs: positiveInt('idleCloseMs', options.idleCloseMs, IDLE_CLOSE_MS), maxBodyBytes: this.#maxBytes,
+        idleCloseMs: checkInt('idleCloseMs', options.idleCloseMs ?? IDLE_CLOSE_MS, 1), maxBodyBytes: this.#maxBytes,
       });
       const control = new Pool(url.origin, {
         pipelining: 1, connect: { timeout: connectTimeoutMs }, connections: CONTROL_CONNECTIONS,

@@ -6,6 +6,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { EngineClient, type EngineLogger } from './client.ts';
 import { ConnectError, EngineOutageError, TimeoutError, excerpt } from './errors.ts';
+import { badArgument, checkNumber } from '../checks.ts';
 
 export interface WaitForHealthOptions {
   /** The client to poll with (its control pool). Exclusive with `rootUrl`. */
@@ -39,11 +40,7 @@ export interface HealthResult {
 const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, signal ? { signal } : {});
 
 function nonNegative(name: string, v: unknown, fallback?: number): number {
-  if (v === undefined && fallback !== undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new TypeError(`Expected \`${name}\` to be a number of ms from 0 and up, got \`${String(v)}\` (${typeof v})`);
-  }
-  return v;
+  return checkNumber(name, v ?? fallback, 0);
 }
 
 /** A short human description of one failed poll. */
@@ -74,7 +71,7 @@ function healthMessage(text: string): string {
  */
 export async function waitForHealth(options: WaitForHealthOptions): Promise<HealthResult> {
   if ((options.client === undefined) === (options.rootUrl === undefined)) {
-    throw new TypeError('Expected exactly one of `client` or `rootUrl`');
+    throw badArgument('Expected exactly one of `client` or `rootUrl`');
   }
   const timeoutMs = nonNegative('timeoutMs', options.timeoutMs);
   const intervalMs = nonNegative('intervalMs', options.intervalMs, 500);

@@ -5,7 +5,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { SpecError } from '../errors.ts';
-import { checkAbove, checkFunction } from './options.ts';
+import { checkAbove, checkFunction } from '../checks.ts';
 import type { EngineLoadSample, WindowLogger } from './window.ts';
 
 export interface PollOptions {

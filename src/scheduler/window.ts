@@ -5,7 +5,7 @@
  * own load. docs/scheduler.md explains the control law and the measurements behind it.
  */
 import { SpecError } from '../errors.ts';
-import { checkAbove, checkFunction, checkInt, checkNumber } from './options.ts';
+import { checkAbove, checkFunction, checkInt, checkNumber } from '../checks.ts';
 
 export type CompletionKind = 'ok' | 'overload' | 'timeout' | 'error';
 

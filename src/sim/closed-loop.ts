@@ -4,7 +4,7 @@
  * worker does. Used by the scheduler's unit tests and by the benchmark's simulated scenarios.
  */
 import type { AdaptiveWindowLike } from '../scheduler/window.ts';
-import { checkInt, checkNumber } from '../scheduler/options.ts';
+import { checkInt, checkNumber } from '../checks.ts';
 import { VirtualClock, seededRandom } from './clock.ts';
 import { SimEngine, type SimEngineOptions, type SimHandle, type SimRequest, type SimResult, type SimStats } from './engine-sim.ts';
 

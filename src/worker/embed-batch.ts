@@ -20,6 +20,7 @@ import type { ResolvedJob } from '../spec/resolved.ts';
 import { compilePrompt } from '../prompt/render.ts';
 import type { RequestBuilder } from './request.ts';
 import type { Attempt, Prepared } from './pipeline.ts';
+import { checkInt } from '../checks.ts';
 
 export interface EmbedResult {
   vector: number[];
@@ -68,7 +69,7 @@ export class EmbedBatcher {
   requests = 0;
 
   constructor(o: EmbedBatcherOptions) {
-    if (!Number.isInteger(o.maxInputs) || o.maxInputs < 1) throw new TypeError(`Expected \`maxInputs\` to be a whole number from 1 and up, got \`${String(o.maxInputs)}\``);
+    checkInt('maxInputs', o.maxInputs, 1);
     this.#o = o;
   }
 
