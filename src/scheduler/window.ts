@@ -209,7 +209,7 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   onComplete(sample: CompletionSample): void {
     if (this.#inFlight > 0) this.#inFlight--;
     this.#checkDrained();
-    const kind = sample.kind ?? kindOf(sample);
+    const kind = sample.kind ?? completionKind(sample);
     const latency = Number.isFinite(sample.latencyMs) && sample.latencyMs >= 0 ? sample.latencyMs : 0;
     // A request sent before the last cut on an answer reports on the old window: that news is
     // already acted on (one cut per window of bad answers, as TCP cuts once per window of losses).
@@ -387,10 +387,14 @@ function finite(x: number | undefined): number | undefined {
   return typeof x === 'number' && Number.isFinite(x) ? x : undefined;
 }
 
-function kindOf(s: CompletionSample): CompletionKind {
-  if (s.ok) return 'ok';
-  if (s.status === 429 || s.status === 503) return 'overload';
-  if (s.status === 408 || s.status === 504) return 'timeout';
+/**
+ * The one rule for what an attempt's outcome says about the engine's load: 429/503 are overload;
+ * a client-side timeout (`E_TIMEOUT`) or a 408/504 is a timeout; every other failure is an error.
+ */
+export function completionKind(o: { ok: boolean; status?: number | undefined; code?: string | undefined }): CompletionKind {
+  if (o.ok) return 'ok';
+  if (o.status === 429 || o.status === 503) return 'overload';
+  if (o.code === 'E_TIMEOUT' || o.status === 408 || o.status === 504) return 'timeout';
   return 'error';
 }
 

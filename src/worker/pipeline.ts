@@ -9,6 +9,7 @@
  */
 import type { ResultLine } from './protocol.ts';
 import type { InputRow } from './input.ts';
+import { completionKind, type CompletionKind } from '../scheduler/window.ts';
 
 /** What a row becomes before it is sent: the endpoint path and the exact JSON body. */
 export interface Prepared {
@@ -46,7 +47,7 @@ export interface Window {
    */
   onGrow?(listener: () => void): void;
   onStart?(): void;
-  onComplete?(sample: { latencyMs: number; ok: boolean; status?: number; kind: 'ok' | 'overload' | 'timeout' | 'error'; outputTokens?: number }): void;
+  onComplete?(sample: { latencyMs: number; ok: boolean; status?: number; kind: CompletionKind; outputTokens?: number }): void;
 }
 
 // --- prefix-aware ordering hook (bench/prefix-order owner): the waiting rows are a DispatchQueue. ---
@@ -193,7 +194,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
       finish(item, a.fields, d.now());
     } else {
       const e = a.error;
-      const kind = e.status === 429 || e.status === 503 ? 'overload' : e.code === 'E_TIMEOUT' ? 'timeout' : 'error';
+      const kind = completionKind({ ok: false, status: e.status, code: e.code });
       d.window.onComplete?.({ latencyMs: a.latencyMs, ok: false, kind, ...(e.status !== undefined ? { status: e.status } : {}) });
       const decision = d.decide(e, item.attempts);
       if (decision.outage) {

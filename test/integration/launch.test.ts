@@ -298,11 +298,11 @@ describe('faults (fake engine)', { timeout: 60_000 }, () => {
     let t = 0;
     const engine = await start('slow', { bin, logger, stopGraceMs: 300, now: () => (t += 1500), model: join(ROOT, 'package.json') });
     await assert.rejects(engine.waitHealthy(20_000), {
-      name: 'RuntimeFailure', message: new RegExp(`llama-server at http://127.0.0.1:${engine.port}/health was not healthy after 20.0s \\(last: (loading model|not listening yet)\\)`),
+      name: 'RuntimeFailure', message: new RegExp(`llama-server at http://127.0.0.1:${engine.port}/health was not healthy after 20.0s \\(last: (HTTP 503 \\(loading\\): [Ll]oading model|connection refused)\\)`),
     });
     const waits = logger.lines.filter((l) => l.startsWith(`waiting for llama-server at http://127.0.0.1:${engine.port}/health (`));
     assert.ok(waits.length >= 2, logger.lines.join('\n'));
-    assert.match(waits.at(-1)!, /\(\d+s\/20s\): (loading model|not listening yet)$/);
+    assert.match(waits.at(-1)!, /\(\d+s\/20s\): (HTTP 503 \(loading\): loading model|connection refused)$/i);
   });
 
   test('stop() kills the whole process group, with SIGKILL when SIGTERM is ignored', async () => {
@@ -333,7 +333,7 @@ describe('no engine outlives the CLI', { timeout: 120_000 }, () => {
   for (const how of ['exit', 'SIGTERM'] as const) {
     test(`engine is killed when the process ends by ${how}`, async () => {
       const script = `
-import { startEngine } from ${JSON.stringify(join(ROOT, 'src', 'launch', 'index.ts'))};
+import { startEngine } from ${JSON.stringify(join(ROOT, 'src', 'launch', 'engine.ts'))};
 const e = await startEngine({ kind: 'llama-server', model: 'smollm2-135m-instruct', alias: 'x', args: [], parallel: 1,
   ctxPerSlot: 256, maxRestarts: 0, logFile: ${JSON.stringify(join(tmp, `orphan-${how}.log`))}, logger: { info() {}, warn() {} } });
 console.log(e.pid());
