@@ -4,7 +4,7 @@
  * failed summary on stdout.
  */
 import { buildSummary, formatSummary, type Summary } from '../report/summary.ts';
-import { exitCodeFor } from './exit-codes.ts';
+import { exitCodeFor } from '../exit-codes.ts';
 
 export interface StderrSinks {
   tty: boolean;

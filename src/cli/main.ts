@@ -4,7 +4,7 @@
  * go to stderr.
  */
 import { Command, Option } from 'commander';
-import { EXIT } from './exit-codes.ts';
+import { EXIT } from '../exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
 import { engineKindOf } from '../spec/schema.ts';
 import { printFailure, printFinished, stderrSinks } from './console.ts';

@@ -23,6 +23,7 @@ import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
+import { EXIT, exitCodeFor } from '../exit-codes.ts';
 import { packageRoot, workerBundlePath } from '../install/layout.ts';
 
 export interface RunOptions {
@@ -109,7 +110,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   let spark: ReturnType<typeof startSparkSubmit> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let status: Summary['status'] = 'failed';
-  let exitCode = 1;
+  let exitCode: number = EXIT.RUNTIME;
   let message: string | undefined;
   let driver: DriverSummary | undefined;
   try {
@@ -175,39 +176,39 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       const grace = setTimeout(() => killGroup(sp.child, 'SIGKILL'), 5000);
       await sp.exited;
       clearTimeout(grace);
-      if (outcome.kind === 'abort') { status = 'cancelled'; exitCode = 130; message = 'interrupted; finished rows are kept in the ledger'; }
-      else { message = outcome.m; exitCode = 1; }
+      if (outcome.kind === 'abort') { status = 'cancelled'; exitCode = EXIT.INTERRUPTED; message = 'interrupted; finished rows are kept in the ledger'; }
+      else { message = outcome.m; exitCode = EXIT.RUNTIME; }
     } else {
       const errFile = join(runDir, 'driver_error.json');
       const sumFile = join(runDir, 'driver_summary.json');
       if (existsSync(sumFile)) driver = JSON.parse(readFileSync(sumFile, 'utf8')) as DriverSummary;
       if (outcome.code === 0 && driver !== undefined) {
         status = 'succeeded';
-        exitCode = 0;
+        exitCode = EXIT.OK;
         const rowsIn = driver.rows_in ?? 0;
         const failed = driver.rows_failed ?? 0;
         // The driver applies the same rule (mid-run and at the end); this guards a driver that didn't.
         if (budgetExceeded(job.limits, rowsIn, failed)) {
           status = 'failed';
-          exitCode = 1;
+          exitCode = EXIT.RUNTIME;
           message = budgetMessage(job.limits, rowsIn, failed, driver.errors_by_code ?? {}, driver.failed_rows_path ?? null);
         }
       } else if (existsSync(errFile)) {
         const e = JSON.parse(readFileSync(errFile, 'utf8')) as { exit_code?: number; message?: string };
-        exitCode = e.exit_code === 2 ? 2 : 1;
+        exitCode = e.exit_code === EXIT.UNUSABLE ? EXIT.UNUSABLE : EXIT.RUNTIME;
         message = withDiskHint(e.message ?? 'the driver failed');
       } else {
-        exitCode = 1;
+        exitCode = EXIT.RUNTIME;
         message = fullDisk(runDir) ?? `spark-submit exited with ${outcome.code}; see ${join(runDir, 'logs', 'spark.log')}`;
       }
     }
   } catch (err) {
     if (err instanceof SparkinferError) {
-      exitCode = err.code === 'E_SPEC' || err.code === 'E_INPUT' ? 2 : 1;
+      exitCode = exitCodeFor(err);
       message = err.message;
     } else if (typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).path === 'string') {
       // A file of the run could not be written (job.json on a full disk, say): say which, and why.
-      exitCode = 1;
+      exitCode = EXIT.RUNTIME;
       message = withDiskHint(`cannot write ${(err as NodeJS.ErrnoException).path}: ${errnoText(err)}`);
     } else throw err;
   } finally {

@@ -6,14 +6,14 @@
  * earlier run with it. Workers append to the ledger with plain file writes, so the root is always a
  * local path (or a shared mount): tables and outputs on a URI store (s3a://, hdfs://) default to
  * `sparkinfer-runs/<table or output>` beside the job file, and a URI `resume.dir` is refused by the
- * schema (src/spark/storage.ts, runDirProblem).
+ * schema (src/spec/uri.ts, runDirProblem).
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Job } from '../spec/schema.ts';
 import { InputError } from '../errors.ts';
-import { uriScheme } from '../spark/storage.ts';
+import { uriScheme } from '../spec/uri.ts';
 import { stopLeftovers } from '../launch/procs.ts';
 
 export function runsRoot(job: Job, baseDir: string): string {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from './units.ts';
 import { KubernetesSpec } from '../k8s/spec.ts';
 import { analyzeSchema, engineSchemaProblems } from '../response/schema.ts';
-import { runDirProblem } from '../spark/storage.ts';
+import { runDirProblem } from './uri.ts';
 
 /** A duration with a unit: `500ms`, `30s`, `10m`, `1h`. A bare number is an error. Parsed to ms. */
 export const Duration = z

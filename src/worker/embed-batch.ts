@@ -18,7 +18,7 @@ import type { EngineAdapter } from '../engine/adapters.ts';
 import { ContextLengthError, HttpError, excerpt } from '../engine/errors.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { compilePrompt } from '../prompt/render.ts';
-import type { RequestBuilder } from './request.ts';
+import { attemptFailure, type RequestBuilder } from './builder.ts';
 import type { Attempt, Prepared } from './pipeline.ts';
 import { checkInt } from '../checks.ts';
 
@@ -173,11 +173,7 @@ export function makeEmbedBuilder(job: ResolvedJob, adapter: EngineAdapter, log: 
         }
         return { ok: true, latencyMs: r.latencyMs, fields };
       } catch (err) {
-        const e = err as { code?: string; message?: string; status?: number };
-        return {
-          ok: false, latencyMs: performance.now() - t0,
-          error: { code: e.code ?? 'E_RUNTIME', message: e.message ?? excerpt(String(err)), ...(typeof e.status === 'number' ? { status: e.status } : {}), raw: err },
-        };
+        return attemptFailure(err, performance.now() - t0);
       }
     },
   };
