@@ -8,12 +8,14 @@ import helpers  # noqa: F401  (puts python/ on sys.path)
 from helpers import HealthServer, closed_port_endpoint
 
 from sparkinfer.columns import output_names, quote, sql_string
+from sparkinfer.contract import CONTRACT
 from sparkinfer.engine import driver_can_reach, wait_for_engine
 from sparkinfer.errors import RuntimeFailure, SpecError
 from sparkinfer.job import health_url, load_job, parse_duration_ms
 from sparkinfer.prepare import auto_partitions
 from sparkinfer.sparkerr import is_data_problem, short_message
 from sparkinfer.transform import transform_sql, worker_command
+from sparkinfer.watch import budget_exceeded
 
 
 def minimal_job(**over):
@@ -43,6 +45,21 @@ class JobTests(unittest.TestCase):
         self.assertEqual(job['output']['format'], 'parquet')
         self.assertEqual(job['spark']['partitions'], 'auto')
         self.assertEqual(job['engine']['startup_timeout'], 600_000)
+
+    def test_every_contract_default_is_applied(self):
+        # The values come from the job schema (src/spec/contract.ts); here: that the driver applies each one.
+        job = load_job(minimal_job())
+        for dotted, default in CONTRACT['defaults'].items():
+            section, _, field = dotted.rpartition('.')
+            self.assertEqual((job[section] if section else job)[field], default, dotted)
+
+    def test_budget_rule_matches_the_cli(self):
+        examples = CONTRACT['failure_budget_examples']
+        self.assertGreater(len(examples), 20)
+        self.assertTrue(any(e['exceeded'] for e in examples) and not all(e['exceeded'] for e in examples))
+        for e in examples:
+            limits = {k: e[k] for k in ('max_failed_fraction', 'min_rows_for_budget')}
+            self.assertEqual(budget_exceeded(limits, e['finished'], e['failed']), e['exceeded'], e)
 
     def test_durations(self):
         self.assertEqual(parse_duration_ms('1m30s', 'x'), 90_000)
