@@ -1,14 +1,15 @@
 /**
  * The OpenAI-compatible engine client: one HTTP attempt per call. Generation (`post`) goes over
- * our own keep-alive HTTP/1.1 pool (http1.ts: undici's generality cost the worker half its CPU);
+ * our own keep-alive HTTP/1.1 pool (http1/pool.ts: undici's generality cost the worker half its CPU);
  * control calls (`get`) and any injected `dispatcher` go through undici. It never retries (the
- * scheduler does, through `classify`; the one exception is http1.ts's resend after a stale
+ * scheduler does, through `classify`; the one exception is http1/conn.ts's resend after a stale
  * keep-alive socket) and turns every transport failure into one of the engine error classes. The
  * API key never appears in an error message or a log line.
  */
 import { Pool, util as undiciUtil, type Dispatcher } from 'undici';
 import { BadResponseError, ConnectError, ResponseTooLargeError, TimeoutError, TruncatedResponseError, errorFromStatus, excerpt } from './errors.ts';
-import { Http1Pool, Http1Request, IDLE_CLOSE_MS, MAX_BODY_BYTES, headersOf, type Http1Headers } from './http1.ts';
+import { Http1Pool, IDLE_CLOSE_MS, MAX_BODY_BYTES } from './http1/pool.ts';
+import { Http1Request, headersOf, type Http1Headers } from './http1/request.ts';
 import { badArgument, checkInt } from '../checks.ts';
 
 /** The minimal logger the engine code writes to. */
@@ -31,9 +32,9 @@ export interface EngineClientOptions {
   controlTimeoutMs?: number;
   /** TCP connect limit, in ms. Default 10_000. */
   connectTimeoutMs?: number;
-  /** `post`'s sockets are closed after this long idle, in ms. Default IDLE_CLOSE_MS (500, http1.ts). */
+  /** `post`'s sockets are closed after this long idle, in ms. Default IDLE_CLOSE_MS (500, http1/pool.ts). */
   idleCloseMs?: number;
-  /** An answer body over this many bytes fails with ResponseTooLargeError. Default MAX_BODY_BYTES (16 MiB, http1.ts). */
+  /** An answer body over this many bytes fails with ResponseTooLargeError. Default MAX_BODY_BYTES (16 MiB, http1/pool.ts). */
   maxResponseBytes?: number;
   /** A dispatcher (undici) to use instead of the client's own pools (tests, proxies). Not closed by `close()`. */
   dispatcher?: Dispatcher | undefined;
@@ -152,7 +153,7 @@ export class EngineClient {
 
   /**
    * POSTs a JSON body to `endpoint + path` (e.g. `/chat/completions`). One attempt, no retries
-   * (a stale keep-alive socket aside: see http1.ts).
+   * (a stale keep-alive socket aside: see http1/conn.ts).
    * @returns the response of a 2xx, with its parsed JSON
    * @throws HttpError / ContextLengthError for a non-2xx; TimeoutError, ConnectError,
    *   TruncatedResponseError for transport failures; the signal's reason when aborted
@@ -219,7 +220,7 @@ export class EngineClient {
         }, x);
       }
       await res;
-      // http1.ts checks the framing itself and hands over the decoded text.
+      // http1/conn.ts checks the framing itself and hands over the decoded text.
       if (x.text !== undefined) return new Answer(x.status, x.fields, x.contentType, x.text, performance.now() - started);
       const headers = x.headers;
       const declared = headerValue(headers['content-length']);
@@ -322,7 +323,7 @@ export class EngineClient {
 
 /**
  * One request, as an undici dispatch handler (collects the status, headers and body chunks, with
- * no Readable stream) or as an http1.ts request (gets the decoded text); settles the promise
+ * no Readable stream) or as an http1/request.ts request (gets the decoded text); settles the promise
  * `#send` waits on.
  */
 class Exchange extends Http1Request implements Dispatcher.DispatchHandler {
@@ -335,7 +336,7 @@ class Exchange extends Http1Request implements Dispatcher.DispatchHandler {
   headers: Http1Headers = {};
   chunks: Buffer[] = [];
   bytes = 0;
-  /** From http1.ts: the raw header lines, the content-type, and the body. */
+  /** From http1/conn.ts: the raw header lines, the content-type, and the body. */
   fields = '';
   contentType: string | undefined = undefined;
   text: string | undefined = undefined;
@@ -356,7 +357,7 @@ class Exchange extends Http1Request implements Dispatcher.DispatchHandler {
   cancel(reason: unknown): void {
     if (this.#done || this.reason !== undefined) return;
     this.reason = reason ?? new Error('aborted');
-    // http1.ts fails it at once, queued or on a socket. In undici's pool, before onConnect it
+    // The pool (http1/pool.ts) fails it at once, queued or on a socket. In undici's pool, before onConnect it
     // waits for a connection, and is aborted as soon as it gets one.
     if (this.pool !== undefined) this.abort(this.reason);
     else this.#abort?.(this.reason as Error);
@@ -416,13 +417,13 @@ class Exchange extends Http1Request implements Dispatcher.DispatchHandler {
   }
 }
 
-/** A response from http1.ts. Its headers are parsed on first read: a generation never reads them. */
+/** A response from the HTTP/1.1 pool (http1/). Its headers are parsed on first read: a generation never reads them. */
 class Answer implements EngineResponse {
   readonly status: number;
   readonly text: string;
   json: unknown = undefined;
   readonly latencyMs: number;
-  /** Read during framing (http1.ts), so the hot path needs no header parse. */
+  /** Read during framing (http1/conn.ts), so the hot path needs no header parse. */
   readonly contentType: string | undefined;
   readonly #fields: string;
   #headers: Http1Headers | undefined;

@@ -1,7 +1,7 @@
 /**
  * The retry decision, as a pure function of the failure, the attempt number and the policy.
  * The worker's scheduler owns the retry loop; nothing in the client retries behind its back
- * (but for http1.ts's one resend of a request whose reused keep-alive socket died before answering).
+ * (but for http1/conn.ts's one resend of a request whose reused keep-alive socket died before answering).
  */
 import {
   BadResponseError, ConnectError, ContextLengthError, EngineOutageError, HttpError, ResponseTooLargeError, TimeoutError,

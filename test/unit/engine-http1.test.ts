@@ -1,5 +1,5 @@
 /**
- * The engine client's own HTTP/1.1 transport (src/engine/http1.ts), through EngineClient.post,
+ * The engine client's own HTTP/1.1 transport (src/engine/http1/), through EngineClient.post,
  * against real local servers: node:http, and raw node:net servers that write exactly the bytes a
  * test needs (chunked bodies, split heads, connection: close, cut bodies, stale sockets).
  */
