@@ -132,12 +132,10 @@ spark: { master: "local[2,2]", partitions: 4 }`);
     return ledgerLineCount(root) >= 35;
   }, 240_000, 20);
   // ... and once the committer has written something for it: kill with committed task state.
-  const until = Date.now() + 30_000;
-  for (;;) {
+  await waitFor(`a pending upload or __magic key under ${out}`, async () => {
     const l = await s3.list(out);
-    if (l.uploads.length > 0 || Object.keys(l.keys).some((k) => k.includes('__magic'))) break;
-    if (Date.now() > until) throw new Error(`no pending upload under ${out} within 30 s: ${JSON.stringify(l)}`);
-  }
+    return l.uploads.length > 0 || Object.keys(l.keys).some((k) => k.includes('__magic'));
+  }, 30_000, 20);
   const sparkPgids = readGroups(pidDir(runDirs(root)[0] ?? '')).filter((g) => g.role === 'spark').map((g) => g.pgid);
   assert.equal(sparkPgids.length, 1, 'the run recorded its Spark process group');
   killGroup(pid);

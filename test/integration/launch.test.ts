@@ -17,6 +17,7 @@ import { engineArgv } from '../../src/launch/command.ts';
 import { startEngine, type LaunchLogger, type LocalEngine, type StartEngineOptions } from '../../src/launch/engine.ts';
 import { LLAMA_SERVER_VERSION, llamaServerPath, resolveModel } from '../../src/launch/paths.ts';
 import { freePort } from '../../src/launch/port.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sparkinfer-launch-'));
@@ -38,14 +39,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Waits for a condition by polling it (bounded), instead of sleeping for a guessed time. */
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function memoryLogger(): LaunchLogger & { lines: string[] } {
   const lines: string[] = [];
@@ -308,24 +301,24 @@ describe('faults (fake engine)', { timeout: 60_000 }, () => {
   test('stop() kills the whole process group, with SIGKILL when SIGTERM is ignored', async () => {
     const logger = memoryLogger();
     const engine = await start('stubborn', { bin, logger, stopGraceMs: 300, model: join(ROOT, 'package.json') });
-    await until('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')));
+    await waitFor('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')), 10_000, 20);
     const childPid = Number(/fake child pid (\d+)/.exec(readFileSync(engine.logFile, 'utf8'))![1]);
     const pid = engine.pid()!;
     assert.ok(alive(childPid));
     await engine.stop();
     assert.equal(alive(pid), false);
-    await until('the grandchild to be gone', () => !alive(childPid));
+    await waitFor('the grandchild to be gone', () => !alive(childPid), 10_000, 20);
     assert.ok(logger.lines.some((l) => /ignored SIGTERM .*; killing it/.test(l)), logger.lines.join('\n'));
   });
 
   test('an engine that crashes takes the rest of its process group with it', async () => {
     const engine = await start('crashy', { bin, args: ['--crash-after-ms', '300'], model: join(ROOT, 'package.json') });
     const gaveUp = once(engine, 'giveup');
-    await until('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')));
+    await waitFor('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')), 10_000, 20);
     const childPid = Number(/fake child pid (\d+)/.exec(readFileSync(engine.logFile, 'utf8'))![1]);
     const [{ reason }] = (await gaveUp) as [{ reason: string }];
     assert.match(reason, /exited before it was healthy .*\(exit code 3\)/);
-    await until('the orphaned grandchild to be gone', () => !alive(childPid));
+    await waitFor('the orphaned grandchild to be gone', () => !alive(childPid), 10_000, 20);
   });
 });
 
@@ -343,13 +336,13 @@ setInterval(() => {}, 1000);
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await until('the engine pid', () => /\d+\n/.test(out) || child.exitCode !== null, 60_000);
+      await waitFor('the engine pid', () => /\d+\n/.test(out) || child.exitCode !== null, 60_000, 20);
       const pid = Number(out.trim());
       assert.ok(pid > 0, `no pid printed: ${out}`);
       if (how === 'SIGTERM') child.kill('SIGTERM');
       const [code, signal] = await (child.exitCode !== null ? [child.exitCode, child.signalCode] : once(child, 'exit'));
       assert.deepEqual([code, signal], how === 'exit' ? [0, null] : [null, 'SIGTERM']);
-      await until(`engine pid ${pid} to be gone`, () => !alive(pid));
+      await waitFor(`engine pid ${pid} to be gone`, () => !alive(pid), 10_000, 20);
     });
   }
 });
