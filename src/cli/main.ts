@@ -62,7 +62,7 @@ program
           columns, endpoint: job.engine.endpoint ?? '', engine_kind: engineKindOf(job),
           ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
         };
-        process.stdout.write(JSON.stringify({ ...job, run }) + '\n');
+        process.stdout.write(`${JSON.stringify({ ...job, run })}\n`);
       }
       process.stderr.write(`${jobPath}: ok (task ${job.task}, model ${job.model}, columns: ${columns.join(', ') || 'none'})\n`);
     } catch (err) {
@@ -118,7 +118,7 @@ program
       const r = await buildJvmArchive({ force: opts.force === true, log: sinks.log });
       const mb = (r.bytes / 1048576).toFixed(0);
       sinks.log(r.built ? `sparkinfer: wrote ${r.path} (${mb} MiB) in ${r.seconds.toFixed(0)} s; later jobs map it` : `sparkinfer: ${r.path} exists (${mb} MiB); --force rebuilds it`);
-      if (json) process.stdout.write(JSON.stringify(r) + '\n');
+      if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
     } catch (err) {
       fail(err, json);
     }

@@ -3,7 +3,7 @@
  * driver → progress → summary. The engine start never delays a spec or input error: the spec is
  * checked before anything starts, and the driver checks the input before it waits for the engine.
  */
-import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { engineKindOf, type Job } from '../spec/schema.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
@@ -54,7 +54,7 @@ export function inputIdentity(job: Job, baseDir: string): string {
   const local = p.replace(/^file:(\/\/)?/, '');
   const parts: string[] = [];
   const walk = (f: string): void => {
-    let st;
+    let st: Stats;
     try { st = statSync(f); } catch { parts.push(`${f}:missing`); return; }
     if (st.isDirectory()) for (const n of readdirSync(f).sort()) { if (!n.startsWith('.') && !n.startsWith('_')) walk(join(f, n)); }
     else parts.push(`${f}:${st.size}:${Math.round(st.mtimeMs)}`);

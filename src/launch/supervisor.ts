@@ -196,16 +196,21 @@ export class LocalEngine extends EventEmitter<LocalEngineEvents> {
     if (this.#child === child) this.#child = undefined;
     const expected = this.#state === 'stopping' || this.#state === 'stopped';
     this.emit('exit', { pid, code, signal, expected });
-    if (expected) return this.#notify();
+    if (expected) {
+      this.#notify();
+      return;
+    }
 
     const how = describeExit({ code, signal }, err);
     const { maxRestarts, logger, restartDelayMs } = this.#cfg;
     if (!this.#everHealthy) {
       // Bad flags, a bad model or a taken port: starting it again would fail the same way.
-      return this.#giveUp(`${this.kind} exited before it was healthy at ${this.#healthUrl} (${how})`);
+      this.#giveUp(`${this.kind} exited before it was healthy at ${this.#healthUrl} (${how})`);
+      return;
     }
     if (this.#restarts >= maxRestarts) {
-      return this.#giveUp(`${this.kind} at ${this.endpoint} exited (${how}) and its restart budget (${maxRestarts}) is spent`);
+      this.#giveUp(`${this.kind} at ${this.endpoint} exited (${how}) and its restart budget (${maxRestarts}) is spent`);
+      return;
     }
     this.#restarts += 1;
     const n = this.#restarts;

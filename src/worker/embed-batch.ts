@@ -15,7 +15,7 @@
  */
 import type { EngineClient } from '../engine/client.ts';
 import type { EngineAdapter } from '../engine/adapters.ts';
-import { ContextLengthError, HttpError, excerpt } from '../engine/errors.ts';
+import { ContextLengthError, HttpError, } from '../engine/errors.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { compilePrompt } from '../prompt/render.ts';
 import { attemptFailure, type RequestBuilder } from './builder.ts';
@@ -108,7 +108,7 @@ export class EmbedBatcher {
       return;
     }
     const shares = splitTokens(res.promptTokens, group.map((p) => p.input.length));
-    group.forEach((p, i) => p.resolve({ vector: res.vectors[i] as number[], promptTokens: shares[i] ?? null, latencyMs: res.latencyMs }));
+    group.forEach((p, i) => { p.resolve({ vector: res.vectors[i] as number[], promptTokens: shares[i] ?? null, latencyMs: res.latencyMs }); });
   }
 }
 

@@ -7,12 +7,9 @@
  *   - OpenAI Batch input lines, sent as they are (openai-batch.ts).
  */
 import type { ResolvedJob } from '../spec/resolved.ts';
-import type { EngineClient } from '../engine/client.ts';
 import { adapterFor, makeBodyEncoder } from '../engine/adapters.ts';
 import { compilePrompt } from '../prompt/render.ts';
 import { makeJsonReplyChecker } from '../response/reply.ts';
-import type { InputRow } from './input.ts';
-import type { Attempt, Prepared } from './pipeline.ts';
 import type { ResultLine } from './protocol.ts';
 import { makeEmbedBuilder } from './embed-batch.ts';
 import { makeBatchFileBuilder } from './openai-batch.ts';

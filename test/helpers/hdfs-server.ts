@@ -31,7 +31,7 @@ export interface HdfsServer {
 }
 
 function site(props: Record<string, string>): string {
-  return '<configuration>\n' + Object.entries(props).map(([k, v]) => `<property><name>${k}</name><value>${v}</value></property>`).join('\n') + '\n</configuration>\n';
+  return `<configuration>\n${Object.entries(props).map(([k, v]) => `<property><name>${k}</name><value>${v}</value></property>`).join('\n')}\n</configuration>\n`;
 }
 
 export async function startHdfs(): Promise<HdfsServer> {

@@ -4,13 +4,12 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { parseLedgerText } from '../../src/worker/ledger.ts';
 
 /** `n` rows `{id, question}` whose rendered prompts all differ (the fault proxy tells rows apart by body). */
 export function writeQuestions(path: string, n: number): number[] {
   const ids = Array.from({ length: n }, (_, i) => i);
-  writeFileSync(path, ids.map((i) => JSON.stringify({ id: i, question: questionText(i) })).join('\n') + '\n');
+  writeFileSync(path, `${ids.map((i) => JSON.stringify({ id: i, question: questionText(i) })).join('\n')}\n`);
   return ids;
 }
 

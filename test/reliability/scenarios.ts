@@ -12,8 +12,7 @@ import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import { FAULT_KILL_ENV, FAULT_KILL_MARKER } from '../../src/worker/fault.ts';
 import { groupRunning, readGroups } from '../../src/launch/procs.ts';
 import { pidDir } from '../../src/job/rundir.ts';
-import {
-  groupAlive, idOfBody, killGroup, ledgerLineCount, ledgerResults, pidAlive, readOutput, row, runDirs, tally, waitFor,
+import {idOfBody, killGroup, ledgerLineCount, ledgerResults, pidAlive, readOutput, row, runDirs, tally, waitFor,
   workerPids, writeQuestions, type ScenarioRow, type Tally,
 } from './lib.ts';
 
@@ -45,7 +44,7 @@ ${extra}`;
 /** Merges YAML mapping lines: later top-level keys replace earlier ones (the job() defaults). */
 function yaml(base: string, override: string): string {
   const keys = new Set(override.split('\n').map((l) => /^([a-z_]+):/.exec(l)?.[1]).filter((k): k is string => k !== undefined));
-  return base.split('\n').filter((l) => { const k = /^([a-z_]+):/.exec(l)?.[1]; return k === undefined || !keys.has(k); }).join('\n') + '\n' + override + '\n';
+  return `${base.split('\n').filter((l) => { const k = /^([a-z_]+):/.exec(l)?.[1]; return k === undefined || !keys.has(k); }).join('\n')}\n${override}\n`;
 }
 
 const ENGINE_FAULTS: readonly Fault[] = ['5xx', '429', 'slow', 'timeout', 'reset', 'truncate'];
@@ -344,10 +343,10 @@ spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
     const text = readFileSync(lastFile, 'utf8');
     appendFileSync(lastFile, (text.endsWith('\n') || text === '' ? '' : '\n') + torn);
     const finishedKey = String(sample['k'] ?? '0');
-    appendFileSync(join(runA, 'ledger', 'zz-damage.jsonl'), [
+    appendFileSync(join(runA, 'ledger', 'zz-damage.jsonl'), `${[
       JSON.stringify({ ...sample, text: null, error_code: 'E_HTTP_5XX', error_message: 'an earlier attempt failed' }),
       JSON.stringify({ ...sample, k: '100000', c: JSON.stringify({ id: 100000 }) }),
-    ].join('\n') + '\n');
+    ].join('\n')}\n`);
     void finishedKey;
     const changed = await runCli(['run', path, '--json', '--set', 'prompt.system=Answer in two words.'], { timeoutMs: 60_000 });
     const before = proxy.posts();

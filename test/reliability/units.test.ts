@@ -31,7 +31,7 @@ test('ledger: every append is in the file before the call returns; a torn last l
   const text = readFileSync(join(dir, 'ledger', 'w.jsonl'), 'utf8');
   assert.equal(text.split('\n').length, 3);
   w.close();
-  assert.deepEqual(parseLedgerText(text + '{"k":"3","te').map((r) => r['k']), ['1', '2']);
+  assert.deepEqual(parseLedgerText(`${text}{"k":"3","te`).map((r) => r['k']), ['1', '2']);
   assert.throws(() => parseLedgerText('{"k":"1"}\n{"k":\n{"k":"3"}\n'), /line 2 is corrupt/);
 });
 

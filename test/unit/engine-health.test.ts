@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EngineClient } from '../../src/engine/client.ts';
-import { ConnectError, EngineOutageError, TimeoutError, TruncatedResponseError, errorFromStatus } from '../../src/engine/errors.ts';
+import { EngineOutageError, } from '../../src/engine/errors.ts';
 import { waitForHealth } from '../../src/engine/health.ts';
 
 async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ root: string; close: () => Promise<void> }> {
