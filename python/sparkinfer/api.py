@@ -15,7 +15,7 @@ import os
 import tempfile
 
 from sparkinfer.job import fill_run, load_job
-from sparkinfer.prepare import (auto_partitions, carried_schema, check_columns, check_keys, pack)
+from sparkinfer.prepare import auto_partitions, carried_schema, check_columns, check_keys, pack
 from sparkinfer.transform import infer_lines, parse_results, worker_command
 from sparkinfer.validate import bundled, resolve_job
 

@@ -23,9 +23,18 @@ from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecE
 from sparkinfer.job import check_run, health_url, load_job  # noqa: E402
 from sparkinfer.log import close_log, log, log_detail, open_log  # noqa: E402
 from sparkinfer.output import read_written, summarize, write_output  # noqa: E402
-from sparkinfer.prepare import (auto_partitions, build_session, carried_schema, check_columns,  # noqa: E402
-                                check_keys, check_output_absent, materialize, pack, read_input,
-                                write_json_atomic)
+from sparkinfer.prepare import (  # noqa: E402
+    auto_partitions,
+    build_session,
+    carried_schema,
+    check_columns,
+    check_keys,
+    check_output_absent,
+    materialize,
+    pack,
+    read_input,
+    write_json_atomic,
+)
 from sparkinfer.sparkerr import disk_problem, is_data_problem, short_message  # noqa: E402
 from sparkinfer.transform import infer_lines, parse_results, worker_command  # noqa: E402
 

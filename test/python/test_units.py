@@ -1,12 +1,10 @@
 """Driver pieces that need no Spark: job loading, names, SQL text, messages, the engine wait."""
-import json
 import os
 import tempfile
 import unittest
 
 import helpers  # noqa: F401  (puts python/ on sys.path)
 from helpers import HealthServer, closed_port_endpoint
-
 from sparkinfer.columns import output_names, quote, sql_string
 from sparkinfer.contract import CONTRACT
 from sparkinfer.engine import driver_can_reach, wait_for_engine
