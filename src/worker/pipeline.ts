@@ -10,7 +10,7 @@
 import type { ResultLine } from './protocol.ts';
 import type { InputRow } from './input.ts';
 import { errorCodeOf, type ErrorCode } from '../errors.ts';
-import { completionKind, type CompletionKind } from '../scheduler/window.ts';
+import { completionKind, type CompletionKind } from '../scheduler/signals.ts';
 
 /** What a row becomes before it is sent: the endpoint path and the exact JSON body. */
 export interface Prepared {

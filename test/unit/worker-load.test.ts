@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EngineClient } from '../../src/engine/client.ts';
-import { AdaptiveWindow } from '../../src/scheduler/window.ts';
+import { AdaptiveWindow } from '../../src/scheduler/adaptive.ts';
 import { startLoadPolling } from '../../src/worker/load.ts';
 import { waitFor } from '../helpers/wait.ts';
 
