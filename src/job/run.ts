@@ -16,7 +16,7 @@ import { acquireLock, makeRunDir, newRunId, pidDir, RESERVE_FILE, resolvePath, r
 import { checkEarlierRuns } from './resume.ts';
 import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
-import { killGroup, isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
+import { isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
 import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
@@ -172,8 +172,8 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     }, 1000);
     const outcome = await Promise.race([sp.exited.then((c) => ({ kind: 'exit' as const, code: c })), engineGaveUp.then((m) => ({ kind: 'engine' as const, m })), aborted.then(() => ({ kind: 'abort' as const }))]);
     if (outcome.kind !== 'exit') {
-      killGroup(sp.child, 'SIGTERM');
-      const grace = setTimeout(() => killGroup(sp.child, 'SIGKILL'), 5000);
+      sp.signal('SIGTERM');
+      const grace = setTimeout(() => sp.signal('SIGKILL'), 5000);
       await sp.exited;
       clearTimeout(grace);
       if (outcome.kind === 'abort') { status = 'cancelled'; exitCode = EXIT.INTERRUPTED; message = 'interrupted; finished rows are kept in the ledger'; }
@@ -213,7 +213,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     } else throw err;
   } finally {
     if (timer !== undefined) clearInterval(timer);
-    if (spark !== undefined && spark.child.exitCode === null) killGroup(spark.child, 'SIGKILL');
+    if (spark !== undefined && spark.child.exitCode === null) spark.signal('SIGKILL');
     await engine?.stop();
     release();
   }

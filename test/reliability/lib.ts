@@ -91,8 +91,6 @@ export function ledgerLineCount(root: string): number {
   return n;
 }
 
-export { waitFor } from '../helpers/wait.ts';
-
 /** Pids of a run's workers, from their stats files. */
 export function workerPids(runDir: string): number[] {
   const d = join(runDir, 'stats');
@@ -113,14 +111,6 @@ export function pidAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-export { groupAlive } from '../../src/launch/procs.ts';
-
-export function killGroup(pgid: number): void {
-  try {
-    process.kill(-pgid, 'SIGKILL');
-  } catch { /* gone */ }
 }
 
 export interface ScenarioRow {

@@ -12,8 +12,10 @@ import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import { FAULT_KILL_ENV, FAULT_KILL_MARKER } from '../../src/worker/fault.ts';
 import { groupRunning, readGroups } from '../../src/launch/procs.ts';
 import { pidDir } from '../../src/job/rundir.ts';
-import {idOfBody, killGroup, ledgerLineCount, ledgerResults, pidAlive, readOutput, row, runDirs, tally, waitFor,
-  workerPids, writeQuestions, type ScenarioRow, type Tally,
+import { killGroup } from '../../src/launch/cleanup.ts';
+import { waitFor } from '../helpers/wait.ts';
+import {
+  idOfBody, ledgerLineCount, ledgerResults, pidAlive, readOutput, row, runDirs, tally, workerPids, writeQuestions, type ScenarioRow, type Tally,
 } from './lib.ts';
 
 export interface Ctx {
@@ -320,7 +322,7 @@ spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
     await waitFor('half the rows in the ledger', () => ledgerLineCount(root) >= ctx.rows / 2, ctx.timeoutMs ?? 600_000, 10);
     const killedAtLedgerLines = ledgerLineCount(root);
     const sparkPgids = readGroups(pidDir(runDirs(root)[0] ?? '')).filter((g) => g.role === 'spark').map((g) => g.pgid);
-    killGroup(pid);
+    killGroup(pid, 'SIGKILL');
     await a;
     // The reaper, the parent-death signal and the driver's own watch take Spark's group down.
     let sparkGroupGone = sparkPgids.length === 1;
@@ -328,7 +330,7 @@ spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
       await waitFor('the killed run\'s Spark processes to exit', () => sparkPgids.every((g) => !groupRunning(g)), 30_000, 100);
     } catch {
       sparkGroupGone = false;
-      for (const g of sparkPgids) killGroup(g);
+      for (const g of sparkPgids) killGroup(g, 'SIGKILL');
     }
     const postsA = proxy.posts();
     const runA = runDirs(root)[0] ?? '';
@@ -424,7 +426,7 @@ spark: { master: "local[2,2]", partitions: 2 }`));
     const pid = llamaServerPid(port);
     if (pid === undefined) throw new Error(`no llama-server on port ${port}`);
     killedAtLedgerLines = ledgerLineCount(root);
-    killGroup(pid); // the launcher starts engines in their own process group
+    killGroup(pid, 'SIGKILL'); // the launcher starts engines in their own process group
   });
   const cli = await run;
   await killer.catch((e: unknown) => { throw e; });
