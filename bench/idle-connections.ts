@@ -76,7 +76,7 @@ try {
   }
   clearInterval(keep);
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-  process.stdout.write(JSON.stringify({
+  process.stdout.write(`${JSON.stringify({
     command: `node bench/idle-connections.ts --idle ${idleN} --pairs ${pairs}`,
     engine: { kind: 'llama-server', parallel: 16, threads: 1, threads_http: 1024, argv: engine.command },
     engine_cpu_share_idle_by_connections: cpuShare,
@@ -84,7 +84,7 @@ try {
     load_tok_s_with_idle: withIdle,
     idle_connections: idleN,
     with_vs_without: round(mean(withIdle) / mean(without), 3),
-  }, null, 1) + '\n');
+  }, null, 1)}\n`);
 } finally {
   await engine.stop();
 }

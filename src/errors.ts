@@ -9,6 +9,14 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** The stable code an error carries, or `fallback` when it carries none of the closed list. */
+export function errorCodeOf(err: unknown, fallback: ErrorCode): ErrorCode {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && KNOWN_CODES.has(code) ? (code as ErrorCode) : fallback;
+}
+
 export class SparkinferError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {

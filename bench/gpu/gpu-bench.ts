@@ -414,8 +414,8 @@ function writeResult(runs: Array<Record<string, unknown>>): void {
     runs,
   };
   const file = values.result !== undefined ? resolve(values.result) : join(outDir, `gpu-${modelName}${values.tag !== '' && values.tag !== undefined ? `-${values.tag}` : ''}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  if (runs.length === gpuCounts.length) process.stdout.write(JSON.stringify(result) + '\n');
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  if (runs.length === gpuCounts.length) process.stdout.write(`${JSON.stringify(result)}\n`);
   log(`wrote ${file} (${runs.length} of ${gpuCounts.length} GPU counts)`);
 }
 

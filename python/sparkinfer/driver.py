@@ -20,12 +20,21 @@ from sparkinfer import resume as _resume  # noqa: E402  (earlier runs: a changed
 from sparkinfer import storage as _storage  # noqa: E402  (object stores checked before the job leans on them)
 from sparkinfer import watch as _watch  # noqa: E402
 from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecError  # noqa: E402
-from sparkinfer.job import check_implemented, check_run, health_url, load_job  # noqa: E402
+from sparkinfer.job import check_run, health_url, load_job  # noqa: E402
 from sparkinfer.log import close_log, log, log_detail, open_log  # noqa: E402
 from sparkinfer.output import read_written, summarize, write_output  # noqa: E402
-from sparkinfer.prepare import (auto_partitions, build_session, carried_schema, check_columns,  # noqa: E402
-                                check_keys, check_output_absent, materialize, pack, read_input,
-                                write_json_atomic)
+from sparkinfer.prepare import (  # noqa: E402
+    auto_partitions,
+    build_session,
+    carried_schema,
+    check_columns,
+    check_keys,
+    check_output_absent,
+    materialize,
+    pack,
+    read_input,
+    write_json_atomic,
+)
 from sparkinfer.sparkerr import disk_problem, is_data_problem, short_message  # noqa: E402
 from sparkinfer.transform import infer_lines, parse_results, worker_command  # noqa: E402
 
@@ -176,7 +185,6 @@ def _run(job_source, spark):
     t0 = time.monotonic()
     job = load_job(job_source)
     check_run(job)
-    check_implemented(job)
     run_dir = _run_dir(job)
     open_log(os.path.join(run_dir, 'logs', 'driver.log'))
     run_id = job['run']['id']

@@ -5,8 +5,7 @@ import secrets
 
 from pyspark.sql import functions as F
 
-from sparkinfer.columns import (CARRY_FIELD, JSON_OPTIONS, KEY_FIELD, carried_names, col, key_name,
-                                line_schema, result_fields, sql_string)
+from sparkinfer.columns import CARRY_FIELD, JSON_OPTIONS, KEY_FIELD, carried_names, col, key_name, line_schema, result_fields, sql_string
 from sparkinfer.jsonschema_spark import typed_json
 
 WORKER_FILE = 'sparkinfer-worker.mjs'
@@ -49,7 +48,7 @@ def infer_lines(spark, packed, job, partitions, command):
     # to_json leaves U+2028/U+2029 raw (valid JSON), but Node's readline and other line readers
     # split on them. Inside a JSON string the escape means the same character, so escape them.
     for ch in ('\u2028', '\u2029'):
-        line = F.replace(line, F.lit(ch), F.lit('\\u%04x' % ord(ch)))
+        line = F.replace(line, F.lit(ch), F.lit(f'\\u{ord(ch):04x}'))
     lines = packed.repartition(partitions).select(line.alias('line'))
     view = f'sparkinfer_lines_{secrets.token_hex(8)}'
     lines.createOrReplaceTempView(view)

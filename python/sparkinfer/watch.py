@@ -12,10 +12,10 @@
 """
 import json
 import os
+import re
 import signal
 import socket
 import sys
-import re
 import threading
 import time
 

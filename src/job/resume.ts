@@ -82,7 +82,7 @@ export function describeChange(earlier: Record<string, unknown>, current: Record
 export function markConsumed(runDir: string, by: string, reason: 'fresh' | 'resumed' | 'completed'): void {
   const path = join(runDir, CONSUMED);
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify({ by, reason, at: new Date().toISOString() }) + '\n');
+  writeFileSync(tmp, `${JSON.stringify({ by, reason, at: new Date().toISOString() })}\n`);
   renameSync(tmp, path);
 }
 

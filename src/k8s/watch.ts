@@ -125,7 +125,6 @@ function signature(s: AppStatus): string {
 export async function watchApp(client: KubeClient, name: string, o: WatchOptions = {}): Promise<AppStatus> {
   const sleep = o.sleep ?? ((ms: number, signal?: AbortSignal) => delay(ms, undefined, signal !== undefined ? { signal } : {}));
   const ref: ObjectRef = { ...SPARK_APP, namespace: client.namespace, name };
-  const collection = { ...SPARK_APP, namespace: client.namespace };
   let last = '';
   const seen = (app: SparkApp): AppStatus | undefined => {
     const s = appStatusOf(app);
