@@ -143,7 +143,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         id: runId, dir: runDir, root, columns, endpoint,
         engine_kind: engineKindOf(job),
         fresh: o.fresh ?? false, retry_errors: o.retryErrors ?? false,
-        fingerprint: fp,
+        fingerprint: fp, started_at: started,
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
         ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
       },

@@ -16,10 +16,11 @@ export const EXIT_CANCELLED = 5;
 /**
  * Calls `onCancel(reason)` once when `<runDir>/CANCEL` appears. Returns a function that stops watching.
  * @param intervalMs how often to look, in ms (default 1000)
+ * @param now also look once right away (a task Spark started again after the run was cancelled sends nothing)
  */
-export function watchCancel(runDir: string, onCancel: (reason: string) => void, intervalMs = 1000): () => void {
+export function watchCancel(runDir: string, onCancel: (reason: string) => void, intervalMs = 1000, now = false): () => void {
   const path = join(runDir, CANCEL_FILE);
-  const timer = setInterval(() => {
+  const look = (): void => {
     if (!existsSync(path)) return;
     clearInterval(timer);
     let reason = 'cancelled by the driver';
@@ -27,7 +28,9 @@ export function watchCancel(runDir: string, onCancel: (reason: string) => void, 
       reason = (JSON.parse(readFileSync(path, 'utf8')) as { reason?: string }).reason ?? reason;
     } catch { /* being written: the default reason will do */ }
     onCancel(reason);
-  }, intervalMs);
+  };
+  const timer = setInterval(look, intervalMs);
   timer.unref();
+  if (now) look();
   return () => clearInterval(timer);
 }
