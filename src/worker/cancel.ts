@@ -3,7 +3,8 @@
  * thread sits in a blocking read of the worker's stdout, so the worker would go on inferring its
  * whole partition (paid for, then thrown away). The driver therefore also writes `<run>/CANCEL`
  * (python/sparkinfer/watch.py, when the failure budget is spent); every worker checks for it about
- * once a second and stops: what it finished is in its ledger already.
+ * once a second, sends nothing more, lets its requests in flight finish into the ledger and exits
+(src/worker/main.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
