@@ -20,6 +20,8 @@ import { killGroup, isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSpar
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
 import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
+import { formatVerdict, Timeline } from '../report/timeline.ts';
+import { writeRunReport } from '../report/run-report.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
@@ -112,6 +114,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   let exitCode = 1;
   let message: string | undefined;
   let driver: DriverSummary | undefined;
+  let timeline: Timeline | undefined;
   try {
     const input = { ...job.input, ...(job.input.path !== undefined ? { path: resolvePath(job.input.path, baseDir) } : {}) };
     const outputSpec = { ...job.output, ...(job.output.path !== undefined ? { path: resolvePath(job.output.path, baseDir) } : {}) };
@@ -166,8 +169,20 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       runDir, tty: o.tty, startedMs: started,
       ...(uiPort !== undefined ? { fetchTasks: () => sparkTasks(uiPort) } : {}),
     });
+    const apiKeyEnv = job.engine.api_key_env;
+    const tl = new Timeline({
+      runDir, engineKind: engineKindOf(job), startedMs: started,
+      engineRoot: endpoint.replace(/\/v1\/?$/, ''), apiKey: apiKeyEnv !== undefined ? process.env[apiKeyEnv] : undefined,
+    });
+    timeline = tl;
+    let sampling = false;
     timer = setInterval(() => {
-      void ticker.tick(Date.now()).then((line) => { if (line !== undefined) o.progress(line); });
+      if (!sampling) {
+        sampling = true;
+        void tl.sample(Date.now()).finally(() => { sampling = false; });
+      }
+      // The progress line says where the time goes so far (the report's verdict).
+      void ticker.tick(Date.now()).then((line) => { if (line !== undefined) { const v = formatVerdict(tl.verdict()); o.progress(v !== '' ? `${line} ${v}` : line); } });
     }, 1000);
     const outcome = await Promise.race([sp.exited.then((c) => ({ kind: 'exit' as const, code: c })), engineGaveUp.then((m) => ({ kind: 'engine' as const, m })), aborted.then(() => ({ kind: 'abort' as const }))]);
     if (outcome.kind !== 'exit') {
@@ -220,6 +235,18 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     runId, runDir, wallMs: Date.now() - started, status, exitCode, output,
     ...(driver !== undefined ? { driver } : {}), ...(message !== undefined ? { message } : {}),
   });
+  if (timeline !== undefined) {
+    const v = timeline.verdict();
+    summary.engine_busy_fraction = v.engine_busy_fraction;
+    summary.bottleneck = v.bottleneck;
+    try {
+      const r = await writeRunReport(runDir, summary, timeline.samples, v, o.log);
+      summary.report = r.html;
+      summary.report_png = r.png;
+    } catch (err) {
+      o.log(`sparkinfer: cannot write the report: ${(err as Error).message}`);
+    }
+  }
   // On a full disk the reserve makes room for the summary (rundir.ts RESERVE_FILE).
   rmSync(join(runDir, RESERVE_FILE), { force: true });
   try {
