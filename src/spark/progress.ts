@@ -51,7 +51,7 @@ export function readProgress(runDir: string): Progress {
     p.rowsFailed += s.rows_failed;
     p.completionTokens += s.completion_tokens;
     p.promptTokens += s.prompt_tokens;
-    if (!s.done) { p.inflight += s.inflight; p.window = (p.window ?? 0) + s.window; p.active = (p.active ?? 0) + 1; }
+    if (!s.done) { p.inflight += s.inflight; p.window = (p.window ?? 0) + (s.window ?? 0); p.active = (p.active ?? 0) + 1; }
   }
   return p;
 }
