@@ -50,12 +50,13 @@ export function ledgerFacts(runDir: string): LedgerFacts {
   };
 }
 
-/** tok/s and rows/s between consecutive samples. */
+/** tok/s and rows/s over the last RATE_SPAN samples (the stats files change about once a second). */
+const RATE_SPAN = 5;
 function rates(samples: readonly Sample[]): { tok: Array<{ x: number; y: number }>; rows: Array<{ x: number; y: number }> } {
   const tok: Array<{ x: number; y: number }> = [];
   const rows: Array<{ x: number; y: number }> = [];
   for (let i = 1; i < samples.length; i++) {
-    const a = samples[i - 1] as Sample;
+    const a = samples[Math.max(0, i - RATE_SPAN)] as Sample;
     const b = samples[i] as Sample;
     const dt = (b.t - a.t) / 1000;
     if (dt <= 0) continue;
@@ -72,7 +73,7 @@ export function charts(samples: readonly Sample[], verdict: Verdict): ChartSpec[
   if (samples.length < 2) return [];
   const r = rates(samples);
   const specs: ChartSpec[] = [
-    { title: 'Throughput', kind: 'line', xLabel: 'seconds', yLabel: 'per second', series: [{ name: 'completion tok/s', points: r.tok }, { name: 'rows/s', points: r.rows }] },
+    { title: 'Throughput (5 s average)', kind: 'line', maxXLabels: 12, xLabel: 'seconds', yLabel: 'per second', series: [{ name: 'completion tok/s', points: r.tok }, { name: 'rows/s', points: r.rows }] },
   ];
   const load = [
     { name: 'our requests in flight', points: samples.map((s) => ({ x: sec(s), y: s.inflight })) },
@@ -80,9 +81,9 @@ export function charts(samples: readonly Sample[], verdict: Verdict): ChartSpec[
   ];
   if (samples.some((s) => s.running !== undefined)) load.push({ name: 'engine running', points: samples.map((s) => ({ x: sec(s), y: s.running ?? 0 })) });
   if (samples.some((s) => s.waiting !== undefined)) load.push({ name: 'engine waiting', points: samples.map((s) => ({ x: sec(s), y: s.waiting ?? 0 })) });
-  specs.push({ title: `In flight vs the engine: ${verdictText(verdict)}`, kind: 'line', xLabel: 'seconds', yLabel: 'requests', series: load });
+  specs.push({ title: 'Our requests in flight vs the engine', kind: 'line', maxXLabels: 12, xLabel: 'seconds', yLabel: 'requests', series: load });
   if (samples.some((s) => s.kvUsage !== undefined)) {
-    specs.push({ title: 'Engine KV cache use', kind: 'line', xLabel: 'seconds', yLabel: '%', series: [{ name: 'KV use %', points: samples.map((s) => ({ x: sec(s), y: (s.kvUsage ?? 0) * 100 })) }] });
+    specs.push({ title: 'Engine KV cache use', kind: 'line', maxXLabels: 12, xLabel: 'seconds', yLabel: '%', series: [{ name: 'KV use %', points: samples.map((s) => ({ x: sec(s), y: (s.kvUsage ?? 0) * 100 })) }] });
   }
   return specs;
 }
@@ -138,7 +139,7 @@ export async function writeRunReport(runDir: string, summary: Summary, samples: 
   if (main === undefined) return { html, png: null };
   try {
     const png = join(runDir, 'report.png');
-    writeFileSync(png, await svgToPng(renderSvg({ ...main, note: `run ${summary.run_id}: ${summary.rows_in} rows, ${summary.wall_s} s` })));
+    writeFileSync(png, await svgToPng(renderSvg({ ...main, width: 1000, note: `${verdictText(verdict)}; run ${summary.run_id}, ${summary.rows_in} rows, ${summary.wall_s} s` })));
     return { html, png };
   } catch (err) {
     log(`sparkinfer: no report.png (${(err as Error).message.slice(0, 200)}); report.html has the same charts`);
