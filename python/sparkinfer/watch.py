@@ -175,7 +175,7 @@ class BudgetWatcher(threading.Thread):
         self.tripped = None  # (finished, failed, errors_by_code) once the budget was exceeded
         self.spent = None  # (reached, progress) once a spend budget (limits.max_*) was reached
         self._started_ms = job['run'].get('started_at')
-        self._drain_s = job['engine'].get('request_timeout', 600000) / 1000 + 5
+        self._drain_s = (job.get('engine') or {}).get('request_timeout', 600000) / 1000 + 5
         self._spend = any(job['limits'].get(k) is not None
                           for k in ('max_completion_tokens', 'max_prompt_tokens', 'max_wall'))
 
