@@ -151,6 +151,20 @@ def _budget_cancelled(spark, job, run_dir, rows, resumed, tripped, run_id):
     raise RuntimeFailure(_watch.budget_message(job['limits'], finished, failed, codes, path, True, resumed.ledger_failed))
 
 
+def _spend_stopped(job, run_dir, rows, resumed, spent, run_id):
+    """issue 22: a spend budget (limits.max_*) stopped the inference; say which and how much is done."""
+    reached, p = spent
+    done, failed, codes = _watch.read_stats(run_dir)
+    done_total = resumed.rows_from_ledger + done
+    write_json_atomic(os.path.join(run_dir, 'driver_summary.json'), {
+        'status': 'failed', 'run_id': run_id, 'rows_in': rows, 'rows_ok': done_total - resumed.ledger_failed - failed,
+        'rows_failed': resumed.ledger_failed + failed, 'rows_from_ledger': resumed.rows_from_ledger,
+        'rows_inferred': done, 'errors_by_code': dict(sorted(codes.items())),
+        'prompt_tokens': p['prompt_tokens'], 'completion_tokens': p['completion_tokens'],
+        'stopped_by': f'limits.{reached[0]}', 'output': None})
+    raise RuntimeFailure(_watch.spend_message(reached, done_total, rows, p['prompt_tokens'], p['completion_tokens']))
+
+
 def run_job(job_source, *, spark=None):
     """Runs one resolved job end to end and returns the summary dict (also written to
     `<run.dir>/driver_summary.json`). Raises SparkinferError subclasses for input, spec and runtime
@@ -212,6 +226,8 @@ def _run(job_source, spark):
     try:
         write_output(out_df, job, partitions)
     except Exception as e:
+        if budget.spent:
+            _spend_stopped(job, run_dir, rows, resumed, budget.spent, run_id)
         if budget.tripped:
             _budget_cancelled(spark, job, run_dir, rows, resumed, budget.tripped, run_id)
         disk = disk_problem(e)

@@ -27,6 +27,30 @@ def budget_exceeded(limits, finished, failed):
     return finished > 0 and finished >= limits['min_rows_for_budget'] and failed / finished > limits['max_failed_fraction']
 
 
+def spend_reached(limits, prompt_tokens, completion_tokens, wall_ms):
+    """The spend budgets of one run (src/job/budget.ts spendReached has the same): the first one
+    reached as (key, limit, used), or None."""
+    for key, used in (('max_completion_tokens', completion_tokens), ('max_prompt_tokens', prompt_tokens),
+                      ('max_wall', wall_ms)):
+        limit = limits.get(key)
+        if limit is not None and used is not None and used >= limit:
+            return key, limit, used
+    return None
+
+
+def spend_message(reached, rows_done, rows_total, prompt_tokens, completion_tokens):
+    """Which budget, how much is done, and that the same command continues."""
+    key, limit, used = reached
+    if key == 'max_wall':
+        what = f'limits.max_wall ({limit / 1000:g}s) reached after {used / 1000:.1f}s'
+    else:
+        what = f'limits.{key} ({limit}) reached: {used} spent'
+    total = f' of {rows_total}' if rows_total is not None else ''
+    return (f'{what}; {rows_done}{total} rows are done and kept in the ledger '
+            f'({prompt_tokens} prompt and {completion_tokens} completion tokens in this run); no output was written; '
+            f'run the same command again to continue (a higher --set limits.{key}=… is not a changed job)')
+
+
 def top_codes(errors_by_code, n=3):
     items = sorted(errors_by_code.items(), key=lambda kv: (-kv[1], kv[0]))
     shown = ', '.join(f'{c} ×{k}' for c, k in items[:n])
@@ -149,6 +173,11 @@ class BudgetWatcher(threading.Thread):
         self._log = log or (lambda m: None)
         self._stop = threading.Event()
         self.tripped = None  # (finished, failed, errors_by_code) once the budget was exceeded
+        self.spent = None  # (reached, progress) once a spend budget (limits.max_*) was reached
+        self._started_ms = job['run'].get('started_at')
+        self._drain_s = (job.get('engine') or {}).get('request_timeout', 600000) / 1000 + 5
+        self._spend = any(job['limits'].get(k) is not None
+                          for k in ('max_completion_tokens', 'max_prompt_tokens', 'max_wall'))
 
     def counts(self):
         done, failed, codes = read_stats(self._run_dir)
@@ -166,6 +195,8 @@ class BudgetWatcher(threading.Thread):
             if now - last_progress >= PROGRESS_EVERY_S:
                 last_progress = now
                 emit_progress(self._run_dir, now - started)
+            if self._spend and self._check_spend(now - started):
+                return
             finished, failed, codes = self.counts()
             if budget_exceeded(self._limits, finished, failed):
                 self.tripped = (finished, failed, codes)
@@ -177,6 +208,24 @@ class BudgetWatcher(threading.Thread):
                 write_cancel(self._run_dir, reason)
                 self._sc.cancelJobGroup(self._group)
                 return
+
+    def _check_spend(self, elapsed_s):
+        p = progress_of(self._run_dir, elapsed_s)
+        wall_ms = time.time() * 1000 - self._started_ms if self._started_ms else elapsed_s * 1000
+        reached = spend_reached(self._limits, p['prompt_tokens'], p['completion_tokens'], wall_ms)
+        if reached is None:
+            return False
+        self.spent = (reached, p)
+        reason = f'limits.{reached[0]} ({reached[1]}) reached'
+        self._log(f'{reason}; stopping the inference (requests in flight finish into the ledger)')
+        write_cancel(self._run_dir, reason)
+        # The workers see CANCEL, let their requests in flight finish and exit; give them that time
+        # before Spark's interrupt, bounded by the request timeout.
+        deadline = time.monotonic() + self._drain_s
+        while time.monotonic() < deadline and progress_of(self._run_dir, 0)['inflight'] > 0:
+            time.sleep(0.2)
+        self._sc.cancelJobGroup(self._group)
+        return True
 
     def stop(self):
         self._stop.set()

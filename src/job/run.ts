@@ -20,6 +20,8 @@ import { isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } f
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
 import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
+import { formatVerdict, Timeline } from '../report/timeline.ts';
+import { writeRunReport } from '../report/run-report.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
@@ -113,6 +115,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   let exitCode: number = EXIT.RUNTIME;
   let message: string | undefined;
   let driver: DriverSummary | undefined;
+  let timeline: Timeline | undefined;
   try {
     const input = { ...job.input, ...(job.input.path !== undefined ? { path: resolvePath(job.input.path, baseDir) } : {}) };
     const outputSpec = { ...job.output, ...(job.output.path !== undefined ? { path: resolvePath(job.output.path, baseDir) } : {}) };
@@ -144,7 +147,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         id: runId, dir: runDir, root, columns, endpoint,
         engine_kind: engineKindOf(job),
         fresh: o.fresh ?? false, retry_errors: o.retryErrors ?? false,
-        fingerprint: fp,
+        fingerprint: fp, started_at: started,
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
         ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
       },
@@ -167,8 +170,20 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       runDir, tty: o.tty, startedMs: started,
       ...(uiPort !== undefined ? { fetchTasks: () => sparkTasks(uiPort) } : {}),
     });
+    const apiKeyEnv = job.engine.api_key_env;
+    const tl = new Timeline({
+      runDir, engineKind: engineKindOf(job), startedMs: started,
+      engineRoot: endpoint.replace(/\/v1\/?$/, ''), apiKey: apiKeyEnv !== undefined ? process.env[apiKeyEnv] : undefined,
+    });
+    timeline = tl;
+    let sampling = false;
     timer = setInterval(() => {
-      void ticker.tick(Date.now()).then((line) => { if (line !== undefined) o.progress(line); });
+      if (!sampling) {
+        sampling = true;
+        void tl.sample(Date.now()).finally(() => { sampling = false; });
+      }
+      // The progress line says where the time goes so far (the report's verdict).
+      void ticker.tick(Date.now()).then((line) => { if (line !== undefined) { const v = formatVerdict(tl.verdict()); o.progress(v !== '' ? `${line} ${v}` : line); } });
     }, 1000);
     const outcome = await Promise.race([sp.exited.then((c) => ({ kind: 'exit' as const, code: c })), engineGaveUp.then((m) => ({ kind: 'engine' as const, m })), aborted.then(() => ({ kind: 'abort' as const }))]);
     if (outcome.kind !== 'exit') {
@@ -221,6 +236,18 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     runId, runDir, wallMs: Date.now() - started, status, exitCode, output,
     ...(driver !== undefined ? { driver } : {}), ...(message !== undefined ? { message } : {}),
   });
+  if (timeline !== undefined) {
+    const v = timeline.verdict();
+    summary.engine_busy_fraction = v.engine_busy_fraction;
+    summary.bottleneck = v.bottleneck;
+    try {
+      const r = await writeRunReport(runDir, summary, timeline.samples, v, o.log);
+      summary.report = r.html;
+      summary.report_png = r.png;
+    } catch (err) {
+      o.log(`sparkinfer: cannot write the report: ${(err as Error).message}`);
+    }
+  }
   // On a full disk the reserve makes room for the summary (rundir.ts RESERVE_FILE).
   rmSync(join(runDir, RESERVE_FILE), { force: true });
   try {

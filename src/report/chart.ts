@@ -1,6 +1,6 @@
 /**
- * Benchmark charts: a small SVG writer (grouped bars or lines) and its rasterization to PNG with
- * resvg (`@resvg/resvg-js`, a dev dependency with a prebuilt native binary; no browser). The SVG is
+ * Charts for the run report and the benchmarks: a small SVG writer (grouped bars or lines) and its rasterization to PNG with
+ * resvg (`@resvg/resvg-js`, a dependency with a prebuilt native binary; no browser). The SVG is
  * plain and self-contained, so it can also be kept next to the PNG.
  */
 import { existsSync, writeFileSync } from 'node:fs';
@@ -30,6 +30,8 @@ export interface ChartSpec {
   refLines?: ReadonlyArray<{ y: number; label: string }>;
   /** A line of small print under the title (the command, the machine). */
   note?: string;
+  /** Line charts over many x values (a time series): label at most this many of them, and draw no dots. Default: every x, with dots. */
+  maxXLabels?: number;
   /** Pixels. Default 800 × 480. */
   width?: number;
   height?: number;
@@ -125,14 +127,16 @@ export function renderSvg(spec: ChartSpec): string {
     const lo = Math.min(...xs.map(tx));
     const hi = Math.max(...xs.map(tx));
     const xPix = (x: number): number => m.l + 12 + (hi === lo ? 0.5 : (tx(x) - lo) / (hi - lo)) * (pw - 24);
-    for (const x of [...new Set(xs)].sort((a, b) => a - b)) {
+    const distinct = [...new Set(xs)].sort((a, b) => a - b);
+    const every = spec.maxXLabels !== undefined ? Math.max(1, Math.ceil(distinct.length / spec.maxXLabels)) : 1;
+    for (const x of distinct.filter((_, i) => i % every === 0)) {
       out.push(text(xPix(x), m.t + ph + 18, fmt(x), 'font-size="12" text-anchor="middle" fill="#1a202c"'));
     }
     spec.series.forEach((s, si) => {
       const color = COLORS[si % COLORS.length] as string;
       const pts = [...s.points].sort((a, b) => (a.x as number) - (b.x as number));
       if (pts.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((p) => `${xPix(p.x as number).toFixed(1)},${yPix(p.y).toFixed(1)}`).join(' ')}"/>`);
-      for (const p of pts) out.push(`<circle class="point" cx="${xPix(p.x as number).toFixed(1)}" cy="${yPix(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
+      if (spec.maxXLabels === undefined) for (const p of pts) out.push(`<circle class="point" cx="${xPix(p.x as number).toFixed(1)}" cy="${yPix(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
     });
   }
   for (const r of spec.refLines ?? []) {

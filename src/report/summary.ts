@@ -21,6 +21,13 @@ export interface Summary {
   run_dir: string;
   exit_code: number;
   message?: string;
+  /** Share of the sampled inference time the engine's queue was not dry (report/timeline.ts); null when not sampled. */
+  engine_busy_fraction?: number | null;
+  /** `engine`, `orchestrator` or `spark`: where the time went; null when not sampled. */
+  bottleneck?: string | null;
+  /** `<run dir>/report.html` and `report.png` (null when no PNG could be drawn). */
+  report?: string;
+  report_png?: string | null;
 }
 
 /** What the driver reports in `<run>/driver_summary.json`. */
@@ -80,6 +87,8 @@ export function formatSummary(s: Summary): string {
   const codes = Object.entries(s.errors_by_code).sort((a, b) => b[1] - a[1]);
   if (codes.length > 0) lines.push(`  errors: ${codes.map(([c, n]) => `${c} ×${n}`).join(', ')}${s.failed_rows_path !== null ? ` (rows: ${s.failed_rows_path})` : ''}`);
   if (s.output !== null) lines.push(`  output: ${s.output}`);
+  if (s.bottleneck !== undefined && s.bottleneck !== null) lines.push(`  bottleneck: ${s.bottleneck}-bound (engine busy ${Math.round((s.engine_busy_fraction ?? 0) * 100)}% of the time)`);
+  if (s.report !== undefined) lines.push(`  report: ${s.report}${s.report_png ? ` (chart: ${s.report_png})` : ''}`);
   lines.push(`  run dir: ${s.run_dir}`);
   return lines.join('\n');
 }

@@ -269,6 +269,11 @@ export const LimitsSpec = z.strictObject({
   max_failed_fraction: z.number().min(0).max(1).default(0.01),
   /** The budget applies only after this many rows have finished. Default 100. */
   min_rows_for_budget: z.number().int().min(0).default(100),
+  /** Spend budgets of one run (docs/reliability.md "Spend budgets"): once reached, the run stops dispatching, keeps what finished in the ledger, writes no output and exits 1; the same command continues. */
+  max_completion_tokens: z.number().int().positive().optional(),
+  max_prompt_tokens: z.number().int().positive().optional(),
+  /** Wall time of one run, e.g. `30m`. */
+  max_wall: Duration.optional(),
 });
 
 /** The `kubernetes:` section (render/submit --target k8s) lives with the renderer: src/k8s/spec.ts. */

@@ -20,7 +20,8 @@ import { classify, retryPolicy } from '../engine/retry.ts';
 import { waitForHealth } from '../engine/health.ts';
 import { LedgerWriteError, LedgerWriter } from './ledger.ts';
 import { ResultWriter } from './output.ts';
-import { newStats, StatsFile } from './stats.ts';
+import { newStats, otherWorkersTokens, StatsFile } from './stats.ts';
+import { spendReached } from '../job/budget.ts';
 import { parseInputLine, readLineBatches } from './input.ts';
 import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts';
 import { makeRequestBuilder } from './request.ts';
@@ -95,18 +96,43 @@ async function main(): Promise<number> {
       process.exit(WORKER_EXIT.LEDGER);
     },
   });
-  // The driver cancelled the run (failure budget): stop now; the ledger holds what finished (cancel.ts).
-  const stopCancelWatch = watchCancel(runDir, (reason) => {
-    log(`cancelled by the driver: ${reason}`);
+  // Stopping (a budget, the driver's CANCEL): send nothing more, let the requests in flight finish
+  // into the ledger, then exit WORKER_EXIT.CANCELLED (a partition cut short must never count as done).
+  const stop = new AbortController();
+  let cancelReason: string | undefined;
+  const exitCancelled = (): never => {
     try {
       results.flush();
       ledger.close();
     } catch (err) {
       log(`closing the ledger failed: ${(err as Error).message}`);
     }
-    process.stderr.write(`sparkinfer-worker: cancelled by the driver: ${reason.slice(0, 300)}\n`);
+    process.stderr.write(`sparkinfer-worker: cancelled by the driver: ${(cancelReason ?? 'a budget was reached').slice(0, 300)}\n`);
     process.exit(WORKER_EXIT.CANCELLED);
-  });
+  };
+  const stopCancelWatch = watchCancel(runDir, (reason) => {
+    if (cancelReason !== undefined) return;
+    log(`cancelled by the driver: ${reason}; letting ${String(stats.inflight)} request(s) in flight finish`);
+    cancelReason = reason;
+    stop.abort();
+    // Requests end within request_timeout; past that, stop anyway (the ledger has what finished).
+    setTimeout(exitCancelled, job.engine.request_timeout + 5000).unref();
+  }, 1000, true);
+  // The spend budgets (limits.max_*_tokens) counted here too, with the other workers' stats: this
+  // worker stops dispatching within its own window; the driver's watcher then cancels the run.
+  // Checked at every result; the others' share is read with the stats, once a second.
+  const spendBudget = job.limits.max_completion_tokens !== undefined || job.limits.max_prompt_tokens !== undefined;
+  let others = { promptTokens: 0, completionTokens: 0 };
+  const own = { promptTokens: 0, completionTokens: 0 };
+  const checkSpend = (r: { prompt_tokens: number | null; completion_tokens: number | null }): void => {
+    own.promptTokens += r.prompt_tokens ?? 0;
+    own.completionTokens += r.completion_tokens ?? 0;
+    if (!spendBudget || stop.signal.aborted) return;
+    const hit = spendReached(job.limits, { promptTokens: own.promptTokens + others.promptTokens, completionTokens: own.completionTokens + others.completionTokens });
+    if (hit === undefined) return;
+    log(`limits.${hit.key} (${hit.limit}) reached (${hit.used}): sending nothing more, letting the requests in flight finish`);
+    stop.abort();
+  };
   try {
     const counters = await runPipeline({
       lines: readLineBatches(process.stdin),
@@ -115,7 +141,7 @@ async function main(): Promise<number> {
       attempt: (p, signal) => builder.attempt(client, p, signal),
       decide: (e, n) => classify(e.raw ?? e, n, policy, Math.random),
       window,
-      emit: (r) => results.emit(JSON.stringify(r)),
+      emit: (r) => { checkSpend(r); return results.emit(JSON.stringify(r)); },
       drained: () => results.drained(),
       waitHealthy: async (timeoutMs, signal) => {
         try {
@@ -133,11 +159,22 @@ async function main(): Promise<number> {
       now: Date.now,
       sleep: (ms, signal) => delay(ms, undefined, { signal }),
       signal: ac.signal,
-      onStats: (c) => writeStats(c),
+      onStats: (c) => {
+        writeStats(c);
+        if (spendBudget) others = otherWorkersTokens(join(runDir, 'stats'), id);
+      },
+      stopDispatch: stop.signal,
       log,
       // engine.prefix_order: group rows that share a prompt prefix (prefix-order.ts); off keeps the FIFO.
       ...(job.engine.prefix_order === 'auto' ? { makeQueue: prefixQueueFactory() } : {}),
     });
+    if (stop.signal.aborted) {
+      writeStats(counters, true);
+      log(`worker stopped: ${counters.rowsDone} rows in the ledger; waiting for the driver to cancel the run`);
+      // The driver sees these stats and writes CANCEL within a few seconds; bounded all the same.
+      for (let i = 0; i < 600 && cancelReason === undefined; i++) await delay(100);
+      exitCancelled();
+    }
     results.flush();
     ledger.close();
     writeStats(counters, true);

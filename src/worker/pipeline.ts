@@ -85,6 +85,11 @@ export interface PipelineDeps {
   now(): number;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   signal: AbortSignal;
+  /**
+   * Once aborted (a spend budget, the driver's CANCEL): send nothing more, let the requests in
+   * flight finish, then return. Rows read but not sent are left out: a rerun infers them.
+   */
+  stopDispatch?: AbortSignal;
   onStats?(s: PipelineCounters): void;
   log(message: string): void;
   /** Makes the queue of waiting rows. Default: a FIFO (a plain array). */
@@ -220,9 +225,11 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
 
   d.window.onGrow?.(() => { pump(); notify(); });
 
+  const stopped = (): boolean => d.stopDispatch?.aborted === true;
+  d.stopDispatch?.addEventListener('abort', () => notify(), { once: true });
   const pump = (): void => {
     c.window = d.window.limit();
-    while (!c.outage && !outputBlocked && fatal === undefined && queue.length > 0 && c.inflight < c.window) {
+    while (!stopped() && !c.outage && !outputBlocked && fatal === undefined && queue.length > 0 && c.inflight < c.window) {
       send(queue.shift() as Item);
     }
   };
@@ -250,6 +257,11 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   try {
     for (;;) {
       if (fatal !== undefined) throw fatal;
+      if (stopped()) {
+        if (c.inflight === 0 && delayed === 0) break;
+        await wakeP;
+        continue;
+      }
       const highWater = Math.max(64, 2 * d.window.limit(), queue.readAhead ?? 0);
       if (next < batch.length && queue.length < highWater) {
         accept(batch[next++] as string);

@@ -2,7 +2,7 @@
  * Worker statistics, written atomically (tmp + rename) to `<run>/stats/<worker id>.json` about once
  * a second. The CLI (and on Kubernetes the driver) sums them for progress and the failure budget.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface WorkerStats {
@@ -63,4 +63,29 @@ export class StatsFile {
     writeFileSync(this.#tmp, JSON.stringify(stats));
     renameSync(this.#tmp, this.#path);
   }
+}
+
+/**
+ * Tokens spent so far by the other workers of the run, summed over their stats files (a second
+ * stale at most): with its own counters, what a worker checks the spend budgets against.
+ */
+export function otherWorkersTokens(dir: string, self: string): { promptTokens: number; completionTokens: number } {
+  const sum = { promptTokens: 0, completionTokens: 0 };
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return sum;
+  }
+  for (const n of names) {
+    if (!n.endsWith('.json') || n.startsWith('.') || n === `${self}.json`) continue;
+    try {
+      const s = JSON.parse(readFileSync(join(dir, n), 'utf8')) as Partial<WorkerStats>;
+      sum.promptTokens += s.prompt_tokens ?? 0;
+      sum.completionTokens += s.completion_tokens ?? 0;
+    } catch {
+      // being replaced: the next look sees it
+    }
+  }
+  return sum;
 }

@@ -37,7 +37,7 @@ test('describeExpected reads like a sentence', () => {
 });
 
 test('knownFields lists a mapping\'s fields', () => {
-  assert.deepEqual(knownFields(['limits']), ['max_failed_fraction', 'min_rows_for_budget']);
+  assert.deepEqual(knownFields(['limits']), ['max_failed_fraction', 'min_rows_for_budget', 'max_completion_tokens', 'max_prompt_tokens', 'max_wall']);
   assert.ok(knownFields([]).includes('prompt'));
   assert.deepEqual(knownFields(['spark', 'conf']), []);
 });

@@ -124,7 +124,7 @@ test('nested unknown fields point at the key, missing nested fields at the paren
 
 test('an unknown field with no near match lists the fields that exist', () => {
   const lines = specErrorLines(() => parseJobText(`${BASE}prompt: {user: "x"}\nlimits: {zzz: 1}\n`, 'job.yaml'));
-  assert.deepEqual(lines, ['job.yaml:7:10 limits.zzz: unknown field; expected one of max_failed_fraction, min_rows_for_budget']);
+  assert.deepEqual(lines, ['job.yaml:7:10 limits.zzz: unknown field; expected one of max_failed_fraction, min_rows_for_budget, max_completion_tokens, max_prompt_tokens, max_wall']);
 });
 
 test('CRLF line endings give the same positions', () => {

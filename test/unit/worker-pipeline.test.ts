@@ -201,3 +201,33 @@ test('readLineBatches: lines across chunks, empty lines dropped, a character spl
   for await (const batch of readLineBatches((async function* () { yield 'a\nb\nc'; })())) whole.push(batch);
   assert.deepEqual(whole, [['a', 'b'], ['c']], 'one batch per chunk, then the unterminated last line');
 });
+
+test('stopDispatch: nothing more is sent, the requests in flight finish and are emitted, then it returns', async () => {
+  const out: ResultLine[] = [];
+  const stop = new AbortController();
+  let sent = 0;
+  let inflightAtStop = -1;
+  let inflight = 0;
+  const c = await runPipeline(deps({
+    stopDispatch: stop.signal,
+    emit: (r) => {
+      out.push(r);
+      // A budget reached at the 10th result, as the worker's spend check does.
+      if (out.length === 10) { inflightAtStop = inflight; stop.abort(); }
+      return true;
+    },
+    attempt: async (p) => {
+      sent++;
+      inflight++;
+      await new Promise((r) => setTimeout(r, 2));
+      inflight--;
+      return ok(p.body);
+    },
+  }, out));
+  assert.ok(inflightAtStop >= 0 && inflightAtStop <= 4, `in flight when stopped: ${inflightAtStop}`);
+  assert.equal(sent, out.length, 'every request sent came back as a result');
+  assert.equal(out.length, 10 + inflightAtStop, 'the stopped run finished exactly the requests in flight');
+  assert.ok(out.length < 50);
+  assert.equal(c.rowsDone, out.length);
+  assert.equal(c.inflight, 0);
+});
