@@ -3,7 +3,7 @@
  * shell. Pure functions, so the flags can be checked without starting anything.
  */
 import { SpecError } from '../errors.ts';
-import { checkInt, describeValue } from '../checks.ts';
+import { checkInt, checkString, describeValue } from '../checks.ts';
 
 export type LaunchKind = 'llama-server' | 'vllm';
 export const LAUNCH_KINDS: readonly LaunchKind[] = ['llama-server', 'vllm'];
@@ -46,7 +46,7 @@ const POOLINGS = ['none', 'mean', 'cls', 'last', 'rank'];
 /** Checks the options up front, with messages that quote the bad value. */
 export function validateCommandOptions(o: Omit<EngineCommandOptions, 'port' | 'model'> & { model?: unknown }): void {
   if (!LAUNCH_KINDS.includes(o.kind)) throw new SpecError(`Expected \`kind\` to be one of ${LAUNCH_KINDS.join(', ')}, got ${describeValue(o.kind)}`);
-  if (typeof o.alias !== 'string' || o.alias === '') throw new SpecError(`Expected \`alias\` to be a non-empty string, got ${describeValue(o.alias)}`);
+  checkString('alias', o.alias);
   checkInt('parallel', o.parallel, 1);
   checkInt('ctxPerSlot', o.ctxPerSlot, 1);
   if (o.threads !== undefined) checkInt('threads', o.threads, 1);
