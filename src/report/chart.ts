@@ -1,6 +1,7 @@
 /**
  * Charts for the run report and the benchmarks: a small SVG writer (grouped bars or lines) and its rasterization to PNG with
- * resvg (`@resvg/resvg-js`, a dependency with a prebuilt native binary; no browser). The SVG is
+ * resvg (`@resvg/resvg-js`, a development dependency with a prebuilt native binary; no browser;
+ * absent from the installed package, where the run report keeps its HTML only). The SVG is
  * plain and self-contained, so it can also be kept next to the PNG.
  */
 import { existsSync, writeFileSync } from 'node:fs';
