@@ -7,6 +7,7 @@ failed_rows/, logs/driver.log. Nothing is printed on stdout.
 """
 import argparse
 import errno
+import json
 import os
 import sys
 import time
@@ -16,6 +17,7 @@ if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinf
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sparkinfer import engine as _engine  # noqa: E402
+from sparkinfer import prefix_plan as _prefix_plan  # noqa: E402  (issue 21: the prefix plan)
 from sparkinfer import resume as _resume  # noqa: E402  (issue 4: resume, budget, orphan watch)
 from sparkinfer import storage as _storage  # noqa: E402  (issue 24: object stores)
 from sparkinfer import watch as _watch  # noqa: E402
@@ -69,8 +71,18 @@ def _prepare(spark, job, run_dir):
     plan = {'rows_total': resumed.rows_to_infer, 'partitions': partitions}
     if resumed.rows_from_ledger:
         plan.update({'rows_in': rows, 'rows_from_ledger': resumed.rows_from_ledger})
+    # --- prefix plan (issue 21, prefix_plan.py): rows sharing a prompt prefix meet one engine ---
+    todo, prefix = resumed.todo, None
+    if resumed.rows_to_infer > 0:
+        planned, prefix = _prefix_plan.plan(resumed.todo, job, partitions)
+        if prefix is not None:
+            plan['prefix_plan'] = prefix
+            log(f'prefix plan: {"applied" if prefix["applied"] else "skipped"} ({json.dumps(prefix)})')
+        if planned is not None:
+            todo = planned
+    # --- end prefix plan ---
     write_json_atomic(os.path.join(run_dir, 'plan.json'), plan)
-    return resumed.todo, cschema, rows, partitions, resumed
+    return todo, cschema, rows, partitions, resumed, bool(prefix and prefix['applied'])
 
 
 def _jvm_pid(sc):
@@ -185,7 +197,7 @@ def _run(job_source, spark):
     _note_jvm_archive(sc)
     _watch.start_orphan_watch(log)  # issue 4: a killed CLI takes this run down with it
     sc.setJobGroup(f'{run_id}:prepare', f'sparkinfer {job["name"]}: prepare', False)
-    prepared, cschema, rows, partitions, resumed = _prepare(spark, job, run_dir)
+    prepared, cschema, rows, partitions, resumed, planned = _prepare(spark, job, run_dir)
     prepare_s = time.monotonic() - t0
     log(f'prepared {rows} rows in {partitions} partitions ({prepare_s:.1f}s)')
 
@@ -193,7 +205,7 @@ def _run(job_source, spark):
         _wait_for_engine(spark, job)
     t1 = time.monotonic()
     sc.setJobGroup(run_id, f'sparkinfer {job["name"]}: inference', True)
-    raw = _resume.with_ledger_lines(infer_lines(spark, prepared, job, partitions, worker_command()), resumed)
+    raw = _resume.with_ledger_lines(infer_lines(spark, prepared, job, partitions, worker_command(), planned), resumed)
     out_df = parse_results(raw, job, cschema)
     schema = out_df.schema  # analysis only, no action
     _log_plan(out_df)

@@ -42,15 +42,18 @@ def transform_sql(view, command):
             f'AS (line STRING) {fmt} FROM {view}')
 
 
-def infer_lines(spark, packed, job, partitions, command):
-    """Repartitions the packed rows, runs the worker on every partition, returns its raw lines."""
+def infer_lines(spark, packed, job, partitions, command, planned=False):
+    """Repartitions the packed rows, runs the worker on every partition, returns its raw lines.
+
+    `planned`: `packed` is already placed by the prefix plan (prefix_plan.py), whose partitioning
+    and order within each partition are kept."""
     fields = [KEY_FIELD] + list(dict.fromkeys(job['run']['columns'])) + [CARRY_FIELD]
     line = F.to_json(F.struct(*[col(c) for c in fields]), JSON_OPTIONS)
     # to_json leaves U+2028/U+2029 raw (valid JSON), but Node's readline and other line readers
     # split on them. Inside a JSON string the escape means the same character, so escape them.
     for ch in ('\u2028', '\u2029'):
         line = F.replace(line, F.lit(ch), F.lit('\\u%04x' % ord(ch)))
-    lines = packed.repartition(partitions).select(line.alias('line'))
+    lines = (packed if planned else packed.repartition(partitions)).select(line.alias('line'))
     view = f'sparkinfer_lines_{secrets.token_hex(8)}'
     lines.createOrReplaceTempView(view)
     try:
