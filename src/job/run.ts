@@ -19,7 +19,7 @@ import { buildSummary, type DriverSummary, type Summary } from '../report/summar
 import { killGroup, isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
-import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
+import { ProgressTicker, readProgress, sparkTasks } from '../spark/progress.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
@@ -216,8 +216,10 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     await engine?.stop();
     release();
   }
+  const cache = readProgress(runDir);
   const summary = buildSummary({
     runId, runDir, wallMs: Date.now() - started, status, exitCode, output,
+    engineCache: { known: cache.promptTokensCacheKnown ?? 0, cached: cache.promptTokensCached ?? 0 },
     ...(driver !== undefined ? { driver } : {}), ...(message !== undefined ? { message } : {}),
   });
   // On a full disk the reserve makes room for the summary (rundir.ts RESERVE_FILE).
