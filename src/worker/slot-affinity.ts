@@ -11,13 +11,18 @@
  *   1. rows put back (retries, an outage) go out first, as with the FIFO;
  *   2. with the slot count S known (`slots`, from /slots), at most S requests are out: a request
  *      that waits in the engine's queue would take whichever slot frees first and evict its prefix;
- *   3. with fewer groups than slots, the group with the fewest requests out goes next (the one whose
- *      request just ended when it ties), so the groups share the slots evenly;
- *   4. otherwise the group whose request just ended goes next (its slot is the free one), else the
- *      oldest group not yet started, else the group with the fewest requests out.
- * Prefix-free rows (every row its own group) go out in arrival order.
+ *   3. the group whose request just ended goes next (its slot is the free one, holding its prefix);
+ *   4. else the oldest group not started yet (a new prefix for a free slot);
+ *   5. else a group already out takes one more slot, which costs one more prefill of its prefix: only
+ *      a group with at least ROWS_PER_EXTRA_SLOT rows waiting per slot it holds, the fewest out
+ *      first. Failing that, rows wait for a request to end (never with nothing out).
+ * Prefix-free rows (every row its own group) go out in arrival order. A few large groups (few-shot
+ * variants) spread over the slots; a group's last few rows stay on the slots it has.
  */
 import type { DispatchQueue, Prepared } from './pipeline.ts';
+
+/** Rows a group must have waiting per slot it holds to take one more slot (and prefill its prefix there). */
+export const ROWS_PER_EXTRA_SLOT = 4;
 
 export interface SlotAffinityOptions {
   /** The engine's slot count, when known (llama-server's /slots); unknown: no cap on requests out. */
@@ -103,7 +108,7 @@ export class SlotAffinityQueue<T extends { prepared: Prepared }> implements Disp
     if (this.#size === 0) return undefined;
     const slots = this.#slots();
     if (slots !== undefined && this.#inflight >= slots) return undefined;
-    const g = slots !== undefined && this.#groups.size < slots ? this.#evenly() : (this.#nextReady() ?? this.#nextFresh() ?? this.#fewest());
+    const g = this.#nextReady() ?? this.#nextFresh() ?? this.#spread();
     if (g === undefined) return undefined;
     const item = g.rows[g.head] as T;
     g.head++;
@@ -159,25 +164,19 @@ export class SlotAffinityQueue<T extends { prepared: Prepared }> implements Disp
     return found;
   }
 
-  /** The waiting group with the fewest requests out (the oldest when they tie). */
-  #fewest(): Group<T> | undefined {
+  /**
+   * A group already out that may take one more slot: enough rows waiting per slot it holds, the
+   * fewest out first (the oldest when they tie). With nothing out, any waiting group.
+   */
+  #spread(): Group<T> | undefined {
     let best: Group<T> | undefined;
-    for (const g of this.#groups.values()) if (g.head < g.rows.length && (best === undefined || g.inflight < best.inflight)) best = g;
-    return best;
-  }
-
-  /** Fewer groups than slots: the fewest requests out; the group whose request just ended wins a tie. */
-  #evenly(): Group<T> | undefined {
-    const best = this.#fewest();
-    if (best === undefined) return undefined;
-    for (let i = this.#ready.length - 1; i >= 0; i--) {
-      const g = this.#ready[i] as Group<T>;
-      if (this.#waiting(g) && g.inflight === best.inflight) {
-        this.#ready.splice(i, 1);
-        g.ready = false;
-        return g;
-      }
+    let any: Group<T> | undefined;
+    for (const g of this.#groups.values()) {
+      const waiting = g.rows.length - g.head;
+      if (waiting === 0) continue;
+      any ??= g;
+      if (waiting >= ROWS_PER_EXTRA_SLOT * g.inflight && (best === undefined || g.inflight < best.inflight)) best = g;
     }
-    return best;
+    return best ?? (this.#inflight === 0 ? any : undefined);
   }
 }
