@@ -18,9 +18,9 @@
  * and `/tokenize`).
  */
 import { join } from 'node:path';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { startLlama, type BenchEngine } from '../lib/engines.ts';
-import { startStandalone } from '../lib/standalone.ts';
+import { endpointsOf, startStandalone } from '../lib/standalone.ts';
 import { measureCpu, type CpuSeconds } from '../lib/proc.ts';
 import { docQaRows, fewShotRows, proseOf, writeJobFiles, writeJsonl, type Row } from '../lib/workload.ts';
 import { runCli } from '../lib/spark.ts';
@@ -108,17 +108,6 @@ async function minimumEvaluated(engine: BenchEngine, t: Table, rows: readonly Ro
     total += toks.length - Math.min(lcp, toks.length - 1); // an engine evaluates at least one token
   }
   return total;
-}
-
-/** Endpoints named in the worker logs of a run ("worker … started: endpoint X, …"). */
-function endpointsOf(runDir: string): Set<string> {
-  const seen = new Set<string>();
-  const logs = join(runDir, 'logs');
-  for (const f of readdirSync(logs).filter((n) => n.startsWith('worker-'))) {
-    const m = /started: endpoint (\S+?),/.exec(readFileSync(join(logs, f), 'utf8'));
-    if (m?.[1] !== undefined) seen.add(m[1]);
-  }
-  return seen;
 }
 
 async function runG(ctx: BenchContext): Promise<ScenarioResult> {

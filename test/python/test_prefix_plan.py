@@ -1,14 +1,11 @@
 """The prefix plan (prefix_plan.py) on a real local Spark: keys once, groups together, partitions
 balanced, a global prefix split, prefix-free data left alone, and the driver's single action."""
 import collections
-import json
-import os
 import random
-import shutil
-import tempfile
 import unittest
 
-from helpers import HealthServer, make_job, spark_session, use_fake_worker, worker_rows, write_jsonl
+from helpers import spark_session, worker_rows
+from test_driver import DriverTestCase
 
 from pyspark.sql import functions as F
 
@@ -98,38 +95,15 @@ class PrefixPlanTests(unittest.TestCase):
         self.assertIn('fewer than two columns', info['reason'])
 
 
-class PrefixPlanDriverTests(unittest.TestCase):
+class PrefixPlanDriverTests(DriverTestCase):
     """The whole driver with the plan on: inference still runs once per row (the single action)."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.spark = spark_session()
-        cls.engine = HealthServer()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.engine.close()
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='sparkinfer-test-')
-        self.worker_log = os.path.join(self.tmp, 'worker-log')
-        os.makedirs(self.worker_log)
-        use_fake_worker('echo', self.worker_log)
-
-    def tearDown(self):
-        use_fake_worker()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
     def test_planned_run_infers_each_row_once(self):
-        rows = qa_rows(16, 8)
-        path = write_jsonl(os.path.join(self.tmp, 'in.jsonl'), rows)
-        job = make_job(self.tmp, path, self.engine.endpoint, columns=('doc', 'question'), key='id',
-                       engine={'prefix_order': 'auto'})
+        job = self.job(qa_rows(16, 8), columns=('doc', 'question'), key='id', engine={'prefix_order': 'auto'})
         job['prompt']['user'] = '{{ doc }} {{ question }}'
         summary = run_job(job, spark=self.spark)
         self.assertEqual((summary['rows_in'], summary['rows_ok'], summary['distinct_keys_out']), (128, 128, 128))
-        with open(os.path.join(job['run']['dir'], 'plan.json'), encoding='utf-8') as f:
-            plan = json.load(f)
+        plan = self.read_json(job['run']['dir'], 'plan.json')
         self.assertEqual(plan['prefix_plan'], {'applied': True, 'columns': ['doc'], 'rows': 128, 'groups': 16, 'largest': 8})
         self.assertEqual(worker_rows(self.worker_log), (4, 128))  # one worker per partition, each row once
         out = self.spark.read.parquet(job['output']['path'])

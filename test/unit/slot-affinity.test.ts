@@ -10,8 +10,8 @@ import { SlotAffinityQueue } from '../../src/worker/slot-affinity.ts';
 import { PrefixQueue, dispatchQueueFor, prefixKeyOf } from '../../src/worker/prefix-order.ts';
 import { prefixColumns } from '../../src/prompt/analyze.ts';
 import { runPipeline, type DispatchQueue, type PipelineDeps } from '../../src/worker/pipeline.ts';
-import { parseInputLine } from '../../src/worker/input.ts';
 import type { ResultLine } from '../../src/worker/protocol.ts';
+import { pipelineDeps } from '../helpers/pipeline.ts';
 
 interface It { id: number; prepared: { path: string; body: string; group: string } }
 const item = (id: number, group: string): It => ({ id, prepared: { path: '/chat/completions', body: `${group}|${id}`, group } });
@@ -158,9 +158,8 @@ test('the pipeline with the slot queue holds rows back at the slot count and ans
   let out = 0;
   let maxOut = 0;
   const results: ResultLine[] = [];
-  const d: PipelineDeps = {
+  const d = pipelineDeps({
     lines: lines(),
-    parse: parseInputLine,
     prepare: (row) => ({ path: '/chat/completions', body: `${String(row.row['doc'])}:${row.key}`, group: key(row.row) }),
     attempt: async () => {
       out++;
@@ -169,20 +168,9 @@ test('the pipeline with the slot queue holds rows back at the slot count and ans
       out--;
       return { ok: true, latencyMs: 1, fields: { text: 'x', prompt_tokens: 10, completion_tokens: 1 }, cachedPromptTokens: 8 };
     },
-    decide: () => ({ retry: false, delayMs: 0, outage: false }),
     window: { limit: () => 16 },
-    emit: (r) => { results.push(r); return true; },
-    drained: () => Promise.resolve(),
-    waitHealthy: () => Promise.resolve(true),
-    outageTimeoutMs: 1000,
-    includeRequest: false,
-    model: 'm',
-    now: Date.now,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    signal: new AbortController().signal,
-    log: () => {},
     makeQueue: dispatchQueueFor('llama-server', { slots: () => 3 }) as NonNullable<PipelineDeps['makeQueue']>,
-  };
+  }, results);
   const c = await runPipeline(d);
   assert.equal(c.rowsOk, 48);
   assert.equal(new Set(results.map((r) => r.k)).size, 48);
