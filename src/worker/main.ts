@@ -25,7 +25,7 @@ import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts
 import { makeRequestBuilder } from './request.ts';
 import { makeWindow } from '../scheduler/window.ts';
 import { startLoadPolling } from './load.ts';
-import { dispatchQueueFor } from './prefix-order.ts';
+import { dispatchQueueFor, prefixPlanSkipped } from './prefix-order.ts';
 import { armFaultKill } from './fault.ts';
 import { EXIT_CANCELLED, watchCancel } from './cancel.ts';
 
@@ -63,7 +63,10 @@ async function main(): Promise<number> {
   const ac = new AbortController();
   // engine.prefix_order: auto: the dispatch queue follows the engine's kind of prefix cache (prefix-order.ts).
   let engineSlots: number | undefined;
-  const makeQueue = job.engine.prefix_order === 'auto' ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots }) : undefined;
+  // When the driver skipped the plan (prefix-free data), the FIFO: exactly what `off` does.
+  const planSkipped = job.engine.prefix_order === 'auto' && prefixPlanSkipped(runDir);
+  if (planSkipped) log('prefix plan skipped by the driver (plan.json): arrival order');
+  const makeQueue = job.engine.prefix_order === 'auto' && !planSkipped ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots }) : undefined;
   const stopPolling = startLoadPolling(client, window, ac.signal, log, job.run.engine_kind, makeQueue !== undefined ? (n) => { engineSlots = n; } : undefined);
   const ledger = new LedgerWriter(join(runDir, 'ledger', `${id}.jsonl`));
   const statsFile = new StatsFile(join(runDir, 'stats'), id);

@@ -17,6 +17,8 @@
  * each group on its own slot (slot-affinity.ts). `dispatchQueueFor` picks by engine kind
  * (docs/prefix-plan.md).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DispatchQueue, Prepared } from './pipeline.ts';
 import { prefixColumns } from '../prompt/analyze.ts';
 import { SlotAffinityQueue } from './slot-affinity.ts';
@@ -150,6 +152,21 @@ export function prefixKeyOf(columns: readonly string[]): ((row: Record<string, u
   const cols = prefixColumns(columns);
   if (cols.length === 0) return undefined;
   return (row) => JSON.stringify(cols.map((c) => row[c] ?? null));
+}
+
+/**
+ * Whether the driver's prefix plan was skipped for this run: `<run dir>/plan.json` says
+ * `"prefix_plan": {"applied": false, …}` (prefix-free data, a prompt without a prefix key). The
+ * worker then keeps the FIFO, so prefix-free data runs exactly as with `prefix_order: off`. No
+ * plan.json, or none that says (`infer()`, a worker driven directly): not skipped.
+ */
+export function prefixPlanSkipped(runDir: string): boolean {
+  try {
+    const plan = JSON.parse(readFileSync(join(runDir, 'plan.json'), 'utf8')) as { prefix_plan?: { applied?: unknown } };
+    return plan.prefix_plan?.applied === false;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -48,7 +48,7 @@ class PrefixPlanTests(unittest.TestCase):
         rows = qa_rows(32, 8)
         planned, info = prefix_plan.plan(self.packed(rows), job_for(['doc', 'question']), 4)
         self.assertIsNotNone(planned)
-        self.assertEqual((info['applied'], info['groups'], info['rows'], info['largest']), (True, 32, 256, 8))
+        self.assertEqual((info['applied'], info['groups'], info['rows']), (True, 32, 256))
         parts = self.partitions_of(planned)
         keys = [k for p in parts for k, _ in p]
         self.assertEqual(sorted(keys), sorted(r['id'] for r in rows))  # every key exactly once
@@ -73,7 +73,7 @@ class PrefixPlanTests(unittest.TestCase):
     def test_a_prefix_every_row_shares_is_split_over_all_partitions(self):
         rows = [{'id': f'r{i}', 'doc': 'the same long instruction', 'question': f'q{i}'} for i in range(200)]
         planned, info = prefix_plan.plan(self.packed(rows), job_for(['doc', 'question']), 4)
-        self.assertEqual((info['applied'], info['groups'], info['largest']), (True, 1, 200))
+        self.assertEqual((info['applied'], info['groups']), (True, 1))
         parts = self.partitions_of(planned)
         self.assertEqual(sorted(k for p in parts for k, _ in p), sorted(r['id'] for r in rows))
         sizes = [len(p) for p in parts]
@@ -104,7 +104,7 @@ class PrefixPlanDriverTests(DriverTestCase):
         summary = run_job(job, spark=self.spark)
         self.assertEqual((summary['rows_in'], summary['rows_ok'], summary['distinct_keys_out']), (128, 128, 128))
         plan = self.read_json(job['run']['dir'], 'plan.json')
-        self.assertEqual(plan['prefix_plan'], {'applied': True, 'columns': ['doc'], 'rows': 128, 'groups': 16, 'largest': 8})
+        self.assertEqual(plan['prefix_plan'], {'applied': True, 'columns': ['doc'], 'rows': 128, 'groups': 16})
         self.assertEqual(worker_rows(self.worker_log), (4, 128))  # one worker per partition, each row once
         out = self.spark.read.parquet(job['output']['path'])
         self.assertEqual(out.select('id').distinct().count(), 128)

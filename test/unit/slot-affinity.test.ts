@@ -7,7 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ROWS_PER_EXTRA_SLOT, SlotAffinityQueue } from '../../src/worker/slot-affinity.ts';
-import { PrefixQueue, dispatchQueueFor, prefixKeyOf } from '../../src/worker/prefix-order.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PrefixQueue, dispatchQueueFor, prefixKeyOf, prefixPlanSkipped } from '../../src/worker/prefix-order.ts';
 import { prefixColumns } from '../../src/prompt/analyze.ts';
 import { runPipeline, type DispatchQueue, type PipelineDeps } from '../../src/worker/pipeline.ts';
 import type { ResultLine } from '../../src/worker/protocol.ts';
@@ -177,4 +180,14 @@ test('the pipeline with the slot queue holds rows back at the slot count and ans
   assert.equal(new Set(results.map((r) => r.k)).size, 48);
   assert.equal(maxOut, 3, 'never more requests out than slots, although the window is 16');
   assert.deepEqual([c.promptTokensCacheKnown, c.promptTokensCached], [480, 384]);
+});
+
+test('a plan the driver skipped (plan.json) makes the worker keep the FIFO', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-plan-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  assert.equal(prefixPlanSkipped(dir), false, 'no plan.json: the queue by engine kind');
+  writeFileSync(join(dir, 'plan.json'), JSON.stringify({ rows_total: 8, partitions: 2, prefix_plan: { applied: false, reason: 'prefix-free' } }));
+  assert.equal(prefixPlanSkipped(dir), true);
+  writeFileSync(join(dir, 'plan.json'), JSON.stringify({ rows_total: 8, partitions: 2, prefix_plan: { applied: true, columns: ['doc'] } }));
+  assert.equal(prefixPlanSkipped(dir), false);
 });
