@@ -37,13 +37,14 @@ interface Sizes {
 /**
  * The full run is sized to about 20 minutes on this 2-core machine: llama-server with 1 thread
  * prefills the demo model at ~165 tokens/s (measured 2026-12-05: 166–170 tok/s for 320–620-token
- * prompts) and decodes ~35 tok/s per sequence. Documents of ~1,000 characters are ~230 tokens;
- * the issue's 600–1,000-token documents would take about an hour here (bench/README.md, g).
+ * prompts) and decodes ~35 tok/s per sequence; the quick run took 786 s. Documents of ~600
+ * characters are ~150 tokens; the issue's 600–1,000-token documents would take well over an hour
+ * here (bench/README.md, g).
  */
 const SIZES: Record<'smoke' | 'quick' | 'full', Sizes> = {
   smoke: { docs: 4, questions: 2, docChars: 300, variants: 2, blockChars: 300, fewShotRows: 4, controlRows: 8, controlChars: 200, slots: 2, ctxPerSlot: 1024 },
   quick: { docs: 16, questions: 8, docChars: 700, variants: 8, blockChars: 1200, fewShotRows: 32, controlRows: 32, controlChars: 500, slots: 4, ctxPerSlot: 2048 },
-  full: { docs: 32, questions: 8, docChars: 1000, variants: 8, blockChars: 2200, fewShotRows: 64, controlRows: 64, controlChars: 600, slots: 4, ctxPerSlot: 2048 },
+  full: { docs: 32, questions: 8, docChars: 600, variants: 8, blockChars: 1200, fewShotRows: 48, controlRows: 48, controlChars: 500, slots: 4, ctxPerSlot: 2048 },
 };
 const MAX_TOKENS = 16;
 

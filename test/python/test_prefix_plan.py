@@ -85,7 +85,8 @@ class PrefixPlanTests(unittest.TestCase):
         self.assertIsNone(planned)
         self.assertFalse(info['applied'])
         self.assertIn('prefix-free', info['reason'])
-        self.assertEqual((info['groups'], info['rows']), (120, 120))
+        self.assertEqual(info['rows'], 120)
+        self.assertGreaterEqual(info['groups'], 114)  # approx_count_distinct, 2 % rsd
 
     def test_off_and_single_column_prompts_plan_nothing(self):
         df = self.packed(qa_rows(4, 4))
