@@ -105,7 +105,7 @@ test('prefix_order auto on llama-server: each document stays on its slot, and th
     const jobPath = join(runDir, 'job.json');
     const job = jobFor(runDir, engine.endpoint, { prompt: { user: '{{ doc }}\n\nQuestion: {{ q }}' }, engine: { endpoint: engine.endpoint, kind: 'llama-server', concurrency: 4, prefix_order: order } });
     writeFileSync(jobPath, JSON.stringify({ ...job, run: { ...job.run, columns: ['doc', 'q'] } }));
-    const doc = (d: number): string => `[${order}] Document ${d}: ` + Array.from({ length: 60 }, (_, i) => `fact ${i} about item ${d}.`).join(' ');
+    const doc = (d: number): string => `[${order}] Document ${d}: ` + Array.from({ length: 25 }, (_, i) => `fact ${i} about item ${d}.`).join(' ');
     const lines: string[] = [];
     for (let d = 0; d < 4; d++) for (let q = 0; q < 4; q++) lines.push(JSON.stringify({ _k: `d${d}q${q}`, doc: doc(d), q: `What is fact ${q}?`, _c: null }));
     const r = await runWorker(jobPath, lines.join('\n') + '\n');
