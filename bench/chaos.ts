@@ -59,7 +59,7 @@ try {
   const dir = join(import.meta.dirname, 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `chaos-soak-${started.toISOString().replace(/[-:]/g, '').slice(0, 15)}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stderr.write(`chaos: ${result.ok ? 'ok' : problems.join('; ')}; result: ${file}\n`);
   process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
   process.exitCode = result.ok ? 0 : 1;

@@ -1,6 +1,6 @@
 /**
- * What idle keep-alive connections cost llama-server (docs/design-notes.md, "The engine client's
- * own HTTP/1.1 transport"). Its HTTP library keeps a thread per connection that wakes every 10 ms
+ * What idle keep-alive connections cost llama-server (docs/architecture.md, "The engine
+ * client and its HTTP/1.1 transport"). Its HTTP library keeps a thread per connection that wakes every 10 ms
  * while the connection is idle. Two measurements on the demo model (16 slots, 1 thread,
  * `--threads-http 1024` so no connection waits for a thread):
  * 1. the engine's own CPU share over 4 s while it serves nothing and holds 0, 100 and 400 idle
@@ -76,7 +76,7 @@ try {
   }
   clearInterval(keep);
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-  process.stdout.write(JSON.stringify({
+  process.stdout.write(`${JSON.stringify({
     command: `node bench/idle-connections.ts --idle ${idleN} --pairs ${pairs}`,
     engine: { kind: 'llama-server', parallel: 16, threads: 1, threads_http: 1024, argv: engine.command },
     engine_cpu_share_idle_by_connections: cpuShare,
@@ -84,7 +84,7 @@ try {
     load_tok_s_with_idle: withIdle,
     idle_connections: idleN,
     with_vs_without: round(mean(withIdle) / mean(without), 3),
-  }, null, 1) + '\n');
+  }, null, 1)}\n`);
 } finally {
   await engine.stop();
 }

@@ -140,7 +140,7 @@ async function main(): Promise<number> {
         keys: result?.keys ?? Object.fromEntries((KEYS[s.id] ?? []).map((k) => [k, null])),
         error: errors[s.id], arm_commands: result?.commands, cpu_seconds: result?.cpu, notes: result?.notes, details: result?.details,
       };
-      writeFileSync(`${base}.json`, JSON.stringify(record, null, 2) + '\n');
+      writeFileSync(`${base}.json`, `${JSON.stringify(record, null, 2)}\n`);
       files.push(relative(ROOT, `${base}.json`));
       if (result !== undefined) {
         try {

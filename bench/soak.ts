@@ -96,6 +96,6 @@ const report = {
 process.stderr.write(`\n${formatTable(results)}\n`);
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify(report, null, 2) + '\n');
-process.stdout.write(JSON.stringify(report) + '\n');
+writeFileSync(join(dir, `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), `${JSON.stringify(report, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify(report)}\n`);
 process.exitCode = report.ok ? 0 : 1;

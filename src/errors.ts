@@ -1,5 +1,5 @@
 /**
- * One root error class with a stable `code`. Codes are a public contract (DESIGN.md, "Error codes"):
+ * One root error class with a stable `code`. Codes are a public contract (docs/architecture.md, "Error codes"):
  * they appear in the output's `error_code` column and in the summary's `errors_by_code`.
  */
 export const ERROR_CODES = [
@@ -8,6 +8,14 @@ export const ERROR_CODES = [
   'E_UNSUPPORTED_URL', 'E_EMBEDDING_DIM', 'E_RUNTIME',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** The stable code an error carries, or `fallback` when it carries none of the closed list. */
+export function errorCodeOf(err: unknown, fallback: ErrorCode): ErrorCode {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && KNOWN_CODES.has(code) ? (code as ErrorCode) : fallback;
+}
 
 export class SparkinferError extends Error {
   readonly code: ErrorCode;

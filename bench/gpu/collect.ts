@@ -63,7 +63,7 @@ for (const spec of positionals) {
     ...(r.ratio_min !== undefined ? { ratio_min: r.ratio_min, ratio_max: r.ratio_max ?? null } : {}),
   }));
   const path = join(out, `gpu-${date}-${name}.json`);
-  writeFileSync(path, JSON.stringify({ name, date, ...meta, summary, result }, null, 1) + '\n');
+  writeFileSync(path, `${JSON.stringify({ name, date, ...meta, summary, result }, null, 1)}\n`);
   process.stderr.write(`wrote ${path}\n`);
   if (chartSkip.has(name)) continue;
   const short = name.replace(/^(x4|x2|h200)-/, '').replace('random-1.5b', '1.5B').replace('smollm2', '135M').replace('-hostcache', ' hc').replace('-bs', ' bs')

@@ -93,7 +93,7 @@ function main(): void {
         }
       });
     }
-    process.stdout.write(JSON.stringify({ log: file, arms }, null, 1) + '\n');
+    process.stdout.write(`${JSON.stringify({ log: file, arms }, null, 1)}\n`);
     return;
   }
   const b = Number(values['bucket-s']) * 1000;
@@ -103,7 +103,7 @@ function main(): void {
     const s = summarize(rel, t, t + b);
     if (s.released > 0) buckets.push({ from: new Date(t).toISOString().slice(11, 19), ...s });
   }
-  process.stdout.write(JSON.stringify({ log: file, bucket_s: b / 1000, buckets }, null, 1) + '\n');
+  process.stdout.write(`${JSON.stringify({ log: file, bucket_s: b / 1000, buckets }, null, 1)}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main();

@@ -1,5 +1,5 @@
 /**
- * GPU benchmark (issue 7, bench/GPU.md): one llama-server per GPU, started by sparkinfer's own
+ * GPU benchmark (bench/GPU.md): one llama-server per GPU, started by sparkinfer's own
  * launcher (src/launch), and two arms per GPU count, each measured in the same run:
  *
  * - **ceiling**: the reference load (pre-rendered bodies, fixed concurrency of 2 × slots per
@@ -414,8 +414,8 @@ function writeResult(runs: Array<Record<string, unknown>>): void {
     runs,
   };
   const file = values.result !== undefined ? resolve(values.result) : join(outDir, `gpu-${modelName}${values.tag !== '' && values.tag !== undefined ? `-${values.tag}` : ''}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  if (runs.length === gpuCounts.length) process.stdout.write(JSON.stringify(result) + '\n');
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  if (runs.length === gpuCounts.length) process.stdout.write(`${JSON.stringify(result)}\n`);
   log(`wrote ${file} (${runs.length} of ${gpuCounts.length} GPU counts)`);
 }
 

@@ -87,5 +87,5 @@ export async function runSequential(o: { bodiesFile: string; url: string; output
   const line = r.stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
   if (r.code !== 0 || line === undefined) throw new Error(`sequential baseline failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
   const j = JSON.parse(line) as { rows: number; completion_tokens: number; failed: number; infer_s: number };
-  return { rows: j.rows, completionTokens: j.completion_tokens, failed: j.failed, inferS: j.infer_s, wallS: r.wallS, command: ['spark-submit', ...args.map((a) => a.replace(ROOT + '/', ''))] };
+  return { rows: j.rows, completionTokens: j.completion_tokens, failed: j.failed, inferS: j.infer_s, wallS: r.wallS, command: ['spark-submit', ...args.map((a) => a.replace(`${ROOT}/`, ''))] };
 }

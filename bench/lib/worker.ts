@@ -162,7 +162,7 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
     try {
       while (!exited && performance.now() < to) {
         let chunk = '';
-        for (let k = 0; k < 64; k++) chunk += o.line(i++) + '\n';
+        for (let k = 0; k < 64; k++) chunk += `${o.line(i++)}\n`;
         if (!stdin.write(chunk)) {
           // Wait for drain, at most 200 ms; the loser's listener is removed (no listener pile-up).
           const ac = new AbortController();

@@ -200,7 +200,7 @@ export function protocolLine(row: Row, columns: readonly string[], key: string):
 }
 
 export function writeJsonl(path: string, rows: readonly Row[]): void {
-  writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(path, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
 }
 
 /** Writes `count` protocol lines cycling over `rows` (keys stay unique), streaming. */
@@ -208,7 +208,7 @@ export async function writeProtocolFile(path: string, rows: readonly Row[], colu
   const out = createWriteStream(path);
   let buf = '';
   for (let i = 0; i < count; i++) {
-    buf += protocolLine(rows[i % rows.length] as Row, columns, `k${i}`) + '\n';
+    buf += `${protocolLine(rows[i % rows.length] as Row, columns, `k${i}`)}\n`;
     if (buf.length > 1 << 20) {
       if (!out.write(buf)) await once(out, 'drain');
       buf = '';

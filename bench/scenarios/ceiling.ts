@@ -170,7 +170,7 @@ async function runB(ctx: BenchContext): Promise<ScenarioResult> {
   const seconds = ctx.smoke ? 8 : ctx.quick ? 30 : 180;
   const n = Math.max(partitions * 4, Math.min(a.rows, Math.round((seconds * c1.value.tokS * partitions) / a.maxTokens)));
   const bodiesFile = join(dir, 'bodies.jsonl');
-  writeFileSync(bodiesFile, data.slice(0, n).map((r, i) => JSON.stringify({ id: r['id'], body: bodies[i] })).join('\n') + '\n');
+  writeFileSync(bodiesFile, `${data.slice(0, n).map((r, i) => JSON.stringify({ id: r['id'], body: bodies[i] })).join('\n')}\n`);
   await engine.waitIdle();
   const seq = await measureCpu(() => runSequential({ bodiesFile, url: `${engine.origin}${path}`, outputDir: join(dir, 'out'), master: 'local[2]', partitions }), tag);
   if (seq.value.failed > 0) throw new Error(`the baseline had ${seq.value.failed} failed rows`);

@@ -74,7 +74,7 @@ function longRows(n: number): Row[] {
   return questionRows(n, 3).map((row) => {
     const chars = 4 * Math.round(lo + r() * (hi - lo));
     const q = String(row['question']);
-    return { ...row, question: (q + ' ').repeat(Math.ceil(chars / (q.length + 1))).slice(0, chars) };
+    return { ...row, question: (`${q} `).repeat(Math.ceil(chars / (q.length + 1))).slice(0, chars) };
   });
 }
 

@@ -14,8 +14,8 @@ import json
 import os
 import tempfile
 
-from sparkinfer.job import check_implemented, fill_run, load_job
-from sparkinfer.prepare import (auto_partitions, carried_schema, check_columns, check_keys, pack)
+from sparkinfer.job import fill_run, load_job
+from sparkinfer.prepare import auto_partitions, carried_schema, check_columns, check_keys, pack
 from sparkinfer.transform import infer_lines, parse_results, worker_command
 from sparkinfer.validate import bundled, resolve_job
 
@@ -81,7 +81,6 @@ def infer(df, job, *, worker_path=None, run_dir=None, partitions=None):
     if run_dir is None and not (job.get('run') or {}).get('dir'):
         run_dir = tempfile.mkdtemp(prefix='sparkinfer-')
     fill_run(job, columns=df.columns, run_dir=os.path.abspath(run_dir) if run_dir else None)
-    check_implemented(job)
     check_columns(df.schema, job)
     spark = df.sparkSession
     sc = spark.sparkContext

@@ -2,8 +2,8 @@
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparkinfer.formats import is_batch_input  # issue 6: openai-batch
-from sparkinfer.jsonschema_spark import json_type  # issue 6: the json column's struct
+from sparkinfer.formats import is_batch_input  # openai-batch inputs add a `response` column
+from sparkinfer.jsonschema_spark import json_type  # the `json` column's struct
 
 KEY_FIELD = '_k'     # the key as a string on the wire (src/worker/protocol.ts)
 CARRY_FIELD = '_c'   # the carried columns as one opaque JSON string
@@ -35,7 +35,7 @@ def sql_string(text):
 
 
 def result_fields(job):
-    """Result columns after the key and included columns, in output order (DESIGN "Output columns").
+    """Result columns after the key and included ones, in output order (docs/architecture.md, "Output columns").
 
     `embedding` exists only for `task: embed`, so that text jobs can be written as CSV.
     """

@@ -1,10 +1,11 @@
 """The generic PySpark driver: `spark-submit ... python/sparkinfer/driver.py --job <run dir>/job.json`.
 
-Phases (DESIGN.md "Data flow"): prepare (checks, keys, packed input materialized once) → engine
+Phases (docs/architecture.md, "Data flow"): prepare (checks, keys, packed input materialized once) → engine
 readiness → infer + write (the single action over the TRANSFORM's lineage) → report from what was
 written. Files in the run directory: prepared/, plan.json, driver_summary.json or driver_error.json,
 failed_rows/, logs/driver.log. Nothing is printed on stdout.
 """
+
 import argparse
 import errno
 import json
@@ -17,17 +18,26 @@ if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinf
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sparkinfer import engine as _engine  # noqa: E402
-from sparkinfer import prefix_plan as _prefix_plan  # noqa: E402  (issue 21: the prefix plan)
-from sparkinfer import resume as _resume  # noqa: E402  (issue 4: resume, budget, orphan watch)
-from sparkinfer import storage as _storage  # noqa: E402  (issue 24: object stores)
+from sparkinfer import prefix_plan as _prefix_plan  # noqa: E402  (shared prompt prefixes placed together)
+from sparkinfer import resume as _resume  # noqa: E402  (earlier runs: a changed job refused, finished rows kept)
+from sparkinfer import storage as _storage  # noqa: E402  (object stores checked before the job leans on them)
 from sparkinfer import watch as _watch  # noqa: E402
 from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecError  # noqa: E402
-from sparkinfer.job import check_implemented, check_run, health_url, load_job  # noqa: E402
+from sparkinfer.job import check_run, health_url, load_job  # noqa: E402
 from sparkinfer.log import close_log, log, log_detail, open_log  # noqa: E402
 from sparkinfer.output import read_written, summarize, write_output  # noqa: E402
-from sparkinfer.prepare import (auto_partitions, build_session, carried_schema, check_columns,  # noqa: E402
-                                check_keys, check_output_absent, materialize, pack, read_input,
-                                write_json_atomic)
+from sparkinfer.prepare import (  # noqa: E402
+    auto_partitions,
+    build_session,
+    carried_schema,
+    check_columns,
+    check_keys,
+    check_output_absent,
+    materialize,
+    pack,
+    read_input,
+    write_json_atomic,
+)
 from sparkinfer.sparkerr import disk_problem, is_data_problem, short_message  # noqa: E402
 from sparkinfer.transform import infer_lines, parse_results, worker_command  # noqa: E402
 
@@ -41,9 +51,9 @@ def _run_dir(job):
 
 def _prepare(spark, job, run_dir):
     """Everything before inference. Schema checks come first: an input error never waits for data or an engine."""
-    # --- resume hook (issue 4, resume.py): a changed job is refused before any data is read ---
+    # --- resume hook (resume.py): a changed job is refused before any data is read ---
     earlier = _resume.check_earlier_runs(job, log)
-    _storage.preflight(spark, job)  # issue 24: a wrong endpoint, key or bucket fails in seconds
+    _storage.preflight(spark, job)  # a wrong endpoint, key or bucket fails in seconds
     _resume.clean_uncommitted_output(spark, job, log)
     # --- end resume hook ---
     check_output_absent(spark, job)
@@ -59,7 +69,7 @@ def _prepare(spark, job, run_dir):
     except Exception as e:
         cls = InputError if is_data_problem(e) else RuntimeFailure
         raise cls(f'preparing the input failed: {short_message(e)}') from e
-    # --- resume hook (issue 4, resume.py): finished rows of earlier runs are not inferred again ---
+    # --- resume hook (resume.py): finished rows of earlier runs are not inferred again ---
     try:
         resumed = _resume.prepare_resume(spark, job, prepared, rows, earlier, run_dir, log)
     except Exception as e:
@@ -71,7 +81,7 @@ def _prepare(spark, job, run_dir):
     plan = {'rows_total': resumed.rows_to_infer, 'partitions': partitions}
     if resumed.rows_from_ledger:
         plan.update({'rows_in': rows, 'rows_from_ledger': resumed.rows_from_ledger})
-    # --- prefix plan (issue 21, prefix_plan.py): rows sharing a prompt prefix meet one engine ---
+    # --- prefix plan (prefix_plan.py): rows sharing a prompt prefix meet one engine ---
     todo, prefix = resumed.todo, None
     if resumed.rows_to_infer > 0:
         planned, prefix = _prefix_plan.plan(resumed.todo, job, partitions)
@@ -111,8 +121,10 @@ def _note_jvm_archive(sc):
     if mapped:
         log_detail(f'JVM class-data archive mapped: {path}')
     else:
-        log(f'the JVM did not use its class-data archive {path} (made by another Java or Spark install?); '
-            '`sparkinfer jvm-archive --force` rebuilds it')
+        log(
+            f'the JVM did not use its class-data archive {path} (made by another Java or Spark install?); '
+            '`sparkinfer jvm-archive --force` rebuilds it'
+        )
 
 
 def _wait_for_engine(spark, job):
@@ -120,9 +132,13 @@ def _wait_for_engine(spark, job):
     if not _engine.driver_can_reach(spark.sparkContext.master, run['endpoint']):
         log(f'engine {run["endpoint"]} is local to each executor; the workers wait for it')
         return
-    _engine.wait_for_engine(health_url(run['endpoint']), job['engine']['startup_timeout'], log=log,
-                            accept_any_status=run.get('engine_kind') == 'openai',
-                            api_key=_engine.api_key_for(job))
+    _engine.wait_for_engine(
+        health_url(run['endpoint']),
+        job['engine']['startup_timeout'],
+        log=log,
+        accept_any_status=run.get('engine_kind') == 'openai',
+        api_key=_engine.api_key_for(job),
+    )
 
 
 def _log_plan(df):
@@ -138,7 +154,7 @@ def _budget_exceeded(job, s):
 
 
 def _budget_cancelled(spark, job, run_dir, rows, resumed, tripped, run_id):
-    """issue 4: the watcher cancelled the inference; report where the failed rows are, then fail."""
+    """The failure-budget watcher cancelled the inference; report where the failed rows are, then fail."""
     finished, failed, codes = tripped
     spark.sparkContext.setJobGroup(f'{run_id}:report', 'sparkinfer: failed rows', False)
     try:
@@ -146,11 +162,21 @@ def _budget_cancelled(spark, job, run_dir, rows, resumed, tripped, run_id):
     except Exception as e:  # the message matters more than the file
         log(f'could not collect the failed rows from the ledger: {short_message(e)}')
         path = os.path.join(run_dir, 'ledger')
-    write_json_atomic(os.path.join(run_dir, 'driver_summary.json'), {
-        'status': 'failed', 'run_id': run_id, 'rows_in': rows, 'rows_ok': finished - failed,
-        'rows_failed': failed, 'rows_from_ledger': resumed.rows_from_ledger,
-        'rows_inferred': finished - resumed.rows_from_ledger, 'errors_by_code': dict(sorted(codes.items())),
-        'failed_rows_path': path, 'output': None})
+    write_json_atomic(
+        os.path.join(run_dir, 'driver_summary.json'),
+        {
+            'status': 'failed',
+            'run_id': run_id,
+            'rows_in': rows,
+            'rows_ok': finished - failed,
+            'rows_failed': failed,
+            'rows_from_ledger': resumed.rows_from_ledger,
+            'rows_inferred': finished - resumed.rows_from_ledger,
+            'errors_by_code': dict(sorted(codes.items())),
+            'failed_rows_path': path,
+            'output': None,
+        },
+    )
     raise RuntimeFailure(_watch.budget_message(job['limits'], finished, failed, codes, path, True, resumed.ledger_failed))
 
 
@@ -188,20 +214,19 @@ def _run(job_source, spark):
     t0 = time.monotonic()
     job = load_job(job_source)
     check_run(job)
-    check_implemented(job)
     run_dir = _run_dir(job)
     open_log(os.path.join(run_dir, 'logs', 'driver.log'))
     run_id = job['run']['id']
     spark = spark or build_session(job)
     sc = spark.sparkContext
     _note_jvm_archive(sc)
-    _watch.start_orphan_watch(log)  # issue 4: a killed CLI takes this run down with it
+    _watch.start_orphan_watch(log)  # a killed CLI takes this run down with it
     sc.setJobGroup(f'{run_id}:prepare', f'sparkinfer {job["name"]}: prepare', False)
     prepared, cschema, rows, partitions, resumed, planned = _prepare(spark, job, run_dir)
     prepare_s = time.monotonic() - t0
     log(f'prepared {rows} rows in {partitions} partitions ({prepare_s:.1f}s)')
 
-    if resumed.rows_to_infer > 0:  # issue 4: everything finished earlier needs no engine
+    if resumed.rows_to_infer > 0:  # a resume that finds every row finished needs no engine
         _wait_for_engine(spark, job)
     t1 = time.monotonic()
     sc.setJobGroup(run_id, f'sparkinfer {job["name"]}: inference', True)
@@ -209,9 +234,8 @@ def _run(job_source, spark):
     out_df = parse_results(raw, job, cschema)
     schema = out_df.schema  # analysis only, no action
     _log_plan(out_df)
-    # --- failure budget hook (issue 4, watch.py): cancels the job group once the budget is spent ---
-    budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed,
-                                  resumed.ledger_errors_by_code, log=log)
+    # --- failure budget hook (watch.py): cancels the job group once the budget is spent ---
+    budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed, resumed.ledger_errors_by_code, log=log)
     budget.start()
     try:
         write_output(out_df, job, partitions)
@@ -231,26 +255,36 @@ def _run(job_source, spark):
     sc.setJobGroup(f'{run_id}:report', f'sparkinfer {job["name"]}: report', False)
     summary = {'status': 'succeeded', 'run_id': run_id}
     summary.update(summarize(spark, job, read_written(spark, job, schema), rows, run_dir))
-    summary.update({'prepare_s': round(prepare_s, 3), 'infer_s': round(infer_s, 3),
-                    'partitions': partitions})
-    # issue 4: rows_in = rows_from_ledger + rows_inferred (the union was written once).
+    summary.update({'prepare_s': round(prepare_s, 3), 'infer_s': round(infer_s, 3), 'partitions': partitions})
+    # rows_in = rows_from_ledger + rows_inferred (the union was written once).
     summary['rows_from_ledger'] = resumed.rows_from_ledger
     summary['rows_inferred'] = summary['rows_out'] - resumed.rows_from_ledger
     problem = None
     if summary['rows_out'] != rows or summary['distinct_keys_out'] != rows:
-        problem = (f'the output has {summary["rows_out"]} rows with {summary["distinct_keys_out"]} distinct keys '
-                   f'for {rows} input rows; every row must come out exactly once')
+        problem = (
+            f'the output has {summary["rows_out"]} rows with {summary["distinct_keys_out"]} distinct keys '
+            f'for {rows} input rows; every row must come out exactly once'
+        )
     elif _budget_exceeded(job, summary):
-        problem = _watch.budget_message(job['limits'], rows, summary['rows_failed'], summary['errors_by_code'],
-                                        summary['failed_rows_path'], False, resumed.ledger_failed)
+        problem = _watch.budget_message(
+            job['limits'],
+            rows,
+            summary['rows_failed'],
+            summary['errors_by_code'],
+            summary['failed_rows_path'],
+            False,
+            resumed.ledger_failed,
+        )
     if problem:
         summary['status'] = 'failed'
     _write_run_file(run_dir, 'driver_summary.json', summary)
     if problem:
         raise RuntimeFailure(problem)
-    _resume.mark_all_consumed(job, resumed)  # issue 4: after the commit, these ledgers are done with
-    log(f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed'
-        + (f' ({resumed.rows_from_ledger} from earlier runs)' if resumed.rows_from_ledger else ''))
+    _resume.mark_all_consumed(job, resumed)  # after the commit, these ledgers are done with
+    log(
+        f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed'
+        + (f' ({resumed.rows_from_ledger} from earlier runs)' if resumed.rows_from_ledger else '')
+    )
     close_log()
     return summary
 
@@ -305,6 +339,7 @@ if __name__ == '__main__':
     code = main()
     try:
         from pyspark.sql import SparkSession
+
         active = SparkSession.getActiveSession()
         if active is not None:
             active.stop()

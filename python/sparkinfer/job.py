@@ -10,14 +10,17 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from sparkinfer import formats  # issue 6: openai-batch
+from sparkinfer import formats  # openai-batch defaults and checks
+from sparkinfer.contract import CONTRACT
 from sparkinfer.errors import SpecError
 
-INPUT_FORMATS = ('json', 'parquet', 'csv', 'orc', 'text', 'table', 'sql', 'openai-batch')
-OUTPUT_FORMATS = ('parquet', 'json', 'csv', 'orc', 'table', 'openai-batch')
-NOT_IMPLEMENTED = ()
-
-_UNIT_MS = {'ms': 1, 's': 1000, 'm': 60_000, 'h': 3_600_000}
+# Formats, modes, tasks, units and defaults come from the job schema (src/spec/contract.ts).
+INPUT_FORMATS = tuple(CONTRACT['input_formats'])
+OUTPUT_FORMATS = tuple(CONTRACT['output_formats'])
+OUTPUT_MODES = tuple(CONTRACT['output_modes'])
+TASKS = tuple(CONTRACT['tasks'])
+_UNIT_MS = CONTRACT['duration_units_ms']
+_UNITS = '|'.join(sorted(_UNIT_MS, key=len, reverse=True))
 
 
 def parse_duration_ms(value, field):
@@ -26,8 +29,8 @@ def parse_duration_ms(value, field):
         raise SpecError(f'expected `{field}` to be a duration like "30s", got {value!r}')
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, str) and re.fullmatch(r'(\d+(\.\d+)?(ms|s|m|h))+', value.strip()):
-        return float(sum(float(n) * _UNIT_MS[u] for n, _, u in re.findall(r'(\d+(\.\d+)?)(ms|s|m|h)', value)))
+    if isinstance(value, str) and re.fullmatch(rf'(\d+(\.\d+)?({_UNITS}))+', value.strip()):
+        return float(sum(float(n) * _UNIT_MS[u] for n, _, u in re.findall(rf'(\d+(\.\d+)?)({_UNITS})', value)))
     raise SpecError(f'expected `{field}` to be a duration with a unit, like "30s", got {value!r}')
 
 
@@ -58,27 +61,12 @@ def _section(job, name):
 
 
 def _apply_defaults(job):
-    job.setdefault('task', 'generate')
-    inp = _section(job, 'input')
-    inp.setdefault('options', {})
-    out = _section(job, 'output')
-    out.setdefault('format', 'parquet')
-    out.setdefault('mode', 'error')
-    out.setdefault('include', [])
-    out.setdefault('include_request', False)
-    out.setdefault('partition_by', [])
-    out.setdefault('files', 'auto')
-    spark = _section(job, 'spark')
-    spark.setdefault('partitions', 'auto')
-    spark.setdefault('conf', {})
-    spark.setdefault('hive', False)
-    engine = _section(job, 'engine')
-    engine['startup_timeout'] = parse_duration_ms(engine.get('startup_timeout', 600_000), 'engine.startup_timeout')
-    limits = _section(job, 'limits')
-    limits.setdefault('max_failed_fraction', 0.01)
-    limits.setdefault('min_rows_for_budget', 100)
-    _section(job, 'response').setdefault('format', 'text')
-    _section(job, 'input').setdefault('keep_model', False)
+    """The schema's defaults (CONTRACT['defaults']: `field` or `section.field`) for what a hand-written job leaves out."""
+    for dotted, default in CONTRACT['defaults'].items():
+        section, _, field = dotted.rpartition('.')
+        (_section(job, section) if section else job).setdefault(field, copy.deepcopy(default))
+    engine = job['engine']
+    engine['startup_timeout'] = parse_duration_ms(engine['startup_timeout'], 'engine.startup_timeout')
     formats.apply_job_defaults(job)
 
 
@@ -107,8 +95,8 @@ def _check(job):
     if fmt not in ('table', 'sql') and ofmt != 'table' and _same_path(inp['path'], out['path']):
         # The driver reads a materialized copy, so Spark's own "overwriting the input" guard can't fire.
         raise SpecError(f'output.path is the input path ({out["path"]}); write the results somewhere else')
-    if out['mode'] not in ('error', 'overwrite', 'append'):
-        raise SpecError(f'expected `output.mode` to be error, overwrite or append, got {out["mode"]!r}')
+    if out['mode'] not in OUTPUT_MODES:
+        raise SpecError(f'expected `output.mode` to be {", ".join(OUTPUT_MODES[:-1])} or {OUTPUT_MODES[-1]}, got {out["mode"]!r}')
     for field in ('include', 'partition_by'):
         v = out[field]
         if not isinstance(v, list) or not all(isinstance(c, str) and c for c in v):
@@ -121,8 +109,8 @@ def _check(job):
         raise SpecError(f'expected `spark.partitions` to be "auto" or a number from 1 and up, got {parts!r}')
     if not isinstance(job['spark']['conf'], dict):
         raise SpecError(f'expected `spark.conf` to be an object, got {job["spark"]["conf"]!r}')
-    if job['task'] not in ('generate', 'embed'):
-        raise SpecError(f'expected `task` to be generate or embed, got {job["task"]!r}')
+    if job['task'] not in TASKS:
+        raise SpecError(f'expected `task` to be {" or ".join(TASKS)}, got {job["task"]!r}')
     formats.check_job(job)
 
 
@@ -131,14 +119,6 @@ def _same_path(a, b):
         p = p[len('file:'):] if p.startswith('file:') else p
         return p.rstrip('/') or '/'
     return norm(a) == norm(b)
-
-
-def check_implemented(job):
-    """Formats the schema accepts but this driver can't run yet: a clear exit 2, not a crash."""
-    for side in ('input', 'output'):
-        fmt = job[side]['format']
-        if fmt in NOT_IMPLEMENTED:
-            raise SpecError(f'`{side}.format: {fmt}` is not implemented yet by the Spark driver')
 
 
 def new_run_id(name):

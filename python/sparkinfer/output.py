@@ -3,8 +3,8 @@ import os
 
 from pyspark.sql import functions as F
 
+from sparkinfer import formats  # openai-batch output lines
 from sparkinfer.columns import col, key_name
-from sparkinfer import formats  # issue 6: openai-batch output
 
 # CSV that other tools read back: quotes doubled inside quoted fields (RFC 4180), not backslashed.
 CSV_OPTIONS = {'header': 'true', 'escape': '"'}

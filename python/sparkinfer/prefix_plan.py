@@ -14,6 +14,7 @@ partition on the same columns:
   - nothing here runs inference: the range bounds come from a sampling job over the prepared
     input, and the TRANSFORM still runs once per row, in the one write action.
 """
+
 from pyspark.sql import functions as F
 
 from sparkinfer.columns import KEY_FIELD, col
@@ -33,7 +34,7 @@ def prefix_columns(columns):
 
 def _levels(pcols):
     """One hash per column level: (c1), (c1, c2), …: sorting on them keeps a trie's order."""
-    return [F.xxhash64(*[col(c) for c in pcols[:i + 1]]) for i in range(len(pcols))]
+    return [F.xxhash64(*[col(c) for c in pcols[: i + 1]]) for i in range(len(pcols))]
 
 
 # approx_count_distinct's relative standard deviation: ample for a 25 % threshold.
@@ -43,8 +44,9 @@ GROUPS_RSD = 0.02
 def group_stats(df, pcols):
     """Rows and distinct prefix keys in one scan without a shuffle (HyperLogLog for the keys: the
     counting pass must cost prefix-free data next to nothing)."""
-    r = df.agg(F.count(F.lit(1)).alias('rows'),
-               F.approx_count_distinct(F.xxhash64(*[col(c) for c in pcols]), GROUPS_RSD).alias('groups')).first()
+    r = df.agg(
+        F.count(F.lit(1)).alias('rows'), F.approx_count_distinct(F.xxhash64(*[col(c) for c in pcols]), GROUPS_RSD).alias('groups')
+    ).first()
     rows = int(r['rows'] or 0)
     return {'rows': rows, 'groups': min(rows, int(r['groups'] or 0))}
 
@@ -55,8 +57,7 @@ def decide(stats):
     if rows == 0:
         return 'no rows'
     if rows - groups < MIN_SHARED_FRACTION * rows:
-        return (f'prefix-free: about {groups} prefix keys for {rows} rows '
-                f'(under {MIN_SHARED_FRACTION:.0%} of the rows repeat a key)')
+        return f'prefix-free: about {groups} prefix keys for {rows} rows (under {MIN_SHARED_FRACTION:.0%} of the rows repeat a key)'
     return None
 
 

@@ -8,10 +8,20 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparkinfer.columns import (CARRY_FIELD, DERIVED_KEY, JSON_OPTIONS, KEY_FIELD, RESERVED_OUTPUT,
-                                carried_names, col, key_name, output_names, result_fields)
+from sparkinfer import formats  # openai-batch input, read as text
+from sparkinfer.columns import (
+    CARRY_FIELD,
+    DERIVED_KEY,
+    JSON_OPTIONS,
+    KEY_FIELD,
+    RESERVED_OUTPUT,
+    carried_names,
+    col,
+    key_name,
+    output_names,
+    result_fields,
+)
 from sparkinfer.errors import InputError, SpecError
-from sparkinfer import formats  # issue 6: openai-batch input
 from sparkinfer.sparkerr import short_message
 
 

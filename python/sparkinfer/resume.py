@@ -1,4 +1,4 @@
-"""Resume (DESIGN.md "Reliability model", 4): earlier runs' ledgers → rows not to infer again.
+"""Resume (docs/architecture.md, "Reliability model", 4): earlier runs' ledgers → rows not to infer again.
 
 Every run directory under `run.root` holds `job.json` (with `run.fingerprint`) and `ledger/*.jsonl`
 (one file per task attempt; one result line per finished row, the worker's stdout line shape).

@@ -1,4 +1,4 @@
-"""Watchers the driver runs beside the inference (DESIGN.md "Reliability model").
+"""Watchers the driver runs beside the inference (docs/architecture.md, "Reliability model").
 
 - BudgetWatcher: the job-wide failure budget. It sums the workers' stats files
   (`<run>/stats/*.json`: rows_done, rows_failed, errors_by_code) and the rows taken from earlier
@@ -12,10 +12,10 @@
 """
 import json
 import os
+import re
 import signal
 import socket
 import sys
-import re
 import threading
 import time
 

@@ -85,8 +85,9 @@ function startGroup(bin: string, args: string[], logFile: string): ChildProcess 
 async function stopGroup(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined) return;
   const exited = new Promise<void>((res) => p.once('exit', () => res()));
-  try { process.kill(-p.pid, 'SIGTERM'); } catch { return; }
-  const t = setTimeout(() => { try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ } }, 10_000);
+  const pgid = p.pid;
+  try { process.kill(-pgid, 'SIGTERM'); } catch { return; }
+  const t = setTimeout(() => { try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone */ } }, 10_000);
   await exited;
   clearTimeout(t);
 }

@@ -16,7 +16,7 @@ import { Option } from 'commander';
 import { InputError, SpecError } from '../errors.ts';
 import { runJob, type RunResult } from '../job/run.ts';
 import { printFailure, printFinished, stderrSinks } from './console.ts';
-import { EXIT } from './exit-codes.ts';
+import { EXIT } from '../exit-codes.ts';
 import type { JobSpecInput } from '../spec/schema.ts';
 
 export interface BatchOptions {

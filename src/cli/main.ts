@@ -4,21 +4,21 @@
  * go to stderr.
  */
 import { Command, Option } from 'commander';
-import { EXIT } from './exit-codes.ts';
+import { EXIT } from '../exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
 import { engineKindOf } from '../spec/schema.ts';
 import { printFailure, printFinished, stderrSinks } from './console.ts';
-import { SparkinferError } from '../errors.ts';
 import { registerBatchCommand } from './batch.ts';
 import { spawnSync } from 'node:child_process';
 import { packageVersion, setupScript, venvDir } from '../install/layout.ts';
 import { cacheDir } from '../launch/paths.ts';
+import { checkInt } from '../checks.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
+/** A commander parser for an integer flag; a non-number is quoted as the text given. */
 const positiveInt = (name: string) => (v: string): number => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new SparkinferError('E_SPEC', `Expected \`${name}\` to be a whole number from 1 and up, got \`${v}\``);
-  return n;
+  return checkInt(name, v.trim() === '' || Number.isNaN(n) ? v : n, 1);
 };
 
 function fail(err: unknown, json: boolean): never {
@@ -62,7 +62,7 @@ program
           columns, endpoint: job.engine.endpoint ?? '', engine_kind: engineKindOf(job),
           ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
         };
-        process.stdout.write(JSON.stringify({ ...job, run }) + '\n');
+        process.stdout.write(`${JSON.stringify({ ...job, run })}\n`);
       }
       process.stderr.write(`${jobPath}: ok (task ${job.task}, model ${job.model}, columns: ${columns.join(', ') || 'none'})\n`);
     } catch (err) {
@@ -118,7 +118,7 @@ program
       const r = await buildJvmArchive({ force: opts.force === true, log: sinks.log });
       const mb = (r.bytes / 1048576).toFixed(0);
       sinks.log(r.built ? `sparkinfer: wrote ${r.path} (${mb} MiB) in ${r.seconds.toFixed(0)} s; later jobs map it` : `sparkinfer: ${r.path} exists (${mb} MiB); --force rebuilds it`);
-      if (json) process.stdout.write(JSON.stringify(r) + '\n');
+      if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
     } catch (err) {
       fail(err, json);
     }
@@ -240,8 +240,7 @@ kubeOptions(program.command('cancel').argument('<run>', 'application name or run
     }
   });
 
-// --- issue 6: `sparkinfer batch` (OpenAI Batch files), src/cli/batch.ts ---
+// `sparkinfer batch`: an OpenAI Batch file in, an OpenAI Batch file out (src/cli/batch.ts).
 registerBatchCommand(program);
-// --- end issue 6 ---
 
 await program.parseAsync(process.argv);

@@ -4,6 +4,7 @@
  * `JSON.stringify(body)` is byte-stable for the same inputs (the `request` column, fingerprints).
  */
 import { BadResponseError, excerpt } from './errors.ts';
+import { badArgument } from '../checks.ts';
 
 export type EngineKind = 'llama-server' | 'vllm' | 'openai';
 
@@ -110,14 +111,14 @@ function samplingFields(d: Dialect, sampling: Sampling): RequestBody {
 
 function withResponse(d: Dialect, body: RequestBody, response: ResponseFormat | undefined, api: 'chat' | 'completion'): RequestBody {
   if (response?.format !== 'json') return body;
-  if (response.schema === undefined) throw new TypeError('Expected `response.schema` for `response.format: json`');
+  if (response.schema === undefined) throw badArgument('Expected `response.schema` for `response.format: json`');
   return { ...body, ...d.responseFormat(response.schema, api) };
 }
 
 /** Returns the adapter for an engine kind. */
 export function adapterFor(kind: EngineKind): EngineAdapter {
   const d = DIALECTS[kind];
-  if (d === undefined) throw new TypeError(`Expected engine kind \`llama-server\`, \`vllm\` or \`openai\`, got \`${String(kind)}\``);
+  if (d === undefined) throw badArgument(`Expected engine kind \`llama-server\`, \`vllm\` or \`openai\`, got \`${String(kind)}\``);
   return {
     kind,
     paths: { chat: '/chat/completions', completions: '/completions', embeddings: '/embeddings' },

@@ -1,14 +1,18 @@
 /**
  * The OpenAI-compatible engine client: one HTTP attempt per call. Generation (`post`) goes over
- * our own keep-alive HTTP/1.1 pool (http1.ts: undici's generality cost the worker half its CPU);
+ * our own keep-alive HTTP/1.1 pool (http1/pool.ts: undici's generality cost the worker half its CPU);
  * control calls (`get`) and any injected `dispatcher` go through undici. It never retries (the
- * scheduler does, through `classify`; the one exception is http1.ts's resend after a stale
+ * scheduler does, through `classify`; the one exception is http1/conn.ts's resend after a stale
  * keep-alive socket) and turns every transport failure into one of the engine error classes. The
- * API key never appears in an error message or a log line.
+ * API key never appears in an error message or a log line. One request's lifetime (timeouts, the
+ * two transports' callbacks, error mapping) is in exchange.ts.
  */
-import { Pool, util as undiciUtil, type Dispatcher } from 'undici';
-import { BadResponseError, ConnectError, ResponseTooLargeError, TimeoutError, TruncatedResponseError, errorFromStatus, excerpt } from './errors.ts';
-import { Http1Pool, Http1Request, IDLE_CLOSE_MS, MAX_BODY_BYTES, headersOf, type Http1Headers } from './http1.ts';
+
+import { Pool, type Dispatcher } from 'undici';
+import { BadResponseError, TimeoutError, TruncatedResponseError, errorFromStatus, excerpt } from './errors.ts';
+import { Answer, Exchange, headerValue, mapTransportError, pairs, type EngineResponse } from './exchange.ts';
+import { Http1Pool, IDLE_CLOSE_MS, MAX_BODY_BYTES } from './http1/pool.ts';
+import { badArgument, checkInt } from '../checks.ts';
 
 /** The minimal logger the engine code writes to. */
 export interface EngineLogger {
@@ -30,26 +34,14 @@ export interface EngineClientOptions {
   controlTimeoutMs?: number;
   /** TCP connect limit, in ms. Default 10_000. */
   connectTimeoutMs?: number;
-  /** `post`'s sockets are closed after this long idle, in ms. Default IDLE_CLOSE_MS (500, http1.ts). */
+  /** `post`'s sockets are closed after this long idle, in ms. Default IDLE_CLOSE_MS (500, http1/pool.ts). */
   idleCloseMs?: number;
-  /** An answer body over this many bytes fails with ResponseTooLargeError. Default MAX_BODY_BYTES (16 MiB, http1.ts). */
+  /** An answer body over this many bytes fails with ResponseTooLargeError. Default MAX_BODY_BYTES (16 MiB, http1/pool.ts). */
   maxResponseBytes?: number;
   /** A dispatcher (undici) to use instead of the client's own pools (tests, proxies). Not closed by `close()`. */
   dispatcher?: Dispatcher | undefined;
   /** Receives a debug line per failed attempt. Default: none. */
   logger?: EngineLogger | undefined;
-}
-
-export interface EngineResponse {
-  status: number;
-  /** Lower-case names; repeated headers as arrays. On `post`'s own pool, a getter that parses on first read. */
-  headers: Record<string, string | string[] | undefined>;
-  /** The whole body as UTF-8. */
-  text: string;
-  /** The parsed body: always set for a `post` (a 2xx); for `get`, undefined unless it parsed. */
-  json: unknown;
-  /** From sending the request to the last body byte, in ms. */
-  latencyMs: number;
 }
 
 export interface RequestOptions {
@@ -67,14 +59,6 @@ export function rootUrlOf(endpoint: string): string {
   const u = new URL(endpoint);
   const path = u.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
   return `${u.origin}${path}`;
-}
-
-function positiveInt(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new TypeError(`Expected \`${name}\` to be a whole number from 1 and up, got \`${String(v)}\` (${typeof v})`);
-  }
-  return v;
 }
 
 export class EngineClient {
@@ -110,24 +94,24 @@ export class EngineClient {
     try {
       url = new URL(options.endpoint);
     } catch {
-      throw new TypeError(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${String(options.endpoint)}\``);
+      throw badArgument(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${String(options.endpoint)}\``);
     }
     if (url.username !== '' || url.password !== '') {
       // Never echo the URL here: it holds the credentials.
-      throw new TypeError('Expected `endpoint` without credentials; put the key in the environment variable named by `engine.api_key_env`');
+      throw badArgument('Expected `endpoint` without credentials; put the key in the environment variable named by `engine.api_key_env`');
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new TypeError(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${options.endpoint}\``);
+      throw badArgument(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${options.endpoint}\``);
     }
-    if (url.search !== '' || url.hash !== '') throw new TypeError(`Expected \`endpoint\` without a query or fragment, got \`${options.endpoint}\``);
+    if (url.search !== '' || url.hash !== '') throw badArgument(`Expected \`endpoint\` without a query or fragment, got \`${options.endpoint}\``);
     if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey === '' || /[\r\n]/.test(options.apiKey))) {
-      throw new TypeError('Expected `apiKey` to be a non-empty single-line string');
+      throw badArgument('Expected `apiKey` to be a non-empty single-line string');
     }
-    const connections = positiveInt('connections', options.connections, 64);
-    this.requestTimeoutMs = positiveInt('requestTimeoutMs', options.requestTimeoutMs, 600_000);
-    this.controlTimeoutMs = positiveInt('controlTimeoutMs', options.controlTimeoutMs, 10_000);
-    const connectTimeoutMs = positiveInt('connectTimeoutMs', options.connectTimeoutMs, 10_000);
-    this.#maxBytes = positiveInt('maxResponseBytes', options.maxResponseBytes, MAX_BODY_BYTES);
+    const connections = checkInt('connections', options.connections ?? 64, 1);
+    this.requestTimeoutMs = checkInt('requestTimeoutMs', options.requestTimeoutMs ?? 600_000, 1);
+    this.controlTimeoutMs = checkInt('controlTimeoutMs', options.controlTimeoutMs ?? 10_000, 1);
+    const connectTimeoutMs = checkInt('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, 1);
+    this.#maxBytes = checkInt('maxResponseBytes', options.maxResponseBytes ?? MAX_BODY_BYTES, 1);
 
     this.#origin = url.origin;
     this.#basePath = url.pathname.replace(/\/+$/, '');
@@ -145,7 +129,7 @@ export class EngineClient {
     } else {
       const work = new Http1Pool({
         url, connections, connectTimeoutMs, headers: pairs(this.#postHeaders),
-        idleCloseMs: positiveInt('idleCloseMs', options.idleCloseMs, IDLE_CLOSE_MS), maxBodyBytes: this.#maxBytes,
+        idleCloseMs: checkInt('idleCloseMs', options.idleCloseMs ?? IDLE_CLOSE_MS, 1), maxBodyBytes: this.#maxBytes,
       });
       const control = new Pool(url.origin, {
         pipelining: 1, connect: { timeout: connectTimeoutMs }, connections: CONTROL_CONNECTIONS,
@@ -159,7 +143,7 @@ export class EngineClient {
 
   /**
    * POSTs a JSON body to `endpoint + path` (e.g. `/chat/completions`). One attempt, no retries
-   * (a stale keep-alive socket aside: see http1.ts).
+   * (a stale keep-alive socket aside: see http1/conn.ts).
    * @returns the response of a 2xx, with its parsed JSON
    * @throws HttpError / ContextLengthError for a non-2xx; TimeoutError, ConnectError,
    *   TruncatedResponseError for transport failures; the signal's reason when aborted
@@ -226,7 +210,7 @@ export class EngineClient {
         }, x);
       }
       await res;
-      // http1.ts checks the framing itself and hands over the decoded text.
+      // http1/conn.ts checks the framing itself and hands over the decoded text.
       if (x.text !== undefined) return new Answer(x.status, x.fields, x.contentType, x.text, performance.now() - started);
       const headers = x.headers;
       const declared = headerValue(headers['content-length']);
@@ -246,7 +230,7 @@ export class EngineClient {
       const url = `${this.#origin}${path}`;
       const mapped = x.reason instanceof TimeoutError
         ? new TimeoutError('request', timeoutMs, { cause: err })
-        : this.#mapError(err, x.phase, url, timeoutMs);
+        : mapTransportError(err, { phase: x.phase, url, timeoutMs, maxBytes: this.#maxBytes, redact: (t) => this.#redact(t) });
       this.#logger?.debug?.(`${method} ${url} failed after ${Math.round(performance.now() - started)}ms: ${mapped instanceof Error ? mapped.message : String(mapped)}`);
       throw mapped;
     } finally {
@@ -302,169 +286,4 @@ export class EngineClient {
     }
     if (next !== Infinity) this.#armSweep(next);
   };
-
-  /** Turns an undici or socket error into an engine error; anything unknown passes through. */
-  #mapError(err: unknown, phase: 'headers' | 'body', url: string, timeoutMs: number): unknown {
-    if (err instanceof TruncatedResponseError) return err;
-    const code = errorCode(err);
-    if (code === undefined) return err;
-    const detail = this.#redact(err instanceof Error ? err.message : String(err));
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') return new TimeoutError('headers', timeoutMs, { cause: err });
-    if (code === 'UND_ERR_BODY_TIMEOUT') return new TimeoutError('body', timeoutMs, { cause: err });
-    if (code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_CLOSED') return err; // our own shutdown
-    if (code === 'E_BODY_TOO_LARGE') return new ResponseTooLargeError(this.#maxBytes, `engine response from ${url} is too large: ${detail}`);
-    // Bytes that are not HTTP/1.x: a wrong port, a TLS or binary server, a broken proxy.
-    if (code.startsWith('HPE_')) return new BadResponseError(`engine at ${url} did not answer HTTP: ${detail} (${code})`, { cause: err });
-    if (phase === 'body') {
-      return new TruncatedResponseError(`engine response from ${url} was cut mid-body: ${detail} (${code})`, { cause: err });
-    }
-    if (code === 'UND_ERR_CONNECT_TIMEOUT') return new ConnectError(code, `cannot connect to engine at ${url}: connect timed out (${code})`, { cause: err });
-    if (code.startsWith('E') || code.startsWith('UND_ERR_') || code.startsWith('HPE_')) {
-      const what = code === 'ECONNREFUSED' ? 'connection refused' : detail;
-      return new ConnectError(code, `cannot reach engine at ${url}: ${what} (${code})`, { cause: err });
-    }
-    return err;
-  }
-}
-
-/**
- * One request, as an undici dispatch handler (collects the status, headers and body chunks, with
- * no Readable stream) or as an http1.ts request (gets the decoded text); settles the promise
- * `#send` waits on.
- */
-class Exchange extends Http1Request implements Dispatcher.DispatchHandler {
-  readonly deadline: number;
-  readonly timeoutMs: number;
-  resolve: () => void = noop;
-  reject: (err: unknown) => void = noop;
-  phase: 'headers' | 'body' = 'headers';
-  status = 0;
-  headers: Http1Headers = {};
-  chunks: Buffer[] = [];
-  bytes = 0;
-  /** From http1.ts: the raw header lines, the content-type, and the body. */
-  fields = '';
-  contentType: string | undefined = undefined;
-  text: string | undefined = undefined;
-  /** Why it was cancelled (the caller's abort reason, or a TimeoutError from the sweep). */
-  reason: unknown = undefined;
-  #abort: ((err?: Error) => void) | undefined;
-  #done = false;
-
-  readonly maxBytes: number;
-
-  constructor(started: number, timeoutMs: number, maxBytes: number) {
-    super();
-    this.deadline = started + timeoutMs;
-    this.timeoutMs = timeoutMs;
-    this.maxBytes = maxBytes;
-  }
-
-  cancel(reason: unknown): void {
-    if (this.#done || this.reason !== undefined) return;
-    this.reason = reason ?? new Error('aborted');
-    // http1.ts fails it at once, queued or on a socket. In undici's pool, before onConnect it
-    // waits for a connection, and is aborted as soon as it gets one.
-    if (this.pool !== undefined) this.abort(this.reason);
-    else this.#abort?.(this.reason as Error);
-  }
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort;
-    if (this.reason !== undefined) abort(this.reason as Error);
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
-    if (statusCode < 200) return true;
-    this.status = statusCode;
-    this.headers = undiciUtil.parseHeaders(rawHeaders) as Record<string, string | string[] | undefined>;
-    this.phase = 'body';
-    return true;
-  }
-
-  onData(chunk: Buffer): boolean {
-    this.bytes += chunk.length;
-    if (this.bytes > this.maxBytes) {
-      this.chunks = [];
-      this.#abort?.(Object.assign(new Error(`an answer body over the cap of ${this.maxBytes} bytes`), { code: 'E_BODY_TOO_LARGE' }));
-      return false;
-    }
-    this.chunks.push(chunk);
-    return true;
-  }
-
-  onComplete(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.resolve();
-  }
-
-  onError(err: Error): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.reject(err);
-  }
-
-  onHead(status: number, fields: string, contentType: string | undefined): void {
-    this.status = status;
-    this.fields = fields;
-    this.contentType = contentType;
-    this.phase = 'body';
-  }
-
-  onEnd(text: string, bytes: number): void {
-    this.text = text;
-    this.bytes = bytes;
-    this.onComplete();
-  }
-
-  onFail(err: unknown): void {
-    this.onError(err as Error);
-  }
-}
-
-/** A response from http1.ts. Its headers are parsed on first read: a generation never reads them. */
-class Answer implements EngineResponse {
-  readonly status: number;
-  readonly text: string;
-  json: unknown = undefined;
-  readonly latencyMs: number;
-  /** Read during framing (http1.ts), so the hot path needs no header parse. */
-  readonly contentType: string | undefined;
-  readonly #fields: string;
-  #headers: Http1Headers | undefined;
-
-  constructor(status: number, fields: string, contentType: string | undefined, text: string, latencyMs: number) {
-    this.status = status;
-    this.#fields = fields;
-    this.contentType = contentType;
-    this.text = text;
-    this.latencyMs = latencyMs;
-  }
-
-  get headers(): Http1Headers {
-    return this.#headers ??= headersOf(this.#fields);
-  }
-}
-
-function noop(): void {}
-
-/** The error's code, looking inside AggregateError (happy-eyeballs connects report one per address). */
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') return code;
-  const inner = (err as { errors?: unknown }).errors;
-  return Array.isArray(inner) && inner.length > 0 ? errorCode(inner[0]) : undefined;
-}
-
-/** undici's flat header list as pairs. */
-function pairs(flat: readonly string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
-  return out;
-}
-
-function headerValue(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
 }

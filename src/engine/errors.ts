@@ -1,8 +1,9 @@
 /**
- * Engine errors. Each class has one stable code (DESIGN.md "Error codes"). HTTP status codes map
+ * Engine errors. Each class has one stable code (docs/architecture.md, "Error codes"). HTTP status codes map
  * to classes in exactly one place: `errorFromStatus`.
  */
 import { SparkinferError } from '../errors.ts';
+import { badArgument, describeValue } from '../checks.ts';
 
 /** How much of a response body an error message quotes. */
 const EXCERPT_CHARS = 300;
@@ -124,7 +125,7 @@ export function excerpt(text: string): string {
  */
 export function errorFromStatus(status: number, bodyText: string, retryAfter?: string): HttpError | ContextLengthError {
   if (!Number.isInteger(status) || status < 100 || status > 599 || (status >= 200 && status < 300)) {
-    throw new RangeError(`Expected a non-2xx HTTP status, got \`${status}\` (${typeof status})`);
+    throw badArgument(`Expected a non-2xx HTTP status, got ${describeValue(status)}`);
   }
   const body = excerpt(bodyText);
   if ((status === 400 || status === 413) && CONTEXT_PATTERNS.some((p) => p.test(bodyText))) {

@@ -6,6 +6,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { EngineClient, type EngineLogger } from './client.ts';
 import { ConnectError, EngineOutageError, TimeoutError, excerpt } from './errors.ts';
+import { badArgument, checkNumber } from '../checks.ts';
 
 export interface WaitForHealthOptions {
   /** The client to poll with (its control pool). Exclusive with `rootUrl`. */
@@ -39,11 +40,7 @@ export interface HealthResult {
 const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, signal ? { signal } : {});
 
 function nonNegative(name: string, v: unknown, fallback?: number): number {
-  if (v === undefined && fallback !== undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new TypeError(`Expected \`${name}\` to be a number of ms from 0 and up, got \`${String(v)}\` (${typeof v})`);
-  }
-  return v;
+  return checkNumber(name, v ?? fallback, 0);
 }
 
 /** A short human description of one failed poll. */
@@ -67,14 +64,35 @@ function healthMessage(text: string): string {
   return text;
 }
 
+/** One `/health` answer: `ok` on 200; otherwise `state` says what was seen (`connection refused`, `HTTP 503 (loading): Loading model`). */
+export interface ProbeResult {
+  ok: boolean;
+  state: string;
+}
+
 /**
- * Polls `/health` until it answers 200. Logs `waiting for engine at URL (15s of 600s): STATE`
+ * GET `/health` once through `client`'s control pool. Never rejects on an engine's failure (a
+ * refused connection or a timeout is an answer too); rejects only with `signal`'s reason.
+ */
+export async function probeHealth(client: EngineClient, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+  try {
+    const res = await client.get('/health', { signal, timeoutMs: Math.max(1, Math.ceil(timeoutMs)) });
+    return res.status === 200 ? { ok: true, state: 'ok' } : { ok: false, state: describeHealthFailure(res) };
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    if (!(err instanceof Error)) throw err;
+    return { ok: false, state: describeHealthFailure(err) };
+  }
+}
+
+/**
+ * Polls `/health` (probeHealth) until it answers 200. Logs `waiting for engine at URL (15s of 600s): STATE`
  * about every `logEveryMs`.
  * @throws EngineOutageError naming the URL and the last observed state when `timeoutMs` passes
  */
 export async function waitForHealth(options: WaitForHealthOptions): Promise<HealthResult> {
   if ((options.client === undefined) === (options.rootUrl === undefined)) {
-    throw new TypeError('Expected exactly one of `client` or `rootUrl`');
+    throw badArgument('Expected exactly one of `client` or `rootUrl`');
   }
   const timeoutMs = nonNegative('timeoutMs', options.timeoutMs);
   const intervalMs = nonNegative('intervalMs', options.intervalMs, 500);
@@ -93,20 +111,12 @@ export async function waitForHealth(options: WaitForHealthOptions): Promise<Heal
     for (;;) {
       signal?.throwIfAborted();
       polls++;
-      let failure: unknown;
-      try {
-        const res = await client.get('/health', { signal, timeoutMs: Math.max(1, Math.ceil(pollTimeoutMs)) });
-        if (res.status === 200) {
-          if (polls > 1) logger?.info(`engine at ${url} healthy after ${seconds(now() - started)}`);
-          return { waitedMs: now() - started, polls };
-        }
-        failure = res;
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason;
-        if (!(err instanceof Error)) throw err;
-        failure = err;
+      const probe = await probeHealth(client, pollTimeoutMs, signal);
+      if (probe.ok) {
+        if (polls > 1) logger?.info(`engine at ${url} healthy after ${seconds(now() - started)}`);
+        return { waitedMs: now() - started, polls };
       }
-      lastState = describeHealthFailure(failure);
+      lastState = probe.state;
       const after = now() - started;
       if (after >= timeoutMs) throw new EngineOutageError(url, lastState, after);
       if (after - lastLog >= logEveryMs) {

@@ -1,12 +1,13 @@
 /**
  * The retry decision, as a pure function of the failure, the attempt number and the policy.
  * The worker's scheduler owns the retry loop; nothing in the client retries behind its back
- * (but for http1.ts's one resend of a request whose reused keep-alive socket died before answering).
+ * (but for http1/conn.ts's one resend of a request whose reused keep-alive socket died before answering).
  */
 import {
   BadResponseError, ConnectError, ContextLengthError, EngineOutageError, HttpError, ResponseTooLargeError, TimeoutError,
   TruncatedResponseError,
 } from './errors.ts';
+import { badArgument, checkInt, checkNumber } from '../checks.ts';
 
 export interface RetryPolicy {
   /** First backoff step, in ms. Default 250. */
@@ -31,12 +32,10 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
 export function retryPolicy(options: Partial<RetryPolicy> = {}): RetryPolicy {
   const p = { ...DEFAULT_RETRY_POLICY, ...options };
   for (const k of ['baseMs', 'capMs', 'maxRetries', 'retryAfterCapMs'] as const) {
-    const v = p[k];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (k === 'maxRetries' && !Number.isInteger(v))) {
-      throw new TypeError(`Expected \`${k}\` to be a ${k === 'maxRetries' ? 'whole ' : ''}number from 0 and up, got \`${String(v)}\` (${typeof v})`);
-    }
+    if (k === 'maxRetries') checkInt(k, p[k], 0);
+    else checkNumber(k, p[k], 0);
   }
-  if (p.capMs < p.baseMs) throw new TypeError(`Expected \`capMs\` >= \`baseMs\` (${p.baseMs}), got \`${p.capMs}\``);
+  if (p.capMs < p.baseMs) throw badArgument(`Expected \`capMs\` >= \`baseMs\` (${p.baseMs}), got \`${p.capMs}\``);
   return p;
 }
 
@@ -47,7 +46,7 @@ export interface RetryDecision {
   delayMs: number;
   /**
    * The engine looks down (connection refused, host unreachable). The caller should requeue the
-   * row without counting this attempt, feed the circuit breaker and wait on /health; `retry` is
+   * row without counting this attempt, pause dispatch and wait on /health (worker/pipeline.ts); `retry` is
    * then true whatever the attempt number, because `outage_timeout` bounds the wait instead.
    */
   outage: boolean;
@@ -111,9 +110,7 @@ export function parseRetryAfter(header: string | undefined | null, now: number):
  * @param now the clock in epoch ms, only read for an HTTP-date `retry-after` (default Date.now())
  */
 export function classify(outcome: unknown, attempt: number, policy: RetryPolicy, random: () => number, now: number = Date.now()): RetryDecision {
-  if (!Number.isInteger(attempt) || attempt < 1) {
-    throw new RangeError(`Expected \`attempt\` to be a whole number from 1 and up, got \`${String(attempt)}\` (${typeof attempt})`);
-  }
+  checkInt('attempt', attempt, 1);
   const no: RetryDecision = { retry: false, delayMs: 0, outage: false };
   if (isOutage(outcome)) {
     return { retry: true, delayMs: backoffMs(attempt, policy, random), outage: true };

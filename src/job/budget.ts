@@ -1,5 +1,5 @@
 /**
- * The failure budget (DESIGN.md "Reliability model"), one rule for the driver's watcher
+ * The failure budget (docs/architecture.md, "Reliability model"), one rule for the driver's watcher
  * (python/sparkinfer/watch.py, mid-run, over the rows finished so far) and for the end of the run
  * (over every row): once at least `min_rows_for_budget` rows have finished, more than
  * `max_failed_fraction` of them may not have failed.

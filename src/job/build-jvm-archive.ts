@@ -64,7 +64,7 @@ export async function buildJvmArchive(o: BuildArchiveOptions): Promise<BuildArch
   const fake = await startSimServer({ mode: 'instant', model: 'training' });
   try {
     const rows = Array.from({ length: TRAINING_ROWS }, (_, i) => JSON.stringify({ n: i, question: `What is ${i} + ${i}?` }));
-    writeFileSync(join(work, 'input.jsonl'), rows.join('\n') + '\n');
+    writeFileSync(join(work, 'input.jsonl'), `${rows.join('\n')}\n`);
     writeFileSync(join(work, 'job.yaml'), trainingJob(`${fake.url}/v1`));
     o.log(`sparkinfer: building the JVM class-data archive (a ${TRAINING_ROWS}-row job against the instant fake engine; about a minute)`);
     const { summary, exitCode } = await runJob({

@@ -1,5 +1,5 @@
 /**
- * The CLI's early look at earlier runs (DESIGN.md "Reliability model", 4). The driver
+ * The CLI's early look at earlier runs (docs/architecture.md, "Reliability model", 4). The driver
  * (python/sparkinfer/resume.py) makes the same checks and does the resume itself; doing them here
  * too makes a changed job an exit 2 in milliseconds, before an engine or a JVM starts.
  *
@@ -82,7 +82,7 @@ export function describeChange(earlier: Record<string, unknown>, current: Record
 export function markConsumed(runDir: string, by: string, reason: 'fresh' | 'resumed' | 'completed'): void {
   const path = join(runDir, CONSUMED);
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify({ by, reason, at: new Date().toISOString() }) + '\n');
+  writeFileSync(tmp, `${JSON.stringify({ by, reason, at: new Date().toISOString() })}\n`);
   renameSync(tmp, path);
 }
 

@@ -3,7 +3,7 @@
  * driver → progress → summary. The engine start never delays a spec or input error: the spec is
  * checked before anything starts, and the driver checks the input before it waits for the engine.
  */
-import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { engineKindOf, type Job } from '../spec/schema.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
@@ -16,13 +16,14 @@ import { acquireLock, makeRunDir, newRunId, pidDir, RESERVE_FILE, resolvePath, r
 import { checkEarlierRuns } from './resume.ts';
 import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
-import { killGroup, isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
+import { isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
 import { ProgressTicker, readProgress, sparkTasks } from '../spark/progress.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
+import { EXIT, exitCodeFor } from '../exit-codes.ts';
 import { packageRoot, workerBundlePath } from '../install/layout.ts';
 
 export interface RunOptions {
@@ -53,7 +54,7 @@ export function inputIdentity(job: Job, baseDir: string): string {
   const local = p.replace(/^file:(\/\/)?/, '');
   const parts: string[] = [];
   const walk = (f: string): void => {
-    let st;
+    let st: Stats;
     try { st = statSync(f); } catch { parts.push(`${f}:missing`); return; }
     if (st.isDirectory()) for (const n of readdirSync(f).sort()) { if (!n.startsWith('.') && !n.startsWith('_')) walk(join(f, n)); }
     else parts.push(`${f}:${st.size}:${Math.round(st.mtimeMs)}`);
@@ -109,7 +110,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   let spark: ReturnType<typeof startSparkSubmit> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let status: Summary['status'] = 'failed';
-  let exitCode = 1;
+  let exitCode: number = EXIT.RUNTIME;
   let message: string | undefined;
   let driver: DriverSummary | undefined;
   try {
@@ -171,48 +172,48 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     }, 1000);
     const outcome = await Promise.race([sp.exited.then((c) => ({ kind: 'exit' as const, code: c })), engineGaveUp.then((m) => ({ kind: 'engine' as const, m })), aborted.then(() => ({ kind: 'abort' as const }))]);
     if (outcome.kind !== 'exit') {
-      killGroup(sp.child, 'SIGTERM');
-      const grace = setTimeout(() => killGroup(sp.child, 'SIGKILL'), 5000);
+      sp.signal('SIGTERM');
+      const grace = setTimeout(() => sp.signal('SIGKILL'), 5000);
       await sp.exited;
       clearTimeout(grace);
-      if (outcome.kind === 'abort') { status = 'cancelled'; exitCode = 130; message = 'interrupted; finished rows are kept in the ledger'; }
-      else { message = outcome.m; exitCode = 1; }
+      if (outcome.kind === 'abort') { status = 'cancelled'; exitCode = EXIT.INTERRUPTED; message = 'interrupted; finished rows are kept in the ledger'; }
+      else { message = outcome.m; exitCode = EXIT.RUNTIME; }
     } else {
       const errFile = join(runDir, 'driver_error.json');
       const sumFile = join(runDir, 'driver_summary.json');
       if (existsSync(sumFile)) driver = JSON.parse(readFileSync(sumFile, 'utf8')) as DriverSummary;
       if (outcome.code === 0 && driver !== undefined) {
         status = 'succeeded';
-        exitCode = 0;
+        exitCode = EXIT.OK;
         const rowsIn = driver.rows_in ?? 0;
         const failed = driver.rows_failed ?? 0;
         // The driver applies the same rule (mid-run and at the end); this guards a driver that didn't.
         if (budgetExceeded(job.limits, rowsIn, failed)) {
           status = 'failed';
-          exitCode = 1;
+          exitCode = EXIT.RUNTIME;
           message = budgetMessage(job.limits, rowsIn, failed, driver.errors_by_code ?? {}, driver.failed_rows_path ?? null);
         }
       } else if (existsSync(errFile)) {
         const e = JSON.parse(readFileSync(errFile, 'utf8')) as { exit_code?: number; message?: string };
-        exitCode = e.exit_code === 2 ? 2 : 1;
+        exitCode = e.exit_code === EXIT.UNUSABLE ? EXIT.UNUSABLE : EXIT.RUNTIME;
         message = withDiskHint(e.message ?? 'the driver failed');
       } else {
-        exitCode = 1;
+        exitCode = EXIT.RUNTIME;
         message = fullDisk(runDir) ?? `spark-submit exited with ${outcome.code}; see ${join(runDir, 'logs', 'spark.log')}`;
       }
     }
   } catch (err) {
     if (err instanceof SparkinferError) {
-      exitCode = err.code === 'E_SPEC' || err.code === 'E_INPUT' ? 2 : 1;
+      exitCode = exitCodeFor(err);
       message = err.message;
     } else if (typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).path === 'string') {
       // A file of the run could not be written (job.json on a full disk, say): say which, and why.
-      exitCode = 1;
+      exitCode = EXIT.RUNTIME;
       message = withDiskHint(`cannot write ${(err as NodeJS.ErrnoException).path}: ${errnoText(err)}`);
     } else throw err;
   } finally {
     if (timer !== undefined) clearInterval(timer);
-    if (spark !== undefined && spark.child.exitCode === null) killGroup(spark.child, 'SIGKILL');
+    if (spark !== undefined && spark.child.exitCode === null) spark.signal('SIGKILL');
     await engine?.stop();
     release();
   }

@@ -6,20 +6,20 @@
  * earlier run with it. Workers append to the ledger with plain file writes, so the root is always a
  * local path (or a shared mount): tables and outputs on a URI store (s3a://, hdfs://) default to
  * `sparkinfer-runs/<table or output>` beside the job file, and a URI `resume.dir` is refused by the
- * schema (src/spark/storage.ts, runDirProblem).
+ * schema (src/spec/uri.ts, runDirProblem).
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Job } from '../spec/schema.ts';
 import { InputError } from '../errors.ts';
-import { uriScheme } from '../spark/storage.ts';
+import { uriScheme } from '../spec/uri.ts';
 import { stopLeftovers } from '../launch/procs.ts';
 
 export function runsRoot(job: Job, baseDir: string): string {
   if (job.resume.dir !== undefined) return localPath(resolvePath(job.resume.dir, baseDir));
   const out = job.output.path !== undefined ? resolvePath(job.output.path, baseDir) : undefined;
-  if (out !== undefined && (uriScheme(out) ?? 'file') === 'file') return localPath(out).replace(/\/+$/, '') + '.sparkinfer';
+  if (out !== undefined && (uriScheme(out) ?? 'file') === 'file') return `${localPath(out).replace(/\/+$/, '')}.sparkinfer`;
   // `s3a://bucket/data/out` → `s3a_bucket_data_out`; a table keeps its name (`db.t`).
   const name = out !== undefined ? out.replace(/\/+$/, '').replace(/[^A-Za-z0-9_.-]+/g, '_') : (job.output.table ?? job.name).replace(/[^A-Za-z0-9_.-]/g, '_');
   return resolve(baseDir, 'sparkinfer-runs', name);

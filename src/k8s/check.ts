@@ -108,7 +108,7 @@ function checkPodSpec(role: 'driver' | 'executor', pod: Obj, volumes: Set<string
   for (const [field, type] of Object.entries(EMBEDDED)) {
     const v = pod[field];
     if (v === undefined) continue;
-    if (Array.isArray(v)) v.forEach((item, i) => core(item, type, `${base}.${field}[${i}]`));
+    if (Array.isArray(v)) v.forEach((item, i) => { core(item, type, `${base}.${field}[${i}]`); });
     else core(v, type, `${base}.${field}`);
   }
   const mainMounts = new Set<string>();

@@ -15,6 +15,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { SparkinferError } from '../errors.ts';
 import type { ClusterAccess, ExecPlugin } from './kubeconfig.ts';
+import { checkAbove, checkInt } from '../checks.ts';
 
 export const FIELD_MANAGER = 'sparkinfer';
 
@@ -138,9 +139,9 @@ export class KubeClient {
 
   constructor(access: ClusterAccess, o: KubeClientOptions = {}) {
     const timeout = o.requestTimeoutMs ?? 30_000;
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new Error(`Expected \`requestTimeoutMs\` to be a positive number, got \`${timeout}\``);
+    checkAbove('requestTimeoutMs', timeout, 0);
     const attempts = o.attempts ?? 3;
-    if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`Expected \`attempts\` to be an integer from 1 and up, got \`${attempts}\``);
+    checkInt('attempts', attempts, 1);
     this.access = access;
     this.namespace = access.namespace;
     this.#timeoutMs = timeout;

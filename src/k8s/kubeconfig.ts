@@ -112,7 +112,11 @@ export function kubeconfigFiles(o: KubeconfigOptions = {}): string[] {
   if (list !== undefined && list !== '') {
     const seen = new Set<string>();
     return list.split(delimiter).filter((p) => p !== '').map((p) => resolve(p))
-      .filter((p) => !seen.has(p) && (seen.add(p), existsSync(p)));
+      .filter((p) => {
+        if (seen.has(p)) return false;
+        seen.add(p);
+        return existsSync(p);
+      });
   }
   const home = join(o.home ?? homedir(), '.kube', 'config');
   return existsSync(home) ? [home] : [];

@@ -11,6 +11,7 @@
 import { formatProgress, type Progress } from '../spark/progress.ts';
 import { SpecError } from '../errors.ts';
 import { KubeApiError, type KubeClient } from './client.ts';
+import { checkInt } from '../checks.ts';
 
 export const PROGRESS_PREFIX = 'sparkinfer-progress ';
 /** The driver container of a spark-operator driver pod. */
@@ -92,9 +93,7 @@ export interface LogOptions {
 
 /** The log lines of one pod's container. */
 export function podLogLines(client: KubeClient, p: DriverPod, o: LogOptions = {}): AsyncGenerator<string> {
-  if (o.tailLines !== undefined && (!Number.isInteger(o.tailLines) || o.tailLines < 0)) {
-    throw new Error(`Expected \`tailLines\` to be a non-negative integer, got \`${o.tailLines}\``);
-  }
+  if (o.tailLines !== undefined) checkInt('tailLines', o.tailLines, 0);
   const path = `/api/v1/namespaces/${encodeURIComponent(p.namespace)}/pods/${encodeURIComponent(p.pod)}/log`;
   return client.lines(path, {
     query: { container: p.container, follow: o.follow === true ? 'true' : undefined, tailLines: o.tailLines, previous: o.previous === true ? 'true' : undefined },

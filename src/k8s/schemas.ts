@@ -148,8 +148,8 @@ export async function ensureSchemas(o: FetchSchemasOptions = {}): Promise<Schema
   }
   if (!files.core.every((f) => existsSync(f))) {
     const docs = await fetchModuleFiles(modules.kubernetes, o);
-    docs.forEach((doc) => JSON.parse(doc.toString('utf8'))); // each must parse before it is cached
-    docs.forEach((doc, i) => writeAtomic(files.core[i] ?? '', doc));
+    for (const doc of docs) JSON.parse(doc.toString('utf8')); // each must parse before it is cached
+    docs.forEach((doc, i) => { writeAtomic(files.core[i] ?? '', doc); });
   }
   return files;
 }

@@ -138,7 +138,7 @@ export function engineSidecar(job: ResolvedJob, k: K8sSpec, reservedEnv: Readonl
     // Model download + load + CUDA graph capture: the executor waits for this, up to startup_timeout.
     startupProbe: probe(k, PROBE_PERIOD_S, Math.max(1, Math.ceil(e.startup_timeout / (PROBE_PERIOD_S * 1000))), 5),
     readinessProbe: probe(k, PROBE_PERIOD_S, 3, 5),
-    // A wedged engine is restarted; the worker's circuit breaker rides it out without losing rows.
+    // A wedged engine is restarted; the worker's outage pause rides it out without losing rows.
     livenessProbe: probe(k, 30, 4, 10),
     volumeMounts: mounts,
     securityContext: { allowPrivilegeEscalation: false },

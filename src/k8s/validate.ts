@@ -209,7 +209,7 @@ function check(v: unknown, raw: OpenApiSchema, path: string, ctx: Ctx): void {
 function checkArray(v: unknown[], s: OpenApiSchema, path: string, at: string, ctx: Ctx): void {
   if (s.minItems !== undefined && v.length < s.minItems) ctx.issues.push({ path: at, message: `expected at least ${s.minItems} items, got ${v.length}` });
   if (s.maxItems !== undefined && v.length > s.maxItems) ctx.issues.push({ path: at, message: `expected at most ${s.maxItems} items, got ${v.length}` });
-  if (s.items !== undefined) v.forEach((item, i) => check(item, s.items as OpenApiSchema, `${path}[${i}]`, ctx));
+  if (s.items !== undefined) v.forEach((item, i) => { check(item, s.items as OpenApiSchema, `${path}[${i}]`, ctx); });
   const listType = s['x-kubernetes-list-type'];
   const mapKeys = s['x-kubernetes-list-map-keys'];
   if (listType === 'set' || (listType === 'map' && mapKeys !== undefined)) {

@@ -12,7 +12,7 @@ import { PHASE_LABEL, RUN_ID_LABEL } from './names.ts';
 
 export const SPARK_APP = { apiVersion: 'sparkoperator.k8s.io/v1beta2', kind: 'SparkApplication' } as const;
 
-/** spark-operator's terminal states and the exit codes they map to (DESIGN.md). */
+/** spark-operator's terminal states and the exit codes they map to (docs/architecture.md, "Exit codes"). */
 export const TERMINAL_STATES: Readonly<Record<string, number>> = { COMPLETED: 0, FAILED: 1 };
 
 export type SparkApp = Record<string, any>;
@@ -125,7 +125,6 @@ function signature(s: AppStatus): string {
 export async function watchApp(client: KubeClient, name: string, o: WatchOptions = {}): Promise<AppStatus> {
   const sleep = o.sleep ?? ((ms: number, signal?: AbortSignal) => delay(ms, undefined, signal !== undefined ? { signal } : {}));
   const ref: ObjectRef = { ...SPARK_APP, namespace: client.namespace, name };
-  const collection = { ...SPARK_APP, namespace: client.namespace };
   let last = '';
   const seen = (app: SparkApp): AppStatus | undefined => {
     const s = appStatusOf(app);

@@ -22,7 +22,7 @@
 import { accessSync, constants } from 'node:fs';
 import { basename } from 'node:path';
 import { findOnPath } from './paths.ts';
-import { forgetGroup, groupAlive, recordGroup, startTime } from './procs.ts';
+import { forgetGroup, recordGroup, startTime } from './procs.ts';
 import { reaperForget, reaperTrack } from './reaper.ts';
 
 export { groupAlive } from './procs.ts';

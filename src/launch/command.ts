@@ -3,6 +3,7 @@
  * shell. Pure functions, so the flags can be checked without starting anything.
  */
 import { SpecError } from '../errors.ts';
+import { checkInt, describeValue } from '../checks.ts';
 
 export type LaunchKind = 'llama-server' | 'vllm';
 export const LAUNCH_KINDS: readonly LaunchKind[] = ['llama-server', 'vllm'];
@@ -42,36 +43,26 @@ export interface EngineCommandOptions {
 
 const POOLINGS = ['none', 'mean', 'cls', 'last', 'rank'];
 
-function describe(value: unknown): string {
-  return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\` (${typeof value})`;
-}
-
-function positiveInt(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new SpecError(`Expected \`${name}\` to be an integer from 1 and up, got ${describe(value)}`);
-  }
-}
-
 /** Checks the options up front, with messages that quote the bad value. */
 export function validateCommandOptions(o: Omit<EngineCommandOptions, 'port' | 'model'> & { model?: unknown }): void {
-  if (!LAUNCH_KINDS.includes(o.kind)) throw new SpecError(`Expected \`kind\` to be one of ${LAUNCH_KINDS.join(', ')}, got ${describe(o.kind)}`);
-  if (typeof o.alias !== 'string' || o.alias === '') throw new SpecError(`Expected \`alias\` to be a non-empty string, got ${describe(o.alias)}`);
-  positiveInt('parallel', o.parallel);
-  positiveInt('ctxPerSlot', o.ctxPerSlot);
-  if (o.threads !== undefined) positiveInt('threads', o.threads);
-  if (o.threadsHttp !== undefined) positiveInt('threadsHttp', o.threadsHttp);
+  if (!LAUNCH_KINDS.includes(o.kind)) throw new SpecError(`Expected \`kind\` to be one of ${LAUNCH_KINDS.join(', ')}, got ${describeValue(o.kind)}`);
+  if (typeof o.alias !== 'string' || o.alias === '') throw new SpecError(`Expected \`alias\` to be a non-empty string, got ${describeValue(o.alias)}`);
+  checkInt('parallel', o.parallel, 1);
+  checkInt('ctxPerSlot', o.ctxPerSlot, 1);
+  if (o.threads !== undefined) checkInt('threads', o.threads, 1);
+  if (o.threadsHttp !== undefined) checkInt('threadsHttp', o.threadsHttp, 1);
   if (o.args !== undefined && (!Array.isArray(o.args) || o.args.some((a) => typeof a !== 'string'))) {
-    throw new SpecError(`Expected \`args\` to be a list of strings, got ${describe(o.args)}`);
+    throw new SpecError(`Expected \`args\` to be a list of strings, got ${describeValue(o.args)}`);
   }
   if (o.pooling !== undefined && !POOLINGS.includes(o.pooling)) {
-    throw new SpecError(`Expected \`pooling\` to be one of ${POOLINGS.join(', ')}, got ${describe(o.pooling)}`);
+    throw new SpecError(`Expected \`pooling\` to be one of ${POOLINGS.join(', ')}, got ${describeValue(o.pooling)}`);
   }
 }
 
 /** The argv (without the program) for an engine. */
 export function engineArgv(o: EngineCommandOptions): string[] {
   validateCommandOptions(o);
-  positiveInt('port', o.port);
+  checkInt('port', o.port, 1);
   const extra = [...(o.args ?? [])];
   if (o.kind === 'vllm') {
     return ['serve', o.model, '--host', '127.0.0.1', '--port', String(o.port), '--served-model-name', o.alias, ...extra];

@@ -86,7 +86,7 @@ export function recordGroup(dir: string, pgid: number, role: string, command: st
   if (start === undefined) return undefined;
   const g: OwnedGroup = { pgid, start, role, command };
   mkdirSync(dir, { recursive: true });
-  writeFileSync(pidFile(dir, g), JSON.stringify(g) + '\n');
+  writeFileSync(pidFile(dir, g), `${JSON.stringify(g)}\n`);
   return g;
 }
 

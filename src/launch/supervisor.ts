@@ -10,7 +10,9 @@ import { RuntimeFailure, SpecError } from '../errors.ts';
 import { formatDuration } from '../spec/units.ts';
 import { groupAlive, killGroup, track, untrack, withParentDeathSignal } from './cleanup.ts';
 import type { LaunchKind } from './command.ts';
-import { logTail, probeHealth } from './health.ts';
+import { EngineClient } from '../engine/client.ts';
+import { probeHealth, type ProbeResult } from '../engine/health.ts';
+import { logTail } from './log-tail.ts';
 
 export interface LaunchLogger {
   info(message: string): void;
@@ -157,12 +159,22 @@ export class LocalEngine extends EventEmitter<LocalEngineEvents> {
    * never call `waitHealthy` (the workers do their own health waits): a crash before that point is
    * a startup failure and is not restarted.
    */
+  /** One `/health` probe on a fresh connection, so that no pooled socket outlives an engine that restarts. */
+  async #probe(timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+    const client = new EngineClient({ endpoint: this.endpoint, connections: 1 });
+    try {
+      return await probeHealth(client, timeoutMs, signal);
+    } finally {
+      await client.close();
+    }
+  }
+
   #watchStartup(child: ChildProcess): void {
     const { pollIntervalMs, logger } = this.#cfg;
     const stopped = this.#lifetime.signal;
     const loop = async (): Promise<void> => {
       while (this.#child === child && !this.#everHealthy && !stopped.aborted) {
-        const probe = await probeHealth(this.#healthUrl, 2000, stopped);
+        const probe = await this.#probe(2000, stopped);
         if (probe.ok && this.#child === child) {
           this.#everHealthy = true;
           this.#notify();
@@ -184,16 +196,21 @@ export class LocalEngine extends EventEmitter<LocalEngineEvents> {
     if (this.#child === child) this.#child = undefined;
     const expected = this.#state === 'stopping' || this.#state === 'stopped';
     this.emit('exit', { pid, code, signal, expected });
-    if (expected) return this.#notify();
+    if (expected) {
+      this.#notify();
+      return;
+    }
 
     const how = describeExit({ code, signal }, err);
     const { maxRestarts, logger, restartDelayMs } = this.#cfg;
     if (!this.#everHealthy) {
       // Bad flags, a bad model or a taken port: starting it again would fail the same way.
-      return this.#giveUp(`${this.kind} exited before it was healthy at ${this.#healthUrl} (${how})`);
+      this.#giveUp(`${this.kind} exited before it was healthy at ${this.#healthUrl} (${how})`);
+      return;
     }
     if (this.#restarts >= maxRestarts) {
-      return this.#giveUp(`${this.kind} at ${this.endpoint} exited (${how}) and its restart budget (${maxRestarts}) is spent`);
+      this.#giveUp(`${this.kind} at ${this.endpoint} exited (${how}) and its restart budget (${maxRestarts}) is spent`);
+      return;
     }
     this.#restarts += 1;
     const n = this.#restarts;
@@ -267,12 +284,12 @@ export class LocalEngine extends EventEmitter<LocalEngineEvents> {
       }
       const elapsed = now() - start;
       if (this.#state === 'running' && this.pid() !== undefined) {
-        const probe = await probeHealth(this.#healthUrl, Math.max(1, Math.min(2000, timeoutMs - elapsed)), signal);
+        const probe = await this.#probe(Math.max(1, Math.min(2000, timeoutMs - elapsed)), signal);
         if (probe.ok && this.#state === 'running') {
           this.#everHealthy = true;
           return;
         }
-        status = probe.status;
+        status = probe.state;
       } else if (this.#state === 'restarting') {
         status = `restarting after a crash (${this.#restarts} of ${this.#cfg.maxRestarts})`;
       }

@@ -152,7 +152,7 @@ export function compilePrompt(job: Pick<Job, 'prompt'>, options: CompilePromptOp
   }
   const plan: { role: ChatRole; t: CompiledTemplate }[] = [];
   if (p.messages !== undefined) {
-    p.messages.forEach((m, i) => plan.push({ role: m.role, t: get(`prompt.messages[${i}].content`) }));
+    p.messages.forEach((m, i) => { plan.push({ role: m.role, t: get(`prompt.messages[${i}].content`) }); });
   } else {
     if (p.system !== undefined) plan.push({ role: 'system', t: get('prompt.system') });
     plan.push({ role: 'user', t: get('prompt.user') });

@@ -4,6 +4,7 @@
  * plain and self-contained, so it can also be kept next to the PNG.
  */
 import { existsSync, writeFileSync } from 'node:fs';
+import { badArgument } from '../checks.ts';
 
 export interface ChartPoint {
   /** A category (bars) or a number (lines). */
@@ -64,13 +65,13 @@ function text(x: number, y: number, s: string, attrs = ''): string {
 }
 
 function check(spec: ChartSpec): void {
-  if (spec.kind !== 'bar' && spec.kind !== 'line') throw new RangeError(`Expected \`kind\` to be "bar" or "line", got \`${String(spec.kind)}\``);
-  if (spec.series.length === 0) throw new RangeError('Expected at least one series, got none');
+  if (spec.kind !== 'bar' && spec.kind !== 'line') throw badArgument(`Expected \`kind\` to be "bar" or "line", got \`${String(spec.kind)}\``);
+  if (spec.series.length === 0) throw badArgument('Expected at least one series, got none');
   for (const s of spec.series) {
     for (const p of s.points) {
-      if (!Number.isFinite(p.y)) throw new RangeError(`Expected finite y values, got \`${String(p.y)}\` in series \`${s.name}\``);
+      if (!Number.isFinite(p.y)) throw badArgument(`Expected finite y values, got \`${String(p.y)}\` in series \`${s.name}\``);
       if (spec.kind === 'line' && (typeof p.x !== 'number' || !Number.isFinite(p.x) || (spec.logX === true && p.x <= 0))) {
-        throw new RangeError(`Expected ${spec.logX === true ? 'positive ' : ''}numeric x values for a line chart, got \`${String(p.x)}\` in series \`${s.name}\``);
+        throw badArgument(`Expected ${spec.logX === true ? 'positive ' : ''}numeric x values for a line chart, got \`${String(p.x)}\` in series \`${s.name}\``);
       }
     }
   }

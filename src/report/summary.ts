@@ -1,5 +1,5 @@
 /**
- * The run summary (DESIGN.md "Summary JSON"). Written to `<run>/summary.json` and, with --json,
+ * The run summary (docs/architecture.md, "Summary JSON"). Written to `<run>/summary.json` and, with --json,
  * printed as the last stdout line — on failure too.
  * Invariants: rows_in = rows_ok + rows_failed = rows_from_ledger + rows_inferred.
  */

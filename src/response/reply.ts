@@ -8,6 +8,7 @@
  * `json` is the reply re-serialized compactly: integers beyond 2^53 keep their digits (BigInt
  * in between), and integral numbers print without a fraction, which Spark's bigint parser needs.
  */
+import { parseJsonExact, stringifyJsonExact } from '../json-exact.ts';
 import { compileValidator, type Validator } from './validate.ts';
 
 export interface JsonReplyFields {
@@ -16,27 +17,6 @@ export interface JsonReplyFields {
   error_message?: string;
 }
 
-// Only text holding a 16+ digit run can hold an integer beyond 2^53; the reviver is slow, so skip it otherwise.
-const LONG_DIGITS = /\d{16}/;
-
-function keepBigIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source)) {
-    return BigInt(context.source);
-  }
-  return value;
-}
-
-/** JSON.parse that keeps integers beyond 2^53 exact (as BigInt). Throws SyntaxError like JSON.parse. */
-export function parseJsonExact(text: string): unknown {
-  return LONG_DIGITS.test(text) ? JSON.parse(text, keepBigIntegers as (k: string, v: unknown) => unknown) : JSON.parse(text);
-}
-
-const rawJSON = (JSON as unknown as { rawJSON(s: string): unknown }).rawJSON;
-
-/** Compact JSON with BigInt written as its digits. */
-export function stringifyJsonExact(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? rawJSON(v.toString()) : v));
-}
 
 /** Checks replies of one job: built once per worker. */
 export interface JsonReplyChecker {

@@ -56,7 +56,10 @@ const REFUSED: Readonly<Record<string, string>> = {
   propertyNames: 'a struct needs fixed property names',
   allOf: 'merge the subschemas into one (engines and Spark need one shape per field)',
   not: 'engines cannot constrain decoding to a negation',
-  if: 'conditional schemas have no single Spark type', then: 'conditional schemas have no single Spark type', else: 'conditional schemas have no single Spark type',
+  if: 'conditional schemas have no single Spark type',
+  // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here, not a thenable.
+  then: 'conditional schemas have no single Spark type',
+  else: 'conditional schemas have no single Spark type',
   dependentRequired: 'engines cannot enforce dependencies', dependentSchemas: 'engines cannot enforce dependencies', dependencies: 'engines cannot enforce dependencies',
   prefixItems: 'tuples have no Spark type (an array holds one element type); use an object',
   contains: 'engines cannot enforce `contains`', minContains: 'engines cannot enforce `contains`', maxContains: 'engines cannot enforce `contains`',
@@ -362,7 +365,7 @@ export function engineSchemaProblems(schema: unknown, engine: 'llama-server' | '
   if (engine !== 'llama-server') return [];
   const out: SchemaProblem[] = [];
   const walk = (v: unknown, path: string[]): void => {
-    if (Array.isArray(v)) { v.forEach((x, i) => walk(x, [...path, String(i)])); return; }
+    if (Array.isArray(v)) { v.forEach((x, i) => { walk(x, [...path, String(i)]); }); return; }
     if (!isNode(v)) return;
     const p = v['pattern'];
     if (typeof p === 'string' && !(p.startsWith('^') && p.endsWith('$'))) {

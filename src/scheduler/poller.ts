@@ -5,8 +5,8 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { SpecError } from '../errors.ts';
-import { checkAbove, checkFunction } from './options.ts';
-import type { EngineLoadSample, WindowLogger } from './window.ts';
+import { checkAbove, checkFunction } from '../checks.ts';
+import type { EngineLoadSample, WindowLogger } from './signals.ts';
 
 export interface PollOptions {
   /**

@@ -3,7 +3,7 @@
  * `SimClock`, so the same model runs in virtual time (unit tests: fast and deterministic) or in
  * real time behind an HTTP front end (benchmarks).
  */
-import { checkAbove } from '../scheduler/options.ts';
+import { checkAbove } from '../checks.ts';
 
 export interface SimTimer {
   cancel(): void;

@@ -3,8 +3,8 @@
  * each worker is a closed loop that keeps `window.limit()` requests in flight, as the partition
  * worker does. Used by the scheduler's unit tests and by the benchmark's simulated scenarios.
  */
-import type { AdaptiveWindowLike } from '../scheduler/window.ts';
-import { checkInt, checkNumber } from '../scheduler/options.ts';
+import type { AdaptiveWindowLike } from '../scheduler/signals.ts';
+import { checkInt, checkNumber } from '../checks.ts';
 import { VirtualClock, seededRandom } from './clock.ts';
 import { SimEngine, type SimEngineOptions, type SimHandle, type SimRequest, type SimResult, type SimStats } from './engine-sim.ts';
 

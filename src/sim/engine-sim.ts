@@ -18,7 +18,7 @@
  *   answers 503 at once. A request longer than the whole KV cache is answered 400.
  * - `metrics()` reports what vLLM's /metrics does: waiting, running, KV usage and preemptions.
  */
-import { checkInt, checkNumber } from '../scheduler/options.ts';
+import { badArgument, checkInt, checkNumber } from '../checks.ts';
 import type { SimClock, SimTimer } from './clock.ts';
 
 export interface SimEngineOptions {
@@ -124,7 +124,7 @@ export class SimEngine {
 
   constructor(options: SimEngineOptions) {
     const o = options;
-    if (o === null || typeof o !== 'object' || o.clock === undefined) throw new TypeError('SimEngine needs `clock`');
+    if (o === null || typeof o !== 'object' || o.clock === undefined) throw badArgument('SimEngine needs `clock`');
     this.#clock = o.clock;
     this.slots = checkInt('slots', o.slots ?? 64, 1);
     this.kvCapacityTokens = checkInt('kvCapacityTokens', o.kvCapacityTokens ?? Number.POSITIVE_INFINITY, 1, Number.POSITIVE_INFINITY, true);
@@ -140,7 +140,7 @@ export class SimEngine {
     if (speed.baseStepMs !== undefined) next.baseStepMs = checkNumber('baseStepMs', speed.baseStepMs, 0);
     if (speed.perSeqStepMs !== undefined) next.perSeqStepMs = checkNumber('perSeqStepMs', speed.perSeqStepMs, 0);
     if (speed.prefillMsPerToken !== undefined) next.prefillMsPerToken = checkNumber('prefillMsPerToken', speed.prefillMsPerToken, 0);
-    if (next.baseStepMs + next.perSeqStepMs <= 0) throw new RangeError('Expected `baseStepMs` + `perSeqStepMs` to be above 0, got 0');
+    if (next.baseStepMs + next.perSeqStepMs <= 0) throw badArgument('Expected `baseStepMs` + `perSeqStepMs` to be above 0, got 0');
     this.#speed = next;
   }
 

@@ -18,9 +18,15 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-let parsed;
+let parsed: ReturnType<typeof parseSimArgs> | undefined;
 try {
-  parsed = parseArgs({
+  parsed = parseSimArgs();
+} catch (err) {
+  fail((err as Error).message);
+}
+
+function parseSimArgs() {
+  return parseArgs({
     options: {
       mode: { type: 'string', default: 'sim' },
       profile: { type: 'string' },
@@ -37,8 +43,6 @@ try {
     },
     strict: true,
   });
-} catch (err) {
-  fail((err as Error).message);
 }
 const { values } = parsed;
 

@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkAbove, checkInt } from '../scheduler/options.ts';
+import { badArgument, checkAbove, checkInt } from '../checks.ts';
 import { RealClock, seededRandom } from './clock.ts';
 import { SimEngine, type SimEngineOptions, type SimResult } from './engine-sim.ts';
 
@@ -121,7 +121,7 @@ function metricsText(engine: SimEngine, model: string): string {
 export async function startSimServer(options: SimServerOptions = {}): Promise<SimServer> {
   const o = options;
   const mode = o.mode ?? 'sim';
-  if (mode !== 'sim' && mode !== 'instant') throw new RangeError(`Expected \`mode\` to be "sim" or "instant", got \`${String(mode)}\``);
+  if (mode !== 'sim' && mode !== 'instant') throw badArgument(`Expected \`mode\` to be "sim" or "instant", got \`${String(mode)}\``);
   const model = o.model ?? 'sim';
   const defaultMax = checkInt('defaultMaxTokens', o.defaultMaxTokens ?? 256, 1);
   const meanOut = checkAbove('meanOutputTokens', o.meanOutputTokens ?? 128, 0);

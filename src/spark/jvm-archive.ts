@@ -5,7 +5,7 @@
  *
  * Why: a one-row job spends most of its ~20 s in the JVM loading classes. Measured here (2 vCPUs,
  * Java 17, Spark 4.0.1), a minimal read-JSON/write-Parquet job took 14–16 s and 24 CPU-s without
- * the archive and 9–10 s and 16 CPU-s with it (docs/design-notes.md "JVM class-data archive").
+ * the archive and 9–10 s and 16 CPU-s with it (docs/architecture.md, "The JVM class-data archive").
  *
  * How:
  * - `sparkinfer jvm-archive` (and `npm run setup`) runs a small real job once with

@@ -99,7 +99,7 @@ export const PROGRESS_LINE_MS = 10_000;
  * How often a terminal's progress bar asks Spark's REST API for task counts. Each question costs
  * the driver JVM work in its UI server (two requests, JSON of every running job) and, on a
  * 1 s cadence, kept its JIT compiler busy: about 3 % of a core for the whole run, on the machine
- * whose CPU a local engine needs (docs/design-notes.md "Progress polling").
+ * whose CPU a local engine needs (docs/architecture.md, "Progress polling").
  */
 export const TASKS_POLL_MS = 5_000;
 

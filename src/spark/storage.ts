@@ -13,6 +13,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Job } from '../spec/schema.ts';
+import { uriScheme } from '../spec/uri.ts';
+
 import { cacheDir } from '../launch/paths.ts';
 import { packageRoot } from '../install/layout.ts';
 
@@ -21,12 +23,6 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** The pinned list, in a checkout and in the installed package alike (package.json `files`). */
 export function cloudJarsList(): string {
   return join(packageRoot(), 'scripts', 'lib', 'cloud-jars.txt');
-}
-
-/** `s3a` for `s3a://b/k`, `hdfs` for `hdfs://nn/p`; undefined for a plain path. */
-export function uriScheme(p: string): string | undefined {
-  const m = /^([a-z][a-z0-9+.-]*):/i.exec(p);
-  return m?.[1]?.toLowerCase();
 }
 
 /** Schemes whose paths the S3A connector serves. `s3://` and `s3n://` are not mapped to it: use s3a://. */
@@ -96,12 +92,3 @@ export function storageConf(job: Job): Record<string, string> {
   return conf;
 }
 
-/**
- * Why `p` cannot hold a run directory, or undefined when it can: workers append their ledgers with
- * plain file writes, so it must be a local path or a mount every executor shares (NFS, a volume).
- */
-export function runDirProblem(p: string): string | undefined {
-  const scheme = uriScheme(p);
-  if (scheme === undefined || scheme === 'file') return undefined;
-  return `the run directory must be a local path, or one every executor mounts (NFS, a shared volume): workers append their ledgers with plain file writes, which ${scheme}:// cannot take; leave resume.dir out (the default is local) or give a path, got ${JSON.stringify(p)}`;
-}

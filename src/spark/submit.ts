@@ -11,7 +11,7 @@ import { storageConf } from './storage.ts';
 import { driverScript, venvDir } from '../install/layout.ts';
 import { findOnPath } from '../launch/paths.ts';
 import { RuntimeFailure } from '../errors.ts';
-import { track, untrack, withParentDeathSignal } from '../launch/cleanup.ts';
+import { killGroup, track, untrack, withParentDeathSignal } from '../launch/cleanup.ts';
 
 export interface SubmitPaths {
   /** Package folder (holds python/ and dist/; its venv: install/layout.ts venvDir). */
@@ -97,6 +97,8 @@ export function buildSubmitArgs(job: ResolvedJob, paths: SubmitPaths, extra: Sub
 export interface SparkProcess {
   child: ChildProcess;
   exited: Promise<number>;
+  /** Signals the whole process group: the JVM, the Python driver and the local workers. */
+  signal(sig: NodeJS.Signals): void;
 }
 
 /**
@@ -125,22 +127,17 @@ export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: 
     child.on('exit', (code, sig) => {
       // The JVM is gone; the Python driver and local workers it left in its group go too.
       if (pid !== undefined) {
-        killGroup(child, 'SIGKILL');
+        killGroup(pid, 'SIGKILL');
         untrack(pid);
       }
       resolveExit(code ?? (sig !== null ? 128 + 9 : 1));
     });
     child.on('error', () => resolveExit(127));
   });
-  return { child, exited };
+  const signal = (sig: NodeJS.Signals): void => {
+    if (pid !== undefined) killGroup(pid, sig);
+  };
+  return { child, exited, signal };
 }
 
 /** Kills spark-submit's whole process group (JVM, Python driver, workers). */
-export function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}

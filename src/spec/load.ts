@@ -5,7 +5,7 @@
  * or `--set engine.concurrency=0: engine.concurrency: expected …` for an overridden value.
  */
 import { readFileSync } from 'node:fs';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 import type { core } from 'zod';
 import { SpecError } from '../errors.ts';
@@ -236,7 +236,7 @@ function findUnquotedTemplates(doc: Document, text: string, report: Reporter): P
       }
       for (const p of node.items) if (isScalar(p.key)) walk(p.value, [...path, String(p.key.value)]);
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => walk(item, [...path, i]));
+      node.items.forEach((item, i) => { walk(item, [...path, i]); });
     }
   };
   walk(doc.contents, []);

@@ -10,7 +10,7 @@
  * - Keys of a mapping whose values are scalars (`spark.conf`, `input.options`) may contain dots:
  *   `--set spark.conf.spark.executor.memory=4g` sets the key `spark.executor.memory`.
  */
-import { Document, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import { SpecError } from '../errors.ts';
 import { schemaAt } from './json-schema.ts';

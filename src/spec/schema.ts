@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from './units.ts';
 import { KubernetesSpec } from '../k8s/spec.ts';
 import { analyzeSchema, engineSchemaProblems } from '../response/schema.ts';
-import { runDirProblem } from '../spark/storage.ts';
+import { runDirProblem } from './uri.ts';
 
 /** A duration with a unit: `500ms`, `30s`, `10m`, `1h`. A bare number is an error. Parsed to ms. */
 export const Duration = z
@@ -25,6 +25,8 @@ const Identifier = z.string().min(1);
 
 export const InputFormat = z.enum(['json', 'parquet', 'csv', 'orc', 'text', 'table', 'sql', 'openai-batch']);
 export const OutputFormat = z.enum(['parquet', 'json', 'csv', 'orc', 'table', 'openai-batch']);
+export const OutputMode = z.enum(['error', 'overwrite', 'append']);
+export const Task = z.enum(['generate', 'embed']);
 
 export const InputSpec = z
   .strictObject({
@@ -209,7 +211,7 @@ export const OutputSpec = z
     path: z.string().min(1).optional(),
     table: z.string().min(1).optional(),
     /** `error` (default): refuse to write over an existing output. */
-    mode: z.enum(['error', 'overwrite', 'append']).default('error'),
+    mode: OutputMode.default('error'),
     /** Input columns copied to the output unchanged. */
     include: z.array(Identifier).default([]),
     /** Add a `request` column holding the exact JSON body sent. */
@@ -277,7 +279,7 @@ export const JobSpec = z
   .strictObject({
     /** Job name: letters, digits and dashes (used in run ids and Kubernetes names). */
     name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'expected lowercase letters, digits and dashes, at most 40 characters'),
-    task: z.enum(['generate', 'embed']).default('generate'),
+    task: Task.default('generate'),
     input: InputSpec,
     /** Required, except for `input.format: openai-batch`, whose lines carry their own request bodies. */
     prompt: PromptSpec.optional(),

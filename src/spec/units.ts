@@ -1,5 +1,5 @@
 /** Duration parsing: every duration needs a unit, so `30` is rejected rather than guessed. */
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+export const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parses `500ms`, `30s`, `1.5m`, `2h` (and compounds like `1m30s`) to milliseconds; undefined if invalid. */
 export function parseDuration(text: string): number | undefined {

@@ -10,9 +10,6 @@ import { join } from 'node:path';
 
 export const CANCEL_FILE = 'CANCEL';
 
-/** Worker exit code when the driver cancelled the run. */
-export const EXIT_CANCELLED = 5;
-
 /**
  * Calls `onCancel(reason)` once when `<runDir>/CANCEL` appears. Returns a function that stops watching.
  * @param intervalMs how often to look, in ms (default 1000)

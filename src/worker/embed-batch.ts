@@ -15,11 +15,12 @@
  */
 import type { EngineClient } from '../engine/client.ts';
 import type { EngineAdapter } from '../engine/adapters.ts';
-import { ContextLengthError, HttpError, excerpt } from '../engine/errors.ts';
+import { ContextLengthError, HttpError, } from '../engine/errors.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { compilePrompt } from '../prompt/render.ts';
-import type { RequestBuilder } from './request.ts';
+import { attemptFailure, type RequestBuilder } from './builder.ts';
 import type { Attempt, Prepared } from './pipeline.ts';
+import { checkInt } from '../checks.ts';
 
 export interface EmbedResult {
   vector: number[];
@@ -68,7 +69,7 @@ export class EmbedBatcher {
   requests = 0;
 
   constructor(o: EmbedBatcherOptions) {
-    if (!Number.isInteger(o.maxInputs) || o.maxInputs < 1) throw new TypeError(`Expected \`maxInputs\` to be a whole number from 1 and up, got \`${String(o.maxInputs)}\``);
+    checkInt('maxInputs', o.maxInputs, 1);
     this.#o = o;
   }
 
@@ -107,7 +108,7 @@ export class EmbedBatcher {
       return;
     }
     const shares = splitTokens(res.promptTokens, group.map((p) => p.input.length));
-    group.forEach((p, i) => p.resolve({ vector: res.vectors[i] as number[], promptTokens: shares[i] ?? null, latencyMs: res.latencyMs }));
+    group.forEach((p, i) => { p.resolve({ vector: res.vectors[i] as number[], promptTokens: shares[i] ?? null, latencyMs: res.latencyMs }); });
   }
 }
 
@@ -172,11 +173,7 @@ export function makeEmbedBuilder(job: ResolvedJob, adapter: EngineAdapter, log: 
         }
         return { ok: true, latencyMs: r.latencyMs, fields };
       } catch (err) {
-        const e = err as { code?: string; message?: string; status?: number };
-        return {
-          ok: false, latencyMs: performance.now() - t0,
-          error: { code: e.code ?? 'E_RUNTIME', message: e.message ?? excerpt(String(err)), ...(typeof e.status === 'number' ? { status: e.status } : {}), raw: err },
-        };
+        return attemptFailure(err, performance.now() - t0);
       }
     },
   };

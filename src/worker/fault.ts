@@ -7,6 +7,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkInt } from '../checks.ts';
 
 export const FAULT_KILL_ENV = 'SPARKINFER_FAULT_KILL_AFTER_ROWS';
 export const FAULT_KILL_MARKER = 'fault-kill-after-rows.fired';
@@ -24,7 +25,7 @@ export function armFaultKill(
   const raw = env[FAULT_KILL_ENV];
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`Expected \`${FAULT_KILL_ENV}\` to be a whole number from 1 and up, got \`${raw}\``);
+  checkInt(FAULT_KILL_ENV, Number.isNaN(n) ? raw : n, 1);
   let spent = false;
   return (rowsEmitted) => {
     if (spent || rowsEmitted < n) return;

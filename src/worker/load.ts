@@ -7,7 +7,7 @@
 import type { EngineClient } from '../engine/client.ts';
 import { engineLoad } from '../engine/prometheus.ts';
 import { loadFromLlamaSlots, pollEngineLoad } from '../scheduler/poller.ts';
-import type { AdaptiveWindowLike } from '../scheduler/window.ts';
+import type { AdaptiveWindowLike } from '../scheduler/signals.ts';
 
 export function startLoadPolling(client: EngineClient, window: AdaptiveWindowLike, signal: AbortSignal, log: (m: string) => void, engineKind?: string, onSlots?: (slots: number) => void): () => void {
   const ac = new AbortController();

@@ -4,9 +4,10 @@
  * stdin → result lines on stdout; its log goes to `<run>/logs/worker-<id>.log`. stderr only ever
  * holds a short fatal reason (Spark keeps 2 KB of it).
  *
- * Exit codes: 0 when every row got a result line; 3 when the engine outage outlasted
- * outage_timeout; 4 on a protocol or IO failure; 5 when the ledger can't be written (a full disk,
- * an I/O error: the reason names the file). Row failures never make it exit non-zero. Its own log
+ * Exit codes (`WORKER_EXIT`): 0 when every row got a result line; 3 when the engine outage
+ * outlasted outage_timeout; 4 on a protocol or IO failure; 5 when the ledger can't be written (a
+ * full disk, an I/O error: the reason names the file); 6 when the driver cancelled the run
+ * (cancel.ts). Row failures never make it exit non-zero. Its own log
  * and stats files are best effort: a full disk stops the worker through the ledger, not them.
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
@@ -27,10 +28,10 @@ import { makeWindow } from '../scheduler/window.ts';
 import { startLoadPolling } from './load.ts';
 import { dispatchQueueFor, prefixPlanSkipped } from './prefix-order.ts';
 import { armFaultKill } from './fault.ts';
-import { EXIT_CANCELLED, watchCancel } from './cancel.ts';
+import { watchCancel } from './cancel.ts';
 
-/** The ledger can't be written (ledger.ts LedgerWriteError). */
-const EXIT_LEDGER = 5;
+/** The worker's exit codes, one table (the header says when each happens). */
+export const WORKER_EXIT = { OK: 0, OUTAGE: 3, PROTOCOL: 4, LEDGER: 5, CANCELLED: 6 } as const;
 
 function workerId(): string {
   return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}`;
@@ -98,7 +99,7 @@ async function main(): Promise<number> {
       // Nothing more may reach stdout; Spark keeps this line (2 KB of stderr) for the driver's message.
       log(`worker failed: ${(err as Error).message}`);
       process.stderr.write(`sparkinfer-worker: ${(err as Error).message.slice(0, 500)}\n`);
-      process.exit(EXIT_LEDGER);
+      process.exit(WORKER_EXIT.LEDGER);
     },
   });
   // The driver cancelled the run (failure budget): stop now; the ledger holds what finished (cancel.ts).
@@ -111,7 +112,7 @@ async function main(): Promise<number> {
       log(`closing the ledger failed: ${(err as Error).message}`);
     }
     process.stderr.write(`sparkinfer-worker: cancelled by the driver: ${reason.slice(0, 300)}\n`);
-    process.exit(EXIT_CANCELLED);
+    process.exit(WORKER_EXIT.CANCELLED);
   });
   try {
     const counters = await runPipeline({
@@ -149,7 +150,7 @@ async function main(): Promise<number> {
     writeStats(counters, true);
     log(`worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries`);
     await new Promise<void>((res) => out.write('', () => res()));
-    return 0;
+    return WORKER_EXIT.OK;
   } catch (err) {
     try {
       results.flush();
@@ -160,7 +161,7 @@ async function main(): Promise<number> {
     const msg = (err as Error).message;
     log(`worker failed: ${(err as Error).stack ?? msg}`);
     process.stderr.write(`sparkinfer-worker: ${msg.slice(0, 500)}\n`);
-    return err instanceof OutageTimeout ? 3 : err instanceof LedgerWriteError ? EXIT_LEDGER : 4;
+    return err instanceof OutageTimeout ? WORKER_EXIT.OUTAGE : err instanceof LedgerWriteError ? WORKER_EXIT.LEDGER : WORKER_EXIT.PROTOCOL;
   } finally {
     stopCancelWatch();
     stopPolling();
@@ -173,6 +174,6 @@ main().then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
     process.stderr.write(`sparkinfer-worker: ${String((err as Error)?.message ?? err).slice(0, 500)}\n`);
-    process.exitCode = 4;
+    process.exitCode = WORKER_EXIT.PROTOCOL;
   },
 );

@@ -14,7 +14,7 @@
 import type { EngineAdapter } from '../engine/adapters.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { SparkinferError } from '../errors.ts';
-import type { RequestBuilder } from './request.ts';
+import { attemptFailure, type RequestBuilder } from './builder.ts';
 import type { Attempt, Prepared } from './pipeline.ts';
 import type { ResultLine } from './protocol.ts';
 
@@ -210,8 +210,7 @@ export function makeBatchFileBuilder(job: ResolvedJob, adapter: EngineAdapter): 
         const kind = kinds.get(p) ?? 'chat';
         return { ok: true, latencyMs: res.latencyMs, fields: { ...fieldsOf(kind, res.json, adapter), response: minifyJson(res.text) } };
       } catch (err) {
-        const e = err as { code?: string; message?: string; status?: number };
-        return { ok: false, latencyMs: performance.now() - t0, error: { code: e.code ?? 'E_RUNTIME', message: e.message ?? String(err), ...(typeof e.status === 'number' ? { status: e.status } : {}), raw: err } };
+        return attemptFailure(err, performance.now() - t0);
       }
     },
   };

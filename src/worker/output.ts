@@ -60,7 +60,7 @@ export class ResultWriter {
 
   /** Queues one line (without newline). Returns false when stdout wants a pause (see `drained`). */
   emit(line: string): boolean {
-    this.#pending += line + '\n';
+    this.#pending += `${line}\n`;
     this.#pendingLines++;
     if (!this.#batched || this.#pending.length >= MAX_BATCH_CHARS) this.flush();
     else if (!this.#scheduled) {

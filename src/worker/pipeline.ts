@@ -9,6 +9,8 @@
  */
 import type { ResultLine } from './protocol.ts';
 import type { InputRow } from './input.ts';
+import { errorCodeOf, type ErrorCode } from '../errors.ts';
+import { completionKind, type CompletionKind } from '../scheduler/signals.ts';
 
 /** What a row becomes before it is sent: the endpoint path and the exact JSON body. */
 export interface Prepared {
@@ -30,7 +32,7 @@ export interface AttemptFailed {
   ok: false;
   latencyMs: number;
   /** `raw` is the thrown error, for the retry classifier. */
-  error: { code: string; message: string; status?: number; raw?: unknown };
+  error: { code: ErrorCode; message: string; status?: number; raw?: unknown };
 }
 export type Attempt = AttemptOk | AttemptFailed;
 
@@ -50,7 +52,7 @@ export interface Window {
    */
   onGrow?(listener: () => void): void;
   onStart?(): void;
-  onComplete?(sample: { latencyMs: number; ok: boolean; status?: number; kind: 'ok' | 'overload' | 'timeout' | 'error'; outputTokens?: number }): void;
+  onComplete?(sample: { latencyMs: number; ok: boolean; status?: number; kind: CompletionKind; outputTokens?: number }): void;
 }
 
 // --- prefix-aware ordering hook (bench/prefix-order owner): the waiting rows are a DispatchQueue. ---
@@ -111,7 +113,7 @@ export interface PipelineCounters {
   inflight: number;
   window: number;
   outage: boolean;
-  errorsByCode: Record<string, number>;
+  errorsByCode: Partial<Record<ErrorCode, number>>;
 }
 
 interface Item {
@@ -208,7 +210,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
       finish(item, a.fields, d.now());
     } else {
       const e = a.error;
-      const kind = e.status === 429 || e.status === 503 ? 'overload' : e.code === 'E_TIMEOUT' ? 'timeout' : 'error';
+      const kind = completionKind({ ok: false, status: e.status, code: e.code });
       d.window.onComplete?.({ latencyMs: a.latencyMs, ok: false, kind, ...(e.status !== undefined ? { status: e.status } : {}) });
       const decision = d.decide(e, item.attempts);
       if (decision.outage) {
@@ -249,8 +251,8 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     try {
       prepared = d.prepare(row);
     } catch (err) {
-      const e = err as { code?: string; message?: string };
-      finish({ row, prepared: { path: '', body: '' }, attempts: 0, firstSentAt: 0 }, { error_code: e.code ?? 'E_TEMPLATE', error_message: e.message ?? String(err) }, d.now());
+      const message = typeof (err as { message?: unknown } | null)?.message === 'string' ? (err as Error).message : String(err);
+      finish({ row, prepared: { path: '', body: '' }, attempts: 0, firstSentAt: 0 }, { error_code: errorCodeOf(err, 'E_TEMPLATE'), error_message: message }, d.now());
       return;
     }
     queue.push({ row, prepared, attempts: 0, firstSentAt: 0 });

@@ -20,6 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DispatchQueue, Prepared } from './pipeline.ts';
+import { checkInt } from '../checks.ts';
 import { prefixColumns } from '../prompt/analyze.ts';
 import { SlotAffinityQueue } from './slot-affinity.ts';
 
@@ -47,14 +48,6 @@ interface Group<T> {
   head: number;
 }
 
-function positiveInt(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new RangeError(`Expected \`${name}\` to be an integer from 1 and up, got \`${String(v)}\` (${typeof v})`);
-  }
-  return v;
-}
-
 /** Drops the consumed start of an array-with-a-head once it is most of the array. */
 function compact<E>(arr: E[], head: number): { arr: E[]; head: number } {
   return head > 1024 && head * 2 > arr.length ? { arr: arr.slice(head), head: 0 } : { arr, head };
@@ -74,8 +67,8 @@ export class PrefixQueue<T extends { prepared: Prepared }> implements DispatchQu
   #size = 0;
 
   constructor(options: PrefixQueueOptions = {}) {
-    this.prefixChars = positiveInt('prefixChars', options.prefixChars, 384);
-    this.lookahead = positiveInt('lookahead', options.lookahead, 256);
+    this.prefixChars = checkInt('prefixChars', options.prefixChars ?? 384, 1);
+    this.lookahead = checkInt('lookahead', options.lookahead ?? 256, 1);
   }
 
   get length(): number {

@@ -1,5 +1,5 @@
 /**
- * Worker line protocol (DESIGN.md "Worker line protocol").
+ * Worker line protocol (docs/architecture.md, "Worker line protocol").
  *
  * stdin: one JSON object per line, built by the driver as
  *   to_json(struct(_k, <referenced columns>, _c)) with nulls kept, where
@@ -8,6 +8,7 @@
  *   - `_c` is the carried columns as one opaque JSON string (or null) that the worker echoes unchanged.
  * stdout: one JSON object per line, in completion order, shaped as `ResultLine`.
  */
+import type { ErrorCode } from '../errors.ts';
 export const KEY_FIELD = '_k';
 /**
  * Node flags the worker runs with; keep in sync with WORKER_NODE_FLAGS in
@@ -32,7 +33,8 @@ export interface ResultLine {
   completion_tokens: number | null;
   latency_ms: number | null;
   attempts: number;
-  error_code: string | null;
+  /** One of the closed list in src/errors.ts (docs/errors.md). */
+  error_code: ErrorCode | null;
   error_message: string | null;
   model: string | null;
   /** The exact JSON body sent (only when output.include_request). */

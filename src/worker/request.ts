@@ -7,29 +7,17 @@
  *   - OpenAI Batch input lines, sent as they are (openai-batch.ts).
  */
 import type { ResolvedJob } from '../spec/resolved.ts';
-import type { EngineClient } from '../engine/client.ts';
 import { adapterFor, makeBodyEncoder } from '../engine/adapters.ts';
 import { compilePrompt } from '../prompt/render.ts';
 import { makeJsonReplyChecker } from '../response/reply.ts';
-import type { InputRow } from './input.ts';
-import type { Attempt, Prepared } from './pipeline.ts';
 import type { ResultLine } from './protocol.ts';
 import { makeEmbedBuilder } from './embed-batch.ts';
 import { makeBatchFileBuilder } from './openai-batch.ts';
+import { attemptFailure, type RequestBuilder } from './builder.ts';
 import { prefixKeyOf } from './prefix-order.ts';
 
-export interface RequestBuilder {
-  prepare(row: InputRow): Prepared;
-  attempt(client: EngineClient, p: Prepared, signal: AbortSignal): Promise<Attempt>;
-}
+export type { RequestBuilder } from './builder.ts';
 
-function failure(err: unknown, latencyMs: number): Attempt {
-  const e = err as { code?: string; message?: string; status?: number };
-  return {
-    ok: false, latencyMs,
-    error: { code: e.code ?? 'E_RUNTIME', message: e.message ?? String(err), ...(typeof e.status === 'number' ? { status: e.status } : {}), raw: err },
-  };
-}
 
 export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): RequestBuilder {
   const adapter = adapterFor(job.run.engine_kind);
@@ -65,7 +53,7 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
         if (checker !== undefined) Object.assign(fields, checker.check(parsed.text, parsed.finishReason));
         return { ok: true, latencyMs: res.latencyMs, fields, ...(parsed.cachedPromptTokens !== undefined ? { cachedPromptTokens: parsed.cachedPromptTokens } : {}) };
       } catch (err) {
-        return failure(err, performance.now() - t0);
+        return attemptFailure(err, performance.now() - t0);
       }
     },
   };

@@ -20,6 +20,7 @@
  * variants) spread over the slots; a group's last few rows stay on the slots it has.
  */
 import type { DispatchQueue, Prepared } from './pipeline.ts';
+import { checkInt } from '../checks.ts';
 
 /**
  * Rows a group must have waiting per slot it holds to take one more slot (and prefill its prefix
@@ -63,12 +64,9 @@ export class SlotAffinityQueue<T extends { prepared: Prepared }> implements Disp
   #size = 0;
 
   constructor(options: SlotAffinityOptions = {}) {
-    this.readAhead = options.lookahead ?? 256;
-    this.#prefixChars = options.prefixChars ?? 384;
+    this.readAhead = checkInt('lookahead', options.lookahead ?? 256, 1);
+    this.#prefixChars = checkInt('prefixChars', options.prefixChars ?? 384, 1);
     this.#slots = options.slots ?? (() => undefined);
-    for (const [name, v] of [['lookahead', this.readAhead], ['prefixChars', this.#prefixChars]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`Expected \`${name}\` to be an integer from 1 and up, got \`${String(v)}\` (${typeof v})`);
-    }
   }
 
   get length(): number {

@@ -22,7 +22,7 @@ const questions = readFileSync(join(ROOT, 'examples/quickstart/questions.jsonl')
 before(async () => {
   engine = await startDemoEngine({ parallel: 4 });
   proxy = await startCountingProxy(engine.endpoint.replace(/\/v1$/, ''));
-  writeFileSync(join(work, 'q.jsonl'), questions.join('\n') + '\n');
+  writeFileSync(join(work, 'q.jsonl'), `${questions.join('\n')}\n`);
 });
 after(async () => {
   await proxy?.close();

@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, summaryOf, readJsonOutput } from '../helpers/cli.ts';
+import { runCli, summaryOf, readJsonOutput, type CliResult } from '../helpers/cli.ts';
 import { startDemoEngine } from '../helpers/engine.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import { resolveModel } from '../../src/launch/paths.ts';
@@ -138,7 +138,7 @@ test('structured output through a client-side chat template: typed json struct, 
     { id: 5, bio: 'MARK-SCHEMA Dora is 20.' },
     { id: 6, bio: 'MARK-LENGTH Eve is 33.' },
   ];
-  writeFileSync(join(work, 'people.jsonl'), people.map((p) => JSON.stringify(p)).join('\n') + '\n');
+  writeFileSync(join(work, 'people.jsonl'), `${people.map((p) => JSON.stringify(p)).join('\n')}\n`);
   const injected: Record<string, { text: string; finish: string }> = {
     'MARK-PARSE': { text: '{"name": "Carl" "age": 50}', finish: 'stop' },
     'MARK-SCHEMA': { text: '{"name": "Dora", "age": "twenty"}', finish: 'stop' },
@@ -175,7 +175,7 @@ output: { format: json, path: out-structured, include: [bio], include_request: t
 spark: { master: "local[2]" }
 `);
   const sentBefore = proxy.sent.length;
-  let r;
+  let r: CliResult;
   try {
     r = await runCli(['run', job, '--json']);
   } finally {
@@ -219,7 +219,7 @@ spark: { master: "local[2]" }
 
 test('embeddings: several rows per request on an --embeddings instance, array<float> of one dimension, bad rows isolated', async () => {
   const docs = ['the cat sat on the mat', 'a dog', 'ünïcödé 🚀', '', 'x '.repeat(1500), 'spark', 'batch jobs', 'q'];
-  writeFileSync(join(work, 'docs.jsonl'), docs.map((d, i) => JSON.stringify({ id: i, doc: d })).join('\n') + '\n');
+  writeFileSync(join(work, 'docs.jsonl'), `${docs.map((d, i) => JSON.stringify({ id: i, doc: d })).join('\n')}\n`);
   const job = writeJob('embed', `
 name: embed
 task: embed
@@ -269,7 +269,7 @@ test('sparkinfer batch: an OpenAI Batch file in, an OpenAI Batch file out (chat,
     { custom_id: 'ünï "6"', method: 'POST', url: '/v1/chat/completions', body: { messages: [{ role: 'user', content: '2+2=' }], max_tokens: 4 } },
   ];
   // The OpenAI documentation's spacing, and a number spelled as the user wrote it (0.70): bodies go out as written.
-  const text = lines.map((l) => JSON.stringify(l, null, 1).replace(/\n\s*/g, ' ').replace('"temperature": 0 }', '"temperature": 0.0 }')).join('\n') + '\n\n';
+  const text = `${lines.map((l) => JSON.stringify(l, null, 1).replace(/\n\s*/g, ' ').replace('"temperature": 0 }', '"temperature": 0.0 }')).join('\n')}\n\n`;
   writeFileSync(join(work, 'batch.jsonl'), text);
   const out = join(work, 'batch-out.jsonl');
   const sentBefore = proxy.sent.length;
@@ -294,7 +294,7 @@ test('sparkinfer batch: an OpenAI Batch file in, an OpenAI Batch file out (chat,
     assert.equal(o.error, null, JSON.stringify(o.error));
     assert.equal(o.response?.status_code, 200);
     assert.equal(typeof o.response?.request_id, 'string');
-    if (l.url === '/v1/embeddings') assert.equal(((o.response?.body['data'] as Array<{ embedding: number[] }>)[0]?.embedding ?? []).length, 576);
+    if (l.url === '/v1/embeddings') assert.equal((((o.response?.body['data'] ?? []) as Array<{ embedding: number[] }>)[0]?.embedding ?? []).length, 576);
     else assert.ok(Array.isArray(o.response?.body['choices']), 'the engine reply is the body, as JSON');
   }
   const color = byId.get('request-2') as { response: { body: { choices: Array<{ message: { content: string } }> } } };

@@ -20,7 +20,9 @@ import { join } from 'node:path';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
-import { killGroup, ledgerLineCount, questionText, runDirs, tally, waitFor, writeQuestions } from '../reliability/lib.ts';
+import { killGroup } from '../../src/launch/cleanup.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { ledgerLineCount, questionText, runDirs, tally, writeQuestions } from '../reliability/lib.ts';
 import { groupRunning, readGroups } from '../../src/launch/procs.ts';
 import { pidDir } from '../../src/job/rundir.ts';
 import { startSimServer, type SimServer } from '../../src/sim/server.ts';
@@ -132,15 +134,13 @@ spark: { master: "local[2,2]", partitions: 4 }`);
     return ledgerLineCount(root) >= 35;
   }, 240_000, 20);
   // ... and once the committer has written something for it: kill with committed task state.
-  const until = Date.now() + 30_000;
-  for (;;) {
+  await waitFor(`a pending upload or __magic key under ${out}`, async () => {
     const l = await s3.list(out);
-    if (l.uploads.length > 0 || Object.keys(l.keys).some((k) => k.includes('__magic'))) break;
-    if (Date.now() > until) throw new Error(`no pending upload under ${out} within 30 s: ${JSON.stringify(l)}`);
-  }
+    return l.uploads.length > 0 || Object.keys(l.keys).some((k) => k.includes('__magic'));
+  }, 30_000, 20);
   const sparkPgids = readGroups(pidDir(runDirs(root)[0] ?? '')).filter((g) => g.role === 'spark').map((g) => g.pgid);
   assert.equal(sparkPgids.length, 1, 'the run recorded its Spark process group');
-  killGroup(pid);
+  killGroup(pid, 'SIGKILL');
   const killed = await a;
   assert.notEqual(killed.code, 0);
   await waitFor('the killed run\'s Spark processes to exit', () => sparkPgids.every((g) => !groupRunning(g)), 30_000, 100);

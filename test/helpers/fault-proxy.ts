@@ -121,7 +121,10 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), ...extra });
       res.end(payload);
     };
-    if (faultDelayMs <= 0) return send();
+    if (faultDelayMs <= 0) {
+      send();
+      return;
+    }
     const t = setTimeout(() => { timers.delete(t); send(); }, faultDelayMs);
     timers.add(t);
   };

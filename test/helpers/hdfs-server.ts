@@ -9,9 +9,9 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setTimeout as delay } from 'node:timers/promises';
 import { cacheDir } from '../../src/launch/paths.ts';
 import { freePort } from '../../src/launch/port.ts';
+import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
 
@@ -31,7 +31,7 @@ export interface HdfsServer {
 }
 
 function site(props: Record<string, string>): string {
-  return '<configuration>\n' + Object.entries(props).map(([k, v]) => `<property><name>${k}</name><value>${v}</value></property>`).join('\n') + '\n</configuration>\n';
+  return `<configuration>\n${Object.entries(props).map(([k, v]) => `<property><name>${k}</name><value>${v}</value></property>`).join('\n')}\n</configuration>\n`;
 }
 
 export async function startHdfs(): Promise<HdfsServer> {
@@ -82,18 +82,14 @@ export async function startHdfs(): Promise<HdfsServer> {
     start('namenode', 'org.apache.hadoop.hdfs.server.namenode.NameNode');
     start('datanode', 'org.apache.hadoop.hdfs.server.datanode.DataNode');
     // Ready when the NameNode counts a live DataNode (its JMX servlet), within 120 s.
-    const until = Date.now() + 120_000;
-    for (;;) {
+    await waitFor('a live HDFS DataNode', async () => {
       const dead = daemons.find((d) => d.child.exitCode !== null);
       if (dead !== undefined) throw new Error(`an HDFS daemon exited: ${['namenode', 'datanode'].map((n) => readFileSync(join(dir, `${n}.log`), 'utf8').slice(-1500)).join('\n')}`);
       try {
         const r = await fetch(`http://127.0.0.1:${http}/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState`);
-        const live = (await r.json() as { beans?: Array<{ NumLiveDataNodes?: number }> }).beans?.[0]?.NumLiveDataNodes ?? 0;
-        if (live >= 1) break;
-      } catch { /* not listening yet */ }
-      if (Date.now() > until) throw new Error('HDFS did not get a live DataNode within 120 s');
-      await delay(250);
-    }
+        return ((await r.json() as { beans?: Array<{ NumLiveDataNodes?: number }> }).beans?.[0]?.NumLiveDataNodes ?? 0) >= 1;
+      } catch { return false; /* not listening yet */ }
+    }, 120_000, 250);
     const uri = `hdfs://127.0.0.1:${rpc}`;
     const shell = (args: string[]): Promise<{ stdout: string }> => java(['org.apache.hadoop.fs.FsShell', ...args]);
     return {

@@ -11,10 +11,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setTimeout as delay } from 'node:timers/promises';
 import { ROOT } from './cli.ts';
 import { cacheDir } from '../../src/launch/paths.ts';
 import { freePort } from '../../src/launch/port.ts';
+import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
 const ADMIN = join(ROOT, 'test', 'helpers', 's3_admin.py');
@@ -75,12 +75,10 @@ export async function startS3Server(bucket = 'data'): Promise<S3Server> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const until = Date.now() + 60_000;
-    while (!(await portOpen(port))) {
+    await waitFor(`moto_server to listen on 127.0.0.1:${port}`, () => {
       if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}: ${readFileSync(join(dir, 'moto.log'), 'utf8').slice(-2000)}`);
-      if (Date.now() > until) throw new Error(`moto_server did not listen on 127.0.0.1:${port} within 60 s`);
-      await delay(100);
-    }
+      return portOpen(port);
+    }, 60_000, 100);
     const endpoint = `http://127.0.0.1:${port}`;
     const py = join(venv, 'bin', 'python');
     const init = JSON.parse((await run(py, [ADMIN, endpoint, 'init', bucket])).stdout) as { access_key_id: string; secret_access_key: string };

@@ -1,5 +1,5 @@
 /**
- * The two install routes, taken as a user takes them (issue 20); nothing here runs from the tree:
+ * The two install routes, taken as a user takes them; nothing here runs from the tree:
  *
  * 1. npm: `npm pack`, `npm install -g --prefix <tmp>` of the tarball, `sparkinfer setup` into a
  *    fresh cache (the llama-server build and the demo model are linked in from the shared cache,

@@ -18,7 +18,7 @@ let fake: SimServer;
 
 before(async () => {
   fake = await startSimServer({ mode: 'instant' });
-  writeFileSync(join(work, 'in.jsonl'), Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i, q: `question ${i}` })).join('\n') + '\n');
+  writeFileSync(join(work, 'in.jsonl'), `${Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i, q: `question ${i}` })).join('\n')}\n`);
   writeFileSync(join(work, 'job.yaml'), [
     'name: jvm', 'input: { format: json, path: in.jsonl, key: id }', 'prompt: { user: "{{ q }}" }', 'model: m',
     'sampling: { max_tokens: 3 }', `engine: { endpoint: "${fake.url}/v1", kind: openai }`,

@@ -13,10 +13,11 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SpecError, RuntimeFailure } from '../../src/errors.ts';
-import {
-  LLAMA_SERVER_VERSION, engineArgv, freePort, llamaServerPath, resolveModel, startEngine,
-  type LaunchLogger, type LocalEngine, type StartEngineOptions,
-} from '../../src/launch/index.ts';
+import { engineArgv } from '../../src/launch/command.ts';
+import { startEngine, type LaunchLogger, type LocalEngine, type StartEngineOptions } from '../../src/launch/engine.ts';
+import { LLAMA_SERVER_VERSION, llamaServerPath, resolveModel } from '../../src/launch/paths.ts';
+import { freePort } from '../../src/launch/port.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sparkinfer-launch-'));
@@ -38,14 +39,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Waits for a condition by polling it (bounded), instead of sleeping for a guessed time. */
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function memoryLogger(): LaunchLogger & { lines: string[] } {
   const lines: string[] = [];
@@ -298,34 +291,34 @@ describe('faults (fake engine)', { timeout: 60_000 }, () => {
     let t = 0;
     const engine = await start('slow', { bin, logger, stopGraceMs: 300, now: () => (t += 1500), model: join(ROOT, 'package.json') });
     await assert.rejects(engine.waitHealthy(20_000), {
-      name: 'RuntimeFailure', message: new RegExp(`llama-server at http://127.0.0.1:${engine.port}/health was not healthy after 20.0s \\(last: (loading model|not listening yet)\\)`),
+      name: 'RuntimeFailure', message: new RegExp(`llama-server at http://127.0.0.1:${engine.port}/health was not healthy after 20.0s \\(last: (HTTP 503 \\(loading\\): [Ll]oading model|connection refused)\\)`),
     });
     const waits = logger.lines.filter((l) => l.startsWith(`waiting for llama-server at http://127.0.0.1:${engine.port}/health (`));
     assert.ok(waits.length >= 2, logger.lines.join('\n'));
-    assert.match(waits.at(-1)!, /\(\d+s\/20s\): (loading model|not listening yet)$/);
+    assert.match(waits.at(-1)!, /\(\d+s\/20s\): (HTTP 503 \(loading\): loading model|connection refused)$/i);
   });
 
   test('stop() kills the whole process group, with SIGKILL when SIGTERM is ignored', async () => {
     const logger = memoryLogger();
     const engine = await start('stubborn', { bin, logger, stopGraceMs: 300, model: join(ROOT, 'package.json') });
-    await until('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')));
+    await waitFor('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')), 10_000, 20);
     const childPid = Number(/fake child pid (\d+)/.exec(readFileSync(engine.logFile, 'utf8'))![1]);
     const pid = engine.pid()!;
     assert.ok(alive(childPid));
     await engine.stop();
     assert.equal(alive(pid), false);
-    await until('the grandchild to be gone', () => !alive(childPid));
+    await waitFor('the grandchild to be gone', () => !alive(childPid), 10_000, 20);
     assert.ok(logger.lines.some((l) => /ignored SIGTERM .*; killing it/.test(l)), logger.lines.join('\n'));
   });
 
   test('an engine that crashes takes the rest of its process group with it', async () => {
     const engine = await start('crashy', { bin, args: ['--crash-after-ms', '300'], model: join(ROOT, 'package.json') });
     const gaveUp = once(engine, 'giveup');
-    await until('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')));
+    await waitFor('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')), 10_000, 20);
     const childPid = Number(/fake child pid (\d+)/.exec(readFileSync(engine.logFile, 'utf8'))![1]);
     const [{ reason }] = (await gaveUp) as [{ reason: string }];
     assert.match(reason, /exited before it was healthy .*\(exit code 3\)/);
-    await until('the orphaned grandchild to be gone', () => !alive(childPid));
+    await waitFor('the orphaned grandchild to be gone', () => !alive(childPid), 10_000, 20);
   });
 });
 
@@ -333,7 +326,7 @@ describe('no engine outlives the CLI', { timeout: 120_000 }, () => {
   for (const how of ['exit', 'SIGTERM'] as const) {
     test(`engine is killed when the process ends by ${how}`, async () => {
       const script = `
-import { startEngine } from ${JSON.stringify(join(ROOT, 'src', 'launch', 'index.ts'))};
+import { startEngine } from ${JSON.stringify(join(ROOT, 'src', 'launch', 'engine.ts'))};
 const e = await startEngine({ kind: 'llama-server', model: 'smollm2-135m-instruct', alias: 'x', args: [], parallel: 1,
   ctxPerSlot: 256, maxRestarts: 0, logFile: ${JSON.stringify(join(tmp, `orphan-${how}.log`))}, logger: { info() {}, warn() {} } });
 console.log(e.pid());
@@ -343,13 +336,13 @@ setInterval(() => {}, 1000);
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await until('the engine pid', () => /\d+\n/.test(out) || child.exitCode !== null, 60_000);
+      await waitFor('the engine pid', () => /\d+\n/.test(out) || child.exitCode !== null, 60_000, 20);
       const pid = Number(out.trim());
       assert.ok(pid > 0, `no pid printed: ${out}`);
       if (how === 'SIGTERM') child.kill('SIGTERM');
       const [code, signal] = await (child.exitCode !== null ? [child.exitCode, child.signalCode] : once(child, 'exit'));
       assert.deepEqual([code, signal], how === 'exit' ? [0, null] : [null, 'SIGTERM']);
-      await until(`engine pid ${pid} to be gone`, () => !alive(pid));
+      await waitFor(`engine pid ${pid} to be gone`, () => !alive(pid), 10_000, 20);
     });
   }
 });

@@ -45,7 +45,7 @@ test('the bundled worker answers every line once, writes the ledger, stats and i
   const jobPath = join(runDir, 'job.json');
   writeFileSync(jobPath, JSON.stringify(jobFor(runDir, engine.endpoint)));
   const words = ['apple', 'tab\there', 'emoji 🚀', null, 'quote " \\ back', ...Array.from({ length: 25 }, (_, i) => `w${i}`)];
-  const input = words.map((w, i) => JSON.stringify({ _k: `k${i}`, word: w, _c: JSON.stringify({ id: i }) })).join('\n') + '\n';
+  const input = `${words.map((w, i) => JSON.stringify({ _k: `k${i}`, word: w, _c: JSON.stringify({ id: i }) })).join('\n')}\n`;
   const r = await runWorker(jobPath, input);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
@@ -78,7 +78,7 @@ test('a row whose template fails becomes a per-row E_TEMPLATE error, the rest go
   const jobPath = join(runDir, 'job.json');
   const job = jobFor(runDir, engine.endpoint, { prompt: { user: 'Say {{ word.upper() }}.' } });
   writeFileSync(jobPath, JSON.stringify(job));
-  const input = [JSON.stringify({ _k: 'a', word: 'ok', _c: null }), JSON.stringify({ _k: 'b', word: 5, _c: null })].join('\n') + '\n';
+  const input = `${[JSON.stringify({ _k: 'a', word: 'ok', _c: null }), JSON.stringify({ _k: 'b', word: 5, _c: null })].join('\n')}\n`;
   const r = await runWorker(jobPath, input);
   assert.equal(r.code, 0, r.stderr);
   const byKey = new Map(r.stdout.trim().split('\n').map((l) => { const o = JSON.parse(l) as Record<string, unknown>; return [o['k'], o] as const; }));

@@ -15,7 +15,7 @@ import type { ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { startApiserver, type Apiserver } from '../../scripts/k8s-apiserver/apiserver.ts';
-import { exitCodeFor } from '../../src/cli/exit-codes.ts';
+import { exitCodeFor } from '../../src/exit-codes.ts';
 import { RuntimeFailure, SpecError } from '../../src/errors.ts';
 import { renderJobFile } from '../../src/k8s/cli.ts';
 import { KubeApiError, KubeClient, objectPath, type KubeObject } from '../../src/k8s/client.ts';

@@ -53,7 +53,7 @@ def main():
     lines = [json.dumps(r, ensure_ascii=False) for r in reversed(out)]  # completion order != input order
     if mode == 'garbage' and rows:
         lines.insert(0, 'this is not json')
-    sys.stdout.buffer.write(''.join(l + '\n' for l in lines).encode('utf-8'))
+    sys.stdout.buffer.write(''.join(line + '\n' for line in lines).encode('utf-8'))
     sys.stdout.buffer.flush()
 
 

@@ -8,9 +8,7 @@ import tempfile
 import time
 import unittest
 
-from helpers import (B53, BIG, HealthServer, make_job, nasty_rows, spark_session, use_fake_worker, worker_rows,
-                     write_jsonl)
-
+from helpers import B53, BIG, HealthServer, make_job, nasty_rows, spark_session, use_fake_worker, worker_rows, write_jsonl
 from sparkinfer import run_job
 from sparkinfer.errors import InputError, RuntimeFailure, SpecError
 
@@ -125,8 +123,8 @@ class FormatTests(DriverTestCase):
         self.assertEqual((summary['rows_in'], summary['rows_ok'], summary['rows_failed']), (6, 5, 1), fmt)
         self.assertEqual(summary['errors_by_code'], {'E_HTTP_4XX': 1})
         failed_dir = summary['failed_rows_path']
-        lines = [json.loads(l) for f in os.listdir(failed_dir) if f.endswith('.json')
-                 for l in open(os.path.join(failed_dir, f), encoding='utf-8')]
+        lines = [json.loads(line) for f in os.listdir(failed_dir) if f.endswith('.json')
+                 for line in open(os.path.join(failed_dir, f), encoding='utf-8')]
         self.assertEqual(lines, [{'key': 3, 'error_code': 'E_HTTP_4XX', 'error_message': 'rejected: bad row'}])
         return job, summary
 
@@ -275,9 +273,8 @@ if __name__ == '__main__':
 
 class InferApiTests(DriverTestCase):
     def test_infer_is_lazy_and_runs_the_shipped_worker_with_the_constant_command(self):
-        from pyspark import SparkFiles
-
         from helpers import FAKE_WORKER_JS, NODE
+        from pyspark import SparkFiles
         from sparkinfer import infer
         use_fake_worker(None)  # the real USING string: "${SPARKINFER_NODE:-node}" <worker> <job>
         df = self.spark.createDataFrame([(B53 + i, f'q{i}\t"{i}"') for i in range(7)], 'id long, question string')

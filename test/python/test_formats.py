@@ -1,4 +1,4 @@
-"""issue 6: the json column's Spark type (jsonschema_spark.py) and OpenAI Batch files (formats.py)."""
+"""The json column's Spark type (jsonschema_spark.py) and OpenAI Batch files (formats.py)."""
 import json
 import os
 import tempfile
@@ -6,10 +6,8 @@ import unittest
 
 import helpers  # noqa: F401  (puts python/ on sys.path)
 from helpers import REPO, spark_session
-
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
-
 from sparkinfer import formats
 from sparkinfer.columns import line_schema, result_fields
 from sparkinfer.errors import SpecError

@@ -1,22 +1,24 @@
 """The prefix plan (prefix_plan.py) on a real local Spark: keys once, groups together, partitions
 balanced, a global prefix split, prefix-free data left alone, and the driver's single action."""
+
 import collections
 import random
 import unittest
 
 from helpers import spark_session, worker_rows
-from test_driver import DriverTestCase
-
 from pyspark.sql import functions as F
-
 from sparkinfer import prefix_plan, run_job
 from sparkinfer.columns import KEY_FIELD
+from test_driver import DriverTestCase
 
 
 def qa_rows(docs, questions, seed=1):
     """docs × questions rows, shuffled: the questions about one document are spread over the table."""
-    rows = [{'id': f'd{d}q{q}', 'doc': f'document {d} ' + 'text ' * 50, 'question': f'question {q} about {d}?'}
-            for d in range(docs) for q in range(questions)]
+    rows = [
+        {'id': f'd{d}q{q}', 'doc': f'document {d} ' + 'text ' * 50, 'question': f'question {q} about {d}?'}
+        for d in range(docs)
+        for q in range(questions)
+    ]
     random.Random(seed).shuffle(rows)
     return rows
 
@@ -32,7 +34,9 @@ class PrefixPlanTests(unittest.TestCase):
 
     def packed(self, rows, columns=('doc', 'question')):
         data = [{KEY_FIELD: r['id'], **{c: r[c] for c in columns}, '_c': None} for r in rows]
-        return self.spark.createDataFrame(data, f'{KEY_FIELD} string, ' + ', '.join(f'{c} string' for c in columns) + ', _c string').repartition(3)
+        return self.spark.createDataFrame(
+            data, f'{KEY_FIELD} string, ' + ', '.join(f'{c} string' for c in columns) + ', _c string'
+        ).repartition(3)
 
     def partitions_of(self, df):
         """Each partition's rows in the order a worker would read them."""

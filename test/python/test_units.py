@@ -1,19 +1,19 @@
 """Driver pieces that need no Spark: job loading, names, SQL text, messages, the engine wait."""
-import json
 import os
 import tempfile
 import unittest
 
 import helpers  # noqa: F401  (puts python/ on sys.path)
 from helpers import HealthServer, closed_port_endpoint
-
 from sparkinfer.columns import output_names, quote, sql_string
+from sparkinfer.contract import CONTRACT
 from sparkinfer.engine import driver_can_reach, wait_for_engine
 from sparkinfer.errors import RuntimeFailure, SpecError
-from sparkinfer.job import check_implemented, health_url, load_job, parse_duration_ms
+from sparkinfer.job import health_url, load_job, parse_duration_ms
 from sparkinfer.prepare import auto_partitions
 from sparkinfer.sparkerr import is_data_problem, short_message
 from sparkinfer.transform import transform_sql, worker_command
+from sparkinfer.watch import budget_exceeded
 
 
 def minimal_job(**over):
@@ -44,6 +44,21 @@ class JobTests(unittest.TestCase):
         self.assertEqual(job['spark']['partitions'], 'auto')
         self.assertEqual(job['engine']['startup_timeout'], 600_000)
 
+    def test_every_contract_default_is_applied(self):
+        # The values come from the job schema (src/spec/contract.ts); here: that the driver applies each one.
+        job = load_job(minimal_job())
+        for dotted, default in CONTRACT['defaults'].items():
+            section, _, field = dotted.rpartition('.')
+            self.assertEqual((job[section] if section else job)[field], default, dotted)
+
+    def test_budget_rule_matches_the_cli(self):
+        examples = CONTRACT['failure_budget_examples']
+        self.assertGreater(len(examples), 20)
+        self.assertTrue(any(e['exceeded'] for e in examples) and not all(e['exceeded'] for e in examples))
+        for e in examples:
+            limits = {k: e[k] for k in ('max_failed_fraction', 'min_rows_for_budget')}
+            self.assertEqual(budget_exceeded(limits, e['finished'], e['failed']), e['exceeded'], e)
+
     def test_durations(self):
         self.assertEqual(parse_duration_ms('1m30s', 'x'), 90_000)
         self.assertEqual(parse_duration_ms(2500, 'x'), 2500)
@@ -72,9 +87,8 @@ class JobTests(unittest.TestCase):
             load_job(minimal_job(input={'format': 'parquet', 'path': 'file:/data/in'}, output={'path': '/data/in/'}))
 
     def test_openai_batch_is_keyed_by_custom_id(self):
-        # issue 6: implemented (python/sparkinfer/formats.py); test_formats.py covers the rest.
+        # python/sparkinfer/formats.py reads it; test_formats.py covers the rest.
         job = load_job(minimal_job(input={'format': 'openai-batch', 'path': '/b.jsonl'}))
-        check_implemented(job)
         self.assertEqual(job['input']['key'], 'custom_id')
 
     def test_health_url(self):

@@ -17,7 +17,6 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { startFaultProxy, type Fault } from '../helpers/fault-proxy.ts';
 import { newTag, TAG_ENV, taggedProcesses } from '../helpers/procs.ts';
@@ -195,7 +194,8 @@ limits: { max_failed_fraction: 0.01 }
     const t1 = Date.now();
     const b = await runCli(['run', path, '--json'], { env, timeoutMs: 3_600_000 });
     const bWall = (Date.now() - t1) / 1000;
-    await delay(10_000); // "left behind" means: still there 10 s after the run ended
+    // "Left behind" means: still there 10 s after the run ended.
+    await waitFor('the rerun\'s processes to go', () => taggedProcesses(tag).length === 0, 10_000, 100).catch(() => {});
     const left = leftA + taggedProcesses(tag).length;
     const bs = b.code === 0 || b.code === 1 ? summaryOf(b) : {};
     const t = tally(readOutput(out), ids);

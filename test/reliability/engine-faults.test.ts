@@ -92,7 +92,7 @@ test('hostile answers become per-row errors with stable codes, the job goes on, 
     for (const id of p.once) assert.equal(r.tally.byKey.get(String(id))?.['error_code'], null, `${p.fault} on the first attempt only, row ${id}`);
   }
   assert.equal(r.summary['rows_failed'], 10);
-  // Each `huge` answer is cut at the 16 MiB cap (http1.ts MAX_BODY_BYTES). Without it a worker would
+  // Each `huge` answer is cut at the 16 MiB cap (src/engine/http1/pool.ts MAX_BODY_BYTES). Without it a worker would
   // read for the whole request_timeout, gigabytes at loopback speed.
   assert.ok(r.workerPeakRssKb > 0 && r.workerPeakRssKb < 256 * 1024, `worker peak RSS ${r.workerPeakRssKb} KiB`);
 });

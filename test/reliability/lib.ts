@@ -4,13 +4,12 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { parseLedgerText } from '../../src/worker/ledger.ts';
 
 /** `n` rows `{id, question}` whose rendered prompts all differ (the fault proxy tells rows apart by body). */
 export function writeQuestions(path: string, n: number): number[] {
   const ids = Array.from({ length: n }, (_, i) => i);
-  writeFileSync(path, ids.map((i) => JSON.stringify({ id: i, question: questionText(i) })).join('\n') + '\n');
+  writeFileSync(path, `${ids.map((i) => JSON.stringify({ id: i, question: questionText(i) })).join('\n')}\n`);
   return ids;
 }
 
@@ -92,8 +91,6 @@ export function ledgerLineCount(root: string): number {
   return n;
 }
 
-export { waitFor } from '../helpers/wait.ts';
-
 /** Pids of a run's workers, from their stats files. */
 export function workerPids(runDir: string): number[] {
   const d = join(runDir, 'stats');
@@ -114,14 +111,6 @@ export function pidAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-export { groupAlive } from '../../src/launch/procs.ts';
-
-export function killGroup(pgid: number): void {
-  try {
-    process.kill(-pgid, 'SIGKILL');
-  } catch { /* gone */ }
 }
 
 export interface ScenarioRow {

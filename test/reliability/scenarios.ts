@@ -12,9 +12,10 @@ import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import { FAULT_KILL_ENV, FAULT_KILL_MARKER } from '../../src/worker/fault.ts';
 import { groupRunning, readGroups } from '../../src/launch/procs.ts';
 import { pidDir } from '../../src/job/rundir.ts';
+import { killGroup } from '../../src/launch/cleanup.ts';
+import { waitFor } from '../helpers/wait.ts';
 import {
-  groupAlive, idOfBody, killGroup, ledgerLineCount, ledgerResults, pidAlive, readOutput, row, runDirs, tally, waitFor,
-  workerPids, writeQuestions, type ScenarioRow, type Tally,
+  idOfBody, ledgerLineCount, ledgerResults, pidAlive, readOutput, row, runDirs, tally, workerPids, writeQuestions, type ScenarioRow, type Tally,
 } from './lib.ts';
 
 export interface Ctx {
@@ -45,7 +46,7 @@ ${extra}`;
 /** Merges YAML mapping lines: later top-level keys replace earlier ones (the job() defaults). */
 function yaml(base: string, override: string): string {
   const keys = new Set(override.split('\n').map((l) => /^([a-z_]+):/.exec(l)?.[1]).filter((k): k is string => k !== undefined));
-  return base.split('\n').filter((l) => { const k = /^([a-z_]+):/.exec(l)?.[1]; return k === undefined || !keys.has(k); }).join('\n') + '\n' + override + '\n';
+  return `${base.split('\n').filter((l) => { const k = /^([a-z_]+):/.exec(l)?.[1]; return k === undefined || !keys.has(k); }).join('\n')}\n${override}\n`;
 }
 
 const ENGINE_FAULTS: readonly Fault[] = ['5xx', '429', 'slow', 'timeout', 'reset', 'truncate'];
@@ -321,7 +322,7 @@ spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
     await waitFor('half the rows in the ledger', () => ledgerLineCount(root) >= ctx.rows / 2, ctx.timeoutMs ?? 600_000, 10);
     const killedAtLedgerLines = ledgerLineCount(root);
     const sparkPgids = readGroups(pidDir(runDirs(root)[0] ?? '')).filter((g) => g.role === 'spark').map((g) => g.pgid);
-    killGroup(pid);
+    killGroup(pid, 'SIGKILL');
     await a;
     // The reaper, the parent-death signal and the driver's own watch take Spark's group down.
     let sparkGroupGone = sparkPgids.length === 1;
@@ -329,7 +330,7 @@ spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
       await waitFor('the killed run\'s Spark processes to exit', () => sparkPgids.every((g) => !groupRunning(g)), 30_000, 100);
     } catch {
       sparkGroupGone = false;
-      for (const g of sparkPgids) killGroup(g);
+      for (const g of sparkPgids) killGroup(g, 'SIGKILL');
     }
     const postsA = proxy.posts();
     const runA = runDirs(root)[0] ?? '';
@@ -344,10 +345,10 @@ spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
     const text = readFileSync(lastFile, 'utf8');
     appendFileSync(lastFile, (text.endsWith('\n') || text === '' ? '' : '\n') + torn);
     const finishedKey = String(sample['k'] ?? '0');
-    appendFileSync(join(runA, 'ledger', 'zz-damage.jsonl'), [
+    appendFileSync(join(runA, 'ledger', 'zz-damage.jsonl'), `${[
       JSON.stringify({ ...sample, text: null, error_code: 'E_HTTP_5XX', error_message: 'an earlier attempt failed' }),
       JSON.stringify({ ...sample, k: '100000', c: JSON.stringify({ id: 100000 }) }),
-    ].join('\n') + '\n');
+    ].join('\n')}\n`);
     void finishedKey;
     const changed = await runCli(['run', path, '--json', '--set', 'prompt.system=Answer in two words.'], { timeoutMs: 60_000 });
     const before = proxy.posts();
@@ -425,7 +426,7 @@ spark: { master: "local[2,2]", partitions: 2 }`));
     const pid = llamaServerPid(port);
     if (pid === undefined) throw new Error(`no llama-server on port ${port}`);
     killedAtLedgerLines = ledgerLineCount(root);
-    killGroup(pid); // the launcher starts engines in their own process group
+    killGroup(pid, 'SIGKILL'); // the launcher starts engines in their own process group
   });
   const cli = await run;
   await killer.catch((e: unknown) => { throw e; });

@@ -12,7 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, summaryOf } from '../helpers/cli.ts';
@@ -52,7 +52,7 @@ after(async () => {
 function filesContaining(dir: string, needle: string): string[] {
   const hits: string[] = [];
   const walk = (p: string): void => {
-    let st;
+    let st: Stats;
     try { st = statSync(p); } catch { return; }
     if (st.isDirectory()) { for (const n of readdirSync(p)) walk(join(p, n)); return; }
     if (readFileSync(p).includes(needle)) hits.push(p);
@@ -80,7 +80,7 @@ test('metacharacters execute nothing, an over-long prompt is a row error, and th
     'x'.repeat(20 * 1024),
     'Name a colour.',
   ];
-  writeFileSync(join(inDir, 'data.jsonl'), questions.map((q, i) => JSON.stringify({ [keyCol]: i, question: q, [qCol]: `${i} ${EVIL}`, note: EVIL })).join('\n') + '\n');
+  writeFileSync(join(inDir, 'data.jsonl'), `${questions.map((q, i) => JSON.stringify({ [keyCol]: i, question: q, [qCol]: `${i} ${EVIL}`, note: EVIL })).join('\n')}\n`);
   const eventLog = join(work, 'events');
   mkdirSync(eventLog);
   const uiPort = await freePort();

@@ -18,7 +18,7 @@ import { checkEarlierRuns, CONSUMED, describeChange } from '../../src/job/resume
 import { budgetExceeded, budgetMessage } from '../../src/job/budget.ts';
 import { InputError } from '../../src/errors.ts';
 import { ROOT } from '../helpers/cli.ts';
-import { killGroup } from './lib.ts';
+import { killGroup } from '../../src/launch/cleanup.ts';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'sparkinfer-rel-unit-'));
 
@@ -31,7 +31,7 @@ test('ledger: every append is in the file before the call returns; a torn last l
   const text = readFileSync(join(dir, 'ledger', 'w.jsonl'), 'utf8');
   assert.equal(text.split('\n').length, 3);
   w.close();
-  assert.deepEqual(parseLedgerText(text + '{"k":"3","te').map((r) => r['k']), ['1', '2']);
+  assert.deepEqual(parseLedgerText(`${text}{"k":"3","te`).map((r) => r['k']), ['1', '2']);
   assert.throws(() => parseLedgerText('{"k":"1"}\n{"k":\n{"k":"3"}\n'), /line 2 is corrupt/);
 });
 
@@ -73,7 +73,7 @@ test('run lock: refused while the holder lives; a dead holder\'s leftover groups
   release();
   // A holder that died (pid gone) while a group it recorded (here: a sleeping process group) lives on.
   const orphan = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
-  t.after(() => killGroup(orphan.pid ?? 0));
+  t.after(() => { if (orphan.pid !== undefined) killGroup(orphan.pid, 'SIGKILL'); });
   const dead = spawnSync('true').pid ?? 0;
   writeFileSync(join(root, 'LOCK'), JSON.stringify({ pid: dead, run_id: 'killed' }));
   recordGroup(pidDir(join(root, 'killed')), orphan.pid ?? 0, 'engine', 'sleep');

@@ -4,6 +4,7 @@ import type { ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import { EngineClient, rootUrlOf } from '../../src/engine/client.ts';
 import { BadResponseError, ConnectError, ContextLengthError, HttpError, TimeoutError, TruncatedResponseError } from '../../src/engine/errors.ts';
+import { SpecError } from '../../src/errors.ts';
 import { classify, retryPolicy } from '../../src/engine/retry.ts';
 import { serve } from '../helpers/http-server.ts';
 
@@ -219,7 +220,7 @@ test('options are validated up front; the root URL drops /v1', () => {
   assert.throws(() => new EngineClient({ endpoint: 'localhost:8080' }), /`endpoint`.*got `localhost:8080`/);
   assert.throws(() => new EngineClient({ endpoint: 'ftp://h/v1' }), /got `ftp:\/\/h\/v1`/);
   const creds = (() => { try { new EngineClient({ endpoint: 'http://u:hunter2@h/v1' }); } catch (e) { return e as Error; } })();
-  assert.ok(creds instanceof TypeError);
+  assert.ok(creds instanceof SpecError);
   assert.doesNotMatch(creds.message, /hunter2/);
   assert.throws(() => new EngineClient({ endpoint: 'http://h/v1', connections: 0 }), /`connections`.*got `0` \(number\)/);
   assert.throws(() => new EngineClient({ endpoint: 'http://h/v1', requestTimeoutMs: -1 }), /`requestTimeoutMs`/);

@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EngineClient } from '../../src/engine/client.ts';
-import { CircuitBreaker, failureKindOf } from '../../src/engine/circuit.ts';
-import { ConnectError, EngineOutageError, TimeoutError, TruncatedResponseError, errorFromStatus } from '../../src/engine/errors.ts';
+import { EngineOutageError, } from '../../src/engine/errors.ts';
 import { waitForHealth } from '../../src/engine/health.ts';
 
 async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ root: string; close: () => Promise<void> }> {
@@ -105,56 +104,4 @@ test('waitForHealth: a hanging /health counts as a failed poll; an abort stops t
   }
   await assert.rejects(waitForHealth({ timeoutMs: 1 }), /exactly one of `client` or `rootUrl`/);
   await assert.rejects(waitForHealth({ rootUrl: s.root, timeoutMs: -1 }), /`timeoutMs`.*got `-1`/);
-});
-
-test('failureKindOf: outages, engine failures, and what the breaker ignores', () => {
-  assert.equal(failureKindOf(new ConnectError('ECONNREFUSED', 'x')), 'outage');
-  assert.equal(failureKindOf(new ConnectError('ECONNRESET', 'x')), 'error');
-  assert.equal(failureKindOf(new TimeoutError('request', 1)), 'error');
-  assert.equal(failureKindOf(new TruncatedResponseError('x')), 'error');
-  assert.equal(failureKindOf(errorFromStatus(500, '')), 'error');
-  assert.equal(failureKindOf(errorFromStatus(502, '')), 'error');
-  for (const s of [400, 404, 408, 409, 422, 429, 501, 503]) assert.equal(failureKindOf(errorFromStatus(s, '')), undefined, String(s));
-  assert.equal(failureKindOf(errorFromStatus(400, 'maximum context length')), undefined);
-  assert.equal(failureKindOf(new Error('abort')), undefined);
-});
-
-test('CircuitBreaker: refused opens at once; N consecutive errors open; half-open probe closes or reopens', () => {
-  let t = 1000;
-  const changes: string[] = [];
-  const cb = new CircuitBreaker({ failureThreshold: 3, now: () => t, onStateChange: (from, to, why) => changes.push(`${from}->${to}: ${why}`) });
-  assert.equal(cb.state, 'closed');
-  assert.equal(cb.allowsRequests, true);
-  cb.recordFailure('error');
-  cb.recordFailure('error');
-  cb.recordSuccess(); // a success resets the run
-  cb.recordFailure('error');
-  cb.recordFailure('error');
-  assert.equal(cb.state, 'closed');
-  cb.recordFailure('error');
-  assert.equal(cb.state, 'open');
-  assert.equal(cb.allowsRequests, false);
-  t += 4000;
-  assert.equal(cb.outageMs, 4000);
-  cb.halfOpen();
-  assert.equal(cb.state, 'half-open');
-  assert.equal(cb.allowsRequests, true);
-  cb.recordFailure('error'); // the probe failed
-  assert.equal(cb.state, 'open');
-  assert.equal(cb.outageMs, 4000, 'the outage keeps its start');
-  cb.halfOpen();
-  cb.recordSuccess();
-  assert.equal(cb.state, 'closed');
-  assert.equal(cb.outageMs, 0);
-  cb.recordFailure('outage');
-  assert.equal(cb.state, 'open');
-  assert.deepEqual(changes, [
-    'closed->open: 3 consecutive failures', 'open->half-open: health check passed', 'half-open->open: the probe request failed',
-    'open->half-open: health check passed', 'half-open->closed: a request succeeded', 'closed->open: connection refused',
-  ]);
-  cb.halfOpen();
-  cb.halfOpen(); // idempotent
-  assert.equal(changes.length, 7);
-  assert.throws(() => new CircuitBreaker({ failureThreshold: 0 }), /`failureThreshold`.*got `0`/);
-  assert.throws(() => cb.recordFailure('oops' as 'error'), /got `oops`/);
 });

@@ -1,5 +1,5 @@
 /**
- * The engine client's own HTTP/1.1 transport (src/engine/http1.ts), through EngineClient.post,
+ * The engine client's own HTTP/1.1 transport (src/engine/http1/), through EngineClient.post,
  * against real local servers: node:http, and raw node:net servers that write exactly the bytes a
  * test needs (chunked bodies, split heads, connection: close, cut bodies, stale sockets).
  */
@@ -17,6 +17,7 @@ import { EngineClient } from '../../src/engine/client.ts';
 import { BadResponseError, ConnectError, HttpError, ResponseTooLargeError, TimeoutError, TruncatedResponseError } from '../../src/engine/errors.ts';
 import { classify, retryPolicy } from '../../src/engine/retry.ts';
 import { serve } from '../helpers/http-server.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 interface RawServer {
   url: string;
@@ -207,7 +208,9 @@ test('http1: a socket idle for longer than the server\'s keep-alive timeout (les
   const client = new EngineClient({ endpoint: s.url, connections: 1, requestTimeoutMs: 2000, idleCloseMs: 60_000 });
   t.after(async () => { await client.close(); await s.close(); });
   await client.post('/completions', '{}');
-  await delay(1100);
+  const idleSince = performance.now();
+  // The condition is elapsed idle time itself (the pool reads the clock): wait for it, not a guess.
+  await waitFor('1 s of idle time', () => performance.now() - idleSince > 1050, 3000, 25);
   assert.deepEqual((await client.post('/completions', '{}')).json, { ok: 1 });
   assert.equal(s.connections(), 2);
 });
@@ -224,8 +227,7 @@ test('http1: sockets left idle (a window that shrank) are closed after idleClose
   assert.equal(s.connections(), 8, 'the steady requests reused a socket');
   // The seven left idle were closed by the client; the one in use was not.
   assert.equal(s.open(), 1);
-  await delay(300);
-  assert.equal(s.open(), 0, 'and that one too, once idle');
+  await waitFor('the last socket to be closed once idle', () => s.open() === 0, 2000, 10);
   // A later request opens a fresh socket and is answered.
   assert.deepEqual((await client.post('/completions', '{}')).json, { ok: 1 });
   assert.equal(s.connections(), 9);
@@ -239,7 +241,7 @@ test('http1: a keep-alive socket the server closed while idle is not reused', as
   const client = new EngineClient({ endpoint: s.url, connections: 1 });
   t.after(async () => { await client.close(); await s.close(); });
   await client.post('/completions', '{}');
-  await delay(80);
+  await waitFor('the server to close the idle socket', () => s.open() === 0, 2000, 10);
   const r = await client.post('/completions', '{}');
   assert.deepEqual(r.json, { ok: 1 });
   assert.equal(s.connections(), 2);
@@ -385,16 +387,18 @@ test('http1: the deadline and an abort fail the request and drop its socket; the
   // With one connection, the second request queues behind the first; aborting it fails it at once.
   const ac = new AbortController();
   const first = client.post('/hang', '{}', { timeoutMs: 300 }).catch((e: unknown) => e);
+  let firstSettled = false;
+  void first.then(() => { firstSettled = true; });
   const queued = client.post('/ok', '{}', { signal: ac.signal, timeoutMs: 5000 }).catch((e: unknown) => e);
-  await delay(20);
-  const t1 = performance.now();
+  await waitFor('the second /hang to reach the server', () => s.requests.filter((r) => r.includes('/v1/hang')).length === 2, 2000, 5);
   ac.abort(new Error('stop'));
   const qe = await queued;
   assert.ok(qe instanceof Error && qe.message === 'stop', inspect(qe));
-  assert.ok(performance.now() - t1 < 100, 'a queued request fails without waiting for a socket');
+  assert.equal(firstSettled, false, 'a queued request fails without waiting for the socket ahead of it');
   assert.ok((await first) instanceof TimeoutError);
-  await delay(20);
-  assert.equal(s.requests.filter((r) => r.includes('/v1/ok')).length, 1, 'the aborted request was never sent');
+  // FIFO: a later request on the freed pool goes out after anything still queued ahead of it.
+  assert.deepEqual((await client.post('/ok', '{}')).json, { ok: true });
+  assert.equal(s.requests.filter((r) => r.includes('/v1/ok')).length, 2, 'the aborted request was never sent');
 });
 
 test('http1: close() waits for in-flight and queued requests, then closes every socket; later posts fail', async (t) => {
@@ -403,15 +407,14 @@ test('http1: close() waits for in-flight and queued requests, then closes every 
   t.after(() => s.close());
   const a = client.post('/x', '{}');
   const b = client.post('/x', '{}'); // queued behind a
-  await delay(10);
+  await waitFor('the first request to reach the server', () => s.requests.length === 1, 2000, 5);
   let closed = false;
   const closing = client.close().then(() => { closed = true; });
   assert.deepEqual((await a).json, { late: true });
   assert.equal(closed, false);
   assert.deepEqual((await b).json, { late: true });
   await closing;
-  await delay(20);
-  assert.equal(s.open(), 0, 'no socket left open');
+  await waitFor('the server to see every socket closed', () => s.open() === 0, 2000, 5);
   await assert.rejects(client.post('/x', '{}'), /closed/);
 });
 

@@ -20,7 +20,7 @@ const drain = (q: PrefixQueue<It>): number[] => {
 test('rows sharing a prefix go out together, groups in order of their oldest row', () => {
   const q = new PrefixQueue<It>({ prefixChars: 1 });
   const prefixes = ['A', 'B', 'A', 'C', 'B', 'A', 'C'];
-  prefixes.forEach((p, i) => q.push(item(i, p)));
+  prefixes.forEach((p, i) => { q.push(item(i, p)); });
   assert.equal(q.length, 7);
   assert.deepEqual(drain(q), [0, 2, 5, 1, 4, 3, 6]);
   assert.equal(q.length, 0);

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileValidator } from '../../src/response/validate.ts';
-import { makeJsonReplyChecker, parseJsonExact, stringifyJsonExact } from '../../src/response/reply.ts';
+import { makeJsonReplyChecker } from '../../src/response/reply.ts';
+import { parseJsonExact, stringifyJsonExact } from '../../src/json-exact.ts';
 import { analyzeSchema, sparkTypeString } from '../../src/response/schema.ts';
 
 const PERSON = {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadFromLlamaSlots, pollEngineLoad, type PollOptions } from '../../src/scheduler/poller.ts';
-import type { EngineLoadSample } from '../../src/scheduler/window.ts';
+import type { EngineLoadSample } from '../../src/scheduler/signals.ts';
 
 /** A scripted engine: each poll takes the next answer (a string, undefined, or an Error to throw). */
 function scripted(answers: Array<string | undefined | Error>, extra: Partial<PollOptions> = {}) {

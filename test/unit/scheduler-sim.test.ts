@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { runClosedLoop, type ClosedLoopOptions, type ClosedLoopResult } from '../../src/sim/closed-loop.ts';
 import { PROFILES } from '../../src/sim/profiles.ts';
 import { sweepWindows } from '../../src/sim/sweep.ts';
-import { AdaptiveWindow, FixedWindow, type AdaptiveWindowOptions } from '../../src/scheduler/window.ts';
+import { AdaptiveWindow, type AdaptiveWindowOptions } from '../../src/scheduler/adaptive.ts';
+import { FixedWindow } from '../../src/scheduler/window.ts';
 
 const SLOT = PROFILES['slot-limited'];
 const KV = PROFILES['kv-limited'];

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdaptiveWindow, FixedWindow, makeWindow, type AdaptiveWindowOptions } from '../../src/scheduler/window.ts';
+import { AdaptiveWindow, type AdaptiveWindowOptions } from '../../src/scheduler/adaptive.ts';
+import { FixedWindow, makeWindow } from '../../src/scheduler/window.ts';
 import { SpecError } from '../../src/errors.ts';
 
 /** A window on a hand-driven clock, with `fill()` to put `limit()` requests in flight. */

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSimServer, promptTokensOf, type SimServer } from '../../src/sim/server.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 async function post(url: string, body: unknown, signal?: AbortSignal) {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body), ...(signal ? { signal } : {}) });
@@ -15,14 +16,6 @@ async function metrics(s: SimServer): Promise<Record<string, number>> {
   return out;
 }
 
-/** Polls until `check` holds (bounded), for state that changes asynchronously. */
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 test('chat and completions answer with usage; ignore_eos generates exactly max_tokens', async (t) => {
   const s = await startSimServer({ timeScale: 0.001, model: 'm1' });
@@ -54,10 +47,10 @@ test('/metrics speaks vLLM names and follows a request; a client that leaves can
   const ac = new AbortController();
   // 100,000 tokens × 10 ms × 0.01 = 10 s: it is running for the whole test.
   const long = post(`${s.url}/v1/completions`, { prompt: 'p', max_tokens: 100_000, ignore_eos: true }, ac.signal).catch((e: Error) => e);
-  await until(async () => (await metrics(s))['vllm:num_requests_running'] === 1, 'the request to run');
+  await waitFor('the request to run', async () => (await metrics(s))['vllm:num_requests_running'] === 1, 5000, 1);
   ac.abort();
   assert.ok((await long) instanceof Error);
-  await until(async () => (await metrics(s))['vllm:num_requests_running'] === 0, 'the cancel');
+  await waitFor('the cancel', async () => (await metrics(s))['vllm:num_requests_running'] === 0, 5000, 1);
   assert.equal(s.engine?.stats().cancelled, 1);
   assert.equal(s.engine?.stats().completed, 0);
 });
@@ -67,7 +60,7 @@ test('a full queue answers 503 with an OpenAI-style error; time runs at timeScal
   t.after(() => s.close());
   const started = performance.now();
   const first = post(`${s.url}/v1/completions`, { prompt: 'p', max_tokens: 5, ignore_eos: true });
-  await until(async () => (await metrics(s))['vllm:num_requests_running'] === 1, 'the first request to run');
+  await waitFor('the first request to run', async () => (await metrics(s))['vllm:num_requests_running'] === 1, 5000, 1);
   const second = await post(`${s.url}/v1/completions`, { prompt: 'p', max_tokens: 5, ignore_eos: true });
   assert.equal(second.status, 503);
   assert.equal(second.json['error'].code, 503);

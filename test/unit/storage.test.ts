@@ -12,7 +12,8 @@ import { SpecError } from '../../src/errors.ts';
 import { parseJobText } from '../../src/spec/load.ts';
 import { runsRoot } from '../../src/job/rundir.ts';
 import { buildSubmitArgs } from '../../src/spark/submit.ts';
-import { cloudJarNames, cloudJarsList, cloudJarsDir, runDirProblem, S3A_COMMITTER_CONF, storageConf } from '../../src/spark/storage.ts';
+import { cloudJarNames, cloudJarsList, cloudJarsDir, S3A_COMMITTER_CONF, storageConf } from '../../src/spark/storage.ts';
+import { runDirProblem } from '../../src/spec/uri.ts';
 import type { Job } from '../../src/spec/schema.ts';
 import type { ResolvedJob } from '../../src/spec/resolved.ts';
 

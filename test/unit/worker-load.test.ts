@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EngineClient } from '../../src/engine/client.ts';
-import { AdaptiveWindow } from '../../src/scheduler/window.ts';
+import { AdaptiveWindow } from '../../src/scheduler/adaptive.ts';
 import { startLoadPolling } from '../../src/worker/load.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** A stand-in for llama-server's read-only endpoints: /slots (8 slots, 2 busy) and /metrics. */
 async function slotServer(slotsStatus = 200) {
@@ -33,10 +34,7 @@ async function run(kind: string, slotsStatus = 200) {
   const stop = startLoadPolling(client, window, ac.signal, (m) => logs.push(m), kind);
   // Done once the first metrics poll was served and, for llama-server, the /slots answer logged.
   const done = (): boolean => srv.seen.includes('/metrics') && (kind !== 'llama-server' || logs.some((l) => /slots|capacity/.test(l)));
-  for (const t0 = Date.now(); !done(); ) {
-    if (Date.now() - t0 > 5000) throw new Error(`no metrics poll within 5 s: ${srv.seen.join(' ')} ${logs.join(' ')}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitFor('the first metrics poll (and, for llama-server, the /slots line)', done, 5000, 5);
   const limit = window.limit();
   stop();
   ac.abort();

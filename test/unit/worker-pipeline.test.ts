@@ -138,6 +138,7 @@ test('parseInputLine: the row keeps every column but the key and carry, in order
   assert.equal(r.carry, '{"c":1}');
   assert.deepEqual(Object.keys(r.row), ['b', '__proto__', 'a', 'big']);
   assert.ok(Object.hasOwn(r.row, '__proto__'));
+  // biome-ignore lint/suspicious/noProto: the test reads an own property named __proto__ from the data.
   assert.deepEqual(r.row['__proto__'], { x: 1 });
   assert.equal(Object.getPrototypeOf(r.row), Object.prototype);
   assert.equal(r.row['big'], '12345678901234567890');

@@ -1,10 +1,13 @@
 /**
- * Up-front option checks shared by the scheduler and the engine simulator. Messages quote the bad
- * value and its type, as in ``Expected `min` to be an integer from 1 and up, got `0` (number)``.
+ * The one way to check a library function's options up front. Every check throws `SpecError`
+ * (code `E_SPEC`, src/errors.ts) with a message that quotes the bad value and its type, as in
+ * ``Expected `min` to be an integer from 1 and up, got `0` (number)``. Job files are checked by
+ * the zod schema (src/spec/schema.ts); these checks guard the options code passes to code.
  */
-import { SpecError } from '../errors.ts';
+import { SpecError } from './errors.ts';
 
-function shown(value: unknown): string {
+/** A value as messages quote it: its text in backticks and its type. */
+export function describeValue(value: unknown): string {
   let text: string;
   try {
     text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
@@ -21,7 +24,7 @@ export function checkInt(name: string, value: unknown, from: number, to = Number
     && (Number.isInteger(value) || (allowInfinity && value === Number.POSITIVE_INFINITY));
   if (!ok) {
     const range = to === Number.POSITIVE_INFINITY ? `from ${from} and up` : `from ${from} to ${to}`;
-    throw new SpecError(`Expected \`${name}\` to be an integer ${range}${allowInfinity ? ' (or Infinity)' : ''}, got ${shown(value)}`);
+    throw new SpecError(`Expected \`${name}\` to be an integer ${range}${allowInfinity ? ' (or Infinity)' : ''}, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -32,7 +35,7 @@ export function checkNumber(name: string, value: unknown, from: number, to = Num
     && (Number.isFinite(value) || allowInfinity);
   if (!ok) {
     const range = to === Number.POSITIVE_INFINITY ? `from ${from} and up` : `from ${from} to ${to}`;
-    throw new SpecError(`Expected \`${name}\` to be a number ${range}, got ${shown(value)}`);
+    throw new SpecError(`Expected \`${name}\` to be a number ${range}, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -42,11 +45,22 @@ export function checkAbove(name: string, value: unknown, above: number, to = Num
   const ok = typeof value === 'number' && Number.isFinite(value) && value > above && value <= to;
   if (!ok) {
     const range = to === Number.POSITIVE_INFINITY ? `above ${above}` : `above ${above} and at most ${to}`;
-    throw new SpecError(`Expected \`${name}\` to be a number ${range}, got ${shown(value)}`);
+    throw new SpecError(`Expected \`${name}\` to be a number ${range}, got ${describeValue(value)}`);
   }
   return value;
 }
 
 export function checkFunction(name: string, value: unknown): void {
-  if (typeof value !== 'function') throw new SpecError(`Expected \`${name}\` to be a function, got ${shown(value)}`);
+  if (typeof value !== 'function') throw new SpecError(`Expected \`${name}\` to be a function, got ${describeValue(value)}`);
+}
+
+/** A non-empty string. */
+export function checkString(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw new SpecError(`Expected \`${name}\` to be a non-empty string, got ${describeValue(value)}`);
+  return value;
+}
+
+/** A failed check that is not about one value's range or type: the message says what was expected. */
+export function badArgument(message: string): SpecError {
+  return new SpecError(message);
 }

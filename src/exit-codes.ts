@@ -1,5 +1,5 @@
-/** The one table of exit codes (DESIGN.md "Exit codes"). */
-import { SparkinferError } from '../errors.ts';
+/** The one table of exit codes (docs/architecture.md, "Exit codes"). */
+import { SparkinferError } from './errors.ts';
 
 export const EXIT = {
   /** Completed; failed rows within limits.max_failed_fraction. */
