@@ -183,6 +183,7 @@ async function runG(ctx: BenchContext): Promise<ScenarioResult> {
       prefill_tokens_vs_minimum_few_shot: vsMin(arm('fewshot', 2, 'auto')),
       prefix_free_ratio: speedup('control', 2),
       prefix_plan_speedup_infer: inferRatio('docqa', 2),
+      prefix_free_ratio_infer: inferRatio('control', 2),
     },
     details: {
       engine: (engines[0] as BenchEngine | undefined)?.settings ?? null, engines: 2, sizes: z, max_tokens: MAX_TOKENS,
