@@ -34,7 +34,7 @@ const KEYS: Record<string, string[]> = {
   d: ['worker_ceiling_rps', 'worker_cpu_us_per_request', 'worker_cpu_bound_rps'],
   e: ['worker_peak_rss_mb', 'worker_rss_rows'],
   f: ['scaleout_efficiency_4x', 'scaleout_efficiency_2x', 'scaleout_tok_s_1', 'scaleout_tok_s_4', 'scaleout_efficiency_4x_workers'],
-  g: ['prefix_order_speedup', 'prefix_order_rows_per_s_off', 'prefix_order_rows_per_s_on'],
+  g: ['prefix_plan_speedup', 'prefix_plan_speedup_1_engine', 'prefix_plan_speedup_few_shot', 'prefill_tokens_vs_minimum', 'prefill_tokens_vs_minimum_arrival', 'prefill_tokens_vs_minimum_1_engine', 'prefill_tokens_vs_minimum_few_shot', 'prefix_free_ratio', 'prefix_plan_speedup_infer', 'prefix_free_ratio_infer'],
 };
 
 const { values } = parseArgs({

@@ -5,7 +5,7 @@
  * `SPARKINFER_ENDPOINT` gives every executor its own engine, as a sidecar does on Kubernetes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, readdirSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../../src/launch/port.ts';
@@ -59,4 +59,15 @@ export async function startStandalone(dir: string, workerEnv: Array<Record<strin
     await delay(500);
   }
   return { master, pids: () => procs.map((p) => p.pid ?? 0), logDir: dir, stop };
+}
+
+/** Endpoints named in the sparkinfer worker logs of a run ("worker … started: endpoint X, …"): which engines the executors used. */
+export function endpointsOf(runDir: string): Set<string> {
+  const seen = new Set<string>();
+  const logs = join(runDir, 'logs');
+  for (const f of readdirSync(logs).filter((n) => n.startsWith('worker-'))) {
+    const m = /started: endpoint (\S+?),/.exec(readFileSync(join(logs, f), 'utf8'));
+    if (m?.[1] !== undefined) seen.add(m[1]);
+  }
+  return seen;
 }

@@ -52,6 +52,41 @@ export function fewShotRows(n: number, groups: number, blockChars: number, seed 
   });
 }
 
+const WORDS = ['the', 'river', 'stone', 'market', 'engine', 'history', 'winter', 'garden', 'signal', 'paper', 'copper', 'valley',
+  'orbit', 'lantern', 'harbor', 'field', 'north', 'bridge', 'salt', 'clock', 'glass', 'coral', 'tide', 'forest', 'a', 'of', 'and', 'near'];
+
+/** About `chars` characters of seeded filler prose with numbered sentences (a document or a context). */
+export function proseOf(chars: number, r: () => number, title: string): string {
+  const out: string[] = [title];
+  let n = title.length;
+  for (let k = 1; n < chars; k++) {
+    const len = 8 + Math.floor(r() * 8);
+    const s = `${k}. ${Array.from({ length: len }, () => WORDS[Math.floor(r() * WORDS.length)] ?? '').join(' ')}.`;
+    out.push(s);
+    n += s.length + 1;
+  }
+  return out.join(' ');
+}
+
+/**
+ * A document-QA table: `docs` documents of about `docChars` characters, `questions` questions
+ * each, rows shuffled (seeded) so the questions about one document are spread over the table.
+ * Columns `id`, `doc`, `question`.
+ */
+export function docQaRows(docs: number, questions: number, docChars: number, seed = 21): Row[] {
+  const r = seededRandom(seed);
+  const texts = Array.from({ length: docs }, (_, d) => proseOf(docChars, r, `Document ${d + 1}: notes on ${TOPICS[d % TOPICS.length] ?? ''}.`));
+  const rows: Row[] = [];
+  for (let d = 0; d < docs; d++) {
+    for (let q = 0; q < questions; q++) rows.push({ id: rows.length, doc: texts[d] ?? '', question: `${ASKS[q % ASKS.length] ?? ''} sentence ${q + 1} of document ${d + 1}?` });
+  }
+  for (let i = rows.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [rows[i], rows[j]] = [rows[j] as Row, rows[i] as Row];
+  }
+  return rows;
+}
+
 /**
  * The question rows as OpenAI Batch lines (column `_line`) whose answers differ in length: each
  * body asks for `max_tokens` drawn uniformly from [lo, hi] (seeded), with `ignore_eos`, so every
@@ -86,6 +121,8 @@ export interface JobOptions {
   prefixOrder?: 'auto' | 'off';
   /** The few-shot workload puts `context` in the system message. */
   fewShot?: boolean;
+  /** Replaces the prompt section (scenario g's document-QA and control tables). */
+  prompt?: JobSpecInput['prompt'];
   spark?: JobSpecInput['spark'];
   /** The job's `model` (the engine's alias). Default `smollm2-135m-instruct`. */
   model?: string;
@@ -111,9 +148,9 @@ export function jobInput(o: JobOptions): JobSpecInput {
   return {
     name: o.name,
     input: { format: 'json', path: o.inputPath, key: 'id' },
-    prompt: o.fewShot === true
+    prompt: o.prompt ?? (o.fewShot === true
       ? { api: 'chat', system: '{{ context }}', user: '{{ question }}' }
-      : { api: 'chat', system: 'You are a helpful assistant. Answer in one or two sentences.', user: '{{ question }}' },
+      : { api: 'chat', system: 'You are a helpful assistant. Answer in one or two sentences.', user: '{{ question }}' }),
     model: o.model ?? 'smollm2-135m-instruct',
     // ignore_eos with a fixed max_tokens: every arm generates exactly the same number of tokens.
     sampling: { temperature: 0, max_tokens: o.maxTokens, ignore_eos: true },

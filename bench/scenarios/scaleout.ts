@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { startSimProcess, type BenchEngine } from '../lib/engines.ts';
-import { startStandalone } from '../lib/standalone.ts';
+import { endpointsOf, startStandalone } from '../lib/standalone.ts';
 import { measureCpu, type CpuSeconds } from '../lib/proc.ts';
 import { questionRows, writeJobFiles, writeJsonl } from '../lib/workload.ts';
 import { runCli } from '../lib/spark.ts';
@@ -22,17 +22,6 @@ const SIM_ARGS = ['--slots', '8', '--base-step-ms', '25', '--per-seq-step-ms', '
 const SIM_TOK_S = 8 * (1000 / 25);
 
 interface Arm { executors: number; rows: number; tokens: number; inferS: number; wallS: number; tokS: number; workersSpanS: number; workersTokS: number; endpointsUsed: number; cpu: CpuSeconds }
-
-/** Endpoints named in the worker logs of a run ("worker … started: endpoint X, …"). */
-function endpointsOf(runDir: string): Set<string> {
-  const seen = new Set<string>();
-  const logs = join(runDir, 'logs');
-  for (const f of readdirSync(logs).filter((n) => n.startsWith('worker-'))) {
-    const m = /started: endpoint (\S+?),/.exec(readFileSync(join(logs, f), 'utf8'));
-    if (m?.[1] !== undefined) seen.add(m[1]);
-  }
-  return seen;
-}
 
 /** From the first worker's start to the last worker's end (their stats files): the time engines had work. */
 function workersSpanOf(runDir: string): number {

@@ -5,8 +5,10 @@ readiness → infer + write (the single action over the TRANSFORM's lineage) →
 written. Files in the run directory: prepared/, plan.json, driver_summary.json or driver_error.json,
 failed_rows/, logs/driver.log. Nothing is printed on stdout.
 """
+
 import argparse
 import errno
+import json
 import os
 import sys
 import time
@@ -16,6 +18,7 @@ if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinf
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sparkinfer import engine as _engine  # noqa: E402
+from sparkinfer import prefix_plan as _prefix_plan  # noqa: E402  (shared prompt prefixes placed together)
 from sparkinfer import resume as _resume  # noqa: E402  (earlier runs: a changed job refused, finished rows kept)
 from sparkinfer import storage as _storage  # noqa: E402  (object stores checked before the job leans on them)
 from sparkinfer import watch as _watch  # noqa: E402
@@ -78,8 +81,18 @@ def _prepare(spark, job, run_dir):
     plan = {'rows_total': resumed.rows_to_infer, 'partitions': partitions}
     if resumed.rows_from_ledger:
         plan.update({'rows_in': rows, 'rows_from_ledger': resumed.rows_from_ledger})
+    # --- prefix plan (prefix_plan.py): rows sharing a prompt prefix meet one engine ---
+    todo, prefix = resumed.todo, None
+    if resumed.rows_to_infer > 0:
+        planned, prefix = _prefix_plan.plan(resumed.todo, job, partitions)
+        if prefix is not None:
+            plan['prefix_plan'] = prefix
+            log(f'prefix plan: {"applied" if prefix["applied"] else "skipped"} ({json.dumps(prefix)})')
+        if planned is not None:
+            todo = planned
+    # --- end prefix plan ---
     write_json_atomic(os.path.join(run_dir, 'plan.json'), plan)
-    return resumed.todo, cschema, rows, partitions, resumed
+    return todo, cschema, rows, partitions, resumed, bool(prefix and prefix['applied'])
 
 
 def _jvm_pid(sc):
@@ -108,8 +121,10 @@ def _note_jvm_archive(sc):
     if mapped:
         log_detail(f'JVM class-data archive mapped: {path}')
     else:
-        log(f'the JVM did not use its class-data archive {path} (made by another Java or Spark install?); '
-            '`sparkinfer jvm-archive --force` rebuilds it')
+        log(
+            f'the JVM did not use its class-data archive {path} (made by another Java or Spark install?); '
+            '`sparkinfer jvm-archive --force` rebuilds it'
+        )
 
 
 def _wait_for_engine(spark, job):
@@ -117,9 +132,13 @@ def _wait_for_engine(spark, job):
     if not _engine.driver_can_reach(spark.sparkContext.master, run['endpoint']):
         log(f'engine {run["endpoint"]} is local to each executor; the workers wait for it')
         return
-    _engine.wait_for_engine(health_url(run['endpoint']), job['engine']['startup_timeout'], log=log,
-                            accept_any_status=run.get('engine_kind') == 'openai',
-                            api_key=_engine.api_key_for(job))
+    _engine.wait_for_engine(
+        health_url(run['endpoint']),
+        job['engine']['startup_timeout'],
+        log=log,
+        accept_any_status=run.get('engine_kind') == 'openai',
+        api_key=_engine.api_key_for(job),
+    )
 
 
 def _log_plan(df):
@@ -143,11 +162,21 @@ def _budget_cancelled(spark, job, run_dir, rows, resumed, tripped, run_id):
     except Exception as e:  # the message matters more than the file
         log(f'could not collect the failed rows from the ledger: {short_message(e)}')
         path = os.path.join(run_dir, 'ledger')
-    write_json_atomic(os.path.join(run_dir, 'driver_summary.json'), {
-        'status': 'failed', 'run_id': run_id, 'rows_in': rows, 'rows_ok': finished - failed,
-        'rows_failed': failed, 'rows_from_ledger': resumed.rows_from_ledger,
-        'rows_inferred': finished - resumed.rows_from_ledger, 'errors_by_code': dict(sorted(codes.items())),
-        'failed_rows_path': path, 'output': None})
+    write_json_atomic(
+        os.path.join(run_dir, 'driver_summary.json'),
+        {
+            'status': 'failed',
+            'run_id': run_id,
+            'rows_in': rows,
+            'rows_ok': finished - failed,
+            'rows_failed': failed,
+            'rows_from_ledger': resumed.rows_from_ledger,
+            'rows_inferred': finished - resumed.rows_from_ledger,
+            'errors_by_code': dict(sorted(codes.items())),
+            'failed_rows_path': path,
+            'output': None,
+        },
+    )
     raise RuntimeFailure(_watch.budget_message(job['limits'], finished, failed, codes, path, True, resumed.ledger_failed))
 
 
@@ -207,7 +236,7 @@ def _run(job_source, spark):
     _note_jvm_archive(sc)
     _watch.start_orphan_watch(log)  # a killed CLI takes this run down with it
     sc.setJobGroup(f'{run_id}:prepare', f'sparkinfer {job["name"]}: prepare', False)
-    prepared, cschema, rows, partitions, resumed = _prepare(spark, job, run_dir)
+    prepared, cschema, rows, partitions, resumed, planned = _prepare(spark, job, run_dir)
     prepare_s = time.monotonic() - t0
     log(f'prepared {rows} rows in {partitions} partitions ({prepare_s:.1f}s)')
 
@@ -215,13 +244,12 @@ def _run(job_source, spark):
         _wait_for_engine(spark, job)
     t1 = time.monotonic()
     sc.setJobGroup(run_id, f'sparkinfer {job["name"]}: inference', True)
-    raw = _resume.with_ledger_lines(infer_lines(spark, prepared, job, partitions, worker_command()), resumed)
+    raw = _resume.with_ledger_lines(infer_lines(spark, prepared, job, partitions, worker_command(), planned), resumed)
     out_df = parse_results(raw, job, cschema)
     schema = out_df.schema  # analysis only, no action
     _log_plan(out_df)
     # --- failure budget hook (watch.py): cancels the job group once the budget is spent ---
-    budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed,
-                                  resumed.ledger_errors_by_code, log=log)
+    budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed, resumed.ledger_errors_by_code, log=log)
     budget.start()
     try:
         write_output(out_df, job, partitions)
@@ -243,26 +271,36 @@ def _run(job_source, spark):
     sc.setJobGroup(f'{run_id}:report', f'sparkinfer {job["name"]}: report', False)
     summary = {'status': 'succeeded', 'run_id': run_id}
     summary.update(summarize(spark, job, read_written(spark, job, schema), rows, run_dir))
-    summary.update({'prepare_s': round(prepare_s, 3), 'infer_s': round(infer_s, 3),
-                    'partitions': partitions})
+    summary.update({'prepare_s': round(prepare_s, 3), 'infer_s': round(infer_s, 3), 'partitions': partitions})
     # rows_in = rows_from_ledger + rows_inferred (the union was written once).
     summary['rows_from_ledger'] = resumed.rows_from_ledger
     summary['rows_inferred'] = summary['rows_out'] - resumed.rows_from_ledger
     problem = None
     if summary['rows_out'] != rows or summary['distinct_keys_out'] != rows:
-        problem = (f'the output has {summary["rows_out"]} rows with {summary["distinct_keys_out"]} distinct keys '
-                   f'for {rows} input rows; every row must come out exactly once')
+        problem = (
+            f'the output has {summary["rows_out"]} rows with {summary["distinct_keys_out"]} distinct keys '
+            f'for {rows} input rows; every row must come out exactly once'
+        )
     elif _budget_exceeded(job, summary):
-        problem = _watch.budget_message(job['limits'], rows, summary['rows_failed'], summary['errors_by_code'],
-                                        summary['failed_rows_path'], False, resumed.ledger_failed)
+        problem = _watch.budget_message(
+            job['limits'],
+            rows,
+            summary['rows_failed'],
+            summary['errors_by_code'],
+            summary['failed_rows_path'],
+            False,
+            resumed.ledger_failed,
+        )
     if problem:
         summary['status'] = 'failed'
     _write_run_file(run_dir, 'driver_summary.json', summary)
     if problem:
         raise RuntimeFailure(problem)
     _resume.mark_all_consumed(job, resumed)  # after the commit, these ledgers are done with
-    log(f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed'
-        + (f' ({resumed.rows_from_ledger} from earlier runs)' if resumed.rows_from_ledger else ''))
+    log(
+        f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed'
+        + (f' ({resumed.rows_from_ledger} from earlier runs)' if resumed.rows_from_ledger else '')
+    )
     close_log()
     return summary
 
@@ -317,6 +355,7 @@ if __name__ == '__main__':
     code = main()
     try:
         from pyspark.sql import SparkSession
+
         active = SparkSession.getActiveSession()
         if active is not None:
             active.stop()

@@ -29,6 +29,12 @@ export interface Generation {
   finishReason: string | null;
   promptTokens: number | null;
   completionTokens: number | null;
+  /**
+   * Prompt tokens the engine served from its prefix cache, when it says:
+   * `usage.prompt_tokens_details.cached_tokens` (OpenAI; vLLM with `--enable-prompt-tokens-details`;
+   * recent llama-server), else llama-server's `timings.cache_n`. Absent when the engine does not tell.
+   */
+  cachedPromptTokens?: number;
 }
 
 export type RequestBody = Record<string, unknown>;
@@ -169,12 +175,16 @@ function parseGeneration(json: unknown, api: 'chat' | 'completion'): Generation 
     if (text === null && first['text'] !== null) throw bad('expected `choices[0].text`', json);
   }
   const usage = isRecord(json['usage']) ? json['usage'] : {};
+  const details = isRecord(usage['prompt_tokens_details']) ? usage['prompt_tokens_details'] : {};
+  const timings = isRecord(json['timings']) ? json['timings'] : {};
+  const cached = optCount(details['cached_tokens']) ?? optCount(timings['cache_n']);
   return {
     text,
     reasoning,
     finishReason: optString(first['finish_reason']),
     promptTokens: optCount(usage['prompt_tokens']),
     completionTokens: optCount(usage['completion_tokens']),
+    ...(cached !== null ? { cachedPromptTokens: cached } : {}),
   };
 }
 

@@ -19,7 +19,7 @@ import { buildSummary, type DriverSummary, type Summary } from '../report/summar
 import { isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
-import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
+import { ProgressTicker, readProgress, sparkTasks } from '../spark/progress.ts';
 import { formatVerdict, Timeline } from '../report/timeline.ts';
 import { writeRunReport } from '../report/run-report.ts';
 import { freePort } from '../launch/port.ts';
@@ -232,8 +232,10 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     await engine?.stop();
     release();
   }
+  const cache = readProgress(runDir);
   const summary = buildSummary({
     runId, runDir, wallMs: Date.now() - started, status, exitCode, output,
+    engineCache: { known: cache.promptTokensCacheKnown ?? 0, cached: cache.promptTokensCached ?? 0 },
     ...(driver !== undefined ? { driver } : {}), ...(message !== undefined ? { message } : {}),
   });
   if (timeline !== undefined) {

@@ -239,3 +239,15 @@ export function referencedColumns(prompt: Job['prompt']): string[] {
   for (const t of templateFields(prompt)) for (const name of templateVariables(t.source, t.field)) all.add(name);
   return [...all];
 }
+
+/**
+ * The columns that form a row's prefix key (issue 21, docs/prefix-plan.md): the referenced columns
+ * in first-use order, which is the order they are rendered in (system, user, messages, text), all
+ * but the last. Rows with equal values in them render the same text up to the last column. One
+ * column (or none) leaves only the static text, which every row shares: no key. The driver applies
+ * the same rule (`prefix_columns` in python/sparkinfer/prefix_plan.py).
+ */
+export function prefixColumns(columns: readonly string[]): string[] {
+  const cols = [...new Set(columns)];
+  return cols.length >= 2 ? cols.slice(0, -1) : [];
+}

@@ -12,6 +12,13 @@ export interface Summary {
   rows_from_ledger: number;
   rows_inferred: number;
   prompt_tokens: number;
+  /**
+   * Prompt tokens the engine evaluated (not served from its prefix cache), and the cached share of
+   * the prompt tokens, over this run's answers whose engine tells (llama-server, vLLM with
+   * `--enable-prompt-tokens-details`); null when none told (issue 21).
+   */
+  prompt_tokens_evaluated: number | null;
+  prompt_cache_share: number | null;
   completion_tokens: number;
   wall_s: number;
   output_tokens_per_s: number;
@@ -49,6 +56,8 @@ export interface DriverSummary {
 export function buildSummary(args: {
   runId: string; runDir: string; wallMs: number; status: Summary['status']; exitCode: number;
   driver?: DriverSummary; message?: string; output: string | null;
+  /** The workers' prompt-cache counts (progress.ts readProgress), summed over this run. */
+  engineCache?: { known: number; cached: number };
 }): Summary {
   const d = args.driver ?? {};
   const rowsIn = d.rows_in ?? 0;
@@ -64,6 +73,7 @@ export function buildSummary(args: {
     rows_from_ledger: fromLedger,
     rows_inferred: d.rows_inferred ?? Math.max(0, rowsIn - fromLedger),
     prompt_tokens: d.prompt_tokens ?? 0,
+    ...promptCache(args.engineCache),
     completion_tokens: completion,
     wall_s: wallS,
     output_tokens_per_s: wallS > 0 ? Math.round((completion / wallS) * 100) / 100 : 0,
@@ -77,6 +87,11 @@ export function buildSummary(args: {
   return s;
 }
 
+function promptCache(c: { known: number; cached: number } | undefined): Pick<Summary, 'prompt_tokens_evaluated' | 'prompt_cache_share'> {
+  if (c === undefined || c.known <= 0) return { prompt_tokens_evaluated: null, prompt_cache_share: null };
+  return { prompt_tokens_evaluated: c.known - c.cached, prompt_cache_share: Math.round((c.cached / c.known) * 1000) / 1000 };
+}
+
 /** The human summary for stderr. */
 export function formatSummary(s: Summary): string {
   const lines = [
@@ -84,6 +99,7 @@ export function formatSummary(s: Summary): string {
     `  rows: ${s.rows_in} in, ${s.rows_ok} ok, ${s.rows_failed} failed (${s.rows_from_ledger} from ledger, ${s.rows_inferred} inferred)`,
     `  tokens: ${s.prompt_tokens} prompt, ${s.completion_tokens} completion; ${s.output_tokens_per_s} output tok/s over ${s.wall_s}s`,
   ];
+  if (s.prompt_tokens_evaluated !== null) lines.push(`  engine: ${s.prompt_tokens_evaluated} prompt tokens evaluated, ${Math.round((s.prompt_cache_share ?? 0) * 100)}% from its prefix cache`);
   const codes = Object.entries(s.errors_by_code).sort((a, b) => b[1] - a[1]);
   if (codes.length > 0) lines.push(`  errors: ${codes.map(([c, n]) => `${c} ×${n}`).join(', ')}${s.failed_rows_path !== null ? ` (rows: ${s.failed_rows_path})` : ''}`);
   if (s.output !== null) lines.push(`  output: ${s.output}`);

@@ -14,6 +14,9 @@ export interface Progress {
   rowsFailed: number;
   completionTokens: number;
   promptTokens: number;
+  /** Prompt tokens whose engine said how many it served from its cache, and that many (stats.ts). */
+  promptTokensCacheKnown?: number;
+  promptTokensCached?: number;
   inflight: number;
   /** The in-flight windows of the workers still running, summed, and how many those are. */
   window?: number;
@@ -34,7 +37,7 @@ function readJson<T>(path: string): T | undefined {
 
 /** Sums the stats files. A retried task attempt leaves its own file; counts can briefly exceed the total. */
 export function readProgress(runDir: string): Progress {
-  const p: Progress = { rowsDone: 0, rowsFailed: 0, completionTokens: 0, promptTokens: 0, inflight: 0, window: 0, active: 0, workers: 0 };
+  const p: Progress = { rowsDone: 0, rowsFailed: 0, completionTokens: 0, promptTokens: 0, promptTokensCacheKnown: 0, promptTokensCached: 0, inflight: 0, window: 0, active: 0, workers: 0 };
   const plan = readJson<{ rows_total?: number }>(join(runDir, 'plan.json'));
   if (plan?.rows_total !== undefined) p.rowsTotal = plan.rows_total;
   let names: string[] = [];
@@ -51,6 +54,8 @@ export function readProgress(runDir: string): Progress {
     p.rowsFailed += s.rows_failed;
     p.completionTokens += s.completion_tokens;
     p.promptTokens += s.prompt_tokens;
+    p.promptTokensCacheKnown = (p.promptTokensCacheKnown ?? 0) + (s.prompt_tokens_cache_known ?? 0);
+    p.promptTokensCached = (p.promptTokensCached ?? 0) + (s.prompt_tokens_cached ?? 0);
     if (!s.done) { p.inflight += s.inflight; p.window = (p.window ?? 0) + (s.window ?? 0); p.active = (p.active ?? 0) + 1; }
   }
   return p;

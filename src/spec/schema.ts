@@ -188,10 +188,11 @@ export const EngineSpec = z
     /** Retries per request for retryable failures. Default 4. */
     retries: z.number().int().min(0).default(4),
     /**
-     * Dispatch order within a worker: `auto` sends rows whose rendered prompts share a long prefix
-     * together (within a 256-row window) so they hit the engine's prefix cache; `off` (the default)
-     * keeps arrival order. Default off: bench scenario g measured grouping slower on llama-server,
-     * whose slot selection already reuses cached prefixes in arrival order (bench/README.md).
+     * Shared prompt prefixes (docs/prefix-plan.md): `auto` makes Spark place rows that share a
+     * prefix (the prompt's columns but the last) in one partition, and the worker dispatch them as
+     * the engine's cache wants (one group per slot on llama-server, a group at a time on vLLM);
+     * prefix-free data is left alone. `off` (the default) keeps Spark's order and the FIFO. Default
+     * off until bench g shows `auto` costs prefix-free data at most 2 % (bench/README.md).
      */
     prefix_order: z.enum(['auto', 'off']).default('off'),
     /** `task: embed`: rows sent together in one /v1/embeddings request (`input: [..]`). Default 16. */

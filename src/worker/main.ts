@@ -27,7 +27,7 @@ import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts
 import { makeRequestBuilder } from './request.ts';
 import { makeWindow } from '../scheduler/window.ts';
 import { startLoadPolling } from './load.ts';
-import { prefixQueueFactory } from './prefix-order.ts';
+import { dispatchQueueFor, prefixPlanSkipped } from './prefix-order.ts';
 import { armFaultKill } from './fault.ts';
 import { watchCancel } from './cancel.ts';
 
@@ -63,7 +63,13 @@ async function main(): Promise<number> {
   });
   const window = makeWindow(job.engine);
   const ac = new AbortController();
-  const stopPolling = startLoadPolling(client, window, ac.signal, log, job.run.engine_kind);
+  // engine.prefix_order: auto: the dispatch queue follows the engine's kind of prefix cache (prefix-order.ts).
+  let engineSlots: number | undefined;
+  // When the driver skipped the plan (prefix-free data), the FIFO: exactly what `off` does.
+  const planSkipped = job.engine.prefix_order === 'auto' && prefixPlanSkipped(runDir);
+  if (planSkipped) log('prefix plan skipped by the driver (plan.json): arrival order');
+  const makeQueue = job.engine.prefix_order === 'auto' && !planSkipped ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots }) : undefined;
+  const stopPolling = startLoadPolling(client, window, ac.signal, log, job.run.engine_kind, makeQueue !== undefined ? (n) => { engineSlots = n; } : undefined);
   const ledger = new LedgerWriter(join(runDir, 'ledger', `${id}.jsonl`));
   const statsFile = new StatsFile(join(runDir, 'stats'), id);
   const stats = newStats(id, Date.now());
@@ -76,6 +82,7 @@ async function main(): Promise<number> {
     Object.assign(stats, {
       updated_at: Date.now(), rows_in: c.rowsIn, rows_done: c.rowsDone, rows_ok: c.rowsOk, rows_failed: c.rowsFailed,
       prompt_tokens: c.promptTokens, completion_tokens: c.completionTokens, requests_sent: c.requestsSent,
+      prompt_tokens_cache_known: c.promptTokensCacheKnown, prompt_tokens_cached: c.promptTokensCached,
       retries: c.retries, inflight: c.inflight, window: c.window, errors_by_code: c.errorsByCode, outage: c.outage, done,
     });
     try {
@@ -165,8 +172,8 @@ async function main(): Promise<number> {
       },
       stopDispatch: stop.signal,
       log,
-      // engine.prefix_order: group rows that share a prompt prefix (prefix-order.ts); off keeps the FIFO.
-      ...(job.engine.prefix_order === 'auto' ? { makeQueue: prefixQueueFactory() } : {}),
+      // engine.prefix_order: auto orders rows that share a prompt prefix by engine kind; off keeps the FIFO.
+      ...(makeQueue !== undefined ? { makeQueue } : {}),
     });
     if (stop.signal.aborted) {
       writeStats(counters, true);

@@ -16,6 +16,8 @@ import { completionKind, type CompletionKind } from '../scheduler/signals.ts';
 export interface Prepared {
   path: string;
   body: string;
+  /** The row's prefix key (its prefix columns' values, prefix-order.ts), when the prompt has one. */
+  group?: string;
 }
 
 export interface AttemptOk {
@@ -23,6 +25,8 @@ export interface AttemptOk {
   latencyMs: number;
   /** Result fields parsed from the reply; `error_code` set when the reply itself is a row error (E_LENGTH …). */
   fields: Partial<ResultLine>;
+  /** Prompt tokens the engine took from its prefix cache, when it said (adapters.ts `cachedPromptTokens`). */
+  cachedPromptTokens?: number;
 }
 export interface AttemptFailed {
   ok: false;
@@ -56,9 +60,12 @@ export interface Window {
 export interface DispatchQueue<T> {
   readonly length: number;
   push(item: T): void;
+  /** The next row to send; undefined also while rows wait, when the queue holds them back (slot-affinity.ts). */
   shift(): T | undefined;
   /** Puts a row back at the front (retries, outages): it goes out next. */
   unshift(item: T): void;
+  /** Called once for every row `shift` gave out, when its request ends (before a retry puts it back). */
+  settled?(item: T): void;
   /** Rows to keep read ahead of the window so that the queue has rows to reorder. Default: none. */
   readonly readAhead?: number;
 }
@@ -103,6 +110,9 @@ export interface PipelineCounters {
   rowsFailed: number;
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens of the answers whose engine said how many it took from its cache, and that many. */
+  promptTokensCacheKnown: number;
+  promptTokensCached: number;
   requestsSent: number;
   retries: number;
   inflight: number;
@@ -124,7 +134,7 @@ export class OutageTimeout extends Error {}
 export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   const c: PipelineCounters = {
     rowsIn: 0, rowsDone: 0, rowsOk: 0, rowsFailed: 0, promptTokens: 0, completionTokens: 0,
-    requestsSent: 0, retries: 0, inflight: 0, window: d.window.limit(), outage: false, errorsByCode: {},
+    promptTokensCacheKnown: 0, promptTokensCached: 0, requestsSent: 0, retries: 0, inflight: 0, window: d.window.limit(), outage: false, errorsByCode: {},
   };
   const queue: DispatchQueue<Item> = d.makeQueue?.<Item>() ?? [];
   let delayed = 0;
@@ -195,7 +205,12 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
 
   const settle = (item: Item, a: Attempt): void => {
     c.inflight--;
+    queue.settled?.(item);
     if (a.ok) {
+      if (a.cachedPromptTokens !== undefined && typeof a.fields.prompt_tokens === 'number') {
+        c.promptTokensCacheKnown += a.fields.prompt_tokens;
+        c.promptTokensCached += a.cachedPromptTokens;
+      }
       d.window.onComplete?.({ latencyMs: a.latencyMs, ok: true, kind: 'ok', ...(typeof a.fields.completion_tokens === 'number' ? { outputTokens: a.fields.completion_tokens } : {}) });
       finish(item, a.fields, d.now());
     } else {
@@ -230,7 +245,9 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   const pump = (): void => {
     c.window = d.window.limit();
     while (!stopped() && !c.outage && !outputBlocked && fatal === undefined && queue.length > 0 && c.inflight < c.window) {
-      send(queue.shift() as Item);
+      const item = queue.shift();
+      if (item === undefined) break; // held back until a request ends
+      send(item);
     }
   };
 

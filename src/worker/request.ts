@@ -14,6 +14,7 @@ import type { ResultLine } from './protocol.ts';
 import { makeEmbedBuilder } from './embed-batch.ts';
 import { makeBatchFileBuilder } from './openai-batch.ts';
 import { attemptFailure, type RequestBuilder } from './builder.ts';
+import { prefixKeyOf } from './prefix-order.ts';
 
 export type { RequestBuilder } from './builder.ts';
 
@@ -32,11 +33,13 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
   const path = chat ? adapter.paths.chat : adapter.paths.completions;
   // The constant part of every body (model, sampling, response format) is serialized once.
   const encode = makeBodyEncoder(adapter, job.model, job.sampling, job.response);
+  // engine.prefix_order: auto groups rows by their prefix columns' values (prefix-order.ts).
+  const groupOf = job.engine.prefix_order === 'auto' ? prefixKeyOf(job.run.columns) : undefined;
   return {
     prepare(row) {
       const r = prompt.render(row.row);
       const body = r.kind === 'chat' ? encode.chat(r.messages) : encode.completion(r.prompt);
-      return { path, body };
+      return groupOf !== undefined ? { path, body, group: groupOf(row.row) } : { path, body };
     },
     async attempt(client, p, signal) {
       const t0 = performance.now();
@@ -48,7 +51,7 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
           prompt_tokens: parsed.promptTokens, completion_tokens: parsed.completionTokens,
         };
         if (checker !== undefined) Object.assign(fields, checker.check(parsed.text, parsed.finishReason));
-        return { ok: true, latencyMs: res.latencyMs, fields };
+        return { ok: true, latencyMs: res.latencyMs, fields, ...(parsed.cachedPromptTokens !== undefined ? { cachedPromptTokens: parsed.cachedPromptTokens } : {}) };
       } catch (err) {
         return attemptFailure(err, performance.now() - t0);
       }

@@ -16,6 +16,12 @@ export interface WorkerStats {
   rows_failed: number;
   prompt_tokens: number;
   completion_tokens: number;
+  /**
+   * Prompt tokens of the answers whose engine said how many of them it served from its prefix
+   * cache, and how many that was (issue 21): the engine evaluated known − cached of them.
+   */
+  prompt_tokens_cache_known: number;
+  prompt_tokens_cached: number;
   requests_sent: number;
   retries: number;
   inflight: number;
@@ -30,7 +36,7 @@ export interface WorkerStats {
 export function newStats(worker: string, now: number): WorkerStats {
   return {
     worker, pid: process.pid, started_at: now, updated_at: now, rows_in: 0, rows_done: 0, rows_ok: 0,
-    rows_failed: 0, prompt_tokens: 0, completion_tokens: 0, requests_sent: 0, retries: 0, inflight: 0,
+    rows_failed: 0, prompt_tokens: 0, completion_tokens: 0, prompt_tokens_cache_known: 0, prompt_tokens_cached: 0, requests_sent: 0, retries: 0, inflight: 0,
     window: 0, errors_by_code: {}, outage: false, done: false, max_rss_kb: 0,
   };
 }

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JobSpec } from '../../src/spec/schema.ts';
@@ -95,4 +95,34 @@ test('a line that is not protocol JSON fails the task (exit non-zero) with a sho
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /not JSON/);
   assert.ok(r.stderr.length < 2048);
+});
+
+test('prefix_order auto on llama-server: each document stays on its slot, and the stats count what the engine took from its cache', { timeout: 600_000 }, async (t) => {
+  // 4 documents × 4 questions, in the order the prefix plan hands a partition to its worker.
+  const run = async (order: 'auto' | 'off'): Promise<{ cached: number; known: number; prompt: number; log: string }> => {
+    const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-worker-'));
+    t.after(() => rmSync(runDir, { recursive: true, force: true }));
+    const jobPath = join(runDir, 'job.json');
+    const job = jobFor(runDir, engine.endpoint, { prompt: { user: '{{ doc }}\n\nQuestion: {{ q }}' }, engine: { endpoint: engine.endpoint, kind: 'llama-server', concurrency: 4, prefix_order: order } });
+    writeFileSync(jobPath, JSON.stringify({ ...job, run: { ...job.run, columns: ['doc', 'q'] } }));
+    const doc = (d: number): string => `[${order}] Document ${d}: ` + Array.from({ length: 25 }, (_, i) => `fact ${i} about item ${d}.`).join(' ');
+    const lines: string[] = [];
+    for (let d = 0; d < 4; d++) for (let q = 0; q < 4; q++) lines.push(JSON.stringify({ _k: `d${d}q${q}`, doc: doc(d), q: `What is fact ${q}?`, _c: null }));
+    const r = await runWorker(jobPath, lines.join('\n') + '\n');
+    assert.equal(r.code, 0, r.stderr);
+    const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(out.map((l) => l['k']).sort(), lines.map((l) => (JSON.parse(l) as { _k: string })._k).sort());
+    assert.ok(out.every((l) => l['error_code'] === null));
+    const stats = readdirSync(join(runDir, 'stats')).filter((f) => f.endsWith('.json'));
+    const s = JSON.parse(readFileSync(join(runDir, 'stats', stats[0] ?? ''), 'utf8')) as Record<string, number>;
+    const log = readdirSync(join(runDir, 'logs')).filter((f) => f.startsWith('worker-')).map((f) => readFileSync(join(runDir, 'logs', f), 'utf8')).join('');
+    return { cached: s['prompt_tokens_cached'] ?? 0, known: s['prompt_tokens_cache_known'] ?? 0, prompt: s['prompt_tokens'] ?? 0, log };
+  };
+  const off = await run('off');
+  const auto = await run('auto');
+  assert.match(auto.log, /engine has 4 slots/);
+  for (const r of [off, auto]) assert.equal(r.known, r.prompt, 'llama-server reports its cache use on every answer');
+  // In this order the FIFO sends one document to all 4 slots at once; slot affinity sends it to one.
+  assert.ok(auto.known - auto.cached < off.known - off.cached,
+    `evaluated prompt tokens: slot affinity ${auto.known - auto.cached}, FIFO ${off.known - off.cached}`);
 });

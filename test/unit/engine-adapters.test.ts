@@ -142,3 +142,12 @@ test('makeBodyEncoder: byte-identical to JSON.stringify of the built body, for e
   const enc = makeBodyEncoder(adapterFor('vllm'), 'm', {}, { format: 'json' });
   assert.throws(() => enc.chat([...messages]), /response\.schema/);
 });
+
+test('cached prompt tokens: usage.prompt_tokens_details, else llama-server timings.cache_n, else absent', () => {
+  const a = adapterFor('llama-server');
+  const reply = (extra: Record<string, unknown>): unknown => ({ choices: [{ message: { content: 'x' }, finish_reason: 'length' }], usage: { prompt_tokens: 1660, completion_tokens: 16 }, ...extra });
+  // What the demo llama-server build answered on a repeated document (bench g's probe, 2026-12-05).
+  assert.equal(a.parseChat(reply({ timings: { cache_n: 1651, prompt_n: 9 } })).cachedPromptTokens, 1651);
+  assert.equal(a.parseChat({ ...(reply({}) as object), usage: { prompt_tokens: 1660, completion_tokens: 16, prompt_tokens_details: { cached_tokens: 1600 } }, timings: { cache_n: 1651 } }).cachedPromptTokens, 1600);
+  assert.equal('cachedPromptTokens' in adapterFor('vllm').parseChat(reply({})), false);
+});

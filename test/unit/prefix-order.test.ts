@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PrefixQueue, prefixQueueFactory } from '../../src/worker/prefix-order.ts';
-import { runPipeline, type PipelineDeps } from '../../src/worker/pipeline.ts';
-import { parseInputLine } from '../../src/worker/input.ts';
+import { runPipeline } from '../../src/worker/pipeline.ts';
+import { pipelineDeps } from '../helpers/pipeline.ts';
 import type { ResultLine } from '../../src/worker/protocol.ts';
 
 interface It { id: number; prepared: { path: string; body: string } }
@@ -95,29 +95,17 @@ test('the pipeline with the prefix queue answers every row once and dispatches g
   }
   const sent: string[] = [];
   const out: ResultLine[] = [];
-  const d: PipelineDeps = {
+  const d = pipelineDeps({
     lines: lines(),
-    parse: parseInputLine,
     prepare: (row) => ({ path: '/chat/completions', body: `${String(row.row['p'])}:${row.key}` }),
     attempt: async (p) => {
       sent.push(p.body.slice(0, 2));
       await new Promise((r) => setImmediate(r));
       return { ok: true, latencyMs: 1, fields: { text: 'x', prompt_tokens: 1, completion_tokens: 1 } };
     },
-    decide: () => ({ retry: false, delayMs: 0, outage: false }),
     window: { limit: () => 2 },
-    emit: (r) => { out.push(r); return true; },
-    drained: () => Promise.resolve(),
-    waitHealthy: () => Promise.resolve(true),
-    outageTimeoutMs: 1000,
-    includeRequest: false,
-    model: 'm',
-    now: Date.now,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    signal: new AbortController().signal,
-    log: () => {},
     makeQueue: prefixQueueFactory({ prefixChars: 2 }),
-  };
+  }, out);
   const c = await runPipeline(d);
   assert.equal(c.rowsOk, 60);
   assert.equal(new Set(out.map((r) => r.k)).size, 60);

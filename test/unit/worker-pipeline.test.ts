@@ -7,31 +7,9 @@ import assert from 'node:assert/strict';
 import { runPipeline, OutageTimeout, type Attempt, type PipelineDeps } from '../../src/worker/pipeline.ts';
 import { parseInputLine, readLineBatches } from '../../src/worker/input.ts';
 import type { ResultLine } from '../../src/worker/protocol.ts';
+import { linesOf, pipelineDeps } from '../helpers/pipeline.ts';
 
-async function* linesOf(n: number): AsyncGenerator<string> {
-  for (let i = 0; i < n; i++) yield JSON.stringify({ _k: `k${i}`, q: `q${i}`, _c: null });
-}
-
-function deps(over: Partial<PipelineDeps> & { attempt: PipelineDeps['attempt'] }, out: ResultLine[]): PipelineDeps {
-  return {
-    lines: linesOf(50),
-    parse: parseInputLine,
-    prepare: (row) => ({ path: '/chat/completions', body: JSON.stringify({ q: row.row['q'] }) }),
-    decide: (e, n) => ({ retry: e.code === 'E_HTTP_5XX' && n <= 3, delayMs: 1, outage: e.code === 'E_CONNECT' }),
-    window: { limit: () => 4 },
-    emit: (r) => { out.push(r); return true; },
-    drained: () => Promise.resolve(),
-    waitHealthy: () => Promise.resolve(true),
-    outageTimeoutMs: 1000,
-    includeRequest: false,
-    model: 'm',
-    now: Date.now,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    signal: new AbortController().signal,
-    log: () => {},
-    ...over,
-  };
-}
+const deps = pipelineDeps;
 
 const ok = (text: string): Attempt => ({ ok: true, latencyMs: 1, fields: { text, finish_reason: 'stop', prompt_tokens: 3, completion_tokens: 2 } });
 
