@@ -38,14 +38,21 @@ const work = mkdtempSync(join(tmpdir(), 'sparkinfer-chaos-'));
 const started = new Date();
 try {
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
-  const report = rows > 0 ? await chaosSoak({ rows, work, faultRate, ...(partitions !== undefined ? { partitions } : {}), log }) : undefined;
+  const report =
+    rows > 0 ? await chaosSoak({ rows, work, faultRate, ...(partitions !== undefined ? { partitions } : {}), log }) : undefined;
   const resume = resumeRows !== undefined ? await resumeMemory({ rows: resumeRows, work: join(work, 'resume'), log }) : undefined;
   const problems = [
-    ...(report === undefined ? [] : [
-      ...(report.exactly_once ? [] : [`not exactly once: ${report.lost} lost, ${report.duplicates} duplicated, ${report.rows_failed} failed`]),
-      ...(report.processes_left !== 0 ? [`${report.processes_left} processes left behind`] : []),
-      ...(report.exit_codes.fault_free !== 0 || report.exit_codes.rerun !== 0 ? [`exit codes ${JSON.stringify(report.exit_codes)}`] : []),
-    ]),
+    ...(report === undefined
+      ? []
+      : [
+          ...(report.exactly_once
+            ? []
+            : [`not exactly once: ${report.lost} lost, ${report.duplicates} duplicated, ${report.rows_failed} failed`]),
+          ...(report.processes_left !== 0 ? [`${report.processes_left} processes left behind`] : []),
+          ...(report.exit_codes.fault_free !== 0 || report.exit_codes.rerun !== 0
+            ? [`exit codes ${JSON.stringify(report.exit_codes)}`]
+            : []),
+        ]),
     ...(resume !== undefined && !resume.exactly_once ? ['the big resume did not write every key once'] : []),
   ];
   const result = {

@@ -7,6 +7,7 @@ transformers dequantizes GGUF weights on load (`gguf_file=`, needs the `gguf` an
 packages); its GGUF loader marks the model as quantized, which blocks `save_pretrained`, so the
 marker is dropped first (the weights in memory are plain tensors by then).
 """
+
 import os
 import sys
 import time

@@ -14,7 +14,9 @@ const LONG_DIGITS = /\d{16}/;
 export function parseJsonExact(text: string, keep: (digits: string) => unknown = BigInt): unknown {
   if (!LONG_DIGITS.test(text)) return JSON.parse(text);
   const reviver = (_key: string, value: unknown, context?: { source?: string }): unknown =>
-    typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source) ? keep(context.source) : value;
+    typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source)
+      ? keep(context.source)
+      : value;
   return JSON.parse(text, reviver as (k: string, v: unknown) => unknown);
 }
 

@@ -28,10 +28,16 @@ import { seededRandom } from '../../src/sim/clock.ts';
 import { round, type BenchContext, type Scenario, type ScenarioResult } from '../lib/context.ts';
 
 interface Sizes {
-  docs: number; questions: number; docChars: number;
-  variants: number; blockChars: number; fewShotRows: number;
-  controlRows: number; controlChars: number;
-  slots: number; ctxPerSlot: number;
+  docs: number;
+  questions: number;
+  docChars: number;
+  variants: number;
+  blockChars: number;
+  fewShotRows: number;
+  controlRows: number;
+  controlChars: number;
+  slots: number;
+  ctxPerSlot: number;
 }
 
 /**
@@ -42,32 +48,104 @@ interface Sizes {
  * here (bench/README.md, g).
  */
 const SIZES: Record<'smoke' | 'quick' | 'full', Sizes> = {
-  smoke: { docs: 4, questions: 2, docChars: 300, variants: 2, blockChars: 300, fewShotRows: 4, controlRows: 8, controlChars: 200, slots: 2, ctxPerSlot: 1024 },
-  quick: { docs: 16, questions: 8, docChars: 700, variants: 8, blockChars: 1200, fewShotRows: 32, controlRows: 32, controlChars: 500, slots: 4, ctxPerSlot: 2048 },
-  full: { docs: 32, questions: 8, docChars: 600, variants: 8, blockChars: 1200, fewShotRows: 48, controlRows: 48, controlChars: 500, slots: 4, ctxPerSlot: 2048 },
+  smoke: {
+    docs: 4,
+    questions: 2,
+    docChars: 300,
+    variants: 2,
+    blockChars: 300,
+    fewShotRows: 4,
+    controlRows: 8,
+    controlChars: 200,
+    slots: 2,
+    ctxPerSlot: 1024,
+  },
+  quick: {
+    docs: 16,
+    questions: 8,
+    docChars: 700,
+    variants: 8,
+    blockChars: 1200,
+    fewShotRows: 32,
+    controlRows: 32,
+    controlChars: 500,
+    slots: 4,
+    ctxPerSlot: 2048,
+  },
+  full: {
+    docs: 32,
+    questions: 8,
+    docChars: 600,
+    variants: 8,
+    blockChars: 1200,
+    fewShotRows: 48,
+    controlRows: 48,
+    controlChars: 500,
+    slots: 4,
+    ctxPerSlot: 2048,
+  },
 };
 const MAX_TOKENS = 16;
 
 type TableName = 'docqa' | 'fewshot' | 'control';
-interface Table { name: TableName; rows: Row[]; prompt: { api: 'chat'; system: string; user: string }; prefixColumn: string }
+interface Table {
+  name: TableName;
+  rows: Row[];
+  prompt: { api: 'chat'; system: string; user: string };
+  prefixColumn: string;
+}
 
 interface Arm {
-  table: TableName; engines: number; order: 'off' | 'auto'; rows: number;
-  wallS: number; inferS: number | null; prepareS: number | null;
-  promptTokens: number; evaluated: number | null; cacheShare: number | null; minimum: number | null;
-  plan: unknown; enginesUsed: number; cpu: CpuSeconds;
+  table: TableName;
+  engines: number;
+  order: 'off' | 'auto';
+  rows: number;
+  wallS: number;
+  inferS: number | null;
+  prepareS: number | null;
+  promptTokens: number;
+  evaluated: number | null;
+  cacheShare: number | null;
+  minimum: number | null;
+  plan: unknown;
+  enginesUsed: number;
+  cpu: CpuSeconds;
 }
 
 function tables(z: Sizes): Table[] {
   const r = seededRandom(33);
-  const control: Row[] = Array.from({ length: z.controlRows }, (_, i) => ({ id: i, context: proseOf(z.controlChars, r, `Context ${i + 1}.`), question: `What is sentence ${1 + (i % 5)} about? (#${i})` }));
+  const control: Row[] = Array.from({ length: z.controlRows }, (_, i) => ({
+    id: i,
+    context: proseOf(z.controlChars, r, `Context ${i + 1}.`),
+    question: `What is sentence ${1 + (i % 5)} about? (#${i})`,
+  }));
   return [
-    { name: 'docqa', rows: docQaRows(z.docs, z.questions, z.docChars), prefixColumn: 'doc',
-      prompt: { api: 'chat', system: 'Answer the question about the document in one sentence.', user: '{{ doc }}\n\nQuestion: {{ question }}' } },
-    { name: 'fewshot', rows: fewShotRows(z.fewShotRows, z.variants, z.blockChars, 7), prefixColumn: 'context',
-      prompt: { api: 'chat', system: '{{ context }}', user: '{{ question }}' } },
-    { name: 'control', rows: control, prefixColumn: 'context',
-      prompt: { api: 'chat', system: 'Answer the question about the context in one sentence.', user: '{{ context }}\n\nQuestion: {{ question }}' } },
+    {
+      name: 'docqa',
+      rows: docQaRows(z.docs, z.questions, z.docChars),
+      prefixColumn: 'doc',
+      prompt: {
+        api: 'chat',
+        system: 'Answer the question about the document in one sentence.',
+        user: '{{ doc }}\n\nQuestion: {{ question }}',
+      },
+    },
+    {
+      name: 'fewshot',
+      rows: fewShotRows(z.fewShotRows, z.variants, z.blockChars, 7),
+      prefixColumn: 'context',
+      prompt: { api: 'chat', system: '{{ context }}', user: '{{ question }}' },
+    },
+    {
+      name: 'control',
+      rows: control,
+      prefixColumn: 'context',
+      prompt: {
+        api: 'chat',
+        system: 'Answer the question about the context in one sentence.',
+        user: '{{ context }}\n\nQuestion: {{ question }}',
+      },
+    },
   ];
 }
 
@@ -82,7 +160,11 @@ function messagesOf(t: Table, row: Row): Array<{ role: string; content: string }
 
 async function tokensOf(engine: BenchEngine, messages: Array<{ role: string; content: string }>): Promise<number[]> {
   const post = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
-    const res = await fetch(`${engine.origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${engine.origin}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
     return (await res.json()) as Record<string, unknown>;
   };
@@ -121,10 +203,15 @@ async function runG(ctx: BenchContext): Promise<ScenarioResult> {
   try {
     for (let i = 0; i < 2; i++) {
       ctx.log(`g: starting llama-server ${i + 1} of 2 (${z.slots} slots of ${z.ctxPerSlot} tokens, 1 thread)`);
-      engines.push(await startLlama({ parallel: z.slots, ctxPerSlot: z.ctxPerSlot, threads: 1, logFile: join(dir, `llama-server-${i}.log`) }));
+      engines.push(
+        await startLlama({ parallel: z.slots, ctxPerSlot: z.ctxPerSlot, threads: 1, logFile: join(dir, `llama-server-${i}.log`) }),
+      );
     }
     ctx.log('g: starting a standalone cluster (master + 2 workers of 1 core, one engine each)');
-    cluster = await startStandalone(join(dir, 'cluster'), engines.map((e) => ({ SPARKINFER_ENDPOINT: e.endpoint })));
+    cluster = await startStandalone(
+      join(dir, 'cluster'),
+      engines.map((e) => ({ SPARKINFER_ENDPOINT: e.endpoint })),
+    );
     const tags: Array<[number | undefined, string]> = engines.map((e) => [e.pid(), 'engine']);
     for (const t of tables(z)) {
       for (const n of t.name === 'docqa' ? [2, 1] : [2]) {
@@ -134,28 +221,54 @@ async function runG(ctx: BenchContext): Promise<ScenarioResult> {
           const input = join(dir, `input-${salt}.jsonl`);
           writeJsonl(input, rows);
           const files = writeJobFiles(dir, {
-            name: `g-${salt}`, endpoint: (engines[0] as BenchEngine).endpoint, engineKind: 'llama-server', maxTokens: MAX_TOKENS,
-            concurrency: 'auto', prefixOrder: order, prompt: t.prompt,
-            inputPath: input, outputPath: join(dir, `out-${salt}`), runDir: join(dir, `run-${salt}`),
+            name: `g-${salt}`,
+            endpoint: (engines[0] as BenchEngine).endpoint,
+            engineKind: 'llama-server',
+            maxTokens: MAX_TOKENS,
+            concurrency: 'auto',
+            prefixOrder: order,
+            prompt: t.prompt,
+            inputPath: input,
+            outputPath: join(dir, `out-${salt}`),
+            runDir: join(dir, `run-${salt}`),
             spark: {
-              master: cluster.master, partitions: 2 * n,
-              conf: { 'spark.cores.max': n, 'spark.executor.cores': 1, 'spark.executor.memory': '512m', 'spark.task.maxFailures': 4, 'spark.ui.enabled': false },
+              master: cluster.master,
+              partitions: 2 * n,
+              conf: {
+                'spark.cores.max': n,
+                'spark.executor.cores': 1,
+                'spark.executor.memory': '512m',
+                'spark.task.maxFailures': 4,
+                'spark.ui.enabled': false,
+              },
             },
           });
           for (const e of engines) await e.waitIdle();
           const minimum = t.name === 'control' ? null : await minimumEvaluated(engines[0] as BenchEngine, t, rows);
           const m = await measureCpu(() => runCli(files.yamlPath), tags);
           const s = m.value.summary;
-          const runDir = String(s['run_dir']);
+          const runDir = String(s.run_dir);
           const planFile = JSON.parse(readFileSync(join(runDir, 'plan.json'), 'utf8')) as { prefix_plan?: unknown };
           const arm: Arm = {
-            table: t.name, engines: n, order, rows: rows.length, wallS: m.value.wallS, inferS: m.value.inferS ?? null, prepareS: m.value.prepareS ?? null,
-            promptTokens: Number(s['prompt_tokens'] ?? 0), evaluated: typeof s['prompt_tokens_evaluated'] === 'number' ? s['prompt_tokens_evaluated'] : null,
-            cacheShare: typeof s['prompt_cache_share'] === 'number' ? s['prompt_cache_share'] : null, minimum,
-            plan: planFile.prefix_plan ?? null, enginesUsed: endpointsOf(runDir).size, cpu: m.cpu,
+            table: t.name,
+            engines: n,
+            order,
+            rows: rows.length,
+            wallS: m.value.wallS,
+            inferS: m.value.inferS ?? null,
+            prepareS: m.value.prepareS ?? null,
+            promptTokens: Number(s.prompt_tokens ?? 0),
+            evaluated: typeof s.prompt_tokens_evaluated === 'number' ? s.prompt_tokens_evaluated : null,
+            cacheShare: typeof s.prompt_cache_share === 'number' ? s.prompt_cache_share : null,
+            minimum,
+            plan: planFile.prefix_plan ?? null,
+            enginesUsed: endpointsOf(runDir).size,
+            cpu: m.cpu,
           };
           arms.push(arm);
-          ctx.log(`g: ${t.name}, ${n} engine(s), prefix_order ${order}: ${arm.wallS.toFixed(1)} s, ${arm.evaluated ?? '?'} of ${arm.promptTokens} prompt tokens evaluated (minimum ${minimum ?? '-'}), ${arm.enginesUsed} engine(s) used`);
+          ctx.log(
+            `g: ${t.name}, ${n} engine(s), prefix_order ${order}: ${arm.wallS.toFixed(1)} s, ${arm.evaluated ?? '?'} of ${arm.promptTokens} prompt tokens evaluated (minimum ${minimum ?? '-'}), ${arm.enginesUsed} engine(s) used`,
+          );
         }
       }
     }
@@ -163,9 +276,11 @@ async function runG(ctx: BenchContext): Promise<ScenarioResult> {
     await cluster?.stop();
     for (const e of engines) await e.stop();
   }
-  const arm = (t: TableName, n: number, o: 'off' | 'auto'): Arm => arms.find((a) => a.table === t && a.engines === n && a.order === o) as Arm;
+  const arm = (t: TableName, n: number, o: 'off' | 'auto'): Arm =>
+    arms.find((a) => a.table === t && a.engines === n && a.order === o) as Arm;
   const speedup = (t: TableName, n: number): number => round(arm(t, n, 'off').wallS / arm(t, n, 'auto').wallS);
-  const vsMin = (a: Arm): number | null => (a.evaluated !== null && a.minimum !== null && a.minimum > 0 ? round(a.evaluated / a.minimum) : null);
+  const vsMin = (a: Arm): number | null =>
+    a.evaluated !== null && a.minimum !== null && a.minimum > 0 ? round(a.evaluated / a.minimum) : null;
   const inferRatio = (t: TableName, n: number): number | null => {
     const off = arm(t, n, 'off').inferS;
     const on = arm(t, n, 'auto').inferS;
@@ -186,21 +301,26 @@ async function runG(ctx: BenchContext): Promise<ScenarioResult> {
       prefix_free_ratio_infer: inferRatio('control', 2),
     },
     details: {
-      engine: (engines[0] as BenchEngine | undefined)?.settings ?? null, engines: 2, sizes: z, max_tokens: MAX_TOKENS,
+      engine: (engines[0] as BenchEngine | undefined)?.settings ?? null,
+      engines: 2,
+      sizes: z,
+      max_tokens: MAX_TOKENS,
       arms: arms.map(({ cpu: _cpu, ...a }) => a),
     },
     cpu: Object.fromEntries(arms.map((a) => [`${a.table}_${a.engines}_${a.order}`, a.cpu])),
     commands: [],
     chart: {
-      title: 'g. Prefix plan vs arrival order (llama-server, standalone cluster)', kind: 'bar', yLabel: 'wall s (lower is better)',
+      title: 'g. Prefix plan vs arrival order (llama-server, standalone cluster)',
+      kind: 'bar',
+      yLabel: 'wall s (lower is better)',
       note: `${z.docs} docs × ${z.questions} questions, ${z.variants} few-shot blocks, ${z.controlRows} prefix-free rows; ${MAX_TOKENS} output tokens; 1-thread engines, ${z.slots} slots`,
       series: [{ name: 'wall s', points: arms.map((a) => ({ x: label(a), y: round(a.wallS, 1) })) }],
     },
     notes: [
       'Every arm is a whole `sparkinfer run` (JVM start, plan, inference, write) on the standalone cluster; speedups are wall(arrival order) / wall(plan).',
-      'prefix_plan_speedup_infer uses the driver\'s inference phase only (the plan\'s counting pass is in the prepare phase).',
-      'prompt tokens evaluated: the summary\'s prompt_tokens_evaluated (llama-server timings.cache_n); minimum: each group\'s shared prefix evaluated once, tokenized by the engine (/apply-template, /tokenize).',
-      'prefix_free_ratio: the control table (a unique context per row), wall(off) / wall(auto): the plan is skipped there and the worker\'s slot queue sends rows in arrival order.',
+      "prefix_plan_speedup_infer uses the driver's inference phase only (the plan's counting pass is in the prepare phase).",
+      "prompt tokens evaluated: the summary's prompt_tokens_evaluated (llama-server timings.cache_n); minimum: each group's shared prefix evaluated once, tokenized by the engine (/apply-template, /tokenize).",
+      "prefix_free_ratio: the control table (a unique context per row), wall(off) / wall(auto): the plan is skipped there and the worker's slot queue sends rows in arrival order.",
     ],
   };
 }

@@ -1,12 +1,13 @@
 """Column names, JSON options and the result schema shared by the driver and `infer()`."""
+
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sparkinfer.formats import is_batch_input  # openai-batch inputs add a `response` column
 from sparkinfer.jsonschema_spark import json_type  # the `json` column's struct
 
-KEY_FIELD = '_k'     # the key as a string on the wire (src/worker/protocol.ts)
-CARRY_FIELD = '_c'   # the carried columns as one opaque JSON string
+KEY_FIELD = '_k'  # the key as a string on the wire (src/worker/protocol.ts)
+CARRY_FIELD = '_c'  # the carried columns as one opaque JSON string
 DERIVED_KEY = '_key'  # the output key column when the job has no input.key
 
 # JSON options for everything the driver packs and unpacks. Nulls are kept (templates see the
@@ -62,9 +63,22 @@ def result_fields(job):
 
 
 # Every name the output may use besides key and included columns (schema.ts RESULT_COLUMNS).
-RESERVED_OUTPUT = ('text', 'reasoning', 'json', 'embedding', 'finish_reason', 'prompt_tokens',
-                   'completion_tokens', 'latency_ms', 'attempts', 'error_code', 'error_message',
-                   'model', 'run_id', 'request')
+RESERVED_OUTPUT = (
+    'text',
+    'reasoning',
+    'json',
+    'embedding',
+    'finish_reason',
+    'prompt_tokens',
+    'completion_tokens',
+    'latency_ms',
+    'attempts',
+    'error_code',
+    'error_message',
+    'model',
+    'run_id',
+    'request',
+)
 
 
 def line_schema(job):

@@ -185,12 +185,23 @@ def _spend_stopped(job, run_dir, rows, resumed, spent, run_id):
     reached, p = spent
     done, failed, codes = _watch.read_stats(run_dir)
     done_total = resumed.rows_from_ledger + done
-    write_json_atomic(os.path.join(run_dir, 'driver_summary.json'), {
-        'status': 'failed', 'run_id': run_id, 'rows_in': rows, 'rows_ok': done_total - resumed.ledger_failed - failed,
-        'rows_failed': resumed.ledger_failed + failed, 'rows_from_ledger': resumed.rows_from_ledger,
-        'rows_inferred': done, 'errors_by_code': dict(sorted(codes.items())),
-        'prompt_tokens': p['prompt_tokens'], 'completion_tokens': p['completion_tokens'],
-        'stopped_by': f'limits.{reached[0]}', 'output': None})
+    write_json_atomic(
+        os.path.join(run_dir, 'driver_summary.json'),
+        {
+            'status': 'failed',
+            'run_id': run_id,
+            'rows_in': rows,
+            'rows_ok': done_total - resumed.ledger_failed - failed,
+            'rows_failed': resumed.ledger_failed + failed,
+            'rows_from_ledger': resumed.rows_from_ledger,
+            'rows_inferred': done,
+            'errors_by_code': dict(sorted(codes.items())),
+            'prompt_tokens': p['prompt_tokens'],
+            'completion_tokens': p['completion_tokens'],
+            'stopped_by': f'limits.{reached[0]}',
+            'output': None,
+        },
+    )
     raise RuntimeFailure(_watch.spend_message(reached, done_total, rows, p['prompt_tokens'], p['completion_tokens']))
 
 

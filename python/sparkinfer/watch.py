@@ -10,6 +10,7 @@
   its whole process group (the spark-submit JVM and the workers) down with it, so a killed run
   stops writing ledgers and a rerun never races an orphan.
 """
+
 import json
 import os
 import re
@@ -30,8 +31,7 @@ def budget_exceeded(limits, finished, failed):
 def spend_reached(limits, prompt_tokens, completion_tokens, wall_ms):
     """The spend budgets of one run (src/job/budget.ts spendReached has the same): the first one
     reached as (key, limit, used), or None."""
-    for key, used in (('max_completion_tokens', completion_tokens), ('max_prompt_tokens', prompt_tokens),
-                      ('max_wall', wall_ms)):
+    for key, used in (('max_completion_tokens', completion_tokens), ('max_prompt_tokens', prompt_tokens), ('max_wall', wall_ms)):
         limit = limits.get(key)
         if limit is not None and used is not None and used >= limit:
             return key, limit, used
@@ -46,9 +46,11 @@ def spend_message(reached, rows_done, rows_total, prompt_tokens, completion_toke
     else:
         what = f'limits.{key} ({limit}) reached: {used} spent'
     total = f' of {rows_total}' if rows_total is not None else ''
-    return (f'{what}; {rows_done}{total} rows are done and kept in the ledger '
-            f'({prompt_tokens} prompt and {completion_tokens} completion tokens in this run); no output was written; '
-            f'run the same command again to continue (a higher --set limits.{key}=… is not a changed job)')
+    return (
+        f'{what}; {rows_done}{total} rows are done and kept in the ledger '
+        f'({prompt_tokens} prompt and {completion_tokens} completion tokens in this run); no output was written; '
+        f'run the same command again to continue (a higher --set limits.{key}=… is not a changed job)'
+    )
 
 
 def top_codes(errors_by_code, n=3):
@@ -62,10 +64,11 @@ def budget_message(limits, finished, failed, errors_by_code, failed_rows_path, c
     counted = f'of the first {finished} rows' if cancelled else f'of {finished} rows'
     what = 'cancelled the inference' if cancelled else 'the output is written'
     where = f'; failed rows: {failed_rows_path}' if failed_rows_path else ''
-    hint = (f'; {ledger_failed} of them failed in earlier runs: --retry-errors infers them again'
-            if ledger_failed else '')
-    return (f'{failed} {counted} failed, more than limits.max_failed_fraction ({limits["max_failed_fraction"]:g}); '
-            f'top errors: {top_codes(errors_by_code)}; {what}{where}{hint}')
+    hint = f'; {ledger_failed} of them failed in earlier runs: --retry-errors infers them again' if ledger_failed else ''
+    return (
+        f'{failed} {counted} failed, more than limits.max_failed_fraction ({limits["max_failed_fraction"]:g}); '
+        f'top errors: {top_codes(errors_by_code)}; {what}{where}{hint}'
+    )
 
 
 def write_cancel(run_dir, reason):
@@ -107,8 +110,12 @@ def read_stats(run_dir):
                 s = json.load(f)
         except (OSError, ValueError):
             continue  # replaced while we read it: the next poll sees it
-        if not s.get('done') and str(s.get('worker', '')).startswith(host + '-') \
-                and isinstance(s.get('pid'), int) and not _pid_alive(s['pid']):
+        if (
+            not s.get('done')
+            and str(s.get('worker', '')).startswith(host + '-')
+            and isinstance(s.get('pid'), int)
+            and not _pid_alive(s['pid'])
+        ):
             continue
         done += int(s.get('rows_done') or 0)
         failed += int(s.get('rows_failed') or 0)
@@ -123,8 +130,15 @@ PROGRESS_EVERY_S = 10.0
 
 def progress_of(run_dir, elapsed_s):
     """Rows, tokens and in-flight requests summed over the workers' stats files, plus the plan's total."""
-    p = {'rows_done': 0, 'rows_failed': 0, 'prompt_tokens': 0, 'completion_tokens': 0, 'inflight': 0,
-         'workers': 0, 'elapsed_s': round(elapsed_s, 1)}
+    p = {
+        'rows_done': 0,
+        'rows_failed': 0,
+        'prompt_tokens': 0,
+        'completion_tokens': 0,
+        'inflight': 0,
+        'workers': 0,
+        'elapsed_s': round(elapsed_s, 1),
+    }
     try:
         with open(os.path.join(run_dir, 'plan.json'), encoding='utf-8') as f:
             total = json.load(f).get('rows_total')
@@ -176,8 +190,7 @@ class BudgetWatcher(threading.Thread):
         self.spent = None  # (reached, progress) once a spend budget (limits.max_*) was reached
         self._started_ms = job['run'].get('started_at')
         self._drain_s = (job.get('engine') or {}).get('request_timeout', 600000) / 1000 + 5
-        self._spend = any(job['limits'].get(k) is not None
-                          for k in ('max_completion_tokens', 'max_prompt_tokens', 'max_wall'))
+        self._spend = any(job['limits'].get(k) is not None for k in ('max_completion_tokens', 'max_prompt_tokens', 'max_wall'))
 
     def counts(self):
         done, failed, codes = read_stats(self._run_dir)
@@ -200,8 +213,7 @@ class BudgetWatcher(threading.Thread):
             finished, failed, codes = self.counts()
             if budget_exceeded(self._limits, finished, failed):
                 self.tripped = (finished, failed, codes)
-                reason = (f'failure budget exceeded: {failed} of the first {finished} rows failed '
-                          f'({top_codes(codes)})')
+                reason = f'failure budget exceeded: {failed} of the first {finished} rows failed ({top_codes(codes)})'
                 self._log(f'{reason}; cancelling the inference')
                 # Workers blocked in a TRANSFORM don't see Spark's interrupt: they watch this file
                 # (src/worker/cancel.ts) and stop within a second.

@@ -33,6 +33,9 @@ export function printFailure(err: unknown, json: boolean): number {
   const code = exitCodeFor(err);
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`sparkinfer: ${message}\n`);
-  if (json) process.stdout.write(`${JSON.stringify(buildSummary({ runId: '', runDir: '', wallMs: 0, status: 'failed', exitCode: code, output: null, message }))}\n`);
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify(buildSummary({ runId: '', runDir: '', wallMs: 0, status: 'failed', exitCode: code, output: null, message }))}\n`,
+    );
   return code;
 }

@@ -48,7 +48,7 @@ export function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
 }
 
 function faultNoReaper(): boolean {
-  return process.env['SPARKINFER_FAULT_NO_REAPER'] === '1';
+  return process.env.SPARKINFER_FAULT_NO_REAPER === '1';
 }
 
 let setprivPath: string | null | undefined;

@@ -153,7 +153,9 @@ export function stopLeftovers(dir: string, graceMs = 3000): string[] {
       killed = true;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`could not stop ${live.map((g) => `process group ${g.pgid} (${g.command})`).join(', ')}; stop it by hand (kill -KILL -- -PGID)`);
+      throw new Error(
+        `could not stop ${live.map((g) => `process group ${g.pgid} (${g.command})`).join(', ')}; stop it by hand (kill -KILL -- -PGID)`,
+      );
     }
     sleepSync(50);
   }

@@ -68,13 +68,16 @@ function text(x: number, y: number, s: string, attrs = ''): string {
 }
 
 function check(spec: ChartSpec): void {
-  if (spec.kind !== 'bar' && spec.kind !== 'line') throw badArgument(`Expected \`kind\` to be "bar" or "line", got \`${String(spec.kind)}\``);
+  if (spec.kind !== 'bar' && spec.kind !== 'line')
+    throw badArgument(`Expected \`kind\` to be "bar" or "line", got \`${String(spec.kind)}\``);
   if (spec.series.length === 0) throw badArgument('Expected at least one series, got none');
   for (const s of spec.series) {
     for (const p of s.points) {
       if (!Number.isFinite(p.y)) throw badArgument(`Expected finite y values, got \`${String(p.y)}\` in series \`${s.name}\``);
       if (spec.kind === 'line' && (typeof p.x !== 'number' || !Number.isFinite(p.x) || (spec.logX === true && p.x <= 0))) {
-        throw badArgument(`Expected ${spec.logX === true ? 'positive ' : ''}numeric x values for a line chart, got \`${String(p.x)}\` in series \`${s.name}\``);
+        throw badArgument(
+          `Expected ${spec.logX === true ? 'positive ' : ''}numeric x values for a line chart, got \`${String(p.x)}\` in series \`${s.name}\``,
+        );
       }
     }
   }
@@ -117,7 +120,9 @@ export function renderSvg(spec: ChartSpec): string {
         if (p === undefined) return;
         const y = yPix(p.y);
         const x = x0 + si * bw;
-        out.push(`<rect class="bar" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${(m.t + ph - y).toFixed(1)}" fill="${COLORS[si % COLORS.length]}"/>`);
+        out.push(
+          `<rect class="bar" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${(m.t + ph - y).toFixed(1)}" fill="${COLORS[si % COLORS.length]}"/>`,
+        );
         out.push(text(x + bw / 2 - 1, y - 4, fmt(p.y), 'font-size="11" text-anchor="middle" fill="#1a202c"'));
       });
       out.push(text(m.l + (ci + 0.5) * slot, m.t + ph + 18, c, 'font-size="12" text-anchor="middle" fill="#1a202c"'));
@@ -136,17 +141,32 @@ export function renderSvg(spec: ChartSpec): string {
     spec.series.forEach((s, si) => {
       const color = COLORS[si % COLORS.length] as string;
       const pts = [...s.points].sort((a, b) => (a.x as number) - (b.x as number));
-      if (pts.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((p) => `${xPix(p.x as number).toFixed(1)},${yPix(p.y).toFixed(1)}`).join(' ')}"/>`);
-      if (spec.maxXLabels === undefined) for (const p of pts) out.push(`<circle class="point" cx="${xPix(p.x as number).toFixed(1)}" cy="${yPix(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
+      if (pts.length > 1)
+        out.push(
+          `<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((p) => `${xPix(p.x as number).toFixed(1)},${yPix(p.y).toFixed(1)}`).join(' ')}"/>`,
+        );
+      if (spec.maxXLabels === undefined)
+        for (const p of pts)
+          out.push(`<circle class="point" cx="${xPix(p.x as number).toFixed(1)}" cy="${yPix(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
     });
   }
   for (const r of spec.refLines ?? []) {
     const y = yPix(r.y);
-    out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#e53e3e" stroke-dasharray="6 4" stroke-width="1.5"/>`);
+    out.push(
+      `<line x1="${m.l}" x2="${m.l + pw}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#e53e3e" stroke-dasharray="6 4" stroke-width="1.5"/>`,
+    );
     out.push(text(m.l + pw - 4, y - 5, `${r.label} (${fmt(r.y)})`, 'font-size="11" text-anchor="end" fill="#c53030"'));
   }
   if (spec.xLabel !== undefined) out.push(text(m.l + pw / 2, H - 36, spec.xLabel, 'font-size="13" text-anchor="middle" fill="#2d3748"'));
-  if (spec.yLabel !== undefined) out.push(text(18, m.t + ph / 2, spec.yLabel, `font-size="13" text-anchor="middle" fill="#2d3748" transform="rotate(-90 18 ${(m.t + ph / 2).toFixed(1)})"`));
+  if (spec.yLabel !== undefined)
+    out.push(
+      text(
+        18,
+        m.t + ph / 2,
+        spec.yLabel,
+        `font-size="13" text-anchor="middle" fill="#2d3748" transform="rotate(-90 18 ${(m.t + ph / 2).toFixed(1)})"`,
+      ),
+    );
   // Legend, bottom left.
   let lx = m.l;
   spec.series.forEach((s, si) => {

@@ -30,21 +30,28 @@ export function ledgerFacts(runDir: string): LedgerFacts {
   const files = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.jsonl')) : [];
   for (const f of files) {
     let text: string;
-    try { text = readFileSync(join(dir, f), 'utf8'); } catch { continue; }
+    try {
+      text = readFileSync(join(dir, f), 'utf8');
+    } catch {
+      continue;
+    }
     for (const r of parseLedgerText(text)) {
-      if (typeof r['latency_ms'] === 'number') lat.push(r['latency_ms']);
-      if (typeof r['attempts'] === 'number' && r['attempts'] > 1) retries += r['attempts'] - 1;
-      const code = r['error_code'];
+      if (typeof r.latency_ms === 'number') lat.push(r.latency_ms);
+      if (typeof r.attempts === 'number' && r.attempts > 1) retries += r.attempts - 1;
+      const code = r.error_code;
       if (typeof code === 'string') {
         const e = errors.get(code);
         if (e !== undefined) e.count++;
-        else errors.set(code, { count: 1, sampleKey: String(r['k']), sampleMessage: String(r['error_message'] ?? '').slice(0, 300) });
+        else errors.set(code, { count: 1, sampleKey: String(r.k), sampleMessage: String(r.error_message ?? '').slice(0, 300) });
       }
     }
   }
   lat.sort((a, b) => a - b);
   return {
-    latency: lat.length === 0 ? null : { p50: percentile(lat, 0.5), p90: percentile(lat, 0.9), p99: percentile(lat, 0.99), max: lat[lat.length - 1] ?? 0 },
+    latency:
+      lat.length === 0
+        ? null
+        : { p50: percentile(lat, 0.5), p90: percentile(lat, 0.9), p99: percentile(lat, 0.99), max: lat[lat.length - 1] ?? 0 },
     retries,
     errors: [...errors.entries()].map(([code, e]) => ({ code, ...e })).sort((a, b) => b.count - a.count),
   };
@@ -69,21 +76,47 @@ function rates(samples: readonly Sample[]): { tok: Array<{ x: number; y: number 
 
 const sec = (s: Sample): number => Math.round(s.t / 100) / 10;
 
-export function charts(samples: readonly Sample[], verdict: Verdict): ChartSpec[] {
+export function charts(samples: readonly Sample[]): ChartSpec[] {
   if (samples.length < 2) return [];
   const r = rates(samples);
   const specs: ChartSpec[] = [
-    { title: 'Throughput (5 s average)', kind: 'line', maxXLabels: 12, xLabel: 'seconds', yLabel: 'per second', series: [{ name: 'completion tok/s', points: r.tok }, { name: 'rows/s', points: r.rows }] },
+    {
+      title: 'Throughput (5 s average)',
+      kind: 'line',
+      maxXLabels: 12,
+      xLabel: 'seconds',
+      yLabel: 'per second',
+      series: [
+        { name: 'completion tok/s', points: r.tok },
+        { name: 'rows/s', points: r.rows },
+      ],
+    },
   ];
   const load = [
     { name: 'our requests in flight', points: samples.map((s) => ({ x: sec(s), y: s.inflight })) },
     { name: 'our windows (sum)', points: samples.map((s) => ({ x: sec(s), y: s.window })) },
   ];
-  if (samples.some((s) => s.running !== undefined)) load.push({ name: 'engine running', points: samples.map((s) => ({ x: sec(s), y: s.running ?? 0 })) });
-  if (samples.some((s) => s.waiting !== undefined)) load.push({ name: 'engine waiting', points: samples.map((s) => ({ x: sec(s), y: s.waiting ?? 0 })) });
-  specs.push({ title: 'Our requests in flight vs the engine', kind: 'line', maxXLabels: 12, xLabel: 'seconds', yLabel: 'requests', series: load });
+  if (samples.some((s) => s.running !== undefined))
+    load.push({ name: 'engine running', points: samples.map((s) => ({ x: sec(s), y: s.running ?? 0 })) });
+  if (samples.some((s) => s.waiting !== undefined))
+    load.push({ name: 'engine waiting', points: samples.map((s) => ({ x: sec(s), y: s.waiting ?? 0 })) });
+  specs.push({
+    title: 'Our requests in flight vs the engine',
+    kind: 'line',
+    maxXLabels: 12,
+    xLabel: 'seconds',
+    yLabel: 'requests',
+    series: load,
+  });
   if (samples.some((s) => s.kvUsage !== undefined)) {
-    specs.push({ title: 'Engine KV cache use', kind: 'line', maxXLabels: 12, xLabel: 'seconds', yLabel: '%', series: [{ name: 'KV use %', points: samples.map((s) => ({ x: sec(s), y: (s.kvUsage ?? 0) * 100 })) }] });
+    specs.push({
+      title: 'Engine KV cache use',
+      kind: 'line',
+      maxXLabels: 12,
+      xLabel: 'seconds',
+      yLabel: '%',
+      series: [{ name: 'KV use %', points: samples.map((s) => ({ x: sec(s), y: (s.kvUsage ?? 0) * 100 })) }],
+    });
   }
   return specs;
 }
@@ -95,18 +128,23 @@ export function verdictText(v: Verdict): string {
 }
 
 const EVIDENCE: Record<string, string> = {
-  engine: 'the engine\'s queue never ran dry: requests were waiting in it, or every slot was busy. More engines (or GPUs) would help; a larger window would not.',
-  orchestrator: 'the engine had free slots and an empty queue while our requests were in flight: the in-flight window was the limit. Raise engine.concurrency (or let auto grow it).',
-  spark: 'the engine was idle and nothing of ours was in flight: tasks were waiting on input or output, or not started. More partitions or faster storage would help.',
+  engine:
+    "the engine's queue never ran dry: requests were waiting in it, or every slot was busy. More engines (or GPUs) would help; a larger window would not.",
+  orchestrator:
+    'the engine had free slots and an empty queue while our requests were in flight: the in-flight window was the limit. Raise engine.concurrency (or let auto grow it).',
+  spark:
+    'the engine was idle and nothing of ours was in flight: tasks were waiting on input or output, or not started. More partitions or faster storage would help.',
 };
 
 export function renderHtml(summary: Summary, samples: readonly Sample[], verdict: Verdict, facts: LedgerFacts): string {
   const h = escapeXml;
-  const svgs = charts(samples, verdict).map((c) => renderSvg({ ...c, width: 900, height: 360 }));
+  const svgs = charts(samples).map((c) => renderSvg({ ...c, width: 900, height: 360 }));
   const row = (k: string, v: string): string => `<tr><th>${h(k)}</th><td>${h(v)}</td></tr>`;
   const lat = facts.latency;
-  const errors = facts.errors.length === 0 ? '<p>No row failed.</p>'
-    : `<table><tr><th>code</th><th>rows</th><th>sample key</th><th>sample message</th></tr>${facts.errors.map((e) => `<tr><td>${h(e.code)}</td><td>${e.count}</td><td>${h(e.sampleKey)}</td><td>${h(e.sampleMessage)}</td></tr>`).join('')}</table>`;
+  const errors =
+    facts.errors.length === 0
+      ? '<p>No row failed.</p>'
+      : `<table><tr><th>code</th><th>rows</th><th>sample key</th><th>sample message</th></tr>${facts.errors.map((e) => `<tr><td>${h(e.code)}</td><td>${e.count}</td><td>${h(e.sampleKey)}</td><td>${h(e.sampleMessage)}</td></tr>`).join('')}</table>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sparkinfer run ${h(summary.run_id)}</title>
 <style>body{font-family:DejaVu Sans,Arial,sans-serif;margin:24px;max-width:960px;color:#1a202c}th{text-align:left;padding-right:16px}td,th{padding:2px 8px;vertical-align:top}table{border-collapse:collapse;margin:8px 0}tr:nth-child(even){background:#f7fafc}.verdict{font-size:1.3em;padding:8px 12px;background:#ebf8ff;border-left:4px solid #2b6cb0}</style>
@@ -131,15 +169,30 @@ ${errors}
 }
 
 /** Writes report.html, and report.png where the rasterizer is installed; returns their paths. */
-export async function writeRunReport(runDir: string, summary: Summary, samples: readonly Sample[], verdict: Verdict, log: (m: string) => void): Promise<{ html: string; png: string | null }> {
+export async function writeRunReport(
+  runDir: string,
+  summary: Summary,
+  samples: readonly Sample[],
+  verdict: Verdict,
+  log: (m: string) => void,
+): Promise<{ html: string; png: string | null }> {
   const html = join(runDir, 'report.html');
   writeFileSync(html, renderHtml(summary, samples, verdict, ledgerFacts(runDir)));
-  const specs = charts(samples, verdict);
+  const specs = charts(samples);
   const main = specs[1] ?? specs[0];
   if (main === undefined) return { html, png: null };
   try {
     const png = join(runDir, 'report.png');
-    writeFileSync(png, await svgToPng(renderSvg({ ...main, width: 1000, note: `${verdictText(verdict)}; run ${summary.run_id}, ${summary.rows_in} rows, ${summary.wall_s} s` })));
+    writeFileSync(
+      png,
+      await svgToPng(
+        renderSvg({
+          ...main,
+          width: 1000,
+          note: `${verdictText(verdict)}; run ${summary.run_id}, ${summary.rows_in} rows, ${summary.wall_s} s`,
+        }),
+      ),
+    );
     return { html, png };
   } catch (err) {
     log(`sparkinfer: no report.png (${(err as Error).message.slice(0, 200)}); report.html has the same charts`);

@@ -54,8 +54,14 @@ export interface DriverSummary {
 }
 
 export function buildSummary(args: {
-  runId: string; runDir: string; wallMs: number; status: Summary['status']; exitCode: number;
-  driver?: DriverSummary; message?: string; output: string | null;
+  runId: string;
+  runDir: string;
+  wallMs: number;
+  status: Summary['status'];
+  exitCode: number;
+  driver?: DriverSummary;
+  message?: string;
+  output: string | null;
   /** The workers' prompt-cache counts (progress.ts readProgress), summed over this run. */
   engineCache?: { known: number; cached: number };
 }): Summary {
@@ -99,11 +105,18 @@ export function formatSummary(s: Summary): string {
     `  rows: ${s.rows_in} in, ${s.rows_ok} ok, ${s.rows_failed} failed (${s.rows_from_ledger} from ledger, ${s.rows_inferred} inferred)`,
     `  tokens: ${s.prompt_tokens} prompt, ${s.completion_tokens} completion; ${s.output_tokens_per_s} output tok/s over ${s.wall_s}s`,
   ];
-  if (s.prompt_tokens_evaluated !== null) lines.push(`  engine: ${s.prompt_tokens_evaluated} prompt tokens evaluated, ${Math.round((s.prompt_cache_share ?? 0) * 100)}% from its prefix cache`);
+  if (s.prompt_tokens_evaluated !== null)
+    lines.push(
+      `  engine: ${s.prompt_tokens_evaluated} prompt tokens evaluated, ${Math.round((s.prompt_cache_share ?? 0) * 100)}% from its prefix cache`,
+    );
   const codes = Object.entries(s.errors_by_code).sort((a, b) => b[1] - a[1]);
-  if (codes.length > 0) lines.push(`  errors: ${codes.map(([c, n]) => `${c} ×${n}`).join(', ')}${s.failed_rows_path !== null ? ` (rows: ${s.failed_rows_path})` : ''}`);
+  if (codes.length > 0)
+    lines.push(
+      `  errors: ${codes.map(([c, n]) => `${c} ×${n}`).join(', ')}${s.failed_rows_path !== null ? ` (rows: ${s.failed_rows_path})` : ''}`,
+    );
   if (s.output !== null) lines.push(`  output: ${s.output}`);
-  if (s.bottleneck !== undefined && s.bottleneck !== null) lines.push(`  bottleneck: ${s.bottleneck}-bound (engine busy ${Math.round((s.engine_busy_fraction ?? 0) * 100)}% of the time)`);
+  if (s.bottleneck !== undefined && s.bottleneck !== null)
+    lines.push(`  bottleneck: ${s.bottleneck}-bound (engine busy ${Math.round((s.engine_busy_fraction ?? 0) * 100)}% of the time)`);
   if (s.report !== undefined) lines.push(`  report: ${s.report}${s.report_png ? ` (chart: ${s.report_png})` : ''}`);
   lines.push(`  run dir: ${s.run_dir}`);
   return lines.join('\n');

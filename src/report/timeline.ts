@@ -53,7 +53,11 @@ export function classify(s: Omit<Sample, 'class'>, slots: number | undefined): B
 export function verdictOf(samples: readonly Sample[]): Verdict {
   const counts: Record<Bottleneck, number> = { engine: 0, orchestrator: 0, spark: 0 };
   let n = 0;
-  for (const s of samples) if (s.class !== undefined) { counts[s.class]++; n++; }
+  for (const s of samples)
+    if (s.class !== undefined) {
+      counts[s.class]++;
+      n++;
+    }
   const fractions: Record<Bottleneck, number> = { engine: 0, orchestrator: 0, spark: 0 };
   if (n === 0) return { bottleneck: null, engine_busy_fraction: null, fractions, samples: 0 };
   let best: Bottleneck = 'engine';
@@ -110,9 +114,16 @@ export class Timeline {
     const metrics = (p.active ?? 0) > 0 ? await this.#get('/metrics') : undefined;
     const load = metrics !== undefined ? engineLoad(metrics) : undefined;
     const base = {
-      t: nowMs - this.#startedMs, rowsDone: p.rowsDone, rowsFailed: p.rowsFailed, completionTokens: p.completionTokens,
-      inflight: p.inflight, window: p.window ?? 0, active: p.active ?? 0,
-      running: load?.running, waiting: load?.waiting, kvUsage: load?.kvUsage,
+      t: nowMs - this.#startedMs,
+      rowsDone: p.rowsDone,
+      rowsFailed: p.rowsFailed,
+      completionTokens: p.completionTokens,
+      inflight: p.inflight,
+      window: p.window ?? 0,
+      active: p.active ?? 0,
+      running: load?.running,
+      waiting: load?.waiting,
+      kvUsage: load?.kvUsage,
     };
     const s: Sample = { ...base, class: classify(base, this.#slots) };
     this.samples.push(s);

@@ -17,7 +17,6 @@ export interface JsonReplyFields {
   error_message?: string;
 }
 
-
 /** Checks replies of one job: built once per worker. */
 export interface JsonReplyChecker {
   check(text: string | null, finishReason: string | null): JsonReplyFields;
@@ -32,11 +31,13 @@ export function makeJsonReplyChecker(schema: Record<string, unknown> | undefined
         if (text === null || text.trim() === '') throw new SyntaxError('the reply is empty');
         value = parseJsonExact(text);
       } catch (err) {
-        if (finishReason === 'length') return { error_code: 'E_LENGTH', error_message: 'max_tokens was reached before the JSON reply was complete' };
+        if (finishReason === 'length')
+          return { error_code: 'E_LENGTH', error_message: 'max_tokens was reached before the JSON reply was complete' };
         return { error_code: 'E_PARSE_JSON', error_message: `the reply is not valid JSON: ${(err as Error).message}` };
       }
       const problem = validate?.(value);
-      if (problem !== undefined) return { error_code: 'E_SCHEMA', error_message: `the reply does not fit the schema at ${problem.path}: ${problem.message}` };
+      if (problem !== undefined)
+        return { error_code: 'E_SCHEMA', error_message: `the reply does not fit the schema at ${problem.path}: ${problem.message}` };
       return { json: stringifyJsonExact(value) };
     },
   };

@@ -122,7 +122,8 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   readonly #growListeners: Array<() => void> = [];
 
   constructor(options: AdaptiveWindowOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new SpecError(`Expected window options to be an object, got \`${String(options)}\``);
+    if (options === null || typeof options !== 'object')
+      throw new SpecError(`Expected window options to be an object, got \`${String(options)}\``);
     const o = options;
     this.#min = checkInt('min', o.min ?? 1, 1);
     this.#max = checkInt('max', o.max ?? 512, this.#min);
@@ -254,8 +255,13 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
 
   snapshot(): WindowSnapshot {
     return {
-      limit: this.limit(), inFlight: this.#inFlight, mode: this.#metricsFresh() ? 'metrics' : 'latency',
-      phase: this.#slowStart ? 'slow-start' : 'steady', cuts: { ...this.#cuts }, longLatencyMs: this.#long, rounds: this.#rounds,
+      limit: this.limit(),
+      inFlight: this.#inFlight,
+      mode: this.#metricsFresh() ? 'metrics' : 'latency',
+      phase: this.#slowStart ? 'slow-start' : 'steady',
+      cuts: { ...this.#cuts },
+      longLatencyMs: this.#long,
+      rounds: this.#rounds,
     };
   }
 

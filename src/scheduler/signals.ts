@@ -57,4 +57,3 @@ export function completionKind(o: { ok: boolean; status?: number | undefined; co
   if (o.code === 'E_TIMEOUT' || o.status === 408 || o.status === 504) return 'timeout';
   return 'error';
 }
-

@@ -39,6 +39,9 @@ export function makeWindow(spec: WindowSpec, deps: Pick<AdaptiveWindowOptions, '
       ...deps,
     });
   }
-  if (typeof spec.concurrency !== 'number') throw new SpecError(`Expected \`concurrency\` to be "auto" or a number from 1 and up, got \`${String(spec.concurrency)}\` (${typeof spec.concurrency})`);
+  if (typeof spec.concurrency !== 'number')
+    throw new SpecError(
+      `Expected \`concurrency\` to be "auto" or a number from 1 and up, got \`${String(spec.concurrency)}\` (${typeof spec.concurrency})`,
+    );
   return new FixedWindow(spec.concurrency);
 }

@@ -37,7 +37,18 @@ function readJson<T>(path: string): T | undefined {
 
 /** Sums the stats files. A retried task attempt leaves its own file; counts can briefly exceed the total. */
 export function readProgress(runDir: string): Progress {
-  const p: Progress = { rowsDone: 0, rowsFailed: 0, completionTokens: 0, promptTokens: 0, promptTokensCacheKnown: 0, promptTokensCached: 0, inflight: 0, window: 0, active: 0, workers: 0 };
+  const p: Progress = {
+    rowsDone: 0,
+    rowsFailed: 0,
+    completionTokens: 0,
+    promptTokens: 0,
+    promptTokensCacheKnown: 0,
+    promptTokensCached: 0,
+    inflight: 0,
+    window: 0,
+    active: 0,
+    workers: 0,
+  };
   const plan = readJson<{ rows_total?: number }>(join(runDir, 'plan.json'));
   if (plan?.rows_total !== undefined) p.rowsTotal = plan.rows_total;
   let names: string[] = [];
@@ -56,7 +67,11 @@ export function readProgress(runDir: string): Progress {
     p.promptTokens += s.prompt_tokens;
     p.promptTokensCacheKnown = (p.promptTokensCacheKnown ?? 0) + (s.prompt_tokens_cache_known ?? 0);
     p.promptTokensCached = (p.promptTokensCached ?? 0) + (s.prompt_tokens_cached ?? 0);
-    if (!s.done) { p.inflight += s.inflight; p.window = (p.window ?? 0) + (s.window ?? 0); p.active = (p.active ?? 0) + 1; }
+    if (!s.done) {
+      p.inflight += s.inflight;
+      p.window = (p.window ?? 0) + (s.window ?? 0);
+      p.active = (p.active ?? 0) + 1;
+    }
   }
   return p;
 }
@@ -70,11 +85,21 @@ export async function sparkTasks(uiPort: number): Promise<TaskCounts | undefined
     const apps = (await (await request(base, { headersTimeout: 1000, bodyTimeout: 1000 })).body.json()) as Array<{ id: string }>;
     const id = apps[0]?.id;
     if (id === undefined) return undefined;
-    const jobs = (await (await request(`${base}/${id}/jobs?status=running`, { headersTimeout: 1000, bodyTimeout: 1000 })).body.json()) as Array<{
-      numTasks: number; numActiveTasks: number; numCompletedTasks: number;
+    const jobs = (await (
+      await request(`${base}/${id}/jobs?status=running`, { headersTimeout: 1000, bodyTimeout: 1000 })
+    ).body.json()) as Array<{
+      numTasks: number;
+      numActiveTasks: number;
+      numCompletedTasks: number;
     }>;
-    let done = 0, active = 0, total = 0;
-    for (const j of jobs) { done += j.numCompletedTasks; active += j.numActiveTasks; total += j.numTasks; }
+    let done = 0,
+      active = 0,
+      total = 0;
+    for (const j of jobs) {
+      done += j.numCompletedTasks;
+      active += j.numActiveTasks;
+      total += j.numTasks;
+    }
     return { done, active, total };
   } catch {
     return undefined;
@@ -112,7 +137,12 @@ export const TASKS_POLL_MS = 5_000;
  * from `fetchTasks` only when a line is due and the last answer is older than TASKS_POLL_MS, so a
  * log gets one REST round trip per line and a terminal one per TASKS_POLL_MS.
  */
-interface TickerOptions { runDir: string; tty: boolean; startedMs: number; fetchTasks?: () => Promise<TaskCounts | undefined> }
+interface TickerOptions {
+  runDir: string;
+  tty: boolean;
+  startedMs: number;
+  fetchTasks?: () => Promise<TaskCounts | undefined>;
+}
 
 export class ProgressTicker {
   private lastLine = Number.NEGATIVE_INFINITY;
@@ -133,7 +163,11 @@ export class ProgressTicker {
       this.tasksAt = nowMs;
       this.tasks = (await this.o.fetchTasks()) ?? this.tasks;
     }
-    if (this.tasks !== undefined) { p.tasksDone = this.tasks.done; p.tasksActive = this.tasks.active; p.tasksTotal = this.tasks.total; }
+    if (this.tasks !== undefined) {
+      p.tasksDone = this.tasks.done;
+      p.tasksActive = this.tasks.active;
+      p.tasksTotal = this.tasks.total;
+    }
     if (p.workers === 0 && p.rowsTotal === undefined) return undefined;
     return formatProgress(p, nowMs - this.o.startedMs, this.o.tty);
   }

@@ -22,7 +22,7 @@ export interface SubmitPaths {
 
 /** `$SPARKINFER_SPARK_SUBMIT`, else the venv's spark-submit (layout.ts venvDir), else `spark-submit` on PATH. */
 export function sparkSubmitBin(root: string): string {
-  const fromEnv = process.env['SPARKINFER_SPARK_SUBMIT'];
+  const fromEnv = process.env.SPARKINFER_SPARK_SUBMIT;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const venv = join(venvDir(root), 'bin', 'spark-submit');
   return existsSync(venv) ? venv : 'spark-submit';
@@ -32,9 +32,11 @@ export function sparkSubmitBin(root: string): string {
 export function requireSparkSubmit(root: string): string {
   const bin = sparkSubmitBin(root);
   if (bin.includes('/') ? existsSync(bin) : findOnPath(bin) !== undefined) return bin;
-  throw new RuntimeFailure(bin.includes('/')
-    ? `spark-submit not found: ${bin} does not exist`
-    : `spark-submit not found: there is no venv at ${venvDir(root)} and no spark-submit on PATH; run \`sparkinfer setup\` (in a checkout: \`npm run setup\`)`);
+  throw new RuntimeFailure(
+    bin.includes('/')
+      ? `spark-submit not found: ${bin} does not exist`
+      : `spark-submit not found: there is no venv at ${venvDir(root)} and no spark-submit on PATH; run \`sparkinfer setup\` (in a checkout: \`npm run setup\`)`,
+  );
 }
 
 /** The venv's python (layout.ts venvDir), else `python3` on PATH. */
@@ -110,13 +112,13 @@ export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     SPARKINFER_NODE: extra.nodePath,
-    PYSPARK_PYTHON: process.env['PYSPARK_PYTHON'] ?? pythonBin(paths.root),
-    PYSPARK_DRIVER_PYTHON: process.env['PYSPARK_DRIVER_PYTHON'] ?? pythonBin(paths.root),
+    PYSPARK_PYTHON: process.env.PYSPARK_PYTHON ?? pythonBin(paths.root),
+    PYSPARK_DRIVER_PYTHON: process.env.PYSPARK_DRIVER_PYTHON ?? pythonBin(paths.root),
     PYTHONUNBUFFERED: '1',
   };
   // The driver notes in its log whether the JVM mapped the archive (python/sparkinfer/driver.py).
-  if (extra.jvmArchive !== undefined && 'use' in extra.jvmArchive) env['SPARKINFER_JVM_ARCHIVE_FILE'] = extra.jvmArchive.use;
-  else delete env['SPARKINFER_JVM_ARCHIVE_FILE'];
+  if (extra.jvmArchive !== undefined && 'use' in extra.jvmArchive) env.SPARKINFER_JVM_ARCHIVE_FILE = extra.jvmArchive.use;
+  else delete env.SPARKINFER_JVM_ARCHIVE_FILE;
   const bin = sparkSubmitBin(paths.root);
   const [file, args] = withParentDeathSignal(bin, buildSubmitArgs(job, paths, extra));
   const child = spawn(file, args, { stdio: ['ignore', fd, fd], detached: true, env });

@@ -24,7 +24,9 @@ export function watchCancel(runDir: string, onCancel: (reason: string) => void, 
     let reason = 'cancelled by the driver';
     try {
       reason = (JSON.parse(readFileSync(path, 'utf8')) as { reason?: string }).reason ?? reason;
-    } catch { /* being written: the default reason will do */ }
+    } catch {
+      /* being written: the default reason will do */
+    }
     onCancel(reason);
   };
   const timer = setInterval(look, intervalMs);

@@ -23,11 +23,13 @@ export function parseInputLine(line: string): InputRow {
   } catch (err) {
     throw new ProtocolError(`input line is not JSON (${(err as Error).message}): ${line.slice(0, 120)}`);
   }
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new ProtocolError(`input line is not a JSON object: ${line.slice(0, 120)}`);
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
+    throw new ProtocolError(`input line is not a JSON object: ${line.slice(0, 120)}`);
   // A rest copy, not `delete`: deleting turns the object into a slow dictionary for every later read.
   const { [KEY_FIELD]: key, [CARRY_FIELD]: carry, ...row } = obj as Record<string, unknown>;
   if (typeof key !== 'string') throw new ProtocolError(`input line has no string ${KEY_FIELD}: ${line.slice(0, 120)}`);
-  if (carry !== null && carry !== undefined && typeof carry !== 'string') throw new ProtocolError(`input line has a non-string ${CARRY_FIELD}`);
+  if (carry !== null && carry !== undefined && typeof carry !== 'string')
+    throw new ProtocolError(`input line has a non-string ${CARRY_FIELD}`);
   return { key, carry: carry ?? null, row };
 }
 

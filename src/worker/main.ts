@@ -53,12 +53,15 @@ async function main(): Promise<number> {
     }
   };
   // On Kubernetes the sidecar's address is wired through the environment.
-  const endpoint = process.env['SPARKINFER_ENDPOINT'] ?? job.run.endpoint;
+  const endpoint = process.env.SPARKINFER_ENDPOINT ?? job.run.endpoint;
   const keyEnv = job.engine.api_key_env;
   const apiKey = keyEnv !== undefined ? process.env[keyEnv] : undefined;
   const maxWindow = job.engine.concurrency === 'auto' ? job.engine.concurrency_max : job.engine.concurrency;
   const client = new EngineClient({
-    endpoint, apiKey, connections: Math.max(1, maxWindow), requestTimeoutMs: job.engine.request_timeout,
+    endpoint,
+    apiKey,
+    connections: Math.max(1, maxWindow),
+    requestTimeoutMs: job.engine.request_timeout,
     logger: { info: log, warn: log, debug: () => {} },
   });
   const window = makeWindow(job.engine);
@@ -68,8 +71,20 @@ async function main(): Promise<number> {
   // When the driver skipped the plan (prefix-free data), the FIFO: exactly what `off` does.
   const planSkipped = job.engine.prefix_order === 'auto' && prefixPlanSkipped(runDir);
   if (planSkipped) log('prefix plan skipped by the driver (plan.json): arrival order');
-  const makeQueue = job.engine.prefix_order === 'auto' && !planSkipped ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots }) : undefined;
-  const stopPolling = startLoadPolling(client, window, ac.signal, log, job.run.engine_kind, makeQueue !== undefined ? (n) => { engineSlots = n; } : undefined);
+  const makeQueue =
+    job.engine.prefix_order === 'auto' && !planSkipped ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots }) : undefined;
+  const stopPolling = startLoadPolling(
+    client,
+    window,
+    ac.signal,
+    log,
+    job.run.engine_kind,
+    makeQueue !== undefined
+      ? (n) => {
+          engineSlots = n;
+        }
+      : undefined,
+  );
   const ledger = new LedgerWriter(join(runDir, 'ledger', `${id}.jsonl`));
   const statsFile = new StatsFile(join(runDir, 'stats'), id);
   const stats = newStats(id, Date.now());
@@ -80,10 +95,22 @@ async function main(): Promise<number> {
   log(`worker ${id} started: endpoint ${endpoint}, concurrency ${String(job.engine.concurrency)}, task ${job.task}`);
   const writeStats = (c: PipelineCounters, done = false): void => {
     Object.assign(stats, {
-      updated_at: Date.now(), rows_in: c.rowsIn, rows_done: c.rowsDone, rows_ok: c.rowsOk, rows_failed: c.rowsFailed,
-      prompt_tokens: c.promptTokens, completion_tokens: c.completionTokens, requests_sent: c.requestsSent,
-      prompt_tokens_cache_known: c.promptTokensCacheKnown, prompt_tokens_cached: c.promptTokensCached,
-      retries: c.retries, inflight: c.inflight, window: c.window, errors_by_code: c.errorsByCode, outage: c.outage, done,
+      updated_at: Date.now(),
+      rows_in: c.rowsIn,
+      rows_done: c.rowsDone,
+      rows_ok: c.rowsOk,
+      rows_failed: c.rowsFailed,
+      prompt_tokens: c.promptTokens,
+      completion_tokens: c.completionTokens,
+      requests_sent: c.requestsSent,
+      prompt_tokens_cache_known: c.promptTokensCacheKnown,
+      prompt_tokens_cached: c.promptTokensCached,
+      retries: c.retries,
+      inflight: c.inflight,
+      window: c.window,
+      errors_by_code: c.errorsByCode,
+      outage: c.outage,
+      done,
     });
     try {
       statsFile.write(stats);
@@ -95,7 +122,8 @@ async function main(): Promise<number> {
   // Ledger first, then stdout, one batch per event-loop turn (output.ts); line by line under the
   // fault hook, which must die right after its N-th line.
   const results = new ResultWriter(ledger, out, {
-    batched: faultKill === undefined, afterLine: faultKill,
+    batched: faultKill === undefined,
+    afterLine: faultKill,
     onFatal: (err) => {
       // Nothing more may reach stdout; Spark keeps this line (2 KB of stderr) for the driver's message.
       log(`worker failed: ${(err as Error).message}`);
@@ -117,14 +145,19 @@ async function main(): Promise<number> {
     process.stderr.write(`sparkinfer-worker: cancelled by the driver: ${(cancelReason ?? 'a budget was reached').slice(0, 300)}\n`);
     process.exit(WORKER_EXIT.CANCELLED);
   };
-  const stopCancelWatch = watchCancel(runDir, (reason) => {
-    if (cancelReason !== undefined) return;
-    log(`cancelled by the driver: ${reason}; letting ${String(stats.inflight)} request(s) in flight finish`);
-    cancelReason = reason;
-    stop.abort();
-    // Requests end within request_timeout; past that, stop anyway (the ledger has what finished).
-    setTimeout(exitCancelled, job.engine.request_timeout + 5000).unref();
-  }, 1000, true);
+  const stopCancelWatch = watchCancel(
+    runDir,
+    (reason) => {
+      if (cancelReason !== undefined) return;
+      log(`cancelled by the driver: ${reason}; letting ${String(stats.inflight)} request(s) in flight finish`);
+      cancelReason = reason;
+      stop.abort();
+      // Requests end within request_timeout; past that, stop anyway (the ledger has what finished).
+      setTimeout(exitCancelled, job.engine.request_timeout + 5000).unref();
+    },
+    1000,
+    true,
+  );
   // The spend budgets (limits.max_*_tokens) counted here too, with the other workers' stats: this
   // worker stops dispatching within its own window; the driver's watcher then cancels the run.
   // Checked at every result; the others' share is read with the stats, once a second.
@@ -135,7 +168,10 @@ async function main(): Promise<number> {
     own.promptTokens += r.prompt_tokens ?? 0;
     own.completionTokens += r.completion_tokens ?? 0;
     if (!spendBudget || stop.signal.aborted) return;
-    const hit = spendReached(job.limits, { promptTokens: own.promptTokens + others.promptTokens, completionTokens: own.completionTokens + others.completionTokens });
+    const hit = spendReached(job.limits, {
+      promptTokens: own.promptTokens + others.promptTokens,
+      completionTokens: own.completionTokens + others.completionTokens,
+    });
     if (hit === undefined) return;
     log(`limits.${hit.key} (${hit.limit}) reached (${hit.used}): sending nothing more, letting the requests in flight finish`);
     stop.abort();
@@ -148,7 +184,10 @@ async function main(): Promise<number> {
       attempt: (p, signal) => builder.attempt(client, p, signal),
       decide: (e, n) => classify(e.raw ?? e, n, policy, Math.random),
       window,
-      emit: (r) => { checkSpend(r); return results.emit(JSON.stringify(r)); },
+      emit: (r) => {
+        checkSpend(r);
+        return results.emit(JSON.stringify(r));
+      },
       drained: () => results.drained(),
       waitHealthy: async (timeoutMs, signal) => {
         try {
@@ -185,7 +224,9 @@ async function main(): Promise<number> {
     results.flush();
     ledger.close();
     writeStats(counters, true);
-    log(`worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries`);
+    log(
+      `worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries`,
+    );
     await new Promise<void>((res) => out.write('', () => res()));
     return WORKER_EXIT.OK;
   } catch (err) {
@@ -208,7 +249,9 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     process.stderr.write(`sparkinfer-worker: ${String((err as Error)?.message ?? err).slice(0, 500)}\n`);
     process.exitCode = WORKER_EXIT.PROTOCOL;

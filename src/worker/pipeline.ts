@@ -133,8 +133,20 @@ export class OutageTimeout extends Error {}
 
 export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   const c: PipelineCounters = {
-    rowsIn: 0, rowsDone: 0, rowsOk: 0, rowsFailed: 0, promptTokens: 0, completionTokens: 0,
-    promptTokensCacheKnown: 0, promptTokensCached: 0, requestsSent: 0, retries: 0, inflight: 0, window: d.window.limit(), outage: false, errorsByCode: {},
+    rowsIn: 0,
+    rowsDone: 0,
+    rowsOk: 0,
+    rowsFailed: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    promptTokensCacheKnown: 0,
+    promptTokensCached: 0,
+    requestsSent: 0,
+    retries: 0,
+    inflight: 0,
+    window: d.window.limit(),
+    outage: false,
+    errorsByCode: {},
   };
   const queue: DispatchQueue<Item> = d.makeQueue?.<Item>() ?? [];
   let delayed = 0;
@@ -143,19 +155,33 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   let fatal: Error | undefined;
   let outageWait: Promise<void> | undefined;
   let wake: () => void = () => {};
-  let wakeP = new Promise<void>((r) => { wake = r; });
+  let wakeP = new Promise<void>((r) => {
+    wake = r;
+  });
   const notify = (): void => {
     const w = wake;
-    wakeP = new Promise<void>((r) => { wake = r; });
+    wakeP = new Promise<void>((r) => {
+      wake = r;
+    });
     w();
   };
 
   const finish = (item: Item, fields: Partial<ResultLine>, now: number): void => {
     const result: ResultLine = {
-      k: item.row.key, c: item.row.carry, text: null, reasoning: null, json: null, embedding: null,
-      finish_reason: null, prompt_tokens: null, completion_tokens: null,
-      latency_ms: item.attempts > 0 ? now - item.firstSentAt : null, attempts: item.attempts,
-      error_code: null, error_message: null, model: d.model,
+      k: item.row.key,
+      c: item.row.carry,
+      text: null,
+      reasoning: null,
+      json: null,
+      embedding: null,
+      finish_reason: null,
+      prompt_tokens: null,
+      completion_tokens: null,
+      latency_ms: item.attempts > 0 ? now - item.firstSentAt : null,
+      attempts: item.attempts,
+      error_code: null,
+      error_message: null,
+      model: d.model,
       request: d.includeRequest && item.prepared.body !== '' ? item.prepared.body : null,
       ...fields,
     };
@@ -169,7 +195,11 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     c.completionTokens += result.completion_tokens ?? 0;
     if (!d.emit(result) && !outputBlocked) {
       outputBlocked = true;
-      void d.drained().then(() => { outputBlocked = false; pump(); notify(); });
+      void d.drained().then(() => {
+        outputBlocked = false;
+        pump();
+        notify();
+      });
     }
   };
 
@@ -187,7 +217,11 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
         } else fatal ??= new OutageTimeout(`engine outage lasted longer than outage_timeout (${d.outageTimeoutMs} ms)`);
         notify();
       },
-      (err: unknown) => { outageWait = undefined; fatal ??= err as Error; notify(); },
+      (err: unknown) => {
+        outageWait = undefined;
+        fatal ??= err as Error;
+        notify();
+      },
     );
   };
 
@@ -199,7 +233,8 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     d.window.onStart?.();
     d.attempt(item.prepared, d.signal).then(
       (a) => settle(item, a),
-      (err: unknown) => settle(item, { ok: false, latencyMs: 0, error: { code: 'E_CONNECT', message: String((err as Error)?.message ?? err), raw: err } }),
+      (err: unknown) =>
+        settle(item, { ok: false, latencyMs: 0, error: { code: 'E_CONNECT', message: String((err as Error)?.message ?? err), raw: err } }),
     );
   };
 
@@ -211,7 +246,12 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
         c.promptTokensCacheKnown += a.fields.prompt_tokens;
         c.promptTokensCached += a.cachedPromptTokens;
       }
-      d.window.onComplete?.({ latencyMs: a.latencyMs, ok: true, kind: 'ok', ...(typeof a.fields.completion_tokens === 'number' ? { outputTokens: a.fields.completion_tokens } : {}) });
+      d.window.onComplete?.({
+        latencyMs: a.latencyMs,
+        ok: true,
+        kind: 'ok',
+        ...(typeof a.fields.completion_tokens === 'number' ? { outputTokens: a.fields.completion_tokens } : {}),
+      });
       finish(item, a.fields, d.now());
     } else {
       const e = a.error;
@@ -227,8 +267,16 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
         d.log(`retry ${item.attempts} for row ${item.row.key} in ${decision.delayMs} ms: ${e.code} ${e.message.slice(0, 200)}`);
         delayed++;
         d.sleep(decision.delayMs, d.signal).then(
-          () => { delayed--; queue.unshift(item); pump(); notify(); },
-          () => { delayed--; notify(); },
+          () => {
+            delayed--;
+            queue.unshift(item);
+            pump();
+            notify();
+          },
+          () => {
+            delayed--;
+            notify();
+          },
         );
       } else {
         finish(item, { error_code: e.code, error_message: e.message }, d.now());
@@ -238,7 +286,10 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     notify();
   };
 
-  d.window.onGrow?.(() => { pump(); notify(); });
+  d.window.onGrow?.(() => {
+    pump();
+    notify();
+  });
 
   const stopped = (): boolean => d.stopDispatch?.aborted === true;
   d.stopDispatch?.addEventListener('abort', () => notify(), { once: true });
@@ -259,7 +310,11 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
       prepared = d.prepare(row);
     } catch (err) {
       const message = typeof (err as { message?: unknown } | null)?.message === 'string' ? (err as Error).message : String(err);
-      finish({ row, prepared: { path: '', body: '' }, attempts: 0, firstSentAt: 0 }, { error_code: errorCodeOf(err, 'E_TEMPLATE'), error_message: message }, d.now());
+      finish(
+        { row, prepared: { path: '', body: '' }, attempts: 0, firstSentAt: 0 },
+        { error_code: errorCodeOf(err, 'E_TEMPLATE'), error_message: message },
+        d.now(),
+      );
       return;
     }
     queue.push({ row, prepared, attempts: 0, firstSentAt: 0 });

@@ -170,8 +170,12 @@ export function prefixPlanSkipped(runDir: string): boolean {
  *   - a generic OpenAI server (cache unknown): undefined, the FIFO, which keeps the prefix plan's
  *     order (a group's rows one after another). Not measured: no such engine here.
  */
-export function dispatchQueueFor(kind: string, options: { slots?: () => number | undefined } = {}): (<T extends { prepared: Prepared }>() => DispatchQueue<T>) | undefined {
-  if (kind === 'llama-server') return <T extends { prepared: Prepared }>() => new SlotAffinityQueue<T>(options.slots !== undefined ? { slots: options.slots } : {});
+export function dispatchQueueFor(
+  kind: string,
+  options: { slots?: () => number | undefined } = {},
+): (<T extends { prepared: Prepared }>() => DispatchQueue<T>) | undefined {
+  if (kind === 'llama-server')
+    return <T extends { prepared: Prepared }>() => new SlotAffinityQueue<T>(options.slots !== undefined ? { slots: options.slots } : {});
   if (kind === 'vllm') return prefixQueueFactory();
   return undefined;
 }

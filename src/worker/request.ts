@@ -18,7 +18,6 @@ import { prefixKeyOf } from './prefix-order.ts';
 
 export type { RequestBuilder } from './builder.ts';
 
-
 export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): RequestBuilder {
   const adapter = adapterFor(job.run.engine_kind);
   if (job.input.format === 'openai-batch') return makeBatchFileBuilder(job, adapter);
@@ -26,7 +25,8 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
   const ignored = adapter.ignoredKeys(job.sampling);
   if (ignored.length > 0) log(`warning: engine kind ${job.run.engine_kind} ignores sampling keys: ${ignored.join(', ')}`);
   const prompt = compilePrompt(job, { chatTemplate: job.run.chat_template });
-  if (job.run.chat_template !== undefined) log(`chat template from ${job.run.chat_template.source}: chats are rendered here and sent to /v1/completions`);
+  if (job.run.chat_template !== undefined)
+    log(`chat template from ${job.run.chat_template.source}: chats are rendered here and sent to /v1/completions`);
   const checker = job.response.format === 'json' ? makeJsonReplyChecker(job.response.schema) : undefined;
   // A client-side chat template renders the chat to one prompt: the completions API.
   const chat = job.prompt.api === 'chat';
@@ -47,11 +47,19 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
         const res = await client.post(p.path, p.body, { signal });
         const parsed = chat ? adapter.parseChat(res.json) : adapter.parseCompletion(res.json);
         const fields: Partial<ResultLine> = {
-          text: parsed.text, reasoning: parsed.reasoning ?? null, finish_reason: parsed.finishReason,
-          prompt_tokens: parsed.promptTokens, completion_tokens: parsed.completionTokens,
+          text: parsed.text,
+          reasoning: parsed.reasoning ?? null,
+          finish_reason: parsed.finishReason,
+          prompt_tokens: parsed.promptTokens,
+          completion_tokens: parsed.completionTokens,
         };
         if (checker !== undefined) Object.assign(fields, checker.check(parsed.text, parsed.finishReason));
-        return { ok: true, latencyMs: res.latencyMs, fields, ...(parsed.cachedPromptTokens !== undefined ? { cachedPromptTokens: parsed.cachedPromptTokens } : {}) };
+        return {
+          ok: true,
+          latencyMs: res.latencyMs,
+          fields,
+          ...(parsed.cachedPromptTokens !== undefined ? { cachedPromptTokens: parsed.cachedPromptTokens } : {}),
+        };
       } catch (err) {
         return attemptFailure(err, performance.now() - t0);
       }

@@ -35,9 +35,26 @@ export interface WorkerStats {
 
 export function newStats(worker: string, now: number): WorkerStats {
   return {
-    worker, pid: process.pid, started_at: now, updated_at: now, rows_in: 0, rows_done: 0, rows_ok: 0,
-    rows_failed: 0, prompt_tokens: 0, completion_tokens: 0, prompt_tokens_cache_known: 0, prompt_tokens_cached: 0, requests_sent: 0, retries: 0, inflight: 0,
-    window: 0, errors_by_code: {}, outage: false, done: false, max_rss_kb: 0,
+    worker,
+    pid: process.pid,
+    started_at: now,
+    updated_at: now,
+    rows_in: 0,
+    rows_done: 0,
+    rows_ok: 0,
+    rows_failed: 0,
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    prompt_tokens_cache_known: 0,
+    prompt_tokens_cached: 0,
+    requests_sent: 0,
+    retries: 0,
+    inflight: 0,
+    window: 0,
+    errors_by_code: {},
+    outage: false,
+    done: false,
+    max_rss_kb: 0,
   };
 }
 

@@ -16,10 +16,13 @@ export function pipelineDeps(over: Partial<PipelineDeps> & { attempt: PipelineDe
   return {
     lines: linesOf(50),
     parse: parseInputLine,
-    prepare: (row) => ({ path: '/chat/completions', body: JSON.stringify({ q: row.row['q'] }) }),
+    prepare: (row) => ({ path: '/chat/completions', body: JSON.stringify({ q: row.row.q }) }),
     decide: (e, n) => ({ retry: e.code === 'E_HTTP_5XX' && n <= 3, delayMs: 1, outage: e.code === 'E_CONNECT' }),
     window: { limit: () => 4 },
-    emit: (r) => { out.push(r); return true; },
+    emit: (r) => {
+      out.push(r);
+      return true;
+    },
     drained: () => Promise.resolve(),
     waitHealthy: () => Promise.resolve(true),
     outageTimeoutMs: 1000,

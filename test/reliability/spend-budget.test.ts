@@ -40,13 +40,17 @@ function rowsPastBudget(results: Array<Record<string, unknown>>, field: string, 
   return past;
 }
 
-test('each spend budget stops the run within one window, no output, exit 1 naming it; --set reruns resume; every key once', { timeout: 900_000 }, async () => {
+test('each spend budget stops the run within one window, no output, exit 1 naming it; --set reruns resume; every key once', {
+  timeout: 900_000,
+}, async () => {
   const input = join(work, 'q.jsonl');
   const out = join(work, 'out');
   const ids = writeQuestions(input, ROWS);
   const path = join(work, 'spend.yaml');
   // One partition: its worker's ledger is in completion order, so "within one window" is checkable row by row.
-  writeFileSync(path, `
+  writeFileSync(
+    path,
+    `
 name: spend
 input: { format: json, path: "${input}", key: id }
 prompt: { system: "Answer in one sentence.", user: "{{ question }}" }
@@ -55,7 +59,8 @@ sampling: { temperature: 0, max_tokens: 24, ignore_eos: true }
 engine: { endpoint: "${engine.endpoint}", kind: llama-server, concurrency: ${WINDOW}, request_timeout: 120s, startup_timeout: 60s }
 output: { format: json, path: "${out}" }
 spark: { master: "local[2,3]", partitions: 1 }
-`);
+`,
+  );
   const root = `${out}.sparkinfer`;
   const stops: Array<{ key: string; set: string; field?: string; limit?: number }> = [
     { key: 'max_completion_tokens', set: 'limits.max_completion_tokens=150', field: 'completion_tokens', limit: 150 },
@@ -70,7 +75,7 @@ spark: { master: "local[2,3]", partitions: 1 }
     assert.match(r.stderr, /rows are done and kept in the ledger/);
     assert.match(r.stderr, /run the same command again to continue/);
     assert.equal(existsSync(join(out, '_SUCCESS')), false, `${s.key}: no output was written`);
-    assert.equal(summaryOf(r)['status'], 'failed');
+    assert.equal(summaryOf(r).status, 'failed');
     const dir = runDirs(root).at(-1) as string;
     const results = ledgerResults(dir);
     inLedger += results.length;
@@ -89,8 +94,8 @@ spark: { master: "local[2,3]", partitions: 1 }
   const last = await runCli(['run', path, '--json'], { timeoutMs: 600_000 });
   assert.equal(last.code, 0, last.stderr.slice(-3000));
   const s = summaryOf(last);
-  assert.equal(s['rows_from_ledger'], inLedger, 'every row the stopped runs finished was reused');
-  assert.equal(s['rows_inferred'], ROWS - inLedger);
+  assert.equal(s.rows_from_ledger, inLedger, 'every row the stopped runs finished was reused');
+  assert.equal(s.rows_inferred, ROWS - inLedger);
   const t = tally(readOutput(out), ids);
   assert.equal(t.rowsOut, ROWS);
   assert.equal(t.duplicates, 0);

@@ -16,7 +16,9 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const TEXT = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
 
 /** Base images of each stage with ARG defaults substituted; stage names are kept as they are. */
-function stages(text: string): { image: string; stage: string | null; instructions: { keyword: string; args: string; flags: string[] }[] }[] {
+function stages(
+  text: string,
+): { image: string; stage: string | null; instructions: { keyword: string; args: string; flags: string[] }[] }[] {
   const df = DockerfileParser.parse(text);
   const args = new Map(df.getInitialARGs().map((a) => [a.getProperty()?.getName() ?? '', a.getProperty()?.getValue() ?? '']));
   const sub = (s: string): string => s.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, n: string) => args.get(n) ?? `\${${n}}`);
@@ -28,7 +30,8 @@ function stages(text: string): { image: string; stage: string | null; instructio
       const from = df.getFROMs().find((f) => f.getRange().start.line === ins.getRange().start.line);
       out.push({ image: sub(from?.getImage() ?? ''), stage: from?.getBuildStage() ?? null, instructions: [] });
     } else {
-      const flags = 'getFlags' in ins && typeof ins.getFlags === 'function' ? (ins.getFlags() as { getName(): string }[]).map((f) => f.getName()) : [];
+      const flags =
+        'getFlags' in ins && typeof ins.getFlags === 'function' ? (ins.getFlags() as { getName(): string }[]).map((f) => f.getName()) : [];
       out.at(-1)?.instructions.push({ keyword, args: content, flags });
     }
   }
@@ -36,8 +39,11 @@ function stages(text: string): { image: string; stage: string | null; instructio
 }
 
 test('the linter finds no problem in deploy/Dockerfile, and does find them in a broken one', () => {
-  assert.deepEqual(validate(TEXT).map((d) => `${d.range.start.line + 1}: ${d.message}`), []);
-  const broken = 'FROM debian:12.8-slim\nCOPY onlyone\nEXPOSE 80/tcpx\nENTRYPOINT [\'tini\']\n';
+  assert.deepEqual(
+    validate(TEXT).map((d) => `${d.range.start.line + 1}: ${d.message}`),
+    [],
+  );
+  const broken = "FROM debian:12.8-slim\nCOPY onlyone\nEXPOSE 80/tcpx\nENTRYPOINT ['tini']\n";
   assert.ok(validate(broken).length >= 2, 'the linter reports a COPY without destination and a bad protocol');
 });
 
@@ -55,7 +61,10 @@ test('every base image is pinned by a version tag, never latest or untagged', ()
   // Versions agree with the rest of the project.
   const spark = external.find((i) => i.startsWith('apache/spark:'));
   assert.ok(spark?.startsWith(`apache/spark:${DEFAULT_SPARK_VERSION}-`), `${spark} vs kubernetes.spark_version ${DEFAULT_SPARK_VERSION}`);
-  assert.match(readFileSync(join(ROOT, 'scripts', 'setup.sh'), 'utf8'), new RegExp(`PYSPARK_VERSION=${DEFAULT_SPARK_VERSION.replace(/\./g, '\\.')}\\b`));
+  assert.match(
+    readFileSync(join(ROOT, 'scripts', 'setup.sh'), 'utf8'),
+    new RegExp(`PYSPARK_VERSION=${DEFAULT_SPARK_VERSION.replace(/\./g, '\\.')}\\b`),
+  );
   const node = external.find((i) => i.startsWith('node:'));
   assert.match(node ?? '', /^node:24\.\d+\.\d+-/, 'Node 24, pinned to a patch release');
 });
@@ -80,14 +89,25 @@ test('the final image runs as a numeric non-root user with tini as PID 1', () =>
 test('the image puts node, the worker bundle and the driver where the manifests expect them', () => {
   const final = stages(TEXT).at(-1);
   const copies = (final?.instructions ?? []).filter((i) => i.keyword === 'COPY').map((i) => i.args);
-  assert.ok((final?.instructions ?? []).some((i) => i.keyword === 'COPY' && i.flags.includes('from')), 'a multi-stage build');
+  assert.ok(
+    (final?.instructions ?? []).some((i) => i.keyword === 'COPY' && i.flags.includes('from')),
+    'a multi-stage build',
+  );
   const dest = (c: string): string => c.trim().split(/\s+/).at(-1) ?? '';
   assert.ok(copies.some((c) => dest(c) === NODE_BIN));
   assert.ok(copies.some((c) => c.includes('sparkinfer-worker.mjs') && WORKER_BUNDLE.startsWith(dest(c))));
   assert.ok(copies.some((c) => DRIVER_FILE.replace('local://', '').startsWith(dest(c))));
   // The s3a:// jars setup fetches (scripts/lib/cloud-jars.txt) are on Spark's class path in the image.
-  assert.ok(copies.some((c) => dest(c) === '/opt/spark/jars/'), 'the cloud jars are copied into /opt/spark/jars/');
-  assert.ok(stages(TEXT).some((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('maven_fetch.py') && i.args.includes('cloud-jars.txt'))), 'fetched by scripts/lib/maven_fetch.py from the pinned list');
+  assert.ok(
+    copies.some((c) => dest(c) === '/opt/spark/jars/'),
+    'the cloud jars are copied into /opt/spark/jars/',
+  );
+  assert.ok(
+    stages(TEXT).some((s) =>
+      s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('maven_fetch.py') && i.args.includes('cloud-jars.txt')),
+    ),
+    'fetched by scripts/lib/maven_fetch.py from the pinned list',
+  );
   // Every COPY from the build context names something that exists in the repository.
   for (const s of stages(TEXT)) {
     for (const c of s.instructions.filter((i) => i.keyword === 'COPY' && !i.flags.includes('from'))) {
@@ -95,5 +115,14 @@ test('the image puts node, the worker bundle and the driver where the manifests 
     }
   }
   const ignore = readFileSync(join(ROOT, 'deploy', 'Dockerfile.dockerignore'), 'utf8');
-  for (const needed of ['package.json', 'package-lock.json', 'src/', 'scripts/build.ts', 'scripts/lib/maven_fetch.py', 'scripts/lib/cloud-jars.txt', 'python/sparkinfer/']) assert.ok(ignore.includes(`!${needed}`), `.dockerignore excludes ${needed}`);
+  for (const needed of [
+    'package.json',
+    'package-lock.json',
+    'src/',
+    'scripts/build.ts',
+    'scripts/lib/maven_fetch.py',
+    'scripts/lib/cloud-jars.txt',
+    'python/sparkinfer/',
+  ])
+    assert.ok(ignore.includes(`!${needed}`), `.dockerignore excludes ${needed}`);
 });

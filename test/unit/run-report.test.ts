@@ -38,13 +38,29 @@ test('the report: self-contained HTML with the verdict, latency percentiles, err
   const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-report-unit-'));
   try {
     mkdirSync(join(dir, 'ledger'));
-    const lines = Array.from({ length: 10 }, (_, i) => JSON.stringify({ k: `k${i}`, latency_ms: (i + 1) * 100, attempts: i === 3 ? 3 : 1, error_code: i === 7 ? 'E_LENGTH' : null, error_message: i === 7 ? 'too long <b>' : null }));
-    writeFileSync(join(dir, 'ledger', 'w.jsonl'), lines.join('\n') + '\n');
+    const lines = Array.from({ length: 10 }, (_, i) =>
+      JSON.stringify({
+        k: `k${i}`,
+        latency_ms: (i + 1) * 100,
+        attempts: i === 3 ? 3 : 1,
+        error_code: i === 7 ? 'E_LENGTH' : null,
+        error_message: i === 7 ? 'too long <b>' : null,
+      }),
+    );
+    writeFileSync(join(dir, 'ledger', 'w.jsonl'), `${lines.join('\n')}\n`);
     const facts = ledgerFacts(dir);
     assert.deepEqual(facts.latency, { p50: 500, p90: 900, p99: 1000, max: 1000 });
     assert.equal(facts.retries, 2);
     assert.deepEqual(facts.errors, [{ code: 'E_LENGTH', count: 1, sampleKey: 'k7', sampleMessage: 'too long <b>' }]);
-    const samples: Sample[] = [0, 1, 2, 3].map((i) => ({ ...base, t: i * 1000, rowsDone: i * 3, completionTokens: i * 90, running: 2, waiting: 1, class: 'engine' }));
+    const samples: Sample[] = [0, 1, 2, 3].map((i) => ({
+      ...base,
+      t: i * 1000,
+      rowsDone: i * 3,
+      completionTokens: i * 90,
+      running: 2,
+      waiting: 1,
+      class: 'engine',
+    }));
     const summary = buildSummary({ runId: 'r1', runDir: dir, wallMs: 4000, status: 'succeeded', exitCode: 0, output: '/o' });
     const html = renderHtml(summary, samples, verdictOf(samples), facts);
     assert.match(html, /engine-bound \(engine 100%, orchestrator 0%, Spark 0% of 4 s\)/);

@@ -16,7 +16,10 @@ import { runPipeline, type DispatchQueue, type PipelineDeps } from '../../src/wo
 import type { ResultLine } from '../../src/worker/protocol.ts';
 import { pipelineDeps } from '../helpers/pipeline.ts';
 
-interface It { id: number; prepared: { path: string; body: string; group: string } }
+interface It {
+  id: number;
+  prepared: { path: string; body: string; group: string };
+}
 const item = (id: number, group: string): It => ({ id, prepared: { path: '/chat/completions', body: `${group}|${id}`, group } });
 const groupOf = (x: It | undefined): string | undefined => x?.prepared.group;
 
@@ -82,7 +85,10 @@ test('prefix-free rows keep arrival order; rows put back go out first', () => {
   assert.equal(q.shift(), a);
   const rest: number[] = [b.id];
   for (let x = q.shift(); x !== undefined; x = q.shift()) rest.push(x.id);
-  assert.deepEqual(rest, Array.from({ length: 49 }, (_, i) => i + 1));
+  assert.deepEqual(
+    rest,
+    Array.from({ length: 49 }, (_, i) => i + 1),
+  );
   assert.equal(q.length, 0);
 });
 
@@ -124,7 +130,8 @@ function prefillsOnSlotEngine(q: DispatchQueue<It>, rows: It[], slots: number, w
     admit();
     // the oldest running request ends
     let oldest = -1;
-    for (let i = 0; i < slots; i++) if (busy[i] !== undefined && (oldest < 0 || (lastUsed[i] as number) < (lastUsed[oldest] as number))) oldest = i;
+    for (let i = 0; i < slots; i++)
+      if (busy[i] !== undefined && (oldest < 0 || (lastUsed[i] as number) < (lastUsed[oldest] as number))) oldest = i;
     if (oldest < 0) continue;
     const done = busy[oldest] as It;
     busy[oldest] = undefined;
@@ -143,7 +150,7 @@ test('on a slot engine, slot affinity prefills each group about once; draining g
   assert.ok(drained >= 2 * slotAffinity, `draining: ${drained} prefills, slot affinity ${slotAffinity}`);
 });
 
-test('the prefix key is the prefix columns\' values: the CLI and the worker use one rule', () => {
+test("the prefix key is the prefix columns' values: the CLI and the worker use one rule", () => {
   assert.deepEqual(prefixColumns(['doc', 'question']), ['doc']);
   assert.deepEqual(prefixColumns(['lang', 'doc', 'question']), ['lang', 'doc']);
   assert.deepEqual(prefixColumns(['question']), []);
@@ -162,19 +169,22 @@ test('the pipeline with the slot queue holds rows back at the slot count and ans
   let out = 0;
   let maxOut = 0;
   const results: ResultLine[] = [];
-  const d = pipelineDeps({
-    lines: lines(),
-    prepare: (row) => ({ path: '/chat/completions', body: `${String(row.row['doc'])}:${row.key}`, group: key(row.row) }),
-    attempt: async () => {
-      out++;
-      maxOut = Math.max(maxOut, out);
-      await new Promise((r) => setImmediate(r));
-      out--;
-      return { ok: true, latencyMs: 1, fields: { text: 'x', prompt_tokens: 10, completion_tokens: 1 }, cachedPromptTokens: 8 };
+  const d = pipelineDeps(
+    {
+      lines: lines(),
+      prepare: (row) => ({ path: '/chat/completions', body: `${String(row.row.doc)}:${row.key}`, group: key(row.row) }),
+      attempt: async () => {
+        out++;
+        maxOut = Math.max(maxOut, out);
+        await new Promise((r) => setImmediate(r));
+        out--;
+        return { ok: true, latencyMs: 1, fields: { text: 'x', prompt_tokens: 10, completion_tokens: 1 }, cachedPromptTokens: 8 };
+      },
+      window: { limit: () => 16 },
+      makeQueue: dispatchQueueFor('llama-server', { slots: () => 3 }) as NonNullable<PipelineDeps['makeQueue']>,
     },
-    window: { limit: () => 16 },
-    makeQueue: dispatchQueueFor('llama-server', { slots: () => 3 }) as NonNullable<PipelineDeps['makeQueue']>,
-  }, results);
+    results,
+  );
   const c = await runPipeline(d);
   assert.equal(c.rowsOk, 48);
   assert.equal(new Set(results.map((r) => r.k)).size, 48);
@@ -186,7 +196,10 @@ test('a plan the driver skipped (plan.json) makes the worker keep the FIFO', (t)
   const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-plan-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   assert.equal(prefixPlanSkipped(dir), false, 'no plan.json: the queue by engine kind');
-  writeFileSync(join(dir, 'plan.json'), JSON.stringify({ rows_total: 8, partitions: 2, prefix_plan: { applied: false, reason: 'prefix-free' } }));
+  writeFileSync(
+    join(dir, 'plan.json'),
+    JSON.stringify({ rows_total: 8, partitions: 2, prefix_plan: { applied: false, reason: 'prefix-free' } }),
+  );
   assert.equal(prefixPlanSkipped(dir), true);
   writeFileSync(join(dir, 'plan.json'), JSON.stringify({ rows_total: 8, partitions: 2, prefix_plan: { applied: true, columns: ['doc'] } }));
   assert.equal(prefixPlanSkipped(dir), false);

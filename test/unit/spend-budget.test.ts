@@ -26,15 +26,29 @@ test('spendReached: the first budget reached (at or over), none when all are und
   for (const [p, c, w, want] of cases) {
     assert.equal(spendReached(limits, { promptTokens: p, completionTokens: c, wallMs: w })?.key, want, `${p}/${c}/${w}`);
   }
-  assert.equal(spendReached(LimitsSpec.parse({}), { promptTokens: 1e12, completionTokens: 1e12, wallMs: 1e12 }), undefined, 'no budget set: never');
-  assert.deepEqual(spendReached(limits, { promptTokens: 0, completionTokens: 120 }), { key: 'max_completion_tokens', limit: 100, used: 120 });
+  assert.equal(
+    spendReached(LimitsSpec.parse({}), { promptTokens: 1e12, completionTokens: 1e12, wallMs: 1e12 }),
+    undefined,
+    'no budget set: never',
+  );
+  assert.deepEqual(spendReached(limits, { promptTokens: 0, completionTokens: 120 }), {
+    key: 'max_completion_tokens',
+    limit: 100,
+    used: 120,
+  });
 });
 
-test('the driver\'s watcher applies the same rule', () => {
+test("the driver's watcher applies the same rule", () => {
   const py = join(venvDir(), 'bin', 'python');
   const script = `import json,sys\nfrom sparkinfer.watch import spend_reached\nl=json.loads(sys.argv[1])\nprint(json.dumps([ (spend_reached(l,p,c,w) or [None])[0] for p,c,w in json.loads(sys.argv[2])]))`;
-  const got = JSON.parse(execFileSync(py, ['-c', script, JSON.stringify(limits), JSON.stringify(cases.map(([p, c, w]) => [p, c, w]))], {
-    env: { ...process.env, PYTHONPATH: join(ROOT, 'python') }, encoding: 'utf8',
-  })) as Array<string | null>;
-  assert.deepEqual(got, cases.map((x) => x[3] ?? null));
+  const got = JSON.parse(
+    execFileSync(py, ['-c', script, JSON.stringify(limits), JSON.stringify(cases.map(([p, c, w]) => [p, c, w]))], {
+      env: { ...process.env, PYTHONPATH: join(ROOT, 'python') },
+      encoding: 'utf8',
+    }),
+  ) as Array<string | null>;
+  assert.deepEqual(
+    got,
+    cases.map((x) => x[3] ?? null),
+  );
 });

@@ -14,7 +14,9 @@ async function slotServer(slotsStatus = 200) {
     seen.push(req.url ?? '');
     if (req.url === '/slots') {
       res.writeHead(slotsStatus, { 'content-type': 'application/json' });
-      res.end(slotsStatus === 200 ? JSON.stringify(Array.from({ length: 8 }, (_, id) => ({ id, is_processing: id < 2 }))) : '{"error":"off"}');
+      res.end(
+        slotsStatus === 200 ? JSON.stringify(Array.from({ length: 8 }, (_, id) => ({ id, is_processing: id < 2 }))) : '{"error":"off"}',
+      );
       return;
     }
     res.writeHead(200, { 'content-type': 'text/plain' });
@@ -47,13 +49,19 @@ test('llama-server: the worker reads /slots once and starts its window at the fr
   const r = await run('llama-server');
   assert.equal(r.limit, 6);
   assert.equal(r.seen.filter((u) => u === '/slots').length, 1);
-  assert.ok(r.logs.some((l) => l.includes('8 slots, 2 busy')), r.logs.join('\n'));
+  assert.ok(
+    r.logs.some((l) => l.includes('8 slots, 2 busy')),
+    r.logs.join('\n'),
+  );
 });
 
 test('without /slots (or another engine kind) the window starts slowly, from its initial value', async () => {
   const off = await run('llama-server', 501);
   assert.ok(off.limit <= 8, `limit ${off.limit}`);
-  assert.ok(off.logs.some((l) => l.includes('capacity unknown')), off.logs.join('\n'));
+  assert.ok(
+    off.logs.some((l) => l.includes('capacity unknown')),
+    off.logs.join('\n'),
+  );
   const vllm = await run('vllm');
   assert.equal(vllm.seen.includes('/slots'), false);
 });
