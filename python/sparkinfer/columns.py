@@ -3,6 +3,7 @@
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sparkinfer.contract import CONTRACT
 from sparkinfer.formats import is_batch_input  # openai-batch inputs add a `response` column
 from sparkinfer.jsonschema_spark import json_type  # the `json` column's struct
 
@@ -62,23 +63,8 @@ def result_fields(job):
     return fields
 
 
-# Every name the output may use besides key and included columns (schema.ts RESULT_COLUMNS).
-RESERVED_OUTPUT = (
-    'text',
-    'reasoning',
-    'json',
-    'embedding',
-    'finish_reason',
-    'prompt_tokens',
-    'completion_tokens',
-    'latency_ms',
-    'attempts',
-    'error_code',
-    'error_message',
-    'model',
-    'run_id',
-    'request',
-)
+# Every name the output may use besides key and included columns (schema.ts RESULT_COLUMNS, via contract.py).
+RESERVED_OUTPUT = tuple(CONTRACT['result_columns'])
 
 
 def line_schema(job):

@@ -8,7 +8,7 @@
  * and test/python/test_units.py checks watch.py's budget rule against the examples.
  */
 import { budgetExceeded } from '../job/budget.ts';
-import { InputFormat, JobSpec, OutputFormat, OutputMode, Task } from './schema.ts';
+import { InputFormat, JobSpec, OutputFormat, OutputMode, RESULT_COLUMNS, Task } from './schema.ts';
 import { UNIT_MS } from './units.ts';
 
 /** The fields whose defaults the driver applies itself (python/sparkinfer/job.py `_apply_defaults`). */
@@ -36,6 +36,8 @@ export interface DriverContract {
   output_formats: string[];
   output_modes: string[];
   tasks: string[];
+  /** The output's result columns (besides the key and included columns): no input column may take these names. */
+  result_columns: string[];
   duration_units_ms: Record<string, number>;
   /** Dotted field → its default, as the resolved job carries it (durations in ms). */
   defaults: Record<string, unknown>;
@@ -96,6 +98,7 @@ export function driverContract(): DriverContract {
     output_formats: [...OutputFormat.options],
     output_modes: [...OutputMode.options],
     tasks: [...Task.options],
+    result_columns: [...RESULT_COLUMNS],
     duration_units_ms: { ...UNIT_MS },
     defaults,
     failure_budget_examples: examples.filter((e) => {
