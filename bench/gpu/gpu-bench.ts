@@ -259,6 +259,20 @@ const ROWS =
     ? batchLineRows(QUESTIONS, modelName, Math.max(1, Math.round(maxTokens / 4)), Math.round((7 * maxTokens) / 4))
     : QUESTIONS;
 
+/** Each engine's [running, waiting] requests from its /metrics; nulls where it did not answer. */
+function engineLoads(engines: Engine[]): Promise<Array<[number | null, number | null]>> {
+  return Promise.all(
+    engines.map(async (e): Promise<[number | null, number | null]> => {
+      try {
+        const l = engineLoad(await (await fetch(`${e.origin}/metrics`)).text());
+        return [l.running ?? null, l.waiting ?? null];
+      } catch {
+        return [null, null];
+      }
+    }),
+  );
+}
+
 /** The reference load on every engine at once, for warmup + measure seconds. */
 async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record<string, unknown>> {
   const conc = parallel * 2;
@@ -271,19 +285,7 @@ async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record
   const traceTimer = setInterval(() => {
     void (async () => {
       const t = round((performance.now() - t0) / 1000, 1);
-      trace.push([
-        t,
-        await Promise.all(
-          engines.map(async (e) => {
-            try {
-              const l = engineLoad(await (await fetch(`${e.origin}/metrics`)).text());
-              return [l.running ?? null, l.waiting ?? null];
-            } catch {
-              return [null, null];
-            }
-          }),
-        ),
-      ]);
+      trace.push([t, await engineLoads(engines)]);
     })();
   }, 1000);
   await Promise.all(
@@ -394,17 +396,7 @@ async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], l
     void (async () => {
       const t = round((performance.now() - t0) / 1000, 1);
       const windows = children.map((_c, i) => readWindow(join(outDir, `${label}-e${Math.floor(i / wpe)}-w${i % wpe}-run`)));
-      const load = await Promise.all(
-        engines.map(async (e) => {
-          try {
-            const l = engineLoad(await (await fetch(`${e.origin}/metrics`)).text());
-            return [l.running ?? null, l.waiting ?? null];
-          } catch {
-            return [null, null];
-          }
-        }),
-      );
-      trace.push({ t, windows, engines: load });
+      trace.push({ t, windows, engines: await engineLoads(engines) });
     })();
   }, 1000);
   await delay(Math.max(0, to - performance.now()));

@@ -39,6 +39,20 @@ export interface LlamaOptions {
   logFile: string;
 }
 
+/** A short load of `n` tiny requests at concurrency `n`, so the first measured request pays no warm-up. */
+async function warmUp(origin: string, n: number): Promise<void> {
+  const bodies = Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      model: 'smollm2-135m-instruct',
+      messages: [{ role: 'user', content: `Warm-up ${i}: say hello.` }],
+      max_tokens: 8,
+      temperature: 0,
+      ignore_eos: true,
+    }),
+  );
+  await runLoad({ origin, path: '/v1/chat/completions', bodies, concurrency: n });
+}
+
 /** Starts llama-server with the demo model, waits for health and warms it with a short load. */
 export async function startLlama(o: LlamaOptions): Promise<BenchEngine> {
   const engine: LocalEngine = await startEngine({
@@ -55,16 +69,7 @@ export async function startLlama(o: LlamaOptions): Promise<BenchEngine> {
   });
   await engine.waitHealthy(180_000);
   const origin = engine.endpoint.replace(/\/v1$/, '');
-  const warm = Array.from({ length: o.parallel }, (_, i) =>
-    JSON.stringify({
-      model: 'smollm2-135m-instruct',
-      messages: [{ role: 'user', content: `Warm-up ${i}: say hello.` }],
-      max_tokens: 8,
-      temperature: 0,
-      ignore_eos: true,
-    }),
-  );
-  await runLoad({ origin, path: '/v1/chat/completions', bodies: warm, concurrency: o.parallel });
+  await warmUp(origin, o.parallel);
   return {
     kind: 'llama-server',
     endpoint: engine.endpoint,
@@ -155,20 +160,7 @@ export async function startVllm(o: VllmOptions): Promise<BenchEngine> {
     }
     await delay(2000);
   }
-  await runLoad({
-    origin,
-    path: '/v1/chat/completions',
-    concurrency: 8,
-    bodies: Array.from({ length: 8 }, (_, i) =>
-      JSON.stringify({
-        model: 'smollm2-135m-instruct',
-        messages: [{ role: 'user', content: `Warm-up ${i}: say hello.` }],
-        max_tokens: 8,
-        temperature: 0,
-        ignore_eos: true,
-      }),
-    ),
-  });
+  await warmUp(origin, 8);
   return {
     kind: 'vllm',
     endpoint: `${origin}/v1`,

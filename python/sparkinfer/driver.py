@@ -181,7 +181,7 @@ def _budget_cancelled(spark, job, run_dir, rows, resumed, tripped, run_id):
 
 
 def _spend_stopped(job, run_dir, rows, resumed, spent, run_id):
-    """issue 22: a spend budget (limits.max_*) stopped the inference; say which and how much is done."""
+    """A spend budget (limits.max_*) stopped the inference; say which and how much is done."""
     reached, p = spent
     done, failed, codes = _watch.read_stats(run_dir)
     done_total = resumed.rows_from_ledger + done

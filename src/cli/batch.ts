@@ -28,7 +28,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { InputError, SpecError } from '../errors.ts';
 import { runJob, type RunResult } from '../job/run.ts';
-import { printFailure, printFinished, stderrSinks } from './console.ts';
+import { interruptSignal, printFailure, printFinished, stderrSinks } from './console.ts';
 import { EXIT } from '../exit-codes.ts';
 import type { JobSpecInput } from '../spec/schema.ts';
 
@@ -197,13 +197,7 @@ export function registerBatchCommand(program: Command): void {
         json?: boolean;
       }) => {
         const json = opts.json === true;
-        const ac = new AbortController();
-        const onSig = (): void => {
-          process.stderr.write('\nsparkinfer: interrupted; stopping Spark and the engines\n');
-          ac.abort();
-        };
-        process.once('SIGINT', onSig);
-        process.once('SIGTERM', onSig);
+        const signal = interruptSignal();
         const sinks = stderrSinks();
         try {
           const { summary, exitCode } = await runBatch({
@@ -220,7 +214,7 @@ export function registerBatchCommand(program: Command): void {
             log: sinks.log,
             progress: sinks.progress,
             tty: sinks.tty,
-            signal: ac.signal,
+            signal,
           });
           printFinished(summary, sinks, json);
           process.exitCode = exitCode;

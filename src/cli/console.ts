@@ -4,12 +4,30 @@
  * failed summary on stdout.
  */
 import { buildSummary, formatSummary, type Summary } from '../report/summary.ts';
-import { exitCodeFor } from '../exit-codes.ts';
+import { EXIT, exitCodeFor } from '../exit-codes.ts';
 
 export interface StderrSinks {
   tty: boolean;
   log(line: string): void;
   progress(line: string): void;
+}
+
+/**
+ * The signal a long command (`run`, `batch`) passes down: the first Ctrl-C or SIGTERM says so and
+ * aborts it, so Spark and the engines are stopped in order; a second one exits at once (130).
+ */
+export function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSig = (): void => {
+    interrupts++;
+    if (interrupts > 1) process.exit(EXIT.INTERRUPTED);
+    process.stderr.write('\nsparkinfer: interrupted; stopping Spark and the engines (Ctrl-C again to force)\n');
+    ac.abort();
+  };
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
+  return ac.signal;
 }
 
 export function stderrSinks(): StderrSinks {

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import { EXIT } from '../exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
 import { engineKindOf } from '../spec/schema.ts';
-import { printFailure, printFinished, stderrSinks } from './console.ts';
+import { interruptSignal, printFailure, printFinished, stderrSinks } from './console.ts';
 import { registerBatchCommand } from './batch.ts';
 import { spawnSync } from 'node:child_process';
 import { packageVersion, setupScript, venvDir } from '../install/layout.ts';
@@ -88,16 +88,7 @@ program
   .description('run a job with Spark')
   .action(async (jobPath: string, opts: { set: string[]; limit?: number; fresh?: boolean; retryErrors?: boolean; json?: boolean }) => {
     const json = opts.json === true;
-    const ac = new AbortController();
-    let interrupts = 0;
-    const onSig = (): void => {
-      interrupts++;
-      if (interrupts > 1) process.exit(EXIT.INTERRUPTED);
-      process.stderr.write('\nsparkinfer: interrupted; stopping Spark and the engines (Ctrl-C again to force)\n');
-      ac.abort();
-    };
-    process.on('SIGINT', onSig);
-    process.on('SIGTERM', onSig);
+    const signal = interruptSignal();
     const sinks = stderrSinks();
     try {
       const { summary, exitCode } = await runJob({
@@ -109,7 +100,7 @@ program
         log: sinks.log,
         progress: sinks.progress,
         tty: sinks.tty,
-        signal: ac.signal,
+        signal,
       });
       printFinished(summary, sinks, json);
       process.exitCode = exitCode;

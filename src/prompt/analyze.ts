@@ -306,7 +306,7 @@ export function referencedColumns(prompt: Job['prompt']): string[] {
 }
 
 /**
- * The columns that form a row's prefix key (issue 21, docs/prefix-plan.md): the referenced columns
+ * The columns that form a row's prefix key (docs/prefix-plan.md): the referenced columns
  * in first-use order, which is the order they are rendered in (system, user, messages, text), all
  * but the last. Rows with equal values in them render the same text up to the last column. One
  * column (or none) leaves only the static text, which every row shares: no key. The driver applies

@@ -15,7 +15,7 @@ export interface Summary {
   /**
    * Prompt tokens the engine evaluated (not served from its prefix cache), and the cached share of
    * the prompt tokens, over this run's answers whose engine tells (llama-server, vLLM with
-   * `--enable-prompt-tokens-details`); null when none told (issue 21).
+   * `--enable-prompt-tokens-details`); null when none told.
    */
   prompt_tokens_evaluated: number | null;
   prompt_cache_share: number | null;

@@ -18,7 +18,7 @@ export interface WorkerStats {
   completion_tokens: number;
   /**
    * Prompt tokens of the answers whose engine said how many of them it served from its prefix
-   * cache, and how many that was (issue 21): the engine evaluated known − cached of them.
+   * cache, and how many that was: the engine evaluated known − cached of them.
    */
   prompt_tokens_cache_known: number;
   prompt_tokens_cached: number;
