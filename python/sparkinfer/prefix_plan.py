@@ -1,4 +1,4 @@
-"""The prefix plan (issue 21, docs/prefix-plan.md): where each row is inferred, so that rows whose
+"""The prefix plan (docs/prefix-plan.md): where each row is inferred, so that rows whose
 prompts share a long prefix meet the same engine, one after another.
 
 A row's prefix key is the values of the prompt's columns in the order they are rendered, all but
@@ -68,7 +68,7 @@ def plan(df, job, partitions):
     `engine.prefix_order: off` there is no plan and no description (None, None); with `auto` it is
     skipped for prompts without a prefix column and for prefix-free data.
     """
-    if job['engine'].get('prefix_order', 'off') != 'auto':
+    if job['engine']['prefix_order'] != 'auto':
         return None, None
     pcols = prefix_columns(job['run']['columns'])
     if not pcols:

@@ -26,6 +26,7 @@ export const DRIVER_DEFAULT_FIELDS = [
   'spark.conf',
   'spark.hive',
   'engine.startup_timeout',
+  'engine.prefix_order',
   'limits.max_failed_fraction',
   'limits.min_rows_for_budget',
   'response.format',

@@ -216,10 +216,11 @@ export const EngineSpec = z
      * Shared prompt prefixes (docs/prefix-plan.md): `auto` makes Spark place rows that share a
      * prefix (the prompt's columns but the last) in one partition, and the worker dispatch them as
      * the engine's cache wants (one group per slot on llama-server, a group at a time on vLLM);
-     * prefix-free data is left alone. `off` (the default) keeps Spark's order and the FIFO. Default
-     * off until bench g shows `auto` costs prefix-free data at most 2 % (bench/README.md).
+     * prefix-free data is left alone. `off` keeps Spark's order and the FIFO. Default `auto`: the
+     * full bench g run (bench/results/2026-12-05-full-g-*) met every target, prefix-free data at
+     * 0.98 of `off`.
      */
-    prefix_order: z.enum(['auto', 'off']).default('off'),
+    prefix_order: z.enum(['auto', 'off']).default('auto'),
     /** `task: embed`: rows sent together in one /v1/embeddings request (`input: [..]`). Default 16. */
     embed_batch: z.number().int().positive().max(2048).default(16),
     /** Name of the environment variable holding the API key. The key itself never goes in the job file. */

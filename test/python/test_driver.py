@@ -49,7 +49,15 @@ class NastyInputTests(DriverTestCase):
         job = self.job(rows, include=['big', 'n', 'note'])
         summary = run_job(job, spark=self.spark)
         self.assertEqual((summary['rows_in'], summary['rows_ok'], summary['rows_failed']), (len(rows), len(rows), 0))
-        self.assertEqual(self.read_json(job['run']['dir'], 'plan.json'), {'rows_total': len(rows), 'partitions': 4})
+        # engine.prefix_order defaults to auto: a one-column prompt has no prefix key, so no plan
+        self.assertEqual(
+            self.read_json(job['run']['dir'], 'plan.json'),
+            {
+                'rows_total': len(rows),
+                'partitions': 4,
+                'prefix_plan': {'applied': False, 'reason': 'the prompt has fewer than two columns: no prefix key'},
+            },
+        )
         self.assertEqual(self.read_json(job['run']['dir'], 'driver_summary.json'), summary)
         # inference ran once per row: the single action, one worker per partition
         self.assertEqual(worker_rows(self.worker_log), (4, len(rows)))
