@@ -28,8 +28,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { InputError, SpecError } from '../errors.ts';
 import { runJob, type RunResult } from '../job/run.ts';
-import { interruptSignal, printFailure, printFinished, stderrSinks } from './console.ts';
-import { EXIT } from '../exit-codes.ts';
+import { runCommand } from './console.ts';
 import type { JobSpecInput } from '../spec/schema.ts';
 
 export interface BatchOptions {
@@ -196,11 +195,8 @@ export function registerBatchCommand(program: Command): void {
         set: string[];
         json?: boolean;
       }) => {
-        const json = opts.json === true;
-        const signal = interruptSignal();
-        const sinks = stderrSinks();
-        try {
-          const { summary, exitCode } = await runBatch({
+        await runCommand(opts.json === true, (io) =>
+          runBatch({
             input: opts.input,
             output: opts.output,
             kind: opts.kind,
@@ -211,17 +207,9 @@ export function registerBatchCommand(program: Command): void {
             keepModel: opts.keepModel === true,
             overwrite: opts.overwrite === true,
             fresh: opts.fresh === true,
-            log: sinks.log,
-            progress: sinks.progress,
-            tty: sinks.tty,
-            signal,
-          });
-          printFinished(summary, sinks, json);
-          process.exitCode = exitCode;
-        } catch (err) {
-          const code = printFailure(err, json);
-          process.exitCode = code === EXIT.OK ? EXIT.RUNTIME : code;
-        }
+            ...io,
+          }),
+        );
       },
     );
 }

@@ -30,6 +30,32 @@ export function interruptSignal(): AbortSignal {
   return ac.signal;
 }
 
+/** What a long command's runner gets: where its log and progress lines go, and the Ctrl-C signal. */
+export interface RunIo {
+  log(line: string): void;
+  progress(line: string): void;
+  tty: boolean;
+  signal: AbortSignal;
+}
+
+/**
+ * Runs `run` or `batch` to its end, the one way: Ctrl-C aborts it (`interruptSignal`), the summary
+ * is printed when it ends, and a run that could not start or crashed prints its failure and exits
+ * with its code (never 0).
+ */
+export async function runCommand(json: boolean, start: (io: RunIo) => Promise<{ summary: Summary; exitCode: number }>): Promise<void> {
+  const signal = interruptSignal();
+  const sinks = stderrSinks();
+  try {
+    const { summary, exitCode } = await start({ log: sinks.log, progress: sinks.progress, tty: sinks.tty, signal });
+    printFinished(summary, sinks, json);
+    process.exitCode = exitCode;
+  } catch (err) {
+    const code = printFailure(err, json);
+    process.exit(code === EXIT.OK ? EXIT.RUNTIME : code);
+  }
+}
+
 export function stderrSinks(): StderrSinks {
   const tty = process.stderr.isTTY === true;
   return {

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import { EXIT } from '../exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
 import { engineKindOf } from '../spec/schema.ts';
-import { interruptSignal, printFailure, printFinished, stderrSinks } from './console.ts';
+import { printFailure, runCommand, stderrSinks } from './console.ts';
 import { registerBatchCommand } from './batch.ts';
 import { spawnSync } from 'node:child_process';
 import { packageVersion, setupScript, venvDir } from '../install/layout.ts';
@@ -87,26 +87,16 @@ program
   .option('--json', 'print the summary JSON as the last stdout line')
   .description('run a job with Spark')
   .action(async (jobPath: string, opts: { set: string[]; limit?: number; fresh?: boolean; retryErrors?: boolean; json?: boolean }) => {
-    const json = opts.json === true;
-    const signal = interruptSignal();
-    const sinks = stderrSinks();
-    try {
-      const { summary, exitCode } = await runJob({
+    await runCommand(opts.json === true, (io) =>
+      runJob({
         jobPath,
         set: opts.set,
         fresh: opts.fresh === true,
         retryErrors: opts.retryErrors === true,
         ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-        log: sinks.log,
-        progress: sinks.progress,
-        tty: sinks.tty,
-        signal,
-      });
-      printFinished(summary, sinks, json);
-      process.exitCode = exitCode;
-    } catch (err) {
-      fail(err, json);
-    }
+        ...io,
+      }),
+    );
   });
 
 program
