@@ -18,6 +18,7 @@ if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinf
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sparkinfer import engine as _engine  # noqa: E402
+from sparkinfer import estimate as _estimate  # noqa: E402  (sparkinfer estimate: count every prompt, infer a sample)
 from sparkinfer import prefix_plan as _prefix_plan  # noqa: E402  (shared prompt prefixes placed together)
 from sparkinfer import resume as _resume  # noqa: E402  (earlier runs: a changed job refused, finished rows kept)
 from sparkinfer import storage as _storage  # noqa: E402  (object stores checked before the job leans on them)
@@ -49,8 +50,12 @@ def _run_dir(job):
     return d
 
 
-def _prepare(spark, job, run_dir):
-    """Everything before inference. Schema checks come first: an input error never waits for data or an engine."""
+def _prepare(spark, job, run_dir, plan_prefix=True):
+    """Everything before inference. Schema checks come first: an input error never waits for data or an engine.
+
+    Returns (rows to infer, carried schema, input rows, partitions, the Resume, whether the prefix
+    plan placed them, the whole prepared input). `plan_prefix=False` (an estimate) skips the prefix plan.
+    """
     # --- resume hook (resume.py): a changed job is refused before any data is read ---
     earlier = _resume.check_earlier_runs(job, log)
     _storage.preflight(spark, job)  # a wrong endpoint, key or bucket fails in seconds
@@ -83,7 +88,7 @@ def _prepare(spark, job, run_dir):
         plan.update({'rows_in': rows, 'rows_from_ledger': resumed.rows_from_ledger})
     # --- prefix plan (prefix_plan.py): rows sharing a prompt prefix meet one engine ---
     todo, prefix = resumed.todo, None
-    if resumed.rows_to_infer > 0:
+    if resumed.rows_to_infer > 0 and plan_prefix:
         planned, prefix = _prefix_plan.plan(resumed.todo, job, partitions)
         if prefix is not None:
             plan['prefix_plan'] = prefix
@@ -92,7 +97,7 @@ def _prepare(spark, job, run_dir):
             todo = planned
     # --- end prefix plan ---
     write_json_atomic(os.path.join(run_dir, 'plan.json'), plan)
-    return todo, cschema, rows, partitions, resumed, bool(prefix and prefix['applied'])
+    return todo, cschema, rows, partitions, resumed, bool(prefix and prefix['applied']), prepared
 
 
 def _jvm_pid(sc):
@@ -247,12 +252,15 @@ def _run(job_source, spark):
     _note_jvm_archive(sc)
     _watch.start_orphan_watch(log)  # a killed CLI takes this run down with it
     sc.setJobGroup(f'{run_id}:prepare', f'sparkinfer {job["name"]}: prepare', False)
-    prepared, cschema, rows, partitions, resumed, planned = _prepare(spark, job, run_dir)
+    estimating = job['run'].get('estimate') is not None
+    prepared, cschema, rows, partitions, resumed, planned, whole = _prepare(spark, job, run_dir, plan_prefix=not estimating)
     prepare_s = time.monotonic() - t0
     log(f'prepared {rows} rows in {partitions} partitions ({prepare_s:.1f}s)')
 
-    if resumed.rows_to_infer > 0:  # a resume that finds every row finished needs no engine
+    if resumed.rows_to_infer > 0 or estimating:  # a resume that finds every row finished needs no engine
         _wait_for_engine(spark, job)
+    if estimating:
+        return _estimate_run(spark, job, run_dir, whole, rows, resumed, cschema, run_id)
     t1 = time.monotonic()
     sc.setJobGroup(run_id, f'sparkinfer {job["name"]}: inference', True)
     raw = _resume.with_ledger_lines(infer_lines(spark, prepared, job, partitions, worker_command(), planned), resumed)
@@ -320,6 +328,35 @@ def _run(job_source, spark):
 # makes room for driver_summary.json or driver_error.json on a full disk, so the user reads the
 # outcome, not an exit code.
 RESERVE_FILE = '.reserve'
+
+
+def _estimate_run(spark, job, run_dir, whole, rows, resumed, cschema, run_id):
+    """`sparkinfer estimate` (estimate.py): measurements to driver_estimate.json; driver_summary.json
+    describes the sample that was inferred. Nothing is written to the output and no run is marked
+    consumed: the sample's results wait in this run's ledger for the next `sparkinfer run`."""
+    m = _estimate.run_estimate(spark, job, run_dir, whole, rows, resumed, cschema, log)
+    sample = m['sample']
+    codes = {}
+    for r in sample:
+        if r['error_code'] is not None:
+            codes[r['error_code']] = codes.get(r['error_code'], 0) + 1
+    summary = {
+        'status': 'succeeded',
+        'run_id': run_id,
+        'rows_in': len(sample),
+        'rows_ok': len(sample) - sum(codes.values()),
+        'rows_failed': sum(codes.values()),
+        'rows_from_ledger': 0,
+        'rows_inferred': len(sample),
+        'prompt_tokens': sum(r['prompt_tokens'] or 0 for r in sample),
+        'completion_tokens': sum(r['completion_tokens'] or 0 for r in sample),
+        'errors_by_code': dict(sorted(codes.items())),
+        'failed_rows_path': None,
+        'output': None,
+    }
+    _write_run_file(run_dir, 'driver_summary.json', summary)
+    close_log()
+    return summary
 
 
 def _write_run_file(run_dir, name, obj):

@@ -164,6 +164,11 @@ def check_run(job):
     limit = run.get('limit')
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise SpecError(f'expected `run.limit` to be a number from 0 and up, got {limit!r}')
+    est = run.get('estimate')  # `sparkinfer estimate` (estimate.py): {sample, seed}
+    if est is not None:
+        ints = isinstance(est, dict) and all(isinstance(est.get(k), int) and not isinstance(est.get(k), bool) for k in ('sample', 'seed'))
+        if not ints or est['sample'] < 1:
+            raise SpecError(f'expected `run.estimate` to be {{"sample": a number from 1 and up, "seed": a number}}, got {est!r}')
 
 
 def health_url(endpoint):

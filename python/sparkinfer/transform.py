@@ -15,14 +15,17 @@ WORKER_FILE = 'sparkinfer-worker.mjs'
 # worker's allocation rate and dominates its RSS (bench scenario e); no CPU cost was measurable.
 WORKER_NODE_FLAGS = '--max-semi-space-size=16'
 JOB_FILE = 'job.json'
+# The worker's count mode (src/worker/count.ts COUNT_MODE): bodies counted by the engine's tokenizer, nothing generated.
+COUNT_MODE = 'count'
 _SAFE_FILE = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]*')
 
 
-def worker_command(worker_file=WORKER_FILE, job_file=JOB_FILE):
+def worker_command(worker_file=WORKER_FILE, job_file=JOB_FILE, mode=None):
     """The TRANSFORM's USING string. Constant: nothing from the job or the data reaches the shell.
 
     The process starts in SparkFiles' root directory, where `--files` / `addFile` put the worker
     and the job, and inherits the environment (`SPARKINFER_NODE`: Node 24, else `node` on PATH).
+    `mode=COUNT_MODE` runs the worker in count mode (`sparkinfer estimate`).
     SPARKINFER_WORKER_CMD replaces the command for tests of the driver with a fake worker.
     """
     override = os.environ.get('SPARKINFER_WORKER_CMD')
@@ -31,7 +34,9 @@ def worker_command(worker_file=WORKER_FILE, job_file=JOB_FILE):
     for f in (worker_file, job_file):
         if not _SAFE_FILE.fullmatch(f):
             raise ValueError(f'unsafe file name for the worker command: {f!r}')
-    return f'"${{SPARKINFER_NODE:-node}}" {WORKER_NODE_FLAGS} {worker_file} {job_file}'
+    if mode not in (None, COUNT_MODE):
+        raise ValueError(f'unknown worker mode: {mode!r}')
+    return f'"${{SPARKINFER_NODE:-node}}" {WORKER_NODE_FLAGS} {worker_file} {job_file}' + (f' {mode}' if mode else '')
 
 
 def transform_sql(view, command):

@@ -3,24 +3,31 @@
  * the one table in exit-codes.ts. stdout carries results and --json output only; logs and progress
  * go to stderr.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT } from '../exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
+import { DEFAULT_SAMPLE, DEFAULT_SEED, ESTIMATE_FILE, estimateJob } from '../job/estimate.ts';
 import { engineKindOf } from '../spec/schema.ts';
-import { printFailure, runCommand, stderrSinks } from './console.ts';
+import { formatProjection, interruptSignal, printFailure, printFinished, runCommand, stderrSinks } from './console.ts';
 import { registerBatchCommand } from './batch.ts';
 import { spawnSync } from 'node:child_process';
 import { packageVersion, setupScript, venvDir } from '../install/layout.ts';
 import { cacheDir } from '../launch/paths.ts';
 import { checkInt } from '../checks.ts';
+import { SpecError } from '../errors.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
-/** A commander parser for an integer flag; a non-number is quoted as the text given. */
-const positiveInt =
-  (name: string) =>
+/** A commander parser for an integer flag from `from` up; a bad value is a usage error (exit 2) quoting the text given. */
+const intFlag =
+  (name: string, from = 1) =>
   (v: string): number => {
     const n = Number(v);
-    return checkInt(name, v.trim() === '' || Number.isNaN(n) ? v : n, 1);
+    try {
+      return checkInt(name, v.trim() === '' || Number.isNaN(n) ? v : n, from);
+    } catch (err) {
+      if (err instanceof SpecError) throw new InvalidArgumentError(err.message);
+      throw err;
+    }
   };
 
 function fail(err: unknown, json: boolean): never {
@@ -81,7 +88,7 @@ program
   .command('run')
   .argument('<job>', 'job file (YAML)')
   .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
-  .addOption(new Option('--limit <n>', 'only the first N rows (a quick trial)').argParser(positiveInt('--limit')))
+  .addOption(new Option('--limit <n>', 'only the first N rows (a quick trial)').argParser(intFlag('--limit')))
   .option('--fresh', 'ignore results of earlier runs (start over)')
   .option('--retry-errors', 're-infer rows that finished with an error in an earlier run')
   .option('--json', 'print the summary JSON as the last stdout line')
@@ -97,6 +104,50 @@ program
         ...io,
       }),
     );
+  });
+
+program
+  .command('estimate')
+  .argument('<job>', 'job file (YAML)')
+  .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
+  .addOption(
+    new Option('--sample <n>', 'rows to infer for the completion tokens and the throughput (they go to the ledger)')
+      .argParser(intFlag('--sample'))
+      .default(DEFAULT_SAMPLE),
+  )
+  .addOption(
+    new Option('--seed <n>', 'which rows the sample takes (the same seed, the same rows)')
+      .argParser(intFlag('--seed', 0))
+      .default(DEFAULT_SEED),
+  )
+  .option('--json', 'print the projection as one JSON object on stdout')
+  .description("count every row's prompt tokens with the engine's tokenizer, infer a sample, and project tokens, time and cost")
+  .action(async (jobPath: string, opts: { set: string[]; sample: number; seed: number; json?: boolean }) => {
+    const json = opts.json === true;
+    const signal = interruptSignal();
+    const sinks = stderrSinks();
+    try {
+      const r = await estimateJob({
+        jobPath,
+        set: opts.set,
+        sample: opts.sample,
+        seed: opts.seed,
+        log: sinks.log,
+        progress: sinks.progress,
+        tty: sinks.tty,
+        signal,
+      });
+      // A failed estimate prints what a failed run prints (with --json, its summary).
+      if (r.projection === undefined) printFinished(r.summary, sinks, json);
+      else {
+        if (sinks.tty) process.stderr.write('\r\x1b[K');
+        process.stderr.write(`${formatProjection(r.projection, `${r.summary.run_dir}/${ESTIMATE_FILE}`)}\n`);
+        if (json) process.stdout.write(`${JSON.stringify({ ...r.projection, run_dir: r.summary.run_dir })}\n`);
+      }
+      process.exitCode = r.exitCode;
+    } catch (err) {
+      fail(err, json);
+    }
   });
 
 program

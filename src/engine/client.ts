@@ -157,8 +157,20 @@ export class EngineClient {
    *   TruncatedResponseError for transport failures; the signal's reason when aborted
    */
   async post(path: string, bodyJson: string, options: RequestOptions | AbortSignal = {}): Promise<EngineResponse> {
+    return this.#postJson(this.#basePath + path, bodyJson, options);
+  }
+
+  /**
+   * POSTs a JSON body to `rootUrl + path`, the server's own API beside `/v1` (`/tokenize`,
+   * `/apply-template`), on the same pool and with the same errors as `post`.
+   */
+  async postRoot(path: string, bodyJson: string, options: RequestOptions | AbortSignal = {}): Promise<EngineResponse> {
+    return this.#postJson(this.#rootPath + path, bodyJson, options);
+  }
+
+  async #postJson(fullPath: string, bodyJson: string, options: RequestOptions | AbortSignal): Promise<EngineResponse> {
     const opts = options instanceof AbortSignal ? { signal: options } : options;
-    const res = await this.#send(this.#work, 'POST', this.#basePath + path, bodyJson, opts.timeoutMs ?? this.requestTimeoutMs, opts.signal);
+    const res = await this.#send(this.#work, 'POST', fullPath, bodyJson, opts.timeoutMs ?? this.requestTimeoutMs, opts.signal);
     if (res.status < 200 || res.status >= 300) {
       throw errorFromStatus(res.status, this.#redact(res.text), headerValue(res.headers['retry-after']));
     }

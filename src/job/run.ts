@@ -45,6 +45,8 @@ export interface RunOptions {
    * there is one. `{ create }` is that command's training run.
    */
   jvmArchive?: JvmArchiveMode;
+  /** `sparkinfer estimate` (estimate.ts): the driver counts prompts and infers this sample instead of the job. */
+  estimate?: { sample: number; seed: number };
 }
 
 /** Input identity for the fingerprint: file paths with sizes and mtimes, or the table/query text. */
@@ -194,6 +196,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         started_at: started,
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
         ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
+        ...(o.estimate !== undefined ? { estimate: o.estimate } : {}),
       },
     };
     const jobJson = join(runDir, 'job.json');

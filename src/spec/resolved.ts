@@ -31,6 +31,11 @@ export interface RunInfo {
   chat_template?: ChatTemplateSource;
   /** When the CLI started this run (epoch ms): `limits.max_wall` counts from here. */
   started_at?: number;
+  /**
+   * `sparkinfer estimate` (src/job/estimate.ts): count every row's prompt tokens and infer a
+   * sample of `sample` rows picked by `seed`, instead of the whole run (python/sparkinfer/estimate.py).
+   */
+  estimate?: { sample: number; seed: number };
 }
 
 export type ResolvedJob = Job & { run: RunInfo };

@@ -329,6 +329,34 @@ export const LimitsSpec = z.strictObject({
   max_wall: Duration.optional(),
 });
 
+/** A price: a finite number from 0 up (in the user's currency; sparkinfer prints it as given). */
+const Price = z.number().min(0);
+
+/**
+ * `sparkinfer estimate`'s prices (README "Estimating a job"). Optional, read by the CLI only, and
+ * not part of the job's identity (like `limits`). With a price the projection prints a cost.
+ */
+export const EstimateSpec = z
+  .strictObject({
+    /** What the run's engines cost together per hour of wall time, e.g. `2.5` for one GPU at 2.5 an hour. */
+    price_per_hour: Price.optional(),
+    /** Price of a million prompt tokens (an API priced per token). */
+    price_per_million_prompt_tokens: Price.optional(),
+    /** Price of a million completion tokens. */
+    price_per_million_completion_tokens: Price.optional(),
+  })
+  .superRefine((e, ctx) => {
+    if (
+      e.price_per_hour === undefined &&
+      e.price_per_million_prompt_tokens === undefined &&
+      e.price_per_million_completion_tokens === undefined
+    )
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected a price: `price_per_hour`, `price_per_million_prompt_tokens` or `price_per_million_completion_tokens`',
+      });
+  });
+
 /** The `kubernetes:` section (render/submit --target k8s) lives with the renderer: src/k8s/spec.ts. */
 export { KubernetesSpec };
 
@@ -351,6 +379,8 @@ export const JobSpec = z
     /** Object-store settings (s3a://); see docs/storage.md. */
     storage: StorageSpec.optional(),
     limits: LimitsSpec.prefault({}),
+    /** Prices for `sparkinfer estimate`'s cost line. */
+    estimate: EstimateSpec.optional(),
     kubernetes: KubernetesSpec.optional(),
   })
   .superRefine((j, ctx) => {

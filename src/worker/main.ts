@@ -9,6 +9,9 @@
  * full disk, an I/O error: the reason names the file); 6 when the driver cancelled the run
  * (cancel.ts). Row failures never make it exit non-zero. Its own log
  * and stats files are best effort: a full disk stops the worker through the ledger, not them.
+ *
+ * `sparkinfer-worker.mjs job.json count` is count mode (count.ts, `sparkinfer estimate`): the same
+ * rows and bodies, counted by the engine's tokenizer instead of sent; no ledger, no stats file.
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -30,6 +33,7 @@ import { startLoadPolling } from './load.ts';
 import { dispatchQueueFor, prefixPlanSkipped } from './prefix-order.ts';
 import { armFaultKill } from './fault.ts';
 import { watchCancel } from './cancel.ts';
+import { COUNT_MODE, countWindow, makeCountBuilder } from './count.ts';
 
 /** The worker's exit codes, one table (the header says when each happens). */
 export const WORKER_EXIT = { OK: 0, OUTAGE: 3, PROTOCOL: 4, LEDGER: 5, CANCELLED: 6 } as const;
@@ -40,6 +44,9 @@ function workerId(): string {
 
 async function main(): Promise<number> {
   const jobPath = process.argv[2] ?? 'job.json';
+  const mode = process.argv[3];
+  if (mode !== undefined && mode !== COUNT_MODE) throw new Error(`unknown worker mode ${JSON.stringify(mode)} (expected ${COUNT_MODE})`);
+  const counting = mode === COUNT_MODE;
   const job = JSON.parse(readFileSync(jobPath, 'utf8')) as ResolvedJob;
   const id = workerId();
   const runDir = job.run.dir;
@@ -64,7 +71,7 @@ async function main(): Promise<number> {
     requestTimeoutMs: job.engine.request_timeout,
     logger: { info: log, warn: log, debug: () => {} },
   });
-  const window = makeWindow(job.engine);
+  const window = counting ? countWindow() : makeWindow(job.engine);
   const ac = new AbortController();
   // engine.prefix_order: auto: the dispatch queue follows the engine's kind of prefix cache (prefix-order.ts).
   let engineSlots: number | undefined;
@@ -72,7 +79,9 @@ async function main(): Promise<number> {
   const planSkipped = job.engine.prefix_order === 'auto' && prefixPlanSkipped(runDir);
   if (planSkipped) log('prefix plan skipped by the driver (plan.json): arrival order');
   const makeQueue =
-    job.engine.prefix_order === 'auto' && !planSkipped ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots }) : undefined;
+    job.engine.prefix_order === 'auto' && !planSkipped && !counting
+      ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots })
+      : undefined;
   const stopPolling = startLoadPolling(
     client,
     window,
@@ -85,15 +94,21 @@ async function main(): Promise<number> {
         }
       : undefined,
   );
-  const ledger = new LedgerWriter(join(runDir, 'ledger', `${id}.jsonl`));
+  // Count mode's lines are counts, not results: they never reach the ledger.
+  const ledger = counting
+    ? { appendLines: (): void => {}, close: (): void => {} }
+    : new LedgerWriter(join(runDir, 'ledger', `${id}.jsonl`));
   const statsFile = new StatsFile(join(runDir, 'stats'), id);
   const stats = newStats(id, Date.now());
-  const builder = makeRequestBuilder(job, log);
+  const builder = counting ? makeCountBuilder(job, log) : makeRequestBuilder(job, log);
   const policy = retryPolicy({ maxRetries: job.engine.retries });
   // Test-only fault hook (fault.ts): undefined unless SPARKINFER_FAULT_KILL_AFTER_ROWS is set.
   const faultKill = armFaultKill(runDir, id);
-  log(`worker ${id} started: endpoint ${endpoint}, concurrency ${String(job.engine.concurrency)}, task ${job.task}`);
+  log(
+    `worker ${id} started: endpoint ${endpoint}, ${counting ? 'counting prompt tokens (nothing generated)' : `concurrency ${String(job.engine.concurrency)}`}, task ${job.task}`,
+  );
   const writeStats = (c: PipelineCounters, done = false): void => {
+    if (counting) return; // progress and budgets count results; a count is none
     Object.assign(stats, {
       updated_at: Date.now(),
       rows_in: c.rowsIn,
@@ -161,7 +176,7 @@ async function main(): Promise<number> {
   // The spend budgets (limits.max_*_tokens) counted here too, with the other workers' stats: this
   // worker stops dispatching within its own window; the driver's watcher then cancels the run.
   // Checked at every result; the others' share is read with the stats, once a second.
-  const spendBudget = job.limits.max_completion_tokens !== undefined || job.limits.max_prompt_tokens !== undefined;
+  const spendBudget = !counting && (job.limits.max_completion_tokens !== undefined || job.limits.max_prompt_tokens !== undefined);
   let others = { promptTokens: 0, completionTokens: 0 };
   const own = { promptTokens: 0, completionTokens: 0 };
   const checkSpend = (r: { prompt_tokens: number | null; completion_tokens: number | null }): void => {

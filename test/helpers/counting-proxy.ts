@@ -1,6 +1,6 @@
 /**
  * A counting proxy (a test instrument, not a fake engine): forwards every request unchanged to a
- * real engine and counts the POSTs per path, so tests can assert how often inference ran.
+ * real engine and counts the POSTs (in all and per path), so tests can assert how often inference ran.
  */
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 export interface CountingProxy {
   endpoint: string;
   posts(): number;
+  /** POSTs to one path (`/v1/chat/completions`, `/tokenize`). */
+  postsTo(path: string): number;
   bodies: string[];
   close(): Promise<void>;
 }
@@ -15,6 +17,7 @@ export interface CountingProxy {
 export async function startCountingProxy(targetRoot: string, opts: { keepBodies?: boolean } = {}): Promise<CountingProxy> {
   const target = new URL(targetRoot);
   let posts = 0;
+  const byPath = new Map<string, number>();
   const bodies: string[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -23,6 +26,7 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
       const body = Buffer.concat(chunks);
       if (req.method === 'POST') {
         posts++;
+        byPath.set(req.url ?? '', (byPath.get(req.url ?? '') ?? 0) + 1);
         if (opts.keepBodies === true) bodies.push(body.toString('utf8'));
       }
       const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
@@ -41,6 +45,7 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
   return {
     endpoint: `http://127.0.0.1:${port}/v1`,
     posts: () => posts,
+    postsTo: (path) => byPath.get(path) ?? 0,
     bodies,
     close: () =>
       new Promise((r) => {

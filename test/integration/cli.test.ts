@@ -59,3 +59,33 @@ test('--set overrides are validated like the file', async () => {
   assert.match(r.stderr, /engine\.request_timeout/);
   assert.match(r.stderr, /unit/);
 });
+
+test('estimate: a bad --sample or --seed is a usage error (exit 2) that quotes the value, before anything starts', async () => {
+  writeFileSync(join(work, 'est.yaml'), good.replace('engine: { endpoint', 'engine: { kind: llama-server, endpoint'));
+  for (const [flag, value] of [
+    ['--sample', '0'],
+    ['--sample', 'abc'],
+    ['--sample', '2.5'],
+    ['--seed', '-1'],
+  ] as const) {
+    const r = await runCli(['estimate', join(work, 'est.yaml'), flag, value]);
+    assert.equal(r.code, 2, `${flag} ${value}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`${flag}.*\`${value.replace('.', '\\.')}\``), `${flag} ${value}`);
+    assert.equal(r.stdout, '');
+  }
+});
+
+test('estimate: an engine without a tokenizer and a bad estimate: section exit 2 before anything starts', async () => {
+  writeFileSync(join(work, 'est-openai.yaml'), good);
+  const r = await runCli(['estimate', join(work, 'est-openai.yaml'), '--json']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /no tokenizer endpoint; set `engine\.kind` to `llama-server` or `vllm`/);
+  assert.equal(summaryOf(r).status, 'failed');
+  writeFileSync(
+    join(work, 'est-price.yaml'),
+    `${good.replace('engine: { endpoint', 'engine: { kind: vllm, endpoint')}estimate: { price_per_hour: "two" }\n`,
+  );
+  const p = await runCli(['estimate', join(work, 'est-price.yaml')]);
+  assert.equal(p.code, 2, p.stderr);
+  assert.match(p.stderr, /est-price\.yaml:8:\d+ estimate\.price_per_hour: expected a number from 0 and up, got "two" \(string\)/);
+});

@@ -10,7 +10,7 @@ from sparkinfer.columns import output_names, quote, sql_string
 from sparkinfer.contract import CONTRACT
 from sparkinfer.engine import driver_can_reach, wait_for_engine
 from sparkinfer.errors import RuntimeFailure, SpecError
-from sparkinfer.job import health_url, load_job, parse_duration_ms
+from sparkinfer.job import check_run, health_url, load_job, parse_duration_ms
 from sparkinfer.prepare import auto_partitions
 from sparkinfer.sparkerr import is_data_problem, short_message
 from sparkinfer.transform import transform_sql, worker_command
@@ -87,6 +87,14 @@ class JobTests(unittest.TestCase):
         with self.assertRaisesRegex(SpecError, r'expected `input.table` for input format `table`'):
             load_job(minimal_job(input={'format': 'table'}))
 
+    def test_run_estimate_is_checked(self):
+        # `sparkinfer estimate` writes run.estimate = {sample, seed} (src/job/estimate.ts).
+        run = {'id': 'r', 'columns': []}
+        check_run({'run': {**run, 'estimate': {'sample': 32, 'seed': 0}}})
+        for bad in ({'sample': 0, 'seed': 1}, {'sample': 3}, {'sample': True, 'seed': 1}, [32, 1]):
+            with self.assertRaisesRegex(SpecError, r'`run.estimate` to be \{"sample": a number from 1 and up'):
+                check_run({'run': {**run, 'estimate': bad}})
+
     def test_output_over_the_input_is_refused(self):
         with self.assertRaisesRegex(SpecError, r'output.path is the input path \(/data/in/\)'):
             load_job(minimal_job(input={'format': 'parquet', 'path': 'file:/data/in'}, output={'path': '/data/in/'}))
@@ -147,6 +155,12 @@ class SqlTextTests(unittest.TestCase):
             self.assertEqual(worker_command(), '"${SPARKINFER_NODE:-node}" --max-semi-space-size=16 sparkinfer-worker.mjs job.json')
             with self.assertRaises(ValueError):
                 worker_command('w.mjs; rm -rf /', 'job.json')
+            # Count mode (sparkinfer estimate) appends a constant word, nothing else.
+            self.assertEqual(
+                worker_command(mode='count'), '"${SPARKINFER_NODE:-node}" --max-semi-space-size=16 sparkinfer-worker.mjs job.json count'
+            )
+            with self.assertRaises(ValueError):
+                worker_command(mode='count; rm -rf /')
         finally:
             if saved is not None:
                 os.environ['SPARKINFER_WORKER_CMD'] = saved

@@ -163,3 +163,27 @@ test('a missing file is a SpecError naming the path', () => {
   const lines = specErrorLines(() => loadJobFile(fixture('does-not-exist.yaml')));
   assert.match(lines[0] ?? '', /does-not-exist\.yaml: cannot read the job file: ENOENT/);
 });
+
+test('the estimate: section takes prices from 0 up; a bad one fails at its line and column, and so does an empty section', () => {
+  const job = parseJobText(
+    `${BASE}prompt: {user: "x"}\nestimate:\n  price_per_hour: 2.5\n  price_per_million_completion_tokens: 0\n`,
+    'job.yaml',
+  );
+  assert.deepEqual(job.estimate, { price_per_hour: 2.5, price_per_million_completion_tokens: 0 });
+  assert.equal(parseJobText(`${BASE}prompt: {user: "x"}\n`, 'job.yaml').estimate, undefined);
+  const bad = specErrorLines(() =>
+    parseJobText(
+      `${BASE}prompt: {user: "x"}\nestimate:\n  price_per_hour: -1\n  price_per_million_prompt_tokens: "cheap"\n  price_per_gpu: 3\n`,
+      'job.yaml',
+    ),
+  );
+  assert.equal(bad.length, 3, bad.join('\n'));
+  assert.match(bad[0] ?? '', /^job\.yaml:8:19 estimate\.price_per_hour: expected a number from 0 and up, got -1 \(number\)$/);
+  assert.match(bad[1] ?? '', /^job\.yaml:9:36 estimate\.price_per_million_prompt_tokens: expected a number.*got "cheap" \(string\)$/);
+  assert.match(bad[2] ?? '', /^job\.yaml:10:3 estimate\.price_per_gpu: unknown field/);
+  const empty = specErrorLines(() => parseJobText(`${BASE}prompt: {user: "x"}\nestimate: {}\n`, 'job.yaml'));
+  assert.match(empty[0] ?? '', /^job\.yaml:7:\d+ estimate: expected a price: `price_per_hour`/);
+  // --set is checked the same way.
+  const set = specErrorLines(() => parseJobText(`${BASE}prompt: {user: "x"}\n`, 'job.yaml', ['estimate.price_per_hour=-3']));
+  assert.match(set[0] ?? '', /^--set estimate\.price_per_hour=-3: estimate\.price_per_hour: expected a number from 0 and up/);
+});
