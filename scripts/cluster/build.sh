@@ -22,6 +22,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cache="${SPARKINFER_CACHE:-$HOME/.cache/sparkinfer}"
 command -v go >/dev/null || { echo "cluster-build: go is not on PATH (Go >= 1.26 is needed)" >&2; exit 1; }
+# One build at a time (they share scratch dirs and the machine's two cores): a second caller waits.
+mkdir -p "$cache/cluster"
+exec 9>"$cache/cluster/build.lock"
+flock 9
 
 if [[ "${K8S_BUILD_PARALLEL:-0}" != 1 ]]; then
   export GOMAXPROCS=1

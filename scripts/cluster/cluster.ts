@@ -8,6 +8,7 @@
  * - `down` stops every process `up` started (by the pids it recorded), kills the containers,
  *   unmounts what is mounted under the state dir, deletes the pods' network namespaces, and
  *   removes the bridge, routes, iptables chains and sysctl changes it made.
+ *   `up --until STEP` stops after one of {@link UP_STEPS} (to bring a cluster up layer by layer).
  * - `status` prints one JSON line: which processes run, whether the node is Ready.
  *
  * What runs where and why: docs/kubernetes.md, "Try it on a local cluster". Configuration and
@@ -287,31 +288,38 @@ async function applyAll(client: KubeClient, objects: object[]): Promise<void> {
   for (const o of objects) await client.apply(o as Parameters<KubeClient['apply']>[0]);
 }
 
-async function up(): Promise<void> {
+/** Builds (cached) the Go binaries `components` of scripts/cluster/build.sh. */
+function build(...components: string[]): void {
+  const t = Date.now();
+  run(['bash', join(HERE, 'build.sh'), ...components], { timeoutMs: 4 * 3600_000 });
+  log(`${components.join(', ')}: binaries ready in ${Date.now() - t} ms`);
+}
+
+/** The steps of `up`, in order; `up --until NAME` stops after NAME (to debug one layer). */
+export const UP_STEPS = ['images', 'network', 'containerd', 'etcd', 'kube-apiserver', 'objects', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'coredns', 'operator-webhook', 'operator-controller'] as const;
+
+async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the local cluster needs root (containerd, kubelet, iptables)');
+  if (!(UP_STEPS as readonly string[]).includes(lastStep)) throw new Error(`--until: expected one of ${UP_STEPS.join(', ')}, got \`${lastStep}\``);
+  const last = UP_STEPS.indexOf(lastStep as (typeof UP_STEPS)[number]);
+  const want = (step: (typeof UP_STEPS)[number]) => UP_STEPS.indexOf(step) <= last;
   const t0 = Date.now();
   run(['bash', join(HERE, 'deps.sh')], { timeoutMs: 600_000 });
-  const built = run(['bash', join(HERE, 'build.sh')], { timeoutMs: 4 * 3600_000 });
-  log(`binaries ready (${built.out.trim().split('\n').length} binaries)`);
-  run(['bash', join(HERE, 'images.sh')], { timeoutMs: 3600_000 });
-  log(`images ready at ${Date.now() - t0} ms`);
   const l = layout0();
   const p = C.paths(l);
   for (const d of [p.logs, p.pids, p.cniConfDir, p.cniIpamDir, p.kubeletRoot, p.webhookCerts, join(STATE, 'containerd')]) mkdirSync(d, { recursive: true });
+  const pki = ensurePki(l);
   writeFileSync(p.containerdConfig, C.containerdConfig(l));
   writeFileSync(join(p.cniConfDir, '10-sparkinfer.conflist'), `${JSON.stringify(C.cniConfig(l), null, 2)}\n`);
-  writeFileSync(p.kubeletConfig, JSON.stringify(C.kubeletConfig(l), null, 2));
-  writeFileSync(p.kubeProxyConfig, JSON.stringify(C.kubeProxyConfig(l), null, 2));
-  writeFileSync(p.corefile, C.corefile(l));
-  writeFileSync(p.resolvConf, C.hostResolvConf());
-  ensureNetwork();
-  const pki = ensurePki(l);
-  writeFileSync(p.kubeconfig, C.kubeconfig(pki.token, pki.caCert), { mode: 0o600 });
-  const cmds = C.commands(l, pki);
-  cmds['kube-apiserver']!.push(`--kubelet-client-certificate=${pki.kubeletClientCert}`, `--kubelet-client-key=${pki.kubeletClientKey}`);
   const kubeletCfg = C.kubeletConfig(l) as { authentication: { x509: { clientCAFile?: string } } };
   kubeletCfg.authentication.x509.clientCAFile = pki.caCert;
   writeFileSync(p.kubeletConfig, JSON.stringify(kubeletCfg, null, 2));
+  writeFileSync(p.kubeProxyConfig, JSON.stringify(C.kubeProxyConfig(l), null, 2));
+  writeFileSync(p.corefile, C.corefile(l));
+  writeFileSync(p.resolvConf, C.hostResolvConf());
+  writeFileSync(p.kubeconfig, C.kubeconfig(pki.token, pki.caCert), { mode: 0o600 });
+  const cmds = C.commands(l, pki);
+  cmds['kube-apiserver']!.push(`--kubelet-client-certificate=${pki.kubeletClientCert}`, `--kubelet-client-key=${pki.kubeletClientKey}`);
 
   const ensure = async (name: string, ready: () => Promise<boolean> | boolean, timeoutMs: number, env?: Record<string, string>) => {
     const t = Date.now();
@@ -320,36 +328,69 @@ async function up(): Promise<void> {
     log(`${name} ready in ${Date.now() - t} ms`);
   };
 
-  await ensure('containerd', () => tryRun(ctr(l, 'version')), 60_000);
-  await importImages(l);
-  await ensure('etcd', async () => (await fetch(`${C.ETCD_CLIENT}/health`)).ok, 120_000);
+  if (want('images')) {
+    const t = Date.now();
+    run(['bash', join(HERE, 'images.sh')], { timeoutMs: 3600_000 });
+    log(`images ready in ${Date.now() - t} ms`);
+  }
+  if (want('network')) ensureNetwork();
+  if (want('containerd')) {
+    await ensure('containerd', () => tryRun(ctr(l, 'version')), 60_000);
+    await importImages(l);
+  }
+  if (want('etcd')) {
+    build('apiserver');
+    await ensure('etcd', async () => (await fetch(`${C.ETCD_CLIENT}/health`)).ok, 120_000);
+  }
   const client = new KubeClient(access(l, pki), { attempts: 1, requestTimeoutMs: 5000 });
   try {
-    await ensure('kube-apiserver', async () => {
-      for await (const line of client.lines('/readyz', { accept: '*/*' })) if (line === 'ok') return true;
-      return false;
-    }, 180_000);
-    await applyAll(client, C.clusterObjects());
-    for (const crd of ['sparkoperator.k8s.io_sparkapplications.yaml', 'sparkoperator.k8s.io_scheduledsparkapplications.yaml']) {
-      const file = join(CACHE, 'crds', OPERATOR_VERSION, crd);
-      if (existsSync(file)) await client.apply(parseYaml(readFileSync(file, 'utf8')) as Parameters<KubeClient['apply']>[0]);
+    if (want('kube-apiserver')) {
+      await ensure('kube-apiserver', async () => {
+        for await (const line of client.lines('/readyz', { accept: '*/*' })) if (line === 'ok') return true;
+        return false;
+      }, 180_000);
     }
-    await applyAll(client, C.webhookConfigurations());
-    await ensure('kube-controller-manager', () => tryRun(['curl', '-sfk', 'https://127.0.0.1:10257/healthz']), 120_000);
-    await ensure('kube-scheduler', () => tryRun(['curl', '-sfk', 'https://127.0.0.1:10259/healthz']), 120_000);
-    await ensure('kubelet', async () => {
-      const node = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>({ apiVersion: 'v1', kind: 'Node', name: C.NODE_NAME }).catch(() => undefined);
-      return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-    }, 180_000);
-    await ensure('kube-proxy', () => tryRun(['curl', '-sf', 'http://127.0.0.1:10256/healthz']), 120_000);
-    await ensure('coredns', () => tryRun(['bash', '-c', `exec 3<>/dev/tcp/${C.NODE_IP}/53`]), 60_000);
+    if (want('objects')) {
+      await applyAll(client, C.clusterObjects());
+      for (const crd of ['sparkoperator.k8s.io_sparkapplications.yaml', 'sparkoperator.k8s.io_scheduledsparkapplications.yaml']) {
+        const file = join(CACHE, 'crds', OPERATOR_VERSION, crd);
+        if (existsSync(file)) await client.apply(parseYaml(readFileSync(file, 'utf8')) as Parameters<KubeClient['apply']>[0]);
+      }
+      await applyAll(client, C.webhookConfigurations());
+    }
+    if (want('kube-controller-manager')) {
+      build('kube-controller-manager');
+      await ensure('kube-controller-manager', () => tryRun(['curl', '-sfk', 'https://127.0.0.1:10257/healthz']), 120_000);
+    }
+    if (want('kube-scheduler')) {
+      build('kube-scheduler');
+      await ensure('kube-scheduler', () => tryRun(['curl', '-sfk', 'https://127.0.0.1:10259/healthz']), 120_000);
+    }
+    if (want('kubelet')) {
+      build('kubelet');
+      await ensure('kubelet', async () => {
+        const node = await client.find<{ status?: { conditions?: { type: string; status: string }[] } }>({ apiVersion: 'v1', kind: 'Node', name: C.NODE_NAME });
+        return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      }, 180_000);
+    }
+    if (want('kube-proxy')) {
+      build('kube-proxy');
+      await ensure('kube-proxy', () => tryRun(['curl', '-sf', 'http://127.0.0.1:10256/healthz']), 120_000);
+    }
+    if (want('coredns')) {
+      build('coredns');
+      await ensure('coredns', () => tryRun(['bash', '-c', `exec 3<>/dev/tcp/${C.NODE_IP}/53`]), 60_000);
+    }
     const opEnv = C.operatorEnv(l);
-    await ensure('operator-webhook', () => tryRun(['curl', '-sf', 'http://127.0.0.1:8091/readyz']), 120_000, opEnv);
-    await ensure('operator-controller', () => tryRun(['curl', '-sf', 'http://127.0.0.1:8092/readyz']), 120_000, opEnv);
+    if (want('operator-webhook')) {
+      build('spark-operator');
+      await ensure('operator-webhook', () => tryRun(['curl', '-sf', 'http://127.0.0.1:8091/readyz']), 120_000, opEnv);
+    }
+    if (want('operator-controller')) await ensure('operator-controller', () => tryRun(['curl', '-sf', 'http://127.0.0.1:8092/readyz']), 120_000, opEnv);
   } finally {
     await client.close();
   }
-  log(`up in ${Date.now() - t0} ms`);
+  log(`up (through ${lastStep}) in ${Date.now() - t0} ms`);
   process.stdout.write(`KUBECONFIG=${p.kubeconfig}\n`);
 }
 
@@ -400,7 +441,7 @@ function status(): void {
 if (import.meta.main) {
   const verb = process.argv[2];
   try {
-    if (verb === 'up') await up();
+    if (verb === 'up') await up(process.argv[3] === '--until' ? process.argv[4] : undefined);
     else if (verb === 'down') await down();
     else if (verb === 'status') status();
     else { process.stderr.write('usage: npm run cluster -- up|down|status\n'); process.exit(2); }

@@ -222,7 +222,7 @@ function gangResources(k: K8sSpec, z: Sizing, gpuPod: boolean): Record<string, s
   return {
     cpu: Number.isInteger(cpu) ? String(cpu) : `${Math.ceil(cpu * 1000)}m`,
     memory: `${driverMem + executors * execMem}Mi`,
-    ...(gpuPod ? { 'nvidia.com/gpu': executors * k.gpus_per_executor } : {}),
+    ...(gpuPod && k.gpus_per_executor > 0 ? { 'nvidia.com/gpu': executors * k.gpus_per_executor } : {}),
   };
 }
 

@@ -179,8 +179,11 @@ export const KubernetesSpec = z
         if (e.min > e.max) ctx.addIssue({ code: 'custom', path: ['min'], message: `expected \`min\` <= \`max\` (${e.max}), got ${e.min}` });
         if (e.initial !== undefined && (e.initial < e.min || e.initial > e.max)) ctx.addIssue({ code: 'custom', path: ['initial'], message: `expected \`initial\` between \`min\` (${e.min}) and \`max\` (${e.max}), got ${e.initial}` });
       }),
-    /** GPUs per executor, all given to the engine sidecar. Above 1 turns on tensor parallelism. Default 1. */
-    gpus_per_executor: z.number().int().positive().default(1),
+    /**
+     * GPUs per executor, all given to the engine sidecar. Above 1 turns on tensor parallelism;
+     * 0 is a CPU engine (e.g. llama-server on CPU nodes): no GPU is requested. Default 1.
+     */
+    gpus_per_executor: z.number().int().min(0).default(1),
     /** Spark tasks that feed one engine concurrently (= executor cores). Default 4. */
     tasks_per_engine: z.number().int().positive().default(4),
     /** Memory of one worker process (one per task), counted in the executor's memoryOverhead. Default 256m. */

@@ -219,6 +219,26 @@ test('a hostPath model cache and the llama-server engine', () => {
   assert.deepEqual(c.volumeMounts, [{ name: 'model-cache', mountPath: '/models', readOnly: true }]);
 });
 
+test('gpus_per_executor: 0 renders a CPU job: the engine sidecar asks for no GPU, llama-server offloads nothing', () => {
+  const { apps } = render('quickstart.yaml', [
+    'kubernetes.gpus_per_executor=0', 'kubernetes.engine.kind=llama-server', 'kubernetes.engine.image=localhost/sparkinfer/llama-server:cpu',
+    'kubernetes.engine.model=/models/model.gguf', 'kubernetes.volcano={queue: default}',
+  ]);
+  const app = apps[0] as Any;
+  const c = sidecarOf(app);
+  assert.equal(c.restartPolicy, 'Always', 'still a native sidecar');
+  assert.deepEqual(Object.keys(c.resources.requests).sort(), ['cpu', 'memory']);
+  assert.deepEqual(Object.keys(c.resources.limits), ['memory']);
+  assert.ok(!c.args.includes('--n-gpu-layers'));
+  assert.ok(!JSON.stringify(app).includes('"nvidia.com/gpu":'), 'no GPU request anywhere, the gang reservation included');
+  assert.equal(app['spec'].sparkConf['spark.executorEnv.SPARKINFER_ENDPOINT'], 'http://127.0.0.1:8000/v1');
+  // With GPUs, the same job asks for them.
+  const gpu = sidecarOf(render('quickstart.yaml', ['kubernetes.engine.kind=llama-server', 'kubernetes.engine.image=x/y:1', 'kubernetes.engine.model=/m.gguf']).apps[0] as Any);
+  assert.equal(gpu.resources.limits['nvidia.com/gpu'], 1);
+  assert.ok(gpu.args.includes('--n-gpu-layers'));
+  assert.throws(() => render('quickstart.yaml', ['kubernetes.gpus_per_executor=-1']), /gpus_per_executor/);
+});
+
 test('bad kubernetes settings are spec errors that quote the value', () => {
   const cases: [string[], RegExp][] = [
     [['kubernetes.executors.memory=4096'], /memory size with a unit.*4096/],
