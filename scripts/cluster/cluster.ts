@@ -16,7 +16,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -351,7 +351,12 @@ async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
       }, 180_000);
     }
     if (want('objects')) {
-      await applyAll(client, C.clusterObjects());
+      for (const claim of [C.RUNS_CLAIM, C.MODELS_CLAIM]) {
+        const dir = join(p.volumes, claim);
+        mkdirSync(dir, { recursive: true, mode: 0o775 });
+        chownSync(dir, C.SPARK_UID, C.SPARK_UID);
+      }
+      await applyAll(client, C.clusterObjects(l));
       for (const crd of ['sparkoperator.k8s.io_sparkapplications.yaml', 'sparkoperator.k8s.io_scheduledsparkapplications.yaml']) {
         const file = join(CACHE, 'crds', OPERATOR_VERSION, crd);
         if (existsSync(file)) await client.apply(parseYaml(readFileSync(file, 'utf8')) as Parameters<KubeClient['apply']>[0]);

@@ -49,7 +49,13 @@ export const ENGINE_IMAGE = 'localhost/sparkinfer/llama-server:cpu';
 /** Namespaces: the operator's own (webhook secret) and the one jobs run in. */
 export const OPERATOR_NAMESPACE = 'spark-operator';
 export const JOB_NAMESPACE = 'sparkinfer';
-export const SPARK_SERVICE_ACCOUNT = 'spark';
+/** The job's default `kubernetes.service_account`, so jobs need no override here. */
+export const SPARK_SERVICE_ACCOUNT = 'sparkinfer';
+/** The claims a job mounts by default: run directories and the engine's model cache (hostPath PVs here). */
+export const RUNS_CLAIM = 'sparkinfer-runs';
+export const MODELS_CLAIM = 'sparkinfer-models';
+/** uid/gid of the image's `spark` user, which writes the run directories. */
+export const SPARK_UID = 185;
 export const SAFETY_CHAINS = { forward: 'SPARKINFER-FORWARD', input: 'SPARKINFER-INPUT' } as const;
 
 export const paths = (l: Layout) => {
@@ -73,6 +79,7 @@ export const paths = (l: Layout) => {
     kubeconfig: join(s, 'kubeconfig'),
     tokens: join(s, 'pki', 'tokens.csv'),
     webhookCerts: join(s, 'operator', 'certs'),
+    volumes: join(s, 'volumes'),
     operatorWork: join(s, 'operator'),
   };
 };
@@ -296,8 +303,22 @@ export function webhookConfigurations(): object[] {
   ];
 }
 
-/** Namespaces, the Spark service account and what the driver may do (create executors, their Service). */
-export function clusterObjects(): object[] {
+/** Namespaces, the Spark service account, what the driver may do (create executors, their Service), the volumes. */
+export function clusterObjects(l: Layout): object[] {
+  const volume = (claim: string) => [
+    {
+      apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `${JOB_NAMESPACE}-${claim}` },
+      spec: {
+        capacity: { storage: '20Gi' }, accessModes: ['ReadWriteMany'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '',
+        hostPath: { path: join(paths(l).volumes, claim), type: 'Directory' },
+        claimRef: { namespace: JOB_NAMESPACE, name: claim },
+      },
+    },
+    {
+      apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claim, namespace: JOB_NAMESPACE },
+      spec: { accessModes: ['ReadWriteMany'], storageClassName: '', volumeName: `${JOB_NAMESPACE}-${claim}`, resources: { requests: { storage: '20Gi' } } },
+    },
+  ];
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } },
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: JOB_NAMESPACE } },
@@ -313,6 +334,8 @@ export function clusterObjects(): object[] {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'spark-driver' },
       subjects: [{ kind: 'ServiceAccount', name: SPARK_SERVICE_ACCOUNT, namespace: JOB_NAMESPACE }],
     },
+    ...volume(RUNS_CLAIM),
+    ...volume(MODELS_CLAIM),
   ];
 }
 

@@ -48,6 +48,8 @@ const RESOURCES: Record<string, { plural: string; namespaced: boolean }> = {
   CustomResourceDefinition: { plural: 'customresourcedefinitions', namespaced: false },
   // The local cluster's setup (scripts/cluster/) applies these too.
   Service: { plural: 'services', namespaced: true },
+  PersistentVolume: { plural: 'persistentvolumes', namespaced: false },
+  PersistentVolumeClaim: { plural: 'persistentvolumeclaims', namespaced: true },
   Role: { plural: 'roles', namespaced: true },
   RoleBinding: { plural: 'rolebindings', namespaced: true },
   MutatingWebhookConfiguration: { plural: 'mutatingwebhookconfigurations', namespaced: false },

@@ -180,6 +180,7 @@ function sparkConf(job: ResolvedJob, k: K8sSpec, z: Sizing): Record<string, stri
 function driverSpec(job: ResolvedJob, k: K8sSpec, cm: string): Obj {
   return {
     cores: k.driver.cores,
+    ...(k.driver.core_request !== undefined ? { coreRequest: k.driver.core_request } : {}),
     memory: mib(k.driver.memory),
     serviceAccount: k.service_account,
     ...(Object.keys(k.annotations).length > 0 ? { annotations: { ...k.annotations } } : {}),
@@ -218,7 +219,7 @@ function gangResources(k: K8sSpec, z: Sizing, gpuPod: boolean): Record<string, s
   const driverMem = k.driver.memory + Math.max(384, Math.ceil(k.driver.memory * 0.1));
   const execCpu = (gpuPod && k.executors.core_request !== undefined ? cpuCores(k.executors.core_request) : z.cores) + (gpuPod ? cpuCores(k.engine.cpu) : 0);
   const execMem = z.memory + z.overhead + (gpuPod ? k.engine.memory : 0);
-  const cpu = k.driver.cores + executors * execCpu;
+  const cpu = (k.driver.core_request !== undefined ? cpuCores(k.driver.core_request) : k.driver.cores) + executors * execCpu;
   return {
     cpu: Number.isInteger(cpu) ? String(cpu) : `${Math.ceil(cpu * 1000)}m`,
     memory: `${driverMem + executors * execMem}Mi`,

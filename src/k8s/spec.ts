@@ -153,6 +153,8 @@ export const KubernetesSpec = z
       .strictObject({
         /** Driver cores. Default 1. */
         cores: z.number().int().positive().default(1),
+        /** Kubernetes CPU request of the driver container (e.g. `500m` on a small node). Default: `cores`. */
+        core_request: Cpu.optional(),
         /** Driver JVM heap. Default 2g. */
         memory: Memory.prefault('2g'),
       })

@@ -114,6 +114,15 @@ test('the operator: webhook at https://localhost:9443 for the job namespace, spa
   assert.ok(cmds['operator-controller']?.includes(`--namespaces=${C.JOB_NAMESPACE}`));
   assert.ok(cmds['operator-webhook']?.includes(`--webhook-port=${C.WEBHOOK_PORT}`));
   assert.ok(cmds['operator-webhook']?.includes(`--webhook-secret-namespace=${C.OPERATOR_NAMESPACE}`));
-  const ns = C.clusterObjects().filter((o) => (o as { kind: string }).kind === 'Namespace').map((o) => (o as { metadata: { name: string } }).metadata.name);
+  const objs = C.clusterObjects(L) as { kind: string; metadata: { name: string; namespace?: string }; spec?: Record<string, any> }[];
+  for (const claim of [C.RUNS_CLAIM, C.MODELS_CLAIM]) {
+    const pvc = objs.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === claim);
+    const pv = objs.find((o) => o.kind === 'PersistentVolume' && o.metadata.name === pvc?.spec?.volumeName);
+    assert.deepEqual(pvc?.spec?.accessModes, ['ReadWriteMany'], `${claim}: shared by driver and executors`);
+    assert.ok(String(pv?.spec?.hostPath?.path).startsWith(C.paths(L).volumes), `${claim}: a directory in the state dir`);
+    assert.deepEqual(pv?.spec?.claimRef, { namespace: C.JOB_NAMESPACE, name: claim }, 'bound to its claim only');
+  }
+  assert.ok(objs.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === 'sparkinfer'), 'the job default service account');
+  const ns = C.clusterObjects(L).filter((o) => (o as { kind: string }).kind === 'Namespace').map((o) => (o as { metadata: { name: string } }).metadata.name);
   assert.deepEqual(ns.sort(), [C.JOB_NAMESPACE, C.OPERATOR_NAMESPACE].sort());
 });

@@ -239,6 +239,18 @@ test('gpus_per_executor: 0 renders a CPU job: the engine sidecar asks for no GPU
   assert.throws(() => render('quickstart.yaml', ['kubernetes.gpus_per_executor=-1']), /gpus_per_executor/);
 });
 
+test('driver.core_request lowers the driver pod\'s CPU request and the gang reservation; default: cores', () => {
+  const plain = (render('quickstart.yaml').apps[0] as Any)['spec'];
+  assert.equal(plain.driver.coreRequest, undefined);
+  const small = (render('quickstart.yaml', ['kubernetes.driver.core_request=250m', 'kubernetes.volcano={queue: default}']).apps[0] as Any)['spec'];
+  assert.equal(small.driver.coreRequest, '250m');
+  assert.equal(small.driver.cores, 1, 'Spark still sees one core');
+  const full = (render('quickstart.yaml', ['kubernetes.volcano={queue: default}']).apps[0] as Any)['spec'];
+  const cpu = (s: Any): number => { const v = String(s.batchSchedulerOptions.resources.cpu); return v.endsWith('m') ? Number(v.slice(0, -1)) / 1000 : Number(v); };
+  assert.ok(Math.abs(cpu(full) - cpu(small) - 0.75) < 1e-9, `${cpu(full)} vs ${cpu(small)}`);
+  assert.throws(() => render('quickstart.yaml', ['kubernetes.driver.core_request=lots']), /core_request/);
+});
+
 test('bad kubernetes settings are spec errors that quote the value', () => {
   const cases: [string[], RegExp][] = [
     [['kubernetes.executors.memory=4096'], /memory size with a unit.*4096/],
