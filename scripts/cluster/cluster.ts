@@ -264,6 +264,17 @@ function access(l: C.Layout, pki: Pki): ClusterAccess {
 
 // ------------------------------------------------------------------ up
 
+/** The CRD files of the pinned spark-operator module (downloaded, or already in Go's module cache). */
+function operatorCrds(): string[] {
+  const mod = `github.com/kubeflow/spark-operator/v2@${OPERATOR_VERSION}`;
+  const info = JSON.parse(run(['go', 'mod', 'download', '-json', mod], { env: { ...process.env, GOFLAGS: '-mod=mod' }, timeoutMs: 600_000 }).out) as { Dir?: string };
+  if (info.Dir === undefined) throw new Error(`go mod download ${mod} gave no directory`);
+  const dir = join(info.Dir, 'config', 'crd', 'bases');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => join(dir, f));
+  if (!files.some((f) => f.endsWith('sparkoperator.k8s.io_sparkapplications.yaml'))) throw new Error(`${dir} has no SparkApplication CRD`);
+  return files;
+}
+
 function ctr(l: C.Layout, ...args: string[]): string[] {
   return ['ctr', '--address', C.paths(l).containerdSock, '-n', 'k8s.io', ...args];
 }
@@ -357,10 +368,8 @@ async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
         chownSync(dir, C.SPARK_UID, C.SPARK_UID);
       }
       await applyAll(client, C.clusterObjects(l));
-      for (const crd of ['sparkoperator.k8s.io_sparkapplications.yaml', 'sparkoperator.k8s.io_scheduledsparkapplications.yaml']) {
-        const file = join(CACHE, 'crds', OPERATOR_VERSION, crd);
-        if (existsSync(file)) await client.apply(parseYaml(readFileSync(file, 'utf8')) as Parameters<KubeClient['apply']>[0]);
-      }
+      // Every CRD the operator watches, from the module its binary is built from (Go checks its hash).
+      for (const file of operatorCrds()) await client.apply(parseYaml(readFileSync(file, 'utf8')) as Parameters<KubeClient['apply']>[0]);
       await applyAll(client, C.webhookConfigurations());
     }
     if (want('kube-controller-manager')) {
