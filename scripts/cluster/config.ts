@@ -99,6 +99,9 @@ state = ${JSON.stringify(p.containerdState)}
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = ${JSON.stringify(PAUSE_IMAGE)}
+  # kubelet asks for oom_score_adj -998 (sandboxes) and below; lowering it needs CAP_SYS_RESOURCE,
+  # which a container-based build machine may not have. Clamp to containerd's own value instead.
+  restrict_oom_score_adj = true
   enable_selinux = false
   disable_apparmor = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
@@ -108,6 +111,7 @@ state = ${JSON.stringify(p.containerdState)}
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = ${JSON.stringify(join(p.containerdState, 'runc'))}
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = ${JSON.stringify(l.cniBinDir)}
     conf_dir = ${JSON.stringify(p.cniConfDir)}
@@ -241,8 +245,8 @@ export function commands(l: Layout, f: { saKey: string; saPub: string; caCert: s
     'kube-controller-manager': [bin('kube-controller-manager'), `--kubeconfig=${p.kubeconfig}`,
       '--bind-address=127.0.0.1', '--leader-elect=false',
       `--service-account-private-key-file=${f.saKey}`, `--root-ca-file=${f.caCert}`, '--use-service-account-credentials=true',
-      // The node's pod range is fixed in the CNI config, so no node IPAM; no cloud either.
-      `--service-cluster-ip-range=${SERVICE_RANGE}`, '--controllers=*,-cloud-node-lifecycle,-service-lb-controller,-node-ipam-controller',
+      // The node's pod range is fixed in the CNI config, so no node IPAM (cloud controllers are off by default).
+      `--service-cluster-ip-range=${SERVICE_RANGE}`, '--controllers=*,-node-ipam-controller',
       '--profiling=false', '--v=1'],
     'kube-scheduler': [bin('kube-scheduler'), `--kubeconfig=${p.kubeconfig}`, `--authentication-kubeconfig=${p.kubeconfig}`,
       `--authorization-kubeconfig=${p.kubeconfig}`, '--bind-address=127.0.0.1', '--leader-elect=false', '--profiling=false', '--v=1'],

@@ -86,6 +86,8 @@ test('runtime settings for this machine: cgroupfs on cgroup v1, our pause image,
   const toml = C.containerdConfig(L);
   assert.match(toml, new RegExp(`sandbox_image = "${C.PAUSE_IMAGE}"`));
   assert.match(toml, /SystemdCgroup = false/);
+  assert.match(toml, /restrict_oom_score_adj = true/, 'runc cannot lower oom_score_adj without CAP_SYS_RESOURCE');
+  assert.match(toml, /Root = "\/var\/lib\/sparkinfer-cluster\/containerd\/state\/runc"/, 'runc state in our dir, not /run/containerd');
   assert.match(toml, /bin_dir = "\/usr\/lib\/cni"/);
   assert.match(toml, /address = "\/var\/lib\/sparkinfer-cluster\/containerd\/containerd.sock"/, 'never the machine\'s default /run/containerd');
   const kubelet = C.kubeletConfig(L) as Record<string, unknown>;
