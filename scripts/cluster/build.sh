@@ -70,8 +70,11 @@ k8s_ldflags="-s -w \
  -X k8s.io/component-base/version.gitMajor=$(echo "${k8s_version#v}" | cut -d. -f1) \
  -X k8s.io/component-base/version.gitMinor=$(echo "${k8s_version#v}" | cut -d. -f2) \
  -X k8s.io/component-base/version.gitTreeState=clean"
-coredns_version="$(awk '$1 == "github.com/coredns/coredns" { print $2; exit }' "$here/coredns.go.mod")"
-operator_version="$(awk '$1 == "github.com/kubeflow/spark-operator/v2" { print $2; exit }' "$here/spark-operator.go.mod")"
+# The version a go.mod requires of MODULE, in a require block or on a one-line `require`.
+required() { awk -v m="$1" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$2"; }
+coredns_version="$(required github.com/coredns/coredns "$here/coredns.go.mod")"
+operator_version="$(required github.com/kubeflow/spark-operator/v2 "$here/spark-operator.go.mod")"
+[[ -n "$coredns_version" && -n "$operator_version" ]] || { echo "cluster-build: cannot read the CoreDNS/spark-operator versions from $here/*.go.mod" >&2; exit 1; }
 
 components=("$@")
 [[ ${#components[@]} -gt 0 ]] || components=(apiserver kubelet kube-scheduler kube-proxy kube-controller-manager spark-operator coredns)

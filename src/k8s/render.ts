@@ -25,7 +25,7 @@ export const JOB_DIR = '/etc/sparkinfer';
 export const JOB_JSON = `${JOB_DIR}/job.json`;
 export const WORKER_BUNDLE = '/opt/sparkinfer/dist/sparkinfer-worker.mjs';
 export const NODE_BIN = '/usr/local/bin/node';
-/** The `spark` user of the apache/spark base image. */
+/** The `spark` user of the sparkinfer image (deploy/Dockerfile). */
 export const SPARK_UID = 185;
 export const RUNS_VOLUME = 'sparkinfer-runs';
 /** What a driver under the operator gets as its master; job.json says so too, so nothing overrides it with `local`. */
