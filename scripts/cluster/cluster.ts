@@ -435,6 +435,13 @@ async function down(): Promise<void> {
     try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
     if (cmd.includes('containerd-shim') && cmd.includes(p.containerdSock)) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
   }
+  // containerd 1.6 keeps shim sockets and fifos in /run/containerd whatever its state dir; with no
+  // containerd left running they are all ours (no other containerd ran), so they go too.
+  const otherContainerd = readdirSync('/proc').some((d) => { try { return /^\d+$/.test(d) && readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'containerd'; } catch { return false; } });
+  if (!otherContainerd) {
+    for (const d of ['s', 'fifo', 'runc']) rmSync(join('/run/containerd', d), { recursive: true, force: true });
+    try { if (readdirSync('/run/containerd').length === 0) rmSync('/run/containerd', { recursive: true }); } catch { /* absent */ }
+  }
   for (const ns of podNetns()) run(['ip', 'netns', 'delete', ns], { ok: () => true });
   for (let i = 0; i < 3; i++) for (const m of ourMounts()) run(['umount', m], { ok: () => true });
   for (const m of ourMounts()) run(['umount', '-l', m], { ok: () => true });

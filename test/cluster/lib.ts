@@ -112,7 +112,7 @@ export function outputKeys(outHost: string): number[] {
 export interface CliRun { code: number | null; stdout: string; stderr: string }
 
 /** `bin/sparkinfer ARGS` against the local cluster; killed after `timeoutMs`. */
-export function sparkinfer(args: string[], timeoutMs: number, onStderr?: (chunk: string) => void): { done: Promise<CliRun>; kill: () => void } {
+export function sparkinfer(args: string[], timeoutMs: number, onStderr?: (chunk: string) => void): { done: Promise<CliRun>; kill: () => void; stdout: () => string } {
   const p = spawn(join(ROOT, 'bin', 'sparkinfer'), [...args, '--kubeconfig', KUBECONFIG], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -120,7 +120,7 @@ export function sparkinfer(args: string[], timeoutMs: number, onStderr?: (chunk:
   p.stderr.on('data', (b: Buffer) => { const s = b.toString(); stderr += s; onStderr?.(s); });
   const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
   const done = new Promise<CliRun>((res) => p.once('close', (code) => { clearTimeout(timer); res({ code, stdout, stderr }); }));
-  return { done, kill: () => p.kill('SIGINT') };
+  return { done, kill: () => p.kill('SIGINT'), stdout: () => stdout };
 }
 
 export type Pod = Record<string, any>;
