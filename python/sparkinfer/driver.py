@@ -27,7 +27,7 @@ from sparkinfer.prepare import (auto_partitions, build_session, carried_schema, 
                                 check_keys, check_output_absent, materialize, pack, read_input,
                                 write_json_atomic)
 from sparkinfer.sparkerr import disk_problem, is_data_problem, short_message  # noqa: E402
-from sparkinfer.transform import infer_lines, parse_results, worker_command  # noqa: E402
+from sparkinfer.transform import JOB_FILE, WORKER_FILE, infer_lines, parse_results, worker_command  # noqa: E402
 
 
 def _run_dir(job):
@@ -270,9 +270,27 @@ def _write_error(run_dir, err):
         log(f'cannot write driver_error.json in {run_dir}: {e.strerror}')
 
 
+def _session_shipping(job, job_path, worker_path):
+    """`--worker`: the session, with job.json and the worker added to SparkFiles by the driver itself.
+    On Kubernetes spark-submit runs inside the operator, far from these files (the job file is a
+    ConfigMap mounted in the driver pod, the worker is in the image), so `--files` cannot carry them.
+    The USING command finds them by name in SparkFiles' root, hence the fixed names."""
+    for path, name in ((job_path, JOB_FILE), (worker_path, WORKER_FILE)):
+        if os.path.basename(path) != name:
+            raise SpecError(f'the driver ships {path} to the executors as {name}; it must be named {name}')
+        if not os.path.isfile(path):
+            raise SpecError(f'{path} does not exist (--job/--worker of the driver)')
+    spark = build_session(job)
+    spark.sparkContext.addFile(job_path)
+    spark.sparkContext.addFile(worker_path)
+    return spark
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='sparkinfer-driver', description='sparkinfer PySpark driver')
     parser.add_argument('--job', required=True, help='path to the resolved job.json')
+    parser.add_argument('--worker', help='the bundled worker (sparkinfer-worker.mjs): ship it and the job file to the '
+                        'executors from here, instead of spark-submit --files (Kubernetes)')
     args = parser.parse_args(argv)
     try:
         job = load_job(args.job)
@@ -281,7 +299,13 @@ def main(argv=None):
         return e.exit_code
     run_dir = job['run'].get('dir') if isinstance(job.get('run'), dict) else None
     try:
-        run_job(job)
+        spark = _session_shipping(job, args.job, args.worker) if args.worker else None
+    except SparkinferError as e:
+        log(e.message)
+        _write_error(run_dir, e)
+        return e.exit_code
+    try:
+        run_job(job, spark=spark)
         return 0
     except SparkinferError as e:  # run_job has logged it
         _write_error(run_dir, e)

@@ -320,15 +320,20 @@ async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
   const p = C.paths(l);
   for (const d of [p.logs, p.pids, p.cniConfDir, p.cniIpamDir, p.kubeletRoot, p.webhookCerts, join(STATE, 'containerd')]) mkdirSync(d, { recursive: true });
   const pki = ensurePki(l);
-  writeFileSync(p.containerdConfig, C.containerdConfig(l));
-  writeFileSync(join(p.cniConfDir, '10-sparkinfer.conflist'), `${JSON.stringify(C.cniConfig(l), null, 2)}\n`);
+  // Only rewritten when changed: kube-proxy (and others) exit when their config file is written to.
+  const put = (file: string, text: string, mode?: number) => {
+    if (existsSync(file) && readFileSync(file, 'utf8') === text) return;
+    writeFileSync(file, text, mode !== undefined ? { mode } : {});
+  };
+  put(p.containerdConfig, C.containerdConfig(l));
+  put(join(p.cniConfDir, '10-sparkinfer.conflist'), `${JSON.stringify(C.cniConfig(l), null, 2)}\n`);
   const kubeletCfg = C.kubeletConfig(l) as { authentication: { x509: { clientCAFile?: string } } };
   kubeletCfg.authentication.x509.clientCAFile = pki.caCert;
-  writeFileSync(p.kubeletConfig, JSON.stringify(kubeletCfg, null, 2));
-  writeFileSync(p.kubeProxyConfig, JSON.stringify(C.kubeProxyConfig(l), null, 2));
-  writeFileSync(p.corefile, C.corefile(l));
-  writeFileSync(p.resolvConf, C.hostResolvConf());
-  writeFileSync(p.kubeconfig, C.kubeconfig(pki.token, pki.caCert), { mode: 0o600 });
+  put(p.kubeletConfig, JSON.stringify(kubeletCfg, null, 2));
+  put(p.kubeProxyConfig, JSON.stringify(C.kubeProxyConfig(l), null, 2));
+  put(p.corefile, C.corefile(l));
+  put(p.resolvConf, C.hostResolvConf());
+  put(p.kubeconfig, C.kubeconfig(pki.token, pki.caCert), 0o600);
   const cmds = C.commands(l, pki);
   cmds['kube-apiserver']!.push(`--kubelet-client-certificate=${pki.kubeletClientCert}`, `--kubelet-client-key=${pki.kubeletClientKey}`);
 

@@ -205,7 +205,6 @@ export function corefile(l: Layout): string {
         ttl 5
     }
     cache 5
-    loop
 }
 `;
 }
