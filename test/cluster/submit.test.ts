@@ -5,14 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JOB_LABEL } from '../../src/k8s/names.ts';
-import { appPods, client, NS, outputKeys, removeApp, sparkinfer, writeJob, type Pod } from './lib.ts';
+import { appPods, client, outputKeys, removeApp, sparkinfer, writeJob, type Pod } from './lib.ts';
 
 const ROWS = 100;
 
 test('submit: a quickstart-sized job reaches COMPLETED with every key once; the engine is a native sidecar that started before the executor', async (t) => {
   const c = client();
-  t.after(() => c.close());
+  let cleanup = async (): Promise<void> => undefined;
+  t.after(async () => { try { await cleanup(); } finally { await c.close(); } });
   const name = 'qs';
   const { file, outHost } = writeJob({ name, rows: ROWS });
   const t0 = Date.now();
@@ -24,8 +24,8 @@ test('submit: a quickstart-sized job reaches COMPLETED with every key once; the 
   const watcher = (async () => {
     for (let i = 0; i < 1200 && !finished; i++) {
       try {
-        const apps = await c.list<Pod>({ apiVersion: 'sparkoperator.k8s.io/v1beta2', kind: 'SparkApplication', namespace: NS }, `${JOB_LABEL}=${name}`);
-        appName ??= apps.items.at(-1)?.metadata?.name as string | undefined;
+        // submit prints the application's name first.
+        appName ??= run.stdout().split('\n')[0]?.trim() || undefined;
         if (appName !== undefined && seen === undefined) {
           for (const p of await appPods(c, appName, 'executor')) {
             const exec = (p.status?.containerStatuses ?? []).find((s: Pod) => s.name === 'spark-kubernetes-executor');
@@ -39,7 +39,7 @@ test('submit: a quickstart-sized job reaches COMPLETED with every key once; the 
   const r = await run.done;
   finished = true;
   await watcher;
-  t.after(async () => { if (appName !== undefined) await removeApp(c, appName); });
+  cleanup = async () => { if (appName !== undefined) await removeApp(c, appName); };
   const secs = Math.round((Date.now() - t0) / 1000);
   process.stderr.write(`cluster: submit of ${ROWS} rows finished in ${secs} s\n`);
   assert.equal(r.code, 0, `submit exited ${r.code}:\n${r.stderr.slice(-4000)}`);
