@@ -54,8 +54,8 @@ export const SPARK_SERVICE_ACCOUNT = 'sparkinfer';
 /** The claims a job mounts by default: run directories and the engine's model cache (hostPath PVs here). */
 export const RUNS_CLAIM = 'sparkinfer-runs';
 export const MODELS_CLAIM = 'sparkinfer-models';
-/** uid/gid of the image's `spark` user, which writes the run directories. */
-export const SPARK_UID = 185;
+/** uid/gid of the image's `spark` user, which writes the run directories (the manifests' runAsUser). */
+export { SPARK_UID } from '../../src/k8s/render.ts';
 export const SAFETY_CHAINS = { forward: 'SPARKINFER-FORWARD', input: 'SPARKINFER-INPUT' } as const;
 
 export const paths = (l: Layout) => {
