@@ -8,9 +8,19 @@ import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const common = { bundle: true, platform: 'node', format: 'esm', target: 'node24', sourcemap: false, logLevel: 'warning', legalComments: 'none' } as const;
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  sourcemap: false,
+  logLevel: 'warning',
+  legalComments: 'none',
+} as const;
 // Bundled CJS dependencies call require(); give the ESM bundle one.
-const banner = { js: "import { createRequire as __sparkinferRequire } from 'node:module'; const require = __sparkinferRequire(import.meta.url);" };
+const banner = {
+  js: "import { createRequire as __sparkinferRequire } from 'node:module'; const require = __sparkinferRequire(import.meta.url);",
+};
 await build({ ...common, banner, entryPoints: [join(root, 'src/worker/main.ts')], outfile: join(root, 'dist/sparkinfer-worker.mjs') });
 await build({ ...common, banner, entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(root, 'dist/sparkinfer.mjs') });
 // The GPU benchmark's driver (bench/gpu), carried to a machine that has Node but no node_modules;

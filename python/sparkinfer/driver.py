@@ -5,6 +5,7 @@ readiness → infer + write (the single action over the TRANSFORM's lineage) →
 written. Files in the run directory: prepared/, plan.json, driver_summary.json or driver_error.json,
 failed_rows/, logs/driver.log. Nothing is printed on stdout.
 """
+
 import argparse
 import errno
 import os
@@ -23,9 +24,18 @@ from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecE
 from sparkinfer.job import check_run, health_url, load_job  # noqa: E402
 from sparkinfer.log import close_log, log, log_detail, open_log  # noqa: E402
 from sparkinfer.output import read_written, summarize, write_output  # noqa: E402
-from sparkinfer.prepare import (auto_partitions, build_session, carried_schema, check_columns,  # noqa: E402
-                                check_keys, check_output_absent, materialize, pack, read_input,
-                                write_json_atomic)
+from sparkinfer.prepare import (
+    auto_partitions,
+    build_session,
+    carried_schema,
+    check_columns,  # noqa: E402
+    check_keys,
+    check_output_absent,
+    materialize,
+    pack,
+    read_input,
+    write_json_atomic,
+)
 from sparkinfer.sparkerr import disk_problem, is_data_problem, short_message  # noqa: E402
 from sparkinfer.transform import JOB_FILE, WORKER_FILE, infer_lines, parse_results, worker_command  # noqa: E402
 
@@ -99,8 +109,10 @@ def _note_jvm_archive(sc):
     if mapped:
         log_detail(f'JVM class-data archive mapped: {path}')
     else:
-        log(f'the JVM did not use its class-data archive {path} (made by another Java or Spark install?); '
-            '`sparkinfer jvm-archive --force` rebuilds it')
+        log(
+            f'the JVM did not use its class-data archive {path} (made by another Java or Spark install?); '
+            '`sparkinfer jvm-archive --force` rebuilds it'
+        )
 
 
 def _wait_for_engine(spark, job):
@@ -108,9 +120,13 @@ def _wait_for_engine(spark, job):
     if not _engine.driver_can_reach(spark.sparkContext.master, run['endpoint']):
         log(f'engine {run["endpoint"]} is local to each executor; the workers wait for it')
         return
-    _engine.wait_for_engine(health_url(run['endpoint']), job['engine']['startup_timeout'], log=log,
-                            accept_any_status=run.get('engine_kind') == 'openai',
-                            api_key=_engine.api_key_for(job))
+    _engine.wait_for_engine(
+        health_url(run['endpoint']),
+        job['engine']['startup_timeout'],
+        log=log,
+        accept_any_status=run.get('engine_kind') == 'openai',
+        api_key=_engine.api_key_for(job),
+    )
 
 
 def _log_plan(df):
@@ -134,11 +150,21 @@ def _budget_cancelled(spark, job, run_dir, rows, resumed, tripped, run_id):
     except Exception as e:  # the message matters more than the file
         log(f'could not collect the failed rows from the ledger: {short_message(e)}')
         path = os.path.join(run_dir, 'ledger')
-    write_json_atomic(os.path.join(run_dir, 'driver_summary.json'), {
-        'status': 'failed', 'run_id': run_id, 'rows_in': rows, 'rows_ok': finished - failed,
-        'rows_failed': failed, 'rows_from_ledger': resumed.rows_from_ledger,
-        'rows_inferred': finished - resumed.rows_from_ledger, 'errors_by_code': dict(sorted(codes.items())),
-        'failed_rows_path': path, 'output': None})
+    write_json_atomic(
+        os.path.join(run_dir, 'driver_summary.json'),
+        {
+            'status': 'failed',
+            'run_id': run_id,
+            'rows_in': rows,
+            'rows_ok': finished - failed,
+            'rows_failed': failed,
+            'rows_from_ledger': resumed.rows_from_ledger,
+            'rows_inferred': finished - resumed.rows_from_ledger,
+            'errors_by_code': dict(sorted(codes.items())),
+            'failed_rows_path': path,
+            'output': None,
+        },
+    )
     raise RuntimeFailure(_watch.budget_message(job['limits'], finished, failed, codes, path, True, resumed.ledger_failed))
 
 
@@ -197,8 +223,7 @@ def _run(job_source, spark):
     schema = out_df.schema  # analysis only, no action
     _log_plan(out_df)
     # --- failure budget hook (issue 4, watch.py): cancels the job group once the budget is spent ---
-    budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed,
-                                  resumed.ledger_errors_by_code, log=log)
+    budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed, resumed.ledger_errors_by_code, log=log)
     budget.start()
     try:
         write_output(out_df, job, partitions)
@@ -218,26 +243,36 @@ def _run(job_source, spark):
     sc.setJobGroup(f'{run_id}:report', f'sparkinfer {job["name"]}: report', False)
     summary = {'status': 'succeeded', 'run_id': run_id}
     summary.update(summarize(spark, job, read_written(spark, job, schema), rows, run_dir))
-    summary.update({'prepare_s': round(prepare_s, 3), 'infer_s': round(infer_s, 3),
-                    'partitions': partitions})
+    summary.update({'prepare_s': round(prepare_s, 3), 'infer_s': round(infer_s, 3), 'partitions': partitions})
     # issue 4: rows_in = rows_from_ledger + rows_inferred (the union was written once).
     summary['rows_from_ledger'] = resumed.rows_from_ledger
     summary['rows_inferred'] = summary['rows_out'] - resumed.rows_from_ledger
     problem = None
     if summary['rows_out'] != rows or summary['distinct_keys_out'] != rows:
-        problem = (f'the output has {summary["rows_out"]} rows with {summary["distinct_keys_out"]} distinct keys '
-                   f'for {rows} input rows; every row must come out exactly once')
+        problem = (
+            f'the output has {summary["rows_out"]} rows with {summary["distinct_keys_out"]} distinct keys '
+            f'for {rows} input rows; every row must come out exactly once'
+        )
     elif _budget_exceeded(job, summary):
-        problem = _watch.budget_message(job['limits'], rows, summary['rows_failed'], summary['errors_by_code'],
-                                        summary['failed_rows_path'], False, resumed.ledger_failed)
+        problem = _watch.budget_message(
+            job['limits'],
+            rows,
+            summary['rows_failed'],
+            summary['errors_by_code'],
+            summary['failed_rows_path'],
+            False,
+            resumed.ledger_failed,
+        )
     if problem:
         summary['status'] = 'failed'
     _write_run_file(run_dir, 'driver_summary.json', summary)
     if problem:
         raise RuntimeFailure(problem)
     _resume.mark_all_consumed(job, resumed)  # issue 4: after the commit, these ledgers are done with
-    log(f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed'
-        + (f' ({resumed.rows_from_ledger} from earlier runs)' if resumed.rows_from_ledger else ''))
+    log(
+        f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed'
+        + (f' ({resumed.rows_from_ledger} from earlier runs)' if resumed.rows_from_ledger else '')
+    )
     close_log()
     return summary
 
@@ -289,8 +324,11 @@ def _session_shipping(job, job_path, worker_path):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='sparkinfer-driver', description='sparkinfer PySpark driver')
     parser.add_argument('--job', required=True, help='path to the resolved job.json')
-    parser.add_argument('--worker', help='the bundled worker (sparkinfer-worker.mjs): ship it and the job file to the '
-                        'executors from here, instead of spark-submit --files (Kubernetes)')
+    parser.add_argument(
+        '--worker',
+        help='the bundled worker (sparkinfer-worker.mjs): ship it and the job file to the '
+        'executors from here, instead of spark-submit --files (Kubernetes)',
+    )
     args = parser.parse_args(argv)
     try:
         job = load_job(args.job)
@@ -316,6 +354,7 @@ if __name__ == '__main__':
     code = main()
     try:
         from pyspark.sql import SparkSession
+
         active = SparkSession.getActiveSession()
         if active is not None:
             active.stop()

@@ -31,14 +31,20 @@ const CACHE = process.env.SPARKINFER_CACHE ?? join(homedir(), '.cache', 'sparkin
 const STATE = process.env.SPARKINFER_CLUSTER_DIR ?? '/var/lib/sparkinfer-cluster';
 const OPERATOR_VERSION = 'v2.5.2';
 
-const log = (line: string): void => { process.stderr.write(`cluster: ${line}\n`); };
+const log = (line: string): void => {
+  process.stderr.write(`cluster: ${line}\n`);
+};
 
 /** Runs argv (never a shell); throws with its stderr unless `ok` says the exit status is fine. */
-function run(argv: string[], o: { ok?: (rc: number) => boolean; input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { rc: number; out: string; err: string } {
+function run(
+  argv: string[],
+  o: { ok?: (rc: number) => boolean; input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): { rc: number; out: string; err: string } {
   const [cmd, ...args] = argv;
   const r = spawnSync(cmd!, args, { encoding: 'utf8', input: o.input, env: o.env ?? process.env, timeout: o.timeoutMs ?? 600_000 });
   const rc = r.status ?? 1;
-  if (!(o.ok ?? ((c) => c === 0))(rc)) throw new Error(`${argv.join(' ')} exited ${rc}: ${(r.stderr || r.stdout || String(r.error ?? '')).trim().slice(-2000)}`);
+  if (!(o.ok ?? ((c) => c === 0))(rc))
+    throw new Error(`${argv.join(' ')} exited ${rc}: ${(r.stderr || r.stdout || String(r.error ?? '')).trim().slice(-2000)}`);
   return { rc, out: r.stdout ?? '', err: r.stderr ?? '' };
 }
 const tryRun = (argv: string[]): boolean => run(argv, { ok: () => true }).rc === 0;
@@ -65,7 +71,11 @@ function layout(): C.Layout {
 
 // ------------------------------------------------------------------ processes
 
-interface PidRecord { pid: number; start: string; argv0: string }
+interface PidRecord {
+  pid: number;
+  start: string;
+  argv0: string;
+}
 
 /** The process start time from /proc (field 22), which tells a recycled pid from ours. */
 function startTime(pid: number): string | undefined {
@@ -77,9 +87,13 @@ function startTime(pid: number): string | undefined {
   }
 }
 
-function pidFile(name: string): string { return join(C.paths(layout0()).pids, `${name}.json`); }
+function pidFile(name: string): string {
+  return join(C.paths(layout0()).pids, `${name}.json`);
+}
 let cachedLayout: C.Layout | undefined;
-function layout0(): C.Layout { return (cachedLayout ??= layout()); }
+function layout0(): C.Layout {
+  return (cachedLayout ??= layout());
+}
 
 function running(name: string): PidRecord | undefined {
   try {
@@ -109,7 +123,17 @@ function startProcess(name: string, argv: string[], env: Record<string, string> 
 async function stopProcess(name: string, graceMs = 10_000): Promise<void> {
   const rec = running(name);
   if (rec !== undefined) {
-    const kill = (sig: NodeJS.Signals) => { try { process.kill(-rec.pid, sig); } catch { try { process.kill(rec.pid, sig); } catch { /* gone */ } } };
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-rec.pid, sig);
+      } catch {
+        try {
+          process.kill(rec.pid, sig);
+        } catch {
+          /* gone */
+        }
+      }
+    };
     kill('SIGTERM');
     const t0 = Date.now();
     while (startTime(rec.pid) === rec.start && Date.now() - t0 < graceMs) await delay(100);
@@ -133,7 +157,12 @@ function tail(name: string, n = 12): string {
 async function until(name: string, what: string, probe: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
   const t0 = Date.now();
   for (;;) {
-    if (await Promise.resolve().then(probe).catch(() => false)) return;
+    if (
+      await Promise.resolve()
+        .then(probe)
+        .catch(() => false)
+    )
+      return;
     if (running(name) === undefined) throw new Error(`${name} exited before ${what}:\n${tail(name)}`);
     if (Date.now() - t0 > timeoutMs) throw new Error(`${name}: ${what} not reached after ${timeoutMs} ms:\n${tail(name)}`);
     await delay(250);
@@ -159,7 +188,10 @@ function ensureNetwork(): void {
   }
   // Routed traffic between pods and Services (kube-proxy's DNAT) needs forwarding and bridged
   // packets to pass iptables; the SPARKINFER-FORWARD chain keeps it on the bridge.
-  const sysctls: [string, string][] = [['net.ipv4.ip_forward', '1'], ['net.bridge.bridge-nf-call-iptables', '1']];
+  const sysctls: [string, string][] = [
+    ['net.ipv4.ip_forward', '1'],
+    ['net.bridge.bridge-nf-call-iptables', '1'],
+  ];
   const origFile = join(STATE, 'sysctl.orig.json');
   if (!existsSync(origFile)) {
     const orig = Object.fromEntries(sysctls.map(([k]) => [k, run(['sysctl', '-n', k]).out.trim()]));
@@ -174,7 +206,8 @@ function removeNetwork(): void {
     const rules = run(['iptables-save', '-t', table], { ok: () => true }).out.split('\n');
     for (const r of rules) {
       const m = /^-A (\S+) (.*-j (KUBE-\S+|SPARKINFER-\S+).*)$/.exec(r);
-      if (m !== null && !/^(KUBE-|SPARKINFER-)/.test(m[1]!)) run(['iptables', '-w', '-t', table, '-D', m[1]!, ...splitRule(m[2]!)], { ok: () => true });
+      if (m !== null && !/^(KUBE-|SPARKINFER-)/.test(m[1]!))
+        run(['iptables', '-w', '-t', table, '-D', m[1]!, ...splitRule(m[2]!)], { ok: () => true });
     }
     const chains = rules.map((r) => /^:((?:KUBE-|SPARKINFER-)\S+)/.exec(r)?.[1]).filter((x): x is string => x !== undefined);
     for (const ch of chains) run(['iptables', '-w', '-t', table, '-F', ch], { ok: () => true });
@@ -209,25 +242,59 @@ function podNetns(): string[] {
 
 /** Mount points under the state dir, deepest first. */
 function ourMounts(): string[] {
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => m !== undefined);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => m !== undefined);
   return mounts.filter((m) => m === STATE || m.startsWith(`${STATE}/`)).sort((a, b) => b.length - a.length);
 }
 
 // ------------------------------------------------------------------ pki
 
-interface Pki { caCert: string; caKey: string; apiCert: string; apiKey: string; kubeletClientCert: string; kubeletClientKey: string; saKey: string; saPub: string; token: string }
+interface Pki {
+  caCert: string;
+  caKey: string;
+  apiCert: string;
+  apiKey: string;
+  kubeletClientCert: string;
+  kubeletClientKey: string;
+  saKey: string;
+  saPub: string;
+  token: string;
+}
 
 function ensurePki(l: C.Layout): Pki {
   const dir = C.paths(l).pki;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const f = (n: string) => join(dir, n);
   const pki: Pki = {
-    caCert: f('ca.crt'), caKey: f('ca.key'), apiCert: f('apiserver.crt'), apiKey: f('apiserver.key'),
-    kubeletClientCert: f('apiserver-kubelet-client.crt'), kubeletClientKey: f('apiserver-kubelet-client.key'),
-    saKey: f('sa.key'), saPub: f('sa.pub'), token: '',
+    caCert: f('ca.crt'),
+    caKey: f('ca.key'),
+    apiCert: f('apiserver.crt'),
+    apiKey: f('apiserver.key'),
+    kubeletClientCert: f('apiserver-kubelet-client.crt'),
+    kubeletClientKey: f('apiserver-kubelet-client.key'),
+    saKey: f('sa.key'),
+    saPub: f('sa.pub'),
+    token: '',
   };
   if (!existsSync(pki.caCert)) {
-    run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', pki.caKey, '-out', pki.caCert, '-days', '365', '-subj', '/CN=sparkinfer-local-ca']);
+    run([
+      'openssl',
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      pki.caKey,
+      '-out',
+      pki.caCert,
+      '-days',
+      '365',
+      '-subj',
+      '/CN=sparkinfer-local-ca',
+    ]);
   }
   const leaf = (cert: string, key: string, subj: string, ext: string) => {
     if (existsSync(cert)) return;
@@ -235,12 +302,37 @@ function ensurePki(l: C.Layout): Pki {
     const extFile = `${cert}.ext`;
     writeFileSync(extFile, ext);
     run(['openssl', 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', subj]);
-    run(['openssl', 'x509', '-req', '-in', csr, '-CA', pki.caCert, '-CAkey', pki.caKey, '-CAcreateserial', '-out', cert, '-days', '365', '-extfile', extFile]);
+    run([
+      'openssl',
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      pki.caCert,
+      '-CAkey',
+      pki.caKey,
+      '-CAcreateserial',
+      '-out',
+      cert,
+      '-days',
+      '365',
+      '-extfile',
+      extFile,
+    ]);
     rmSync(csr);
     rmSync(extFile);
   };
-  const sans = ['DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc', `DNS:kubernetes.default.svc.${C.CLUSTER_DOMAIN}`, 'DNS:localhost',
-    `IP:${C.NODE_IP}`, `IP:${C.KUBERNETES_SERVICE_IP}`, 'IP:127.0.0.1'];
+  const sans = [
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+    `DNS:kubernetes.default.svc.${C.CLUSTER_DOMAIN}`,
+    'DNS:localhost',
+    `IP:${C.NODE_IP}`,
+    `IP:${C.KUBERNETES_SERVICE_IP}`,
+    'IP:127.0.0.1',
+  ];
   leaf(pki.apiCert, pki.apiKey, '/CN=kube-apiserver', `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\n`);
   // The apiserver's identity towards the kubelet (pod logs, exec): a system:masters client.
   leaf(pki.kubeletClientCert, pki.kubeletClientKey, '/O=system:masters/CN=kube-apiserver-kubelet-client', 'extendedKeyUsage=clientAuth\n');
@@ -250,15 +342,20 @@ function ensurePki(l: C.Layout): Pki {
     writeFileSync(pki.saPub, publicKey.export({ type: 'spki', format: 'pem' }));
   }
   const tokens = C.paths(l).tokens;
-  if (!existsSync(tokens)) writeFileSync(tokens, `${randomBytes(24).toString('hex')},sparkinfer-admin,sparkinfer-admin-uid,"system:masters"\n`, { mode: 0o600 });
+  if (!existsSync(tokens))
+    writeFileSync(tokens, `${randomBytes(24).toString('hex')},sparkinfer-admin,sparkinfer-admin-uid,"system:masters"\n`, { mode: 0o600 });
   pki.token = readFileSync(tokens, 'utf8').split(',')[0]!;
   return pki;
 }
 
 function access(l: C.Layout, pki: Pki): ClusterAccess {
   return {
-    server: C.apiserverUrl(), namespace: C.JOB_NAMESPACE, context: 'sparkinfer-local', source: `local cluster ${C.paths(l).kubeconfig}`,
-    tls: { insecureSkipVerify: false, ca: readFileSync(pki.caCert) }, auth: { kind: 'token', token: pki.token },
+    server: C.apiserverUrl(),
+    namespace: C.JOB_NAMESPACE,
+    context: 'sparkinfer-local',
+    source: `local cluster ${C.paths(l).kubeconfig}`,
+    tls: { insecureSkipVerify: false, ca: readFileSync(pki.caCert) },
+    auth: { kind: 'token', token: pki.token },
   };
 }
 
@@ -267,10 +364,14 @@ function access(l: C.Layout, pki: Pki): ClusterAccess {
 /** The CRD files of the pinned spark-operator module (downloaded, or already in Go's module cache). */
 function operatorCrds(): string[] {
   const mod = `github.com/kubeflow/spark-operator/v2@${OPERATOR_VERSION}`;
-  const info = JSON.parse(run(['go', 'mod', 'download', '-json', mod], { env: { ...process.env, GOFLAGS: '-mod=mod' }, timeoutMs: 600_000 }).out) as { Dir?: string };
+  const info = JSON.parse(
+    run(['go', 'mod', 'download', '-json', mod], { env: { ...process.env, GOFLAGS: '-mod=mod' }, timeoutMs: 600_000 }).out,
+  ) as { Dir?: string };
   if (info.Dir === undefined) throw new Error(`go mod download ${mod} gave no directory`);
   const dir = join(info.Dir, 'config', 'crd', 'bases');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => join(dir, f));
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => join(dir, f));
   if (!files.some((f) => f.endsWith('sparkoperator.k8s.io_sparkapplications.yaml'))) throw new Error(`${dir} has no SparkApplication CRD`);
   return files;
 }
@@ -307,18 +408,34 @@ function build(...components: string[]): void {
 }
 
 /** The steps of `up`, in order; `up --until NAME` stops after NAME (to debug one layer). */
-export const UP_STEPS = ['images', 'network', 'containerd', 'etcd', 'kube-apiserver', 'objects', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'coredns', 'operator-webhook', 'operator-controller'] as const;
+export const UP_STEPS = [
+  'images',
+  'network',
+  'containerd',
+  'etcd',
+  'kube-apiserver',
+  'objects',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubelet',
+  'kube-proxy',
+  'coredns',
+  'operator-webhook',
+  'operator-controller',
+] as const;
 
 async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the local cluster needs root (containerd, kubelet, iptables)');
-  if (!(UP_STEPS as readonly string[]).includes(lastStep)) throw new Error(`--until: expected one of ${UP_STEPS.join(', ')}, got \`${lastStep}\``);
+  if (!(UP_STEPS as readonly string[]).includes(lastStep))
+    throw new Error(`--until: expected one of ${UP_STEPS.join(', ')}, got \`${lastStep}\``);
   const last = UP_STEPS.indexOf(lastStep as (typeof UP_STEPS)[number]);
   const want = (step: (typeof UP_STEPS)[number]) => UP_STEPS.indexOf(step) <= last;
   const t0 = Date.now();
   run(['bash', join(HERE, 'deps.sh')], { timeoutMs: 600_000 });
   const l = layout0();
   const p = C.paths(l);
-  for (const d of [p.logs, p.pids, p.cniConfDir, p.cniIpamDir, p.kubeletRoot, p.webhookCerts, join(STATE, 'containerd')]) mkdirSync(d, { recursive: true });
+  for (const d of [p.logs, p.pids, p.cniConfDir, p.cniIpamDir, p.kubeletRoot, p.webhookCerts, join(STATE, 'containerd')])
+    mkdirSync(d, { recursive: true });
   const pki = ensurePki(l);
   // Only rewritten when changed: kube-proxy (and others) exit when their config file is written to.
   const put = (file: string, text: string, mode?: number) => {
@@ -361,10 +478,14 @@ async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
   const client = new KubeClient(access(l, pki), { attempts: 1, requestTimeoutMs: 5000 });
   try {
     if (want('kube-apiserver')) {
-      await ensure('kube-apiserver', async () => {
-        for await (const line of client.lines('/readyz', { accept: '*/*' })) if (line === 'ok') return true;
-        return false;
-      }, 180_000);
+      await ensure(
+        'kube-apiserver',
+        async () => {
+          for await (const line of client.lines('/readyz', { accept: '*/*' })) if (line === 'ok') return true;
+          return false;
+        },
+        180_000,
+      );
     }
     if (want('objects')) {
       for (const claim of [C.RUNS_CLAIM, C.MODELS_CLAIM]) {
@@ -387,10 +508,18 @@ async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
     }
     if (want('kubelet')) {
       build('kubelet');
-      await ensure('kubelet', async () => {
-        const node = await client.find<{ status?: { conditions?: { type: string; status: string }[] } }>({ apiVersion: 'v1', kind: 'Node', name: C.NODE_NAME });
-        return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-      }, 180_000);
+      await ensure(
+        'kubelet',
+        async () => {
+          const node = await client.find<{ status?: { conditions?: { type: string; status: string }[] } }>({
+            apiVersion: 'v1',
+            kind: 'Node',
+            name: C.NODE_NAME,
+          });
+          return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+        },
+        180_000,
+      );
     }
     if (want('kube-proxy')) {
       build('kube-proxy');
@@ -405,7 +534,8 @@ async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
       build('spark-operator');
       await ensure('operator-webhook', () => tryRun(['curl', '-sf', 'http://127.0.0.1:8091/readyz']), 120_000, opEnv);
     }
-    if (want('operator-controller')) await ensure('operator-controller', () => tryRun(['curl', '-sf', 'http://127.0.0.1:8092/readyz']), 120_000, opEnv);
+    if (want('operator-controller'))
+      await ensure('operator-controller', () => tryRun(['curl', '-sf', 'http://127.0.0.1:8092/readyz']), 120_000, opEnv);
   } finally {
     await client.close();
   }
@@ -415,7 +545,17 @@ async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
 
 // ------------------------------------------------------------------ down
 
-const STOP_ORDER = ['operator-controller', 'operator-webhook', 'coredns', 'kube-proxy', 'kubelet', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
+const STOP_ORDER = [
+  'operator-controller',
+  'operator-webhook',
+  'coredns',
+  'kube-proxy',
+  'kubelet',
+  'kube-scheduler',
+  'kube-controller-manager',
+  'kube-apiserver',
+  'etcd',
+];
 
 async function down(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the local cluster needs root to stop');
@@ -425,34 +565,67 @@ async function down(): Promise<void> {
   if (existsSync(join(l.k8sBinDir, 'kube-proxy'))) run([join(l.k8sBinDir, 'kube-proxy'), '--cleanup'], { ok: () => true });
   // Every container and sandbox: kill the tasks, then containerd, then what outlived it.
   if (running('containerd') !== undefined) {
-    const tasks = run(ctr(l, 'tasks', 'ls', '-q'), { ok: () => true }).out.split('\n').filter(Boolean);
+    const tasks = run(ctr(l, 'tasks', 'ls', '-q'), { ok: () => true })
+      .out.split('\n')
+      .filter(Boolean);
     for (const t of tasks) run(ctr(l, 'tasks', 'kill', '-s', 'SIGKILL', t), { ok: () => true });
     for (let i = 0; i < 50 && run(ctr(l, 'tasks', 'ls', '-q'), { ok: () => true }).out.trim() !== '' && tasks.length > 0; i++) {
       for (const t of tasks) run(ctr(l, 'tasks', 'rm', '-f', t), { ok: () => true });
       await delay(200);
     }
-    for (const c of run(ctr(l, 'containers', 'ls', '-q'), { ok: () => true }).out.split('\n').filter(Boolean)) run(ctr(l, 'containers', 'rm', c), { ok: () => true });
+    for (const c of run(ctr(l, 'containers', 'ls', '-q'), { ok: () => true })
+      .out.split('\n')
+      .filter(Boolean))
+      run(ctr(l, 'containers', 'rm', c), { ok: () => true });
   }
   await stopProcess('containerd');
   // containerd's shims outlive it by design; ours name our socket.
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     let cmd = '';
-    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
-    if (cmd.includes('containerd-shim') && cmd.includes(p.containerdSock)) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmd.includes('containerd-shim') && cmd.includes(p.containerdSock)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
   }
   // containerd 1.6 keeps shim sockets and fifos in /run/containerd whatever its state dir; with no
   // containerd left running they are all ours (no other containerd ran), so they go too.
-  const otherContainerd = readdirSync('/proc').some((d) => { try { return /^\d+$/.test(d) && readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'containerd'; } catch { return false; } });
+  const otherContainerd = readdirSync('/proc').some((d) => {
+    try {
+      return /^\d+$/.test(d) && readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'containerd';
+    } catch {
+      return false;
+    }
+  });
   if (!otherContainerd) {
     for (const d of ['s', 'fifo', 'runc']) rmSync(join('/run/containerd', d), { recursive: true, force: true });
-    try { if (readdirSync('/run/containerd').length === 0) rmSync('/run/containerd', { recursive: true }); } catch { /* absent */ }
+    try {
+      if (readdirSync('/run/containerd').length === 0) rmSync('/run/containerd', { recursive: true });
+    } catch {
+      /* absent */
+    }
   }
   for (const ns of podNetns()) run(['ip', 'netns', 'delete', ns], { ok: () => true });
   for (let i = 0; i < 3; i++) for (const m of ourMounts()) run(['umount', m], { ok: () => true });
   for (const m of ourMounts()) run(['umount', '-l', m], { ok: () => true });
   removeNetwork();
   // Throw away cluster state, keep images (containerd's content store), PKI and logs.
-  for (const d of [p.etcdData, p.kubeletRoot, p.cniIpamDir, p.containerdState, join(p.containerdRoot, 'io.containerd.grpc.v1.cri'), p.webhookCerts]) rmSync(d, { recursive: true, force: true });
+  for (const d of [
+    p.etcdData,
+    p.kubeletRoot,
+    p.cniIpamDir,
+    p.containerdState,
+    join(p.containerdRoot, 'io.containerd.grpc.v1.cri'),
+    p.webhookCerts,
+  ])
+    rmSync(d, { recursive: true, force: true });
   log('down');
 }
 
@@ -461,7 +634,9 @@ async function down(): Promise<void> {
 function status(): void {
   const names = ['containerd', ...STOP_ORDER.slice().reverse()];
   const procs = Object.fromEntries(names.map((n) => [n, running(n)?.pid ?? null]));
-  process.stdout.write(`${JSON.stringify({ state_dir: STATE, kubeconfig: C.paths(layout0()).kubeconfig, processes: procs, bridge: tryRun(['ip', 'link', 'show', C.BRIDGE]) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ state_dir: STATE, kubeconfig: C.paths(layout0()).kubeconfig, processes: procs, bridge: tryRun(['ip', 'link', 'show', C.BRIDGE]) })}\n`,
+  );
 }
 
 if (import.meta.main) {
@@ -470,7 +645,10 @@ if (import.meta.main) {
     if (verb === 'up') await up(process.argv[3] === '--until' ? process.argv[4] : undefined);
     else if (verb === 'down') await down();
     else if (verb === 'status') status();
-    else { process.stderr.write('usage: npm run cluster -- up|down|status\n'); process.exit(2); }
+    else {
+      process.stderr.write('usage: npm run cluster -- up|down|status\n');
+      process.exit(2);
+    }
   } catch (err) {
     process.stderr.write(`cluster ${verb}: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);

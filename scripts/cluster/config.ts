@@ -214,56 +214,130 @@ export const hostResolvConf = (): string => `nameserver ${NODE_IP}\noptions ndot
 
 export function kubeconfig(token: string, caFile: string): string {
   return [
-    'apiVersion: v1', 'kind: Config',
-    'clusters:', '- name: sparkinfer-local', `  cluster: {server: "${apiserverUrl()}", certificate-authority: "${caFile}"}`,
-    'users:', '- name: sparkinfer-admin', `  user: {token: "${token}"}`,
-    'contexts:', '- name: sparkinfer-local', `  context: {cluster: sparkinfer-local, user: sparkinfer-admin, namespace: ${JOB_NAMESPACE}}`,
-    'current-context: sparkinfer-local', '',
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: sparkinfer-local',
+    `  cluster: {server: "${apiserverUrl()}", certificate-authority: "${caFile}"}`,
+    'users:',
+    '- name: sparkinfer-admin',
+    `  user: {token: "${token}"}`,
+    'contexts:',
+    '- name: sparkinfer-local',
+    `  context: {cluster: sparkinfer-local, user: sparkinfer-admin, namespace: ${JOB_NAMESPACE}}`,
+    'current-context: sparkinfer-local',
+    '',
   ].join('\n');
 }
 
 /** argv of each process the cluster runs, in start order. */
-export function commands(l: Layout, f: { saKey: string; saPub: string; caCert: string; apiCert: string; apiKey: string }): Record<string, string[]> {
+export function commands(
+  l: Layout,
+  f: { saKey: string; saPub: string; caCert: string; apiCert: string; apiKey: string },
+): Record<string, string[]> {
   const p = paths(l);
   const bin = (n: string) => join(l.k8sBinDir, n);
   return {
     containerd: ['containerd', '--config', p.containerdConfig],
-    etcd: [bin('etcd'), '--name=sparkinfer', `--data-dir=${p.etcdData}`,
-      `--listen-client-urls=${ETCD_CLIENT}`, `--advertise-client-urls=${ETCD_CLIENT}`,
-      `--listen-peer-urls=${ETCD_PEER}`, `--initial-advertise-peer-urls=${ETCD_PEER}`,
-      `--initial-cluster=sparkinfer=${ETCD_PEER}`, '--listen-metrics-urls=http://127.0.0.1:23810',
-      '--unsafe-no-fsync', '--log-level=warn'],
-    'kube-apiserver': [bin('kube-apiserver'), `--etcd-servers=${ETCD_CLIENT}`,
-      `--bind-address=${NODE_IP}`, `--advertise-address=${NODE_IP}`, `--secure-port=${APISERVER_PORT}`,
-      `--tls-cert-file=${f.apiCert}`, `--tls-private-key-file=${f.apiKey}`, `--client-ca-file=${f.caCert}`,
-      `--token-auth-file=${p.tokens}`, '--authorization-mode=Node,RBAC',
-      `--service-account-key-file=${f.saPub}`, `--service-account-signing-key-file=${f.saKey}`,
+    etcd: [
+      bin('etcd'),
+      '--name=sparkinfer',
+      `--data-dir=${p.etcdData}`,
+      `--listen-client-urls=${ETCD_CLIENT}`,
+      `--advertise-client-urls=${ETCD_CLIENT}`,
+      `--listen-peer-urls=${ETCD_PEER}`,
+      `--initial-advertise-peer-urls=${ETCD_PEER}`,
+      `--initial-cluster=sparkinfer=${ETCD_PEER}`,
+      '--listen-metrics-urls=http://127.0.0.1:23810',
+      '--unsafe-no-fsync',
+      '--log-level=warn',
+    ],
+    'kube-apiserver': [
+      bin('kube-apiserver'),
+      `--etcd-servers=${ETCD_CLIENT}`,
+      `--bind-address=${NODE_IP}`,
+      `--advertise-address=${NODE_IP}`,
+      `--secure-port=${APISERVER_PORT}`,
+      `--tls-cert-file=${f.apiCert}`,
+      `--tls-private-key-file=${f.apiKey}`,
+      `--client-ca-file=${f.caCert}`,
+      `--token-auth-file=${p.tokens}`,
+      '--authorization-mode=Node,RBAC',
+      `--service-account-key-file=${f.saPub}`,
+      `--service-account-signing-key-file=${f.saKey}`,
       `--service-account-issuer=https://kubernetes.default.svc.${CLUSTER_DOMAIN}`,
       `--service-cluster-ip-range=${SERVICE_RANGE}`,
-      '--kubelet-preferred-address-types=InternalIP', '--profiling=false', '--v=1'],
-    'kube-controller-manager': [bin('kube-controller-manager'), `--kubeconfig=${p.kubeconfig}`,
-      '--bind-address=127.0.0.1', '--leader-elect=false',
-      `--service-account-private-key-file=${f.saKey}`, `--root-ca-file=${f.caCert}`, '--use-service-account-credentials=true',
+      '--kubelet-preferred-address-types=InternalIP',
+      '--profiling=false',
+      '--v=1',
+    ],
+    'kube-controller-manager': [
+      bin('kube-controller-manager'),
+      `--kubeconfig=${p.kubeconfig}`,
+      '--bind-address=127.0.0.1',
+      '--leader-elect=false',
+      `--service-account-private-key-file=${f.saKey}`,
+      `--root-ca-file=${f.caCert}`,
+      '--use-service-account-credentials=true',
       // The node's pod range is fixed in the CNI config, so no node IPAM (cloud controllers are off by default).
-      `--service-cluster-ip-range=${SERVICE_RANGE}`, '--controllers=*,-node-ipam-controller',
-      '--profiling=false', '--v=1'],
-    'kube-scheduler': [bin('kube-scheduler'), `--kubeconfig=${p.kubeconfig}`, `--authentication-kubeconfig=${p.kubeconfig}`,
-      `--authorization-kubeconfig=${p.kubeconfig}`, '--bind-address=127.0.0.1', '--leader-elect=false', '--profiling=false', '--v=1'],
-    kubelet: [bin('kubelet'), `--config=${p.kubeletConfig}`, `--kubeconfig=${p.kubeconfig}`,
-      `--root-dir=${p.kubeletRoot}`, `--cert-dir=${join(p.kubeletRoot, 'pki')}`,
-      `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_IP}`, '--v=1'],
+      `--service-cluster-ip-range=${SERVICE_RANGE}`,
+      '--controllers=*,-node-ipam-controller',
+      '--profiling=false',
+      '--v=1',
+    ],
+    'kube-scheduler': [
+      bin('kube-scheduler'),
+      `--kubeconfig=${p.kubeconfig}`,
+      `--authentication-kubeconfig=${p.kubeconfig}`,
+      `--authorization-kubeconfig=${p.kubeconfig}`,
+      '--bind-address=127.0.0.1',
+      '--leader-elect=false',
+      '--profiling=false',
+      '--v=1',
+    ],
+    kubelet: [
+      bin('kubelet'),
+      `--config=${p.kubeletConfig}`,
+      `--kubeconfig=${p.kubeconfig}`,
+      `--root-dir=${p.kubeletRoot}`,
+      `--cert-dir=${join(p.kubeletRoot, 'pki')}`,
+      `--hostname-override=${NODE_NAME}`,
+      `--node-ip=${NODE_IP}`,
+      '--v=1',
+    ],
     'kube-proxy': [bin('kube-proxy'), `--config=${p.kubeProxyConfig}`, `--hostname-override=${NODE_NAME}`, '--v=1'],
     coredns: [l.corednsBin, '-conf', p.corefile],
-    'operator-webhook': [l.operatorBin, 'webhook', 'start', `--kubeconfig=${p.kubeconfig}`,
-      `--namespaces=${JOB_NAMESPACE}`, `--webhook-port=${WEBHOOK_PORT}`, `--webhook-cert-dir=${p.webhookCerts}`,
-      `--webhook-secret-namespace=${OPERATOR_NAMESPACE}`, '--webhook-secret-name=spark-operator-webhook-certs',
-      '--webhook-svc-name=spark-operator-webhook-svc', `--webhook-svc-namespace=${OPERATOR_NAMESPACE}`,
-      '--mutating-webhook-name=spark-operator-webhook', '--validating-webhook-name=spark-operator-webhook',
-      '--health-probe-bind-address=127.0.0.1:8091', '--metrics-bind-address=0', '--leader-election=false'],
-    'operator-controller': [l.operatorBin, 'controller', 'start', `--kubeconfig=${p.kubeconfig}`,
-      `--namespaces=${JOB_NAMESPACE}`, '--controller-threads=2', '--enable-ui-service=false',
-      '--health-probe-bind-address=127.0.0.1:8092', '--metrics-bind-address=0', '--pprof-bind-address=0',
-      '--leader-election=false'],
+    'operator-webhook': [
+      l.operatorBin,
+      'webhook',
+      'start',
+      `--kubeconfig=${p.kubeconfig}`,
+      `--namespaces=${JOB_NAMESPACE}`,
+      `--webhook-port=${WEBHOOK_PORT}`,
+      `--webhook-cert-dir=${p.webhookCerts}`,
+      `--webhook-secret-namespace=${OPERATOR_NAMESPACE}`,
+      '--webhook-secret-name=spark-operator-webhook-certs',
+      '--webhook-svc-name=spark-operator-webhook-svc',
+      `--webhook-svc-namespace=${OPERATOR_NAMESPACE}`,
+      '--mutating-webhook-name=spark-operator-webhook',
+      '--validating-webhook-name=spark-operator-webhook',
+      '--health-probe-bind-address=127.0.0.1:8091',
+      '--metrics-bind-address=0',
+      '--leader-election=false',
+    ],
+    'operator-controller': [
+      l.operatorBin,
+      'controller',
+      'start',
+      `--kubeconfig=${p.kubeconfig}`,
+      `--namespaces=${JOB_NAMESPACE}`,
+      '--controller-threads=2',
+      '--enable-ui-service=false',
+      '--health-probe-bind-address=127.0.0.1:8092',
+      '--metrics-bind-address=0',
+      '--pprof-bind-address=0',
+      '--leader-election=false',
+    ],
   };
 }
 
@@ -280,27 +354,46 @@ export function operatorEnv(l: Layout): Record<string, string> {
 
 /** The webhook configurations the operator's webhook patches with its CA (it does not create them). */
 export function webhookConfigurations(): object[] {
-  const rules = (resource: string, group: string, version: string, ops: string[]) => [{ apiGroups: [group], apiVersions: [version], operations: ops, resources: [resource] }];
+  const rules = (resource: string, group: string, version: string, ops: string[]) => [
+    { apiGroups: [group], apiVersions: [version], operations: ops, resources: [resource] },
+  ];
   const url = (path: string) => ({ url: `https://localhost:${WEBHOOK_PORT}${path}` });
   const base = { admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 10 };
   return [
     {
-      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'spark-operator-webhook' },
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: 'spark-operator-webhook' },
       webhooks: [
-        { ...base, name: 'mutate--v1-pod.sparkoperator.k8s.io', clientConfig: url('/mutate--v1-pod'), rules: rules('pods', '', 'v1', ['CREATE']),
+        {
+          ...base,
+          name: 'mutate--v1-pod.sparkoperator.k8s.io',
+          clientConfig: url('/mutate--v1-pod'),
+          rules: rules('pods', '', 'v1', ['CREATE']),
           namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': JOB_NAMESPACE } },
-          objectSelector: { matchLabels: { 'sparkoperator.k8s.io/launched-by-spark-operator': 'true' } } },
-        { ...base, name: 'mutate-sparkoperator-k8s-io-v1beta2-sparkapplication.sparkoperator.k8s.io', clientConfig: url('/mutate-sparkoperator-k8s-io-v1beta2-sparkapplication'),
+          objectSelector: { matchLabels: { 'sparkoperator.k8s.io/launched-by-spark-operator': 'true' } },
+        },
+        {
+          ...base,
+          name: 'mutate-sparkoperator-k8s-io-v1beta2-sparkapplication.sparkoperator.k8s.io',
+          clientConfig: url('/mutate-sparkoperator-k8s-io-v1beta2-sparkapplication'),
           rules: rules('sparkapplications', 'sparkoperator.k8s.io', 'v1beta2', ['CREATE', 'UPDATE']),
-          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': JOB_NAMESPACE } } },
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': JOB_NAMESPACE } },
+        },
       ],
     },
     {
-      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'spark-operator-webhook' },
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: 'spark-operator-webhook' },
       webhooks: [
-        { ...base, name: 'validate-sparkoperator-k8s-io-v1beta2-sparkapplication.sparkoperator.k8s.io', clientConfig: url('/validate-sparkoperator-k8s-io-v1beta2-sparkapplication'),
+        {
+          ...base,
+          name: 'validate-sparkoperator-k8s-io-v1beta2-sparkapplication.sparkoperator.k8s.io',
+          clientConfig: url('/validate-sparkoperator-k8s-io-v1beta2-sparkapplication'),
           rules: rules('sparkapplications', 'sparkoperator.k8s.io', 'v1beta2', ['CREATE', 'UPDATE']),
-          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': JOB_NAMESPACE } } },
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': JOB_NAMESPACE } },
+        },
       ],
     },
   ];
@@ -310,16 +403,28 @@ export function webhookConfigurations(): object[] {
 export function clusterObjects(l: Layout): object[] {
   const volume = (claim: string) => [
     {
-      apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `${JOB_NAMESPACE}-${claim}` },
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: `${JOB_NAMESPACE}-${claim}` },
       spec: {
-        capacity: { storage: '20Gi' }, accessModes: ['ReadWriteMany'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '',
+        capacity: { storage: '20Gi' },
+        accessModes: ['ReadWriteMany'],
+        persistentVolumeReclaimPolicy: 'Retain',
+        storageClassName: '',
         hostPath: { path: join(paths(l).volumes, claim), type: 'Directory' },
         claimRef: { namespace: JOB_NAMESPACE, name: claim },
       },
     },
     {
-      apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claim, namespace: JOB_NAMESPACE },
-      spec: { accessModes: ['ReadWriteMany'], storageClassName: '', volumeName: `${JOB_NAMESPACE}-${claim}`, resources: { requests: { storage: '20Gi' } } },
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: claim, namespace: JOB_NAMESPACE },
+      spec: {
+        accessModes: ['ReadWriteMany'],
+        storageClassName: '',
+        volumeName: `${JOB_NAMESPACE}-${claim}`,
+        resources: { requests: { storage: '20Gi' } },
+      },
     },
   ];
   return [
@@ -327,13 +432,21 @@ export function clusterObjects(l: Layout): object[] {
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: JOB_NAMESPACE } },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: SPARK_SERVICE_ACCOUNT, namespace: JOB_NAMESPACE } },
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'spark-driver', namespace: JOB_NAMESPACE },
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'spark-driver', namespace: JOB_NAMESPACE },
       rules: [
-        { apiGroups: [''], resources: ['pods', 'services', 'configmaps', 'persistentvolumeclaims'], verbs: ['create', 'get', 'list', 'watch', 'delete', 'deletecollection', 'patch', 'update'] },
+        {
+          apiGroups: [''],
+          resources: ['pods', 'services', 'configmaps', 'persistentvolumeclaims'],
+          verbs: ['create', 'get', 'list', 'watch', 'delete', 'deletecollection', 'patch', 'update'],
+        },
       ],
     },
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'spark-driver', namespace: JOB_NAMESPACE },
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'spark-driver', namespace: JOB_NAMESPACE },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'spark-driver' },
       subjects: [{ kind: 'ServiceAccount', name: SPARK_SERVICE_ACCOUNT, namespace: JOB_NAMESPACE }],
     },
@@ -354,7 +467,8 @@ export function safetyRoutes(): string[][] {
 export function safetyRules(): { chain: string; parent: string; rules: string[][] }[] {
   return [
     {
-      chain: SAFETY_CHAINS.forward, parent: 'FORWARD',
+      chain: SAFETY_CHAINS.forward,
+      parent: 'FORWARD',
       rules: [
         ['-i', BRIDGE, '-o', BRIDGE, '-j', 'ACCEPT'],
         ['-i', BRIDGE, '-j', 'DROP'],
@@ -362,7 +476,8 @@ export function safetyRules(): { chain: string; parent: string; rules: string[][
       ],
     },
     {
-      chain: SAFETY_CHAINS.input, parent: 'INPUT',
+      chain: SAFETY_CHAINS.input,
+      parent: 'INPUT',
       rules: [
         ['-i', 'lo', '-j', 'RETURN'],
         ['-i', BRIDGE, '-j', 'RETURN'],

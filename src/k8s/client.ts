@@ -128,7 +128,13 @@ function defaultRunExec(plugin: ExecPlugin, env: NodeJS.ProcessEnv): Promise<str
     execFile(cmd, plugin.args, { env, timeout: 60_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err !== null) {
         const hint = plugin.installHint !== undefined ? `\n${plugin.installHint}` : '';
-        reject(new SparkinferError('E_SPEC', `kubeconfig exec plugin \`${plugin.command}\` failed: ${String(stderr).trim().slice(0, 500) || err.message}${hint}`, { cause: err }));
+        reject(
+          new SparkinferError(
+            'E_SPEC',
+            `kubeconfig exec plugin \`${plugin.command}\` failed: ${String(stderr).trim().slice(0, 500) || err.message}${hint}`,
+            { cause: err },
+          ),
+        );
       } else resolveOut(String(stdout));
     });
   });
@@ -182,11 +188,16 @@ export class KubeClient {
   async #authorization(): Promise<string | undefined> {
     const a = this.access.auth;
     switch (a.kind) {
-      case 'none': return undefined;
-      case 'token': return `Bearer ${a.token}`;
-      case 'tokenFile': return `Bearer ${readFileSync(a.path, 'utf8').trim()}`;
-      case 'basic': return `Basic ${Buffer.from(`${a.username}:${a.password}`).toString('base64')}`;
-      case 'exec': return `Bearer ${await this.#execCredential(a.exec)}`;
+      case 'none':
+        return undefined;
+      case 'token':
+        return `Bearer ${a.token}`;
+      case 'tokenFile':
+        return `Bearer ${readFileSync(a.path, 'utf8').trim()}`;
+      case 'basic':
+        return `Basic ${Buffer.from(`${a.username}:${a.password}`).toString('base64')}`;
+      case 'exec':
+        return `Bearer ${await this.#execCredential(a.exec)}`;
     }
   }
 
@@ -202,7 +213,10 @@ export class KubeClient {
     }
     const token = cred.status?.token;
     if (typeof token !== 'string' || token === '') {
-      const why = cred.status?.clientCertificateData !== undefined ? 'returned a client certificate, which sparkinfer does not support from exec plugins' : 'returned no token';
+      const why =
+        cred.status?.clientCertificateData !== undefined
+          ? 'returned a client certificate, which sparkinfer does not support from exec plugins'
+          : 'returned no token';
       throw new SparkinferError('E_SPEC', `kubeconfig exec plugin \`${plugin.command}\` ${why}`);
     }
     const exp = typeof cred.status?.expirationTimestamp === 'string' ? Date.parse(cred.status.expirationTimestamp) : Number.NaN;
@@ -222,7 +236,7 @@ export class KubeClient {
   async #send(method: Dispatcher.HttpMethod, path: string, o: CallOptions, streaming: boolean): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = { accept: o.accept ?? 'application/json', 'user-agent': 'sparkinfer' };
     const auth = await this.#authorization();
-    if (auth !== undefined) headers['authorization'] = auth;
+    if (auth !== undefined) headers.authorization = auth;
     let body: string | undefined;
     if (o.body !== undefined) {
       body = typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
@@ -231,7 +245,9 @@ export class KubeClient {
     let res: Dispatcher.ResponseData;
     try {
       res = await request(this.#url(path, o.query), {
-        method, headers, dispatcher: this.#dispatcher,
+        method,
+        headers,
+        dispatcher: this.#dispatcher,
         ...(body !== undefined ? { body } : {}),
         ...(o.signal !== undefined ? { signal: o.signal } : {}),
         headersTimeout: this.#timeoutMs,
@@ -239,7 +255,12 @@ export class KubeClient {
       });
     } catch (err) {
       if (o.signal?.aborted === true) throw err;
-      throw new KubeApiError(0, 'Unreachable', `${method} ${this.access.server}${path}: ${(err as Error).message} (${this.access.source})`, { cause: err });
+      throw new KubeApiError(
+        0,
+        'Unreachable',
+        `${method} ${this.access.server}${path}: ${(err as Error).message} (${this.access.source})`,
+        { cause: err },
+      );
     }
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     const text = await res.body.text().catch(() => '');
@@ -249,10 +270,17 @@ export class KubeClient {
       const s = JSON.parse(text) as { reason?: string; message?: string };
       reason = s.reason ?? '';
       message = s.message ?? message;
-    } catch { /* not a Status: keep the text */ }
+    } catch {
+      /* not a Status: keep the text */
+    }
     if (res.statusCode === 401 && this.access.auth.kind === 'exec') this.#execToken = undefined;
     const undeclared = res.statusCode === 500 && UNDECLARED_FIELD.test(message);
-    throw new KubeApiError(res.statusCode, reason !== '' ? reason : undeclared ? 'Invalid' : '', `${method} ${path}: ${res.statusCode}${reason !== '' ? ` ${reason}` : ''}: ${message}`, { clientFault: undeclared || isClientFault(res.statusCode) });
+    throw new KubeApiError(
+      res.statusCode,
+      reason !== '' ? reason : undeclared ? 'Invalid' : '',
+      `${method} ${path}: ${res.statusCode}${reason !== '' ? ` ${reason}` : ''}: ${message}`,
+      { clientFault: undeclared || isClientFault(res.statusCode) },
+    );
   }
 
   /** A JSON request; idempotent methods are retried on connect errors, 429 and 5xx. */
@@ -294,10 +322,23 @@ export class KubeClient {
    * unknown or duplicate field is an error, not silently pruned) and `force` (sparkinfer owns
    * the fields it renders). Returns the object as stored.
    */
-  apply<T = Record<string, unknown>>(obj: KubeObject, o: { fieldManager?: string | undefined; force?: boolean | undefined; dryRun?: boolean | undefined; signal?: AbortSignal | undefined } = {}): Promise<T> {
+  apply<T = Record<string, unknown>>(
+    obj: KubeObject,
+    o: {
+      fieldManager?: string | undefined;
+      force?: boolean | undefined;
+      dryRun?: boolean | undefined;
+      signal?: AbortSignal | undefined;
+    } = {},
+  ): Promise<T> {
     const path = objectPath({ apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name });
     return this.call<T>('PATCH', path, {
-      query: { fieldManager: o.fieldManager ?? FIELD_MANAGER, fieldValidation: 'Strict', force: o.force ?? true, dryRun: o.dryRun === true ? 'All' : undefined },
+      query: {
+        fieldManager: o.fieldManager ?? FIELD_MANAGER,
+        fieldValidation: 'Strict',
+        force: o.force ?? true,
+        dryRun: o.dryRun === true ? 'All' : undefined,
+      },
       // JSON is YAML; the apply content type is what makes this a server-side apply.
       body: JSON.stringify(obj),
       contentType: 'application/apply-patch+yaml',
@@ -319,7 +360,11 @@ export class KubeClient {
     }
   }
 
-  list<T = Record<string, any>>(ref: ObjectRef, labelSelector?: string, signal?: AbortSignal): Promise<{ items: T[]; metadata: { resourceVersion?: string } }> {
+  list<T = Record<string, any>>(
+    ref: ObjectRef,
+    labelSelector?: string,
+    signal?: AbortSignal,
+  ): Promise<{ items: T[]; metadata: { resourceVersion?: string } }> {
     return this.call('GET', objectPath({ ...ref, name: undefined }), { query: { labelSelector }, signal });
   }
 

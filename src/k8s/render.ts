@@ -65,7 +65,8 @@ export function k8sSpecOf(job: { kubernetes?: K8sSpec | undefined }, opts: Rende
   const k = job.kubernetes ?? KubernetesSpec.parse({});
   const out: K8sSpec = { ...k };
   if (opts.namespace !== undefined) {
-    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.namespace)) throw new SpecError(`expected the namespace to be a Kubernetes name, got \`${opts.namespace}\``);
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.namespace))
+      throw new SpecError(`expected the namespace to be a Kubernetes name, got \`${opts.namespace}\``);
     out.namespace = opts.namespace;
   }
   if (opts.image !== undefined) {
@@ -85,7 +86,9 @@ function cpuCores(q: string): number {
 /** A path a pod can read: a URI (s3a://, hdfs://, gs://, abfss://, file:) or an absolute path. */
 function checkPodPath(field: string, p: string | undefined): void {
   if (p === undefined || /^[a-z][a-z0-9+.-]*:/i.test(p) || p.startsWith('/')) return;
-  throw new SpecError(`${field} is \`${p}\`, a relative path, which means nothing inside a pod; use a URI (s3a://…, hdfs://…) or an absolute path on a mounted volume`);
+  throw new SpecError(
+    `${field} is \`${p}\`, a relative path, which means nothing inside a pod; use a URI (s3a://…, hdfs://…) or an absolute path on a mounted volume`,
+  );
 }
 
 function checkJob(job: ResolvedJob, k: K8sSpec): void {
@@ -93,12 +96,15 @@ function checkJob(job: ResolvedJob, k: K8sSpec): void {
   checkPodPath('output.path', job.output.path);
   const keyEnv = job.engine.api_key_env;
   if (keyEnv !== undefined && !k.secrets.some((s) => s.env === keyEnv)) {
-    throw new SpecError(`engine.api_key_env is \`${keyEnv}\`, but kubernetes.secrets has no entry for it; add \`{env: ${keyEnv}, secret: NAME, key: KEY}\` (the key is read from a Secret, never inlined)`);
+    throw new SpecError(
+      `engine.api_key_env is \`${keyEnv}\`, but kubernetes.secrets has no entry for it; add \`{env: ${keyEnv}, secret: NAME, key: KEY}\` (the key is read from a Secret, never inlined)`,
+    );
   }
   for (const name of [...Object.keys(k.env), ...k.secrets.map((s) => s.env)]) {
     if (RESERVED_ENV.has(name)) throw new SpecError(`kubernetes: \`${name}\` is set by sparkinfer and cannot be overridden`);
   }
-  if (k.executors.max * k.gpus_per_executor > 4096) throw new SpecError(`kubernetes: ${k.executors.max} executors × ${k.gpus_per_executor} GPUs is not a plausible request`);
+  if (k.executors.max * k.gpus_per_executor > 4096)
+    throw new SpecError(`kubernetes: ${k.executors.max} executors × ${k.gpus_per_executor} GPUs is not a plausible request`);
 }
 
 /** The job.json of the pods: the sidecar endpoint, the run directory on the run volume, the k8s master. */
@@ -134,15 +140,39 @@ export function executorOverheadMiB(k: K8sSpec, cores: number): number {
   return base + cores * k.worker_memory;
 }
 
-interface Sizing { cores: number; memory: number; overhead: number; min: number; max: number; initial: number; gpu: boolean }
+interface Sizing {
+  cores: number;
+  memory: number;
+  overhead: number;
+  min: number;
+  max: number;
+  initial: number;
+  gpu: boolean;
+}
 
 function sizing(k: K8sSpec, phase: Phase | undefined): Sizing {
   if (phase === 'prepare') {
     const p = k.prepare_executors;
-    return { cores: p.cores, memory: p.memory, overhead: Math.max(384, Math.ceil(p.memory * 0.1)), min: 0, max: p.max, initial: 0, gpu: false };
+    return {
+      cores: p.cores,
+      memory: p.memory,
+      overhead: Math.max(384, Math.ceil(p.memory * 0.1)),
+      min: 0,
+      max: p.max,
+      initial: 0,
+      gpu: false,
+    };
   }
   const cores = k.executors.cores ?? k.tasks_per_engine;
-  return { cores, memory: k.executors.memory, overhead: executorOverheadMiB(k, cores), min: k.executors.min, max: k.executors.max, initial: k.executors.initial ?? k.executors.max, gpu: true };
+  return {
+    cores,
+    memory: k.executors.memory,
+    overhead: executorOverheadMiB(k, cores),
+    min: k.executors.min,
+    max: k.executors.max,
+    initial: k.executors.initial ?? k.executors.max,
+    gpu: true,
+  };
 }
 
 function sparkConf(job: ResolvedJob, k: K8sSpec, z: Sizing): Record<string, string> {
@@ -209,7 +239,13 @@ function executorSpec(job: ResolvedJob, k: K8sSpec, z: Sizing, gpuPod: boolean):
     ...(gpuPod && k.tolerations.length > 0 ? { tolerations: k.tolerations.map((t) => ({ ...t })) } : {}),
     // Pod-wide: only the group, so the run volume is writable; the stock engine image may need root.
     podSecurityContext: { fsGroup: SPARK_UID },
-    securityContext: { runAsNonRoot: true, runAsUser: SPARK_UID, runAsGroup: SPARK_UID, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: SPARK_UID,
+      runAsGroup: SPARK_UID,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    },
   };
 }
 
@@ -217,7 +253,9 @@ function executorSpec(job: ResolvedJob, k: K8sSpec, z: Sizing, gpuPod: boolean):
 function gangResources(k: K8sSpec, z: Sizing, gpuPod: boolean): Record<string, string | number> {
   const executors = Math.max(1, z.min);
   const driverMem = k.driver.memory + Math.max(384, Math.ceil(k.driver.memory * 0.1));
-  const execCpu = (gpuPod && k.executors.core_request !== undefined ? cpuCores(k.executors.core_request) : z.cores) + (gpuPod ? cpuCores(k.engine.cpu) : 0);
+  const execCpu =
+    (gpuPod && k.executors.core_request !== undefined ? cpuCores(k.executors.core_request) : z.cores) +
+    (gpuPod ? cpuCores(k.engine.cpu) : 0);
   const execMem = z.memory + z.overhead + (gpuPod ? k.engine.memory : 0);
   const cpu = (k.driver.core_request !== undefined ? cpuCores(k.driver.core_request) : k.driver.cores) + executors * execCpu;
   return {
@@ -231,7 +269,10 @@ function sparkApplication(job: ResolvedJob, k: K8sSpec, names: RunNames, app: Ru
   const z = sizing(k, app.phase);
   const gpuPod = app.phase !== 'prepare';
   const retryS = Math.max(1, Math.round(k.retry_interval / 1000));
-  const volumes: Obj[] = [{ name: RUNS_VOLUME, persistentVolumeClaim: { claimName: k.run_volume.claim_name } }, ...(gpuPod ? engineVolumes(k) : [])];
+  const volumes: Obj[] = [
+    { name: RUNS_VOLUME, persistentVolumeClaim: { claimName: k.run_volume.claim_name } },
+    ...(gpuPod ? engineVolumes(k) : []),
+  ];
   return {
     apiVersion: 'sparkoperator.k8s.io/v1beta2',
     kind: 'SparkApplication',
@@ -266,14 +307,16 @@ function sparkApplication(job: ResolvedJob, k: K8sSpec, names: RunNames, app: Ru
         shuffleTrackingEnabled: true,
         shuffleTrackingTimeout: k.shuffle_tracking_timeout,
       },
-      ...(k.volcano !== undefined ? {
-        batchScheduler: 'volcano',
-        batchSchedulerOptions: {
-          queue: k.volcano.queue,
-          ...(k.priority_class !== undefined ? { priorityClassName: k.priority_class } : {}),
-          resources: gangResources(k, z, gpuPod),
-        },
-      } : {}),
+      ...(k.volcano !== undefined
+        ? {
+            batchScheduler: 'volcano',
+            batchSchedulerOptions: {
+              queue: k.volcano.queue,
+              ...(k.priority_class !== undefined ? { priorityClassName: k.priority_class } : {}),
+              resources: gangResources(k, z, gpuPod),
+            },
+          }
+        : {}),
       ...(k.ttl !== undefined ? { timeToLiveSeconds: Math.max(1, Math.round(k.ttl / 1000)) } : {}),
       volumes,
       driver: driverSpec(job, k, names.configMap),
@@ -307,9 +350,12 @@ export function renderK8s(job: ResolvedJob, opts: RenderOptions = {}): K8sObject
 /** Multi-document YAML of {@link renderK8s}, for `kubectl apply --server-side -f -`. */
 export function renderK8sYaml(job: ResolvedJob, opts: RenderOptions = {}): string {
   const objects = renderK8s(job, opts);
-  return objects.map((o, i) => {
-    const doc = new Document(o);
-    if (i === 0) doc.commentBefore = ` sparkinfer ${SPARKINFER_VERSION}: run ${job.run.id}. Apply with: kubectl apply --server-side -f FILE`;
-    return doc.toString({ lineWidth: 0 });
-  }).join('---\n');
+  return objects
+    .map((o, i) => {
+      const doc = new Document(o);
+      if (i === 0)
+        doc.commentBefore = ` sparkinfer ${SPARKINFER_VERSION}: run ${job.run.id}. Apply with: kubectl apply --server-side -f FILE`;
+      return doc.toString({ lineWidth: 0 });
+    })
+    .join('---\n');
 }

@@ -31,13 +31,28 @@ export function engineModel(job: ResolvedJob, k: K8sSpec): string {
   if (launch === undefined) return job.model;
   if (launch.kind === k.engine.kind) return launch.model;
   // A local llama-server model (a GGUF) means nothing to vLLM: say so now, not after a 20-minute startup.
-  throw new SpecError(`the job launches ${launch.kind} with \`${launch.model}\` locally, but the cluster engine is ${k.engine.kind}; set \`kubernetes.engine.model\` to what ${k.engine.kind} should load (e.g. a Hugging Face repo id)`);
+  throw new SpecError(
+    `the job launches ${launch.kind} with \`${launch.model}\` locally, but the cluster engine is ${k.engine.kind}; set \`kubernetes.engine.model\` to what ${k.engine.kind} should load (e.g. a Hugging Face repo id)`,
+  );
 }
 
 /** Flags sparkinfer sets itself; the same flag in `engine.args` would fight them. */
 const OWNED_FLAGS: Record<K8sSpec['engine']['kind'], Record<string, string>> = {
-  vllm: { '--model': '`kubernetes.engine.model`', '--served-model-name': 'the job\'s `model`', '--port': '`kubernetes.engine.port`', '--host': 'sparkinfer (0.0.0.0, for the kubelet\'s probes)', '--tensor-parallel-size': '`kubernetes.gpus_per_executor`', '-tp': '`kubernetes.gpus_per_executor`' },
-  'llama-server': { '--model': '`kubernetes.engine.model`', '-m': '`kubernetes.engine.model`', '--alias': 'the job\'s `model`', '--port': '`kubernetes.engine.port`', '--host': 'sparkinfer (0.0.0.0, for the kubelet\'s probes)' },
+  vllm: {
+    '--model': '`kubernetes.engine.model`',
+    '--served-model-name': "the job's `model`",
+    '--port': '`kubernetes.engine.port`',
+    '--host': "sparkinfer (0.0.0.0, for the kubelet's probes)",
+    '--tensor-parallel-size': '`kubernetes.gpus_per_executor`',
+    '-tp': '`kubernetes.gpus_per_executor`',
+  },
+  'llama-server': {
+    '--model': '`kubernetes.engine.model`',
+    '-m': '`kubernetes.engine.model`',
+    '--alias': "the job's `model`",
+    '--port': '`kubernetes.engine.port`',
+    '--host': "sparkinfer (0.0.0.0, for the kubelet's probes)",
+  },
   openai: {},
 };
 
@@ -61,17 +76,34 @@ export function engineArgv(job: ResolvedJob, k: K8sSpec): { command?: string[]; 
       return {
         command: ['vllm', 'serve'],
         args: [
-          model, '--served-model-name', job.model, '--host', '0.0.0.0', '--port', port,
+          model,
+          '--served-model-name',
+          job.model,
+          '--host',
+          '0.0.0.0',
+          '--port',
+          port,
           ...(k.gpus_per_executor > 1 ? ['--tensor-parallel-size', String(k.gpus_per_executor)] : []),
           ...k.engine.args,
         ],
       };
     case 'llama-server': {
-      const parallel = k.engine.parallel ?? (job.engine.launch?.kind === 'llama-server' ? job.engine.launch.parallel : 8 * k.tasks_per_engine);
+      const parallel =
+        k.engine.parallel ?? (job.engine.launch?.kind === 'llama-server' ? job.engine.launch.parallel : 8 * k.tasks_per_engine);
       return {
         args: [
-          '--model', model, '--alias', job.model, '--host', '0.0.0.0', '--port', port,
-          '--metrics', '--parallel', String(parallel), ...(k.gpus_per_executor > 0 ? ['--n-gpu-layers', '999'] : []),
+          '--model',
+          model,
+          '--alias',
+          job.model,
+          '--host',
+          '0.0.0.0',
+          '--port',
+          port,
+          '--metrics',
+          '--parallel',
+          String(parallel),
+          ...(k.gpus_per_executor > 0 ? ['--n-gpu-layers', '999'] : []),
           ...(job.task === 'embed' ? ['--embeddings'] : []),
           ...k.engine.args,
         ],
@@ -89,9 +121,10 @@ function probe(k: K8sSpec, periodSeconds: number, failureThreshold: number, time
 /** The pod volumes the engine needs (added to `spec.volumes`). */
 export function engineVolumes(k: K8sSpec): Obj[] {
   const c = k.engine.model_cache;
-  const cache: Obj = c.type === 'pvc'
-    ? { name: MODEL_CACHE_VOLUME, persistentVolumeClaim: { claimName: c.claim_name, ...(c.read_only ? { readOnly: true } : {}) } }
-    : { name: MODEL_CACHE_VOLUME, hostPath: { path: c.path, type: c.read_only ? 'Directory' : 'DirectoryOrCreate' } };
+  const cache: Obj =
+    c.type === 'pvc'
+      ? { name: MODEL_CACHE_VOLUME, persistentVolumeClaim: { claimName: c.claim_name, ...(c.read_only ? { readOnly: true } : {}) } }
+      : { name: MODEL_CACHE_VOLUME, hostPath: { path: c.path, type: c.read_only ? 'Directory' : 'DirectoryOrCreate' } };
   const vols = [cache];
   // Tensor parallelism exchanges data through /dev/shm; a container's default is 64 MiB.
   if (k.gpus_per_executor > 1) vols.push({ name: SHM_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: `${k.engine.shm_size}Mi` } });
@@ -113,14 +146,19 @@ export function engineSidecar(job: ResolvedJob, k: K8sSpec, reservedEnv: Readonl
   const e = k.engine;
   const hfHome = e.hf_home ?? `${e.model_cache.mount_path.replace(/\/+$/, '')}/hf`;
   for (const name of [...Object.keys(e.env), ...e.secrets.map((s) => s.env)]) {
-    if (name === 'HF_HOME' || reservedEnv.has(name)) throw new SpecError(`kubernetes.engine: \`${name}\` is set by sparkinfer${name === 'HF_HOME' ? '; use `kubernetes.engine.hf_home`' : ''}`);
+    if (name === 'HF_HOME' || reservedEnv.has(name))
+      throw new SpecError(
+        `kubernetes.engine: \`${name}\` is set by sparkinfer${name === 'HF_HOME' ? '; use `kubernetes.engine.hf_home`' : ''}`,
+      );
   }
   const gpus = k.gpus_per_executor;
   const mem = `${e.memory}Mi`;
   // A CPU engine (gpus_per_executor: 0) asks for no GPU at all, not for zero of them.
   const gpu = gpus > 0 ? { 'nvidia.com/gpu': gpus } : {};
   const argv = engineArgv(job, k);
-  const mounts: Obj[] = [{ name: MODEL_CACHE_VOLUME, mountPath: e.model_cache.mount_path, ...(e.model_cache.read_only ? { readOnly: true } : {}) }];
+  const mounts: Obj[] = [
+    { name: MODEL_CACHE_VOLUME, mountPath: e.model_cache.mount_path, ...(e.model_cache.read_only ? { readOnly: true } : {}) },
+  ];
   if (gpus > 1) mounts.push({ name: SHM_VOLUME, mountPath: '/dev/shm' });
   return {
     name: ENGINE_CONTAINER,

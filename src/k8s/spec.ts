@@ -43,19 +43,29 @@ export function parseMemoryMiB(text: string): number | undefined {
 const Memory = z.string({ error: 'expected a memory size with a unit, like "4g" or "512Mi"' }).transform((s, ctx) => {
   const mib = parseMemoryMiB(s);
   if (mib === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a memory size with a unit (k, m, g, t; Mi/Gi also accepted), like "4g", got ${JSON.stringify(s)}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a memory size with a unit (k, m, g, t; Mi/Gi also accepted), like "4g", got ${JSON.stringify(s)}`,
+    });
     return z.NEVER;
   }
   return mib;
 });
 
 /** Kubernetes CPU quantity: `2`, `500m`, `1.5`. */
-const Cpu = z.union([z.number().positive(), z.string().regex(/^(\d+(\.\d+)?|\d+m)$/, 'expected a CPU quantity like "2", "1.5" or "500m"')]).transform(String);
+const Cpu = z
+  .union([z.number().positive(), z.string().regex(/^(\d+(\.\d+)?|\d+m)$/, 'expected a CPU quantity like "2", "1.5" or "500m"')])
+  .transform(String);
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
 /** DNS-1123 label: Kubernetes object names such as a PVC, a secret, a namespace or a service account. */
-const DnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a Kubernetes name: lowercase letters, digits and dashes, at most 63 characters');
-const DnsSubdomain = z.string().max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected a Kubernetes name: lowercase letters, digits, dots and dashes');
+const DnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a Kubernetes name: lowercase letters, digits and dashes, at most 63 characters');
+const DnsSubdomain = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected a Kubernetes name: lowercase letters, digits, dots and dashes');
 
 /** A secret reference: the pod gets env `env` from `secretKeyRef {name: secret, key}`. Values never appear in a manifest. */
 export const SecretRef = z.strictObject({
@@ -70,11 +80,19 @@ export const SecretRef = z.strictObject({
 /** Names that look like secrets must come through `secrets`, never as plain `env` values. */
 const SECRET_LIKE = /(^|_)(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)($|_)/i;
 
-const PlainEnv = z.record(EnvName, z.string()).default({}).superRefine((env, ctx) => {
-  for (const k of Object.keys(env)) {
-    if (SECRET_LIKE.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` looks like a secret: reference it with \`secrets: [{env: ${k}, secret: NAME, key: KEY}]\` instead of a plain value` });
-  }
-});
+const PlainEnv = z
+  .record(EnvName, z.string())
+  .default({})
+  .superRefine((env, ctx) => {
+    for (const k of Object.keys(env)) {
+      if (SECRET_LIKE.test(k))
+        ctx.addIssue({
+          code: 'custom',
+          path: [k],
+          message: `\`${k}\` looks like a secret: reference it with \`secrets: [{env: ${k}, secret: NAME, key: KEY}]\` instead of a plain value`,
+        });
+    }
+  });
 
 export const Toleration = z.strictObject({
   key: z.string().optional(),
@@ -101,7 +119,8 @@ export const ModelCacheSpec = z
     read_only: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
-    if (c.type === 'hostPath' && c.path === undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'expected `path` (a node directory) for `model_cache.type: hostPath`' });
+    if (c.type === 'hostPath' && c.path === undefined)
+      ctx.addIssue({ code: 'custom', path: ['path'], message: 'expected `path` (a node directory) for `model_cache.type: hostPath`' });
   });
 
 export const K8sEngineSpec = z.strictObject({
@@ -148,7 +167,10 @@ export const KubernetesSpec = z
     /** Service account of driver and executors (the driver creates executor pods with it). Default `sparkinfer`. */
     service_account: DnsSubdomain.default('sparkinfer'),
     /** Spark version of the image. Default 4.0.1. */
-    spark_version: z.string().regex(/^\d+\.\d+\.\d+$/, 'expected a Spark version like "4.0.1"').default(DEFAULT_SPARK_VERSION),
+    spark_version: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+$/, 'expected a Spark version like "4.0.1"')
+      .default(DEFAULT_SPARK_VERSION),
     driver: z
       .strictObject({
         /** Driver cores. Default 1. */
@@ -179,7 +201,12 @@ export const KubernetesSpec = z
       .prefault({})
       .superRefine((e, ctx) => {
         if (e.min > e.max) ctx.addIssue({ code: 'custom', path: ['min'], message: `expected \`min\` <= \`max\` (${e.max}), got ${e.min}` });
-        if (e.initial !== undefined && (e.initial < e.min || e.initial > e.max)) ctx.addIssue({ code: 'custom', path: ['initial'], message: `expected \`initial\` between \`min\` (${e.min}) and \`max\` (${e.max}), got ${e.initial}` });
+        if (e.initial !== undefined && (e.initial < e.min || e.initial > e.max))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['initial'],
+            message: `expected \`initial\` between \`min\` (${e.min}) and \`max\` (${e.max}), got ${e.initial}`,
+          });
       }),
     /**
      * GPUs per executor, all given to the engine sidecar. Above 1 turns on tensor parallelism;
@@ -240,12 +267,18 @@ export const KubernetesSpec = z
       .prefault({}),
   })
   .superRefine((k, ctx) => {
-    if (k.engine.kind !== 'vllm' && k.engine.image === undefined) ctx.addIssue({ code: 'custom', path: ['engine', 'image'], message: `expected \`image\` for \`engine.kind: ${k.engine.kind}\` (only vllm has a default image)` });
+    if (k.engine.kind !== 'vllm' && k.engine.image === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['engine', 'image'],
+        message: `expected \`image\` for \`engine.kind: ${k.engine.kind}\` (only vllm has a default image)`,
+      });
     const seen = new Set<string>();
     k.secrets.forEach((s, i) => {
       if (seen.has(s.env)) ctx.addIssue({ code: 'custom', path: ['secrets', i, 'env'], message: `\`${s.env}\` is listed twice` });
       seen.add(s.env);
-      if (s.env in k.env) ctx.addIssue({ code: 'custom', path: ['secrets', i, 'env'], message: `\`${s.env}\` is both a secret and a plain env variable` });
+      if (s.env in k.env)
+        ctx.addIssue({ code: 'custom', path: ['secrets', i, 'env'], message: `\`${s.env}\` is both a secret and a plain env variable` });
     });
   });
 

@@ -16,7 +16,14 @@ const ROWS = 120;
 function ledgerRows(job: string, app: string): number {
   const dir = join(RUNS_HOST, job, app, 'ledger');
   if (!existsSync(dir)) return 0;
-  return readdirSync(dir).reduce((n, f) => n + readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.trim() !== '').length, 0);
+  return readdirSync(dir).reduce(
+    (n, f) =>
+      n +
+      readFileSync(join(dir, f), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '').length,
+    0,
+  );
 }
 
 function summaryOf(job: string, app: string): Record<string, unknown> {
@@ -31,7 +38,13 @@ for (const victim of ['executor', 'driver'] as const) {
   test(`${victim} pod deleted mid-run: the job completes with every key exactly once${victim === 'driver' ? ', resuming from the ledger' : ''}`, async (t) => {
     const c = client();
     let cleanup = async (): Promise<void> => undefined;
-    t.after(async () => { try { await cleanup(); } finally { await c.close(); } });
+    t.after(async () => {
+      try {
+        await cleanup();
+      } finally {
+        await c.close();
+      }
+    });
     const name = `kill-${victim}`;
     const { file, outHost } = writeJob({ name, rows: ROWS });
     const t0 = Date.now();
@@ -50,7 +63,11 @@ for (const victim of ['executor', 'driver'] as const) {
     process.stderr.write(`cluster: ${victim} killed after ${before} rows; run finished in ${Math.round((Date.now() - t0) / 1000)} s\n`);
     assert.equal(r.code, 0, `submit exited ${r.code}:\n${r.stderr.slice(-4000)}`);
     const keys = outputKeys(outHost).sort((a, b) => a - b);
-    assert.deepEqual(keys, Array.from({ length: ROWS }, (_, i) => i + 1), 'no row lost, none duplicated');
+    assert.deepEqual(
+      keys,
+      Array.from({ length: ROWS }, (_, i) => i + 1),
+      'no row lost, none duplicated',
+    );
     const s = summaryOf(name, app);
     assert.equal(s.rows_out, ROWS);
     assert.equal(s.distinct_keys_out, ROWS);

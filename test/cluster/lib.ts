@@ -41,7 +41,9 @@ export function writeInput(name: string, rows: number): string {
   const dir = join(RUNS_HOST, 'inputs', name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const lines = Array.from({ length: rows }, (_, i) => JSON.stringify({ id: i + 1, question: `In one sentence, what is the number ${i + 1}?` }));
+  const lines = Array.from({ length: rows }, (_, i) =>
+    JSON.stringify({ id: i + 1, question: `In one sentence, what is the number ${i + 1}?` }),
+  );
   writeFileSync(join(dir, 'questions.jsonl'), `${lines.join('\n')}\n`);
   return `${RUNS_POD}/inputs/${name}/questions.jsonl`;
 }
@@ -86,7 +88,13 @@ export function writeJob(o: JobOptions): { file: string; outHost: string } {
       executor_idle_timeout: '20s',
       ...k8s,
       engine: {
-        kind: 'llama-server', image: C.ENGINE_IMAGE, model: '/opt/models/model.gguf', cpu: '300m', memory: '1g', parallel: 4, startup_timeout: '3m',
+        kind: 'llama-server',
+        image: C.ENGINE_IMAGE,
+        model: '/opt/models/model.gguf',
+        cpu: '300m',
+        memory: '1g',
+        parallel: 4,
+        startup_timeout: '3m',
         ...((k8s.engine as Record<string, unknown> | undefined) ?? {}),
       },
     },
@@ -103,23 +111,45 @@ export function writeJob(o: JobOptions): { file: string; outHost: string } {
 export function outputKeys(outHost: string): number[] {
   if (!existsSync(outHost)) return [];
   const keys: number[] = [];
-  for (const f of readdirSync(outHost).filter((n) => n.startsWith('part-')).sort()) {
-    for (const line of readFileSync(join(outHost, f), 'utf8').split('\n')) if (line.trim() !== '') keys.push((JSON.parse(line) as { id: number }).id);
+  for (const f of readdirSync(outHost)
+    .filter((n) => n.startsWith('part-'))
+    .sort()) {
+    for (const line of readFileSync(join(outHost, f), 'utf8').split('\n'))
+      if (line.trim() !== '') keys.push((JSON.parse(line) as { id: number }).id);
   }
   return keys;
 }
 
-export interface CliRun { code: number | null; stdout: string; stderr: string }
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** `bin/sparkinfer ARGS` against the local cluster; killed after `timeoutMs`. */
-export function sparkinfer(args: string[], timeoutMs: number, onStderr?: (chunk: string) => void): { done: Promise<CliRun>; kill: () => void; stdout: () => string } {
+export function sparkinfer(
+  args: string[],
+  timeoutMs: number,
+  onStderr?: (chunk: string) => void,
+): { done: Promise<CliRun>; kill: () => void; stdout: () => string } {
   const p = spawn(join(ROOT, 'bin', 'sparkinfer'), [...args, '--kubeconfig', KUBECONFIG], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  p.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-  p.stderr.on('data', (b: Buffer) => { const s = b.toString(); stderr += s; onStderr?.(s); });
+  p.stdout.on('data', (b: Buffer) => {
+    stdout += b.toString();
+  });
+  p.stderr.on('data', (b: Buffer) => {
+    const s = b.toString();
+    stderr += s;
+    onStderr?.(s);
+  });
   const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-  const done = new Promise<CliRun>((res) => p.once('close', (code) => { clearTimeout(timer); res({ code, stdout, stderr }); }));
+  const done = new Promise<CliRun>((res) =>
+    p.once('close', (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr });
+    }),
+  );
   return { done, kill: () => p.kill('SIGINT'), stdout: () => stdout };
 }
 

@@ -12,7 +12,13 @@ const ROWS = 100;
 test('submit: a quickstart-sized job reaches COMPLETED with every key once; the engine is a native sidecar that started before the executor', async (t) => {
   const c = client();
   let cleanup = async (): Promise<void> => undefined;
-  t.after(async () => { try { await cleanup(); } finally { await c.close(); } });
+  t.after(async () => {
+    try {
+      await cleanup();
+    } finally {
+      await c.close();
+    }
+  });
   const name = 'qs';
   const { file, outHost } = writeJob({ name, rows: ROWS });
   const t0 = Date.now();
@@ -29,29 +35,43 @@ test('submit: a quickstart-sized job reaches COMPLETED with every key once; the 
         if (appName !== undefined && seen === undefined) {
           for (const p of await appPods(c, appName, 'executor')) {
             const exec = (p.status?.containerStatuses ?? []).find((s: Pod) => s.name === 'spark-kubernetes-executor');
-            if (exec?.state?.running !== undefined) { seen = p; break; }
+            if (exec?.state?.running !== undefined) {
+              seen = p;
+              break;
+            }
           }
         }
-      } catch { /* the API may be busy; try again */ }
+      } catch {
+        /* the API may be busy; try again */
+      }
       await new Promise((r) => setTimeout(r, 1000));
     }
   })();
   const r = await run.done;
   finished = true;
   await watcher;
-  cleanup = async () => { if (appName !== undefined) await removeApp(c, appName); };
+  cleanup = async () => {
+    if (appName !== undefined) await removeApp(c, appName);
+  };
   const secs = Math.round((Date.now() - t0) / 1000);
   process.stderr.write(`cluster: submit of ${ROWS} rows finished in ${secs} s\n`);
   assert.equal(r.code, 0, `submit exited ${r.code}:\n${r.stderr.slice(-4000)}`);
   assert.match(r.stderr, /COMPLETED/);
   const keys = outputKeys(outHost).sort((a, b) => a - b);
   assert.equal(keys.length, ROWS, 'one output row per input row');
-  assert.deepEqual(keys, Array.from({ length: ROWS }, (_, i) => i + 1), 'every key exactly once');
+  assert.deepEqual(
+    keys,
+    Array.from({ length: ROWS }, (_, i) => i + 1),
+    'every key exactly once',
+  );
 
   assert.ok(seen !== undefined, 'an executor pod was seen running');
   const init = (seen.spec.initContainers ?? []) as Pod[];
   const engine = init.find((x) => x.name === 'engine');
-  assert.ok(engine !== undefined, `the webhook put the engine into the executor pod's initContainers (got ${init.map((x) => x.name).join(', ')})`);
+  assert.ok(
+    engine !== undefined,
+    `the webhook put the engine into the executor pod's initContainers (got ${init.map((x) => x.name).join(', ')})`,
+  );
   assert.equal(engine.restartPolicy, 'Always', 'a native sidecar');
   assert.ok(engine.startupProbe?.httpGet !== undefined, 'with its startup probe');
   const engStatus = (seen.status.initContainerStatuses as Pod[]).find((s) => s.name === 'engine');
@@ -61,5 +81,8 @@ test('submit: a quickstart-sized job reaches COMPLETED with every key once; the 
   const execStart = Date.parse(execStatus?.state?.running?.startedAt);
   const initialized = Date.parse((seen.status.conditions as Pod[]).find((x) => x.type === 'Initialized')?.lastTransitionTime);
   // Initialized turns True when every native sidecar's startup probe passed; the executor starts after it.
-  assert.ok(engineStart <= initialized && initialized <= execStart, `engine ${engStatus?.state?.running?.startedAt} <= initialized <= executor ${execStatus?.state?.running?.startedAt}`);
+  assert.ok(
+    engineStart <= initialized && initialized <= execStart,
+    `engine ${engStatus?.state?.running?.startedAt} <= initialized <= executor ${execStatus?.state?.running?.startedAt}`,
+  );
 });

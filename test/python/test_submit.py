@@ -1,6 +1,7 @@
 """The driver as the CLI runs it: spark-submit with --files job.json,sparkinfer-worker.mjs, exit codes
 and run-directory files. The worker is the FAKE JavaScript worker, started by the production
 USING command on $SPARKINFER_NODE."""
+
 import json
 import os
 import shutil
@@ -37,28 +38,50 @@ class SubmitTests(unittest.TestCase):
         env.update(SPARKINFER_NODE=NODE, PYSPARK_PYTHON=sys.executable)
         # Kubernetes (src/k8s/render.ts): no --files; the driver ships both itself (--worker).
         files = [] if ship_from_driver else ['--files', f'{job_path},{self.worker}']
-        cmd = [SPARK_SUBMIT, '--master', 'local[2]', *files,
-               '--conf', 'spark.ui.enabled=false', '--conf', 'spark.ui.showConsoleProgress=false',
-               DRIVER, '--job', job_path, *(['--worker', self.worker] if ship_from_driver else [])]
+        cmd = [
+            SPARK_SUBMIT,
+            '--master',
+            'local[2]',
+            *files,
+            '--conf',
+            'spark.ui.enabled=false',
+            '--conf',
+            'spark.ui.showConsoleProgress=false',
+            DRIVER,
+            '--job',
+            job_path,
+            *(['--worker', self.worker] if ship_from_driver else []),
+        ]
         return subprocess.run(cmd, cwd=self.tmp, env=env, capture_output=True, text=True, timeout=300)
 
     def test_hive_table_output_with_the_production_command(self):
         rows = nasty_rows()
         inp = write_jsonl(os.path.join(self.tmp, 'in.jsonl'), rows)
         warehouse = os.path.join(self.tmp, 'warehouse')
-        job = make_job(self.tmp, inp, self.engine.endpoint, include=['note'], out_format='table',
-                       output={'table': 'answers'},
-                       spark={'hive': True, 'conf': {
-                           'spark.sql.warehouse.dir': warehouse,
-                           'spark.hadoop.javax.jdo.option.ConnectionURL':
-                               f'jdbc:derby:;databaseName={self.tmp}/metastore_db;create=true'}})
+        job = make_job(
+            self.tmp,
+            inp,
+            self.engine.endpoint,
+            include=['note'],
+            out_format='table',
+            output={'table': 'answers'},
+            spark={
+                'hive': True,
+                'conf': {
+                    'spark.sql.warehouse.dir': warehouse,
+                    'spark.hadoop.javax.jdo.option.ConnectionURL': f'jdbc:derby:;databaseName={self.tmp}/metastore_db;create=true',
+                },
+            },
+        )
         res = self.submit(job)
         run_dir = job['run']['dir']
         self.assertEqual(res.returncode, 0, res.stderr[-3000:])
         with open(os.path.join(run_dir, 'driver_summary.json')) as f:
             summary = json.load(f)
-        self.assertEqual((summary['status'], summary['rows_in'], summary['rows_ok'], summary['distinct_keys_out']),
-                         ('succeeded', len(rows), len(rows), len(rows)))
+        self.assertEqual(
+            (summary['status'], summary['rows_in'], summary['rows_ok'], summary['distinct_keys_out']),
+            ('succeeded', len(rows), len(rows), len(rows)),
+        )
         self.assertEqual(summary['output'], 'answers')
         with open(os.path.join(run_dir, 'plan.json')) as f:
             self.assertEqual(json.load(f)['rows_total'], len(rows))
@@ -78,8 +101,9 @@ class SubmitTests(unittest.TestCase):
         self.assertEqual(res.returncode, 0, res.stderr[-3000:])
         with open(os.path.join(job['run']['dir'], 'driver_summary.json')) as f:
             summary = json.load(f)
-        self.assertEqual((summary['status'], summary['rows_in'], summary['rows_ok'], summary['distinct_keys_out']),
-                         ('succeeded', 12, 12, 12))
+        self.assertEqual(
+            (summary['status'], summary['rows_in'], summary['rows_ok'], summary['distinct_keys_out']), ('succeeded', 12, 12, 12)
+        )
         # A worker under another name could not be found by the USING command: refused up front.
         other = os.path.join(self.tmp, 'dist', 'worker.mjs')
         shutil.copy(self.worker, other)
@@ -98,9 +122,15 @@ class SubmitTests(unittest.TestCase):
             self.assertEqual(res.returncode, 2, res.stderr[-3000:])
             with open(os.path.join(job['run']['dir'], 'driver_error.json')) as f:
                 err = json.load(f)
-            self.assertEqual(err, {'exit_code': 2, 'code': 'E_INPUT', 'message':
-                                   'input has no column "questoin" (referenced by the prompt); available columns: '
-                                   'id, question (did you mean "question"?)'})
+            self.assertEqual(
+                err,
+                {
+                    'exit_code': 2,
+                    'code': 'E_INPUT',
+                    'message': 'input has no column "questoin" (referenced by the prompt); available columns: '
+                    'id, question (did you mean "question"?)',
+                },
+            )
             # spark-submit merges the Python driver's stderr into its own stdout
             self.assertIn('sparkinfer: input has no column "questoin"', res.stdout + res.stderr)
             self.assertEqual(never.hits, 0)

@@ -12,8 +12,13 @@ import * as C from '../../scripts/cluster/config.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const L: C.Layout = {
-  stateDir: '/var/lib/sparkinfer-cluster', k8sBinDir: '/cache/k8s/v1.37.2', corednsBin: '/cache/coredns', operatorBin: '/cache/spark-operator',
-  cniBinDir: '/usr/lib/cni', sparkHome: '/venv/pyspark', javaHome: '/usr/lib/jvm/java-17',
+  stateDir: '/var/lib/sparkinfer-cluster',
+  k8sBinDir: '/cache/k8s/v1.37.2',
+  corednsBin: '/cache/coredns',
+  operatorBin: '/cache/spark-operator',
+  cniBinDir: '/usr/lib/cni',
+  sparkHome: '/venv/pyspark',
+  javaHome: '/usr/lib/jvm/java-17',
 };
 
 const toInt = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
@@ -23,7 +28,7 @@ function within(inner: string, outer: string): boolean {
   const [oa, ob] = outer.split('/') as [string, string];
   if (Number(ib) < Number(ob)) return false;
   const mask = Number(ob) === 0 ? 0 : (~0 << (32 - Number(ob))) >>> 0;
-  return ((toInt(ia) & mask) >>> 0) === ((toInt(oa) & mask) >>> 0);
+  return (toInt(ia) & mask) >>> 0 === (toInt(oa) & mask) >>> 0;
 }
 
 test('within() is a real containment check', () => {
@@ -38,25 +43,45 @@ test('pod and Service ranges are private, disjoint, and each has a route that ke
   assert.ok(within(C.NODE_POD_CIDR, C.POD_RANGE), 'the bridge /24 is more specific than the blackhole route');
   assert.ok(within(`${C.NODE_IP}/32`, C.NODE_POD_CIDR) && within(`${C.KUBERNETES_SERVICE_IP}/32`, C.SERVICE_RANGE));
   const routes = C.safetyRoutes();
-  assert.deepEqual(routes.map((r) => [r[2], r[3]]).sort(), [['blackhole', C.POD_RANGE], ['unreachable', C.SERVICE_RANGE]].sort());
+  assert.deepEqual(
+    routes.map((r) => [r[2], r[3]]).sort(),
+    [
+      ['blackhole', C.POD_RANGE],
+      ['unreachable', C.SERVICE_RANGE],
+    ].sort(),
+  );
   for (const r of routes) assert.equal(r[1], 'replace', 'idempotent: up may run twice');
 });
 
 test('pods get no default route and no masquerade; forwarding off the bridge is dropped', () => {
-  const cni = C.cniConfig(L) as { plugins: { type: string; bridge: string; ipMasq: boolean; isGateway: boolean; ipam: { dataDir: string; ranges: { subnet: string; gateway: string }[][]; routes: { dst: string }[] } }[] };
+  const cni = C.cniConfig(L) as {
+    plugins: {
+      type: string;
+      bridge: string;
+      ipMasq: boolean;
+      isGateway: boolean;
+      ipam: { dataDir: string; ranges: { subnet: string; gateway: string }[][]; routes: { dst: string }[] };
+    }[];
+  };
   const br = cni.plugins.find((p) => p.type === 'bridge');
   assert.ok(br !== undefined);
   assert.equal(br.bridge, C.BRIDGE);
   assert.equal(br.ipMasq, false, 'no SNAT: a pod packet could not leave even if routed');
   assert.deepEqual(br.ipam.ranges, [[{ subnet: C.NODE_POD_CIDR, gateway: C.NODE_IP }]]);
-  for (const r of br.ipam.routes) assert.ok(within(r.dst, C.POD_RANGE) || within(r.dst, C.SERVICE_RANGE), `route ${r.dst} leads outside the cluster`);
+  for (const r of br.ipam.routes)
+    assert.ok(within(r.dst, C.POD_RANGE) || within(r.dst, C.SERVICE_RANGE), `route ${r.dst} leads outside the cluster`);
   assert.ok(br.ipam.dataDir.startsWith(L.stateDir), 'address leases live in the state dir that down removes');
   const fwd = C.safetyRules().find((s) => s.parent === 'FORWARD');
   assert.ok(fwd !== undefined);
   assert.deepEqual(fwd.rules[0], ['-i', C.BRIDGE, '-o', C.BRIDGE, '-j', 'ACCEPT']);
-  assert.ok(fwd.rules.some((r) => r.join(' ') === `-i ${C.BRIDGE} -j DROP`) && fwd.rules.some((r) => r.join(' ') === `-o ${C.BRIDGE} -j DROP`));
+  assert.ok(
+    fwd.rules.some((r) => r.join(' ') === `-i ${C.BRIDGE} -j DROP`) && fwd.rules.some((r) => r.join(' ') === `-o ${C.BRIDGE} -j DROP`),
+  );
   const input = C.safetyRules().find((s) => s.parent === 'INPUT');
-  assert.ok(input?.rules.some((r) => r.includes(String(C.WEBHOOK_PORT)) && r.at(-1) === 'DROP'), 'the webhook (all interfaces) is reachable only from lo and the bridge');
+  assert.ok(
+    input?.rules.some((r) => r.includes(String(C.WEBHOOK_PORT)) && r.at(-1) === 'DROP'),
+    'the webhook (all interfaces) is reachable only from lo and the bridge',
+  );
 });
 
 test('every listener binds loopback or the node bridge address, never all interfaces', () => {
@@ -64,7 +89,10 @@ test('every listener binds loopback or the node bridge address, never all interf
   const ok = (addr: string) => addr.startsWith('127.0.0.1') || addr.startsWith(C.NODE_IP) || addr === '0';
   for (const [name, argv] of Object.entries(cmds)) {
     for (const a of argv) {
-      const m = /^--(?:bind-address|health-probe-bind-address|metrics-bind-address|pprof-bind-address|listen-[a-z-]+-urls?|advertise-address)=(?:https?:\/\/)?(.*)$/.exec(a);
+      const m =
+        /^--(?:bind-address|health-probe-bind-address|metrics-bind-address|pprof-bind-address|listen-[a-z-]+-urls?|advertise-address)=(?:https?:\/\/)?(.*)$/.exec(
+          a,
+        );
       if (m !== null) assert.ok(ok(m[1] ?? ''), `${name}: ${a}`);
       assert.ok(!a.includes('0.0.0.0'), `${name}: ${a}`);
     }
@@ -74,7 +102,7 @@ test('every listener binds loopback or the node bridge address, never all interf
   assert.equal(kubelet.readOnlyPort, 0);
   assert.equal(kubelet.healthzBindAddress, '127.0.0.1');
   const proxy = C.kubeProxyConfig(L) as Record<string, unknown>;
-  assert.deepEqual(proxy.nodePortAddresses, [`${C.NODE_IP}/32`], 'NodePorts never on the machine\'s own interfaces');
+  assert.deepEqual(proxy.nodePortAddresses, [`${C.NODE_IP}/32`], "NodePorts never on the machine's own interfaces");
   assert.ok(String(proxy.healthzBindAddress).startsWith('127.0.0.1') && String(proxy.metricsBindAddress).startsWith('127.0.0.1'));
   const core = C.corefile(L);
   assert.match(core, new RegExp(`^\\s*bind ${C.NODE_IP.replace(/\./g, '\\.')}$`, 'm'));
@@ -89,7 +117,11 @@ test('runtime settings for this machine: cgroupfs on cgroup v1, our pause image,
   assert.match(toml, /restrict_oom_score_adj = true/, 'runc cannot lower oom_score_adj without CAP_SYS_RESOURCE');
   assert.match(toml, /Root = "\/var\/lib\/sparkinfer-cluster\/containerd\/state\/runc"/, 'runc state in our dir, not /run/containerd');
   assert.match(toml, /bin_dir = "\/usr\/lib\/cni"/);
-  assert.match(toml, /address = "\/var\/lib\/sparkinfer-cluster\/containerd\/containerd.sock"/, 'never the machine\'s default /run/containerd');
+  assert.match(
+    toml,
+    /address = "\/var\/lib\/sparkinfer-cluster\/containerd\/containerd.sock"/,
+    "never the machine's default /run/containerd",
+  );
   const kubelet = C.kubeletConfig(L) as Record<string, unknown>;
   assert.equal(kubelet.cgroupDriver, 'cgroupfs');
   assert.equal(kubelet.failCgroupV1, false, 'kubelet >= 1.35 refuses cgroup v1 otherwise');
@@ -101,14 +133,24 @@ test('runtime settings for this machine: cgroupfs on cgroup v1, our pause image,
 });
 
 test('the operator: webhook at https://localhost:9443 for the job namespace, spark-submit against our apiserver', () => {
-  const [mwc, vwc] = C.webhookConfigurations() as { kind: string; webhooks: { clientConfig: { url: string }; failurePolicy: string; namespaceSelector: unknown; objectSelector?: { matchLabels: Record<string, string> }; rules: { resources: string[] }[] }[] }[];
+  const [mwc, vwc] = C.webhookConfigurations() as {
+    kind: string;
+    webhooks: {
+      clientConfig: { url: string };
+      failurePolicy: string;
+      namespaceSelector: unknown;
+      objectSelector?: { matchLabels: Record<string, string> };
+      rules: { resources: string[] }[];
+    }[];
+  }[];
   assert.equal(mwc?.kind, 'MutatingWebhookConfiguration');
   assert.equal(vwc?.kind, 'ValidatingWebhookConfiguration');
   const pods = mwc?.webhooks.find((w) => w.rules[0]?.resources.includes('pods'));
   assert.equal(pods?.clientConfig.url, `https://localhost:${C.WEBHOOK_PORT}/mutate--v1-pod`);
   assert.deepEqual(pods?.objectSelector?.matchLabels, { 'sparkoperator.k8s.io/launched-by-spark-operator': 'true' });
   assert.equal(pods?.failurePolicy, 'Fail', 'as in production: no webhook, no executor pods');
-  for (const w of [...(mwc?.webhooks ?? []), ...(vwc?.webhooks ?? [])]) assert.deepEqual(w.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': C.JOB_NAMESPACE } });
+  for (const w of [...(mwc?.webhooks ?? []), ...(vwc?.webhooks ?? [])])
+    assert.deepEqual(w.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': C.JOB_NAMESPACE } });
   const env = C.operatorEnv(L);
   assert.equal(env.SPARK_HOME, L.sparkHome);
   assert.equal(`https://${env.KUBERNETES_SERVICE_HOST}:${env.KUBERNETES_SERVICE_PORT}`, C.apiserverUrl());
@@ -124,7 +166,12 @@ test('the operator: webhook at https://localhost:9443 for the job namespace, spa
     assert.ok(String(pv?.spec?.hostPath?.path).startsWith(C.paths(L).volumes), `${claim}: a directory in the state dir`);
     assert.deepEqual(pv?.spec?.claimRef, { namespace: C.JOB_NAMESPACE, name: claim }, 'bound to its claim only');
   }
-  assert.ok(objs.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === 'sparkinfer'), 'the job default service account');
-  const ns = C.clusterObjects(L).filter((o) => (o as { kind: string }).kind === 'Namespace').map((o) => (o as { metadata: { name: string } }).metadata.name);
+  assert.ok(
+    objs.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === 'sparkinfer'),
+    'the job default service account',
+  );
+  const ns = C.clusterObjects(L)
+    .filter((o) => (o as { kind: string }).kind === 'Namespace')
+    .map((o) => (o as { metadata: { name: string } }).metadata.name);
   assert.deepEqual(ns.sort(), [C.JOB_NAMESPACE, C.OPERATOR_NAMESPACE].sort());
 });

@@ -16,7 +16,9 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const TEXT = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
 
 /** Base images of each stage with ARG defaults substituted; stage names are kept as they are. */
-function stages(text: string): { image: string; stage: string | null; instructions: { keyword: string; args: string; flags: string[] }[] }[] {
+function stages(
+  text: string,
+): { image: string; stage: string | null; instructions: { keyword: string; args: string; flags: string[] }[] }[] {
   const df = DockerfileParser.parse(text);
   const args = new Map(df.getInitialARGs().map((a) => [a.getProperty()?.getName() ?? '', a.getProperty()?.getValue() ?? '']));
   const sub = (s: string): string => s.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, n: string) => args.get(n) ?? `\${${n}}`);
@@ -28,7 +30,8 @@ function stages(text: string): { image: string; stage: string | null; instructio
       const from = df.getFROMs().find((f) => f.getRange().start.line === ins.getRange().start.line);
       out.push({ image: sub(from?.getImage() ?? ''), stage: from?.getBuildStage() ?? null, instructions: [] });
     } else {
-      const flags = 'getFlags' in ins && typeof ins.getFlags === 'function' ? (ins.getFlags() as { getName(): string }[]).map((f) => f.getName()) : [];
+      const flags =
+        'getFlags' in ins && typeof ins.getFlags === 'function' ? (ins.getFlags() as { getName(): string }[]).map((f) => f.getName()) : [];
       out.at(-1)?.instructions.push({ keyword, args: content, flags });
     }
   }
@@ -36,8 +39,11 @@ function stages(text: string): { image: string; stage: string | null; instructio
 }
 
 test('the linter finds no problem in deploy/Dockerfile, and does find them in a broken one', () => {
-  assert.deepEqual(validate(TEXT).map((d) => `${d.range.start.line + 1}: ${d.message}`), []);
-  const broken = 'FROM debian:12.8-slim\nCOPY onlyone\nEXPOSE 80/tcpx\nENTRYPOINT [\'tini\']\n';
+  assert.deepEqual(
+    validate(TEXT).map((d) => `${d.range.start.line + 1}: ${d.message}`),
+    [],
+  );
+  const broken = "FROM debian:12.8-slim\nCOPY onlyone\nEXPOSE 80/tcpx\nENTRYPOINT ['tini']\n";
   assert.ok(validate(broken).length >= 2, 'the linter reports a COPY without destination and a bad protocol');
 });
 
@@ -55,14 +61,27 @@ test('every base image is a pinned Debian 12 tag (BASE_IMAGE), and versions agre
   }
   // pyspark's version is the Spark version of the manifests and of scripts/setup.sh.
   const df = DockerfileParser.parse(TEXT);
-  const pyspark = df.getInitialARGs().find((a) => a.getProperty()?.getName() === 'PYSPARK_VERSION')?.getProperty()?.getValue();
+  const pyspark = df
+    .getInitialARGs()
+    .find((a) => a.getProperty()?.getName() === 'PYSPARK_VERSION')
+    ?.getProperty()
+    ?.getValue();
   assert.equal(pyspark, DEFAULT_SPARK_VERSION, `PYSPARK_VERSION ${pyspark} vs kubernetes.spark_version ${DEFAULT_SPARK_VERSION}`);
-  assert.match(readFileSync(join(ROOT, 'scripts', 'setup.sh'), 'utf8'), new RegExp(`PYSPARK_VERSION=${DEFAULT_SPARK_VERSION.replace(/\./g, '\\.')}\\b`));
-  assert.ok(all.some((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('"pyspark==${PYSPARK_VERSION}"'))), 'pyspark is installed at PYSPARK_VERSION');
+  assert.match(
+    readFileSync(join(ROOT, 'scripts', 'setup.sh'), 'utf8'),
+    new RegExp(`PYSPARK_VERSION=${DEFAULT_SPARK_VERSION.replace(/\./g, '\\.')}\\b`),
+  );
+  assert.ok(
+    all.some((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('"pyspark==${PYSPARK_VERSION}"'))),
+    'pyspark is installed at PYSPARK_VERSION',
+  );
   // Node 24 is the node package package-lock.json pins (npm), checked in the build.
   const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
   assert.match(lock.packages['node_modules/node']?.version ?? '', /^24\./, 'package-lock.json pins node@24');
-  assert.ok(all.some((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('npm rebuild node'))), 'the pinned node package provides the node binary');
+  assert.ok(
+    all.some((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('npm rebuild node'))),
+    'the pinned node package provides the node binary',
+  );
 });
 
 test('the entrypoint handles driver and executor, and the build context carries it', () => {
@@ -82,7 +101,10 @@ test('scripts/build.ts needs nothing outside the image build context unless it c
     if (file.startsWith('src/')) continue;
     const esc = file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
     const v = new RegExp(`const (\\w+) = join\\(root, '${esc}'\\);`).exec(build)?.[1];
-    assert.ok(v !== undefined && new RegExp(`if \\(existsSync\\(${v}\\)\\) await build\\(`).test(build), `${file} is built only when it exists`);
+    assert.ok(
+      v !== undefined && new RegExp(`if \\(existsSync\\(${v}\\)\\) await build\\(`).test(build),
+      `${file} is built only when it exists`,
+    );
   }
 });
 
@@ -106,14 +128,25 @@ test('the final image runs as a numeric non-root user with tini as PID 1', () =>
 test('the image puts node, the worker bundle and the driver where the manifests expect them', () => {
   const final = stages(TEXT).at(-1);
   const copies = (final?.instructions ?? []).filter((i) => i.keyword === 'COPY').map((i) => i.args);
-  assert.ok((final?.instructions ?? []).some((i) => i.keyword === 'COPY' && i.flags.includes('from')), 'a multi-stage build');
+  assert.ok(
+    (final?.instructions ?? []).some((i) => i.keyword === 'COPY' && i.flags.includes('from')),
+    'a multi-stage build',
+  );
   const dest = (c: string): string => c.trim().split(/\s+/).at(-1) ?? '';
   assert.ok(copies.some((c) => dest(c) === NODE_BIN));
   assert.ok(copies.some((c) => c.includes('sparkinfer-worker.mjs') && WORKER_BUNDLE.startsWith(dest(c))));
   assert.ok(copies.some((c) => DRIVER_FILE.replace('local://', '').startsWith(dest(c))));
   // The s3a:// jars setup fetches (scripts/lib/cloud-jars.txt) are on Spark's class path in the image.
-  assert.ok(copies.some((c) => dest(c) === '/opt/spark/jars/'), 'the cloud jars are copied into /opt/spark/jars/');
-  assert.ok(stages(TEXT).some((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('maven_fetch.py') && i.args.includes('cloud-jars.txt'))), 'fetched by scripts/lib/maven_fetch.py from the pinned list');
+  assert.ok(
+    copies.some((c) => dest(c) === '/opt/spark/jars/'),
+    'the cloud jars are copied into /opt/spark/jars/',
+  );
+  assert.ok(
+    stages(TEXT).some((s) =>
+      s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('maven_fetch.py') && i.args.includes('cloud-jars.txt')),
+    ),
+    'fetched by scripts/lib/maven_fetch.py from the pinned list',
+  );
   // Every COPY from the build context names something that exists in the repository.
   for (const s of stages(TEXT)) {
     for (const c of s.instructions.filter((i) => i.keyword === 'COPY' && !i.flags.includes('from'))) {
@@ -121,5 +154,15 @@ test('the image puts node, the worker bundle and the driver where the manifests 
     }
   }
   const ignore = readFileSync(join(ROOT, 'deploy', 'Dockerfile.dockerignore'), 'utf8');
-  for (const needed of ['deploy/entrypoint.sh', 'package.json', 'package-lock.json', 'src/', 'scripts/build.ts', 'scripts/lib/maven_fetch.py', 'scripts/lib/cloud-jars.txt', 'python/sparkinfer/']) assert.ok(ignore.includes(`!${needed}`), `.dockerignore excludes ${needed}`);
+  for (const needed of [
+    'deploy/entrypoint.sh',
+    'package.json',
+    'package-lock.json',
+    'src/',
+    'scripts/build.ts',
+    'scripts/lib/maven_fetch.py',
+    'scripts/lib/cloud-jars.txt',
+    'python/sparkinfer/',
+  ])
+    assert.ok(ignore.includes(`!${needed}`), `.dockerignore excludes ${needed}`);
 });

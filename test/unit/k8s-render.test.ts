@@ -23,27 +23,40 @@ function render(fixture: string, set: string[] = []): { cm: K8sObject; apps: Any
   return { cm: run.configMap, apps: run.apps as Any[], run };
 }
 
-const sidecarOf = (app: Any): Any => app['spec'].executor.initContainers[0];
+const sidecarOf = (app: Any): Any => app.spec.executor.initContainers[0];
 
 test('quickstart: one SparkApplication named after the run, with platform defaults', () => {
   const { cm, apps, run } = render('quickstart.yaml');
   assert.equal(apps.length, 1);
   const app = apps[0] as Any;
-  assert.equal(app['kind'], 'SparkApplication');
-  assert.equal(app['apiVersion'], 'sparkoperator.k8s.io/v1beta2');
-  assert.match(app['metadata'].name, /^quickstart-20261128120000-[0-9a-f]{4}$/);
-  assert.equal(app['metadata'].name, run.jobJson.run.id, 'named <name>-<run stamp>: the run id');
-  assert.equal(app['metadata'].labels[RUN_ID_LABEL], run.jobJson.run.id);
-  assert.equal(app['metadata'].namespace, 'default');
-  const spec = app['spec'];
+  assert.equal(app.kind, 'SparkApplication');
+  assert.equal(app.apiVersion, 'sparkoperator.k8s.io/v1beta2');
+  assert.match(app.metadata.name, /^quickstart-20261128120000-[0-9a-f]{4}$/);
+  assert.equal(app.metadata.name, run.jobJson.run.id, 'named <name>-<run stamp>: the run id');
+  assert.equal(app.metadata.labels[RUN_ID_LABEL], run.jobJson.run.id);
+  assert.equal(app.metadata.namespace, 'default');
+  const spec = app.spec;
   assert.equal(spec.type, 'Python');
   assert.equal(spec.image, DEFAULT_IMAGE);
   assert.equal(spec.mainApplicationFile, 'local:///opt/sparkinfer/python/sparkinfer/driver.py');
   assert.deepEqual(spec.arguments, ['--job', '/etc/sparkinfer/job.json', '--worker', '/opt/sparkinfer/dist/sparkinfer-worker.mjs']);
   assert.deepEqual(spec.driver.configMaps, [{ name: cm.metadata.name, path: '/etc/sparkinfer' }]);
   assert.equal(spec.driver.serviceAccount, 'sparkinfer');
-  assert.deepEqual(spec.restartPolicy, { type: 'OnFailure', onFailureRetries: 3, onFailureRetryInterval: 60, onSubmissionFailureRetries: 3, onSubmissionFailureRetryInterval: 60 });
-  assert.deepEqual(spec.dynamicAllocation, { enabled: true, initialExecutors: 2, minExecutors: 0, maxExecutors: 2, shuffleTrackingEnabled: true, shuffleTrackingTimeout: 600_000 });
+  assert.deepEqual(spec.restartPolicy, {
+    type: 'OnFailure',
+    onFailureRetries: 3,
+    onFailureRetryInterval: 60,
+    onSubmissionFailureRetries: 3,
+    onSubmissionFailureRetryInterval: 60,
+  });
+  assert.deepEqual(spec.dynamicAllocation, {
+    enabled: true,
+    initialExecutors: 2,
+    minExecutors: 0,
+    maxExecutors: 2,
+    shuffleTrackingEnabled: true,
+    shuffleTrackingTimeout: 600_000,
+  });
   const conf = spec.sparkConf;
   assert.equal(conf['spark.dynamicAllocation.enabled'], 'true');
   assert.equal(conf['spark.dynamicAllocation.shuffleTracking.enabled'], 'true');
@@ -62,12 +75,13 @@ test('quickstart: one SparkApplication named after the run, with platform defaul
   assert.deepEqual(spec.executor.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
   // The run directory volume on driver and executors.
   assert.deepEqual(spec.volumes[0], { name: 'sparkinfer-runs', persistentVolumeClaim: { claimName: 'sparkinfer-runs' } });
-  for (const role of ['driver', 'executor']) assert.ok(spec[role].volumeMounts.some((m: Any) => m['name'] === 'sparkinfer-runs' && m['mountPath'] === '/var/lib/sparkinfer/runs'));
+  for (const role of ['driver', 'executor'])
+    assert.ok(spec[role].volumeMounts.some((m: Any) => m.name === 'sparkinfer-runs' && m.mountPath === '/var/lib/sparkinfer/runs'));
 });
 
 test('the engine is a native sidecar: init container, restartPolicy Always, probed, GPU-limited, model cache, HF_HOME', () => {
   const { apps } = render('quickstart.yaml');
-  const spec = (apps[0] as Any)['spec'];
+  const spec = (apps[0] as Any).spec;
   assert.equal(spec.executor.initContainers.length, 1);
   assert.equal(spec.executor.sidecars, undefined, 'not a regular sidecar: those start in no particular order');
   const c = sidecarOf(apps[0] as Any);
@@ -81,17 +95,32 @@ test('the engine is a native sidecar: init container, restartPolicy Always, prob
   assert.deepEqual(c.ports, [{ name: 'engine', containerPort: 8000, protocol: 'TCP' }]);
   assert.deepEqual(c.env[0], { name: 'HF_HOME', value: '/models/hf' });
   assert.deepEqual(c.command, ['vllm', 'serve']);
-  assert.deepEqual(c.args, ['HuggingFaceTB/SmolLM2-135M-Instruct', '--served-model-name', 'smollm2-135m-instruct', '--host', '0.0.0.0', '--port', '8000']);
-  assert.deepEqual(spec.volumes.find((v: Any) => v['name'] === 'model-cache'), { name: 'model-cache', persistentVolumeClaim: { claimName: 'sparkinfer-models' } });
+  assert.deepEqual(c.args, [
+    'HuggingFaceTB/SmolLM2-135M-Instruct',
+    '--served-model-name',
+    'smollm2-135m-instruct',
+    '--host',
+    '0.0.0.0',
+    '--port',
+    '8000',
+  ]);
+  assert.deepEqual(
+    spec.volumes.find((v: Any) => v.name === 'model-cache'),
+    { name: 'model-cache', persistentVolumeClaim: { claimName: 'sparkinfer-models' } },
+  );
   assert.deepEqual(c.volumeMounts, [{ name: 'model-cache', mountPath: '/models' }]);
   // The webhook adds a volume only when the Spark container mounts it.
-  assert.ok(spec.executor.volumeMounts.some((m: Any) => m['name'] === 'model-cache' && m['readOnly'] === true));
-  assert.equal(spec.volumes.find((v: Any) => v['name'] === 'dshm'), undefined, 'no /dev/shm volume without tensor parallelism');
+  assert.ok(spec.executor.volumeMounts.some((m: Any) => m.name === 'model-cache' && m.readOnly === true));
+  assert.equal(
+    spec.volumes.find((v: Any) => v.name === 'dshm'),
+    undefined,
+    'no /dev/shm volume without tensor parallelism',
+  );
 });
 
 test('job.json in the ConfigMap points the worker at the sidecar and the run directory at the run volume', () => {
   const { cm, run } = render('quickstart.yaml');
-  const job = JSON.parse((cm['data'] as Any)['job.json']);
+  const job = JSON.parse((cm.data as Any)['job.json']);
   assert.deepEqual(job, JSON.parse(JSON.stringify(run.jobJson)));
   assert.equal(job.run.endpoint, 'http://127.0.0.1:8000/v1');
   assert.equal(job.engine.endpoint, 'http://127.0.0.1:8000/v1');
@@ -106,11 +135,18 @@ test('job.json in the ConfigMap points the worker at the sidecar and the run dir
 
 test('GPU job: Volcano queue and gang reservation, tensor parallelism with a memory-backed /dev/shm', () => {
   const { apps } = render('gpu-volcano.yaml');
-  const spec = (apps[0] as Any)['spec'];
+  const spec = (apps[0] as Any).spec;
   assert.equal(spec.batchScheduler, 'volcano');
   assert.equal(spec.batchSchedulerOptions.queue, 'gpu-batch');
   assert.equal(spec.batchSchedulerOptions.resources['nvidia.com/gpu'], 2, 'driver + 1 executor (executors.min) × 2 GPUs');
-  assert.deepEqual(spec.dynamicAllocation, { enabled: true, initialExecutors: 4, minExecutors: 1, maxExecutors: 4, shuffleTrackingEnabled: true, shuffleTrackingTimeout: 600_000 });
+  assert.deepEqual(spec.dynamicAllocation, {
+    enabled: true,
+    initialExecutors: 4,
+    minExecutors: 1,
+    maxExecutors: 4,
+    shuffleTrackingEnabled: true,
+    shuffleTrackingTimeout: 600_000,
+  });
   assert.equal(spec.executor.cores, 8);
   assert.equal(spec.executor.coreRequest, '2');
   assert.equal(spec.executor.priorityClassName, 'batch-low');
@@ -123,9 +159,12 @@ test('GPU job: Volcano queue and gang reservation, tensor parallelism with a mem
   const tp = c.args.indexOf('--tensor-parallel-size');
   assert.ok(tp > 0 && c.args[tp + 1] === '2', `tensor parallelism in ${c.args.join(' ')}`);
   assert.deepEqual(c.args.slice(-4), ['--max-model-len', '8192', '--gpu-memory-utilization', '0.92'], 'user args come last');
-  assert.deepEqual(spec.volumes.find((v: Any) => v['name'] === 'dshm'), { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: '16384Mi' } });
-  assert.ok(c.volumeMounts.some((m: Any) => m['name'] === 'dshm' && m['mountPath'] === '/dev/shm'));
-  assert.ok(spec.executor.volumeMounts.some((m: Any) => m['name'] === 'dshm'));
+  assert.deepEqual(
+    spec.volumes.find((v: Any) => v.name === 'dshm'),
+    { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: '16384Mi' } },
+  );
+  assert.ok(c.volumeMounts.some((m: Any) => m.name === 'dshm' && m.mountPath === '/dev/shm'));
+  assert.ok(spec.executor.volumeMounts.some((m: Any) => m.name === 'dshm'));
 });
 
 /** Every env entry of every container in the objects. */
@@ -154,20 +193,25 @@ test('secrets are referenced with secretKeyRef and their values never appear', (
     const yaml = renderK8sYaml(resolved);
     for (const v of Object.values(secretValues)) assert.ok(!yaml.includes(v), 'a secret value leaked into the manifests');
     const env = allEnv(renderK8s(resolved));
-    const secretLike = env.filter((e) => /KEY|TOKEN|SECRET|PASSWORD/.test(e['name']));
+    const secretLike = env.filter((e) => /KEY|TOKEN|SECRET|PASSWORD/.test(e.name));
     assert.ok(secretLike.length >= 3, 'the fixture has secrets on executor, driver and engine');
     for (const e of secretLike) {
-      assert.equal(e['value'], undefined, `${e['name']} has an inline value`);
-      assert.ok(e['valueFrom']?.secretKeyRef?.name && e['valueFrom'].secretKeyRef.key, `${e['name']} is not a secretKeyRef`);
+      assert.equal(e.value, undefined, `${e.name} has an inline value`);
+      assert.ok(e.valueFrom?.secretKeyRef?.name && e.valueFrom.secretKeyRef.key, `${e.name} is not a secretKeyRef`);
     }
-    assert.ok(!Object.keys(renderRun(resolved).apps[0]?.['spec'] as Any).includes('envSecretKeyRefs'));
+    assert.ok(!Object.keys(renderRun(resolved).apps[0]?.spec as Any).includes('envSecretKeyRefs'));
   } finally {
-    for (const k of Object.keys(secretValues)) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
+    for (const k of Object.keys(secretValues))
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
   }
 });
 
 test('engine.api_key_env without a kubernetes.secrets entry is a spec error', () => {
-  assert.throws(() => render('gpu-volcano.yaml', ['kubernetes.secrets=[]']), (e: unknown) => e instanceof SpecError && /api_key_env is `VLLM_API_KEY`.*kubernetes\.secrets/.test(e.message));
+  assert.throws(
+    () => render('gpu-volcano.yaml', ['kubernetes.secrets=[]']),
+    (e: unknown) => e instanceof SpecError && /api_key_env is `VLLM_API_KEY`.*kubernetes\.secrets/.test(e.message),
+  );
 });
 
 test('names are DNS-1035 labels of at most 63 characters, also for long names and two phases', () => {
@@ -189,8 +233,11 @@ test('names are DNS-1035 labels of at most 63 characters, also for long names an
 
 test('two phases: a CPU-only prepare application, then the GPU infer application, sharing job.json and the run volume', () => {
   const { cm, apps } = render('gpu-volcano.yaml', ['kubernetes.phases=two']);
-  assert.deepEqual(apps.map((a) => a['metadata'].labels['sparkinfer.io/phase']), ['prepare', 'infer']);
-  const [prep, infer] = apps.map((a) => a['spec']) as [Any, Any];
+  assert.deepEqual(
+    apps.map((a) => a.metadata.labels['sparkinfer.io/phase']),
+    ['prepare', 'infer'],
+  );
+  const [prep, infer] = apps.map((a) => a.spec) as [Any, Any];
   assert.deepEqual(prep.arguments.slice(-2), ['--phase', 'prepare']);
   assert.deepEqual(infer.arguments.slice(-2), ['--phase', 'infer']);
   assert.equal(prep.executor.initContainers, undefined);
@@ -207,22 +254,41 @@ test('two phases: a CPU-only prepare application, then the GPU infer application
 
 test('a hostPath model cache and the llama-server engine', () => {
   const { apps } = render('quickstart.yaml', [
-    'kubernetes.engine.kind=llama-server', 'kubernetes.engine.image=ghcr.io/example/llama-server-cuda:b1',
-    'kubernetes.engine.model=/models/smollm2.gguf', 'kubernetes.engine.model_cache.type=hostPath',
-    'kubernetes.engine.model_cache.path=/var/cache/models', 'kubernetes.engine.model_cache.read_only=true',
+    'kubernetes.engine.kind=llama-server',
+    'kubernetes.engine.image=ghcr.io/example/llama-server-cuda:b1',
+    'kubernetes.engine.model=/models/smollm2.gguf',
+    'kubernetes.engine.model_cache.type=hostPath',
+    'kubernetes.engine.model_cache.path=/var/cache/models',
+    'kubernetes.engine.model_cache.read_only=true',
   ]);
-  const spec = (apps[0] as Any)['spec'];
-  assert.deepEqual(spec.volumes.find((v: Any) => v['name'] === 'model-cache'), { name: 'model-cache', hostPath: { path: '/var/cache/models', type: 'Directory' } });
+  const spec = (apps[0] as Any).spec;
+  assert.deepEqual(
+    spec.volumes.find((v: Any) => v.name === 'model-cache'),
+    { name: 'model-cache', hostPath: { path: '/var/cache/models', type: 'Directory' } },
+  );
   const c = sidecarOf(apps[0] as Any);
   assert.equal(c.command, undefined, 'the image entrypoint is llama-server');
-  assert.deepEqual(c.args.slice(0, 9), ['--model', '/models/smollm2.gguf', '--alias', 'smollm2-135m-instruct', '--host', '0.0.0.0', '--port', '8000', '--metrics']);
+  assert.deepEqual(c.args.slice(0, 9), [
+    '--model',
+    '/models/smollm2.gguf',
+    '--alias',
+    'smollm2-135m-instruct',
+    '--host',
+    '0.0.0.0',
+    '--port',
+    '8000',
+    '--metrics',
+  ]);
   assert.deepEqual(c.volumeMounts, [{ name: 'model-cache', mountPath: '/models', readOnly: true }]);
 });
 
 test('gpus_per_executor: 0 renders a CPU job: the engine sidecar asks for no GPU, llama-server offloads nothing', () => {
   const { apps } = render('quickstart.yaml', [
-    'kubernetes.gpus_per_executor=0', 'kubernetes.engine.kind=llama-server', 'kubernetes.engine.image=localhost/sparkinfer/llama-server:cpu',
-    'kubernetes.engine.model=/models/model.gguf', 'kubernetes.volcano={queue: default}',
+    'kubernetes.gpus_per_executor=0',
+    'kubernetes.engine.kind=llama-server',
+    'kubernetes.engine.image=localhost/sparkinfer/llama-server:cpu',
+    'kubernetes.engine.model=/models/model.gguf',
+    'kubernetes.volcano={queue: default}',
   ]);
   const app = apps[0] as Any;
   const c = sidecarOf(app);
@@ -231,22 +297,29 @@ test('gpus_per_executor: 0 renders a CPU job: the engine sidecar asks for no GPU
   assert.deepEqual(Object.keys(c.resources.limits), ['memory']);
   assert.ok(!c.args.includes('--n-gpu-layers'));
   assert.ok(!JSON.stringify(app).includes('"nvidia.com/gpu":'), 'no GPU request anywhere, the gang reservation included');
-  assert.equal(app['spec'].sparkConf['spark.executorEnv.SPARKINFER_ENDPOINT'], 'http://127.0.0.1:8000/v1');
+  assert.equal(app.spec.sparkConf['spark.executorEnv.SPARKINFER_ENDPOINT'], 'http://127.0.0.1:8000/v1');
   // With GPUs, the same job asks for them.
-  const gpu = sidecarOf(render('quickstart.yaml', ['kubernetes.engine.kind=llama-server', 'kubernetes.engine.image=x/y:1', 'kubernetes.engine.model=/m.gguf']).apps[0] as Any);
+  const gpu = sidecarOf(
+    render('quickstart.yaml', ['kubernetes.engine.kind=llama-server', 'kubernetes.engine.image=x/y:1', 'kubernetes.engine.model=/m.gguf'])
+      .apps[0] as Any,
+  );
   assert.equal(gpu.resources.limits['nvidia.com/gpu'], 1);
   assert.ok(gpu.args.includes('--n-gpu-layers'));
   assert.throws(() => render('quickstart.yaml', ['kubernetes.gpus_per_executor=-1']), /gpus_per_executor/);
 });
 
-test('driver.core_request lowers the driver pod\'s CPU request and the gang reservation; default: cores', () => {
-  const plain = (render('quickstart.yaml').apps[0] as Any)['spec'];
+test("driver.core_request lowers the driver pod's CPU request and the gang reservation; default: cores", () => {
+  const plain = (render('quickstart.yaml').apps[0] as Any).spec;
   assert.equal(plain.driver.coreRequest, undefined);
-  const small = (render('quickstart.yaml', ['kubernetes.driver.core_request=250m', 'kubernetes.volcano={queue: default}']).apps[0] as Any)['spec'];
+  const small = (render('quickstart.yaml', ['kubernetes.driver.core_request=250m', 'kubernetes.volcano={queue: default}']).apps[0] as Any)
+    .spec;
   assert.equal(small.driver.coreRequest, '250m');
   assert.equal(small.driver.cores, 1, 'Spark still sees one core');
-  const full = (render('quickstart.yaml', ['kubernetes.volcano={queue: default}']).apps[0] as Any)['spec'];
-  const cpu = (s: Any): number => { const v = String(s.batchSchedulerOptions.resources.cpu); return v.endsWith('m') ? Number(v.slice(0, -1)) / 1000 : Number(v); };
+  const full = (render('quickstart.yaml', ['kubernetes.volcano={queue: default}']).apps[0] as Any).spec;
+  const cpu = (s: Any): number => {
+    const v = String(s.batchSchedulerOptions.resources.cpu);
+    return v.endsWith('m') ? Number(v.slice(0, -1)) / 1000 : Number(v);
+  };
   assert.ok(Math.abs(cpu(full) - cpu(small) - 0.75) < 1e-9, `${cpu(full)} vs ${cpu(small)}`);
   assert.throws(() => render('quickstart.yaml', ['kubernetes.driver.core_request=lots']), /core_request/);
 });
@@ -261,18 +334,33 @@ test('bad kubernetes settings are spec errors that quote the value', () => {
     [['kubernetes.executor.cores=4'], /kubernetes.executor: unknown field; did you mean "executors"/],
   ];
   for (const [set, re] of cases) assert.throws(() => render('quickstart.yaml', set), re, set.join(' '));
-  assert.throws(() => render('quickstart.yaml', ['kubernetes.engine.args=["--port", "9000"]']), /`--port` is set by `kubernetes.engine.port`/);
+  assert.throws(
+    () => render('quickstart.yaml', ['kubernetes.engine.args=["--port", "9000"]']),
+    /`--port` is set by `kubernetes.engine.port`/,
+  );
   assert.throws(() => render('quickstart.yaml', ['input.path=questions.jsonl']), /input.path is `questions.jsonl`, a relative path/);
-  assert.throws(() => render('quickstart.yaml', ['kubernetes.engine={}']), /launches llama-server with `smollm2-135m-instruct` locally, but the cluster engine is vllm; set `kubernetes.engine.model`/);
-  assert.throws(() => render('quickstart.yaml', ['spark.conf={"spark.executorEnv.OPENAI_API_KEY": "sk-x"}']), /secrets must come from kubernetes.secrets/);
+  assert.throws(
+    () => render('quickstart.yaml', ['kubernetes.engine={}']),
+    /launches llama-server with `smollm2-135m-instruct` locally, but the cluster engine is vllm; set `kubernetes.engine.model`/,
+  );
+  assert.throws(
+    () => render('quickstart.yaml', ['spark.conf={"spark.executorEnv.OPENAI_API_KEY": "sk-x"}']),
+    /secrets must come from kubernetes.secrets/,
+  );
 });
 
 test('the YAML is the objects, one document each, and the CLI options override namespace and image', () => {
-  const job = resolveJobForK8s(loadJobFile(join(FIXTURES, 'gpu-volcano.yaml')), { ...RUN_ID_OPTS, runId: 'reviews-classify-20261128120000-abcd' });
+  const job = resolveJobForK8s(loadJobFile(join(FIXTURES, 'gpu-volcano.yaml')), {
+    ...RUN_ID_OPTS,
+    runId: 'reviews-classify-20261128120000-abcd',
+  });
   const opts = { namespace: 'other-ns', image: 'registry.example.com/sparkinfer:dev' };
   const docs = parseAllDocuments(renderK8sYaml(job, opts)).map((d) => d.toJS());
   assert.deepEqual(docs, JSON.parse(JSON.stringify(renderK8s(job, opts))));
-  assert.deepEqual(docs.map((d) => d.metadata.namespace), ['other-ns', 'other-ns']);
+  assert.deepEqual(
+    docs.map((d) => d.metadata.namespace),
+    ['other-ns', 'other-ns'],
+  );
   assert.equal(docs[1].spec.image, opts.image);
   assert.equal(docs[1].metadata.name, 'reviews-classify-20261128120000-abcd');
   assert.throws(() => renderK8s(job, { namespace: 'Bad_NS' }), /namespace to be a Kubernetes name, got `Bad_NS`/);
@@ -281,13 +369,23 @@ test('the YAML is the objects, one document each, and the CLI options override n
 test('prompt.chat_template is read beside the job file and shipped in job.json; gguf is refused', () => {
   const set = ['prompt.api=completions', 'prompt.chat_template=template.jinja'];
   const { cm } = render('gpu-volcano.yaml', set);
-  const shipped = JSON.parse(String((cm['data'] as Record<string, string>)['job.json'])) as { run: { chat_template?: { template: string; source: string }; fingerprint: string } };
+  const shipped = JSON.parse(String((cm.data as Record<string, string>)['job.json'])) as {
+    run: { chat_template?: { template: string; source: string }; fingerprint: string };
+  };
   assert.match(shipped.run.chat_template?.template ?? '', /<\|assistant\|>/);
   assert.match(shipped.run.chat_template?.source ?? '', /template\.jinja$/);
   // The template's text is part of the fingerprint, as for a local run.
-  const plain = JSON.parse(String((render('gpu-volcano.yaml').cm['data'] as Record<string, string>)['job.json'])) as { run: { fingerprint: string; chat_template?: unknown } };
+  const plain = JSON.parse(String((render('gpu-volcano.yaml').cm.data as Record<string, string>)['job.json'])) as {
+    run: { fingerprint: string; chat_template?: unknown };
+  };
   assert.equal(plain.run.chat_template, undefined);
   assert.notEqual(shipped.run.fingerprint, plain.run.fingerprint);
-  assert.throws(() => render('gpu-volcano.yaml', ['prompt.api=completions', 'prompt.chat_template=gguf']), (e: unknown) => e instanceof SpecError && /engine's pod/.test(e.message));
-  assert.throws(() => render('gpu-volcano.yaml', ['prompt.api=completions', 'prompt.chat_template=missing.jinja']), (e: unknown) => e instanceof SpecError);
+  assert.throws(
+    () => render('gpu-volcano.yaml', ['prompt.api=completions', 'prompt.chat_template=gguf']),
+    (e: unknown) => e instanceof SpecError && /engine's pod/.test(e.message),
+  );
+  assert.throws(
+    () => render('gpu-volcano.yaml', ['prompt.api=completions', 'prompt.chat_template=missing.jinja']),
+    (e: unknown) => e instanceof SpecError,
+  );
 });
