@@ -38,14 +38,21 @@ const work = mkdtempSync(join(tmpdir(), 'sparkinfer-chaos-'));
 const started = new Date();
 try {
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
-  const report = rows > 0 ? await chaosSoak({ rows, work, faultRate, ...(partitions !== undefined ? { partitions } : {}), log }) : undefined;
+  const report =
+    rows > 0 ? await chaosSoak({ rows, work, faultRate, ...(partitions !== undefined ? { partitions } : {}), log }) : undefined;
   const resume = resumeRows !== undefined ? await resumeMemory({ rows: resumeRows, work: join(work, 'resume'), log }) : undefined;
   const problems = [
-    ...(report === undefined ? [] : [
-      ...(report.exactly_once ? [] : [`not exactly once: ${report.lost} lost, ${report.duplicates} duplicated, ${report.rows_failed} failed`]),
-      ...(report.processes_left !== 0 ? [`${report.processes_left} processes left behind`] : []),
-      ...(report.exit_codes.fault_free !== 0 || report.exit_codes.rerun !== 0 ? [`exit codes ${JSON.stringify(report.exit_codes)}`] : []),
-    ]),
+    ...(report === undefined
+      ? []
+      : [
+          ...(report.exactly_once
+            ? []
+            : [`not exactly once: ${report.lost} lost, ${report.duplicates} duplicated, ${report.rows_failed} failed`]),
+          ...(report.processes_left !== 0 ? [`${report.processes_left} processes left behind`] : []),
+          ...(report.exit_codes.fault_free !== 0 || report.exit_codes.rerun !== 0
+            ? [`exit codes ${JSON.stringify(report.exit_codes)}`]
+            : []),
+        ]),
     ...(resume !== undefined && !resume.exactly_once ? ['the big resume did not write every key once'] : []),
   ];
   const result = {
@@ -59,7 +66,7 @@ try {
   const dir = join(import.meta.dirname, 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `chaos-soak-${started.toISOString().replace(/[-:]/g, '').slice(0, 15)}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stderr.write(`chaos: ${result.ok ? 'ok' : problems.join('; ')}; result: ${file}\n`);
   process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
   process.exitCode = result.ok ? 0 : 1;

@@ -39,7 +39,9 @@ const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-co-tenant-'));
 
 // A JVM that allocates 1 MiB arrays for 8 ms out of every 100 ms and keeps the last 64 of them.
 const churn = join(dir, 'Churn.java');
-writeFileSync(churn, `public class Churn {
+writeFileSync(
+  churn,
+  `public class Churn {
   public static void main(String[] a) throws Exception {
     byte[][] keep = new byte[64][];
     int i = 0;
@@ -50,7 +52,8 @@ writeFileSync(churn, `public class Churn {
     }
   }
 }
-`);
+`,
+);
 const BACKGROUND: Record<string, [string, string[]] | undefined> = {
   idle: undefined,
   spin: ['python3', ['-c', 'while True: pass']],
@@ -62,26 +65,48 @@ const conditions = Object.keys(BACKGROUND);
 const engine = await startLlama({ parallel: 16, ctxPerSlot: 1024, threads: 1, logFile: join(dir, 'llama-server.log') });
 const arms: Array<Record<string, number | string>> = [];
 try {
-  const bodies = questionRows(rows, 3).map((r) => JSON.stringify({
-    model: 'smollm2-135m-instruct',
-    messages: [{ role: 'system', content: 'You are a helpful assistant. Answer in one or two sentences.' }, { role: 'user', content: r['question'] }],
-    max_tokens: 32, temperature: 0, ignore_eos: true,
-  }));
+  const bodies = questionRows(rows, 3).map((r) =>
+    JSON.stringify({
+      model: 'smollm2-135m-instruct',
+      messages: [
+        { role: 'system', content: 'You are a helpful assistant. Answer in one or two sentences.' },
+        { role: 'user', content: r.question },
+      ],
+      max_tokens: 32,
+      temperature: 0,
+      ignore_eos: true,
+    }),
+  );
   for (let r = 0; r < rounds; r++) {
     const order = [...conditions.slice(r % conditions.length), ...conditions.slice(0, r % conditions.length)];
     for (const cond of order) {
       await engine.waitIdle();
       const bg = BACKGROUND[cond];
-      const child: ChildProcess | undefined = bg === undefined ? undefined : tracked(spawn(bg[0], bg[1], { stdio: 'ignore', detached: true }));
+      const child: ChildProcess | undefined =
+        bg === undefined ? undefined : tracked(spawn(bg[0], bg[1], { stdio: 'ignore', detached: true }));
       if (cond === 'jvm') await new Promise((res) => setTimeout(res, 3000)); // past the JVM's start
       const bg0 = child?.pid !== undefined ? cpuSecondsOf(child.pid) : 0;
       const e0 = cpuSecondsOf(engine.pid() ?? 0);
       const load = await runLoad({ origin: engine.origin, path: '/v1/chat/completions', bodies, concurrency: 32 });
       const e1 = cpuSecondsOf(engine.pid() ?? 0);
       const bgCpu = child?.pid !== undefined ? cpuSecondsOf(child.pid) - bg0 : 0;
-      if (child?.pid !== undefined) { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }
-      const arm = { round: r + 1, condition: cond, tok_s: round(load.tokS, 2), wall_s: round(load.wallS, 1), engine_cpu_s: round(e1 - e0, 2),
-        tok_per_engine_cpu_s: round(load.completionTokens / (e1 - e0), 2), background_cpu_s: round(bgCpu, 2), failed: load.failed };
+      if (child?.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      const arm = {
+        round: r + 1,
+        condition: cond,
+        tok_s: round(load.tokS, 2),
+        wall_s: round(load.wallS, 1),
+        engine_cpu_s: round(e1 - e0, 2),
+        tok_per_engine_cpu_s: round(load.completionTokens / (e1 - e0), 2),
+        background_cpu_s: round(bgCpu, 2),
+        failed: load.failed,
+      };
       process.stderr.write(`co-tenant: ${JSON.stringify(arm)}\n`);
       arms.push(arm);
     }
@@ -90,14 +115,36 @@ try {
   await engine.stop();
 }
 const mean = (cond: string, k: string): number => {
-  const xs = arms.filter((a) => a['condition'] === cond).map((a) => Number(a[k]));
+  const xs = arms.filter((a) => a.condition === cond).map((a) => Number(a[k]));
   return xs.reduce((s, x) => s + x, 0) / xs.length;
 };
-const summary = Object.fromEntries(conditions.map((c) => [c, {
-  tok_s: round(mean(c, 'tok_s'), 2), tok_per_engine_cpu_s: round(mean(c, 'tok_per_engine_cpu_s'), 2), background_cpu_s: round(mean(c, 'background_cpu_s'), 2),
-  tok_s_vs_idle: round(mean(c, 'tok_s') / mean('idle', 'tok_s')), per_cpu_vs_idle: round(mean(c, 'tok_per_engine_cpu_s') / mean('idle', 'tok_per_engine_cpu_s')),
-}]));
-process.stdout.write(`${JSON.stringify({
-  probe: 'co-tenant', date: new Date().toISOString(), command: `node bench/co-tenant.ts --rounds ${rounds} --rows ${rows}`,
-  machine: machineInfo(ROOT, undefined), engine: engine.settings, rows, max_tokens: 32, concurrency: 32, summary, arms,
-}, null, 2)}\n`);
+const summary = Object.fromEntries(
+  conditions.map((c) => [
+    c,
+    {
+      tok_s: round(mean(c, 'tok_s'), 2),
+      tok_per_engine_cpu_s: round(mean(c, 'tok_per_engine_cpu_s'), 2),
+      background_cpu_s: round(mean(c, 'background_cpu_s'), 2),
+      tok_s_vs_idle: round(mean(c, 'tok_s') / mean('idle', 'tok_s')),
+      per_cpu_vs_idle: round(mean(c, 'tok_per_engine_cpu_s') / mean('idle', 'tok_per_engine_cpu_s')),
+    },
+  ]),
+);
+process.stdout.write(
+  `${JSON.stringify(
+    {
+      probe: 'co-tenant',
+      date: new Date().toISOString(),
+      command: `node bench/co-tenant.ts --rounds ${rounds} --rows ${rows}`,
+      machine: machineInfo(ROOT, undefined),
+      engine: engine.settings,
+      rows,
+      max_tokens: 32,
+      concurrency: 32,
+      summary,
+      arms,
+    },
+    null,
+    2,
+  )}\n`,
+);

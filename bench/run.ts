@@ -28,13 +28,54 @@ const SCENARIOS: Scenario[] = [scenarioA, scenarioB, scenarioC, scenarioD, scena
 
 /** Every key each scenario reports, so a failed scenario still lists its keys (as null). */
 const KEYS: Record<string, string[]> = {
-  a: ['engine_ceiling_tok_s', 'e2e_tok_s', 'e2e_vs_engine_ratio', 'e2e_infer_vs_engine_ratio', 'fixed_overhead_s', 'workload_vs_overhead', 'engine_tok_per_cpu_s', 'e2e_engine_tok_per_cpu_s', 'e2e_vs_engine_per_cpu_ratio'],
-  b: ['speedup_vs_sequential', 'speedup_vs_sequential_wall', 'sequential_tok_s', 'engine_c1_tok_s', 'engine_batching_gain', 'engine_batching_gain_per_cpu'],
-  c: ['auto_vs_best_fixed', 'auto_vs_max_fixed', 'auto_vs_best_fixed_engine', 'auto_vs_best_fixed_engine_naive', 'auto_vs_best_fixed_sim', 'auto_vs_max_fixed_engine', 'auto_vs_max_fixed_sim', 'auto_vs_best_fixed_sim_http', 'auto_vs_max_fixed_sim_http', 'auto_engine_saturated_share', 'best_fixed_engine_saturated_share', 'engine_round_cv'],
+  a: [
+    'engine_ceiling_tok_s',
+    'e2e_tok_s',
+    'e2e_vs_engine_ratio',
+    'e2e_infer_vs_engine_ratio',
+    'fixed_overhead_s',
+    'workload_vs_overhead',
+    'engine_tok_per_cpu_s',
+    'e2e_engine_tok_per_cpu_s',
+    'e2e_vs_engine_per_cpu_ratio',
+  ],
+  b: [
+    'speedup_vs_sequential',
+    'speedup_vs_sequential_wall',
+    'sequential_tok_s',
+    'engine_c1_tok_s',
+    'engine_batching_gain',
+    'engine_batching_gain_per_cpu',
+  ],
+  c: [
+    'auto_vs_best_fixed',
+    'auto_vs_max_fixed',
+    'auto_vs_best_fixed_engine',
+    'auto_vs_best_fixed_engine_naive',
+    'auto_vs_best_fixed_sim',
+    'auto_vs_max_fixed_engine',
+    'auto_vs_max_fixed_sim',
+    'auto_vs_best_fixed_sim_http',
+    'auto_vs_max_fixed_sim_http',
+    'auto_engine_saturated_share',
+    'best_fixed_engine_saturated_share',
+    'engine_round_cv',
+  ],
   d: ['worker_ceiling_rps', 'worker_cpu_us_per_request', 'worker_cpu_bound_rps'],
   e: ['worker_peak_rss_mb', 'worker_rss_rows'],
   f: ['scaleout_efficiency_4x', 'scaleout_efficiency_2x', 'scaleout_tok_s_1', 'scaleout_tok_s_4', 'scaleout_efficiency_4x_workers'],
-  g: ['prefix_order_speedup', 'prefix_order_rows_per_s_off', 'prefix_order_rows_per_s_on'],
+  g: [
+    'prefix_plan_speedup',
+    'prefix_plan_speedup_1_engine',
+    'prefix_plan_speedup_few_shot',
+    'prefill_tokens_vs_minimum',
+    'prefill_tokens_vs_minimum_arrival',
+    'prefill_tokens_vs_minimum_1_engine',
+    'prefill_tokens_vs_minimum_few_shot',
+    'prefix_free_ratio',
+    'prefix_plan_speedup_infer',
+    'prefix_free_ratio_infer',
+  ],
 };
 
 const { values } = parseArgs({
@@ -55,7 +96,10 @@ const { values } = parseArgs({
 
 function selected(): Scenario[] {
   if (values.only === undefined) return SCENARIOS;
-  const want = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const want = values.only
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const w of want) {
     if (!SCENARIOS.some((s) => s.id === w || s.name === w)) {
       throw new Error(`Expected --only to list scenarios among ${SCENARIOS.map((s) => s.id).join(',')}, got \`${w}\``);
@@ -72,7 +116,9 @@ function positive(name: string, text: string): number {
   return n;
 }
 
-const log = (m: string): void => { process.stderr.write(`bench: ${m}\n`); };
+const log = (m: string): void => {
+  process.stderr.write(`bench: ${m}\n`);
+};
 
 async function main(): Promise<number> {
   const scenarios = selected();
@@ -80,22 +126,36 @@ async function main(): Promise<number> {
   const threads = positive('engine-threads', values['engine-threads'] ?? '1');
   const date = new Date().toISOString().slice(0, 10);
   // Smoke runs check the plumbing only: their files stay out of the real results.
-  const resultsDir = values.out !== undefined ? resolve(values.out) : join(ROOT, 'bench', 'results', ...(values.smoke === true ? ['smoke'] : []));
+  const resultsDir =
+    values.out !== undefined ? resolve(values.out) : join(ROOT, 'bench', 'results', ...(values.smoke === true ? ['smoke'] : []));
   mkdirSync(resultsDir, { recursive: true });
   const workDir = mkdtempSync(join(tmpdir(), 'sparkinfer-bench-'));
   const command = ['npm', 'run', 'bench', '--', ...process.argv.slice(2)].join(' ');
-  if (!existsSync(join(ROOT, 'dist', 'sparkinfer-worker.mjs'))) throw new Error('dist/sparkinfer-worker.mjs is missing: run `npm run build` first');
+  if (!existsSync(join(ROOT, 'dist', 'sparkinfer-worker.mjs')))
+    throw new Error('dist/sparkinfer-worker.mjs is missing: run `npm run build` first');
   // The bench measures the worker it ships: rebuild the bundle from the sources first.
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.ts')], { stdio: ['ignore', 'ignore', 'inherit'] });
   let llamaBin: string | undefined;
-  try { llamaBin = llamaServerPath(); } catch { llamaBin = undefined; }
+  try {
+    llamaBin = llamaServerPath();
+  } catch {
+    llamaBin = undefined;
+  }
   const machine = machineInfo(ROOT, llamaBin);
   let llama: Promise<BenchEngine> | undefined;
   let vllm: Promise<BenchEngine> | undefined;
   const engineKind = values.engine;
-  if (engineKind !== 'llama-server' && engineKind !== 'vllm') throw new Error(`Expected --engine to be llama-server or vllm, got \`${String(engineKind)}\``);
+  if (engineKind !== 'llama-server' && engineKind !== 'vllm')
+    throw new Error(`Expected --engine to be llama-server or vllm, got \`${String(engineKind)}\``);
   const ctx: BenchContext = {
-    quick: values.quick === true || values.smoke === true, smoke: values.smoke === true, date, resultsDir, workDir, command, log, shared: new Map(),
+    quick: values.quick === true || values.smoke === true,
+    smoke: values.smoke === true,
+    date,
+    resultsDir,
+    workDir,
+    command,
+    log,
+    shared: new Map(),
     llama: () => {
       llama ??= (async () => {
         log(`starting llama-server (${parallel} slots, ${threads} threads)`);
@@ -130,21 +190,36 @@ async function main(): Promise<number> {
       for (const k of KEYS[s.id] ?? []) keys[k] = null;
       if (result !== undefined) Object.assign(keys, result.keys);
       const base = join(resultsDir, `${date}-${s.name}${engineKind === 'vllm' && ['a', 'b', 'c'].includes(s.id) ? '-vllm' : ''}`);
-      const engine = (s.id === 'a' || s.id === 'b' || s.id === 'c') && engineKind === 'vllm' && vllm !== undefined
-        ? (await vllm.catch(() => undefined))?.settings
-        : llama !== undefined ? (await llama.catch(() => undefined))?.settings : undefined;
+      const engine =
+        (s.id === 'a' || s.id === 'b' || s.id === 'c') && engineKind === 'vllm' && vllm !== undefined
+          ? (await vllm.catch(() => undefined))?.settings
+          : llama !== undefined
+            ? (await llama.catch(() => undefined))?.settings
+            : undefined;
       const record = {
-        scenario: s.name, title: s.title, date: new Date().toISOString(), command, quick: ctx.quick,
+        scenario: s.name,
+        title: s.title,
+        date: new Date().toISOString(),
+        command,
+        quick: ctx.quick,
         seconds: Math.round((performance.now() - started) / 100) / 10,
-        machine, engine,
+        machine,
+        engine,
         keys: result?.keys ?? Object.fromEntries((KEYS[s.id] ?? []).map((k) => [k, null])),
-        error: errors[s.id], arm_commands: result?.commands, cpu_seconds: result?.cpu, notes: result?.notes, details: result?.details,
+        error: errors[s.id],
+        arm_commands: result?.commands,
+        cpu_seconds: result?.cpu,
+        notes: result?.notes,
+        details: result?.details,
       };
-      writeFileSync(`${base}.json`, JSON.stringify(record, null, 2) + '\n');
+      writeFileSync(`${base}.json`, `${JSON.stringify(record, null, 2)}\n`);
       files.push(relative(ROOT, `${base}.json`));
       if (result !== undefined) {
         try {
-          await writeChart(base, { ...result.chart, note: `${result.chart.note ?? ''}${result.chart.note !== undefined ? ' · ' : ''}${date}${ctx.quick ? ' --quick' : ''}` });
+          await writeChart(base, {
+            ...result.chart,
+            note: `${result.chart.note ?? ''}${result.chart.note !== undefined ? ' · ' : ''}${date}${ctx.quick ? ' --quick' : ''}`,
+          });
           files.push(relative(ROOT, `${base}.png`));
         } catch (err) {
           log(`chart for ${s.id} failed: ${String(err)}`);
@@ -161,9 +236,17 @@ async function main(): Promise<number> {
   const out = {
     ...keys,
     _meta: {
-      command, date, quick: ctx.quick, scenarios: scenarios.map((s) => s.id), seconds: Math.round((performance.now() - t0) / 1000),
-      engine: { kind: engineKind, parallel, threads }, machine: { cpus: machine['cpus'], cpu_model: machine['cpu_model'], loadavg_at_start: machine['loadavg_at_start'] },
-      files, ...(Object.keys(errors).length > 0 ? { errors: Object.fromEntries(Object.entries(errors).map(([k, v]) => [k, v.split('\n')[0]])) } : {}),
+      command,
+      date,
+      quick: ctx.quick,
+      scenarios: scenarios.map((s) => s.id),
+      seconds: Math.round((performance.now() - t0) / 1000),
+      engine: { kind: engineKind, parallel, threads },
+      machine: { cpus: machine.cpus, cpu_model: machine.cpu_model, loadavg_at_start: machine.loadavg_at_start },
+      files,
+      ...(Object.keys(errors).length > 0
+        ? { errors: Object.fromEntries(Object.entries(errors).map(([k, v]) => [k, v.split('\n')[0]])) }
+        : {}),
     },
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
@@ -172,6 +255,11 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => { process.stderr.write(`bench: ${String((err as Error)?.stack ?? err)}\n`); process.exitCode = 2; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench: ${String((err as Error)?.stack ?? err)}\n`);
+    process.exitCode = 2;
+  },
 );

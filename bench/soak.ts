@@ -29,12 +29,22 @@ const { values } = parseArgs({
 });
 const rows = Number(values.rows);
 const rounds = Number(values.rounds);
-const only = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '');
-if (!Number.isInteger(rows) || rows < 12) throw new TypeError(`Expected \`--rows\` to be a whole number from 12 and up, got \`${values.rows}\``);
-if (!Number.isInteger(rounds) || rounds < 1) throw new TypeError(`Expected \`--rounds\` to be a whole number from 1 and up, got \`${values.rounds}\``);
-for (const o of only) if (!(ALL as readonly string[]).includes(o)) throw new TypeError(`Expected \`--only\` names from ${ALL.join(', ')}, got \`${o}\``);
+const only = values.only
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s) => s !== '');
+if (!Number.isInteger(rows) || rows < 12)
+  throw new TypeError(`Expected \`--rows\` to be a whole number from 12 and up, got \`${values.rows}\``);
+if (!Number.isInteger(rounds) || rounds < 1)
+  throw new TypeError(`Expected \`--rounds\` to be a whole number from 1 and up, got \`${values.rounds}\``);
+for (const o of only)
+  if (!(ALL as readonly string[]).includes(o)) throw new TypeError(`Expected \`--only\` names from ${ALL.join(', ')}, got \`${o}\``);
 
-interface Result extends ScenarioRow { round: number; ok: boolean; problems: string[] }
+interface Result extends ScenarioRow {
+  round: number;
+  ok: boolean;
+  problems: string[];
+}
 
 const results: Result[] = [];
 const add = (round: number, r: ScenarioRow, problems: string[]): void => {
@@ -55,28 +65,54 @@ try {
     const run: Record<Name, () => Promise<void>> = {
       faults: async () => {
         const r = await mixedFaults(ctx());
-        for (const x of r.rows) add(round, x, [...lossless(x), ...(r.cli.code !== 0 ? [`exit ${r.cli.code}`] : []), ...(r.tally.ok !== rows ? [`${rows - r.tally.ok} rows not ok`] : [])]);
+        for (const x of r.rows)
+          add(round, x, [
+            ...lossless(x),
+            ...(r.cli.code !== 0 ? [`exit ${r.cli.code}`] : []),
+            ...(r.tally.ok !== rows ? [`${rows - r.tally.ok} rows not ok`] : []),
+          ]);
       },
       gone: async () => {
         const r = await engineGone(ctx());
-        add(round, r.row, r.cli.code !== 1 || !/outage/.test(String(r.summary['message'])) ? [`exit ${r.cli.code}: ${String(r.summary['message'])}`] : []);
+        add(
+          round,
+          r.row,
+          r.cli.code !== 1 || !/outage/.test(String(r.summary.message)) ? [`exit ${r.cli.code}: ${String(r.summary.message)}`] : [],
+        );
       },
       budget: async () => {
         const r = await budgetThenRetryErrors(ctx());
         const [first, retry] = r.rows;
-        if (first !== undefined) add(round, first, r.first.code !== 1 || r.committed ? [`exit ${r.first.code}, committed ${r.committed}`] : []);
-        if (retry !== undefined) add(round, retry, [...lossless(retry), ...(r.retry.code !== 0 ? [`exit ${r.retry.code}`] : []), ...(r.retryPosts !== rows - r.ledgerOkKeys.size ? [`${r.retryPosts} requests for ${rows - r.ledgerOkKeys.size} unfinished rows`] : [])]);
+        if (first !== undefined)
+          add(round, first, r.first.code !== 1 || r.committed ? [`exit ${r.first.code}, committed ${r.committed}`] : []);
+        if (retry !== undefined)
+          add(round, retry, [
+            ...lossless(retry),
+            ...(r.retry.code !== 0 ? [`exit ${r.retry.code}`] : []),
+            ...(r.retryPosts !== rows - r.ledgerOkKeys.size
+              ? [`${r.retryPosts} requests for ${rows - r.ledgerOkKeys.size} unfinished rows`]
+              : []),
+          ]);
       },
       kill: async () => {
         const r = await killAndResume(ctx());
         const [main, ...rest] = r.rows;
         const reInferred = r.postsA + r.postsC - rows;
-        if (main !== undefined) add(round, main, [...lossless(main), ...(r.rerun.code !== 0 ? [`rerun exit ${r.rerun.code}`] : []), ...(reInferred > r.windowTimesTasks ? [`re-inferred ${reInferred} > ${r.windowTimesTasks}`] : [])]);
+        if (main !== undefined)
+          add(round, main, [
+            ...lossless(main),
+            ...(r.rerun.code !== 0 ? [`rerun exit ${r.rerun.code}`] : []),
+            ...(reInferred > r.windowTimesTasks ? [`re-inferred ${reInferred} > ${r.windowTimesTasks}`] : []),
+          ]);
         for (const x of rest) add(round, x, []);
       },
       restart: async () => {
         const r = await engineRestart(ctx());
-        add(round, r.row, [...lossless(r.row), ...(r.cli.code !== 0 ? [`exit ${r.cli.code}`] : []), ...(r.tally.ok !== rows ? [`${rows - r.tally.ok} rows not ok`] : [])]);
+        add(round, r.row, [
+          ...lossless(r.row),
+          ...(r.cli.code !== 0 ? [`exit ${r.cli.code}`] : []),
+          ...(r.tally.ok !== rows ? [`${rows - r.tally.ok} rows not ok`] : []),
+        ]);
       },
     };
     for (const name of only as Name[]) await run[name]();
@@ -96,6 +132,6 @@ const report = {
 process.stderr.write(`\n${formatTable(results)}\n`);
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify(report, null, 2) + '\n');
-process.stdout.write(JSON.stringify(report) + '\n');
+writeFileSync(join(dir, `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), `${JSON.stringify(report, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify(report)}\n`);
 process.exitCode = report.ok ? 0 : 1;

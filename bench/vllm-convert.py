@@ -7,8 +7,13 @@ transformers dequantizes GGUF weights on load (`gguf_file=`, needs the `gguf` an
 packages); its GGUF loader marks the model as quantized, which blocks `save_pretrained`, so the
 marker is dropped first (the weights in memory are plain tensors by then).
 """
-import os, sys, time
+
+import os
+import sys
+import time
+
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
 src = os.path.expanduser('~/.cache/sparkinfer/models')
 f = 'smollm2-135m-instruct.gguf'
 out = sys.argv[1]
@@ -20,7 +25,8 @@ model.hf_quantizer = None
 if hasattr(model.config, 'quantization_config'):
     del model.config.quantization_config
 for attr in ('is_quantized', '_is_quantized_training_enabled'):
-    if attr in model.__dict__: model.__dict__[attr] = False
+    if attr in model.__dict__:
+        model.__dict__[attr] = False
 model.save_pretrained(out, safe_serialization=True)
 tok.save_pretrained(out)
 print('converted in', round(time.time() - t, 1), 's:', os.listdir(out))

@@ -22,7 +22,15 @@ const banner = {
   js: "import { createRequire as __sparkinferRequire } from 'node:module'; const require = __sparkinferRequire(import.meta.url);",
 };
 await build({ ...common, banner, entryPoints: [join(root, 'src/worker/main.ts')], outfile: join(root, 'dist/sparkinfer-worker.mjs') });
-await build({ ...common, banner, entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(root, 'dist/sparkinfer.mjs') });
+// The run report's PNG rasterizer has a native binary: loaded where it is installed (a checkout), else
+// the run writes report.html only (src/report/run-report.ts).
+await build({
+  ...common,
+  banner,
+  external: ['@resvg/resvg-js'],
+  entryPoints: [join(root, 'src/cli/main.ts')],
+  outfile: join(root, 'dist/sparkinfer.mjs'),
+});
 // The GPU benchmark's driver (bench/gpu), carried to a machine that has Node but no node_modules;
 // only in a checkout: the image's build context (deploy/Dockerfile.dockerignore) has no bench/.
 const gpuBench = join(root, 'bench/gpu/gpu-bench.ts');

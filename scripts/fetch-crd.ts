@@ -14,7 +14,9 @@ import { KUBERNETES, SPARK_OPERATOR, ensureSchemas } from '../src/k8s/schemas.ts
 try {
   const t0 = Date.now();
   const files = await ensureSchemas({ log: (l) => process.stderr.write(`fetch-crd: ${l}\n`) });
-  process.stdout.write(`${JSON.stringify({ spark_operator: SPARK_OPERATOR.version, kubernetes: KUBERNETES.version, ...files, ms: Date.now() - t0 })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ spark_operator: SPARK_OPERATOR.version, kubernetes: KUBERNETES.version, ...files, ms: Date.now() - t0 })}\n`,
+  );
 } catch (err) {
   process.stderr.write(`fetch-crd: ${(err as Error).message}\n`);
   process.exitCode = 1;

@@ -12,7 +12,11 @@ const file = join(import.meta.dirname, '..', 'python', 'sparkinfer', 'contract.p
 const want = contractPython();
 if (process.argv.includes('--check')) {
   let have = '';
-  try { have = readFileSync(file, 'utf8'); } catch { /* missing: out of date */ }
+  try {
+    have = readFileSync(file, 'utf8');
+  } catch {
+    /* missing: out of date */
+  }
   if (have !== want) {
     process.stderr.write(`${file} is out of date with src/spec/contract.ts; run: node scripts/gen-contract.ts\n`);
     process.exit(1);

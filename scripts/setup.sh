@@ -23,6 +23,8 @@
 #                         from PyPI in its own venv, for test/e2e/storage-s3.test.ts
 #   9. hdfs test server   (only with --test-servers) the NameNode/DataNode jars of Hadoop 3.4.1
 #                         from Maven Central (scripts/lib/hdfs-test-jars.txt), for storage-hdfs
+#  10. python linter      (only with --test-servers) ruff from PyPI in its own venv, for
+#                         scripts/lint.sh (Biome, the TypeScript linter, comes with node_modules)
 #
 # Cache: ${SPARKINFER_CACHE:-~/.cache/sparkinfer} (see docs/setup.md). npm and pip use their own caches.
 set -euo pipefail
@@ -42,6 +44,7 @@ SMOL_NAME=smollm2-135m-instruct
 PYSPARK_VERSION=4.0.1             # keep in sync with PYSPARK_VERSION in src/install/layout.ts (a test checks it)
 JAVA_MIN=17
 MOTO_VERSION=5.2.6                 # PyPI moto: the S3-compatible server of the storage tests
+RUFF_VERSION=0.17.6                # PyPI ruff: the Python formatter and linter (ruff.toml)
 
 LLAMA_DIR=$CACHE/llama-server/$LLAMA_BIN_VERSION
 LLAMA_BIN=$LLAMA_DIR/llama-server
@@ -51,6 +54,7 @@ LOGS=$CACHE/logs
 CLOUD_JARS=$CACHE/jars/cloud       # src/spark/storage.ts reads the same place
 MOTO_VENV=$CACHE/venvs/moto-$MOTO_VERSION   # test/helpers/s3-server.ts reads the same place
 HDFS_JARS=$CACHE/jars/hdfs-3.4.1   # test/helpers/hdfs-server.ts reads the same place
+RUFF_VENV=$CACHE/venvs/ruff-$RUFF_VERSION   # scripts/lint.sh reads the same place
 if [ $CHECKOUT = 1 ]; then VENV=.venv SETUP_CMD="bash scripts/setup.sh"; else VENV=$CACHE/venvs/pyspark-$PYSPARK_VERSION SETUP_CMD="sparkinfer setup"; fi
 
 CHECK=0
@@ -59,7 +63,7 @@ for arg in "$@"; do
   case $arg in
     --check) CHECK=1 ;;
     --test-servers) TEST_SERVERS=1 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown argument \`$arg\` (expected --check, --test-servers or --help)" >&2; exit 2 ;;
   esac
 done
@@ -325,6 +329,19 @@ if [ $CHECK = 0 ]; then
   exec 9>"$CACHE/.setup.lock"
   flock 9
 fi
+step_ruff() {
+  step_begin
+  [ $CHECKOUT = 1 ] || return 0   # the linters check a checkout
+  if "$RUFF_VENV/bin/ruff" --version 2>/dev/null | grep -qx "ruff $RUFF_VERSION"; then step_done "python linter" "ok (ruff $RUFF_VERSION)"; return; fi
+  if [ $CHECK = 1 ]; then step_done "python linter" "optional (installed by: bash scripts/setup.sh --test-servers)"; return; fi
+  [ $TEST_SERVERS = 1 ] || return 0
+  rm -rf "$RUFF_VENV"
+  python3 -m venv "$RUFF_VENV" || die "python3 -m venv $RUFF_VENV failed"
+  "$RUFF_VENV/bin/python" -m pip install --quiet "ruff==$RUFF_VERSION" >"$LOGS/ruff.log" 2>&1 \
+    || { tail -n 20 "$LOGS/ruff.log" >&2; die "pip install ruff==$RUFF_VERSION failed (log: $LOGS/ruff.log)"; }
+  step_done "python linter" "installed ruff $RUFF_VERSION"
+}
+
 step_node_modules
 step_venv
 step_llama_server
@@ -334,6 +351,7 @@ step_bundle
 step_jvm_archive
 step_moto
 step_hdfs_jars
+step_ruff
 if [ $CHECK = 1 ] && [ $MISSING = 1 ]; then
   say "something is missing ($(elapsed "$START")s): run $SETUP_CMD"
   exit 1

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (`npm test`): sets everything up, type-checks, then runs every tier with
+# The test command (`npm test`): sets everything up, type-checks, runs the code checks
+# (scripts/lint.sh: format, lint, import cycles, contract drift), then runs every tier with
 # node:test in one run, so the runner prints one closing summary.
 #   TIERS="unit integration" npm test     run some tiers only (default: all)
 set -euo pipefail
@@ -8,6 +9,7 @@ bash scripts/setup.sh --test-servers
 NODE=$(bash scripts/node.sh)
 "$NODE" node_modules/typescript/bin/tsc --noEmit -p .
 echo "typecheck: ok" >&2
+bash scripts/lint.sh
 files=()
 for tier in ${TIERS:-unit integration e2e reliability}; do
   for f in test/"$tier"/*.test.ts; do [ -e "$f" ] && files+=("$f"); done

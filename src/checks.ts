@@ -20,19 +20,23 @@ export function describeValue(value: unknown): string {
 
 /** An integer `>= from` (and `<= to` when given). `Infinity` passes only with `allowInfinity`. */
 export function checkInt(name: string, value: unknown, from: number, to = Number.POSITIVE_INFINITY, allowInfinity = false): number {
-  const ok = typeof value === 'number' && value >= from && value <= to
-    && (Number.isInteger(value) || (allowInfinity && value === Number.POSITIVE_INFINITY));
+  const ok =
+    typeof value === 'number' &&
+    value >= from &&
+    value <= to &&
+    (Number.isInteger(value) || (allowInfinity && value === Number.POSITIVE_INFINITY));
   if (!ok) {
     const range = to === Number.POSITIVE_INFINITY ? `from ${from} and up` : `from ${from} to ${to}`;
-    throw new SpecError(`Expected \`${name}\` to be an integer ${range}${allowInfinity ? ' (or Infinity)' : ''}, got ${describeValue(value)}`);
+    throw new SpecError(
+      `Expected \`${name}\` to be an integer ${range}${allowInfinity ? ' (or Infinity)' : ''}, got ${describeValue(value)}`,
+    );
   }
   return value;
 }
 
 /** A finite number in `[from, to]` (`Infinity` only with `allowInfinity`). */
 export function checkNumber(name: string, value: unknown, from: number, to = Number.POSITIVE_INFINITY, allowInfinity = false): number {
-  const ok = typeof value === 'number' && !Number.isNaN(value) && value >= from && value <= to
-    && (Number.isFinite(value) || allowInfinity);
+  const ok = typeof value === 'number' && !Number.isNaN(value) && value >= from && value <= to && (Number.isFinite(value) || allowInfinity);
   if (!ok) {
     const range = to === Number.POSITIVE_INFINITY ? `from ${from} and up` : `from ${from} to ${to}`;
     throw new SpecError(`Expected \`${name}\` to be a number ${range}, got ${describeValue(value)}`);
@@ -56,7 +60,8 @@ export function checkFunction(name: string, value: unknown): void {
 
 /** A non-empty string. */
 export function checkString(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value === '') throw new SpecError(`Expected \`${name}\` to be a non-empty string, got ${describeValue(value)}`);
+  if (typeof value !== 'string' || value === '')
+    throw new SpecError(`Expected \`${name}\` to be a non-empty string, got ${describeValue(value)}`);
   return value;
 }
 

@@ -1,4 +1,4 @@
-/** The one table of exit codes (DESIGN.md "Exit codes"). */
+/** The one table of exit codes (docs/architecture.md, "Exit codes"). */
 import { SparkinferError } from './errors.ts';
 
 export const EXIT = {

@@ -8,6 +8,7 @@ The input holds `{"id": ..., "body": "<the exact JSON body sparkinfer sends>"}` 
 arms send byte-identical requests. Prints one JSON line on stdout: rows, completion tokens, failed
 rows and the seconds of the inference action (mapPartitions + write).
 """
+
 import argparse
 import json
 import time
@@ -46,10 +47,26 @@ def main():
     out = df.rdd.mapPartitions(call_rows).toDF('id long, text string, completion_tokens long, error string, latency_s double')
     out.write.mode('overwrite').option('ignoreNullFields', 'false').json(a.output)
     infer_s = time.monotonic() - t0
-    agg = spark.read.json(a.output).agg(F.count('*').alias('rows'), F.sum('completion_tokens').alias('tok'),
-                                        F.sum(F.when(F.col('error').isNotNull(), 1).otherwise(0)).alias('failed')).collect()[0]
-    print(json.dumps({'rows': agg['rows'], 'completion_tokens': int(agg['tok'] or 0), 'failed': int(agg['failed'] or 0),
-                      'infer_s': round(infer_s, 3)}), flush=True)
+    agg = (
+        spark.read.json(a.output)
+        .agg(
+            F.count('*').alias('rows'),
+            F.sum('completion_tokens').alias('tok'),
+            F.sum(F.when(F.col('error').isNotNull(), 1).otherwise(0)).alias('failed'),
+        )
+        .collect()[0]
+    )
+    print(
+        json.dumps(
+            {
+                'rows': agg['rows'],
+                'completion_tokens': int(agg['tok'] or 0),
+                'failed': int(agg['failed'] or 0),
+                'infer_s': round(infer_s, 3),
+            }
+        ),
+        flush=True,
+    )
     spark.stop()
 
 

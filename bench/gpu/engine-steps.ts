@@ -17,14 +17,19 @@ import { gunzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { round } from '../lib/context.ts';
 
-export interface Release { at: number; stepMs: number; tokens: number }
+export interface Release {
+  at: number;
+  stepMs: number;
+  tokens: number;
+}
 
 /** Released requests with their wall-clock time (ms since the epoch), from every engine start in the log. */
 export function readReleases(text: string): Release[] {
   const out: Release[] = [];
   let t0: number | null = null;
   // llama.cpp's log prefix is minutes.seconds.milliseconds.microseconds since the process started.
-  const timing = /^(\d+)\.(\d+)\.(\d+)\.(\d+) I slot print_timing: .*\|\s+eval time =\s+[\d.]+ ms \/\s+(\d+) tokens \(\s*([\d.]+) ms per token/;
+  const timing =
+    /^(\d+)\.(\d+)\.(\d+)\.(\d+) I slot print_timing: .*\|\s+eval time =\s+[\d.]+ ms \/\s+(\d+) tokens \(\s*([\d.]+) ms per token/;
   for (const line of text.split('\n')) {
     if (line.startsWith('=== sparkinfer: ')) {
       const iso = line.slice('=== sparkinfer: '.length).split(' ')[0] ?? '';
@@ -41,7 +46,11 @@ export function readReleases(text: string): Release[] {
 }
 
 /** Mean decode step and engine-side rates of the requests released in [from, to). */
-export function summarize(rel: Release[], from: number, to: number): { released: number; step_ms: number | null; tok_s: number; rps: number } {
+export function summarize(
+  rel: Release[],
+  from: number,
+  to: number,
+): { released: number; step_ms: number | null; tok_s: number; rps: number } {
   const inside = rel.filter((r) => r.at >= from && r.at < to);
   const s = (to - from) / 1000;
   return {
@@ -73,13 +82,24 @@ export function engineQueue(trace: unknown, fromS: number, toS: number): { engin
 }
 
 function main(): void {
-  const { values, positionals } = parseArgs({ options: { result: { type: 'string' }, 'bucket-s': { type: 'string', default: '10' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    options: { result: { type: 'string' }, 'bucket-s': { type: 'string', default: '10' } },
+    allowPositionals: true,
+  });
   const file = positionals[0];
   if (file === undefined) throw new Error('usage: engine-steps.ts ENGINE.log[.gz] [--result gpu-….json] [--bucket-s 10]');
   const raw = readFileSync(file);
   const rel = readReleases((file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8'));
   if (values.result !== undefined) {
-    const result = JSON.parse(readFileSync(values.result, 'utf8')) as { warmup_s?: number; measure_s?: number; runs: Array<{ repeats?: Array<Record<string, Record<string, unknown>>>; ceiling?: Record<string, unknown>; worker?: Record<string, unknown> }> };
+    const result = JSON.parse(readFileSync(values.result, 'utf8')) as {
+      warmup_s?: number;
+      measure_s?: number;
+      runs: Array<{
+        repeats?: Array<Record<string, Record<string, unknown>>>;
+        ceiling?: Record<string, unknown>;
+        worker?: Record<string, unknown>;
+      }>;
+    };
     const fromS = result.warmup_s ?? 0;
     const toS = fromS + (result.measure_s ?? Number.POSITIVE_INFINITY);
     const arms: Array<Record<string, unknown>> = [];
@@ -88,12 +108,18 @@ function main(): void {
       pairs.forEach((p, i) => {
         for (const name of ['ceiling', 'worker']) {
           const a = p[name];
-          if (a === undefined || typeof a['measured_from'] !== 'string') continue;
-          arms.push({ pair: i, arm: name, bench_tok_s: a['tok_s'], ...summarize(rel, Date.parse(a['measured_from']), Date.parse(a['measured_to'] as string)), ...engineQueue(a['trace'], fromS, toS) });
+          if (a === undefined || typeof a.measured_from !== 'string') continue;
+          arms.push({
+            pair: i,
+            arm: name,
+            bench_tok_s: a.tok_s,
+            ...summarize(rel, Date.parse(a.measured_from), Date.parse(a.measured_to as string)),
+            ...engineQueue(a.trace, fromS, toS),
+          });
         }
       });
     }
-    process.stdout.write(JSON.stringify({ log: file, arms }, null, 1) + '\n');
+    process.stdout.write(`${JSON.stringify({ log: file, arms }, null, 1)}\n`);
     return;
   }
   const b = Number(values['bucket-s']) * 1000;
@@ -103,7 +129,7 @@ function main(): void {
     const s = summarize(rel, t, t + b);
     if (s.released > 0) buckets.push({ from: new Date(t).toISOString().slice(11, 19), ...s });
   }
-  process.stdout.write(JSON.stringify({ log: file, bucket_s: b / 1000, buckets }, null, 1) + '\n');
+  process.stdout.write(`${JSON.stringify({ log: file, bucket_s: b / 1000, buckets }, null, 1)}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main();

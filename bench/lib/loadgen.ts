@@ -39,9 +39,16 @@ function quantile(sorted: number[], q: number): number {
 }
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
-  if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new RangeError(`Expected \`concurrency\` to be an integer from 1 and up, got \`${String(o.concurrency)}\``);
+  if (!Number.isInteger(o.concurrency) || o.concurrency < 1)
+    throw new RangeError(`Expected \`concurrency\` to be an integer from 1 and up, got \`${String(o.concurrency)}\``);
   const timeout = o.timeoutMs ?? 600_000;
-  const pool = new Pool(o.origin, { connections: o.concurrency, pipelining: 1, headersTimeout: timeout, bodyTimeout: timeout, keepAliveTimeout: 60_000 });
+  const pool = new Pool(o.origin, {
+    connections: o.concurrency,
+    pipelining: 1,
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
+    keepAliveTimeout: 60_000,
+  });
   let next = 0;
   let ok = 0;
   let failed = 0;
@@ -55,9 +62,17 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       if (i >= o.bodies.length) return;
       const s = performance.now();
       try {
-        const res = await pool.request({ method: 'POST', path: o.path, body: o.bodies[i] as string, headers: { 'content-type': 'application/json' } });
+        const res = await pool.request({
+          method: 'POST',
+          path: o.path,
+          body: o.bodies[i] as string,
+          headers: { 'content-type': 'application/json' },
+        });
         const text = await res.body.text();
-        if (res.statusCode !== 200) { failed++; continue; }
+        if (res.statusCode !== 200) {
+          failed++;
+          continue;
+        }
         const usage = (JSON.parse(text) as { usage?: { prompt_tokens?: number; completion_tokens?: number } }).usage;
         promptTokens += usage?.prompt_tokens ?? 0;
         completionTokens += usage?.completion_tokens ?? 0;
@@ -76,9 +91,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const wallS = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   return {
-    requests: o.bodies.length, ok, failed, promptTokens, completionTokens, wallS,
-    tokS: completionTokens / wallS, rps: ok / wallS,
-    latencyP50Ms: quantile(latencies, 0.5), latencyP95Ms: quantile(latencies, 0.95),
+    requests: o.bodies.length,
+    ok,
+    failed,
+    promptTokens,
+    completionTokens,
+    wallS,
+    tokS: completionTokens / wallS,
+    rps: ok / wallS,
+    latencyP50Ms: quantile(latencies, 0.5),
+    latencyP95Ms: quantile(latencies, 0.95),
   };
 }
 
@@ -92,8 +114,15 @@ export function combineLoads(parts: readonly LoadResult[]): LoadResult {
   const completionTokens = sum((r) => r.completionTokens);
   const ok = sum((r) => r.ok);
   return {
-    requests: sum((r) => r.requests), ok, failed: sum((r) => r.failed), promptTokens: sum((r) => r.promptTokens), completionTokens, wallS,
-    tokS: completionTokens / wallS, rps: ok / wallS,
-    latencyP50Ms: Math.max(0, ...parts.map((r) => r.latencyP50Ms)), latencyP95Ms: Math.max(0, ...parts.map((r) => r.latencyP95Ms)),
+    requests: sum((r) => r.requests),
+    ok,
+    failed: sum((r) => r.failed),
+    promptTokens: sum((r) => r.promptTokens),
+    completionTokens,
+    wallS,
+    tokS: completionTokens / wallS,
+    rps: ok / wallS,
+    latencyP50Ms: Math.max(0, ...parts.map((r) => r.latencyP50Ms)),
+    latencyP95Ms: Math.max(0, ...parts.map((r) => r.latencyP95Ms)),
   };
 }

@@ -35,7 +35,9 @@ function readStat(pid: number): ProcStat | undefined {
 }
 
 function allPids(): number[] {
-  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number);
 }
 
 /** Total busy and idle CPU ticks of the machine (/proc/stat). */
@@ -149,14 +151,17 @@ export class CpuMeter {
       if (d > 0) out[cls] = (out[cls] ?? 0) + d / TICKS;
     }
     for (const k of Object.keys(out)) out[k] = Math.round((out[k] as number) * 100) / 100;
-    out['machine_busy'] = Math.round(((this.#m1.busy - this.#m0.busy) / TICKS) * 100) / 100;
-    out['wall'] = Math.round((this.#t1 - this.#t0) / 10) / 100;
+    out.machine_busy = Math.round(((this.#m1.busy - this.#m0.busy) / TICKS) * 100) / 100;
+    out.wall = Math.round((this.#t1 - this.#t0) / 10) / 100;
     return out;
   }
 }
 
 /** Runs `fn` under a fresh meter (tags applied by `fn` through the meter it receives). */
-export async function measureCpu<T>(fn: (meter: CpuMeter) => Promise<T>, tags: Array<[number | undefined, string]> = []): Promise<{ value: T; cpu: CpuSeconds }> {
+export async function measureCpu<T>(
+  fn: (meter: CpuMeter) => Promise<T>,
+  tags: Array<[number | undefined, string]> = [],
+): Promise<{ value: T; cpu: CpuSeconds }> {
   const meter = new CpuMeter();
   for (const [pid, label] of tags) meter.tag(pid, label);
   meter.start();
@@ -186,13 +191,19 @@ export function rssWatcher(pid: number, intervalMs = 200): { stop(): number; pea
         const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(t);
         if (m !== null) peakKb = Math.max(peakKb, Number(m[1]));
       }
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   };
   poll();
   const timer = setInterval(poll, intervalMs);
   return {
     peakMb: () => Math.round((peakKb / 1024) * 10) / 10,
-    stop: () => { poll(); clearInterval(timer); return Math.round((peakKb / 1024) * 10) / 10; },
+    stop: () => {
+      poll();
+      clearInterval(timer);
+      return Math.round((peakKb / 1024) * 10) / 10;
+    },
   };
 }
 
@@ -208,7 +219,10 @@ function tryRun(cmd: string, args: string[]): string | undefined {
 /** Facts that decide how to read the numbers. */
 export function machineInfo(root: string, llamaServer: string | undefined): Record<string, unknown> {
   const cpu = cpus();
-  const buildInfo = llamaServer !== undefined && existsSync(`${llamaServer}/../BUILD_INFO`) ? readFileSync(`${llamaServer}/../BUILD_INFO`, 'utf8').trim() : undefined;
+  const buildInfo =
+    llamaServer !== undefined && existsSync(`${llamaServer}/../BUILD_INFO`)
+      ? readFileSync(`${llamaServer}/../BUILD_INFO`, 'utf8').trim()
+      : undefined;
   return {
     hostname: hostname(),
     kernel: release(),

@@ -8,7 +8,9 @@
  */
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { 'stall-ms': { type: 'string', default: '50' }, 'stall-every': { type: 'string', default: String(1 << 20) } } });
+const { values } = parseArgs({
+  options: { 'stall-ms': { type: 'string', default: '50' }, 'stall-every': { type: 'string', default: String(1 << 20) } },
+});
 const stallMs = Number(values['stall-ms']);
 const stallEvery = Number(values['stall-every']);
 const t0 = performance.now();

@@ -31,17 +31,28 @@ export interface WorkerStats {
   errorsByCode: Record<string, number>;
 }
 
-function spawnWorker(jobPath: string, stdio: Array<'pipe' | 'ignore' | number | NodeJS.WritableStream>, cpus?: string, env?: NodeJS.ProcessEnv): ChildProcess {
+function spawnWorker(
+  jobPath: string,
+  stdio: Array<'pipe' | 'ignore' | number | NodeJS.WritableStream>,
+  cpus?: string,
+  env?: NodeJS.ProcessEnv,
+): ChildProcess {
   const argv = [...WORKER_NODE_FLAGS, WORKER, jobPath]; // the flags the driver's USING command passes
-  const [cmd, args] = cpus !== undefined ? ['taskset', ['-c', cpus, NODE, ...argv]] as const : [NODE, argv] as const;
+  const [cmd, args] = cpus !== undefined ? (['taskset', ['-c', cpus, NODE, ...argv]] as const) : ([NODE, argv] as const);
   return tracked(spawn(cmd, args, { stdio: stdio as never, detached: true, env: env ?? process.env }));
 }
 
 function killTree(child: ChildProcess): void {
-  try { process.kill(-(child.pid as number), 'SIGKILL'); } catch { /* gone */ }
+  try {
+    process.kill(-(child.pid as number), 'SIGKILL');
+  } catch {
+    /* gone */
+  }
 }
 
-interface LineSink { onLine(line: string, t: number): void }
+interface LineSink {
+  onLine(line: string, t: number): void;
+}
 
 function readLinesFrom(stream: NodeJS.ReadableStream, sink: LineSink): void {
   let rest = '';
@@ -77,7 +88,13 @@ function tally(): { stats: Omit<WorkerStats, 'wallS' | 'tokS' | 'rps' | 'exitCod
 }
 
 /** A fixed input file through the worker; wall time from spawn to exit. */
-export async function runWorkerFile(o: { jobPath: string; inputFile: string; meter?: CpuMeter; cpus?: string; env?: NodeJS.ProcessEnv }): Promise<WorkerStats> {
+export async function runWorkerFile(o: {
+  jobPath: string;
+  inputFile: string;
+  meter?: CpuMeter;
+  cpus?: string;
+  env?: NodeJS.ProcessEnv;
+}): Promise<WorkerStats> {
   const fd = openSync(o.inputFile, 'r');
   const t0 = performance.now();
   const child = spawnWorker(o.jobPath, [fd, 'pipe', 'pipe'], o.cpus, o.env);
@@ -85,9 +102,15 @@ export async function runWorkerFile(o: { jobPath: string; inputFile: string; met
   o.meter?.tag(child.pid, 'worker');
   const rss = rssWatcher(child.pid as number);
   const t = tally();
-  readLinesFrom(child.stdout as NodeJS.ReadableStream, { onLine: (l) => { t.add(l); } });
+  readLinesFrom(child.stdout as NodeJS.ReadableStream, {
+    onLine: (l) => {
+      t.add(l);
+    },
+  });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const [code] = (await once(child, 'close')) as [number | null];
   const wallS = (performance.now() - t0) / 1000;
   const peakRssMb = rss.stop();
@@ -129,7 +152,15 @@ export function readWindow(runDir: string): [number | null, number | null] {
  * An endless input (`line(i)` for i = 0, 1, …) through the worker for `warmupMs + measureMs`;
  * counts what completes after the warm-up, then kills the worker.
  */
-export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => string; warmupMs: number; measureMs: number; meter?: CpuMeter; env?: NodeJS.ProcessEnv; runDir?: string }): Promise<TimedResult> {
+export async function runWorkerTimed(o: {
+  jobPath: string;
+  line: (i: number) => string;
+  warmupMs: number;
+  measureMs: number;
+  meter?: CpuMeter;
+  env?: NodeJS.ProcessEnv;
+  runDir?: string;
+}): Promise<TimedResult> {
   const child = spawnWorker(o.jobPath, ['pipe', 'pipe', 'pipe'], undefined, o.env);
   o.meter?.tag(child.pid, 'worker');
   const t0 = performance.now();
@@ -148,13 +179,21 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
     },
   });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { if (stderr.length < 64_000) stderr += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => {
+    if (stderr.length < 64_000) stderr += d.toString();
+  });
   let exited = false;
-  child.once('exit', () => { exited = true; });
+  child.once('exit', () => {
+    exited = true;
+  });
   const windowTrace: Array<[number, number | null, number | null]> = [];
   const runDir = o.runDir;
-  const traceTimer = runDir === undefined ? undefined
-    : setInterval(() => { windowTrace.push([Number(((performance.now() - t0) / 1000).toFixed(1)), ...readWindow(runDir)]); }, 1000);
+  const traceTimer =
+    runDir === undefined
+      ? undefined
+      : setInterval(() => {
+          windowTrace.push([Number(((performance.now() - t0) / 1000).toFixed(1)), ...readWindow(runDir)]);
+        }, 1000);
   const stdin = child.stdin as NodeJS.WritableStream;
   stdin.on('error', () => {}); // EPIPE when it is killed
   const feed = (async () => {
@@ -162,7 +201,7 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
     try {
       while (!exited && performance.now() < to) {
         let chunk = '';
-        for (let k = 0; k < 64; k++) chunk += o.line(i++) + '\n';
+        for (let k = 0; k < 64; k++) chunk += `${o.line(i++)}\n`;
         if (!stdin.write(chunk)) {
           // Wait for drain, at most 200 ms; the loser's listener is removed (no listener pile-up).
           const ac = new AbortController();
@@ -195,8 +234,22 @@ export async function runWorkerTimed(o: { jobPath: string; line: (i: number) => 
     rps = events.length / (o.measureMs / 1000);
   }
   return {
-    tokS, rps, measuredS: o.measureMs / 1000, spanS, lines: events.length, errors: t.stats.errors, errorsByCode: t.stats.errorsByCode,
-    ...(runDir !== undefined ? { windowTrace, log: stderr.split('\n').filter((l) => l !== '').slice(0, 40) } : {}),
+    tokS,
+    rps,
+    measuredS: o.measureMs / 1000,
+    spanS,
+    lines: events.length,
+    errors: t.stats.errors,
+    errorsByCode: t.stats.errorsByCode,
+    ...(runDir !== undefined
+      ? {
+          windowTrace,
+          log: stderr
+            .split('\n')
+            .filter((l) => l !== '')
+            .slice(0, 40),
+        }
+      : {}),
   };
 }
 
@@ -205,16 +258,28 @@ export interface PipedResult extends WorkerStats {
   workerCpuS: number;
 }
 
-
 /**
  * input file → worker (pinned to `workerCpus`) → slow consumer process (pinned to `otherCpus`).
  * The worker's CPU is read from /proc just before it exits (it is a zombie until reaped).
  */
-export async function runWorkerPiped(o: { jobPath: string; inputFile: string; workerCpus?: string; otherCpus?: string; stallMs?: number; meter?: CpuMeter }): Promise<PipedResult> {
-  const consumerArgv = ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench', 'lib', 'slow-consumer.ts'), '--stall-ms', String(o.stallMs ?? 50)];
-  const consumer = o.otherCpus !== undefined
-    ? tracked(spawn('taskset', ['-c', o.otherCpus, NODE, ...consumerArgv], { stdio: ['pipe', 'pipe', 'inherit'], detached: true }))
-    : tracked(spawn(NODE, consumerArgv, { stdio: ['pipe', 'pipe', 'inherit'], detached: true }));
+export async function runWorkerPiped(o: {
+  jobPath: string;
+  inputFile: string;
+  workerCpus?: string;
+  otherCpus?: string;
+  stallMs?: number;
+  meter?: CpuMeter;
+}): Promise<PipedResult> {
+  const consumerArgv = [
+    '--disable-warning=ExperimentalWarning',
+    join(ROOT, 'bench', 'lib', 'slow-consumer.ts'),
+    '--stall-ms',
+    String(o.stallMs ?? 50),
+  ];
+  const consumer =
+    o.otherCpus !== undefined
+      ? tracked(spawn('taskset', ['-c', o.otherCpus, NODE, ...consumerArgv], { stdio: ['pipe', 'pipe', 'inherit'], detached: true }))
+      : tracked(spawn(NODE, consumerArgv, { stdio: ['pipe', 'pipe', 'inherit'], detached: true }));
   o.meter?.tag(consumer.pid, 'consumer');
   const fd = openSync(o.inputFile, 'r');
   const t0 = performance.now();
@@ -224,21 +289,44 @@ export async function runWorkerPiped(o: { jobPath: string; inputFile: string; wo
   o.meter?.tag(worker.pid, 'worker');
   const rss = rssWatcher(worker.pid as number, 100);
   let stderr = '';
-  worker.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  worker.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   // Sample the worker's CPU while it runs; the last sample before exit is its total (±0.1 s).
   let workerCpuS = 0;
-  const cpuTimer = setInterval(() => { const c = cpuSecondsOf(worker.pid as number); if (Number.isFinite(c)) workerCpuS = c; }, 100);
+  const cpuTimer = setInterval(() => {
+    const c = cpuSecondsOf(worker.pid as number);
+    if (Number.isFinite(c)) workerCpuS = c;
+  }, 100);
   let out = '';
-  consumer.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  consumer.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const [code] = (await once(worker, 'exit')) as [number | null];
   clearInterval(cpuTimer);
   const peakRssMb = rss.stop();
   await once(consumer, 'close');
   const wallS = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`worker exited with ${String(code)}: ${stderr.slice(0, 500)}`);
-  const c = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { lines: number; completion_tokens: number; errors: number; stalls: number; last_ms: number };
+  const c = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as {
+    lines: number;
+    completion_tokens: number;
+    errors: number;
+    stalls: number;
+    last_ms: number;
+  };
   return {
-    lines: c.lines, errors: c.errors, completionTokens: c.completion_tokens, promptTokens: 0, errorsByCode: {},
-    wallS, tokS: c.completion_tokens / wallS, rps: c.lines / wallS, exitCode: code, peakRssMb, stalls: c.stalls, workerCpuS,
+    lines: c.lines,
+    errors: c.errors,
+    completionTokens: c.completion_tokens,
+    promptTokens: 0,
+    errorsByCode: {},
+    wallS,
+    tokS: c.completion_tokens / wallS,
+    rps: c.lines / wallS,
+    exitCode: code,
+    peakRssMb,
+    stalls: c.stalls,
+    workerCpuS,
   };
 }

@@ -16,10 +16,36 @@ import { LINE_COLUMN } from '../../src/worker/openai-batch.ts';
 
 export type Row = Record<string, string | number>;
 
-const TOPICS = ['rivers', 'volcanoes', 'bridges', 'tea', 'comets', 'owls', 'glass', 'maps', 'bees', 'salt', 'clocks', 'wind',
-  'copper', 'moss', 'tides', 'paper', 'deserts', 'violins', 'lighthouses', 'coral'];
-const ASKS = ['What is one surprising fact about', 'Explain in simple words how people use', 'Why do children find',
-  'Describe the history of', 'Give a short tip about', 'What would a scientist say about'];
+const TOPICS = [
+  'rivers',
+  'volcanoes',
+  'bridges',
+  'tea',
+  'comets',
+  'owls',
+  'glass',
+  'maps',
+  'bees',
+  'salt',
+  'clocks',
+  'wind',
+  'copper',
+  'moss',
+  'tides',
+  'paper',
+  'deserts',
+  'violins',
+  'lighthouses',
+  'coral',
+];
+const ASKS = [
+  'What is one surprising fact about',
+  'Explain in simple words how people use',
+  'Why do children find',
+  'Describe the history of',
+  'Give a short tip about',
+  'What would a scientist say about',
+];
 
 /** `n` short questions with a unique `id` (the demo model answers anything). */
 export function questionRows(n: number, seed = 1): Row[] {
@@ -48,8 +74,82 @@ export function fewShotRows(n: number, groups: number, blockChars: number, seed 
   });
   return Array.from({ length: n }, (_, i) => {
     const g = Math.floor(r() * groups);
-    return { id: i, context: blocks[g] ?? '', question: `${ASKS[Math.floor(r() * ASKS.length)] ?? ''} ${TOPICS[Math.floor(r() * TOPICS.length)] ?? ''}? (#${i})` };
+    return {
+      id: i,
+      context: blocks[g] ?? '',
+      question: `${ASKS[Math.floor(r() * ASKS.length)] ?? ''} ${TOPICS[Math.floor(r() * TOPICS.length)] ?? ''}? (#${i})`,
+    };
   });
+}
+
+const WORDS = [
+  'the',
+  'river',
+  'stone',
+  'market',
+  'engine',
+  'history',
+  'winter',
+  'garden',
+  'signal',
+  'paper',
+  'copper',
+  'valley',
+  'orbit',
+  'lantern',
+  'harbor',
+  'field',
+  'north',
+  'bridge',
+  'salt',
+  'clock',
+  'glass',
+  'coral',
+  'tide',
+  'forest',
+  'a',
+  'of',
+  'and',
+  'near',
+];
+
+/** About `chars` characters of seeded filler prose with numbered sentences (a document or a context). */
+export function proseOf(chars: number, r: () => number, title: string): string {
+  const out: string[] = [title];
+  let n = title.length;
+  for (let k = 1; n < chars; k++) {
+    const len = 8 + Math.floor(r() * 8);
+    const s = `${k}. ${Array.from({ length: len }, () => WORDS[Math.floor(r() * WORDS.length)] ?? '').join(' ')}.`;
+    out.push(s);
+    n += s.length + 1;
+  }
+  return out.join(' ');
+}
+
+/**
+ * A document-QA table: `docs` documents of about `docChars` characters, `questions` questions
+ * each, rows shuffled (seeded) so the questions about one document are spread over the table.
+ * Columns `id`, `doc`, `question`.
+ */
+export function docQaRows(docs: number, questions: number, docChars: number, seed = 21): Row[] {
+  const r = seededRandom(seed);
+  const texts = Array.from({ length: docs }, (_, d) =>
+    proseOf(docChars, r, `Document ${d + 1}: notes on ${TOPICS[d % TOPICS.length] ?? ''}.`),
+  );
+  const rows: Row[] = [];
+  for (let d = 0; d < docs; d++) {
+    for (let q = 0; q < questions; q++)
+      rows.push({
+        id: rows.length,
+        doc: texts[d] ?? '',
+        question: `${ASKS[q % ASKS.length] ?? ''} sentence ${q + 1} of document ${d + 1}?`,
+      });
+  }
+  for (let i = rows.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [rows[i], rows[j]] = [rows[j] as Row, rows[i] as Row];
+  }
+  return rows;
 }
 
 /**
@@ -65,11 +165,13 @@ export function batchLineRows(rows: readonly Row[], model: string, lo: number, h
       model,
       messages: [
         { role: 'system', content: 'You are a helpful assistant. Answer in one or two sentences.' },
-        { role: 'user', content: String(row['question'] ?? '') },
+        { role: 'user', content: String(row.question ?? '') },
       ],
-      temperature: 0, max_tokens: lo + Math.floor(r() * (hi - lo + 1)), ignore_eos: true,
+      temperature: 0,
+      max_tokens: lo + Math.floor(r() * (hi - lo + 1)),
+      ignore_eos: true,
     };
-    return { id: row['id'] ?? i, [LINE_COLUMN]: JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions', body }) };
+    return { id: row.id ?? i, [LINE_COLUMN]: JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions', body }) };
   });
 }
 
@@ -86,6 +188,8 @@ export interface JobOptions {
   prefixOrder?: 'auto' | 'off';
   /** The few-shot workload puts `context` in the system message. */
   fewShot?: boolean;
+  /** Replaces the prompt section (scenario g's document-QA and control tables). */
+  prompt?: JobSpecInput['prompt'];
   spark?: JobSpecInput['spark'];
   /** The job's `model` (the engine's alias). Default `smollm2-135m-instruct`. */
   model?: string;
@@ -111,14 +215,20 @@ export function jobInput(o: JobOptions): JobSpecInput {
   return {
     name: o.name,
     input: { format: 'json', path: o.inputPath, key: 'id' },
-    prompt: o.fewShot === true
-      ? { api: 'chat', system: '{{ context }}', user: '{{ question }}' }
-      : { api: 'chat', system: 'You are a helpful assistant. Answer in one or two sentences.', user: '{{ question }}' },
+    prompt:
+      o.prompt ??
+      (o.fewShot === true
+        ? { api: 'chat', system: '{{ context }}', user: '{{ question }}' }
+        : { api: 'chat', system: 'You are a helpful assistant. Answer in one or two sentences.', user: '{{ question }}' }),
     model: o.model ?? 'smollm2-135m-instruct',
     // ignore_eos with a fixed max_tokens: every arm generates exactly the same number of tokens.
     sampling: { temperature: 0, max_tokens: o.maxTokens, ignore_eos: true },
     engine: {
-      endpoint: o.endpoint, kind: o.engineKind, concurrency: o.concurrency, request_timeout: '10m', startup_timeout: '2m',
+      endpoint: o.endpoint,
+      kind: o.engineKind,
+      concurrency: o.concurrency,
+      request_timeout: '10m',
+      startup_timeout: '2m',
       ...(o.prefixOrder !== undefined ? { prefix_order: o.prefixOrder } : {}),
     },
     output: { format: 'json', path: o.outputPath, mode: 'overwrite' },
@@ -133,8 +243,15 @@ export function resolvedJob(o: JobOptions): ResolvedJob {
   return {
     ...job,
     run: {
-      id: `${o.name}-bench`, dir: o.runDir, root: o.runDir, columns: o.openaiBatch === true ? [LINE_COLUMN] : referencedColumns(job.prompt), endpoint: o.endpoint,
-      engine_kind: o.engineKind, fresh: true, retry_errors: false, fingerprint: 'bench',
+      id: `${o.name}-bench`,
+      dir: o.runDir,
+      root: o.runDir,
+      columns: o.openaiBatch === true ? [LINE_COLUMN] : referencedColumns(job.prompt),
+      endpoint: o.endpoint,
+      engine_kind: o.engineKind,
+      fresh: true,
+      retry_errors: false,
+      fingerprint: 'bench',
     },
   };
 }
@@ -147,7 +264,7 @@ export function bodiesFor(job: ResolvedJob, rows: readonly Row[]): { path: strin
   const bodies = rows.map((row, i) => {
     const pick: Record<string, unknown> = {};
     for (const c of columns) pick[c] = row[c];
-    const p = b.prepare({ key: String(row['id'] ?? i), carry: null, row: pick });
+    const p = b.prepare({ key: String(row.id ?? i), carry: null, row: pick });
     path = p.path;
     return p.body;
   });
@@ -158,12 +275,12 @@ export function bodiesFor(job: ResolvedJob, rows: readonly Row[]): { path: strin
 export function protocolLine(row: Row, columns: readonly string[], key: string): string {
   const o: Record<string, unknown> = { _k: key };
   for (const c of columns) o[c] = row[c] ?? null;
-  o['_c'] = null;
+  o._c = null;
   return JSON.stringify(o);
 }
 
 export function writeJsonl(path: string, rows: readonly Row[]): void {
-  writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(path, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
 }
 
 /** Writes `count` protocol lines cycling over `rows` (keys stay unique), streaming. */
@@ -171,7 +288,7 @@ export async function writeProtocolFile(path: string, rows: readonly Row[], colu
   const out = createWriteStream(path);
   let buf = '';
   for (let i = 0; i < count; i++) {
-    buf += protocolLine(rows[i % rows.length] as Row, columns, `k${i}`) + '\n';
+    buf += `${protocolLine(rows[i % rows.length] as Row, columns, `k${i}`)}\n`;
     if (buf.length > 1 << 20) {
       if (!out.write(buf)) await once(out, 'drain');
       buf = '';

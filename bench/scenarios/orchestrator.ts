@@ -12,7 +12,12 @@ import { questionRows, writeJobFiles, writeProtocolFile } from '../lib/workload.
 import { runWorkerPiped, type PipedResult } from '../lib/worker.ts';
 import { round, type BenchContext, type Scenario, type ScenarioResult } from '../lib/context.ts';
 
-interface Run { rows: number; r: PipedResult; cpu: CpuSeconds; window: string }
+interface Run {
+  rows: number;
+  r: PipedResult;
+  cpu: CpuSeconds;
+  window: string;
+}
 
 async function orchestratorRun(ctx: BenchContext, rows: number): Promise<Run> {
   const memo = ctx.shared.get(`orchestrator-${rows}`) as Run | undefined;
@@ -23,14 +28,24 @@ async function orchestratorRun(ctx: BenchContext, rows: number): Promise<Run> {
   try {
     const window = 'auto';
     const files = writeJobFiles(dir, {
-      name: `d-${rows}`, endpoint: sim.endpoint, engineKind: 'openai', maxTokens: 16, concurrency: window,
-      inputPath: join(dir, 'unused'), outputPath: join(dir, 'out'), runDir: join(dir, `run-${rows}`),
+      name: `d-${rows}`,
+      endpoint: sim.endpoint,
+      engineKind: 'openai',
+      maxTokens: 16,
+      concurrency: window,
+      inputPath: join(dir, 'unused'),
+      outputPath: join(dir, 'out'),
+      runDir: join(dir, `run-${rows}`),
     });
     const input = join(dir, `input-${rows}.lines`);
     await writeProtocolFile(input, questionRows(1000, 2), files.job.run.columns, rows);
     ctx.log(`d/e: ${rows} rows through the worker (core 1) → instant fake (core 0), slow consumer`);
-    const m = await measureCpu((meter) => runWorkerPiped({ jobPath: files.jobJsonPath, inputFile: input, workerCpus: '1', otherCpus: '0', meter }), [[sim.pid(), 'instant-fake']]);
-    if (m.value.lines !== rows || m.value.errors > 0) throw new Error(`the worker answered ${m.value.lines} of ${rows} rows with ${m.value.errors} errors`);
+    const m = await measureCpu(
+      (meter) => runWorkerPiped({ jobPath: files.jobJsonPath, inputFile: input, workerCpus: '1', otherCpus: '0', meter }),
+      [[sim.pid(), 'instant-fake']],
+    );
+    if (m.value.lines !== rows || m.value.errors > 0)
+      throw new Error(`the worker answered ${m.value.lines} of ${rows} rows with ${m.value.errors} errors`);
     const run: Run = { rows, r: m.value, cpu: m.cpu, window };
     ctx.shared.set(`orchestrator-${rows}`, run);
     return run;
@@ -52,18 +67,34 @@ async function runD(ctx: BenchContext): Promise<ScenarioResult> {
       worker_cpu_us_per_request: round(usPerReq, 1),
       worker_cpu_bound_rps: round(1e6 / usPerReq, 0),
     },
-    details: { rows, window, worker: r, consumer: 'parses every line, stalls 50 ms after each MiB read', pinning: 'worker on CPU 1; fake server and consumer on CPU 0' },
+    details: {
+      rows,
+      window,
+      worker: r,
+      consumer: 'parses every line, stalls 50 ms after each MiB read',
+      pinning: 'worker on CPU 1; fake server and consumer on CPU 0',
+    },
     cpu: { orchestrator: cpu },
     commands: [],
     chart: {
-      title: 'd. Orchestrator ceiling (one worker, one core, instant FAKE engine)', kind: 'bar', yLabel: 'requests / s',
+      title: 'd. Orchestrator ceiling (one worker, one core, instant FAKE engine)',
+      kind: 'bar',
+      yLabel: 'requests / s',
       note: `${rows} rows, ledger on, slow consumer (${r.stalls} stalls); ${round(usPerReq, 1)} µs CPU per request`,
-      series: [{ name: 'requests/s', points: [{ x: 'measured (wall)', y: round(r.rps, 0) }, { x: 'CPU-bound (1 core / cpu per request)', y: round(1e6 / usPerReq, 0) }] }],
+      series: [
+        {
+          name: 'requests/s',
+          points: [
+            { x: 'measured (wall)', y: round(r.rps, 0) },
+            { x: 'CPU-bound (1 core / cpu per request)', y: round(1e6 / usPerReq, 0) },
+          ],
+        },
+      ],
       refLines: [{ y: 10_000, label: 'target' }],
     },
     notes: [
       'The instant server is a FAKE: it answers every request at once with a fixed reply and parses nothing; it measures the worker, not an engine.',
-      'worker_cpu_us_per_request is the worker process\'s user+system CPU divided by its requests; worker_cpu_bound_rps is what one whole core would give.',
+      "worker_cpu_us_per_request is the worker process's user+system CPU divided by its requests; worker_cpu_bound_rps is what one whole core would give.",
       'Other processes on this shared machine compete for CPU 1, so the wall rate can sit below the CPU-bound rate: compare cpu.orchestrator.outside.',
     ],
   };
@@ -77,7 +108,9 @@ async function runE(ctx: BenchContext): Promise<ScenarioResult> {
     cpu: {},
     commands: [],
     chart: {
-      title: 'e. Worker peak RSS while streaming rows', kind: 'bar', yLabel: 'MiB',
+      title: 'e. Worker peak RSS while streaming rows',
+      kind: 'bar',
+      yLabel: 'MiB',
       note: `${rows} rows through the instant FAKE server, ledger on`,
       series: [{ name: 'peak RSS (MiB)', points: [{ x: `${rows} rows`, y: r.peakRssMb }] }],
       refLines: [{ y: 200, label: 'target' }],

@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { startSimProcess, type BenchEngine } from '../lib/engines.ts';
-import { startStandalone } from '../lib/standalone.ts';
+import { endpointsOf, startStandalone } from '../lib/standalone.ts';
 import { measureCpu, type CpuSeconds } from '../lib/proc.ts';
 import { questionRows, writeJobFiles, writeJsonl } from '../lib/workload.ts';
 import { runCli } from '../lib/spark.ts';
@@ -21,17 +21,17 @@ import { round, type BenchContext, type Scenario, type ScenarioResult } from '..
 const SIM_ARGS = ['--slots', '8', '--base-step-ms', '25', '--per-seq-step-ms', '0', '--prefill-ms-per-token', '0', '--max-waiting', '1024'];
 const SIM_TOK_S = 8 * (1000 / 25);
 
-interface Arm { executors: number; rows: number; tokens: number; inferS: number; wallS: number; tokS: number; workersSpanS: number; workersTokS: number; endpointsUsed: number; cpu: CpuSeconds }
-
-/** Endpoints named in the worker logs of a run ("worker … started: endpoint X, …"). */
-function endpointsOf(runDir: string): Set<string> {
-  const seen = new Set<string>();
-  const logs = join(runDir, 'logs');
-  for (const f of readdirSync(logs).filter((n) => n.startsWith('worker-'))) {
-    const m = /started: endpoint (\S+?),/.exec(readFileSync(join(logs, f), 'utf8'));
-    if (m?.[1] !== undefined) seen.add(m[1]);
-  }
-  return seen;
+interface Arm {
+  executors: number;
+  rows: number;
+  tokens: number;
+  inferS: number;
+  wallS: number;
+  tokS: number;
+  workersSpanS: number;
+  workersTokS: number;
+  endpointsUsed: number;
+  cpu: CpuSeconds;
 }
 
 /** From the first worker's start to the last worker's end (their stats files): the time engines had work. */
@@ -59,30 +59,54 @@ async function runF(ctx: BenchContext): Promise<ScenarioResult> {
   try {
     for (let i = 0; i < 4; i++) sims.push(await startSimProcess({ mode: 'sim', args: SIM_ARGS }));
     ctx.log('f: starting a standalone cluster (master + 4 workers, one simulated engine each)');
-    cluster = await startStandalone(join(dir, 'cluster'), sims.map((s) => ({ SPARKINFER_ENDPOINT: s.endpoint })));
+    cluster = await startStandalone(
+      join(dir, 'cluster'),
+      sims.map((s) => ({ SPARKINFER_ENDPOINT: s.endpoint })),
+    );
     const tags: Array<[number | undefined, string]> = sims.map((s) => [s.pid(), 'sim']);
     for (const executors of [1, 2, 4]) {
       const rows = rowsPerExecutor * executors;
       const input = join(dir, `input-${executors}.jsonl`);
       writeJsonl(input, questionRows(rows, 20 + executors));
       const files = writeJobFiles(dir, {
-        name: `f-${executors}`, endpoint: (sims[0] as BenchEngine).endpoint, engineKind: 'vllm', maxTokens, concurrency: 'auto',
-        inputPath: input, outputPath: join(dir, `out-${executors}`), runDir: join(dir, `run-${executors}`),
+        name: `f-${executors}`,
+        endpoint: (sims[0] as BenchEngine).endpoint,
+        engineKind: 'vllm',
+        maxTokens,
+        concurrency: 'auto',
+        inputPath: input,
+        outputPath: join(dir, `out-${executors}`),
+        runDir: join(dir, `run-${executors}`),
         spark: {
-          master: cluster.master, partitions: 2 * executors,
-          conf: { 'spark.cores.max': executors, 'spark.executor.cores': 1, 'spark.executor.memory': '512m', 'spark.task.maxFailures': 4, 'spark.ui.enabled': false },
+          master: cluster.master,
+          partitions: 2 * executors,
+          conf: {
+            'spark.cores.max': executors,
+            'spark.executor.cores': 1,
+            'spark.executor.memory': '512m',
+            'spark.task.maxFailures': 4,
+            'spark.ui.enabled': false,
+          },
         },
       });
       for (const s of sims) await s.waitIdle();
       ctx.log(`f: ${executors} executor(s), ${rows} rows`);
       const m = await measureCpu(() => runCli(files.yamlPath), tags);
       const inferS = m.value.inferS ?? m.value.wallS;
-      const runDir = String(m.value.summary['run_dir']);
+      const runDir = String(m.value.summary.run_dir);
       const used = endpointsOf(runDir).size;
       const span = workersSpanOf(runDir);
       const arm: Arm = {
-        executors, rows, tokens: m.value.completionTokens, inferS, wallS: m.value.wallS, tokS: m.value.completionTokens / inferS,
-        workersSpanS: span, workersTokS: m.value.completionTokens / span, endpointsUsed: used, cpu: m.cpu,
+        executors,
+        rows,
+        tokens: m.value.completionTokens,
+        inferS,
+        wallS: m.value.wallS,
+        tokS: m.value.completionTokens / inferS,
+        workersSpanS: span,
+        workersTokS: m.value.completionTokens / span,
+        endpointsUsed: used,
+        cpu: m.cpu,
       };
       arms.push(arm);
       ctx.log(`f: ${executors} executor(s): ${arm.tokS.toFixed(0)} tok/s in the inference phase, ${used} engine(s) used`);
@@ -105,22 +129,29 @@ async function runF(ctx: BenchContext): Promise<ScenarioResult> {
     },
     details: {
       sim: { args: SIM_ARGS, capacity_tok_s: SIM_TOK_S, note: 'SIMULATED engines: 8 slots × 40 steps/s, no KV limit' },
-      rows_per_executor: rowsPerExecutor, max_tokens: maxTokens, partitions_per_executor: 2,
+      rows_per_executor: rowsPerExecutor,
+      max_tokens: maxTokens,
+      partitions_per_executor: 2,
       arms: arms.map(({ cpu: _cpu, ...a }) => a),
     },
     cpu: Object.fromEntries(arms.map((a) => [`executors_${a.executors}`, a.cpu])),
     commands: [],
     chart: {
-      title: 'f. Scale-out on a standalone cluster (one SIMULATED engine per executor)', kind: 'bar', yLabel: 'output tokens / s (inference phase)',
+      title: 'f. Scale-out on a standalone cluster (one SIMULATED engine per executor)',
+      kind: 'bar',
+      yLabel: 'output tokens / s (inference phase)',
       note: `weak scaling: ${rowsPerExecutor} rows per executor; ideal = executors × ${SIM_TOK_S} tok/s`,
       series: [
         { name: 'measured', points: arms.map((a) => ({ x: `${a.executors} executor${a.executors > 1 ? 's' : ''}`, y: round(a.tokS, 1) })) },
-        { name: 'linear from 1', points: arms.map((a) => ({ x: `${a.executors} executor${a.executors > 1 ? 's' : ''}`, y: round(a.executors * one.tokS, 1) })) },
+        {
+          name: 'linear from 1',
+          points: arms.map((a) => ({ x: `${a.executors} executor${a.executors > 1 ? 's' : ''}`, y: round(a.executors * one.tokS, 1) })),
+        },
       ],
     },
     notes: [
-      'Throughput is completion tokens over the driver\'s inference phase (TRANSFORM + write), so JVM start-up is left out of every arm alike.',
-      'scaleout_efficiency_4x_workers uses the span from the first sparkinfer worker\'s start to the last one\'s end (their stats files) instead of the driver\'s inference phase: it leaves out Spark\'s stage set-up and the write, and keeps executor start skew and partition imbalance.',
+      "Throughput is completion tokens over the driver's inference phase (TRANSFORM + write), so JVM start-up is left out of every arm alike.",
+      "scaleout_efficiency_4x_workers uses the span from the first sparkinfer worker's start to the last one's end (their stats files) instead of the driver's inference phase: it leaves out Spark's stage set-up and the write, and keeps executor start skew and partition imbalance.",
       'Each Spark worker runs with its own SPARKINFER_ENDPOINT; endpointsUsed counts the distinct endpoints the worker logs name, to check each executor used its own engine.',
     ],
   };

@@ -27,7 +27,12 @@ type Window = number | 'auto';
 
 /** One window's result: the mean over rounds, and each round's rate. */
 interface Point {
-  window: Window; tokS: number; rps: number; spanS: number; errors: number; errorsByCode: Record<string, number>;
+  window: Window;
+  tokS: number;
+  rps: number;
+  spanS: number;
+  errors: number;
+  errorsByCode: Record<string, number>;
   tokSEach: number[];
   /**
    * The engine's own view during the measured periods, once a second (/metrics): mean running and
@@ -64,7 +69,12 @@ function engineView(samples: Array<[number | undefined, number | undefined]>, sl
   const known = (i: 0 | 1): number[] => samples.map((x) => x[i]).filter((v): v is number => v !== undefined);
   const avg = (xs: number[]): number | null => (xs.length === 0 ? null : round(xs.reduce((a, b) => a + b, 0) / xs.length, 2));
   const full = samples.filter(([r, q]) => r !== undefined && q !== undefined && slots !== undefined && r >= slots && q > 0).length;
-  return { running: avg(known(0)), waiting: avg(known(1)), saturatedShare: slots === undefined || samples.length === 0 ? null : round(full / samples.length, 2), samples: samples.length };
+  return {
+    running: avg(known(0)),
+    waiting: avg(known(1)),
+    saturatedShare: slots === undefined || samples.length === 0 ? null : round(full / samples.length, 2),
+    samples: samples.length,
+  };
 }
 
 /** Rows whose prompts have the kv-limited profile's sizes (100–500 tokens at ~4 characters each). */
@@ -73,24 +83,34 @@ function longRows(n: number): Row[] {
   const [lo, hi] = PROFILES['kv-limited'].promptTokens;
   return questionRows(n, 3).map((row) => {
     const chars = 4 * Math.round(lo + r() * (hi - lo));
-    const q = String(row['question']);
-    return { ...row, question: (q + ' ').repeat(Math.ceil(chars / (q.length + 1))).slice(0, chars) };
+    const q = String(row.question);
+    return { ...row, question: `${q} `.repeat(Math.ceil(chars / (q.length + 1))).slice(0, chars) };
   });
 }
 
-async function sweepOne(ctx: BenchContext, label: string, engine: BenchEngine, o: {
-  windows: Window[]; rows: Row[]; maxTokens: number; warmupMs: number; measureMs: number; engineKind: 'llama-server' | 'openai' | 'vllm';
-  /** Reported tok/s are multiplied by this (a simulator running faster than real time reports simulated tok/s). */
-  scale: number;
-  /**
-   * Every window runs once per round, the order rotated each round, and a point is the mean of its
-   * rounds. A slow drift of the machine (a CPU engine's batch cycle moved from 2.7 to 5.3 s between
-   * runs) then falls on every window alike instead of on whichever ran during it.
-   */
-  rounds: number;
-  /** The engine's slots (llama-server --parallel), for `engine.saturatedShare`. */
-  slots?: number;
-}): Promise<EngineSweep> {
+async function sweepOne(
+  ctx: BenchContext,
+  label: string,
+  engine: BenchEngine,
+  o: {
+    windows: Window[];
+    rows: Row[];
+    maxTokens: number;
+    warmupMs: number;
+    measureMs: number;
+    engineKind: 'llama-server' | 'openai' | 'vllm';
+    /** Reported tok/s are multiplied by this (a simulator running faster than real time reports simulated tok/s). */
+    scale: number;
+    /**
+     * Every window runs once per round, the order rotated each round, and a point is the mean of its
+     * rounds. A slow drift of the machine (a CPU engine's batch cycle moved from 2.7 to 5.3 s between
+     * runs) then falls on every window alike instead of on whichever ran during it.
+     */
+    rounds: number;
+    /** The engine's slots (llama-server --parallel), for `engine.saturatedShare`. */
+    slots?: number;
+  },
+): Promise<EngineSweep> {
   const dir = join(ctx.workDir, `c-${label}`);
   mkdirSync(dir, { recursive: true });
   const runs = new Map<Window, TimedResult[]>(o.windows.map((w) => [w, []]));
@@ -103,7 +123,9 @@ async function sweepOne(ctx: BenchContext, label: string, engine: BenchEngine, o
       try {
         const l = engineLoad(await (await fetch(`${engine.origin}/metrics`)).text());
         into.push([l.running, l.waiting]);
-      } catch { /* a missed sample */ }
+      } catch {
+        /* a missed sample */
+      }
       await delay(1000);
     }
   };
@@ -114,21 +136,32 @@ async function sweepOne(ctx: BenchContext, label: string, engine: BenchEngine, o
       for (const w of order) {
         const runDir = join(dir, `run-${w}-r${round}`);
         const files = writeJobFiles(dir, {
-          name: `c-${label}-${w}`, endpoint: engine.endpoint, engineKind: o.engineKind, maxTokens: o.maxTokens, concurrency: w,
-          inputPath: join(dir, 'unused'), outputPath: join(dir, 'out'), runDir,
+          name: `c-${label}-${w}`,
+          endpoint: engine.endpoint,
+          engineKind: o.engineKind,
+          maxTokens: o.maxTokens,
+          concurrency: w,
+          inputPath: join(dir, 'unused'),
+          outputPath: join(dir, 'out'),
+          runDir,
         });
         // A killed worker's requests still run to the end in the engine: wait them out.
         await engine.waitIdle(600_000);
         const columns = files.job.run.columns;
         const sampling = sampleLoad(loads.get(w) as Array<[number | undefined, number | undefined]>);
         const r: TimedResult = await runWorkerTimed({
-          jobPath: files.jobJsonPath, warmupMs: o.warmupMs, measureMs: o.measureMs, ...(w === 'auto' ? { runDir } : {}),
+          jobPath: files.jobJsonPath,
+          warmupMs: o.warmupMs,
+          measureMs: o.measureMs,
+          ...(w === 'auto' ? { runDir } : {}),
           line: (i) => protocolLine(o.rows[i % o.rows.length] as Row, columns, `k${i}`),
         });
         await sampling;
         (runs.get(w) as TimedResult[]).push(r);
         const last = r.windowTrace?.at(-1);
-        ctx.log(`c: ${label} round ${round + 1}/${o.rounds} window ${String(w)}: ${(r.tokS * o.scale).toFixed(1)} tok/s${last !== undefined ? ` (auto window ${String(last[1])}, in flight ${String(last[2])})` : ''}${r.errors > 0 ? ` (${r.errors} errors ${JSON.stringify(r.errorsByCode)})` : ''}`);
+        ctx.log(
+          `c: ${label} round ${round + 1}/${o.rounds} window ${String(w)}: ${(r.tokS * o.scale).toFixed(1)} tok/s${last !== undefined ? ` (auto window ${String(last[1])}, in flight ${String(last[2])})` : ''}${r.errors > 0 ? ` (${r.errors} errors ${JSON.stringify(r.errorsByCode)})` : ''}`,
+        );
       }
     }
   }, [[engine.pid(), 'engine']]);
@@ -138,8 +171,13 @@ async function sweepOne(ctx: BenchContext, label: string, engine: BenchEngine, o
     const errorsByCode: Record<string, number> = {};
     for (const r of rs) for (const [c, n] of Object.entries(r.errorsByCode)) errorsByCode[c] = (errorsByCode[c] ?? 0) + n;
     return {
-      window: w, tokS: mean(rs.map((r) => r.tokS)) * o.scale, rps: mean(rs.map((r) => r.rps)) * o.scale, spanS: mean(rs.map((r) => r.spanS)),
-      errors: rs.reduce((a, r) => a + r.errors, 0), errorsByCode, tokSEach: rs.map((r) => round(r.tokS * o.scale, 2)),
+      window: w,
+      tokS: mean(rs.map((r) => r.tokS)) * o.scale,
+      rps: mean(rs.map((r) => r.rps)) * o.scale,
+      spanS: mean(rs.map((r) => r.spanS)),
+      errors: rs.reduce((a, r) => a + r.errors, 0),
+      errorsByCode,
+      tokSEach: rs.map((r) => round(r.tokS * o.scale, 2)),
       ...(w === 'auto' ? { windowTrace: rs.map((r) => r.windowTrace ?? []), log: rs[0]?.log ?? [] } : {}),
       engine: engineView(loads.get(w) ?? [], o.slots),
     };
@@ -148,16 +186,26 @@ async function sweepOne(ctx: BenchContext, label: string, engine: BenchEngine, o
   const best = fixed.reduce((a, b) => (b.tokS > a.tokS ? b : a));
   const max = fixed.reduce((a, b) => ((b.window as number) > (a.window as number) ? b : a));
   const auto = points.find((p) => p.window === 'auto') as Point;
-  const cvs = points.filter((p) => p.tokSEach.length > 1).map((p) => {
-    const m = p.tokSEach.reduce((a, b) => a + b, 0) / p.tokSEach.length;
-    const sd = Math.sqrt(p.tokSEach.reduce((a, x) => a + (x - m) ** 2, 0) / (p.tokSEach.length - 1));
-    return m > 0 ? sd / m : 0;
-  });
+  const cvs = points
+    .filter((p) => p.tokSEach.length > 1)
+    .map((p) => {
+      const m = p.tokSEach.reduce((a, b) => a + b, 0) / p.tokSEach.length;
+      const sd = Math.sqrt(p.tokSEach.reduce((a, x) => a + (x - m) ** 2, 0) / (p.tokSEach.length - 1));
+      return m > 0 ? sd / m : 0;
+    });
   const roundCv = cvs.length === 0 ? null : cvs.reduce((a, b) => a + b, 0) / cvs.length;
   const heldOut = heldOutBest(fixed.map((p) => ({ window: p.window as number, each: p.tokSEach })));
   return {
-    points, best, max, auto, heldOut, autoVsBest: auto.tokS / (heldOut?.rate ?? best.tokS), autoVsBestNaive: auto.tokS / best.tokS,
-    autoVsMax: auto.tokS / max.tokS, roundCv, cpu: measured.cpu,
+    points,
+    best,
+    max,
+    auto,
+    heldOut,
+    autoVsBest: auto.tokS / (heldOut?.rate ?? best.tokS),
+    autoVsBestNaive: auto.tokS / best.tokS,
+    autoVsMax: auto.tokS / max.tokS,
+    roundCv,
+    cpu: measured.cpu,
   };
 }
 
@@ -174,19 +222,34 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
   // The real engine: short prompts, a short fixed output, and periods sized from one batch cycle
   // (all slots busy once), since completions come in bursts of a cycle.
   const llama = await ctx.engine();
-  const slots = Number(llama.settings['parallel'] ?? 16);
+  const slots = Number(llama.settings.parallel ?? 16);
   const realTokens = 8;
-  const { bodies } = bodiesFor(writeJobFiles(join(ctx.workDir, 'c-probe'), {
-    name: 'c-probe', endpoint: llama.endpoint, engineKind: llama.kind, maxTokens: realTokens, concurrency: slots,
-    inputPath: 'unused', outputPath: 'unused', runDir: join(ctx.workDir, 'c-probe'),
-  }).job, questionRows(slots, 13));
+  const { bodies } = bodiesFor(
+    writeJobFiles(join(ctx.workDir, 'c-probe'), {
+      name: 'c-probe',
+      endpoint: llama.endpoint,
+      engineKind: llama.kind,
+      maxTokens: realTokens,
+      concurrency: slots,
+      inputPath: 'unused',
+      outputPath: 'unused',
+      runDir: join(ctx.workDir, 'c-probe'),
+    }).job,
+    questionRows(slots, 13),
+  );
   await llama.waitIdle();
   const cycleMs = (await runLoad({ origin: llama.origin, path: '/v1/chat/completions', bodies, concurrency: slots })).wallS * 1000;
   ctx.log(`c: one batch cycle (${slots} × ${realTokens} tokens) takes ${(cycleMs / 1000).toFixed(1)} s`);
   const real = await sweepOne(ctx, llama.kind, llama, {
-    windows: realWindows, rows: questionRows(2000, 11), maxTokens: realTokens, engineKind: llama.kind, scale: 1,
-    warmupMs: Math.max(t(4000, 10_000), (ctx.quick ? 1 : 1.5) * cycleMs), measureMs: Math.max(t(8000, 30_000), (ctx.quick ? 2.5 : 8) * cycleMs),
-    rounds: ctx.smoke ? 1 : ctx.quick ? 2 : 3, slots,
+    windows: realWindows,
+    rows: questionRows(2000, 11),
+    maxTokens: realTokens,
+    engineKind: llama.kind,
+    scale: 1,
+    warmupMs: Math.max(t(4000, 10_000), (ctx.quick ? 1 : 1.5) * cycleMs),
+    measureMs: Math.max(t(8000, 30_000), (ctx.quick ? 2.5 : 8) * cycleMs),
+    rounds: ctx.smoke ? 1 : ctx.quick ? 2 : 3,
+    slots,
   });
 
   // The simulated KV-limited engine, as its own process, `timeScale` times real time.
@@ -196,15 +259,27 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
   let simSweep: EngineSweep;
   try {
     simSweep = await sweepOne(ctx, 'sim-kv', sim, {
-      windows: simWindows, rows: longRows(500), maxTokens: Math.round((kv.outputTokens[0] + kv.outputTokens[1]) / 2), engineKind: 'vllm', scale: timeScale,
-      warmupMs: t(4000, 12_000), measureMs: t(8000, 36_000), rounds: 1,
+      windows: simWindows,
+      rows: longRows(500),
+      maxTokens: Math.round((kv.outputTokens[0] + kv.outputTokens[1]) / 2),
+      engineKind: 'vllm',
+      scale: timeScale,
+      warmupMs: t(4000, 12_000),
+      measureMs: t(8000, 36_000),
+      rounds: 1,
     });
   } finally {
     await sim.stop();
   }
 
   // Cross-check in virtual time (the same simulator, the worker's window classes, no HTTP).
-  const virtual = sweepWindows({ profile: kv, totals: [1, 2, 4, 8, 16, 32, 48, 64, 128, 256], durationMs: ctx.smoke ? 120_000 : ctx.quick ? 300_000 : 600_000, warmupMs: 60_000, latencyOnly: false });
+  const virtual = sweepWindows({
+    profile: kv,
+    totals: [1, 2, 4, 8, 16, 32, 48, 64, 128, 256],
+    durationMs: ctx.smoke ? 120_000 : ctx.quick ? 300_000 : 600_000,
+    warmupMs: 60_000,
+    latencyOnly: false,
+  });
 
   // The simulator's verdict comes from virtual time: there the worker's metrics poll and window
   // growth run on the simulated clock. Over HTTP the simulator runs 1/timeScale times faster than
@@ -212,7 +287,8 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
   // slower relative to the engine: kept as a diagnostic (…_sim_http).
   const autoVsBest = Math.min(real.autoVsBest, virtual.autoVsBestFixed);
   const autoVsMax = Math.min(real.autoVsMax, virtual.autoVsMaxFixed);
-  const norm = (s: EngineSweep): Array<{ x: number; y: number }> => s.points.filter((p) => p.window !== 'auto').map((p) => ({ x: p.window as number, y: round(p.tokS / s.best.tokS) }));
+  const norm = (s: EngineSweep): Array<{ x: number; y: number }> =>
+    s.points.filter((p) => p.window !== 'auto').map((p) => ({ x: p.window as number, y: round(p.tokS / s.best.tokS) }));
   return {
     keys: {
       auto_vs_best_fixed: round(autoVsBest),
@@ -234,31 +310,63 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
       engine_round_cv: real.roundCv === null ? null : round(real.roundCv),
     },
     details: {
-      real_engine: { engine: llama.settings, max_tokens: realTokens, batch_cycle_s: cycleMs / 1000, points: real.points, best: real.best, held_out_best: real.heldOut, max: real.max, auto: real.auto },
-      sim_kv_limited: {
-        profile: kv, time_scale: timeScale, max_tokens: Math.round((kv.outputTokens[0] + kv.outputTokens[1]) / 2),
-        note: 'tok/s are simulated tok/s (real rate × timeScale)', points: simSweep.points, best: simSweep.best, max: simSweep.max, auto: simSweep.auto,
+      real_engine: {
+        engine: llama.settings,
+        max_tokens: realTokens,
+        batch_cycle_s: cycleMs / 1000,
+        points: real.points,
+        best: real.best,
+        held_out_best: real.heldOut,
+        max: real.max,
+        auto: real.auto,
       },
-      sim_virtual_time: { fixed: virtual.fixed, best: virtual.best, max: virtual.max, auto: virtual.auto, auto_vs_best_fixed: virtual.autoVsBestFixed, auto_vs_max_fixed: virtual.autoVsMaxFixed },
+      sim_kv_limited: {
+        profile: kv,
+        time_scale: timeScale,
+        max_tokens: Math.round((kv.outputTokens[0] + kv.outputTokens[1]) / 2),
+        note: 'tok/s are simulated tok/s (real rate × timeScale)',
+        points: simSweep.points,
+        best: simSweep.best,
+        max: simSweep.max,
+        auto: simSweep.auto,
+      },
+      sim_virtual_time: {
+        fixed: virtual.fixed,
+        best: virtual.best,
+        max: virtual.max,
+        auto: virtual.auto,
+        auto_vs_best_fixed: virtual.autoVsBestFixed,
+        auto_vs_max_fixed: virtual.autoVsMaxFixed,
+      },
     },
     cpu: { llama_sweep: real.cpu, sim_sweep: simSweep.cpu },
     commands: [],
     chart: {
-      title: 'c. Fixed windows vs auto (throughput / best fixed window)', kind: 'line', logX: true, xLabel: 'fixed in-flight window', yLabel: 'throughput / best fixed',
+      title: 'c. Fixed windows vs auto (throughput / best fixed window)',
+      kind: 'line',
+      logX: true,
+      xLabel: 'fixed in-flight window',
+      yLabel: 'throughput / best fixed',
       note: `auto: ${llama.kind} ${round(real.autoVsBest)} of best; sim kv-limited ${round(virtual.autoVsBestFixed)} (virtual time), ${round(simSweep.autoVsBest)} (HTTP, ${Math.round(1 / timeScale)}× real time)`,
       series: [
         { name: `${llama.kind} (real)`, points: norm(real) },
-        { name: 'sim kv-limited, virtual time', points: virtual.fixed.map((r) => ({ x: r.total, y: round(r.tokensPerS / virtual.best.tokensPerS) })) },
+        {
+          name: 'sim kv-limited, virtual time',
+          points: virtual.fixed.map((r) => ({ x: r.total, y: round(r.tokensPerS / virtual.best.tokensPerS) })),
+        },
         { name: 'sim kv-limited, HTTP', points: norm(simSweep) },
       ],
-      refLines: [{ y: round(real.autoVsBest), label: `auto, ${llama.kind}` }, { y: round(virtual.autoVsBestFixed), label: 'auto, sim (virtual time)' }],
+      refLines: [
+        { y: round(real.autoVsBest), label: `auto, ${llama.kind}` },
+        { y: round(virtual.autoVsBestFixed), label: 'auto, sim (virtual time)' },
+      ],
     },
     notes: [
       'Each point is the steady-state rate between a warm-up and the end of a fixed period; the worker is then killed.',
       'The real engine is slot-limited: past its slots a larger window only queues in the server, so auto ≈ max there.',
       'The simulated engine is KV-limited: past ~50 sequences it preempts and recomputes, so the largest window loses.',
       `The real engine runs every window ${ctx.smoke ? 'once' : ctx.quick ? 'twice' : 'three times'}, in an order rotated between rounds, and each point is the mean of its rounds; engine_round_cv is how much one window moved between rounds. A slot engine that batches little (engine_batching_gain in b) gives every window from its slot count up the same rate within that noise, so the highest mean is the luckiest of several equal windows. auto_vs_best_fixed_engine therefore divides by the held-out best (bench/lib/best-window.ts: each round's window is picked on the other rounds); auto_vs_best_fixed_engine_naive divides by the highest mean. auto_engine_saturated_share says directly whether auto kept every slot busy with requests waiting.`,
-      'auto_vs_*_sim come from the virtual-time sweep (src/sim/sweep.ts: the same engine model and window classes, polls on the simulated clock). The HTTP sweep (…_sim_http) runs the simulator 1/timeScale times faster than real time while the worker polls /metrics once a real second, which slows auto\'s adaptation by that factor relative to the engine; it is kept as a check of the whole worker path, not as the verdict.',
+      "auto_vs_*_sim come from the virtual-time sweep (src/sim/sweep.ts: the same engine model and window classes, polls on the simulated clock). The HTTP sweep (…_sim_http) runs the simulator 1/timeScale times faster than real time while the worker polls /metrics once a real second, which slows auto's adaptation by that factor relative to the engine; it is kept as a check of the whole worker path, not as the verdict.",
       ctx.quick ? '--quick sweeps 1, 16, 64, 256 with short periods.' : '',
     ].filter((n) => n !== ''),
   };

@@ -9,13 +9,14 @@ twice, paying for every row twice. Write it once, then read what was written. Sp
 re-run inference for a partition when an executor is lost; the output is still written once per
 row, as Spark commits one attempt per task.
 """
+
 import hashlib
 import json
 import os
 import tempfile
 
 from sparkinfer.job import fill_run, load_job
-from sparkinfer.prepare import (auto_partitions, carried_schema, check_columns, check_keys, pack)
+from sparkinfer.prepare import auto_partitions, carried_schema, check_columns, check_keys, pack
 from sparkinfer.transform import infer_lines, parse_results, worker_command
 from sparkinfer.validate import bundled, resolve_job
 
@@ -97,8 +98,10 @@ def infer(df, job, *, worker_path=None, run_dir=None, partitions=None):
         with open(worker, 'rb') as f:
             worker_bytes = f.read()
     except OSError as e:
-        raise FileNotFoundError(f'sparkinfer worker not found at {worker} ({e.strerror}); pass worker_path= '
-                                'or reinstall sparkinfer (in a checkout: `npm run build`)') from None
+        raise FileNotFoundError(
+            f'sparkinfer worker not found at {worker} ({e.strerror}); pass worker_path= '
+            'or reinstall sparkinfer (in a checkout: `npm run build`)'
+        ) from None
     worker_name = _ship(sc, worker_bytes, 'sparkinfer-worker', '.mjs', ship_dir)
     job_name = _ship(sc, json.dumps(job, ensure_ascii=False).encode('utf-8'), 'sparkinfer-job', '.json', ship_dir)
     raw = infer_lines(spark, packed, job, n, worker_command(worker_name, job_name))

@@ -1,12 +1,14 @@
 """Column names, JSON options and the result schema shared by the driver and `infer()`."""
+
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparkinfer.formats import is_batch_input  # issue 6: openai-batch
-from sparkinfer.jsonschema_spark import json_type  # issue 6: the json column's struct
+from sparkinfer.contract import CONTRACT
+from sparkinfer.formats import is_batch_input  # openai-batch inputs add a `response` column
+from sparkinfer.jsonschema_spark import json_type  # the `json` column's struct
 
-KEY_FIELD = '_k'     # the key as a string on the wire (src/worker/protocol.ts)
-CARRY_FIELD = '_c'   # the carried columns as one opaque JSON string
+KEY_FIELD = '_k'  # the key as a string on the wire (src/worker/protocol.ts)
+CARRY_FIELD = '_c'  # the carried columns as one opaque JSON string
 DERIVED_KEY = '_key'  # the output key column when the job has no input.key
 
 # JSON options for everything the driver packs and unpacks. Nulls are kept (templates see the
@@ -35,7 +37,7 @@ def sql_string(text):
 
 
 def result_fields(job):
-    """Result columns after the key and included columns, in output order (DESIGN "Output columns").
+    """Result columns after the key and included ones, in output order (docs/architecture.md, "Output columns").
 
     `embedding` exists only for `task: embed`, so that text jobs can be written as CSV.
     """
@@ -61,10 +63,8 @@ def result_fields(job):
     return fields
 
 
-# Every name the output may use besides key and included columns (schema.ts RESULT_COLUMNS).
-RESERVED_OUTPUT = ('text', 'reasoning', 'json', 'embedding', 'finish_reason', 'prompt_tokens',
-                   'completion_tokens', 'latency_ms', 'attempts', 'error_code', 'error_message',
-                   'model', 'run_id', 'request')
+# Every name the output may use besides key and included columns (schema.ts RESULT_COLUMNS, via contract.py).
+RESERVED_OUTPUT = tuple(CONTRACT['result_columns'])
 
 
 def line_schema(job):

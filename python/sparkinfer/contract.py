@@ -7,6 +7,7 @@ CONTRACT = json.loads(r'''{
  "output_formats": ["parquet","json","csv","orc","table","openai-batch"],
  "output_modes": ["error","overwrite","append"],
  "tasks": ["generate","embed"],
+ "result_columns": ["text","reasoning","json","embedding","finish_reason","prompt_tokens","completion_tokens","latency_ms","attempts","error_code","error_message","model","run_id","request"],
  "duration_units_ms": {"ms":1,"s":1000,"m":60000,"h":3600000},
  "defaults": {"task":"generate","input.options":{},"input.keep_model":false,"output.format":"parquet","output.mode":"error","output.include":[],"output.include_request":false,"output.partition_by":[],"output.files":"auto","spark.partitions":"auto","spark.conf":{},"spark.hive":false,"engine.startup_timeout":600000,"limits.max_failed_fraction":0.01,"limits.min_rows_for_budget":100,"response.format":"text"},
  "failure_budget_examples": [

@@ -1,6 +1,6 @@
 """The generic PySpark driver: `spark-submit ... python/sparkinfer/driver.py --job <run dir>/job.json`.
 
-Phases (DESIGN.md "Data flow"): prepare (checks, keys, packed input materialized once) → engine
+Phases (docs/architecture.md, "Data flow"): prepare (checks, keys, packed input materialized once) → engine
 readiness → infer + write (the single action over the TRANSFORM's lineage) → report from what was
 written. Files in the run directory: prepared/, plan.json, driver_summary.json or driver_error.json,
 failed_rows/, logs/driver.log. Nothing is printed on stdout.
@@ -8,6 +8,7 @@ failed_rows/, logs/driver.log. Nothing is printed on stdout.
 
 import argparse
 import errno
+import json
 import os
 import sys
 import time
@@ -17,18 +18,19 @@ if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinf
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sparkinfer import engine as _engine  # noqa: E402
-from sparkinfer import resume as _resume  # noqa: E402  (issue 4: resume, budget, orphan watch)
-from sparkinfer import storage as _storage  # noqa: E402  (issue 24: object stores)
+from sparkinfer import prefix_plan as _prefix_plan  # noqa: E402  (shared prompt prefixes placed together)
+from sparkinfer import resume as _resume  # noqa: E402  (earlier runs: a changed job refused, finished rows kept)
+from sparkinfer import storage as _storage  # noqa: E402  (object stores checked before the job leans on them)
 from sparkinfer import watch as _watch  # noqa: E402
 from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecError  # noqa: E402
 from sparkinfer.job import check_run, health_url, load_job  # noqa: E402
 from sparkinfer.log import close_log, log, log_detail, open_log  # noqa: E402
 from sparkinfer.output import read_written, summarize, write_output  # noqa: E402
-from sparkinfer.prepare import (
+from sparkinfer.prepare import (  # noqa: E402
     auto_partitions,
     build_session,
     carried_schema,
-    check_columns,  # noqa: E402
+    check_columns,
     check_keys,
     check_output_absent,
     materialize,
@@ -49,9 +51,9 @@ def _run_dir(job):
 
 def _prepare(spark, job, run_dir):
     """Everything before inference. Schema checks come first: an input error never waits for data or an engine."""
-    # --- resume hook (issue 4, resume.py): a changed job is refused before any data is read ---
+    # --- resume hook (resume.py): a changed job is refused before any data is read ---
     earlier = _resume.check_earlier_runs(job, log)
-    _storage.preflight(spark, job)  # issue 24: a wrong endpoint, key or bucket fails in seconds
+    _storage.preflight(spark, job)  # a wrong endpoint, key or bucket fails in seconds
     _resume.clean_uncommitted_output(spark, job, log)
     # --- end resume hook ---
     check_output_absent(spark, job)
@@ -67,7 +69,7 @@ def _prepare(spark, job, run_dir):
     except Exception as e:
         cls = InputError if is_data_problem(e) else RuntimeFailure
         raise cls(f'preparing the input failed: {short_message(e)}') from e
-    # --- resume hook (issue 4, resume.py): finished rows of earlier runs are not inferred again ---
+    # --- resume hook (resume.py): finished rows of earlier runs are not inferred again ---
     try:
         resumed = _resume.prepare_resume(spark, job, prepared, rows, earlier, run_dir, log)
     except Exception as e:
@@ -79,8 +81,18 @@ def _prepare(spark, job, run_dir):
     plan = {'rows_total': resumed.rows_to_infer, 'partitions': partitions}
     if resumed.rows_from_ledger:
         plan.update({'rows_in': rows, 'rows_from_ledger': resumed.rows_from_ledger})
+    # --- prefix plan (prefix_plan.py): rows sharing a prompt prefix meet one engine ---
+    todo, prefix = resumed.todo, None
+    if resumed.rows_to_infer > 0:
+        planned, prefix = _prefix_plan.plan(resumed.todo, job, partitions)
+        if prefix is not None:
+            plan['prefix_plan'] = prefix
+            log(f'prefix plan: {"applied" if prefix["applied"] else "skipped"} ({json.dumps(prefix)})')
+        if planned is not None:
+            todo = planned
+    # --- end prefix plan ---
     write_json_atomic(os.path.join(run_dir, 'plan.json'), plan)
-    return resumed.todo, cschema, rows, partitions, resumed
+    return todo, cschema, rows, partitions, resumed, bool(prefix and prefix['applied'])
 
 
 def _jvm_pid(sc):
@@ -142,7 +154,7 @@ def _budget_exceeded(job, s):
 
 
 def _budget_cancelled(spark, job, run_dir, rows, resumed, tripped, run_id):
-    """issue 4: the watcher cancelled the inference; report where the failed rows are, then fail."""
+    """The failure-budget watcher cancelled the inference; report where the failed rows are, then fail."""
     finished, failed, codes = tripped
     spark.sparkContext.setJobGroup(f'{run_id}:report', 'sparkinfer: failed rows', False)
     try:
@@ -166,6 +178,31 @@ def _budget_cancelled(spark, job, run_dir, rows, resumed, tripped, run_id):
         },
     )
     raise RuntimeFailure(_watch.budget_message(job['limits'], finished, failed, codes, path, True, resumed.ledger_failed))
+
+
+def _spend_stopped(job, run_dir, rows, resumed, spent, run_id):
+    """issue 22: a spend budget (limits.max_*) stopped the inference; say which and how much is done."""
+    reached, p = spent
+    done, failed, codes = _watch.read_stats(run_dir)
+    done_total = resumed.rows_from_ledger + done
+    write_json_atomic(
+        os.path.join(run_dir, 'driver_summary.json'),
+        {
+            'status': 'failed',
+            'run_id': run_id,
+            'rows_in': rows,
+            'rows_ok': done_total - resumed.ledger_failed - failed,
+            'rows_failed': resumed.ledger_failed + failed,
+            'rows_from_ledger': resumed.rows_from_ledger,
+            'rows_inferred': done,
+            'errors_by_code': dict(sorted(codes.items())),
+            'prompt_tokens': p['prompt_tokens'],
+            'completion_tokens': p['completion_tokens'],
+            'stopped_by': f'limits.{reached[0]}',
+            'output': None,
+        },
+    )
+    raise RuntimeFailure(_watch.spend_message(reached, done_total, rows, p['prompt_tokens'], p['completion_tokens']))
 
 
 def run_job(job_source, *, spark=None):
@@ -208,26 +245,28 @@ def _run(job_source, spark):
     spark = spark or build_session(job)
     sc = spark.sparkContext
     _note_jvm_archive(sc)
-    _watch.start_orphan_watch(log)  # issue 4: a killed CLI takes this run down with it
+    _watch.start_orphan_watch(log)  # a killed CLI takes this run down with it
     sc.setJobGroup(f'{run_id}:prepare', f'sparkinfer {job["name"]}: prepare', False)
-    prepared, cschema, rows, partitions, resumed = _prepare(spark, job, run_dir)
+    prepared, cschema, rows, partitions, resumed, planned = _prepare(spark, job, run_dir)
     prepare_s = time.monotonic() - t0
     log(f'prepared {rows} rows in {partitions} partitions ({prepare_s:.1f}s)')
 
-    if resumed.rows_to_infer > 0:  # issue 4: everything finished earlier needs no engine
+    if resumed.rows_to_infer > 0:  # a resume that finds every row finished needs no engine
         _wait_for_engine(spark, job)
     t1 = time.monotonic()
     sc.setJobGroup(run_id, f'sparkinfer {job["name"]}: inference', True)
-    raw = _resume.with_ledger_lines(infer_lines(spark, prepared, job, partitions, worker_command()), resumed)
+    raw = _resume.with_ledger_lines(infer_lines(spark, prepared, job, partitions, worker_command(), planned), resumed)
     out_df = parse_results(raw, job, cschema)
     schema = out_df.schema  # analysis only, no action
     _log_plan(out_df)
-    # --- failure budget hook (issue 4, watch.py): cancels the job group once the budget is spent ---
+    # --- failure budget hook (watch.py): cancels the job group once the budget is spent ---
     budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed, resumed.ledger_errors_by_code, log=log)
     budget.start()
     try:
         write_output(out_df, job, partitions)
     except Exception as e:
+        if budget.spent:
+            _spend_stopped(job, run_dir, rows, resumed, budget.spent, run_id)
         if budget.tripped:
             _budget_cancelled(spark, job, run_dir, rows, resumed, budget.tripped, run_id)
         disk = disk_problem(e)
@@ -244,7 +283,7 @@ def _run(job_source, spark):
     summary = {'status': 'succeeded', 'run_id': run_id}
     summary.update(summarize(spark, job, read_written(spark, job, schema), rows, run_dir))
     summary.update({'prepare_s': round(prepare_s, 3), 'infer_s': round(infer_s, 3), 'partitions': partitions})
-    # issue 4: rows_in = rows_from_ledger + rows_inferred (the union was written once).
+    # rows_in = rows_from_ledger + rows_inferred (the union was written once).
     summary['rows_from_ledger'] = resumed.rows_from_ledger
     summary['rows_inferred'] = summary['rows_out'] - resumed.rows_from_ledger
     problem = None
@@ -268,7 +307,7 @@ def _run(job_source, spark):
     _write_run_file(run_dir, 'driver_summary.json', summary)
     if problem:
         raise RuntimeFailure(problem)
-    _resume.mark_all_consumed(job, resumed)  # issue 4: after the commit, these ledgers are done with
+    _resume.mark_all_consumed(job, resumed)  # after the commit, these ledgers are done with
     log(
         f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed'
         + (f' ({resumed.rows_from_ledger} from earlier runs)' if resumed.rows_from_ledger else '')

@@ -1,4 +1,5 @@
 """Engine readiness: one wait on `/health` per run, before the inference action."""
+
 import os
 import socket
 import time
@@ -35,8 +36,9 @@ def _reason(e):
     return str(reason) or type(reason).__name__
 
 
-def wait_for_engine(url, timeout_ms, *, log, accept_any_status=False, api_key=None,
-                    clock=time.monotonic, sleep=time.sleep, poll_s=0.5, log_every_s=5.0):
+def wait_for_engine(
+    url, timeout_ms, *, log, accept_any_status=False, api_key=None, clock=time.monotonic, sleep=time.sleep, poll_s=0.5, log_every_s=5.0
+):
     """Polls `url` (GET) until it answers 200, for up to `timeout_ms` milliseconds.
 
     `accept_any_status`: any HTTP answer below 500 counts as up (a generic OpenAI-compatible server

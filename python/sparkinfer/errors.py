@@ -1,4 +1,4 @@
-"""Driver errors. Codes and exit codes follow DESIGN.md ("Exit codes", "Error codes")."""
+"""Driver errors. Codes and exit codes follow docs/architecture.md ("Exit codes", "Error codes")."""
 
 
 class SparkinferError(Exception):

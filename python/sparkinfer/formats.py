@@ -13,16 +13,16 @@ Output: one line per input line, like OpenAI's batch output:
 `body` is the engine's raw JSON reply (the worker's `response` field), spliced in as JSON, not
 re-encoded. `request_id` is the reply's own `id` when it has one.
 """
+
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sparkinfer.errors import SpecError
 
 FORMAT = 'openai-batch'
-LINE = '_line'          # the raw line, the worker's only input column (src/worker/openai-batch.ts)
+LINE = '_line'  # the raw line, the worker's only input column (src/worker/openai-batch.ts)
 KEY = 'custom_id'
-_HEAD = T.StructType([T.StructField(KEY, T.StringType()), T.StructField('method', T.StringType()),
-                      T.StructField('url', T.StringType())])
+_HEAD = T.StructType([T.StructField(KEY, T.StringType()), T.StructField('method', T.StringType()), T.StructField('url', T.StringType())])
 
 
 def is_batch_input(job):
@@ -75,16 +75,22 @@ def batch_lines(out_df, job):
     body = F.col('response')
     rid = F.get_json_object(body, '$.id')
     line_id = F.concat(F.lit('batch_req_'), F.substring(F.sha2(F.concat_ws('/', F.col('run_id'), key), 256), 1, 32))
-    ok = F.concat(F.lit('{"status_code":200,"request_id":'), _json_string(F.coalesce(rid, line_id)),
-                  F.lit(',"body":'), body, F.lit('}'))
+    ok = F.concat(F.lit('{"status_code":200,"request_id":'), _json_string(F.coalesce(rid, line_id)), F.lit(',"body":'), body, F.lit('}'))
     err = F.to_json(F.struct(F.col('error_code').alias('code'), F.col('error_message').alias('message')))
     failed = F.col('error_code').isNotNull() | body.isNull()
     value = F.concat(
-        F.lit('{"id":'), _json_string(line_id), F.lit(',"custom_id":'), _json_string(key),
-        F.lit(',"response":'), F.when(failed, F.lit('null')).otherwise(ok),
-        F.lit(',"error":'), F.when(failed, F.coalesce(F.when(F.col('error_code').isNotNull(), err),
-                                                        F.lit('{"code":"E_RUNTIME","message":"no response"}'))).otherwise(F.lit('null')),
-        F.lit('}'))
+        F.lit('{"id":'),
+        _json_string(line_id),
+        F.lit(',"custom_id":'),
+        _json_string(key),
+        F.lit(',"response":'),
+        F.when(failed, F.lit('null')).otherwise(ok),
+        F.lit(',"error":'),
+        F.when(
+            failed, F.coalesce(F.when(F.col('error_code').isNotNull(), err), F.lit('{"code":"E_RUNTIME","message":"no response"}'))
+        ).otherwise(F.lit('null')),
+        F.lit('}'),
+    )
     return out_df.select(value.alias('value'))
 
 
@@ -96,17 +102,39 @@ def write_batch_output(out_df, job):
 
 def read_batch_output(spark, job):
     """What `summarize` needs, from the written lines: key, error code and message, token counts, run_id."""
-    schema = T.StructType([
-        T.StructField(KEY, T.StringType()),
-        T.StructField('response', T.StructType([T.StructField('body', T.StructType([
-            T.StructField('usage', T.StructType([T.StructField('prompt_tokens', T.LongType()),
-                                                 T.StructField('completion_tokens', T.LongType())]))]))])),
-        T.StructField('error', T.StructType([T.StructField('code', T.StringType()), T.StructField('message', T.StringType())])),
-    ])
+    schema = T.StructType(
+        [
+            T.StructField(KEY, T.StringType()),
+            T.StructField(
+                'response',
+                T.StructType(
+                    [
+                        T.StructField(
+                            'body',
+                            T.StructType(
+                                [
+                                    T.StructField(
+                                        'usage',
+                                        T.StructType(
+                                            [T.StructField('prompt_tokens', T.LongType()), T.StructField('completion_tokens', T.LongType())]
+                                        ),
+                                    )
+                                ]
+                            ),
+                        )
+                    ]
+                ),
+            ),
+            T.StructField('error', T.StructType([T.StructField('code', T.StringType()), T.StructField('message', T.StringType())])),
+        ]
+    )
     r = spark.read.text(job['output']['path']).select(F.from_json('value', schema).alias('r'))
     usage = F.col('r.response.body.usage')
-    return r.select(F.col(f'r.{KEY}').alias(KEY), F.col('r.error.code').alias('error_code'),
-                    F.col('r.error.message').alias('error_message'),
-                    usage.getField('prompt_tokens').alias('prompt_tokens'),
-                    usage.getField('completion_tokens').alias('completion_tokens'),
-                    F.lit(job['run']['id']).alias('run_id'))
+    return r.select(
+        F.col(f'r.{KEY}').alias(KEY),
+        F.col('r.error.code').alias('error_code'),
+        F.col('r.error.message').alias('error_message'),
+        usage.getField('prompt_tokens').alias('prompt_tokens'),
+        usage.getField('completion_tokens').alias('completion_tokens'),
+        F.lit(job['run']['id']).alias('run_id'),
+    )

@@ -3,6 +3,7 @@
 The CLI writes a fully validated job with defaults applied. PySpark users calling `infer()` may
 pass a hand-written dict, so the few defaults the driver relies on are applied here as well.
 """
+
 import copy
 import json
 import re
@@ -10,7 +11,7 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from sparkinfer import formats  # issue 6: openai-batch
+from sparkinfer import formats  # openai-batch defaults and checks
 from sparkinfer.contract import CONTRACT
 from sparkinfer.errors import SpecError
 
@@ -116,8 +117,9 @@ def _check(job):
 
 def _same_path(a, b):
     def norm(p):
-        p = p[len('file:'):] if p.startswith('file:') else p
+        p = p[len('file:') :] if p.startswith('file:') else p
         return p.rstrip('/') or '/'
+
     return norm(a) == norm(b)
 
 

@@ -10,6 +10,7 @@ nullable; integer together with number widens to double.
 The worker writes `json` as a JSON string; `typed_json` parses it with from_json. Every field
 is nullable (from_json makes them so, and rows with an error have no json at all).
 """
+
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -136,8 +137,9 @@ class _Walker:
         first = types[0]
         for t in types[1:]:
             if t.simpleString() != first.simpleString():
-                raise SpecError(f'response.schema at {path}: branches have different Spark types '
-                                f'({first.simpleString()} vs {t.simpleString()})')
+                raise SpecError(
+                    f'response.schema at {path}: branches have different Spark types ({first.simpleString()} vs {t.simpleString()})'
+                )
         return first
 
 

@@ -1,4 +1,5 @@
 """Driver logging: short `sparkinfer: ...` lines on stderr, everything (with traces) in logs/driver.log."""
+
 import os
 import sys
 import time

@@ -4,6 +4,7 @@
 it is new enough; the same order as the CLI's scripts/node.sh. Executors start the worker with
 `$SPARKINFER_NODE`, else `node` on their PATH (transform.worker_command).
 """
+
 import os
 import shutil
 import subprocess
@@ -12,9 +13,11 @@ from sparkinfer.errors import RuntimeFailure
 
 MIN_MAJOR = 24
 
-HOW_TO_GET = ('Install Node 24 and put it first on PATH, or point SPARKINFER_NODE at it, e.g.: '
-              '`npm install --prefix ~/.local/share/sparkinfer-node node@24` and '
-              '`export SPARKINFER_NODE=~/.local/share/sparkinfer-node/node_modules/node/bin/node`')
+HOW_TO_GET = (
+    'Install Node 24 and put it first on PATH, or point SPARKINFER_NODE at it, e.g.: '
+    '`npm install --prefix ~/.local/share/sparkinfer-node node@24` and '
+    '`export SPARKINFER_NODE=~/.local/share/sparkinfer-node/node_modules/node/bin/node`'
+)
 
 
 def node_version(path):
@@ -37,11 +40,15 @@ def find_node():
             raise RuntimeFailure(f'sparkinfer needs Node >= {MIN_MAJOR}: SPARKINFER_NODE is `{env}`, which is not an executable file')
         major, shown = node_version(env)
         if major < MIN_MAJOR:
-            raise RuntimeFailure(f'sparkinfer needs Node >= {MIN_MAJOR}: SPARKINFER_NODE is `{env}`, which {shown if major == 0 else "is Node " + shown}')
+            raise RuntimeFailure(
+                f'sparkinfer needs Node >= {MIN_MAJOR}: SPARKINFER_NODE is `{env}`, which {shown if major == 0 else "is Node " + shown}'
+            )
         return env
     on_path = shutil.which('node')
     if on_path is None:
-        raise RuntimeFailure(f'sparkinfer needs Node >= {MIN_MAJOR}: there is no `node` on PATH and SPARKINFER_NODE is not set. {HOW_TO_GET}')
+        raise RuntimeFailure(
+            f'sparkinfer needs Node >= {MIN_MAJOR}: there is no `node` on PATH and SPARKINFER_NODE is not set. {HOW_TO_GET}'
+        )
     major, shown = node_version(on_path)
     if major < MIN_MAJOR:
         raise RuntimeFailure(f'sparkinfer needs Node >= {MIN_MAJOR}: `node` on PATH ({on_path}) is {shown}. {HOW_TO_GET}')

@@ -1,10 +1,11 @@
 """Write phase (the one action that runs inference) and the report computed from what was written."""
+
 import os
 
 from pyspark.sql import functions as F
 
+from sparkinfer import formats  # openai-batch output lines
 from sparkinfer.columns import col, key_name
-from sparkinfer import formats  # issue 6: openai-batch output
 
 # CSV that other tools read back: quotes doubled inside quoted fields (RFC 4180), not backslashed.
 CSV_OPTIONS = {'header': 'true', 'escape': '"'}
@@ -60,11 +61,15 @@ def read_written(spark, job, schema):
 def summarize(spark, job, written, rows_in, run_dir):
     """Counts and token sums from the written rows; failed rows to `<run_dir>/failed_rows` (JSON lines)."""
     key = key_name(job)
-    by_code = (written.groupBy('error_code')
-               .agg(F.count(F.lit(1)).alias('rows'),
-                    F.sum('prompt_tokens').alias('prompt_tokens'),
-                    F.sum('completion_tokens').alias('completion_tokens'))
-               .collect())
+    by_code = (
+        written.groupBy('error_code')
+        .agg(
+            F.count(F.lit(1)).alias('rows'),
+            F.sum('prompt_tokens').alias('prompt_tokens'),
+            F.sum('completion_tokens').alias('completion_tokens'),
+        )
+        .collect()
+    )
     distinct_keys = written.select(col(key)).distinct().count()
     rows_out = sum(r['rows'] for r in by_code)
     rows_failed = sum(r['rows'] for r in by_code if r['error_code'] is not None)
@@ -72,9 +77,13 @@ def summarize(spark, job, written, rows_in, run_dir):
     failed_path = None
     if rows_failed:
         failed_path = os.path.join(run_dir, 'failed_rows')
-        (written.where(F.col('error_code').isNotNull())
-         .select(col(key).alias('key'), 'error_code', 'error_message')
-         .coalesce(1).write.mode('overwrite').json(failed_path))
+        (
+            written.where(F.col('error_code').isNotNull())
+            .select(col(key).alias('key'), 'error_code', 'error_message')
+            .coalesce(1)
+            .write.mode('overwrite')
+            .json(failed_path)
+        )
     return {
         'rows_in': rows_in,
         'rows_out': rows_out,

@@ -1,4 +1,5 @@
 """Prepare phase: session, input, checks, keys, carried columns, the materialized prepared input."""
+
 import difflib
 import json
 import math
@@ -8,10 +9,20 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparkinfer.columns import (CARRY_FIELD, DERIVED_KEY, JSON_OPTIONS, KEY_FIELD, RESERVED_OUTPUT,
-                                carried_names, col, key_name, output_names, result_fields)
+from sparkinfer import formats  # openai-batch input, read as text
+from sparkinfer.columns import (
+    CARRY_FIELD,
+    DERIVED_KEY,
+    JSON_OPTIONS,
+    KEY_FIELD,
+    RESERVED_OUTPUT,
+    carried_names,
+    col,
+    key_name,
+    output_names,
+    result_fields,
+)
 from sparkinfer.errors import InputError, SpecError
-from sparkinfer import formats  # issue 6: openai-batch input
 from sparkinfer.sparkerr import short_message
 
 
@@ -21,6 +32,7 @@ def conf_value(v):
 
 def build_session(job):
     from pyspark.sql import SparkSession
+
     builder = SparkSession.builder.appName(f'sparkinfer:{job["name"]}:{job["run"]["id"]}')
     for k, v in job['spark']['conf'].items():
         builder = builder.config(k, conf_value(v))
@@ -75,7 +87,9 @@ def check_columns(schema, job):
         if c not in names:
             raise _missing(c, available, 'the prompt')
         if c in (KEY_FIELD, CARRY_FIELD):
-            raise InputError(f'input column "{c}" is referenced by the prompt but "{c}" is reserved for the worker protocol; rename it in the input')
+            raise InputError(
+                f'input column "{c}" is referenced by the prompt but "{c}" is reserved for the worker protocol; rename it in the input'
+            )
     key = job['input'].get('key')
     if key is not None:
         if key not in names:
@@ -84,7 +98,9 @@ def check_columns(schema, job):
         if isinstance(ktype, (T.MapType, T.ArrayType, T.StructType, T.BinaryType)):
             raise InputError(f'input.key "{key}" has type {ktype.simpleString()}; a key must be a plain value (string, number, date)')
     elif DERIVED_KEY in names:
-        raise InputError(f'input has a column "{DERIVED_KEY}", the name of the derived key; set `input.key: {DERIVED_KEY}` or rename the column')
+        raise InputError(
+            f'input has a column "{DERIVED_KEY}", the name of the derived key; set `input.key: {DERIVED_KEY}` or rename the column'
+        )
     for c in job['output']['include']:
         if c not in names:
             raise _missing(c, available, 'output.include')
@@ -102,7 +118,9 @@ def check_columns(schema, job):
         for c in outs:
             t = types.get(c)
             if isinstance(t, (T.StructType, T.ArrayType, T.MapType)):
-                raise InputError(f'output.format csv cannot hold column "{c}" ({t.simpleString()}); use parquet, orc or json, or leave the column out')
+                raise InputError(
+                    f'output.format csv cannot hold column "{c}" ({t.simpleString()}); use parquet, orc or json, or leave the column out'
+                )
 
 
 def check_output_absent(spark, job):
@@ -140,9 +158,7 @@ def with_key(df, job):
     h = _unused_name('_sparkinfer_row_sha256', set(df.columns))
     canon = F.to_json(F.struct(*[col(c) for c in sorted(df.columns)]), JSON_OPTIONS)
     n = F.row_number().over(Window.partitionBy(col(h)).orderBy(col(h)))
-    return (df.withColumn(h, F.sha2(canon, 256))
-              .withColumn(DERIVED_KEY, F.concat(col(h), F.lit('#'), n.cast('string')))
-              .drop(h))
+    return df.withColumn(h, F.sha2(canon, 256)).withColumn(DERIVED_KEY, F.concat(col(h), F.lit('#'), n.cast('string'))).drop(h)
 
 
 def pack(df, job):
@@ -150,8 +166,7 @@ def pack(df, job):
     df = with_key(df, job)
     carried = F.to_json(F.struct(*[col(c) for c in carried_names(job)]), JSON_OPTIONS)
     refs = list(dict.fromkeys(job['run']['columns']))
-    return df.select(col(key_name(job)).cast('string').alias(KEY_FIELD), *[col(c) for c in refs],
-                     carried.alias(CARRY_FIELD))
+    return df.select(col(key_name(job)).cast('string').alias(KEY_FIELD), *[col(c) for c in refs], carried.alias(CARRY_FIELD))
 
 
 def carried_schema(schema, job):
@@ -177,10 +192,14 @@ def check_keys(prepared, job):
     if key is None:
         return
     k = F.col(KEY_FIELD)
-    bad = (prepared.groupBy(k).count()
-           .where(k.isNull() | (F.col('count') > 1))
-           .orderBy(k.isNotNull(), F.col('count').desc(), k)
-           .limit(6).collect())
+    bad = (
+        prepared.groupBy(k)
+        .count()
+        .where(k.isNull() | (F.col('count') > 1))
+        .orderBy(k.isNotNull(), F.col('count').desc(), k)
+        .limit(6)
+        .collect()
+    )
     if bad and bad[0][KEY_FIELD] is None:
         raise InputError(f'input.key "{key}" is null in {bad[0]["count"]} rows; every row needs a key')
     if bad:

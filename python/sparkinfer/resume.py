@@ -1,4 +1,4 @@
-"""Resume (DESIGN.md "Reliability model", 4): earlier runs' ledgers → rows not to infer again.
+"""Resume (docs/architecture.md, "Reliability model", 4): earlier runs' ledgers → rows not to infer again.
 
 Every run directory under `run.root` holds `job.json` (with `run.fingerprint`) and `ledger/*.jsonl`
 (one file per task attempt; one result line per finished row, the worker's stdout line shape).
@@ -17,6 +17,7 @@ Ledger rows carry the carried columns of the CURRENT prepared input (the ledger'
 an `output.include` change) and the `run_id` of the run that writes the output, like every row.
 The ledger files keep the original results untouched.
 """
+
 import json
 import os
 import time
@@ -48,10 +49,11 @@ class EarlierRun:
 @dataclass
 class Resume:
     """What prepare hands to inference: the rows to infer and the finished rows to write as they are."""
-    todo: object                       # the prepared DataFrame minus finished keys
+
+    todo: object  # the prepared DataFrame minus finished keys
     rows_in: int
     rows_from_ledger: int = 0
-    ledger_lines: object = None        # DataFrame(line) of finished rows, or None
+    ledger_lines: object = None  # DataFrame(line) of finished rows, or None
     ledger_failed: int = 0
     ledger_errors_by_code: dict = field(default_factory=dict)
     runs: list = field(default_factory=list)
@@ -145,8 +147,10 @@ def check_earlier_runs(job, log):
         return []
     for r in runs:
         if r.fingerprint != run.get('fingerprint'):
-            raise InputError(f'the job changed since run {r.id} (changed: {describe_change(r.job, job)}); '
-                             'rerun with --fresh to start over, or restore the job to resume it')
+            raise InputError(
+                f'the job changed since run {r.id} (changed: {describe_change(r.job, job)}); '
+                'rerun with --fresh to start over, or restore the job to resume it'
+            )
     return runs
 
 
@@ -189,11 +193,11 @@ def read_ledger(spark, job, files):
     """Complete result lines of the given ledger files; torn or partial lines are dropped."""
     schema = T.StructType(list(line_schema(job).fields) + [T.StructField(_CORRUPT, T.StringType())])
     raw = spark.read.text([_file_uri(f) for f in files])
-    parsed = raw.select(F.from_json(F.col('value'), schema,
-                                    {'mode': 'PERMISSIVE', 'columnNameOfCorruptRecord': _CORRUPT}).alias('r')).select('r.*')
+    parsed = raw.select(
+        F.from_json(F.col('value'), schema, {'mode': 'PERMISSIVE', 'columnNameOfCorruptRecord': _CORRUPT}).alias('r')
+    ).select('r.*')
     # A complete line parses without a corrupt record and always has its key and attempts.
-    return (parsed.where(F.col(_CORRUPT).isNull() & F.col('k').isNotNull() & F.col('attempts').isNotNull())
-            .drop(_CORRUPT))
+    return parsed.where(F.col(_CORRUPT).isNull() & F.col('k').isNotNull() & F.col('attempts').isNotNull()).drop(_CORRUPT)
 
 
 def best_per_key(results, retry_errors):
@@ -223,10 +227,19 @@ def prepare_resume(spark, job, prepared, rows, runs, run_dir, log):
     n = sum(r['count'] for r in by_code)
     errors = {r['error_code']: r['count'] for r in by_code if r['error_code'] is not None}
     todo = prepared.join(done.select(F.col('k').alias('_lk')), F.col(KEY_FIELD) == F.col('_lk'), 'left_anti')
-    log(f'resuming from {len(runs)} earlier run(s) ({", ".join(r.id for r in runs)}): {n} of {rows} rows are '
-        f'finished{f" ({sum(errors.values())} with errors)" if errors else ""}, {rows - n} to infer')
-    return Resume(todo=todo, rows_in=rows, rows_from_ledger=n, ledger_lines=done.select('line'),
-                  ledger_failed=sum(errors.values()), ledger_errors_by_code=errors, runs=runs)
+    log(
+        f'resuming from {len(runs)} earlier run(s) ({", ".join(r.id for r in runs)}): {n} of {rows} rows are '
+        f'finished{f" ({sum(errors.values())} with errors)" if errors else ""}, {rows - n} to infer'
+    )
+    return Resume(
+        todo=todo,
+        rows_in=rows,
+        rows_from_ledger=n,
+        ledger_lines=done.select('line'),
+        ledger_failed=sum(errors.values()),
+        ledger_errors_by_code=errors,
+        runs=runs,
+    )
 
 
 def with_ledger_lines(raw, resume):
@@ -239,7 +252,7 @@ def with_ledger_lines(raw, resume):
 def mark_all_consumed(job, resume):
     """After a successful commit: the resumed runs and this run are done with."""
     run = job['run']
-    for r in (resume.runs if resume else []):
+    for r in resume.runs if resume else []:
         mark_consumed(r.dir, run['id'], 'resumed')
     mark_consumed(run['dir'], run['id'], 'completed')
 

@@ -1,9 +1,10 @@
 """Short, human messages from Spark/Py4J exceptions (the full trace goes to logs/driver.log)."""
+
 import re
 
 # Lines that carry the reason, most specific first.
 _PATTERNS = (
-    re.compile(r'(sparkinfer: [^\n]*)'),                            # our raise_error messages
+    re.compile(r'(sparkinfer: [^\n]*)'),  # our raise_error messages
     re.compile(r'\[(MALFORMED_RECORD_IN_PARSING[^\]]*)\] ([^\n]*)'),
     re.compile(r'\[(PATH_NOT_FOUND|TABLE_OR_VIEW_NOT_FOUND|PARSE_SYNTAX_ERROR|UNRESOLVED_COLUMN[^\]]*)\] ([^\n]*)'),
 )
@@ -65,8 +66,10 @@ def _storage_message(text):
         return None
     path = m.group(1)
     if re.search(r'Status Code: 403|AccessDenied|SignatureDoesNotMatch|InvalidAccessKeyId|InvalidClientTokenId', text):
-        return (f'{path}: access refused (HTTP 403): check the credentials (AWS_ACCESS_KEY_ID and '
-                'AWS_SECRET_ACCESS_KEY, an AWS profile, or the pod\'s web identity) and what they may read and write')
+        return (
+            f'{path}: access refused (HTTP 403): check the credentials (AWS_ACCESS_KEY_ID and '
+            "AWS_SECRET_ACCESS_KEY, an AWS profile, or the pod's web identity) and what they may read and write"
+        )
     if re.search(r'UnknownStoreException|NoSuchBucket|[Bb]ucket does not exist', text):
         return f'{path}: the bucket does not exist (or the endpoint serves other buckets: check storage.endpoint)'
     if re.search(r'Connection refused|Unable to execute HTTP request|UnknownHostException|connect timed out|ConnectTimeout', text):
@@ -81,7 +84,7 @@ def _strip_sqlstate(msg):
 
 
 def _clip(msg):
-    return msg if len(msg) <= _MAX else msg[:_MAX - 1] + '…'
+    return msg if len(msg) <= _MAX else msg[: _MAX - 1] + '…'
 
 
 def is_data_problem(e):

@@ -7,6 +7,7 @@ FileSystem instance with one attempt and a short connect timeout, and turns what
 message that names the path: access refused, no such bucket, endpoint unreachable. The job itself
 then runs with the store's usual retries.
 """
+
 import re
 
 from sparkinfer.errors import InputError, RuntimeFailure

@@ -1,12 +1,12 @@
 """Infer phase: the lines the worker reads, the SQL TRANSFORM, and the typed output columns."""
+
 import os
 import re
 import secrets
 
 from pyspark.sql import functions as F
 
-from sparkinfer.columns import (CARRY_FIELD, JSON_OPTIONS, KEY_FIELD, carried_names, col, key_name,
-                                line_schema, result_fields, sql_string)
+from sparkinfer.columns import CARRY_FIELD, JSON_OPTIONS, KEY_FIELD, carried_names, col, key_name, line_schema, result_fields, sql_string
 from sparkinfer.jsonschema_spark import typed_json
 
 WORKER_FILE = 'sparkinfer-worker.mjs'
@@ -38,19 +38,21 @@ def transform_sql(view, command):
     """Explicit ROW FORMAT DELIMITED on both sides: with Hive support Spark would otherwise pick
     LazySimpleSerDe. Lines are JSON, so they hold no raw tab, CR or LF."""
     fmt = "ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n'"
-    return (f'SELECT TRANSFORM(line) {fmt} USING {sql_string(command)} '
-            f'AS (line STRING) {fmt} FROM {view}')
+    return f'SELECT TRANSFORM(line) {fmt} USING {sql_string(command)} AS (line STRING) {fmt} FROM {view}'
 
 
-def infer_lines(spark, packed, job, partitions, command):
-    """Repartitions the packed rows, runs the worker on every partition, returns its raw lines."""
+def infer_lines(spark, packed, job, partitions, command, planned=False):
+    """Repartitions the packed rows, runs the worker on every partition, returns its raw lines.
+
+    `planned`: `packed` is already placed by the prefix plan (prefix_plan.py), whose partitioning
+    and order within each partition are kept."""
     fields = [KEY_FIELD] + list(dict.fromkeys(job['run']['columns'])) + [CARRY_FIELD]
     line = F.to_json(F.struct(*[col(c) for c in fields]), JSON_OPTIONS)
     # to_json leaves U+2028/U+2029 raw (valid JSON), but Node's readline and other line readers
     # split on them. Inside a JSON string the escape means the same character, so escape them.
     for ch in ('\u2028', '\u2029'):
-        line = F.replace(line, F.lit(ch), F.lit('\\u%04x' % ord(ch)))
-    lines = packed.repartition(partitions).select(line.alias('line'))
+        line = F.replace(line, F.lit(ch), F.lit(f'\\u{ord(ch):04x}'))
+    lines = (packed if planned else packed.repartition(partitions)).select(line.alias('line'))
     view = f'sparkinfer_lines_{secrets.token_hex(8)}'
     lines.createOrReplaceTempView(view)
     try:
@@ -64,7 +66,7 @@ def _fail(message):
 
 
 def parse_results(raw, job, carried_schema):
-    """Worker lines → output columns (DESIGN "Output columns"). No shuffle, no action.
+    """Worker lines → output columns (docs/architecture.md, "Output columns"). No shuffle, no action.
 
     An unparseable line fails the task (FAILFAST); so does a line without a key, or one whose
     carried columns belong to another key (the worker must echo `c` unchanged).
@@ -76,10 +78,12 @@ def parse_results(raw, job, carried_schema):
     key = key_name(job)
     k = F.col('k')
     restored = F.col('_carried').getField(key)
-    checked_key = (F.when(k.isNull(), _fail('the worker wrote a result line without a key'))
-                   .when(restored.isNull(), _fail('the worker wrote a result line without carried columns'))
-                   .when(~restored.cast('string').eqNullSafe(k), _fail('the worker echoed carried columns of another row'))
-                   .otherwise(restored))
+    checked_key = (
+        F.when(k.isNull(), _fail('the worker wrote a result line without a key'))
+        .when(restored.isNull(), _fail('the worker wrote a result line without carried columns'))
+        .when(~restored.cast('string').eqNullSafe(k), _fail('the worker echoed carried columns of another row'))
+        .otherwise(restored)
+    )
     cols = [checked_key.alias(key)]
     cols += [F.col('_carried').getField(c).alias(c) for c in carried_names(job)[1:]]
     cols += [typed_json(F.col('json'), job).alias('json') if f.name == 'json' else F.col(f.name) for f in result_fields(job)]

@@ -4,6 +4,7 @@ the messages are those of `sparkinfer validate` (file:line:col, the field, what 
 The bundle is `_bundle/sparkinfer.mjs` inside the installed wheel (scripts/build-wheel.sh puts it
 there), else `dist/sparkinfer.mjs` of the checkout this package sits in.
 """
+
 import json
 import os
 import re
@@ -14,8 +15,10 @@ from sparkinfer.errors import RuntimeFailure, SpecError
 from sparkinfer.node import find_node
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-BUNDLE_DIRS = (os.path.join(_PACKAGE_DIR, '_bundle'),                                  # the wheel
-               os.path.join(os.path.dirname(os.path.dirname(_PACKAGE_DIR)), 'dist'))   # a checkout
+BUNDLE_DIRS = (
+    os.path.join(_PACKAGE_DIR, '_bundle'),  # the wheel
+    os.path.join(os.path.dirname(os.path.dirname(_PACKAGE_DIR)), 'dist'),
+)  # a checkout
 
 
 def bundled(name):
@@ -24,8 +27,9 @@ def bundled(name):
         path = os.path.join(folder, name)
         if os.path.isfile(path):
             return path
-    raise FileNotFoundError(f'sparkinfer: {name} is not in {" or ".join(BUNDLE_DIRS)}; reinstall the sparkinfer '
-                            'wheel (in a checkout: `npm run build`)')
+    raise FileNotFoundError(
+        f'sparkinfer: {name} is not in {" or ".join(BUNDLE_DIRS)}; reinstall the sparkinfer wheel (in a checkout: `npm run build`)'
+    )
 
 
 def is_resolved(job):
@@ -44,8 +48,7 @@ def _validate_file(path, shown):
     if r.returncode == 0:
         lines = r.stdout.strip().splitlines()
         return json.loads(lines[-1])
-    message = '\n'.join(line[len('sparkinfer: '):] if line.startswith('sparkinfer: ') else line
-                        for line in r.stderr.strip().splitlines())
+    message = '\n'.join(line[len('sparkinfer: ') :] if line.startswith('sparkinfer: ') else line for line in r.stderr.strip().splitlines())
     if shown is not None:
         # A dict has no lines to point at: keep the field and what was expected.
         message = re.sub(re.escape(path) + r':\d+:\d+ ', '', message).replace(path, shown)

@@ -1,4 +1,4 @@
-"""Watchers the driver runs beside the inference (DESIGN.md "Reliability model").
+"""Watchers the driver runs beside the inference (docs/architecture.md, "Reliability model").
 
 - BudgetWatcher: the job-wide failure budget. It sums the workers' stats files
   (`<run>/stats/*.json`: rows_done, rows_failed, errors_by_code) and the rows taken from earlier
@@ -10,12 +10,13 @@
   its whole process group (the spark-submit JVM and the workers) down with it, so a killed run
   stops writing ledgers and a rerun never races an orphan.
 """
+
 import json
 import os
+import re
 import signal
 import socket
 import sys
-import re
 import threading
 import time
 
@@ -25,6 +26,31 @@ CLI_PID_ENV = 'SPARKINFER_CLI_PID'
 def budget_exceeded(limits, finished, failed):
     """The one budget rule (src/job/budget.ts has the same): past min_rows_for_budget, failed/finished > max."""
     return finished > 0 and finished >= limits['min_rows_for_budget'] and failed / finished > limits['max_failed_fraction']
+
+
+def spend_reached(limits, prompt_tokens, completion_tokens, wall_ms):
+    """The spend budgets of one run (src/job/budget.ts spendReached has the same): the first one
+    reached as (key, limit, used), or None."""
+    for key, used in (('max_completion_tokens', completion_tokens), ('max_prompt_tokens', prompt_tokens), ('max_wall', wall_ms)):
+        limit = limits.get(key)
+        if limit is not None and used is not None and used >= limit:
+            return key, limit, used
+    return None
+
+
+def spend_message(reached, rows_done, rows_total, prompt_tokens, completion_tokens):
+    """Which budget, how much is done, and that the same command continues."""
+    key, limit, used = reached
+    if key == 'max_wall':
+        what = f'limits.max_wall ({limit / 1000:g}s) reached after {used / 1000:.1f}s'
+    else:
+        what = f'limits.{key} ({limit}) reached: {used} spent'
+    total = f' of {rows_total}' if rows_total is not None else ''
+    return (
+        f'{what}; {rows_done}{total} rows are done and kept in the ledger '
+        f'({prompt_tokens} prompt and {completion_tokens} completion tokens in this run); no output was written; '
+        f'run the same command again to continue (a higher --set limits.{key}=… is not a changed job)'
+    )
 
 
 def top_codes(errors_by_code, n=3):
@@ -38,10 +64,11 @@ def budget_message(limits, finished, failed, errors_by_code, failed_rows_path, c
     counted = f'of the first {finished} rows' if cancelled else f'of {finished} rows'
     what = 'cancelled the inference' if cancelled else 'the output is written'
     where = f'; failed rows: {failed_rows_path}' if failed_rows_path else ''
-    hint = (f'; {ledger_failed} of them failed in earlier runs: --retry-errors infers them again'
-            if ledger_failed else '')
-    return (f'{failed} {counted} failed, more than limits.max_failed_fraction ({limits["max_failed_fraction"]:g}); '
-            f'top errors: {top_codes(errors_by_code)}; {what}{where}{hint}')
+    hint = f'; {ledger_failed} of them failed in earlier runs: --retry-errors infers them again' if ledger_failed else ''
+    return (
+        f'{failed} {counted} failed, more than limits.max_failed_fraction ({limits["max_failed_fraction"]:g}); '
+        f'top errors: {top_codes(errors_by_code)}; {what}{where}{hint}'
+    )
 
 
 def write_cancel(run_dir, reason):
@@ -83,8 +110,12 @@ def read_stats(run_dir):
                 s = json.load(f)
         except (OSError, ValueError):
             continue  # replaced while we read it: the next poll sees it
-        if not s.get('done') and str(s.get('worker', '')).startswith(host + '-') \
-                and isinstance(s.get('pid'), int) and not _pid_alive(s['pid']):
+        if (
+            not s.get('done')
+            and str(s.get('worker', '')).startswith(host + '-')
+            and isinstance(s.get('pid'), int)
+            and not _pid_alive(s['pid'])
+        ):
             continue
         done += int(s.get('rows_done') or 0)
         failed += int(s.get('rows_failed') or 0)
@@ -99,8 +130,15 @@ PROGRESS_EVERY_S = 10.0
 
 def progress_of(run_dir, elapsed_s):
     """Rows, tokens and in-flight requests summed over the workers' stats files, plus the plan's total."""
-    p = {'rows_done': 0, 'rows_failed': 0, 'prompt_tokens': 0, 'completion_tokens': 0, 'inflight': 0,
-         'workers': 0, 'elapsed_s': round(elapsed_s, 1)}
+    p = {
+        'rows_done': 0,
+        'rows_failed': 0,
+        'prompt_tokens': 0,
+        'completion_tokens': 0,
+        'inflight': 0,
+        'workers': 0,
+        'elapsed_s': round(elapsed_s, 1),
+    }
     try:
         with open(os.path.join(run_dir, 'plan.json'), encoding='utf-8') as f:
             total = json.load(f).get('rows_total')
@@ -149,6 +187,10 @@ class BudgetWatcher(threading.Thread):
         self._log = log or (lambda m: None)
         self._stop = threading.Event()
         self.tripped = None  # (finished, failed, errors_by_code) once the budget was exceeded
+        self.spent = None  # (reached, progress) once a spend budget (limits.max_*) was reached
+        self._started_ms = job['run'].get('started_at')
+        self._drain_s = (job.get('engine') or {}).get('request_timeout', 600000) / 1000 + 5
+        self._spend = any(job['limits'].get(k) is not None for k in ('max_completion_tokens', 'max_prompt_tokens', 'max_wall'))
 
     def counts(self):
         done, failed, codes = read_stats(self._run_dir)
@@ -166,17 +208,36 @@ class BudgetWatcher(threading.Thread):
             if now - last_progress >= PROGRESS_EVERY_S:
                 last_progress = now
                 emit_progress(self._run_dir, now - started)
+            if self._spend and self._check_spend(now - started):
+                return
             finished, failed, codes = self.counts()
             if budget_exceeded(self._limits, finished, failed):
                 self.tripped = (finished, failed, codes)
-                reason = (f'failure budget exceeded: {failed} of the first {finished} rows failed '
-                          f'({top_codes(codes)})')
+                reason = f'failure budget exceeded: {failed} of the first {finished} rows failed ({top_codes(codes)})'
                 self._log(f'{reason}; cancelling the inference')
                 # Workers blocked in a TRANSFORM don't see Spark's interrupt: they watch this file
                 # (src/worker/cancel.ts) and stop within a second.
                 write_cancel(self._run_dir, reason)
                 self._sc.cancelJobGroup(self._group)
                 return
+
+    def _check_spend(self, elapsed_s):
+        p = progress_of(self._run_dir, elapsed_s)
+        wall_ms = time.time() * 1000 - self._started_ms if self._started_ms else elapsed_s * 1000
+        reached = spend_reached(self._limits, p['prompt_tokens'], p['completion_tokens'], wall_ms)
+        if reached is None:
+            return False
+        self.spent = (reached, p)
+        reason = f'limits.{reached[0]} ({reached[1]}) reached'
+        self._log(f'{reason}; stopping the inference (requests in flight finish into the ledger)')
+        write_cancel(self._run_dir, reason)
+        # The workers see CANCEL, let their requests in flight finish and exit; give them that time
+        # before Spark's interrupt, bounded by the request timeout.
+        deadline = time.monotonic() + self._drain_s
+        while time.monotonic() < deadline and progress_of(self._run_dir, 0)['inflight'] > 0:
+            time.sleep(0.2)
+        self._sc.cancelJobGroup(self._group)
+        return True
 
     def stop(self):
         self._stop.set()

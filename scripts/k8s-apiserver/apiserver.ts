@@ -26,7 +26,11 @@ import { defaultCacheDir, ensureSchemas } from '../../src/k8s/schemas.ts';
 
 const HERE = import.meta.dirname;
 
-export interface Binaries { version: string; kubeApiserver: string; etcd: string }
+export interface Binaries {
+  version: string;
+  kubeApiserver: string;
+  etcd: string;
+}
 
 /** The cached binaries of the pinned version. @throws when build.sh has not run */
 export function binaries(cacheDir = defaultCacheDir()): Binaries {
@@ -35,7 +39,8 @@ export function binaries(cacheDir = defaultCacheDir()): Binaries {
   if (version === undefined) throw new Error(`${join(HERE, 'go.mod')} pins no k8s.io/kubernetes version`);
   const dir = join(cacheDir, 'k8s', version);
   const b = { version, kubeApiserver: join(dir, 'kube-apiserver'), etcd: join(dir, 'etcd') };
-  if (!existsSync(b.kubeApiserver) || !existsSync(b.etcd)) throw new Error(`no kube-apiserver/etcd in ${dir}: run scripts/k8s-apiserver/build.sh first`);
+  if (!existsSync(b.kubeApiserver) || !existsSync(b.etcd))
+    throw new Error(`no kube-apiserver/etcd in ${dir}: run scripts/k8s-apiserver/build.sh first`);
   return b;
 }
 
@@ -85,8 +90,19 @@ function startGroup(bin: string, args: string[], logFile: string): ChildProcess 
 async function stopGroup(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined) return;
   const exited = new Promise<void>((res) => p.once('exit', () => res()));
-  try { process.kill(-p.pid, 'SIGTERM'); } catch { return; }
-  const t = setTimeout(() => { try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* gone */ } }, 10_000);
+  const pgid = p.pid;
+  try {
+    process.kill(-pgid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const t = setTimeout(() => {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, 10_000);
   await exited;
   clearTimeout(t);
 }
@@ -103,7 +119,8 @@ function tail(file: string, n = 8): string {
 async function until(what: string, probe: () => Promise<boolean>, proc: ChildProcess, logFile: string, timeoutMs: number): Promise<void> {
   const t0 = Date.now();
   for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${what}: the process exited (${proc.exitCode ?? proc.signalCode}):\n${tail(logFile)}`);
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`${what}: the process exited (${proc.exitCode ?? proc.signalCode}):\n${tail(logFile)}`);
     if (await probe().catch(() => false)) return;
     if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not ready after ${timeoutMs} ms:\n${tail(logFile)}`);
     await delay(250);
@@ -120,14 +137,30 @@ export async function startApiserver(o: ApiserverOptions = {}): Promise<Apiserve
   const etcdLog = join(workDir, 'etcd.log');
   const apiserverLog = join(workDir, 'kube-apiserver.log');
   const procs: ChildProcess[] = [];
-  const killAll = (): void => { for (const p of procs) if (p.pid !== undefined && p.exitCode === null) try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } };
+  const killAll = (): void => {
+    for (const p of procs)
+      if (p.pid !== undefined && p.exitCode === null)
+        try {
+          process.kill(-p.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+  };
   // A test runner that exits must not leave an apiserver behind ...
   process.once('exit', killAll);
   // ... nor one that is killed (SIGTERM from a timeout, SIGKILL): a watchdog outlives us by at
   // most 2 s. It is told the process groups as they start, through its stdin.
-  const watchdog = spawn('bash', ['-c', `pids=""; while kill -0 ${process.pid} 2>/dev/null; do if read -r -t 2 p; then pids="$pids $p"; elif [ $? -le 128 ]; then sleep 2; fi; done; for p in $pids; do kill -9 -- -$p 2>/dev/null; done; rm -rf '${workDir}'`], {
-    detached: true, stdio: ['pipe', 'ignore', 'ignore'],
-  });
+  const watchdog = spawn(
+    'bash',
+    [
+      '-c',
+      `pids=""; while kill -0 ${process.pid} 2>/dev/null; do if read -r -t 2 p; then pids="$pids $p"; elif [ $? -le 128 ]; then sleep 2; fi; done; for p in $pids; do kill -9 -- -$p 2>/dev/null; done; rm -rf '${workDir}'`,
+    ],
+    {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    },
+  );
   watchdog.unref();
   watchdog.stdin?.on('error', () => undefined);
   const track = (p: ChildProcess): ChildProcess => {
@@ -138,7 +171,12 @@ export async function startApiserver(o: ApiserverOptions = {}): Promise<Apiserve
   const stop = async (so: { keepLogs?: boolean } = {}): Promise<void> => {
     process.removeListener('exit', killAll);
     for (const p of procs.reverse()) await stopGroup(p);
-    if (watchdog.pid !== undefined) try { process.kill(-watchdog.pid, 'SIGKILL'); } catch { /* gone */ }
+    if (watchdog.pid !== undefined)
+      try {
+        process.kill(-watchdog.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     watchdog.stdin?.destroy();
     if (so.keepLogs !== true) rmSync(workDir, { recursive: true, force: true });
   };
@@ -146,13 +184,21 @@ export async function startApiserver(o: ApiserverOptions = {}): Promise<Apiserve
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const t0 = Date.now();
-    const etcd = startGroup(bins.etcd, [
-      '--name=sparkinfer-test', `--data-dir=${join(workDir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=sparkinfer-test=http://127.0.0.1:${peerPort}`,
-      '--unsafe-no-fsync', '--log-level=warn',
-    ], etcdLog);
+    const etcd = startGroup(
+      bins.etcd,
+      [
+        '--name=sparkinfer-test',
+        `--data-dir=${join(workDir, 'etcd')}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-cluster=sparkinfer-test=http://127.0.0.1:${peerPort}`,
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+      ],
+      etcdLog,
+    );
     track(etcd);
     await until('etcd', async () => (await fetch(`${etcdUrl}/health`)).ok, etcd, etcdLog, timeoutMs);
     log(`etcd ready in ${Date.now() - t0} ms`);
@@ -164,53 +210,91 @@ export async function startApiserver(o: ApiserverOptions = {}): Promise<Apiserve
     writeFileSync(join(workDir, 'tokens.csv'), `${token},sparkinfer-test,sparkinfer-test-uid,"system:masters"\n`, { mode: 0o600 });
 
     const t1 = Date.now();
-    const api = startGroup(bins.kubeApiserver, [
-      `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-      `--cert-dir=${certDir}`,
-      `--token-auth-file=${join(workDir, 'tokens.csv')}`,
-      '--authorization-mode=RBAC',
-      `--service-account-key-file=${join(workDir, 'sa.pub')}`,
-      `--service-account-signing-key-file=${join(workDir, 'sa.key')}`,
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      '--service-cluster-ip-range=10.96.0.0/16',
-      // The `kubernetes` Service's endpoints may not be loopback; nothing here needs them.
-      '--endpoint-reconciler-type=none',
-      // Pod logs go through the apiserver to the node's kubelet; tests stand one in by address.
-      '--kubelet-preferred-address-types=InternalIP',
-      '--profiling=false', '--v=1',
-    ], apiserverLog);
+    const api = startGroup(
+      bins.kubeApiserver,
+      [
+        `--etcd-servers=${etcdUrl}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${apiPort}`,
+        `--cert-dir=${certDir}`,
+        `--token-auth-file=${join(workDir, 'tokens.csv')}`,
+        '--authorization-mode=RBAC',
+        `--service-account-key-file=${join(workDir, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(workDir, 'sa.key')}`,
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        '--service-cluster-ip-range=10.96.0.0/16',
+        // The `kubernetes` Service's endpoints may not be loopback; nothing here needs them.
+        '--endpoint-reconciler-type=none',
+        // Pod logs go through the apiserver to the node's kubelet; tests stand one in by address.
+        '--kubelet-preferred-address-types=InternalIP',
+        '--profiling=false',
+        '--v=1',
+      ],
+      apiserverLog,
+    );
     track(api);
     const url = `https://127.0.0.1:${apiPort}`;
     const caFile = join(certDir, 'apiserver.crt');
     const access = (): ClusterAccess => ({
-      server: url, namespace: 'default', context: 'sparkinfer-test', source: `test apiserver ${url}`,
-      tls: { insecureSkipVerify: false, ca: readFileSync(caFile) }, auth: { kind: 'token', token },
+      server: url,
+      namespace: 'default',
+      context: 'sparkinfer-test',
+      source: `test apiserver ${url}`,
+      tls: { insecureSkipVerify: false, ca: readFileSync(caFile) },
+      auth: { kind: 'token', token },
     });
-    await until('kube-apiserver', async () => {
-      if (!existsSync(caFile)) return false;
-      const c = new KubeClient(access(), { attempts: 1, requestTimeoutMs: 5000 });
-      try {
-        for await (const line of c.lines('/readyz', { accept: '*/*' })) if (line === 'ok') return true;
-        return false;
-      } finally {
-        await c.close();
-      }
-    }, api, apiserverLog, timeoutMs);
+    await until(
+      'kube-apiserver',
+      async () => {
+        if (!existsSync(caFile)) return false;
+        const c = new KubeClient(access(), { attempts: 1, requestTimeoutMs: 5000 });
+        try {
+          for await (const line of c.lines('/readyz', { accept: '*/*' })) if (line === 'ok') return true;
+          return false;
+        } finally {
+          await c.close();
+        }
+      },
+      api,
+      apiserverLog,
+      timeoutMs,
+    );
     log(`kube-apiserver ${bins.version} ready in ${Date.now() - t1} ms`);
 
     const kubeconfig = join(workDir, 'kubeconfig');
-    writeFileSync(kubeconfig, [
-      'apiVersion: v1', 'kind: Config',
-      'clusters:', `- name: sparkinfer-test`, `  cluster: {server: "${url}", certificate-authority: "${caFile}"}`,
-      'users:', `- name: sparkinfer-test`, `  user: {token: "${token}"}`,
-      'contexts:', `- name: sparkinfer-test`, '  context: {cluster: sparkinfer-test, user: sparkinfer-test, namespace: default}',
-      'current-context: sparkinfer-test', '',
-    ].join('\n'), { mode: 0o600 });
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        `- name: sparkinfer-test`,
+        `  cluster: {server: "${url}", certificate-authority: "${caFile}"}`,
+        'users:',
+        `- name: sparkinfer-test`,
+        `  user: {token: "${token}"}`,
+        'contexts:',
+        `- name: sparkinfer-test`,
+        '  context: {cluster: sparkinfer-test, user: sparkinfer-test, namespace: default}',
+        'current-context: sparkinfer-test',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
 
     const server: Apiserver = {
-      url, token, caFile, certFile: caFile, keyFile: join(certDir, 'apiserver.key'),
-      kubeconfig, access: access(), workDir, apiserverLog, etcdLog, stop,
+      url,
+      token,
+      caFile,
+      certFile: caFile,
+      keyFile: join(certDir, 'apiserver.key'),
+      kubeconfig,
+      access: access(),
+      workDir,
+      apiserverLog,
+      etcdLog,
+      stop,
       client: (namespace = 'default') => new KubeClient({ ...access(), namespace }),
     };
     if (o.crd !== false) {
@@ -234,7 +318,11 @@ export async function installCrd(server: Apiserver, timeoutMs = 60_000): Promise
     await c.apply(crd);
     const t0 = Date.now();
     for (;;) {
-      const got = await c.get<{ status?: { conditions?: { type: string; status: string }[] } }>({ apiVersion: crd.apiVersion, kind: crd.kind, name: crd.metadata.name });
+      const got = await c.get<{ status?: { conditions?: { type: string; status: string }[] } }>({
+        apiVersion: crd.apiVersion,
+        kind: crd.kind,
+        name: crd.metadata.name,
+      });
       if (got.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True')) break;
       if (Date.now() - t0 > timeoutMs) throw new Error(`CRD ${crd.metadata.name} not Established after ${timeoutMs} ms`);
       await delay(200);

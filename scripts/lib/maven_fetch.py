@@ -12,6 +12,7 @@ LIST has one `group:artifact:version sha256` a line (`#` comments). `MAVEN_REPO`
 repository URL (a mirror of Maven Central). Standard library only: setup runs it with the system
 python3, and deploy/Dockerfile with the Spark image's.
 """
+
 import hashlib
 import os
 import sys

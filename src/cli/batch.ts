@@ -8,7 +8,20 @@
  * file at `-o` (written beside it, then renamed, so a crash never leaves half a file). A rerun
  * after a failure resumes from the ledger there; the root stays for that reason (and its logs).
  */
-import { createReadStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
@@ -59,14 +72,24 @@ async function onlyEmbeddings(path: string): Promise<boolean> {
     } catch {
       return false; // the driver reports malformed lines
     }
-    if (url !== '/v1/embeddings') { rl.close(); return false; }
+    if (url !== '/v1/embeddings') {
+      rl.close();
+      return false;
+    }
     any = true;
   }
   return any;
 }
 
 /** The generated job (exported for tests and `--dry-run`-like inspection). */
-export function batchJob(o: Pick<BatchOptions, 'endpoint' | 'launch' | 'model' | 'kind' | 'keepModel'> & { input: string; partsDir: string; root: string; embeddings: boolean }): JobSpecInput {
+export function batchJob(
+  o: Pick<BatchOptions, 'endpoint' | 'launch' | 'model' | 'kind' | 'keepModel'> & {
+    input: string;
+    partsDir: string;
+    root: string;
+    embeddings: boolean;
+  },
+): JobSpecInput {
   const launch = o.launch === true;
   const keep = o.keepModel === true || (!launch && o.model === undefined);
   return {
@@ -85,7 +108,9 @@ export function batchJob(o: Pick<BatchOptions, 'endpoint' | 'launch' | 'model' |
 
 /** Joins the part files of a Spark text output into one file, atomically. Returns the line count. */
 export function joinParts(partsDir: string, target: string): number {
-  const parts = readdirSync(partsDir).filter((n) => n.startsWith('part-')).sort();
+  const parts = readdirSync(partsDir)
+    .filter((n) => n.startsWith('part-'))
+    .sort();
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`);
   const fd = openSync(tmp, 'w');
   let lines = 0;
@@ -111,7 +136,8 @@ export async function runBatch(o: BatchOptions): Promise<RunResult> {
   if ((o.endpoint === undefined) === (o.launch !== true)) throw new SpecError('sparkinfer batch: give either --endpoint URL or --launch');
   if (!existsSync(input) || !statSync(input).isFile()) throw new InputError(`sparkinfer batch: input file ${input} does not exist`);
   if (input === output) throw new SpecError('sparkinfer batch: -o is the input file; write the results somewhere else');
-  if (existsSync(output) && o.overwrite !== true) throw new InputError(`sparkinfer batch: ${output} exists; pass --overwrite to replace it`);
+  if (existsSync(output) && o.overwrite !== true)
+    throw new InputError(`sparkinfer batch: ${output} exists; pass --overwrite to replace it`);
   const root = `${output}.sparkinfer`;
   mkdirSync(root, { recursive: true });
   const partsDir = join(root, 'output');
@@ -120,7 +146,12 @@ export async function runBatch(o: BatchOptions): Promise<RunResult> {
   const jobPath = join(root, 'batch-job.json');
   writeFileSync(jobPath, JSON.stringify(job, null, 2)); // JSON is YAML: runJob reads it like any job file
   const result = await runJob({
-    jobPath, set: o.set ?? [], fresh: o.fresh === true, log: o.log, progress: o.progress, tty: o.tty,
+    jobPath,
+    set: o.set ?? [],
+    fresh: o.fresh === true,
+    log: o.log,
+    progress: o.progress,
+    tty: o.tty,
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
   });
   if (result.exitCode === 0) {
@@ -140,35 +171,63 @@ export function registerBatchCommand(program: Command): void {
     .requiredOption('-o, --output <file>', 'output file (JSON lines of id, custom_id, response, error)')
     .option('--endpoint <url>', 'an OpenAI-compatible endpoint, including /v1')
     .option('--launch', 'start a local llama-server for the run (embeddings-only when every line is /v1/embeddings)')
-    .option('--model <name>', 'model for every request (replaces each line\'s model); with --launch, the model to start (default: the demo model)')
+    .option(
+      '--model <name>',
+      "model for every request (replaces each line's model); with --launch, the model to start (default: the demo model)",
+    )
     .addOption(new Option('--kind <kind>', 'engine adapter for --endpoint').choices(['llama-server', 'vllm', 'openai']).default('openai'))
-    .option('--keep-model', 'send each line\'s own model even with --model')
+    .option('--keep-model', "send each line's own model even with --model")
     .option('--overwrite', 'replace the output file if it exists')
     .option('--fresh', 'ignore results of an earlier, unfinished run')
     .option('--set <path=value>', 'override a field of the generated job (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .option('--json', 'print the summary JSON as the last stdout line')
     .description('run an OpenAI Batch file with Spark (like `vllm run-batch`)')
-    .action(async (opts: { input: string; output: string; endpoint?: string; launch?: boolean; model?: string; kind: 'llama-server' | 'vllm' | 'openai'; keepModel?: boolean; overwrite?: boolean; fresh?: boolean; set: string[]; json?: boolean }) => {
-      const json = opts.json === true;
-      const ac = new AbortController();
-      const onSig = (): void => { process.stderr.write('\nsparkinfer: interrupted; stopping Spark and the engines\n'); ac.abort(); };
-      process.once('SIGINT', onSig);
-      process.once('SIGTERM', onSig);
-      const sinks = stderrSinks();
-      try {
-        const { summary, exitCode } = await runBatch({
-          input: opts.input, output: opts.output, kind: opts.kind, set: opts.set,
-          ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
-          ...(opts.launch === true ? { launch: true } : {}),
-          ...(opts.model !== undefined ? { model: opts.model } : {}),
-          keepModel: opts.keepModel === true, overwrite: opts.overwrite === true, fresh: opts.fresh === true,
-          log: sinks.log, progress: sinks.progress, tty: sinks.tty, signal: ac.signal,
-        });
-        printFinished(summary, sinks, json);
-        process.exitCode = exitCode;
-      } catch (err) {
-        const code = printFailure(err, json);
-        process.exitCode = code === EXIT.OK ? EXIT.RUNTIME : code;
-      }
-    });
+    .action(
+      async (opts: {
+        input: string;
+        output: string;
+        endpoint?: string;
+        launch?: boolean;
+        model?: string;
+        kind: 'llama-server' | 'vllm' | 'openai';
+        keepModel?: boolean;
+        overwrite?: boolean;
+        fresh?: boolean;
+        set: string[];
+        json?: boolean;
+      }) => {
+        const json = opts.json === true;
+        const ac = new AbortController();
+        const onSig = (): void => {
+          process.stderr.write('\nsparkinfer: interrupted; stopping Spark and the engines\n');
+          ac.abort();
+        };
+        process.once('SIGINT', onSig);
+        process.once('SIGTERM', onSig);
+        const sinks = stderrSinks();
+        try {
+          const { summary, exitCode } = await runBatch({
+            input: opts.input,
+            output: opts.output,
+            kind: opts.kind,
+            set: opts.set,
+            ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
+            ...(opts.launch === true ? { launch: true } : {}),
+            ...(opts.model !== undefined ? { model: opts.model } : {}),
+            keepModel: opts.keepModel === true,
+            overwrite: opts.overwrite === true,
+            fresh: opts.fresh === true,
+            log: sinks.log,
+            progress: sinks.progress,
+            tty: sinks.tty,
+            signal: ac.signal,
+          });
+          printFinished(summary, sinks, json);
+          process.exitCode = exitCode;
+        } catch (err) {
+          const code = printFailure(err, json);
+          process.exitCode = code === EXIT.OK ? EXIT.RUNTIME : code;
+        }
+      },
+    );
 }

@@ -24,8 +24,8 @@ export function stderrSinks(): StderrSinks {
 /** A run that ended (ok or not): the summary on stderr, and as JSON on stdout with `--json`. */
 export function printFinished(summary: Summary, sinks: StderrSinks, json: boolean): void {
   if (sinks.tty) process.stderr.write('\r\x1b[K');
-  process.stderr.write(formatSummary(summary) + '\n');
-  if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+  process.stderr.write(`${formatSummary(summary)}\n`);
+  if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 
 /** A run that could not start or crashed: the message on stderr, a failed summary with `--json`. Returns the exit code. */
@@ -33,6 +33,9 @@ export function printFailure(err: unknown, json: boolean): number {
   const code = exitCodeFor(err);
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`sparkinfer: ${message}\n`);
-  if (json) process.stdout.write(JSON.stringify(buildSummary({ runId: '', runDir: '', wallMs: 0, status: 'failed', exitCode: code, output: null, message })) + '\n');
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify(buildSummary({ runId: '', runDir: '', wallMs: 0, status: 'failed', exitCode: code, output: null, message }))}\n`,
+    );
   return code;
 }

@@ -16,10 +16,12 @@ import { checkInt } from '../checks.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 /** A commander parser for an integer flag; a non-number is quoted as the text given. */
-const positiveInt = (name: string) => (v: string): number => {
-  const n = Number(v);
-  return checkInt(name, v.trim() === '' || Number.isNaN(n) ? v : n, 1);
-};
+const positiveInt =
+  (name: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    return checkInt(name, v.trim() === '' || Number.isNaN(n) ? v : n, 1);
+  };
 
 function fail(err: unknown, json: boolean): never {
   process.exit(printFailure(err, json));
@@ -35,13 +37,16 @@ const program = new Command('sparkinfer')
 program
   .command('setup')
   .option('--check', 'only report what is present; exit 1 if something is missing')
-  .description('prepare, once, a pyspark venv, llama-server (a 25-45 min compile the first time) and the demo model in $SPARKINFER_CACHE (~/.cache/sparkinfer)')
+  .description(
+    'prepare, once, a pyspark venv, llama-server (a 25-45 min compile the first time) and the demo model in $SPARKINFER_CACHE (~/.cache/sparkinfer)',
+  )
   .action((opts: { check?: boolean }) => {
     // scripts/setup.sh does the work, for a checkout and an installed package alike; it runs
     // its jvm-archive step on this same Node.
     process.stderr.write(`sparkinfer: setup into ${cacheDir()} (venv: ${venvDir()})\n`);
     const r = spawnSync('bash', [setupScript(), ...(opts.check === true ? ['--check'] : [])], {
-      stdio: 'inherit', env: { ...process.env, SPARKINFER_NODE: process.env['SPARKINFER_NODE'] || process.execPath },
+      stdio: 'inherit',
+      env: { ...process.env, SPARKINFER_NODE: process.env.SPARKINFER_NODE || process.execPath },
     });
     process.exitCode = r.status ?? EXIT.RUNTIME;
   });
@@ -59,10 +64,12 @@ program
         // What infer() cannot work out in Python: the columns the templates read and a
         // client-side chat template. It fills in the rest of `run` (id, dir) itself.
         const run = {
-          columns, endpoint: job.engine.endpoint ?? '', engine_kind: engineKindOf(job),
+          columns,
+          endpoint: job.engine.endpoint ?? '',
+          engine_kind: engineKindOf(job),
           ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
         };
-        process.stdout.write(JSON.stringify({ ...job, run }) + '\n');
+        process.stdout.write(`${JSON.stringify({ ...job, run })}\n`);
       }
       process.stderr.write(`${jobPath}: ok (task ${job.task}, model ${job.model}, columns: ${columns.join(', ') || 'none'})\n`);
     } catch (err) {
@@ -94,9 +101,15 @@ program
     const sinks = stderrSinks();
     try {
       const { summary, exitCode } = await runJob({
-        jobPath, set: opts.set, fresh: opts.fresh === true, retryErrors: opts.retryErrors === true,
+        jobPath,
+        set: opts.set,
+        fresh: opts.fresh === true,
+        retryErrors: opts.retryErrors === true,
         ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-        log: sinks.log, progress: sinks.progress, tty: sinks.tty, signal: ac.signal,
+        log: sinks.log,
+        progress: sinks.progress,
+        tty: sinks.tty,
+        signal: ac.signal,
       });
       printFinished(summary, sinks, json);
       process.exitCode = exitCode;
@@ -109,7 +122,7 @@ program
   .command('jvm-archive')
   .option('--force', 'rebuild it even if it exists')
   .option('--json', 'print {path, built, bytes, seconds} as the last stdout line')
-  .description('build the JVM class-data archive that makes every later job\'s Spark start faster (once per Spark and Java install)')
+  .description("build the JVM class-data archive that makes every later job's Spark start faster (once per Spark and Java install)")
   .action(async (opts: { force?: boolean; json?: boolean }) => {
     const json = opts.json === true;
     try {
@@ -117,8 +130,12 @@ program
       const sinks = stderrSinks();
       const r = await buildJvmArchive({ force: opts.force === true, log: sinks.log });
       const mb = (r.bytes / 1048576).toFixed(0);
-      sinks.log(r.built ? `sparkinfer: wrote ${r.path} (${mb} MiB) in ${r.seconds.toFixed(0)} s; later jobs map it` : `sparkinfer: ${r.path} exists (${mb} MiB); --force rebuilds it`);
-      if (json) process.stdout.write(JSON.stringify(r) + '\n');
+      sinks.log(
+        r.built
+          ? `sparkinfer: wrote ${r.path} (${mb} MiB) in ${r.seconds.toFixed(0)} s; later jobs map it`
+          : `sparkinfer: ${r.path} exists (${mb} MiB); --force rebuilds it`,
+      );
+      if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
     } catch (err) {
       fail(err, json);
     }
@@ -139,61 +156,73 @@ program
     }
   });
 
-interface KubeFlags { kubeconfig?: string; context?: string; namespace?: string }
-const kubeOptions = (c: Command): Command => c
-  .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
-  .option('--context <name>', 'kubeconfig context (default: the current context)')
-  .option('-n, --namespace <ns>', 'namespace (default: the job\'s, else the context\'s)');
+interface KubeFlags {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+}
+const kubeOptions = (c: Command): Command =>
+  c
+    .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context (default: the current context)')
+    .option('-n, --namespace <ns>', "namespace (default: the job's, else the context's)");
 const connectOpts = (o: KubeFlags): KubeFlags => ({
   ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}),
   ...(o.context !== undefined ? { context: o.context } : {}),
   ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
 });
 
-kubeOptions(program
-  .command('submit')
-  .argument('<job>', 'job file (YAML)')
-  .addOption(new Option('--target <target>', 'where it runs').choices(['k8s']).default('k8s'))
-  .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
-  .option('--no-watch', 'return after submitting instead of following the run')
-  .option('--dry-run', 'validate on the server (dry run), store nothing')
-  .option('--image <image>', 'the sparkinfer image')
-  .description('submit a job as a SparkApplication (server-side apply) and follow it'))
-  .action(async (jobPath: string, opts: KubeFlags & { set: string[]; watch: boolean; dryRun?: boolean; image?: string }) => {
-    const k8s = await import('../k8s/submit.ts');
-    const { formatStatus } = await import('../k8s/watch.ts');
-    const { formatDriverProgress } = await import('../k8s/logs.ts');
-    const tty = process.stderr.isTTY === true;
-    try {
-      const r = await k8s.submit(jobPath, {
-        ...connectOpts(opts), set: opts.set, watch: opts.watch, dryRun: opts.dryRun === true,
-        ...(opts.image !== undefined ? { image: opts.image } : {}),
-      });
-      process.stdout.write(`${r.name}\n`);
-      if (!opts.watch || opts.dryRun === true) { await r.client.close(); return; }
-      const ac = new AbortController();
-      process.once('SIGINT', () => ac.abort());
-      try {
-        const out = await k8s.followRun(r, {
-          signal: ac.signal,
-          onStatus: (st) => process.stderr.write(`${formatStatus(st)}\n`),
-          onProgress: (p) => process.stderr.write(tty ? `\r\x1b[K${formatDriverProgress(p, tty)}` : `${formatDriverProgress(p, tty)}\n`),
-        });
-        process.exitCode = out.exitCode;
-      } catch (err) {
-        if (!ac.signal.aborted) throw err;
-        process.stderr.write(`${(await k8s.handleInterrupt(r.client, r.name)).message}\n`);
-        process.exitCode = EXIT.INTERRUPTED;
-      } finally {
-        await r.client.close();
-      }
-    } catch (err) {
-      fail(err, false);
+kubeOptions(
+  program
+    .command('submit')
+    .argument('<job>', 'job file (YAML)')
+    .addOption(new Option('--target <target>', 'where it runs').choices(['k8s']).default('k8s'))
+    .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
+    .option('--no-watch', 'return after submitting instead of following the run')
+    .option('--dry-run', 'validate on the server (dry run), store nothing')
+    .option('--image <image>', 'the sparkinfer image')
+    .description('submit a job as a SparkApplication (server-side apply) and follow it'),
+).action(async (jobPath: string, opts: KubeFlags & { set: string[]; watch: boolean; dryRun?: boolean; image?: string }) => {
+  const k8s = await import('../k8s/submit.ts');
+  const { formatStatus } = await import('../k8s/watch.ts');
+  const { formatDriverProgress } = await import('../k8s/logs.ts');
+  const tty = process.stderr.isTTY === true;
+  try {
+    const r = await k8s.submit(jobPath, {
+      ...connectOpts(opts),
+      set: opts.set,
+      watch: opts.watch,
+      dryRun: opts.dryRun === true,
+      ...(opts.image !== undefined ? { image: opts.image } : {}),
+    });
+    process.stdout.write(`${r.name}\n`);
+    if (!opts.watch || opts.dryRun === true) {
+      await r.client.close();
+      return;
     }
-  });
+    const ac = new AbortController();
+    process.once('SIGINT', () => ac.abort());
+    try {
+      const out = await k8s.followRun(r, {
+        signal: ac.signal,
+        onStatus: (st) => process.stderr.write(`${formatStatus(st)}\n`),
+        onProgress: (p) => process.stderr.write(tty ? `\r\x1b[K${formatDriverProgress(p, tty)}` : `${formatDriverProgress(p, tty)}\n`),
+      });
+      process.exitCode = out.exitCode;
+    } catch (err) {
+      if (!ac.signal.aborted) throw err;
+      process.stderr.write(`${(await k8s.handleInterrupt(r.client, r.name)).message}\n`);
+      process.exitCode = EXIT.INTERRUPTED;
+    } finally {
+      await r.client.close();
+    }
+  } catch (err) {
+    fail(err, false);
+  }
+});
 
-kubeOptions(program.command('status').argument('<run>', 'application name or run id').description('show a Kubernetes run\'s state'))
-  .action(async (name: string, opts: KubeFlags) => {
+kubeOptions(program.command('status').argument('<run>', 'application name or run id').description("show a Kubernetes run's state")).action(
+  async (name: string, opts: KubeFlags) => {
     const k8s = await import('../k8s/submit.ts');
     const { getStatus, formatStatus, exitCodeOfState } = await import('../k8s/watch.ts');
     const client = k8s.connect(connectOpts(opts));
@@ -206,42 +235,48 @@ kubeOptions(program.command('status').argument('<run>', 'application name or run
     } finally {
       await client.close();
     }
-  });
+  },
+);
 
-kubeOptions(program.command('logs').argument('<run>', 'application name or run id').option('-f, --follow', 'keep following').description('print the driver\'s log (progress lines go to stderr)'))
-  .action(async (name: string, opts: KubeFlags & { follow?: boolean }) => {
-    const k8s = await import('../k8s/submit.ts');
-    const { parseProgressLine, formatDriverProgress } = await import('../k8s/logs.ts');
-    const client = k8s.connect(connectOpts(opts));
-    try {
-      for await (const line of k8s.driverLogs(client, name, { follow: opts.follow === true })) {
-        const p = parseProgressLine(line);
-        if (p !== undefined) process.stderr.write(`${formatDriverProgress(p, false)}\n`);
-        else process.stdout.write(`${line}\n`);
-      }
-    } catch (err) {
-      fail(err, false);
-    } finally {
-      await client.close();
+kubeOptions(
+  program
+    .command('logs')
+    .argument('<run>', 'application name or run id')
+    .option('-f, --follow', 'keep following')
+    .description("print the driver's log (progress lines go to stderr)"),
+).action(async (name: string, opts: KubeFlags & { follow?: boolean }) => {
+  const k8s = await import('../k8s/submit.ts');
+  const { parseProgressLine, formatDriverProgress } = await import('../k8s/logs.ts');
+  const client = k8s.connect(connectOpts(opts));
+  try {
+    for await (const line of k8s.driverLogs(client, name, { follow: opts.follow === true })) {
+      const p = parseProgressLine(line);
+      if (p !== undefined) process.stderr.write(`${formatDriverProgress(p, false)}\n`);
+      else process.stdout.write(`${line}\n`);
     }
-  });
+  } catch (err) {
+    fail(err, false);
+  } finally {
+    await client.close();
+  }
+});
 
-kubeOptions(program.command('cancel').argument('<run>', 'application name or run id').description('delete a Kubernetes run\'s applications'))
-  .action(async (name: string, opts: KubeFlags) => {
-    const k8s = await import('../k8s/submit.ts');
-    const client = k8s.connect(connectOpts(opts));
-    try {
-      const r = await k8s.cancel(client, name);
-      process.stderr.write(`sparkinfer: deleted ${r.deleted.join(", ") || "nothing"}\n`);
-    } catch (err) {
-      fail(err, false);
-    } finally {
-      await client.close();
-    }
-  });
+kubeOptions(
+  program.command('cancel').argument('<run>', 'application name or run id').description("delete a Kubernetes run's applications"),
+).action(async (name: string, opts: KubeFlags) => {
+  const k8s = await import('../k8s/submit.ts');
+  const client = k8s.connect(connectOpts(opts));
+  try {
+    const r = await k8s.cancel(client, name);
+    process.stderr.write(`sparkinfer: deleted ${r.deleted.join(', ') || 'nothing'}\n`);
+  } catch (err) {
+    fail(err, false);
+  } finally {
+    await client.close();
+  }
+});
 
-// --- issue 6: `sparkinfer batch` (OpenAI Batch files), src/cli/batch.ts ---
+// `sparkinfer batch`: an OpenAI Batch file in, an OpenAI Batch file out (src/cli/batch.ts).
 registerBatchCommand(program);
-// --- end issue 6 ---
 
 await program.parseAsync(process.argv);

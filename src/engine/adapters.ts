@@ -29,6 +29,12 @@ export interface Generation {
   finishReason: string | null;
   promptTokens: number | null;
   completionTokens: number | null;
+  /**
+   * Prompt tokens the engine served from its prefix cache, when it says:
+   * `usage.prompt_tokens_details.cached_tokens` (OpenAI; vLLM with `--enable-prompt-tokens-details`;
+   * recent llama-server), else llama-server's `timings.cache_n`. Absent when the engine does not tell.
+   */
+  cachedPromptTokens?: number;
 }
 
 export type RequestBody = Record<string, unknown>;
@@ -50,8 +56,18 @@ export interface EngineAdapter {
 
 /** The order sampling keys are written in; unknown pass-through keys follow, sorted by name. */
 const SAMPLING_ORDER: readonly string[] = [
-  'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'repetition_penalty', 'repeat_penalty',
-  'presence_penalty', 'frequency_penalty', 'seed', 'stop', 'ignore_eos',
+  'max_tokens',
+  'temperature',
+  'top_p',
+  'top_k',
+  'min_p',
+  'repetition_penalty',
+  'repeat_penalty',
+  'presence_penalty',
+  'frequency_penalty',
+  'seed',
+  'stop',
+  'ignore_eos',
 ];
 
 /** Keys that the OpenAI API does not define; a generic server may reject them, so they are dropped. */
@@ -72,15 +88,18 @@ interface Dialect {
   responseFormat(schema: Record<string, unknown>, api: 'chat' | 'completion'): RequestBody;
 }
 
-const openAiFormat = (schema: Record<string, unknown>): RequestBody => ({ response_format: { type: 'json_schema', json_schema: { name: 'output', schema, strict: true } } });
+const openAiFormat = (schema: Record<string, unknown>): RequestBody => ({
+  response_format: { type: 'json_schema', json_schema: { name: 'output', schema, strict: true } },
+});
 
 const DIALECTS: Record<EngineKind, Dialect> = {
   'llama-server': {
     // llama-server reads `repeat_penalty`; an explicit `repeat_penalty` wins over the OpenAI-style name.
-    rename: (k, s) => (k === 'repetition_penalty' ? (s['repeat_penalty'] !== undefined ? undefined : 'repeat_penalty') : k),
+    rename: (k, s) => (k === 'repetition_penalty' ? (s.repeat_penalty !== undefined ? undefined : 'repeat_penalty') : k),
     // Chat reads response_format.json_schema.schema (no name needed); /v1/completions ignores
     // response_format and reads a top-level `json_schema` instead.
-    responseFormat: (schema, api) => (api === 'chat' ? { response_format: { type: 'json_schema', json_schema: { schema } } } : { json_schema: schema }),
+    responseFormat: (schema, api) =>
+      api === 'chat' ? { response_format: { type: 'json_schema', json_schema: { schema } } } : { json_schema: schema },
   },
   vllm: {
     // vLLM takes top_k, min_p, repetition_penalty and ignore_eos as extra body parameters.
@@ -117,7 +136,12 @@ export function adapterFor(kind: EngineKind): EngineAdapter {
     kind,
     paths: { chat: '/chat/completions', completions: '/completions', embeddings: '/embeddings' },
     buildChatBody: (model, messages, sampling, response) =>
-      withResponse(d, { model, messages: messages.map((m) => ({ role: m.role, content: m.content })), ...samplingFields(d, sampling) }, response, 'chat'),
+      withResponse(
+        d,
+        { model, messages: messages.map((m) => ({ role: m.role, content: m.content })), ...samplingFields(d, sampling) },
+        response,
+        'chat',
+      ),
     buildCompletionBody: (model, prompt, sampling, response) =>
       withResponse(d, { model, prompt, ...samplingFields(d, sampling) }, response, 'completion'),
     buildEmbeddingBody: (model, inputs) => ({ model, input: [...inputs], encoding_format: 'float' }),
@@ -153,40 +177,44 @@ function optCount(v: unknown): number | null {
 function parseGeneration(json: unknown, api: 'chat' | 'completion'): Generation {
   if (!isRecord(json)) throw bad('expected a JSON object', json);
   // Some servers answer 200 with an error object; treat it as a failed attempt, not as text.
-  if (json['error'] !== undefined && json['choices'] === undefined) throw bad('error object in a 2xx answer', json);
-  const choices = json['choices'];
+  if (json.error !== undefined && json.choices === undefined) throw bad('error object in a 2xx answer', json);
+  const choices = json.choices;
   const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
   if (!isRecord(first)) throw bad('expected `choices[0]`', json);
   let text: string | null;
   let reasoning: string | null = null;
   if (api === 'chat') {
-    const message = first['message'];
+    const message = first.message;
     if (!isRecord(message)) throw bad('expected `choices[0].message`', json);
-    text = optString(message['content']);
-    reasoning = optString(message['reasoning_content']) || optString(message['reasoning']) || null;
+    text = optString(message.content);
+    reasoning = optString(message.reasoning_content) || optString(message.reasoning) || null;
   } else {
-    text = optString(first['text']);
-    if (text === null && first['text'] !== null) throw bad('expected `choices[0].text`', json);
+    text = optString(first.text);
+    if (text === null && first.text !== null) throw bad('expected `choices[0].text`', json);
   }
-  const usage = isRecord(json['usage']) ? json['usage'] : {};
+  const usage = isRecord(json.usage) ? json.usage : {};
+  const details = isRecord(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
+  const timings = isRecord(json.timings) ? json.timings : {};
+  const cached = optCount(details.cached_tokens) ?? optCount(timings.cache_n);
   return {
     text,
     reasoning,
-    finishReason: optString(first['finish_reason']),
-    promptTokens: optCount(usage['prompt_tokens']),
-    completionTokens: optCount(usage['completion_tokens']),
+    finishReason: optString(first.finish_reason),
+    promptTokens: optCount(usage.prompt_tokens),
+    completionTokens: optCount(usage.completion_tokens),
+    ...(cached !== null ? { cachedPromptTokens: cached } : {}),
   };
 }
 
 function parseEmbeddings(json: unknown, expectedCount?: number): number[][] {
-  if (!isRecord(json) || !Array.isArray(json['data'])) throw bad('expected `data` array', json);
-  const items = json['data'].map((item: unknown, i: number) => {
+  if (!isRecord(json) || !Array.isArray(json.data)) throw bad('expected `data` array', json);
+  const items = json.data.map((item: unknown, i: number) => {
     if (!isRecord(item)) throw bad(`expected an object at data[${i}]`, json);
-    const vec = item['embedding'];
+    const vec = item.embedding;
     if (!Array.isArray(vec) || vec.length === 0 || !vec.every((x) => typeof x === 'number')) {
       throw bad(`expected a flat number array at data[${i}].embedding`, json);
     }
-    return { index: typeof item['index'] === 'number' ? item['index'] : i, vec: vec as number[] };
+    return { index: typeof item.index === 'number' ? item.index : i, vec: vec as number[] };
   });
   items.sort((a, b) => a.index - b.index);
   if (expectedCount !== undefined && items.length !== expectedCount) {
@@ -202,7 +230,12 @@ function parseEmbeddings(json: unknown, expectedCount?: number): number[][] {
  * probe rows, and each encoder falls back to the plain build when it would differ (e.g. a
  * pass-through sampling key that collides with `model` or `messages`).
  */
-export function makeBodyEncoder(adapter: EngineAdapter, model: string, sampling: Sampling, response?: ResponseFormat): {
+export function makeBodyEncoder(
+  adapter: EngineAdapter,
+  model: string,
+  sampling: Sampling,
+  response?: ResponseFormat,
+): {
   chat(messages: readonly ChatMessage[]): string;
   completion(prompt: string): string;
 } {
@@ -212,19 +245,26 @@ export function makeBodyEncoder(adapter: EngineAdapter, model: string, sampling:
     const field = api === 'chat' ? 'messages' : 'prompt';
     let probe: RequestBody;
     try {
-      probe = api === 'chat' ? adapter.buildChatBody(model, [], sampling, response) : adapter.buildCompletionBody(model, '', sampling, response);
+      probe =
+        api === 'chat' ? adapter.buildChatBody(model, [], sampling, response) : adapter.buildCompletionBody(model, '', sampling, response);
     } catch {
       return undefined; // the plain build throws per row, as before
     }
     const keys = Object.keys(probe);
     if (keys[0] !== 'model' || keys[1] !== field) return undefined;
     const rest: RequestBody = { ...probe };
-    delete rest['model'];
+    delete rest.model;
     delete rest[field];
     const restJson = JSON.stringify(rest);
     return { head: `{"model":${JSON.stringify(model)},"${field}":`, tail: restJson === '{}' ? '}' : `,${restJson.slice(1)}` };
   };
-  const probes: ChatMessage[][] = [[], [{ role: 'system', content: 's "q" \\ \n\u2028' }, { role: 'user', content: 'u\u00e9\ud83d\ude00' }]];
+  const probes: ChatMessage[][] = [
+    [],
+    [
+      { role: 'system', content: 's "q" \\ \n\u2028' },
+      { role: 'user', content: 'u\u00e9\ud83d\ude00' },
+    ],
+  ];
   let chat = slowChat;
   const cf = frame('chat');
   if (cf !== undefined) {
@@ -244,8 +284,15 @@ export function makeBodyEncoder(adapter: EngineAdapter, model: string, sampling:
   const pf = frame('completion');
   if (pf !== undefined) {
     const { head, tail } = pf;
-    const fast = (prompt: string): string => (typeof prompt === 'string' ? `${head}${JSON.stringify(prompt)}${tail}` : slowCompletion(prompt));
-    if (probes.every((p) => { const t = p.map((m) => m.content).join('|'); return fast(t) === slowCompletion(t); })) completion = fast;
+    const fast = (prompt: string): string =>
+      typeof prompt === 'string' ? `${head}${JSON.stringify(prompt)}${tail}` : slowCompletion(prompt);
+    if (
+      probes.every((p) => {
+        const t = p.map((m) => m.content).join('|');
+        return fast(t) === slowCompletion(t);
+      })
+    )
+      completion = fast;
   }
   return { chat, completion };
 }

@@ -103,7 +103,8 @@ export class EngineClient {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw badArgument(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${options.endpoint}\``);
     }
-    if (url.search !== '' || url.hash !== '') throw badArgument(`Expected \`endpoint\` without a query or fragment, got \`${options.endpoint}\``);
+    if (url.search !== '' || url.hash !== '')
+      throw badArgument(`Expected \`endpoint\` without a query or fragment, got \`${options.endpoint}\``);
     if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey === '' || /[\r\n]/.test(options.apiKey))) {
       throw badArgument('Expected `apiKey` to be a non-empty single-line string');
     }
@@ -128,12 +129,19 @@ export class EngineClient {
       this.#control = options.dispatcher;
     } else {
       const work = new Http1Pool({
-        url, connections, connectTimeoutMs, headers: pairs(this.#postHeaders),
-        idleCloseMs: checkInt('idleCloseMs', options.idleCloseMs ?? IDLE_CLOSE_MS, 1), maxBodyBytes: this.#maxBytes,
+        url,
+        connections,
+        connectTimeoutMs,
+        headers: pairs(this.#postHeaders),
+        idleCloseMs: checkInt('idleCloseMs', options.idleCloseMs ?? IDLE_CLOSE_MS, 1),
+        maxBodyBytes: this.#maxBytes,
       });
       const control = new Pool(url.origin, {
-        pipelining: 1, connect: { timeout: connectTimeoutMs }, connections: CONTROL_CONNECTIONS,
-        headersTimeout: this.controlTimeoutMs, bodyTimeout: this.controlTimeoutMs,
+        pipelining: 1,
+        connect: { timeout: connectTimeoutMs },
+        connections: CONTROL_CONNECTIONS,
+        headersTimeout: this.controlTimeoutMs,
+        bodyTimeout: this.controlTimeoutMs,
       });
       this.#owned.push(work, control);
       this.#work = work;
@@ -157,13 +165,18 @@ export class EngineClient {
     // An engine or a proxy in front of it answering an error page or a login form with 200.
     const type = res instanceof Answer ? res.contentType : headerValue(res.headers['content-type']);
     if (type !== undefined && !/\bjson\b/i.test(type)) {
-      throw new BadResponseError(`engine answered HTTP ${res.status} with content-type ${this.#redact(excerpt(type))}, not JSON (${Buffer.byteLength(res.text)} bytes): ${this.#redact(excerpt(res.text.slice(0, 200)))}`);
+      throw new BadResponseError(
+        `engine answered HTTP ${res.status} with content-type ${this.#redact(excerpt(type))}, not JSON (${Buffer.byteLength(res.text)} bytes): ${this.#redact(excerpt(res.text.slice(0, 200)))}`,
+      );
     }
     try {
       res.json = JSON.parse(res.text);
       return res;
     } catch (cause) {
-      throw new BadResponseError(`engine answered HTTP ${res.status} with a complete body that is not JSON (${Buffer.byteLength(res.text)} bytes): ${this.#redact(excerpt(res.text.slice(-200)))}`, { cause });
+      throw new BadResponseError(
+        `engine answered HTTP ${res.status} with a complete body that is not JSON (${Buffer.byteLength(res.text)} bytes): ${this.#redact(excerpt(res.text.slice(-200)))}`,
+        { cause },
+      );
     }
   }
 
@@ -172,7 +185,14 @@ export class EngineClient {
    * Any status resolves; `json` is set when the body parses. Transport failures throw as in `post`.
    */
   async get(path: string, options: RequestOptions = {}): Promise<EngineResponse> {
-    const res = await this.#send(this.#control, 'GET', this.#rootPath + path, undefined, options.timeoutMs ?? this.controlTimeoutMs, options.signal);
+    const res = await this.#send(
+      this.#control,
+      'GET',
+      this.#rootPath + path,
+      undefined,
+      options.timeoutMs ?? this.controlTimeoutMs,
+      options.signal,
+    );
     try {
       res.json = res.text === '' ? undefined : JSON.parse(res.text);
     } catch {
@@ -183,7 +203,11 @@ export class EngineClient {
 
   /** Closes the client's own pools after their in-flight requests finish. Calling it again waits for the same. */
   close(): Promise<void> {
-    this.#closed ??= Promise.all(this.#owned.map(async (p) => { await p.close(); })).then(() => undefined);
+    this.#closed ??= Promise.all(
+      this.#owned.map(async (p) => {
+        await p.close();
+      }),
+    ).then(() => undefined);
     return this.#closed;
   }
 
@@ -193,21 +217,39 @@ export class EngineClient {
   }
 
   /** One attempt; the response's `json` is left undefined for the caller to fill. */
-  async #send(target: Http1Pool | Dispatcher, method: 'GET' | 'POST', path: string, body: string | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<EngineResponse> {
+  async #send(
+    target: Http1Pool | Dispatcher,
+    method: 'GET' | 'POST',
+    path: string,
+    body: string | undefined,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<EngineResponse> {
     signal?.throwIfAborted();
     const started = performance.now();
     // No AbortController, listener or timer per request: the client's deadline sweep and one
     // listener per caller signal cancel the request (`Exchange.cancel`).
     const x = new Exchange(started, timeoutMs, this.#maxBytes);
-    const res = new Promise<void>((resolve, reject) => { x.resolve = resolve; x.reject = reject; });
+    const res = new Promise<void>((resolve, reject) => {
+      x.resolve = resolve;
+      x.reject = reject;
+    });
     this.#track(x, signal);
     try {
       if (target instanceof Http1Pool && body !== undefined) target.post(path, body, x);
       else {
-        (target as Dispatcher).dispatch({
-          origin: this.#origin, path, method, headers: body !== undefined ? this.#postHeaders : this.#getHeaders, body: body ?? null,
-          headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
-        }, x);
+        (target as Dispatcher).dispatch(
+          {
+            origin: this.#origin,
+            path,
+            method,
+            headers: body !== undefined ? this.#postHeaders : this.#getHeaders,
+            body: body ?? null,
+            headersTimeout: timeoutMs,
+            bodyTimeout: timeoutMs,
+          },
+          x,
+        );
       }
       await res;
       // http1/conn.ts checks the framing itself and hands over the decoded text.
@@ -228,10 +270,13 @@ export class EngineClient {
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       const url = `${this.#origin}${path}`;
-      const mapped = x.reason instanceof TimeoutError
-        ? new TimeoutError('request', timeoutMs, { cause: err })
-        : mapTransportError(err, { phase: x.phase, url, timeoutMs, maxBytes: this.#maxBytes, redact: (t) => this.#redact(t) });
-      this.#logger?.debug?.(`${method} ${url} failed after ${Math.round(performance.now() - started)}ms: ${mapped instanceof Error ? mapped.message : String(mapped)}`);
+      const mapped =
+        x.reason instanceof TimeoutError
+          ? new TimeoutError('request', timeoutMs, { cause: err })
+          : mapTransportError(err, { phase: x.phase, url, timeoutMs, maxBytes: this.#maxBytes, redact: (t) => this.#redact(t) });
+      this.#logger?.debug?.(
+        `${method} ${url} failed after ${Math.round(performance.now() - started)}ms: ${mapped instanceof Error ? mapped.message : String(mapped)}`,
+      );
       throw mapped;
     } finally {
       this.#untrack(x, signal);
@@ -248,10 +293,14 @@ export class EngineClient {
       const s = new Set<Exchange>();
       set = s;
       this.#bySignal.set(signal, s);
-      signal.addEventListener('abort', () => {
-        for (const e of s) e.cancel(signal.reason);
-        s.clear();
-      }, { once: true });
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const e of s) e.cancel(signal.reason);
+          s.clear();
+        },
+        { once: true },
+      );
     }
     set.add(x);
   }

@@ -1,5 +1,5 @@
 /**
- * Engine errors. Each class has one stable code (DESIGN.md "Error codes"). HTTP status codes map
+ * Engine errors. Each class has one stable code (docs/architecture.md, "Error codes"). HTTP status codes map
  * to classes in exactly one place: `errorFromStatus`.
  */
 import { SparkinferError } from '../errors.ts';

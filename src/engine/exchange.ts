@@ -20,7 +20,10 @@ export interface EngineResponse {
 }
 
 /** Turns an undici or socket error into an engine error; anything unknown passes through. */
-export function mapTransportError(err: unknown, at: { phase: 'headers' | 'body'; url: string; timeoutMs: number; maxBytes: number; redact: (text: string) => string }): unknown {
+export function mapTransportError(
+  err: unknown,
+  at: { phase: 'headers' | 'body'; url: string; timeoutMs: number; maxBytes: number; redact: (text: string) => string },
+): unknown {
   const { phase, url, timeoutMs } = at;
   if (err instanceof TruncatedResponseError) return err;
   const code = errorCode(err);
@@ -35,14 +38,14 @@ export function mapTransportError(err: unknown, at: { phase: 'headers' | 'body';
   if (phase === 'body') {
     return new TruncatedResponseError(`engine response from ${url} was cut mid-body: ${detail} (${code})`, { cause: err });
   }
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return new ConnectError(code, `cannot connect to engine at ${url}: connect timed out (${code})`, { cause: err });
+  if (code === 'UND_ERR_CONNECT_TIMEOUT')
+    return new ConnectError(code, `cannot connect to engine at ${url}: connect timed out (${code})`, { cause: err });
   if (code.startsWith('E') || code.startsWith('UND_ERR_') || code.startsWith('HPE_')) {
     const what = code === 'ECONNREFUSED' ? 'connection refused' : detail;
     return new ConnectError(code, `cannot reach engine at ${url}: ${what} (${code})`, { cause: err });
   }
   return err;
 }
-
 
 /**
  * One request, as an undici dispatch handler (collects the status, headers and body chunks, with
@@ -160,7 +163,7 @@ export class Answer implements EngineResponse {
   }
 
   get headers(): Http1Headers {
-    return this.#headers ??= headersOf(this.#fields);
+    return (this.#headers ??= headersOf(this.#fields));
   }
 }
 

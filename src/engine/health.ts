@@ -60,7 +60,9 @@ function healthMessage(text: string): string {
   try {
     const j = JSON.parse(text) as { error?: { message?: unknown } };
     if (typeof j.error?.message === 'string') return j.error.message;
-  } catch { /* not JSON: show the text */ }
+  } catch {
+    /* not JSON: show the text */
+  }
   return text;
 }
 
@@ -101,7 +103,8 @@ export async function waitForHealth(options: WaitForHealthOptions): Promise<Heal
   const now = options.now ?? (() => performance.now());
   const sleep = options.sleep ?? defaultSleep;
   const { signal, logger } = options;
-  const client = options.client ?? new EngineClient({ endpoint: options.rootUrl ?? '', controlTimeoutMs: Math.max(1, Math.ceil(pollTimeoutMs)) });
+  const client =
+    options.client ?? new EngineClient({ endpoint: options.rootUrl ?? '', controlTimeoutMs: Math.max(1, Math.ceil(pollTimeoutMs)) });
   const url = `${client.rootUrl}/health`;
   const started = now();
   let lastLog = -Infinity;

@@ -169,6 +169,7 @@ export function engineLoad(metrics: string | PrometheusMetrics): EngineLoad {
     running: sum(m.get('llamacpp:requests_processing')),
     kvUsage: max(m.get('llamacpp:kv_cache_usage_ratio')),
   };
-  if (llama.waiting !== undefined || llama.running !== undefined || llama.kvUsage !== undefined) return { source: 'llama-server', ...llama };
+  if (llama.waiting !== undefined || llama.running !== undefined || llama.kvUsage !== undefined)
+    return { source: 'llama-server', ...llama };
   return { source: undefined, waiting: undefined, running: undefined, kvUsage: undefined };
 }

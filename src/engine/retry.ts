@@ -4,7 +4,13 @@
  * (but for http1/conn.ts's one resend of a request whose reused keep-alive socket died before answering).
  */
 import {
-  BadResponseError, ConnectError, ContextLengthError, EngineOutageError, HttpError, ResponseTooLargeError, TimeoutError,
+  BadResponseError,
+  ConnectError,
+  ContextLengthError,
+  EngineOutageError,
+  HttpError,
+  ResponseTooLargeError,
+  TimeoutError,
   TruncatedResponseError,
 } from './errors.ts';
 import { badArgument, checkInt, checkNumber } from '../checks.ts';
@@ -25,7 +31,10 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
-  baseMs: 250, capMs: 30_000, maxRetries: 4, retryAfterCapMs: 120_000,
+  baseMs: 250,
+  capMs: 30_000,
+  maxRetries: 4,
+  retryAfterCapMs: 120_000,
 });
 
 /** Builds a policy from partial options, validating every field up front. */
@@ -53,9 +62,7 @@ export interface RetryDecision {
 }
 
 /** System error codes that mean nothing is listening: the engine is down, not slow. */
-const OUTAGE_ERRNOS: ReadonlySet<string> = new Set([
-  'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-]);
+const OUTAGE_ERRNOS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** True when the failure means the engine is down (refused, unreachable), not merely failing. */
 export function isOutage(error: unknown): boolean {
@@ -109,7 +116,13 @@ export function parseRetryAfter(header: string | undefined | null, now: number):
  * @param random returns a number in [0, 1); inject it for tests
  * @param now the clock in epoch ms, only read for an HTTP-date `retry-after` (default Date.now())
  */
-export function classify(outcome: unknown, attempt: number, policy: RetryPolicy, random: () => number, now: number = Date.now()): RetryDecision {
+export function classify(
+  outcome: unknown,
+  attempt: number,
+  policy: RetryPolicy,
+  random: () => number,
+  now: number = Date.now(),
+): RetryDecision {
   checkInt('attempt', attempt, 1);
   const no: RetryDecision = { retry: false, delayMs: 0, outage: false };
   if (isOutage(outcome)) {
@@ -122,15 +135,21 @@ export function classify(outcome: unknown, attempt: number, policy: RetryPolicy,
   } else if (outcome instanceof HttpError) {
     retryable = isRetryableStatus(outcome.status);
     retryAfter = outcome.retryAfter;
-  } else if (outcome instanceof ConnectError || outcome instanceof TimeoutError
-    || outcome instanceof TruncatedResponseError || outcome instanceof BadResponseError || outcome instanceof ResponseTooLargeError) {
+  } else if (
+    outcome instanceof ConnectError ||
+    outcome instanceof TimeoutError ||
+    outcome instanceof TruncatedResponseError ||
+    outcome instanceof BadResponseError ||
+    outcome instanceof ResponseTooLargeError
+  ) {
     retryable = true;
   }
   if (!retryable || attempt > policy.maxRetries) return no;
   const after = parseRetryAfter(retryAfter, now);
-  const delayMs = after === undefined
-    ? backoffMs(attempt, policy, random)
-    : Math.min(after, policy.retryAfterCapMs) + Math.floor(clamp01(random()) * policy.baseMs);
+  const delayMs =
+    after === undefined
+      ? backoffMs(attempt, policy, random)
+      : Math.min(after, policy.retryAfterCapMs) + Math.floor(clamp01(random()) * policy.baseMs);
   return { retry: true, delayMs, outage: false };
 }
 

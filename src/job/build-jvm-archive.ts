@@ -52,9 +52,18 @@ function trainingJob(endpoint: string): string {
 export async function buildJvmArchive(o: BuildArchiveOptions): Promise<BuildArchiveResult> {
   const t0 = Date.now();
   const path = jvmArchivePath(sparkSubmitBin(packageRoot()));
-  const sizeOf = (file: string): number => { try { return statSync(file).size; } catch { return -1; } };
+  const sizeOf = (file: string): number => {
+    try {
+      return statSync(file).size;
+    } catch {
+      return -1;
+    }
+  };
   if (!safeInOptions(path)) {
-    throw new SparkinferError('E_RUNTIME', `the cache path ${path} has whitespace or quotes, which Spark's java options cannot carry; set SPARKINFER_CACHE to a plain path`);
+    throw new SparkinferError(
+      'E_RUNTIME',
+      `the cache path ${path} has whitespace or quotes, which Spark's java options cannot carry; set SPARKINFER_CACHE to a plain path`,
+    );
   }
   const existing = sizeOf(path);
   if (o.force !== true && existing > 0) return { path, built: false, bytes: existing, seconds: 0 };
@@ -64,13 +73,18 @@ export async function buildJvmArchive(o: BuildArchiveOptions): Promise<BuildArch
   const fake = await startSimServer({ mode: 'instant', model: 'training' });
   try {
     const rows = Array.from({ length: TRAINING_ROWS }, (_, i) => JSON.stringify({ n: i, question: `What is ${i} + ${i}?` }));
-    writeFileSync(join(work, 'input.jsonl'), rows.join('\n') + '\n');
+    writeFileSync(join(work, 'input.jsonl'), `${rows.join('\n')}\n`);
     writeFileSync(join(work, 'job.yaml'), trainingJob(`${fake.url}/v1`));
     o.log(`sparkinfer: building the JVM class-data archive (a ${TRAINING_ROWS}-row job against the instant fake engine; about a minute)`);
     const { summary, exitCode } = await runJob({
-      jobPath: join(work, 'job.yaml'), log: o.log, progress: () => {}, tty: false, jvmArchive: { create: partial },
+      jobPath: join(work, 'job.yaml'),
+      log: o.log,
+      progress: () => {},
+      tty: false,
+      jvmArchive: { create: partial },
     });
-    if (exitCode !== 0) throw new SparkinferError('E_RUNTIME', `the training job failed (${summary.message ?? summary.status}); see ${summary.run_dir}`);
+    if (exitCode !== 0)
+      throw new SparkinferError('E_RUNTIME', `the training job failed (${summary.message ?? summary.status}); see ${summary.run_dir}`);
     const bytes = sizeOf(partial);
     if (bytes <= 0) throw new SparkinferError('E_RUNTIME', `the JVM wrote no archive at ${partial}; its log is under ${work}`);
     renameSync(partial, path);

@@ -1,5 +1,5 @@
 /**
- * The CLI's early look at earlier runs (DESIGN.md "Reliability model", 4). The driver
+ * The CLI's early look at earlier runs (docs/architecture.md, "Reliability model", 4). The driver
  * (python/sparkinfer/resume.py) makes the same checks and does the resume itself; doing them here
  * too makes a changed job an exit 2 in milliseconds, before an engine or a JVM starts.
  *
@@ -43,7 +43,10 @@ function ledgerFiles(runDir: string): string[] {
       return false;
     }
   };
-  return names.filter((n) => n.endsWith('.jsonl')).map((n) => join(d, n)).filter(withContent);
+  return names
+    .filter((n) => n.endsWith('.jsonl'))
+    .map((n) => join(d, n))
+    .filter(withContent);
 }
 
 /** Unconsumed earlier runs of this output that finished at least one row, oldest first. */
@@ -66,7 +69,7 @@ export function earlierRuns(root: string, currentId: string): EarlierRun[] {
     } catch {
       continue;
     }
-    const run = (job['run'] ?? {}) as { fingerprint?: unknown };
+    const run = (job.run ?? {}) as { fingerprint?: unknown };
     out.push({ id, dir, fingerprint: typeof run.fingerprint === 'string' ? run.fingerprint : '', job, ledgerFiles: files });
   }
   return out;
@@ -82,7 +85,7 @@ export function describeChange(earlier: Record<string, unknown>, current: Record
 export function markConsumed(runDir: string, by: string, reason: 'fresh' | 'resumed' | 'completed'): void {
   const path = join(runDir, CONSUMED);
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify({ by, reason, at: new Date().toISOString() }) + '\n');
+  writeFileSync(tmp, `${JSON.stringify({ by, reason, at: new Date().toISOString() })}\n`);
   renameSync(tmp, path);
 }
 
@@ -107,7 +110,9 @@ export function checkEarlierRuns(c: ResumeCheck): EarlierRun[] {
   }
   for (const r of runs) {
     if (r.fingerprint !== c.fingerprint) {
-      throw new InputError(`the job changed since run ${r.id} (changed: ${describeChange(r.job, c.job)}); rerun with --fresh to start over, or restore the job to resume it`);
+      throw new InputError(
+        `the job changed since run ${r.id} (changed: ${describeChange(r.job, c.job)}); rerun with --fresh to start over, or restore the job to resume it`,
+      );
     }
   }
   return runs;

@@ -3,7 +3,7 @@
  * driver → progress → summary. The engine start never delays a spec or input error: the spec is
  * checked before anything starts, and the driver checks the input before it waits for the engine.
  */
-import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { engineKindOf, type Job } from '../spec/schema.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
@@ -16,10 +16,12 @@ import { acquireLock, makeRunDir, newRunId, pidDir, RESERVE_FILE, resolvePath, r
 import { checkEarlierRuns } from './resume.ts';
 import { budgetExceeded, budgetMessage } from './budget.ts';
 import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
-import { killGroup, isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
+import { isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
-import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
+import { ProgressTicker, readProgress, sparkTasks } from '../spark/progress.ts';
+import { formatVerdict, Timeline } from '../report/timeline.ts';
+import { writeRunReport } from '../report/run-report.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
@@ -54,9 +56,17 @@ export function inputIdentity(job: Job, baseDir: string): string {
   const local = p.replace(/^file:(\/\/)?/, '');
   const parts: string[] = [];
   const walk = (f: string): void => {
-    let st;
-    try { st = statSync(f); } catch { parts.push(`${f}:missing`); return; }
-    if (st.isDirectory()) for (const n of readdirSync(f).sort()) { if (!n.startsWith('.') && !n.startsWith('_')) walk(join(f, n)); }
+    let st: Stats;
+    try {
+      st = statSync(f);
+    } catch {
+      parts.push(`${f}:missing`);
+      return;
+    }
+    if (st.isDirectory())
+      for (const n of readdirSync(f).sort()) {
+        if (!n.startsWith('.') && !n.startsWith('_')) walk(join(f, n));
+      }
     else parts.push(`${f}:${st.size}:${Math.round(st.mtimeMs)}`);
   };
   walk(local);
@@ -69,7 +79,10 @@ export interface RunResult {
 }
 
 /** Resolves the job (validation, columns, fingerprint) without starting anything. */
-export function resolveJob(jobPath: string, set: string[] = []): { job: Job; baseDir: string; columns: string[]; chatTemplate: ChatTemplateSource | undefined } {
+export function resolveJob(
+  jobPath: string,
+  set: string[] = [],
+): { job: Job; baseDir: string; columns: string[]; chatTemplate: ChatTemplateSource | undefined } {
   const job = loadJobFile(jobPath, { set });
   const columns = referencedColumns(job.prompt);
   const baseDir = dirname(resolve(jobPath));
@@ -88,11 +101,18 @@ export function chatTemplateOf(job: Job, baseDir: string): ChatTemplateSource | 
 export async function runJob(o: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const { job, baseDir, columns, chatTemplate } = resolveJob(o.jobPath, o.set ?? []);
-  if (!existsSync(workerBundlePath())) throw new SparkinferError('E_RUNTIME', `worker bundle missing at ${workerBundlePath()}; in a checkout run 'npm run setup', else reinstall sparkinfer`);
+  if (!existsSync(workerBundlePath()))
+    throw new SparkinferError(
+      'E_RUNTIME',
+      `worker bundle missing at ${workerBundlePath()}; in a checkout run 'npm run setup', else reinstall sparkinfer`,
+    );
   requireSparkSubmit(packageRoot());
   const cloud = cloudJars();
   if (cloud.missing.length > 0 && usesS3a(job)) {
-    throw new SparkinferError('E_RUNTIME', `s3a:// needs hadoop-aws and the AWS SDK jars, and ${cloud.missing.length} of them are missing from ${cloudJarsDir()}; run 'npm run setup' in a checkout, 'sparkinfer setup' for an installed package`);
+    throw new SparkinferError(
+      'E_RUNTIME',
+      `s3a:// needs hadoop-aws and the AWS SDK jars, and ${cloud.missing.length} of them are missing from ${cloudJarsDir()}; run 'npm run setup' in a checkout, 'sparkinfer setup' for an installed package`,
+    );
   }
   const runId = newRunId(job.name);
   const root = runsRoot(job, baseDir);
@@ -104,7 +124,10 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     release();
     throw new RuntimeFailure(withDiskHint(`cannot create the run directory ${join(root, runId)}: ${errnoText(err)}`));
   }
-  if (runsRootIsBesideJob(job)) o.log(`sparkinfer: the output is on ${job.output.path?.split(':')[0]}://, so the run directory (ledger, logs) is local: ${runDir} (set resume.dir to a shared path on a cluster)`);
+  if (runsRootIsBesideJob(job))
+    o.log(
+      `sparkinfer: the output is on ${job.output.path?.split(':')[0]}://, so the run directory (ledger, logs) is local: ${runDir} (set resume.dir to a shared path on a cluster)`,
+    );
   const output = job.output.path !== undefined ? resolvePath(job.output.path, baseDir) : (job.output.table ?? null);
   let engine: LocalEngine | undefined;
   let spark: ReturnType<typeof startSparkSubmit> | undefined;
@@ -113,24 +136,42 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   let exitCode: number = EXIT.RUNTIME;
   let message: string | undefined;
   let driver: DriverSummary | undefined;
+  let timeline: Timeline | undefined;
   try {
     const input = { ...job.input, ...(job.input.path !== undefined ? { path: resolvePath(job.input.path, baseDir) } : {}) };
     const outputSpec = { ...job.output, ...(job.output.path !== undefined ? { path: resolvePath(job.output.path, baseDir) } : {}) };
     // The chat template's text decides the prompts as much as the job file does: edit it, and old results are stale.
     const fp = fingerprint(job, inputIdentity(job, baseDir) + chatTemplateIdentity(chatTemplate));
     // A changed job is refused (exit 2) before an engine or a JVM starts; the driver checks again.
-    const resumable = checkEarlierRuns({ root, runId, fingerprint: fp, job: { ...job, input, output: outputSpec }, fresh: o.fresh ?? false });
-    if (resumable.length > 0) o.log(`sparkinfer: resuming from ${resumable.length} earlier run(s) (${resumable.map((r) => r.id).join(', ')}); finished rows are not inferred again`);
+    const resumable = checkEarlierRuns({
+      root,
+      runId,
+      fingerprint: fp,
+      job: { ...job, input, output: outputSpec },
+      fresh: o.fresh ?? false,
+    });
+    if (resumable.length > 0)
+      o.log(
+        `sparkinfer: resuming from ${resumable.length} earlier run(s) (${resumable.map((r) => r.id).join(', ')}); finished rows are not inferred again`,
+      );
     let endpoint = job.engine.endpoint ?? '';
     const launch = job.engine.launch;
     if (launch !== undefined) {
       const port = await freePort();
       endpoint = `http://127.0.0.1:${port}/v1`;
       engine = await startEngine({
-        kind: launch.kind, model: launch.model, alias: job.model, args: launch.args, parallel: launch.parallel,
-        ctxPerSlot: launch.ctx_per_slot, maxRestarts: launch.max_restarts, port,
+        kind: launch.kind,
+        model: launch.model,
+        alias: job.model,
+        args: launch.args,
+        parallel: launch.parallel,
+        ctxPerSlot: launch.ctx_per_slot,
+        maxRestarts: launch.max_restarts,
+        port,
         embeddings: launch.embeddings ?? job.task === 'embed',
-        logFile: join(runDir, 'logs', 'engine.log'), pidDir: pidDir(runDir), baseDir,
+        logFile: join(runDir, 'logs', 'engine.log'),
+        pidDir: pidDir(runDir),
+        baseDir,
         ...(launch.threads !== undefined ? { threads: launch.threads } : {}),
         logger: { info: (l: string) => o.log(l), warn: (l: string) => o.log(l) },
       });
@@ -141,10 +182,16 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       input,
       output: outputSpec,
       run: {
-        id: runId, dir: runDir, root, columns, endpoint,
+        id: runId,
+        dir: runDir,
+        root,
+        columns,
+        endpoint,
         engine_kind: engineKindOf(job),
-        fresh: o.fresh ?? false, retry_errors: o.retryErrors ?? false,
+        fresh: o.fresh ?? false,
+        retry_errors: o.retryErrors ?? false,
         fingerprint: fp,
+        started_at: started,
         ...(o.limit !== undefined ? { limit: o.limit } : {}),
         ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
       },
@@ -153,31 +200,75 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     writeFileSync(jobJson, JSON.stringify(resolved, null, 2));
     const uiPort = isLocalMaster(job.spark.master) ? await freePort() : undefined;
     // The driver stops the whole run when this process dies (python/sparkinfer/watch.py).
-    process.env['SPARKINFER_CLI_PID'] = String(process.pid);
+    process.env.SPARKINFER_CLI_PID = String(process.pid);
     const jvmArchive = o.jvmArchive ?? archiveToUse(sparkSubmitBin(packageRoot()));
-    spark = startSparkSubmit(resolved, { root: packageRoot(), jobJson, workerBundle: workerBundlePath() }, join(runDir, 'logs', 'spark.log'), {
-      nodePath: process.execPath, pidDir: pidDir(runDir), ...(uiPort !== undefined ? { uiPort } : {}), ...(jvmArchive !== undefined ? { jvmArchive } : {}),
-      ...(cloud.missing.length === 0 ? { jars: cloud.jars } : {}),
-    });
+    spark = startSparkSubmit(
+      resolved,
+      { root: packageRoot(), jobJson, workerBundle: workerBundlePath() },
+      join(runDir, 'logs', 'spark.log'),
+      {
+        nodePath: process.execPath,
+        pidDir: pidDir(runDir),
+        ...(uiPort !== undefined ? { uiPort } : {}),
+        ...(jvmArchive !== undefined ? { jvmArchive } : {}),
+        ...(cloud.missing.length === 0 ? { jars: cloud.jars } : {}),
+      },
+    );
     o.log(`sparkinfer: run ${runId} started; spark log: ${join(runDir, 'logs', 'spark.log')}`);
     const sp = spark;
-    const engineGaveUp = new Promise<string>((res) => engine?.on('giveup', () => res('the local engine crashed more often than engine.launch.max_restarts allows')));
+    const engineGaveUp = new Promise<string>((res) =>
+      engine?.on('giveup', () => res('the local engine crashed more often than engine.launch.max_restarts allows')),
+    );
     const aborted = new Promise<string>((res) => o.signal?.addEventListener('abort', () => res('cancelled'), { once: true }));
     const ticker = new ProgressTicker({
-      runDir, tty: o.tty, startedMs: started,
+      runDir,
+      tty: o.tty,
+      startedMs: started,
       ...(uiPort !== undefined ? { fetchTasks: () => sparkTasks(uiPort) } : {}),
     });
+    const apiKeyEnv = job.engine.api_key_env;
+    const tl = new Timeline({
+      runDir,
+      engineKind: engineKindOf(job),
+      startedMs: started,
+      engineRoot: endpoint.replace(/\/v1\/?$/, ''),
+      apiKey: apiKeyEnv !== undefined ? process.env[apiKeyEnv] : undefined,
+    });
+    timeline = tl;
+    let sampling = false;
     timer = setInterval(() => {
-      void ticker.tick(Date.now()).then((line) => { if (line !== undefined) o.progress(line); });
+      if (!sampling) {
+        sampling = true;
+        void tl.sample(Date.now()).finally(() => {
+          sampling = false;
+        });
+      }
+      // The progress line says where the time goes so far (the report's verdict).
+      void ticker.tick(Date.now()).then((line) => {
+        if (line !== undefined) {
+          const v = formatVerdict(tl.verdict());
+          o.progress(v !== '' ? `${line} ${v}` : line);
+        }
+      });
     }, 1000);
-    const outcome = await Promise.race([sp.exited.then((c) => ({ kind: 'exit' as const, code: c })), engineGaveUp.then((m) => ({ kind: 'engine' as const, m })), aborted.then(() => ({ kind: 'abort' as const }))]);
+    const outcome = await Promise.race([
+      sp.exited.then((c) => ({ kind: 'exit' as const, code: c })),
+      engineGaveUp.then((m) => ({ kind: 'engine' as const, m })),
+      aborted.then(() => ({ kind: 'abort' as const })),
+    ]);
     if (outcome.kind !== 'exit') {
-      killGroup(sp.child, 'SIGTERM');
-      const grace = setTimeout(() => killGroup(sp.child, 'SIGKILL'), 5000);
+      sp.signal('SIGTERM');
+      const grace = setTimeout(() => sp.signal('SIGKILL'), 5000);
       await sp.exited;
       clearTimeout(grace);
-      if (outcome.kind === 'abort') { status = 'cancelled'; exitCode = EXIT.INTERRUPTED; message = 'interrupted; finished rows are kept in the ledger'; }
-      else { message = outcome.m; exitCode = EXIT.RUNTIME; }
+      if (outcome.kind === 'abort') {
+        status = 'cancelled';
+        exitCode = EXIT.INTERRUPTED;
+        message = 'interrupted; finished rows are kept in the ledger';
+      } else {
+        message = outcome.m;
+        exitCode = EXIT.RUNTIME;
+      }
     } else {
       const errFile = join(runDir, 'driver_error.json');
       const sumFile = join(runDir, 'driver_summary.json');
@@ -213,14 +304,34 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     } else throw err;
   } finally {
     if (timer !== undefined) clearInterval(timer);
-    if (spark !== undefined && spark.child.exitCode === null) killGroup(spark.child, 'SIGKILL');
+    if (spark !== undefined && spark.child.exitCode === null) spark.signal('SIGKILL');
     await engine?.stop();
     release();
   }
+  const cache = readProgress(runDir);
   const summary = buildSummary({
-    runId, runDir, wallMs: Date.now() - started, status, exitCode, output,
-    ...(driver !== undefined ? { driver } : {}), ...(message !== undefined ? { message } : {}),
+    runId,
+    runDir,
+    wallMs: Date.now() - started,
+    status,
+    exitCode,
+    output,
+    engineCache: { known: cache.promptTokensCacheKnown ?? 0, cached: cache.promptTokensCached ?? 0 },
+    ...(driver !== undefined ? { driver } : {}),
+    ...(message !== undefined ? { message } : {}),
   });
+  if (timeline !== undefined) {
+    const v = timeline.verdict();
+    summary.engine_busy_fraction = v.engine_busy_fraction;
+    summary.bottleneck = v.bottleneck;
+    try {
+      const r = await writeRunReport(runDir, summary, timeline.samples, v, o.log);
+      summary.report = r.html;
+      summary.report_png = r.png;
+    } catch (err) {
+      o.log(`sparkinfer: cannot write the report: ${(err as Error).message}`);
+    }
+  }
   // On a full disk the reserve makes room for the summary (rundir.ts RESERVE_FILE).
   rmSync(join(runDir, RESERVE_FILE), { force: true });
   try {

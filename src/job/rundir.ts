@@ -19,9 +19,12 @@ import { stopLeftovers } from '../launch/procs.ts';
 export function runsRoot(job: Job, baseDir: string): string {
   if (job.resume.dir !== undefined) return localPath(resolvePath(job.resume.dir, baseDir));
   const out = job.output.path !== undefined ? resolvePath(job.output.path, baseDir) : undefined;
-  if (out !== undefined && (uriScheme(out) ?? 'file') === 'file') return localPath(out).replace(/\/+$/, '') + '.sparkinfer';
+  if (out !== undefined && (uriScheme(out) ?? 'file') === 'file') return `${localPath(out).replace(/\/+$/, '')}.sparkinfer`;
   // `s3a://bucket/data/out` → `s3a_bucket_data_out`; a table keeps its name (`db.t`).
-  const name = out !== undefined ? out.replace(/\/+$/, '').replace(/[^A-Za-z0-9_.-]+/g, '_') : (job.output.table ?? job.name).replace(/[^A-Za-z0-9_.-]/g, '_');
+  const name =
+    out !== undefined
+      ? out.replace(/\/+$/, '').replace(/[^A-Za-z0-9_.-]+/g, '_')
+      : (job.output.table ?? job.name).replace(/[^A-Za-z0-9_.-]/g, '_');
   return resolve(baseDir, 'sparkinfer-runs', name);
 }
 

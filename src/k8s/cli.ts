@@ -71,7 +71,9 @@ export function chatTemplateForK8s(job: Job, jobPath: string): ChatTemplateSourc
   const spec = job.prompt.chat_template;
   if (spec === undefined) return undefined;
   if (spec === 'gguf') {
-    throw new SpecError('prompt.chat_template: `gguf` reads the launched model\'s file, which on Kubernetes is in the engine\'s pod, not on this machine; give the template instead: a .jinja file, a tokenizer_config.json or a .gguf file, beside the job file');
+    throw new SpecError(
+      "prompt.chat_template: `gguf` reads the launched model's file, which on Kubernetes is in the engine's pod, not on this machine; give the template instead: a .jinja file, a tokenizer_config.json or a .gguf file, beside the job file",
+    );
   }
   return loadChatTemplate(spec, { baseDir: dirname(resolve(jobPath)) });
 }

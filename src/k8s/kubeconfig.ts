@@ -82,7 +82,11 @@ export interface ClusterAccess {
   auth: KubeAuth;
 }
 
-interface Named { name: string; body: Raw; baseDir: string }
+interface Named {
+  name: string;
+  body: Raw;
+  baseDir: string;
+}
 
 interface Merged {
   clusters: Map<string, Named>;
@@ -108,11 +112,18 @@ export function kubeconfigFiles(o: KubeconfigOptions = {}): string[] {
     if (!existsSync(o.kubeconfig)) throw new SpecError(`--kubeconfig \`${o.kubeconfig}\` does not exist`);
     return [resolve(o.kubeconfig)];
   }
-  const list = env['KUBECONFIG'];
+  const list = env.KUBECONFIG;
   if (list !== undefined && list !== '') {
     const seen = new Set<string>();
-    return list.split(delimiter).filter((p) => p !== '').map((p) => resolve(p))
-      .filter((p) => !seen.has(p) && (seen.add(p), existsSync(p)));
+    return list
+      .split(delimiter)
+      .filter((p) => p !== '')
+      .map((p) => resolve(p))
+      .filter((p) => {
+        if (seen.has(p)) return false;
+        seen.add(p);
+        return existsSync(p);
+      });
   }
   const home = join(o.home ?? homedir(), '.kube', 'config');
   return existsSync(home) ? [home] : [];
@@ -136,14 +147,19 @@ export function mergeKubeconfigs(files: readonly string[]): Merged {
   for (const file of files) {
     const doc = readKubeconfig(file);
     const baseDir = dirname(file);
-    for (const [list, key, target] of [['clusters', 'cluster', m.clusters], ['users', 'user', m.users], ['contexts', 'context', m.contexts]] as const) {
+    for (const [list, key, target] of [
+      ['clusters', 'cluster', m.clusters],
+      ['users', 'user', m.users],
+      ['contexts', 'context', m.contexts],
+    ] as const) {
       const entries = doc[list] ?? [];
       if (!Array.isArray(entries)) throw new SpecError(`kubeconfig ${file}: expected \`${list}\` to be a list`);
       for (const e of entries) {
-        if (!isRecord(e) || typeof e['name'] !== 'string') throw new SpecError(`kubeconfig ${file}: every entry of \`${list}\` needs a \`name\``);
+        if (!isRecord(e) || typeof e.name !== 'string')
+          throw new SpecError(`kubeconfig ${file}: every entry of \`${list}\` needs a \`name\``);
         const body = e[key] ?? {};
-        if (!isRecord(body)) throw new SpecError(`kubeconfig ${file}: \`${list}\` entry \`${e['name']}\` has no \`${key}\` mapping`);
-        if (!target.has(e['name'])) target.set(e['name'], { name: e['name'], body, baseDir });
+        if (!isRecord(body)) throw new SpecError(`kubeconfig ${file}: \`${list}\` entry \`${e.name}\` has no \`${key}\` mapping`);
+        if (!target.has(e.name)) target.set(e.name, { name: e.name, body, baseDir });
       }
     }
     const cur = str(doc, 'current-context', `kubeconfig ${file}`);
@@ -169,17 +185,22 @@ function execPlugin(raw: unknown, baseDir: string, where: string): ExecPlugin {
   if (!isRecord(raw)) throw new SpecError(`${where}: expected \`exec\` to be a mapping`);
   const command = str(raw, 'command', where);
   if (command === undefined) throw new SpecError(`${where}: \`exec\` needs a \`command\``);
-  const args = raw['args'] ?? [];
-  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) throw new SpecError(`${where}: expected \`exec.args\` to be a list of strings`);
+  const args = raw.args ?? [];
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))
+    throw new SpecError(`${where}: expected \`exec.args\` to be a list of strings`);
   const env: Record<string, string> = {};
-  for (const e of (raw['env'] ?? []) as unknown[]) {
-    if (!isRecord(e) || typeof e['name'] !== 'string' || typeof e['value'] !== 'string') throw new SpecError(`${where}: expected \`exec.env\` entries of {name, value}`);
-    env[e['name']] = e['value'];
+  for (const e of (raw.env ?? []) as unknown[]) {
+    if (!isRecord(e) || typeof e.name !== 'string' || typeof e.value !== 'string')
+      throw new SpecError(`${where}: expected \`exec.env\` entries of {name, value}`);
+    env[e.name] = e.value;
   }
   const hint = str(raw, 'installHint', where);
   return {
     apiVersion: str(raw, 'apiVersion', where) ?? 'client.authentication.k8s.io/v1',
-    command, args: args as string[], env, baseDir,
+    command,
+    args: args as string[],
+    env,
+    baseDir,
     ...(hint !== undefined ? { installHint: hint } : {}),
   };
 }
@@ -187,24 +208,29 @@ function execPlugin(raw: unknown, baseDir: string, where: string): ExecPlugin {
 function authOf(user: Named, where: string): { auth: KubeAuth; cert?: Buffer; key?: Buffer } {
   const b = user.body;
   if (b['auth-provider'] !== undefined) {
-    throw new SpecError(`${where}: \`auth-provider\` credentials are not supported (client-go removed them too); use an \`exec\` plugin such as gke-gcloud-auth-plugin or kubelogin`);
+    throw new SpecError(
+      `${where}: \`auth-provider\` credentials are not supported (client-go removed them too); use an \`exec\` plugin such as gke-gcloud-auth-plugin or kubelogin`,
+    );
   }
   const cert = fileOrData(b, 'client-certificate', 'client-certificate-data', user.baseDir, where);
   const key = fileOrData(b, 'client-key', 'client-key-data', user.baseDir, where);
-  if ((cert === undefined) !== (key === undefined)) throw new SpecError(`${where}: a client certificate needs both a certificate and a key`);
+  if ((cert === undefined) !== (key === undefined))
+    throw new SpecError(`${where}: a client certificate needs both a certificate and a key`);
   const tls = { ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) };
   const token = str(b, 'token', where);
   if (token !== undefined) return { auth: { kind: 'token', token }, ...tls };
   const tokenFile = str(b, 'tokenFile', where);
-  if (tokenFile !== undefined) return { auth: { kind: 'tokenFile', path: isAbsolute(tokenFile) ? tokenFile : join(user.baseDir, tokenFile) }, ...tls };
+  if (tokenFile !== undefined)
+    return { auth: { kind: 'tokenFile', path: isAbsolute(tokenFile) ? tokenFile : join(user.baseDir, tokenFile) }, ...tls };
   const username = str(b, 'username', where);
   if (username !== undefined) return { auth: { kind: 'basic', username, password: str(b, 'password', where) ?? '' }, ...tls };
-  if (b['exec'] !== undefined) return { auth: { kind: 'exec', exec: execPlugin(b['exec'], user.baseDir, where) }, ...tls };
+  if (b.exec !== undefined) return { auth: { kind: 'exec', exec: execPlugin(b.exec, user.baseDir, where) }, ...tls };
   return { auth: { kind: 'none' }, ...tls };
 }
 
 function checkNamespace(ns: string, from: string): string {
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) throw new SpecError(`expected ${from} to be a Kubernetes namespace name, got \`${ns}\``);
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns))
+    throw new SpecError(`expected ${from} to be a Kubernetes namespace name, got \`${ns}\``);
   return ns;
 }
 
@@ -222,8 +248,8 @@ function checkServer(server: string, where: string): string {
 /** Access from the pod's service account, or undefined outside a pod. */
 export function inClusterAccess(o: KubeconfigOptions = {}): ClusterAccess | undefined {
   const env = o.env ?? process.env;
-  const host = env['KUBERNETES_SERVICE_HOST'];
-  const port = env['KUBERNETES_SERVICE_PORT'];
+  const host = env.KUBERNETES_SERVICE_HOST;
+  const port = env.KUBERNETES_SERVICE_PORT;
   const dir = o.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
   const tokenPath = join(dir, 'token');
   if (host === undefined || host === '' || port === undefined || port === '' || !existsSync(tokenPath)) return undefined;
@@ -251,8 +277,15 @@ export function loadClusterAccess(o: KubeconfigOptions = {}): ClusterAccess {
       const inCluster = inClusterAccess(o);
       if (inCluster !== undefined) return inCluster;
     }
-    const tried = files.length > 0 ? files.join(', ') : (o.env ?? process.env)['KUBECONFIG'] ? `$KUBECONFIG (${(o.env ?? process.env)['KUBECONFIG']})` : '~/.kube/config';
-    throw new SpecError(`no Kubernetes context: ${files.length === 0 ? `no kubeconfig found (looked at ${tried}) and not running in a pod` : `${tried} sets no current-context`}; pass --context or --kubeconfig`);
+    const tried =
+      files.length > 0
+        ? files.join(', ')
+        : (o.env ?? process.env).KUBECONFIG
+          ? `$KUBECONFIG (${(o.env ?? process.env).KUBECONFIG})`
+          : '~/.kube/config';
+    throw new SpecError(
+      `no Kubernetes context: ${files.length === 0 ? `no kubeconfig found (looked at ${tried}) and not running in a pod` : `${tried} sets no current-context`}; pass --context or --kubeconfig`,
+    );
   }
   const where0 = `kubeconfig ${files.join(', ')}`;
   const ctx = m.contexts.get(contextName);
@@ -262,10 +295,12 @@ export function loadClusterAccess(o: KubeconfigOptions = {}): ClusterAccess {
   }
   const clusterName = str(ctx.body, 'cluster', `${where0}, context ${contextName}`);
   const cluster = clusterName !== undefined ? m.clusters.get(clusterName) : undefined;
-  if (cluster === undefined) throw new SpecError(`${where0}: context \`${contextName}\` refers to cluster \`${clusterName ?? ''}\`, which is not defined`);
+  if (cluster === undefined)
+    throw new SpecError(`${where0}: context \`${contextName}\` refers to cluster \`${clusterName ?? ''}\`, which is not defined`);
   const userName = str(ctx.body, 'user', `${where0}, context ${contextName}`);
   const user = userName !== undefined ? m.users.get(userName) : undefined;
-  if (userName !== undefined && user === undefined) throw new SpecError(`${where0}: context \`${contextName}\` refers to user \`${userName}\`, which is not defined`);
+  if (userName !== undefined && user === undefined)
+    throw new SpecError(`${where0}: context \`${contextName}\` refers to user \`${userName}\`, which is not defined`);
 
   const cw = `${where0}, cluster ${cluster.name}`;
   const server = str(cluster.body, 'server', cw);
@@ -273,11 +308,17 @@ export function loadClusterAccess(o: KubeconfigOptions = {}): ClusterAccess {
   if (str(cluster.body, 'proxy-url', cw) !== undefined) throw new SpecError(`${cw}: \`proxy-url\` is not supported`);
   const ca = fileOrData(cluster.body, 'certificate-authority', 'certificate-authority-data', cluster.baseDir, cw);
   const serverName = str(cluster.body, 'tls-server-name', cw);
-  const { auth, cert, key } = user !== undefined ? authOf(user, `${where0}, user ${user.name}`) : { auth: { kind: 'none' } as KubeAuth, cert: undefined, key: undefined };
+  const { auth, cert, key } =
+    user !== undefined
+      ? authOf(user, `${where0}, user ${user.name}`)
+      : { auth: { kind: 'none' } as KubeAuth, cert: undefined, key: undefined };
   const ctxNs = str(ctx.body, 'namespace', `${where0}, context ${contextName}`);
   return {
     server: checkServer(server, cw),
-    namespace: checkNamespace(o.namespace ?? ctxNs ?? 'default', o.namespace !== undefined ? '--namespace' : `context ${contextName}'s namespace`),
+    namespace: checkNamespace(
+      o.namespace ?? ctxNs ?? 'default',
+      o.namespace !== undefined ? '--namespace' : `context ${contextName}'s namespace`,
+    ),
     context: contextName,
     source: `${where0}, context ${contextName}`,
     tls: {

@@ -36,18 +36,23 @@ export function parseProgressLine(line: string): DriverProgress | undefined {
   } catch {
     return undefined;
   }
-  const rowsDone = num(o['rows_done']);
+  const rowsDone = num(o.rows_done);
   if (rowsDone === undefined) return undefined;
   const p: DriverProgress = {
     rowsDone,
-    rowsFailed: num(o['rows_failed']) ?? 0,
-    completionTokens: num(o['completion_tokens']) ?? 0,
-    promptTokens: num(o['prompt_tokens']) ?? 0,
-    inflight: num(o['inflight']) ?? 0,
-    workers: num(o['workers']) ?? 0,
-    elapsedMs: Math.round((num(o['elapsed_s']) ?? 0) * 1000),
+    rowsFailed: num(o.rows_failed) ?? 0,
+    completionTokens: num(o.completion_tokens) ?? 0,
+    promptTokens: num(o.prompt_tokens) ?? 0,
+    inflight: num(o.inflight) ?? 0,
+    workers: num(o.workers) ?? 0,
+    elapsedMs: Math.round((num(o.elapsed_s) ?? 0) * 1000),
   };
-  for (const [key, field] of [['rows_total', 'rowsTotal'], ['tasks_done', 'tasksDone'], ['tasks_active', 'tasksActive'], ['tasks_total', 'tasksTotal']] as const) {
+  for (const [key, field] of [
+    ['rows_total', 'rowsTotal'],
+    ['tasks_done', 'tasksDone'],
+    ['tasks_active', 'tasksActive'],
+    ['tasks_total', 'tasksTotal'],
+  ] as const) {
     const v = num(o[key]);
     if (v !== undefined) p[field] = v;
   }
@@ -67,15 +72,15 @@ export interface DriverPod {
 
 /** The driver pod and container of a SparkApplication. @throws KubeApiError (E_SPEC) when there is no driver pod yet */
 export async function driverPod(client: KubeClient, app: Record<string, any>, signal?: AbortSignal): Promise<DriverPod> {
-  const namespace: string = app['metadata']?.namespace ?? client.namespace;
-  const name: string = app['metadata']?.name;
-  const pod: string = app['status']?.driverInfo?.podName || `${name}-driver`;
+  const namespace: string = app.metadata?.namespace ?? client.namespace;
+  const name: string = app.metadata?.name;
+  const pod: string = app.status?.driverInfo?.podName || `${name}-driver`;
   const obj = await client.find<Record<string, any>>({ apiVersion: 'v1', kind: 'Pod', namespace, name: pod }, signal);
   if (obj === undefined) {
-    const state: string = app['status']?.applicationState?.state || 'NEW';
+    const state: string = app.status?.applicationState?.state || 'NEW';
     throw new KubeApiError(404, 'NotFound', `${name} has no driver pod yet (${namespace}/${pod}; the application is ${state})`);
   }
-  const names: string[] = (obj['spec']?.containers ?? []).map((c: { name: string }) => c.name);
+  const names: string[] = (obj.spec?.containers ?? []).map((c: { name: string }) => c.name);
   const container = names.includes(DRIVER_CONTAINER) ? DRIVER_CONTAINER : names[0];
   if (container === undefined) throw new SpecError(`pod ${namespace}/${pod} has no containers`);
   return { namespace, pod, container };
@@ -96,7 +101,12 @@ export function podLogLines(client: KubeClient, p: DriverPod, o: LogOptions = {}
   if (o.tailLines !== undefined) checkInt('tailLines', o.tailLines, 0);
   const path = `/api/v1/namespaces/${encodeURIComponent(p.namespace)}/pods/${encodeURIComponent(p.pod)}/log`;
   return client.lines(path, {
-    query: { container: p.container, follow: o.follow === true ? 'true' : undefined, tailLines: o.tailLines, previous: o.previous === true ? 'true' : undefined },
+    query: {
+      container: p.container,
+      follow: o.follow === true ? 'true' : undefined,
+      tailLines: o.tailLines,
+      previous: o.previous === true ? 'true' : undefined,
+    },
     accept: '*/*',
     signal: o.signal,
   });

@@ -17,7 +17,11 @@ export const MAX_NAME = 63;
  * two long names that differ only at the end stay distinct.
  */
 export function dnsLabel(raw: string, max = MAX_NAME): string {
-  let s = raw.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-+/g, '-').replace(/^-+|-+$/g, '');
+  let s = raw
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-+|-+$/g, '');
   if (!/^[a-z]/.test(s)) s = `s-${s}`.replace(/-+$/, '');
   if (s.length <= max) return s;
   const hash = createHash('sha256').update(raw).digest('hex').slice(0, 6);
@@ -42,9 +46,10 @@ export interface RunNames {
  */
 export function runNames(jobName: string, runId: string, phases: 'one' | 'two'): RunNames {
   const base = dnsLabel(runId.startsWith(`${jobName}-`) ? runId : `${jobName}-${runId}`);
-  const apps = phases === 'two'
-    ? (['prepare', 'infer'] as const).map((phase) => ({ name: dnsLabel(`${base}-${phase}`), phase }))
-    : [{ name: base, phase: undefined }];
+  const apps =
+    phases === 'two'
+      ? (['prepare', 'infer'] as const).map((phase) => ({ name: dnsLabel(`${base}-${phase}`), phase }))
+      : [{ name: base, phase: undefined }];
   return { base, configMap: dnsLabel(`${base}-job`), apps };
 }
 

@@ -207,7 +207,7 @@ function sparkConf(job: ResolvedJob, k: K8sSpec, z: Sizing): Record<string, stri
   return conf;
 }
 
-function driverSpec(job: ResolvedJob, k: K8sSpec, cm: string): Obj {
+function driverSpec(k: K8sSpec, cm: string): Obj {
   return {
     cores: k.driver.cores,
     ...(k.driver.core_request !== undefined ? { coreRequest: k.driver.core_request } : {}),
@@ -319,7 +319,7 @@ function sparkApplication(job: ResolvedJob, k: K8sSpec, names: RunNames, app: Ru
         : {}),
       ...(k.ttl !== undefined ? { timeToLiveSeconds: Math.max(1, Math.round(k.ttl / 1000)) } : {}),
       volumes,
-      driver: driverSpec(job, k, names.configMap),
+      driver: driverSpec(k, names.configMap),
       executor: executorSpec(job, k, z, gpuPod),
     },
   };

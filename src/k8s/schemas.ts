@@ -70,11 +70,14 @@ export interface SchemaFiles {
 }
 
 export function defaultCacheDir(env: Env = process.env): string {
-  const dir = env['SPARKINFER_CACHE'];
+  const dir = env.SPARKINFER_CACHE;
   return dir !== undefined && dir !== '' ? resolve(dir) : join(homedir(), '.cache', 'sparkinfer');
 }
 
-export function schemaFiles(cacheDir: string = defaultCacheDir(), modules = { sparkOperator: SPARK_OPERATOR, kubernetes: KUBERNETES }): SchemaFiles {
+export function schemaFiles(
+  cacheDir: string = defaultCacheDir(),
+  modules = { sparkOperator: SPARK_OPERATOR, kubernetes: KUBERNETES },
+): SchemaFiles {
   const crdDir = join(cacheDir, 'crds', modules.sparkOperator.version);
   return {
     crdSchema: join(crdDir, 'sparkapplication.schema.json'),
@@ -85,7 +88,10 @@ export function schemaFiles(cacheDir: string = defaultCacheDir(), modules = { sp
 
 function proxyFromEnv(env: Env): string {
   // GOPROXY is a comma/pipe list that may hold `direct` and `off`; take its first URL.
-  const first = (env['GOPROXY'] ?? '').split(/[,|]/).map((s) => s.trim()).find((s) => /^https?:\/\//.test(s));
+  const first = (env.GOPROXY ?? '')
+    .split(/[,|]/)
+    .map((s) => s.trim())
+    .find((s) => /^https?:\/\//.test(s));
   return (first ?? GO_PROXY).replace(/\/+$/, '');
 }
 
@@ -125,7 +131,10 @@ function writeAtomic(path: string, data: string | Buffer): void {
 
 /** The CRD's served version's openAPIV3Schema, from the CRD YAML. */
 export function crdSchemaOf(crdYaml: string, version = 'v1beta2'): OpenApiSchema {
-  const crd = parseYaml(crdYaml) as { kind?: string; spec?: { versions?: { name: string; schema?: { openAPIV3Schema?: OpenApiSchema } }[] } };
+  const crd = parseYaml(crdYaml) as {
+    kind?: string;
+    spec?: { versions?: { name: string; schema?: { openAPIV3Schema?: OpenApiSchema } }[] };
+  };
   if (crd.kind !== 'CustomResourceDefinition') throw new Error(`expected a CustomResourceDefinition, got kind ${JSON.stringify(crd.kind)}`);
   const schema = crd.spec?.versions?.find((v) => v.name === version)?.schema?.openAPIV3Schema;
   if (schema === undefined) throw new Error(`the CRD has no openAPIV3Schema for ${version}`);
@@ -148,8 +157,10 @@ export async function ensureSchemas(o: FetchSchemasOptions = {}): Promise<Schema
   }
   if (!files.core.every((f) => existsSync(f))) {
     const docs = await fetchModuleFiles(modules.kubernetes, o);
-    docs.forEach((doc) => JSON.parse(doc.toString('utf8'))); // each must parse before it is cached
-    docs.forEach((doc, i) => writeAtomic(files.core[i] ?? '', doc));
+    for (const doc of docs) JSON.parse(doc.toString('utf8')); // each must parse before it is cached
+    docs.forEach((doc, i) => {
+      writeAtomic(files.core[i] ?? '', doc);
+    });
   }
   return files;
 }
@@ -170,7 +181,10 @@ export function loadSchemas(files: SchemaFiles): LoadedSchemas {
     crd: JSON.parse(readFileSync(files.crdSchema, 'utf8')) as OpenApiSchema,
     core: {
       components: {
-        schemas: Object.assign({}, ...files.core.map((f) => (JSON.parse(readFileSync(f, 'utf8')) as CoreOpenApi).components.schemas)) as Record<string, OpenApiSchema>,
+        schemas: Object.assign(
+          {},
+          ...files.core.map((f) => (JSON.parse(readFileSync(f, 'utf8')) as CoreOpenApi).components.schemas),
+        ) as Record<string, OpenApiSchema>,
       },
     },
   };

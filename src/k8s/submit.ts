@@ -63,13 +63,24 @@ function withOwners(cm: K8sObject, owners: Record<string, any>[]): K8sObject {
     ...cm,
     metadata: {
       ...cm.metadata,
-      ownerReferences: owners.map((o) => ({ apiVersion: SPARK_APP.apiVersion, kind: SPARK_APP.kind, name: o['metadata'].name, uid: o['metadata'].uid })),
+      ownerReferences: owners.map((o) => ({
+        apiVersion: SPARK_APP.apiVersion,
+        kind: SPARK_APP.kind,
+        name: o.metadata.name,
+        uid: o.metadata.uid,
+      })),
     },
   } as K8sObject;
 }
 
 /** Applies an application, then the ConfigMap owned by it and by the run's earlier applications. Returns the owners. */
-async function applyApp(client: KubeClient, configMap: K8sObject, app: K8sObject, owners: Record<string, any>[], o: { dryRun?: boolean | undefined; signal?: AbortSignal | undefined }): Promise<Record<string, any>[]> {
+async function applyApp(
+  client: KubeClient,
+  configMap: K8sObject,
+  app: K8sObject,
+  owners: Record<string, any>[],
+  o: { dryRun?: boolean | undefined; signal?: AbortSignal | undefined },
+): Promise<Record<string, any>[]> {
   try {
     const stored = await client.apply<Record<string, any>>(app, o);
     if (o.dryRun === true) return owners;
@@ -78,7 +89,12 @@ async function applyApp(client: KubeClient, configMap: K8sObject, app: K8sObject
     return all;
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 404 && /could not find the requested resource/i.test(err.message)) {
-      throw new KubeApiError(404, 'NotFound', `the cluster has no SparkApplication resource (${client.access.source}): install spark-operator >= 2 with its CRDs first (docs/kubernetes.md)`, { cause: err });
+      throw new KubeApiError(
+        404,
+        'NotFound',
+        `the cluster has no SparkApplication resource (${client.access.source}): install spark-operator >= 2 with its CRDs first (docs/kubernetes.md)`,
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -90,10 +106,13 @@ export async function submit(jobPath: string, o: SubmitOptions = {}): Promise<Su
   const [first, ...rest] = run.apps;
   if (first === undefined) throw new Error('the renderer returned no SparkApplication');
   if (rest.length > 0 && o.watch !== true) {
-    throw new SpecError('kubernetes.phases is `two`: the infer application is applied when prepare has completed, so submit it with --watch');
+    throw new SpecError(
+      'kubernetes.phases is `two`: the infer application is applied when prepare has completed, so submit it with --watch',
+    );
   }
   const client = o.client ?? connect({ kubeconfig: o.kubeconfig, context: o.context, namespace: run.namespace });
-  if (client.namespace !== run.namespace) throw new Error(`submit: the client's namespace \`${client.namespace}\` is not the job's \`${run.namespace}\``);
+  if (client.namespace !== run.namespace)
+    throw new Error(`submit: the client's namespace \`${client.namespace}\` is not the job's \`${run.namespace}\``);
   let owners: Record<string, any>[];
   try {
     await client.apply(run.configMap, { dryRun: o.dryRun, signal: o.signal });
@@ -167,7 +186,9 @@ export async function followApp(client: KubeClient, name: string, o: FollowOptio
     o.onStatus?.(s);
     const pod = s.driver.podName;
     if (s.state === 'RUNNING' && pod !== undefined && task === undefined) {
-      task = follow(pod).finally(() => { task = undefined; });
+      task = follow(pod).finally(() => {
+        task = undefined;
+      });
     }
   };
   try {
@@ -229,18 +250,20 @@ export interface CancelResult {
  */
 export async function cancel(client: KubeClient, name: string, signal?: AbortSignal): Promise<CancelResult> {
   const app = await findApp(client, name, signal);
-  const runId: unknown = app['metadata']?.labels?.[RUN_ID_LABEL];
+  const runId: unknown = app.metadata?.labels?.[RUN_ID_LABEL];
   const ns = client.namespace;
   const deleted: string[] = [];
-  const apps = typeof runId === 'string'
-    ? (await client.list({ ...SPARK_APP, namespace: ns }, `${RUN_ID_LABEL}=${runId}`, signal)).items
-    : [app];
+  const apps =
+    typeof runId === 'string' ? (await client.list({ ...SPARK_APP, namespace: ns }, `${RUN_ID_LABEL}=${runId}`, signal)).items : [app];
   for (const a of apps) {
-    if (await client.delete({ ...SPARK_APP, namespace: ns, name: a['metadata'].name }, signal)) deleted.push(`sparkapplication/${a['metadata'].name}`);
+    if (await client.delete({ ...SPARK_APP, namespace: ns, name: a.metadata.name }, signal))
+      deleted.push(`sparkapplication/${a.metadata.name}`);
   }
   if (typeof runId === 'string') {
-    for (const cm of (await client.list({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }, `${RUN_ID_LABEL}=${runId}`, signal)).items) {
-      if (await client.delete({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: cm['metadata'].name }, signal)) deleted.push(`configmap/${cm['metadata'].name}`);
+    for (const cm of (await client.list({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns }, `${RUN_ID_LABEL}=${runId}`, signal))
+      .items) {
+      if (await client.delete({ apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: cm.metadata.name }, signal))
+        deleted.push(`configmap/${cm.metadata.name}`);
     }
   }
   return { deleted };
@@ -277,5 +300,8 @@ export async function handleInterrupt(client: KubeClient, name: string, io?: Pro
     const r = await cancel(client, name);
     return { cancelled: true, message: `cancelled: deleted ${r.deleted.join(', ') || 'nothing (already gone)'}` };
   }
-  return { cancelled: false, message: `detached: ${client.namespace}/${name} keeps running; follow it with \`sparkinfer status ${name} -n ${client.namespace}\`, stop it with \`sparkinfer cancel ${name} -n ${client.namespace}\`` };
+  return {
+    cancelled: false,
+    message: `detached: ${client.namespace}/${name} keeps running; follow it with \`sparkinfer status ${name} -n ${client.namespace}\`, stop it with \`sparkinfer cancel ${name} -n ${client.namespace}\``,
+  };
 }

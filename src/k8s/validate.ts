@@ -59,7 +59,11 @@ export interface ValidateOptions {
   path?: string;
 }
 
-interface Ctx { root: unknown; closedEmpty: boolean; issues: SchemaIssue[] }
+interface Ctx {
+  root: unknown;
+  closedEmpty: boolean;
+  issues: SchemaIssue[];
+}
 
 /** Validates `value` against `schema`; returns every issue found (empty when valid). */
 export function validateSchema(value: unknown, schema: OpenApiSchema, o: ValidateOptions = {}): SchemaIssue[] {
@@ -81,7 +85,10 @@ function resolveRef(ref: string, root: unknown): OpenApiSchema {
   if (m === null) throw new Error(`unsupported $ref ${ref} (only local refs)`);
   let node: unknown = root;
   for (const part of (m[1] ?? '').split('/')) {
-    node = typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
+    node =
+      typeof node === 'object' && node !== null
+        ? (node as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')]
+        : undefined;
   }
   if (typeof node !== 'object' || node === null) throw new Error(`unresolved $ref ${ref}`);
   return node as OpenApiSchema;
@@ -111,13 +118,20 @@ function flatten(s: OpenApiSchema, root: unknown, depth = 0): OpenApiSchema {
 
 function typeOk(type: string, v: unknown): boolean {
   switch (type) {
-    case 'object': return typeof v === 'object' && v !== null && !Array.isArray(v);
-    case 'array': return Array.isArray(v);
-    case 'string': return typeof v === 'string';
-    case 'integer': return typeof v === 'number' && Number.isInteger(v);
-    case 'number': return typeof v === 'number' && Number.isFinite(v);
-    case 'boolean': return typeof v === 'boolean';
-    default: return true;
+    case 'object':
+      return typeof v === 'object' && v !== null && !Array.isArray(v);
+    case 'array':
+      return Array.isArray(v);
+    case 'string':
+      return typeof v === 'string';
+    case 'integer':
+      return typeof v === 'number' && Number.isInteger(v);
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'boolean':
+      return typeof v === 'boolean';
+    default:
+      return true;
   }
 }
 
@@ -157,7 +171,10 @@ function suggestion(key: string, known: string[]): string {
   let bestD = Infinity;
   for (const k of known) {
     const d = distance(key, k);
-    if (d < bestD) { bestD = d; best = k; }
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
   }
   return best !== undefined && bestD <= Math.max(2, Math.floor(key.length / 4)) ? `; did you mean \`${best}\`?` : '';
 }
@@ -179,27 +196,43 @@ function check(v: unknown, raw: OpenApiSchema, path: string, ctx: Ctx): void {
       return;
     }
   } else if (s.type !== undefined && !typeOk(s.type, v)) {
-    ctx.issues.push({ path: at, message: `expected ${s.type === 'integer' || s.type === 'array' || s.type === 'object' ? 'an' : 'a'} ${s.type}, got ${show(v)}` });
+    ctx.issues.push({
+      path: at,
+      message: `expected ${s.type === 'integer' || s.type === 'array' || s.type === 'object' ? 'an' : 'a'} ${s.type}, got ${show(v)}`,
+    });
     return;
   }
   if (s.enum !== undefined && !s.enum.some((e) => key(e) === key(v))) {
     ctx.issues.push({ path: at, message: `expected one of ${s.enum.map((e) => key(e)).join(', ')}, got ${show(v)}` });
   }
-  for (const [alts, kind] of [[s.anyOf, 'anyOf'], [s.oneOf, 'oneOf']] as const) {
+  for (const [alts, kind] of [
+    [s.anyOf, 'anyOf'],
+    [s.oneOf, 'oneOf'],
+  ] as const) {
     if (alts === undefined) continue;
-    const matching = alts.filter((alt) => validateSchema(v, alt, { root: ctx.root, closedEmptyObjects: ctx.closedEmpty }).length === 0).length;
+    const matching = alts.filter(
+      (alt) => validateSchema(v, alt, { root: ctx.root, closedEmptyObjects: ctx.closedEmpty }).length === 0,
+    ).length;
     if (matching === 0 || (kind === 'oneOf' && matching > 1)) {
-      ctx.issues.push({ path: at, message: `${show(v)} matches ${matching === 0 ? 'none' : 'more than one'} of the allowed forms (${kind})` });
+      ctx.issues.push({
+        path: at,
+        message: `${show(v)} matches ${matching === 0 ? 'none' : 'more than one'} of the allowed forms (${kind})`,
+      });
     }
   }
   if (typeof v === 'string') {
-    if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(v)) ctx.issues.push({ path: at, message: `${show(v)} does not match the pattern ${s.pattern}` });
-    if (s.minLength !== undefined && v.length < s.minLength) ctx.issues.push({ path: at, message: `expected at least ${s.minLength} characters, got ${show(v)}` });
-    if (s.maxLength !== undefined && v.length > s.maxLength) ctx.issues.push({ path: at, message: `expected at most ${s.maxLength} characters, got ${v.length}` });
+    if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(v))
+      ctx.issues.push({ path: at, message: `${show(v)} does not match the pattern ${s.pattern}` });
+    if (s.minLength !== undefined && v.length < s.minLength)
+      ctx.issues.push({ path: at, message: `expected at least ${s.minLength} characters, got ${show(v)}` });
+    if (s.maxLength !== undefined && v.length > s.maxLength)
+      ctx.issues.push({ path: at, message: `expected at most ${s.maxLength} characters, got ${v.length}` });
   }
   if (typeof v === 'number') {
-    if (s.minimum !== undefined && (s.exclusiveMinimum === true ? v <= s.minimum : v < s.minimum)) ctx.issues.push({ path: at, message: `expected ${s.exclusiveMinimum === true ? '>' : '>='} ${s.minimum}, got ${show(v)}` });
-    if (s.maximum !== undefined && (s.exclusiveMaximum === true ? v >= s.maximum : v > s.maximum)) ctx.issues.push({ path: at, message: `expected ${s.exclusiveMaximum === true ? '<' : '<='} ${s.maximum}, got ${show(v)}` });
+    if (s.minimum !== undefined && (s.exclusiveMinimum === true ? v <= s.minimum : v < s.minimum))
+      ctx.issues.push({ path: at, message: `expected ${s.exclusiveMinimum === true ? '>' : '>='} ${s.minimum}, got ${show(v)}` });
+    if (s.maximum !== undefined && (s.exclusiveMaximum === true ? v >= s.maximum : v > s.maximum))
+      ctx.issues.push({ path: at, message: `expected ${s.exclusiveMaximum === true ? '<' : '<='} ${s.maximum}, got ${show(v)}` });
   }
   if (s.format !== undefined) checkFormat(v, s.format, at, ctx);
   if (Array.isArray(v)) checkArray(v, s, path, at, ctx);
@@ -207,9 +240,14 @@ function check(v: unknown, raw: OpenApiSchema, path: string, ctx: Ctx): void {
 }
 
 function checkArray(v: unknown[], s: OpenApiSchema, path: string, at: string, ctx: Ctx): void {
-  if (s.minItems !== undefined && v.length < s.minItems) ctx.issues.push({ path: at, message: `expected at least ${s.minItems} items, got ${v.length}` });
-  if (s.maxItems !== undefined && v.length > s.maxItems) ctx.issues.push({ path: at, message: `expected at most ${s.maxItems} items, got ${v.length}` });
-  if (s.items !== undefined) v.forEach((item, i) => check(item, s.items as OpenApiSchema, `${path}[${i}]`, ctx));
+  if (s.minItems !== undefined && v.length < s.minItems)
+    ctx.issues.push({ path: at, message: `expected at least ${s.minItems} items, got ${v.length}` });
+  if (s.maxItems !== undefined && v.length > s.maxItems)
+    ctx.issues.push({ path: at, message: `expected at most ${s.maxItems} items, got ${v.length}` });
+  if (s.items !== undefined)
+    v.forEach((item, i) => {
+      check(item, s.items as OpenApiSchema, `${path}[${i}]`, ctx);
+    });
   const listType = s['x-kubernetes-list-type'];
   const mapKeys = s['x-kubernetes-list-map-keys'];
   if (listType === 'set' || (listType === 'map' && mapKeys !== undefined)) {
@@ -217,7 +255,11 @@ function checkArray(v: unknown[], s: OpenApiSchema, path: string, at: string, ct
     v.forEach((item, i) => {
       const k = listType === 'set' ? key(item) : key(mapKeys?.map((mk) => (item as Record<string, unknown> | null)?.[mk] ?? null));
       const first = seen.get(k);
-      if (first !== undefined) ctx.issues.push({ path: `${path}[${i}]`, message: `duplicate entry ${listType === 'set' ? show(item) : `for key ${k}`} (also at [${first}])` });
+      if (first !== undefined)
+        ctx.issues.push({
+          path: `${path}[${i}]`,
+          message: `duplicate entry ${listType === 'set' ? show(item) : `for key ${k}`} (also at [${first}])`,
+        });
       else seen.set(k, i);
     });
   }
@@ -227,7 +269,8 @@ function checkObject(v: Record<string, unknown>, s: OpenApiSchema, path: string,
   const props = s.properties;
   const extra = s.additionalProperties;
   const keys = Object.keys(v);
-  if (s.maxProperties !== undefined && keys.length > s.maxProperties) ctx.issues.push({ path: at, message: `expected at most ${s.maxProperties} fields, got ${keys.length}` });
+  if (s.maxProperties !== undefined && keys.length > s.maxProperties)
+    ctx.issues.push({ path: at, message: `expected at most ${s.maxProperties} fields, got ${keys.length}` });
   for (const r of s.required ?? []) {
     if (!(r in v)) ctx.issues.push({ path: `${path}.${r}`, message: 'required field is missing' });
   }

@@ -12,7 +12,7 @@ import { PHASE_LABEL, RUN_ID_LABEL } from './names.ts';
 
 export const SPARK_APP = { apiVersion: 'sparkoperator.k8s.io/v1beta2', kind: 'SparkApplication' } as const;
 
-/** spark-operator's terminal states and the exit codes they map to (DESIGN.md). */
+/** spark-operator's terminal states and the exit codes they map to (docs/architecture.md, "Exit codes"). */
 export const TERMINAL_STATES: Readonly<Record<string, number>> = { COMPLETED: 0, FAILED: 1 };
 
 export type SparkApp = Record<string, any>;
@@ -36,15 +36,15 @@ export interface AppStatus {
 }
 
 export function appStatusOf(app: SparkApp): AppStatus {
-  const st = app['status'] ?? {};
+  const st = app.status ?? {};
   const executors: Record<string, string> = { ...(st.executorState ?? {}) };
   const executorCounts: Record<string, number> = {};
   for (const s of Object.values(executors)) executorCounts[s] = (executorCounts[s] ?? 0) + 1;
   const d = st.driverInfo ?? {};
-  const runId: unknown = app['metadata']?.labels?.[RUN_ID_LABEL];
+  const runId: unknown = app.metadata?.labels?.[RUN_ID_LABEL];
   return {
-    name: app['metadata']?.name,
-    namespace: app['metadata']?.namespace,
+    name: app.metadata?.name,
+    namespace: app.metadata?.namespace,
     state: st.applicationState?.state || 'NEW',
     ...(st.applicationState?.errorMessage ? { errorMessage: String(st.applicationState.errorMessage) } : {}),
     ...(typeof runId === 'string' ? { runId } : {}),
@@ -56,7 +56,7 @@ export function appStatusOf(app: SparkApp): AppStatus {
     },
     executors,
     executorCounts,
-    ...(app['metadata']?.resourceVersion ? { resourceVersion: String(app['metadata'].resourceVersion) } : {}),
+    ...(app.metadata?.resourceVersion ? { resourceVersion: String(app.metadata.resourceVersion) } : {}),
   };
 }
 
@@ -69,7 +69,9 @@ export function exitCodeOfState(state: string): number | undefined {
 export function formatStatus(s: AppStatus): string {
   const parts = [`${s.namespace}/${s.name} ${s.state}`];
   if (s.driver.podName !== undefined) parts.push(`driver ${s.driver.podName}`);
-  const ex = Object.entries(s.executorCounts).sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${n} ${k.toLowerCase()}`);
+  const ex = Object.entries(s.executorCounts)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, n]) => `${n} ${k.toLowerCase()}`);
   if (ex.length > 0) parts.push(`executors ${ex.join(' ')}`);
   if (s.attempts !== undefined && s.attempts > 1) parts.push(`attempt ${s.attempts}`);
   if (s.errorMessage !== undefined) parts.push(`error: ${s.errorMessage.split('\n')[0]}`);
@@ -89,11 +91,15 @@ export async function findApp(client: KubeClient, name: string, signal?: AbortSi
     : [];
   // Prepare before infer (creation times have 1 s resolution, so order by phase first); the
   // last one that exists is the one that matters now.
-  const rank = (a: SparkApp): string => `${a['metadata']?.labels?.[PHASE_LABEL] === 'infer' ? 1 : 0}${String(a['metadata']?.creationTimestamp)}`;
+  const rank = (a: SparkApp): string => `${a.metadata?.labels?.[PHASE_LABEL] === 'infer' ? 1 : 0}${String(a.metadata?.creationTimestamp)}`;
   const sorted = byRun.sort((a, b) => rank(a).localeCompare(rank(b)));
   const last = sorted[sorted.length - 1];
   if (last !== undefined) return last;
-  throw new KubeApiError(404, 'NotFound', `no SparkApplication \`${name}\` (nor a run with that id) in namespace ${client.namespace} (${client.access.source}); pass --namespace if it was submitted elsewhere`);
+  throw new KubeApiError(
+    404,
+    'NotFound',
+    `no SparkApplication \`${name}\` (nor a run with that id) in namespace ${client.namespace} (${client.access.source}); pass --namespace if it was submitted elsewhere`,
+  );
 }
 
 /** `sparkinfer status RUN`. */
@@ -125,7 +131,6 @@ function signature(s: AppStatus): string {
 export async function watchApp(client: KubeClient, name: string, o: WatchOptions = {}): Promise<AppStatus> {
   const sleep = o.sleep ?? ((ms: number, signal?: AbortSignal) => delay(ms, undefined, signal !== undefined ? { signal } : {}));
   const ref: ObjectRef = { ...SPARK_APP, namespace: client.namespace, name };
-  const collection = { ...SPARK_APP, namespace: client.namespace };
   let last = '';
   const seen = (app: SparkApp): AppStatus | undefined => {
     const s = appStatusOf(app);
@@ -144,16 +149,27 @@ export async function watchApp(client: KubeClient, name: string, o: WatchOptions
     if (rv === undefined) {
       const app = await client.find<SparkApp>(ref, o.signal);
       if (app === undefined) {
-        if (last === '') throw new KubeApiError(404, 'NotFound', `no SparkApplication \`${name}\` in namespace ${client.namespace} (${client.access.source})`);
+        if (last === '')
+          throw new KubeApiError(
+            404,
+            'NotFound',
+            `no SparkApplication \`${name}\` in namespace ${client.namespace} (${client.access.source})`,
+          );
         throw gone();
       }
       const done = seen(app);
       if (done !== undefined) return done;
-      rv = String(app['metadata']?.resourceVersion ?? '');
+      rv = String(app.metadata?.resourceVersion ?? '');
     }
     try {
       const events = client.lines(`/apis/${SPARK_APP.apiVersion}/namespaces/${encodeURIComponent(client.namespace)}/sparkapplications`, {
-        query: { watch: 'true', fieldSelector: `metadata.name=${name}`, resourceVersion: rv, allowWatchBookmarks: 'true', timeoutSeconds: o.watchTimeoutS ?? 300 },
+        query: {
+          watch: 'true',
+          fieldSelector: `metadata.name=${name}`,
+          resourceVersion: rv,
+          allowWatchBookmarks: 'true',
+          timeoutSeconds: o.watchTimeoutS ?? 300,
+        },
         signal: o.signal,
       });
       for await (const line of events) {
@@ -162,18 +178,28 @@ export async function watchApp(client: KubeClient, name: string, o: WatchOptions
         failures = 0;
         if (ev.type === 'ERROR') {
           // 410 Gone: the resourceVersion is too old; re-read the object and watch from there.
-          if (ev.object['code'] === 410) { rv = undefined; break; }
-          throw new KubeApiError(Number(ev.object['code'] ?? 500), String(ev.object['reason'] ?? ''), `watch ${name}: ${String(ev.object['message'] ?? line)}`);
+          if (ev.object.code === 410) {
+            rv = undefined;
+            break;
+          }
+          throw new KubeApiError(
+            Number(ev.object.code ?? 500),
+            String(ev.object.reason ?? ''),
+            `watch ${name}: ${String(ev.object.message ?? line)}`,
+          );
         }
         if (ev.type === 'DELETED') throw gone();
-        rv = String(ev.object['metadata']?.resourceVersion ?? rv);
+        rv = String(ev.object.metadata?.resourceVersion ?? rv);
         if (ev.type === 'BOOKMARK') continue;
         const done = seen(ev.object);
         if (done !== undefined) return done;
       }
     } catch (err) {
       if (o.signal?.aborted === true) throw o.signal.reason;
-      const transient = err instanceof KubeApiError ? !err.clientFault && (err.status === 0 || err.status === 429 || err.status >= 500) : !(err instanceof RuntimeFailure) && !(err instanceof SyntaxError);
+      const transient =
+        err instanceof KubeApiError
+          ? !err.clientFault && (err.status === 0 || err.status === 429 || err.status >= 500)
+          : !(err instanceof RuntimeFailure) && !(err instanceof SyntaxError);
       if (!transient || ++failures > 10) throw err;
       rv = undefined;
       await sleep(Math.min(30_000, 500 * 2 ** failures), o.signal);

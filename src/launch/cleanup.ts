@@ -22,7 +22,7 @@
 import { accessSync, constants } from 'node:fs';
 import { basename } from 'node:path';
 import { findOnPath } from './paths.ts';
-import { forgetGroup, groupAlive, recordGroup, startTime } from './procs.ts';
+import { forgetGroup, recordGroup, startTime } from './procs.ts';
 import { reaperForget, reaperTrack } from './reaper.ts';
 
 export { groupAlive } from './procs.ts';
@@ -48,7 +48,7 @@ export function killGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
 }
 
 function faultNoReaper(): boolean {
-  return process.env['SPARKINFER_FAULT_NO_REAPER'] === '1';
+  return process.env.SPARKINFER_FAULT_NO_REAPER === '1';
 }
 
 let setprivPath: string | null | undefined;

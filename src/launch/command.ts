@@ -3,7 +3,7 @@
  * shell. Pure functions, so the flags can be checked without starting anything.
  */
 import { SpecError } from '../errors.ts';
-import { checkInt, describeValue } from '../checks.ts';
+import { checkInt, checkString, describeValue } from '../checks.ts';
 
 export type LaunchKind = 'llama-server' | 'vllm';
 export const LAUNCH_KINDS: readonly LaunchKind[] = ['llama-server', 'vllm'];
@@ -45,8 +45,9 @@ const POOLINGS = ['none', 'mean', 'cls', 'last', 'rank'];
 
 /** Checks the options up front, with messages that quote the bad value. */
 export function validateCommandOptions(o: Omit<EngineCommandOptions, 'port' | 'model'> & { model?: unknown }): void {
-  if (!LAUNCH_KINDS.includes(o.kind)) throw new SpecError(`Expected \`kind\` to be one of ${LAUNCH_KINDS.join(', ')}, got ${describeValue(o.kind)}`);
-  if (typeof o.alias !== 'string' || o.alias === '') throw new SpecError(`Expected \`alias\` to be a non-empty string, got ${describeValue(o.alias)}`);
+  if (!LAUNCH_KINDS.includes(o.kind))
+    throw new SpecError(`Expected \`kind\` to be one of ${LAUNCH_KINDS.join(', ')}, got ${describeValue(o.kind)}`);
+  checkString('alias', o.alias);
   checkInt('parallel', o.parallel, 1);
   checkInt('ctxPerSlot', o.ctxPerSlot, 1);
   if (o.threads !== undefined) checkInt('threads', o.threads, 1);
@@ -68,28 +69,38 @@ export function engineArgv(o: EngineCommandOptions): string[] {
     return ['serve', o.model, '--host', '127.0.0.1', '--port', String(o.port), '--served-model-name', o.alias, ...extra];
   }
   const argv = [
-    '--host', '127.0.0.1',
-    '--port', String(o.port),
-    '-m', o.model,
-    '--alias', o.alias,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(o.port),
+    '-m',
+    o.model,
+    '--alias',
+    o.alias,
     '--metrics', // off by default; the scheduler reads the queue from it
     '--slots',
-    '--parallel', String(o.parallel),
-    '--ctx-size', String(o.parallel * o.ctxPerSlot),
-    '--threads-http', String(o.threadsHttp ?? Math.max(512, o.parallel * 4)),
+    '--parallel',
+    String(o.parallel),
+    '--ctx-size',
+    String(o.parallel * o.ctxPerSlot),
+    '--threads-http',
+    String(o.threadsHttp ?? Math.max(512, o.parallel * 4)),
     '--cont-batching',
     // No host-RAM prompt cache: with it (llama.cpp's default, 8 GiB) every request that takes a
     // slot first saves that slot's previous prompt state to RAM and searches the cache, which
     // capped a 256-slot engine at ~25 admissions/s on an H200 whatever the model (bench/GPU.md).
     // Each slot still reuses its own cached prefix. A later `--cache-ram N` in args wins.
-    '--cache-ram', '0',
+    '--cache-ram',
+    '0',
     // One KV pool shared by all slots, each still capped at ctxPerSlot (so a prompt that does not
     // fit one slot is refused as before). With a pool per slot, a batch that mixes new prompts
     // with running sequences is split into many small steps; answers that finish at different
     // times (any real workload) then cost a 256-slot engine on an H200 a third of its
     // throughput (bench/GPU.md). llama.cpp does the same when it picks the slot count itself.
     // A later `--no-kv-unified` in args wins.
-    '--kv-unified', '--kv-unified-per-slot', String(o.ctxPerSlot),
+    '--kv-unified',
+    '--kv-unified-per-slot',
+    String(o.ctxPerSlot),
   ];
   if (o.threads !== undefined) argv.push('--threads', String(o.threads));
   if (o.embeddings === true) argv.push('--embeddings', '--pooling', o.pooling ?? 'mean');

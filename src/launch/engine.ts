@@ -58,7 +58,9 @@ function resolveBin(kind: LaunchKind, env: NodeJS.ProcessEnv): string {
   if (kind === 'llama-server') return llamaServerPath(env);
   const vllm = findOnPath('vllm', env);
   if (vllm === undefined) {
-    throw new RuntimeFailure('engine.launch.kind `vllm` needs the `vllm` command on PATH and it is not there; install vLLM, or use kind `llama-server` or an `endpoint`');
+    throw new RuntimeFailure(
+      'engine.launch.kind `vllm` needs the `vllm` command on PATH and it is not there; install vLLM, or use kind `llama-server` or an `endpoint`',
+    );
   }
   return vllm;
 }
@@ -71,7 +73,9 @@ function resolveBin(kind: LaunchKind, env: NodeJS.ProcessEnv): string {
 export async function startEngine(opts: StartEngineOptions): Promise<LocalEngine> {
   validateCommandOptions(opts);
   if (typeof opts.maxRestarts !== 'number' || !Number.isInteger(opts.maxRestarts) || opts.maxRestarts < 0) {
-    throw new SpecError(`Expected \`maxRestarts\` to be an integer from 0 and up, got \`${String(opts.maxRestarts)}\` (${typeof opts.maxRestarts})`);
+    throw new SpecError(
+      `Expected \`maxRestarts\` to be an integer from 0 and up, got \`${String(opts.maxRestarts)}\` (${typeof opts.maxRestarts})`,
+    );
   }
   if (typeof opts.logFile !== 'string' || opts.logFile === '') {
     throw new SpecError(`Expected \`logFile\` to be a file path, got \`${String(opts.logFile)}\` (${typeof opts.logFile})`);

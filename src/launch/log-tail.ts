@@ -16,7 +16,11 @@ export function logTail(path: string, maxLines = 12, maxBytes = 8192): string {
     let text = buf.toString('utf8');
     const header = text.lastIndexOf('=== sparkinfer:');
     if (header >= 0) text = text.slice(text.indexOf('\n', header) + 1);
-    return text.split('\n').filter((l) => l.trim() !== '').slice(-maxLines).join('\n');
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-maxLines)
+      .join('\n');
   } catch {
     return '';
   } finally {

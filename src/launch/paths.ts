@@ -19,7 +19,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** `$SPARKINFER_CACHE`, else `~/.cache/sparkinfer`. */
 export function cacheDir(env: Env = process.env): string {
-  const dir = env['SPARKINFER_CACHE'];
+  const dir = env.SPARKINFER_CACHE;
   return dir !== undefined && dir !== '' ? resolve(dir) : join(homedir(), '.cache', 'sparkinfer');
 }
 
@@ -34,7 +34,7 @@ function isExecutable(path: string): boolean {
 
 /** The first executable called `name` on `$PATH`, or undefined. */
 export function findOnPath(name: string, env: Env = process.env): string | undefined {
-  for (const dir of (env['PATH'] ?? '').split(delimiter)) {
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
     if (dir === '') continue;
     const candidate = join(dir, name);
     if (isExecutable(candidate)) return candidate;
@@ -47,7 +47,7 @@ export function findOnPath(name: string, env: Env = process.env): string | undef
  * built into the cache, else `llama-server` on `$PATH`. Throws a RuntimeFailure naming every place tried.
  */
 export function llamaServerPath(env: Env = process.env): string {
-  const override = env['SPARKINFER_LLAMA_SERVER'];
+  const override = env.SPARKINFER_LLAMA_SERVER;
   if (override !== undefined && override !== '') {
     if (isExecutable(override)) return resolve(override);
     throw new RuntimeFailure(`SPARKINFER_LLAMA_SERVER is \`${override}\`, which is not an executable file`);
@@ -76,14 +76,18 @@ export interface ResolveModelOptions {
  */
 export function resolveModel(nameOrPath: string, options: ResolveModelOptions = {}): string {
   if (typeof nameOrPath !== 'string' || nameOrPath.trim() === '') {
-    throw new SpecError(`Expected \`engine.launch.model\` to be a model name or a path, got \`${String(nameOrPath)}\` (${typeof nameOrPath})`);
+    throw new SpecError(
+      `Expected \`engine.launch.model\` to be a model name or a path, got \`${String(nameOrPath)}\` (${typeof nameOrPath})`,
+    );
   }
   const env = options.env ?? process.env;
   const demo = DEMO_MODELS[nameOrPath];
   if (demo !== undefined) {
     const file = join(cacheDir(env), 'models', demo);
     if (existsSync(file)) return file;
-    throw new SpecError(`model \`${nameOrPath}\` is not in the cache: looked for ${file}; run \`sparkinfer setup\` (in a checkout: \`npm run setup\`) to fetch it`);
+    throw new SpecError(
+      `model \`${nameOrPath}\` is not in the cache: looked for ${file}; run \`sparkinfer setup\` (in a checkout: \`npm run setup\`) to fetch it`,
+    );
   }
   const expanded = nameOrPath.startsWith('~/') ? join(homedir(), nameOrPath.slice(2)) : nameOrPath;
   const path = isAbsolute(expanded) ? expanded : resolve(options.baseDir ?? process.cwd(), expanded);

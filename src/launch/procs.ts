@@ -86,7 +86,7 @@ export function recordGroup(dir: string, pgid: number, role: string, command: st
   if (start === undefined) return undefined;
   const g: OwnedGroup = { pgid, start, role, command };
   mkdirSync(dir, { recursive: true });
-  writeFileSync(pidFile(dir, g), JSON.stringify(g) + '\n');
+  writeFileSync(pidFile(dir, g), `${JSON.stringify(g)}\n`);
   return g;
 }
 
@@ -153,7 +153,9 @@ export function stopLeftovers(dir: string, graceMs = 3000): string[] {
       killed = true;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`could not stop ${live.map((g) => `process group ${g.pgid} (${g.command})`).join(', ')}; stop it by hand (kill -KILL -- -PGID)`);
+      throw new Error(
+        `could not stop ${live.map((g) => `process group ${g.pgid} (${g.command})`).join(', ')}; stop it by hand (kill -KILL -- -PGID)`,
+      );
     }
     sleepSync(50);
   }

@@ -55,7 +55,7 @@ let reaper: ChildProcess | undefined;
 
 function ensureReaper(): ChildProcess | undefined {
   if (reaper !== undefined) return reaper;
-  if (process.env['SPARKINFER_FAULT_NO_REAPER'] === '1') return undefined; // fault hook: see cleanup.ts
+  if (process.env.SPARKINFER_FAULT_NO_REAPER === '1') return undefined; // fault hook: see cleanup.ts
   const child = spawn('bash', ['-c', SCRIPT, 'sparkinfer-reaper'], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
   child.on('error', () => undefined); // no bash: the other layers (cleanup.ts) still stand
   child.stdin?.on('error', () => undefined); // the reaper died: nothing to tell any more

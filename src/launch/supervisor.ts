@@ -125,7 +125,10 @@ export class LocalEngine extends EventEmitter<LocalEngineEvents> {
     const fd = openSync(logFile, 'a');
     let child: ChildProcess;
     try {
-      writeSync(fd, `\n=== sparkinfer: ${new Date().toISOString()} start ${this.#restarts + 1} of ${this.kind}: ${this.command.join(' ')}\n`);
+      writeSync(
+        fd,
+        `\n=== sparkinfer: ${new Date().toISOString()} start ${this.#restarts + 1} of ${this.kind}: ${this.command.join(' ')}\n`,
+      );
       const [file, args] = withParentDeathSignal(bin, argv);
       child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env });
     } finally {
@@ -150,7 +153,8 @@ export class LocalEngine extends EventEmitter<LocalEngineEvents> {
         }
       });
     });
-    if (child.pid !== undefined) track(child.pid, { role: 'engine', command: bin, ...(this.#cfg.pidDir !== undefined ? { pidDir: this.#cfg.pidDir } : {}) });
+    if (child.pid !== undefined)
+      track(child.pid, { role: 'engine', command: bin, ...(this.#cfg.pidDir !== undefined ? { pidDir: this.#cfg.pidDir } : {}) });
     if (!this.#everHealthy) this.#watchStartup(child);
   }
 
@@ -196,20 +200,27 @@ export class LocalEngine extends EventEmitter<LocalEngineEvents> {
     if (this.#child === child) this.#child = undefined;
     const expected = this.#state === 'stopping' || this.#state === 'stopped';
     this.emit('exit', { pid, code, signal, expected });
-    if (expected) return this.#notify();
+    if (expected) {
+      this.#notify();
+      return;
+    }
 
     const how = describeExit({ code, signal }, err);
     const { maxRestarts, logger, restartDelayMs } = this.#cfg;
     if (!this.#everHealthy) {
       // Bad flags, a bad model or a taken port: starting it again would fail the same way.
-      return this.#giveUp(`${this.kind} exited before it was healthy at ${this.#healthUrl} (${how})`);
+      this.#giveUp(`${this.kind} exited before it was healthy at ${this.#healthUrl} (${how})`);
+      return;
     }
     if (this.#restarts >= maxRestarts) {
-      return this.#giveUp(`${this.kind} at ${this.endpoint} exited (${how}) and its restart budget (${maxRestarts}) is spent`);
+      this.#giveUp(`${this.kind} at ${this.endpoint} exited (${how}) and its restart budget (${maxRestarts}) is spent`);
+      return;
     }
     this.#restarts += 1;
     const n = this.#restarts;
-    logger.warn(`${this.kind} at ${this.endpoint} exited unexpectedly (${how}); restarting it on the same port (${n} of ${maxRestarts}); log: ${this.logFile}`);
+    logger.warn(
+      `${this.kind} at ${this.endpoint} exited unexpectedly (${how}); restarting it on the same port (${n} of ${maxRestarts}); log: ${this.logFile}`,
+    );
     this.#state = 'restarting';
     this.#notify();
     this.#cfg.sleep(n * restartDelayMs, this.#lifetime.signal).then(
@@ -296,7 +307,9 @@ export class LocalEngine extends EventEmitter<LocalEngineEvents> {
       }
       if (t - lastLog >= 5000) {
         lastLog = t;
-        logger.info(`waiting for ${this.kind} at ${this.#healthUrl} (${Math.round((t - start) / 1000)}s/${Math.round(timeoutMs / 1000)}s): ${status}`);
+        logger.info(
+          `waiting for ${this.kind} at ${this.#healthUrl} (${Math.round((t - start) / 1000)}s/${Math.round(timeoutMs / 1000)}s): ${status}`,
+        );
       }
       await this.#pause(Math.min(pollIntervalMs, timeoutMs - (t - start)), signal);
     }

@@ -45,7 +45,12 @@ export interface ChatMessageIn {
   content: string;
 }
 
-const GGUF_KEYS = new Set(['tokenizer.chat_template', 'tokenizer.ggml.bos_token_id', 'tokenizer.ggml.eos_token_id', 'tokenizer.ggml.tokens']);
+const GGUF_KEYS = new Set([
+  'tokenizer.chat_template',
+  'tokenizer.ggml.bos_token_id',
+  'tokenizer.ggml.eos_token_id',
+  'tokenizer.ggml.tokens',
+]);
 
 /** The chat template (if any) and BOS/EOS token strings ('' when undeclared) of a GGUF model. */
 export function ggufChatInfo(path: string): { template: string | undefined; bos: string; eos: string } {
@@ -58,7 +63,11 @@ export function ggufChatInfo(path: string): { template: string | undefined; bos:
     return typeof t === 'string' ? t : '';
   };
   const template = meta.kv.get('tokenizer.chat_template');
-  return { template: typeof template === 'string' && template !== '' ? template : undefined, bos: token('tokenizer.ggml.bos_token_id'), eos: token('tokenizer.ggml.eos_token_id') };
+  return {
+    template: typeof template === 'string' && template !== '' ? template : undefined,
+    bos: token('tokenizer.ggml.bos_token_id'),
+    eos: token('tokenizer.ggml.eos_token_id'),
+  };
 }
 
 function chatTemplateFromGguf(path: string): ChatTemplateSource {
@@ -71,7 +80,8 @@ function chatTemplateFromGguf(path: string): ChatTemplateSource {
 
 function tokenText(v: unknown): string {
   if (typeof v === 'string') return v;
-  if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string')
+    return (v as { content: string }).content;
   return '';
 }
 
@@ -83,13 +93,14 @@ function chatTemplateFromTokenizerConfig(path: string, text: string): ChatTempla
   } catch (err) {
     throw new SpecError(`prompt.chat_template: ${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  let template = cfg['chat_template'];
+  let template = cfg.chat_template;
   if (Array.isArray(template)) {
     const named = template.find((t: unknown) => (t as { name?: unknown })?.name === 'default') as { template?: unknown } | undefined;
     template = named?.template;
   }
-  if (typeof template !== 'string' || template === '') throw new SpecError(`prompt.chat_template: ${path} has no \`chat_template\` string (or a "default" entry)`);
-  return { template, bos_token: tokenText(cfg['bos_token']), eos_token: tokenText(cfg['eos_token']), source: `tokenizer_config:${path}` };
+  if (typeof template !== 'string' || template === '')
+    throw new SpecError(`prompt.chat_template: ${path} has no \`chat_template\` string (or a "default" entry)`);
+  return { template, bos_token: tokenText(cfg.bos_token), eos_token: tokenText(cfg.eos_token), source: `tokenizer_config:${path}` };
 }
 
 export interface LoadChatTemplateOptions {
@@ -107,7 +118,9 @@ export function loadChatTemplate(spec: string, o: LoadChatTemplateOptions): Chat
   let src: ChatTemplateSource;
   if (spec === 'gguf') {
     if (o.ggufModel === undefined) {
-      throw new SpecError('prompt.chat_template: `gguf` reads the template from the launched model, but the job launches no llama-server model; give the path of a .gguf file or a template file');
+      throw new SpecError(
+        'prompt.chat_template: `gguf` reads the template from the launched model, but the job launches no llama-server model; give the path of a .gguf file or a template file',
+      );
     }
     src = chatTemplateFromGguf(o.ggufModel);
   } else {

@@ -27,7 +27,21 @@ export interface ReadGgufOptions {
 }
 
 const MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
-const TYPE_NAMES = ['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'bool', 'string', 'array', 'uint64', 'int64', 'float64'];
+const TYPE_NAMES = [
+  'uint8',
+  'int8',
+  'uint16',
+  'int16',
+  'uint32',
+  'int32',
+  'float32',
+  'bool',
+  'string',
+  'array',
+  'uint64',
+  'int64',
+  'float64',
+];
 const FIXED_SIZE: Readonly<Record<number, number>> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
 // Sanity limits, so a corrupt file fails with a message instead of an allocation storm.
 const MAX_KV = 1_000_000;
@@ -56,15 +70,20 @@ class WindowReader {
       if (n > this.#buf.length) this.#buf = Buffer.alloc(Math.max(n, this.#size));
       this.#start = this.pos;
       this.#len = readSync(this.#fd, this.#buf, 0, this.#buf.length, this.pos);
-      if (this.#len < n) throw new SpecError(`${this.#path}: GGUF metadata ends early at byte ${this.pos + this.#len} (truncated or not a GGUF file)`);
+      if (this.#len < n)
+        throw new SpecError(`${this.#path}: GGUF metadata ends early at byte ${this.pos + this.#len} (truncated or not a GGUF file)`);
     }
     const off = this.pos - this.#start;
     this.pos += n;
     return off;
   }
 
-  u32(): number { return this.#buf.readUInt32LE(this.#need(4)); }
-  u64(): bigint { return this.#buf.readBigUInt64LE(this.#need(8)); }
+  u32(): number {
+    return this.#buf.readUInt32LE(this.#need(4));
+  }
+  u64(): bigint {
+    return this.#buf.readBigUInt64LE(this.#need(8));
+  }
 
   /** A u64 used as a count or length, bounded. */
   count(what: string, max: number): number {
@@ -85,19 +104,32 @@ class WindowReader {
 
   scalar(type: number): GgufValue {
     switch (type) {
-      case 0: return this.#buf.readUInt8(this.#need(1));
-      case 1: return this.#buf.readInt8(this.#need(1));
-      case 2: return this.#buf.readUInt16LE(this.#need(2));
-      case 3: return this.#buf.readInt16LE(this.#need(2));
-      case 4: return this.u32();
-      case 5: return this.#buf.readInt32LE(this.#need(4));
-      case 6: return this.#buf.readFloatLE(this.#need(4));
-      case 7: return this.#buf.readUInt8(this.#need(1)) !== 0;
-      case 8: return this.string();
-      case 10: return this.u64();
-      case 11: return this.#buf.readBigInt64LE(this.#need(8));
-      case 12: return this.#buf.readDoubleLE(this.#need(8));
-      default: throw new SpecError(`${this.#path}: unknown GGUF value type ${type} at byte ${this.pos}`);
+      case 0:
+        return this.#buf.readUInt8(this.#need(1));
+      case 1:
+        return this.#buf.readInt8(this.#need(1));
+      case 2:
+        return this.#buf.readUInt16LE(this.#need(2));
+      case 3:
+        return this.#buf.readInt16LE(this.#need(2));
+      case 4:
+        return this.u32();
+      case 5:
+        return this.#buf.readInt32LE(this.#need(4));
+      case 6:
+        return this.#buf.readFloatLE(this.#need(4));
+      case 7:
+        return this.#buf.readUInt8(this.#need(1)) !== 0;
+      case 8:
+        return this.string();
+      case 10:
+        return this.u64();
+      case 11:
+        return this.#buf.readBigInt64LE(this.#need(8));
+      case 12:
+        return this.#buf.readDoubleLE(this.#need(8));
+      default:
+        throw new SpecError(`${this.#path}: unknown GGUF value type ${type} at byte ${this.pos}`);
     }
   }
 
@@ -106,7 +138,10 @@ class WindowReader {
       const inner = this.u32();
       const n = this.count('array length', MAX_ARRAY);
       const fixed = FIXED_SIZE[inner];
-      if (!keep && fixed !== undefined) { this.skip(fixed * n); return undefined; }
+      if (!keep && fixed !== undefined) {
+        this.skip(fixed * n);
+        return undefined;
+      }
       const out: GgufValue[] | undefined = keep ? [] : undefined;
       for (let i = 0; i < n; i++) {
         const v = this.value(inner, keep);
@@ -116,8 +151,14 @@ class WindowReader {
     }
     if (!keep) {
       const fixed = FIXED_SIZE[type];
-      if (fixed !== undefined) { this.skip(fixed); return undefined; }
-      if (type === 8) { this.skip(this.count('string length', MAX_STRING)); return undefined; }
+      if (fixed !== undefined) {
+        this.skip(fixed);
+        return undefined;
+      }
+      if (type === 8) {
+        this.skip(this.count('string length', MAX_STRING));
+        return undefined;
+      }
     }
     return this.scalar(type);
   }

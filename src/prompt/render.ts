@@ -17,12 +17,13 @@ import { compileChatTemplate, type ChatTemplateSource } from './chat-template.ts
 
 export type ChatRole = 'system' | 'user' | 'assistant';
 
-export interface ChatMessageOut { role: ChatRole; content: string }
+export interface ChatMessageOut {
+  role: ChatRole;
+  content: string;
+}
 
 /** A rendered row: the body fields the engine client puts into its request. */
-export type RenderedPrompt =
-  | { kind: 'chat'; messages: ChatMessageOut[] }
-  | { kind: 'completion'; prompt: string };
+export type RenderedPrompt = { kind: 'chat'; messages: ChatMessageOut[] } | { kind: 'completion'; prompt: string };
 
 export interface CompiledPrompt {
   /** Root variables (input columns) the templates reference, in first-use order. */
@@ -65,14 +66,20 @@ function withoutBigInt(v: unknown): unknown {
     let out: unknown[] | undefined;
     for (let i = 0; i < v.length; i++) {
       const c = withoutBigInt(v[i]);
-      if (c !== v[i]) { out ??= v.slice(); out[i] = c; }
+      if (c !== v[i]) {
+        out ??= v.slice();
+        out[i] = c;
+      }
     }
     return out ?? v;
   }
   let out: Record<string, unknown> | undefined;
   for (const [k, x] of Object.entries(v)) {
     const c = withoutBigInt(x);
-    if (c !== x) { out ??= { ...(v as Record<string, unknown>) }; out[k] = c; }
+    if (c !== x) {
+      out ??= { ...(v as Record<string, unknown>) };
+      out[k] = c;
+    }
   }
   return out ?? v;
 }
@@ -116,7 +123,9 @@ export interface CompilePromptOptions {
 export function compilePrompt(job: Pick<Job, 'prompt'>, options: CompilePromptOptions = {}): CompiledPrompt {
   const p = job.prompt;
   if (p.chat_template !== undefined && options.chatTemplate === undefined) {
-    throw new SpecError(`prompt.chat_template: ${JSON.stringify(p.chat_template)} was not resolved; the CLI ships it in job.json as run.chat_template`);
+    throw new SpecError(
+      `prompt.chat_template: ${JSON.stringify(p.chat_template)} was not resolved; the CLI ships it in job.json as run.chat_template`,
+    );
   }
   const fields = templateFields(p);
   const compiled = new Map<string, CompiledTemplate>();
@@ -129,7 +138,12 @@ export function compilePrompt(job: Pick<Job, 'prompt'>, options: CompilePromptOp
     // per row, and so do text-and-`{{ column }}` ones whose values are strings.
     const body = template.parsed.body as Array<{ type: string; value?: unknown }>;
     const textOnly = body.every((n) => n.type === 'StringLiteral');
-    compiled.set(f.field, { field: f.field, template, constant: textOnly ? template.render({}) : undefined, pieces: textOnly ? undefined : piecesOf(body, new Set(own)) });
+    compiled.set(f.field, {
+      field: f.field,
+      template,
+      constant: textOnly ? template.render({}) : undefined,
+      pieces: textOnly ? undefined : piecesOf(body, new Set(own)),
+    });
   }
   const names = [...columns];
 
@@ -152,7 +166,9 @@ export function compilePrompt(job: Pick<Job, 'prompt'>, options: CompilePromptOp
   }
   const plan: { role: ChatRole; t: CompiledTemplate }[] = [];
   if (p.messages !== undefined) {
-    p.messages.forEach((m, i) => plan.push({ role: m.role, t: get(`prompt.messages[${i}].content`) }));
+    p.messages.forEach((m, i) => {
+      plan.push({ role: m.role, t: get(`prompt.messages[${i}].content`) });
+    });
   } else {
     if (p.system !== undefined) plan.push({ role: 'system', t: get('prompt.system') });
     plan.push({ role: 'user', t: get('prompt.user') });

@@ -1,6 +1,7 @@
 /**
- * Benchmark charts: a small SVG writer (grouped bars or lines) and its rasterization to PNG with
- * resvg (`@resvg/resvg-js`, a dev dependency with a prebuilt native binary; no browser). The SVG is
+ * Charts for the run report and the benchmarks: a small SVG writer (grouped bars or lines) and its rasterization to PNG with
+ * resvg (`@resvg/resvg-js`, a development dependency with a prebuilt native binary; no browser;
+ * absent from the installed package, where the run report keeps its HTML only). The SVG is
  * plain and self-contained, so it can also be kept next to the PNG.
  */
 import { existsSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,8 @@ export interface ChartSpec {
   refLines?: ReadonlyArray<{ y: number; label: string }>;
   /** A line of small print under the title (the command, the machine). */
   note?: string;
+  /** Line charts over many x values (a time series): label at most this many of them, and draw no dots. Default: every x, with dots. */
+  maxXLabels?: number;
   /** Pixels. Default 800 × 480. */
   width?: number;
   height?: number;
@@ -65,13 +68,16 @@ function text(x: number, y: number, s: string, attrs = ''): string {
 }
 
 function check(spec: ChartSpec): void {
-  if (spec.kind !== 'bar' && spec.kind !== 'line') throw badArgument(`Expected \`kind\` to be "bar" or "line", got \`${String(spec.kind)}\``);
+  if (spec.kind !== 'bar' && spec.kind !== 'line')
+    throw badArgument(`Expected \`kind\` to be "bar" or "line", got \`${String(spec.kind)}\``);
   if (spec.series.length === 0) throw badArgument('Expected at least one series, got none');
   for (const s of spec.series) {
     for (const p of s.points) {
       if (!Number.isFinite(p.y)) throw badArgument(`Expected finite y values, got \`${String(p.y)}\` in series \`${s.name}\``);
       if (spec.kind === 'line' && (typeof p.x !== 'number' || !Number.isFinite(p.x) || (spec.logX === true && p.x <= 0))) {
-        throw badArgument(`Expected ${spec.logX === true ? 'positive ' : ''}numeric x values for a line chart, got \`${String(p.x)}\` in series \`${s.name}\``);
+        throw badArgument(
+          `Expected ${spec.logX === true ? 'positive ' : ''}numeric x values for a line chart, got \`${String(p.x)}\` in series \`${s.name}\``,
+        );
       }
     }
   }
@@ -114,7 +120,9 @@ export function renderSvg(spec: ChartSpec): string {
         if (p === undefined) return;
         const y = yPix(p.y);
         const x = x0 + si * bw;
-        out.push(`<rect class="bar" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${(m.t + ph - y).toFixed(1)}" fill="${COLORS[si % COLORS.length]}"/>`);
+        out.push(
+          `<rect class="bar" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${(m.t + ph - y).toFixed(1)}" fill="${COLORS[si % COLORS.length]}"/>`,
+        );
         out.push(text(x + bw / 2 - 1, y - 4, fmt(p.y), 'font-size="11" text-anchor="middle" fill="#1a202c"'));
       });
       out.push(text(m.l + (ci + 0.5) * slot, m.t + ph + 18, c, 'font-size="12" text-anchor="middle" fill="#1a202c"'));
@@ -125,23 +133,40 @@ export function renderSvg(spec: ChartSpec): string {
     const lo = Math.min(...xs.map(tx));
     const hi = Math.max(...xs.map(tx));
     const xPix = (x: number): number => m.l + 12 + (hi === lo ? 0.5 : (tx(x) - lo) / (hi - lo)) * (pw - 24);
-    for (const x of [...new Set(xs)].sort((a, b) => a - b)) {
+    const distinct = [...new Set(xs)].sort((a, b) => a - b);
+    const every = spec.maxXLabels !== undefined ? Math.max(1, Math.ceil(distinct.length / spec.maxXLabels)) : 1;
+    for (const x of distinct.filter((_, i) => i % every === 0)) {
       out.push(text(xPix(x), m.t + ph + 18, fmt(x), 'font-size="12" text-anchor="middle" fill="#1a202c"'));
     }
     spec.series.forEach((s, si) => {
       const color = COLORS[si % COLORS.length] as string;
       const pts = [...s.points].sort((a, b) => (a.x as number) - (b.x as number));
-      if (pts.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((p) => `${xPix(p.x as number).toFixed(1)},${yPix(p.y).toFixed(1)}`).join(' ')}"/>`);
-      for (const p of pts) out.push(`<circle class="point" cx="${xPix(p.x as number).toFixed(1)}" cy="${yPix(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
+      if (pts.length > 1)
+        out.push(
+          `<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((p) => `${xPix(p.x as number).toFixed(1)},${yPix(p.y).toFixed(1)}`).join(' ')}"/>`,
+        );
+      if (spec.maxXLabels === undefined)
+        for (const p of pts)
+          out.push(`<circle class="point" cx="${xPix(p.x as number).toFixed(1)}" cy="${yPix(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
     });
   }
   for (const r of spec.refLines ?? []) {
     const y = yPix(r.y);
-    out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#e53e3e" stroke-dasharray="6 4" stroke-width="1.5"/>`);
+    out.push(
+      `<line x1="${m.l}" x2="${m.l + pw}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#e53e3e" stroke-dasharray="6 4" stroke-width="1.5"/>`,
+    );
     out.push(text(m.l + pw - 4, y - 5, `${r.label} (${fmt(r.y)})`, 'font-size="11" text-anchor="end" fill="#c53030"'));
   }
   if (spec.xLabel !== undefined) out.push(text(m.l + pw / 2, H - 36, spec.xLabel, 'font-size="13" text-anchor="middle" fill="#2d3748"'));
-  if (spec.yLabel !== undefined) out.push(text(18, m.t + ph / 2, spec.yLabel, `font-size="13" text-anchor="middle" fill="#2d3748" transform="rotate(-90 18 ${(m.t + ph / 2).toFixed(1)})"`));
+  if (spec.yLabel !== undefined)
+    out.push(
+      text(
+        18,
+        m.t + ph / 2,
+        spec.yLabel,
+        `font-size="13" text-anchor="middle" fill="#2d3748" transform="rotate(-90 18 ${(m.t + ph / 2).toFixed(1)})"`,
+      ),
+    );
   // Legend, bottom left.
   let lx = m.l;
   spec.series.forEach((s, si) => {

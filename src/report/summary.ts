@@ -1,5 +1,5 @@
 /**
- * The run summary (DESIGN.md "Summary JSON"). Written to `<run>/summary.json` and, with --json,
+ * The run summary (docs/architecture.md, "Summary JSON"). Written to `<run>/summary.json` and, with --json,
  * printed as the last stdout line — on failure too.
  * Invariants: rows_in = rows_ok + rows_failed = rows_from_ledger + rows_inferred.
  */
@@ -12,6 +12,13 @@ export interface Summary {
   rows_from_ledger: number;
   rows_inferred: number;
   prompt_tokens: number;
+  /**
+   * Prompt tokens the engine evaluated (not served from its prefix cache), and the cached share of
+   * the prompt tokens, over this run's answers whose engine tells (llama-server, vLLM with
+   * `--enable-prompt-tokens-details`); null when none told (issue 21).
+   */
+  prompt_tokens_evaluated: number | null;
+  prompt_cache_share: number | null;
   completion_tokens: number;
   wall_s: number;
   output_tokens_per_s: number;
@@ -21,6 +28,13 @@ export interface Summary {
   run_dir: string;
   exit_code: number;
   message?: string;
+  /** Share of the sampled inference time the engine's queue was not dry (report/timeline.ts); null when not sampled. */
+  engine_busy_fraction?: number | null;
+  /** `engine`, `orchestrator` or `spark`: where the time went; null when not sampled. */
+  bottleneck?: string | null;
+  /** `<run dir>/report.html` and `report.png` (null when no PNG could be drawn). */
+  report?: string;
+  report_png?: string | null;
 }
 
 /** What the driver reports in `<run>/driver_summary.json`. */
@@ -40,8 +54,16 @@ export interface DriverSummary {
 }
 
 export function buildSummary(args: {
-  runId: string; runDir: string; wallMs: number; status: Summary['status']; exitCode: number;
-  driver?: DriverSummary; message?: string; output: string | null;
+  runId: string;
+  runDir: string;
+  wallMs: number;
+  status: Summary['status'];
+  exitCode: number;
+  driver?: DriverSummary;
+  message?: string;
+  output: string | null;
+  /** The workers' prompt-cache counts (progress.ts readProgress), summed over this run. */
+  engineCache?: { known: number; cached: number };
 }): Summary {
   const d = args.driver ?? {};
   const rowsIn = d.rows_in ?? 0;
@@ -57,6 +79,7 @@ export function buildSummary(args: {
     rows_from_ledger: fromLedger,
     rows_inferred: d.rows_inferred ?? Math.max(0, rowsIn - fromLedger),
     prompt_tokens: d.prompt_tokens ?? 0,
+    ...promptCache(args.engineCache),
     completion_tokens: completion,
     wall_s: wallS,
     output_tokens_per_s: wallS > 0 ? Math.round((completion / wallS) * 100) / 100 : 0,
@@ -70,6 +93,11 @@ export function buildSummary(args: {
   return s;
 }
 
+function promptCache(c: { known: number; cached: number } | undefined): Pick<Summary, 'prompt_tokens_evaluated' | 'prompt_cache_share'> {
+  if (c === undefined || c.known <= 0) return { prompt_tokens_evaluated: null, prompt_cache_share: null };
+  return { prompt_tokens_evaluated: c.known - c.cached, prompt_cache_share: Math.round((c.cached / c.known) * 1000) / 1000 };
+}
+
 /** The human summary for stderr. */
 export function formatSummary(s: Summary): string {
   const lines = [
@@ -77,9 +105,19 @@ export function formatSummary(s: Summary): string {
     `  rows: ${s.rows_in} in, ${s.rows_ok} ok, ${s.rows_failed} failed (${s.rows_from_ledger} from ledger, ${s.rows_inferred} inferred)`,
     `  tokens: ${s.prompt_tokens} prompt, ${s.completion_tokens} completion; ${s.output_tokens_per_s} output tok/s over ${s.wall_s}s`,
   ];
+  if (s.prompt_tokens_evaluated !== null)
+    lines.push(
+      `  engine: ${s.prompt_tokens_evaluated} prompt tokens evaluated, ${Math.round((s.prompt_cache_share ?? 0) * 100)}% from its prefix cache`,
+    );
   const codes = Object.entries(s.errors_by_code).sort((a, b) => b[1] - a[1]);
-  if (codes.length > 0) lines.push(`  errors: ${codes.map(([c, n]) => `${c} ×${n}`).join(', ')}${s.failed_rows_path !== null ? ` (rows: ${s.failed_rows_path})` : ''}`);
+  if (codes.length > 0)
+    lines.push(
+      `  errors: ${codes.map(([c, n]) => `${c} ×${n}`).join(', ')}${s.failed_rows_path !== null ? ` (rows: ${s.failed_rows_path})` : ''}`,
+    );
   if (s.output !== null) lines.push(`  output: ${s.output}`);
+  if (s.bottleneck !== undefined && s.bottleneck !== null)
+    lines.push(`  bottleneck: ${s.bottleneck}-bound (engine busy ${Math.round((s.engine_busy_fraction ?? 0) * 100)}% of the time)`);
+  if (s.report !== undefined) lines.push(`  report: ${s.report}${s.report_png ? ` (chart: ${s.report_png})` : ''}`);
   lines.push(`  run dir: ${s.run_dir}`);
   return lines.join('\n');
 }

@@ -41,13 +41,43 @@ export interface SchemaAnalysis {
 export const SUPPORTED_FORMATS: readonly string[] = ['date', 'time', 'date-time', 'uuid'];
 
 /** Keywords that only annotate: allowed anywhere, ignored. */
-const ANNOTATIONS = new Set(['title', 'description', 'default', 'examples', '$comment', 'deprecated', 'readOnly', 'writeOnly', '$schema', '$id']);
+const ANNOTATIONS = new Set([
+  'title',
+  'description',
+  'default',
+  'examples',
+  '$comment',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  '$schema',
+  '$id',
+]);
 
 /** Keywords the subset understands. */
 const KNOWN = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'const',
-  'minLength', 'maxLength', 'pattern', 'format', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
-  'anyOf', 'oneOf', '$ref', '$defs', 'definitions',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'minItems',
+  'maxItems',
+  'enum',
+  'const',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'format',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'anyOf',
+  'oneOf',
+  '$ref',
+  '$defs',
+  'definitions',
 ]);
 
 /** Keywords we know and refuse, with the reason. */
@@ -56,16 +86,30 @@ const REFUSED: Readonly<Record<string, string>> = {
   propertyNames: 'a struct needs fixed property names',
   allOf: 'merge the subschemas into one (engines and Spark need one shape per field)',
   not: 'engines cannot constrain decoding to a negation',
-  if: 'conditional schemas have no single Spark type', then: 'conditional schemas have no single Spark type', else: 'conditional schemas have no single Spark type',
-  dependentRequired: 'engines cannot enforce dependencies', dependentSchemas: 'engines cannot enforce dependencies', dependencies: 'engines cannot enforce dependencies',
+  if: 'conditional schemas have no single Spark type',
+  // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here, not a thenable.
+  then: 'conditional schemas have no single Spark type',
+  else: 'conditional schemas have no single Spark type',
+  dependentRequired: 'engines cannot enforce dependencies',
+  dependentSchemas: 'engines cannot enforce dependencies',
+  dependencies: 'engines cannot enforce dependencies',
   prefixItems: 'tuples have no Spark type (an array holds one element type); use an object',
-  contains: 'engines cannot enforce `contains`', minContains: 'engines cannot enforce `contains`', maxContains: 'engines cannot enforce `contains`',
+  contains: 'engines cannot enforce `contains`',
+  minContains: 'engines cannot enforce `contains`',
+  maxContains: 'engines cannot enforce `contains`',
   uniqueItems: 'engines cannot enforce `uniqueItems`',
   multipleOf: 'engines cannot enforce `multipleOf`',
-  minProperties: 'a struct has a fixed set of fields', maxProperties: 'a struct has a fixed set of fields',
-  unevaluatedProperties: 'not in the supported subset', unevaluatedItems: 'not in the supported subset',
-  $dynamicRef: 'not in the supported subset', $dynamicAnchor: 'not in the supported subset', $anchor: 'use `$ref: "#/$defs/Name"`', $recursiveRef: 'recursive schemas have no Spark type',
-  contentEncoding: 'not in the supported subset', contentMediaType: 'not in the supported subset', contentSchema: 'not in the supported subset',
+  minProperties: 'a struct has a fixed set of fields',
+  maxProperties: 'a struct has a fixed set of fields',
+  unevaluatedProperties: 'not in the supported subset',
+  unevaluatedItems: 'not in the supported subset',
+  $dynamicRef: 'not in the supported subset',
+  $dynamicAnchor: 'not in the supported subset',
+  $anchor: 'use `$ref: "#/$defs/Name"`',
+  $recursiveRef: 'recursive schemas have no Spark type',
+  contentEncoding: 'not in the supported subset',
+  contentMediaType: 'not in the supported subset',
+  contentSchema: 'not in the supported subset',
   nullable: 'write `type: [T, "null"]` (JSON Schema) instead of the OpenAPI `nullable`',
 };
 
@@ -93,10 +137,14 @@ export function sameSparkType(a: SparkType, b: SparkType): boolean {
 /** Spark's `simpleString()` of a type, e.g. `struct<name:string,tags:array<string>>`. */
 export function sparkTypeString(t: SparkType): string {
   switch (t.kind) {
-    case 'array': return `array<${sparkTypeString(t.element)}>`;
-    case 'map': return `map<string,${sparkTypeString(t.value)}>`;
-    case 'struct': return `struct<${t.fields.map((f) => `${f.name}:${sparkTypeString(f.type)}`).join(',')}>`;
-    default: return t.kind;
+    case 'array':
+      return `array<${sparkTypeString(t.element)}>`;
+    case 'map':
+      return `map<string,${sparkTypeString(t.value)}>`;
+    case 'struct':
+      return `struct<${t.fields.map((f) => `${f.name}:${sparkTypeString(f.type)}`).join(',')}>`;
+    default:
+      return t.kind;
   }
 }
 
@@ -146,20 +194,27 @@ class Analyzer {
     for (const k of Object.keys(v)) {
       if (ANNOTATIONS.has(k) || KNOWN.has(k)) continue;
       const why = REFUSED[k];
-      this.problem([...path, k], why !== undefined ? `\`${k}\` is not supported: ${why}` : `unknown keyword \`${k}\` (supported: ${[...KNOWN].join(', ')})`);
+      this.problem(
+        [...path, k],
+        why !== undefined ? `\`${k}\` is not supported: ${why}` : `unknown keyword \`${k}\` (supported: ${[...KNOWN].join(', ')})`,
+      );
       ok = false;
     }
-    if (typeof v['$ref'] === 'string') return this.ref(v, path);
-    if (v['$ref'] !== undefined) return this.problem([...path, '$ref'], `expected a string, got ${show(v['$ref'])}`);
-    if (Array.isArray(v['anyOf']) || Array.isArray(v['oneOf'])) return this.union(v, path);
-    for (const k of ['anyOf', 'oneOf']) if (v[k] !== undefined) return this.problem([...path, k], `expected a list of schemas, got ${show(v[k])}`);
+    if (typeof v.$ref === 'string') return this.ref(v, path);
+    if (v.$ref !== undefined) return this.problem([...path, '$ref'], `expected a string, got ${show(v.$ref)}`);
+    if (Array.isArray(v.anyOf) || Array.isArray(v.oneOf)) return this.union(v, path);
+    for (const k of ['anyOf', 'oneOf'])
+      if (v[k] !== undefined) return this.problem([...path, k], `expected a list of schemas, got ${show(v[k])}`);
     const types = this.types(v, path);
     if (types === undefined) return undefined;
     const nonNull = types.filter((t) => t !== 'null');
     if (nonNull.length === 0) return types.includes('null') ? 'null' : undefined;
     const numeric = nonNull.every((t) => t === 'integer' || t === 'number');
     if (nonNull.length > 1 && !numeric) {
-      return this.problem([...path, 'type'], `a field has one Spark type; got ${nonNull.join(' or ')} (only a [T, "null"] pair or integer with number is supported)`);
+      return this.problem(
+        [...path, 'type'],
+        `a field has one Spark type; got ${nonNull.join(' or ')} (only a [T, "null"] pair or integer with number is supported)`,
+      );
     }
     const t = numeric && nonNull.length > 1 ? 'number' : (nonNull[0] as string);
     this.scalarChecks(v, t, path);
@@ -170,7 +225,7 @@ class Analyzer {
   /** The declared types, or ones implied by enum/const/properties/items. */
   types(v: Node, path: string[]): string[] | undefined {
     const allowed = ['string', 'integer', 'number', 'boolean', 'object', 'array', 'null'];
-    const declared = v['type'];
+    const declared = v.type;
     if (declared !== undefined) {
       const list = Array.isArray(declared) ? declared : [declared];
       if (list.length === 0 || list.some((t) => typeof t !== 'string' || !allowed.includes(t))) {
@@ -178,84 +233,111 @@ class Analyzer {
       }
       return list as string[];
     }
-    const values = Array.isArray(v['enum']) ? (v['enum'] as unknown[]) : 'const' in v ? [v['const']] : undefined;
+    const values = Array.isArray(v.enum) ? (v.enum as unknown[]) : 'const' in v ? [v.const] : undefined;
     if (values !== undefined) {
       const kinds = new Set(values.map(jsonKind));
       if (kinds.has('integer') && kinds.has('number')) kinds.delete('integer');
       return [...kinds];
     }
-    if (v['properties'] !== undefined || v['additionalProperties'] !== undefined || v['required'] !== undefined) return ['object'];
-    if (v['items'] !== undefined) return ['array'];
-    return this.problem(path, 'a schema without `type` (or enum, const, properties, items) accepts any JSON value and has no Spark type; give it a `type`');
+    if (v.properties !== undefined || v.additionalProperties !== undefined || v.required !== undefined) return ['object'];
+    if (v.items !== undefined) return ['array'];
+    return this.problem(
+      path,
+      'a schema without `type` (or enum, const, properties, items) accepts any JSON value and has no Spark type; give it a `type`',
+    );
   }
 
   scalarChecks(v: Node, t: string, path: string[]): void {
     const nonNegInt = (k: string): void => {
       const x = v[k];
-      if (x !== undefined && !(typeof x === 'number' && Number.isInteger(x) && x >= 0)) this.problem([...path, k], `expected a whole number from 0 and up, got ${show(x)}`);
+      if (x !== undefined && !(typeof x === 'number' && Number.isInteger(x) && x >= 0))
+        this.problem([...path, k], `expected a whole number from 0 and up, got ${show(x)}`);
     };
     for (const k of ['minLength', 'maxLength', 'minItems', 'maxItems']) nonNegInt(k);
     for (const k of ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum']) {
       const x = v[k];
-      if (x !== undefined && (typeof x !== 'number' || !Number.isFinite(x))) this.problem([...path, k], `expected a number, got ${show(x)}`);
+      if (x !== undefined && (typeof x !== 'number' || !Number.isFinite(x)))
+        this.problem([...path, k], `expected a number, got ${show(x)}`);
     }
-    for (const [lo, hi] of [['minLength', 'maxLength'], ['minItems', 'maxItems'], ['minimum', 'maximum']] as const) {
+    for (const [lo, hi] of [
+      ['minLength', 'maxLength'],
+      ['minItems', 'maxItems'],
+      ['minimum', 'maximum'],
+    ] as const) {
       const a = v[lo];
       const b = v[hi];
-      if (typeof a === 'number' && typeof b === 'number' && a > b) this.problem([...path, lo], `\`${lo}\` (${a}) is above \`${hi}\` (${b}): no value fits`);
+      if (typeof a === 'number' && typeof b === 'number' && a > b)
+        this.problem([...path, lo], `\`${lo}\` (${a}) is above \`${hi}\` (${b}): no value fits`);
     }
-    if (v['pattern'] !== undefined) {
-      if (typeof v['pattern'] !== 'string') this.problem([...path, 'pattern'], `expected a regular expression string, got ${show(v['pattern'])}`);
+    if (v.pattern !== undefined) {
+      if (typeof v.pattern !== 'string') this.problem([...path, 'pattern'], `expected a regular expression string, got ${show(v.pattern)}`);
       else {
         try {
-          new RegExp(v['pattern'], 'u');
+          new RegExp(v.pattern, 'u');
         } catch (err) {
           this.problem([...path, 'pattern'], `not a valid regular expression: ${(err as Error).message}`);
         }
       }
     }
-    if (v['format'] !== undefined && !(typeof v['format'] === 'string' && SUPPORTED_FORMATS.includes(v['format']))) {
-      this.problem([...path, 'format'], `format ${show(v['format'])} is not supported (supported: ${SUPPORTED_FORMATS.join(', ')}); use \`pattern\``);
+    if (v.format !== undefined && !(typeof v.format === 'string' && SUPPORTED_FORMATS.includes(v.format))) {
+      this.problem(
+        [...path, 'format'],
+        `format ${show(v.format)} is not supported (supported: ${SUPPORTED_FORMATS.join(', ')}); use \`pattern\``,
+      );
     }
-    const values = Array.isArray(v['enum']) ? (v['enum'] as unknown[]) : 'const' in v ? [v['const']] : undefined;
-    if (v['enum'] !== undefined && (!Array.isArray(v['enum']) || v['enum'].length === 0)) this.problem([...path, 'enum'], `expected a non-empty list of values, got ${show(v['enum'])}`);
+    const values = Array.isArray(v.enum) ? (v.enum as unknown[]) : 'const' in v ? [v.const] : undefined;
+    if (v.enum !== undefined && (!Array.isArray(v.enum) || v.enum.length === 0))
+      this.problem([...path, 'enum'], `expected a non-empty list of values, got ${show(v.enum)}`);
     if (values !== undefined) {
       for (const x of values) {
         const k = jsonKind(x);
         const fits = k === 'null' || k === t || (t === 'number' && k === 'integer');
         if (!fits) this.problem([...path, 'enum' in v ? 'enum' : 'const'], `value ${show(x)} is not of type ${t}`);
-        if (k === 'object' || k === 'array') this.problem([...path, 'enum' in v ? 'enum' : 'const'], `enum and const values must be strings, numbers or booleans, got ${show(x)}`);
+        if (k === 'object' || k === 'array')
+          this.problem(
+            [...path, 'enum' in v ? 'enum' : 'const'],
+            `enum and const values must be strings, numbers or booleans, got ${show(x)}`,
+          );
       }
     }
   }
 
   typed(v: Node, t: string, path: string[]): SparkType | undefined {
     switch (t) {
-      case 'string': return { kind: 'string' };
-      case 'integer': return { kind: 'bigint' };
-      case 'number': return { kind: 'double' };
-      case 'boolean': return { kind: 'boolean' };
+      case 'string':
+        return { kind: 'string' };
+      case 'integer':
+        return { kind: 'bigint' };
+      case 'number':
+        return { kind: 'double' };
+      case 'boolean':
+        return { kind: 'boolean' };
       case 'array': {
-        const items = v['items'];
+        const items = v.items;
         if (items === undefined) return this.problem(path, 'an array needs `items` (one schema for every element) to have a Spark type');
-        if (Array.isArray(items)) return this.problem([...path, 'items'], 'tuples (a list of item schemas) have no Spark type; use one schema');
+        if (Array.isArray(items))
+          return this.problem([...path, 'items'], 'tuples (a list of item schemas) have no Spark type; use one schema');
         const el = this.node(items, [...path, 'items']);
         if (el === 'null') return this.problem([...path, 'items'], 'an array of nulls has no Spark type');
         return el === undefined ? undefined : { kind: 'array', element: el };
       }
-      default: return this.object(v, path);
+      default:
+        return this.object(v, path);
     }
   }
 
   object(v: Node, path: string[]): SparkType | undefined {
-    const props = v['properties'];
-    const addl = v['additionalProperties'];
-    if (props !== undefined && !isNode(props)) return this.problem([...path, 'properties'], `expected a mapping of property schemas, got ${show(props)}`);
-    const required = v['required'] ?? [];
-    if (!Array.isArray(required) || required.some((r) => typeof r !== 'string')) return this.problem([...path, 'required'], `expected a list of property names, got ${show(required)}`);
+    const props = v.properties;
+    const addl = v.additionalProperties;
+    if (props !== undefined && !isNode(props))
+      return this.problem([...path, 'properties'], `expected a mapping of property schemas, got ${show(props)}`);
+    const required = v.required ?? [];
+    if (!Array.isArray(required) || required.some((r) => typeof r !== 'string'))
+      return this.problem([...path, 'required'], `expected a list of property names, got ${show(required)}`);
     if (props === undefined || Object.keys(props).length === 0) {
       if (isNode(addl)) {
-        if (required.length > 0) return this.problem([...path, 'required'], 'a map (only `additionalProperties`) has no required names; use `properties`');
+        if (required.length > 0)
+          return this.problem([...path, 'required'], 'a map (only `additionalProperties`) has no required names; use `properties`');
         const val = this.node(addl, [...path, 'additionalProperties']);
         if (val === 'null') return this.problem([...path, 'additionalProperties'], 'a map of nulls has no Spark type');
         return val === undefined ? undefined : { kind: 'map', value: val };
@@ -263,37 +345,71 @@ class Analyzer {
       return this.problem(path, 'an object needs `properties` (a struct) or `additionalProperties: {schema}` (a map) to have a Spark type');
     }
     if (addl !== undefined && typeof addl !== 'boolean') {
-      return this.problem([...path, 'additionalProperties'], 'with `properties`, `additionalProperties` must be true or false (extra properties have no struct field)');
+      return this.problem(
+        [...path, 'additionalProperties'],
+        'with `properties`, `additionalProperties` must be true or false (extra properties have no struct field)',
+      );
     }
     const fields: SparkField[] = [];
     const seen = new Map<string, string>();
     let ok = true;
     for (const [name, sub] of Object.entries(props)) {
       const at = [...path, 'properties', name];
-      if (name === '') { this.problem(at, 'an empty property name cannot be a Spark field'); ok = false; continue; }
+      if (name === '') {
+        this.problem(at, 'an empty property name cannot be a Spark field');
+        ok = false;
+        continue;
+      }
       const clash = seen.get(name.toLowerCase());
-      if (clash !== undefined) { this.problem(at, `\`${name}\` and \`${clash}\` differ only in case; Spark field names are case-insensitive`); ok = false; continue; }
+      if (clash !== undefined) {
+        this.problem(at, `\`${name}\` and \`${clash}\` differ only in case; Spark field names are case-insensitive`);
+        ok = false;
+        continue;
+      }
       seen.set(name.toLowerCase(), name);
       const t = this.node(sub, at);
-      if (t === 'null') { this.problem(at, 'a field that can only be null has no Spark type'); ok = false; continue; }
-      if (t === undefined) { ok = false; continue; }
+      if (t === 'null') {
+        this.problem(at, 'a field that can only be null has no Spark type');
+        ok = false;
+        continue;
+      }
+      if (t === undefined) {
+        ok = false;
+        continue;
+      }
       fields.push({ name, type: t, required: required.includes(name) });
     }
     for (const r of required as string[]) {
-      if (!Object.hasOwn(props, r)) { this.problem([...path, 'required'], `\`${r}\` is required but not in \`properties\``); ok = false; }
+      if (!Object.hasOwn(props, r)) {
+        this.problem([...path, 'required'], `\`${r}\` is required but not in \`properties\``);
+        ok = false;
+      }
     }
     return ok ? { kind: 'struct', fields } : undefined;
   }
 
   ref(v: Node, path: string[]): SparkType | 'null' | undefined {
-    const ref = v['$ref'] as string;
+    const ref = v.$ref as string;
     const siblings = Object.keys(v).filter((k) => k !== '$ref' && !ANNOTATIONS.has(k) && k !== '$defs' && k !== 'definitions');
-    if (siblings.length > 0) return this.problem(path, `\`$ref\` with other keywords (${siblings.join(', ')}) is not supported; put them in the referenced schema`);
-    if (this.#refStack.includes(ref)) return this.problem([...path, '$ref'], `recursive \`$ref\` ${show(ref)} (via ${this.#refStack.join(' → ')}): a recursive type has no Spark type`);
+    if (siblings.length > 0)
+      return this.problem(
+        path,
+        `\`$ref\` with other keywords (${siblings.join(', ')}) is not supported; put them in the referenced schema`,
+      );
+    if (this.#refStack.includes(ref))
+      return this.problem(
+        [...path, '$ref'],
+        `recursive \`$ref\` ${show(ref)} (via ${this.#refStack.join(' → ')}): a recursive type has no Spark type`,
+      );
     if (this.#refDone.has(ref)) return this.#refDone.get(ref);
     const target = resolveRef(this.#root, ref);
     if (target === undefined) {
-      return this.problem([...path, '$ref'], ref.startsWith('#') ? `\`$ref\` ${show(ref)} does not point into this schema` : `only local references (\`#/$defs/Name\`) are supported, got ${show(ref)}`);
+      return this.problem(
+        [...path, '$ref'],
+        ref.startsWith('#')
+          ? `\`$ref\` ${show(ref)} does not point into this schema`
+          : `only local references (\`#/$defs/Name\`) are supported, got ${show(ref)}`,
+      );
     }
     this.#refStack.push(ref);
     try {
@@ -306,9 +422,10 @@ class Analyzer {
   }
 
   union(v: Node, path: string[]): SparkType | 'null' | undefined {
-    const key = Array.isArray(v['anyOf']) ? 'anyOf' : 'oneOf';
+    const key = Array.isArray(v.anyOf) ? 'anyOf' : 'oneOf';
     const other = Object.keys(v).filter((k) => k !== key && !ANNOTATIONS.has(k) && k !== '$defs' && k !== 'definitions');
-    if (other.length > 0) return this.problem(path, `\`${key}\` with other keywords (${other.join(', ')}) is not supported; put them in each branch`);
+    if (other.length > 0)
+      return this.problem(path, `\`${key}\` with other keywords (${other.join(', ')}) is not supported; put them in each branch`);
     const branches = v[key] as unknown[];
     if (branches.length === 0) return this.problem([...path, key], 'expected at least one schema');
     const types: SparkType[] = [];
@@ -327,7 +444,10 @@ class Analyzer {
     const first = widened[0] as SparkType;
     const differs = widened.find((t) => !sameSparkType(t, first));
     if (types.length > 1 && differs !== undefined) {
-      return this.problem([...path, key], `branches have different Spark types (${sparkTypeString(first)} vs ${sparkTypeString(differs)}); a field has one type, so use one shape (or [T, "null"])`);
+      return this.problem(
+        [...path, key],
+        `branches have different Spark types (${sparkTypeString(first)} vs ${sparkTypeString(differs)}); a field has one type, so use one shape (or [T, "null"])`,
+      );
     }
     return types.length > 1 ? first : (types[0] as SparkType);
   }
@@ -347,11 +467,15 @@ export function jsonKind(v: unknown): string {
  * The top level must be an object with `properties` (the column is a struct).
  */
 export function analyzeSchema(schema: unknown): SchemaAnalysis {
-  if (!isNode(schema)) return { type: undefined, problems: [{ path: '(top level)', message: `expected a schema object, got ${show(schema)}` }] };
+  if (!isNode(schema))
+    return { type: undefined, problems: [{ path: '(top level)', message: `expected a schema object, got ${show(schema)}` }] };
   const a = new Analyzer(schema);
   const t = a.node(schema, []);
   if (t !== undefined && (t === 'null' || t.kind !== 'struct')) {
-    a.problem([], `the top level must be an object with \`properties\` (the \`json\` column is a struct), got ${t === 'null' ? 'null' : sparkTypeString(t)}`);
+    a.problem(
+      [],
+      `the top level must be an object with \`properties\` (the \`json\` column is a struct), got ${t === 'null' ? 'null' : sparkTypeString(t)}`,
+    );
   }
   const problems = a.problems;
   return { type: problems.length === 0 && t !== undefined && t !== 'null' ? t : undefined, problems };
@@ -362,11 +486,19 @@ export function engineSchemaProblems(schema: unknown, engine: 'llama-server' | '
   if (engine !== 'llama-server') return [];
   const out: SchemaProblem[] = [];
   const walk = (v: unknown, path: string[]): void => {
-    if (Array.isArray(v)) { v.forEach((x, i) => walk(x, [...path, String(i)])); return; }
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => {
+        walk(x, [...path, String(i)]);
+      });
+      return;
+    }
     if (!isNode(v)) return;
-    const p = v['pattern'];
+    const p = v.pattern;
     if (typeof p === 'string' && !(p.startsWith('^') && p.endsWith('$'))) {
-      out.push({ path: join([...path, 'pattern']), message: `llama-server enforces only patterns anchored with ^ and $, got ${show(p)}; JSON Schema patterns match anywhere, so write ${show(`^.*(${p}).*$`)} or anchor it` });
+      out.push({
+        path: join([...path, 'pattern']),
+        message: `llama-server enforces only patterns anchored with ^ and $, got ${show(p)}; JSON Schema patterns match anywhere, so write ${show(`^.*(${p}).*$`)} or anchor it`,
+      });
     }
     for (const [k, x] of Object.entries(v)) if (k !== 'enum' && k !== 'const' && k !== 'default' && k !== 'examples') walk(x, [...path, k]);
   };

@@ -93,20 +93,35 @@ class Compiler {
   compile(schema: unknown): Check {
     if (!isNode(schema)) return () => undefined;
     const s = schema;
-    if (typeof s['$ref'] === 'string') return this.ref(s['$ref']);
+    if (typeof s.$ref === 'string') return this.ref(s.$ref);
     const checks: Check[] = [];
-    const union = Array.isArray(s['anyOf']) ? 'anyOf' : Array.isArray(s['oneOf']) ? 'oneOf' : undefined;
-    if (union !== undefined) checks.push(this.union(union, (s[union] as unknown[]).map((b) => this.compile(b))));
-    const types = s['type'] === undefined ? undefined : (Array.isArray(s['type']) ? s['type'] : [s['type']]) as string[];
+    const union = Array.isArray(s.anyOf) ? 'anyOf' : Array.isArray(s.oneOf) ? 'oneOf' : undefined;
+    if (union !== undefined)
+      checks.push(
+        this.union(
+          union,
+          (s[union] as unknown[]).map((b) => this.compile(b)),
+        ),
+      );
+    const types = s.type === undefined ? undefined : ((Array.isArray(s.type) ? s.type : [s.type]) as string[]);
     if (types !== undefined) checks.push(typeCheck(types));
-    if (Array.isArray(s['enum']) || 'const' in s) {
-      const values = Array.isArray(s['enum']) ? (s['enum'] as unknown[]) : [s['const']];
-      checks.push((v, p) => (values.some((x) => equalJson(x, v)) ? undefined
-        : { path: p, message: values.length === 1 ? `expected ${preview(values[0])}, got ${describe(v)}` : `expected one of ${values.map(preview).join(', ')}, got ${describe(v)}` }));
+    if (Array.isArray(s.enum) || 'const' in s) {
+      const values = Array.isArray(s.enum) ? (s.enum as unknown[]) : [s.const];
+      checks.push((v, p) =>
+        values.some((x) => equalJson(x, v))
+          ? undefined
+          : {
+              path: p,
+              message:
+                values.length === 1
+                  ? `expected ${preview(values[0])}, got ${describe(v)}`
+                  : `expected one of ${values.map(preview).join(', ')}, got ${describe(v)}`,
+            },
+      );
     }
     checks.push(...stringChecks(s), ...numberChecks(s));
-    if (s['items'] !== undefined || s['minItems'] !== undefined || s['maxItems'] !== undefined) checks.push(this.array(s));
-    if (s['properties'] !== undefined || s['required'] !== undefined || s['additionalProperties'] !== undefined) checks.push(this.object(s));
+    if (s.items !== undefined || s.minItems !== undefined || s.maxItems !== undefined) checks.push(this.array(s));
+    if (s.properties !== undefined || s.required !== undefined || s.additionalProperties !== undefined) checks.push(this.object(s));
     return (v, p) => {
       for (const c of checks) {
         const e = c(v, p);
@@ -144,9 +159,9 @@ class Compiler {
   }
 
   array(s: Node): Check {
-    const items = s['items'] === undefined ? undefined : this.compile(s['items']);
-    const min = typeof s['minItems'] === 'number' ? s['minItems'] : undefined;
-    const max = typeof s['maxItems'] === 'number' ? s['maxItems'] : undefined;
+    const items = s.items === undefined ? undefined : this.compile(s.items);
+    const min = typeof s.minItems === 'number' ? s.minItems : undefined;
+    const max = typeof s.maxItems === 'number' ? s.maxItems : undefined;
     return (v, p) => {
       if (!Array.isArray(v)) return undefined;
       if (min !== undefined && v.length < min) return { path: p, message: `expected at least ${min} items, got ${v.length}` };
@@ -163,9 +178,9 @@ class Compiler {
 
   object(s: Node): Check {
     const props = new Map<string, Check>();
-    if (isNode(s['properties'])) for (const [k, sub] of Object.entries(s['properties'])) props.set(k, this.compile(sub));
-    const required = Array.isArray(s['required']) ? (s['required'] as string[]) : [];
-    const addl = s['additionalProperties'];
+    if (isNode(s.properties)) for (const [k, sub] of Object.entries(s.properties)) props.set(k, this.compile(sub));
+    const required = Array.isArray(s.required) ? (s.required as string[]) : [];
+    const addl = s.additionalProperties;
     const extra: Check | false | undefined = addl === false ? false : isNode(addl) ? this.compile(addl) : undefined;
     return (v, p) => {
       if (!isNode(v)) return undefined;
@@ -207,8 +222,8 @@ function typeCheck(types: readonly string[]): Check {
 
 function stringChecks(s: Node): Check[] {
   const out: Check[] = [];
-  const min = typeof s['minLength'] === 'number' ? s['minLength'] : undefined;
-  const max = typeof s['maxLength'] === 'number' ? s['maxLength'] : undefined;
+  const min = typeof s.minLength === 'number' ? s.minLength : undefined;
+  const max = typeof s.maxLength === 'number' ? s.maxLength : undefined;
   if (min !== undefined || max !== undefined) {
     out.push((v, p) => {
       if (typeof v !== 'string') return undefined;
@@ -218,14 +233,18 @@ function stringChecks(s: Node): Check[] {
       return undefined;
     });
   }
-  if (typeof s['pattern'] === 'string') {
-    const source = s['pattern'];
+  if (typeof s.pattern === 'string') {
+    const source = s.pattern;
     const re = new RegExp(source, 'u');
-    out.push((v, p) => (typeof v !== 'string' || re.test(v) ? undefined : { path: p, message: `${preview(v)} does not match pattern ${JSON.stringify(source)}` }));
+    out.push((v, p) =>
+      typeof v !== 'string' || re.test(v)
+        ? undefined
+        : { path: p, message: `${preview(v)} does not match pattern ${JSON.stringify(source)}` },
+    );
   }
-  const fmt = typeof s['format'] === 'string' ? FORMATS[s['format']] : undefined;
+  const fmt = typeof s.format === 'string' ? FORMATS[s.format] : undefined;
   if (fmt !== undefined) {
-    const name = s['format'] as string;
+    const name = s.format as string;
     out.push((v, p) => (typeof v !== 'string' || fmt(v) ? undefined : { path: p, message: `${preview(v)} is not a valid ${name}` }));
   }
   return out;
@@ -233,8 +252,10 @@ function stringChecks(s: Node): Check[] {
 
 function numberChecks(s: Node): Check[] {
   const bounds: Array<[string, (x: number, b: number) => boolean, string]> = [
-    ['minimum', (x, b) => x >= b, '>='], ['maximum', (x, b) => x <= b, '<='],
-    ['exclusiveMinimum', (x, b) => x > b, '>'], ['exclusiveMaximum', (x, b) => x < b, '<'],
+    ['minimum', (x, b) => x >= b, '>='],
+    ['maximum', (x, b) => x <= b, '<='],
+    ['exclusiveMinimum', (x, b) => x > b, '>'],
+    ['exclusiveMaximum', (x, b) => x < b, '<'],
   ];
   const out: Check[] = [];
   for (const [k, ok, op] of bounds) {

@@ -6,7 +6,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { SpecError } from '../errors.ts';
 import { checkAbove, checkFunction } from '../checks.ts';
-import type { EngineLoadSample, WindowLogger } from './window.ts';
+import type { EngineLoadSample, WindowLogger } from './signals.ts';
 
 export interface PollOptions {
   /**
@@ -107,7 +107,7 @@ export function loadFromLlamaSlots(text: string): { running: number; slots: numb
   let running = 0;
   for (const slot of parsed) {
     if (slot === null || typeof slot !== 'object') return undefined;
-    const busy = (slot as Record<string, unknown>)['is_processing'];
+    const busy = (slot as Record<string, unknown>).is_processing;
     if (typeof busy !== 'boolean') return undefined;
     if (busy) running++;
   }

@@ -39,7 +39,11 @@ export class VirtualClock implements SimClock {
   at(at: number, fn: () => void): SimTimer {
     const ev: Event = { at: Math.max(at, this.#now), seq: this.#seq++, fn, cancelled: false };
     this.#push(ev);
-    return { cancel: () => { ev.cancelled = true; } };
+    return {
+      cancel: () => {
+        ev.cancelled = true;
+      },
+    };
   }
 
   /** Schedules `fn` after `delayMs` of simulated time. */
@@ -122,9 +126,17 @@ export class RealClock implements SimClock {
 
   at(at: number, fn: () => void): SimTimer {
     const delay = Math.max(0, (at - this.now()) * this.#timeScale);
-    const t = setTimeout(() => { this.#timers.delete(t); fn(); }, delay);
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      fn();
+    }, delay);
     this.#timers.add(t);
-    return { cancel: () => { clearTimeout(t); this.#timers.delete(t); } };
+    return {
+      cancel: () => {
+        clearTimeout(t);
+        this.#timers.delete(t);
+      },
+    };
   }
 
   /** Cancels every pending timer (server shutdown). */

@@ -3,7 +3,7 @@
  * each worker is a closed loop that keeps `window.limit()` requests in flight, as the partition
  * worker does. Used by the scheduler's unit tests and by the benchmark's simulated scenarios.
  */
-import type { AdaptiveWindowLike } from '../scheduler/window.ts';
+import type { AdaptiveWindowLike } from '../scheduler/signals.ts';
 import { checkInt, checkNumber } from '../checks.ts';
 import { VirtualClock, seededRandom } from './clock.ts';
 import { SimEngine, type SimEngineOptions, type SimHandle, type SimRequest, type SimResult, type SimStats } from './engine-sim.ts';
@@ -96,8 +96,10 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
   const warmupMs = checkNumber('warmupMs', o.warmupMs ?? 0, 0, durationMs - 1);
   const [pMin, pMax] = o.promptTokens ?? [100, 300];
   const [oMin, oMax] = o.outputTokens ?? [100, 300];
-  checkInt('promptTokens[0]', pMin, 1); checkInt('promptTokens[1]', pMax, pMin);
-  checkInt('outputTokens[0]', oMin, 1); checkInt('outputTokens[1]', oMax, oMin);
+  checkInt('promptTokens[0]', pMin, 1);
+  checkInt('promptTokens[1]', pMax, pMin);
+  checkInt('outputTokens[0]', oMin, 1);
+  checkInt('outputTokens[1]', oMax, oMin);
   const pollMs = o.pollMs === false ? false : checkNumber('pollMs', o.pollMs ?? 1000, 1);
   const clientDelayMs = checkNumber('clientDelayMs', o.clientDelayMs ?? 2, 0);
   const timeoutMs = checkNumber('requestTimeoutMs', o.requestTimeoutMs ?? Number.POSITIVE_INFINITY, 1, Number.POSITIVE_INFINITY, true);
@@ -116,7 +118,17 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
     const window = spec.window(now);
     const startAt = spec.startAtMs ?? 0;
     const stopAt = spec.stopAtMs ?? durationMs;
-    const w = { index, window, inFlight: 0, completed: 0, completionTokens: 0, rejected: 0, timeouts: 0, limits: [] as number[], inFlights: [] as number[] };
+    const w = {
+      index,
+      window,
+      inFlight: 0,
+      completed: 0,
+      completionTokens: 0,
+      rejected: 0,
+      timeouts: 0,
+      limits: [] as number[],
+      inFlights: [] as number[],
+    };
     const active = (): boolean => clock.now() >= startAt && clock.now() < stopAt;
     /** Rejected or timed-out requests waiting for their retry; they are sent before new ones. */
     const retries: SimRequest[] = [];
@@ -152,7 +164,10 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
         window.onComplete?.({ latencyMs, ok: false, kind, ...(kind === 'overload' ? { status: 503 } : {}) });
         // No pump here: refilling the freed place at once would hammer a full queue; the next
         // completion, poll or retry does it.
-        clock.after(retryDelayMs * (0.5 + rand()), () => { retries.push(req); pump(); });
+        clock.after(retryDelayMs * (0.5 + rand()), () => {
+          retries.push(req);
+          pump();
+        });
       };
       clock.after(clientDelayMs, () => {
         if (settled) return;
@@ -161,7 +176,10 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
         });
       });
       if (Number.isFinite(timeoutMs)) {
-        timer = clock.after(timeoutMs, () => { handle?.cancel(); settle('timeout'); });
+        timer = clock.after(timeoutMs, () => {
+          handle?.cancel();
+          settle('timeout');
+        });
       }
     };
     clock.at(startAt, pump);
@@ -170,7 +188,9 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
       const poll = (): void => {
         const m = engine.metrics();
         window.onEngineLoad?.({
-          waiting: m.waiting, running: m.running, kvUsage: m.kvUsage,
+          waiting: m.waiting,
+          running: m.running,
+          kvUsage: m.kvUsage,
           ...(reportPreemptions ? { preempted: m.preemptions } : {}),
         });
         pump();
@@ -184,16 +204,26 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
   });
 
   let atWarmup: SimStats | undefined;
-  clock.at(warmupMs, () => { atWarmup = engine.stats(); });
+  clock.at(warmupMs, () => {
+    atWarmup = engine.stats();
+  });
   const sample = (): void => {
     const m = engine.metrics();
     const s: TraceSample = {
-      t: clock.now(), limits: workers.map((w) => w.window.limit()), inFlight: workers.map((w) => w.inFlight),
-      waiting: m.waiting, running: m.running, kvUsage: m.kvUsage, preemptions: m.preemptions,
+      t: clock.now(),
+      limits: workers.map((w) => w.window.limit()),
+      inFlight: workers.map((w) => w.inFlight),
+      waiting: m.waiting,
+      running: m.running,
+      kvUsage: m.kvUsage,
+      preemptions: m.preemptions,
     };
     trace.push(s);
     if (s.t >= warmupMs) {
-      for (const w of workers) { w.limits.push(w.window.limit()); w.inFlights.push(w.inFlight); }
+      for (const w of workers) {
+        w.limits.push(w.window.limit());
+        w.inFlights.push(w.inFlight);
+      }
     }
     if (clock.now() + sampleEveryMs <= durationMs) clock.after(sampleEveryMs, sample);
   };
@@ -217,8 +247,13 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
     meanWaiting: mean(after.map((s) => s.waiting)),
     emptyQueueFraction: after.length === 0 ? 0 : after.filter((s) => s.waiting === 0).length / after.length,
     workers: workers.map((w) => ({
-      completed: w.completed, completionTokens: w.completionTokens, rejected: w.rejected, timeouts: w.timeouts,
-      limits: w.limits, meanLimit: mean(w.limits), meanInFlight: mean(w.inFlights),
+      completed: w.completed,
+      completionTokens: w.completionTokens,
+      rejected: w.rejected,
+      timeouts: w.timeouts,
+      limits: w.limits,
+      meanLimit: mean(w.limits),
+      meanInFlight: mean(w.inFlights),
     })),
     trace,
     engine: end,

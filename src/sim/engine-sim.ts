@@ -118,8 +118,19 @@ export class SimEngine {
   #used = 0;
   #step: SimTimer | undefined;
   #stats: SimStats = {
-    waiting: 0, running: 0, kvUsage: 0, preemptions: 0, submitted: 0, completed: 0, rejected: 0, cancelled: 0,
-    completionTokens: 0, promptTokens: 0, recomputedTokens: 0, steps: 0, busyMs: 0,
+    waiting: 0,
+    running: 0,
+    kvUsage: 0,
+    preemptions: 0,
+    submitted: 0,
+    completed: 0,
+    rejected: 0,
+    cancelled: 0,
+    completionTokens: 0,
+    promptTokens: 0,
+    recomputedTokens: 0,
+    steps: 0,
+    busyMs: 0,
   };
 
   constructor(options: SimEngineOptions) {
@@ -149,7 +160,17 @@ export class SimEngine {
     checkInt('promptTokens', req.promptTokens, 1);
     checkInt('outputTokens', req.outputTokens, 1);
     const now = this.#clock.now();
-    const seq: Seq = { req, submittedAt: now, admittedAt: undefined, generated: 0, held: 0, preemptions: 0, fresh: true, done: false, onDone };
+    const seq: Seq = {
+      req,
+      submittedAt: now,
+      admittedAt: undefined,
+      generated: 0,
+      held: 0,
+      preemptions: 0,
+      fresh: true,
+      done: false,
+      onDone,
+    };
     this.#stats.submitted++;
     const tooLong = req.promptTokens + req.outputTokens > this.kvCapacityTokens;
     // Requests that will find no free slot queue; past `maxWaiting` of them, 503.
@@ -158,7 +179,9 @@ export class SimEngine {
       seq.done = true;
       this.#stats.rejected++;
       const status = tooLong ? 400 : 503;
-      this.#clock.at(now, () => onDone({ status, promptTokens: req.promptTokens, completionTokens: 0, latencyMs: 0, queuedMs: 0, preemptions: 0 }));
+      this.#clock.at(now, () =>
+        onDone({ status, promptTokens: req.promptTokens, completionTokens: 0, latencyMs: 0, queuedMs: 0, preemptions: 0 }),
+      );
       return { cancel: () => {} };
     }
     this.#waiting.push(seq);
@@ -278,8 +301,12 @@ export class SimEngine {
     // Answer first, so that a client answering synchronously is seen by the next step's admission.
     for (const s of finished) {
       s.onDone({
-        status: 200, promptTokens: s.req.promptTokens, completionTokens: s.generated, latencyMs: end - s.submittedAt,
-        queuedMs: (s.admittedAt ?? end) - s.submittedAt, preemptions: s.preemptions,
+        status: 200,
+        promptTokens: s.req.promptTokens,
+        completionTokens: s.generated,
+        latencyMs: end - s.submittedAt,
+        queuedMs: (s.admittedAt ?? end) - s.submittedAt,
+        preemptions: s.preemptions,
       });
     }
     this.#startStep(end);

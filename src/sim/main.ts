@@ -18,9 +18,15 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-let parsed;
+let parsed: ReturnType<typeof parseSimArgs> | undefined;
 try {
-  parsed = parseArgs({
+  parsed = parseSimArgs();
+} catch (err) {
+  fail((err as Error).message);
+}
+
+function parseSimArgs() {
+  return parseArgs({
     options: {
       mode: { type: 'string', default: 'sim' },
       profile: { type: 'string' },
@@ -37,8 +43,6 @@ try {
     },
     strict: true,
   });
-} catch (err) {
-  fail((err as Error).message);
 }
 const { values } = parsed;
 
@@ -54,7 +58,9 @@ if (profileName !== undefined && !(profileName in PROFILES)) {
   fail(`Expected --profile to be one of ${Object.keys(PROFILES).join(', ')}, got \`${profileName}\``);
 }
 const engine: Omit<SimEngineOptions, 'clock'> = { ...(profileName !== undefined ? PROFILES[profileName].engine : {}) };
-const set = <K extends keyof typeof engine>(key: K, v: (typeof engine)[K] | undefined): void => { if (v !== undefined) engine[key] = v; };
+const set = <K extends keyof typeof engine>(key: K, v: (typeof engine)[K] | undefined): void => {
+  if (v !== undefined) engine[key] = v;
+};
 set('slots', num('slots', values.slots));
 set('kvCapacityTokens', num('kv-tokens', values['kv-tokens']));
 set('maxWaiting', num('max-waiting', values['max-waiting']));
@@ -71,6 +77,8 @@ const server = await startSimServer({
   port: num('port', values.port) ?? 0,
 }).catch((err: unknown) => fail((err as Error).message));
 process.stdout.write(`${JSON.stringify({ url: server.url, mode: values.mode, engine: values.mode === 'sim' ? engine : undefined })}\n`);
-const stop = (): void => { void server.close().then(() => process.exit(0)); };
+const stop = (): void => {
+  void server.close().then(() => process.exit(0));
+};
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -49,7 +49,11 @@ export function estimateTokens(text: string): number {
 function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
-    return content.map((p) => (p !== null && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '')).join('');
+    return content
+      .map((p) =>
+        p !== null && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '',
+      )
+      .join('');
   }
   return '';
 }
@@ -57,12 +61,12 @@ function contentText(content: unknown): string {
 /** Prompt tokens of a chat or completions body (a few tokens per message for the template). */
 export function promptTokensOf(body: Record<string, unknown>, chat: boolean): number {
   if (chat) {
-    const messages = Array.isArray(body['messages']) ? (body['messages'] as unknown[]) : [];
+    const messages = Array.isArray(body.messages) ? (body.messages as unknown[]) : [];
     let n = 0;
     for (const m of messages) n += 4 + estimateTokens(contentText((m as { content?: unknown } | null)?.content));
     return Math.max(1, n);
   }
-  const p = body['prompt'];
+  const p = body.prompt;
   return estimateTokens(Array.isArray(p) ? p.map(String).join('') : typeof p === 'string' ? p : '');
 }
 
@@ -88,13 +92,26 @@ function readBody(req: IncomingMessage): Promise<string> {
 function instantReplies(model: string): { chat: Buffer; completions: Buffer } {
   const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
   return {
-    chat: Buffer.from(JSON.stringify({
-      id: 'instant', object: 'chat.completion', created: 0, model,
-      choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage,
-    })),
-    completions: Buffer.from(JSON.stringify({
-      id: 'instant', object: 'text_completion', created: 0, model, choices: [{ index: 0, text: 'ok', finish_reason: 'stop' }], usage,
-    })),
+    chat: Buffer.from(
+      JSON.stringify({
+        id: 'instant',
+        object: 'chat.completion',
+        created: 0,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+        usage,
+      }),
+    ),
+    completions: Buffer.from(
+      JSON.stringify({
+        id: 'instant',
+        object: 'text_completion',
+        created: 0,
+        model,
+        choices: [{ index: 0, text: 'ok', finish_reason: 'stop' }],
+        usage,
+      }),
+    ),
   };
 }
 
@@ -147,28 +164,52 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
     } catch {
       return send(res, 400, errorBody('expected a JSON object body', 'invalid_request_error', 400));
     }
-    if (body['stream'] === true) return send(res, 400, errorBody('the simulator does not stream', 'invalid_request_error', 400));
-    const maxRaw = body['max_tokens'] ?? body['max_completion_tokens'];
+    if (body.stream === true) return send(res, 400, errorBody('the simulator does not stream', 'invalid_request_error', 400));
+    const maxRaw = body.max_tokens ?? body.max_completion_tokens;
     const maxTokens = typeof maxRaw === 'number' && Number.isInteger(maxRaw) && maxRaw > 0 ? maxRaw : defaultMax;
-    const outputTokens = body['ignore_eos'] === true ? maxTokens : Math.min(maxTokens, 1 + Math.floor(-meanOut * Math.log(1 - rand())));
+    const outputTokens = body.ignore_eos === true ? maxTokens : Math.min(maxTokens, 1 + Math.floor(-meanOut * Math.log(1 - rand())));
     const promptTokens = promptTokensOf(body, chat);
     const id = `sim-${++seq}`;
     const result = await new Promise<SimResult | undefined>((resolve) => {
       const handle = engine.submit({ promptTokens, outputTokens }, resolve);
       // A client that goes away cancels its request, as vLLM aborts it.
-      res.on('close', () => { if (!res.writableFinished) { handle.cancel(); resolve(undefined); } });
+      res.on('close', () => {
+        if (!res.writableFinished) {
+          handle.cancel();
+          resolve(undefined);
+        }
+      });
     });
     if (result === undefined || res.destroyed) return;
     if (result.status === 503) return send(res, 503, errorBody('the simulated engine queue is full', 'server_error', 503));
     if (result.status === 400) {
-      return send(res, 400, errorBody(`prompt (${promptTokens}) + max_tokens (${outputTokens}) exceed the simulated KV cache (${engine.kvCapacityTokens} tokens)`, 'invalid_request_error', 400));
+      return send(
+        res,
+        400,
+        errorBody(
+          `prompt (${promptTokens}) + max_tokens (${outputTokens}) exceed the simulated KV cache (${engine.kvCapacityTokens} tokens)`,
+          'invalid_request_error',
+          400,
+        ),
+      );
     }
     const text = fillerText(result.completionTokens);
     const finish = result.completionTokens >= maxTokens ? 'length' : 'stop';
-    const usage = { prompt_tokens: promptTokens, completion_tokens: result.completionTokens, total_tokens: promptTokens + result.completionTokens };
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: result.completionTokens,
+      total_tokens: promptTokens + result.completionTokens,
+    };
     const created = Math.floor(Date.now() / 1000);
     const payload = chat
-      ? { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }], usage }
+      ? {
+          id,
+          object: 'chat.completion',
+          created,
+          model,
+          choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
+          usage,
+        }
       : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: finish }], usage };
     send(res, 200, JSON.stringify(payload));
   };
@@ -181,10 +222,25 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
       else res.destroy();
     };
     switch (route) {
-      case 'POST /v1/chat/completions': complete(req, res, true).catch(fail); return;
-      case 'POST /v1/completions': complete(req, res, false).catch(fail); return;
-      case 'GET /health': send(res, 200, '{}'); return;
-      case 'GET /v1/models': send(res, 200, JSON.stringify({ object: 'list', data: [{ id: model, object: 'model', owned_by: mode === 'instant' ? 'sparkinfer-instant-fake' : 'sparkinfer-sim' }] })); return;
+      case 'POST /v1/chat/completions':
+        complete(req, res, true).catch(fail);
+        return;
+      case 'POST /v1/completions':
+        complete(req, res, false).catch(fail);
+        return;
+      case 'GET /health':
+        send(res, 200, '{}');
+        return;
+      case 'GET /v1/models':
+        send(
+          res,
+          200,
+          JSON.stringify({
+            object: 'list',
+            data: [{ id: model, object: 'model', owned_by: mode === 'instant' ? 'sparkinfer-instant-fake' : 'sparkinfer-sim' }],
+          }),
+        );
+        return;
       case 'GET /metrics':
         if (engine === undefined) send(res, 404, errorBody('the instant fake has no metrics', 'not_found', 404));
         else send(res, 200, metricsText(engine, model), 'text/plain; version=0.0.4');
@@ -197,7 +253,10 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const actual = (server.address() as AddressInfo).port;
   return {

@@ -2,7 +2,8 @@
  * Fixed windows versus `auto` on a SIMULATED engine, in virtual time: the simulator half of the
  * benchmark's fixed-window sweep (scenario c) and the source of the numbers in docs/scheduler.md.
  */
-import { AdaptiveWindow, FixedWindow } from '../scheduler/window.ts';
+import { AdaptiveWindow } from '../scheduler/adaptive.ts';
+import { FixedWindow } from '../scheduler/window.ts';
 import { runClosedLoop, type ClosedLoopOptions, type ClosedLoopResult } from './closed-loop.ts';
 import type { SimProfile } from './profiles.ts';
 
@@ -45,7 +46,10 @@ export interface SweepResult {
 }
 
 const row = (total: number, r: ClosedLoopResult): SweepRow => ({
-  total, tokensPerS: r.tokensPerS, preemptionRate: r.preemptionRate, meanWaiting: r.meanWaiting,
+  total,
+  tokensPerS: r.tokensPerS,
+  preemptionRate: r.preemptionRate,
+  meanWaiting: r.meanWaiting,
 });
 
 export function sweepWindows(options: SweepOptions): SweepResult {
@@ -53,16 +57,30 @@ export function sweepWindows(options: SweepOptions): SweepResult {
   const workers = o.workers ?? 1;
   const totals = o.totals ?? [1, 2, 4, 8, 16, 32, 64, 128, 256];
   const base: Omit<ClosedLoopOptions, 'workers'> = {
-    engine: o.profile.engine, promptTokens: o.profile.promptTokens, outputTokens: o.profile.outputTokens,
-    durationMs: o.durationMs ?? 600_000, warmupMs: o.warmupMs ?? 120_000, ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    engine: o.profile.engine,
+    promptTokens: o.profile.promptTokens,
+    outputTokens: o.profile.outputTokens,
+    durationMs: o.durationMs ?? 600_000,
+    warmupMs: o.warmupMs ?? 120_000,
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
   };
-  const fixed = totals.map((total) => row(total, runClosedLoop({
-    ...base, workers: Array.from({ length: workers }, () => ({ window: () => new FixedWindow(Math.max(1, Math.round(total / workers))) })),
-  })));
+  const fixed = totals.map((total) =>
+    row(
+      total,
+      runClosedLoop({
+        ...base,
+        workers: Array.from({ length: workers }, () => ({ window: () => new FixedWindow(Math.max(1, Math.round(total / workers))) })),
+      }),
+    ),
+  );
   const autoRun = (pollMs: number | false): SweepRow => {
     const r = runClosedLoop({
-      ...base, pollMs,
-      workers: Array.from({ length: workers }, (_, i) => ({ window: (now: () => number) => new AdaptiveWindow({ now }), startAtMs: i * 5000 })),
+      ...base,
+      pollMs,
+      workers: Array.from({ length: workers }, (_, i) => ({
+        window: (now: () => number) => new AdaptiveWindow({ now }),
+        startAtMs: i * 5000,
+      })),
     });
     return row(r.totalInFlight.mean, r);
   };
@@ -71,7 +89,11 @@ export function sweepWindows(options: SweepOptions): SweepResult {
   const auto = autoRun(1000);
   const autoLatencyOnly = (o.latencyOnly ?? true) ? autoRun(false) : undefined;
   return {
-    fixed, best, max, auto, autoLatencyOnly,
+    fixed,
+    best,
+    max,
+    auto,
+    autoLatencyOnly,
     autoVsBestFixed: auto.tokensPerS / best.tokensPerS,
     autoVsMaxFixed: auto.tokensPerS / max.tokensPerS,
     latencyOnlyVsBestFixed: autoLatencyOnly === undefined ? undefined : autoLatencyOnly.tokensPerS / best.tokensPerS,

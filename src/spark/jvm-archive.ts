@@ -5,7 +5,7 @@
  *
  * Why: a one-row job spends most of its ~20 s in the JVM loading classes. Measured here (2 vCPUs,
  * Java 17, Spark 4.0.1), a minimal read-JSON/write-Parquet job took 14–16 s and 24 CPU-s without
- * the archive and 9–10 s and 16 CPU-s with it (docs/design-notes.md "JVM class-data archive").
+ * the archive and 9–10 s and 16 CPU-s with it (docs/architecture.md, "The JVM class-data archive").
  *
  * How:
  * - `sparkinfer jvm-archive` (and `npm run setup`) runs a small real job once with
@@ -47,9 +47,12 @@ function identity(path: string | undefined): string {
  */
 export function jvmArchivePath(sparkSubmit: string, env: Env = process.env): string {
   const submit = sparkSubmit.includes('/') ? sparkSubmit : (findOnPath(sparkSubmit, env) ?? sparkSubmit);
-  const javaHome = env['JAVA_HOME'] ?? '';
+  const javaHome = env.JAVA_HOME ?? '';
   const java = javaHome !== '' ? join(javaHome, 'bin', 'java') : findOnPath('java', env);
-  const key = createHash('sha256').update([identity(submit), javaHome, identity(java)].join('\0')).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update([identity(submit), javaHome, identity(java)].join('\0'))
+    .digest('hex')
+    .slice(0, 16);
   return join(cacheDir(env), 'jvm', `spark-driver-${key}.jsa`);
 }
 
@@ -61,7 +64,7 @@ export type JvmArchiveMode = { use: string } | { create: string };
  * or at a path that spark's option parsing would split (whitespace or quotes in the cache path).
  */
 export function archiveToUse(sparkSubmit: string, env: Env = process.env): { use: string } | undefined {
-  if ((env['SPARKINFER_JVM_ARCHIVE'] ?? '').toLowerCase() === 'off') return undefined;
+  if ((env.SPARKINFER_JVM_ARCHIVE ?? '').toLowerCase() === 'off') return undefined;
   const path = jvmArchivePath(sparkSubmit, env);
   return existsSync(path) && safeInOptions(path) ? { use: path } : undefined;
 }

@@ -14,7 +14,13 @@ export interface Progress {
   rowsFailed: number;
   completionTokens: number;
   promptTokens: number;
+  /** Prompt tokens whose engine said how many it served from its cache, and that many (stats.ts). */
+  promptTokensCacheKnown?: number;
+  promptTokensCached?: number;
   inflight: number;
+  /** The in-flight windows of the workers still running, summed, and how many those are. */
+  window?: number;
+  active?: number;
   workers: number;
   tasksDone?: number;
   tasksActive?: number;
@@ -31,7 +37,18 @@ function readJson<T>(path: string): T | undefined {
 
 /** Sums the stats files. A retried task attempt leaves its own file; counts can briefly exceed the total. */
 export function readProgress(runDir: string): Progress {
-  const p: Progress = { rowsDone: 0, rowsFailed: 0, completionTokens: 0, promptTokens: 0, inflight: 0, workers: 0 };
+  const p: Progress = {
+    rowsDone: 0,
+    rowsFailed: 0,
+    completionTokens: 0,
+    promptTokens: 0,
+    promptTokensCacheKnown: 0,
+    promptTokensCached: 0,
+    inflight: 0,
+    window: 0,
+    active: 0,
+    workers: 0,
+  };
   const plan = readJson<{ rows_total?: number }>(join(runDir, 'plan.json'));
   if (plan?.rows_total !== undefined) p.rowsTotal = plan.rows_total;
   let names: string[] = [];
@@ -48,7 +65,13 @@ export function readProgress(runDir: string): Progress {
     p.rowsFailed += s.rows_failed;
     p.completionTokens += s.completion_tokens;
     p.promptTokens += s.prompt_tokens;
-    if (!s.done) p.inflight += s.inflight;
+    p.promptTokensCacheKnown = (p.promptTokensCacheKnown ?? 0) + (s.prompt_tokens_cache_known ?? 0);
+    p.promptTokensCached = (p.promptTokensCached ?? 0) + (s.prompt_tokens_cached ?? 0);
+    if (!s.done) {
+      p.inflight += s.inflight;
+      p.window = (p.window ?? 0) + (s.window ?? 0);
+      p.active = (p.active ?? 0) + 1;
+    }
   }
   return p;
 }
@@ -62,11 +85,21 @@ export async function sparkTasks(uiPort: number): Promise<TaskCounts | undefined
     const apps = (await (await request(base, { headersTimeout: 1000, bodyTimeout: 1000 })).body.json()) as Array<{ id: string }>;
     const id = apps[0]?.id;
     if (id === undefined) return undefined;
-    const jobs = (await (await request(`${base}/${id}/jobs?status=running`, { headersTimeout: 1000, bodyTimeout: 1000 })).body.json()) as Array<{
-      numTasks: number; numActiveTasks: number; numCompletedTasks: number;
+    const jobs = (await (
+      await request(`${base}/${id}/jobs?status=running`, { headersTimeout: 1000, bodyTimeout: 1000 })
+    ).body.json()) as Array<{
+      numTasks: number;
+      numActiveTasks: number;
+      numCompletedTasks: number;
     }>;
-    let done = 0, active = 0, total = 0;
-    for (const j of jobs) { done += j.numCompletedTasks; active += j.numActiveTasks; total += j.numTasks; }
+    let done = 0,
+      active = 0,
+      total = 0;
+    for (const j of jobs) {
+      done += j.numCompletedTasks;
+      active += j.numActiveTasks;
+      total += j.numTasks;
+    }
     return { done, active, total };
   } catch {
     return undefined;
@@ -94,7 +127,7 @@ export const PROGRESS_LINE_MS = 10_000;
  * How often a terminal's progress bar asks Spark's REST API for task counts. Each question costs
  * the driver JVM work in its UI server (two requests, JSON of every running job) and, on a
  * 1 s cadence, kept its JIT compiler busy: about 3 % of a core for the whole run, on the machine
- * whose CPU a local engine needs (docs/design-notes.md "Progress polling").
+ * whose CPU a local engine needs (docs/architecture.md, "Progress polling").
  */
 export const TASKS_POLL_MS = 5_000;
 
@@ -104,7 +137,12 @@ export const TASKS_POLL_MS = 5_000;
  * from `fetchTasks` only when a line is due and the last answer is older than TASKS_POLL_MS, so a
  * log gets one REST round trip per line and a terminal one per TASKS_POLL_MS.
  */
-interface TickerOptions { runDir: string; tty: boolean; startedMs: number; fetchTasks?: () => Promise<TaskCounts | undefined> }
+interface TickerOptions {
+  runDir: string;
+  tty: boolean;
+  startedMs: number;
+  fetchTasks?: () => Promise<TaskCounts | undefined>;
+}
 
 export class ProgressTicker {
   private lastLine = Number.NEGATIVE_INFINITY;
@@ -125,7 +163,11 @@ export class ProgressTicker {
       this.tasksAt = nowMs;
       this.tasks = (await this.o.fetchTasks()) ?? this.tasks;
     }
-    if (this.tasks !== undefined) { p.tasksDone = this.tasks.done; p.tasksActive = this.tasks.active; p.tasksTotal = this.tasks.total; }
+    if (this.tasks !== undefined) {
+      p.tasksDone = this.tasks.done;
+      p.tasksActive = this.tasks.active;
+      p.tasksTotal = this.tasks.total;
+    }
     if (p.workers === 0 && p.rowsTotal === undefined) return undefined;
     return formatProgress(p, nowMs - this.o.startedMs, this.o.tty);
   }

@@ -32,12 +32,14 @@ export function isS3a(p: string | undefined): boolean {
 
 /** The jar file names of cloud-jars.txt (`artifact-version.jar`), in list order. */
 export function cloudJarNames(listFile = cloudJarsList()): string[] {
-  return readFileSync(listFile, 'utf8').split('\n').flatMap((raw) => {
-    const line = raw.split('#', 1)[0]?.trim() ?? '';
-    if (line === '') return [];
-    const [, artifact, version] = (line.split(/\s+/)[0] ?? '').split(':');
-    return artifact !== undefined && version !== undefined ? [`${artifact}-${version}.jar`] : [];
-  });
+  return readFileSync(listFile, 'utf8')
+    .split('\n')
+    .flatMap((raw) => {
+      const line = raw.split('#', 1)[0]?.trim() ?? '';
+      if (line === '') return [];
+      const [, artifact, version] = (line.split(/\s+/)[0] ?? '').split(':');
+      return artifact !== undefined && version !== undefined ? [`${artifact}-${version}.jar`] : [];
+    });
 }
 
 /** `<cache>/jars/cloud`: where setup puts them. */
@@ -91,4 +93,3 @@ export function storageConf(job: Job): Record<string, string> {
   if (isS3a(job.output.path)) Object.assign(conf, S3A_COMMITTER_CONF);
   return conf;
 }
-

@@ -11,7 +11,7 @@ import { storageConf } from './storage.ts';
 import { driverScript, venvDir } from '../install/layout.ts';
 import { findOnPath } from '../launch/paths.ts';
 import { RuntimeFailure } from '../errors.ts';
-import { track, untrack, withParentDeathSignal } from '../launch/cleanup.ts';
+import { killGroup, track, untrack, withParentDeathSignal } from '../launch/cleanup.ts';
 
 export interface SubmitPaths {
   /** Package folder (holds python/ and dist/; its venv: install/layout.ts venvDir). */
@@ -22,7 +22,7 @@ export interface SubmitPaths {
 
 /** `$SPARKINFER_SPARK_SUBMIT`, else the venv's spark-submit (layout.ts venvDir), else `spark-submit` on PATH. */
 export function sparkSubmitBin(root: string): string {
-  const fromEnv = process.env['SPARKINFER_SPARK_SUBMIT'];
+  const fromEnv = process.env.SPARKINFER_SPARK_SUBMIT;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const venv = join(venvDir(root), 'bin', 'spark-submit');
   return existsSync(venv) ? venv : 'spark-submit';
@@ -32,9 +32,11 @@ export function sparkSubmitBin(root: string): string {
 export function requireSparkSubmit(root: string): string {
   const bin = sparkSubmitBin(root);
   if (bin.includes('/') ? existsSync(bin) : findOnPath(bin) !== undefined) return bin;
-  throw new RuntimeFailure(bin.includes('/')
-    ? `spark-submit not found: ${bin} does not exist`
-    : `spark-submit not found: there is no venv at ${venvDir(root)} and no spark-submit on PATH; run \`sparkinfer setup\` (in a checkout: \`npm run setup\`)`);
+  throw new RuntimeFailure(
+    bin.includes('/')
+      ? `spark-submit not found: ${bin} does not exist`
+      : `spark-submit not found: there is no venv at ${venvDir(root)} and no spark-submit on PATH; run \`sparkinfer setup\` (in a checkout: \`npm run setup\`)`,
+  );
 }
 
 /** The venv's python (layout.ts venvDir), else `python3` on PATH. */
@@ -97,6 +99,8 @@ export function buildSubmitArgs(job: ResolvedJob, paths: SubmitPaths, extra: Sub
 export interface SparkProcess {
   child: ChildProcess;
   exited: Promise<number>;
+  /** Signals the whole process group: the JVM, the Python driver and the local workers. */
+  signal(sig: NodeJS.Signals): void;
 }
 
 /**
@@ -108,13 +112,13 @@ export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     SPARKINFER_NODE: extra.nodePath,
-    PYSPARK_PYTHON: process.env['PYSPARK_PYTHON'] ?? pythonBin(paths.root),
-    PYSPARK_DRIVER_PYTHON: process.env['PYSPARK_DRIVER_PYTHON'] ?? pythonBin(paths.root),
+    PYSPARK_PYTHON: process.env.PYSPARK_PYTHON ?? pythonBin(paths.root),
+    PYSPARK_DRIVER_PYTHON: process.env.PYSPARK_DRIVER_PYTHON ?? pythonBin(paths.root),
     PYTHONUNBUFFERED: '1',
   };
   // The driver notes in its log whether the JVM mapped the archive (python/sparkinfer/driver.py).
-  if (extra.jvmArchive !== undefined && 'use' in extra.jvmArchive) env['SPARKINFER_JVM_ARCHIVE_FILE'] = extra.jvmArchive.use;
-  else delete env['SPARKINFER_JVM_ARCHIVE_FILE'];
+  if (extra.jvmArchive !== undefined && 'use' in extra.jvmArchive) env.SPARKINFER_JVM_ARCHIVE_FILE = extra.jvmArchive.use;
+  else delete env.SPARKINFER_JVM_ARCHIVE_FILE;
   const bin = sparkSubmitBin(paths.root);
   const [file, args] = withParentDeathSignal(bin, buildSubmitArgs(job, paths, extra));
   const child = spawn(file, args, { stdio: ['ignore', fd, fd], detached: true, env });
@@ -125,22 +129,17 @@ export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: 
     child.on('exit', (code, sig) => {
       // The JVM is gone; the Python driver and local workers it left in its group go too.
       if (pid !== undefined) {
-        killGroup(child, 'SIGKILL');
+        killGroup(pid, 'SIGKILL');
         untrack(pid);
       }
       resolveExit(code ?? (sig !== null ? 128 + 9 : 1));
     });
     child.on('error', () => resolveExit(127));
   });
-  return { child, exited };
+  const signal = (sig: NodeJS.Signals): void => {
+    if (pid !== undefined) killGroup(pid, sig);
+  };
+  return { child, exited, signal };
 }
 
 /** Kills spark-submit's whole process group (JVM, Python driver, workers). */
-export function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}

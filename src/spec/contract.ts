@@ -8,15 +8,27 @@
  * and test/python/test_units.py checks watch.py's budget rule against the examples.
  */
 import { budgetExceeded } from '../job/budget.ts';
-import { InputFormat, JobSpec, OutputFormat, OutputMode, Task } from './schema.ts';
+import { InputFormat, JobSpec, OutputFormat, OutputMode, RESULT_COLUMNS, Task } from './schema.ts';
 import { UNIT_MS } from './units.ts';
 
 /** The fields whose defaults the driver applies itself (python/sparkinfer/job.py `_apply_defaults`). */
 export const DRIVER_DEFAULT_FIELDS = [
-  'task', 'input.options', 'input.keep_model',
-  'output.format', 'output.mode', 'output.include', 'output.include_request', 'output.partition_by', 'output.files',
-  'spark.partitions', 'spark.conf', 'spark.hive',
-  'engine.startup_timeout', 'limits.max_failed_fraction', 'limits.min_rows_for_budget', 'response.format',
+  'task',
+  'input.options',
+  'input.keep_model',
+  'output.format',
+  'output.mode',
+  'output.include',
+  'output.include_request',
+  'output.partition_by',
+  'output.files',
+  'spark.partitions',
+  'spark.conf',
+  'spark.hive',
+  'engine.startup_timeout',
+  'limits.max_failed_fraction',
+  'limits.min_rows_for_budget',
+  'response.format',
 ] as const;
 
 export interface DriverContract {
@@ -24,11 +36,19 @@ export interface DriverContract {
   output_formats: string[];
   output_modes: string[];
   tasks: string[];
+  /** The output's result columns (besides the key and included columns): no input column may take these names. */
+  result_columns: string[];
   duration_units_ms: Record<string, number>;
   /** Dotted field → its default, as the resolved job carries it (durations in ms). */
   defaults: Record<string, unknown>;
   /** `budgetExceeded(limits, finished, failed)` on a grid around its edges. */
-  failure_budget_examples: Array<{ max_failed_fraction: number; min_rows_for_budget: number; finished: number; failed: number; exceeded: boolean }>;
+  failure_budget_examples: Array<{
+    max_failed_fraction: number;
+    min_rows_for_budget: number;
+    finished: number;
+    failed: number;
+    exceeded: boolean;
+  }>;
 }
 
 function at(obj: unknown, dotted: string): unknown {
@@ -38,8 +58,12 @@ function at(obj: unknown, dotted: string): unknown {
 export function driverContract(): DriverContract {
   // The smallest job the schema accepts: everything else comes out of it as a default.
   const minimal = JobSpec.parse({
-    name: 'contract', model: 'm', prompt: { user: '{{ q }}' },
-    input: { format: 'json', path: '/in' }, output: { path: '/out' }, engine: { endpoint: 'http://127.0.0.1:1/v1' },
+    name: 'contract',
+    model: 'm',
+    prompt: { user: '{{ q }}' },
+    input: { format: 'json', path: '/in' },
+    output: { path: '/out' },
+    engine: { endpoint: 'http://127.0.0.1:1/v1' },
   });
   const defaults: Record<string, unknown> = {};
   for (const f of DRIVER_DEFAULT_FIELDS) {
@@ -48,13 +72,23 @@ export function driverContract(): DriverContract {
     defaults[f] = v;
   }
   const examples: DriverContract['failure_budget_examples'] = [];
-  for (const [fraction, minRows] of [[0.01, 100], [0, 0], [0.5, 10], [1, 1]] as const) {
+  for (const [fraction, minRows] of [
+    [0.01, 100],
+    [0, 0],
+    [0.5, 10],
+    [1, 1],
+  ] as const) {
     for (const finished of [0, 1, minRows - 1, minRows, minRows + 1, 1000]) {
       if (finished < 0) continue;
       for (const failed of [0, 1, Math.floor(finished * fraction), Math.floor(finished * fraction) + 1, finished]) {
         if (failed > finished) continue;
         const limits = { max_failed_fraction: fraction, min_rows_for_budget: minRows };
-        examples.push({ ...limits, finished, failed, exceeded: budgetExceeded(limits as Parameters<typeof budgetExceeded>[0], finished, failed) });
+        examples.push({
+          ...limits,
+          finished,
+          failed,
+          exceeded: budgetExceeded(limits as Parameters<typeof budgetExceeded>[0], finished, failed),
+        });
       }
     }
   }
@@ -64,9 +98,15 @@ export function driverContract(): DriverContract {
     output_formats: [...OutputFormat.options],
     output_modes: [...OutputMode.options],
     tasks: [...Task.options],
+    result_columns: [...RESULT_COLUMNS],
     duration_units_ms: { ...UNIT_MS },
     defaults,
-    failure_budget_examples: examples.filter((e) => { const k = JSON.stringify(e); if (seen.has(k)) return false; seen.add(k); return true; }),
+    failure_budget_examples: examples.filter((e) => {
+      const k = JSON.stringify(e);
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    }),
   };
 }
 
@@ -74,9 +114,11 @@ export function driverContract(): DriverContract {
 export function contractPython(): string {
   // One line per top-level field and per budget example: diffs stay readable.
   const c = driverContract();
-  const lines = Object.entries(c).map(([k, v]) => (Array.isArray(v) && typeof v[0] === 'object'
-    ? ` ${JSON.stringify(k)}: [\n${v.map((e) => `  ${JSON.stringify(e)}`).join(',\n')}\n ]`
-    : ` ${JSON.stringify(k)}: ${JSON.stringify(v)}`));
+  const lines = Object.entries(c).map(([k, v]) =>
+    Array.isArray(v) && typeof v[0] === 'object'
+      ? ` ${JSON.stringify(k)}: [\n${v.map((e) => `  ${JSON.stringify(e)}`).join(',\n')}\n ]`
+      : ` ${JSON.stringify(k)}: ${JSON.stringify(v)}`,
+  );
   const json = `{\n${lines.join(',\n')}\n}`;
   return [
     '"""The job contract the driver shares with the CLI. Generated from src/spec/contract.ts by',

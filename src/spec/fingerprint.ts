@@ -44,5 +44,7 @@ export function fingerprintContent(job: Job, inputIdentity: string): unknown {
 
 /** Hex SHA-256 of the canonical JSON of `fingerprintContent(job, inputIdentity)`. */
 export function fingerprint(job: Job, inputIdentity: string): string {
-  return createHash('sha256').update(canonicalJson(fingerprintContent(job, inputIdentity))).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(fingerprintContent(job, inputIdentity)))
+    .digest('hex');
 }

@@ -5,7 +5,7 @@
  * or `--set engine.concurrency=0: engine.concurrency: expected …` for an overridden value.
  */
 import { readFileSync } from 'node:fs';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 import type { core } from 'zod';
 import { SpecError } from '../errors.ts';
@@ -27,7 +27,12 @@ const MAX_ALIAS_COUNT = 100;
 type Path = (string | number)[];
 
 /** One reported problem; `offset` is undefined for problems that come from a `--set`. */
-interface Problem { offset: number | undefined; setIndex: number; seq: number; text: string }
+interface Problem {
+  offset: number | undefined;
+  setIndex: number;
+  seq: number;
+  text: string;
+}
 
 /** Reads and validates a job file. @throws SpecError listing every problem found. */
 export function loadJobFile(path: string, options: LoadOptions = {}): Job {
@@ -54,7 +59,7 @@ function typeName(v: unknown): string {
 
 /** `"fast" (string)`, `0 (number)`, `{"a":1} (mapping)`: the bad value, quoted, with its type. */
 export function showValue(v: unknown): string {
-  let s = typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v);
+  let s = typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'nothing' : (JSON.stringify(v) ?? String(v));
   if (s.length > 60) s = `${s.slice(0, 57)}…${typeof v === 'string' ? '"' : ''}`;
   return `${s} (${typeName(v)})`;
 }
@@ -74,7 +79,9 @@ function startsWith(path: Path, prefix: Path): boolean {
 
 /** Optimal string alignment distance, for "did you mean". */
 function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   const at = (i: number, j: number): number => d[i]?.[j] ?? Number.POSITIVE_INFINITY;
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
@@ -94,7 +101,10 @@ function suggestField(parent: Path, key: string): string | undefined {
   let bestD = Number.POSITIVE_INFINITY;
   for (const k of known) {
     const d = editDistance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestD) { best = k; bestD = d; }
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
   }
   return best !== undefined && bestD <= Math.max(1, Math.min(3, Math.floor(best.length / 3))) ? best : undefined;
 }
@@ -114,7 +124,10 @@ class Reporter {
   private readonly file: string;
   private readonly overrides: SetOverride[];
   constructor(doc: Document, lc: LineCounter, file: string, overrides: SetOverride[]) {
-    this.doc = doc; this.lc = lc; this.file = file; this.overrides = overrides;
+    this.doc = doc;
+    this.lc = lc;
+    this.file = file;
+    this.overrides = overrides;
   }
 
   private pos(offset: number): string {
@@ -155,7 +168,7 @@ class Reporter {
       const valueStart = (next as YamlNode | null)?.range?.[0];
       const last = i === path.length - 1;
       // The value for the field itself, unless the key is the problem; keys for ancestors.
-      const at = last && !atKey ? valueStart ?? keyStart : keyStart ?? valueStart;
+      const at = last && !atKey ? (valueStart ?? keyStart) : (keyStart ?? valueStart);
       if (at === undefined) return { createdAt: path.slice(0, i + 1) };
       if (last) return { offset: at };
       anchor = at;
@@ -177,7 +190,12 @@ class Reporter {
     const created = loc?.createdAt;
     const set = o ?? (created === undefined ? undefined : [...this.overrides].reverse().find((x) => startsWith(x.path, created)));
     const where = set === undefined ? `${this.file}:1:1` : `--set ${set.arg}:`;
-    this.problems.push({ offset: undefined, setIndex: set === undefined ? -1 : this.overrides.indexOf(set), seq, text: `${where} ${field}: ${message}` });
+    this.problems.push({
+      offset: undefined,
+      setIndex: set === undefined ? -1 : this.overrides.indexOf(set),
+      seq,
+      text: `${where} ${field}: ${message}`,
+    });
   }
 
   addAt(offset: number, message: string): void {
@@ -186,11 +204,13 @@ class Reporter {
 
   lines(): string[] {
     const far = Number.MAX_SAFE_INTEGER;
-    return [...this.problems]
-      // File problems by position, then --set problems in --set order.
-      .sort((a, b) => (a.offset ?? far) - (b.offset ?? far) || a.setIndex - b.setIndex || a.seq - b.seq)
-      .map((p) => p.text)
-      .filter((t, i, all) => all.indexOf(t) === i);
+    return (
+      [...this.problems]
+        // File problems by position, then --set problems in --set order.
+        .sort((a, b) => (a.offset ?? far) - (b.offset ?? far) || a.setIndex - b.setIndex || a.seq - b.seq)
+        .map((p) => p.text)
+        .filter((t, i, all) => all.indexOf(t) === i)
+    );
   }
 }
 
@@ -236,7 +256,9 @@ function findUnquotedTemplates(doc: Document, text: string, report: Reporter): P
       }
       for (const p of node.items) if (isScalar(p.key)) walk(p.value, [...path, String(p.key.value)]);
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => walk(item, [...path, i]));
+      node.items.forEach((item, i) => {
+        walk(item, [...path, i]);
+      });
     }
   };
   walk(doc.contents, []);
@@ -298,10 +320,13 @@ export function parseJobText(text: string, fileName: string, set: readonly strin
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: 'error', schema: 'core' });
   if (doc.errors.length > 0) throw new SpecError(syntaxErrors(doc, lc, text, fileName).join('\n'));
   const root = doc.contents;
-  if (root === null && set.length === 0) throw new SpecError(`${fileName}:1:1: the job file is empty; expected a mapping with name, input, prompt, model, engine and output`);
+  if (root === null && set.length === 0)
+    throw new SpecError(`${fileName}:1:1: the job file is empty; expected a mapping with name, input, prompt, model, engine and output`);
   if (root !== null && !isMap(root)) {
     const { line, col } = lc.linePos(root.range?.[0] ?? 0);
-    throw new SpecError(`${fileName}:${line}:${col}: expected a mapping of job settings (name, input, prompt, …) at the top level, got ${isSeq(root) ? 'a list' : 'a single value'}`);
+    throw new SpecError(
+      `${fileName}:${line}:${col}: expected a mapping of job settings (name, input, prompt, …) at the top level, got ${isSeq(root) ? 'a list' : 'a single value'}`,
+    );
   }
 
   const overrides = applyOverrides(doc, set);
@@ -330,7 +355,8 @@ export function parseJobText(text: string, fileName: string, set: readonly strin
       // An unquoted template was reported already, in better words; that includes a union or
       // type error on its parent (a list of strings holding one).
       const ip = issuePath(issue);
-      const ancestorOfTemplate = (issue.code === 'invalid_union' || issue.code === 'invalid_type') && templatePaths.some((p) => startsWith(p, ip));
+      const ancestorOfTemplate =
+        (issue.code === 'invalid_union' || issue.code === 'invalid_type') && templatePaths.some((p) => startsWith(p, ip));
       if (ancestorOfTemplate || templatePaths.some((p) => startsWith(ip, p))) continue;
       reportIssue(issue, raw, report, typoTargets);
     }

@@ -10,7 +10,7 @@
  * - Keys of a mapping whose values are scalars (`spark.conf`, `input.options`) may contain dots:
  *   `--set spark.conf.spark.executor.memory=4g` sets the key `spark.executor.memory`.
  */
-import { Document, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import { SpecError } from '../errors.ts';
 import { schemaAt } from './json-schema.ts';
@@ -30,7 +30,9 @@ export function parseSetArg(arg: string): { segments: string[]; valueText: strin
   if (eq < 0) throw new SpecError(`--set ${arg}: expected PATH=VALUE, like --set engine.concurrency=16`);
   const segments = pathText.trim().split('.');
   if (pathText.trim() === '' || segments.some((s) => s === '' || /\s/.test(s))) {
-    throw new SpecError(`--set ${arg}: expected a dotted path before "=", like engine.concurrency or output.include.0, got ${JSON.stringify(pathText)}`);
+    throw new SpecError(
+      `--set ${arg}: expected a dotted path before "=", like engine.concurrency or output.include.0, got ${JSON.stringify(pathText)}`,
+    );
   }
   return { segments, valueText: arg.slice(eq + 1) };
 }
@@ -56,7 +58,15 @@ function kindOf(node: unknown): string {
   if (isSeq(node)) return 'a list';
   if (isScalar(node)) {
     const v = node.value;
-    return v === null ? 'null' : typeof v === 'string' ? 'a string' : typeof v === 'number' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : 'a value';
+    return v === null
+      ? 'null'
+      : typeof v === 'string'
+        ? 'a string'
+        : typeof v === 'number'
+          ? 'a number'
+          : typeof v === 'boolean'
+            ? 'a boolean'
+            : 'a value';
   }
   return 'a value';
 }
@@ -64,10 +74,10 @@ function kindOf(node: unknown): string {
 /** True when the schema at `path` is a mapping whose values are scalars (so its keys may hold dots). */
 function isScalarRecord(path: readonly (string | number)[]): boolean {
   const s = schemaAt(path);
-  if (s === undefined || s['properties'] !== undefined) return false;
-  const ap = s['additionalProperties'];
+  if (s === undefined || s.properties !== undefined) return false;
+  const ap = s.additionalProperties;
   if (typeof ap !== 'object' || ap === null) return false;
-  const type = (ap as Record<string, unknown>)['type'];
+  const type = (ap as Record<string, unknown>).type;
   const types = Array.isArray(type) ? type : [type];
   return types.length > 0 && types.every((t) => t === 'string' || t === 'number' || t === 'integer' || t === 'boolean');
 }
@@ -92,9 +102,13 @@ function resolvePath(doc: Document, segments: string[], arg: string): (string | 
       continue;
     }
     if (isSeq(node)) {
-      if (!/^\d+$/.test(seg)) throw new SpecError(`--set ${arg}: ${where} is a list; expected an index like ${path.join('.')}.0, got ${JSON.stringify(seg)}`);
+      if (!/^\d+$/.test(seg))
+        throw new SpecError(`--set ${arg}: ${where} is a list; expected an index like ${path.join('.')}.0, got ${JSON.stringify(seg)}`);
       const idx = Number(seg);
-      if (idx > node.items.length) throw new SpecError(`--set ${arg}: ${where} has ${node.items.length} item(s); expected an index from 0 to ${node.items.length}, got ${idx}`);
+      if (idx > node.items.length)
+        throw new SpecError(
+          `--set ${arg}: ${where} has ${node.items.length} item(s); expected an index from 0 to ${node.items.length}, got ${idx}`,
+        );
       path.push(idx);
       node = node.items[idx];
       continue;

@@ -29,6 +29,8 @@ export interface RunInfo {
   fingerprint: string;
   /** `prompt.chat_template` resolved by the CLI: template text and BOS/EOS (docs/batch-kinds.md). */
   chat_template?: ChatTemplateSource;
+  /** When the CLI started this run (epoch ms): `limits.max_wall` counts from here. */
+  started_at?: number;
 }
 
 export type ResolvedJob = Job & { run: RunInfo };

@@ -10,16 +10,14 @@ import { analyzeSchema, engineSchemaProblems } from '../response/schema.ts';
 import { runDirProblem } from './uri.ts';
 
 /** A duration with a unit: `500ms`, `30s`, `10m`, `1h`. A bare number is an error. Parsed to ms. */
-export const Duration = z
-  .string({ error: 'expected a duration with a unit, like "30s" or "10m"' })
-  .transform((s, ctx) => {
-    const ms = parseDuration(s);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration with a unit (ms, s, m, h), like "30s", got ${JSON.stringify(s)}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+export const Duration = z.string({ error: 'expected a duration with a unit, like "30s" or "10m"' }).transform((s, ctx) => {
+  const ms = parseDuration(s);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration with a unit (ms, s, m, h), like "30s", got ${JSON.stringify(s)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const Identifier = z.string().min(1);
 
@@ -47,9 +45,20 @@ export const InputSpec = z
   })
   .superRefine((v, ctx) => {
     const need = v.format === 'table' ? 'table' : v.format === 'sql' ? 'query' : 'path';
-    if (v[need] === undefined) ctx.addIssue({ code: 'custom', path: [need], message: `expected \`${need}\` for input format \`${v.format}\`` });
-    if (v.format === 'openai-batch' && v.key !== undefined && v.key !== 'custom_id') ctx.addIssue({ code: 'custom', path: ['key'], message: `the key of an \`openai-batch\` input is \`custom_id\`; remove \`key\` (got ${JSON.stringify(v.key)})` });
-    if (v.keep_model && v.format !== 'openai-batch') ctx.addIssue({ code: 'custom', path: ['keep_model'], message: '`keep_model` is for `format: openai-batch` (other inputs have no model of their own)' });
+    if (v[need] === undefined)
+      ctx.addIssue({ code: 'custom', path: [need], message: `expected \`${need}\` for input format \`${v.format}\`` });
+    if (v.format === 'openai-batch' && v.key !== undefined && v.key !== 'custom_id')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key'],
+        message: `the key of an \`openai-batch\` input is \`custom_id\`; remove \`key\` (got ${JSON.stringify(v.key)})`,
+      });
+    if (v.keep_model && v.format !== 'openai-batch')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keep_model'],
+        message: '`keep_model` is for `format: openai-batch` (other inputs have no model of their own)',
+      });
   })
   // OpenAI Batch lines are keyed by their custom_id (it must be unique, like any key).
   .transform((v) => (v.format === 'openai-batch' ? { ...v, key: 'custom_id' } : v));
@@ -81,14 +90,24 @@ export const PromptSpec = z
       ctx.addIssue({ code: 'custom', path: ['messages'], message: 'expected either `messages` or `system`/`user`, not both' });
     }
     if (p.api === 'chat') {
-      if (p.text !== undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: '`text` is for `api: completions`; use `user` (and `system`) for chat' });
-      if (p.user === undefined && p.messages === undefined) ctx.addIssue({ code: 'custom', path: ['user'], message: 'expected `user` or `messages` for `api: chat`' });
-      if (p.chat_template !== undefined) ctx.addIssue({ code: 'custom', path: ['chat_template'], message: '`chat_template` needs `api: completions`' });
+      if (p.text !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['text'], message: '`text` is for `api: completions`; use `user` (and `system`) for chat' });
+      if (p.user === undefined && p.messages === undefined)
+        ctx.addIssue({ code: 'custom', path: ['user'], message: 'expected `user` or `messages` for `api: chat`' });
+      if (p.chat_template !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['chat_template'], message: '`chat_template` needs `api: completions`' });
     } else if (p.chat_template !== undefined) {
-      if (!chatLike) ctx.addIssue({ code: 'custom', path: ['user'], message: 'expected `user` or `messages` to render with `chat_template`' });
-      if (p.text !== undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: 'expected either `text` or chat messages with `chat_template`, not both' });
+      if (!chatLike)
+        ctx.addIssue({ code: 'custom', path: ['user'], message: 'expected `user` or `messages` to render with `chat_template`' });
+      if (p.text !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['text'], message: 'expected either `text` or chat messages with `chat_template`, not both' });
     } else {
-      if (p.text === undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: 'expected `text` for `api: completions` (or `user` with `chat_template`)' });
+      if (p.text === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['text'],
+          message: 'expected `text` for `api: completions` (or `user` with `chat_template`)',
+        });
       if (chatLike) ctx.addIssue({ code: 'custom', path: ['user'], message: 'chat fields need `api: chat` or a `chat_template`' });
     }
   });
@@ -112,11 +131,13 @@ export const SamplingSpec = z
   .superRefine((s, ctx) => {
     for (const k of ['n', 'best_of'] as const) {
       const v = (s as Record<string, unknown>)[k];
-      if (v !== undefined && v !== 1) ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` > 1 is not supported: sparkinfer writes one result per row` });
+      if (v !== undefined && v !== 1)
+        ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` > 1 is not supported: sparkinfer writes one result per row` });
     }
     for (const k of ['stream', 'logprobs', 'top_logprobs', 'echo'] as const) {
       const v = (s as Record<string, unknown>)[k];
-      if (v !== undefined && v !== false && v !== null) ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` is not supported in batch jobs` });
+      if (v !== undefined && v !== false && v !== null)
+        ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` is not supported in batch jobs` });
     }
   });
 
@@ -130,8 +151,10 @@ export const ResponseSpec = z
     embedding_dim: z.number().int().positive().optional(),
   })
   .superRefine((r, ctx) => {
-    if (r.format === 'json' && r.schema === undefined) ctx.addIssue({ code: 'custom', path: ['schema'], message: 'expected a JSON schema for `format: json`' });
-    if (r.format !== 'json' && r.schema !== undefined) ctx.addIssue({ code: 'custom', path: ['schema'], message: '`schema` needs `format: json`' });
+    if (r.format === 'json' && r.schema === undefined)
+      ctx.addIssue({ code: 'custom', path: ['schema'], message: 'expected a JSON schema for `format: json`' });
+    if (r.format !== 'json' && r.schema !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['schema'], message: '`schema` needs `format: json`' });
     if (r.format === 'json' && r.schema !== undefined) {
       for (const p of analyzeSchema(r.schema).problems) {
         ctx.addIssue({ code: 'custom', path: ['schema'], message: `unsupported schema at ${p.path}: ${p.message}` });
@@ -142,7 +165,9 @@ export const ResponseSpec = z
 export const EngineKind = z.enum(['llama-server', 'vllm', 'openai']);
 
 /** The adapter a job talks to: `engine.kind`, else the launched kind, else the generic `openai`. */
-export function engineKindOf(job: { engine: { kind?: z.infer<typeof EngineKind> | undefined; launch?: { kind: 'llama-server' | 'vllm' } | undefined } }): z.infer<typeof EngineKind> {
+export function engineKindOf(job: {
+  engine: { kind?: z.infer<typeof EngineKind> | undefined; launch?: { kind: 'llama-server' | 'vllm' } | undefined };
+}): z.infer<typeof EngineKind> {
   return job.engine.kind ?? job.engine.launch?.kind ?? 'openai';
 }
 
@@ -188,20 +213,30 @@ export const EngineSpec = z
     /** Retries per request for retryable failures. Default 4. */
     retries: z.number().int().min(0).default(4),
     /**
-     * Dispatch order within a worker: `auto` sends rows whose rendered prompts share a long prefix
-     * together (within a 256-row window) so they hit the engine's prefix cache; `off` (the default)
-     * keeps arrival order. Default off: bench scenario g measured grouping slower on llama-server,
-     * whose slot selection already reuses cached prefixes in arrival order (bench/README.md).
+     * Shared prompt prefixes (docs/prefix-plan.md): `auto` makes Spark place rows that share a
+     * prefix (the prompt's columns but the last) in one partition, and the worker dispatch them as
+     * the engine's cache wants (one group per slot on llama-server, a group at a time on vLLM);
+     * prefix-free data is left alone. `off` (the default) keeps Spark's order and the FIFO. Default
+     * off until bench g shows `auto` costs prefix-free data at most 2 % (bench/README.md).
      */
     prefix_order: z.enum(['auto', 'off']).default('off'),
     /** `task: embed`: rows sent together in one /v1/embeddings request (`input: [..]`). Default 16. */
     embed_batch: z.number().int().positive().max(2048).default(16),
     /** Name of the environment variable holding the API key. The key itself never goes in the job file. */
-    api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+    api_key_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+      .optional(),
   })
   .superRefine((e, ctx) => {
-    if (e.endpoint === undefined && e.launch === undefined) ctx.addIssue({ code: 'custom', path: ['endpoint'], message: 'expected `endpoint` or `launch`' });
-    if (e.concurrency_min > e.concurrency_max) ctx.addIssue({ code: 'custom', path: ['concurrency_min'], message: `expected \`concurrency_min\` <= \`concurrency_max\` (${e.concurrency_max}), got ${e.concurrency_min}` });
+    if (e.endpoint === undefined && e.launch === undefined)
+      ctx.addIssue({ code: 'custom', path: ['endpoint'], message: 'expected `endpoint` or `launch`' });
+    if (e.concurrency_min > e.concurrency_max)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['concurrency_min'],
+        message: `expected \`concurrency_min\` <= \`concurrency_max\` (${e.concurrency_max}), got ${e.concurrency_min}`,
+      });
   });
 
 export const OutputSpec = z
@@ -221,7 +256,8 @@ export const OutputSpec = z
   })
   .superRefine((o, ctx) => {
     const need = o.format === 'table' ? 'table' : 'path';
-    if (o[need] === undefined) ctx.addIssue({ code: 'custom', path: [need], message: `expected \`${need}\` for output format \`${o.format}\`` });
+    if (o[need] === undefined)
+      ctx.addIssue({ code: 'custom', path: [need], message: `expected \`${need}\` for output format \`${o.format}\`` });
   });
 
 /** S3A credential keys: a job file is copied into the run directory (job.json), so keys never go in it. */
@@ -233,11 +269,20 @@ export const SparkSpec = z.strictObject({
   /** Inference partitions: `auto` or a number. */
   partitions: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
   /** Extra Spark configuration (`spark.*` keys). S3 credentials are refused here: they come from the AWS environment (docs/storage.md). */
-  conf: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}).superRefine((c, ctx) => {
-    for (const k of Object.keys(c)) {
-      if (S3A_SECRET_CONF.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: 'S3 credentials do not go in the job file (it is copied into the run directory): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or AWS_PROFILE, in the environment' });
-    }
-  }),
+  conf: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .default({})
+    .superRefine((c, ctx) => {
+      for (const k of Object.keys(c)) {
+        if (S3A_SECRET_CONF.test(k))
+          ctx.addIssue({
+            code: 'custom',
+            path: [k],
+            message:
+              'S3 credentials do not go in the job file (it is copied into the run directory): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or AWS_PROFILE, in the environment',
+          });
+      }
+    }),
   /** Enable Hive support (metastore tables). */
   hive: z.boolean().default(false),
 });
@@ -248,16 +293,23 @@ export const ResumeSpec = z.strictObject({
    * `<output.path>.sparkinfer` beside a local output; `sparkinfer-runs/<output>` beside the job file
    * for an output on a URI store (s3a://, hdfs://) or a table.
    */
-  dir: z.string().min(1).superRefine((d, ctx) => {
-    const problem = runDirProblem(d);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-  }).optional(),
+  dir: z
+    .string()
+    .min(1)
+    .superRefine((d, ctx) => {
+      const problem = runDirProblem(d);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
 });
 
 /** S3-compatible stores (s3a://): the few fs.s3a.* options every such job sets; any other goes in `spark.conf` as `spark.hadoop.fs.s3a.…`. Credentials never go here: they come from the AWS environment (docs/storage.md). */
 export const StorageSpec = z.strictObject({
   /** `fs.s3a.endpoint`: the store's URL, e.g. `https://minio.example.com:9000`. Default: AWS S3. */
-  endpoint: z.string().regex(/^https?:\/\/[^\s/]+(\/.*)?$/, 'expected an http:// or https:// URL').optional(),
+  endpoint: z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+(\/.*)?$/, 'expected an http:// or https:// URL')
+    .optional(),
   /** `fs.s3a.endpoint.region`, e.g. `eu-west-1`. */
   region: z.string().min(1).optional(),
   /** `fs.s3a.path.style.access`: `true` for most S3-compatible servers (bucket in the path, not the host name). */
@@ -269,6 +321,11 @@ export const LimitsSpec = z.strictObject({
   max_failed_fraction: z.number().min(0).max(1).default(0.01),
   /** The budget applies only after this many rows have finished. Default 100. */
   min_rows_for_budget: z.number().int().min(0).default(100),
+  /** Spend budgets of one run (docs/reliability.md "Spend budgets"): once reached, the run stops dispatching, keeps what finished in the ledger, writes no output and exits 1; the same command continues. */
+  max_completion_tokens: z.number().int().positive().optional(),
+  max_prompt_tokens: z.number().int().positive().optional(),
+  /** Wall time of one run, e.g. `30m`. */
+  max_wall: Duration.optional(),
 });
 
 /** The `kubernetes:` section (render/submit --target k8s) lives with the renderer: src/k8s/spec.ts. */
@@ -298,7 +355,12 @@ export const JobSpec = z
   .superRefine((j, ctx) => {
     const taken = new Set(RESULT_COLUMNS);
     j.output.include.forEach((c, i) => {
-      if (taken.has(c)) ctx.addIssue({ code: 'custom', path: ['output', 'include', i], message: `\`${c}\` collides with a result column; rename it in the input` });
+      if (taken.has(c))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['output', 'include', i],
+          message: `\`${c}\` collides with a result column; rename it in the input`,
+        });
     });
     kindChecks(j, ctx);
   })
@@ -313,31 +375,54 @@ function kindChecks(j: JobBeforeDefaults, ctx: z.core.$RefinementCtx): void {
   const batchIn = j.input.format === 'openai-batch';
   if (batchIn) {
     if (j.prompt !== undefined) issue(['prompt'], 'an `openai-batch` input carries its own request bodies; remove `prompt`');
-    if (j.task !== 'generate') issue(['task'], 'with an `openai-batch` input each line\'s `url` picks the endpoint; remove `task`');
-    if (j.response.format !== 'text') issue(['response', 'format'], 'with an `openai-batch` input each body carries its own `response_format`; remove `response`');
+    if (j.task !== 'generate') issue(['task'], "with an `openai-batch` input each line's `url` picks the endpoint; remove `task`");
+    if (j.response.format !== 'text')
+      issue(['response', 'format'], 'with an `openai-batch` input each body carries its own `response_format`; remove `response`');
   } else if (j.prompt === undefined) {
     // Shaped like zod's own "missing field" issue, so the loader reports it (or its typo) the same way.
     ctx.addIssue({ code: 'invalid_type', expected: 'object', input: undefined, path: ['prompt'], message: 'missing required field' });
   }
   if (j.output.format === 'openai-batch') {
-    if (!batchIn) issue(['output', 'format'], '`output.format: openai-batch` needs `input.format: openai-batch` (each line answers a custom_id)');
-    if (j.output.mode === 'append') issue(['output', 'mode'], '`openai-batch` output is one set of lines per run; use `error` or `overwrite`');
+    if (!batchIn)
+      issue(['output', 'format'], '`output.format: openai-batch` needs `input.format: openai-batch` (each line answers a custom_id)');
+    if (j.output.mode === 'append')
+      issue(['output', 'mode'], '`openai-batch` output is one set of lines per run; use `error` or `overwrite`');
     if (j.output.include.length > 0) issue(['output', 'include'], '`openai-batch` output lines have a fixed shape; remove `include`');
     if (j.output.partition_by.length > 0) issue(['output', 'partition_by'], '`openai-batch` output cannot be partitioned');
-    if (j.output.include_request) issue(['output', 'include_request'], '`openai-batch` output lines have a fixed shape; remove `include_request`');
+    if (j.output.include_request)
+      issue(['output', 'include_request'], '`openai-batch` output lines have a fixed shape; remove `include_request`');
   }
-  if (j.response.format === 'json' && j.output.format === 'csv') issue(['output', 'format'], '`output.format: csv` cannot hold the `json` struct column of `response.format: json`; use parquet, orc or json');
-  if (j.task === 'embed' && j.response.format === 'json') issue(['response', 'format'], '`task: embed` returns vectors; `response.format: json` is for `task: generate`');
-  if (j.task !== 'embed' && j.response.embedding_dim !== undefined) issue(['response', 'embedding_dim'], '`embedding_dim` is for `task: embed`');
+  if (j.response.format === 'json' && j.output.format === 'csv')
+    issue(
+      ['output', 'format'],
+      '`output.format: csv` cannot hold the `json` struct column of `response.format: json`; use parquet, orc or json',
+    );
+  if (j.task === 'embed' && j.response.format === 'json')
+    issue(['response', 'format'], '`task: embed` returns vectors; `response.format: json` is for `task: generate`');
+  if (j.task !== 'embed' && j.response.embedding_dim !== undefined)
+    issue(['response', 'embedding_dim'], '`embedding_dim` is for `task: embed`');
   if (j.response.format === 'json' && j.response.schema !== undefined) {
-    for (const p of engineSchemaProblems(j.response.schema, engineKindOf(j))) issue(['response', 'schema'], `unsupported schema at ${p.path}: ${p.message}`);
+    for (const p of engineSchemaProblems(j.response.schema, engineKindOf(j)))
+      issue(['response', 'schema'], `unsupported schema at ${p.path}: ${p.message}`);
   }
 }
 
 /** Result columns the output always has (besides the key and included columns). */
 export const RESULT_COLUMNS: readonly string[] = [
-  'text', 'reasoning', 'json', 'embedding', 'finish_reason', 'prompt_tokens', 'completion_tokens',
-  'latency_ms', 'attempts', 'error_code', 'error_message', 'model', 'run_id', 'request',
+  'text',
+  'reasoning',
+  'json',
+  'embedding',
+  'finish_reason',
+  'prompt_tokens',
+  'completion_tokens',
+  'latency_ms',
+  'attempts',
+  'error_code',
+  'error_message',
+  'model',
+  'run_id',
+  'request',
 ];
 
 export type JobSpecInput = z.input<typeof JobSpec>;

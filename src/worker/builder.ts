@@ -19,7 +19,8 @@ export function attemptFailure(err: unknown, latencyMs: number): Attempt {
   const e = err as { message?: unknown; status?: unknown } | null | undefined;
   const message = typeof e?.message === 'string' ? e.message : excerpt(String(err));
   return {
-    ok: false, latencyMs,
+    ok: false,
+    latencyMs,
     error: { code: errorCodeOf(err, 'E_RUNTIME'), message, ...(typeof e?.status === 'number' ? { status: e.status } : {}), raw: err },
   };
 }

@@ -15,7 +15,7 @@
  */
 import type { EngineClient } from '../engine/client.ts';
 import type { EngineAdapter } from '../engine/adapters.ts';
-import { ContextLengthError, HttpError, excerpt } from '../engine/errors.ts';
+import { ContextLengthError, HttpError } from '../engine/errors.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { compilePrompt } from '../prompt/render.ts';
 import { attemptFailure, type RequestBuilder } from './builder.ts';
@@ -57,7 +57,8 @@ const TOO_LARGE = /too large to process|increase the physical batch size/i;
 
 /** llama-server's "too large" 500 for a single input is the row's fault, like a context overflow. */
 function asRowError(err: unknown): unknown {
-  if (err instanceof HttpError && err.status === 500 && TOO_LARGE.test(err.bodyExcerpt)) return new ContextLengthError(err.status, err.bodyExcerpt);
+  if (err instanceof HttpError && err.status === 500 && TOO_LARGE.test(err.bodyExcerpt))
+    return new ContextLengthError(err.status, err.bodyExcerpt);
   return err;
 }
 
@@ -80,7 +81,10 @@ export class EmbedBatcher {
       if (this.#pending.length >= this.#o.maxInputs) this.#flush();
       else if (!this.#scheduled) {
         this.#scheduled = true;
-        (this.#o.schedule ?? setImmediate)(() => { this.#scheduled = false; this.#flush(); });
+        (this.#o.schedule ?? setImmediate)(() => {
+          this.#scheduled = false;
+          this.#flush();
+        });
       }
     });
   }
@@ -97,7 +101,10 @@ export class EmbedBatcher {
     const signal = group.length === 1 ? (group[0] as Pending).signal : AbortSignal.any(group.map((p) => p.signal));
     let res: Awaited<ReturnType<EmbedBatcherOptions['post']>>;
     try {
-      res = await this.#o.post(group.map((p) => p.input), signal);
+      res = await this.#o.post(
+        group.map((p) => p.input),
+        signal,
+      );
     } catch (err) {
       if (group.length > 1 && isRowFault(err)) {
         await Promise.all(group.map((p) => this.#send([p])));
@@ -107,8 +114,13 @@ export class EmbedBatcher {
       for (const p of group) p.reject(e);
       return;
     }
-    const shares = splitTokens(res.promptTokens, group.map((p) => p.input.length));
-    group.forEach((p, i) => p.resolve({ vector: res.vectors[i] as number[], promptTokens: shares[i] ?? null, latencyMs: res.latencyMs }));
+    const shares = splitTokens(
+      res.promptTokens,
+      group.map((p) => p.input.length),
+    );
+    group.forEach((p, i) => {
+      p.resolve({ vector: res.vectors[i] as number[], promptTokens: shares[i] ?? null, latencyMs: res.latencyMs });
+    });
   }
 }
 
@@ -138,16 +150,17 @@ export function makeEmbedBuilder(job: ResolvedJob, adapter: EngineAdapter, log: 
   let dim = fixedDim;
   // The input text of each prepared row (a batched request's body holds several rows).
   const inputs = new WeakMap<Prepared, string>();
-  const batcherFor = (client: EngineClient): EmbedBatcher => (batcher ??= new EmbedBatcher({
-    maxInputs: job.engine.embed_batch ?? 16, // a hand-written job.json (PySpark `infer`) may leave it out
-    post: async (inputs, signal) => {
-      const body = JSON.stringify(adapter.buildEmbeddingBody(job.model, inputs));
-      const res = await client.post(adapter.paths.embeddings, body, { signal });
-      const vectors = adapter.parseEmbeddings(res.json, inputs.length);
-      const usage = (res.json as { usage?: { prompt_tokens?: unknown } }).usage;
-      return { vectors, promptTokens: typeof usage?.prompt_tokens === 'number' ? usage.prompt_tokens : null, latencyMs: res.latencyMs };
-    },
-  }));
+  const batcherFor = (client: EngineClient): EmbedBatcher =>
+    (batcher ??= new EmbedBatcher({
+      maxInputs: job.engine.embed_batch ?? 16, // a hand-written job.json (PySpark `infer`) may leave it out
+      post: async (inputs, signal) => {
+        const body = JSON.stringify(adapter.buildEmbeddingBody(job.model, inputs));
+        const res = await client.post(adapter.paths.embeddings, body, { signal });
+        const vectors = adapter.parseEmbeddings(res.json, inputs.length);
+        const usage = (res.json as { usage?: { prompt_tokens?: unknown } }).usage;
+        return { vectors, promptTokens: typeof usage?.prompt_tokens === 'number' ? usage.prompt_tokens : null, latencyMs: res.latencyMs };
+      },
+    }));
   return {
     prepare(row) {
       const r = prompt.render(row.row);
@@ -169,7 +182,15 @@ export function makeEmbedBuilder(job: ResolvedJob, adapter: EngineAdapter, log: 
         const fields = { embedding: r.vector, prompt_tokens: r.promptTokens, completion_tokens: 0 };
         if (r.vector.length !== dim) {
           const why = fixedDim !== undefined ? 'response.embedding_dim' : 'the first vector this worker received';
-          return { ok: true, latencyMs: r.latencyMs, fields: { ...fields, error_code: 'E_EMBEDDING_DIM', error_message: `embedding has ${r.vector.length} dimensions, expected ${dim} (${why})` } };
+          return {
+            ok: true,
+            latencyMs: r.latencyMs,
+            fields: {
+              ...fields,
+              error_code: 'E_EMBEDDING_DIM',
+              error_message: `embedding has ${r.vector.length} dimensions, expected ${dim} (${why})`,
+            },
+          };
         }
         return { ok: true, latencyMs: r.latencyMs, fields };
       } catch (err) {

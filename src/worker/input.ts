@@ -4,6 +4,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { CARRY_FIELD, KEY_FIELD } from './protocol.ts';
+import { parseJsonExact } from '../json-exact.ts';
 
 export interface InputRow {
   key: string;
@@ -15,28 +16,20 @@ export interface InputRow {
 /** Thrown for a line that is not a protocol row: a protocol failure, so the task fails and Spark retries. */
 export class ProtocolError extends Error {}
 
-// Only lines holding a 16+ digit run can hold an unsafe integer; the reviver is slow, so skip it otherwise.
-const LONG_DIGITS = /\d{16}/;
-
-function keepBigIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source)) {
-    return context.source;
-  }
-  return value;
-}
-
 export function parseInputLine(line: string): InputRow {
   let obj: unknown;
   try {
-    obj = LONG_DIGITS.test(line) ? JSON.parse(line, keepBigIntegers as (k: string, v: unknown) => unknown) : JSON.parse(line);
+    obj = parseJsonExact(line, String); // an unsafe integer stays its digits, as Spark wrote them
   } catch (err) {
     throw new ProtocolError(`input line is not JSON (${(err as Error).message}): ${line.slice(0, 120)}`);
   }
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new ProtocolError(`input line is not a JSON object: ${line.slice(0, 120)}`);
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
+    throw new ProtocolError(`input line is not a JSON object: ${line.slice(0, 120)}`);
   // A rest copy, not `delete`: deleting turns the object into a slow dictionary for every later read.
   const { [KEY_FIELD]: key, [CARRY_FIELD]: carry, ...row } = obj as Record<string, unknown>;
   if (typeof key !== 'string') throw new ProtocolError(`input line has no string ${KEY_FIELD}: ${line.slice(0, 120)}`);
-  if (carry !== null && carry !== undefined && typeof carry !== 'string') throw new ProtocolError(`input line has a non-string ${CARRY_FIELD}`);
+  if (carry !== null && carry !== undefined && typeof carry !== 'string')
+    throw new ProtocolError(`input line has a non-string ${CARRY_FIELD}`);
   return { key, carry: carry ?? null, row };
 }
 

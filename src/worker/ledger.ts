@@ -52,7 +52,7 @@ export class LedgerWriter {
 
   /** Appends one JSON line (without newline). */
   append(line: string): void {
-    this.appendLines(line + '\n');
+    this.appendLines(`${line}\n`);
   }
 
   /** Appends whole lines (each ending in `\n`) with one write(2), repeated only after a short write. */

@@ -7,20 +7,34 @@
 import type { EngineClient } from '../engine/client.ts';
 import { engineLoad } from '../engine/prometheus.ts';
 import { loadFromLlamaSlots, pollEngineLoad } from '../scheduler/poller.ts';
-import type { AdaptiveWindowLike } from '../scheduler/window.ts';
+import type { AdaptiveWindowLike } from '../scheduler/signals.ts';
 
-export function startLoadPolling(client: EngineClient, window: AdaptiveWindowLike, signal: AbortSignal, log: (m: string) => void, engineKind?: string): () => void {
-  if (window.onEngineLoad === undefined) return () => {};
+export function startLoadPolling(
+  client: EngineClient,
+  window: AdaptiveWindowLike,
+  signal: AbortSignal,
+  log: (m: string) => void,
+  engineKind?: string,
+  onSlots?: (slots: number) => void,
+): () => void {
   const ac = new AbortController();
   const both = AbortSignal.any([signal, ac.signal]);
-  if (engineKind === 'llama-server' && window.onEngineCapacity !== undefined) {
-    void client.get('/slots', { signal: both }).then((res) => {
-      const slots = res.status === 200 ? loadFromLlamaSlots(res.text) : undefined;
-      if (slots === undefined) return log(`engine capacity unknown (/slots answered ${res.status}): slow start from the initial window`);
-      log(`engine has ${slots.slots} slots, ${slots.running} busy`);
-      window.onEngineCapacity?.(slots.slots, slots.running);
-    }, (err: unknown) => { if (!both.aborted) log(`engine capacity unknown (/slots: ${String(err)}): slow start from the initial window`); });
+  // onSlots: the slot count for the slot-affinity queue (slot-affinity.ts), with a fixed window too.
+  if (engineKind === 'llama-server' && (window.onEngineCapacity !== undefined || onSlots !== undefined)) {
+    void client.get('/slots', { signal: both }).then(
+      (res) => {
+        const slots = res.status === 200 ? loadFromLlamaSlots(res.text) : undefined;
+        if (slots === undefined) return log(`engine capacity unknown (/slots answered ${res.status}): slow start from the initial window`);
+        log(`engine has ${slots.slots} slots, ${slots.running} busy`);
+        onSlots?.(slots.slots);
+        window.onEngineCapacity?.(slots.slots, slots.running);
+      },
+      (err: unknown) => {
+        if (!both.aborted) log(`engine capacity unknown (/slots: ${String(err)}): slow start from the initial window`);
+      },
+    );
   }
+  if (window.onEngineLoad === undefined) return () => ac.abort();
   void pollEngineLoad({
     // A transport error is rethrown (the poller retries); only a non-200 answer means "no metrics".
     fetchMetrics: async () => {
@@ -31,6 +45,8 @@ export function startLoadPolling(client: EngineClient, window: AdaptiveWindowLik
     intervalMs: 1000,
     signal: both,
     onLoad: (load) => window.onEngineLoad?.(load),
-  }).catch((err: unknown) => { if (!both.aborted) log(`metrics polling stopped: ${String(err)}`); });
+  }).catch((err: unknown) => {
+    if (!both.aborted) log(`metrics polling stopped: ${String(err)}`);
+  });
   return () => ac.abort();
 }

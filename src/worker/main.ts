@@ -4,9 +4,10 @@
  * stdin → result lines on stdout; its log goes to `<run>/logs/worker-<id>.log`. stderr only ever
  * holds a short fatal reason (Spark keeps 2 KB of it).
  *
- * Exit codes: 0 when every row got a result line; 3 when the engine outage outlasted
- * outage_timeout; 4 on a protocol or IO failure; 5 when the ledger can't be written (a full disk,
- * an I/O error: the reason names the file). Row failures never make it exit non-zero. Its own log
+ * Exit codes (`WORKER_EXIT`): 0 when every row got a result line; 3 when the engine outage
+ * outlasted outage_timeout; 4 on a protocol or IO failure; 5 when the ledger can't be written (a
+ * full disk, an I/O error: the reason names the file); 6 when the driver cancelled the run
+ * (cancel.ts). Row failures never make it exit non-zero. Its own log
  * and stats files are best effort: a full disk stops the worker through the ledger, not them.
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
@@ -19,18 +20,19 @@ import { classify, retryPolicy } from '../engine/retry.ts';
 import { waitForHealth } from '../engine/health.ts';
 import { LedgerWriteError, LedgerWriter } from './ledger.ts';
 import { ResultWriter } from './output.ts';
-import { newStats, StatsFile } from './stats.ts';
+import { newStats, otherWorkersTokens, StatsFile } from './stats.ts';
+import { spendReached } from '../job/budget.ts';
 import { parseInputLine, readLineBatches } from './input.ts';
 import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts';
 import { makeRequestBuilder } from './request.ts';
 import { makeWindow } from '../scheduler/window.ts';
 import { startLoadPolling } from './load.ts';
-import { prefixQueueFactory } from './prefix-order.ts';
+import { dispatchQueueFor, prefixPlanSkipped } from './prefix-order.ts';
 import { armFaultKill } from './fault.ts';
-import { EXIT_CANCELLED, watchCancel } from './cancel.ts';
+import { watchCancel } from './cancel.ts';
 
-/** The ledger can't be written (ledger.ts LedgerWriteError). */
-const EXIT_LEDGER = 5;
+/** The worker's exit codes, one table (the header says when each happens). */
+export const WORKER_EXIT = { OK: 0, OUTAGE: 3, PROTOCOL: 4, LEDGER: 5, CANCELLED: 6 } as const;
 
 function workerId(): string {
   return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}`;
@@ -51,17 +53,38 @@ async function main(): Promise<number> {
     }
   };
   // On Kubernetes the sidecar's address is wired through the environment.
-  const endpoint = process.env['SPARKINFER_ENDPOINT'] ?? job.run.endpoint;
+  const endpoint = process.env.SPARKINFER_ENDPOINT ?? job.run.endpoint;
   const keyEnv = job.engine.api_key_env;
   const apiKey = keyEnv !== undefined ? process.env[keyEnv] : undefined;
   const maxWindow = job.engine.concurrency === 'auto' ? job.engine.concurrency_max : job.engine.concurrency;
   const client = new EngineClient({
-    endpoint, apiKey, connections: Math.max(1, maxWindow), requestTimeoutMs: job.engine.request_timeout,
+    endpoint,
+    apiKey,
+    connections: Math.max(1, maxWindow),
+    requestTimeoutMs: job.engine.request_timeout,
     logger: { info: log, warn: log, debug: () => {} },
   });
   const window = makeWindow(job.engine);
   const ac = new AbortController();
-  const stopPolling = startLoadPolling(client, window, ac.signal, log, job.run.engine_kind);
+  // engine.prefix_order: auto: the dispatch queue follows the engine's kind of prefix cache (prefix-order.ts).
+  let engineSlots: number | undefined;
+  // When the driver skipped the plan (prefix-free data), the FIFO: exactly what `off` does.
+  const planSkipped = job.engine.prefix_order === 'auto' && prefixPlanSkipped(runDir);
+  if (planSkipped) log('prefix plan skipped by the driver (plan.json): arrival order');
+  const makeQueue =
+    job.engine.prefix_order === 'auto' && !planSkipped ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots }) : undefined;
+  const stopPolling = startLoadPolling(
+    client,
+    window,
+    ac.signal,
+    log,
+    job.run.engine_kind,
+    makeQueue !== undefined
+      ? (n) => {
+          engineSlots = n;
+        }
+      : undefined,
+  );
   const ledger = new LedgerWriter(join(runDir, 'ledger', `${id}.jsonl`));
   const statsFile = new StatsFile(join(runDir, 'stats'), id);
   const stats = newStats(id, Date.now());
@@ -72,9 +95,22 @@ async function main(): Promise<number> {
   log(`worker ${id} started: endpoint ${endpoint}, concurrency ${String(job.engine.concurrency)}, task ${job.task}`);
   const writeStats = (c: PipelineCounters, done = false): void => {
     Object.assign(stats, {
-      updated_at: Date.now(), rows_in: c.rowsIn, rows_done: c.rowsDone, rows_ok: c.rowsOk, rows_failed: c.rowsFailed,
-      prompt_tokens: c.promptTokens, completion_tokens: c.completionTokens, requests_sent: c.requestsSent,
-      retries: c.retries, inflight: c.inflight, window: c.window, errors_by_code: c.errorsByCode, outage: c.outage, done,
+      updated_at: Date.now(),
+      rows_in: c.rowsIn,
+      rows_done: c.rowsDone,
+      rows_ok: c.rowsOk,
+      rows_failed: c.rowsFailed,
+      prompt_tokens: c.promptTokens,
+      completion_tokens: c.completionTokens,
+      requests_sent: c.requestsSent,
+      prompt_tokens_cache_known: c.promptTokensCacheKnown,
+      prompt_tokens_cached: c.promptTokensCached,
+      retries: c.retries,
+      inflight: c.inflight,
+      window: c.window,
+      errors_by_code: c.errorsByCode,
+      outage: c.outage,
+      done,
     });
     try {
       statsFile.write(stats);
@@ -86,26 +122,60 @@ async function main(): Promise<number> {
   // Ledger first, then stdout, one batch per event-loop turn (output.ts); line by line under the
   // fault hook, which must die right after its N-th line.
   const results = new ResultWriter(ledger, out, {
-    batched: faultKill === undefined, afterLine: faultKill,
+    batched: faultKill === undefined,
+    afterLine: faultKill,
     onFatal: (err) => {
       // Nothing more may reach stdout; Spark keeps this line (2 KB of stderr) for the driver's message.
       log(`worker failed: ${(err as Error).message}`);
       process.stderr.write(`sparkinfer-worker: ${(err as Error).message.slice(0, 500)}\n`);
-      process.exit(EXIT_LEDGER);
+      process.exit(WORKER_EXIT.LEDGER);
     },
   });
-  // The driver cancelled the run (failure budget): stop now; the ledger holds what finished (cancel.ts).
-  const stopCancelWatch = watchCancel(runDir, (reason) => {
-    log(`cancelled by the driver: ${reason}`);
+  // Stopping (a budget, the driver's CANCEL): send nothing more, let the requests in flight finish
+  // into the ledger, then exit WORKER_EXIT.CANCELLED (a partition cut short must never count as done).
+  const stop = new AbortController();
+  let cancelReason: string | undefined;
+  const exitCancelled = (): never => {
     try {
       results.flush();
       ledger.close();
     } catch (err) {
       log(`closing the ledger failed: ${(err as Error).message}`);
     }
-    process.stderr.write(`sparkinfer-worker: cancelled by the driver: ${reason.slice(0, 300)}\n`);
-    process.exit(EXIT_CANCELLED);
-  });
+    process.stderr.write(`sparkinfer-worker: cancelled by the driver: ${(cancelReason ?? 'a budget was reached').slice(0, 300)}\n`);
+    process.exit(WORKER_EXIT.CANCELLED);
+  };
+  const stopCancelWatch = watchCancel(
+    runDir,
+    (reason) => {
+      if (cancelReason !== undefined) return;
+      log(`cancelled by the driver: ${reason}; letting ${String(stats.inflight)} request(s) in flight finish`);
+      cancelReason = reason;
+      stop.abort();
+      // Requests end within request_timeout; past that, stop anyway (the ledger has what finished).
+      setTimeout(exitCancelled, job.engine.request_timeout + 5000).unref();
+    },
+    1000,
+    true,
+  );
+  // The spend budgets (limits.max_*_tokens) counted here too, with the other workers' stats: this
+  // worker stops dispatching within its own window; the driver's watcher then cancels the run.
+  // Checked at every result; the others' share is read with the stats, once a second.
+  const spendBudget = job.limits.max_completion_tokens !== undefined || job.limits.max_prompt_tokens !== undefined;
+  let others = { promptTokens: 0, completionTokens: 0 };
+  const own = { promptTokens: 0, completionTokens: 0 };
+  const checkSpend = (r: { prompt_tokens: number | null; completion_tokens: number | null }): void => {
+    own.promptTokens += r.prompt_tokens ?? 0;
+    own.completionTokens += r.completion_tokens ?? 0;
+    if (!spendBudget || stop.signal.aborted) return;
+    const hit = spendReached(job.limits, {
+      promptTokens: own.promptTokens + others.promptTokens,
+      completionTokens: own.completionTokens + others.completionTokens,
+    });
+    if (hit === undefined) return;
+    log(`limits.${hit.key} (${hit.limit}) reached (${hit.used}): sending nothing more, letting the requests in flight finish`);
+    stop.abort();
+  };
   try {
     const counters = await runPipeline({
       lines: readLineBatches(process.stdin),
@@ -114,7 +184,10 @@ async function main(): Promise<number> {
       attempt: (p, signal) => builder.attempt(client, p, signal),
       decide: (e, n) => classify(e.raw ?? e, n, policy, Math.random),
       window,
-      emit: (r) => results.emit(JSON.stringify(r)),
+      emit: (r) => {
+        checkSpend(r);
+        return results.emit(JSON.stringify(r));
+      },
       drained: () => results.drained(),
       waitHealthy: async (timeoutMs, signal) => {
         try {
@@ -132,17 +205,30 @@ async function main(): Promise<number> {
       now: Date.now,
       sleep: (ms, signal) => delay(ms, undefined, { signal }),
       signal: ac.signal,
-      onStats: (c) => writeStats(c),
+      onStats: (c) => {
+        writeStats(c);
+        if (spendBudget) others = otherWorkersTokens(join(runDir, 'stats'), id);
+      },
+      stopDispatch: stop.signal,
       log,
-      // engine.prefix_order: group rows that share a prompt prefix (prefix-order.ts); off keeps the FIFO.
-      ...(job.engine.prefix_order === 'auto' ? { makeQueue: prefixQueueFactory() } : {}),
+      // engine.prefix_order: auto orders rows that share a prompt prefix by engine kind; off keeps the FIFO.
+      ...(makeQueue !== undefined ? { makeQueue } : {}),
     });
+    if (stop.signal.aborted) {
+      writeStats(counters, true);
+      log(`worker stopped: ${counters.rowsDone} rows in the ledger; waiting for the driver to cancel the run`);
+      // The driver sees these stats and writes CANCEL within a few seconds; bounded all the same.
+      for (let i = 0; i < 600 && cancelReason === undefined; i++) await delay(100);
+      exitCancelled();
+    }
     results.flush();
     ledger.close();
     writeStats(counters, true);
-    log(`worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries`);
+    log(
+      `worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries`,
+    );
     await new Promise<void>((res) => out.write('', () => res()));
-    return 0;
+    return WORKER_EXIT.OK;
   } catch (err) {
     try {
       results.flush();
@@ -153,7 +239,7 @@ async function main(): Promise<number> {
     const msg = (err as Error).message;
     log(`worker failed: ${(err as Error).stack ?? msg}`);
     process.stderr.write(`sparkinfer-worker: ${msg.slice(0, 500)}\n`);
-    return err instanceof OutageTimeout ? 3 : err instanceof LedgerWriteError ? EXIT_LEDGER : 4;
+    return err instanceof OutageTimeout ? WORKER_EXIT.OUTAGE : err instanceof LedgerWriteError ? WORKER_EXIT.LEDGER : WORKER_EXIT.PROTOCOL;
   } finally {
     stopCancelWatch();
     stopPolling();
@@ -163,9 +249,11 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     process.stderr.write(`sparkinfer-worker: ${String((err as Error)?.message ?? err).slice(0, 500)}\n`);
-    process.exitCode = 4;
+    process.exitCode = WORKER_EXIT.PROTOCOL;
   },
 );

@@ -29,14 +29,20 @@ export const BATCH_URLS: Readonly<Record<string, 'chat' | 'completions' | 'embed
 };
 
 /** A member's value span in a JSON text: `text.slice(start, end)` is the value. */
-export interface Span { start: number; end: number }
+export interface Span {
+  start: number;
+  end: number;
+}
 
 const WS = new Set([' ', '\t', '\n', '\r']);
 
 class Scanner {
   pos: number;
   readonly text: string;
-  constructor(text: string, pos = 0) { this.text = text; this.pos = pos; }
+  constructor(text: string, pos = 0) {
+    this.text = text;
+    this.pos = pos;
+  }
 
   fail(what: string): never {
     throw new SparkinferError('E_INPUT', `malformed JSON at character ${this.pos}: ${what}`);
@@ -54,8 +60,10 @@ class Scanner {
     while (this.pos < this.text.length) {
       const c = this.text[this.pos];
       if (c === '\\') this.pos += 2;
-      else if (c === '"') { this.pos++; return this.text.slice(start, this.pos); }
-      else this.pos++;
+      else if (c === '"') {
+        this.pos++;
+        return this.text.slice(start, this.pos);
+      } else this.pos++;
     }
     return this.fail('unterminated string');
   }
@@ -73,7 +81,13 @@ class Scanner {
       if (this.text[this.pos] === close) this.pos++;
       else {
         for (;;) {
-          if (c === '{') { this.ws(); this.string(); this.ws(); if (this.text[this.pos] !== ':') this.fail('expected ":"'); this.pos++; }
+          if (c === '{') {
+            this.ws();
+            this.string();
+            this.ws();
+            if (this.text[this.pos] !== ':') this.fail('expected ":"');
+            this.pos++;
+          }
           this.value();
           this.ws();
           const d = this.text[this.pos];
@@ -164,16 +178,24 @@ export function batchRequest(line: string, adapter: EngineAdapter, model: string
   const method = str('method') ?? 'POST';
   const kind = url !== undefined ? BATCH_URLS[url] : undefined;
   if (kind === undefined) {
-    throw new SparkinferError('E_UNSUPPORTED_URL', `url ${JSON.stringify(url ?? null)} is not supported; expected one of ${Object.keys(BATCH_URLS).join(', ')}`);
+    throw new SparkinferError(
+      'E_UNSUPPORTED_URL',
+      `url ${JSON.stringify(url ?? null)} is not supported; expected one of ${Object.keys(BATCH_URLS).join(', ')}`,
+    );
   }
-  if (method.toUpperCase() !== 'POST') throw new SparkinferError('E_UNSUPPORTED_URL', `method ${JSON.stringify(method)} is not supported; OpenAI Batch requests are POST`);
+  if (method.toUpperCase() !== 'POST')
+    throw new SparkinferError('E_UNSUPPORTED_URL', `method ${JSON.stringify(method)} is not supported; OpenAI Batch requests are POST`);
   const span = members.get('body');
   if (span === undefined || line[span.start] !== '{') throw new SparkinferError('E_INPUT', 'the line has no `body` object');
   let body = line.slice(span.start, span.end);
   const parsed = JSON.parse(body) as Record<string, unknown>;
-  if (parsed['stream'] === true) throw new SparkinferError('E_INPUT', '`stream: true` is not supported in a batch; remove it');
+  if (parsed.stream === true) throw new SparkinferError('E_INPUT', '`stream: true` is not supported in a batch; remove it');
   if (model !== undefined) body = withModel(body, model);
-  return { kind, path: kind === 'chat' ? adapter.paths.chat : kind === 'completions' ? adapter.paths.completions : adapter.paths.embeddings, body };
+  return {
+    kind,
+    path: kind === 'chat' ? adapter.paths.chat : kind === 'completions' ? adapter.paths.completions : adapter.paths.embeddings,
+    body,
+  };
 }
 
 function fieldsOf(kind: BatchRequest['kind'], json: unknown, adapter: EngineAdapter): Partial<ResultLine> {
@@ -183,7 +205,13 @@ function fieldsOf(kind: BatchRequest['kind'], json: unknown, adapter: EngineAdap
       return { prompt_tokens: typeof usage?.prompt_tokens === 'number' ? usage.prompt_tokens : null, completion_tokens: 0 };
     }
     const g = kind === 'chat' ? adapter.parseChat(json) : adapter.parseCompletion(json);
-    return { text: g.text, reasoning: g.reasoning, finish_reason: g.finishReason, prompt_tokens: g.promptTokens, completion_tokens: g.completionTokens };
+    return {
+      text: g.text,
+      reasoning: g.reasoning,
+      finish_reason: g.finishReason,
+      prompt_tokens: g.promptTokens,
+      completion_tokens: g.completionTokens,
+    };
   } catch {
     // The raw body is the answer in a batch file; columns we can't fill stay null.
     return {};
@@ -197,7 +225,8 @@ export function makeBatchFileBuilder(job: ResolvedJob, adapter: EngineAdapter): 
   return {
     prepare(row) {
       const line = row.row[LINE_COLUMN];
-      if (typeof line !== 'string') throw new SparkinferError('E_INPUT', `the row has no \`${LINE_COLUMN}\` text (the driver reads openai-batch lines into it)`);
+      if (typeof line !== 'string')
+        throw new SparkinferError('E_INPUT', `the row has no \`${LINE_COLUMN}\` text (the driver reads openai-batch lines into it)`);
       const r = batchRequest(line, adapter, model);
       const prepared: Prepared = { path: r.path, body: r.body };
       kinds.set(prepared, r.kind);

@@ -48,9 +48,15 @@ export class ResultWriter {
    * @param onFatal called once when the ledger write fails (the worker exits there); without it
    *   the error is thrown from `flush`
    */
-  constructor(ledger: BatchLedger, out: BatchSink, options: {
-    batched?: boolean; afterLine?: ((linesWritten: number) => void) | undefined; onFatal?: ((err: unknown) => void) | undefined;
-  } = {}) {
+  constructor(
+    ledger: BatchLedger,
+    out: BatchSink,
+    options: {
+      batched?: boolean;
+      afterLine?: ((linesWritten: number) => void) | undefined;
+      onFatal?: ((err: unknown) => void) | undefined;
+    } = {},
+  ) {
     this.#ledger = ledger;
     this.#out = out;
     this.#batched = options.batched ?? true;
@@ -60,7 +66,7 @@ export class ResultWriter {
 
   /** Queues one line (without newline). Returns false when stdout wants a pause (see `drained`). */
   emit(line: string): boolean {
-    this.#pending += line + '\n';
+    this.#pending += `${line}\n`;
     this.#pendingLines++;
     if (!this.#batched || this.#pending.length >= MAX_BATCH_CHARS) this.flush();
     else if (!this.#scheduled) {
@@ -94,7 +100,9 @@ export class ResultWriter {
   /** Resolves once stdout has drained (call after `emit` returned false). */
   drained(): Promise<void> {
     if (!this.#out.writableNeedDrain) return Promise.resolve();
-    return new Promise((res) => { this.#out.once('drain', () => res()); });
+    return new Promise((res) => {
+      this.#out.once('drain', () => res());
+    });
   }
 
   /** Lines handed to stdout so far. */

@@ -10,12 +10,14 @@
 import type { ResultLine } from './protocol.ts';
 import type { InputRow } from './input.ts';
 import { errorCodeOf, type ErrorCode } from '../errors.ts';
-import { completionKind, type CompletionKind } from '../scheduler/window.ts';
+import { completionKind, type CompletionKind } from '../scheduler/signals.ts';
 
 /** What a row becomes before it is sent: the endpoint path and the exact JSON body. */
 export interface Prepared {
   path: string;
   body: string;
+  /** The row's prefix key (its prefix columns' values, prefix-order.ts), when the prompt has one. */
+  group?: string;
 }
 
 export interface AttemptOk {
@@ -23,6 +25,8 @@ export interface AttemptOk {
   latencyMs: number;
   /** Result fields parsed from the reply; `error_code` set when the reply itself is a row error (E_LENGTH …). */
   fields: Partial<ResultLine>;
+  /** Prompt tokens the engine took from its prefix cache, when it said (adapters.ts `cachedPromptTokens`). */
+  cachedPromptTokens?: number;
 }
 export interface AttemptFailed {
   ok: false;
@@ -56,9 +60,12 @@ export interface Window {
 export interface DispatchQueue<T> {
   readonly length: number;
   push(item: T): void;
+  /** The next row to send; undefined also while rows wait, when the queue holds them back (slot-affinity.ts). */
   shift(): T | undefined;
   /** Puts a row back at the front (retries, outages): it goes out next. */
   unshift(item: T): void;
+  /** Called once for every row `shift` gave out, when its request ends (before a retry puts it back). */
+  settled?(item: T): void;
   /** Rows to keep read ahead of the window so that the queue has rows to reorder. Default: none. */
   readonly readAhead?: number;
 }
@@ -85,6 +92,11 @@ export interface PipelineDeps {
   now(): number;
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   signal: AbortSignal;
+  /**
+   * Once aborted (a spend budget, the driver's CANCEL): send nothing more, let the requests in
+   * flight finish, then return. Rows read but not sent are left out: a rerun infers them.
+   */
+  stopDispatch?: AbortSignal;
   onStats?(s: PipelineCounters): void;
   log(message: string): void;
   /** Makes the queue of waiting rows. Default: a FIFO (a plain array). */
@@ -98,6 +110,9 @@ export interface PipelineCounters {
   rowsFailed: number;
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens of the answers whose engine said how many it took from its cache, and that many. */
+  promptTokensCacheKnown: number;
+  promptTokensCached: number;
   requestsSent: number;
   retries: number;
   inflight: number;
@@ -118,8 +133,20 @@ export class OutageTimeout extends Error {}
 
 export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   const c: PipelineCounters = {
-    rowsIn: 0, rowsDone: 0, rowsOk: 0, rowsFailed: 0, promptTokens: 0, completionTokens: 0,
-    requestsSent: 0, retries: 0, inflight: 0, window: d.window.limit(), outage: false, errorsByCode: {},
+    rowsIn: 0,
+    rowsDone: 0,
+    rowsOk: 0,
+    rowsFailed: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    promptTokensCacheKnown: 0,
+    promptTokensCached: 0,
+    requestsSent: 0,
+    retries: 0,
+    inflight: 0,
+    window: d.window.limit(),
+    outage: false,
+    errorsByCode: {},
   };
   const queue: DispatchQueue<Item> = d.makeQueue?.<Item>() ?? [];
   let delayed = 0;
@@ -128,19 +155,33 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   let fatal: Error | undefined;
   let outageWait: Promise<void> | undefined;
   let wake: () => void = () => {};
-  let wakeP = new Promise<void>((r) => { wake = r; });
+  let wakeP = new Promise<void>((r) => {
+    wake = r;
+  });
   const notify = (): void => {
     const w = wake;
-    wakeP = new Promise<void>((r) => { wake = r; });
+    wakeP = new Promise<void>((r) => {
+      wake = r;
+    });
     w();
   };
 
   const finish = (item: Item, fields: Partial<ResultLine>, now: number): void => {
     const result: ResultLine = {
-      k: item.row.key, c: item.row.carry, text: null, reasoning: null, json: null, embedding: null,
-      finish_reason: null, prompt_tokens: null, completion_tokens: null,
-      latency_ms: item.attempts > 0 ? now - item.firstSentAt : null, attempts: item.attempts,
-      error_code: null, error_message: null, model: d.model,
+      k: item.row.key,
+      c: item.row.carry,
+      text: null,
+      reasoning: null,
+      json: null,
+      embedding: null,
+      finish_reason: null,
+      prompt_tokens: null,
+      completion_tokens: null,
+      latency_ms: item.attempts > 0 ? now - item.firstSentAt : null,
+      attempts: item.attempts,
+      error_code: null,
+      error_message: null,
+      model: d.model,
       request: d.includeRequest && item.prepared.body !== '' ? item.prepared.body : null,
       ...fields,
     };
@@ -154,7 +195,11 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     c.completionTokens += result.completion_tokens ?? 0;
     if (!d.emit(result) && !outputBlocked) {
       outputBlocked = true;
-      void d.drained().then(() => { outputBlocked = false; pump(); notify(); });
+      void d.drained().then(() => {
+        outputBlocked = false;
+        pump();
+        notify();
+      });
     }
   };
 
@@ -172,7 +217,11 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
         } else fatal ??= new OutageTimeout(`engine outage lasted longer than outage_timeout (${d.outageTimeoutMs} ms)`);
         notify();
       },
-      (err: unknown) => { outageWait = undefined; fatal ??= err as Error; notify(); },
+      (err: unknown) => {
+        outageWait = undefined;
+        fatal ??= err as Error;
+        notify();
+      },
     );
   };
 
@@ -184,14 +233,25 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     d.window.onStart?.();
     d.attempt(item.prepared, d.signal).then(
       (a) => settle(item, a),
-      (err: unknown) => settle(item, { ok: false, latencyMs: 0, error: { code: 'E_CONNECT', message: String((err as Error)?.message ?? err), raw: err } }),
+      (err: unknown) =>
+        settle(item, { ok: false, latencyMs: 0, error: { code: 'E_CONNECT', message: String((err as Error)?.message ?? err), raw: err } }),
     );
   };
 
   const settle = (item: Item, a: Attempt): void => {
     c.inflight--;
+    queue.settled?.(item);
     if (a.ok) {
-      d.window.onComplete?.({ latencyMs: a.latencyMs, ok: true, kind: 'ok', ...(typeof a.fields.completion_tokens === 'number' ? { outputTokens: a.fields.completion_tokens } : {}) });
+      if (a.cachedPromptTokens !== undefined && typeof a.fields.prompt_tokens === 'number') {
+        c.promptTokensCacheKnown += a.fields.prompt_tokens;
+        c.promptTokensCached += a.cachedPromptTokens;
+      }
+      d.window.onComplete?.({
+        latencyMs: a.latencyMs,
+        ok: true,
+        kind: 'ok',
+        ...(typeof a.fields.completion_tokens === 'number' ? { outputTokens: a.fields.completion_tokens } : {}),
+      });
       finish(item, a.fields, d.now());
     } else {
       const e = a.error;
@@ -207,8 +267,16 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
         d.log(`retry ${item.attempts} for row ${item.row.key} in ${decision.delayMs} ms: ${e.code} ${e.message.slice(0, 200)}`);
         delayed++;
         d.sleep(decision.delayMs, d.signal).then(
-          () => { delayed--; queue.unshift(item); pump(); notify(); },
-          () => { delayed--; notify(); },
+          () => {
+            delayed--;
+            queue.unshift(item);
+            pump();
+            notify();
+          },
+          () => {
+            delayed--;
+            notify();
+          },
         );
       } else {
         finish(item, { error_code: e.code, error_message: e.message }, d.now());
@@ -218,12 +286,19 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     notify();
   };
 
-  d.window.onGrow?.(() => { pump(); notify(); });
+  d.window.onGrow?.(() => {
+    pump();
+    notify();
+  });
 
+  const stopped = (): boolean => d.stopDispatch?.aborted === true;
+  d.stopDispatch?.addEventListener('abort', () => notify(), { once: true });
   const pump = (): void => {
     c.window = d.window.limit();
-    while (!c.outage && !outputBlocked && fatal === undefined && queue.length > 0 && c.inflight < c.window) {
-      send(queue.shift() as Item);
+    while (!stopped() && !c.outage && !outputBlocked && fatal === undefined && queue.length > 0 && c.inflight < c.window) {
+      const item = queue.shift();
+      if (item === undefined) break; // held back until a request ends
+      send(item);
     }
   };
 
@@ -235,7 +310,11 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
       prepared = d.prepare(row);
     } catch (err) {
       const message = typeof (err as { message?: unknown } | null)?.message === 'string' ? (err as Error).message : String(err);
-      finish({ row, prepared: { path: '', body: '' }, attempts: 0, firstSentAt: 0 }, { error_code: errorCodeOf(err, 'E_TEMPLATE'), error_message: message }, d.now());
+      finish(
+        { row, prepared: { path: '', body: '' }, attempts: 0, firstSentAt: 0 },
+        { error_code: errorCodeOf(err, 'E_TEMPLATE'), error_message: message },
+        d.now(),
+      );
       return;
     }
     queue.push({ row, prepared, attempts: 0, firstSentAt: 0 });
@@ -250,6 +329,11 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   try {
     for (;;) {
       if (fatal !== undefined) throw fatal;
+      if (stopped()) {
+        if (c.inflight === 0 && delayed === 0) break;
+        await wakeP;
+        continue;
+      }
       const highWater = Math.max(64, 2 * d.window.limit(), queue.readAhead ?? 0);
       if (next < batch.length && queue.length < highWater) {
         accept(batch[next++] as string);

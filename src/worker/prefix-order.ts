@@ -5,14 +5,24 @@
  * share a long prefix (a few-shot block, a per-task system prompt) are interleaved with others and
  * their cache entries get evicted between uses. This queue sends rows that share a prefix together.
  *
- * It is a drop-in for the pipeline's FIFO (`DispatchQueue`): rows are grouped by the first
+ * It is a drop-in for the pipeline's FIFO (`DispatchQueue`): rows are grouped by their prefix key
+ * (`Prepared.group`: the values of the prompt's prefix columns, `prefixKeyOf`), else by the first
  * `prefixChars` characters of their rendered body; the group in progress is drained first, then the
  * group whose oldest row arrived first. Reordering is bounded: a row is never overtaken by a row
  * that arrived `lookahead` or more rows after it, so no row starves. Rows put back at the front
  * (retries, an outage) go out first, in LIFO order, as with the FIFO's `unshift`.
+ *
+ * Draining a group suits an engine whose prefix cache is shared by all its sequences (vLLM's
+ * automatic prefix caching). An engine with one cache per slot (llama-server) wants the opposite:
+ * each group on its own slot (slot-affinity.ts). `dispatchQueueFor` picks by engine kind
+ * (docs/prefix-plan.md).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DispatchQueue, Prepared } from './pipeline.ts';
 import { checkInt } from '../checks.ts';
+import { prefixColumns } from '../prompt/analyze.ts';
+import { SlotAffinityQueue } from './slot-affinity.ts';
 
 export interface PrefixQueueOptions {
   /** Characters of the rendered JSON body that form the grouping key. Default 384 (about 100 tokens). */
@@ -71,7 +81,7 @@ export class PrefixQueue<T extends { prepared: Prepared }> implements DispatchQu
   }
 
   push(item: T): void {
-    const key = item.prepared.body.slice(0, this.prefixChars);
+    const key = item.prepared.group ?? item.prepared.body.slice(0, this.prefixChars);
     let g = this.#groups.get(key);
     if (g === undefined) {
       g = { key, rows: [], head: 0 };
@@ -124,4 +134,48 @@ export class PrefixQueue<T extends { prepared: Prepared }> implements DispatchQu
 /** The pipeline's `makeQueue` for `engine.prefix_order`: grouping when on, else the plain FIFO (an array). */
 export function prefixQueueFactory(options: PrefixQueueOptions = {}): <T extends { prepared: Prepared }>() => DispatchQueue<T> {
   return <T extends { prepared: Prepared }>() => new PrefixQueue<T>(options);
+}
+
+/**
+ * A row's prefix key from its columns (the prompt's prefix columns' values, `prefixColumns`), or
+ * undefined when the prompt has no prefix columns. Rows with equal keys render equal text up to
+ * the last column.
+ */
+export function prefixKeyOf(columns: readonly string[]): ((row: Record<string, unknown>) => string) | undefined {
+  const cols = prefixColumns(columns);
+  if (cols.length === 0) return undefined;
+  return (row) => JSON.stringify(cols.map((c) => row[c] ?? null));
+}
+
+/**
+ * Whether the driver's prefix plan was skipped for this run: `<run dir>/plan.json` says
+ * `"prefix_plan": {"applied": false, …}` (prefix-free data, a prompt without a prefix key). The
+ * worker then keeps the FIFO, so prefix-free data runs exactly as with `prefix_order: off`. No
+ * plan.json, or none that says (`infer()`, a worker driven directly): not skipped.
+ */
+export function prefixPlanSkipped(runDir: string): boolean {
+  try {
+    const plan = JSON.parse(readFileSync(join(runDir, 'plan.json'), 'utf8')) as { prefix_plan?: { applied?: unknown } };
+    return plan.prefix_plan?.applied === false;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The dispatch queue for `engine.prefix_order: auto`, by engine kind (docs/prefix-plan.md):
+ *   - llama-server (one prompt cache per slot): `SlotAffinityQueue`, each group on its own slots,
+ *     no more requests than slots, `slots` read from the engine's /slots;
+ *   - vLLM (one cache shared by all sequences): `PrefixQueue`, which drains a group while cached;
+ *   - a generic OpenAI server (cache unknown): undefined, the FIFO, which keeps the prefix plan's
+ *     order (a group's rows one after another). Not measured: no such engine here.
+ */
+export function dispatchQueueFor(
+  kind: string,
+  options: { slots?: () => number | undefined } = {},
+): (<T extends { prepared: Prepared }>() => DispatchQueue<T>) | undefined {
+  if (kind === 'llama-server')
+    return <T extends { prepared: Prepared }>() => new SlotAffinityQueue<T>(options.slots !== undefined ? { slots: options.slots } : {});
+  if (kind === 'vllm') return prefixQueueFactory();
+  return undefined;
 }

@@ -1,5 +1,5 @@
 /**
- * Worker line protocol (DESIGN.md "Worker line protocol").
+ * Worker line protocol (docs/architecture.md, "Worker line protocol").
  *
  * stdin: one JSON object per line, built by the driver as
  *   to_json(struct(_k, <referenced columns>, _c)) with nulls kept, where

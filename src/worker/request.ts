@@ -7,19 +7,16 @@
  *   - OpenAI Batch input lines, sent as they are (openai-batch.ts).
  */
 import type { ResolvedJob } from '../spec/resolved.ts';
-import type { EngineClient } from '../engine/client.ts';
 import { adapterFor, makeBodyEncoder } from '../engine/adapters.ts';
 import { compilePrompt } from '../prompt/render.ts';
 import { makeJsonReplyChecker } from '../response/reply.ts';
-import type { InputRow } from './input.ts';
-import type { Attempt, Prepared } from './pipeline.ts';
 import type { ResultLine } from './protocol.ts';
 import { makeEmbedBuilder } from './embed-batch.ts';
 import { makeBatchFileBuilder } from './openai-batch.ts';
 import { attemptFailure, type RequestBuilder } from './builder.ts';
+import { prefixKeyOf } from './prefix-order.ts';
 
 export type { RequestBuilder } from './builder.ts';
-
 
 export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): RequestBuilder {
   const adapter = adapterFor(job.run.engine_kind);
@@ -28,18 +25,21 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
   const ignored = adapter.ignoredKeys(job.sampling);
   if (ignored.length > 0) log(`warning: engine kind ${job.run.engine_kind} ignores sampling keys: ${ignored.join(', ')}`);
   const prompt = compilePrompt(job, { chatTemplate: job.run.chat_template });
-  if (job.run.chat_template !== undefined) log(`chat template from ${job.run.chat_template.source}: chats are rendered here and sent to /v1/completions`);
+  if (job.run.chat_template !== undefined)
+    log(`chat template from ${job.run.chat_template.source}: chats are rendered here and sent to /v1/completions`);
   const checker = job.response.format === 'json' ? makeJsonReplyChecker(job.response.schema) : undefined;
   // A client-side chat template renders the chat to one prompt: the completions API.
   const chat = job.prompt.api === 'chat';
   const path = chat ? adapter.paths.chat : adapter.paths.completions;
   // The constant part of every body (model, sampling, response format) is serialized once.
   const encode = makeBodyEncoder(adapter, job.model, job.sampling, job.response);
+  // engine.prefix_order: auto groups rows by their prefix columns' values (prefix-order.ts).
+  const groupOf = job.engine.prefix_order === 'auto' ? prefixKeyOf(job.run.columns) : undefined;
   return {
     prepare(row) {
       const r = prompt.render(row.row);
       const body = r.kind === 'chat' ? encode.chat(r.messages) : encode.completion(r.prompt);
-      return { path, body };
+      return groupOf !== undefined ? { path, body, group: groupOf(row.row) } : { path, body };
     },
     async attempt(client, p, signal) {
       const t0 = performance.now();
@@ -47,11 +47,19 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
         const res = await client.post(p.path, p.body, { signal });
         const parsed = chat ? adapter.parseChat(res.json) : adapter.parseCompletion(res.json);
         const fields: Partial<ResultLine> = {
-          text: parsed.text, reasoning: parsed.reasoning ?? null, finish_reason: parsed.finishReason,
-          prompt_tokens: parsed.promptTokens, completion_tokens: parsed.completionTokens,
+          text: parsed.text,
+          reasoning: parsed.reasoning ?? null,
+          finish_reason: parsed.finishReason,
+          prompt_tokens: parsed.promptTokens,
+          completion_tokens: parsed.completionTokens,
         };
         if (checker !== undefined) Object.assign(fields, checker.check(parsed.text, parsed.finishReason));
-        return { ok: true, latencyMs: res.latencyMs, fields };
+        return {
+          ok: true,
+          latencyMs: res.latencyMs,
+          fields,
+          ...(parsed.cachedPromptTokens !== undefined ? { cachedPromptTokens: parsed.cachedPromptTokens } : {}),
+        };
       } catch (err) {
         return attemptFailure(err, performance.now() - t0);
       }

@@ -2,7 +2,7 @@
  * Worker statistics, written atomically (tmp + rename) to `<run>/stats/<worker id>.json` about once
  * a second. The CLI (and on Kubernetes the driver) sums them for progress and the failure budget.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface WorkerStats {
@@ -16,6 +16,12 @@ export interface WorkerStats {
   rows_failed: number;
   prompt_tokens: number;
   completion_tokens: number;
+  /**
+   * Prompt tokens of the answers whose engine said how many of them it served from its prefix
+   * cache, and how many that was (issue 21): the engine evaluated known − cached of them.
+   */
+  prompt_tokens_cache_known: number;
+  prompt_tokens_cached: number;
   requests_sent: number;
   retries: number;
   inflight: number;
@@ -29,9 +35,26 @@ export interface WorkerStats {
 
 export function newStats(worker: string, now: number): WorkerStats {
   return {
-    worker, pid: process.pid, started_at: now, updated_at: now, rows_in: 0, rows_done: 0, rows_ok: 0,
-    rows_failed: 0, prompt_tokens: 0, completion_tokens: 0, requests_sent: 0, retries: 0, inflight: 0,
-    window: 0, errors_by_code: {}, outage: false, done: false, max_rss_kb: 0,
+    worker,
+    pid: process.pid,
+    started_at: now,
+    updated_at: now,
+    rows_in: 0,
+    rows_done: 0,
+    rows_ok: 0,
+    rows_failed: 0,
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    prompt_tokens_cache_known: 0,
+    prompt_tokens_cached: 0,
+    requests_sent: 0,
+    retries: 0,
+    inflight: 0,
+    window: 0,
+    errors_by_code: {},
+    outage: false,
+    done: false,
+    max_rss_kb: 0,
   };
 }
 
@@ -63,4 +86,29 @@ export class StatsFile {
     writeFileSync(this.#tmp, JSON.stringify(stats));
     renameSync(this.#tmp, this.#path);
   }
+}
+
+/**
+ * Tokens spent so far by the other workers of the run, summed over their stats files (a second
+ * stale at most): with its own counters, what a worker checks the spend budgets against.
+ */
+export function otherWorkersTokens(dir: string, self: string): { promptTokens: number; completionTokens: number } {
+  const sum = { promptTokens: 0, completionTokens: 0 };
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return sum;
+  }
+  for (const n of names) {
+    if (!n.endsWith('.json') || n.startsWith('.') || n === `${self}.json`) continue;
+    try {
+      const s = JSON.parse(readFileSync(join(dir, n), 'utf8')) as Partial<WorkerStats>;
+      sum.promptTokens += s.prompt_tokens ?? 0;
+      sum.completionTokens += s.completion_tokens ?? 0;
+    } catch {
+      // being replaced: the next look sees it
+    }
+  }
+  return sum;
 }

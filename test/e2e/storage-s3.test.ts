@@ -20,7 +20,9 @@ import { join } from 'node:path';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
-import { killGroup, ledgerLineCount, questionText, runDirs, tally, waitFor, writeQuestions } from '../reliability/lib.ts';
+import { killGroup } from '../../src/launch/cleanup.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { ledgerLineCount, questionText, runDirs, tally, writeQuestions } from '../reliability/lib.ts';
 import { groupRunning, readGroups } from '../../src/launch/procs.ts';
 import { pidDir } from '../../src/job/rundir.ts';
 import { startSimServer, type SimServer } from '../../src/sim/server.ts';
@@ -54,13 +56,16 @@ function storage(endpoint = s3.endpoint): string {
 
 function job(name: string, body: string): string {
   const p = join(work, `${name}.yaml`);
-  writeFileSync(p, `name: ${name}
+  writeFileSync(
+    p,
+    `name: ${name}
 prompt: { system: "Answer in one word.", user: "{{ question }}" }
 model: m
 sampling: { max_tokens: 4 }
 limits: { max_failed_fraction: 0, min_rows_for_budget: 1 }
 ${body}
-`);
+`,
+  );
   return p;
 }
 
@@ -75,23 +80,30 @@ function strays(keys: Record<string, number>, prefix: string): string[] {
 
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((n) => join(dir, n)).filter((p) => statSync(p).isFile());
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((n) => join(dir, n))
+    .filter((p) => statSync(p).isFile());
 }
 
-test('A: JSON from s3a:// to Parquet on s3a://, magic committer, run directory local, no credential in any log', { timeout: 300_000 }, async () => {
+test('A: JSON from s3a:// to Parquet on s3a://, magic committer, run directory local, no credential in any log', {
+  timeout: 300_000,
+}, async () => {
   const events = join(work, 'events');
   mkdirSync(events);
-  const path = job('s3-a', `input: { format: json, path: "s3a://data/in/questions.jsonl", key: id }
+  const path = job(
+    's3-a',
+    `input: { format: json, path: "s3a://data/in/questions.jsonl", key: id }
 engine: { endpoint: "${engine.url}/v1", kind: openai, concurrency: 4, startup_timeout: 60s }
 output: { format: parquet, path: "s3a://data/out/a", include: [question] }
 ${storage()}
-spark: { master: "local[2]", partitions: 3, conf: { spark.eventLog.enabled: true, spark.eventLog.dir: "file://${events}" } }`);
+spark: { master: "local[2]", partitions: 3, conf: { spark.eventLog.enabled: true, spark.eventLog.dir: "file://${events}" } }`,
+  );
   const r = await s3cli(['run', path, '--json']);
   assert.equal(r.code, 0, r.stderr.slice(-3000));
   const s = summaryOf(r);
-  assert.equal(s['rows_in'], ROWS);
-  assert.equal(s['rows_ok'], ROWS);
-  assert.equal(s['output'], 's3a://data/out/a');
+  assert.equal(s.rows_in, ROWS);
+  assert.equal(s.rows_ok, ROWS);
+  assert.equal(s.output, 's3a://data/out/a');
   // Only what the committer committed is in the prefix; its _SUCCESS says which committer it was.
   const l = await s3.list('out/a/');
   assert.deepEqual(strays(l.keys, 'out/a/'), [], `stray keys: ${JSON.stringify(l.keys)}`);
@@ -102,7 +114,7 @@ spark: { master: "local[2]", partitions: 3, conf: { spark.eventLog.enabled: true
   assert.equal(success.filenames?.length, Object.keys(l.keys).filter((k) => k.includes('/part-')).length);
   // The run directory is local, beside the job file, and the CLI said where; no folder named after the URI.
   const root = join(work, 'sparkinfer-runs', 's3a_data_out_a');
-  assert.ok(existsSync(join(root, String(s['run_id']), 'summary.json')), `run directory under ${root}`);
+  assert.ok(existsSync(join(root, String(s.run_id), 'summary.json')), `run directory under ${root}`);
   assert.match(r.stderr, /the run directory \(ledger, logs\) is local: /);
   assert.ok(!existsSync(join(work, 's3a:')), 'no local folder named s3a:');
   // The credentials came from the environment and reached no log, event log, manifest or output.
@@ -114,60 +126,86 @@ spark: { master: "local[2]", partitions: 3, conf: { spark.eventLog.enabled: true
   }
 });
 
-test('B+C: Parquet from s3a://, SIGKILLed during the write to s3a://, rerun: nothing visible after the kill, every key once after', { timeout: 600_000 }, async () => {
+test('B+C: Parquet from s3a://, SIGKILLed during the write to s3a://, rerun: nothing visible after the kill, every key once after', {
+  timeout: 600_000,
+}, async () => {
   const out = 'out/b/';
-  const path = job('s3-b', `input: { format: parquet, path: "s3a://data/out/a", key: id }
+  const path = job(
+    's3-b',
+    `input: { format: parquet, path: "s3a://data/out/a", key: id }
 engine: { endpoint: "${slow.endpoint}", kind: openai, concurrency: 2, startup_timeout: 60s }
 output: { format: parquet, path: "s3a://data/out/b", include: [question] }
 ${storage()}
-spark: { master: "local[2,2]", partitions: 4 }`);
+spark: { master: "local[2,2]", partitions: 4 }`,
+  );
   const root = join(work, 'sparkinfer-runs', 's3a_data_out_b');
   assert.ok((await s3.list('out/a/')).keys['out/a/_SUCCESS'] !== undefined, 'B reads the output of test A');
   let pid = 0;
   let ended: CliResult | undefined;
-  const a = s3cli(['run', path, '--json'], {}, (p) => { pid = p; }).then((r) => { ended = r; return r; });
+  const a = s3cli(['run', path, '--json'], {}, (p) => {
+    pid = p;
+  }).then((r) => {
+    ended = r;
+    return r;
+  });
   // Two tasks of 15 rows at a time: past 35 rows, a task has finished and committed its files.
-  await waitFor('35 rows in the ledger', () => {
-    if (ended !== undefined) throw new Error(`the run ended before it could be killed (exit ${ended.code}): ${ended.stderr.slice(-2000)}`);
-    return ledgerLineCount(root) >= 35;
-  }, 240_000, 20);
+  await waitFor(
+    '35 rows in the ledger',
+    () => {
+      if (ended !== undefined)
+        throw new Error(`the run ended before it could be killed (exit ${ended.code}): ${ended.stderr.slice(-2000)}`);
+      return ledgerLineCount(root) >= 35;
+    },
+    240_000,
+    20,
+  );
   // ... and once the committer has written something for it: kill with committed task state.
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const l = await s3.list(out);
-    if (l.uploads.length > 0 || Object.keys(l.keys).some((k) => k.includes('__magic'))) break;
-    if (Date.now() > until) throw new Error(`no pending upload under ${out} within 30 s: ${JSON.stringify(l)}`);
-  }
-  const sparkPgids = readGroups(pidDir(runDirs(root)[0] ?? '')).filter((g) => g.role === 'spark').map((g) => g.pgid);
+  await waitFor(
+    `a pending upload or __magic key under ${out}`,
+    async () => {
+      const l = await s3.list(out);
+      return l.uploads.length > 0 || Object.keys(l.keys).some((k) => k.includes('__magic'));
+    },
+    30_000,
+    20,
+  );
+  const sparkPgids = readGroups(pidDir(runDirs(root)[0] ?? ''))
+    .filter((g) => g.role === 'spark')
+    .map((g) => g.pgid);
   assert.equal(sparkPgids.length, 1, 'the run recorded its Spark process group');
-  killGroup(pid);
+  killGroup(pid, 'SIGKILL');
   const killed = await a;
   assert.notEqual(killed.code, 0);
-  await waitFor('the killed run\'s Spark processes to exit', () => sparkPgids.every((g) => !groupRunning(g)), 30_000, 100);
+  await waitFor("the killed run's Spark processes to exit", () => sparkPgids.every((g) => !groupRunning(g)), 30_000, 100);
   // The magic committer makes nothing visible before the job commit: no part file, no _SUCCESS.
   const afterKill = await s3.list(out);
   const visible = Object.keys(afterKill.keys).filter((k) => /\/part-|_SUCCESS$/.test(k) && !k.includes('__magic'));
   assert.deepEqual(visible, [], `visible after the kill: ${visible.join(', ')}`);
   const magic = Object.keys(afterKill.keys).filter((k) => k.includes('__magic'));
   assert.ok(magic.length + afterKill.uploads.length > 0, 'the killed run left committer state for the rerun to clear');
-  process.stderr.write(`storage-s3: after the kill: ${magic.length} __magic keys, ${afterKill.uploads.length} pending uploads, ${ledgerLineCount(root)} ledger lines\n`);
+  process.stderr.write(
+    `storage-s3: after the kill: ${magic.length} __magic keys, ${afterKill.uploads.length} pending uploads, ${ledgerLineCount(root)} ledger lines\n`,
+  );
 
   const rerun = await s3cli(['run', path, '--json']);
   assert.equal(rerun.code, 0, rerun.stderr.slice(-3000));
   const s = summaryOf(rerun);
-  assert.equal(s['rows_in'], ROWS);
-  assert.equal((s['rows_from_ledger'] as number) + (s['rows_inferred'] as number), ROWS);
-  assert.ok((s['rows_from_ledger'] as number) >= 35, `resumed ${String(s['rows_from_ledger'])} rows from the ledger`);
+  assert.equal(s.rows_in, ROWS);
+  assert.equal((s.rows_from_ledger as number) + (s.rows_inferred as number), ROWS);
+  assert.ok((s.rows_from_ledger as number) >= 35, `resumed ${String(s.rows_from_ledger)} rows from the ledger`);
   const l = await s3.list(out);
   assert.deepEqual(strays(l.keys, out), [], `stray keys after the rerun: ${JSON.stringify(l.keys)}`);
-  assert.deepEqual(l.uploads, [], 'the killed run\'s pending uploads were aborted');
+  assert.deepEqual(l.uploads, [], "the killed run's pending uploads were aborted");
 
   // C: read B's Parquet back as input and write it as JSON, which this test reads itself.
-  const pathC = job('s3-c', `input: { format: parquet, path: "s3a://data/out/b", key: id }
+  const pathC = job(
+    's3-c',
+    `input: { format: parquet, path: "s3a://data/out/b", key: id }
 engine: { endpoint: "${engine.url}/v1", kind: openai, concurrency: 4, startup_timeout: 60s }
 output: { format: json, path: "s3a://data/out/c", include: [question] }
 ${storage()}
-spark: { master: "local[2]", partitions: 2 }`);
+spark: { master: "local[2]", partitions: 2 }`,
+  );
   const c = await s3cli(['run', pathC, '--json']);
   assert.equal(c.code, 0, c.stderr.slice(-3000));
   const lc = await s3.list('out/c/');
@@ -180,26 +218,49 @@ spark: { master: "local[2]", partitions: 2 }`);
   assert.equal(t.duplicates, 0);
   assert.equal(t.lost, 0);
   assert.equal(t.foreign, 0);
-  for (const [k, row] of t.byKey) assert.equal(row['question'], questionText(Number(k)), `question of ${k} came through A, B and C unchanged`);
+  for (const [k, row] of t.byKey) assert.equal(row.question, questionText(Number(k)), `question of ${k} came through A, B and C unchanged`);
 });
 
-test('D: wrong credentials, a missing bucket and a closed port fail fast with exit 1 or 2, naming the path', { timeout: 300_000 }, async () => {
+test('D: wrong credentials, a missing bucket and a closed port fail fast with exit 1 or 2, naming the path', {
+  timeout: 300_000,
+}, async () => {
   const closed = await freePort();
   // The output is checked first (mode: error refuses an existing one), so the message names it or the input.
   const cases: Array<{ name: string; bucket: string; env: NodeJS.ProcessEnv; endpoint: string; want: RegExp }> = [
-    { name: 's3-wrong-key', bucket: 'data', env: { AWS_SECRET_ACCESS_KEY: 'not-the-secret' }, endpoint: s3.endpoint, want: /s3a:\/\/data\/(in|out)\/\S+: access refused \(HTTP 403\)/ },
-    { name: 's3-no-bucket', bucket: 'no-such-bucket', env: {}, endpoint: s3.endpoint, want: /s3a:\/\/no-such-bucket\/\S+: the bucket does not exist/ },
-    { name: 's3-closed-port', bucket: 'data', env: {}, endpoint: `http://127.0.0.1:${closed}`, want: new RegExp(`s3a://data/\\S+: cannot reach the S3 endpoint at 127\\.0\\.0\\.1:${closed}`) },
+    {
+      name: 's3-wrong-key',
+      bucket: 'data',
+      env: { AWS_SECRET_ACCESS_KEY: 'not-the-secret' },
+      endpoint: s3.endpoint,
+      want: /s3a:\/\/data\/(in|out)\/\S+: access refused \(HTTP 403\)/,
+    },
+    {
+      name: 's3-no-bucket',
+      bucket: 'no-such-bucket',
+      env: {},
+      endpoint: s3.endpoint,
+      want: /s3a:\/\/no-such-bucket\/\S+: the bucket does not exist/,
+    },
+    {
+      name: 's3-closed-port',
+      bucket: 'data',
+      env: {},
+      endpoint: `http://127.0.0.1:${closed}`,
+      want: new RegExp(`s3a://data/\\S+: cannot reach the S3 endpoint at 127\\.0\\.0\\.1:${closed}`),
+    },
   ];
   for (const c of cases) {
-    const path = job(c.name, `input: { format: json, path: "s3a://${c.bucket}/in/questions.jsonl", key: id }
+    const path = job(
+      c.name,
+      `input: { format: json, path: "s3a://${c.bucket}/in/questions.jsonl", key: id }
 engine: { endpoint: "${engine.url}/v1", kind: openai, startup_timeout: 60s }
 output: { format: parquet, path: "s3a://${c.bucket}/out/${c.name}" }
 ${storage(c.endpoint)}
-spark: { master: "local[1]" }`);
+spark: { master: "local[1]" }`,
+    );
     const r = await s3cli(['run', path, '--json'], c.env);
     assert.ok(r.code === 1 || r.code === 2, `${c.name}: exit ${r.code}\n${r.stderr.slice(-2000)}`);
-    const message = String(summaryOf(r)['message'] ?? '');
+    const message = String(summaryOf(r).message ?? '');
     assert.match(message, c.want, `${c.name}: ${message}`);
     assert.doesNotMatch(message, /\n|\.java:\d+\)|Exception/, `${c.name}: a stack trace or class name in the message`);
     assert.ok(r.ms < 120_000, `${c.name}: took ${r.ms} ms`);

@@ -19,19 +19,39 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult
   return runCommand(CLI, args, opts);
 }
 
-export interface RunOptions { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string; onStart?: (pid: number) => void }
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  cwd?: string;
+  onStart?: (pid: number) => void;
+}
 
 /** Runs a command (argv, no shell) in its own process group, killed as a group after `timeoutMs` (default 15 min). */
 export function runCommand(command: string, args: string[], opts: RunOptions = {}): Promise<CliResult> {
   const t0 = Date.now();
   return new Promise((res, rej) => {
-    const child = spawn(command, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(command, args, {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     if (child.pid !== undefined) opts.onStart?.(child.pid);
-    const timer = setTimeout(() => { try { process.kill(-(child.pid ?? 0), 'SIGKILL'); } catch { /* gone */ } }, opts.timeoutMs ?? 900_000);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-(child.pid ?? 0), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, opts.timeoutMs ?? 900_000);
     child.on('error', rej);
     child.on('close', (code, sig) => {
       clearTimeout(timer);
@@ -54,8 +74,11 @@ export function summaryOf(r: CliResult): Record<string, unknown> {
 /** Reads all JSON-lines part files of a Spark output directory. */
 export function readJsonOutput(dir: string): Array<Record<string, unknown>> {
   const rows: Array<Record<string, unknown>> = [];
-  for (const f of readdirSync(dir).filter((n) => n.startsWith('part-')).sort()) {
-    for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) if (line !== '') rows.push(JSON.parse(line) as Record<string, unknown>);
+  for (const f of readdirSync(dir)
+    .filter((n) => n.startsWith('part-'))
+    .sort()) {
+    for (const line of readFileSync(join(dir, f), 'utf8').split('\n'))
+      if (line !== '') rows.push(JSON.parse(line) as Record<string, unknown>);
   }
   return rows;
 }

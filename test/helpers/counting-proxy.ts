@@ -29,7 +29,9 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         ur.pipe(res);
       });
-      up.on('error', () => { res.destroy(); });
+      up.on('error', () => {
+        res.destroy();
+      });
       up.end(body);
     });
   });
@@ -40,6 +42,10 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
     endpoint: `http://127.0.0.1:${port}/v1`,
     posts: () => posts,
     bodies,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

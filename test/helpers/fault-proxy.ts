@@ -22,7 +22,20 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export const FAULTS = ['5xx', '429', 'slow', 'timeout', 'reset', 'truncate', '400', 'huge', 'endless', 'garbage', 'html', 'not-http'] as const;
+export const FAULTS = [
+  '5xx',
+  '429',
+  'slow',
+  'timeout',
+  'reset',
+  'truncate',
+  '400',
+  'huge',
+  'endless',
+  'garbage',
+  'html',
+  'not-http',
+] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface FaultRequest {
@@ -88,7 +101,12 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
   const timers = new Set<NodeJS.Timeout>();
 
   let pending = 0;
-  const forward = (req: IncomingMessage, body: Buffer, onDone: (status: number, headers: IncomingMessage['headers'], payload: Buffer) => void, onError: () => void): void => {
+  const forward = (
+    req: IncomingMessage,
+    body: Buffer,
+    onDone: (status: number, headers: IncomingMessage['headers'], payload: Buffer) => void,
+    onError: () => void,
+  ): void => {
     pending++;
     let settled = false;
     const settle = (): boolean => {
@@ -100,19 +118,30 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
     const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
       const chunks: Buffer[] = [];
       ur.on('data', (c: Buffer) => chunks.push(c));
-      ur.on('end', () => { if (settle()) onDone(ur.statusCode ?? 502, ur.headers, Buffer.concat(chunks)); });
-      ur.on('error', () => { if (settle()) onError(); });
+      ur.on('end', () => {
+        if (settle()) onDone(ur.statusCode ?? 502, ur.headers, Buffer.concat(chunks));
+      });
+      ur.on('error', () => {
+        if (settle()) onError();
+      });
     });
-    up.on('error', () => { if (settle()) onError(); });
+    up.on('error', () => {
+      if (settle()) onError();
+    });
     up.end(body);
   };
 
   const pass = (req: IncomingMessage, res: ServerResponse, body: Buffer, count: boolean): void => {
-    forward(req, body, (status, headers, payload) => {
-      if (count) countAnswer(status, body);
-      res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
-      res.end(payload);
-    }, () => res.destroy());
+    forward(
+      req,
+      body,
+      (status, headers, payload) => {
+        if (count) countAnswer(status, body);
+        res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
+        res.end(payload);
+      },
+      () => res.destroy(),
+    );
   };
 
   const json = (res: ServerResponse, status: number, message: string, extra: Record<string, string> = {}): void => {
@@ -121,8 +150,14 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), ...extra });
       res.end(payload);
     };
-    if (faultDelayMs <= 0) return send();
-    const t = setTimeout(() => { timers.delete(t); send(); }, faultDelayMs);
+    if (faultDelayMs <= 0) {
+      send();
+      return;
+    }
+    const t = setTimeout(() => {
+      timers.delete(t);
+      send();
+    }, faultDelayMs);
     timers.add(t);
   };
 
@@ -141,13 +176,21 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
       injected[fault]++;
       if (!faulted.has(text)) faulted.set(text, fault);
       switch (fault) {
-        case '5xx': return json(res, 500, 'injected server error');
-        case '429': return json(res, 429, 'injected rate limit', { 'retry-after': String(retryAfterS) });
-        case '400': return json(res, 400, 'injected bad request');
-        case 'reset': return req.socket.resetAndDestroy();
-        case 'timeout': return; // hold it: the client's request_timeout fires, then it closes the socket
+        case '5xx':
+          return json(res, 500, 'injected server error');
+        case '429':
+          return json(res, 429, 'injected rate limit', { 'retry-after': String(retryAfterS) });
+        case '400':
+          return json(res, 400, 'injected bad request');
+        case 'reset':
+          return req.socket.resetAndDestroy();
+        case 'timeout':
+          return; // hold it: the client's request_timeout fires, then it closes the socket
         case 'slow': {
-          const t = setTimeout(() => { timers.delete(t); pass(req, res, body, true); }, slowMs);
+          const t = setTimeout(() => {
+            timers.delete(t);
+            pass(req, res, body, true);
+          }, slowMs);
           timers.add(t);
           return;
         }
@@ -163,9 +206,15 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
             };
             pump();
           } else {
-            const t = setInterval(() => { if (res.destroyed) clearInterval(t); else res.write(chunk); }, 200);
+            const t = setInterval(() => {
+              if (res.destroyed) clearInterval(t);
+              else res.write(chunk);
+            }, 200);
             timers.add(t);
-            res.once('close', () => { clearInterval(t); timers.delete(t); });
+            res.once('close', () => {
+              clearInterval(t);
+              timers.delete(t);
+            });
           }
           return;
         }
@@ -183,12 +232,17 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
           req.socket.end('SSH-2.0-OpenSSH_9.6\r\n\r\n');
           return;
         case 'truncate':
-          return forward(req, body, (status, headers, payload) => {
-            countAnswer(status, body);
-            res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
-            res.write(payload.subarray(0, Math.floor(payload.length / 2)));
-            res.socket?.destroySoon(); // closes once the half body has left
-          }, () => res.destroy());
+          return forward(
+            req,
+            body,
+            (status, headers, payload) => {
+              countAnswer(status, body);
+              res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
+              res.write(payload.subarray(0, Math.floor(payload.length / 2)));
+              res.socket?.destroySoon(); // closes once the half body has left
+            },
+            () => res.destroy(),
+          );
       }
     });
   });
@@ -216,7 +270,9 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
     reInferred: () => [...answered.values()].reduce((a, n) => a + Math.max(0, n - 1), 0),
     injected: () => ({ ...injected }),
     faultedBodies: () => new Map(faulted),
-    setPlan: (p) => { plan = p; },
+    setPlan: (p) => {
+      plan = p;
+    },
     refuse: shut,
     close: shut,
   };

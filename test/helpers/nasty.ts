@@ -1,5 +1,5 @@
 /**
- * The bad-input matrix of DESIGN.md as JSON Lines text: control characters, unicode, a 20 KB
+ * The bad-input matrix as JSON Lines text: control characters, unicode, a 20 KB
  * string, nulls, an integer above 2^53 and identical duplicate rows. Written by hand (not by
  * JSON.stringify of JS numbers) so the big integer keeps its digits.
  */
@@ -19,10 +19,10 @@ export const NASTY_QUESTIONS: Array<string | null> = [
 ];
 
 export function nastyJsonl(): string {
-  return NASTY_QUESTIONS.map((q, i) => {
+  return `${NASTY_QUESTIONS.map((q, i) => {
     const big = i === 0 ? BIG : q === 'identical row' ? '7' : String(i);
     // Rows 8 and 9 are identical in every column (no key): they must both come out once.
     const n = q === 'identical row' ? 7 : i;
     return `{"q":${JSON.stringify(q)},"big":${big},"n":${n}}`;
-  }).join('\n') + '\n';
+  }).join('\n')}\n`;
 }

@@ -11,10 +11,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setTimeout as delay } from 'node:timers/promises';
 import { ROOT } from './cli.ts';
 import { cacheDir } from '../../src/launch/paths.ts';
 import { freePort } from '../../src/launch/port.ts';
+import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
 const ADMIN = join(ROOT, 'test', 'helpers', 's3_admin.py');
@@ -50,7 +50,10 @@ export interface S3Server {
 function portOpen(port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => { s.destroy(); res(true); });
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
     s.once('error', () => res(false));
   });
 }
@@ -64,33 +67,61 @@ export async function startS3Server(bucket = 'data'): Promise<S3Server> {
   const log = openSync(join(dir, 'moto.log'), 'a');
   // The first 3 actions (init's IAM calls) are unsigned; every later one must be signed.
   const child: ChildProcess = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], {
-    detached: true, stdio: ['ignore', log, log], env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: '3' },
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: '3' },
   });
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
   const stop = async (): Promise<void> => {
-    try { process.kill(-(child.pid ?? 0), 'SIGTERM'); } catch { /* gone */ }
-    const t = setTimeout(() => { try { process.kill(-(child.pid ?? 0), 'SIGKILL'); } catch { /* gone */ } }, 5000);
+    try {
+      process.kill(-(child.pid ?? 0), 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+    const t = setTimeout(() => {
+      try {
+        process.kill(-(child.pid ?? 0), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 5000);
     await exited;
     clearTimeout(t);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const until = Date.now() + 60_000;
-    while (!(await portOpen(port))) {
-      if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}: ${readFileSync(join(dir, 'moto.log'), 'utf8').slice(-2000)}`);
-      if (Date.now() > until) throw new Error(`moto_server did not listen on 127.0.0.1:${port} within 60 s`);
-      await delay(100);
-    }
+    await waitFor(
+      `moto_server to listen on 127.0.0.1:${port}`,
+      () => {
+        if (child.exitCode !== null)
+          throw new Error(`moto_server exited with ${child.exitCode}: ${readFileSync(join(dir, 'moto.log'), 'utf8').slice(-2000)}`);
+        return portOpen(port);
+      },
+      60_000,
+      100,
+    );
     const endpoint = `http://127.0.0.1:${port}`;
     const py = join(venv, 'bin', 'python');
-    const init = JSON.parse((await run(py, [ADMIN, endpoint, 'init', bucket])).stdout) as { access_key_id: string; secret_access_key: string };
-    const env: NodeJS.ProcessEnv = {
-      AWS_ACCESS_KEY_ID: init.access_key_id, AWS_SECRET_ACCESS_KEY: init.secret_access_key, AWS_EC2_METADATA_DISABLED: 'true',
+    const init = JSON.parse((await run(py, [ADMIN, endpoint, 'init', bucket])).stdout) as {
+      access_key_id: string;
+      secret_access_key: string;
     };
-    const admin = async (args: string[]): Promise<string> => (await run(py, [ADMIN, endpoint, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 << 20 })).stdout;
+    const env: NodeJS.ProcessEnv = {
+      AWS_ACCESS_KEY_ID: init.access_key_id,
+      AWS_SECRET_ACCESS_KEY: init.secret_access_key,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    const admin = async (args: string[]): Promise<string> =>
+      (await run(py, [ADMIN, endpoint, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 << 20 })).stdout;
     return {
-      endpoint, bucket, accessKeyId: init.access_key_id, secretAccessKey: init.secret_access_key, env,
-      put: async (key, file) => { await admin(['put', bucket, key, file]); },
+      endpoint,
+      bucket,
+      accessKeyId: init.access_key_id,
+      secretAccessKey: init.secret_access_key,
+      env,
+      put: async (key, file) => {
+        await admin(['put', bucket, key, file]);
+      },
       list: async (prefix) => JSON.parse(await admin(['list', bucket, prefix])) as S3Listing,
       get: (key) => admin(['get', bucket, key]),
       stop,

@@ -10,6 +10,7 @@ Every command but `init` signs with the key in AWS_ACCESS_KEY_ID / AWS_SECRET_AC
 runs with authentication on after its first actions (INITIAL_NO_AUTH_ACTION_COUNT), so `init`'s IAM
 calls are the only unsigned ones.
 """
+
 import json
 import os
 import sys
@@ -20,8 +21,7 @@ POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","R
 
 
 def client(endpoint, service, key_id, secret):
-    return boto3.client(service, endpoint_url=endpoint, region_name='us-east-1',
-                        aws_access_key_id=key_id, aws_secret_access_key=secret)
+    return boto3.client(service, endpoint_url=endpoint, region_name='us-east-1', aws_access_key_id=key_id, aws_secret_access_key=secret)
 
 
 def main(argv):

@@ -27,7 +27,10 @@ test('validate --json prints the job for infer(): defaults applied, and the colu
   writeFileSync(join(work, 'good3.yaml'), good);
   const r = await runCli(['validate', join(work, 'good3.yaml'), '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const job = JSON.parse(r.stdout) as { engine: { concurrency: unknown }; run: { columns: string[]; endpoint: string; engine_kind: string } };
+  const job = JSON.parse(r.stdout) as {
+    engine: { concurrency: unknown };
+    run: { columns: string[]; endpoint: string; engine_kind: string };
+  };
   assert.deepEqual(job.run.columns, ['question']);
   assert.equal(job.run.endpoint, 'http://127.0.0.1:9/v1');
   assert.equal(job.run.engine_kind, 'openai');
@@ -39,7 +42,7 @@ test('a wrong field type exits 2 with file:line:col and the field', async () => 
   const r = await runCli(['run', join(work, 'bad.yaml'), '--json']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /bad\.yaml:6:\d+ engine\.concurrency/);
-  assert.equal(summaryOf(r)['status'], 'failed');
+  assert.equal(summaryOf(r).status, 'failed');
 });
 
 test('an unquoted template gets a "quote it" error', async () => {

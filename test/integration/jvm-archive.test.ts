@@ -18,14 +18,28 @@ let fake: SimServer;
 
 before(async () => {
   fake = await startSimServer({ mode: 'instant' });
-  writeFileSync(join(work, 'in.jsonl'), Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i, q: `question ${i}` })).join('\n') + '\n');
-  writeFileSync(join(work, 'job.yaml'), [
-    'name: jvm', 'input: { format: json, path: in.jsonl, key: id }', 'prompt: { user: "{{ q }}" }', 'model: m',
-    'sampling: { max_tokens: 3 }', `engine: { endpoint: "${fake.url}/v1", kind: openai }`,
-    'output: { format: parquet, path: out, mode: overwrite }', 'spark: { master: "local[2]" }', '',
-  ].join('\n'));
+  writeFileSync(
+    join(work, 'in.jsonl'),
+    `${Array.from({ length: 30 }, (_, i) => JSON.stringify({ id: i, q: `question ${i}` })).join('\n')}\n`,
+  );
+  writeFileSync(
+    join(work, 'job.yaml'),
+    [
+      'name: jvm',
+      'input: { format: json, path: in.jsonl, key: id }',
+      'prompt: { user: "{{ q }}" }',
+      'model: m',
+      'sampling: { max_tokens: 3 }',
+      `engine: { endpoint: "${fake.url}/v1", kind: openai }`,
+      'output: { format: parquet, path: out, mode: overwrite }',
+      'spark: { master: "local[2]" }',
+      '',
+    ].join('\n'),
+  );
 });
-after(async () => { await fake?.close(); });
+after(async () => {
+  await fake?.close();
+});
 
 function driverLog(runDir: string): string {
   return readFileSync(join(runDir, 'logs', 'driver.log'), 'utf8');
@@ -48,8 +62,8 @@ test('jvm-archive builds it once; the next run maps it; a refused archive only c
   const r = await runCli(['run', join(work, 'job.yaml'), '--json'], { env });
   const s = summaryOf(r);
   assert.equal(r.code, 0, r.stderr.slice(-3000));
-  assert.equal(s['rows_ok'], 30);
-  assert.match(driverLog(s['run_dir'] as string), new RegExp(`JVM class-data archive mapped: ${b.path.replace(/[.]/g, '\\.')}`));
+  assert.equal(s.rows_ok, 30);
+  assert.match(driverLog(s.run_dir as string), new RegExp(`JVM class-data archive mapped: ${b.path.replace(/[.]/g, '\\.')}`));
 
   // An archive from another Java build looks like this to the JVM: it refuses it and runs without.
   chmodSync(b.path, 0o644);
@@ -57,11 +71,11 @@ test('jvm-archive builds it once; the next run maps it; a refused archive only c
   const refused = await runCli(['run', join(work, 'job.yaml'), '--json', '--fresh'], { env });
   const s2 = summaryOf(refused);
   assert.equal(refused.code, 0, refused.stderr.slice(-3000));
-  assert.equal(s2['rows_ok'], 30);
-  assert.match(driverLog(s2['run_dir'] as string), /did not use its class-data archive .*sparkinfer jvm-archive --force/);
+  assert.equal(s2.rows_ok, 30);
+  assert.match(driverLog(s2.run_dir as string), /did not use its class-data archive .*sparkinfer jvm-archive --force/);
 
   const off = await runCli(['run', join(work, 'job.yaml'), '--json', '--fresh'], { env: { ...env, SPARKINFER_JVM_ARCHIVE: 'off' } });
   const s3 = summaryOf(off);
   assert.equal(off.code, 0, off.stderr.slice(-3000));
-  assert.doesNotMatch(driverLog(s3['run_dir'] as string), /class-data archive/, 'off: not passed, nothing said');
+  assert.doesNotMatch(driverLog(s3.run_dir as string), /class-data archive/, 'off: not passed, nothing said');
 });

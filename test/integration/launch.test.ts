@@ -17,6 +17,7 @@ import { engineArgv } from '../../src/launch/command.ts';
 import { startEngine, type LaunchLogger, type LocalEngine, type StartEngineOptions } from '../../src/launch/engine.ts';
 import { LLAMA_SERVER_VERSION, llamaServerPath, resolveModel } from '../../src/launch/paths.ts';
 import { freePort } from '../../src/launch/port.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'sparkinfer-launch-'));
@@ -38,15 +39,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Waits for a condition by polling it (bounded), instead of sleeping for a guessed time. */
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function memoryLogger(): LaunchLogger & { lines: string[] } {
   const lines: string[] = [];
   return { lines, info: (m) => void lines.push(m), warn: (m) => void lines.push(`WARN ${m}`) };
@@ -59,9 +51,18 @@ after(async () => {
 
 function baseOptions(name: string, extra: Partial<StartEngineOptions> = {}): StartEngineOptions {
   return {
-    kind: 'llama-server', model: 'smollm2-135m-instruct', alias: 'smol-test', args: [], parallel: 2,
+    kind: 'llama-server',
+    model: 'smollm2-135m-instruct',
+    alias: 'smol-test',
+    args: [],
+    parallel: 2,
     // One compute thread: with other work on 2 cores, llama.cpp's thread barriers slow 2 threads 4× or more.
-    ctxPerSlot: 512, threads: 1, maxRestarts: 1, logFile: join(tmp, `${name}.log`), logger: memoryLogger(), ...extra,
+    ctxPerSlot: 512,
+    threads: 1,
+    maxRestarts: 1,
+    logFile: join(tmp, `${name}.log`),
+    logger: memoryLogger(),
+    ...extra,
   };
 }
 
@@ -100,31 +101,54 @@ describe('setup outputs', () => {
   });
 
   test('setup.sh --check finds the cached engine and model, and reports an empty cache as missing', () => {
-    const run = (cache?: string) => spawnSync('bash', [join(ROOT, 'scripts', 'setup.sh'), '--check'], {
-      encoding: 'utf8', env: { ...process.env, ...(cache ? { SPARKINFER_CACHE: cache } : {}) },
-    });
+    const run = (cache?: string) =>
+      spawnSync('bash', [join(ROOT, 'scripts', 'setup.sh'), '--check'], {
+        encoding: 'utf8',
+        env: { ...process.env, ...(cache ? { SPARKINFER_CACHE: cache } : {}) },
+      });
     const here = run();
     assert.match(here.stderr, /^setup: llama-server: ok \(cached: .*\/llama-server\) \(\d+\.\ds\)$/m, here.stderr);
     assert.match(here.stderr, /^setup: model: ok \(cached: .*smollm2-135m-instruct\.gguf\)/m);
     const empty = join(tmp, 'empty-cache');
     const none = run(empty);
     assert.equal(none.status, 1, none.stderr);
-    assert.ok(none.stderr.includes(`setup: llama-server: MISSING: ${empty}/llama-server/${LLAMA_SERVER_VERSION}/llama-server`), none.stderr);
+    assert.ok(
+      none.stderr.includes(`setup: llama-server: MISSING: ${empty}/llama-server/${LLAMA_SERVER_VERSION}/llama-server`),
+      none.stderr,
+    );
     assert.ok(none.stderr.includes(`setup: model: MISSING: ${empty}/models/smollm2-135m-instruct.gguf`), none.stderr);
   });
 
   test('every flag the launcher passes is one this llama-server accepts', () => {
     const help = execFileSync(llamaServerPath(), ['--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 });
-    const argv = engineArgv({ kind: 'llama-server', model: 'm.gguf', alias: 'a', port: 1, parallel: 4, ctxPerSlot: 256, threads: 2, embeddings: true });
+    const argv = engineArgv({
+      kind: 'llama-server',
+      model: 'm.gguf',
+      alias: 'a',
+      port: 1,
+      parallel: 4,
+      ctxPerSlot: 256,
+      threads: 2,
+      embeddings: true,
+    });
     const flags = argv.filter((a) => a.startsWith('-'));
     assert.ok(flags.length >= 10);
-    for (const flag of flags) assert.match(help, new RegExp(`(^|[\\s,])${flag}([\\s,=]|$)`, 'm'), `llama-server --help does not list ${flag}`);
+    for (const flag of flags)
+      assert.match(help, new RegExp(`(^|[\\s,])${flag}([\\s,=]|$)`, 'm'), `llama-server --help does not list ${flag}`);
   });
 });
 
 describe('command lines and options', () => {
   test('llama-server argv: slots, context, metrics, threads, alias; extra args last', () => {
-    const argv = engineArgv({ kind: 'llama-server', model: '/m.gguf', alias: 'smol', port: 8123, parallel: 8, ctxPerSlot: 1024, args: ['--seed', '1'] });
+    const argv = engineArgv({
+      kind: 'llama-server',
+      model: '/m.gguf',
+      alias: 'smol',
+      port: 8123,
+      parallel: 8,
+      ctxPerSlot: 1024,
+      args: ['--seed', '1'],
+    });
     const flag = (f: string): string | undefined => argv[argv.indexOf(f) + 1];
     assert.equal(flag('--port'), '8123');
     assert.equal(flag('--host'), '127.0.0.1');
@@ -140,7 +164,16 @@ describe('command lines and options', () => {
     assert.equal(flag('--cache-ram'), '0');
     assert.ok(!argv.includes('--embeddings') && !argv.includes('--threads'));
     assert.deepEqual(argv.slice(-2), ['--seed', '1']);
-    const big = engineArgv({ kind: 'llama-server', model: 'm', alias: 'a', port: 1, parallel: 32, ctxPerSlot: 1, threads: 3, embeddings: true });
+    const big = engineArgv({
+      kind: 'llama-server',
+      model: 'm',
+      alias: 'a',
+      port: 1,
+      parallel: 32,
+      ctxPerSlot: 1,
+      threads: 3,
+      embeddings: true,
+    });
     assert.equal(big[big.indexOf('--threads-http') + 1], '512');
     const huge = engineArgv({ kind: 'llama-server', model: 'm', alias: 'a', port: 1, parallel: 256, ctxPerSlot: 1 });
     assert.equal(huge[huge.indexOf('--threads-http') + 1], '1024'); // 4 per slot beyond that
@@ -149,12 +182,17 @@ describe('command lines and options', () => {
   });
 
   test('vllm argv serves the model under the alias', () => {
-    assert.deepEqual(engineArgv({ kind: 'vllm', model: 'org/m', alias: 'm', port: 9, parallel: 1, ctxPerSlot: 1, args: ['--dtype', 'half'] }),
-      ['serve', 'org/m', '--host', '127.0.0.1', '--port', '9', '--served-model-name', 'm', '--dtype', 'half']);
+    assert.deepEqual(
+      engineArgv({ kind: 'vllm', model: 'org/m', alias: 'm', port: 9, parallel: 1, ctxPerSlot: 1, args: ['--dtype', 'half'] }),
+      ['serve', 'org/m', '--host', '127.0.0.1', '--port', '9', '--served-model-name', 'm', '--dtype', 'half'],
+    );
   });
 
   test('bad options are rejected up front, quoting the value', async () => {
-    await assert.rejects(startEngine(baseOptions('bad', { parallel: 0 })), { name: 'SpecError', message: /`parallel`.*got `0` \(number\)/ });
+    await assert.rejects(startEngine(baseOptions('bad', { parallel: 0 })), {
+      name: 'SpecError',
+      message: /`parallel`.*got `0` \(number\)/,
+    });
     await assert.rejects(startEngine(baseOptions('bad', { maxRestarts: -1 })), { name: 'SpecError', message: /`maxRestarts`.*`-1`/ });
     await assert.rejects(startEngine(baseOptions('bad', { kind: 'tgi' as 'vllm' })), { name: 'SpecError', message: /`kind`.*`tgi`/ });
     await assert.rejects(startEngine(baseOptions('bad', { pooling: 'max' })), { name: 'SpecError', message: /`pooling`.*`max`/ });
@@ -163,17 +201,28 @@ describe('command lines and options', () => {
 
   test('a missing model path is a SpecError naming the path and the known names', async () => {
     const missing = join(tmp, 'nope', 'model.gguf');
-    assert.throws(() => resolveModel(missing), (e: unknown) => e instanceof SpecError && e.code === 'E_SPEC'
-      && e.message.includes(missing) && e.message.includes('smollm2-135m-instruct'));
+    assert.throws(
+      () => resolveModel(missing),
+      (e: unknown) =>
+        e instanceof SpecError && e.code === 'E_SPEC' && e.message.includes(missing) && e.message.includes('smollm2-135m-instruct'),
+    );
     assert.throws(() => resolveModel('models/x.gguf', { baseDir: tmp }), { message: new RegExp(join(tmp, 'models', 'x.gguf')) });
-    assert.throws(() => resolveModel('smollm2-135m-instruct', { env: { SPARKINFER_CACHE: join(tmp, 'empty') } }),
-      { name: 'SpecError', message: /not in the cache: looked for .*empty\/models\/smollm2-135m-instruct\.gguf; run `sparkinfer setup` \(in a checkout: `npm run setup`\)/ });
+    assert.throws(() => resolveModel('smollm2-135m-instruct', { env: { SPARKINFER_CACHE: join(tmp, 'empty') } }), {
+      name: 'SpecError',
+      message:
+        /not in the cache: looked for .*empty\/models\/smollm2-135m-instruct\.gguf; run `sparkinfer setup` \(in a checkout: `npm run setup`\)/,
+    });
     await assert.rejects(startEngine(baseOptions('missing', { model: missing })), { name: 'SpecError', message: /not found/ });
   });
 
   test('a missing llama-server binary is a RuntimeFailure that says how to get one', () => {
-    assert.throws(() => llamaServerPath({ SPARKINFER_LLAMA_SERVER: join(tmp, 'no-bin') }), (e: unknown) => e instanceof RuntimeFailure && /no-bin/.test(e.message));
-    assert.throws(() => llamaServerPath({ SPARKINFER_CACHE: join(tmp, 'empty'), PATH: '' }), { message: /run `sparkinfer setup` \(in a checkout: `npm run setup`\)/ });
+    assert.throws(
+      () => llamaServerPath({ SPARKINFER_LLAMA_SERVER: join(tmp, 'no-bin') }),
+      (e: unknown) => e instanceof RuntimeFailure && /no-bin/.test(e.message),
+    );
+    assert.throws(() => llamaServerPath({ SPARKINFER_CACHE: join(tmp, 'empty'), PATH: '' }), {
+      message: /run `sparkinfer setup` \(in a checkout: `npm run setup`\)/,
+    });
   });
 
   test('freePort gives a port that can be bound on 127.0.0.1', async () => {
@@ -226,7 +275,9 @@ describe('real llama-server', { timeout: 120_000 }, () => {
     const engine = await start('embed', { embeddings: true, alias: 'smol-embed' });
     await engine.waitHealthy(60_000);
     const res = await fetch(`${engine.endpoint}/embeddings`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'smol-embed', input: ['a cat', 'a dog'] }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'smol-embed', input: ['a cat', 'a dog'] }),
     });
     const body = (await res.json()) as { data: { embedding: number[] }[] };
     assert.equal(res.status, 200, JSON.stringify(body));
@@ -249,9 +300,14 @@ describe('real llama-server', { timeout: 120_000 }, () => {
     const engine = await start('badflag', { args: ['--no-such-flag-for-sparkinfer'], maxRestarts: 3 });
     let restarts = 0;
     engine.on('restart', () => restarts++);
-    await assert.rejects(engine.waitHealthy(60_000), (e: unknown) => e instanceof RuntimeFailure
-      && e.message.includes(`http://127.0.0.1:${engine.port}/health`) && /exited before it was healthy/.test(e.message)
-      && e.message.includes('--no-such-flag-for-sparkinfer'));
+    await assert.rejects(
+      engine.waitHealthy(60_000),
+      (e: unknown) =>
+        e instanceof RuntimeFailure &&
+        e.message.includes(`http://127.0.0.1:${engine.port}/health`) &&
+        /exited before it was healthy/.test(e.message) &&
+        e.message.includes('--no-such-flag-for-sparkinfer'),
+    );
     assert.equal(restarts, 0);
   });
 
@@ -273,7 +329,9 @@ describe('real llama-server', { timeout: 120_000 }, () => {
  */
 function fakeEngine(): string {
   const file = join(tmp, 'fake-engine.mjs');
-  writeFileSync(file, `#!${process.execPath}
+  writeFileSync(
+    file,
+    `#!${process.execPath}
 import { createServer } from 'node:http';
 import { spawn } from 'node:child_process';
 const port = Number(process.argv[process.argv.indexOf('--port') + 1]);
@@ -284,21 +342,27 @@ const crash = process.argv.indexOf('--crash-after-ms');
 if (crash > 0) setTimeout(() => process.exit(3), Number(process.argv[crash + 1]));
 createServer((req, res) => { res.statusCode = 503; res.end(JSON.stringify({ error: { code: 503, message: 'Loading model' } })); })
   .listen(port, '127.0.0.1');
-`);
+`,
+  );
   chmodSync(file, 0o755);
   return file;
 }
 
 describe('faults (fake engine)', { timeout: 60_000 }, () => {
   let bin = '';
-  before(() => { bin = fakeEngine(); });
+  before(() => {
+    bin = fakeEngine();
+  });
 
   test('waitHealthy logs progress and times out with the endpoint and the last answer', async () => {
     const logger = memoryLogger();
     let t = 0;
     const engine = await start('slow', { bin, logger, stopGraceMs: 300, now: () => (t += 1500), model: join(ROOT, 'package.json') });
     await assert.rejects(engine.waitHealthy(20_000), {
-      name: 'RuntimeFailure', message: new RegExp(`llama-server at http://127.0.0.1:${engine.port}/health was not healthy after 20.0s \\(last: (HTTP 503 \\(loading\\): [Ll]oading model|connection refused)\\)`),
+      name: 'RuntimeFailure',
+      message: new RegExp(
+        `llama-server at http://127.0.0.1:${engine.port}/health was not healthy after 20.0s \\(last: (HTTP 503 \\(loading\\): [Ll]oading model|connection refused)\\)`,
+      ),
     });
     const waits = logger.lines.filter((l) => l.startsWith(`waiting for llama-server at http://127.0.0.1:${engine.port}/health (`));
     assert.ok(waits.length >= 2, logger.lines.join('\n'));
@@ -308,24 +372,27 @@ describe('faults (fake engine)', { timeout: 60_000 }, () => {
   test('stop() kills the whole process group, with SIGKILL when SIGTERM is ignored', async () => {
     const logger = memoryLogger();
     const engine = await start('stubborn', { bin, logger, stopGraceMs: 300, model: join(ROOT, 'package.json') });
-    await until('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')));
+    await waitFor('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')), 10_000, 20);
     const childPid = Number(/fake child pid (\d+)/.exec(readFileSync(engine.logFile, 'utf8'))![1]);
     const pid = engine.pid()!;
     assert.ok(alive(childPid));
     await engine.stop();
     assert.equal(alive(pid), false);
-    await until('the grandchild to be gone', () => !alive(childPid));
-    assert.ok(logger.lines.some((l) => /ignored SIGTERM .*; killing it/.test(l)), logger.lines.join('\n'));
+    await waitFor('the grandchild to be gone', () => !alive(childPid), 10_000, 20);
+    assert.ok(
+      logger.lines.some((l) => /ignored SIGTERM .*; killing it/.test(l)),
+      logger.lines.join('\n'),
+    );
   });
 
   test('an engine that crashes takes the rest of its process group with it', async () => {
     const engine = await start('crashy', { bin, args: ['--crash-after-ms', '300'], model: join(ROOT, 'package.json') });
     const gaveUp = once(engine, 'giveup');
-    await until('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')));
+    await waitFor('the fake engine to report its child', () => /fake child pid \d+/.test(readFileSync(engine.logFile, 'utf8')), 10_000, 20);
     const childPid = Number(/fake child pid (\d+)/.exec(readFileSync(engine.logFile, 'utf8'))![1]);
     const [{ reason }] = (await gaveUp) as [{ reason: string }];
     assert.match(reason, /exited before it was healthy .*\(exit code 3\)/);
-    await until('the orphaned grandchild to be gone', () => !alive(childPid));
+    await waitFor('the orphaned grandchild to be gone', () => !alive(childPid), 10_000, 20);
   });
 });
 
@@ -343,13 +410,13 @@ setInterval(() => {}, 1000);
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await until('the engine pid', () => /\d+\n/.test(out) || child.exitCode !== null, 60_000);
+      await waitFor('the engine pid', () => /\d+\n/.test(out) || child.exitCode !== null, 60_000, 20);
       const pid = Number(out.trim());
       assert.ok(pid > 0, `no pid printed: ${out}`);
       if (how === 'SIGTERM') child.kill('SIGTERM');
       const [code, signal] = await (child.exitCode !== null ? [child.exitCode, child.signalCode] : once(child, 'exit'));
       assert.deepEqual([code, signal], how === 'exit' ? [0, null] : [null, 'SIGTERM']);
-      await until(`engine pid ${pid} to be gone`, () => !alive(pid));
+      await waitFor(`engine pid ${pid} to be gone`, () => !alive(pid), 10_000, 20);
     });
   }
 });

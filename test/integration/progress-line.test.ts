@@ -12,9 +12,19 @@ test('a driver progress line round-trips into the CLI progress', () => {
   const run = mkdtempSync(join(tmpdir(), 'sparkinfer-progress-'));
   mkdirSync(join(run, 'stats'));
   writeFileSync(join(run, 'plan.json'), JSON.stringify({ rows_total: 40 }));
-  writeFileSync(join(run, 'stats', 'a.json'), JSON.stringify({ rows_done: 12, rows_failed: 1, prompt_tokens: 100, completion_tokens: 48, inflight: 4, done: false }));
-  writeFileSync(join(run, 'stats', 'b.json'), JSON.stringify({ rows_done: 8, rows_failed: 0, prompt_tokens: 60, completion_tokens: 32, inflight: 3, done: true }));
-  const r = spawnSync(join(ROOT, '.venv/bin/python'), ['-c', 'import sys; sys.path.insert(0, "python"); from sparkinfer import watch; watch.emit_progress(sys.argv[1], 30.0)', run], { cwd: ROOT, encoding: 'utf8' });
+  writeFileSync(
+    join(run, 'stats', 'a.json'),
+    JSON.stringify({ rows_done: 12, rows_failed: 1, prompt_tokens: 100, completion_tokens: 48, inflight: 4, done: false }),
+  );
+  writeFileSync(
+    join(run, 'stats', 'b.json'),
+    JSON.stringify({ rows_done: 8, rows_failed: 0, prompt_tokens: 60, completion_tokens: 32, inflight: 3, done: true }),
+  );
+  const r = spawnSync(
+    join(ROOT, '.venv/bin/python'),
+    ['-c', 'import sys; sys.path.insert(0, "python"); from sparkinfer import watch; watch.emit_progress(sys.argv[1], 30.0)', run],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   const p = parseProgressLine(r.stderr.trim());
   assert.ok(p !== undefined, r.stderr);

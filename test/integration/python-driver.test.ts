@@ -10,7 +10,10 @@ import { ROOT } from '../helpers/cli.ts';
 
 test('python driver suite (unittest discover test/python)', { timeout: 900_000 }, () => {
   const r = spawnSync(join(ROOT, '.venv/bin/python'), ['-m', 'unittest', 'discover', '-s', 'test/python', '-p', 'test_*.py'], {
-    cwd: ROOT, encoding: 'utf8', env: { ...process.env, SPARKINFER_NODE: process.execPath }, maxBuffer: 64 * 1024 * 1024,
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, SPARKINFER_NODE: process.execPath },
+    maxBuffer: 64 * 1024 * 1024,
   });
   const tail = (r.stderr ?? '').split('\n').slice(-40).join('\n');
   assert.equal(r.status, 0, tail);

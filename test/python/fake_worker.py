@@ -9,6 +9,7 @@ MODE picks a behaviour:
   exit: exits 3 with a short reason           embed: also returns an embedding
 Rows with a truthy `fail` column get error_code E_HTTP_4XX. LOG_DIR receives one file per process with the number of rows it read: the tests count inference runs from it.
 """
+
 import json
 import os
 import sys
@@ -20,15 +21,21 @@ def result(obj, mode):
     text = json.dumps(cols, sort_keys=True, ensure_ascii=False)
     failed = bool(cols.get('fail'))
     return {
-        'k': obj['_k'], 'c': obj['_c'],
-        'text': None if failed else text, 'reasoning': None, 'json': None,
+        'k': obj['_k'],
+        'c': obj['_c'],
+        'text': None if failed else text,
+        'reasoning': None,
+        'json': None,
         'embedding': [0.5, -1.25] if mode == 'embed' else None,
         'finish_reason': None if failed else 'stop',
-        'prompt_tokens': len(text), 'completion_tokens': 0 if failed else 3,
-        'latency_ms': 1.5, 'attempts': 1,
+        'prompt_tokens': len(text),
+        'completion_tokens': 0 if failed else 3,
+        'latency_ms': 1.5,
+        'attempts': 1,
         'error_code': 'E_HTTP_4XX' if failed else None,
         'error_message': 'rejected: bad row' if failed else None,
-        'model': 'fake-model', 'request': json.dumps({'messages': [text]}),
+        'model': 'fake-model',
+        'request': json.dumps({'messages': [text]}),
     }
 
 
@@ -53,7 +60,7 @@ def main():
     lines = [json.dumps(r, ensure_ascii=False) for r in reversed(out)]  # completion order != input order
     if mode == 'garbage' and rows:
         lines.insert(0, 'this is not json')
-    sys.stdout.buffer.write(''.join(l + '\n' for l in lines).encode('utf-8'))
+    sys.stdout.buffer.write(''.join(line + '\n' for line in lines).encode('utf-8'))
     sys.stdout.buffer.flush()
 
 

@@ -1,4 +1,5 @@
 """Shared pieces for the driver tests: one small Spark session, a /health server, jobs, nasty rows."""
+
 import atexit
 import http.server
 import json
@@ -47,13 +48,18 @@ def spark_session():
     global _spark
     if _spark is None:
         from pyspark.sql import SparkSession
+
         warehouse = tempfile.mkdtemp(prefix='sparkinfer-wh-')
         atexit.register(shutil.rmtree, warehouse, True)
-        _spark = (SparkSession.builder.master('local[2]').appName('sparkinfer-driver-tests')
-                  .config('spark.ui.enabled', 'false').config('spark.sql.shuffle.partitions', '4')
-                  .config('spark.sql.session.timeZone', 'UTC')
-                  .config('spark.sql.warehouse.dir', warehouse)
-                  .getOrCreate())
+        _spark = (
+            SparkSession.builder.master('local[2]')
+            .appName('sparkinfer-driver-tests')
+            .config('spark.ui.enabled', 'false')
+            .config('spark.sql.shuffle.partitions', '4')
+            .config('spark.sql.session.timeZone', 'UTC')
+            .config('spark.sql.warehouse.dir', warehouse)
+            .getOrCreate()
+        )
         _spark.sparkContext.setLogLevel('ERROR')
     return _spark
 
@@ -91,6 +97,7 @@ class HealthServer:
 def closed_port_endpoint():
     """An endpoint nothing listens on (bound then closed)."""
     import socket
+
     s = socket.socket()
     s.bind(('127.0.0.1', 0))
     port = s.getsockname()[1]
@@ -98,22 +105,40 @@ def closed_port_endpoint():
     return f'http://127.0.0.1:{port}/v1'
 
 
-def make_job(tmp, input_path, endpoint, *, columns=('question',), key=None, include=(), out_format='parquet',
-             out_path=None, **sections):
+def make_job(tmp, input_path, endpoint, *, columns=('question',), key=None, include=(), out_format='parquet', out_path=None, **sections):
     run_dir = os.path.join(tmp, 'runs', 'r1')
     job = {
-        'name': 'test-job', 'task': 'generate',
+        'name': 'test-job',
+        'task': 'generate',
         'input': {'format': 'json', 'path': input_path, 'options': {}, **({'key': key} if key else {})},
         'prompt': {'api': 'chat', 'user': '{{ question }}'},
-        'model': 'fake-model', 'sampling': {'max_tokens': 16}, 'response': {'format': 'text'},
+        'model': 'fake-model',
+        'sampling': {'max_tokens': 16},
+        'response': {'format': 'text'},
         'engine': {'endpoint': endpoint, 'startup_timeout': 20000, 'concurrency': 'auto'},
-        'output': {'format': out_format, 'path': out_path or os.path.join(tmp, 'out'), 'mode': 'error',
-                   'include': list(include), 'include_request': False, 'partition_by': [], 'files': 'auto'},
+        'output': {
+            'format': out_format,
+            'path': out_path or os.path.join(tmp, 'out'),
+            'mode': 'error',
+            'include': list(include),
+            'include_request': False,
+            'partition_by': [],
+            'files': 'auto',
+        },
         'spark': {'master': 'local[2]', 'partitions': 'auto', 'conf': {}, 'hive': False},
-        'resume': {}, 'limits': {'max_failed_fraction': 0.5, 'min_rows_for_budget': 1},
-        'run': {'id': 'test-job-20250101000000-abcd', 'dir': run_dir, 'root': os.path.dirname(run_dir),
-                'columns': list(columns), 'endpoint': endpoint, 'engine_kind': 'llama-server',
-                'fresh': True, 'retry_errors': False, 'fingerprint': 'f'},
+        'resume': {},
+        'limits': {'max_failed_fraction': 0.5, 'min_rows_for_budget': 1},
+        'run': {
+            'id': 'test-job-20250101000000-abcd',
+            'dir': run_dir,
+            'root': os.path.dirname(run_dir),
+            'columns': list(columns),
+            'endpoint': endpoint,
+            'engine_kind': 'llama-server',
+            'fresh': True,
+            'retry_errors': False,
+            'fingerprint': 'f',
+        },
     }
     for name, value in sections.items():
         job[name].update(value)
@@ -127,8 +152,8 @@ def write_jsonl(path, rows):
     return path
 
 
-BIG = 12345678901234567890   # above 2^63: Spark infers decimal(20,0)
-B53 = 9007199254740993        # 2^53 + 1: a long that JavaScript would round
+BIG = 12345678901234567890  # above 2^63: Spark infers decimal(20,0)
+B53 = 9007199254740993  # 2^53 + 1: a long that JavaScript would round
 
 
 def nasty_rows():
@@ -140,7 +165,7 @@ def nasty_rows():
         {'question': weird, 'n': B53, 'big': BIG, 'note': 'same'},
         {'question': None, 'n': None, 'big': None, 'note': None},
         {'question': 'x' * 20_000 + '\t\n', 'n': -1, 'big': 1, 'note': 'long'},
-        {'question': '\\N', 'n': 0, 'big': 0, 'note': '\\N is Hive\'s null marker'},
+        {'question': '\\N', 'n': 0, 'big': 0, 'note': "\\N is Hive's null marker"},
         {'question': '', 'n': 2, 'big': 2, 'note': 'empty'},
     ]
     rows += [{'question': f'q{i}', 'n': i, 'big': BIG - i, 'note': f'row {i}'} for i in range(40)]

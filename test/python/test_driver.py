@@ -1,4 +1,5 @@
 """The driver end to end on a real local Spark (one shared session) with the FAKE worker."""
+
 import collections
 import json
 import os
@@ -8,9 +9,7 @@ import tempfile
 import time
 import unittest
 
-from helpers import (B53, BIG, HealthServer, make_job, nasty_rows, spark_session, use_fake_worker, worker_rows,
-                     write_jsonl)
-
+from helpers import B53, BIG, HealthServer, make_job, nasty_rows, spark_session, use_fake_worker, worker_rows, write_jsonl
 from sparkinfer import run_job
 from sparkinfer.errors import InputError, RuntimeFailure, SpecError
 
@@ -56,23 +55,40 @@ class NastyInputTests(DriverTestCase):
         self.assertEqual(worker_rows(self.worker_log), (4, len(rows)))
         with open(os.path.join(job['run']['dir'], 'logs', 'driver.log'), encoding='utf-8') as f:
             plan = f.read().split('inference plan:')[1]
-        above = plan[:plan.index('ScriptTransformation')]  # a tree string prints parents first
+        above = plan[: plan.index('ScriptTransformation')]  # a tree string prints parents first
         self.assertNotIn('Exchange', above)  # no shuffle after the TRANSFORM
-        self.assertIn('Exchange RoundRobinPartitioning(4)', plan[plan.index('ScriptTransformation'):])
+        self.assertIn('Exchange RoundRobinPartitioning(4)', plan[plan.index('ScriptTransformation') :])
 
         out = self.spark.read.parquet(job['output']['path'])
-        self.assertEqual(out.columns, ['_key', 'big', 'n', 'note', 'text', 'reasoning', 'json', 'finish_reason',
-                                       'prompt_tokens', 'completion_tokens', 'latency_ms', 'attempts', 'error_code',
-                                       'error_message', 'model', 'run_id'])
+        self.assertEqual(
+            out.columns,
+            [
+                '_key',
+                'big',
+                'n',
+                'note',
+                'text',
+                'reasoning',
+                'json',
+                'finish_reason',
+                'prompt_tokens',
+                'completion_tokens',
+                'latency_ms',
+                'attempts',
+                'error_code',
+                'error_message',
+                'model',
+                'run_id',
+            ],
+        )
         got = out.collect()
         keys = [r['_key'] for r in got]
         self.assertEqual(len(set(keys)), len(rows))
         # the referenced column crossed the pipe exactly (the fake echoes it), carried ones came back exactly
         expected = collections.Counter(
-            (json.dumps({'question': r['question']}, sort_keys=True, ensure_ascii=False), r['n'], r['big'], r['note'])
-            for r in rows)
-        actual = collections.Counter(
-            (r['text'], r['n'], None if r['big'] is None else int(r['big']), r['note']) for r in got)
+            (json.dumps({'question': r['question']}, sort_keys=True, ensure_ascii=False), r['n'], r['big'], r['note']) for r in rows
+        )
+        actual = collections.Counter((r['text'], r['n'], None if r['big'] is None else int(r['big']), r['note']) for r in got)
         self.assertEqual(actual, expected)
         self.assertIn(B53, [r['n'] for r in got])
         self.assertIn(BIG, [int(r['big']) for r in got if r['big'] is not None])
@@ -125,8 +141,12 @@ class FormatTests(DriverTestCase):
         self.assertEqual((summary['rows_in'], summary['rows_ok'], summary['rows_failed']), (6, 5, 1), fmt)
         self.assertEqual(summary['errors_by_code'], {'E_HTTP_4XX': 1})
         failed_dir = summary['failed_rows_path']
-        lines = [json.loads(l) for f in os.listdir(failed_dir) if f.endswith('.json')
-                 for l in open(os.path.join(failed_dir, f), encoding='utf-8')]
+        lines = [
+            json.loads(line)
+            for f in os.listdir(failed_dir)
+            if f.endswith('.json')
+            for line in open(os.path.join(failed_dir, f), encoding='utf-8')
+        ]
         self.assertEqual(lines, [{'key': 3, 'error_code': 'E_HTTP_4XX', 'error_message': 'rejected: bad row'}])
         return job, summary
 
@@ -137,8 +157,7 @@ class FormatTests(DriverTestCase):
 
     def test_csv_roundtrips_quotes_and_newlines(self):
         job, summary = self.run_format('csv')
-        self.assertEqual(summary['prompt_tokens'], sum(len(json.dumps({'fail': r['fail'], 'question': r['question']}))
-                                                       for r in self.ROWS))
+        self.assertEqual(summary['prompt_tokens'], sum(len(json.dumps({'fail': r['fail'], 'question': r['question']})) for r in self.ROWS))
 
     def test_orc_and_table(self):
         self.run_format('orc')
@@ -186,19 +205,28 @@ class FailFastTests(DriverTestCase):
 
     def test_missing_column(self):
         job = self.job([{'id': 1, 'question': 'q'}], columns=('questoin',))
-        self.assert_fails(job, InputError, r'^input has no column "questoin" \(referenced by the prompt\); '
-                                           r'available columns: id, question \(did you mean "question"\?\)$')
+        self.assert_fails(
+            job,
+            InputError,
+            r'^input has no column "questoin" \(referenced by the prompt\); '
+            r'available columns: id, question \(did you mean "question"\?\)$',
+        )
 
     def test_missing_include_and_key(self):
-        self.assert_fails(self.job([{'id': 1, 'question': 'q'}], include=['lang']), InputError,
-                          r'no column "lang" \(referenced by output.include\)')
-        self.assert_fails(self.job([{'id': 1, 'question': 'q'}], key='ID'), InputError,
-                          r'no column "ID" \(referenced by input.key\).*did you mean "id"')
+        self.assert_fails(
+            self.job([{'id': 1, 'question': 'q'}], include=['lang']), InputError, r'no column "lang" \(referenced by output.include\)'
+        )
+        self.assert_fails(
+            self.job([{'id': 1, 'question': 'q'}], key='ID'), InputError, r'no column "ID" \(referenced by input.key\).*did you mean "id"'
+        )
 
     def test_duplicate_and_null_keys(self):
         rows = [{'id': i, 'question': 'q'} for i in (1, 1, 1, 2, 2, 3)]
-        self.assert_fails(self.job(rows, key='id'), InputError,
-                          r'input.key "id" is not unique: "1" \(3 rows\), "2" \(2 rows\); a key must identify one row')
+        self.assert_fails(
+            self.job(rows, key='id'),
+            InputError,
+            r'input.key "id" is not unique: "1" \(3 rows\), "2" \(2 rows\); a key must identify one row',
+        )
         rows = [{'id': 1, 'question': 'q'}, {'id': None, 'question': 'q'}, {'question': 'q'}]
         self.assert_fails(self.job(rows, key='id'), InputError, r'input.key "id" is null in 2 rows')
 
@@ -208,13 +236,20 @@ class FailFastTests(DriverTestCase):
         self.assert_fails(job, InputError, r'output .*/out exists; set output.mode to overwrite or append')
 
     def test_collisions_and_formats(self):
-        self.assert_fails(self.job([{'question': 'q', 'text': 't'}], include=['text']), InputError,
-                          r'output.include "text" collides with a result column')
+        self.assert_fails(
+            self.job([{'question': 'q', 'text': 't'}], include=['text']), InputError, r'output.include "text" collides with a result column'
+        )
         self.assert_fails(self.job([{'question': 'q', '_key': 'k'}]), InputError, r'input has a column "_key"')
-        self.assert_fails(self.job([{'question': 'q', 'tags': ['a']}], include=['tags'], out_format='csv'), InputError,
-                          r'output.format csv cannot hold column "tags" \(array<string>\)')
-        self.assert_fails(self.job([{'question': 'q'}], output={'partition_by': ['nope']}), SpecError,
-                          r'output.partition_by "nope" is not an output column')
+        self.assert_fails(
+            self.job([{'question': 'q', 'tags': ['a']}], include=['tags'], out_format='csv'),
+            InputError,
+            r'output.format csv cannot hold column "tags" \(array<string>\)',
+        )
+        self.assert_fails(
+            self.job([{'question': 'q'}], output={'partition_by': ['nope']}),
+            SpecError,
+            r'output.partition_by "nope" is not an output column',
+        )
 
     def test_malformed_and_missing_input(self):
         path = write_jsonl(os.path.join(self.tmp, 'bad.jsonl'), ['{"question": "ok"}', '{"question": '])
@@ -243,8 +278,11 @@ class RuntimeFailureTests(DriverTestCase):
             job['run']['endpoint'] = server.endpoint
             job['engine']['startup_timeout'] = 1500
             start = time.monotonic()
-            with self.assertRaisesRegex(RuntimeFailure, rf'engine at {server.endpoint[:-3]}/health was not healthy '
-                                                        r'within 1.5s \(engine.startup_timeout\): HTTP 503'):
+            with self.assertRaisesRegex(
+                RuntimeFailure,
+                rf'engine at {server.endpoint[:-3]}/health was not healthy '
+                r'within 1.5s \(engine.startup_timeout\): HTTP 503',
+            ):
                 run_job(job, spark=self.spark)
             self.assertGreaterEqual(time.monotonic() - start, 1.5)
             self.assertEqual(worker_rows(self.worker_log), (0, 0))
@@ -262,11 +300,13 @@ class RuntimeFailureTests(DriverTestCase):
         self.assertEqual(self.read_json(job['run']['dir'], 'driver_summary.json')['status'], 'failed')
 
     def test_failure_budget(self):
-        job = self.fails('echo', r'3 of 10 rows failed, more than limits.max_failed_fraction \(0.2\)',
-                         limits={'max_failed_fraction': 0.2, 'min_rows_for_budget': 5})
+        job = self.fails(
+            'echo',
+            r'3 of 10 rows failed, more than limits.max_failed_fraction \(0.2\)',
+            limits={'max_failed_fraction': 0.2, 'min_rows_for_budget': 5},
+        )
         summary = self.read_json(job['run']['dir'], 'driver_summary.json')
-        self.assertEqual((summary['status'], summary['rows_failed'], summary['errors_by_code']),
-                         ('failed', 3, {'E_HTTP_4XX': 3}))
+        self.assertEqual((summary['status'], summary['rows_failed'], summary['errors_by_code']), ('failed', 3, {'E_HTTP_4XX': 3}))
 
 
 if __name__ == '__main__':
@@ -275,18 +315,23 @@ if __name__ == '__main__':
 
 class InferApiTests(DriverTestCase):
     def test_infer_is_lazy_and_runs_the_shipped_worker_with_the_constant_command(self):
-        from pyspark import SparkFiles
-
         from helpers import FAKE_WORKER_JS, NODE
+        from pyspark import SparkFiles
         from sparkinfer import infer
+
         use_fake_worker(None)  # the real USING string: "${SPARKINFER_NODE:-node}" <worker> <job>
         df = self.spark.createDataFrame([(B53 + i, f'q{i}\t"{i}"') for i in range(7)], 'id long, question string')
         # A dict in the job-file form: the bundled CLI validates it and works out the columns the
         # prompt reads; infer() makes up a run id.
-        job = {'name': 'test-job', 'input': {'format': 'json', 'path': '/unused', 'key': 'id'},
-               'prompt': {'user': '{{ question }} ({{ id }})'}, 'model': 'fake-model', 'sampling': {'max_tokens': 16},
-               'engine': {'endpoint': self.engine.endpoint, 'startup_timeout': '20s'},
-               'output': {'path': os.path.join(self.tmp, 'out'), 'include': ['question']}}
+        job = {
+            'name': 'test-job',
+            'input': {'format': 'json', 'path': '/unused', 'key': 'id'},
+            'prompt': {'user': '{{ question }} ({{ id }})'},
+            'model': 'fake-model',
+            'sampling': {'max_tokens': 16},
+            'engine': {'endpoint': self.engine.endpoint, 'startup_timeout': '20s'},
+            'output': {'path': os.path.join(self.tmp, 'out'), 'include': ['question']},
+        }
         out = infer(df, job, worker_path=FAKE_WORKER_JS, run_dir=os.path.join(self.tmp, 'run'), partitions=3)
         self.assertEqual(out.columns[:3], ['id', 'question', 'text'])
         shipped = os.listdir(SparkFiles.getRootDirectory())
@@ -307,14 +352,24 @@ class InferApiTests(DriverTestCase):
         df = self.spark.createDataFrame([(1, 'a'), (1, 'b')], 'id long, question string')
         job = make_job(self.tmp, '/unused', self.engine.endpoint, key='id')
         from sparkinfer import infer
+
         with self.assertRaisesRegex(InputError, r'input.key "id" is not unique: "1" \(2 rows\)'):
             infer(df, job, worker_path=__file__)
 
     def test_infer_validates_a_dict_with_the_cli_rules(self):
         from sparkinfer import infer
-        job = {'name': 'test-job', 'input': {'format': 'json', 'path': '/unused'}, 'prompt': {'user': '{{ question }}'},
-               'model': 'm', 'engine': {'endpoint': self.engine.endpoint, 'concurrency': 'fast'}, 'output': {'path': '/o'}}
-        with self.assertRaisesRegex(SpecError, r'^engine.concurrency: expected a whole number from 1 and up or "auto", got "fast" \(string\)$'):
+
+        job = {
+            'name': 'test-job',
+            'input': {'format': 'json', 'path': '/unused'},
+            'prompt': {'user': '{{ question }}'},
+            'model': 'm',
+            'engine': {'endpoint': self.engine.endpoint, 'concurrency': 'fast'},
+            'output': {'path': '/o'},
+        }
+        with self.assertRaisesRegex(
+            SpecError, r'^engine.concurrency: expected a whole number from 1 and up or "auto", got "fast" \(string\)$'
+        ):
             infer(None, job)
 
 
@@ -323,6 +378,7 @@ class SqlRecipeTests(DriverTestCase):
         import re
 
         from helpers import FAKE_WORKER_JS, REPO
+
         with open(os.path.join(REPO, 'docs', 'sql-recipe.md'), encoding='utf-8') as f:
             sql = re.search(r'```sql\n(.*?)```', f.read(), re.S).group(1)
         job_path = os.path.join(self.tmp, 'job.json')
@@ -332,8 +388,7 @@ class SqlRecipeTests(DriverTestCase):
         shutil.copy(FAKE_WORKER_JS, worker)
         sql = sql.replace('/path/to/run/job.json', job_path).replace('/path/to/sparkinfer-worker.mjs', worker)
         questions = [(B53 + i, f'q{i} \u2028 \t "x" \\ {"😀" * i}', 'en' if i % 2 else None) for i in range(9)]
-        self.spark.createDataFrame(questions, 'id long, question string, lang string') \
-            .createOrReplaceTempView('questions')
+        self.spark.createDataFrame(questions, 'id long, question string, lang string').createOrReplaceTempView('questions')
         self.spark.sql('DROP TABLE IF EXISTS answers')
         for statement in [s for s in sql.split(';\n') if s.strip()]:
             self.spark.sql(statement)

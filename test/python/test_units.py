@@ -1,12 +1,11 @@
 """Driver pieces that need no Spark: job loading, names, SQL text, messages, the engine wait."""
-import json
+
 import os
 import tempfile
 import unittest
 
 import helpers  # noqa: F401  (puts python/ on sys.path)
 from helpers import HealthServer, closed_port_endpoint
-
 from sparkinfer.columns import output_names, quote, sql_string
 from sparkinfer.contract import CONTRACT
 from sparkinfer.engine import driver_can_reach, wait_for_engine
@@ -19,8 +18,12 @@ from sparkinfer.watch import budget_exceeded
 
 
 def minimal_job(**over):
-    job = {'name': 'j', 'input': {'format': 'json', 'path': '/in'}, 'engine': {'endpoint': 'http://127.0.0.1:1/v1'},
-           'output': {'path': '/out'}}
+    job = {
+        'name': 'j',
+        'input': {'format': 'json', 'path': '/in'},
+        'engine': {'endpoint': 'http://127.0.0.1:1/v1'},
+        'output': {'path': '/out'},
+    }
     job.update(over)
     return job
 
@@ -102,11 +105,31 @@ class JobTests(unittest.TestCase):
             health_url('ftp://h/v1')
 
     def test_output_names_in_order(self):
-        job = load_job(minimal_job(input={'format': 'json', 'path': '/in', 'key': 'id'},
-                                   output={'path': '/o', 'include': ['id', 'q'], 'include_request': True}))
-        self.assertEqual(output_names(job), [
-            'id', 'q', 'text', 'reasoning', 'json', 'finish_reason', 'prompt_tokens', 'completion_tokens',
-            'latency_ms', 'attempts', 'error_code', 'error_message', 'model', 'run_id', 'request'])
+        job = load_job(
+            minimal_job(
+                input={'format': 'json', 'path': '/in', 'key': 'id'}, output={'path': '/o', 'include': ['id', 'q'], 'include_request': True}
+            )
+        )
+        self.assertEqual(
+            output_names(job),
+            [
+                'id',
+                'q',
+                'text',
+                'reasoning',
+                'json',
+                'finish_reason',
+                'prompt_tokens',
+                'completion_tokens',
+                'latency_ms',
+                'attempts',
+                'error_code',
+                'error_message',
+                'model',
+                'run_id',
+                'request',
+            ],
+        )
         embed = load_job(minimal_job(task='embed'))
         self.assertIn('embedding', output_names(embed))
 
@@ -116,7 +139,7 @@ class SqlTextTests(unittest.TestCase):
         self.assertEqual(quote('a`b.c'), '`a``b.c`')
 
     def test_sql_string_escapes(self):
-        self.assertEqual(sql_string("it's \\ \"x\""), "'it\\'s \\\\ \"x\"'")
+        self.assertEqual(sql_string('it\'s \\ "x"'), "'it\\'s \\\\ \"x\"'")
 
     def test_worker_command_is_constant(self):
         saved = os.environ.pop('SPARKINFER_WORKER_CMD', None)
@@ -136,22 +159,26 @@ class SqlTextTests(unittest.TestCase):
 
 class PartitionTests(unittest.TestCase):
     def test_auto_partitions(self):
-        self.assertEqual(auto_partitions(1_000_000, 8), 500)   # ~2000 rows per task
-        self.assertEqual(auto_partitions(1000, 8), 16)         # 2 per slot
-        self.assertEqual(auto_partitions(5, 8), 5)             # never more tasks than rows
+        self.assertEqual(auto_partitions(1_000_000, 8), 500)  # ~2000 rows per task
+        self.assertEqual(auto_partitions(1000, 8), 16)  # 2 per slot
+        self.assertEqual(auto_partitions(5, 8), 5)  # never more tasks than rows
         self.assertEqual(auto_partitions(0, 8), 1)
 
 
 class MessageTests(unittest.TestCase):
     def test_worker_death(self):
-        e = Exception('An error occurred while calling o1.save.\n: org.apache.spark.SparkException: Job aborted.\n'
-                      'Caused by: org.apache.spark.SparkException: Subprocess exited with status 3. Error: '
-                      'engine outage after 600s\n.\n\tat org.apache.spark.X(X.scala:1)')
+        e = Exception(
+            'An error occurred while calling o1.save.\n: org.apache.spark.SparkException: Job aborted.\n'
+            'Caused by: org.apache.spark.SparkException: Subprocess exited with status 3. Error: '
+            'engine outage after 600s\n.\n\tat org.apache.spark.X(X.scala:1)'
+        )
         self.assertEqual(short_message(e), 'the worker exited with status 3: engine outage after 600s')
 
     def test_raise_error_message(self):
-        e = Exception(': org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] sparkinfer: the worker '
-                      'wrote a result line without a key SQLSTATE: P0001\n\tat x')
+        e = Exception(
+            ': org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] sparkinfer: the worker '
+            'wrote a result line without a key SQLSTATE: P0001\n\tat x'
+        )
         self.assertEqual(short_message(e), 'sparkinfer: the worker wrote a result line without a key')
 
     def test_plain_exception(self):
@@ -160,21 +187,33 @@ class MessageTests(unittest.TestCase):
 
     def test_object_store_messages(self):
         # The S3A exception texts the storage e2e test met (test/e2e/storage-s3.test.ts).
-        denied = Exception(': java.nio.file.AccessDeniedException: s3a://data/out/x: getFileStatus on s3a://data/out/x: '
-                           'software.amazon.awssdk.services.s3.model.S3Exception: null (Service: S3, Status Code: 403, '
-                           'Request ID: UX):null\n\tat org.apache.hadoop.fs.s3a.S3AUtils.translateException(S3AUtils.java:1)')
+        denied = Exception(
+            ': java.nio.file.AccessDeniedException: s3a://data/out/x: getFileStatus on s3a://data/out/x: '
+            'software.amazon.awssdk.services.s3.model.S3Exception: null (Service: S3, Status Code: 403, '
+            'Request ID: UX):null\n\tat org.apache.hadoop.fs.s3a.S3AUtils.translateException(S3AUtils.java:1)'
+        )
         self.assertTrue(short_message(denied).startswith('s3a://data/out/x: access refused (HTTP 403): check the credentials'))
-        nobucket = Exception(": org.apache.hadoop.fs.s3a.UnknownStoreException: `s3a://no-such-bucket/out/x': "
-                             'getFileStatus on s3a://no-such-bucket/out/x: NoSuchBucket\n\tat x')
+        nobucket = Exception(
+            ": org.apache.hadoop.fs.s3a.UnknownStoreException: `s3a://no-such-bucket/out/x': "
+            'getFileStatus on s3a://no-such-bucket/out/x: NoSuchBucket\n\tat x'
+        )
         self.assertTrue(short_message(nobucket).startswith('s3a://no-such-bucket/out/x: the bucket does not exist'))
-        refused = Exception(': org.apache.hadoop.net.ConnectTimeoutException: s3a://data/in/q.jsonl: getFileStatus on '
-                            's3a://data/in/q.jsonl: software.amazon.awssdk.core.exception.SdkClientException: Unable to '
-                            'execute HTTP request: Connect to 127.0.0.1:9 [/127.0.0.1] failed: Connection refused: '
-                            'Connection refused\n\tat x')
-        self.assertEqual(short_message(refused), 's3a://data/in/q.jsonl: cannot reach the S3 endpoint at 127.0.0.1:9 '
-                         '(Connection refused): check storage.endpoint (fs.s3a.endpoint) and the network')
-        self.assertEqual(short_message(Exception(': java.io.IOException: s3a://b/k: Input/output error\n\tat x')),
-                         's3a://b/k: Input/output error', 'other failures keep their own text')
+        refused = Exception(
+            ': org.apache.hadoop.net.ConnectTimeoutException: s3a://data/in/q.jsonl: getFileStatus on '
+            's3a://data/in/q.jsonl: software.amazon.awssdk.core.exception.SdkClientException: Unable to '
+            'execute HTTP request: Connect to 127.0.0.1:9 [/127.0.0.1] failed: Connection refused: '
+            'Connection refused\n\tat x'
+        )
+        self.assertEqual(
+            short_message(refused),
+            's3a://data/in/q.jsonl: cannot reach the S3 endpoint at 127.0.0.1:9 '
+            '(Connection refused): check storage.endpoint (fs.s3a.endpoint) and the network',
+        )
+        self.assertEqual(
+            short_message(Exception(': java.io.IOException: s3a://b/k: Input/output error\n\tat x')),
+            's3a://b/k: Input/output error',
+            'other failures keep their own text',
+        )
 
     def test_data_problem(self):
         self.assertTrue(is_data_problem(Exception('[MALFORMED_RECORD_IN_PARSING] x SQLSTATE: 22023')))
@@ -197,10 +236,14 @@ class EngineWaitTests(unittest.TestCase):
         lines = []
         with self.assertRaises(RuntimeFailure) as cm:
             wait_for_engine(url, 12_000, log=lines.append, clock=t.clock, sleep=t.sleep)
-        self.assertEqual(cm.exception.message,
-                         f'engine at {url} was not healthy within 12s (engine.startup_timeout): connection refused')
-        self.assertEqual(lines, [f'waiting for engine at {url} (5s of 12s): connection refused',
-                                 f'waiting for engine at {url} (10s of 12s): connection refused'])
+        self.assertEqual(cm.exception.message, f'engine at {url} was not healthy within 12s (engine.startup_timeout): connection refused')
+        self.assertEqual(
+            lines,
+            [
+                f'waiting for engine at {url} (5s of 12s): connection refused',
+                f'waiting for engine at {url} (10s of 12s): connection refused',
+            ],
+        )
 
     def test_generic_server_without_health_is_reachable(self):
         server = HealthServer([404])

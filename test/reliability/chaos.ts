@@ -17,7 +17,6 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { startFaultProxy, type Fault } from '../helpers/fault-proxy.ts';
 import { newTag, TAG_ENV, taggedProcesses } from '../helpers/procs.ts';
@@ -109,7 +108,10 @@ export async function chaosSoak(o: ChaosOptions): Promise<ChaosReport> {
   const input = join(o.work, 'chaos.jsonl');
   const ids = writeQuestions(input, rows);
   // The simulator on a fixed port, so that a restart comes back where the proxy forwards.
-  const sim = await startSimProcess({ mode: 'sim', args: ['--slots', '64', '--base-step-ms', '4', '--per-seq-step-ms', '0.02', '--time-scale', '1'] });
+  const sim = await startSimProcess({
+    mode: 'sim',
+    args: ['--slots', '64', '--base-step-ms', '4', '--per-seq-step-ms', '0.02', '--time-scale', '1'],
+  });
   let engine = sim;
   const port = new URL(sim.origin).port;
   const random = seededRandom(20261205); // the same faults on every soak
@@ -121,11 +123,14 @@ export async function chaosSoak(o: ChaosOptions): Promise<ChaosReport> {
       attempted.add(r.body);
       return random() < faultRate ? KINDS[Math.floor(random() * KINDS.length)] : undefined;
     },
-    slowMs: 100, retryAfterS: 1,
+    slowMs: 100,
+    retryAfterS: 1,
   });
   const job = (name: string, out: string): string => {
     const path = join(o.work, `${name}.yaml`);
-    writeFileSync(path, `
+    writeFileSync(
+      path,
+      `
 name: ${name}
 input: { format: json, path: "${input}", key: id }
 prompt: { user: "{{ question }}" }
@@ -135,7 +140,8 @@ engine: { endpoint: "${proxy.endpoint}", kind: vllm, concurrency: auto, request_
 output: { format: json, path: "${out}" }
 spark: { master: "local[2,8]", partitions: ${partitions} }
 limits: { max_failed_fraction: 0.01 }
-`);
+`,
+    );
     return path;
   };
   const tag = newTag();
@@ -155,11 +161,24 @@ limits: { max_failed_fraction: 0.01 }
     const path = job('chaos', out);
     let pid = 0;
     const t0 = Date.now();
-    const a = runCli(['run', path, '--json'], { env, onStart: (p) => { pid = p; }, timeoutMs: 3_600_000 });
+    const a = runCli(['run', path, '--json'], {
+      env,
+      onStart: (p) => {
+        pid = p;
+      },
+      timeoutMs: 3_600_000,
+    });
     let aDone: CliResult | undefined;
-    void a.then((r) => { aDone = r; });
+    void a.then((r) => {
+      aDone = r;
+    });
     const reach = async (share: number): Promise<boolean> => {
-      await waitFor(`${Math.round(share * 100)}% of the rows in the ledger`, () => aDone !== undefined || ledgerLineCount(root) >= share * rows, 3_600_000, 200);
+      await waitFor(
+        `${Math.round(share * 100)}% of the rows in the ledger`,
+        () => aDone !== undefined || ledgerLineCount(root) >= share * rows,
+        3_600_000,
+        200,
+      );
       return aDone === undefined;
     };
     let killedWorkers = 0;
@@ -176,7 +195,10 @@ limits: { max_failed_fraction: 0.01 }
     let restarts = 0;
     if (await reach(0.55)) {
       await engine.stop();
-      engine = await startSimProcess({ mode: 'sim', args: ['--slots', '64', '--base-step-ms', '4', '--per-seq-step-ms', '0.02', '--time-scale', '1', '--port', port] });
+      engine = await startSimProcess({
+        mode: 'sim',
+        args: ['--slots', '64', '--base-step-ms', '4', '--per-seq-step-ms', '0.02', '--time-scale', '1', '--port', port],
+      });
       restarts++;
       log(`chaos: restarted the engine at ${ledgerLineCount(root)} ledger lines`);
     }
@@ -188,14 +210,15 @@ limits: { max_failed_fraction: 0.01 }
     }
     const ar = await a;
     const aWall = (Date.now() - t0) / 1000;
-    await waitFor('the killed run\'s processes to go', () => taggedProcesses(tag).length === 0, 30_000, 100).catch(() => {});
+    await waitFor("the killed run's processes to go", () => taggedProcesses(tag).length === 0, 30_000, 100).catch(() => {});
     const leftA = taggedProcesses(tag).length;
 
     // B: the rerun.
     const t1 = Date.now();
     const b = await runCli(['run', path, '--json'], { env, timeoutMs: 3_600_000 });
     const bWall = (Date.now() - t1) / 1000;
-    await delay(10_000); // "left behind" means: still there 10 s after the run ended
+    // "Left behind" means: still there 10 s after the run ended.
+    await waitFor("the rerun's processes to go", () => taggedProcesses(tag).length === 0, 10_000, 100).catch(() => {});
     const left = leftA + taggedProcesses(tag).length;
     const bs = b.code === 0 || b.code === 1 ? summaryOf(b) : {};
     const t = tally(readOutput(out), ids);
@@ -203,14 +226,27 @@ limits: { max_failed_fraction: 0.01 }
     const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
     const posts = proxy.posts() - posts0;
     return {
-      rows, partitions, fault_rate: faultRate,
+      rows,
+      partitions,
+      fault_rate: faultRate,
       exactly_once: t.lost === 0 && t.duplicates === 0 && t.foreign === 0 && t.ok === rows,
-      duplicates: t.duplicates, lost: t.lost, rows_failed: rows - t.ok,
-      rows_from_ledger: Number(bs['rows_from_ledger'] ?? 0), rows_inferred: Number(bs['rows_inferred'] ?? 0),
-      requests_sent: posts, requests_per_row: Math.round((posts / rows) * 1000) / 1000,
+      duplicates: t.duplicates,
+      lost: t.lost,
+      rows_failed: rows - t.ok,
+      rows_from_ledger: Number(bs.rows_from_ledger ?? 0),
+      rows_inferred: Number(bs.rows_inferred ?? 0),
+      requests_sent: posts,
+      requests_per_row: Math.round((posts / rows) * 1000) / 1000,
       faults_injected: Object.fromEntries(Object.entries(proxy.injected()).filter(([, n]) => n > 0)),
-      workers_killed: killedWorkers, engine_restarts: restarts, run_killed_at_ledger_lines: killedAt,
-      peak_rss_mb: { cli: mb(memory.peaks.cli), driver_python: mb(memory.peaks.driver_python), driver_jvm: mb(memory.peaks.driver_jvm), worker: mb(memory.peaks.worker) },
+      workers_killed: killedWorkers,
+      engine_restarts: restarts,
+      run_killed_at_ledger_lines: killedAt,
+      peak_rss_mb: {
+        cli: mb(memory.peaks.cli),
+        driver_python: mb(memory.peaks.driver_python),
+        driver_jvm: mb(memory.peaks.driver_jvm),
+        worker: mb(memory.peaks.worker),
+      },
       wall_s: { fault_free: fWall, chaos_run: aWall, rerun: bWall, chaos_total: Math.round((aWall + bWall) * 10) / 10 },
       wall_vs_fault_free: Math.round(((aWall + bWall) / fWall) * 1000) / 1000,
       processes_left: left,
@@ -250,7 +286,9 @@ export async function resumeMemory(o: { rows: number; work: string; log?: (line:
   const out = join(o.work, 'out-big');
   const root = `${out}.sparkinfer`;
   const path = join(o.work, 'big.yaml');
-  writeFileSync(path, `
+  writeFileSync(
+    path,
+    `
 name: big
 input: { format: json, path: "${input}", key: id }
 prompt: { user: "{{ question }}" }
@@ -259,7 +297,8 @@ sampling: { max_tokens: 8 }
 engine: { endpoint: "${fake.endpoint}", kind: openai, concurrency: 64 }
 output: { format: json, path: "${out}" }
 spark: { master: "local[2,4]", partitions: ${Math.max(4, Math.round(o.rows / 25_000))} }
-`);
+`,
+  );
   const tagA = newTag();
   const tagB = newTag();
   const memA = watchMemory(tagA);
@@ -267,16 +306,24 @@ spark: { master: "local[2,4]", partitions: ${Math.max(4, Math.round(o.rows / 25_
   try {
     let pid = 0;
     const t0 = Date.now();
-    const a = runCli(['run', path, '--json'], { env: { [TAG_ENV]: tagA }, onStart: (p) => { pid = p; }, timeoutMs: 3_600_000 });
+    const a = runCli(['run', path, '--json'], {
+      env: { [TAG_ENV]: tagA },
+      onStart: (p) => {
+        pid = p;
+      },
+      timeoutMs: 3_600_000,
+    });
     let aDone = false;
-    void a.then(() => { aDone = true; });
+    void a.then(() => {
+      aDone = true;
+    });
     await waitFor('90% of the rows in the ledger', () => aDone || ledgerLineCount(root) >= 0.9 * o.rows, 3_600_000, 500);
     const ledgerRows = ledgerLineCount(root);
     process.kill(-pid, 'SIGKILL');
     await a;
     const aWall = (Date.now() - t0) / 1000;
     log(`resume-memory: killed the first run at ${ledgerRows} ledger lines after ${aWall.toFixed(0)} s`);
-    await waitFor('the killed run\'s processes to go', () => taggedProcesses(tagA).length === 0, 30_000, 100).catch(() => {});
+    await waitFor("the killed run's processes to go", () => taggedProcesses(tagA).length === 0, 30_000, 100).catch(() => {});
     const t1 = Date.now();
     const b = await runCli(['run', path, '--json'], { env: { [TAG_ENV]: tagB }, timeoutMs: 3_600_000 });
     const bWall = (Date.now() - t1) / 1000;
@@ -284,8 +331,10 @@ spark: { master: "local[2,4]", partitions: ${Math.max(4, Math.round(o.rows / 25_
     const t = tally(readOutput(out), ids);
     const mb = (kb: number): number => Math.round(kb / 102.4) / 10;
     return {
-      rows: o.rows, ledger_rows: ledgerRows,
-      rows_from_ledger: Number(s['rows_from_ledger'] ?? 0), rows_inferred: Number(s['rows_inferred'] ?? 0),
+      rows: o.rows,
+      ledger_rows: ledgerRows,
+      rows_from_ledger: Number(s.rows_from_ledger ?? 0),
+      rows_inferred: Number(s.rows_inferred ?? 0),
       exactly_once: b.code === 0 && t.lost === 0 && t.duplicates === 0 && t.ok === o.rows,
       first_run_peak_rss_mb: { driver_python: mb(memA.peaks.driver_python), driver_jvm: mb(memA.peaks.driver_jvm) },
       resume_peak_rss_mb: { driver_python: mb(memB.peaks.driver_python), driver_jvm: mb(memB.peaks.driver_jvm) },

@@ -52,7 +52,9 @@ function writeJob(name: string, runsDir: string, out: string, master = 'local[2,
   const input = join(work, `${name}.jsonl`);
   const ids = writeQuestions(input, ROWS);
   const path = join(work, `${name}.yaml`);
-  writeFileSync(path, `
+  writeFileSync(
+    path,
+    `
 name: ${name}
 input: { format: json, path: "${input}", key: id }
 prompt: { user: "{{ question }}" }
@@ -62,7 +64,8 @@ engine: { endpoint: "${engine.endpoint}", kind: llama-server, concurrency: 2, re
 output: { format: json, path: "${out}", include_request: true }
 resume: { dir: "${runsDir}" }
 spark: { master: "${master}", partitions: 2 }
-`);
+`,
+  );
   return { path, ids };
 }
 
@@ -71,7 +74,7 @@ function ledgerKeys(runsDir: string): Set<string> {
   const keys = new Set<string>();
   for (const dir of runDirs(runsDir)) {
     const ledger = join(dir, 'ledger');
-    for (const f of readdirSync(ledger)) for (const r of parseLedgerText(readFileSync(join(ledger, f), 'utf8'))) keys.add(String(r['k']));
+    for (const f of readdirSync(ledger)) for (const r of parseLedgerText(readFileSync(join(ledger, f), 'utf8'))) keys.add(String(r.k));
   }
   return keys;
 }
@@ -83,7 +86,7 @@ function resumed(r: CliResult, ids: number[], out: string): { fromLedger: number
   assert.equal(t.duplicates, 0);
   assert.equal(t.ok, ids.length);
   const s = summaryOf(r);
-  return { fromLedger: s['rows_from_ledger'] as number, inferred: s['rows_inferred'] as number };
+  return { fromLedger: s.rows_from_ledger as number, inferred: s.rows_inferred as number };
 }
 
 before(async () => {
@@ -102,7 +105,9 @@ after(async () => {
   printTable('reliability: disk faults', table);
 });
 
-test('the run directory fills up mid-run: exit 1 naming the ledger and ENOSPC; complete lines kept; after freeing space the rerun resumes, every key once', { timeout: 600_000 }, async () => {
+test('the run directory fills up mid-run: exit 1 naming the ledger and ENOSPC; complete lines kept; after freeing space the rerun resumes, every key once', {
+  timeout: 600_000,
+}, async () => {
   const t0 = Date.now();
   const runsDir = join(mountTmpfs('runs-fs', '4m'), 'runs');
   const out = join(work, 'out-runs-full');
@@ -113,7 +118,7 @@ test('the run directory fills up mid-run: exit 1 naming the ledger and ENOSPC; c
   const filler = fill(join(runsDir, '..'));
   const r1 = await first;
   assert.equal(r1.code, 1, r1.stderr.slice(-3000));
-  const msg = String(summaryOf(r1)['message']);
+  const msg = String(summaryOf(r1).message);
   // Usually the ledger (`cannot append to the ledger <file>: …`); the driver's own files when it writes first.
   assert.match(msg, new RegExp(`${runsDir}/\\S+: no space left on device \\(ENOSPC\\)`));
   assert.match(msg, /run the same command again: it resumes/);
@@ -123,11 +128,21 @@ test('the run directory fills up mid-run: exit 1 naming the ledger and ENOSPC; c
   const r2 = resumed(await runCli(['run', path, '--json'], { timeoutMs: 300_000 }), ids, out);
   assert.equal(r2.fromLedger, kept.size, 'every complete ledger line was reused');
   assert.equal(r2.fromLedger + r2.inferred, ROWS);
-  table.push(row('run directory full mid-run, then rerun', ROWS, tally(readOutput(out), ids), null,
-    `exit 1 (${msg.slice(0, 60)}…); rerun: ${r2.fromLedger} from ledger + ${r2.inferred} inferred`, (Date.now() - t0) / 1000));
+  table.push(
+    row(
+      'run directory full mid-run, then rerun',
+      ROWS,
+      tally(readOutput(out), ids),
+      null,
+      `exit 1 (${msg.slice(0, 60)}…); rerun: ${r2.fromLedger} from ledger + ${r2.inferred} inferred`,
+      (Date.now() - t0) / 1000,
+    ),
+  );
 });
 
-test('the output\'s filesystem is full: exit 1 naming the output and ENOSPC; after freeing space the rerun writes every key once from the ledger', { timeout: 600_000 }, async () => {
+test("the output's filesystem is full: exit 1 naming the output and ENOSPC; after freeing space the rerun writes every key once from the ledger", {
+  timeout: 600_000,
+}, async () => {
   const t0 = Date.now();
   const outFs = mountTmpfs('out-fs', '1m');
   const out = join(outFs, 'out');
@@ -137,11 +152,19 @@ test('the output\'s filesystem is full: exit 1 naming the output and ENOSPC; aft
   const filler = fill(outFs);
   const r1 = await runCli(['run', path, '--json'], { timeoutMs: 300_000 });
   assert.equal(r1.code, 1, r1.stderr.slice(-3000));
-  const msg = String(summaryOf(r1)['message']);
+  const msg = String(summaryOf(r1).message);
   assert.match(msg, new RegExp(`writing the output ${out} failed: no space left on device \\(ENOSPC\\); free space`));
   rmSync(filler);
   const r2 = resumed(await runCli(['run', path, '--json'], { timeoutMs: 300_000 }), ids, out);
   assert.equal(r2.fromLedger + r2.inferred, ROWS);
-  table.push(row('output filesystem full, then rerun', ROWS, tally(readOutput(out), ids), null,
-    `exit 1; rerun: ${r2.fromLedger} from ledger + ${r2.inferred} inferred`, (Date.now() - t0) / 1000));
+  table.push(
+    row(
+      'output filesystem full, then rerun',
+      ROWS,
+      tally(readOutput(out), ids),
+      null,
+      `exit 1; rerun: ${r2.fromLedger} from ledger + ${r2.inferred} inferred`,
+      (Date.now() - t0) / 1000,
+    ),
+  );
 });

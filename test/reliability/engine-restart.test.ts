@@ -25,5 +25,5 @@ test('engine SIGKILLed mid-run: restarted by the launcher, the job completes wit
   assert.equal(r.tally.lost, 0);
   assert.equal(r.tally.duplicates, 0);
   assert.equal(r.tally.ok, n, 'every row has error_code null');
-  assert.equal(r.summary['rows_ok'], n);
+  assert.equal(r.summary.rows_ok, n);
 });

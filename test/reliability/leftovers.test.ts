@@ -28,7 +28,9 @@ function writeJob(name: string): { path: string; out: string; ids: number[] } {
   const ids = writeQuestions(input, ROWS);
   const out = join(work, `out-${name}`);
   const path = join(work, `${name}.yaml`);
-  writeFileSync(path, `
+  writeFileSync(
+    path,
+    `
 name: ${name}
 input: { format: json, path: "${input}", key: id }
 prompt: { user: "{{ question }}" }
@@ -40,14 +42,25 @@ engine:
   startup_timeout: 60s
 output: { format: json, path: "${out}" }
 spark: { master: "local[2,2]", partitions: 2 }
-`);
+`,
+  );
   return { path, out, ids };
 }
 
 /** Starts a run, waits until it is inferring (ledger lines written), and returns what it started. */
-async function startAndWait(path: string, out: string, env: NodeJS.ProcessEnv): Promise<{ pid: number; done: Promise<CliResult>; procs: TaggedProcess[] }> {
+async function startAndWait(
+  path: string,
+  out: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ pid: number; done: Promise<CliResult>; procs: TaggedProcess[] }> {
   let pid = 0;
-  const done = runCli(['run', path, '--json'], { env, onStart: (p) => { pid = p; }, timeoutMs: 300_000 });
+  const done = runCli(['run', path, '--json'], {
+    env,
+    onStart: (p) => {
+      pid = p;
+    },
+    timeoutMs: 300_000,
+  });
   await waitFor('the first ledger lines', () => ledgerLineCount(`${out}.sparkinfer`) >= 4, 240_000, 50);
   return { pid, done, procs: taggedProcesses(String(env[TAG_ENV])) };
 }
@@ -65,18 +78,37 @@ for (const how of ['process group', 'CLI alone'] as const) {
     const names = kinds(run.procs);
     // What was running: the engine, Spark's JVM, the Python driver and the Node workers.
     for (const want of ['llama-server', 'java', 'python', 'node']) {
-      assert.ok(names.some((n) => n.startsWith(want)), `a ${want} process was running before the kill (saw ${names.join(', ')})`);
+      assert.ok(
+        names.some((n) => n.startsWith(want)),
+        `a ${want} process was running before the kill (saw ${names.join(', ')})`,
+      );
     }
     process.kill(how === 'CLI alone' ? run.pid : -run.pid, 'SIGKILL');
     const killedAt = Date.now();
     await run.done;
-    await waitFor(`no process of the run (left: ${kinds(taggedProcesses(tag)).join(', ')})`, () => taggedProcesses(tag).length === 0, 10_000, 100);
+    await waitFor(
+      `no process of the run (left: ${kinds(taggedProcesses(tag)).join(', ')})`,
+      () => taggedProcesses(tag).length === 0,
+      10_000,
+      100,
+    );
     const goneMs = Date.now() - killedAt;
-    table.push(row(`SIGKILL of the ${how}`, ROWS, undefined, null, `${run.procs.length} processes (${names.join(', ')}) gone ${goneMs} ms after the kill`, (Date.now() - t0) / 1000));
+    table.push(
+      row(
+        `SIGKILL of the ${how}`,
+        ROWS,
+        undefined,
+        null,
+        `${run.procs.length} processes (${names.join(', ')}) gone ${goneMs} ms after the kill`,
+        (Date.now() - t0) / 1000,
+      ),
+    );
   });
 }
 
-test('the layers off (fault hook): the killed run\'s engine lives on; the rerun stops it, says so, and writes every key once', { timeout: 400_000 }, async () => {
+test("the layers off (fault hook): the killed run's engine lives on; the rerun stops it, says so, and writes every key once", {
+  timeout: 400_000,
+}, async () => {
   const tag = newTag();
   const { path, out, ids } = writeJob('sweep');
   const t0 = Date.now();
@@ -89,17 +121,34 @@ test('the layers off (fault hook): the killed run\'s engine lives on; the rerun 
   await run.done;
   // The driver's own watch still takes Spark down; only the engine is left, as with a run that
   // lost its reaper too.
-  await waitFor('the killed run\'s Spark processes to go', () => taggedProcesses(tag).every((p) => p.comm.startsWith('llama-server')), 30_000, 100);
+  await waitFor(
+    "the killed run's Spark processes to go",
+    () => taggedProcesses(tag).every((p) => p.comm.startsWith('llama-server')),
+    30_000,
+    100,
+  );
   assert.ok(groupRunning(engine), 'the engine outlived its CLI with the layers off');
   const rerun = await runCli(['run', path, '--json'], { env: { [TAG_ENV]: tag }, timeoutMs: 300_000 });
   assert.equal(rerun.code, 0, rerun.stderr.slice(-3000));
-  assert.match(rerun.stderr, new RegExp(`sparkinfer: stopped engine llama-server \\(process group ${engine}\\), left running by the killed run sweep-`));
+  assert.match(
+    rerun.stderr,
+    new RegExp(`sparkinfer: stopped engine llama-server \\(process group ${engine}\\), left running by the killed run sweep-`),
+  );
   assert.equal(groupRunning(engine), false);
   const t = tally(readOutput(out), ids);
   assert.equal(t.lost, 0);
   assert.equal(t.duplicates, 0);
   const s = summaryOf(rerun);
-  assert.ok((s['rows_from_ledger'] as number) > 0, 'the rerun resumed from the killed run\'s ledger');
+  assert.ok((s.rows_from_ledger as number) > 0, "the rerun resumed from the killed run's ledger");
   await waitFor('no process of either run', () => taggedProcesses(tag).length === 0, 10_000, 100);
-  table.push(row('layers off, rerun sweeps the leftover engine', ROWS, t, null, `stopped pgid ${engine}; rerun: ${String(s['rows_from_ledger'])} from ledger + ${String(s['rows_inferred'])} inferred`, (Date.now() - t0) / 1000));
+  table.push(
+    row(
+      'layers off, rerun sweeps the leftover engine',
+      ROWS,
+      t,
+      null,
+      `stopped pgid ${engine}; rerun: ${String(s.rows_from_ledger)} from ledger + ${String(s.rows_inferred)} inferred`,
+      (Date.now() - t0) / 1000,
+    ),
+  );
 });

@@ -4,13 +4,12 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { parseLedgerText } from '../../src/worker/ledger.ts';
 
 /** `n` rows `{id, question}` whose rendered prompts all differ (the fault proxy tells rows apart by body). */
 export function writeQuestions(path: string, n: number): number[] {
   const ids = Array.from({ length: n }, (_, i) => i);
-  writeFileSync(path, ids.map((i) => JSON.stringify({ id: i, question: questionText(i) })).join('\n') + '\n');
+  writeFileSync(path, `${ids.map((i) => JSON.stringify({ id: i, question: questionText(i) })).join('\n')}\n`);
   return ids;
 }
 
@@ -29,8 +28,11 @@ export function idOfBody(body: string): number {
 export function readOutput(dir: string): Array<Record<string, unknown>> {
   if (!existsSync(join(dir, '_SUCCESS'))) return [];
   const rows: Array<Record<string, unknown>> = [];
-  for (const f of readdirSync(dir).filter((n) => n.startsWith('part-')).sort()) {
-    for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) if (line !== '') rows.push(JSON.parse(line) as Record<string, unknown>);
+  for (const f of readdirSync(dir)
+    .filter((n) => n.startsWith('part-'))
+    .sort()) {
+    for (const line of readFileSync(join(dir, f), 'utf8').split('\n'))
+      if (line !== '') rows.push(JSON.parse(line) as Record<string, unknown>);
   }
   return rows;
 }
@@ -59,21 +61,26 @@ export function tally(rows: Array<Record<string, unknown>>, ids: Array<number | 
   }
   let lost = 0;
   for (const k of want) if (!byKey.has(k)) lost++;
-  const ok = rows.filter((r) => r['error_code'] === null || r['error_code'] === undefined).length;
+  const ok = rows.filter((r) => r.error_code === null || r.error_code === undefined).length;
   return { rowsOut: rows.length, duplicates, lost, foreign, ok, byKey };
 }
 
 /** Run directories under a runs root, oldest first. */
 export function runDirs(root: string): string[] {
   if (!existsSync(root)) return [];
-  return readdirSync(root).filter((n) => existsSync(join(root, n, 'job.json')) || existsSync(join(root, n, 'ledger'))).sort().map((n) => join(root, n));
+  return readdirSync(root)
+    .filter((n) => existsSync(join(root, n, 'job.json')) || existsSync(join(root, n, 'ledger')))
+    .sort()
+    .map((n) => join(root, n));
 }
 
 /** Every parseable ledger line of a run (torn last lines skipped, as the driver does). */
 export function ledgerResults(runDir: string): Array<Record<string, unknown>> {
   const d = join(runDir, 'ledger');
   if (!existsSync(d)) return [];
-  return readdirSync(d).filter((n) => n.endsWith('.jsonl')).flatMap((n) => parseLedgerText(readFileSync(join(d, n), 'utf8')));
+  return readdirSync(d)
+    .filter((n) => n.endsWith('.jsonl'))
+    .flatMap((n) => parseLedgerText(readFileSync(join(d, n), 'utf8')));
 }
 
 /** Ledger lines, counted by newline (cheap; used while a run is going). */
@@ -86,25 +93,27 @@ export function ledgerLineCount(root: string): number {
       try {
         const t = readFileSync(join(d, f), 'utf8');
         for (let i = t.indexOf('\n'); i !== -1; i = t.indexOf('\n', i + 1)) n++;
-      } catch { /* rotated away */ }
+      } catch {
+        /* rotated away */
+      }
     }
   }
   return n;
 }
 
-export { waitFor } from '../helpers/wait.ts';
-
 /** Pids of a run's workers, from their stats files. */
 export function workerPids(runDir: string): number[] {
   const d = join(runDir, 'stats');
   if (!existsSync(d)) return [];
-  return readdirSync(d).filter((n) => n.endsWith('.json') && !n.startsWith('.')).flatMap((n) => {
-    try {
-      return [(JSON.parse(readFileSync(join(d, n), 'utf8')) as { pid: number }).pid];
-    } catch {
-      return [];
-    }
-  });
+  return readdirSync(d)
+    .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+    .flatMap((n) => {
+      try {
+        return [(JSON.parse(readFileSync(join(d, n), 'utf8')) as { pid: number }).pid];
+      } catch {
+        return [];
+      }
+    });
 }
 
 export function pidAlive(pid: number): boolean {
@@ -114,14 +123,6 @@ export function pidAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-export { groupAlive } from '../../src/launch/procs.ts';
-
-export function killGroup(pgid: number): void {
-  try {
-    process.kill(-pgid, 'SIGKILL');
-  } catch { /* gone */ }
 }
 
 export interface ScenarioRow {
@@ -137,14 +138,39 @@ export interface ScenarioRow {
   seconds: number;
 }
 
-export function row(scenario: string, rowsIn: number, t: Pick<Tally, 'rowsOut' | 'duplicates' | 'lost'> | undefined, reInferred: number | null, note: string, seconds: number): ScenarioRow {
-  return { scenario, rows_in: rowsIn, rows_out: t?.rowsOut ?? 0, duplicates: t?.duplicates ?? 0, lost: t?.lost ?? 0, re_inferred: reInferred, note, seconds: Math.round(seconds * 10) / 10 };
+export function row(
+  scenario: string,
+  rowsIn: number,
+  t: Pick<Tally, 'rowsOut' | 'duplicates' | 'lost'> | undefined,
+  reInferred: number | null,
+  note: string,
+  seconds: number,
+): ScenarioRow {
+  return {
+    scenario,
+    rows_in: rowsIn,
+    rows_out: t?.rowsOut ?? 0,
+    duplicates: t?.duplicates ?? 0,
+    lost: t?.lost ?? 0,
+    re_inferred: reInferred,
+    note,
+    seconds: Math.round(seconds * 10) / 10,
+  };
 }
 
 /** The table as aligned text. */
 export function formatTable(rows: ScenarioRow[]): string {
   const head = ['scenario', 'rows in', 'rows out', 'duplicates', 'lost', 're-inferred', 's', 'note'];
-  const cells = rows.map((r) => [r.scenario, String(r.rows_in), String(r.rows_out), String(r.duplicates), String(r.lost), r.re_inferred === null ? '-' : String(r.re_inferred), String(r.seconds), r.note]);
+  const cells = rows.map((r) => [
+    r.scenario,
+    String(r.rows_in),
+    String(r.rows_out),
+    String(r.duplicates),
+    String(r.lost),
+    r.re_inferred === null ? '-' : String(r.re_inferred),
+    String(r.seconds),
+    r.note,
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
   const line = (c: string[]): string => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i] ?? 0))).join(' | ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...cells.map(line)].join('\n');

@@ -12,9 +12,21 @@ import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import { FAULT_KILL_ENV, FAULT_KILL_MARKER } from '../../src/worker/fault.ts';
 import { groupRunning, readGroups } from '../../src/launch/procs.ts';
 import { pidDir } from '../../src/job/rundir.ts';
+import { killGroup } from '../../src/launch/cleanup.ts';
+import { waitFor } from '../helpers/wait.ts';
 import {
-  groupAlive, idOfBody, killGroup, ledgerLineCount, ledgerResults, pidAlive, readOutput, row, runDirs, tally, waitFor,
-  workerPids, writeQuestions, type ScenarioRow, type Tally,
+  idOfBody,
+  ledgerLineCount,
+  ledgerResults,
+  pidAlive,
+  readOutput,
+  row,
+  runDirs,
+  tally,
+  workerPids,
+  writeQuestions,
+  type ScenarioRow,
+  type Tally,
 } from './lib.ts';
 
 export interface Ctx {
@@ -44,8 +56,19 @@ ${extra}`;
 
 /** Merges YAML mapping lines: later top-level keys replace earlier ones (the job() defaults). */
 function yaml(base: string, override: string): string {
-  const keys = new Set(override.split('\n').map((l) => /^([a-z_]+):/.exec(l)?.[1]).filter((k): k is string => k !== undefined));
-  return base.split('\n').filter((l) => { const k = /^([a-z_]+):/.exec(l)?.[1]; return k === undefined || !keys.has(k); }).join('\n') + '\n' + override + '\n';
+  const keys = new Set(
+    override
+      .split('\n')
+      .map((l) => /^([a-z_]+):/.exec(l)?.[1])
+      .filter((k): k is string => k !== undefined),
+  );
+  return `${base
+    .split('\n')
+    .filter((l) => {
+      const k = /^([a-z_]+):/.exec(l)?.[1];
+      return k === undefined || !keys.has(k);
+    })
+    .join('\n')}\n${override}\n`;
 }
 
 const ENGINE_FAULTS: readonly Fault[] = ['5xx', '429', 'slow', 'timeout', 'reset', 'truncate'];
@@ -73,14 +96,24 @@ export async function mixedFaults(ctx: Ctx): Promise<MixedFaultsResult> {
   const ids = writeQuestions(input, ctx.rows);
   // Row i gets ENGINE_FAULTS[i % 12] on its first attempt (none for i % 12 >= 6): 3 rows per kind in 36.
   const faultOf = (id: number): Fault | undefined => ENGINE_FAULTS[id % (2 * ENGINE_FAULTS.length)];
-  const proxy = await startFaultProxy(ctx.engineRoot, { plan: (r) => (r.seen === 0 ? faultOf(idOfBody(r.body)) : undefined), slowMs: 3000, retryAfterS: 1 });
+  const proxy = await startFaultProxy(ctx.engineRoot, {
+    plan: (r) => (r.seen === 0 ? faultOf(idOfBody(r.body)) : undefined),
+    slowMs: 3000,
+    retryAfterS: 1,
+  });
   try {
     const out = join(ctx.work, 'out-faults');
     const path = join(ctx.work, 'faults.yaml');
     // request_timeout is what the `timeout` fault waits for: short, yet long enough for a loaded engine
     // (a healthy row fails only if 5 attempts in a row take longer). Two tasks: one wave, plus the retry.
-    writeFileSync(path, yaml(job('faults', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 15s, startup_timeout: 60s, retries: 4 }
-spark: { master: "local[2,3]", partitions: 2 }`));
+    writeFileSync(
+      path,
+      yaml(
+        job('faults', proxy.endpoint, input, out),
+        `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 15s, startup_timeout: 60s, retries: 4 }
+spark: { master: "local[2,3]", partitions: 2 }`,
+      ),
+    );
     const cli = await runCli(['run', path, '--json'], { env: { [FAULT_KILL_ENV]: '5' }, timeoutMs: ctx.timeoutMs ?? 600_000 });
     const summary = summaryOf(cli);
     const rowsOut = readOutput(out);
@@ -89,17 +122,51 @@ spark: { master: "local[2,3]", partitions: 2 }`));
     const injected = proxy.injected();
     const perFault = ENGINE_FAULTS.map((fault) => {
       const fids = ids.filter((i) => faultOf(i) === fault);
-      return { fault, ids: fids, injected: injected[fault], tally: tally(rowsOut.filter((r) => fids.includes(Number(r['id']))), fids) };
+      return {
+        fault,
+        ids: fids,
+        injected: injected[fault],
+        tally: tally(
+          rowsOut.filter((r) => fids.includes(Number(r.id))),
+          fids,
+        ),
+      };
     });
     const ledgerLines = ledgerResults(runDir).length;
     const forwarded = proxy.forwarded();
     const reInferred = proxy.reInferred();
     const secs = (Date.now() - t0) / 1000;
-    const rows = perFault.map((p) => row(`engine fault: ${p.fault} on 1st attempt`, p.ids.length, p.tally, null,
-      `${p.injected} injected, ${p.tally.ok}/${p.ids.length} ok`, secs));
-    rows.push(row('worker SIGKILL after 5 rows (task retried)', ctx.rows, all, reInferred,
-      `exit ${cli.code}; ledger ${ledgerLines} lines for ${ctx.rows} rows; all ${all.ok} ok; re-inferred includes truncated answers and timeouts`, secs));
-    return { cli, summary, tally: all, perFault, ledgerLines, killMarker: existsSync(join(runDir, FAULT_KILL_MARKER)), forwarded, reInferred, rows };
+    const rows = perFault.map((p) =>
+      row(
+        `engine fault: ${p.fault} on 1st attempt`,
+        p.ids.length,
+        p.tally,
+        null,
+        `${p.injected} injected, ${p.tally.ok}/${p.ids.length} ok`,
+        secs,
+      ),
+    );
+    rows.push(
+      row(
+        'worker SIGKILL after 5 rows (task retried)',
+        ctx.rows,
+        all,
+        reInferred,
+        `exit ${cli.code}; ledger ${ledgerLines} lines for ${ctx.rows} rows; all ${all.ok} ok; re-inferred includes truncated answers and timeouts`,
+        secs,
+      ),
+    );
+    return {
+      cli,
+      summary,
+      tally: all,
+      perFault,
+      ledgerLines,
+      killMarker: existsSync(join(runDir, FAULT_KILL_MARKER)),
+      forwarded,
+      reInferred,
+      rows,
+    };
   } finally {
     await proxy.close();
   }
@@ -108,7 +175,11 @@ spark: { master: "local[2,3]", partitions: 2 }`));
 const HOSTILE: readonly Fault[] = ['huge', 'endless', 'garbage', 'html', 'not-http'];
 /** The code a row gets when every attempt draws the hostile answer. */
 export const HOSTILE_CODE: Readonly<Record<string, string>> = {
-  huge: 'E_RESPONSE_TOO_LARGE', endless: 'E_TIMEOUT', garbage: 'E_BAD_RESPONSE', html: 'E_BAD_RESPONSE', 'not-http': 'E_BAD_RESPONSE',
+  huge: 'E_RESPONSE_TOO_LARGE',
+  endless: 'E_TIMEOUT',
+  garbage: 'E_BAD_RESPONSE',
+  html: 'E_BAD_RESPONSE',
+  'not-http': 'E_BAD_RESPONSE',
 };
 
 export interface HostileResult {
@@ -141,26 +212,58 @@ export async function hostileAnswers(ctx: Ctx): Promise<HostileResult> {
     const out = join(ctx.work, 'out-hostile');
     const path = join(ctx.work, 'hostile.yaml');
     // request_timeout is what `endless` waits for: long enough for a healthy row on a loaded machine.
-    writeFileSync(path, yaml(job('hostile', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 15s, startup_timeout: 60s, retries: 1 }
+    writeFileSync(
+      path,
+      yaml(
+        job('hostile', proxy.endpoint, input, out),
+        `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 15s, startup_timeout: 60s, retries: 1 }
 spark: { master: "local[2,2]", partitions: 2 }
-limits: { max_failed_fraction: 0.9, min_rows_for_budget: ${ctx.rows} }`));
+limits: { max_failed_fraction: 0.9, min_rows_for_budget: ${ctx.rows} }`,
+      ),
+    );
     const cli = await runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
     const summary = summaryOf(cli);
     const rowsOut = readOutput(out);
     const all = tally(rowsOut, ids);
     const runDir = runDirs(`${out}.sparkinfer`)[0] ?? '';
     const statsDir = join(runDir, 'stats');
-    const workerPeakRssKb = Math.max(0, ...readdirSync(statsDir).filter((n) => n.endsWith('.json') && !n.startsWith('.'))
-      .map((n) => Number((JSON.parse(readFileSync(join(statsDir, n), 'utf8')) as { max_rss_kb?: number }).max_rss_kb ?? 0)));
-    const perFault = HOSTILE.map((fault, k) => ({ fault, always: ids.filter((i) => i % 10 === k), once: ids.filter((i) => i % 10 === k + 5) }));
+    const workerPeakRssKb = Math.max(
+      0,
+      ...readdirSync(statsDir)
+        .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+        .map((n) => Number((JSON.parse(readFileSync(join(statsDir, n), 'utf8')) as { max_rss_kb?: number }).max_rss_kb ?? 0)),
+    );
+    const perFault = HOSTILE.map((fault, k) => ({
+      fault,
+      always: ids.filter((i) => i % 10 === k),
+      once: ids.filter((i) => i % 10 === k + 5),
+    }));
     const secs = (Date.now() - t0) / 1000;
     const rows = perFault.map((p) => {
-      const codes = p.always.map((i) => String(all.byKey.get(String(i))?.['error_code'] ?? 'ok'));
-      const onceOk = p.once.filter((i) => all.byKey.get(String(i))?.['error_code'] === null).length;
-      return row(`hostile answer: ${p.fault}`, p.always.length + p.once.length, tally(rowsOut.filter((r) => [...p.always, ...p.once].includes(Number(r['id']))), [...p.always, ...p.once]), null,
-        `every attempt: ${[...new Set(codes)].join(',')}; first attempt only: ${onceOk}/${p.once.length} ok`, secs);
+      const codes = p.always.map((i) => String(all.byKey.get(String(i))?.error_code ?? 'ok'));
+      const onceOk = p.once.filter((i) => all.byKey.get(String(i))?.error_code === null).length;
+      return row(
+        `hostile answer: ${p.fault}`,
+        p.always.length + p.once.length,
+        tally(
+          rowsOut.filter((r) => [...p.always, ...p.once].includes(Number(r.id))),
+          [...p.always, ...p.once],
+        ),
+        null,
+        `every attempt: ${[...new Set(codes)].join(',')}; first attempt only: ${onceOk}/${p.once.length} ok`,
+        secs,
+      );
     });
-    rows.push(row('hostile answers: the whole run', ctx.rows, all, null, `exit ${cli.code}; worker peak RSS ${Math.round(workerPeakRssKb / 1024)} MiB`, secs));
+    rows.push(
+      row(
+        'hostile answers: the whole run',
+        ctx.rows,
+        all,
+        null,
+        `exit ${cli.code}; worker peak RSS ${Math.round(workerPeakRssKb / 1024)} MiB`,
+        secs,
+      ),
+    );
     return { cli, summary, tally: all, perFault, workerPeakRssKb, rows };
   } finally {
     await proxy.close();
@@ -186,20 +289,42 @@ export async function engineGone(ctx: Ctx): Promise<EngineGoneResult> {
     const out = join(ctx.work, 'out-gone');
     const path = join(ctx.work, 'gone.yaml');
     const partitions = 2;
-    writeFileSync(path, yaml(job('gone', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 120s, startup_timeout: 60s, outage_timeout: 3s, retries: 2 }
-spark: { master: "local[2,2]", partitions: ${partitions} }`));
+    writeFileSync(
+      path,
+      yaml(
+        job('gone', proxy.endpoint, input, out),
+        `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 2, request_timeout: 120s, startup_timeout: 60s, outage_timeout: 3s, retries: 2 }
+spark: { master: "local[2,2]", partitions: ${partitions} }`,
+      ),
+    );
     const third = Math.max(1, Math.floor(ctx.rows / 3));
     let refused = false;
-    const watcher = waitFor('a third of the rows answered', () => proxy.forwarded() >= third, ctx.timeoutMs ?? 600_000, 20)
-      .then(async () => { refused = true; await proxy.refuse(); }, () => {});
+    const watcher = waitFor('a third of the rows answered', () => proxy.forwarded() >= third, ctx.timeoutMs ?? 600_000, 20).then(
+      async () => {
+        refused = true;
+        await proxy.refuse();
+      },
+      () => {},
+    );
     const cli = await runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
     await watcher;
     const runDir = runDirs(`${out}.sparkinfer`)[0] ?? '';
-    const ok = new Set(ledgerResults(runDir).filter((r) => r['error_code'] === null).map((r) => r['k']));
+    const ok = new Set(
+      ledgerResults(runDir)
+        .filter((r) => r.error_code === null)
+        .map((r) => r.k),
+    );
     const workerAttempts = readdirSync(join(runDir, 'logs')).filter((n) => n.startsWith('worker-')).length;
     const summary = summaryOf(cli);
-    const note = `refused=${refused}; exit ${cli.code}: ${String(summary['message'] ?? '').slice(0, 90)}; ${ok.size} rows kept in the ledger; ${workerAttempts} worker attempts for ${partitions} tasks`;
-    return { cli, summary, ledgerOk: ok.size, workerAttempts, partitions, row: row('engine gone for good (outage_timeout 3s)', ctx.rows, undefined, null, note, (Date.now() - t0) / 1000) };
+    const note = `refused=${refused}; exit ${cli.code}: ${String(summary.message ?? '').slice(0, 90)}; ${ok.size} rows kept in the ledger; ${workerAttempts} worker attempts for ${partitions} tasks`;
+    return {
+      cli,
+      summary,
+      ledgerOk: ok.size,
+      workerAttempts,
+      partitions,
+      row: row('engine gone for good (outage_timeout 3s)', ctx.rows, undefined, null, note, (Date.now() - t0) / 1000),
+    };
   } finally {
     await proxy.close();
   }
@@ -236,9 +361,15 @@ export async function budgetThenRetryErrors(ctx: Ctx): Promise<BudgetResult> {
   try {
     const out = join(ctx.work, 'out-budget');
     const path = join(ctx.work, 'budget.yaml');
-    writeFileSync(path, yaml(job('budget', proxy.endpoint, input, out), `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 1, request_timeout: 120s, startup_timeout: 60s, retries: 2 }
+    writeFileSync(
+      path,
+      yaml(
+        job('budget', proxy.endpoint, input, out),
+        `engine: { endpoint: "${proxy.endpoint}", kind: llama-server, concurrency: 1, request_timeout: 120s, startup_timeout: 60s, retries: 2 }
 spark: { master: "local[2,2]", partitions: 2 }
-limits: { max_failed_fraction: 0.2, min_rows_for_budget: 10 }`));
+limits: { max_failed_fraction: 0.2, min_rows_for_budget: 10 }`,
+      ),
+    );
     const first = await runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
     const firstPosts = proxy.posts();
     const firstSummary = summaryOf(first);
@@ -247,32 +378,75 @@ limits: { max_failed_fraction: 0.2, min_rows_for_budget: 10 }`));
     const pids = workerPids(firstRun);
     const tGone = Date.now();
     let workersStopped = true;
-    await waitFor('the cancelled workers to exit', () => pids.every((p) => !pidAlive(p)), 15_000, 100).catch(() => { workersStopped = false; });
+    await waitFor('the cancelled workers to exit', () => pids.every((p) => !pidAlive(p)), 15_000, 100).catch(() => {
+      workersStopped = false;
+    });
     const workersGoneMs = Date.now() - tGone;
-    const failedRowsPath = (firstSummary['failed_rows_path'] as string | null) ?? null;
-    const failedRows = failedRowsPath !== null && existsSync(failedRowsPath)
-      ? readdirSync(failedRowsPath).filter((n) => n.startsWith('part-')).flatMap((n) => readFileSync(join(failedRowsPath, n), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>))
-      : [];
-    const ledgerOkKeys = new Set(ledgerResults(firstRun).filter((r) => r['error_code'] === null).map((r) => String(r['k'])));
+    const failedRowsPath = (firstSummary.failed_rows_path as string | null) ?? null;
+    const failedRows =
+      failedRowsPath !== null && existsSync(failedRowsPath)
+        ? readdirSync(failedRowsPath)
+            .filter((n) => n.startsWith('part-'))
+            .flatMap((n) =>
+              readFileSync(join(failedRowsPath, n), 'utf8')
+                .split('\n')
+                .filter((l) => l !== '')
+                .map((l) => JSON.parse(l) as Record<string, unknown>),
+            )
+        : [];
+    const ledgerOkKeys = new Set(
+      ledgerResults(firstRun)
+        .filter((r) => r.error_code === null)
+        .map((r) => String(r.k)),
+    );
     const committed = existsSync(join(out, '_SUCCESS'));
     // The engine is fixed: forward everything. Requests of the cancelled run still at the engine
     // would be counted as the rerun's: wait for them.
     proxy.setPlan(undefined);
-    await waitFor('the cancelled run\'s requests at the engine to finish', () => proxy.pending() === 0, 120_000, 50);
+    await waitFor("the cancelled run's requests at the engine to finish", () => proxy.pending() === 0, 120_000, 50);
     const before = proxy.forwarded();
     // Concurrency is not part of the fingerprint: the rerun may go faster.
-    const retry = await runCli(['run', path, '--json', '--retry-errors', '--set', 'engine.concurrency=4'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
+    const retry = await runCli(['run', path, '--json', '--retry-errors', '--set', 'engine.concurrency=4'], {
+      timeoutMs: ctx.timeoutMs ?? 600_000,
+    });
     const retryPosts = proxy.forwarded() - before;
     const retrySummary = summaryOf(retry);
     const t = tally(readOutput(out), ids);
     const secs = (Date.now() - t0) / 1000;
     const rows = [
-      row('failure budget spent (75% HTTP 400)', ctx.rows, undefined, null,
-        `exit ${first.code}, cancelled after ${firstPosts} of ${ctx.rows} requests; committed=${committed}`, secs),
-      row('--retry-errors rerun', ctx.rows, t, retryPosts - (ctx.rows - ledgerOkKeys.size),
-        `exit ${retry.code}; from ledger ${String(retrySummary['rows_from_ledger'])}, inferred ${String(retrySummary['rows_inferred'])}`, secs),
+      row(
+        'failure budget spent (75% HTTP 400)',
+        ctx.rows,
+        undefined,
+        null,
+        `exit ${first.code}, cancelled after ${firstPosts} of ${ctx.rows} requests; committed=${committed}`,
+        secs,
+      ),
+      row(
+        '--retry-errors rerun',
+        ctx.rows,
+        t,
+        retryPosts - (ctx.rows - ledgerOkKeys.size),
+        `exit ${retry.code}; from ledger ${String(retrySummary.rows_from_ledger)}, inferred ${String(retrySummary.rows_inferred)}`,
+        secs,
+      ),
     ];
-    return { first, firstSummary, firstPosts, failedRowsPath, failedRows, ledgerOkKeys, committed, workersStopped, workersGoneMs, retry, retrySummary, retryPosts, tally: t, rows };
+    return {
+      first,
+      firstSummary,
+      firstPosts,
+      failedRowsPath,
+      failedRows,
+      ledgerOkKeys,
+      committed,
+      workersStopped,
+      workersGoneMs,
+      retry,
+      retrySummary,
+      retryPosts,
+      tally: t,
+      rows,
+    };
   } finally {
     await proxy.close();
   }
@@ -312,42 +486,60 @@ export async function killAndResume(ctx: Ctx): Promise<KillResumeResult> {
     const window = 2; // engine.concurrency of job()
     const tasks = 2;
     // ignore_eos: each answer takes 8 tokens, so the run lasts long enough to be killed mid-way.
-    writeFileSync(path, yaml(job('kill', proxy.endpoint, input, out), `sampling: { temperature: 0, max_tokens: 8, ignore_eos: true }
-spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
+    writeFileSync(
+      path,
+      yaml(
+        job('kill', proxy.endpoint, input, out),
+        `sampling: { temperature: 0, max_tokens: 8, ignore_eos: true }
+spark: { master: "local[${tasks},2]", partitions: ${tasks} }`,
+      ),
+    );
     let pid = 0;
-    const a = runCli(['run', path, '--json'], { onStart: (p) => { pid = p; }, timeoutMs: ctx.timeoutMs ?? 600_000 });
+    const a = runCli(['run', path, '--json'], {
+      onStart: (p) => {
+        pid = p;
+      },
+      timeoutMs: ctx.timeoutMs ?? 600_000,
+    });
     await waitFor('the first ledger lines', () => ledgerLineCount(root) >= 2, ctx.timeoutMs ?? 600_000, 20);
     const concurrent = await runCli(['run', path, '--json'], { timeoutMs: 60_000 });
     await waitFor('half the rows in the ledger', () => ledgerLineCount(root) >= ctx.rows / 2, ctx.timeoutMs ?? 600_000, 10);
     const killedAtLedgerLines = ledgerLineCount(root);
-    const sparkPgids = readGroups(pidDir(runDirs(root)[0] ?? '')).filter((g) => g.role === 'spark').map((g) => g.pgid);
-    killGroup(pid);
+    const sparkPgids = readGroups(pidDir(runDirs(root)[0] ?? ''))
+      .filter((g) => g.role === 'spark')
+      .map((g) => g.pgid);
+    killGroup(pid, 'SIGKILL');
     await a;
     // The reaper, the parent-death signal and the driver's own watch take Spark's group down.
     let sparkGroupGone = sparkPgids.length === 1;
     try {
-      await waitFor('the killed run\'s Spark processes to exit', () => sparkPgids.every((g) => !groupRunning(g)), 30_000, 100);
+      await waitFor("the killed run's Spark processes to exit", () => sparkPgids.every((g) => !groupRunning(g)), 30_000, 100);
     } catch {
       sparkGroupGone = false;
-      for (const g of sparkPgids) killGroup(g);
+      for (const g of sparkPgids) killGroup(g, 'SIGKILL');
     }
     const postsA = proxy.posts();
     const runA = runDirs(root)[0] ?? '';
-    const okA = ledgerResults(runA).filter((r) => r['error_code'] === null);
-    const ledgerOkKeys = new Set(okA.map((r) => String(r['k'])));
+    const okA = ledgerResults(runA).filter((r) => r.error_code === null);
+    const ledgerOkKeys = new Set(okA.map((r) => String(r.k)));
     // Damage the ledger the way crashes and retries do.
-    const files = readdirSync(join(runA, 'ledger')).filter((n) => n.endsWith('.jsonl')).sort();
+    const files = readdirSync(join(runA, 'ledger'))
+      .filter((n) => n.endsWith('.jsonl'))
+      .sort();
     const unfinished = ids.map(String).find((k) => !ledgerOkKeys.has(k)) ?? '0';
     const sample = okA[0] ?? {};
     const torn = JSON.stringify({ ...sample, k: unfinished, c: JSON.stringify({ id: Number(unfinished) }), text: 'torn' }).slice(0, 60);
     const lastFile = join(runA, 'ledger', files[files.length - 1] ?? 'x.jsonl');
     const text = readFileSync(lastFile, 'utf8');
     appendFileSync(lastFile, (text.endsWith('\n') || text === '' ? '' : '\n') + torn);
-    const finishedKey = String(sample['k'] ?? '0');
-    appendFileSync(join(runA, 'ledger', 'zz-damage.jsonl'), [
-      JSON.stringify({ ...sample, text: null, error_code: 'E_HTTP_5XX', error_message: 'an earlier attempt failed' }),
-      JSON.stringify({ ...sample, k: '100000', c: JSON.stringify({ id: 100000 }) }),
-    ].join('\n') + '\n');
+    const finishedKey = String(sample.k ?? '0');
+    appendFileSync(
+      join(runA, 'ledger', 'zz-damage.jsonl'),
+      `${[
+        JSON.stringify({ ...sample, text: null, error_code: 'E_HTTP_5XX', error_message: 'an earlier attempt failed' }),
+        JSON.stringify({ ...sample, k: '100000', c: JSON.stringify({ id: 100000 }) }),
+      ].join('\n')}\n`,
+    );
     void finishedKey;
     const changed = await runCli(['run', path, '--json', '--set', 'prompt.system=Answer in two words.'], { timeoutMs: 60_000 });
     const before = proxy.posts();
@@ -359,14 +551,39 @@ spark: { master: "local[${tasks},2]", partitions: ${tasks} }`));
     const secs = (Date.now() - t0) / 1000;
     const reInferred = postsA + postsC - ctx.rows;
     const rows = [
-      row('run SIGKILLed at ~50%, then rerun', ctx.rows, t, reInferred,
-        `killed at ${killedAtLedgerLines} ledger lines; rerun: ${String(rerunSummary['rows_from_ledger'])} from ledger + ${String(rerunSummary['rows_inferred'])} inferred; bound ${window}×${tasks}`, secs),
+      row(
+        'run SIGKILLed at ~50%, then rerun',
+        ctx.rows,
+        t,
+        reInferred,
+        `killed at ${killedAtLedgerLines} ledger lines; rerun: ${String(rerunSummary.rows_from_ledger)} from ledger + ${String(rerunSummary.rows_inferred)} inferred; bound ${window}×${tasks}`,
+        secs,
+      ),
       row('second run while one runs', ctx.rows, undefined, null, `exit ${concurrent.code} (run lock)`, concurrent.ms / 1000),
-      row('changed prompt after the kill', ctx.rows, undefined, null, `exit ${changed.code} in ${(changed.ms / 1000).toFixed(1)}s (fingerprint)`, changed.ms / 1000),
+      row(
+        'changed prompt after the kill',
+        ctx.rows,
+        undefined,
+        null,
+        `exit ${changed.code} in ${(changed.ms / 1000).toFixed(1)}s (fingerprint)`,
+        changed.ms / 1000,
+      ),
     ];
     return {
-      killedAtLedgerLines, sparkGroupGone, concurrent, changed, postsA, ledgerOkKeys, tornKey: unfinished, rerun, rerunSummary,
-      postsC, tally: t, consumed, windowTimesTasks: window * tasks, rows,
+      killedAtLedgerLines,
+      sparkGroupGone,
+      concurrent,
+      changed,
+      postsA,
+      ledgerOkKeys,
+      tornKey: unfinished,
+      rerun,
+      rerunSummary,
+      postsC,
+      tally: t,
+      consumed,
+      windowTimesTasks: window * tasks,
+      rows,
     };
   } finally {
     await proxy.close();
@@ -406,7 +623,11 @@ export async function engineRestart(ctx: Ctx): Promise<EngineRestartResult> {
   const out = join(ctx.work, 'out-restart');
   const root = `${out}.sparkinfer`;
   const path = join(ctx.work, 'restart.yaml');
-  writeFileSync(path, yaml(job('restart', 'http://127.0.0.1:1/v1', input, out), `engine:
+  writeFileSync(
+    path,
+    yaml(
+      job('restart', 'http://127.0.0.1:1/v1', input, out),
+      `engine:
   launch: { kind: llama-server, model: smollm2-135m-instruct, parallel: 4, ctx_per_slot: 1024, max_restarts: 2 }
   concurrency: 2
   request_timeout: 120s
@@ -414,26 +635,39 @@ export async function engineRestart(ctx: Ctx): Promise<EngineRestartResult> {
   outage_timeout: 120s
   retries: 4
 sampling: { temperature: 0, max_tokens: 8, ignore_eos: true }
-spark: { master: "local[2,2]", partitions: 2 }`));
+spark: { master: "local[2,2]", partitions: 2 }`,
+    ),
+  );
   const run = runCli(['run', path, '--json'], { timeoutMs: ctx.timeoutMs ?? 600_000 });
   const quarter = Math.max(2, Math.floor(ctx.rows / 4));
   let killedAtLedgerLines = -1;
-  const killer = waitFor('a quarter of the rows in the ledger', () => ledgerLineCount(root) >= quarter, ctx.timeoutMs ?? 600_000, 20).then(() => {
-    const runDir = runDirs(root)[0] ?? '';
-    const log = readFileSync(join(runDir, 'logs', 'engine.log'), 'utf8');
-    const port = Number(/--port (\d+)/.exec(log)?.[1] ?? 0);
-    const pid = llamaServerPid(port);
-    if (pid === undefined) throw new Error(`no llama-server on port ${port}`);
-    killedAtLedgerLines = ledgerLineCount(root);
-    killGroup(pid); // the launcher starts engines in their own process group
-  });
+  const killer = waitFor('a quarter of the rows in the ledger', () => ledgerLineCount(root) >= quarter, ctx.timeoutMs ?? 600_000, 20).then(
+    () => {
+      const runDir = runDirs(root)[0] ?? '';
+      const log = readFileSync(join(runDir, 'logs', 'engine.log'), 'utf8');
+      const port = Number(/--port (\d+)/.exec(log)?.[1] ?? 0);
+      const pid = llamaServerPid(port);
+      if (pid === undefined) throw new Error(`no llama-server on port ${port}`);
+      killedAtLedgerLines = ledgerLineCount(root);
+      killGroup(pid, 'SIGKILL'); // the launcher starts engines in their own process group
+    },
+  );
   const cli = await run;
-  await killer.catch((e: unknown) => { throw e; });
+  await killer.catch((e: unknown) => {
+    throw e;
+  });
   const runDir = runDirs(root)[0] ?? '';
-  const starts = (readFileSync(join(runDir, 'logs', 'engine.log'), 'utf8').match(/=== sparkinfer: .* start \d+ of llama-server/g) ?? []).length;
+  const starts = (readFileSync(join(runDir, 'logs', 'engine.log'), 'utf8').match(/=== sparkinfer: .* start \d+ of llama-server/g) ?? [])
+    .length;
   const summary = summaryOf(cli);
   const t = tally(readOutput(out), ids);
-  const r = row('launched engine SIGKILLed mid-run (restarted)', ctx.rows, t, null,
-    `exit ${cli.code}; killed at ${killedAtLedgerLines} ledger lines; ${starts} engine starts; ${t.ok} ok`, (Date.now() - t0) / 1000);
+  const r = row(
+    'launched engine SIGKILLed mid-run (restarted)',
+    ctx.rows,
+    t,
+    null,
+    `exit ${cli.code}; killed at ${killedAtLedgerLines} ledger lines; ${starts} engine starts; ${t.ok} ok`,
+    (Date.now() - t0) / 1000,
+  );
   return { cli, summary, killedAtLedgerLines, starts, tally: t, row: r };
 }

@@ -12,7 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, summaryOf } from '../helpers/cli.ts';
@@ -35,8 +35,14 @@ let cluster: Cluster;
 
 before(async () => {
   engine = await startEngine({
-    kind: 'llama-server', model: 'smollm2-135m-instruct', alias: 'smollm2-135m-instruct', args: ['--api-key', KEY],
-    parallel: 4, ctxPerSlot: 1024, maxRestarts: 0, logFile: join(work, 'engine', 'engine.log'),
+    kind: 'llama-server',
+    model: 'smollm2-135m-instruct',
+    alias: 'smollm2-135m-instruct',
+    args: ['--api-key', KEY],
+    parallel: 4,
+    ctxPerSlot: 1024,
+    maxRestarts: 0,
+    logFile: join(work, 'engine', 'engine.log'),
     logger: { info: () => {}, warn: (m) => process.stderr.write(`engine: ${m}\n`) },
   });
   await engine.waitHealthy(120_000);
@@ -52,19 +58,32 @@ after(async () => {
 function filesContaining(dir: string, needle: string): string[] {
   const hits: string[] = [];
   const walk = (p: string): void => {
-    let st;
-    try { st = statSync(p); } catch { return; }
-    if (st.isDirectory()) { for (const n of readdirSync(p)) walk(join(p, n)); return; }
+    let st: Stats;
+    try {
+      st = statSync(p);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) {
+      for (const n of readdirSync(p)) walk(join(p, n));
+      return;
+    }
     if (readFileSync(p).includes(needle)) hits.push(p);
   };
   walk(dir);
   return hits;
 }
 
-test('metacharacters execute nothing, an over-long prompt is a row error, and the API key leaks nowhere (standalone cluster, event log on)', { timeout: 900_000 }, async () => {
+test('metacharacters execute nothing, an over-long prompt is a row error, and the API key leaks nowhere (standalone cluster, event log on)', {
+  timeout: 900_000,
+}, async () => {
   const t0 = Date.now();
   // The engine really wants the key.
-  const denied = await fetch(`${engine.endpoint}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"messages":[{"role":"user","content":"hi"}],"max_tokens":1}' });
+  const denied = await fetch(`${engine.endpoint}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"messages":[{"role":"user","content":"hi"}],"max_tokens":1}',
+  });
   assert.equal(denied.status, 401);
 
   const keyCol = `id\`${EVIL}`;
@@ -80,12 +99,17 @@ test('metacharacters execute nothing, an over-long prompt is a row error, and th
     'x'.repeat(20 * 1024),
     'Name a colour.',
   ];
-  writeFileSync(join(inDir, 'data.jsonl'), questions.map((q, i) => JSON.stringify({ [keyCol]: i, question: q, [qCol]: `${i} ${EVIL}`, note: EVIL })).join('\n') + '\n');
+  writeFileSync(
+    join(inDir, 'data.jsonl'),
+    `${questions.map((q, i) => JSON.stringify({ [keyCol]: i, question: q, [qCol]: `${i} ${EVIL}`, note: EVIL })).join('\n')}\n`,
+  );
   const eventLog = join(work, 'events');
   mkdirSync(eventLog);
   const uiPort = await freePort();
   const j = JSON.stringify;
-  writeFileSync(join(work, 'sec.yaml'), `
+  writeFileSync(
+    join(work, 'sec.yaml'),
+    `
 name: sec
 input: { format: json, path: ${j(inDir)}, key: ${j(keyCol)}, options: { ${j(`note ${EVIL}`)}: ${j(EVIL)} } }
 prompt:
@@ -106,7 +130,8 @@ spark:
     spark.eventLog.compress: false
     spark.ui.port: ${uiPort}
     spark.sparkinfer.note: ${j(EVIL)}
-`);
+`,
+  );
   // Spark's REST environment of the running application, fetched while it runs.
   let environment = '';
   let polling = true;
@@ -120,7 +145,9 @@ spark:
           const res = await fetch(`${base}/${id}/environment`);
           if (res.ok) environment = await res.text();
         }
-      } catch { /* not up yet */ }
+      } catch {
+        /* not up yet */
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
@@ -129,8 +156,21 @@ spark:
   await fetchEnv;
   const s = summaryOf(r);
   const rows = readOutput(outDir);
-  const t = tally(rows, questions.map((_, i) => i), keyCol);
-  table.push(row('metacharacters in job fields and data', questions.length, t, null, `exit ${r.code}; marker created: ${existsSync(marker) || existsSync(`${marker}.gt`)}`, (Date.now() - t0) / 1000));
+  const t = tally(
+    rows,
+    questions.map((_, i) => i),
+    keyCol,
+  );
+  table.push(
+    row(
+      'metacharacters in job fields and data',
+      questions.length,
+      t,
+      null,
+      `exit ${r.code}; marker created: ${existsSync(marker) || existsSync(`${marker}.gt`)}`,
+      (Date.now() - t0) / 1000,
+    ),
+  );
 
   assert.equal(r.code, 0, r.stderr.slice(-4000));
   assert.equal(existsSync(marker), false, 'no shell ran a metacharacter string');
@@ -139,15 +179,15 @@ spark:
   assert.equal(t.duplicates, 0);
   // Carried columns come back byte for byte; the over-long prompt is a row error with a stable code.
   for (const [i, q] of questions.entries()) {
-    assert.equal(t.byKey.get(String(i))?.['question'], q);
+    assert.equal(t.byKey.get(String(i))?.question, q);
     assert.equal(t.byKey.get(String(i))?.[qCol], `${i} ${EVIL}`);
   }
   const long = t.byKey.get('4');
-  assert.equal(long?.['error_code'], 'E_CONTEXT_LENGTH');
-  assert.equal(s['rows_failed'], 1);
-  assert.deepEqual(s['errors_by_code'], { E_CONTEXT_LENGTH: 1 });
-  for (const [k, x] of t.byKey) if (k !== '4') assert.equal(x['error_code'], null, `row ${k} answered with the key`);
-  const req = JSON.parse(String(t.byKey.get('1')?.['request'])) as { messages: Array<{ content: string }>; stop: string[] };
+  assert.equal(long?.error_code, 'E_CONTEXT_LENGTH');
+  assert.equal(s.rows_failed, 1);
+  assert.deepEqual(s.errors_by_code, { E_CONTEXT_LENGTH: 1 });
+  for (const [k, x] of t.byKey) if (k !== '4') assert.equal(x.error_code, null, `row ${k} answered with the key`);
+  const req = JSON.parse(String(t.byKey.get('1')?.request)) as { messages: Array<{ content: string }>; stop: string[] };
   assert.ok(req.messages[1]?.content.includes(EVIL), 'the data reached the prompt unchanged');
   assert.deepEqual(req.stop, [EVIL]);
 
@@ -160,11 +200,11 @@ spark:
   assert.notEqual(environment, '', 'fetched /api/v1/applications/<id>/environment while the run was going');
   assert.ok(!environment.includes(KEY), 'not in the REST environment');
   const redacted = new RegExp(`"spark\\.executorEnv\\.${KEY_ENV}"\\s*[,:]\\s*"\\*+\\(redacted\\)"`);
-  assert.match(environment, redacted, 'the REST environment lists the key\'s entry, redacted');
+  assert.match(environment, redacted, "the REST environment lists the key's entry, redacted");
   // Spark 4 writes rolling event logs (a folder per application); uncompressed above, to read them here.
   const logs = filesContaining(eventLog, '"Event"');
   assert.ok(logs.length > 0, 'an event log was written');
   const events = logs.map((p) => readFileSync(p, 'utf8')).join('\n');
   assert.match(events, /SparkListenerEnvironmentUpdate/);
-  assert.match(events, redacted, 'the event log lists the key\'s entry, redacted');
+  assert.match(events, redacted, "the event log lists the key's entry, redacted");
 });

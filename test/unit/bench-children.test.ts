@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitFor } from '../helpers/wait.ts';
 
 /** Running, as opposed to gone or a zombie waiting for a parent that may never reap it (PID 1 in a container). */
 function alive(pid: number): boolean {
@@ -34,9 +35,10 @@ test('a process that tracked a detached group and then gets SIGTERM takes the gr
   const exited = once(bench, 'exit');
   bench.kill('SIGTERM');
   await exited;
-  // SIGKILL is delivered asynchronously: poll briefly for the grandchild to stop.
-  for (let i = 0; i < 100 && alive(grandchild); i++) await new Promise((r) => setTimeout(r, 20));
-  const left = alive(grandchild);
-  if (left) process.kill(grandchild, 'SIGKILL');
-  assert.equal(left, false);
+  // SIGKILL is delivered asynchronously: wait for the grandchild to stop.
+  try {
+    await waitFor(`grandchild ${grandchild} to be gone`, () => !alive(grandchild), 2000, 20);
+  } finally {
+    if (alive(grandchild)) process.kill(grandchild, 'SIGKILL');
+  }
 });

@@ -5,8 +5,16 @@ import { combineLoads, type LoadResult } from '../../bench/lib/loadgen.ts';
 import { sumCpu } from '../../bench/lib/proc.ts';
 
 const arm = (ok: number, tokens: number, wallS: number, p50: number): LoadResult => ({
-  requests: ok + 1, ok, failed: 1, promptTokens: 10 * ok, completionTokens: tokens, wallS,
-  tokS: tokens / wallS, rps: ok / wallS, latencyP50Ms: p50, latencyP95Ms: 2 * p50,
+  requests: ok + 1,
+  ok,
+  failed: 1,
+  promptTokens: 10 * ok,
+  completionTokens: tokens,
+  wallS,
+  tokS: tokens / wallS,
+  rps: ok / wallS,
+  latencyP50Ms: p50,
+  latencyP95Ms: 2 * p50,
 });
 
 test('two arms merge into tokens over the summed wall time, not the mean of their rates', () => {
@@ -20,5 +28,11 @@ test('two arms merge into tokens over the summed wall time, not the mean of thei
 });
 
 test('CPU seconds add up per class, a class missing from one arm counting 0 there', () => {
-  assert.deepEqual(sumCpu([{ engine: 300.25, harness: 2 }, { engine: 310.5, jvm: 1.25 }]), { engine: 610.75, harness: 2, jvm: 1.25 });
+  assert.deepEqual(
+    sumCpu([
+      { engine: 300.25, harness: 2 },
+      { engine: 310.5, jvm: 1.25 },
+    ]),
+    { engine: 610.75, harness: 2, jvm: 1.25 },
+  );
 });

@@ -19,11 +19,14 @@ const log = [
 
 test('readReleases: one release per "eval time" line (not the prompt line), timed from its section header', () => {
   const rel = readReleases(log);
-  assert.deepEqual(rel.map((r) => [new Date(r.at).toISOString(), r.tokens, r.stepMs]), [
-    ['2026-11-29T06:17:44.400Z', 16, 74.4],
-    ['2026-11-29T06:18:47.000Z', 50, 100],
-    ['2026-11-29T06:30:01.500Z', 10, 90],
-  ]);
+  assert.deepEqual(
+    rel.map((r) => [new Date(r.at).toISOString(), r.tokens, r.stepMs]),
+    [
+      ['2026-11-29T06:17:44.400Z', 16, 74.4],
+      ['2026-11-29T06:18:47.000Z', 50, 100],
+      ['2026-11-29T06:30:01.500Z', 10, 90],
+    ],
+  );
 });
 
 test('summarize: the releases inside [from, to), their mean step and engine-side rates', () => {
@@ -33,10 +36,32 @@ test('summarize: the releases inside [from, to), their mean step and engine-side
   assert.deepEqual(summarize(rel, 0, 1000), { released: 0, step_ms: null, tok_s: 0, rps: 0 });
 });
 
-test('engineQueue: the first engine\'s mean running and waiting inside the measured seconds, from either arm\'s trace', () => {
-  const ceiling = [[7, [[256, 100]]], [8, [[256, 200], [1, 1]]], [9, [[250, 300]]], [28, [[0, 0]]]];
+test("engineQueue: the first engine's mean running and waiting inside the measured seconds, from either arm's trace", () => {
+  const ceiling = [
+    [7, [[256, 100]]],
+    [
+      8,
+      [
+        [256, 200],
+        [1, 1],
+      ],
+    ],
+    [9, [[250, 300]]],
+    [28, [[0, 0]]],
+  ];
   assert.deepEqual(engineQueue(ceiling, 8, 28), { engine_running: 253, engine_waiting: 250 });
-  const worker = [[8, [[259, 400], [259, 300]], [[256, 444]]], [9.5, [[259, 380]], [[255, 401]]], [9.9, [[1, 1]], []]];
+  const worker = [
+    [
+      8,
+      [
+        [259, 400],
+        [259, 300],
+      ],
+      [[256, 444]],
+    ],
+    [9.5, [[259, 380]], [[255, 401]]],
+    [9.9, [[1, 1]], []],
+  ];
   assert.deepEqual(engineQueue(worker, 8, 28), { engine_running: 255.5, engine_waiting: 422.5 });
   assert.deepEqual(engineQueue([[30, [[1, 2]]]], 8, 28), { engine_running: null, engine_waiting: null });
   assert.deepEqual(engineQueue(undefined, 0, 1), { engine_running: null, engine_waiting: null });

@@ -14,15 +14,24 @@ test('combine: means of each arm, the ratio of the means, each pair in order wit
     { first: 'worker', ceiling: arm(1200), worker: arm(1260) },
     { ceiling: arm(1100, 20), worker: arm(1100, 20) },
   ];
-  const r = combine(pairs) as { ceiling: Record<string, unknown>; worker: Record<string, unknown>; worker_vs_engine_ratio: number; ratio_each: number[]; repeats: Array<{ first: string }> };
-  assert.equal(r.ceiling['tok_s'], 1100);
-  assert.equal(r.worker['tok_s'], 1086.7);
-  assert.equal(r.ceiling['tok_s_sd'], 100);
+  const r = combine(pairs) as {
+    ceiling: Record<string, unknown>;
+    worker: Record<string, unknown>;
+    worker_vs_engine_ratio: number;
+    ratio_each: number[];
+    repeats: Array<{ first: string }>;
+  };
+  assert.equal(r.ceiling.tok_s, 1100);
+  assert.equal(r.worker.tok_s, 1086.7);
+  assert.equal(r.ceiling.tok_s_sd, 100);
   assert.equal(r.worker_vs_engine_ratio, 0.988);
   assert.deepEqual(r.ratio_each, [0.9, 1.05, 1]);
   // A pair without `first` takes gpu-bench's alternation from its index.
-  assert.deepEqual(r.repeats.map((p) => p.first), ['ceiling', 'worker', 'ceiling']);
-  assert.deepEqual(r.ceiling['gpu_util'], { mean: 13.3 });
+  assert.deepEqual(
+    r.repeats.map((p) => p.first),
+    ['ceiling', 'worker', 'ceiling'],
+  );
+  assert.deepEqual(r.ceiling.gpu_util, { mean: 13.3 });
 });
 
 test('combine: one pair is reported as measured', () => {
@@ -37,12 +46,15 @@ test('addScaleOut: each count against n × the one-GPU run, per arm; null where 
     { gpus: 4, ceiling: arm(11_400) },
   ];
   addScaleOut(runs);
-  assert.deepEqual(runs.map((r) => [r['gpus'], r['scaleout_efficiency'], r['scaleout_efficiency_ceiling']]), [
-    [2, 0.938, 0.967],
-    [1, 1, 1],
-    [4, null, 0.95],
-  ]);
+  assert.deepEqual(
+    runs.map((r) => [r.gpus, r.scaleout_efficiency, r.scaleout_efficiency_ceiling]),
+    [
+      [2, 0.938, 0.967],
+      [1, 1, 1],
+      [4, null, 0.95],
+    ],
+  );
   const noBase: Array<Record<string, unknown>> = [{ gpus: 2, ceiling: arm(5800), worker: arm(6000) }];
   addScaleOut(noBase);
-  assert.equal(noBase[0]?.['scaleout_efficiency'], null);
+  assert.equal(noBase[0]?.scaleout_efficiency, null);
 });

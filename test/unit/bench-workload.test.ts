@@ -8,13 +8,21 @@ import { batchLineRows, bodiesFor, protocolLine, questionRows, resolvedJob } fro
 import { parseInputLine } from '../../src/worker/input.ts';
 
 const opts = {
-  name: 'w', endpoint: 'http://127.0.0.1:1/v1', engineKind: 'llama-server' as const, maxTokens: 64, concurrency: 'auto' as const,
-  model: 'm', inputPath: '/tmp/unused', outputPath: '/tmp/unused-out', runDir: '/tmp/unused-run', openaiBatch: true,
+  name: 'w',
+  endpoint: 'http://127.0.0.1:1/v1',
+  engineKind: 'llama-server' as const,
+  maxTokens: 64,
+  concurrency: 'auto' as const,
+  model: 'm',
+  inputPath: '/tmp/unused',
+  outputPath: '/tmp/unused-out',
+  runDir: '/tmp/unused-run',
+  openaiBatch: true,
 };
 
 test('batchLineRows: seeded lengths in [lo, hi] with the requested mean; the worker sends each body as written', () => {
   const rows = batchLineRows(questionRows(2000, 3), 'm', 16, 112);
-  const lengths = rows.map((r) => (JSON.parse(r['_line'] as string) as { body: { max_tokens: number } }).body.max_tokens);
+  const lengths = rows.map((r) => (JSON.parse(r._line as string) as { body: { max_tokens: number } }).body.max_tokens);
   assert.ok(lengths.every((n) => n >= 16 && n <= 112));
   assert.equal(new Set(lengths).size > 90, true, 'lengths spread over the range');
   const mean = lengths.reduce((a, b) => a + b, 0) / lengths.length;
@@ -27,11 +35,11 @@ test('batchLineRows: seeded lengths in [lo, hi] with the requested mean; the wor
   assert.equal(path, '/v1/chat/completions');
   for (const [i, body] of bodies.entries()) {
     const sent = JSON.parse(body) as Record<string, unknown>;
-    const line = JSON.parse(rows[i]?.['_line'] as string) as { body: Record<string, unknown> };
-    assert.equal(sent['ignore_eos'], true);
+    const line = JSON.parse(rows[i]?._line as string) as { body: Record<string, unknown> };
+    assert.equal(sent.ignore_eos, true);
     assert.deepEqual(sent, { ...line.body, model: 'm' });
   }
   // The protocol line round-trips the raw line the worker reads.
   const parsed = parseInputLine(protocolLine(rows[0] ?? {}, job.run.columns, 'k0'));
-  assert.equal(parsed.row['_line'], rows[0]?.['_line']);
+  assert.equal(parsed.row._line, rows[0]?._line);
 });

@@ -45,16 +45,42 @@ function decodePng(png: Buffer): { width: number; height: number; rgb(x: number,
       if (f === 1) pred = a;
       else if (f === 2) pred = b;
       else if (f === 3) pred = (a + b) >> 1;
-      else if (f === 4) { const p = a + b - c; const pa = Math.abs(p - a); const pb = Math.abs(p - b); const pc = Math.abs(p - c); pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c; }
+      else if (f === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a);
+        const pb = Math.abs(p - b);
+        const pc = Math.abs(p - c);
+        pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
       px[y * stride + i] = (x + pred) & 0xff;
     }
   }
-  return { width, height, rgb: (x, y) => [px[y * stride + x * channels] as number, px[y * stride + x * channels + 1] as number, px[y * stride + x * channels + 2] as number] };
+  return {
+    width,
+    height,
+    rgb: (x, y) => [
+      px[y * stride + x * channels] as number,
+      px[y * stride + x * channels + 1] as number,
+      px[y * stride + x * channels + 2] as number,
+    ],
+  };
 }
 
 const bars: ChartSpec = {
-  title: 'Engine <ceiling> & "e2e"', kind: 'bar', yLabel: 'tok/s', width: 400, height: 300,
-  series: [{ name: 'tok/s', points: [{ x: 'engine', y: 100 }, { x: 'sparkinfer', y: 50 }] }],
+  title: 'Engine <ceiling> & "e2e"',
+  kind: 'bar',
+  yLabel: 'tok/s',
+  width: 400,
+  height: 300,
+  series: [
+    {
+      name: 'tok/s',
+      points: [
+        { x: 'engine', y: 100 },
+        { x: 'sparkinfer', y: 50 },
+      ],
+    },
+  ],
 };
 
 test('niceScale picks round maxima and steps', () => {
@@ -78,7 +104,11 @@ test('the SVG has one bar per point, the title escaped, and its reference lines'
 
 test('a line chart on a log2 axis places 1..256 evenly', () => {
   const svg = renderSvg({
-    title: 'sweep', kind: 'line', logX: true, width: 600, height: 300,
+    title: 'sweep',
+    kind: 'line',
+    logX: true,
+    width: 600,
+    height: 300,
     series: [{ name: 'fixed', points: [1, 2, 4, 8, 16, 32, 64, 128, 256].map((x) => ({ x, y: x })) }],
   });
   const cx = [...svg.matchAll(/class="point" cx="([\d.]+)"/g)].map((m) => Number(m[1]));
@@ -90,7 +120,10 @@ test('a line chart on a log2 axis places 1..256 evenly', () => {
 test('bad specs are refused with the bad value quoted', () => {
   assert.throws(() => renderSvg({ ...bars, series: [] }), /at least one series/);
   assert.throws(() => renderSvg({ ...bars, series: [{ name: 's', points: [{ x: 'a', y: Number.NaN }] }] }), /finite y values, got `NaN`/);
-  assert.throws(() => renderSvg({ title: 't', kind: 'line', logX: true, series: [{ name: 's', points: [{ x: 0, y: 1 }] }] }), /positive numeric x values.*`0`/);
+  assert.throws(
+    () => renderSvg({ title: 't', kind: 'line', logX: true, series: [{ name: 's', points: [{ x: 0, y: 1 }] }] }),
+    /positive numeric x values.*`0`/,
+  );
 });
 
 test('the PNG has the chart size and the bars in their colour', async () => {

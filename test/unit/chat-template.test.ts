@@ -21,20 +21,52 @@ const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-gguf-'));
 /** Little GGUF writer: typed key/value pairs, no tensors. */
 function gguf(kvs: Array<[string, number, unknown]>, o: { magic?: number; version?: number } = {}): Buffer {
   const parts: Buffer[] = [];
-  const u32 = (n: number): void => { const b = Buffer.alloc(4); b.writeUInt32LE(n); parts.push(b); };
-  const u64 = (n: bigint): void => { const b = Buffer.alloc(8); b.writeBigUInt64LE(n); parts.push(b); };
-  const str = (s: string): void => { const b = Buffer.from(s, 'utf8'); u64(BigInt(b.length)); parts.push(b); };
+  const u32 = (n: number): void => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    parts.push(b);
+  };
+  const u64 = (n: bigint): void => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(n);
+    parts.push(b);
+  };
+  const str = (s: string): void => {
+    const b = Buffer.from(s, 'utf8');
+    u64(BigInt(b.length));
+    parts.push(b);
+  };
   const value = (type: number, v: unknown): void => {
     const b8 = Buffer.alloc(8);
     switch (type) {
-      case 0: parts.push(Buffer.from([v as number])); break;
-      case 4: u32(v as number); break;
-      case 5: b8.writeInt32LE(v as number); parts.push(b8.subarray(0, 4)); break;
-      case 6: b8.writeFloatLE(v as number); parts.push(b8.subarray(0, 4)); break;
-      case 7: parts.push(Buffer.from([v ? 1 : 0])); break;
-      case 8: str(v as string); break;
-      case 11: b8.writeBigInt64LE(v as bigint); parts.push(b8); break;
-      case 12: b8.writeDoubleLE(v as number); parts.push(b8); break;
+      case 0:
+        parts.push(Buffer.from([v as number]));
+        break;
+      case 4:
+        u32(v as number);
+        break;
+      case 5:
+        b8.writeInt32LE(v as number);
+        parts.push(b8.subarray(0, 4));
+        break;
+      case 6:
+        b8.writeFloatLE(v as number);
+        parts.push(b8.subarray(0, 4));
+        break;
+      case 7:
+        parts.push(Buffer.from([v ? 1 : 0]));
+        break;
+      case 8:
+        str(v as string);
+        break;
+      case 11:
+        b8.writeBigInt64LE(v as bigint);
+        parts.push(b8);
+        break;
+      case 12:
+        b8.writeDoubleLE(v as number);
+        parts.push(b8);
+        break;
       case 9: {
         const [inner, items] = v as [number, unknown[]];
         u32(inner);
@@ -42,18 +74,24 @@ function gguf(kvs: Array<[string, number, unknown]>, o: { magic?: number; versio
         for (const x of items) value(inner, x);
         break;
       }
-      default: throw new Error(`test writer: type ${type}`);
+      default:
+        throw new Error(`test writer: type ${type}`);
     }
   };
   u32(o.magic ?? 0x46554747);
   u32(o.version ?? 3);
   u64(0n);
   u64(BigInt(kvs.length));
-  for (const [k, t, v] of kvs) { str(k); u32(t); value(t, v); }
+  for (const [k, t, v] of kvs) {
+    str(k);
+    u32(t);
+    value(t, v);
+  }
   return Buffer.concat(parts);
 }
 
-const TEMPLATE = "{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}";
+const TEMPLATE =
+  '{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}';
 const KVS: Array<[string, number, unknown]> = [
   ['general.architecture', 8, 'llama'],
   ['general.weird.f32', 6, 0.5],
@@ -61,7 +99,17 @@ const KVS: Array<[string, number, unknown]> = [
   ['general.i64', 11, -5n],
   ['general.f64', 12, 2.25],
   ['skip.u32s', 9, [4, [1, 2, 3]]],
-  ['skip.nested', 9, [9, [[8, ['a', 'b']], [8, []]]]],
+  [
+    'skip.nested',
+    9,
+    [
+      9,
+      [
+        [8, ['a', 'b']],
+        [8, []],
+      ],
+    ],
+  ],
   ['tokenizer.ggml.tokens', 9, [8, ['<unk>', '<s>', '</s>', 'hello']]],
   ['tokenizer.ggml.bos_token_id', 4, 1],
   ['tokenizer.ggml.eos_token_id', 5, 2],
@@ -82,7 +130,10 @@ test('readGgufMetadata reads every value type, skips what is not kept, and reads
   assert.deepEqual(all.kv.get('skip.u32s'), [1, 2, 3]);
   assert.deepEqual(all.kv.get('skip.nested'), [['a', 'b'], []]);
   const some = readGgufMetadata(f, { keep: (k) => k.startsWith('tokenizer.') });
-  assert.deepEqual([...some.kv.keys()], ['tokenizer.ggml.tokens', 'tokenizer.ggml.bos_token_id', 'tokenizer.ggml.eos_token_id', 'tokenizer.chat_template']);
+  assert.deepEqual(
+    [...some.kv.keys()],
+    ['tokenizer.ggml.tokens', 'tokenizer.ggml.bos_token_id', 'tokenizer.ggml.eos_token_id', 'tokenizer.chat_template'],
+  );
   assert.deepEqual(ggufChatInfo(f), { template: TEMPLATE, bos: '<s>', eos: '</s>' });
 });
 
@@ -90,7 +141,11 @@ test('readGgufMetadata refuses files that are not GGUF, of another version, or c
   const bad = (name: string, bytes: Buffer, re: RegExp): void => {
     const f = join(dir, name);
     writeFileSync(f, bytes);
-    assert.throws(() => readGgufMetadata(f), (e: unknown) => e instanceof SpecError && re.test(e.message), name);
+    assert.throws(
+      () => readGgufMetadata(f),
+      (e: unknown) => e instanceof SpecError && re.test(e.message),
+      name,
+    );
   };
   bad('magic.gguf', gguf(KVS, { magic: 0x12345678 }), /is not a GGUF file/);
   bad('v1.gguf', gguf(KVS, { version: 1 }), /version 1 is not supported/);
@@ -109,10 +164,23 @@ test('the demo model (fetched by setup): its GGUF holds the ChatML template with
 test('loadChatTemplate: gguf needs a launched model; .gguf, tokenizer_config.json and plain files resolve', () => {
   const model = join(dir, 'm.gguf');
   writeFileSync(model, gguf(KVS));
-  assert.throws(() => loadChatTemplate('gguf', { baseDir: dir }), (e: unknown) => e instanceof SpecError && /launches no llama-server model/.test(e.message));
+  assert.throws(
+    () => loadChatTemplate('gguf', { baseDir: dir }),
+    (e: unknown) => e instanceof SpecError && /launches no llama-server model/.test(e.message),
+  );
   assert.equal(loadChatTemplate('gguf', { baseDir: dir, ggufModel: model }).source, `gguf:${model}`);
   assert.equal(loadChatTemplate('m.gguf', { baseDir: dir }).bos_token, '<s>');
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ chat_template: [{ name: 'tool_use', template: 'x' }, { name: 'default', template: '{{ messages[0].content }}' }], bos_token: { content: '<B>' }, eos_token: '<E>' }));
+  writeFileSync(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify({
+      chat_template: [
+        { name: 'tool_use', template: 'x' },
+        { name: 'default', template: '{{ messages[0].content }}' },
+      ],
+      bos_token: { content: '<B>' },
+      eos_token: '<E>',
+    }),
+  );
   const cfg = loadChatTemplate('tokenizer_config.json', { baseDir: dir });
   assert.deepEqual([cfg.template, cfg.bos_token, cfg.eos_token], ['{{ messages[0].content }}', '<B>', '<E>']);
   writeFileSync(join(dir, 't.jinja'), '{{ bos_token }}|{{ messages | length }}');
@@ -126,10 +194,24 @@ test('loadChatTemplate: gguf needs a launched model; .gguf, tokenizer_config.jso
 
 test('rendering: messages, add_generation_prompt, bos/eos; raise_exception becomes a row error', () => {
   const render = compileChatTemplate({ template: TEMPLATE, bos_token: '<s>', eos_token: '</s>', source: 't' });
-  assert.equal(render([{ role: 'system', content: 'S' }, { role: 'user', content: 'a "q" {{ x }}\n' }]), '<s>[system]S</s>\n[user]a "q" {{ x }}\n</s>\n[assistant]');
-  const strict = compileChatTemplate({ template: "{% if messages[0].role != 'user' %}{{ raise_exception('first message must be user') }}{% endif %}ok", bos_token: '', eos_token: '', source: 't' });
+  assert.equal(
+    render([
+      { role: 'system', content: 'S' },
+      { role: 'user', content: 'a "q" {{ x }}\n' },
+    ]),
+    '<s>[system]S</s>\n[user]a "q" {{ x }}\n</s>\n[assistant]',
+  );
+  const strict = compileChatTemplate({
+    template: "{% if messages[0].role != 'user' %}{{ raise_exception('first message must be user') }}{% endif %}ok",
+    bos_token: '',
+    eos_token: '',
+    source: 't',
+  });
   assert.equal(strict([{ role: 'user', content: '' }]), 'ok');
-  assert.throws(() => strict([{ role: 'system', content: '' }]), (e: unknown) => e instanceof SparkinferError && e.code === 'E_TEMPLATE' && /first message must be user/.test(e.message));
+  assert.throws(
+    () => strict([{ role: 'system', content: '' }]),
+    (e: unknown) => e instanceof SparkinferError && e.code === 'E_TEMPLATE' && /first message must be user/.test(e.message),
+  );
 });
 
 test('compilePrompt with a chat template renders the job chat to one completion prompt', () => {

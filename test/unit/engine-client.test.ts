@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import { EngineClient, rootUrlOf } from '../../src/engine/client.ts';
-import { BadResponseError, ConnectError, ContextLengthError, HttpError, TimeoutError, TruncatedResponseError } from '../../src/engine/errors.ts';
+import {
+  BadResponseError,
+  ConnectError,
+  ContextLengthError,
+  HttpError,
+  TimeoutError,
+  TruncatedResponseError,
+} from '../../src/engine/errors.ts';
 import { SpecError } from '../../src/errors.ts';
 import { classify, retryPolicy } from '../../src/engine/retry.ts';
 import { serve } from '../helpers/http-server.ts';
@@ -23,7 +30,10 @@ test('post: 200 JSON over a keep-alive pool, with the bearer key and the /v1 pat
     json(res, 200, { choices: [{ message: { content: 'hi' } }] });
   });
   const client = new EngineClient({ endpoint: s.url, apiKey: KEY, connections: 1, requestTimeoutMs: 5000 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const r1 = await client.post('/chat/completions', '{"model":"m"}');
   const r2 = await client.post('/chat/completions', '{"model":"m"}');
   assert.equal(r1.status, 200);
@@ -37,11 +47,21 @@ test('post: 200 JSON over a keep-alive pool, with the bearer key and the /v1 pat
 
 test('post: 500 → HttpError E_HTTP_5XX with a body excerpt; 400 context → ContextLengthError', async (t) => {
   const s = await serve((req, res) => {
-    if (req.url === '/v1/ctx') json(res, 400, { error: { code: 400, message: 'request (9000 tokens) exceeds the available context size (2048 tokens), try increasing it', type: 'exceed_context_size_error' } });
+    if (req.url === '/v1/ctx')
+      json(res, 400, {
+        error: {
+          code: 400,
+          message: 'request (9000 tokens) exceeds the available context size (2048 tokens), try increasing it',
+          type: 'exceed_context_size_error',
+        },
+      });
     else json(res, 500, { error: { message: 'CUDA out of memory' } });
   });
   const client = new EngineClient({ endpoint: s.url });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const err = await client.post('/chat/completions', '{}').catch((e: unknown) => e);
   assert.ok(err instanceof HttpError);
   assert.equal(err.code, 'E_HTTP_5XX');
@@ -57,7 +77,10 @@ test('post: 500 → HttpError E_HTTP_5XX with a body excerpt; 400 context → Co
 test('post: 429 with retry-after → HttpError carrying it; classify waits that long', async (t) => {
   const s = await serve((_req, res) => json(res, 429, { error: 'slow down' }, { 'retry-after': '2' }));
   const client = new EngineClient({ endpoint: s.url });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const err = await client.post('/completions', '{}').catch((e: unknown) => e);
   assert.ok(err instanceof HttpError);
   assert.equal(err.status, 429);
@@ -82,7 +105,10 @@ test('post: a socket closed mid-body and a short body are truncated responses; a
     }
   });
   const client = new EngineClient({ endpoint: s.url, requestTimeoutMs: 5000 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   for (const path of ['/cut-length', '/cut-chunked']) {
     const err = await client.post(path, '{}').catch((e: unknown) => e);
     assert.ok(err instanceof TruncatedResponseError, `${path}: ${inspect(err)}`);
@@ -103,7 +129,10 @@ test('post: a server that never answers, or stalls mid-body → TimeoutError aft
     res.write('{"choices":'); // then stalls
   });
   const client = new EngineClient({ endpoint: s.url, requestTimeoutMs: 150 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const t0 = performance.now();
   const err = await client.post('/chat/completions', '{}').catch((e: unknown) => e);
   const took = performance.now() - t0;
@@ -139,7 +168,10 @@ test('post: connection refused → ConnectError flagged as an outage', async () 
 test('post: the socket closed before any response → ConnectError, retried but not an outage', async (t) => {
   const s = await serve((_req, res) => res.socket?.destroy());
   const client = new EngineClient({ endpoint: s.url });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const err = await client.post('/chat/completions', '{}').catch((e: unknown) => e);
   assert.ok(err instanceof ConnectError, inspect(err));
   const d = classify(err, 1, retryPolicy(), () => 0);
@@ -150,7 +182,10 @@ test('post: the socket closed before any response → ConnectError, retried but 
 test('post: an aborted signal rejects with its reason', async (t) => {
   const s = await serve(() => {});
   const client = new EngineClient({ endpoint: s.url, requestTimeoutMs: 10_000 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const ac = new AbortController();
   const pending = client.post('/chat/completions', '{}', ac.signal).catch((e: unknown) => e);
   setImmediate(() => ac.abort(new Error('stop now')));
@@ -170,7 +205,10 @@ test('the API key never appears in errors or log lines, even when the engine ech
   const lines: string[] = [];
   const logger = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), debug: (m: string) => lines.push(m) };
   const client = new EngineClient({ endpoint: s.url, apiKey: KEY, requestTimeoutMs: 100, logger });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const errs = [
     await client.post('/401', '{}').catch((e: unknown) => e),
     await client.post('/500', '{}').catch((e: unknown) => e),
@@ -199,7 +237,11 @@ test('get: /health and /metrics live at the server root and do not queue behind 
   });
   const client = new EngineClient({ endpoint: `${s.url}/`, connections: 1, requestTimeoutMs: 10_000 });
   const ac = new AbortController();
-  t.after(async () => { ac.abort(); await client.close(); await s.close(); });
+  t.after(async () => {
+    ac.abort();
+    await client.close();
+    await s.close();
+  });
   const busy = client.post('/chat/completions', '{}', ac.signal).catch(() => undefined);
   const health = await client.get('/health');
   assert.equal(health.status, 503);
@@ -219,7 +261,13 @@ test('options are validated up front; the root URL drops /v1', () => {
   assert.equal(rootUrlOf('http://h:1'), 'http://h:1');
   assert.throws(() => new EngineClient({ endpoint: 'localhost:8080' }), /`endpoint`.*got `localhost:8080`/);
   assert.throws(() => new EngineClient({ endpoint: 'ftp://h/v1' }), /got `ftp:\/\/h\/v1`/);
-  const creds = (() => { try { new EngineClient({ endpoint: 'http://u:hunter2@h/v1' }); } catch (e) { return e as Error; } })();
+  const creds = (() => {
+    try {
+      new EngineClient({ endpoint: 'http://u:hunter2@h/v1' });
+    } catch (e) {
+      return e as Error;
+    }
+  })();
   assert.ok(creds instanceof SpecError);
   assert.doesNotMatch(creds.message, /hunter2/);
   assert.throws(() => new EngineClient({ endpoint: 'http://h/v1', connections: 0 }), /`connections`.*got `0` \(number\)/);

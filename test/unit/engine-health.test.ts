@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EngineClient } from '../../src/engine/client.ts';
-import { ConnectError, EngineOutageError, TimeoutError, TruncatedResponseError, errorFromStatus } from '../../src/engine/errors.ts';
+import { EngineOutageError } from '../../src/engine/errors.ts';
 import { waitForHealth } from '../../src/engine/health.ts';
 
 async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ root: string; close: () => Promise<void> }> {
@@ -44,14 +44,23 @@ test('waitForHealth: connection refused until timeout → EngineOutageError nami
   await s.close(); // nothing listens there now
   const time = fakeTime();
   const { lines, logger } = collect();
-  const err = await waitForHealth({ rootUrl: `${s.root}/v1`, timeoutMs: 20_000, intervalMs: 500, logger, now: time.now, sleep: time.sleep })
-    .catch((e: unknown) => e);
+  const err = await waitForHealth({
+    rootUrl: `${s.root}/v1`,
+    timeoutMs: 20_000,
+    intervalMs: 500,
+    logger,
+    now: time.now,
+    sleep: time.sleep,
+  }).catch((e: unknown) => e);
   assert.ok(err instanceof EngineOutageError, String(err));
   assert.equal(err.code, 'E_ENGINE_OUTAGE');
   assert.equal(err.url, `${s.root}/health`);
   assert.equal(err.lastState, 'connection refused');
   assert.match(err.message, new RegExp(`${s.root}/health.*20s.*connection refused`));
-  assert.deepEqual(lines, [0, 5, 10, 15].map((sec) => `waiting for engine at ${s.root}/health (${sec}s of 20s): connection refused`));
+  assert.deepEqual(
+    lines,
+    [0, 5, 10, 15].map((sec) => `waiting for engine at ${s.root}/health (${sec}s of 20s): connection refused`),
+  );
   assert.ok(time.slept.every((ms) => ms <= 500));
   assert.equal(time.now(), 20_000);
 });
@@ -73,7 +82,15 @@ test('waitForHealth: llama-server loading (503) then ready', async () => {
   const time = fakeTime();
   const { lines, logger } = collect();
   try {
-    const r = await waitForHealth({ client, timeoutMs: 60_000, intervalMs: 1000, logEveryMs: 2000, logger, now: time.now, sleep: time.sleep });
+    const r = await waitForHealth({
+      client,
+      timeoutMs: 60_000,
+      intervalMs: 1000,
+      logEveryMs: 2000,
+      logger,
+      now: time.now,
+      sleep: time.sleep,
+    });
     assert.deepEqual(r, { waitedMs: 3000, polls: 4 });
     assert.deepEqual(lines, [
       `waiting for engine at ${s.root}/health (0s of 60s): HTTP 503 (loading): Loading model`,
@@ -89,16 +106,27 @@ test('waitForHealth: llama-server loading (503) then ready', async () => {
 });
 
 test('waitForHealth: a hanging /health counts as a failed poll; an abort stops the wait', async () => {
-  const s = await serve(() => { /* never answers */ });
+  const s = await serve(() => {
+    /* never answers */
+  });
   const time = fakeTime();
   try {
-    const err = await waitForHealth({ rootUrl: s.root, timeoutMs: 1000, intervalMs: 500, pollTimeoutMs: 30, now: time.now, sleep: time.sleep })
-      .catch((e: unknown) => e);
+    const err = await waitForHealth({
+      rootUrl: s.root,
+      timeoutMs: 1000,
+      intervalMs: 500,
+      pollTimeoutMs: 30,
+      now: time.now,
+      sleep: time.sleep,
+    }).catch((e: unknown) => e);
     assert.ok(err instanceof EngineOutageError);
     assert.equal(err.lastState, 'no answer within 30ms');
     const ac = new AbortController();
     ac.abort(new Error('ctrl-c'));
-    await assert.rejects(waitForHealth({ rootUrl: s.root, timeoutMs: 1000, signal: ac.signal, now: time.now, sleep: time.sleep }), /ctrl-c/);
+    await assert.rejects(
+      waitForHealth({ rootUrl: s.root, timeoutMs: 1000, signal: ac.signal, now: time.now, sleep: time.sleep }),
+      /ctrl-c/,
+    );
   } finally {
     await s.close();
   }

@@ -14,9 +14,17 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
 import { EngineClient } from '../../src/engine/client.ts';
-import { BadResponseError, ConnectError, HttpError, ResponseTooLargeError, TimeoutError, TruncatedResponseError } from '../../src/engine/errors.ts';
+import {
+  BadResponseError,
+  ConnectError,
+  HttpError,
+  ResponseTooLargeError,
+  TimeoutError,
+  TruncatedResponseError,
+} from '../../src/engine/errors.ts';
 import { classify, retryPolicy } from '../../src/engine/retry.ts';
 import { serve } from '../helpers/http-server.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 interface RawServer {
   url: string;
@@ -63,7 +71,11 @@ async function rawServer(onRequest: (socket: Socket, n: number, request: string)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/v1`, port, requests, connections: () => connections, open: () => sockets.size,
+    url: `http://127.0.0.1:${port}/v1`,
+    port,
+    requests,
+    connections: () => connections,
+    open: () => sockets.size,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -73,7 +85,14 @@ async function rawServer(onRequest: (socket: Socket, n: number, request: string)
 
 /** A complete HTTP/1.1 answer with a content-length. */
 function answer(status: number, body: string, headers: string[] = []): string {
-  return [`HTTP/1.1 ${status} X`, 'content-type: application/json', `content-length: ${Buffer.byteLength(body)}`, ...headers, '', body].join('\r\n');
+  return [
+    `HTTP/1.1 ${status} X`,
+    'content-type: application/json',
+    `content-length: ${Buffer.byteLength(body)}`,
+    ...headers,
+    '',
+    body,
+  ].join('\r\n');
 }
 
 const KEY = 'sk-http1-test-secret-42';
@@ -87,7 +106,10 @@ test('http1: the request carries the fixed headers and a byte-exact content-leng
     res.end(text);
   });
   const client = new EngineClient({ endpoint: s.url, apiKey: KEY, connections: 2 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const body = JSON.stringify({ messages: [{ role: 'user', content: 'Grüße, 世界 🌍' }] });
   const r = await client.post('/chat/completions', body);
   assert.deepEqual(r.json, { echo: body.length, reply: 'été ☃ 𝄞' });
@@ -112,10 +134,17 @@ test('http1: sequential requests reuse one socket; concurrent ones open at most 
   const s = await serve((_req, res) => {
     inflight++;
     peak = Math.max(peak, inflight);
-    setTimeout(() => { inflight--; res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"ok":true}'); }, 5);
+    setTimeout(() => {
+      inflight--;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    }, 5);
   });
   const client = new EngineClient({ endpoint: s.url, connections: 3 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   for (let i = 0; i < 5; i++) await client.post('/completions', '{}');
   assert.equal(s.connections(), 1);
   const all = await Promise.all(Array.from({ length: 20 }, () => client.post('/completions', '{}')));
@@ -152,7 +181,10 @@ test('http1: chunked bodies with extensions and trailers, and heads and bodies s
     })();
   });
   const client = new EngineClient({ endpoint: s.url, connections: 1 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const a = await client.post('/chunked', '{}');
   assert.equal(a.text, text);
   const b = await client.post('/split', '{}');
@@ -170,7 +202,10 @@ test('http1: 1xx answers are skipped; a large body arrives whole', async (t) => 
     else socket.write(`HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n${answer(200, '{"after":"hints"}')}`);
   });
   const client = new EngineClient({ endpoint: s.url, connections: 1 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const r = await client.post('/hints', '{}');
   assert.equal(r.status, 200);
   assert.deepEqual(r.json, { after: 'hints' });
@@ -189,9 +224,17 @@ test('http1: `connection: close`, HTTP/1.0, a short keep-alive hint and bytes af
     else socket.write(`${answer(200, '{"a":4}')}HTTP/1.1 200 OK\r\n`); // garbage after the answer
   });
   const client = new EngineClient({ endpoint: s.url, connections: 1, requestTimeoutMs: 2000 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   let expected = 0;
-  for (const [path, a] of [['/close', 1], ['/http10', 2], ['/hint', 3], ['/garbage', 4]] as const) {
+  for (const [path, a] of [
+    ['/close', 1],
+    ['/http10', 2],
+    ['/hint', 3],
+    ['/garbage', 4],
+  ] as const) {
     for (let i = 0; i < 2; i++) {
       const r = await client.post(path, '{}');
       assert.deepEqual(r.json, { a }, `${path} #${i + 1}`);
@@ -201,21 +244,33 @@ test('http1: `connection: close`, HTTP/1.0, a short keep-alive hint and bytes af
   }
 });
 
-test('http1: a socket idle for longer than the server\'s keep-alive timeout (less a second) is not reused', async (t) => {
+test("http1: a socket idle for longer than the server's keep-alive timeout (less a second) is not reused", async (t) => {
   // keep-alive: timeout=2 → reused for up to 1 s. One answer per connection, then silence (never closed).
-  const s = await rawServer((socket, n) => { if (n === 1) socket.write(answer(200, '{"ok":1}', ['Keep-Alive: timeout=2'])); });
+  const s = await rawServer((socket, n) => {
+    if (n === 1) socket.write(answer(200, '{"ok":1}', ['Keep-Alive: timeout=2']));
+  });
   const client = new EngineClient({ endpoint: s.url, connections: 1, requestTimeoutMs: 2000, idleCloseMs: 60_000 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   await client.post('/completions', '{}');
-  await delay(1100);
+  const idleSince = performance.now();
+  // The condition is elapsed idle time itself (the pool reads the clock): wait for it, not a guess.
+  await waitFor('1 s of idle time', () => performance.now() - idleSince > 1050, 3000, 25);
   assert.deepEqual((await client.post('/completions', '{}')).json, { ok: 1 });
   assert.equal(s.connections(), 2);
 });
 
 test('http1: sockets left idle (a window that shrank) are closed after idleCloseMs; busy ones are kept', async (t) => {
-  const s = await rawServer((socket) => { setTimeout(() => socket.write(answer(200, '{"ok":1}')), 5); });
+  const s = await rawServer((socket) => {
+    setTimeout(() => socket.write(answer(200, '{"ok":1}')), 5);
+  });
   const client = new EngineClient({ endpoint: s.url, connections: 8, idleCloseMs: 150 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   // Eight at once: eight sockets. Then one at a time, back to back: one socket stays busy.
   await Promise.all(Array.from({ length: 8 }, () => client.post('/completions', '{}')));
   assert.equal(s.open(), 8);
@@ -224,8 +279,7 @@ test('http1: sockets left idle (a window that shrank) are closed after idleClose
   assert.equal(s.connections(), 8, 'the steady requests reused a socket');
   // The seven left idle were closed by the client; the one in use was not.
   assert.equal(s.open(), 1);
-  await delay(300);
-  assert.equal(s.open(), 0, 'and that one too, once idle');
+  await waitFor('the last socket to be closed once idle', () => s.open() === 0, 2000, 10);
   // A later request opens a fresh socket and is answered.
   assert.deepEqual((await client.post('/completions', '{}')).json, { ok: 1 });
   assert.equal(s.connections(), 9);
@@ -237,9 +291,12 @@ test('http1: a keep-alive socket the server closed while idle is not reused', as
     setTimeout(() => socket.destroy(), 20); // the server's idle timeout, unannounced
   });
   const client = new EngineClient({ endpoint: s.url, connections: 1 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   await client.post('/completions', '{}');
-  await delay(80);
+  await waitFor('the server to close the idle socket', () => s.open() === 0, 2000, 10);
   const r = await client.post('/completions', '{}');
   assert.deepEqual(r.json, { ok: 1 });
   assert.equal(s.connections(), 2);
@@ -254,7 +311,10 @@ test('http1: a reused socket that dies before answering is resent once on a fres
     else socket.destroy();
   });
   const client = new EngineClient({ endpoint: s.url, connections: 1 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   assert.deepEqual((await client.post('/x', '{}')).json, { n: 1 });
   assert.deepEqual((await client.post('/x', '{}')).json, { n: 3 }, 'request 2 died on the reused socket; its resend is request 3');
   assert.equal(s.connections(), 2);
@@ -291,13 +351,21 @@ test('http1: a body cut mid-way is a truncated response; wrong framing or a head
     }
   });
   const client = new EngineClient({ endpoint: s.url, connections: 2, requestTimeoutMs: 2000 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const cut = await client.post('/cut-length', '{}').catch((e: unknown) => e);
   assert.ok(cut instanceof TruncatedResponseError, inspect(cut));
   assert.match(cut.message, /11 of 100 body bytes/);
   const cutChunked = await client.post('/cut-chunked', '{}').catch((e: unknown) => e);
   assert.ok(cutChunked instanceof TruncatedResponseError, inspect(cutChunked));
-  for (const [path, code] of [['/bad-chunk', 'HPE_INVALID_CHUNK_SIZE'], ['/bad-length', 'HPE_INVALID_CONTENT_LENGTH'], ['/not-http', 'HPE_INVALID_CONSTANT'], ['/bad-header', 'HPE_INVALID_HEADER_TOKEN']] as const) {
+  for (const [path, code] of [
+    ['/bad-chunk', 'HPE_INVALID_CHUNK_SIZE'],
+    ['/bad-length', 'HPE_INVALID_CONTENT_LENGTH'],
+    ['/not-http', 'HPE_INVALID_CONSTANT'],
+    ['/bad-header', 'HPE_INVALID_HEADER_TOKEN'],
+  ] as const) {
     const err = await client.post(path, '{}').catch((e: unknown) => e);
     assert.ok(err instanceof BadResponseError, `${path}: ${inspect(err)}`);
     assert.equal(err.code, 'E_BAD_RESPONSE');
@@ -334,7 +402,11 @@ test('http1: hostile answers: bodies over the cap (declared, chunked, until clos
     }
   });
   const client = new EngineClient({ endpoint: s.url, connections: 2, requestTimeoutMs: 1500, maxResponseBytes: CAP });
-  t.after(async () => { endless?.destroy(); await client.close(); await s.close(); });
+  t.after(async () => {
+    endless?.destroy();
+    await client.close();
+    await s.close();
+  });
   for (const path of ['/declared-huge', '/chunked-huge', '/until-close-huge']) {
     const err = await client.post(path, '{}').catch((e: unknown) => e);
     assert.ok(err instanceof ResponseTooLargeError, `${path}: ${inspect(err)}`);
@@ -358,7 +430,10 @@ test('http1: non-2xx answers keep their status, body and retry-after', async (t)
     else socket.write(answer(404, '{"error":"no such model"}'));
   });
   const client = new EngineClient({ endpoint: s.url, connections: 1 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const busy = await client.post('/busy', '{}').catch((e: unknown) => e);
   assert.ok(busy instanceof HttpError, inspect(busy));
   assert.equal(busy.status, 503);
@@ -375,7 +450,10 @@ test('http1: the deadline and an abort fail the request and drop its socket; the
     // anything else: never answered
   });
   const client = new EngineClient({ endpoint: s.url, connections: 1, requestTimeoutMs: 100 });
-  t.after(async () => { await client.close(); await s.close(); });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const t0 = performance.now();
   const err = await client.post('/hang', '{}').catch((e: unknown) => e);
   assert.ok(err instanceof TimeoutError, inspect(err));
@@ -385,39 +463,52 @@ test('http1: the deadline and an abort fail the request and drop its socket; the
   // With one connection, the second request queues behind the first; aborting it fails it at once.
   const ac = new AbortController();
   const first = client.post('/hang', '{}', { timeoutMs: 300 }).catch((e: unknown) => e);
+  let firstSettled = false;
+  void first.then(() => {
+    firstSettled = true;
+  });
   const queued = client.post('/ok', '{}', { signal: ac.signal, timeoutMs: 5000 }).catch((e: unknown) => e);
-  await delay(20);
-  const t1 = performance.now();
+  await waitFor('the second /hang to reach the server', () => s.requests.filter((r) => r.includes('/v1/hang')).length === 2, 2000, 5);
   ac.abort(new Error('stop'));
   const qe = await queued;
   assert.ok(qe instanceof Error && qe.message === 'stop', inspect(qe));
-  assert.ok(performance.now() - t1 < 100, 'a queued request fails without waiting for a socket');
+  assert.equal(firstSettled, false, 'a queued request fails without waiting for the socket ahead of it');
   assert.ok((await first) instanceof TimeoutError);
-  await delay(20);
-  assert.equal(s.requests.filter((r) => r.includes('/v1/ok')).length, 1, 'the aborted request was never sent');
+  // FIFO: a later request on the freed pool goes out after anything still queued ahead of it.
+  assert.deepEqual((await client.post('/ok', '{}')).json, { ok: true });
+  assert.equal(s.requests.filter((r) => r.includes('/v1/ok')).length, 2, 'the aborted request was never sent');
 });
 
 test('http1: close() waits for in-flight and queued requests, then closes every socket; later posts fail', async (t) => {
-  const s = await rawServer((socket) => { setTimeout(() => socket.write(answer(200, '{"late":true}')), 60); });
+  const s = await rawServer((socket) => {
+    setTimeout(() => socket.write(answer(200, '{"late":true}')), 60);
+  });
   const client = new EngineClient({ endpoint: s.url, connections: 1 });
   t.after(() => s.close());
   const a = client.post('/x', '{}');
   const b = client.post('/x', '{}'); // queued behind a
-  await delay(10);
+  await waitFor('the first request to reach the server', () => s.requests.length === 1, 2000, 5);
   let closed = false;
-  const closing = client.close().then(() => { closed = true; });
+  const closing = client.close().then(() => {
+    closed = true;
+  });
   assert.deepEqual((await a).json, { late: true });
   assert.equal(closed, false);
   assert.deepEqual((await b).json, { late: true });
   await closing;
-  await delay(20);
-  assert.equal(s.open(), 0, 'no socket left open');
+  await waitFor('the server to see every socket closed', () => s.open() === 0, 2000, 5);
   await assert.rejects(client.post('/x', '{}'), /closed/);
 });
 
-test('http1: an idle pool does not keep the process alive (its sockets are unref\'d)', async (t) => {
+test("http1: an idle pool does not keep the process alive (its sockets are unref'd)", async (t) => {
   // The server would keep the connection for a minute; the child must still exit at once.
-  const s = await serve((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); }, { keepAliveTimeout: 60_000 });
+  const s = await serve(
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    },
+    { keepAliveTimeout: 60_000 },
+  );
   t.after(() => s.close());
   const script = `import { EngineClient } from ${JSON.stringify(join(import.meta.dirname, '../../src/engine/client.ts'))};
 const c = new EngineClient({ endpoint: ${JSON.stringify(s.url)} });
@@ -425,9 +516,14 @@ await c.post('/x', '{}');
 process.stdout.write('done');`;
   const t0 = performance.now();
   const out = await new Promise<{ code: unknown; stdout: string }>((resolve) => {
-    execFile(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], { timeout: 10_000 }, (err, stdout) => {
-      resolve({ code: err === null ? 0 : err.code, stdout });
-    });
+    execFile(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script],
+      { timeout: 10_000 },
+      (err, stdout) => {
+        resolve({ code: err === null ? 0 : err.code, stdout });
+      },
+    );
   });
   assert.equal(out.stdout, 'done');
   assert.equal(out.code, 0);
@@ -437,8 +533,16 @@ process.stdout.write('done');`;
 test('http1: the connect timeout covers the TLS handshake', async (t) => {
   // A TCP server that never says a word: the TLS handshake never completes.
   const s = await rawServer(() => {});
-  const client = new EngineClient({ endpoint: `https://127.0.0.1:${s.port}/v1`, connections: 1, connectTimeoutMs: 100, requestTimeoutMs: 5000 });
-  t.after(async () => { await client.close(); await s.close(); });
+  const client = new EngineClient({
+    endpoint: `https://127.0.0.1:${s.port}/v1`,
+    connections: 1,
+    connectTimeoutMs: 100,
+    requestTimeoutMs: 5000,
+  });
+  t.after(async () => {
+    await client.close();
+    await s.close();
+  });
   const t0 = performance.now();
   const err = await client.post('/x', '{}').catch((e: unknown) => e);
   assert.ok(err instanceof ConnectError, inspect(err));
@@ -453,8 +557,29 @@ test('http1: https with a self-signed certificate trusted through NODE_EXTRA_CA_
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
-  const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+  const gen = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { encoding: 'utf8' },
+  );
   if (gen.error !== undefined || gen.status !== 0) {
     t.skip('openssl is not available to make a self-signed certificate');
     return;
@@ -480,7 +605,9 @@ for (const host of ['localhost', '127.0.0.1']) {
 server.close();
 process.stdout.write(JSON.stringify({ results, connections }));`;
   const run = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], {
-    encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_EXTRA_CA_CERTS: cert },
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: cert },
   });
   assert.equal(run.status, 0, run.stderr);
   const out = JSON.parse(run.stdout) as { results: unknown[]; connections: number };

@@ -62,7 +62,8 @@ llamacpp:spec_decode_num_accepted_tokens_per_pos_total{position="1"} 4
 test('parses labels, histograms, comments and number forms', () => {
   const m = parsePrometheus(VLLM);
   assert.deepEqual(m.get('python_gc_objects_collected_total'), [
-    { labels: { generation: '0' }, value: 11234 }, { labels: { generation: '1' }, value: 2345 },
+    { labels: { generation: '0' }, value: 11234 },
+    { labels: { generation: '1' }, value: 2345 },
   ]);
   assert.equal(m.get('process_start_time_seconds')?.[0]?.value, 1.73e9);
   const buckets = m.get('vllm:e2e_request_latency_seconds_bucket') ?? [];
@@ -103,7 +104,8 @@ test('engineLoad: vLLM sums waiting/running over engines and takes the highest K
   // The preemption counter (vllm:num_preemptions_total) feeds the window's over-subscription cut.
   assert.deepEqual(engineLoad(VLLM), { source: 'vllm', waiting: 3, running: 98, kvUsage: 0.9031, preempted: 7 });
   // Older vLLM names the KV gauge gpu_cache_usage_perc.
-  const old = 'vllm:num_requests_running{model_name="m"} 2.0\nvllm:num_requests_waiting{model_name="m"} 1.0\nvllm:gpu_cache_usage_perc{model_name="m"} 0.25\n';
+  const old =
+    'vllm:num_requests_running{model_name="m"} 2.0\nvllm:num_requests_waiting{model_name="m"} 1.0\nvllm:gpu_cache_usage_perc{model_name="m"} 0.25\n';
   assert.deepEqual(engineLoad(old), { source: 'vllm', waiting: 1, running: 2, kvUsage: 0.25 });
 });
 
@@ -117,5 +119,10 @@ test('engineLoad: llama-server reads processing/deferred; no KV metric in this b
 
 test('engineLoad: nothing known → all undefined; NaN gauges are ignored', () => {
   assert.deepEqual(engineLoad('# nothing\nfoo 1\n'), { source: undefined, waiting: undefined, running: undefined, kvUsage: undefined });
-  assert.deepEqual(engineLoad('vllm:num_requests_waiting NaN\nvllm:num_requests_running 4\n'), { source: 'vllm', waiting: undefined, running: 4, kvUsage: undefined });
+  assert.deepEqual(engineLoad('vllm:num_requests_waiting NaN\nvllm:num_requests_running 4\n'), {
+    source: 'vllm',
+    waiting: undefined,
+    running: 4,
+    kvUsage: undefined,
+  });
 });

@@ -1,8 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BadResponseError, ConnectError, ContextLengthError, EngineOutageError, HttpError, TimeoutError,
-  TruncatedResponseError, errorFromStatus,
+  BadResponseError,
+  ConnectError,
+  ContextLengthError,
+  EngineOutageError,
+  HttpError,
+  TimeoutError,
+  TruncatedResponseError,
+  errorFromStatus,
 } from '../../src/engine/errors.ts';
 import { backoffMs, classify, parseRetryAfter, retryPolicy } from '../../src/engine/retry.ts';
 import { SparkinferError } from '../../src/errors.ts';
@@ -12,8 +18,17 @@ const half = (): number => 0.5;
 const NOW = Date.parse('2025-01-01T00:00:00Z');
 
 test('errorFromStatus maps status classes to codes', () => {
-  const cases: Array<[number, string]> = [[400, 'E_HTTP_4XX'], [401, 'E_HTTP_4XX'], [404, 'E_HTTP_4XX'], [422, 'E_HTTP_4XX'],
-    [429, 'E_HTTP_4XX'], [500, 'E_HTTP_5XX'], [503, 'E_HTTP_5XX'], [599, 'E_HTTP_5XX'], [302, 'E_HTTP_4XX']];
+  const cases: Array<[number, string]> = [
+    [400, 'E_HTTP_4XX'],
+    [401, 'E_HTTP_4XX'],
+    [404, 'E_HTTP_4XX'],
+    [422, 'E_HTTP_4XX'],
+    [429, 'E_HTTP_4XX'],
+    [500, 'E_HTTP_5XX'],
+    [503, 'E_HTTP_5XX'],
+    [599, 'E_HTTP_5XX'],
+    [302, 'E_HTTP_4XX'],
+  ];
   for (const [status, code] of cases) {
     const e = errorFromStatus(status, 'oops');
     assert.ok(e instanceof HttpError, `${status}`);
@@ -27,9 +42,30 @@ test('errorFromStatus maps status classes to codes', () => {
 });
 
 test('errorFromStatus recognises context-length bodies of llama-server and vLLM', () => {
-  const llama = JSON.stringify({ error: { code: 400, message: 'request (4105 tokens) exceeds the available context size (2048 tokens), try increasing it', type: 'exceed_context_size_error', n_prompt_tokens: 4105, n_ctx: 2048 } });
-  const vllm = JSON.stringify({ object: 'error', message: "This model's maximum context length is 2048 tokens. However, you requested 4200 tokens (4000 in the messages, 200 in the completion).", type: 'BadRequestError', param: null, code: 400 });
-  const vllmNew = JSON.stringify({ error: { message: 'The decoder prompt (length 5000) is longer than the maximum model length of 4096.', type: 'BadRequestError', code: 400 } });
+  const llama = JSON.stringify({
+    error: {
+      code: 400,
+      message: 'request (4105 tokens) exceeds the available context size (2048 tokens), try increasing it',
+      type: 'exceed_context_size_error',
+      n_prompt_tokens: 4105,
+      n_ctx: 2048,
+    },
+  });
+  const vllm = JSON.stringify({
+    object: 'error',
+    message:
+      "This model's maximum context length is 2048 tokens. However, you requested 4200 tokens (4000 in the messages, 200 in the completion).",
+    type: 'BadRequestError',
+    param: null,
+    code: 400,
+  });
+  const vllmNew = JSON.stringify({
+    error: {
+      message: 'The decoder prompt (length 5000) is longer than the maximum model length of 4096.',
+      type: 'BadRequestError',
+      code: 400,
+    },
+  });
   for (const body of [llama, vllm, vllmNew]) {
     const e = errorFromStatus(400, body);
     assert.ok(e instanceof ContextLengthError, body);
@@ -98,7 +134,10 @@ test('classify stops after maxRetries, except for outages', () => {
 test('backoff doubles, is capped, and full jitter stays within [0, step)', () => {
   const p = retryPolicy({ baseMs: 250, capMs: 30_000 });
   const top = (): number => 0.999999;
-  assert.equal(backoffMs(1, p, () => 0), 0);
+  assert.equal(
+    backoffMs(1, p, () => 0),
+    0,
+  );
   assert.equal(backoffMs(1, p, top), 249);
   assert.equal(backoffMs(2, p, top), 499);
   assert.equal(backoffMs(3, p, top), 999);
@@ -106,9 +145,18 @@ test('backoff doubles, is capped, and full jitter stays within [0, step)', () =>
   assert.equal(backoffMs(1000, p, top), 29_999);
   assert.equal(backoffMs(3, p, half), 500);
   // A broken random source can't produce negative or oversized waits.
-  assert.equal(backoffMs(3, p, () => -5), 0);
-  assert.equal(backoffMs(3, p, () => 7), 999);
-  assert.equal(backoffMs(3, p, () => Number.NaN), 0);
+  assert.equal(
+    backoffMs(3, p, () => -5),
+    0,
+  );
+  assert.equal(
+    backoffMs(3, p, () => 7),
+    999,
+  );
+  assert.equal(
+    backoffMs(3, p, () => Number.NaN),
+    0,
+  );
   for (let i = 0; i < 200; i++) {
     const d = classify(new TimeoutError('request', 1), 6, retryPolicy({ maxRetries: 10 }), Math.random, NOW).delayMs;
     assert.ok(d >= 0 && d < 8000, `delay ${d}`);

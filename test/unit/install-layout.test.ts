@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isCheckout, packageRoot, packageVersion, PYSPARK_VERSION, venvDir, workerBundlePath, driverScript } from '../../src/install/layout.ts';
+import {
+  isCheckout,
+  packageRoot,
+  packageVersion,
+  PYSPARK_VERSION,
+  venvDir,
+  workerBundlePath,
+  driverScript,
+} from '../../src/install/layout.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 test('the package folder of the sources is the checkout, with its version and its .venv', () => {

@@ -54,11 +54,19 @@ test('a run maps the archive only when it exists, is not turned off, and sits at
 
 function job(conf: string): ResolvedJob {
   const p = join(work, `job-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(p, [
-    'name: t', 'input: { format: json, path: in.jsonl }', 'prompt: { user: "{{ q }}" }', 'model: m',
-    'engine: { endpoint: "http://127.0.0.1:9/v1" }', 'output: { format: parquet, path: out }',
-    `spark: { master: "local[2]"${conf} }`, '',
-  ].join('\n'));
+  writeFileSync(
+    p,
+    [
+      'name: t',
+      'input: { format: json, path: in.jsonl }',
+      'prompt: { user: "{{ q }}" }',
+      'model: m',
+      'engine: { endpoint: "http://127.0.0.1:9/v1" }',
+      'output: { format: parquet, path: out }',
+      `spark: { master: "local[2]"${conf} }`,
+      '',
+    ].join('\n'),
+  );
   return { ...loadJobFile(p), run: { id: 'r1' } } as unknown as ResolvedJob;
 }
 
@@ -74,7 +82,7 @@ const confOf = (args: string[]): Record<string, string> => {
 };
 const paths = { root: '/r', jobJson: '/r/job.json', workerBundle: '/r/w.mjs' };
 
-test('spark-submit: the archive flag goes into spark.driver.extraJavaOptions, after the job\'s own options', () => {
+test("spark-submit: the archive flag goes into spark.driver.extraJavaOptions, after the job's own options", () => {
   const plain = confOf(buildSubmitArgs(job(''), paths, { nodePath: '/n' }));
   assert.equal(plain['spark.driver.extraJavaOptions'], undefined, 'no archive: the option is not set');
   const used = confOf(buildSubmitArgs(job(''), paths, { nodePath: '/n', jvmArchive: { use: '/c/jvm/a.jsa' } }));

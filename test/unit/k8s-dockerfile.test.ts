@@ -71,8 +71,10 @@ test('every base image is a pinned Debian 12 tag (BASE_IMAGE), and versions agre
     readFileSync(join(ROOT, 'scripts', 'setup.sh'), 'utf8'),
     new RegExp(`PYSPARK_VERSION=${DEFAULT_SPARK_VERSION.replace(/\./g, '\\.')}\\b`),
   );
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's own ${} substitution, matched as written.
+  const pin = '"pyspark==${PYSPARK_VERSION}"';
   assert.ok(
-    all.some((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes('"pyspark==${PYSPARK_VERSION}"'))),
+    all.some((s) => s.instructions.some((i) => i.keyword === 'RUN' && i.args.includes(pin))),
     'pyspark is installed at PYSPARK_VERSION',
   );
   // Node 24 is the node package package-lock.json pins (npm), checked in the build.

@@ -24,7 +24,9 @@ function write(name: string, text: string): string {
   return p;
 }
 
-const A = write('a/config', `
+const A = write(
+  'a/config',
+  `
 apiVersion: v1
 kind: Config
 current-context: ctx-a
@@ -39,9 +41,12 @@ users:
 contexts:
 - name: ctx-a
   context: { cluster: shared, user: alice, namespace: team-a }
-`);
+`,
+);
 write('a/ca.pem', 'CA OF A');
-const B = write('b/config', `
+const B = write(
+  'b/config',
+  `
 current-context: ctx-b
 clusters:
 - name: shared
@@ -64,7 +69,8 @@ contexts:
   context: { cluster: shared, user: legacy }
 - name: ctx-a
   context: { cluster: only-a, user: bob, namespace: shadowed }
-`);
+`,
+);
 write('b/certs/bob.crt', 'CERT OF BOB');
 
 test('KUBECONFIG merges like client-go: first current-context, first definition of each name wins, missing files skipped', () => {
@@ -83,7 +89,7 @@ test('KUBECONFIG merges like client-go: first current-context, first definition 
 test('--context picks a context defined only in a later file; its relative paths resolve against that file', () => {
   const env = { KUBECONFIG: [A, B].join(delimiter) };
   const b = loadClusterAccess({ env, context: 'ctx-b' });
-  assert.equal(b.server, 'https://a.example:6443', 'cluster `shared` is still the first file\'s');
+  assert.equal(b.server, 'https://a.example:6443', "cluster `shared` is still the first file's");
   assert.equal(b.namespace, 'default', 'no namespace in the context');
   assert.equal(b.tls.cert?.toString(), 'CERT OF BOB');
   assert.equal(b.tls.key?.toString(), 'KEY OF BOB');
@@ -93,7 +99,10 @@ test('--context picks a context defined only in a later file; its relative paths
   assert.equal(e.tls.insecureSkipVerify, true);
   assert.equal(e.auth.kind, 'exec');
   if (e.auth.kind === 'exec') {
-    assert.deepEqual([e.auth.exec.command, e.auth.exec.args, e.auth.exec.env, e.auth.exec.baseDir], ['./get-token', ['--cluster', 'b'], { REGION: 'eu' }, join(dir, 'b')]);
+    assert.deepEqual(
+      [e.auth.exec.command, e.auth.exec.args, e.auth.exec.env, e.auth.exec.baseDir],
+      ['./get-token', ['--cluster', 'b'], { REGION: 'eu' }, join(dir, 'b')],
+    );
   }
 });
 
@@ -101,7 +110,10 @@ test('--kubeconfig reads that file only, and ~/.kube/config is the fallback', ()
   const only = loadClusterAccess({ kubeconfig: B, env: { KUBECONFIG: A } });
   assert.equal(only.context, 'ctx-b');
   assert.equal(only.server, 'https://b.example:6443');
-  write('home/.kube/config', 'current-context: h\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:8080"}}]\ncontexts: [{name: h, context: {cluster: c}}]\n');
+  write(
+    'home/.kube/config',
+    'current-context: h\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:8080"}}]\ncontexts: [{name: h, context: {cluster: c}}]\n',
+  );
   const home = loadClusterAccess({ env: {}, home: join(dir, 'home') });
   assert.equal(home.server, 'http://127.0.0.1:8080');
   assert.deepEqual(home.auth, { kind: 'none' });
@@ -109,13 +121,31 @@ test('--kubeconfig reads that file only, and ~/.kube/config is the fallback', ()
 
 test('errors name the problem and are SpecErrors (exit 2)', () => {
   const env = { KUBECONFIG: [A, B].join(delimiter) };
-  assert.throws(() => loadClusterAccess({ env, context: 'nope' }), (e: unknown) => e instanceof SpecError && /no context `nope` \(known: ctx-a, ctx-b, ctx-exec, ctx-legacy\)/.test(e.message));
-  assert.throws(() => loadClusterAccess({ env, context: 'ctx-legacy' }), (e: unknown) => e instanceof SpecError && /auth-provider.*exec/.test(e.message));
-  assert.throws(() => loadClusterAccess({ env, namespace: 'Bad_NS' }), (e: unknown) => e instanceof SpecError && /`Bad_NS`/.test(e.message));
-  assert.throws(() => loadClusterAccess({ kubeconfig: join(dir, 'nope.yaml') }), (e: unknown) => e instanceof SpecError && /does not exist/.test(e.message));
-  assert.throws(() => loadClusterAccess({ env: {}, home: join(dir, 'nohome'), serviceAccountDir: join(dir, 'nosa') }), (e: unknown) => e instanceof SpecError && /no kubeconfig found.*not running in a pod/.test(e.message));
+  assert.throws(
+    () => loadClusterAccess({ env, context: 'nope' }),
+    (e: unknown) => e instanceof SpecError && /no context `nope` \(known: ctx-a, ctx-b, ctx-exec, ctx-legacy\)/.test(e.message),
+  );
+  assert.throws(
+    () => loadClusterAccess({ env, context: 'ctx-legacy' }),
+    (e: unknown) => e instanceof SpecError && /auth-provider.*exec/.test(e.message),
+  );
+  assert.throws(
+    () => loadClusterAccess({ env, namespace: 'Bad_NS' }),
+    (e: unknown) => e instanceof SpecError && /`Bad_NS`/.test(e.message),
+  );
+  assert.throws(
+    () => loadClusterAccess({ kubeconfig: join(dir, 'nope.yaml') }),
+    (e: unknown) => e instanceof SpecError && /does not exist/.test(e.message),
+  );
+  assert.throws(
+    () => loadClusterAccess({ env: {}, home: join(dir, 'nohome'), serviceAccountDir: join(dir, 'nosa') }),
+    (e: unknown) => e instanceof SpecError && /no kubeconfig found.*not running in a pod/.test(e.message),
+  );
   const bad = write('bad/config', 'clusters: {name: x}\n');
-  assert.throws(() => loadClusterAccess({ kubeconfig: bad }), (e: unknown) => e instanceof SpecError && /expected `clusters` to be a list/.test(e.message));
+  assert.throws(
+    () => loadClusterAccess({ kubeconfig: bad }),
+    (e: unknown) => e instanceof SpecError && /expected `clusters` to be a list/.test(e.message),
+  );
 });
 
 test('inside a pod without a kubeconfig: the service account token file, CA and namespace', () => {
@@ -123,20 +153,34 @@ test('inside a pod without a kubeconfig: the service account token file, CA and 
   write('sa/token', 'tok\n');
   write('sa/ca.crt', 'POD CA');
   write('sa/namespace', 'ml-batch\n');
-  const a = loadClusterAccess({ env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, home: join(dir, 'nohome'), serviceAccountDir: sa });
+  const a = loadClusterAccess({
+    env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+    home: join(dir, 'nohome'),
+    serviceAccountDir: sa,
+  });
   assert.equal(a.server, 'https://10.96.0.1:443');
   assert.equal(a.namespace, 'ml-batch');
   assert.deepEqual(a.auth, { kind: 'tokenFile', path: join(sa, 'token') });
   assert.equal(a.tls.ca?.toString(), 'POD CA');
-  const v6 = loadClusterAccess({ env: { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }, home: join(dir, 'nohome'), serviceAccountDir: sa, namespace: 'other' });
+  const v6 = loadClusterAccess({
+    env: { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' },
+    home: join(dir, 'nohome'),
+    serviceAccountDir: sa,
+    namespace: 'other',
+  });
   assert.equal(v6.server, 'https://[fd00::1]:443');
   assert.equal(v6.namespace, 'other');
 });
 
 test('driver progress lines parse; other lines and malformed JSON do not', () => {
-  const p = parseProgressLine('2026-01-01 12:00:00 INFO sparkinfer-progress {"rows_total":1000,"rows_done":250,"rows_failed":1,"completion_tokens":9000,"tasks_done":3,"tasks_active":4,"tasks_total":16,"elapsed_s":90}');
+  const p = parseProgressLine(
+    '2026-01-01 12:00:00 INFO sparkinfer-progress {"rows_total":1000,"rows_done":250,"rows_failed":1,"completion_tokens":9000,"tasks_done":3,"tasks_active":4,"tasks_total":16,"elapsed_s":90}',
+  );
   assert.ok(p);
-  assert.deepEqual([p.rowsTotal, p.rowsDone, p.rowsFailed, p.completionTokens, p.tasksTotal, p.elapsedMs], [1000, 250, 1, 9000, 16, 90_000]);
+  assert.deepEqual(
+    [p.rowsTotal, p.rowsDone, p.rowsFailed, p.completionTokens, p.tasksTotal, p.elapsedMs],
+    [1000, 250, 1, 9000, 16, 90_000],
+  );
   assert.equal(formatDriverProgress(p), '250/1000 rows, 1 failed, 100.0 tok/s eta 4m30s tasks 3/16 (4 running) [1m30s]');
   assert.equal(parseProgressLine('INFO SparkContext: Running Spark version 4.0.1'), undefined);
   assert.equal(parseProgressLine('sparkinfer-progress {"rows_done":'), undefined);
@@ -144,12 +188,27 @@ test('driver progress lines parse; other lines and malformed JSON do not', () =>
 });
 
 test('application states map to exit codes; status lines carry driver, executors and the error', () => {
-  assert.deepEqual(['COMPLETED', 'FAILED', 'RUNNING', 'SUBMISSION_FAILED', 'PENDING_RERUN', 'NEW'].map(exitCodeOfState), [0, 1, undefined, undefined, undefined, undefined]);
+  assert.deepEqual(['COMPLETED', 'FAILED', 'RUNNING', 'SUBMISSION_FAILED', 'PENDING_RERUN', 'NEW'].map(exitCodeOfState), [
+    0,
+    1,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ]);
   const s = appStatusOf({
     metadata: { name: 'q-1', namespace: 'ns', labels: { 'sparkinfer.io/run-id': 'q-1' } },
-    status: { applicationState: { state: 'FAILED', errorMessage: 'driver container failed with ExitCode: 1\nmore' }, executionAttempts: 2, driverInfo: { podName: 'q-1-driver' }, executorState: { a: 'RUNNING', b: 'FAILED', c: 'RUNNING' } },
+    status: {
+      applicationState: { state: 'FAILED', errorMessage: 'driver container failed with ExitCode: 1\nmore' },
+      executionAttempts: 2,
+      driverInfo: { podName: 'q-1-driver' },
+      executorState: { a: 'RUNNING', b: 'FAILED', c: 'RUNNING' },
+    },
   });
-  assert.equal(formatStatus(s), 'ns/q-1 FAILED, driver q-1-driver, executors 1 failed 2 running, attempt 2, error: driver container failed with ExitCode: 1');
+  assert.equal(
+    formatStatus(s),
+    'ns/q-1 FAILED, driver q-1-driver, executors 1 failed 2 running, attempt 2, error: driver container failed with ExitCode: 1',
+  );
   assert.equal(appStatusOf({ metadata: { name: 'x', namespace: 'ns' } }).state, 'NEW');
 });
 
@@ -158,9 +217,12 @@ test('Ctrl-C prompt: y cancels, anything else or EOF does not, and without a TTY
     const input = Object.assign(new PassThrough(), { isTTY });
     const output = new PassThrough();
     let shown = '';
-    output.on('data', (d: Buffer) => { shown += d.toString(); });
+    output.on('data', (d: Buffer) => {
+      shown += d.toString();
+    });
     const r = confirmCancel('ns/app', { input, output });
-    if (answer === null) input.end(); else input.write(answer);
+    if (answer === null) input.end();
+    else input.write(answer);
     return [await r, shown];
   };
   const [yes, prompt] = await ask('y\n', true);

@@ -25,12 +25,23 @@ const container: OpenApiSchema = {
       type: 'array',
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['containerPort', 'protocol'],
-      items: { type: 'object', required: ['containerPort'], properties: { containerPort: { type: 'integer', format: 'int32' }, protocol: { type: 'string', enum: ['TCP', 'UDP'] } } },
+      items: {
+        type: 'object',
+        required: ['containerPort'],
+        properties: { containerPort: { type: 'integer', format: 'int32' }, protocol: { type: 'string', enum: ['TCP', 'UDP'] } },
+      },
     },
     resources: {
       type: 'object',
       properties: {
-        limits: { type: 'object', additionalProperties: { anyOf: [{ type: 'integer' }, { type: 'string' }], pattern: '^[0-9]+(Mi|Gi)?$', 'x-kubernetes-int-or-string': true } },
+        limits: {
+          type: 'object',
+          additionalProperties: {
+            anyOf: [{ type: 'integer' }, { type: 'string' }],
+            pattern: '^[0-9]+(Mi|Gi)?$',
+            'x-kubernetes-int-or-string': true,
+          },
+        },
       },
     },
     extra: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true, properties: { known: { type: 'boolean' } } },
@@ -42,7 +53,16 @@ const container: OpenApiSchema = {
 };
 
 test('a valid object has no issues', () => {
-  const v = { name: 'engine', restartPolicy: 'Always', ports: [{ containerPort: 8000, protocol: 'TCP' }], resources: { limits: { memory: '64Gi', 'nvidia.com/gpu': 2 } }, extra: { known: true, anything: { deep: 1 } }, tags: ['a', 'b'], nullableField: null, when: '2026-01-02T03:04:05Z' };
+  const v = {
+    name: 'engine',
+    restartPolicy: 'Always',
+    ports: [{ containerPort: 8000, protocol: 'TCP' }],
+    resources: { limits: { memory: '64Gi', 'nvidia.com/gpu': 2 } },
+    extra: { known: true, anything: { deep: 1 } },
+    tags: ['a', 'b'],
+    nullableField: null,
+    when: '2026-01-02T03:04:05Z',
+  };
   assert.deepEqual(validateSchema(v, container), []);
 });
 
@@ -79,7 +99,18 @@ test('types, required, enum, int-or-string, pattern, nullable and formats are ch
 });
 
 test('list-map keys and set members must be unique', () => {
-  const issues = validateSchema({ name: 'e', ports: [{ containerPort: 80, protocol: 'TCP' }, { containerPort: 80, protocol: 'UDP' }, { containerPort: 80, protocol: 'TCP' }], tags: ['a', 'a'] }, container);
+  const issues = validateSchema(
+    {
+      name: 'e',
+      ports: [
+        { containerPort: 80, protocol: 'TCP' },
+        { containerPort: 80, protocol: 'UDP' },
+        { containerPort: 80, protocol: 'TCP' },
+      ],
+      tags: ['a', 'a'],
+    },
+    container,
+  );
   assert.deepEqual(paths(issues), ['.ports[2]', '.tags[1]']);
 });
 
@@ -88,7 +119,11 @@ test('$ref and allOf resolve against the root document, as in the core OpenAPI',
     components: {
       schemas: {
         Probe: { type: 'object', properties: { httpGet: { allOf: [{ $ref: '#/components/schemas/HTTPGet' }], default: {} } } },
-        HTTPGet: { type: 'object', required: ['port'], properties: { path: { type: 'string' }, port: { allOf: [{ $ref: '#/components/schemas/IntOrString' }] } } },
+        HTTPGet: {
+          type: 'object',
+          required: ['port'],
+          properties: { path: { type: 'string' }, port: { allOf: [{ $ref: '#/components/schemas/IntOrString' }] } },
+        },
         IntOrString: { format: 'int-or-string', oneOf: [{ type: 'integer' }, { type: 'string' }] },
       },
     },
@@ -111,11 +146,17 @@ function makeZip(files: Record<string, string>): Buffer {
     const body = method === 8 ? deflateRawSync(data) : data;
     const nameBuf = Buffer.from(name);
     const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0); local.writeUInt16LE(method, 8);
-    local.writeUInt32LE(body.length, 18); local.writeUInt32LE(data.length, 22); local.writeUInt16LE(nameBuf.length, 26);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(method, 8);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBuf.length, 26);
     const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0); central.writeUInt16LE(method, 10);
-    central.writeUInt32LE(body.length, 20); central.writeUInt32LE(data.length, 24); central.writeUInt16LE(nameBuf.length, 28);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(method, 10);
+    central.writeUInt32LE(body.length, 20);
+    central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(nameBuf.length, 28);
     central.writeUInt32LE(offset, 42);
     locals.push(local, nameBuf, body);
     centrals.push(central, nameBuf);
@@ -123,15 +164,21 @@ function makeZip(files: Record<string, string>): Buffer {
   }
   const cd = Buffer.concat(centrals);
   const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0); eocd.writeUInt16LE(Object.keys(files).length, 8); eocd.writeUInt16LE(Object.keys(files).length, 10);
-  eocd.writeUInt32LE(cd.length, 12); eocd.writeUInt32LE(offset, 16);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(Object.keys(files).length, 8);
+  eocd.writeUInt16LE(Object.keys(files).length, 10);
+  eocd.writeUInt32LE(cd.length, 12);
+  eocd.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, cd, eocd]);
 }
 
 test('zip entries read back, and the h1 hash follows the Go checksum database definition', () => {
   const files = { 'm@v1/b.txt': 'bee\n'.repeat(100), 'm@v1/a.txt': 'ay' };
   const entries = readZip(makeZip(files));
-  assert.deepEqual(entries.map((e) => [e.name, e.read().toString()]), Object.entries(files));
+  assert.deepEqual(
+    entries.map((e) => [e.name, e.read().toString()]),
+    Object.entries(files),
+  );
   const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
   const summary = `${sha('ay')}  m@v1/a.txt\n${sha('bee\n'.repeat(100))}  m@v1/b.txt\n`;
   assert.equal(goModuleZipHash(entries), `h1:${createHash('sha256').update(summary).digest('base64')}`);
@@ -139,14 +186,25 @@ test('zip entries read back, and the h1 hash follows the Go checksum database de
 });
 
 test('module files are fetched once, verified against the pinned hash, and cached', async () => {
-  const crdYaml = 'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  versions:\n    - name: v1beta2\n      schema:\n        openAPIV3Schema:\n          type: object\n';
+  const crdYaml =
+    'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nspec:\n  versions:\n    - name: v1beta2\n      schema:\n        openAPIV3Schema:\n          type: object\n';
   const soZip = makeZip({ 'example.com/so@v9.0.0/crd.yaml': crdYaml });
   const k8sZip = makeZip({
     'example.com/k8s@v1.0.0/api/core_openapi.json': '{"components":{"schemas":{"Pod":{"type":"object"}}}}',
     'example.com/k8s@v1.0.0/api/rbac_openapi.json': '{"components":{"schemas":{"Role":{"type":"object"}}}}',
   });
-  const sparkOperator: PinnedModule = { module: 'example.com/so', version: 'v9.0.0', h1: goModuleZipHash(readZip(soZip)), files: ['crd.yaml'] };
-  const kubernetes: PinnedModule = { module: 'example.com/k8s', version: 'v1.0.0', h1: goModuleZipHash(readZip(k8sZip)), files: ['api/core_openapi.json', 'api/rbac_openapi.json'] };
+  const sparkOperator: PinnedModule = {
+    module: 'example.com/so',
+    version: 'v9.0.0',
+    h1: goModuleZipHash(readZip(soZip)),
+    files: ['crd.yaml'],
+  };
+  const kubernetes: PinnedModule = {
+    module: 'example.com/k8s',
+    version: 'v1.0.0',
+    h1: goModuleZipHash(readZip(k8sZip)),
+    files: ['api/core_openapi.json', 'api/rbac_openapi.json'],
+  };
   const requested: string[] = [];
   const fakeProxy = (async (url: string | URL | Request) => {
     const u = String(url);

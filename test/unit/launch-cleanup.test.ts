@@ -52,31 +52,34 @@ function kill(pid: number): void {
 
 test('parent-death signal: the kernel kills a child started through withParentDeathSignal when its parent is SIGKILLed', async () => {
   const { cli, info } = await starter(['pdeathsig']);
-  const pid = info['pid'] as number;
-  assert.match(String(info['via']), /setpriv$/, 'setpriv (util-linux) wraps the command');
+  const pid = info.pid as number;
+  assert.match(String(info.via), /setpriv$/, 'setpriv (util-linux) wraps the command');
   assert.ok(alive(pid));
   cli.kill('SIGKILL');
   await waitFor('the child to die with its parent', () => !alive(pid), 10_000);
 });
 
-test('reaper: a SIGKILLed CLI\'s tracked group dies whole, grandchildren included, and its pid file names it until then', async (t) => {
+test("reaper: a SIGKILLed CLI's tracked group dies whole, grandchildren included, and its pid file names it until then", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-pids-'));
   const { cli, info } = await starter(['tracked', dir]);
-  const pid = info['pid'] as number;
-  const grandchild = info['grandchild'] as number;
+  const pid = info.pid as number;
+  const grandchild = info.grandchild as number;
   t.after(() => kill(pid));
   assert.ok(alive(pid) && alive(grandchild));
-  assert.deepEqual(readGroups(dir).map((g) => [g.pgid, g.role, g.command]), [[pid, 'engine', 'bash']]);
+  assert.deepEqual(
+    readGroups(dir).map((g) => [g.pgid, g.role, g.command]),
+    [[pid, 'engine', 'bash']],
+  );
   assert.equal(readGroups(dir)[0]?.start, startTime(pid));
   cli.kill('SIGKILL');
   await waitFor('the tracked group to die', () => !groupAlive(pid), 10_000);
   assert.equal(alive(grandchild), false);
 });
 
-test('fault hook off-switch, then the rerun\'s sweep: a leftover group is found by its pid file and stopped', async (t) => {
+test("fault hook off-switch, then the rerun's sweep: a leftover group is found by its pid file and stopped", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-pids-'));
   const { cli, info } = await starter(['tracked', dir], { SPARKINFER_FAULT_NO_REAPER: '1' });
-  const pid = info['pid'] as number;
+  const pid = info.pid as number;
   t.after(() => kill(pid));
   cli.kill('SIGKILL');
   await new Promise((r) => cli.once('exit', r));
@@ -94,7 +97,10 @@ test('the sweep leaves a process alone whose start time differs from the record 
   const pid = stranger.pid ?? 0;
   t.after(() => kill(pid));
   const real = startTime(pid) ?? '0';
-  writeFileSync(join(dir, `engine-${pid}.json`), JSON.stringify({ pgid: pid, start: String(Number(real) - 1), role: 'engine', command: 'llama-server' }));
+  writeFileSync(
+    join(dir, `engine-${pid}.json`),
+    JSON.stringify({ pgid: pid, start: String(Number(real) - 1), role: 'engine', command: 'llama-server' }),
+  );
   assert.equal(isOurs({ pgid: pid, start: String(Number(real) - 1) }), false);
   assert.deepEqual(stopLeftovers(dir, 100), []);
   assert.ok(alive(pid), 'a stranger with a reused pid is not killed');

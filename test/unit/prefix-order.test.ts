@@ -5,11 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PrefixQueue, prefixQueueFactory } from '../../src/worker/prefix-order.ts';
-import { runPipeline, type PipelineDeps } from '../../src/worker/pipeline.ts';
-import { parseInputLine } from '../../src/worker/input.ts';
+import { runPipeline } from '../../src/worker/pipeline.ts';
+import { pipelineDeps } from '../helpers/pipeline.ts';
 import type { ResultLine } from '../../src/worker/protocol.ts';
 
-interface It { id: number; prepared: { path: string; body: string } }
+interface It {
+  id: number;
+  prepared: { path: string; body: string };
+}
 const item = (id: number, prefix: string): It => ({ id, prepared: { path: '/chat/completions', body: `${prefix}|${id}` } });
 const drain = (q: PrefixQueue<It>): number[] => {
   const out: number[] = [];
@@ -20,7 +23,9 @@ const drain = (q: PrefixQueue<It>): number[] => {
 test('rows sharing a prefix go out together, groups in order of their oldest row', () => {
   const q = new PrefixQueue<It>({ prefixChars: 1 });
   const prefixes = ['A', 'B', 'A', 'C', 'B', 'A', 'C'];
-  prefixes.forEach((p, i) => q.push(item(i, p)));
+  prefixes.forEach((p, i) => {
+    q.push(item(i, p));
+  });
   assert.equal(q.length, 7);
   assert.deepEqual(drain(q), [0, 2, 5, 1, 4, 3, 6]);
   assert.equal(q.length, 0);
@@ -30,7 +35,10 @@ test('rows sharing a prefix go out together, groups in order of their oldest row
 test('distinct prefixes keep arrival order (no grouping to do)', () => {
   const q = new PrefixQueue<It>({ prefixChars: 64 });
   for (let i = 0; i < 100; i++) q.push(item(i, `unique-${i}`));
-  assert.deepEqual(drain(q), Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(
+    drain(q),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
 });
 
 test('only the first prefixChars characters form the key', () => {
@@ -47,16 +55,24 @@ test('reordering is bounded: no row is overtaken by one that arrived lookahead r
   // One B among a long stream of A, interleaved with dispatches as the pipeline does.
   const arrival = new Map<number, number>();
   let id = 0;
-  const push = (p: string): void => { arrival.set(id, id); q.push(item(id++, p)); };
-  push('A'); push('B');
+  const push = (p: string): void => {
+    arrival.set(id, id);
+    q.push(item(id++, p));
+  };
+  push('A');
+  push('B');
   for (let i = 0; i < 30; i++) push('A');
   const order: number[] = [];
-  for (let i = 0; i < 10; i++) { order.push((q.shift() as It).id); push('A'); }
+  for (let i = 0; i < 10; i++) {
+    order.push((q.shift() as It).id);
+    push('A');
+  }
   order.push(...drain(q));
   assert.equal(order.length, id);
   assert.equal(new Set(order).size, id, 'each row once');
   const posB = order.indexOf(1);
-  for (let p = 0; p < posB; p++) assert.ok((order[p] as number) - 1 < lookahead, `row ${order[p]} overtook row 1 by ${(order[p] as number) - 1}`);
+  for (let p = 0; p < posB; p++)
+    assert.ok((order[p] as number) - 1 < lookahead, `row ${order[p]} overtook row 1 by ${(order[p] as number) - 1}`);
   assert.ok(posB > 1, 'B was deferred to let A rows group');
 });
 
@@ -82,7 +98,10 @@ test('a long stream stays in bounded memory and keeps every row', () => {
   let pushed = 0;
   const seen = new Set<number>();
   for (let round = 0; round < 200; round++) {
-    for (let i = 0; i < 100; i++) { q.push(item(pushed, 'ABCD'[pushed % 4] as string)); pushed++; }
+    for (let i = 0; i < 100; i++) {
+      q.push(item(pushed, 'ABCD'[pushed % 4] as string));
+      pushed++;
+    }
     for (let i = 0; i < 100; i++) seen.add((q.shift() as It).id);
   }
   for (const x of drain(q)) seen.add(x);
@@ -95,29 +114,20 @@ test('the pipeline with the prefix queue answers every row once and dispatches g
   }
   const sent: string[] = [];
   const out: ResultLine[] = [];
-  const d: PipelineDeps = {
-    lines: lines(),
-    parse: parseInputLine,
-    prepare: (row) => ({ path: '/chat/completions', body: `${String(row.row['p'])}:${row.key}` }),
-    attempt: async (p) => {
-      sent.push(p.body.slice(0, 2));
-      await new Promise((r) => setImmediate(r));
-      return { ok: true, latencyMs: 1, fields: { text: 'x', prompt_tokens: 1, completion_tokens: 1 } };
+  const d = pipelineDeps(
+    {
+      lines: lines(),
+      prepare: (row) => ({ path: '/chat/completions', body: `${String(row.row.p)}:${row.key}` }),
+      attempt: async (p) => {
+        sent.push(p.body.slice(0, 2));
+        await new Promise((r) => setImmediate(r));
+        return { ok: true, latencyMs: 1, fields: { text: 'x', prompt_tokens: 1, completion_tokens: 1 } };
+      },
+      window: { limit: () => 2 },
+      makeQueue: prefixQueueFactory({ prefixChars: 2 }),
     },
-    decide: () => ({ retry: false, delayMs: 0, outage: false }),
-    window: { limit: () => 2 },
-    emit: (r) => { out.push(r); return true; },
-    drained: () => Promise.resolve(),
-    waitHealthy: () => Promise.resolve(true),
-    outageTimeoutMs: 1000,
-    includeRequest: false,
-    model: 'm',
-    now: Date.now,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    signal: new AbortController().signal,
-    log: () => {},
-    makeQueue: prefixQueueFactory({ prefixChars: 2 }),
-  };
+    out,
+  );
   const c = await runPipeline(d);
   assert.equal(c.rowsOk, 60);
   assert.equal(new Set(out.map((r) => r.k)).size, 60);

@@ -10,16 +10,28 @@ function runDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-ticker-'));
   mkdirSync(join(dir, 'stats'));
   writeFileSync(join(dir, 'plan.json'), JSON.stringify({ rows_total: 100 }));
-  writeFileSync(join(dir, 'stats', 'w1.json'), JSON.stringify({ rows_done: 30, rows_failed: 2, prompt_tokens: 10, completion_tokens: 300, inflight: 5, done: false }));
+  writeFileSync(
+    join(dir, 'stats', 'w1.json'),
+    JSON.stringify({ rows_done: 30, rows_failed: 2, prompt_tokens: 10, completion_tokens: 300, inflight: 5, done: false }),
+  );
   return dir;
 }
 
-async function drive(tty: boolean, answers: Array<TaskCounts | undefined>, seconds: number): Promise<{ lines: string[]; fetches: number[] }> {
+async function drive(
+  tty: boolean,
+  answers: Array<TaskCounts | undefined>,
+  seconds: number,
+): Promise<{ lines: string[]; fetches: number[] }> {
   const fetches: number[] = [];
   let now = 0;
   const ticker = new ProgressTicker({
-    runDir: runDir(), tty, startedMs: 0,
-    fetchTasks: () => { fetches.push(now); return Promise.resolve(answers[Math.min(fetches.length - 1, answers.length - 1)]); },
+    runDir: runDir(),
+    tty,
+    startedMs: 0,
+    fetchTasks: () => {
+      fetches.push(now);
+      return Promise.resolve(answers[Math.min(fetches.length - 1, answers.length - 1)]);
+    },
   });
   const lines: string[] = [];
   for (now = 1000; now <= seconds * 1000; now += 1000) {

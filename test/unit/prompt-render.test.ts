@@ -19,19 +19,32 @@ test('chat: system then user, with the referenced columns listed once', () => {
   assert.deepEqual(p.columns, ['persona', 'question']);
   assert.deepEqual(p.render({ persona: 'terse', question: 'why?', _k: '1', _c: null }), {
     kind: 'chat',
-    messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Q: why? (terse)' }],
+    messages: [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: 'Q: why? (terse)' },
+    ],
   });
 });
 
 test('chat: messages render each content and keep roles and order, empty ones included', () => {
-  const p = chat({ messages: [{ role: 'system', content: '{{ s }}' }, { role: 'assistant', content: 'ok' }, { role: 'user', content: '{{ u }}' }] });
+  const p = chat({
+    messages: [
+      { role: 'system', content: '{{ s }}' },
+      { role: 'assistant', content: 'ok' },
+      { role: 'user', content: '{{ u }}' },
+    ],
+  });
   assert.deepEqual(p.render({ s: null, u: 'hi' }), {
     kind: 'chat',
-    messages: [{ role: 'system', content: '' }, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'hi' }],
+    messages: [
+      { role: 'system', content: '' },
+      { role: 'assistant', content: 'ok' },
+      { role: 'user', content: 'hi' },
+    ],
   });
 });
 
-test('completions: text, with the template\'s one trailing newline dropped like Jinja', () => {
+test("completions: text, with the template's one trailing newline dropped like Jinja", () => {
   const p = compilePrompt({ prompt: { api: 'completions', text: 'Q: {{ value }}\nA:\n' } as Job['prompt'] });
   assert.deepEqual(p.render({ value: 'two plus two' }), { kind: 'completion', prompt: 'Q: two plus two\nA:' });
 });
@@ -73,7 +86,9 @@ for (const [name, value] of HOSTILE) {
 
 test('integers beyond 2^53 render with their exact digits (BigInt or digit strings)', () => {
   const p = chat({ user: '{{ id }}|{{ s }}|{{ o.big }}|{{ l[0] }}' });
-  const out = userContent(p.render({ id: 12345678901234567890n, s: '12345678901234567890', o: { big: -98765432109876543210n }, l: [2n ** 64n] }));
+  const out = userContent(
+    p.render({ id: 12345678901234567890n, s: '12345678901234567890', o: { big: -98765432109876543210n }, l: [2n ** 64n] }),
+  );
   assert.equal(out, '12345678901234567890|12345678901234567890|-98765432109876543210|18446744073709551616');
 });
 
@@ -85,12 +100,15 @@ test('numbers and booleans print as the library prints them', () => {
 test('a render-time failure is a per-row E_TEMPLATE error naming the field', () => {
   const p = chat({ system: 'ok', user: '{{ n.upper() }}' });
   assert.equal(userContent(p.render({ n: 'abc' })), 'ABC');
-  assert.throws(() => p.render({ n: 5 }), (err: unknown) => {
-    assert.ok(err instanceof SparkinferError);
-    assert.equal(err.code, 'E_TEMPLATE');
-    assert.match(err.message, /^prompt\.user: /);
-    return true;
-  });
+  assert.throws(
+    () => p.render({ n: 5 }),
+    (err: unknown) => {
+      assert.ok(err instanceof SparkinferError);
+      assert.equal(err.code, 'E_TEMPLATE');
+      assert.match(err.message, /^prompt\.user: /);
+      return true;
+    },
+  );
   const raising = chat({ user: '{{ raise_exception("row " ~ id ~ " is bad") if bad else "fine" }}' });
   assert.equal(userContent(raising.render({ id: 1, bad: false })), 'fine');
   assert.throws(() => raising.render({ id: 7, bad: true }), /prompt\.user: row 7 is bad/);
@@ -110,7 +128,10 @@ test('an unresolved chat_template is refused clearly at compile time (the CLI re
 });
 
 test('a template syntax error is a SpecError at compile time', () => {
-  assert.throws(() => chat({ user: '{{ q ' }), (err: unknown) => err instanceof SpecError && /^prompt\.user: template syntax error/.test(err.message));
+  assert.throws(
+    () => chat({ user: '{{ q ' }),
+    (err: unknown) => err instanceof SpecError && /^prompt\.user: template syntax error/.test(err.message),
+  );
 });
 
 test('one compiled prompt renders 100k rows of a 1 KB template, each with its own values', { timeout: 60_000 }, () => {
@@ -126,11 +147,26 @@ test('text-and-{{ column }} templates (the fast path) render exactly as the libr
   const { Template } = await import('@huggingface/jinja');
   const source = 'Q: {{ a }} / {{ b }}{{ a }}\n';
   const p = chat({ user: source });
-  const values: unknown[] = ['plain', '', 'ünï {{ x }} {% if %} \\n', 0, 1.5, -2, true, false, null, undefined, [1, 'a'], { k: 'v' }, 10n ** 20n, '12345678901234567890'];
+  const values: unknown[] = [
+    'plain',
+    '',
+    'ünï {{ x }} {% if %} \\n',
+    0,
+    1.5,
+    -2,
+    true,
+    false,
+    null,
+    undefined,
+    [1, 'a'],
+    { k: 'v' },
+    10n ** 20n,
+    '12345678901234567890',
+  ];
   for (const a of values) {
     for (const b of ['s', 7, null]) {
       const row: Record<string, unknown> = { b };
-      if (a !== undefined) row['a'] = a;
+      if (a !== undefined) row.a = a;
       // The library, given what render.ts gives it (BigInt as its digits).
       const expected = new Template(source).render({ a: typeof a === 'bigint' ? a.toString() : a, b } as Record<string, unknown>);
       assert.equal(userContent(p.render(row)), expected, `a=${String(a)} b=${String(b)}`);

@@ -32,22 +32,38 @@ for (const c of FIX.unsupported) {
     const a = analyzeSchema(c.schema);
     assert.equal(a.type, undefined);
     assert.ok(a.problems.length > 0);
-    assert.ok(a.problems.some((p) => new RegExp(c.error).test(p.message)), JSON.stringify(a.problems));
+    assert.ok(
+      a.problems.some((p) => new RegExp(c.error).test(p.message)),
+      JSON.stringify(a.problems),
+    );
   });
 }
 
 test('problems name where in the schema they are', () => {
-  const a = analyzeSchema({ type: 'object', properties: { person: { type: 'object', properties: { tags: { type: 'array', items: { type: 'string', format: 'email' } } } } } });
-  assert.deepEqual(a.problems.map((p) => p.path), ['properties.person.properties.tags.items.format']);
+  const a = analyzeSchema({
+    type: 'object',
+    properties: { person: { type: 'object', properties: { tags: { type: 'array', items: { type: 'string', format: 'email' } } } } },
+  });
+  assert.deepEqual(
+    a.problems.map((p) => p.path),
+    ['properties.person.properties.tags.items.format'],
+  );
 });
 
 test('a shared $defs entry with a problem is reported once, however often it is used', () => {
-  const a = analyzeSchema({ type: 'object', $defs: { B: { type: 'string', format: 'email' } }, properties: { a: { $ref: '#/$defs/B' }, b: { $ref: '#/$defs/B' } } });
+  const a = analyzeSchema({
+    type: 'object',
+    $defs: { B: { type: 'string', format: 'email' } },
+    properties: { a: { $ref: '#/$defs/B' }, b: { $ref: '#/$defs/B' } },
+  });
   assert.equal(a.problems.length, 1);
 });
 
 test('llama-server: unanchored patterns are refused (it would silently accept any string)', () => {
-  const s = { type: 'object', properties: { a: { type: 'string', pattern: '[0-9]+' }, b: { type: 'string', pattern: '^x$' }, c: { enum: ['pattern'] } } };
+  const s = {
+    type: 'object',
+    properties: { a: { type: 'string', pattern: '[0-9]+' }, b: { type: 'string', pattern: '^x$' }, c: { enum: ['pattern'] } },
+  };
   const p = engineSchemaProblems(s, 'llama-server');
   assert.equal(p.length, 1);
   assert.equal(p[0]?.path, 'properties.a.pattern');
@@ -76,7 +92,9 @@ function specLines(text: string): string[] {
 }
 
 test('validate: an unsupported schema is a spec error (exit 2) naming the place and the reason', () => {
-  const lines = specLines(JOB('response: { format: json, schema: { type: object, properties: { a: { oneOf: [{ type: string }, { type: integer }] } } } }'));
+  const lines = specLines(
+    JOB('response: { format: json, schema: { type: object, properties: { a: { oneOf: [{ type: string }, { type: integer }] } } } }'),
+  );
   assert.equal(lines.length, 1);
   assert.match(lines[0] ?? '', /response\.schema: unsupported schema at properties\.a\.oneOf: branches have different Spark types/);
 });
@@ -87,11 +105,24 @@ test('validate: engine-specific problems come from the job engine kind', () => {
 });
 
 test('validate: a good schema passes; schema without format json, and json with embed, are refused', () => {
-  const job = parseJobText(JOB('response: { format: json, schema: { type: object, properties: { a: { type: string } } } }'), 'job.yaml', []);
+  const job = parseJobText(
+    JOB('response: { format: json, schema: { type: object, properties: { a: { type: string } } } }'),
+    'job.yaml',
+    [],
+  );
   assert.equal(job.response.format, 'json');
-  assert.match(specLines(JOB('response: { schema: { type: object, properties: { a: { type: string } } } }')).join('\n'), /`schema` needs `format: json`/);
-  assert.match(specLines(JOB('response: { format: json, schema: { type: object, properties: { a: { type: string } } } }', 'task: embed')).join('\n'), /`task: embed` returns vectors/);
-  const csv = JOB('response: { format: json, schema: { type: object, properties: { a: { type: string } } } }').replace('output: { format: json, path: out }', 'output: { format: csv, path: out }');
+  assert.match(
+    specLines(JOB('response: { schema: { type: object, properties: { a: { type: string } } } }')).join('\n'),
+    /`schema` needs `format: json`/,
+  );
+  assert.match(
+    specLines(JOB('response: { format: json, schema: { type: object, properties: { a: { type: string } } } }', 'task: embed')).join('\n'),
+    /`task: embed` returns vectors/,
+  );
+  const csv = JOB('response: { format: json, schema: { type: object, properties: { a: { type: string } } } }').replace(
+    'output: { format: json, path: out }',
+    'output: { format: csv, path: out }',
+  );
   assert.match(specLines(csv).join('\n'), /csv` cannot hold the `json` struct column/);
 });
 
@@ -118,7 +149,12 @@ engine: { endpoint: "http://127.0.0.1:9/v1" }
 output: { format: openai-batch, path: out, mode: append }`).join('\n');
   assert.match(out, /needs `input.format: openai-batch`/);
   assert.match(out, /use `error` or `overwrite`/);
-  assert.match(specLines(JOB('', 'input: { format: json, path: in.jsonl, keep_model: true }').replace('input: { format: json, path: in.jsonl }\n', '')).join('\n'), /`keep_model` is for `format: openai-batch`/);
+  assert.match(
+    specLines(
+      JOB('', 'input: { format: json, path: in.jsonl, keep_model: true }').replace('input: { format: json, path: in.jsonl }\n', ''),
+    ).join('\n'),
+    /`keep_model` is for `format: openai-batch`/,
+  );
 });
 
 test('validate: a job without prompt (and not openai-batch) still says the field is missing', () => {

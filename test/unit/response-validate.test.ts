@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileValidator } from '../../src/response/validate.ts';
-import { makeJsonReplyChecker, parseJsonExact, stringifyJsonExact } from '../../src/response/reply.ts';
+import { makeJsonReplyChecker } from '../../src/response/reply.ts';
+import { parseJsonExact, stringifyJsonExact } from '../../src/json-exact.ts';
 import { analyzeSchema, sparkTypeString } from '../../src/response/schema.ts';
 
 const PERSON = {
@@ -21,7 +22,12 @@ const PERSON = {
     at: { type: 'string', format: 'date-time' },
     alias: { type: ['string', 'null'] },
     pet: { anyOf: [{ $ref: '#/$defs/Pet' }, { type: 'null' }] },
-    one: { oneOf: [{ type: 'string', maxLength: 3 }, { type: 'string', pattern: '^a' }] },
+    one: {
+      oneOf: [
+        { type: 'string', maxLength: 3 },
+        { type: 'string', pattern: '^a' },
+      ],
+    },
     counts: { type: 'object', additionalProperties: { type: 'integer' } },
   },
   required: ['name', 'age'],
@@ -33,12 +39,28 @@ const validate = compileValidator(PERSON);
 test('the test schema is in the supported subset', () => {
   const a = analyzeSchema(PERSON);
   assert.deepEqual(a.problems, []);
-  assert.match(sparkTypeString(a.type as NonNullable<typeof a.type>), /^struct<name:string,age:bigint,score:double,mood:string,tags:array<string>,/);
+  assert.match(
+    sparkTypeString(a.type as NonNullable<typeof a.type>),
+    /^struct<name:string,age:bigint,score:double,mood:string,tags:array<string>,/,
+  );
 });
 
 const GOOD: unknown[] = [
   { name: 'Ann', age: 31 },
-  { name: 'Ann', age: 0, score: 0.5, mood: 'sad', tags: ['a', 'bc'], born: '2024-02-29', id: '123e4567-e89b-12d3-a456-426614174000', at: '2024-01-02T03:04:05.5+01:00', alias: null, pet: { kind: 'cat' }, one: 'xyz', counts: { a: 1 } },
+  {
+    name: 'Ann',
+    age: 0,
+    score: 0.5,
+    mood: 'sad',
+    tags: ['a', 'bc'],
+    born: '2024-02-29',
+    id: '123e4567-e89b-12d3-a456-426614174000',
+    at: '2024-01-02T03:04:05.5+01:00',
+    alias: null,
+    pet: { kind: 'cat' },
+    one: 'xyz',
+    counts: { a: 1 },
+  },
   { name: '😀😀😀😀😀', age: 150, pet: null, one: 'abcd' },
 ];
 for (const [i, v] of GOOD.entries()) test(`valid value ${i} passes`, () => assert.equal(validate(v), undefined));
@@ -84,8 +106,8 @@ test('integers: BigInt within 64 bits passes, beyond fails; numbers must be fini
 test('parseJsonExact keeps integers beyond 2^53 exact, and stringifyJsonExact writes them back', () => {
   const text = '{"big":12345678901234567890,"small":1,"f":1.5,"neg":-9007199254740993}';
   const v = parseJsonExact(text) as Record<string, unknown>;
-  assert.equal(v['big'], 12345678901234567890n);
-  assert.equal(v['neg'], -9007199254740993n);
+  assert.equal(v.big, 12345678901234567890n);
+  assert.equal(v.neg, -9007199254740993n);
   assert.equal(stringifyJsonExact(v), text);
 });
 

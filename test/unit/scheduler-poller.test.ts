@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadFromLlamaSlots, pollEngineLoad, type PollOptions } from '../../src/scheduler/poller.ts';
-import type { EngineLoadSample } from '../../src/scheduler/window.ts';
+import type { EngineLoadSample } from '../../src/scheduler/signals.ts';
 
 /** A scripted engine: each poll takes the next answer (a string, undefined, or an Error to throw). */
 function scripted(answers: Array<string | undefined | Error>, extra: Partial<PollOptions> = {}) {
@@ -26,18 +26,35 @@ function scripted(answers: Array<string | undefined | Error>, extra: Partial<Pol
     onNoMetrics: () => noMetrics++,
     sleep: async (ms) => {
       sleeps.push(ms);
-      if (polls >= answers.length) { ac.abort(); throw new Error('aborted'); } // the script is over
+      if (polls >= answers.length) {
+        ac.abort();
+        throw new Error('aborted');
+      } // the script is over
     },
     ...extra,
   });
-  return { done, loads, sleeps, get polls() { return polls; }, get noMetrics() { return noMetrics; } };
+  return {
+    done,
+    loads,
+    sleeps,
+    get polls() {
+      return polls;
+    },
+    get noMetrics() {
+      return noMetrics;
+    },
+  };
 }
 
 test('delivers every load until aborted, sleeping the interval between polls', async () => {
   const s = scripted(['waiting 1 running 8', 'waiting 3 running 8', 'waiting 0 running 7']);
   const out = await s.done;
   assert.deepEqual(out, { reason: 'aborted', loads: 3 });
-  assert.deepEqual(s.loads, [{ waiting: 1, running: 8 }, { waiting: 3, running: 8 }, { waiting: 0, running: 7 }]);
+  assert.deepEqual(s.loads, [
+    { waiting: 1, running: 8 },
+    { waiting: 3, running: 8 },
+    { waiting: 0, running: 7 },
+  ]);
   assert.deepEqual(s.sleeps, [250, 250, 250]);
 });
 
@@ -54,14 +71,20 @@ test('after metrics were seen, a missing answer or a transport error is a hiccup
   const s = scripted([new Error('ECONNREFUSED'), 'waiting 2 running 4', undefined, new Error('reset'), 'waiting 0 running 4']);
   assert.deepEqual(await s.done, { reason: 'aborted', loads: 2 });
   assert.equal(s.noMetrics, 0);
-  assert.deepEqual(s.loads, [{ waiting: 2, running: 4 }, { waiting: 0, running: 4 }]);
+  assert.deepEqual(s.loads, [
+    { waiting: 2, running: 4 },
+    { waiting: 0, running: 4 },
+  ]);
 });
 
 test('an abort during the sleep ends the loop at once', async () => {
   const ac = new AbortController();
   let polls = 0;
   const done = pollEngineLoad({
-    fetchMetrics: async () => { polls++; return 'x'; },
+    fetchMetrics: async () => {
+      polls++;
+      return 'x';
+    },
     parse: () => ({ waiting: 0 }),
     intervalMs: 60_000,
     signal: ac.signal,
@@ -72,14 +95,27 @@ test('an abort during the sleep ends the loop at once', async () => {
 });
 
 test('options are validated up front', async () => {
-  const base: PollOptions = { fetchMetrics: async () => undefined, parse: () => undefined, intervalMs: 10, signal: new AbortController().signal, onLoad: () => {} };
+  const base: PollOptions = {
+    fetchMetrics: async () => undefined,
+    parse: () => undefined,
+    intervalMs: 10,
+    signal: new AbortController().signal,
+    onLoad: () => {},
+  };
   await assert.rejects(pollEngineLoad({ ...base, intervalMs: 0 }), /Expected `intervalMs` to be a number above 0, got `0` \(number\)/);
-  await assert.rejects(pollEngineLoad({ ...base, parse: 'vllm' as unknown as PollOptions['parse'] }), /`parse` to be a function, got `vllm` \(string\)/);
+  await assert.rejects(
+    pollEngineLoad({ ...base, parse: 'vllm' as unknown as PollOptions['parse'] }),
+    /`parse` to be a function, got `vllm` \(string\)/,
+  );
   await assert.rejects(pollEngineLoad({ ...base, signal: {} as AbortSignal }), /`signal` to be an AbortSignal/);
 });
 
 test('loadFromLlamaSlots counts busy slots', () => {
-  const slots = JSON.stringify([{ id: 0, is_processing: true }, { id: 1, is_processing: false }, { id: 2, is_processing: true }]);
+  const slots = JSON.stringify([
+    { id: 0, is_processing: true },
+    { id: 1, is_processing: false },
+    { id: 2, is_processing: true },
+  ]);
   assert.deepEqual(loadFromLlamaSlots(slots), { running: 2, slots: 3 });
   assert.equal(loadFromLlamaSlots('{"error":"slots disabled"}'), undefined);
   assert.equal(loadFromLlamaSlots('[{"id":0}]'), undefined);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdaptiveWindow, FixedWindow, makeWindow, type AdaptiveWindowOptions } from '../../src/scheduler/window.ts';
+import { AdaptiveWindow, type AdaptiveWindowOptions } from '../../src/scheduler/adaptive.ts';
+import { FixedWindow, makeWindow } from '../../src/scheduler/window.ts';
 import { SpecError } from '../../src/errors.ts';
 
 /** A window on a hand-driven clock, with `fill()` to put `limit()` requests in flight. */
@@ -10,18 +11,38 @@ function harness(options: AdaptiveWindowOptions = {}) {
   let inFlight = 0;
   return {
     w,
-    advance(ms: number) { t += ms; },
-    get now() { return t; },
-    fill() { while (inFlight < w.limit()) { w.onStart(); inFlight++; } },
-    finish(n: number, sample: { latencyMs: number; ok?: boolean; kind?: 'ok' | 'overload' | 'timeout' | 'error'; status?: number; outputTokens?: number }) {
-      for (let i = 0; i < n; i++) { inFlight--; w.onComplete({ ok: true, ...sample }); }
+    advance(ms: number) {
+      t += ms;
     },
-    get inFlight() { return inFlight; },
+    get now() {
+      return t;
+    },
+    fill() {
+      while (inFlight < w.limit()) {
+        w.onStart();
+        inFlight++;
+      }
+    },
+    finish(
+      n: number,
+      sample: { latencyMs: number; ok?: boolean; kind?: 'ok' | 'overload' | 'timeout' | 'error'; status?: number; outputTokens?: number },
+    ) {
+      for (let i = 0; i < n; i++) {
+        inFlight--;
+        w.onComplete({ ok: true, ...sample });
+      }
+    },
+    get inFlight() {
+      return inFlight;
+    },
   };
 }
 
 test('options are validated with the bad value quoted', () => {
-  assert.throws(() => new AdaptiveWindow({ min: 0 }), { name: 'SpecError', message: 'Expected `min` to be an integer from 1 and up, got `0` (number)' });
+  assert.throws(() => new AdaptiveWindow({ min: 0 }), {
+    name: 'SpecError',
+    message: 'Expected `min` to be an integer from 1 and up, got `0` (number)',
+  });
   assert.throws(() => new AdaptiveWindow({ min: 4, max: 2 }), /Expected `max` to be an integer from 4 and up, got `2` \(number\)/);
   assert.throws(() => new AdaptiveWindow({ min: 2, max: 8, initial: 9 }), /Expected `initial` to be an integer from 2 to 8, got `9`/);
   assert.throws(() => new AdaptiveWindow({ kvHigh: 1.5 }), /`kvHigh`.*got `1.5`/);
@@ -30,7 +51,10 @@ test('options are validated with the bad value quoted', () => {
   assert.throws(() => new AdaptiveWindow({ now: 5 as unknown as () => number }), /`now` to be a function, got `5` \(number\)/);
   assert.throws(() => new FixedWindow(0), SpecError);
   assert.throws(() => new FixedWindow(2.5), /`concurrency`.*got `2.5`/);
-  assert.throws(() => makeWindow({ concurrency: 'many' as unknown as number }), /`concurrency` to be "auto" or a number.*got `many` \(string\)/);
+  assert.throws(
+    () => makeWindow({ concurrency: 'many' as unknown as number }),
+    /`concurrency` to be "auto" or a number.*got `many` \(string\)/,
+  );
 });
 
 test('makeWindow: a number is fixed, auto is adaptive within min and max', () => {
@@ -95,7 +119,7 @@ test('metrics: an engine with no KV signal (slot-limited) gets a batch-long queu
   h.fill();
   h.w.onEngineLoad({ waiting: 120, running: 80 }); // excess 39 of 200 requests
   assert.equal(h.w.limit(), Math.floor(200 * (1 - 39 / 200)));
-  assert.equal(h.w.snapshot().cuts['queue'], 1);
+  assert.equal(h.w.snapshot().cuts.queue, 1);
   // The same queue on an engine that reports KV usage is far over its target (1 + 10).
   const k = harness({ initial: 100, max: 512 });
   k.fill();
@@ -117,7 +141,7 @@ test('metrics: a second cut waits until the first one has drained', () => {
   h.finish(h.inFlight - first, { latencyMs: 100 });
   h.w.onEngineLoad({ waiting: 50, running: 80, kvUsage: 0.2 });
   assert.ok(h.w.limit() < first);
-  assert.equal(h.w.snapshot().cuts['queue'], 2);
+  assert.equal(h.w.snapshot().cuts.queue, 2);
 });
 
 test('metrics: preemptions (a counter) and a nearly full KV cache cut the window', () => {
@@ -139,10 +163,12 @@ test('metrics: preemptions (a counter) and a nearly full KV cache cut the window
   assert.deepEqual(h.w.snapshot().cuts, { preemption: 2, kv: 1 });
 });
 
-test('capacity: in slow start the window jumps to the engine\'s free slots, and says so', () => {
+test("capacity: in slow start the window jumps to the engine's free slots, and says so", () => {
   const h = harness({ initial: 4, max: 300 });
   let grown = 0;
-  h.w.onGrow(() => { grown++; });
+  h.w.onGrow(() => {
+    grown++;
+  });
   h.w.onEngineCapacity(256, 6); // 250 slots free: nothing to discover below them
   assert.equal(h.w.limit(), 250);
   assert.equal(grown, 1);
@@ -160,7 +186,10 @@ test('capacity: a slot engine polled between two waves (slots just freed, the ne
   const settle = (known: boolean) => {
     const h = harness({ initial: 4 });
     if (known) h.w.onEngineCapacity(16, 0);
-    for (let i = 0; i < 8 && h.w.limit() < 33; i++) { h.fill(); h.w.onEngineLoad({ waiting: 0, running: 16 }); }
+    for (let i = 0; i < 8 && h.w.limit() < 33; i++) {
+      h.fill();
+      h.w.onEngineLoad({ waiting: 0, running: 16 });
+    }
     // Force the window to 33: a queue cut from a big window, then drain to it.
     h.fill();
     h.w.onEngineLoad({ waiting: h.inFlight - 16, running: 16 });
@@ -225,7 +254,13 @@ test('capacity: ignored when the slots are taken, out of slow start, or nonsense
   steady.w.onEngineCapacity(256, 0);
   assert.equal(steady.w.limit(), after);
   const bad = harness({ initial: 4 });
-  for (const [slots, busy] of [[Number.NaN, 0], [-3, 0], [0, 0], [8, Number.NaN]] as const) bad.w.onEngineCapacity(slots, busy);
+  for (const [slots, busy] of [
+    [Number.NaN, 0],
+    [-3, 0],
+    [0, 0],
+    [8, Number.NaN],
+  ] as const)
+    bad.w.onEngineCapacity(slots, busy);
   assert.equal(bad.w.limit(), 4);
   // A fixed window has no such hook: `concurrency: N` means N.
   assert.equal((new FixedWindow(3) as { onEngineCapacity?: unknown }).onEngineCapacity, undefined);
@@ -257,7 +292,10 @@ test('429/503 cut by 0.7 and timeouts by 0.5, once per window of bad news', () =
   h.finish(5, { ok: false, status: 500, kind: 'error', latencyMs: 5 }); // not about load
   assert.equal(h.w.limit(), 24);
   assert.deepEqual(h.w.snapshot().cuts, { overload: 2, timeout: 1 });
-  for (let i = 0; i < 20; i++) { h.advance(1000); h.finish(1, { ok: false, status: 429, latencyMs: 1 }); }
+  for (let i = 0; i < 20; i++) {
+    h.advance(1000);
+    h.finish(1, { ok: false, status: 429, latencyMs: 1 });
+  }
   assert.equal(h.w.limit(), 1, 'never below min');
 });
 

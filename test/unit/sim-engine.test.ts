@@ -23,7 +23,10 @@ test('VirtualClock runs events in time order, ties in scheduling order, and skip
   const c = new VirtualClock();
   const seen: string[] = [];
   c.at(20, () => seen.push('b@20'));
-  c.at(10, () => { seen.push('a@10'); c.after(5, () => seen.push('d@15')); });
+  c.at(10, () => {
+    seen.push('a@10');
+    c.after(5, () => seen.push('d@15'));
+  });
   c.at(20, () => seen.push('c@20'));
   const x = c.at(12, () => seen.push('never'));
   x.cancel();
@@ -36,9 +39,14 @@ test('VirtualClock runs events in time order, ties in scheduling order, and skip
 });
 
 test('seededRandom is deterministic per seed and uniform-ish', () => {
-  const a = seededRandom(7), b = seededRandom(7), c = seededRandom(8);
+  const a = seededRandom(7),
+    b = seededRandom(7),
+    c = seededRandom(8);
   const xs = Array.from({ length: 1000 }, () => a());
-  assert.deepEqual(xs.slice(0, 5), Array.from({ length: 5 }, () => b()));
+  assert.deepEqual(
+    xs.slice(0, 5),
+    Array.from({ length: 5 }, () => b()),
+  );
   assert.notEqual(xs[0], c());
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
   assert.ok(mean > 0.45 && mean < 0.55 && Math.min(...xs) >= 0 && Math.max(...xs) < 1);
@@ -53,7 +61,11 @@ test('one step per output token; the step grows with the batch', () => {
   two.submit(5, 3);
   two.submit(5, 3);
   two.clock.runUntil(1000);
-  assert.deepEqual(two.results.map((r) => r.latencyMs), [42, 42], 'a batch of two: 14 ms steps');
+  assert.deepEqual(
+    two.results.map((r) => r.latencyMs),
+    [42, 42],
+    'a batch of two: 14 ms steps',
+  );
 });
 
 test('prefill is charged in the admitting step', () => {
@@ -69,8 +81,14 @@ test('slots bound the batch; the rest waits in FIFO order', () => {
   clock.runUntil(1);
   assert.deepEqual(e.metrics(), { waiting: 3, running: 2, kvUsage: 0, preemptions: 0 });
   clock.runUntil(1000);
-  assert.deepEqual(results.map((r) => r.id), [0, 1, 2, 3, 4]);
-  assert.deepEqual(results.map((r) => r.queuedMs), [0, 0, 20, 20, 40]);
+  assert.deepEqual(
+    results.map((r) => r.id),
+    [0, 1, 2, 3, 4],
+  );
+  assert.deepEqual(
+    results.map((r) => r.queuedMs),
+    [0, 0, 20, 20, 40],
+  );
 });
 
 test('a full queue answers 503 at once; a request longer than the KV cache 400', () => {
@@ -80,9 +98,18 @@ test('a full queue answers 503 at once; a request longer than the KV cache 400',
   submit(10, 10);
   submit(45, 10);
   clock.runUntil(0);
-  assert.deepEqual(results.map((r) => [r.id, r.status]), [[2, 503], [3, 400]]);
+  assert.deepEqual(
+    results.map((r) => [r.id, r.status]),
+    [
+      [2, 503],
+      [3, 400],
+    ],
+  );
   clock.runUntil(1000);
-  assert.deepEqual(results.map((r) => r.status), [503, 400, 200, 200]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    [503, 400, 200, 200],
+  );
   assert.equal(e.stats().rejected, 2);
 });
 
@@ -96,7 +123,13 @@ test('KV overflow preempts the youngest, which is recomputed and still finishes 
   const s = e.stats();
   assert.ok(s.preemptions >= 1, 'preempted');
   assert.ok(s.recomputedTokens >= 10, `recomputed ${s.recomputedTokens}`);
-  assert.deepEqual(results.map((r) => [r.id, r.completionTokens]), [[0, 10], [1, 10]]);
+  assert.deepEqual(
+    results.map((r) => [r.id, r.completionTokens]),
+    [
+      [0, 10],
+      [1, 10],
+    ],
+  );
   assert.equal(results[0]?.preemptions, 0, 'the oldest is never the victim');
   assert.ok((results[1]?.preemptions ?? 0) >= 1);
   assert.equal(e.metrics().kvUsage, 0);
@@ -110,7 +143,10 @@ test('cancel frees the slot and never answers', () => {
   a.cancel();
   a.cancel();
   clock.runUntil(1000);
-  assert.deepEqual(results.map((r) => r.id), [1]);
+  assert.deepEqual(
+    results.map((r) => r.id),
+    [1],
+  );
   assert.equal(e.stats().cancelled, 1);
   assert.deepEqual(e.metrics(), { waiting: 0, running: 0, kvUsage: 0, preemptions: 0 });
 });
@@ -127,20 +163,32 @@ test('options are validated with the bad value quoted', () => {
 });
 
 test('runs are deterministic per seed', () => {
-  const run = (seed: number) => runClosedLoop({ ...PROFILES['kv-limited'], seed, durationMs: 60_000, workers: [{ window: () => new FixedWindow(64) }] });
-  const a = run(3), b = run(3), c = run(4);
+  const run = (seed: number) =>
+    runClosedLoop({ ...PROFILES['kv-limited'], seed, durationMs: 60_000, workers: [{ window: () => new FixedWindow(64) }] });
+  const a = run(3),
+    b = run(3),
+    c = run(4);
   assert.deepEqual(a.engine, b.engine);
   assert.notDeepEqual(a.engine, c.engine);
 });
 
 test('the KV-limited profile punishes over-subscription; the slot-limited one does not', () => {
-  const at = (profile: keyof typeof PROFILES, n: number) => runClosedLoop({
-    ...PROFILES[profile], durationMs: 300_000, warmupMs: 60_000, workers: [{ window: () => new FixedWindow(n) }],
-  });
-  const kvBest = at('kv-limited', 48), kvMax = at('kv-limited', 256);
-  assert.ok(kvMax.tokensPerS < 0.95 * kvBest.tokensPerS, `256: ${kvMax.tokensPerS.toFixed(0)} vs 48: ${kvBest.tokensPerS.toFixed(0)} tok/s`);
+  const at = (profile: keyof typeof PROFILES, n: number) =>
+    runClosedLoop({
+      ...PROFILES[profile],
+      durationMs: 300_000,
+      warmupMs: 60_000,
+      workers: [{ window: () => new FixedWindow(n) }],
+    });
+  const kvBest = at('kv-limited', 48),
+    kvMax = at('kv-limited', 256);
+  assert.ok(
+    kvMax.tokensPerS < 0.95 * kvBest.tokensPerS,
+    `256: ${kvMax.tokensPerS.toFixed(0)} vs 48: ${kvBest.tokensPerS.toFixed(0)} tok/s`,
+  );
   assert.ok(kvMax.preemptionRate > 0.5 && kvBest.preemptionRate < 0.1);
-  const slotFull = at('slot-limited', 32), slotOver = at('slot-limited', 96);
+  const slotFull = at('slot-limited', 32),
+    slotOver = at('slot-limited', 96);
   assert.ok(Math.abs(slotOver.tokensPerS / slotFull.tokensPerS - 1) < 0.02, 'flat past the slots');
   assert.ok(at('slot-limited', 16).tokensPerS < 0.7 * slotFull.tokensPerS, 'but lower below them');
 });

@@ -20,9 +20,18 @@ test('writing a default explicitly does not change the fingerprint', () => {
 });
 
 const CHANGES_IT = [
-  'task=embed', 'input.path=data/other.jsonl', 'input.format=parquet', 'input.key=qid', 'input.options.multiLine=true',
-  'prompt.user=Q: {{ question }}', 'prompt.system=Be rude.', 'model=other-model', 'sampling.temperature=0.8',
-  'sampling.max_tokens=65', 'sampling.seed=1', 'response.format=json', // (response.schema needed: set below)
+  'task=embed',
+  'input.path=data/other.jsonl',
+  'input.format=parquet',
+  'input.key=qid',
+  'input.options.multiLine=true',
+  'prompt.user=Q: {{ question }}',
+  'prompt.system=Be rude.',
+  'model=other-model',
+  'sampling.temperature=0.8',
+  'sampling.max_tokens=65',
+  'sampling.seed=1',
+  'response.format=json', // (response.schema needed: set below)
 ];
 
 for (const s of CHANGES_IT) {
@@ -37,11 +46,25 @@ test('the input identity changes the fingerprint', () => {
 });
 
 const KEEPS_IT = [
-  'engine.concurrency=64', 'engine.concurrency_max=1024', 'engine.request_timeout=5m', 'engine.outage_timeout=1h',
-  'engine.retries=9', 'engine.endpoint=http://10.0.0.1:8000/v1', 'engine.launch={kind: vllm, model: /models/x}',
-  'spark.partitions=200', 'spark.master=local[2]', 'spark.conf.spark.executor.memory=4g', 'spark.hive=true',
-  'output.path=elsewhere', 'output.mode=overwrite', 'output.include=[]', 'output.files=3',
-  'resume.dir=/tmp/r', 'limits.max_failed_fraction=0.5', 'name=renamed', 'kubernetes.namespace=ml',
+  'engine.concurrency=64',
+  'engine.concurrency_max=1024',
+  'engine.request_timeout=5m',
+  'engine.outage_timeout=1h',
+  'engine.retries=9',
+  'engine.endpoint=http://10.0.0.1:8000/v1',
+  'engine.launch={kind: vllm, model: /models/x}',
+  'spark.partitions=200',
+  'spark.master=local[2]',
+  'spark.conf.spark.executor.memory=4g',
+  'spark.hive=true',
+  'output.path=elsewhere',
+  'output.mode=overwrite',
+  'output.include=[]',
+  'output.files=3',
+  'resume.dir=/tmp/r',
+  'limits.max_failed_fraction=0.5',
+  'name=renamed',
+  'kubernetes.namespace=ml',
 ];
 
 test('settings that only change speed or placement keep the fingerprint', () => {
@@ -49,6 +72,9 @@ test('settings that only change speed or placement keep the fingerprint', () => 
 });
 
 test('canonicalJson sorts keys at every level and drops undefined members', () => {
-  assert.equal(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: undefined, x: null }], c: 'é' } }), '{"a":{"c":"é","d":[1,{"x":null,"z":1}]},"b":1}');
+  assert.equal(
+    canonicalJson({ b: 1, a: { d: [1, { z: 1, y: undefined, x: null }], c: 'é' } }),
+    '{"a":{"c":"é","d":[1,{"x":null,"z":1}]},"b":1}',
+  );
   assert.equal(canonicalJson({ a: 1, b: 2 }), canonicalJson({ b: 2, a: 1 }));
 });

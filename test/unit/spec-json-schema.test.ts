@@ -3,20 +3,24 @@ import assert from 'node:assert/strict';
 import { describeExpected, jobJsonSchema, knownFields, schemaAt } from '../../src/spec/json-schema.ts';
 
 test('jobJsonSchema describes the job file, including engine', () => {
-  const s = jobJsonSchema() as { type?: unknown; properties?: Record<string, { properties?: Record<string, unknown> }>; required?: unknown };
+  const s = jobJsonSchema() as {
+    type?: unknown;
+    properties?: Record<string, { properties?: Record<string, unknown> }>;
+    required?: unknown;
+  };
   assert.equal(s.type, 'object');
-  assert.ok(s.properties?.['engine'], 'properties.engine');
-  assert.ok(s.properties?.['engine']?.properties?.['concurrency'], 'properties.engine.properties.concurrency');
+  assert.ok(s.properties?.engine, 'properties.engine');
+  assert.ok(s.properties?.engine?.properties?.concurrency, 'properties.engine.properties.concurrency');
   // `prompt` is optional here: an `openai-batch` input carries its own bodies (the zod refinement requires it otherwise).
   assert.deepEqual(s.required, ['name', 'input', 'model', 'engine', 'output']);
   // Durations are written as strings in the file (io: input).
-  assert.deepEqual(schemaAt(['engine', 'request_timeout'])?.['type'], 'string');
+  assert.deepEqual(schemaAt(['engine', 'request_timeout'])?.type, 'string');
 });
 
 test('jobJsonSchema returns a fresh copy each time', () => {
   const a = jobJsonSchema();
-  a['type'] = 'mutated';
-  assert.equal(jobJsonSchema()['type'], 'object');
+  a.type = 'mutated';
+  assert.equal(jobJsonSchema().type, 'object');
 });
 
 test('describeExpected reads like a sentence', () => {
@@ -36,8 +40,14 @@ test('describeExpected reads like a sentence', () => {
   assert.equal(at('engine', 'endpoint'), 'a URL');
 });
 
-test('knownFields lists a mapping\'s fields', () => {
-  assert.deepEqual(knownFields(['limits']), ['max_failed_fraction', 'min_rows_for_budget']);
+test("knownFields lists a mapping's fields", () => {
+  assert.deepEqual(knownFields(['limits']), [
+    'max_failed_fraction',
+    'min_rows_for_budget',
+    'max_completion_tokens',
+    'max_prompt_tokens',
+    'max_wall',
+  ]);
   assert.ok(knownFields([]).includes('prompt'));
   assert.deepEqual(knownFields(['spark', 'conf']), []);
 });

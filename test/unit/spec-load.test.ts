@@ -43,11 +43,23 @@ test('a completions job keeps its block-scalar template text', () => {
 
 // Each bad file names the exact position and field (or, for YAML syntax, the position alone).
 const BAD_FILES: { file: string; prefix: string; mentions: RegExp }[] = [
-  { file: 'wrong-type.yaml', prefix: ':10:16 engine.concurrency: ', mentions: /expected a whole number from 1 and up or "auto", got "fast" \(string\)$/ },
+  {
+    file: 'wrong-type.yaml',
+    prefix: ':10:16 engine.concurrency: ',
+    mentions: /expected a whole number from 1 and up or "auto", got "fast" \(string\)$/,
+  },
   { file: 'unknown-field.yaml', prefix: ':5:1 promt: ', mentions: /unknown field; did you mean "prompt"\?$/ },
   { file: 'missing-required.yaml', prefix: ':1:1 model: ', mentions: /missing required field; expected a non-empty string$/ },
-  { file: 'duration-no-unit.yaml', prefix: ':10:20 engine.request_timeout: ', mentions: /expected a duration with a unit.*got 30 \(number\)$/ },
-  { file: 'unquoted-template.yaml', prefix: ':6:9 prompt.user: ', mentions: /a Jinja template must be a quoted string: write user: "\{\{ question \}\}"$/ },
+  {
+    file: 'duration-no-unit.yaml',
+    prefix: ':10:20 engine.request_timeout: ',
+    mentions: /expected a duration with a unit.*got 30 \(number\)$/,
+  },
+  {
+    file: 'unquoted-template.yaml',
+    prefix: ':6:9 prompt.user: ',
+    mentions: /a Jinja template must be a quoted string: write user: "\{\{ question \}\}"$/,
+  },
   { file: 'unquoted-message.yaml', prefix: ':10:16 prompt.messages[1].content: ', mentions: /write content: "\{\{ question \}\}"$/ },
   { file: 'duplicate-key.yaml', prefix: ':8:1: ', mentions: /Map keys must be unique: model is given twice$/ },
   { file: 'bad-indent.yaml', prefix: ':3:11: ', mentions: /mapping/i },
@@ -70,13 +82,7 @@ test('every problem in a file is reported at once, one line each, sorted by posi
   const path = fixture('many-errors.yaml');
   const lines = specErrorLines(() => loadJobFile(path));
   const prefixes = lines.map((l) => l.slice(path.length).split(': ')[0]);
-  assert.deepEqual(prefixes, [
-    ':1:7 name',
-    ':2:1 input.table',
-    ':8:10 sampling.top_p',
-    ':11:12 engine.retries',
-    ':14:9 output.mode',
-  ]);
+  assert.deepEqual(prefixes, [':1:7 name', ':2:1 input.table', ':8:10 sampling.top_p', ':11:12 engine.retries', ':14:9 output.mode']);
   assert.match(lines[0] ?? '', /got "Quick_Start" \(string\)$/);
   assert.match(lines[2] ?? '', /expected a number above 0 and at most 1, got 1\.5 \(number\)$/);
   assert.match(lines[4] ?? '', /expected one of "error", "overwrite" or "append", got "replace" \(string\)$/);
@@ -97,20 +103,29 @@ test('an unquoted template in a flow list is pointed at with a "- " fix', () => 
 test('a YAML syntax error on a template line gets a quoting hint', () => {
   const lines = specErrorLines(() => parseJobText(`${BASE}prompt:\n  user: {{ a }} and {{ b }}\n`, 'job.yaml'));
   assert.equal(lines.length, 1);
-  assert.match(lines[0] ?? '', /^job\.yaml:7:\d+: .*\(a Jinja template must be a quoted string: write user: "\{\{ a \}\} and \{\{ b \}\}"\)$/);
+  assert.match(
+    lines[0] ?? '',
+    /^job\.yaml:7:\d+: .*\(a Jinja template must be a quoted string: write user: "\{\{ a \}\} and \{\{ b \}\}"\)$/,
+  );
 });
 
 test('an unclosed block is a template syntax error with a useful message', () => {
   const lines = specErrorLines(() => parseJobText(`${BASE}prompt:\n  user: "{% if a %}yes"\n`, 'job.yaml'));
-  assert.deepEqual(lines, ['job.yaml:7:9 prompt.user: template syntax error: unexpected end of template (an unclosed {% if %}, {% for %}, {% macro %} or similar?)']);
+  assert.deepEqual(lines, [
+    'job.yaml:7:9 prompt.user: template syntax error: unexpected end of template (an unclosed {% if %}, {% for %}, {% macro %} or similar?)',
+  ]);
 });
 
 test('empty files, top-level lists and unresolved aliases are reported with positions', () => {
   assert.match(specErrorLines(() => parseJobText('# only a comment\n', 'job.yaml'))[0] ?? '', /^job\.yaml:1:1: the job file is empty/);
-  assert.match(specErrorLines(() => parseJobText('- a\n- b\n', 'job.yaml'))[0] ?? '', /^job\.yaml:1:1: expected a mapping of job settings .* got a list$/);
-  assert.deepEqual(specErrorLines(() => parseJobText(`${BASE}prompt: {user: *nope}\n`, 'job.yaml')), [
-    'job.yaml:6:16: Unresolved alias (the anchor must be set before the alias): nope',
-  ]);
+  assert.match(
+    specErrorLines(() => parseJobText('- a\n- b\n', 'job.yaml'))[0] ?? '',
+    /^job\.yaml:1:1: expected a mapping of job settings .* got a list$/,
+  );
+  assert.deepEqual(
+    specErrorLines(() => parseJobText(`${BASE}prompt: {user: *nope}\n`, 'job.yaml')),
+    ['job.yaml:6:16: Unresolved alias (the anchor must be set before the alias): nope'],
+  );
 });
 
 test('nested unknown fields point at the key, missing nested fields at the parent key', () => {
@@ -124,16 +139,23 @@ test('nested unknown fields point at the key, missing nested fields at the paren
 
 test('an unknown field with no near match lists the fields that exist', () => {
   const lines = specErrorLines(() => parseJobText(`${BASE}prompt: {user: "x"}\nlimits: {zzz: 1}\n`, 'job.yaml'));
-  assert.deepEqual(lines, ['job.yaml:7:10 limits.zzz: unknown field; expected one of max_failed_fraction, min_rows_for_budget']);
+  assert.deepEqual(lines, [
+    'job.yaml:7:10 limits.zzz: unknown field; expected one of max_failed_fraction, min_rows_for_budget, max_completion_tokens, max_prompt_tokens, max_wall',
+  ]);
 });
 
 test('CRLF line endings give the same positions', () => {
   const text = `${BASE}prompt:\n  user: {{ q }}\n`.replaceAll('\n', '\r\n');
-  assert.deepEqual(specErrorLines(() => parseJobText(text, 'job.yaml')), ['job.yaml:7:9 prompt.user: a Jinja template must be a quoted string: write user: "{{ q }}"']);
+  assert.deepEqual(
+    specErrorLines(() => parseJobText(text, 'job.yaml')),
+    ['job.yaml:7:9 prompt.user: a Jinja template must be a quoted string: write user: "{{ q }}"'],
+  );
 });
 
 test('YAML 1.2 core schema: yes/no/on stay strings, so a boolean field rejects them', () => {
-  const lines = specErrorLines(() => parseJobText(`${BASE.replace('output: {path: out}', 'output: {path: out, include_request: yes}')}prompt: {user: "x"}\n`, 'job.yaml'));
+  const lines = specErrorLines(() =>
+    parseJobText(`${BASE.replace('output: {path: out}', 'output: {path: out, include_request: yes}')}prompt: {user: "x"}\n`, 'job.yaml'),
+  );
   assert.deepEqual(lines, ['job.yaml:5:38 output.include_request: expected true or false, got "yes" (string)']);
 });
 

@@ -30,7 +30,9 @@ test('--set values are YAML: numbers, booleans, flow lists, quoted strings', () 
 });
 
 test('--set indexes lists, appends one past the end, and creates missing mappings', () => {
-  const job = loadJobFile(GOOD, { set: ['output.include.0=answer_id', 'output.include.1=topic', 'engine.launch.kind=vllm', 'engine.launch.model=/models/x'] });
+  const job = loadJobFile(GOOD, {
+    set: ['output.include.0=answer_id', 'output.include.1=topic', 'engine.launch.kind=vllm', 'engine.launch.model=/models/x'],
+  });
   assert.deepEqual(job.output.include, ['answer_id', 'topic']);
   assert.equal(job.engine.launch?.kind, 'vllm');
   assert.equal(job.engine.launch?.model, '/models/x');
@@ -55,15 +57,30 @@ test('the last --set of a path wins', () => {
 
 const BAD_SETS: { set: string[]; line: string | RegExp }[] = [
   { set: ['engine.concurency=16'], line: '--set engine.concurency=16: engine.concurency: unknown field; did you mean "concurrency"?' },
-  { set: ['engine.concurrency=0'], line: '--set engine.concurrency=0: engine.concurrency: expected a whole number from 1 and up or "auto", got 0 (number)' },
-  { set: ['engine.request_timeout=30'], line: /^--set engine\.request_timeout=30: engine\.request_timeout: expected a duration with a unit.*got 30 \(number\)$/ },
+  {
+    set: ['engine.concurrency=0'],
+    line: '--set engine.concurrency=0: engine.concurrency: expected a whole number from 1 and up or "auto", got 0 (number)',
+  },
+  {
+    set: ['engine.request_timeout=30'],
+    line: /^--set engine\.request_timeout=30: engine\.request_timeout: expected a duration with a unit.*got 30 \(number\)$/,
+  },
   { set: ['promt.user=x'], line: '--set promt.user=x: promt: unknown field; did you mean "prompt"?' },
-  { set: ['engine.launch.kind=vllm'], line: '--set engine.launch.kind=vllm: engine.launch.model: missing required field; expected a non-empty string' },
+  {
+    set: ['engine.launch.kind=vllm'],
+    line: '--set engine.launch.kind=vllm: engine.launch.model: missing required field; expected a non-empty string',
+  },
   { set: ['model.name=x'], line: '--set model.name=x: `model` is a string, not a mapping, so it has no field "name"' },
   { set: ['output.include.5=x'], line: '--set output.include.5=x: `output.include` has 1 item(s); expected an index from 0 to 1, got 5' },
-  { set: ['output.include.first=x'], line: '--set output.include.first=x: `output.include` is a list; expected an index like output.include.0, got "first"' },
+  {
+    set: ['output.include.first=x'],
+    line: '--set output.include.first=x: `output.include` is a list; expected an index like output.include.0, got "first"',
+  },
   { set: ['engine.concurrency'], line: '--set engine.concurrency: expected PATH=VALUE, like --set engine.concurrency=16' },
-  { set: ['engine..concurrency=1'], line: '--set engine..concurrency=1: expected a dotted path before "=", like engine.concurrency or output.include.0, got "engine..concurrency"' },
+  {
+    set: ['engine..concurrency=1'],
+    line: '--set engine..concurrency=1: expected a dotted path before "=", like engine.concurrency or output.include.0, got "engine..concurrency"',
+  },
   { set: ['sampling.stop=[a, b'], line: /^--set sampling\.stop=\[a, b: cannot read the value as YAML: .*; quote it for a string$/ },
 ];
 
@@ -86,12 +103,10 @@ test('file problems keep their positions and come first; --set problems follow i
     assert.ok(err instanceof SpecError);
     lines = err.message.split('\n');
   }
-  assert.deepEqual(lines.map((l) => l.split(': ')[0]), [
-    `${file}:10:16 engine.concurrency`,
-    '--set sampling.top_p=2',
-    '--set output.mode=replace',
-    '--set engine.retries=-1',
-  ]);
+  assert.deepEqual(
+    lines.map((l) => l.split(': ')[0]),
+    [`${file}:10:16 engine.concurrency`, '--set sampling.top_p=2', '--set output.mode=replace', '--set engine.retries=-1'],
+  );
 });
 
 test('parseSetArg splits on the first "=" only', () => {

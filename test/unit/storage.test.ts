@@ -25,7 +25,8 @@ function jobText(extra: string, output = 's3a://bucket/data/out'): string {
     'model: m',
     'engine: { endpoint: "http://127.0.0.1:9/v1" }',
     `output: { format: parquet, path: "${output}" }`,
-    extra, '',
+    extra,
+    '',
   ].join('\n');
 }
 const load = (extra: string, output?: string): Job => parseJobText(jobText(extra, output), 'job.yaml');
@@ -67,7 +68,7 @@ test('the run directory of a URI output is local, beside the job file; a local o
   assert.equal(runsRoot(load('', 'file:///data/out'), '/jobs'), '/data/out.sparkinfer');
 });
 
-test('storage: maps to fs.s3a.* options; the S3A committer only for an s3a:// output; the job\'s spark.conf wins', () => {
+test("storage: maps to fs.s3a.* options; the S3A committer only for an s3a:// output; the job's spark.conf wins", () => {
   const j = load('storage: { endpoint: "http://127.0.0.1:9000", region: eu-west-1, path_style: true }');
   const c = storageConf(j);
   assert.equal(c['spark.hadoop.fs.s3a.endpoint'], 'http://127.0.0.1:9000');
@@ -76,16 +77,26 @@ test('storage: maps to fs.s3a.* options; the S3A committer only for an s3a:// ou
   assert.match(c['spark.hadoop.fs.s3a.aws.credentials.provider'] ?? '', /DefaultCredentialsProvider$/);
   for (const [k, v] of Object.entries(S3A_COMMITTER_CONF)) assert.equal(c[k], v);
   const local = storageConf(load('', 'out'));
-  assert.equal(local['spark.sql.sources.commitProtocolClass'], undefined, 'a local output keeps Spark\'s own committer');
+  assert.equal(local['spark.sql.sources.commitProtocolClass'], undefined, "a local output keeps Spark's own committer");
   assert.equal(local['spark.hadoop.fs.s3a.endpoint'], undefined);
-  const own = confOf(buildSubmitArgs(resolved(load('storage: { path_style: true }\nspark: { conf: { spark.hadoop.fs.s3a.path.style.access: false } }')), paths, { nodePath: '/n' }));
+  const own = confOf(
+    buildSubmitArgs(
+      resolved(load('storage: { path_style: true }\nspark: { conf: { spark.hadoop.fs.s3a.path.style.access: false } }')),
+      paths,
+      { nodePath: '/n' },
+    ),
+  );
   assert.equal(own['spark.hadoop.fs.s3a.path.style.access'], 'false');
   let message = '';
-  try { load('storage: { endpoint: "minio:9000" }'); } catch (err) { message = (err as Error).message; }
+  try {
+    load('storage: { endpoint: "minio:9000" }');
+  } catch (err) {
+    message = (err as Error).message;
+  }
   assert.match(message, /^job\.yaml:7:\d+ storage\.endpoint: expected an http:\/\/ or https:\/\/ URL/);
 });
 
-test('the cloud jars travel with --jars, after the job\'s own spark.jars, which is not passed twice', () => {
+test("the cloud jars travel with --jars, after the job's own spark.jars, which is not passed twice", () => {
   const jars = ['/c/jars/cloud/hadoop-aws-3.4.1.jar', '/c/jars/cloud/s3-2.24.8.jar'];
   const args = buildSubmitArgs(resolved(load('spark: { conf: { spark.jars: "/mine/a.jar" } }')), paths, { nodePath: '/n', jars });
   assert.equal(args[args.indexOf('--jars') + 1], `/mine/a.jar,${jars.join(',')}`);
@@ -94,12 +105,14 @@ test('the cloud jars travel with --jars, after the job\'s own spark.jars, which 
   assert.equal(none.indexOf('--jars'), -1);
 });
 
-test('cloud-jars.txt: hadoop-aws matches pyspark\'s Hadoop, one SDK version, every line pinned, all under <cache>/jars/cloud', () => {
+test("cloud-jars.txt: hadoop-aws matches pyspark's Hadoop, one SDK version, every line pinned, all under <cache>/jars/cloud", () => {
   const names = cloudJarNames();
   assert.ok(names.includes('hadoop-aws-3.4.1.jar'));
   assert.ok(names.includes('spark-hadoop-cloud_2.13-4.0.1.jar'));
   assert.ok(!names.some((n) => n.startsWith('bundle-')), 'not the SDK bundle');
-  const lines = readFileSync(cloudJarsList(), 'utf8').split('\n').filter((l) => /^[a-z]/.test(l));
+  const lines = readFileSync(cloudJarsList(), 'utf8')
+    .split('\n')
+    .filter((l) => /^[a-z]/.test(l));
   assert.equal(lines.length, names.length);
   for (const l of lines) assert.match(l, /^[\w.-]+:[\w.-]+:[\w.-]+ [0-9a-f]{64}$/);
   const sdk = new Set(lines.filter((l) => l.startsWith('software.amazon.awssdk:')).map((l) => l.split(' ')[0]?.split(':')[2]));
@@ -109,8 +122,15 @@ test('cloud-jars.txt: hadoop-aws matches pyspark\'s Hadoop, one SDK version, eve
 
 test('S3 credentials in spark.conf are refused at their line: they would be copied into job.json', () => {
   let message = '';
-  try { load('spark: { conf: { spark.hadoop.fs.s3a.bucket.data.secret.key: "abc" } }'); } catch (err) { message = (err as Error).message; }
-  assert.match(message, /^job\.yaml:7:\d+ spark\.conf\.spark\.hadoop\.fs\.s3a\.bucket\.data\.secret\.key: S3 credentials do not go in the job file/);
+  try {
+    load('spark: { conf: { spark.hadoop.fs.s3a.bucket.data.secret.key: "abc" } }');
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  assert.match(
+    message,
+    /^job\.yaml:7:\d+ spark\.conf\.spark\.hadoop\.fs\.s3a\.bucket\.data\.secret\.key: S3 credentials do not go in the job file/,
+  );
   assert.doesNotMatch(message, /abc/, 'the value is not echoed');
   assert.doesNotThrow(() => load('spark: { conf: { spark.hadoop.fs.s3a.connection.maximum: 64 } }'));
 });

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EngineClient } from '../../src/engine/client.ts';
-import { AdaptiveWindow } from '../../src/scheduler/window.ts';
+import { AdaptiveWindow } from '../../src/scheduler/adaptive.ts';
 import { startLoadPolling } from '../../src/worker/load.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** A stand-in for llama-server's read-only endpoints: /slots (8 slots, 2 busy) and /metrics. */
 async function slotServer(slotsStatus = 200) {
@@ -13,7 +14,9 @@ async function slotServer(slotsStatus = 200) {
     seen.push(req.url ?? '');
     if (req.url === '/slots') {
       res.writeHead(slotsStatus, { 'content-type': 'application/json' });
-      res.end(slotsStatus === 200 ? JSON.stringify(Array.from({ length: 8 }, (_, id) => ({ id, is_processing: id < 2 }))) : '{"error":"off"}');
+      res.end(
+        slotsStatus === 200 ? JSON.stringify(Array.from({ length: 8 }, (_, id) => ({ id, is_processing: id < 2 }))) : '{"error":"off"}',
+      );
       return;
     }
     res.writeHead(200, { 'content-type': 'text/plain' });
@@ -33,10 +36,7 @@ async function run(kind: string, slotsStatus = 200) {
   const stop = startLoadPolling(client, window, ac.signal, (m) => logs.push(m), kind);
   // Done once the first metrics poll was served and, for llama-server, the /slots answer logged.
   const done = (): boolean => srv.seen.includes('/metrics') && (kind !== 'llama-server' || logs.some((l) => /slots|capacity/.test(l)));
-  for (const t0 = Date.now(); !done(); ) {
-    if (Date.now() - t0 > 5000) throw new Error(`no metrics poll within 5 s: ${srv.seen.join(' ')} ${logs.join(' ')}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitFor('the first metrics poll (and, for llama-server, the /slots line)', done, 5000, 5);
   const limit = window.limit();
   stop();
   ac.abort();
@@ -49,13 +49,19 @@ test('llama-server: the worker reads /slots once and starts its window at the fr
   const r = await run('llama-server');
   assert.equal(r.limit, 6);
   assert.equal(r.seen.filter((u) => u === '/slots').length, 1);
-  assert.ok(r.logs.some((l) => l.includes('8 slots, 2 busy')), r.logs.join('\n'));
+  assert.ok(
+    r.logs.some((l) => l.includes('8 slots, 2 busy')),
+    r.logs.join('\n'),
+  );
 });
 
 test('without /slots (or another engine kind) the window starts slowly, from its initial value', async () => {
   const off = await run('llama-server', 501);
   assert.ok(off.limit <= 8, `limit ${off.limit}`);
-  assert.ok(off.logs.some((l) => l.includes('capacity unknown')), off.logs.join('\n'));
+  assert.ok(
+    off.logs.some((l) => l.includes('capacity unknown')),
+    off.logs.join('\n'),
+  );
   const vllm = await run('vllm');
   assert.equal(vllm.seen.includes('/slots'), false);
 });

@@ -12,7 +12,10 @@ class Sink extends EventEmitter {
   writes: string[] = [];
   writableNeedDrain = false;
   readonly log: string[];
-  constructor(log: string[]) { super(); this.log = log; }
+  constructor(log: string[]) {
+    super();
+    this.log = log;
+  }
   write(chunk: string): boolean {
     this.log.push(`out:${chunk}`);
     this.writes.push(chunk);
@@ -48,7 +51,9 @@ test('ResultWriter: backpressure, and line by line when not batched (the fault h
   assert.equal(w.emit('2'), false);
   assert.deepEqual(seen, [1, 2]);
   let drained = false;
-  const p = w.drained().then(() => { drained = true; });
+  const p = w.drained().then(() => {
+    drained = true;
+  });
   await tick();
   assert.equal(drained, false);
   out.writableNeedDrain = false;
@@ -64,7 +69,10 @@ test('LedgerWriter.appendLines writes whole lines that parse back', () => {
   l.appendLines('{"k":"2","t":"é😀"}\n{"k":"3"}\n');
   l.appendLines('');
   l.close();
-  assert.deepEqual(parseLedgerText(readFileSync(path, 'utf8')).map((r) => r['k']), ['1', '2', '3']);
+  assert.deepEqual(
+    parseLedgerText(readFileSync(path, 'utf8')).map((r) => r.k),
+    ['1', '2', '3'],
+  );
 });
 
 test('the driver launches the worker with the same Node flags the benchmarks use', async () => {

@@ -4,50 +4,37 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runPipeline, OutageTimeout, type Attempt, type PipelineDeps } from '../../src/worker/pipeline.ts';
+import { runPipeline, OutageTimeout, type Attempt } from '../../src/worker/pipeline.ts';
 import { parseInputLine, readLineBatches } from '../../src/worker/input.ts';
 import type { ResultLine } from '../../src/worker/protocol.ts';
+import { linesOf, pipelineDeps } from '../helpers/pipeline.ts';
 
-async function* linesOf(n: number): AsyncGenerator<string> {
-  for (let i = 0; i < n; i++) yield JSON.stringify({ _k: `k${i}`, q: `q${i}`, _c: null });
-}
+const deps = pipelineDeps;
 
-function deps(over: Partial<PipelineDeps> & { attempt: PipelineDeps['attempt'] }, out: ResultLine[]): PipelineDeps {
-  return {
-    lines: linesOf(50),
-    parse: parseInputLine,
-    prepare: (row) => ({ path: '/chat/completions', body: JSON.stringify({ q: row.row['q'] }) }),
-    decide: (e, n) => ({ retry: e.code === 'E_HTTP_5XX' && n <= 3, delayMs: 1, outage: e.code === 'E_CONNECT' }),
-    window: { limit: () => 4 },
-    emit: (r) => { out.push(r); return true; },
-    drained: () => Promise.resolve(),
-    waitHealthy: () => Promise.resolve(true),
-    outageTimeoutMs: 1000,
-    includeRequest: false,
-    model: 'm',
-    now: Date.now,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    signal: new AbortController().signal,
-    log: () => {},
-    ...over,
-  };
-}
-
-const ok = (text: string): Attempt => ({ ok: true, latencyMs: 1, fields: { text, finish_reason: 'stop', prompt_tokens: 3, completion_tokens: 2 } });
+const ok = (text: string): Attempt => ({
+  ok: true,
+  latencyMs: 1,
+  fields: { text, finish_reason: 'stop', prompt_tokens: 3, completion_tokens: 2 },
+});
 
 test('every row once, in-flight never above the window', async () => {
   const out: ResultLine[] = [];
   let inflight = 0;
   let peak = 0;
-  const c = await runPipeline(deps({
-    attempt: async (p) => {
-      inflight++;
-      peak = Math.max(peak, inflight);
-      await new Promise((r) => setImmediate(r));
-      inflight--;
-      return ok(p.body);
-    },
-  }, out));
+  const c = await runPipeline(
+    deps(
+      {
+        attempt: async (p) => {
+          inflight++;
+          peak = Math.max(peak, inflight);
+          await new Promise((r) => setImmediate(r));
+          inflight--;
+          return ok(p.body);
+        },
+      },
+      out,
+    ),
+  );
   assert.equal(out.length, 50);
   assert.equal(new Set(out.map((r) => r.k)).size, 50);
   assert.ok(peak <= 4 && peak >= 2, `peak ${peak}`);
@@ -58,16 +45,22 @@ test('every row once, in-flight never above the window', async () => {
 test('retryable errors are retried within the budget; others become the row error', async () => {
   const out: ResultLine[] = [];
   const tries = new Map<string, number>();
-  await runPipeline(deps({
-    attempt: async (p) => {
-      const n = (tries.get(p.body) ?? 0) + 1;
-      tries.set(p.body, n);
-      if (p.body.includes('"q1"') && n === 1) return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_5XX', message: '500', status: 500 } };
-      if (p.body.includes('"q2"')) return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_4XX', message: 'bad', status: 400 } };
-      if (p.body.includes('"q3"')) return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_5XX', message: 'always', status: 500 } };
-      return ok('x');
-    },
-  }, out));
+  await runPipeline(
+    deps(
+      {
+        attempt: async (p) => {
+          const n = (tries.get(p.body) ?? 0) + 1;
+          tries.set(p.body, n);
+          if (p.body.includes('"q1"') && n === 1)
+            return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_5XX', message: '500', status: 500 } };
+          if (p.body.includes('"q2"')) return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_4XX', message: 'bad', status: 400 } };
+          if (p.body.includes('"q3"')) return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_5XX', message: 'always', status: 500 } };
+          return ok('x');
+        },
+      },
+      out,
+    ),
+  );
   const by = new Map(out.map((r) => [r.k, r]));
   assert.equal(by.get('k1')?.error_code, null);
   assert.equal(by.get('k1')?.attempts, 2);
@@ -82,21 +75,42 @@ test('an outage requeues in-flight rows without spending their budget, then resu
   const out: ResultLine[] = [];
   let down = true;
   let healthWaits = 0;
-  await runPipeline(deps({
-    attempt: async () => (down ? { ok: false, latencyMs: 1, error: { code: 'E_CONNECT', message: 'ECONNREFUSED' } } : ok('y')),
-    waitHealthy: async () => { healthWaits++; await new Promise((r) => setTimeout(r, 5)); down = false; return true; },
-  }, out));
+  await runPipeline(
+    deps(
+      {
+        attempt: async () => (down ? { ok: false, latencyMs: 1, error: { code: 'E_CONNECT', message: 'ECONNREFUSED' } } : ok('y')),
+        waitHealthy: async () => {
+          healthWaits++;
+          await new Promise((r) => setTimeout(r, 5));
+          down = false;
+          return true;
+        },
+      },
+      out,
+    ),
+  );
   assert.equal(out.length, 50);
-  assert.ok(out.every((r) => r.error_code === null && r.attempts === 1), 'outage attempts do not count');
+  assert.ok(
+    out.every((r) => r.error_code === null && r.attempts === 1),
+    'outage attempts do not count',
+  );
   assert.ok(healthWaits >= 1);
 });
 
 test('an outage past outage_timeout fails the task', async () => {
   const out: ResultLine[] = [];
-  await assert.rejects(runPipeline(deps({
-    attempt: async () => ({ ok: false, latencyMs: 1, error: { code: 'E_CONNECT', message: 'ECONNREFUSED' } }),
-    waitHealthy: async () => false,
-  }, out)), OutageTimeout);
+  await assert.rejects(
+    runPipeline(
+      deps(
+        {
+          attempt: async () => ({ ok: false, latencyMs: 1, error: { code: 'E_CONNECT', message: 'ECONNREFUSED' } }),
+          waitHealthy: async () => false,
+        },
+        out,
+      ),
+    ),
+    OutageTimeout,
+  );
   assert.equal(out.length, 0, 'no row is reported as failed because of an outage');
 });
 
@@ -105,15 +119,34 @@ test('stdout backpressure pauses dispatch until drained', async () => {
   let blocked = false;
   let sentWhileBlocked = 0;
   let release: () => void = () => {};
-  await runPipeline(deps({
-    attempt: async () => { if (blocked) sentWhileBlocked++; await new Promise((r) => setImmediate(r)); return ok('z'); },
-    emit: (r) => {
-      out.push(r);
-      if (out.length === 10) { blocked = true; setTimeout(() => { blocked = false; release(); }, 20); return false; }
-      return true;
-    },
-    drained: () => new Promise<void>((r) => { release = r; }),
-  }, out));
+  await runPipeline(
+    deps(
+      {
+        attempt: async () => {
+          if (blocked) sentWhileBlocked++;
+          await new Promise((r) => setImmediate(r));
+          return ok('z');
+        },
+        emit: (r) => {
+          out.push(r);
+          if (out.length === 10) {
+            blocked = true;
+            setTimeout(() => {
+              blocked = false;
+              release();
+            }, 20);
+            return false;
+          }
+          return true;
+        },
+        drained: () =>
+          new Promise<void>((r) => {
+            release = r;
+          }),
+      },
+      out,
+    ),
+  );
   assert.equal(out.length, 50);
   assert.equal(sentWhileBlocked, 0);
 });
@@ -125,14 +158,26 @@ test('a window that grows on a metrics poll is filled at once, not at the next a
   const pending: Array<() => void> = [];
   let started = 0;
   let startedWhenGrown = -1;
-  const run = runPipeline(deps({
-    lines: linesOf(8),
-    window: { limit: () => limit, onGrow: (l) => { grow = l; } },
-    attempt: (p) => {
-      started++;
-      return new Promise<Attempt>((r) => { pending.push(() => r(ok(p.body))); });
-    },
-  }, out));
+  const run = runPipeline(
+    deps(
+      {
+        lines: linesOf(8),
+        window: {
+          limit: () => limit,
+          onGrow: (l) => {
+            grow = l;
+          },
+        },
+        attempt: (p) => {
+          started++;
+          return new Promise<Attempt>((r) => {
+            pending.push(() => r(ok(p.body)));
+          });
+        },
+      },
+      out,
+    ),
+  );
   try {
     // Both slots of the first window are taken and no answer has come back.
     while (started < 2) await new Promise((r) => setImmediate(r));
@@ -160,9 +205,10 @@ test('parseInputLine: the row keeps every column but the key and carry, in order
   assert.equal(r.carry, '{"c":1}');
   assert.deepEqual(Object.keys(r.row), ['b', '__proto__', 'a', 'big']);
   assert.ok(Object.hasOwn(r.row, '__proto__'));
-  assert.deepEqual(r.row['__proto__'], { x: 1 });
+  // biome-ignore lint/suspicious/noProto: the test reads an own property named __proto__ from the data.
+  assert.deepEqual(r.row.__proto__, { x: 1 });
   assert.equal(Object.getPrototypeOf(r.row), Object.prototype);
-  assert.equal(r.row['big'], '12345678901234567890');
+  assert.equal(r.row.big, '12345678901234567890');
   assert.equal(parseInputLine('{"_k":"k2","q":null}').carry, null);
   assert.throws(() => parseInputLine('{"q":1}'), /no string _k/);
   assert.throws(() => parseInputLine('{"_k":"k","_c":5}'), /non-string _c/);
@@ -176,11 +222,23 @@ test('batched input lines: every row once, parsed no further ahead than the high
     // 1000 rows in batches of 250: far more than the high-water mark (64) at once.
     for (let b = 0; b < 4; b++) yield Array.from({ length: 250 }, (_, i) => JSON.stringify({ _k: `k${b * 250 + i}`, q: 'x', _c: null }));
   }
-  const c = await runPipeline(deps({
-    lines: batches(),
-    parse: (line) => { parsed++; peakAhead = Math.max(peakAhead, parsed - out.length); return parseInputLine(line); },
-    attempt: async (p) => { await new Promise((r) => setImmediate(r)); return ok(p.body); },
-  }, out));
+  const c = await runPipeline(
+    deps(
+      {
+        lines: batches(),
+        parse: (line) => {
+          parsed++;
+          peakAhead = Math.max(peakAhead, parsed - out.length);
+          return parseInputLine(line);
+        },
+        attempt: async (p) => {
+          await new Promise((r) => setImmediate(r));
+          return ok(p.body);
+        },
+      },
+      out,
+    ),
+  );
   assert.equal(c.rowsOk, 1000);
   assert.equal(new Set(out.map((r) => r.k)).size, 1000);
   assert.ok(peakAhead <= 64 + 4 + 1, `rows parsed ahead of their results: ${peakAhead}`);
@@ -197,6 +255,49 @@ test('readLineBatches: lines across chunks, empty lines dropped, a character spl
   for await (const batch of readLineBatches(chunks())) lines.push(...batch);
   assert.deepEqual(lines, ['{"q":"été"}', '{"q":"世界 🌍"}', '{"q":"end"}']);
   const whole: string[][] = [];
-  for await (const batch of readLineBatches((async function* () { yield 'a\nb\nc'; })())) whole.push(batch);
+  for await (const batch of readLineBatches(
+    (async function* () {
+      yield 'a\nb\nc';
+    })(),
+  ))
+    whole.push(batch);
   assert.deepEqual(whole, [['a', 'b'], ['c']], 'one batch per chunk, then the unterminated last line');
+});
+
+test('stopDispatch: nothing more is sent, the requests in flight finish and are emitted, then it returns', async () => {
+  const out: ResultLine[] = [];
+  const stop = new AbortController();
+  let sent = 0;
+  let inflightAtStop = -1;
+  let inflight = 0;
+  const c = await runPipeline(
+    deps(
+      {
+        stopDispatch: stop.signal,
+        emit: (r) => {
+          out.push(r);
+          // A budget reached at the 10th result, as the worker's spend check does.
+          if (out.length === 10) {
+            inflightAtStop = inflight;
+            stop.abort();
+          }
+          return true;
+        },
+        attempt: async (p) => {
+          sent++;
+          inflight++;
+          await new Promise((r) => setTimeout(r, 2));
+          inflight--;
+          return ok(p.body);
+        },
+      },
+      out,
+    ),
+  );
+  assert.ok(inflightAtStop >= 0 && inflightAtStop <= 4, `in flight when stopped: ${inflightAtStop}`);
+  assert.equal(sent, out.length, 'every request sent came back as a result');
+  assert.equal(out.length, 10 + inflightAtStop, 'the stopped run finished exactly the requests in flight');
+  assert.ok(out.length < 50);
+  assert.equal(c.rowsDone, out.length);
+  assert.equal(c.inflight, 0);
 });

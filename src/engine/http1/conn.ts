@@ -72,7 +72,9 @@ export class Conn {
     this.socket = socket;
     socket.setNoDelay(true);
     if (tls) socket.on('data', (chunk: Buffer) => this.read(chunk, chunk.length));
-    socket.on('error', (err) => { this.#error ??= err; });
+    socket.on('error', (err) => {
+      this.#error ??= err;
+    });
     socket.on('end', () => pool.ended(this));
     socket.on('close', () => this.#closed());
     this.#connectTimer = setTimeout(() => {
@@ -216,9 +218,14 @@ export class Conn {
       return true; // 100 Continue, 103 Early Hints, …: the real answer follows
     }
     const conn = connection?.toLowerCase();
-    this.#keepAlive = conn === undefined ? minor === 1
-      : conn === 'keep-alive' ? true
-        : minor === 1 ? !/(?:^|,)\s*close\s*(?:,|$)/.test(conn) : /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(conn);
+    this.#keepAlive =
+      conn === undefined
+        ? minor === 1
+        : conn === 'keep-alive'
+          ? true
+          : minor === 1
+            ? !/(?:^|,)\s*close\s*(?:,|$)/.test(conn)
+            : /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(conn);
     if (keepAlive !== this.#keepAliveHint) {
       this.#keepAliveHint = keepAlive;
       const m = keepAlive !== undefined ? /timeout\s*=\s*(\d+)/i.exec(keepAlive) : null;
@@ -326,7 +333,8 @@ export class Conn {
     this.#req = undefined;
     this.#served++;
     const chunks = this.#chunks;
-    const body = text ?? (chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, this.#bytes).toString('utf8'));
+    const body =
+      text ?? (chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, this.#bytes).toString('utf8'));
     const bytes = this.#bytes;
     this.#chunks = [];
     this.#state = HEAD;

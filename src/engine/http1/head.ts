@@ -30,8 +30,13 @@ export function parseAnswerHead(text: string): AnswerHead | HeadProblem {
   // "HTTP/1.1 200 OK": the reason phrase is optional.
   const minor = statusLine.charCodeAt(7) - 48;
   const status = Number(statusLine.slice(9, 12));
-  if (!statusLine.startsWith('HTTP/1.') || (minor !== 0 && minor !== 1) || statusLine.charCodeAt(8) !== 32
-    || !/^[1-5]\d\d$/.test(statusLine.slice(9, 12)) || (statusLine.length > 12 && statusLine.charCodeAt(12) !== 32)) {
+  if (
+    !statusLine.startsWith('HTTP/1.') ||
+    (minor !== 0 && minor !== 1) ||
+    statusLine.charCodeAt(8) !== 32 ||
+    !/^[1-5]\d\d$/.test(statusLine.slice(9, 12)) ||
+    (statusLine.length > 12 && statusLine.charCodeAt(12) !== 32)
+  ) {
     return { problem: 'HPE_INVALID_CONSTANT', what: 'an answer that is not HTTP/1.x' };
   }
   // Only the framing headers are read here; the rest waits in `fields` until someone asks
@@ -42,7 +47,7 @@ export function parseAnswerHead(text: string): AnswerHead | HeadProblem {
   let connection: string | undefined;
   let keepAlive: string | undefined;
   let contentType: string | undefined;
-  for (let start = 0; start < fields.length;) {
+  for (let start = 0; start < fields.length; ) {
     let stop = fields.indexOf('\r\n', start);
     if (stop === -1) stop = fields.length;
     const colon = fields.indexOf(':', start);

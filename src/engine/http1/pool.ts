@@ -123,7 +123,9 @@ export class Http1Pool implements ConnOwner {
   close(): Promise<void> {
     if (this.#closing === undefined) {
       let resolve = (): void => {};
-      const promise = new Promise<void>((r) => { resolve = r; });
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
       this.#closing = { promise, resolve };
       this.#maybeClosed();
     }
@@ -226,10 +228,24 @@ export class Http1Pool implements ConnOwner {
   }
 
   #open(): Conn {
-    const conn = new Conn(this, this.#tls
-      ? tlsConnect({ host: this.#host, port: this.#port, servername: this.#servername, ALPNProtocols: ['http/1.1'] })
-      : netConnect({ host: this.#host, port: this.#port, onread: { buffer: this.#readBuffer, callback: (n) => { conn.read(this.#readBuffer, n); return true; } } }),
-    this.#tls, this.#connectTimeoutMs);
+    const conn = new Conn(
+      this,
+      this.#tls
+        ? tlsConnect({ host: this.#host, port: this.#port, servername: this.#servername, ALPNProtocols: ['http/1.1'] })
+        : netConnect({
+            host: this.#host,
+            port: this.#port,
+            onread: {
+              buffer: this.#readBuffer,
+              callback: (n) => {
+                conn.read(this.#readBuffer, n);
+                return true;
+              },
+            },
+          }),
+      this.#tls,
+      this.#connectTimeoutMs,
+    );
     this.#conns.add(conn);
     return conn;
   }
@@ -237,7 +253,10 @@ export class Http1Pool implements ConnOwner {
   #maybeClosed(): void {
     const closing = this.#closing;
     if (closing === undefined || this.#pending > 0) return;
-    if (this.#idleTimer !== undefined) { clearTimeout(this.#idleTimer); this.#idleTimer = undefined; }
+    if (this.#idleTimer !== undefined) {
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = undefined;
+    }
     for (const c of this.#conns) c.socket.destroy();
     if (this.#conns.size === 0) closing.resolve();
   }

@@ -1,0 +1,76 @@
+/**
+ * The run report and its verdict, against real Spark and a real llama-server with 2 slots: a window
+ * of 8 keeps the engine's queue full (engine-bound); a window fixed at 1 leaves a slot idle and the
+ * queue empty (orchestrator-bound). Each run writes a self-contained report.html and a report.png,
+ * named in the summary with `bottleneck` and `engine_busy_fraction`.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDemoEngine } from '../helpers/engine.ts';
+import { runCli, summaryOf } from '../helpers/cli.ts';
+import type { LocalEngine } from '../../src/launch/engine.ts';
+
+let engine: LocalEngine;
+let work: string;
+
+before(async () => {
+  engine = await startDemoEngine({ parallel: 2 });
+  work = mkdtempSync(join(tmpdir(), 'sparkinfer-report-'));
+  writeFileSync(
+    join(work, 'q.jsonl'),
+    Array.from({ length: 24 }, (_, i) => JSON.stringify({ id: i, question: `Q${i}: tell a story about the number ${i}.` })).join('\n') +
+      '\n',
+  );
+});
+after(async () => {
+  await engine?.stop();
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
+});
+
+async function runWith(name: string, concurrency: number): Promise<Record<string, unknown>> {
+  const path = join(work, `${name}.yaml`);
+  writeFileSync(
+    path,
+    `
+name: ${name}
+input: { format: json, path: "q.jsonl", key: id }
+prompt: { user: "{{ question }}" }
+model: smollm2-135m-instruct
+sampling: { temperature: 0, max_tokens: 64, ignore_eos: true }
+engine: { endpoint: "${engine.endpoint}", kind: llama-server, concurrency: ${concurrency}, request_timeout: 120s, startup_timeout: 60s }
+output: { format: json, path: "out-${name}" }
+spark: { master: "local[2,2]", partitions: 1 }
+`,
+  );
+  const r = await runCli(['run', path, '--json'], { timeoutMs: 600_000 });
+  assert.equal(r.code, 0, r.stderr.slice(-3000));
+  const s = summaryOf(r);
+  assert.match(r.stderr, /report: \S+report\.html/, 'the summary says where the report is');
+  const html = readFileSync(s.report as string, 'utf8');
+  assert.match(html, /-bound \(engine \d+%, orchestrator \d+%, Spark \d+% of \d+ s\)/);
+  assert.match(html, /<svg/);
+  // Self-contained: nothing to fetch, no script.
+  assert.doesNotMatch(html, /<script|<link|\ssrc=|\shref=/i);
+  const png = readFileSync(s.report_png as string);
+  assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
+  assert.ok(existsSync(join(s.run_dir as string, 'report.html')));
+  process.stderr.write(
+    `run-report: ${name} (window ${concurrency}): bottleneck ${String(s.bottleneck)}, engine_busy_fraction ${String(s.engine_busy_fraction)}, wall ${String(s.wall_s)} s\n`,
+  );
+  return s;
+}
+
+test('a window of 8 on 2 engine slots is engine-bound', { timeout: 600_000 }, async () => {
+  const s = await runWith('wide', 8);
+  assert.equal(s.bottleneck, 'engine');
+  assert.ok((s.engine_busy_fraction as number) > 0.5, `engine busy ${String(s.engine_busy_fraction)}`);
+});
+
+test('a window fixed at 1 on 2 engine slots is orchestrator-bound', { timeout: 600_000 }, async () => {
+  const s = await runWith('narrow', 1);
+  assert.equal(s.bottleneck, 'orchestrator');
+  assert.ok((s.engine_busy_fraction as number) < 0.2, `engine busy ${String(s.engine_busy_fraction)}`);
+});
