@@ -40,8 +40,8 @@ function run(
   argv: string[],
   o: { ok?: (rc: number) => boolean; input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): { rc: number; out: string; err: string } {
-  const [cmd, ...args] = argv;
-  const r = spawnSync(cmd!, args, { encoding: 'utf8', input: o.input, env: o.env ?? process.env, timeout: o.timeoutMs ?? 600_000 });
+  const [cmd = '', ...args] = argv;
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input: o.input, env: o.env ?? process.env, timeout: o.timeoutMs ?? 600_000 });
   const rc = r.status ?? 1;
   if (!(o.ok ?? ((c) => c === 0))(rc))
     throw new Error(`${argv.join(' ')} exited ${rc}: ${(r.stderr || r.stdout || String(r.error ?? '')).trim().slice(-2000)}`);
@@ -108,10 +108,11 @@ function startProcess(name: string, argv: string[], env: Record<string, string> 
   const p = C.paths(layout0());
   const fd = openSync(join(p.logs, `${name}.log`), 'a');
   try {
-    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
-    if (child.pid === undefined) throw new Error(`${name}: could not start ${argv[0]}`);
+    const [bin = '', ...args] = argv;
+    const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+    if (child.pid === undefined) throw new Error(`${name}: could not start ${bin}`);
     child.unref();
-    const rec: PidRecord = { pid: child.pid, start: startTime(child.pid) ?? '', argv0: argv[0]! };
+    const rec: PidRecord = { pid: child.pid, start: startTime(child.pid) ?? '', argv0: bin };
     writeFileSync(pidFile(name), JSON.stringify(rec));
     return rec;
   } finally {
@@ -205,15 +206,15 @@ function removeNetwork(): void {
   for (const table of ['filter', 'nat', 'mangle']) {
     const rules = run(['iptables-save', '-t', table], { ok: () => true }).out.split('\n');
     for (const r of rules) {
-      const m = /^-A (\S+) (.*-j (KUBE-\S+|SPARKINFER-\S+).*)$/.exec(r);
-      if (m !== null && !/^(KUBE-|SPARKINFER-)/.test(m[1]!))
-        run(['iptables', '-w', '-t', table, '-D', m[1]!, ...splitRule(m[2]!)], { ok: () => true });
+      const [, chain, rule] = /^-A (\S+) (.*-j (KUBE-\S+|SPARKINFER-\S+).*)$/.exec(r) ?? [];
+      if (chain !== undefined && rule !== undefined && !/^(KUBE-|SPARKINFER-)/.test(chain))
+        run(['iptables', '-w', '-t', table, '-D', chain, ...splitRule(rule)], { ok: () => true });
     }
     const chains = rules.map((r) => /^:((?:KUBE-|SPARKINFER-)\S+)/.exec(r)?.[1]).filter((x): x is string => x !== undefined);
     for (const ch of chains) run(['iptables', '-w', '-t', table, '-F', ch], { ok: () => true });
     for (const ch of chains) run(['iptables', '-w', '-t', table, '-X', ch], { ok: () => true });
   }
-  for (const r of C.safetyRoutes()) run(['ip', 'route', 'del', r[2]!, r[3]!], { ok: () => true });
+  for (const [, , type = '', range = ''] of C.safetyRoutes()) run(['ip', 'route', 'del', type, range], { ok: () => true });
   if (tryRun(['ip', 'link', 'show', C.BRIDGE])) run(['ip', 'link', 'del', C.BRIDGE]);
   const origFile = join(STATE, 'sysctl.orig.json');
   if (existsSync(origFile)) {
@@ -226,7 +227,7 @@ function removeNetwork(): void {
 /** iptables-save prints quoted arguments (comments); split them back into an argv. */
 function splitRule(s: string): string[] {
   const out: string[] = [];
-  for (const m of s.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
+  for (const m of s.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? ''));
   return out;
 }
 
@@ -344,7 +345,7 @@ function ensurePki(l: C.Layout): Pki {
   const tokens = C.paths(l).tokens;
   if (!existsSync(tokens))
     writeFileSync(tokens, `${randomBytes(24).toString('hex')},sparkinfer-admin,sparkinfer-admin-uid,"system:masters"\n`, { mode: 0o600 });
-  pki.token = readFileSync(tokens, 'utf8').split(',')[0]!;
+  pki.token = readFileSync(tokens, 'utf8').split(',')[0] ?? '';
   return pki;
 }
 
@@ -424,7 +425,7 @@ export const UP_STEPS = [
   'operator-controller',
 ] as const;
 
-async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
+async function up(lastStep: string = UP_STEPS[UP_STEPS.length - 1] ?? ''): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the local cluster needs root (containerd, kubelet, iptables)');
   if (!(UP_STEPS as readonly string[]).includes(lastStep))
     throw new Error(`--until: expected one of ${UP_STEPS.join(', ')}, got \`${lastStep}\``);
@@ -452,11 +453,16 @@ async function up(lastStep: string = UP_STEPS.at(-1)!): Promise<void> {
   put(p.resolvConf, C.hostResolvConf());
   put(p.kubeconfig, C.kubeconfig(pki.token, pki.caCert), 0o600);
   const cmds = C.commands(l, pki);
-  cmds['kube-apiserver']!.push(`--kubelet-client-certificate=${pki.kubeletClientCert}`, `--kubelet-client-key=${pki.kubeletClientKey}`);
+  const cmdOf = (name: string): string[] => {
+    const argv = cmds[name];
+    if (argv === undefined) throw new Error(`no command for ${name} (scripts/cluster/config.ts commands)`);
+    return argv;
+  };
+  cmdOf('kube-apiserver').push(`--kubelet-client-certificate=${pki.kubeletClientCert}`, `--kubelet-client-key=${pki.kubeletClientKey}`);
 
   const ensure = async (name: string, ready: () => Promise<boolean> | boolean, timeoutMs: number, env?: Record<string, string>) => {
     const t = Date.now();
-    if (running(name) === undefined) startProcess(name, cmds[name]!, env);
+    if (running(name) === undefined) startProcess(name, cmdOf(name), env);
     await until(name, 'ready', ready, timeoutMs);
     log(`${name} ready in ${Date.now() - t} ms`);
   };
