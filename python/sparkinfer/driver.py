@@ -20,6 +20,7 @@ if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinf
 from sparkinfer import engine as _engine  # noqa: E402
 from sparkinfer import prefix_plan as _prefix_plan  # noqa: E402  (shared prompt prefixes placed together)
 from sparkinfer import resume as _resume  # noqa: E402  (earlier runs: a changed job refused, finished rows kept)
+from sparkinfer import sidecar_watch as _sidecar_watch  # noqa: E402  (Kubernetes: engine sidecars that never start)
 from sparkinfer import storage as _storage  # noqa: E402  (object stores checked before the job leans on them)
 from sparkinfer import watch as _watch  # noqa: E402
 from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecError  # noqa: E402
@@ -49,9 +50,24 @@ def _run_dir(job):
     return d
 
 
+def _keep_job_file(job_source, run_dir):
+    """`<run dir>/job.json`, which resume.py reads of every earlier run. The CLI writes it there and
+    passes that path; on Kubernetes the driver reads job.json from a ConfigMap, so it copies it."""
+    path = os.path.join(run_dir, 'job.json')
+    if os.path.exists(path):
+        return
+    if isinstance(job_source, dict):
+        write_json_atomic(path, job_source)
+        return
+    with open(job_source, encoding='utf-8') as f:
+        write_json_atomic(path, json.load(f))
+
+
 def _prepare(spark, job, run_dir):
     """Everything before inference. Schema checks come first: an input error never waits for data or an engine."""
-    # --- resume hook (resume.py): a changed job is refused before any data is read ---
+    # --- resume hook (resume.py): a retried driver's earlier attempt becomes an earlier run; a changed
+    # job is refused before any data is read ---
+    _resume.set_aside_earlier_attempt(job, log)
     earlier = _resume.check_earlier_runs(job, log)
     _storage.preflight(spark, job)  # a wrong endpoint, key or bucket fails in seconds
     _resume.clean_uncommitted_output(spark, job, log)
@@ -241,6 +257,7 @@ def _run(job_source, spark):
     check_run(job)
     run_dir = _run_dir(job)
     open_log(os.path.join(run_dir, 'logs', 'driver.log'))
+    _keep_job_file(job_source, run_dir)
     run_id = job['run']['id']
     spark = spark or build_session(job)
     sc = spark.sparkContext
@@ -262,9 +279,12 @@ def _run(job_source, spark):
     # --- failure budget hook (watch.py): cancels the job group once the budget is spent ---
     budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed, resumed.ledger_errors_by_code, log=log)
     budget.start()
+    sidecars = _sidecar_watch.start(sc, job, log=log)  # Kubernetes: engines that never get healthy end the run
     try:
         write_output(out_df, job, partitions)
     except Exception as e:
+        if sidecars is not None and sidecars.failure:
+            raise RuntimeFailure(sidecars.failure) from e
         if budget.spent:
             _spend_stopped(job, run_dir, rows, resumed, budget.spent, run_id)
         if budget.tripped:
@@ -276,6 +296,8 @@ def _run(job_source, spark):
         raise RuntimeFailure(f'inference failed: {short_message(e)}') from e
     finally:
         budget.stop()
+        if sidecars is not None:
+            sidecars.stop()
     # --- end failure budget hook ---
     infer_s = time.monotonic() - t1
 

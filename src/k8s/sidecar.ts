@@ -181,6 +181,9 @@ export function engineSidecar(job: ResolvedJob, k: K8sSpec, reservedEnv: Readonl
     // A wedged engine is restarted; the worker's outage pause rides it out without losing rows.
     livenessProbe: probe(k, 30, 4, 10),
     volumeMounts: mounts,
+    // An engine that exits before it is healthy leaves its last log lines in the pod's status, where
+    // the driver reads them (python/sparkinfer/sidecar_watch.py) to say why the run cannot start.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
     securityContext: { allowPrivilegeEscalation: false },
   };
 }

@@ -5,26 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { objectPath } from '../../src/k8s/client.ts';
-import { appPods, client, NS, outputKeys, removeApp, RUNS_HOST, sparkinfer, waitFor, writeJob } from './lib.ts';
+import { appPods, client, ledgerRows, NS, outputKeys, removeApp, RUNS_HOST, sparkinfer, waitFor, writeJob } from './lib.ts';
 
 const ROWS = 120;
-
-/** Rows the workers have finished so far: lines of the run's ledger files on the run volume. */
-function ledgerRows(job: string, app: string): number {
-  const dir = join(RUNS_HOST, job, app, 'ledger');
-  if (!existsSync(dir)) return 0;
-  return readdirSync(dir).reduce(
-    (n, f) =>
-      n +
-      readFileSync(join(dir, f), 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() !== '').length,
-    0,
-  );
-}
 
 function summaryOf(job: string, app: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(RUNS_HOST, job, app, 'driver_summary.json'), 'utf8')) as Record<string, unknown>;

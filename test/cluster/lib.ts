@@ -107,6 +107,20 @@ export function writeJob(o: JobOptions): { file: string; outHost: string } {
   return { file, outHost };
 }
 
+/** Rows the workers have finished so far: lines of the run's ledger files on the run volume. */
+export function ledgerRows(job: string, app: string): number {
+  const dir = join(RUNS_HOST, job, app, 'ledger');
+  if (!existsSync(dir)) return 0;
+  return readdirSync(dir).reduce(
+    (n, f) =>
+      n +
+      readFileSync(join(dir, f), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '').length,
+    0,
+  );
+}
+
 /** Every output row's key, from the part files Spark wrote on the run volume. */
 export function outputKeys(outHost: string): number[] {
   if (!existsSync(outHost)) return [];

@@ -90,6 +90,8 @@ test('the engine is a native sidecar: init container, restartPolicy Always, prob
   assert.doesNotMatch(c.image, /:latest$/);
   for (const probe of ['startupProbe', 'readinessProbe']) assert.deepEqual(c[probe].httpGet, { path: '/health', port: 8000 });
   assert.equal(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold, 20 * 60, 'startup_timeout (20m) of probing');
+  // python/sparkinfer/sidecar_watch.py quotes an engine's last lines from its terminated state.
+  assert.equal(c.terminationMessagePolicy, 'FallbackToLogsOnError');
   assert.equal(c.resources.limits['nvidia.com/gpu'], 1);
   assert.equal(c.resources.requests['nvidia.com/gpu'], 1);
   assert.deepEqual(c.ports, [{ name: 'engine', containerPort: 8000, protocol: 'TCP' }]);
