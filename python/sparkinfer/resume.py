@@ -130,6 +130,11 @@ def set_aside_earlier_attempt(job, log):
     return dest
 
 
+def _is_this_run(run, name, d):
+    """By id, and by path: this run's directory holds its own job.json (driver.py keeps one there)."""
+    return name == run['id'] or os.path.realpath(d) == os.path.realpath(run.get('dir') or '')
+
+
 def earlier_runs(job):
     """Unconsumed run directories under `run.root` other than this run, with ledger lines, oldest first."""
     run = job['run']
@@ -139,7 +144,7 @@ def earlier_runs(job):
     out = []
     for name in sorted(os.listdir(root)):
         d = os.path.join(root, name)
-        if name == run['id'] or not os.path.isdir(d) or os.path.exists(os.path.join(d, CONSUMED)):
+        if _is_this_run(run, name, d) or not os.path.isdir(d) or os.path.exists(os.path.join(d, CONSUMED)):
             continue
         files = _ledger_files(d)
         prior = _read_json(os.path.join(d, 'job.json'))
@@ -154,7 +159,10 @@ def any_earlier_run_dir(job):
     root = job['run'].get('root')
     if not root or not os.path.isdir(root):
         return False
-    return any(n != job['run']['id'] and os.path.isfile(os.path.join(root, n, 'job.json')) for n in os.listdir(root))
+    run = job['run']
+    return any(
+        not _is_this_run(run, n, os.path.join(root, n)) and os.path.isfile(os.path.join(root, n, 'job.json')) for n in os.listdir(root)
+    )
 
 
 def _canonical(v):
