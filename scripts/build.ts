@@ -5,6 +5,7 @@
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const common = {
@@ -30,6 +31,8 @@ await build({
   entryPoints: [join(root, 'src/cli/main.ts')],
   outfile: join(root, 'dist/sparkinfer.mjs'),
 });
-// The GPU benchmark's driver (bench/gpu), carried to a machine that has Node but no node_modules.
-await build({ ...common, banner, entryPoints: [join(root, 'bench/gpu/gpu-bench.ts')], outfile: join(root, 'dist/gpu-bench.mjs') });
-process.stderr.write('built dist/sparkinfer-worker.mjs, dist/sparkinfer.mjs and dist/gpu-bench.mjs\n');
+// The GPU benchmark's driver (bench/gpu), carried to a machine that has Node but no node_modules;
+// only in a checkout: the image's build context (deploy/Dockerfile.dockerignore) has no bench/.
+const gpuBench = join(root, 'bench/gpu/gpu-bench.ts');
+if (existsSync(gpuBench)) await build({ ...common, banner, entryPoints: [gpuBench], outfile: join(root, 'dist/gpu-bench.mjs') });
+process.stderr.write(`built dist/sparkinfer-worker.mjs, dist/sparkinfer.mjs${existsSync(gpuBench) ? ' and dist/gpu-bench.mjs' : ''}\n`);

@@ -21,6 +21,7 @@ from sparkinfer import engine as _engine  # noqa: E402
 from sparkinfer import estimate as _estimate  # noqa: E402  (sparkinfer estimate: count every prompt, infer a sample)
 from sparkinfer import prefix_plan as _prefix_plan  # noqa: E402  (shared prompt prefixes placed together)
 from sparkinfer import resume as _resume  # noqa: E402  (earlier runs: a changed job refused, finished rows kept)
+from sparkinfer import sidecar_watch as _sidecar_watch  # noqa: E402  (Kubernetes: engine sidecars that never start)
 from sparkinfer import storage as _storage  # noqa: E402  (object stores checked before the job leans on them)
 from sparkinfer import watch as _watch  # noqa: E402
 from sparkinfer.errors import InputError, RuntimeFailure, SparkinferError, SpecError  # noqa: E402
@@ -40,7 +41,7 @@ from sparkinfer.prepare import (  # noqa: E402
     write_json_atomic,
 )
 from sparkinfer.sparkerr import disk_problem, is_data_problem, short_message  # noqa: E402
-from sparkinfer.transform import infer_lines, parse_results, worker_command  # noqa: E402
+from sparkinfer.transform import JOB_FILE, WORKER_FILE, infer_lines, parse_results, worker_command  # noqa: E402
 
 
 def _run_dir(job):
@@ -50,13 +51,28 @@ def _run_dir(job):
     return d
 
 
+def _keep_job_file(job_source, run_dir):
+    """`<run dir>/job.json`, which resume.py reads of every earlier run. The CLI writes it there and
+    passes that path; on Kubernetes the driver reads job.json from a ConfigMap, so it copies it."""
+    path = os.path.join(run_dir, 'job.json')
+    if os.path.exists(path):
+        return
+    if isinstance(job_source, dict):
+        write_json_atomic(path, job_source)
+        return
+    with open(job_source, encoding='utf-8') as f:
+        write_json_atomic(path, json.load(f))
+
+
 def _prepare(spark, job, run_dir, plan_prefix=True):
     """Everything before inference. Schema checks come first: an input error never waits for data or an engine.
 
     Returns (rows to infer, carried schema, input rows, partitions, the Resume, whether the prefix
     plan placed them, the whole prepared input). `plan_prefix=False` (an estimate) skips the prefix plan.
     """
-    # --- resume hook (resume.py): a changed job is refused before any data is read ---
+    # --- resume hook (resume.py): a retried driver's earlier attempt becomes an earlier run; a changed
+    # job is refused before any data is read ---
+    _resume.set_aside_earlier_attempt(job, log)
     earlier = _resume.check_earlier_runs(job, log)
     _storage.preflight(spark, job)  # a wrong endpoint, key or bucket fails in seconds
     _resume.clean_uncommitted_output(spark, job, log)
@@ -246,6 +262,7 @@ def _run(job_source, spark):
     check_run(job)
     run_dir = _run_dir(job)
     open_log(os.path.join(run_dir, 'logs', 'driver.log'))
+    _keep_job_file(job_source, run_dir)
     run_id = job['run']['id']
     spark = spark or build_session(job)
     sc = spark.sparkContext
@@ -270,9 +287,12 @@ def _run(job_source, spark):
     # --- failure budget hook (watch.py): cancels the job group once the budget is spent ---
     budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed, resumed.ledger_errors_by_code, log=log)
     budget.start()
+    sidecars = _sidecar_watch.start(sc, job, log=log)  # Kubernetes: engines that never get healthy end the run
     try:
         write_output(out_df, job, partitions)
     except Exception as e:
+        if sidecars is not None and sidecars.failure:
+            raise RuntimeFailure(sidecars.failure) from e
         if budget.spent:
             _spend_stopped(job, run_dir, rows, resumed, budget.spent, run_id)
         if budget.tripped:
@@ -284,6 +304,8 @@ def _run(job_source, spark):
         raise RuntimeFailure(f'inference failed: {short_message(e)}') from e
     finally:
         budget.stop()
+        if sidecars is not None:
+            sidecars.stop()
     # --- end failure budget hook ---
     infer_s = time.monotonic() - t1
 
@@ -381,9 +403,30 @@ def _write_error(run_dir, err):
         log(f'cannot write driver_error.json in {run_dir}: {e.strerror}')
 
 
+def _session_shipping(job, job_path, worker_path):
+    """`--worker`: the session, with job.json and the worker added to SparkFiles by the driver itself.
+    On Kubernetes spark-submit runs inside the operator, far from these files (the job file is a
+    ConfigMap mounted in the driver pod, the worker is in the image), so `--files` cannot carry them.
+    The USING command finds them by name in SparkFiles' root, hence the fixed names."""
+    for path, name in ((job_path, JOB_FILE), (worker_path, WORKER_FILE)):
+        if os.path.basename(path) != name:
+            raise SpecError(f'the driver ships {path} to the executors as {name}; it must be named {name}')
+        if not os.path.isfile(path):
+            raise SpecError(f'{path} does not exist (--job/--worker of the driver)')
+    spark = build_session(job)
+    spark.sparkContext.addFile(job_path)
+    spark.sparkContext.addFile(worker_path)
+    return spark
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='sparkinfer-driver', description='sparkinfer PySpark driver')
     parser.add_argument('--job', required=True, help='path to the resolved job.json')
+    parser.add_argument(
+        '--worker',
+        help='the bundled worker (sparkinfer-worker.mjs): ship it and the job file to the '
+        'executors from here, instead of spark-submit --files (Kubernetes)',
+    )
     args = parser.parse_args(argv)
     try:
         job = load_job(args.job)
@@ -392,7 +435,13 @@ def main(argv=None):
         return e.exit_code
     run_dir = job['run'].get('dir') if isinstance(job.get('run'), dict) else None
     try:
-        run_job(job)
+        spark = _session_shipping(job, args.job, args.worker) if args.worker else None
+    except SparkinferError as e:
+        log(e.message)
+        _write_error(run_dir, e)
+        return e.exit_code
+    try:
+        run_job(job, spark=spark)
         return 0
     except SparkinferError as e:  # run_job has logged it
         _write_error(run_dir, e)

@@ -13,6 +13,10 @@ At prepare, unless `run.fresh`:
   - only the remaining keys are inferred; the output is the union of both, in the one write.
 With `run.fresh`, earlier unconsumed runs are marked consumed (ignored) instead.
 
+A driver started again on its own run directory (Kubernetes: the operator retries the application
+with the same job.json, so the same run id) first sets its earlier attempt aside as a sibling run
+`<run id>.attempt-<n>` (set_aside_earlier_attempt): from there on it is an earlier run like any other.
+
 Ledger rows carry the carried columns of the CURRENT prepared input (the ledger's copy may predate
 an `output.include` change) and the `run_id` of the run that writes the output, like every row.
 The ledger files keep the original results untouched.
@@ -20,6 +24,7 @@ The ledger files keep the original results untouched.
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 
@@ -85,6 +90,51 @@ def _ledger_files(run_dir):
     return files
 
 
+# What a driver attempt leaves in its run directory that the next attempt must not take as its own:
+# the workers' ledgers and stats files (the watchers sum them), and a failed attempt's reports.
+_ATTEMPT_ITEMS = ('ledger', 'stats', 'failed_rows', 'driver_error.json')
+
+
+def _has_entries(d):
+    try:
+        return any(not n.startswith('.') for n in os.listdir(d))
+    except OSError:
+        return False
+
+
+def set_aside_earlier_attempt(job, log):
+    """Moves what an earlier driver attempt of THIS run left (ledger, stats, its reports) to a new
+    sibling run directory `<run.root>/<run id>.attempt-<n>`, with a copy of job.json.
+
+    Runs before check_earlier_runs. Without it a retried driver skips its own run directory (its
+    ledger is not an earlier run's) and sums the dead attempt's stats with its own. Returns the new
+    directory, or None when the run directory holds no earlier attempt (every local run)."""
+    run = job['run']
+    run_dir, root = run['dir'], run.get('root')
+    if not root or not (_ledger_files(run_dir) or _has_entries(os.path.join(run_dir, 'stats'))):
+        return None
+    n = 1
+    while os.path.exists(os.path.join(root, f'{run["id"]}.attempt-{n}')):
+        n += 1
+    dest = os.path.join(root, f'{run["id"]}.attempt-{n}')
+    os.makedirs(dest)
+    # job.json first: a directory with a ledger but no job.json is never resumed (earlier_runs).
+    job_file = os.path.join(run_dir, 'job.json')
+    if os.path.isfile(job_file):  # the driver keeps one in every run directory (driver.py _keep_job_file)
+        shutil.copyfile(job_file, os.path.join(dest, 'job.json'))
+    for name in _ATTEMPT_ITEMS:
+        src = os.path.join(run_dir, name)
+        if os.path.exists(src):
+            os.replace(src, os.path.join(dest, name))
+    log(f'this run was started before (a retried driver): its earlier attempt is now the earlier run {os.path.basename(dest)}')
+    return dest
+
+
+def _is_this_run(run, name, d):
+    """By id, and by path: this run's directory holds its own job.json (driver.py keeps one there)."""
+    return name == run['id'] or os.path.realpath(d) == os.path.realpath(run.get('dir') or '')
+
+
 def earlier_runs(job):
     """Unconsumed run directories under `run.root` other than this run, with ledger lines, oldest first."""
     run = job['run']
@@ -94,7 +144,7 @@ def earlier_runs(job):
     out = []
     for name in sorted(os.listdir(root)):
         d = os.path.join(root, name)
-        if name == run['id'] or not os.path.isdir(d) or os.path.exists(os.path.join(d, CONSUMED)):
+        if _is_this_run(run, name, d) or not os.path.isdir(d) or os.path.exists(os.path.join(d, CONSUMED)):
             continue
         files = _ledger_files(d)
         prior = _read_json(os.path.join(d, 'job.json'))
@@ -109,7 +159,10 @@ def any_earlier_run_dir(job):
     root = job['run'].get('root')
     if not root or not os.path.isdir(root):
         return False
-    return any(n != job['run']['id'] and os.path.isfile(os.path.join(root, n, 'job.json')) for n in os.listdir(root))
+    run = job['run']
+    return any(
+        not _is_this_run(run, n, os.path.join(root, n)) and os.path.isfile(os.path.join(root, n, 'job.json')) for n in os.listdir(root)
+    )
 
 
 def _canonical(v):

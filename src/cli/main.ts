@@ -217,7 +217,7 @@ kubeOptions(
 ).action(async (jobPath: string, opts: KubeFlags & { set: string[]; watch: boolean; dryRun?: boolean; image?: string }) => {
   const k8s = await import('../k8s/submit.ts');
   const { formatStatus } = await import('../k8s/watch.ts');
-  const { formatDriverProgress } = await import('../k8s/logs.ts');
+  const { driverMessage, formatDriverProgress } = await import('../k8s/logs.ts');
   const tty = process.stderr.isTTY === true;
   try {
     const r = await k8s.submit(jobPath, {
@@ -239,6 +239,10 @@ kubeOptions(
         signal: ac.signal,
         onStatus: (st) => process.stderr.write(`${formatStatus(st)}\n`),
         onProgress: (p) => process.stderr.write(tty ? `\r\x1b[K${formatDriverProgress(p, tty)}` : `${formatDriverProgress(p, tty)}\n`),
+        onLogLine: (line) => {
+          const m = driverMessage(line);
+          if (m !== undefined) process.stderr.write(`${tty ? '\r\x1b[K' : ''}${m}\n`);
+        },
       });
       process.exitCode = out.exitCode;
     } catch (err) {

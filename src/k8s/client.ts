@@ -46,6 +46,14 @@ const RESOURCES: Record<string, { plural: string; namespaced: boolean }> = {
   SparkApplication: { plural: 'sparkapplications', namespaced: true },
   ScheduledSparkApplication: { plural: 'scheduledsparkapplications', namespaced: true },
   CustomResourceDefinition: { plural: 'customresourcedefinitions', namespaced: false },
+  // The local cluster's setup (scripts/cluster/) applies these too.
+  Service: { plural: 'services', namespaced: true },
+  PersistentVolume: { plural: 'persistentvolumes', namespaced: false },
+  PersistentVolumeClaim: { plural: 'persistentvolumeclaims', namespaced: true },
+  Role: { plural: 'roles', namespaced: true },
+  RoleBinding: { plural: 'rolebindings', namespaced: true },
+  MutatingWebhookConfiguration: { plural: 'mutatingwebhookconfigurations', namespaced: false },
+  ValidatingWebhookConfiguration: { plural: 'validatingwebhookconfigurations', namespaced: false },
 };
 
 /** `/api/v1/namespaces/ns/configmaps/name`, `/apis/group/version/...`. */

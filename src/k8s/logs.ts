@@ -6,7 +6,7 @@
  *                        "tasks_active":4,"tasks_total":16,"elapsed_s":93.2}
  *
  * every few seconds (every key but `rows_done` optional); the CLI turns those into its progress
- * bar or lines. The pod is `.status.driverInfo.podName`, else the operator's `<app>-driver`.
+ * bar or lines, and prints the driver's own `sparkinfer: …` lines (its failure message among them). The pod is `.status.driverInfo.podName`, else the operator's `<app>-driver`.
  */
 import { formatProgress, type Progress } from '../spark/progress.ts';
 import { SpecError } from '../errors.ts';
@@ -57,6 +57,14 @@ export function parseProgressLine(line: string): DriverProgress | undefined {
     if (v !== undefined) p[field] = v;
   }
   return p;
+}
+
+/** The driver's own lines (python/sparkinfer/log.py prints `sparkinfer: …`: what it does, why it failed). */
+export const DRIVER_MESSAGE_PREFIX = 'sparkinfer: ';
+
+/** The line when it is one of the driver's own messages, else undefined (Spark's and the JVM's lines). */
+export function driverMessage(line: string): string | undefined {
+  return line.startsWith(DRIVER_MESSAGE_PREFIX) ? line : undefined;
 }
 
 /** One progress line: `250/1000 rows, 1 failed, 96.8 tok/s eta 4m30s tasks 3/16 (4 running) [1m33s]`. */

@@ -25,7 +25,7 @@ export const JOB_DIR = '/etc/sparkinfer';
 export const JOB_JSON = `${JOB_DIR}/job.json`;
 export const WORKER_BUNDLE = '/opt/sparkinfer/dist/sparkinfer-worker.mjs';
 export const NODE_BIN = '/usr/local/bin/node';
-/** The `spark` user of the apache/spark base image. */
+/** The `spark` user of the sparkinfer image (deploy/Dockerfile). */
 export const SPARK_UID = 185;
 export const RUNS_VOLUME = 'sparkinfer-runs';
 /** What a driver under the operator gets as its master; job.json says so too, so nothing overrides it with `local`. */
@@ -210,6 +210,7 @@ function sparkConf(job: ResolvedJob, k: K8sSpec, z: Sizing): Record<string, stri
 function driverSpec(k: K8sSpec, cm: string): Obj {
   return {
     cores: k.driver.cores,
+    ...(k.driver.core_request !== undefined ? { coreRequest: k.driver.core_request } : {}),
     memory: mib(k.driver.memory),
     serviceAccount: k.service_account,
     ...(Object.keys(k.annotations).length > 0 ? { annotations: { ...k.annotations } } : {}),
@@ -256,11 +257,11 @@ function gangResources(k: K8sSpec, z: Sizing, gpuPod: boolean): Record<string, s
     (gpuPod && k.executors.core_request !== undefined ? cpuCores(k.executors.core_request) : z.cores) +
     (gpuPod ? cpuCores(k.engine.cpu) : 0);
   const execMem = z.memory + z.overhead + (gpuPod ? k.engine.memory : 0);
-  const cpu = k.driver.cores + executors * execCpu;
+  const cpu = (k.driver.core_request !== undefined ? cpuCores(k.driver.core_request) : k.driver.cores) + executors * execCpu;
   return {
     cpu: Number.isInteger(cpu) ? String(cpu) : `${Math.ceil(cpu * 1000)}m`,
     memory: `${driverMem + executors * execMem}Mi`,
-    ...(gpuPod ? { 'nvidia.com/gpu': executors * k.gpus_per_executor } : {}),
+    ...(gpuPod && k.gpus_per_executor > 0 ? { 'nvidia.com/gpu': executors * k.gpus_per_executor } : {}),
   };
 }
 

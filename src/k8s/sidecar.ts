@@ -103,8 +103,7 @@ export function engineArgv(job: ResolvedJob, k: K8sSpec): { command?: string[]; 
           '--metrics',
           '--parallel',
           String(parallel),
-          '--n-gpu-layers',
-          '999',
+          ...(k.gpus_per_executor > 0 ? ['--n-gpu-layers', '999'] : []),
           ...(job.task === 'embed' ? ['--embeddings'] : []),
           ...k.engine.args,
         ],
@@ -154,6 +153,8 @@ export function engineSidecar(job: ResolvedJob, k: K8sSpec, reservedEnv: Readonl
   }
   const gpus = k.gpus_per_executor;
   const mem = `${e.memory}Mi`;
+  // A CPU engine (gpus_per_executor: 0) asks for no GPU at all, not for zero of them.
+  const gpu = gpus > 0 ? { 'nvidia.com/gpu': gpus } : {};
   const argv = engineArgv(job, k);
   const mounts: Obj[] = [
     { name: MODEL_CACHE_VOLUME, mountPath: e.model_cache.mount_path, ...(e.model_cache.read_only ? { readOnly: true } : {}) },
@@ -170,9 +171,9 @@ export function engineSidecar(job: ResolvedJob, k: K8sSpec, reservedEnv: Readonl
     ports: [{ name: 'engine', containerPort: e.port, protocol: 'TCP' }],
     env: [{ name: 'HF_HOME', value: hfHome }, ...plainEnv(e.env), ...secretEnv(e.secrets)],
     resources: {
-      requests: { cpu: e.cpu, memory: mem, 'nvidia.com/gpu': gpus },
+      requests: { cpu: e.cpu, memory: mem, ...gpu },
       // No CPU limit: throttling the engine's scheduler thread costs throughput.
-      limits: { memory: mem, 'nvidia.com/gpu': gpus },
+      limits: { memory: mem, ...gpu },
     },
     // Model download + load + CUDA graph capture: the executor waits for this, up to startup_timeout.
     startupProbe: probe(k, PROBE_PERIOD_S, Math.max(1, Math.ceil(e.startup_timeout / (PROBE_PERIOD_S * 1000))), 5),
@@ -180,6 +181,9 @@ export function engineSidecar(job: ResolvedJob, k: K8sSpec, reservedEnv: Readonl
     // A wedged engine is restarted; the worker's outage pause rides it out without losing rows.
     livenessProbe: probe(k, 30, 4, 10),
     volumeMounts: mounts,
+    // An engine that exits before it is healthy leaves its last log lines in the pod's status, where
+    // the driver reads them (python/sparkinfer/sidecar_watch.py) to say why the run cannot start.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
     securityContext: { allowPrivilegeEscalation: false },
   };
 }

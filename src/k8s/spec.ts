@@ -175,6 +175,8 @@ export const KubernetesSpec = z
       .strictObject({
         /** Driver cores. Default 1. */
         cores: z.number().int().positive().default(1),
+        /** Kubernetes CPU request of the driver container (e.g. `500m` on a small node). Default: `cores`. */
+        core_request: Cpu.optional(),
         /** Driver JVM heap. Default 2g. */
         memory: Memory.prefault('2g'),
       })
@@ -206,8 +208,11 @@ export const KubernetesSpec = z
             message: `expected \`initial\` between \`min\` (${e.min}) and \`max\` (${e.max}), got ${e.initial}`,
           });
       }),
-    /** GPUs per executor, all given to the engine sidecar. Above 1 turns on tensor parallelism. Default 1. */
-    gpus_per_executor: z.number().int().positive().default(1),
+    /**
+     * GPUs per executor, all given to the engine sidecar. Above 1 turns on tensor parallelism;
+     * 0 is a CPU engine (e.g. llama-server on CPU nodes): no GPU is requested. Default 1.
+     */
+    gpus_per_executor: z.number().int().min(0).default(1),
     /** Spark tasks that feed one engine concurrently (= executor cores). Default 4. */
     tasks_per_engine: z.number().int().positive().default(4),
     /** Memory of one worker process (one per task), counted in the executor's memoryOverhead. Default 256m. */

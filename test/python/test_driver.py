@@ -317,6 +317,44 @@ class RuntimeFailureTests(DriverTestCase):
         self.assertEqual((summary['status'], summary['rows_failed'], summary['errors_by_code']), ('failed', 3, {'E_HTTP_4XX': 3}))
 
 
+class RetriedDriverTests(DriverTestCase):
+    """A driver started again on its own run directory, as the spark-operator does when it retries an
+    application: the same job.json (read from a ConfigMap, so not in the run directory), the same run id."""
+
+    def test_resumes_from_its_earlier_attempt(self):
+        import fake_worker
+
+        rows = [{'id': i, 'question': f'q{i}'} for i in range(1, 11)]
+        job = self.job(rows, key='id', include=('question',))
+        run = job['run']
+        run['fresh'] = False
+        run['dir'] = run_dir = os.path.join(run['root'], run['id'])  # <root>/<run id>, as rendered
+        # The killed first attempt left 4 finished rows (row 4 twice: a retried task), a torn last line
+        # and its workers' stats; no job.json (it was in the ConfigMap).
+        os.makedirs(os.path.join(run_dir, 'ledger'))
+        done = [fake_worker.result({'_k': str(i), '_c': '{}', 'question': f'q{i}'}, 'echo') for i in (1, 2, 3, 4, 4)]
+        with open(os.path.join(run_dir, 'ledger', 'exec-1-1.jsonl'), 'w', encoding='utf-8') as f:
+            f.write(''.join(json.dumps(r) + '\n' for r in done) + '{"k": "5", "c"')
+        os.makedirs(os.path.join(run_dir, 'stats'))
+        with open(os.path.join(run_dir, 'stats', 'exec-1-1.json'), 'w', encoding='utf-8') as f:
+            json.dump({'worker': 'exec-1-1', 'done': False, 'rows_done': 5, 'rows_failed': 0}, f)
+
+        summary = run_job(job, spark=self.spark)
+        self.assertEqual(
+            (summary['rows_from_ledger'], summary['rows_inferred'], summary['rows_out'], summary['distinct_keys_out']), (4, 6, 10, 10)
+        )
+        self.assertEqual(worker_rows(self.worker_log)[1], 6, 'only the rows the first attempt did not finish are inferred')
+        out = {r['id']: r['question'] for r in self.spark.read.parquet(job['output']['path']).collect()}
+        self.assertEqual(out, {i: f'q{i}' for i in range(1, 11)})
+        attempt = os.path.join(run['root'], f'{run["id"]}.attempt-1')
+        self.assertEqual(os.listdir(os.path.join(attempt, 'ledger')), ['exec-1-1.jsonl'])
+        self.assertEqual(os.listdir(os.path.join(attempt, 'stats')), ['exec-1-1.json'])
+        self.assertFalse(os.path.exists(os.path.join(run_dir, 'stats', 'exec-1-1.json')), 'the dead attempt is not summed again')
+        self.assertEqual(self.read_json(attempt, 'job.json')['run']['fingerprint'], run['fingerprint'])
+        self.assertEqual(self.read_json(run_dir, 'job.json')['run']['id'], run['id'], 'the run directory keeps its job.json')
+        self.assertTrue(os.path.isfile(os.path.join(attempt, 'CONSUMED')), 'committed: never resumed again')
+
+
 if __name__ == '__main__':
     unittest.main()
 

@@ -28,7 +28,7 @@ class SubmitTests(unittest.TestCase):
         self.engine.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def submit(self, job):
+    def submit(self, job, ship_from_driver=False):
         run_dir = job['run']['dir']
         os.makedirs(run_dir, exist_ok=True)
         job_path = os.path.join(run_dir, 'job.json')
@@ -36,12 +36,13 @@ class SubmitTests(unittest.TestCase):
             json.dump(job, f)
         env = {k: v for k, v in os.environ.items() if k != 'SPARKINFER_WORKER_CMD'}
         env.update(SPARKINFER_NODE=NODE, PYSPARK_PYTHON=sys.executable)
+        # Kubernetes (src/k8s/render.ts): no --files; the driver ships both itself (--worker).
+        files = [] if ship_from_driver else ['--files', f'{job_path},{self.worker}']
         cmd = [
             SPARK_SUBMIT,
             '--master',
             'local[2]',
-            '--files',
-            f'{job_path},{self.worker}',
+            *files,
             '--conf',
             'spark.ui.enabled=false',
             '--conf',
@@ -49,6 +50,7 @@ class SubmitTests(unittest.TestCase):
             DRIVER,
             '--job',
             job_path,
+            *(['--worker', self.worker] if ship_from_driver else []),
         ]
         return subprocess.run(cmd, cwd=self.tmp, env=env, capture_output=True, text=True, timeout=300)
 
@@ -89,6 +91,26 @@ class SubmitTests(unittest.TestCase):
             log = f.read()
         self.assertIn('prepared 46 rows', log)
         self.assertIn('HiveScriptTransformation', log)  # Hive's operator, with our explicit ROW FORMAT
+
+    def test_driver_ships_job_and_worker_itself_with_worker_flag(self):
+        # As on Kubernetes: spark-submit gets no --files; the rows still reach the worker.
+        rows = [{'id': i, 'question': f'q{i}'} for i in range(1, 13)]
+        inp = write_jsonl(os.path.join(self.tmp, 'in.jsonl'), rows)
+        job = make_job(self.tmp, inp, self.engine.endpoint)
+        res = self.submit(job, ship_from_driver=True)
+        self.assertEqual(res.returncode, 0, res.stderr[-3000:])
+        with open(os.path.join(job['run']['dir'], 'driver_summary.json')) as f:
+            summary = json.load(f)
+        self.assertEqual(
+            (summary['status'], summary['rows_in'], summary['rows_ok'], summary['distinct_keys_out']), ('succeeded', 12, 12, 12)
+        )
+        # A worker under another name could not be found by the USING command: refused up front.
+        other = os.path.join(self.tmp, 'dist', 'worker.mjs')
+        shutil.copy(self.worker, other)
+        self.worker = other
+        res = self.submit(make_job(self.tmp, inp, self.engine.endpoint), ship_from_driver=True)
+        self.assertEqual(res.returncode, 2, res.stderr[-3000:])
+        self.assertIn('it must be named sparkinfer-worker.mjs', res.stdout + res.stderr)
 
     def test_missing_column_exits_2_without_waiting_for_the_engine(self):
         never = HealthServer([503])

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { SpecError } from '../../src/errors.ts';
 import { kubeconfigFiles, loadClusterAccess } from '../../src/k8s/kubeconfig.ts';
-import { parseProgressLine, formatDriverProgress } from '../../src/k8s/logs.ts';
+import { driverMessage, parseProgressLine, formatDriverProgress } from '../../src/k8s/logs.ts';
 import { PassThrough } from 'node:stream';
 import { confirmCancel } from '../../src/k8s/submit.ts';
 import { appStatusOf, exitCodeOfState, formatStatus } from '../../src/k8s/watch.ts';
@@ -185,6 +185,13 @@ test('driver progress lines parse; other lines and malformed JSON do not', () =>
   assert.equal(parseProgressLine('INFO SparkContext: Running Spark version 4.0.1'), undefined);
   assert.equal(parseProgressLine('sparkinfer-progress {"rows_done":'), undefined);
   assert.equal(parseProgressLine('sparkinfer-progress {"rows_total":5}'), undefined, 'rows_done is required');
+});
+
+test("the driver's own lines are told from Spark's", () => {
+  const own = 'sparkinfer: the engine (llama-server, container `engine` of executor pod p-exec-1) never became healthy';
+  assert.equal(driverMessage(own), own);
+  assert.equal(driverMessage('26/12/05 12:00:00 INFO SparkContext: sparkinfer: not at the start'), undefined);
+  assert.equal(driverMessage('sparkinfer-progress {"rows_done":1}'), undefined, 'progress lines are parsed, not printed');
 });
 
 test('application states map to exit codes; status lines carry driver, executors and the error', () => {

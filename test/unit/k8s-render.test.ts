@@ -90,6 +90,8 @@ test('the engine is a native sidecar: init container, restartPolicy Always, prob
   assert.doesNotMatch(c.image, /:latest$/);
   for (const probe of ['startupProbe', 'readinessProbe']) assert.deepEqual(c[probe].httpGet, { path: '/health', port: 8000 });
   assert.equal(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold, 20 * 60, 'startup_timeout (20m) of probing');
+  // python/sparkinfer/sidecar_watch.py quotes an engine's last lines from its terminated state.
+  assert.equal(c.terminationMessagePolicy, 'FallbackToLogsOnError');
   assert.equal(c.resources.limits['nvidia.com/gpu'], 1);
   assert.equal(c.resources.requests['nvidia.com/gpu'], 1);
   assert.deepEqual(c.ports, [{ name: 'engine', containerPort: 8000, protocol: 'TCP' }]);
@@ -280,6 +282,48 @@ test('a hostPath model cache and the llama-server engine', () => {
     '--metrics',
   ]);
   assert.deepEqual(c.volumeMounts, [{ name: 'model-cache', mountPath: '/models', readOnly: true }]);
+});
+
+test('gpus_per_executor: 0 renders a CPU job: the engine sidecar asks for no GPU, llama-server offloads nothing', () => {
+  const { apps } = render('quickstart.yaml', [
+    'kubernetes.gpus_per_executor=0',
+    'kubernetes.engine.kind=llama-server',
+    'kubernetes.engine.image=localhost/sparkinfer/llama-server:cpu',
+    'kubernetes.engine.model=/models/model.gguf',
+    'kubernetes.volcano={queue: default}',
+  ]);
+  const app = apps[0] as Any;
+  const c = sidecarOf(app);
+  assert.equal(c.restartPolicy, 'Always', 'still a native sidecar');
+  assert.deepEqual(Object.keys(c.resources.requests).sort(), ['cpu', 'memory']);
+  assert.deepEqual(Object.keys(c.resources.limits), ['memory']);
+  assert.ok(!c.args.includes('--n-gpu-layers'));
+  assert.ok(!JSON.stringify(app).includes('"nvidia.com/gpu":'), 'no GPU request anywhere, the gang reservation included');
+  assert.equal(app.spec.sparkConf['spark.executorEnv.SPARKINFER_ENDPOINT'], 'http://127.0.0.1:8000/v1');
+  // With GPUs, the same job asks for them.
+  const gpu = sidecarOf(
+    render('quickstart.yaml', ['kubernetes.engine.kind=llama-server', 'kubernetes.engine.image=x/y:1', 'kubernetes.engine.model=/m.gguf'])
+      .apps[0] as Any,
+  );
+  assert.equal(gpu.resources.limits['nvidia.com/gpu'], 1);
+  assert.ok(gpu.args.includes('--n-gpu-layers'));
+  assert.throws(() => render('quickstart.yaml', ['kubernetes.gpus_per_executor=-1']), /gpus_per_executor/);
+});
+
+test("driver.core_request lowers the driver pod's CPU request and the gang reservation; default: cores", () => {
+  const plain = (render('quickstart.yaml').apps[0] as Any).spec;
+  assert.equal(plain.driver.coreRequest, undefined);
+  const small = (render('quickstart.yaml', ['kubernetes.driver.core_request=250m', 'kubernetes.volcano={queue: default}']).apps[0] as Any)
+    .spec;
+  assert.equal(small.driver.coreRequest, '250m');
+  assert.equal(small.driver.cores, 1, 'Spark still sees one core');
+  const full = (render('quickstart.yaml', ['kubernetes.volcano={queue: default}']).apps[0] as Any).spec;
+  const cpu = (s: Any): number => {
+    const v = String(s.batchSchedulerOptions.resources.cpu);
+    return v.endsWith('m') ? Number(v.slice(0, -1)) / 1000 : Number(v);
+  };
+  assert.ok(Math.abs(cpu(full) - cpu(small) - 0.75) < 1e-9, `${cpu(full)} vs ${cpu(small)}`);
+  assert.throws(() => render('quickstart.yaml', ['kubernetes.driver.core_request=lots']), /core_request/);
 });
 
 test('bad kubernetes settings are spec errors that quote the value', () => {
