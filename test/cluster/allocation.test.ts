@@ -7,21 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import { appPods, client, ledgerRows, outputKeys, type Pod, removeApp, sparkinfer, waitFor, writeJob } from './lib.ts';
+import { appPods, ledgerRows, outputKeys, type Pod, removeApp, sparkinfer, waitFor, writeJob, testClient } from './lib.ts';
 
 const ROWS = 240;
 const IDLE_S = 10;
 
 test('dynamic allocation removes an idle executor pod, sidecar included, while the job still runs', async (t) => {
-  const c = client();
-  let cleanup = async (): Promise<void> => undefined;
-  t.after(async () => {
-    try {
-      await cleanup();
-    } finally {
-      await c.close();
-    }
-  });
+  const { c, cleanupWith } = testClient(t);
   const name = 'give-back';
   const { file, outHost } = writeJob({
     name,
@@ -38,7 +30,7 @@ test('dynamic allocation removes an idle executor pod, sidecar included, while t
   const t0 = Date.now();
   const run = sparkinfer(['submit', file, '--target', 'k8s'], 25 * 60_000);
   const app = await waitFor('the application name', async () => run.stdout().split('\n')[0]?.trim() || undefined, 60_000, 500);
-  cleanup = () => removeApp(c, app);
+  cleanupWith(() => removeApp(c, app));
   let finished = false;
   void run.done.then(() => {
     finished = true;

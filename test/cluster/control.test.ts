@@ -4,25 +4,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appPods, client, removeApp, sparkinfer, waitFor, writeJob } from './lib.ts';
+import { appPods, removeApp, sparkinfer, waitFor, writeJob, testClient } from './lib.ts';
 
 test('status, logs -f and cancel work on a running application; cancel leaves no pods', async (t) => {
-  const c = client();
-  let cleanup = async (): Promise<void> => undefined;
-  t.after(async () => {
-    try {
-      await cleanup();
-    } finally {
-      await c.close();
-    }
-  });
+  const { c, cleanupWith } = testClient(t);
   // Long enough to still be running while we look at it.
   const { file } = writeJob({ name: 'ctl', rows: 400, extra: { sampling: { temperature: 0.7, max_tokens: 64 } } });
   const sub = await sparkinfer(['submit', file, '--target', 'k8s', '--no-watch'], 120_000).done;
   assert.equal(sub.code, 0, sub.stderr);
   const app = sub.stdout.trim().split('\n').at(-1) ?? '';
   assert.match(app, /^ctl-/);
-  cleanup = () => removeApp(c, app);
+  cleanupWith(() => removeApp(c, app));
 
   // status: RUNNING once the driver runs (bounded wait), with the driver pod named.
   const running = await waitFor(

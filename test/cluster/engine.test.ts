@@ -6,20 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appPods, client, removeApp, sparkinfer, waitFor, writeJob } from './lib.ts';
+import { appPods, removeApp, sparkinfer, waitFor, writeJob, testClient } from './lib.ts';
 
 const STARTUP_TIMEOUT_S = 120;
 
 test('an engine that never becomes healthy ends the application with a message naming it, within the startup timeout', async (t) => {
-  const c = client();
-  let cleanup = async (): Promise<void> => undefined;
-  t.after(async () => {
-    try {
-      await cleanup();
-    } finally {
-      await c.close();
-    }
-  });
+  const { c, cleanupWith } = testClient(t);
   const { file } = writeJob({
     name: 'no-engine',
     rows: 20,
@@ -29,7 +21,7 @@ test('an engine that never becomes healthy ends the application with a message n
   // Bounded well above the startup timeout: a hang fails here, not in the harness.
   const run = sparkinfer(['submit', file, '--target', 'k8s'], (STARTUP_TIMEOUT_S + 300) * 1000);
   const app = await waitFor('the application name', async () => run.stdout().split('\n')[0]?.trim() || undefined, 60_000, 500);
-  cleanup = () => removeApp(c, app);
+  cleanupWith(() => removeApp(c, app));
   // The clock that matters starts when the executor pod exists (scheduling and the driver's JVM come first).
   const podAt = await waitFor(
     'an executor pod',

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { objectPath } from '../../src/k8s/client.ts';
-import { appPods, client, ledgerRows, NS, outputKeys, removeApp, RUNS_HOST, sparkinfer, waitFor, writeJob } from './lib.ts';
+import { appPods, ledgerRows, NS, outputKeys, removeApp, RUNS_HOST, sparkinfer, waitFor, writeJob, testClient } from './lib.ts';
 
 const ROWS = 120;
 
@@ -16,27 +16,19 @@ function summaryOf(job: string, app: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(RUNS_HOST, job, app, 'driver_summary.json'), 'utf8')) as Record<string, unknown>;
 }
 
-async function killPod(c: ReturnType<typeof client>, name: string): Promise<void> {
+async function killPod(c: ReturnType<typeof testClient>['c'], name: string): Promise<void> {
   await c.call('DELETE', objectPath({ apiVersion: 'v1', kind: 'Pod', namespace: NS, name }), { query: { gracePeriodSeconds: 0 } });
 }
 
 for (const victim of ['executor', 'driver'] as const) {
   test(`${victim} pod deleted mid-run: the job completes with every key exactly once${victim === 'driver' ? ', resuming from the ledger' : ''}`, async (t) => {
-    const c = client();
-    let cleanup = async (): Promise<void> => undefined;
-    t.after(async () => {
-      try {
-        await cleanup();
-      } finally {
-        await c.close();
-      }
-    });
+    const { c, cleanupWith } = testClient(t);
     const name = `kill-${victim}`;
     const { file, outHost } = writeJob({ name, rows: ROWS });
     const t0 = Date.now();
     const run = sparkinfer(['submit', file, '--target', 'k8s'], 25 * 60_000);
     const app = await waitFor('the application name', async () => run.stdout().split('\n')[0]?.trim() || undefined, 60_000, 500);
-    cleanup = () => removeApp(c, app);
+    cleanupWith(() => removeApp(c, app));
     // Mid-run: some rows are in the ledger, not all.
     await waitFor('15 rows in the ledger', async () => (ledgerRows(name, app) >= 15 ? true : undefined), 10 * 60_000, 1000);
     const before = ledgerRows(name, app);

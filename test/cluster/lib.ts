@@ -25,6 +25,28 @@ export function client(): KubeClient {
   return new KubeClient(loadClusterAccess({ kubeconfig: KUBECONFIG, namespace: NS }), { requestTimeoutMs: 15_000 });
 }
 
+/**
+ * A client for one test, closed after it. `cleanupWith` names what to undo after the test (remove
+ * the application it submitted), which runs before the client closes, also when the test fails.
+ */
+export function testClient(t: { after(fn: () => Promise<void>): void }): { c: KubeClient; cleanupWith(fn: () => Promise<void>): void } {
+  const c = client();
+  let cleanup = async (): Promise<void> => undefined;
+  t.after(async () => {
+    try {
+      await cleanup();
+    } finally {
+      await c.close();
+    }
+  });
+  return {
+    c,
+    cleanupWith: (fn) => {
+      cleanup = fn;
+    },
+  };
+}
+
 /** Polls `probe` every `everyMs` until it returns a value (not undefined); throws after `timeoutMs`. */
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 1000): Promise<T> {
   const t0 = Date.now();

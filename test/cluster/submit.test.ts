@@ -5,20 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appPods, client, outputKeys, removeApp, sparkinfer, writeJob, type Pod } from './lib.ts';
+import { appPods, outputKeys, removeApp, sparkinfer, writeJob, type Pod, testClient } from './lib.ts';
 
 const ROWS = 100;
 
 test('submit: a quickstart-sized job reaches COMPLETED with every key once; the engine is a native sidecar that started before the executor', async (t) => {
-  const c = client();
-  let cleanup = async (): Promise<void> => undefined;
-  t.after(async () => {
-    try {
-      await cleanup();
-    } finally {
-      await c.close();
-    }
-  });
+  const { c, cleanupWith } = testClient(t);
   const name = 'qs';
   const { file, outHost } = writeJob({ name, rows: ROWS });
   const t0 = Date.now();
@@ -50,9 +42,9 @@ test('submit: a quickstart-sized job reaches COMPLETED with every key once; the 
   const r = await run.done;
   finished = true;
   await watcher;
-  cleanup = async () => {
+  cleanupWith(async () => {
     if (appName !== undefined) await removeApp(c, appName);
-  };
+  });
   const secs = Math.round((Date.now() - t0) / 1000);
   process.stderr.write(`cluster: submit of ${ROWS} rows finished in ${secs} s\n`);
   assert.equal(r.code, 0, `submit exited ${r.code}:\n${r.stderr.slice(-4000)}`);
