@@ -263,11 +263,28 @@ def _run(job_source, spark):
     run_dir = _run_dir(job)
     open_log(os.path.join(run_dir, 'logs', 'driver.log'))
     _keep_job_file(job_source, run_dir)
-    run_id = job['run']['id']
     spark = spark or build_session(job)
     sc = spark.sparkContext
     _note_jvm_archive(sc)
     _watch.start_orphan_watch(log)  # a killed CLI takes this run down with it
+    # Kubernetes: engines that never get healthy end the run. Watched from the start: with no executor
+    # up, even the prepare phase's first Spark job waits for ever.
+    sidecars = _sidecar_watch.start(sc, job, log=log)
+    try:
+        return _run_phases(spark, job, run_dir, t0)
+    except Exception as e:
+        if sidecars is not None and sidecars.failure:
+            raise RuntimeFailure(sidecars.failure) from e
+        raise
+    finally:
+        if sidecars is not None:
+            sidecars.stop()
+
+
+def _run_phases(spark, job, run_dir, t0):
+    """Prepare, infer, write and summarize (the run directory, log and session are set up by _run)."""
+    sc = spark.sparkContext
+    run_id = job['run']['id']
     sc.setJobGroup(f'{run_id}:prepare', f'sparkinfer {job["name"]}: prepare', False)
     estimating = job['run'].get('estimate') is not None
     prepared, cschema, rows, partitions, resumed, planned, whole = _prepare(spark, job, run_dir, plan_prefix=not estimating)
@@ -287,12 +304,9 @@ def _run(job_source, spark):
     # --- failure budget hook (watch.py): cancels the job group once the budget is spent ---
     budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed, resumed.ledger_errors_by_code, log=log)
     budget.start()
-    sidecars = _sidecar_watch.start(sc, job, log=log)  # Kubernetes: engines that never get healthy end the run
     try:
         write_output(out_df, job, partitions)
     except Exception as e:
-        if sidecars is not None and sidecars.failure:
-            raise RuntimeFailure(sidecars.failure) from e
         if budget.spent:
             _spend_stopped(job, run_dir, rows, resumed, budget.spent, run_id)
         if budget.tripped:
@@ -304,8 +318,6 @@ def _run(job_source, spark):
         raise RuntimeFailure(f'inference failed: {short_message(e)}') from e
     finally:
         budget.stop()
-        if sidecars is not None:
-            sidecars.stop()
     # --- end failure budget hook ---
     infer_s = time.monotonic() - t1
 

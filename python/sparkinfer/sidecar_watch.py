@@ -7,10 +7,11 @@ the kubelet restarts the sidecar, Spark waits for executors, and the run hangs. 
 reach the engines (each listens on its own pod's loopback), but it can read its executor pods
 from the API server with the pod's service account, which Spark's own driver needs anyway.
 
-SidecarWatch polls the run's executor pods while the inference runs. As long as no executor
+SidecarWatch polls the run's executor pods from the start of the run (the prepare phase's Spark
+jobs need executors too). As long as no executor
 container has ever started, an engine that exited before its startup probe passed (a crash, or
 the kubelet's kill when `startup_timeout` ran out), or one running past `startup_timeout` without
-passing it, ends the run: the inference job group is cancelled and the driver fails with
+passing it, ends the run: every Spark job is cancelled (until the driver stops the watch) and the driver fails with
 `failure`, a message naming the engine, its pod, its exit and its last log lines (the sidecar's
 `terminationMessagePolicy: FallbackToLogsOnError` puts them into the pod's status).
 """
@@ -127,7 +128,6 @@ class SidecarWatch(threading.Thread):
     def __init__(self, sc, job, api, *, log, interval_s=5.0, clock=time.time):
         super().__init__(name='sparkinfer-sidecar-watch', daemon=True)
         self._sc = sc
-        self._group = job['run']['id']
         self._timeout_ms = job['engine']['startup_timeout']
         self._kind = job['run'].get('engine_kind') or 'engine'
         self._selector = f'spark-app-selector={sc.applicationId},spark-role=executor'
@@ -153,9 +153,13 @@ class SidecarWatch(threading.Thread):
             failure = engine_failure(pods, self._timeout_ms, self._kind, self._clock())
             if failure is not None:
                 self.failure = failure
-                self._log(f'{failure}; cancelling the inference')
-                self._sc.cancelJobGroup(self._group)
-                return
+                self._log(f'{failure}; cancelling the run')
+                # Every job, until the driver stops the watch: the run may be between two actions
+                # (prepare, plan, inference), and the next one would wait for executors too.
+                while True:
+                    self._sc.cancelAllJobs()
+                    if self._halt.wait(self._interval):
+                        return
 
     def stop(self):
         self._halt.set()

@@ -106,18 +106,19 @@ class FakeApi:
 
 
 class FakeContext:
-    """Stands in for the SparkContext: records the job groups cancelled."""
+    """Stands in for the SparkContext: counts the cancellations of all jobs."""
 
     applicationId = 'spark-0123'
     master = 'k8s://https://10.214.0.1:443'
 
     def __init__(self):
-        self.cancelled = threading.Event()
-        self.groups = []
+        self.cancels = 0
+        self.cancelled_twice = threading.Event()
 
-    def cancelJobGroup(self, group):
-        self.groups.append(group)
-        self.cancelled.set()
+    def cancelAllJobs(self):
+        self.cancels += 1
+        if self.cancels >= 2:
+            self.cancelled_twice.set()
 
 
 JOB = {'run': {'id': 'q-20270115080000-abcd', 'engine_kind': 'llama-server'}, 'engine': {'startup_timeout': 180_000}}
@@ -131,16 +132,21 @@ class WatchTests(unittest.TestCase):
         self.addCleanup(w.stop)
         return w, sc, lines
 
-    def test_cancels_the_inference_when_the_engine_crashed(self):
+    def test_cancels_every_job_until_stopped_when_the_engine_crashed(self):
         api = FakeApi(OSError('connection refused'), [pod('a-exec-1')], [pod('a-exec-1', CRASHED)])
         w, sc, lines = self.watch(api)
-        self.assertTrue(sc.cancelled.wait(10), 'the inference job group was cancelled')
+        # Again and again: the run may start its next Spark action after the first cancel.
+        self.assertTrue(sc.cancelled_twice.wait(10), 'all jobs were cancelled, more than once')
+        self.assertTrue(w.is_alive(), 'it keeps cancelling until the driver stops it')
+        calls = api.calls
+        w.stop()
         w.join(10)
-        self.assertEqual(sc.groups, ['q-20270115080000-abcd'])
+        self.assertFalse(w.is_alive())
+        self.assertEqual(api.calls, calls, 'no more pod reads once the verdict is in')
         self.assertIn('failed to open GGUF file /opt/models/missing.gguf', w.failure)
         self.assertEqual(api.selectors[0], 'spark-app-selector=spark-0123,spark-role=executor')
         self.assertEqual(lines[0], 'cannot read the executor pods to watch the engines: connection refused')
-        self.assertEqual(lines[-1], f'{w.failure}; cancelling the inference')
+        self.assertEqual(lines[-1], f'{w.failure}; cancelling the run')
 
     def test_stops_judging_once_an_executor_ran(self):
         ran = pod('a-exec-2', HEALTHY, {'started': True, 'state': {'running': {'startedAt': iso(T0)}}})
@@ -149,7 +155,7 @@ class WatchTests(unittest.TestCase):
         w.join(10)
         self.assertFalse(w.is_alive())
         self.assertIsNone(w.failure)
-        self.assertEqual(sc.groups, [])
+        self.assertEqual(sc.cancels, 0)
         self.assertEqual(api.calls, 2)
 
     def test_not_started_outside_kubernetes(self):
