@@ -29,6 +29,8 @@ const HERE = import.meta.dirname;
 const ROOT = join(HERE, '..', '..');
 const CACHE = process.env.SPARKINFER_CACHE ?? join(homedir(), '.cache', 'sparkinfer');
 const STATE = process.env.SPARKINFER_CLUSTER_DIR ?? '/var/lib/sparkinfer-cluster';
+/** buildah's storage (scripts/cluster/images.sh). */
+const BUILDAH_DIR = join(CACHE, 'cluster', 'buildah');
 const OPERATOR_VERSION = 'v2.5.2';
 
 const log = (line: string): void => {
@@ -241,13 +243,14 @@ function podNetns(): string[] {
   });
 }
 
-/** Mount points under the state dir, deepest first. */
+/** Mount points under the state dir and buildah's storage (an interrupted image build's), deepest first. */
 function ourMounts(): string[] {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4])
     .filter((m): m is string => m !== undefined);
-  return mounts.filter((m) => m === STATE || m.startsWith(`${STATE}/`)).sort((a, b) => b.length - a.length);
+  const under = (m: string, dir: string) => m === dir || m.startsWith(`${dir}/`);
+  return mounts.filter((m) => under(m, STATE) || under(m, BUILDAH_DIR)).sort((a, b) => b.length - a.length);
 }
 
 // ------------------------------------------------------------------ pki

@@ -24,6 +24,15 @@ bash "$here/deps.sh" --check
 build_ca="${SPARKINFER_BUILD_CA:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
 secret=(); [[ -s "$build_ca" ]] && secret=(--secret "id=build-ca,src=$build_ca")
 ba() { buildah --root "$cache/cluster/buildah/root" --runroot /run/sparkinfer-buildah --storage-driver overlay "$@"; }
+# On every exit (a failed or interrupted build too): no working container and no mount of buildah's
+# storage stays behind (an interrupted `buildah build` leaves its container's overlay mounted).
+# `npm run cluster -- down` unmounts the same (scripts/cluster/cluster.ts ourMounts) after a SIGKILL.
+release_storage() {
+  ba rm --all >/dev/null 2>&1 || true
+  awk -v r="$cache/cluster/buildah" '$5 == r || index($5, r "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
+}
+trap release_storage EXIT
 
 # Keep in sync with src/launch/paths.ts and scripts/setup.sh (the llama-server and the demo model).
 llama_dir="$(ls -d "$cache"/llama-server/*/ 2>/dev/null | sort -V | tail -1)"
