@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import { appPods, ledgerRows, outputKeys, type Pod, removeApp, sparkinfer, waitFor, writeJob, testClient } from './lib.ts';
+import { appPods, ledgerRows, ledgerWorkers, outputKeys, type Pod, removeApp, sparkinfer, waitFor, writeJob, testClient } from './lib.ts';
 
-const ROWS = 240;
+const ROWS = 450; // 150 a task: ~45 s each at one thread per engine, so the executor left without a task idles well past IDLE_S
 const IDLE_S = 10;
 
 test('dynamic allocation removes an idle executor pod, sidecar included, while the job still runs', async (t) => {
@@ -36,7 +36,11 @@ test('dynamic allocation removes an idle executor pod, sidecar included, while t
     finished = true;
   });
   // Watch the executor pods (bounded by the run itself): which ran, and which vanished while rows were still to do.
-  const ran = new Set<string>();
+  // Only an executor that inferred rows counts: with a 10 s idle timeout, Spark also gives back executors that
+  // idled between the prepare phase's jobs, before any inference.
+  const ran = new Map<string, string | undefined>(); // pod name -> spark-exec-id
+  const workedOn = (execId: string | undefined) =>
+    execId !== undefined && ledgerWorkers(name, app).some((w) => w.includes(`-exec-${execId}-`));
   const removedMidRun: { pod: string; rowsDone: number; atS: number }[] = [];
   const deadline = Date.now() + 25 * 60_000;
   while (!finished && Date.now() < deadline) {
@@ -44,11 +48,13 @@ test('dynamic allocation removes an idle executor pod, sidecar included, while t
     if (pods !== undefined) {
       const now = new Set(pods.map((p) => p.metadata.name as string));
       const done = ledgerRows(name, app);
-      for (const p of ran)
-        if (!now.has(p) && done < ROWS) removedMidRun.push({ pod: p, rowsDone: done, atS: Math.round((Date.now() - t0) / 1000) });
-      for (const p of [...ran]) if (!now.has(p)) ran.delete(p);
+      for (const [p, id] of ran)
+        if (!now.has(p) && done < ROWS && workedOn(id))
+          removedMidRun.push({ pod: p, rowsDone: done, atS: Math.round((Date.now() - t0) / 1000) });
+      for (const p of [...ran.keys()]) if (!now.has(p)) ran.delete(p);
       for (const p of pods)
-        if (p.status?.phase === 'Running' && p.status?.containerStatuses?.some((s: Pod) => s.started === true)) ran.add(p.metadata.name);
+        if (p.status?.phase === 'Running' && p.status?.containerStatuses?.some((s: Pod) => s.started === true))
+          ran.set(p.metadata.name, p.metadata.labels?.['spark-exec-id']);
     }
     await delay(1000);
   }

@@ -116,6 +116,9 @@ export function writeJob(o: JobOptions): { file: string; outHost: string } {
         cpu: '300m',
         memory: '1g',
         parallel: 4,
+        // One thread per engine: two engines share this machine's 2 cores, and llama.cpp's default
+        // (a thread per core each) oversubscribes them, which made one engine several times slower than its peer.
+        args: ['--threads', '1'],
         startup_timeout: '3m',
         ...((k8s.engine as Record<string, unknown> | undefined) ?? {}),
       },
@@ -141,6 +144,12 @@ export function ledgerRows(job: string, app: string): number {
         .filter((l) => l.trim() !== '').length,
     0,
   );
+}
+
+/** The workers that wrote the run's ledger so far (a file each, named after the worker: `<executor host>-<pid>-<id>`). */
+export function ledgerWorkers(job: string, app: string): string[] {
+  const dir = join(RUNS_HOST, job, app, 'ledger');
+  return existsSync(dir) ? readdirSync(dir).map((f) => f.replace(/\.jsonl$/, '')) : [];
 }
 
 /** Every output row's key, from the part files Spark wrote on the run volume. */
