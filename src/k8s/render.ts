@@ -18,7 +18,7 @@ import { storageConf } from '../spark/storage.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
 import { JOB_LABEL, PHASE_LABEL, RUN_ID_LABEL, labelValue, runNames, type Phase, type RunNames } from './names.ts';
 import { engineSidecar, engineVolumes, executorEngineMounts, plainEnv, secretEnv, type Obj } from './sidecar.ts';
-import { KubernetesSpec, SPARKINFER_VERSION, type K8sSpec } from './spec.ts';
+import { cpuCores, KubernetesSpec, SPARKINFER_VERSION, type K8sSpec } from './spec.ts';
 
 export const DRIVER_FILE = 'local:///opt/sparkinfer/python/sparkinfer/driver.py';
 export const JOB_DIR = '/etc/sparkinfer';
@@ -77,11 +77,6 @@ export function k8sSpecOf(job: { kubernetes?: K8sSpec | undefined }, opts: Rende
 }
 
 const mib = (n: number): string => `${n}m`;
-
-/** `2` → 2, `1.5` → 1.5, `500m` → 0.5 (the spec's CPU quantities are validated to these forms). */
-function cpuCores(q: string): number {
-  return q.endsWith('m') ? Number(q.slice(0, -1)) / 1000 : Number(q);
-}
 
 /** A path a pod can read: a URI (s3a://, hdfs://, gs://, abfss://, file:) or an absolute path. */
 function checkPodPath(field: string, p: string | undefined): void {

@@ -6,7 +6,7 @@
  */
 import { SpecError } from '../errors.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
-import { DEFAULT_VLLM_IMAGE, type K8sSpec } from './spec.ts';
+import { cpuCores, DEFAULT_VLLM_IMAGE, type K8sSpec } from './spec.ts';
 
 export type Obj = Record<string, unknown>;
 
@@ -103,7 +103,7 @@ export function engineArgv(job: ResolvedJob, k: K8sSpec): { command?: string[]; 
           '--metrics',
           '--parallel',
           String(parallel),
-          ...(k.gpus_per_executor > 0 ? ['--n-gpu-layers', '999'] : []),
+          ...(k.gpus_per_executor > 0 ? ['--n-gpu-layers', '999'] : cpuThreads(k)),
           ...(job.task === 'embed' ? ['--embeddings'] : []),
           ...k.engine.args,
         ],
@@ -112,6 +112,16 @@ export function engineArgv(job: ResolvedJob, k: K8sSpec): { command?: string[]; 
     case 'openai':
       return { args: [...k.engine.args] };
   }
+}
+
+/**
+ * `--threads` for a CPU llama-server: llama.cpp starts a thread per core of the node, so two engine
+ * pods on one node oversubscribe it (on the local cluster one ran 5x slower than its peer). The
+ * engine's CPU request, at least 1, unless engine.args sets it.
+ */
+function cpuThreads(k: K8sSpec): string[] {
+  if (k.engine.args.some((a) => a === '-t' || a === '--threads' || a.startsWith('--threads='))) return [];
+  return ['--threads', String(Math.max(1, Math.floor(cpuCores(k.engine.cpu))))];
 }
 
 function probe(k: K8sSpec, periodSeconds: number, failureThreshold: number, timeoutSeconds: number): Obj {

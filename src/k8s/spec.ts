@@ -57,6 +57,11 @@ const Cpu = z
   .union([z.number().positive(), z.string().regex(/^(\d+(\.\d+)?|\d+m)$/, 'expected a CPU quantity like "2", "1.5" or "500m"')])
   .transform(String);
 
+/** `2` → 2, `1.5` → 1.5, `500m` → 0.5 (Cpu validates quantities to these forms). */
+export function cpuCores(q: string): number {
+  return q.endsWith('m') ? Number(q.slice(0, -1)) / 1000 : Number(q);
+}
+
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
 /** DNS-1123 label: Kubernetes object names such as a PVC, a secret, a namespace or a service account. */
 const DnsLabel = z

@@ -116,9 +116,7 @@ export function writeJob(o: JobOptions): { file: string; outHost: string } {
         cpu: '300m',
         memory: '1g',
         parallel: 4,
-        // One thread per engine: two engines share this machine's 2 cores, and llama.cpp's default
-        // (a thread per core each) oversubscribes them, which made one engine several times slower than its peer.
-        args: ['--threads', '1'],
+        // cpu 300m: the render gives llama-server `--threads 1` (src/k8s/sidecar.ts cpuThreads); two engines share 2 cores.
         startup_timeout: '3m',
         ...((k8s.engine as Record<string, unknown> | undefined) ?? {}),
       },

@@ -310,6 +310,27 @@ test('gpus_per_executor: 0 renders a CPU job: the engine sidecar asks for no GPU
   assert.throws(() => render('quickstart.yaml', ['kubernetes.gpus_per_executor=-1']), /gpus_per_executor/);
 });
 
+test('a CPU llama-server gets --threads from engine.cpu (llama.cpp takes every core of the node otherwise); args override', () => {
+  const cpuJob = [
+    'kubernetes.gpus_per_executor=0',
+    'kubernetes.engine.kind=llama-server',
+    'kubernetes.engine.image=x/y:1',
+    'kubernetes.engine.model=/m.gguf',
+  ];
+  const threads = (set: string[]) => {
+    const args = sidecarOf(render('quickstart.yaml', [...cpuJob, ...set]).apps[0] as Any).args as string[];
+    return args.flatMap((a, i) => (a === '--threads' || a === '-t' ? [args[i + 1]] : a.startsWith('--threads=') ? [a.slice(10)] : []));
+  };
+  assert.deepEqual(threads([]), ['4'], 'the default engine.cpu, 4');
+  assert.deepEqual(threads(['kubernetes.engine.cpu=300m']), ['1'], 'at least one');
+  assert.deepEqual(threads(['kubernetes.engine.cpu=2.5']), ['2']);
+  assert.deepEqual(threads(['kubernetes.engine.args=["--threads", "3"]']), ['3'], "the user's own, once");
+  assert.deepEqual(threads(['kubernetes.engine.args=["-t", "5"]']), ['5']);
+  // With GPUs the layers run on the GPU: llama.cpp's own default stays.
+  const gpu = sidecarOf(render('quickstart.yaml', cpuJob.slice(1)).apps[0] as Any).args as string[];
+  assert.ok(!gpu.includes('--threads'));
+});
+
 test("driver.core_request lowers the driver pod's CPU request and the gang reservation; default: cores", () => {
   const plain = (render('quickstart.yaml').apps[0] as Any).spec;
   assert.equal(plain.driver.coreRequest, undefined);
