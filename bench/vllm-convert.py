@@ -1,7 +1,7 @@
 """Converts the demo model (SmolLM2-135M-Instruct, GGUF Q4_1 from ~/.cache/sparkinfer/models) to a
 Hugging Face folder with bf16 safetensors, offline, for the optional vLLM bench engine:
 
-    bench/.vllm-venv/venv/bin/python bench/vllm-convert.py bench/.vllm-model/smollm2-135m-instruct
+    bench/.vllm-venv/venv/bin/python bench/vllm-convert.py bench/.vllm-model/smollm2-135m-instruct [MODEL.gguf]
 
 transformers dequantizes GGUF weights on load (`gguf_file=`, needs the `gguf` and `accelerate`
 packages); its GGUF loader marks the model as quantized, which blocks `save_pretrained`, so the
@@ -14,8 +14,9 @@ import time
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-src = os.path.expanduser('~/.cache/sparkinfer/models')
-f = 'smollm2-135m-instruct.gguf'
+# The GGUF: the second argument (the cluster's vLLM image build, deploy/engine-vllm-cpu.Dockerfile), else the setup's cache.
+gguf = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else os.path.expanduser('~/.cache/sparkinfer/models/smollm2-135m-instruct.gguf')
+src, f = os.path.dirname(gguf), os.path.basename(gguf)
 out = sys.argv[1]
 t = time.time()
 tok = AutoTokenizer.from_pretrained(src, gguf_file=f)

@@ -388,7 +388,8 @@ async function importImages(l: C.Layout): Promise<void> {
   const dir = join(CACHE, 'cluster', 'images');
   const doneDir = join(STATE, 'imported');
   mkdirSync(doneDir, { recursive: true });
-  for (const name of ['pause', 'spark', 'engine']) {
+  // The optional vLLM image (images.sh vllm) goes in once it was built.
+  for (const name of ['pause', 'spark', 'engine', ...(existsSync(join(dir, 'vllm.stamp')) ? ['vllm'] : [])]) {
     const tar = join(dir, `${name}.tar`);
     const stamp = readFileSync(join(dir, `${name}.stamp`), 'utf8').trim();
     const done = join(doneDir, name);

@@ -46,6 +46,8 @@ export const CLUSTER_DOMAIN = 'cluster.local';
 export const PAUSE_IMAGE = 'localhost/sparkinfer/pause:1';
 export const SPARK_IMAGE = 'localhost/sparkinfer/sparkinfer:dev';
 export const ENGINE_IMAGE = 'localhost/sparkinfer/llama-server:cpu';
+/** The optional vLLM CPU engine image (deploy/engine-vllm-cpu.Dockerfile), for `npm run test:cluster:vllm`. */
+export const VLLM_IMAGE = 'localhost/sparkinfer/vllm:cpu';
 /** Namespaces: the operator's own (webhook secret) and the one jobs run in. */
 export const OPERATOR_NAMESPACE = 'spark-operator';
 export const JOB_NAMESPACE = 'sparkinfer';

@@ -10,7 +10,9 @@
 # Tars and a stamp per image go to ${SPARKINFER_CACHE:-~/.cache/sparkinfer}/cluster/images/;
 # an image is rebuilt only when its inputs changed. buildah keeps its own storage under
 # .../cluster/buildah (never /var/lib/containers). Needs root and scripts/cluster/deps.sh.
-# Usage: scripts/cluster/images.sh [pause|base|spark|engine ...]   (default: all, in this order)
+#   vllm     localhost/sparkinfer/vllm:cpu         deploy/engine-vllm-cpu.Dockerfile: vLLM's CPU build +
+#                                                  the demo model (optional, ~7 GB: only when named)
+# Usage: scripts/cluster/images.sh [pause|base|spark|engine|vllm ...]   (default: the first four, in this order)
 # Prints one JSON line per image: {"name","ref","tar","cached","build_seconds"}.
 set -euo pipefail
 
@@ -111,11 +113,26 @@ build_engine() {
   save engine "$ref" "$stamp" "$t0"
 }
 
+# Optional (about 7 GB, not in the default set): `images.sh vllm`, for `npm run test:cluster:vllm`.
+build_vllm() {
+  local ref=localhost/sparkinfer/vllm:cpu
+  [[ -f "$model" ]] || { echo "cluster-images: no demo model in $cache: run scripts/setup.sh" >&2; exit 1; }
+  local stamp; stamp="$( { cat "$root/deploy/engine-vllm-cpu.Dockerfile" "$root/bench/vllm-convert.py" "$out/base.stamp"; echo "$model $(stat -c %s "$model")"; } | sha256sum | cut -d' ' -f1)"
+  if done_already vllm "$stamp"; then report vllm "$ref" true; return; fi
+  local t0; t0=$(date +%s); local ctx; ctx="$(mktemp -d)"
+  cp "$model" "$ctx/model.gguf"
+  cp "$root/bench/vllm-convert.py" "$ctx/vllm-convert.py"
+  ba build --isolation chroot --network host --layers -f "$root/deploy/engine-vllm-cpu.Dockerfile" "${secret[@]}" \
+    --build-arg BASE_IMAGE=localhost/sparkinfer/debian:bookworm -t "$ref" "$ctx" >&2
+  rm -rf "$ctx"
+  save vllm "$ref" "$stamp" "$t0"
+}
+
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=(pause base spark engine)
 for n in "${names[@]}"; do
   case "$n" in
-    pause) build_pause ;; base) build_base ;; spark) build_spark ;; engine) build_engine ;;
+    pause) build_pause ;; base) build_base ;; spark) build_spark ;; engine) build_engine ;; vllm) build_vllm ;;
     *) echo "cluster-images: unknown image '$n'" >&2; exit 2 ;;
   esac
 done

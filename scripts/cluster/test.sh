@@ -4,11 +4,20 @@
 # Kubernetes binaries and images (docs/kubernetes.md, "Try it on a local cluster").
 # Brings the cluster up (idempotent; cached after the first time), runs test/cluster/, and takes the
 # cluster down again if this run started it (SPARKINFER_CLUSTER_KEEP=1 keeps it up).
+# `--vllm` (npm run test:cluster:vllm) builds the optional vLLM CPU engine image (~7 GB, about
+# 20 minutes the first time) and runs test/cluster/vllm/ instead: the default engine kind as the sidecar.
 set -euo pipefail
+tests=(test/cluster/*.test.ts)
+if [[ "${1:-}" == --vllm ]]; then tests=(test/cluster/vllm/*.test.ts); fi
 cd "$(dirname "$0")/../.."
 NODE=$(bash scripts/node.sh)
 [[ $(id -u) -eq 0 ]] || { echo "test:cluster: needs root (containerd, kubelet, iptables)" >&2; exit 1; }
 bash scripts/setup.sh >&2
+if [[ "${1:-}" == --vllm ]]; then
+  t0=$(date +%s)
+  bash scripts/cluster/images.sh vllm >&2
+  echo "test:cluster: vLLM image ready in $(($(date +%s) - t0)) s" >&2
+fi
 was_up=0
 "$NODE" scripts/cluster/cluster.ts status | grep -q '"operator-controller":[0-9]' && was_up=1
 cleanup() { if [[ $was_up == 0 && "${SPARKINFER_CLUSTER_KEEP:-0}" != 1 ]]; then "$NODE" scripts/cluster/cluster.ts down >&2 || true; fi; }
@@ -16,4 +25,4 @@ trap cleanup EXIT
 t0=$(date +%s)
 "$NODE" scripts/cluster/cluster.ts up >&2
 echo "test:cluster: cluster up in $(($(date +%s) - t0)) s" >&2
-"$NODE" --disable-warning=ExperimentalWarning --test --test-concurrency=1 --test-reporter=spec test/cluster/*.test.ts
+"$NODE" --disable-warning=ExperimentalWarning --test --test-concurrency=1 --test-reporter=spec "${tests[@]}"

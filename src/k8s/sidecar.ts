@@ -128,6 +128,16 @@ function probe(k: K8sSpec, periodSeconds: number, failureThreshold: number, time
   return { httpGet: { path: k.engine.health_path, port: k.engine.port }, periodSeconds, failureThreshold, timeoutSeconds };
 }
 
+/**
+ * Whether the engine gets a memory-backed /dev/shm (`engine.shm_size`); a container's default is
+ * 64 MiB. vLLM always: its engine core and API server exchange data through shared memory and
+ * refuse to start with under 160 MiB free, on one device too (found on the local cluster). Any
+ * engine with tensor parallelism: NCCL exchanges data through it.
+ */
+function needsShm(k: K8sSpec): boolean {
+  return k.engine.kind === 'vllm' || k.gpus_per_executor > 1;
+}
+
 /** The pod volumes the engine needs (added to `spec.volumes`). */
 export function engineVolumes(k: K8sSpec): Obj[] {
   const c = k.engine.model_cache;
@@ -136,8 +146,7 @@ export function engineVolumes(k: K8sSpec): Obj[] {
       ? { name: MODEL_CACHE_VOLUME, persistentVolumeClaim: { claimName: c.claim_name, ...(c.read_only ? { readOnly: true } : {}) } }
       : { name: MODEL_CACHE_VOLUME, hostPath: { path: c.path, type: c.read_only ? 'Directory' : 'DirectoryOrCreate' } };
   const vols = [cache];
-  // Tensor parallelism exchanges data through /dev/shm; a container's default is 64 MiB.
-  if (k.gpus_per_executor > 1) vols.push({ name: SHM_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: `${k.engine.shm_size}Mi` } });
+  if (needsShm(k)) vols.push({ name: SHM_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: `${k.engine.shm_size}Mi` } });
   return vols;
 }
 
@@ -147,7 +156,7 @@ export function engineVolumes(k: K8sSpec): Obj[] {
  */
 export function executorEngineMounts(k: K8sSpec): Obj[] {
   const mounts: Obj[] = [{ name: MODEL_CACHE_VOLUME, mountPath: k.engine.model_cache.mount_path, readOnly: true }];
-  if (k.gpus_per_executor > 1) mounts.push({ name: SHM_VOLUME, mountPath: '/dev/shm' });
+  if (needsShm(k)) mounts.push({ name: SHM_VOLUME, mountPath: '/dev/shm' });
   return mounts;
 }
 
@@ -169,7 +178,7 @@ export function engineSidecar(job: ResolvedJob, k: K8sSpec, reservedEnv: Readonl
   const mounts: Obj[] = [
     { name: MODEL_CACHE_VOLUME, mountPath: e.model_cache.mount_path, ...(e.model_cache.read_only ? { readOnly: true } : {}) },
   ];
-  if (gpus > 1) mounts.push({ name: SHM_VOLUME, mountPath: '/dev/shm' });
+  if (needsShm(k)) mounts.push({ name: SHM_VOLUME, mountPath: '/dev/shm' });
   return {
     name: ENGINE_CONTAINER,
     image: e.image ?? DEFAULT_VLLM_IMAGE,

@@ -147,7 +147,7 @@ export const K8sEngineSpec = z.strictObject({
   cpu: Cpu.default('4'),
   /** Memory request and limit of the engine container. Default 32g. */
   memory: Memory.prefault('32g'),
-  /** Size of the memory-backed `/dev/shm` mounted when tensor parallelism is on (NCCL uses it). Default 8g. */
+  /** Size of the memory-backed `/dev/shm` of a vLLM engine (its processes share memory, 160 MiB at least) or any engine with tensor parallelism (NCCL uses it). Default 8g. */
   shm_size: Memory.prefault('8g'),
   /** llama-server slots (`--parallel`). Default: `engine.launch.parallel` of the job, else 8 per task. */
   parallel: z.number().int().positive().optional(),

@@ -110,13 +110,27 @@ test('the engine is a native sidecar: init container, restartPolicy Always, prob
     spec.volumes.find((v: Any) => v.name === 'model-cache'),
     { name: 'model-cache', persistentVolumeClaim: { claimName: 'sparkinfer-models' } },
   );
-  assert.deepEqual(c.volumeMounts, [{ name: 'model-cache', mountPath: '/models' }]);
+  // vLLM's engine core and API server exchange data through /dev/shm (160 MiB at least, on one GPU
+  // too); a container's default is 64 MiB, where vLLM fails to start (found on the local cluster).
+  assert.deepEqual(c.volumeMounts, [
+    { name: 'model-cache', mountPath: '/models' },
+    { name: 'dshm', mountPath: '/dev/shm' },
+  ]);
+  assert.deepEqual(
+    spec.volumes.find((v: Any) => v.name === 'dshm'),
+    { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: '8192Mi' } },
+  );
   // The webhook adds a volume only when the Spark container mounts it.
   assert.ok(spec.executor.volumeMounts.some((m: Any) => m.name === 'model-cache' && m.readOnly === true));
+  assert.ok(spec.executor.volumeMounts.some((m: Any) => m.name === 'dshm'));
+  // llama-server needs no shared memory: no /dev/shm volume without tensor parallelism.
+  const llama = (
+    render('quickstart.yaml', ['kubernetes.engine.kind=llama-server', 'kubernetes.engine.image=x/y:1', 'kubernetes.engine.model=/m.gguf'])
+      .apps[0] as Any
+  ).spec;
   assert.equal(
-    spec.volumes.find((v: Any) => v.name === 'dshm'),
+    llama.volumes.find((v: Any) => v.name === 'dshm'),
     undefined,
-    'no /dev/shm volume without tensor parallelism',
   );
 });
 
