@@ -7,7 +7,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import { appPods, ledgerRows, ledgerWorkers, outputKeys, type Pod, removeApp, sparkinfer, waitFor, writeJob, testClient } from './lib.ts';
+import {
+  appPods,
+  ledgerRows,
+  ledgerWorkers,
+  assertEveryKeyOnce,
+  type Pod,
+  removeApp,
+  sparkinfer,
+  waitFor,
+  writeJob,
+  testClient,
+} from './lib.ts';
 
 const ROWS = 450; // 150 a task: ~45 s each at one thread per engine, so the executor left without a task idles well past IDLE_S
 const IDLE_S = 10;
@@ -64,10 +75,5 @@ test('dynamic allocation removes an idle executor pod, sidecar included, while t
   );
   assert.equal(r.code, 0, `submit exited ${r.code}:\n${r.stderr.slice(-4000)}`);
   assert.ok(removedMidRun.length > 0, 'an executor pod that had run was deleted while rows were still to do');
-  const keys = outputKeys(outHost).sort((a, b) => a - b);
-  assert.deepEqual(
-    keys,
-    Array.from({ length: ROWS }, (_, i) => i + 1),
-    'no row lost, none duplicated',
-  );
+  assertEveryKeyOnce(outHost, ROWS);
 });

@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { KubeClient } from '../../src/k8s/client.ts';
 import { loadClusterAccess } from '../../src/k8s/kubeconfig.ts';
+import assert from 'node:assert/strict';
 import * as C from '../../scripts/cluster/config.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -148,6 +149,15 @@ export function ledgerRows(job: string, app: string): number {
 export function ledgerWorkers(job: string, app: string): string[] {
   const dir = join(RUNS_HOST, job, app, 'ledger');
   return existsSync(dir) ? readdirSync(dir).map((f) => f.replace(/\.jsonl$/, '')) : [];
+}
+
+/** The job's output holds keys 1..rows, each exactly once: no row lost, none duplicated. */
+export function assertEveryKeyOnce(outHost: string, rows: number): void {
+  assert.deepEqual(
+    outputKeys(outHost).sort((a, b) => a - b),
+    Array.from({ length: rows }, (_, i) => i + 1),
+    'every key exactly once: no row lost, none duplicated',
+  );
 }
 
 /** Every output row's key, from the part files Spark wrote on the run volume. */

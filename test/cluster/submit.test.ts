@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appPods, outputKeys, removeApp, sparkinfer, writeJob, type Pod, testClient } from './lib.ts';
+import { appPods, assertEveryKeyOnce, removeApp, sparkinfer, writeJob, type Pod, testClient } from './lib.ts';
 
 const ROWS = 100;
 
@@ -49,13 +49,7 @@ test('submit: a quickstart-sized job reaches COMPLETED with every key once; the 
   process.stderr.write(`cluster: submit of ${ROWS} rows finished in ${secs} s\n`);
   assert.equal(r.code, 0, `submit exited ${r.code}:\n${r.stderr.slice(-4000)}`);
   assert.match(r.stderr, /COMPLETED/);
-  const keys = outputKeys(outHost).sort((a, b) => a - b);
-  assert.equal(keys.length, ROWS, 'one output row per input row');
-  assert.deepEqual(
-    keys,
-    Array.from({ length: ROWS }, (_, i) => i + 1),
-    'every key exactly once',
-  );
+  assertEveryKeyOnce(outHost, ROWS);
 
   assert.ok(seen !== undefined, 'an executor pod was seen running');
   const init = (seen.spec.initContainers ?? []) as Pod[];

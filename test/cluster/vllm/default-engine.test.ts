@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as C from '../../../scripts/cluster/config.ts';
-import { appPods, outputKeys, removeApp, sparkinfer, waitFor, writeJob, type Pod, testClient } from '../lib.ts';
+import { appPods, assertEveryKeyOnce, removeApp, sparkinfer, waitFor, writeJob, type Pod, testClient } from '../lib.ts';
 
 const ROWS = 24;
 
@@ -59,11 +59,7 @@ test('the default engine kind: vLLM serves the executor from its native sidecar,
   const r = await run.done;
   process.stderr.write(`cluster: vLLM sidecar: submit of ${ROWS} rows finished in ${Math.round((Date.now() - t0) / 1000)} s\n`);
   assert.equal(r.code, 0, `submit exited ${r.code}:\n${r.stderr.slice(-4000)}`);
-  assert.deepEqual(
-    outputKeys(outHost).sort((a, b) => a - b),
-    Array.from({ length: ROWS }, (_, i) => i + 1),
-    'every key exactly once',
-  );
+  assertEveryKeyOnce(outHost, ROWS);
 
   assert.ok(seen, 'an executor pod was seen with its executor container started');
   const engine = ((seen.spec.initContainers ?? []) as Pod[]).find((x) => x.name === 'engine');
