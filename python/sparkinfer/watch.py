@@ -165,10 +165,33 @@ def progress_of(run_dir, elapsed_s):
     return p
 
 
-def emit_progress(run_dir, elapsed_s):
-    """One `sparkinfer-progress {json}` line on stderr: the driver's log is what `sparkinfer logs` follows."""
+def task_counts(sc):
+    """Tasks of the running Spark jobs, summed over their stages: {tasks_done, tasks_active,
+    tasks_total}, or None when Spark cannot tell. Locally the CLI reads the same from Spark's REST
+    API (src/spark/progress.ts sparkTasks); on Kubernetes only these progress lines reach it."""
     try:
-        print(PROGRESS_PREFIX + json.dumps(progress_of(run_dir, elapsed_s)), file=sys.stderr, flush=True)
+        tracker = sc.statusTracker()
+        done = active = total = 0
+        for job_id in tracker.getActiveJobsIds():
+            job = tracker.getJobInfo(job_id)
+            for stage_id in job.stageIds if job is not None else []:
+                stage = tracker.getStageInfo(stage_id)
+                if stage is not None:
+                    done += stage.numCompletedTasks
+                    active += stage.numActiveTasks
+                    total += stage.numTasks
+        return {'tasks_done': done, 'tasks_active': active, 'tasks_total': total}
+    except Exception:  # the JVM is going away: a progress line without tasks
+        return None
+
+
+def emit_progress(run_dir, elapsed_s, sc=None):
+    """One `sparkinfer-progress {json}` line on stderr: the driver's log is what `sparkinfer logs` follows."""
+    p = progress_of(run_dir, elapsed_s)
+    if sc is not None:
+        p.update(task_counts(sc) or {})
+    try:
+        print(PROGRESS_PREFIX + json.dumps(p), file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
 
@@ -207,7 +230,7 @@ class BudgetWatcher(threading.Thread):
             now = time.monotonic()
             if now - last_progress >= PROGRESS_EVERY_S:
                 last_progress = now
-                emit_progress(self._run_dir, now - started)
+                emit_progress(self._run_dir, now - started, self._sc)
             if self._spend and self._check_spend(now - started):
                 return
             finished, failed, codes = self.counts()

@@ -442,3 +442,50 @@ class SqlRecipeTests(DriverTestCase):
         self.assertEqual([(r['id'], r['lang']) for r in got], [(i, lang) for i, _, lang in questions])
         self.assertEqual([json.loads(r['text'])['question'] for r in got], [q for _, q, _ in questions])
         self.assertEqual({r['error_code'] for r in got}, {None})
+
+
+class ProgressTaskTests(DriverTestCase):
+    """The progress lines carry Spark's task counts (on Kubernetes `sparkinfer logs` and `submit` read
+    only these lines; locally the CLI asks Spark's REST API)."""
+
+    def test_task_counts_of_the_running_job(self):
+        import contextlib
+        import io
+        import threading
+
+        from sparkinfer import watch
+
+        sc = self.spark.sparkContext
+        self.assertEqual(watch.task_counts(sc), {'tasks_done': 0, 'tasks_active': 0, 'tasks_total': 0}, 'no job runs')
+        release = os.path.join(self.tmp, 'release')
+
+        def hold(_):
+            # Each task waits for the test to let it go (bounded: 60 s).
+            for _ in range(600):
+                if os.path.exists(release):
+                    return 1
+                time.sleep(0.1)
+            return 0
+
+        job = threading.Thread(target=lambda: sc.parallelize(range(5), 5).map(hold).collect())
+        job.start()
+        try:
+            seen = None
+            for _ in range(300):  # at most 30 s for Spark to start the job's tasks
+                c = watch.task_counts(sc)
+                if c['tasks_active'] == 2:  # local[2]: two slots
+                    seen = c
+                    break
+                time.sleep(0.1)
+            self.assertEqual(seen, {'tasks_done': 0, 'tasks_active': 2, 'tasks_total': 5})
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                watch.emit_progress(self.tmp, 1.0, sc)
+            line = err.getvalue()
+            self.assertTrue(line.startswith(watch.PROGRESS_PREFIX), line)
+            p = json.loads(line[len(watch.PROGRESS_PREFIX) :])
+            self.assertEqual((p['tasks_total'], p['tasks_active'], p['rows_done']), (5, 2, 0))
+        finally:
+            open(release, 'w').close()
+            job.join(60)
+        self.assertEqual(watch.task_counts(sc)['tasks_total'], 0, 'finished jobs are not counted')
