@@ -5,7 +5,16 @@
  * adaptive.ts (`concurrency: auto`).
  */
 
-export type CompletionKind = 'ok' | 'overload' | 'timeout' | 'error';
+/**
+ * - `ok`: an answer;
+ * - `overload`: the engine said it is full (429/503 without rate-limit headers);
+ * - `ratelimit`: a rate limiter in front of the engine refused (a 429 that carries `retry-after-ms`
+ *   or `x-ratelimit-*` headers): the rate gate's business, never the window's (it says how fast,
+ *   not how many at once);
+ * - `timeout`: no answer within the request timeout (or 408/504);
+ * - `error`: anything else (a 500, a reset, a truncated body).
+ */
+export type CompletionKind = 'ok' | 'overload' | 'ratelimit' | 'timeout' | 'error';
 
 export interface CompletionSample {
   /** From send to the last body byte, in ms. */
@@ -48,11 +57,19 @@ export interface WindowLogger {
 }
 
 /**
- * The one rule for what an attempt's outcome says about the engine's load: 429/503 are overload;
+ * The one rule for what an attempt's outcome says about the engine's load: a refusal with rate-limit
+ * headers is a rate limit; other 429/503 are overload;
  * a client-side timeout (`E_TIMEOUT`) or a 408/504 is a timeout; every other failure is an error.
  */
-export function completionKind(o: { ok: boolean; status?: number | undefined; code?: string | undefined }): CompletionKind {
+export function completionKind(o: {
+  ok: boolean;
+  status?: number | undefined;
+  code?: string | undefined;
+  /** The refusal carried a rate limiter's headers (engine/ratelimit.ts). */
+  rateLimited?: boolean | undefined;
+}): CompletionKind {
   if (o.ok) return 'ok';
+  if (o.rateLimited === true) return 'ratelimit';
   if (o.status === 429 || o.status === 503) return 'overload';
   if (o.code === 'E_TIMEOUT' || o.status === 408 || o.status === 504) return 'timeout';
   return 'error';
