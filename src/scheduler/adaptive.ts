@@ -44,12 +44,26 @@ export interface WindowSnapshot {
   phase: 'slow-start' | 'steady';
   /** Cuts so far, by reason. */
   cuts: Record<string, number>;
+  /** Overload answers and timeouts that were not cut on (faults, not congestion), by kind. */
+  faults: Record<string, number>;
   /** Long-term latency (per output token when reported), in ms. */
   longLatencyMs: number | undefined;
   /** Latency rounds completed (each judges half a window of answers). */
   rounds: number;
 }
 
+/**
+ * Congestion, not a fault: overload answers (429/503) and timeouts cut the window only when they
+ * are a pattern, at least CONGESTION_MIN of them and CONGESTION_RATE of the answers within the
+ * last CONGESTION_INTERVAL_MS. A lone timeout (a preempted node, a dropped connection) or a
+ * scattering of 503s says nothing about the engine's queue; every one of them used to cut, and at
+ * 2 % faults the window rarely grew back (the chaos soak ran 4.6x slower than fault-free).
+ */
+const CONGESTION_INTERVAL_MS = 10_000;
+const CONGESTION_MIN = 3;
+const CONGESTION_RATE = 0.1;
+/** The interval is kept as this many buckets (counts only: the worker answers 20,000 rows/s). */
+const CONGESTION_BUCKETS = 10;
 /** A latency round is at least this many answers (and half a window): fewer are noise. */
 const MIN_ROUND_SAMPLES = 4;
 /** Cut on 429/503: the engine said it is full. */
@@ -81,8 +95,9 @@ const LONG_WEIGHT_DOWN = 0.5;
  *   while the round's latency per output token stays within `latencyTolerance` of the long-term
  *   one, cut by their ratio beyond it. A cut that does not bring latency down rebases instead
  *   (the engine got slower, which more or fewer requests will not fix).
- * - Always: cut by 0.7 on 429/503 and by 0.5 on a timeout, unless the request was sent before
- *   the last cut (old news).
+ * - Always: cut by 0.7 on 429/503 and by 0.5 on a timeout when they form a pattern (at least 3,
+ *   and 10 % of the answers, within 10 s; a lone one is a fault, left to the retry policy), unless
+ *   the request was sent before the last cut (old news). A rate limiter's refusal never cuts.
  * Metric cuts wait until the in-flight count has drained to the last cut's limit. Until the first
  * sign of congestion the window doubles (slow start).
  */
@@ -115,8 +130,14 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   /** The last latency cut, until the round after it has judged it. */
   #cutJudge: { latency: number; factor: number } | undefined;
   readonly #cuts: Record<string, number> = {};
+  /** Overload answers and timeouts taken as faults (no pattern), by kind: not cut on. */
+  readonly #faults: Record<string, number> = {};
   #rounds = 0;
   #capacitySeen = false;
+  /** Answers and overload/timeout answers per bucket of the congestion interval (a ring). */
+  readonly #answers = new Array<number>(CONGESTION_BUCKETS).fill(0);
+  readonly #bad = new Array<number>(CONGESTION_BUCKETS).fill(0);
+  #bucketAt = 0;
   /** The engine's slots, when it told (llama-server's /slots): the batch its queue is judged by. */
   #slots: number | undefined;
   readonly #growListeners: Array<() => void> = [];
@@ -159,8 +180,13 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     // A request sent before the last cut on an answer reports on the old window: that news is
     // already acted on (one cut per window of bad answers, as TCP cuts once per window of losses).
     const stale = this.#lastAnswerCutAt !== undefined && this.#now() - latency < this.#lastAnswerCutAt;
-    if (kind === 'overload' || kind === 'timeout') {
-      if (!stale) this.#cut(kind === 'overload' ? OVERLOAD_FACTOR : TIMEOUT_FACTOR, kind, false);
+    // A rate limiter's refusal says how fast, not how many at once: the rate gate's business.
+    if (kind === 'ratelimit') return;
+    const bad = kind === 'overload' || kind === 'timeout';
+    this.#record(bad);
+    if (bad) {
+      if (!stale && this.#congested()) this.#cut(kind === 'overload' ? OVERLOAD_FACTOR : TIMEOUT_FACTOR, kind, false);
+      else this.#faults[kind] = (this.#faults[kind] ?? 0) + 1;
       return;
     }
     // Other failures (a 500, a refused connection) are the retry policy's and the outage
@@ -260,9 +286,33 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
       mode: this.#metricsFresh() ? 'metrics' : 'latency',
       phase: this.#slowStart ? 'slow-start' : 'steady',
       cuts: { ...this.#cuts },
+      faults: { ...this.#faults },
       longLatencyMs: this.#long,
       rounds: this.#rounds,
     };
+  }
+
+  /** Counts an answer (and whether it was an overload or a timeout) into the congestion interval. */
+  #record(bad: boolean): void {
+    const bucketMs = CONGESTION_INTERVAL_MS / CONGESTION_BUCKETS;
+    const now = Math.floor(this.#now() / bucketMs);
+    // Clear the buckets that the clock passed since the last answer (all of them after a long gap).
+    for (let b = Math.max(this.#bucketAt + 1, now - CONGESTION_BUCKETS + 1); b <= now; b++) {
+      const i = ((b % CONGESTION_BUCKETS) + CONGESTION_BUCKETS) % CONGESTION_BUCKETS;
+      this.#answers[i] = 0;
+      this.#bad[i] = 0;
+    }
+    if (now > this.#bucketAt) this.#bucketAt = now;
+    const i = ((this.#bucketAt % CONGESTION_BUCKETS) + CONGESTION_BUCKETS) % CONGESTION_BUCKETS;
+    this.#answers[i] = (this.#answers[i] as number) + 1;
+    if (bad) this.#bad[i] = (this.#bad[i] as number) + 1;
+  }
+
+  /** Overload answers and timeouts form a pattern within the interval (see CONGESTION_RATE). */
+  #congested(): boolean {
+    const answers = this.#answers.reduce((a, b) => a + b, 0);
+    const bad = this.#bad.reduce((a, b) => a + b, 0);
+    return bad >= CONGESTION_MIN && bad >= CONGESTION_RATE * answers;
   }
 
   #metricsFresh(): boolean {

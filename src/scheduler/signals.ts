@@ -49,6 +49,8 @@ export interface AdaptiveWindowLike {
   onEngineLoad?(load: EngineLoadSample): void;
   /** The engine's batch capacity and how much of it is busy, when the engine tells (llama-server's /slots). */
   onEngineCapacity?(slots: number, busy: number): void;
+  /** Housekeeping once a second (the worker's timer, the simulator's poll): a shared window re-divides the engine. */
+  tick?(): void;
 }
 
 export interface WindowLogger {

@@ -45,6 +45,18 @@ export interface ClosedLoopOptions {
   events?: Array<{ atMs: number; run: (engine: SimEngine) => void }>;
   /** RNG seed (workload and jitter). Default 1. */
   seed?: number;
+  /**
+   * Tell each worker's window the engine's slots (`onEngineCapacity`, as llama-server's /slots does
+   * before the worker's first request). Default false.
+   */
+  reportCapacity?: boolean;
+  /**
+   * Injected FAULTS, per attempt with this probability, drawn evenly from `faultKinds`: `overload`
+   * (a 503 at once, the engine not asked), `error` (a 500 or a reset at once), `timeout` (never
+   * answered: the client gives up at `requestTimeoutMs`, or after 30 s without one). Default 0.
+   */
+  faultRate?: number;
+  faultKinds?: ReadonlyArray<'overload' | 'error' | 'timeout'>;
 }
 
 export interface WorkerResult {
@@ -69,6 +81,10 @@ export interface TraceSample {
 }
 
 export interface ClosedLoopResult {
+  /** The most requests in flight at once over all workers, from the start (exact, not sampled). */
+  peakTotalInFlight: number;
+  /** Attempts that failed by an injected fault. */
+  faults: number;
   /** Completion tokens per simulated second, from warm-up to the end. */
   tokensPerS: number;
   /** Finished requests per simulated second, from warm-up to the end. */
@@ -106,6 +122,11 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
   const retryDelayMs = checkNumber('retryDelayMs', o.retryDelayMs ?? 500, 0);
   const sampleEveryMs = checkNumber('sampleEveryMs', o.sampleEveryMs ?? 1000, 1);
   const reportPreemptions = o.reportPreemptions ?? true;
+  const faultRate = checkNumber('faultRate', o.faultRate ?? 0, 0, 1);
+  const faultKinds = o.faultKinds ?? (['overload', 'error', 'timeout'] as const);
+  let totalInFlight = 0;
+  let peakTotalInFlight = 0;
+  let faults = 0;
   const rand = seededRandom(o.seed ?? 1);
   const uniform = (a: number, b: number): number => a + Math.floor(rand() * (b - a + 1));
 
@@ -142,15 +163,18 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
     // the window and comes back after a jittered backoff, to be sent when the window has room.
     const attempt = (req: SimRequest): void => {
       window.onStart?.();
+      totalInFlight++;
+      if (totalInFlight > peakTotalInFlight) peakTotalInFlight = totalInFlight;
       const sentAt = clock.now();
       let settled = false;
       let handle: SimHandle | undefined;
       let timer: { cancel(): void } | undefined;
-      const settle = (kind: 'ok' | 'overload' | 'timeout', r?: SimResult): void => {
+      const settle = (kind: 'ok' | 'overload' | 'timeout' | 'error', r?: SimResult): void => {
         if (settled) return;
         settled = true;
         timer?.cancel();
         w.inFlight--;
+        totalInFlight--;
         const latencyMs = clock.now() - sentAt;
         if (kind === 'ok' && r !== undefined) {
           w.completed++;
@@ -160,8 +184,13 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
           return;
         }
         if (kind === 'overload') w.rejected++;
-        else w.timeouts++;
-        window.onComplete?.({ latencyMs, ok: false, kind, ...(kind === 'overload' ? { status: 503 } : {}) });
+        else if (kind === 'timeout') w.timeouts++;
+        window.onComplete?.({
+          latencyMs,
+          ok: false,
+          kind,
+          ...(kind === 'overload' ? { status: 503 } : kind === 'error' ? { status: 500 } : {}),
+        });
         // No pump here: refilling the freed place at once would hammer a full queue; the next
         // completion, poll or retry does it.
         clock.after(retryDelayMs * (0.5 + rand()), () => {
@@ -169,8 +198,15 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
           pump();
         });
       };
+      const fault = faultRate > 0 && rand() < faultRate ? faultKinds[Math.floor(rand() * faultKinds.length)] : undefined;
+      if (fault !== undefined) {
+        faults++;
+        // A timeout fault is an answer that never comes; the others come back at once.
+        if (fault !== 'timeout') clock.after(2 * clientDelayMs, () => settle(fault));
+        else if (!Number.isFinite(timeoutMs)) clock.after(30_000, () => settle('timeout'));
+      }
       clock.after(clientDelayMs, () => {
-        if (settled) return;
+        if (settled || fault !== undefined) return;
         handle = engine.submit(req, (r) => {
           clock.after(clientDelayMs, () => settle(r.status === 200 ? 'ok' : 'overload', r));
         });
@@ -182,7 +218,11 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
         });
       }
     };
-    clock.at(startAt, pump);
+    clock.at(startAt, () => {
+      // As the worker does with llama-server's /slots before its first request.
+      if (o.reportCapacity === true) window.onEngineCapacity?.(engine.slots, engine.metrics().running);
+      pump();
+    });
     if (pollMs !== false) {
       const first = startAt + rand() * pollMs;
       const poll = (): void => {
@@ -193,6 +233,7 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
           kvUsage: m.kvUsage,
           ...(reportPreemptions ? { preempted: m.preemptions } : {}),
         });
+        window.tick?.();
         pump();
         // Jittered like the real poller, so no worker always polls right after another one.
         const next = pollMs * (0.5 + rand());
@@ -239,6 +280,8 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
   const completed = end.completed - start.completed;
   const preemptions = end.preemptions - start.preemptions;
   return {
+    peakTotalInFlight,
+    faults,
     tokensPerS: (end.completionTokens - start.completionTokens) / spanS,
     requestsPerS: completed / spanS,
     preemptions,

@@ -9,6 +9,17 @@ import { engineLoad } from '../engine/prometheus.ts';
 import { loadFromLlamaSlots, pollEngineLoad } from '../scheduler/poller.ts';
 import type { AdaptiveWindowLike } from '../scheduler/signals.ts';
 
+export interface LoadPolling {
+  /** Stops polling. */
+  stop(): void;
+  /**
+   * Settles once the engine's capacity is known or known to be unknown (/slots answered or
+   * failed; at once for engines without /slots): the worker sends its first request after it, so
+   * that a shared window divides the engine from the first request on (scheduler/share.ts).
+   */
+  capacity: Promise<void>;
+}
+
 export function startLoadPolling(
   client: EngineClient,
   window: AdaptiveWindowLike,
@@ -16,12 +27,14 @@ export function startLoadPolling(
   log: (m: string) => void,
   engineKind?: string,
   onSlots?: (slots: number) => void,
-): () => void {
+): LoadPolling {
   const ac = new AbortController();
   const both = AbortSignal.any([signal, ac.signal]);
+  const stop = (): void => ac.abort();
+  let capacity: Promise<void> = Promise.resolve();
   // onSlots: the slot count for the slot-affinity queue (slot-affinity.ts), with a fixed window too.
   if (engineKind === 'llama-server' && (window.onEngineCapacity !== undefined || onSlots !== undefined)) {
-    void client.get('/slots', { signal: both }).then(
+    capacity = client.get('/slots', { signal: both }).then(
       (res) => {
         const slots = res.status === 200 ? loadFromLlamaSlots(res.text) : undefined;
         if (slots === undefined) return log(`engine capacity unknown (/slots answered ${res.status}): slow start from the initial window`);
@@ -34,7 +47,7 @@ export function startLoadPolling(
       },
     );
   }
-  if (window.onEngineLoad === undefined) return () => ac.abort();
+  if (window.onEngineLoad === undefined) return { stop, capacity };
   void pollEngineLoad({
     // A transport error is rethrown (the poller retries); only a non-200 answer means "no metrics".
     fetchMetrics: async () => {
@@ -48,5 +61,5 @@ export function startLoadPolling(
   }).catch((err: unknown) => {
     if (!both.aborted) log(`metrics polling stopped: ${String(err)}`);
   });
-  return () => ac.abort();
+  return { stop, capacity };
 }

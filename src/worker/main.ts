@@ -29,6 +29,7 @@ import { parseInputLine, readLineBatches } from './input.ts';
 import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts';
 import { makeRequestBuilder } from './request.ts';
 import { makeWindow } from '../scheduler/window.ts';
+import { shareEngine } from './engine-share.ts';
 import { startLoadPolling } from './load.ts';
 import { dispatchQueueFor, prefixPlanSkipped } from './prefix-order.ts';
 import { armFaultKill } from './fault.ts';
@@ -71,7 +72,6 @@ async function main(): Promise<number> {
     requestTimeoutMs: job.engine.request_timeout,
     logger: { info: log, warn: log, debug: () => {} },
   });
-  const window = counting ? countWindow() : makeWindow(job.engine);
   const ac = new AbortController();
   // engine.prefix_order: auto: the dispatch queue follows the engine's kind of prefix cache (prefix-order.ts).
   let engineSlots: number | undefined;
@@ -82,7 +82,19 @@ async function main(): Promise<number> {
     job.engine.prefix_order === 'auto' && !planSkipped && !counting
       ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots })
       : undefined;
-  const stopPolling = startLoadPolling(
+  // The workers of this host that use this engine divide it (engine-share.ts, docs/scheduler.md).
+  const share = shareEngine(counting ? countWindow() : makeWindow(job.engine), {
+    adaptive: !counting && job.engine.concurrency === 'auto',
+    endpoint,
+    id,
+    noQueue: makeQueue !== undefined && job.run.engine_kind === 'llama-server',
+    log,
+  });
+  const window = share.window;
+  // Also on process.exit (a cancel, a ledger failure): a claim left behind would hold its share
+  // until the next worker's liveness check drops it.
+  process.on('exit', () => share.leave());
+  const polling = startLoadPolling(
     client,
     window,
     ac.signal,
@@ -104,6 +116,9 @@ async function main(): Promise<number> {
   const policy = retryPolicy({ maxRetries: job.engine.retries });
   // Test-only fault hook (fault.ts): undefined unless SPARKINFER_FAULT_KILL_AFTER_ROWS is set.
   const faultKill = armFaultKill(runDir, id);
+  // The first request waits for the engine's slot count (one local GET), so that the share is
+  // known before anything is sent; an engine that does not answer within 5 s is shared by its signals.
+  await Promise.race([polling.capacity, delay(5000, undefined, { ref: false })]);
   log(
     `worker ${id} started: endpoint ${endpoint}, ${counting ? 'counting prompt tokens (nothing generated)' : `concurrency ${String(job.engine.concurrency)}`}, task ${job.task}`,
   );
@@ -257,7 +272,8 @@ async function main(): Promise<number> {
     return err instanceof OutageTimeout ? WORKER_EXIT.OUTAGE : err instanceof LedgerWriteError ? WORKER_EXIT.LEDGER : WORKER_EXIT.PROTOCOL;
   } finally {
     stopCancelWatch();
-    stopPolling();
+    polling.stop();
+    share.leave();
     ac.abort();
     await client.close();
   }

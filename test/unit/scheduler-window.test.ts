@@ -25,7 +25,13 @@ function harness(options: AdaptiveWindowOptions = {}) {
     },
     finish(
       n: number,
-      sample: { latencyMs: number; ok?: boolean; kind?: 'ok' | 'overload' | 'timeout' | 'error'; status?: number; outputTokens?: number },
+      sample: {
+        latencyMs: number;
+        ok?: boolean;
+        kind?: 'ok' | 'overload' | 'ratelimit' | 'timeout' | 'error';
+        status?: number;
+        outputTokens?: number;
+      },
     ) {
       for (let i = 0; i < n; i++) {
         inFlight--;
@@ -273,7 +279,7 @@ test('a window that is not filled does not grow', () => {
   assert.equal(h.w.limit(), 8);
 });
 
-test('429/503 cut by 0.7 and timeouts by 0.5, once per window of bad news', () => {
+test('429/503 cut by 0.7 and timeouts by 0.5 when they form a pattern, once per window of bad news', () => {
   const h = harness({ initial: 100 });
   h.fill();
   h.advance(1000);
@@ -297,6 +303,31 @@ test('429/503 cut by 0.7 and timeouts by 0.5, once per window of bad news', () =
     h.finish(1, { ok: false, status: 429, latencyMs: 1 });
   }
   assert.equal(h.w.limit(), 1, 'never below min');
+});
+
+test('a lone timeout or scattered 503s among answers are faults: the window stays; a rate limit never cuts', () => {
+  const h = harness({ initial: 20, metricsStaleMs: 60_000 });
+  h.w.onEngineLoad({ waiting: 2, running: 20 }); // metrics: growth is the poll's, not the answers'
+  for (let s = 0; s < 30; s++) {
+    h.fill();
+    h.advance(1000);
+    // 20 answers a second, with a timeout, a 503 or a 429 now and then (about 2 %).
+    h.finish(19, { latencyMs: 900 });
+    if (s % 3 === 0) h.finish(1, { ok: false, kind: 'timeout', latencyMs: 900 });
+    else if (s % 3 === 1) h.finish(1, { ok: false, status: 503, latencyMs: 900 });
+    else h.finish(1, { ok: false, status: 429, latencyMs: 900 });
+    h.finish(1, { ok: false, kind: 'ratelimit', status: 429, latencyMs: 900 });
+  }
+  assert.equal(h.w.limit(), 20, 'no cut');
+  assert.deepEqual(h.w.snapshot().cuts, {});
+  assert.deepEqual(h.w.snapshot().faults, { timeout: 10, overload: 20 });
+  // Then most answers are 503s for a second: over the last 10 s that is above a tenth, congestion.
+  h.fill();
+  h.advance(1000);
+  h.finish(5, { latencyMs: 900 });
+  h.finish(15, { ok: false, status: 503, latencyMs: 900 });
+  assert.equal(h.w.limit(), 14, 'one cut: the other 503s of that second were sent before it');
+  assert.deepEqual(h.w.snapshot().cuts, { overload: 1 });
 });
 
 test('latency mode: grows while latency holds, cuts on a sharp rise, rebases when a cut does not help', () => {

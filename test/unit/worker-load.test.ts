@@ -33,12 +33,19 @@ async function run(kind: string, slotsStatus = 200) {
   const window = new AdaptiveWindow({ initial: 4 });
   const logs: string[] = [];
   const ac = new AbortController();
-  const stop = startLoadPolling(client, window, ac.signal, (m) => logs.push(m), kind);
+  const polling = startLoadPolling(client, window, ac.signal, (m) => logs.push(m), kind);
+  // The capacity promise settles once /slots has been handled (at once for other kinds).
+  await polling.capacity;
+  if (kind === 'llama-server')
+    assert.ok(
+      logs.some((l) => /slots|capacity/.test(l)),
+      'the /slots answer was handled before capacity settled',
+    );
   // Done once the first metrics poll was served and, for llama-server, the /slots answer logged.
   const done = (): boolean => srv.seen.includes('/metrics') && (kind !== 'llama-server' || logs.some((l) => /slots|capacity/.test(l)));
   await waitFor('the first metrics poll (and, for llama-server, the /slots line)', done, 5000, 5);
   const limit = window.limit();
-  stop();
+  polling.stop();
   ac.abort();
   await client.close();
   await srv.close();

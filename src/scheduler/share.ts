@@ -1,0 +1,244 @@
+/**
+ * Dividing one engine between the workers that share it (docs/scheduler.md, "Sharing an engine").
+ * Each worker's adaptive window hears the same engine signals, and AIMD makes their shares
+ * converge, but only after the fact: workers that start together all see the same free slots and
+ * all take them (the quickstart, 2 tasks on one 8-slot llama-server, had 50 requests out in its
+ * first seconds). So the workers of one host that use one engine keep a board of claims: each one
+ * publishes how much it wants and how much it holds, and takes more only out of the room the
+ * others leave, under a lock. The sum of what is held never exceeds the engine's bound (its slots
+ * plus the queue the window's law allows), from the first request on.
+ *
+ * - `fairShares`: max-min fair division of a bound among wants (water-filling).
+ * - `EngineShare`: one worker's side: its hold, updated at each tick (before the first request,
+ *   once a second, and after a drain).
+ * - `SharedWindow`: an adaptive window whose limit is also capped by the hold.
+ * - Boards: `MemoryBoard` (one process: the simulator, tests) and `FileBoard` in board-file.ts
+ *   (the workers of one host: a directory per engine under the temporary directory).
+ * Workers on other hosts that use the same endpoint are not on the board: AIMD on the engine's
+ * signals shares the engine with them, as before.
+ */
+import { checkInt } from '../checks.ts';
+import type { AdaptiveWindowLike, CompletionSample, EngineLoadSample } from './signals.ts';
+
+/** One worker's entry on a board. */
+export interface Claim {
+  /** The worker's id (unique per process and board). */
+  id: string;
+  /** What its window would like in flight. */
+  want: number;
+  /** What it may have in flight, or has (requests already sent can't be taken back): at least its in-flight count. */
+  hold: number;
+  /** Epoch ms of its last update (a heartbeat: a claim not updated for long is dropped). */
+  at: number;
+  /** Its process, for the liveness check of a file board. */
+  pid?: number;
+}
+
+/** Where the claims of one engine's workers are kept. */
+export interface ShareBoard {
+  /**
+   * Atomically (no other worker's exchange in between): reads the other live claims, lets
+   * `decide` compute this worker's claim from them, and stores it. Undefined when it could not
+   * be done atomically this time (the lock stayed taken): `decide` was then not called.
+   */
+  exchange(id: string, decide: (others: readonly Claim[]) => Claim): Claim | undefined;
+  /** Removes this worker's claim (at the end of the task). */
+  leave(id: string): void;
+}
+
+/** Claims of one process (the simulator, unit tests): exchanges are atomic by construction. */
+export class MemoryBoard implements ShareBoard {
+  readonly #claims = new Map<string, Claim>();
+  exchange(id: string, decide: (others: readonly Claim[]) => Claim): Claim {
+    const others = [...this.#claims.values()].filter((c) => c.id !== id);
+    const mine = decide(others);
+    this.#claims.set(id, mine);
+    return mine;
+  }
+  leave(id: string): void {
+    this.#claims.delete(id);
+  }
+  /** Every claim, for tests. */
+  claims(): Claim[] {
+    return [...this.#claims.values()];
+  }
+}
+
+/**
+ * Max-min fair division of `bound` among `wants` (water-filling), in whole requests: a want below
+ * the equal share is met in full and its rest goes to the others. Every member's target is at
+ * least 1 (with more workers than the bound, the sum is then the number of workers; what a
+ * worker may actually take is further limited by the room left, see `EngineShare.tick`).
+ */
+export function fairShares(bound: number, wants: readonly number[]): number[] {
+  const n = wants.length;
+  const out = new Array<number>(n).fill(1);
+  let left = Math.max(0, Math.floor(bound) - n);
+  const need = wants.map((w) => Math.max(0, Math.floor(w) - 1));
+  // Smallest needs first: each takes at most an equal part of what is left (rounded up, so the
+  // first members in `wants` order get the odd units), and what it leaves goes to the rest.
+  const order = need.map((_, i) => i).sort((a, b) => (need[a] as number) - (need[b] as number) || a - b);
+  for (let k = 0; k < n; k++) {
+    const i = order[k] as number;
+    const give = Math.min(need[i] as number, Math.ceil(left / (n - k)));
+    out[i] = (out[i] as number) + give;
+    left -= give;
+  }
+  return out;
+}
+
+export interface EngineShareOptions {
+  board: ShareBoard;
+  /** This worker's id on the board. */
+  id: string;
+  /** Epoch ms. Default `Date.now`. */
+  now?: () => number;
+  /** The worker's process id, stored with its claim. */
+  pid?: number;
+}
+
+/** One worker's side of the board: how much of the engine it may hold. */
+export class EngineShare {
+  readonly #board: ShareBoard;
+  readonly #id: string;
+  readonly #now: () => number;
+  readonly #pid: number | undefined;
+  #bound: number | undefined;
+  #hold = Number.POSITIVE_INFINITY;
+  #members = 1;
+  #want = 0;
+
+  constructor(o: EngineShareOptions) {
+    this.#board = o.board;
+    this.#id = o.id;
+    this.#now = o.now ?? Date.now;
+    this.#pid = o.pid;
+  }
+
+  /** The engine's bound (slots plus the queue allowed), once known; until then nothing is capped. */
+  setBound(bound: number): void {
+    this.#bound = checkInt('bound', bound, 1);
+  }
+
+  get bound(): number | undefined {
+    return this.#bound;
+  }
+
+  /** The most this worker may have in flight: 0 while the engine is full, Infinity while its bound is unknown. */
+  hold(): number {
+    return this.#bound === undefined ? Number.POSITIVE_INFINITY : this.#hold;
+  }
+
+  /** Workers on the board at the last tick, this one included. */
+  members(): number {
+    return this.#members;
+  }
+
+  /**
+   * Re-divides the engine: this worker wants `want` and has `inFlight` out. Lowering takes effect
+   * at once (the published hold stays at the in-flight count until those requests end); raising
+   * takes only the room that the others' published holds leave.
+   */
+  tick(want: number, inFlight: number): void {
+    this.#want = Math.max(1, Math.floor(want));
+    const bound = this.#bound;
+    this.#board.exchange(this.#id, (others) => {
+      this.#members = others.length + 1;
+      const base: Omit<Claim, 'hold'> = {
+        id: this.#id,
+        want: this.#want,
+        at: this.#now(),
+        ...(this.#pid !== undefined ? { pid: this.#pid } : {}),
+      };
+      if (bound === undefined) return { ...base, hold: Math.max(this.#want, inFlight) };
+      // Every member computes the same division from the same wants, in the order of their ids.
+      const all = [...others, { id: this.#id, want: this.#want }].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const mine = all.findIndex((c) => c.id === this.#id);
+      const target = fairShares(
+        bound,
+        all.map((c) => c.want),
+      )[mine] as number;
+      const current = Number.isFinite(this.#hold) ? this.#hold : 0;
+      let hold = target;
+      // Raising takes only the room the others' published holds leave: a newcomer to a full engine
+      // holds 0 (sends nothing) until the others have come down to their shares and drained.
+      if (target > current) hold = Math.max(current, Math.min(target, bound - others.reduce((s, c) => s + c.hold, 0)));
+      this.#hold = hold;
+      return { ...base, hold: Math.max(hold, inFlight) };
+    });
+  }
+
+  leave(): void {
+    this.#board.leave(this.#id);
+  }
+}
+
+/**
+ * An adaptive window capped by its share of the engine: `limit()` is the smaller of the window's
+ * own limit and the hold. It forwards every signal to the inner window, and re-divides the engine
+ * at each `tick` (the worker calls it once a second and before its first request) and when the
+ * requests above a lowered hold have drained.
+ */
+export class SharedWindow implements AdaptiveWindowLike {
+  readonly inner: AdaptiveWindowLike;
+  readonly share: EngineShare;
+  /** Room the engine's queue may hold beyond its slots: `bound = slots + queue(slots)`. */
+  readonly #queue: (slots: number) => number;
+  #inFlight = 0;
+  #over = false;
+  readonly #growListeners: Array<() => void> = [];
+
+  constructor(inner: AdaptiveWindowLike, share: EngineShare, queue: (slots: number) => number) {
+    this.inner = inner;
+    this.share = share;
+    this.#queue = queue;
+    inner.onGrow?.(() => this.#grew());
+  }
+
+  /** 0 while the engine is full with the others' requests: the pipeline then waits for a tick that grows it. */
+  limit(): number {
+    return Math.min(this.inner.limit(), this.share.hold());
+  }
+
+  onGrow(listener: () => void): void {
+    this.#growListeners.push(listener);
+  }
+
+  onStart(): void {
+    this.#inFlight++;
+    this.inner.onStart?.();
+  }
+
+  onComplete(sample: CompletionSample): void {
+    if (this.#inFlight > 0) this.#inFlight--;
+    this.inner.onComplete?.(sample);
+    // Requests above a lowered hold have ended: publish the lower hold, so others may take the room.
+    if (this.#over && this.#inFlight <= this.share.hold()) {
+      this.#over = false;
+      this.tick();
+    }
+  }
+
+  onEngineLoad(load: EngineLoadSample): void {
+    this.inner.onEngineLoad?.(load);
+  }
+
+  onEngineCapacity(slots: number, busy: number): void {
+    if (Number.isFinite(slots) && slots >= 1)
+      this.share.setBound(Math.floor(slots) + Math.max(0, Math.floor(this.#queue(Math.floor(slots)))));
+    this.inner.onEngineCapacity?.(slots, busy);
+    this.tick();
+  }
+
+  /** Re-divides the engine (see `EngineShare.tick`) and wakes the pipeline when the limit grew. */
+  tick(): void {
+    const before = this.limit();
+    this.share.tick(this.inner.limit(), this.#inFlight);
+    this.#over = this.#inFlight > this.share.hold();
+    if (this.limit() > before) this.#grew();
+  }
+
+  #grew(): void {
+    for (const l of this.#growListeners) l();
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * Sharing one engine between workers (src/scheduler/share.ts, board-file.ts): the fair division,
+ * the hold's rules, the file board across real processes, and the never-flood bound with 32
+ * workers on the SIMULATED engine from the first request on.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EngineShare, fairShares, MemoryBoard, SharedWindow } from '../../src/scheduler/share.ts';
+import { boardDirFor, FileBoard } from '../../src/scheduler/board-file.ts';
+import { AdaptiveWindow } from '../../src/scheduler/adaptive.ts';
+import { runClosedLoop, type ClosedLoopOptions } from '../../src/sim/closed-loop.ts';
+import { PROFILES } from '../../src/sim/profiles.ts';
+
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+
+test('fairShares: max-min fair, whole requests, at least one each, never above the bound', () => {
+  assert.deepEqual(fairShares(17, [8, 8]), [8, 8]);
+  assert.deepEqual(fairShares(17, [100, 100]), [9, 8]);
+  assert.deepEqual(fairShares(17, [2, 100]), [2, 15], 'a small want is met and its rest goes to the other');
+  assert.deepEqual(fairShares(10, [100, 100, 100]), [4, 3, 3]);
+  assert.deepEqual(fairShares(3, [5, 5, 5, 5, 5]), [1, 1, 1, 1, 1], 'more workers than the bound: one each');
+  for (const [bound, wants] of [
+    [65, Array.from({ length: 32 }, (_, i) => (i * 7) % 13)],
+    [17, [1, 1, 1]],
+    [9, [4, 30, 2, 9]],
+  ] as Array<[number, number[]]>) {
+    const s = fairShares(bound, wants);
+    assert.ok(sum(s) <= Math.max(bound, wants.length), `${sum(s)} > ${bound}`);
+    for (const [i, x] of s.entries()) assert.ok(x >= 1 && x <= Math.max(1, wants[i] as number), `share ${x} for want ${wants[i]}`);
+  }
+});
+
+test('EngineShare: a newcomer takes only the room left; a lowered hold is published at the in-flight count until it drains', () => {
+  const board = new MemoryBoard();
+  const a = new EngineShare({ board, id: 'a' });
+  const b = new EngineShare({ board, id: 'b' });
+  assert.equal(a.hold(), Number.POSITIVE_INFINITY, 'no bound known: nothing capped');
+  a.setBound(17);
+  b.setBound(17);
+  a.tick(17, 0);
+  assert.equal(a.hold(), 17, 'alone, it may take the whole bound');
+  b.tick(17, 0);
+  assert.equal(b.hold(), 0, 'the other holds everything: the newcomer waits');
+  a.tick(17, 17); // a sees b: its fair share is 8 (b's id sorts after a's: a gets the odd unit, 9)
+  assert.equal(a.hold(), 9);
+  assert.deepEqual(
+    board.claims().map((c) => [c.id, c.hold]),
+    [
+      ['a', 17],
+      ['b', 0],
+    ],
+    'a still has 17 out: its published hold stays at 17',
+  );
+  b.tick(17, 0);
+  assert.equal(b.hold(), 0, 'no room yet');
+  a.tick(17, 9); // drained to its share
+  b.tick(17, 0);
+  assert.equal(b.hold(), 8);
+  assert.ok(sum(board.claims().map((c) => c.hold)) <= 17);
+  a.leave();
+  b.tick(17, 8);
+  assert.equal(b.hold(), 17, 'the other left: the whole bound again');
+});
+
+test('SharedWindow: the limit is the smaller of the window and the hold; the slots plus the queue make the bound', () => {
+  const board = new MemoryBoard();
+  const mk = (id: string) => new SharedWindow(new AdaptiveWindow({ now: () => 0 }), new EngineShare({ board, id }), (s) => 1 + s);
+  const w1 = mk('w1');
+  const w2 = mk('w2');
+  let grew = 0;
+  w2.onGrow(() => grew++);
+  w1.onEngineCapacity(8, 0); // jumps to the 8 free slots; bound 8 + 9
+  assert.equal(w1.share.bound, 17);
+  assert.equal(w1.limit(), 8);
+  for (let i = 0; i < 8; i++) w1.onStart();
+  w2.onEngineCapacity(8, 8); // no free slot: starts from 4
+  assert.equal(w2.limit(), 4);
+  for (let i = 0; i < 4; i++) w2.onStart();
+  assert.ok(sum(board.claims().map((c) => c.hold)) <= 17);
+  assert.equal(grew, 0);
+});
+
+test('FileBoard: claims of another process are read; a dead process and a stale claim are dropped', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'share-board-'));
+  try {
+    const board = new FileBoard(dir);
+    // A process that has exited: its claim must go.
+    const child = spawn(process.execPath, ['-e', '']);
+    const pid = child.pid as number;
+    await new Promise((r) => child.on('exit', r));
+    writeFileSync(join(dir, 'dead.json'), JSON.stringify({ id: 'dead', want: 9, hold: 9, at: Date.now(), pid }));
+    writeFileSync(join(dir, 'old.json'), JSON.stringify({ id: 'old', want: 9, hold: 9, at: Date.now() - 60_000, pid: process.pid }));
+    writeFileSync(join(dir, 'torn.json'), '{"id":"torn","wa');
+    writeFileSync(join(dir, 'live.json'), JSON.stringify({ id: 'live', want: 3, hold: 3, at: Date.now(), pid: process.pid }));
+    let seen: string[] = [];
+    board.exchange('me', (others) => {
+      seen = others.map((c) => c.id);
+      return { id: 'me', want: 1, hold: 1, at: Date.now(), pid: process.pid };
+    });
+    assert.deepEqual(seen, ['live']);
+    assert.deepEqual(readdirSync(dir).sort(), ['live.json', 'me.json']);
+    board.leave('me');
+    assert.deepEqual(readdirSync(dir), ['live.json']);
+    assert.match(boardDirFor('http://127.0.0.1:8080', '/x'), /^\/x\/sparkinfer-engines\/[0-9a-f]{16}$/);
+    assert.notEqual(boardDirFor('http://127.0.0.1:8080'), boardDirFor('http://127.0.0.1:8081'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('FileBoard: 6 processes re-dividing at once never hold more than the bound together', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'share-race-'));
+  const bound = 17;
+  // Each process ticks 150 times with changing wants and in-flight counts, and checks the sum of
+  // every published hold (its own new one included) inside the lock.
+  const script = `
+    import { EngineShare } from ${JSON.stringify(new URL('../../src/scheduler/share.ts', import.meta.url).href)};
+    import { FileBoard } from ${JSON.stringify(new URL('../../src/scheduler/board-file.ts', import.meta.url).href)};
+    const board = new FileBoard(process.argv[1]);
+    const id = 'w' + process.pid;
+    let violations = 0, max = 0;
+    const checked = { exchange: (me, decide) => board.exchange(me, (others) => {
+      const mine = decide(others);
+      const total = others.reduce((s, c) => s + c.hold, 0) + mine.hold;
+      max = Math.max(max, total);
+      if (total > ${bound}) violations++;
+      return mine;
+    }), leave: (me) => board.leave(me) };
+    const share = new EngineShare({ board: checked, id, pid: process.pid });
+    share.setBound(${bound});
+    let inFlight = 0;
+    for (let i = 0; i < 150; i++) {
+      share.tick(1 + ((i * 7 + process.pid) % 20), inFlight);
+      inFlight = Math.min(share.hold(), (i * 3 + process.pid) % 12);
+    }
+    share.leave();
+    console.log(JSON.stringify({ violations, max }));
+  `;
+  try {
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () => {
+        const p = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        return new Promise<{ violations: number; max: number }>((resolve, reject) =>
+          p.on('exit', (code) =>
+            code === 0 ? resolve(JSON.parse(out) as { violations: number; max: number }) : reject(new Error(`exit ${code}`)),
+          ),
+        );
+      }),
+    );
+    assert.equal(sum(runs.map((r) => r.violations)), 0, JSON.stringify(runs));
+    assert.ok(Math.max(...runs.map((r) => r.max)) >= bound - 4, 'the processes did compete for the bound');
+    assert.ok(!existsSync(dir), 'the last worker to leave removed the board (every claim gone, the lock released)');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const SLOT = PROFILES['slot-limited'];
+const SLOTS = SLOT.engine.slots;
+/** The slot-limited engine's bound with a batch-long queue: what a llama-server worker gets. */
+const BOUND = SLOTS + 1 + SLOTS;
+
+function thirtyTwo(shared: boolean, extra: Partial<ClosedLoopOptions> = {}) {
+  const board = new MemoryBoard();
+  return runClosedLoop({
+    ...SLOT,
+    durationMs: 120_000,
+    warmupMs: 30_000,
+    reportCapacity: true,
+    workers: Array.from({ length: 32 }, (_, i) => ({
+      window: (now: () => number) => {
+        const inner = new AdaptiveWindow({ now });
+        return shared
+          ? new SharedWindow(inner, new EngineShare({ board, id: `w${String(i).padStart(2, '0')}`, now }), (s) => 1 + s)
+          : inner;
+      },
+    })),
+    ...extra,
+  });
+}
+
+test('never flood: 32 workers starting at once on one slot engine stay within slots + queue from the first request', () => {
+  const shared = thirtyTwo(true);
+  assert.ok(shared.peakTotalInFlight <= BOUND, `peak ${shared.peakTotalInFlight} in flight > ${BOUND} (slots + queue)`);
+  assert.equal(
+    shared.workers.reduce((s, w) => s + w.rejected, 0),
+    0,
+    'no 503 from a full queue',
+  );
+  assert.ok(shared.totalInFlight.min >= SLOTS, `the engine ran below its slots (${shared.totalInFlight.min} in flight)`);
+  const fullTps = shared.tokensPerS;
+  // Without the board the same start floods the engine: the windows each jump to the free slots.
+  const alone = thirtyTwo(false);
+  assert.ok(alone.peakTotalInFlight > BOUND, `without sharing the peak was ${alone.peakTotalInFlight}: the test would not see a flood`);
+  assert.ok(fullTps >= 0.97 * alone.tokensPerS, `sharing lost throughput: ${fullTps.toFixed(0)} vs ${alone.tokensPerS.toFixed(0)} tok/s`);
+  // Every worker gets a fair part of the engine.
+  const done = shared.workers.map((w) => w.completed);
+  assert.ok(Math.min(...done) >= 0.5 * (sum(done) / done.length), `shares ${Math.min(...done)}..${Math.max(...done)}`);
+});
+
+test('faults are not congestion: at 5 % random faults (503, 500/reset, timeout) the windows do not collapse', () => {
+  const run = (faultRate: number) =>
+    runClosedLoop({
+      ...SLOT,
+      durationMs: 300_000,
+      warmupMs: 60_000,
+      requestTimeoutMs: 20_000,
+      faultRate,
+      workers: Array.from({ length: 4 }, (_, i) => ({ window: (now) => new AdaptiveWindow({ now }), startAtMs: i * 1000 })),
+    });
+  const clean = run(0);
+  const faulty = run(0.05);
+  assert.ok(faulty.faults > 50, `only ${faulty.faults} faults injected`);
+  const limit = (r: typeof clean) => sum(r.workers.map((w) => w.meanLimit));
+  assert.ok(limit(faulty) >= 0.85 * limit(clean), `windows fell from ${limit(clean).toFixed(1)} to ${limit(faulty).toFixed(1)}`);
+  assert.ok(faulty.tokensPerS >= 0.9 * clean.tokensPerS, `${faulty.tokensPerS.toFixed(0)} vs ${clean.tokensPerS.toFixed(0)} tok/s`);
+});
