@@ -10,6 +10,8 @@ import type { AdaptiveWindowLike } from '../scheduler/signals.ts';
 
 export interface WorkerShare {
   window: AdaptiveWindowLike;
+  /** Workers on this engine's board at the last tick, this one included (1 without a board). */
+  members(): number;
   /** Stops the ticks and takes this worker's claim off the board. */
   leave(): void;
 }
@@ -23,7 +25,7 @@ export function shareEngine(
   window: AdaptiveWindowLike,
   o: { adaptive: boolean; endpoint: string; id: string; noQueue: boolean; log: (m: string) => void },
 ): WorkerShare {
-  if (!o.adaptive) return { window, leave: () => {} };
+  if (!o.adaptive) return { window, members: () => 1, leave: () => {} };
   const board = new FileBoard(boardDirFor(o.endpoint), { warn: o.log });
   const share = new EngineShare({ board, id: o.id, pid: process.pid });
   const shared = new SharedWindow(window, share, o.noQueue ? () => 0 : (slots) => 1 + slots);
@@ -31,6 +33,7 @@ export function shareEngine(
   timer.unref();
   return {
     window: shared,
+    members: () => share.members(),
     leave: () => {
       clearInterval(timer);
       share.leave();
