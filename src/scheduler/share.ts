@@ -182,13 +182,13 @@ export class EngineShare {
 export class SharedWindow implements AdaptiveWindowLike {
   readonly inner: AdaptiveWindowLike;
   readonly share: EngineShare;
-  /** Room the engine's queue may hold beyond its slots: `bound = slots + queue(slots)`. */
-  readonly #queue: (slots: number) => number;
+  /** Room the engine's queue may hold beyond its slots: `bound = slots + queue(slots)`; undefined: never capped. */
+  readonly #queue: ((slots: number) => number) | undefined;
   #inFlight = 0;
   #over = false;
   readonly #growListeners: Array<() => void> = [];
 
-  constructor(inner: AdaptiveWindowLike, share: EngineShare, queue: (slots: number) => number) {
+  constructor(inner: AdaptiveWindowLike, share: EngineShare, queue: ((slots: number) => number) | undefined) {
     this.inner = inner;
     this.share = share;
     this.#queue = queue;
@@ -224,8 +224,9 @@ export class SharedWindow implements AdaptiveWindowLike {
   }
 
   onEngineCapacity(slots: number, busy: number): void {
-    if (Number.isFinite(slots) && slots >= 1)
-      this.share.setBound(Math.floor(slots) + Math.max(0, Math.floor(this.#queue(Math.floor(slots)))));
+    const queue = this.#queue;
+    if (queue !== undefined && Number.isFinite(slots) && slots >= 1)
+      this.share.setBound(Math.floor(slots) + Math.max(0, Math.floor(queue(Math.floor(slots)))));
     this.inner.onEngineCapacity?.(slots, busy);
     this.tick();
   }

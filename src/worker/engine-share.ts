@@ -2,7 +2,8 @@
  * The worker's side of sharing its engine with the other workers of this host
  * (scheduler/share.ts): an adaptive window is capped by its share of the engine, on the file
  * board of the worker's endpoint, and re-divided once a second. A fixed window
- * (`engine.concurrency: N`) is the user's own choice and is left alone.
+ * (`engine.concurrency: N`) is the user's own choice: it joins the board (its members divide a
+ * rate limit) but is not capped.
  */
 import { FileBoard, boardDirFor } from '../scheduler/board-file.ts';
 import { EngineShare, SharedWindow } from '../scheduler/share.ts';
@@ -25,10 +26,11 @@ export function shareEngine(
   window: AdaptiveWindowLike,
   o: { adaptive: boolean; endpoint: string; id: string; noQueue: boolean; log: (m: string) => void },
 ): WorkerShare {
-  if (!o.adaptive) return { window, members: () => 1, leave: () => {} };
   const board = new FileBoard(boardDirFor(o.endpoint), { warn: o.log });
   const share = new EngineShare({ board, id: o.id, pid: process.pid });
-  const shared = new SharedWindow(window, share, o.noQueue ? () => 0 : (slots) => 1 + slots);
+  // A fixed window still joins the board, uncapped: the rate gate divides a rate limit by its members.
+  const queue = o.noQueue ? () => 0 : (slots: number) => 1 + slots;
+  const shared = new SharedWindow(window, share, o.adaptive ? queue : undefined);
   const timer = setInterval(() => shared.tick(), 1000);
   timer.unref();
   return {

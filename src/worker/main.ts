@@ -83,13 +83,16 @@ async function main(): Promise<number> {
       ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots })
       : undefined;
   // The workers of this host that use this engine divide it (engine-share.ts, docs/scheduler.md).
-  const share = shareEngine(counting ? countWindow() : makeWindow(job.engine), {
-    adaptive: !counting && job.engine.concurrency === 'auto',
-    endpoint,
-    id,
-    noQueue: makeQueue !== undefined && job.run.engine_kind === 'llama-server',
-    log,
-  });
+  // Count mode sends only tokenize calls: it keeps its own window and stays off the board.
+  const share = counting
+    ? { window: countWindow(), members: () => 1, leave: () => {} }
+    : shareEngine(makeWindow(job.engine), {
+        adaptive: job.engine.concurrency === 'auto',
+        endpoint,
+        id,
+        noQueue: makeQueue !== undefined && job.run.engine_kind === 'llama-server',
+        log,
+      });
   const window = share.window;
   // Also on process.exit (a cancel, a ledger failure): a claim left behind would hold its share
   // until the next worker's liveness check drops it.
