@@ -1,6 +1,7 @@
 /**
  * A counting proxy (a test instrument, not a fake engine): forwards every request unchanged to a
- * real engine and counts the POSTs (in all and per path), so tests can assert how often inference ran.
+ * real engine and counts the POSTs (in all and per path), so tests can assert how often inference ran,
+ * and the most POSTs it had open at once (forwarded and not yet answered), for the never-flood bound.
  */
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +12,8 @@ export interface CountingProxy {
   /** POSTs to one path (`/v1/chat/completions`, `/tokenize`). */
   postsTo(path: string): number;
   bodies: string[];
+  /** The most POSTs open at once: received and not yet answered in full. */
+  maxOpen(): number;
   close(): Promise<void>;
 }
 
@@ -19,7 +22,14 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
   let posts = 0;
   const byPath = new Map<string, number>();
   const bodies: string[] = [];
+  let open = 0;
+  let maxOpen = 0;
   const server: Server = createServer((req, res) => {
+    if (req.method === 'POST') {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      res.on('close', () => open--);
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -47,6 +57,7 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
     posts: () => posts,
     postsTo: (path) => byPath.get(path) ?? 0,
     bodies,
+    maxOpen: () => maxOpen,
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();

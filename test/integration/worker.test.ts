@@ -13,6 +13,7 @@ import type { ResolvedJob } from '../../src/spec/resolved.ts';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { parseLedgerText } from '../../src/worker/ledger.ts';
+import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 
 let engine: LocalEngine;
@@ -104,6 +105,36 @@ test('the bundled worker answers every line once, writes the ledger, stats and i
   assert.equal(s.done, true);
   assert.equal(s.rows_done, words.length);
   assert.ok(readdirSync(join(runDir, 'logs')).some((f) => f.startsWith('worker-')));
+});
+
+test('4 workers starting at once on one engine never have more than its slots + queue out (the share board)', async () => {
+  // The engine has 4 slots: each worker alone would jump to the 4 free slots (16 out); together
+  // they may hold 4 + (1 + 4) = 9 (docs/scheduler.md, "Sharing an engine"), counted at the engine.
+  const proxy = await startCountingProxy(engine.endpoint.replace(/\/v1$/, ''));
+  const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-share-'));
+  try {
+    const jobPath = join(runDir, 'job.json');
+    const job = jobFor(runDir, proxy.endpoint, {});
+    writeFileSync(jobPath, JSON.stringify({ ...job, engine: { ...job.engine, concurrency: 'auto' } }));
+    const rows = (w: number) =>
+      `${Array.from({ length: 24 }, (_, i) => JSON.stringify({ _k: `w${w}-${i}`, word: `word ${w} ${i}`, _c: '{}' })).join('\n')}\n`;
+    const runs = await Promise.all([0, 1, 2, 3].map((w) => runWorker(jobPath, rows(w))));
+    for (const r of runs) {
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { error_code: string | null });
+      assert.equal(lines.length, 24);
+      assert.ok(lines.every((l) => l.error_code === null));
+    }
+    assert.equal(proxy.postsTo('/v1/chat/completions'), 96);
+    assert.ok(proxy.maxOpen() <= 9, `${proxy.maxOpen()} requests out at once on 4 slots (bound 9)`);
+    assert.ok(proxy.maxOpen() >= 4, `only ${proxy.maxOpen()} out at once: the engine was never full`);
+  } finally {
+    await proxy.close();
+    rmSync(runDir, { recursive: true, force: true });
+  }
 });
 
 test('a row whose template fails becomes a per-row E_TEMPLATE error, the rest go on', async () => {
