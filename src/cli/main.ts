@@ -15,6 +15,7 @@ import { packageVersion, setupScript, venvDir } from '../install/layout.ts';
 import { cacheDir } from '../launch/paths.ts';
 import { checkInt } from '../checks.ts';
 import { SpecError } from '../errors.ts';
+import type { KubeClient } from '../k8s/client.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 /** A commander parser for an integer flag from `from` up; a bad value is a usage error (exit 2) quoting the text given. */
@@ -257,21 +258,34 @@ kubeOptions(
   }
 });
 
+/**
+ * Runs a command that talks to a cluster: connecting (kubeconfig, context) is inside the same
+ * error handling as the command, so a missing kubeconfig is a clean exit 2 like `submit`'s.
+ */
+async function withKubeClient(
+  opts: KubeFlags,
+  run: (client: KubeClient, k8s: typeof import('../k8s/submit.ts')) => Promise<void>,
+): Promise<void> {
+  const k8s = await import('../k8s/submit.ts');
+  let client: KubeClient | undefined;
+  try {
+    client = k8s.connect(connectOpts(opts));
+    await run(client, k8s);
+    await client.close();
+  } catch (err) {
+    await client?.close();
+    fail(err, false);
+  }
+}
+
 kubeOptions(program.command('status').argument('<run>', 'application name or run id').description("show a Kubernetes run's state")).action(
-  async (name: string, opts: KubeFlags) => {
-    const k8s = await import('../k8s/submit.ts');
-    const { getStatus, formatStatus, exitCodeOfState } = await import('../k8s/watch.ts');
-    const client = k8s.connect(connectOpts(opts));
-    try {
+  (name: string, opts: KubeFlags) =>
+    withKubeClient(opts, async (client) => {
+      const { getStatus, formatStatus, exitCodeOfState } = await import('../k8s/watch.ts');
       const st = await getStatus(client, name);
       process.stdout.write(`${formatStatus(st)}\n`);
       process.exitCode = exitCodeOfState(st.state) ?? 0;
-    } catch (err) {
-      fail(err, false);
-    } finally {
-      await client.close();
-    }
-  },
+    }),
 );
 
 kubeOptions(
@@ -280,37 +294,25 @@ kubeOptions(
     .argument('<run>', 'application name or run id')
     .option('-f, --follow', 'keep following')
     .description("print the driver's log (progress lines go to stderr)"),
-).action(async (name: string, opts: KubeFlags & { follow?: boolean }) => {
-  const k8s = await import('../k8s/submit.ts');
-  const { parseProgressLine, formatDriverProgress } = await import('../k8s/logs.ts');
-  const client = k8s.connect(connectOpts(opts));
-  try {
+).action((name: string, opts: KubeFlags & { follow?: boolean }) =>
+  withKubeClient(opts, async (client, k8s) => {
+    const { parseProgressLine, formatDriverProgress } = await import('../k8s/logs.ts');
     for await (const line of k8s.driverLogs(client, name, { follow: opts.follow === true })) {
       const p = parseProgressLine(line);
       if (p !== undefined) process.stderr.write(`${formatDriverProgress(p, false)}\n`);
       else process.stdout.write(`${line}\n`);
     }
-  } catch (err) {
-    fail(err, false);
-  } finally {
-    await client.close();
-  }
-});
+  }),
+);
 
 kubeOptions(
   program.command('cancel').argument('<run>', 'application name or run id').description("delete a Kubernetes run's applications"),
-).action(async (name: string, opts: KubeFlags) => {
-  const k8s = await import('../k8s/submit.ts');
-  const client = k8s.connect(connectOpts(opts));
-  try {
+).action((name: string, opts: KubeFlags) =>
+  withKubeClient(opts, async (client, k8s) => {
     const r = await k8s.cancel(client, name);
     process.stderr.write(`sparkinfer: deleted ${r.deleted.join(', ') || 'nothing'}\n`);
-  } catch (err) {
-    fail(err, false);
-  } finally {
-    await client.close();
-  }
-});
+  }),
+);
 
 // `sparkinfer batch`: an OpenAI Batch file in, an OpenAI Batch file out (src/cli/batch.ts).
 registerBatchCommand(program);

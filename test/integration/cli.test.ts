@@ -89,3 +89,12 @@ test('estimate: an engine without a tokenizer and a bad estimate: section exit 2
   assert.equal(p.code, 2, p.stderr);
   assert.match(p.stderr, /est-price\.yaml:8:\d+ estimate\.price_per_hour: expected a number from 0 and up, got "two" \(string\)/);
 });
+
+test('status, logs and cancel without a kubeconfig exit 2 with one clear line, no stack trace', async () => {
+  for (const command of ['status', 'logs', 'cancel']) {
+    const r = await runCli([command, 'some-run'], { env: { KUBECONFIG: join(work, 'no-such-kubeconfig'), KUBERNETES_SERVICE_HOST: '' } });
+    assert.equal(r.code, 2, `${command}: ${r.stderr}`);
+    assert.match(r.stderr, /^sparkinfer: no Kubernetes context: no kubeconfig found .*pass --context or --kubeconfig\n$/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
