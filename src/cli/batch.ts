@@ -132,11 +132,11 @@ export function joinParts(partsDir: string, target: string): number {
 export async function runBatch(o: BatchOptions): Promise<RunResult> {
   const input = resolve(o.input);
   const output = resolve(o.output);
-  if ((o.endpoint === undefined) === (o.launch !== true)) throw new SpecError('sparkinfer batch: give either --endpoint URL or --launch');
-  if (!existsSync(input) || !statSync(input).isFile()) throw new InputError(`sparkinfer batch: input file ${input} does not exist`);
-  if (input === output) throw new SpecError('sparkinfer batch: -o is the input file; write the results somewhere else');
+  if ((o.endpoint === undefined) === (o.launch !== true)) throw new SpecError('batch: give either --endpoint URL or --launch');
+  if (!existsSync(input) || !statSync(input).isFile()) throw new InputError(`batch: input file ${input} does not exist`);
+  if (input === output) throw new SpecError('batch: -o is the input file; write the results somewhere else');
   if (existsSync(output) && o.overwrite !== true)
-    throw new InputError(`sparkinfer batch: ${output} exists; pass --overwrite to replace it`);
+    throw new InputError(`batch: ${output} exists; pass --overwrite to replace it`);
   const root = `${output}.sparkinfer`;
   mkdirSync(root, { recursive: true });
   const partsDir = join(root, 'output');

@@ -98,3 +98,13 @@ test('status, logs and cancel without a kubeconfig exit 2 with one clear line, n
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
 });
+
+test('batch usage errors say "sparkinfer:" once and exit 2', async () => {
+  const missing = join(work, 'missing.jsonl');
+  const r = await runCli(['batch', '-i', missing, '-o', join(work, 'out.jsonl'), '--endpoint', 'http://127.0.0.1:9/v1']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr, `sparkinfer: batch: input file ${missing} does not exist\n`);
+  const both = await runCli(['batch', '-i', missing, '-o', join(work, 'out.jsonl')]);
+  assert.equal(both.code, 2, both.stderr);
+  assert.equal(both.stderr, 'sparkinfer: batch: give either --endpoint URL or --launch\n');
+});
