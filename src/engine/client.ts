@@ -12,6 +12,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { BadResponseError, TimeoutError, TruncatedResponseError, errorFromStatus, excerpt } from './errors.ts';
 import { Answer, Exchange, headerValue, mapTransportError, pairs, type EngineResponse } from './exchange.ts';
 import { Http1Pool, IDLE_CLOSE_MS, MAX_BODY_BYTES } from './http1/pool.ts';
+import { rateInfoOf } from './ratelimit.ts';
 import { badArgument, checkInt } from '../checks.ts';
 
 /** The minimal logger the engine code writes to. */
@@ -171,9 +172,12 @@ export class EngineClient {
   async #postJson(fullPath: string, bodyJson: string, options: RequestOptions | AbortSignal): Promise<EngineResponse> {
     const opts = options instanceof AbortSignal ? { signal: options } : options;
     const res = await this.#send(this.#work, 'POST', fullPath, bodyJson, opts.timeoutMs ?? this.requestTimeoutMs, opts.signal);
+    // Rate-limit headers (ratelimit.ts) on success and failure alike: the worker's rate gate paces by them.
+    const rate = res instanceof Answer ? res.rateInfo(Date.now()) : rateInfoOf(res.headers, Date.now());
     if (res.status < 200 || res.status >= 300) {
-      throw errorFromStatus(res.status, this.#redact(res.text), headerValue(res.headers['retry-after']));
+      throw errorFromStatus(res.status, this.#redact(res.text), headerValue(res.headers['retry-after']), rate);
     }
+    if (rate !== undefined) res.rateLimit = rate;
     // An engine or a proxy in front of it answering an error page or a login form with 200.
     const type = res instanceof Answer ? res.contentType : headerValue(res.headers['content-type']);
     if (type !== undefined && !/\bjson\b/i.test(type)) {

@@ -8,6 +8,27 @@ import { badArgument, describeValue } from '../checks.ts';
 /** How much of a response body an error message quotes. */
 const EXCERPT_CHARS = 300;
 
+/** One limit (requests or tokens) as a rate limiter's headers state it (parsed by ratelimit.ts). */
+export interface RateBudget {
+  /** `x-ratelimit-limit-*`: the limit's size. */
+  limit?: number;
+  /** `x-ratelimit-remaining-*`: what is left of it now. */
+  remaining?: number;
+  /** `x-ratelimit-reset-*`, in ms: time until the limit is back to its initial state. */
+  resetMs?: number;
+}
+
+/**
+ * What an answer's rate-limit headers said (ratelimit.ts parses them; it is here because
+ * HttpError carries it). Present only when at least one of them parsed.
+ */
+export interface RateInfo {
+  /** `retry-after-ms`, else `retry-after`, in ms. */
+  retryAfterMs?: number;
+  requests?: RateBudget;
+  tokens?: RateBudget;
+}
+
 /** The engine answered with a non-2xx status (E_HTTP_4XX for < 500, E_HTTP_5XX for >= 500). */
 export class HttpError extends SparkinferError {
   /** The HTTP status code. */
@@ -16,11 +37,14 @@ export class HttpError extends SparkinferError {
   readonly bodyExcerpt: string;
   /** The raw `retry-after` header, when the engine sent one. */
   readonly retryAfter: string | undefined;
-  constructor(status: number, bodyExcerpt: string, retryAfter?: string, message?: string) {
+  /** The answer's rate-limit headers, parsed (ratelimit.ts), when it had any. */
+  readonly rateLimit: RateInfo | undefined;
+  constructor(status: number, bodyExcerpt: string, retryAfter?: string, message?: string, rateLimit?: RateInfo) {
     super(status >= 500 ? 'E_HTTP_5XX' : 'E_HTTP_4XX', message ?? `engine answered HTTP ${status}${bodyExcerpt ? `: ${bodyExcerpt}` : ''}`);
     this.status = status;
     this.bodyExcerpt = bodyExcerpt;
     this.retryAfter = retryAfter;
+    this.rateLimit = rateLimit;
   }
 }
 
@@ -122,8 +146,14 @@ export function excerpt(text: string): string {
  * @param status HTTP status (a 2xx is a caller bug and throws RangeError)
  * @param bodyText the response body; it should already be redacted of secrets
  * @param retryAfter the raw `retry-after` header, kept for `classify`
+ * @param rateLimit the answer's rate-limit headers, parsed (ratelimit.ts), for the rate gate
  */
-export function errorFromStatus(status: number, bodyText: string, retryAfter?: string): HttpError | ContextLengthError {
+export function errorFromStatus(
+  status: number,
+  bodyText: string,
+  retryAfter?: string,
+  rateLimit?: RateInfo,
+): HttpError | ContextLengthError {
   if (!Number.isInteger(status) || status < 100 || status > 599 || (status >= 200 && status < 300)) {
     throw badArgument(`Expected a non-2xx HTTP status, got ${describeValue(status)}`);
   }
@@ -133,5 +163,5 @@ export function errorFromStatus(status: number, bodyText: string, retryAfter?: s
   }
   // 1xx/3xx are not OpenAI answers (undici follows no redirects): a misconfigured endpoint.
   const odd = status < 400 ? `engine answered unexpected HTTP ${status}${body ? `: ${body}` : ''}` : undefined;
-  return new HttpError(status, body, retryAfter, odd);
+  return new HttpError(status, body, retryAfter, odd, rateLimit);
 }

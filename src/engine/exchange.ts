@@ -6,6 +6,7 @@
 import { util as undiciUtil, type Dispatcher } from 'undici';
 import { BadResponseError, ConnectError, ResponseTooLargeError, TimeoutError, TruncatedResponseError } from './errors.ts';
 import { Http1Request, headersOf, type Http1Headers } from './http1/request.ts';
+import { mayCarryRateInfo, rateInfoOf, type RateInfo } from './ratelimit.ts';
 
 export interface EngineResponse {
   status: number;
@@ -17,6 +18,8 @@ export interface EngineResponse {
   json: unknown;
   /** From sending the request to the last body byte, in ms. */
   latencyMs: number;
+  /** The answer's rate-limit headers (ratelimit.ts), set by `EngineClient.post` when it had any. */
+  rateLimit?: RateInfo | undefined;
 }
 
 /** Turns an undici or socket error into an engine error; anything unknown passes through. */
@@ -164,6 +167,11 @@ export class Answer implements EngineResponse {
 
   get headers(): Http1Headers {
     return (this.#headers ??= headersOf(this.#fields));
+  }
+
+  /** The rate-limit headers (ratelimit.ts); a scan of the raw header block first, so an answer without any parses nothing. */
+  rateInfo(now: number): RateInfo | undefined {
+    return mayCarryRateInfo(this.#fields) ? rateInfoOf(this.headers, now) : undefined;
   }
 }
 

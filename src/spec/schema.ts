@@ -223,6 +223,22 @@ export const EngineSpec = z
     prefix_order: z.enum(['auto', 'off']).default('auto'),
     /** `task: embed`: rows sent together in one /v1/embeddings request (`input: [..]`). Default 16. */
     embed_batch: z.number().int().positive().max(2048).default(16),
+    /**
+     * A known rate limit on the endpoint, shared by every worker of the run (docs/scheduler.md,
+     * "Rate limits"): `requests_per_minute` (requests) and/or `tokens_per_minute` (prompt plus
+     * completion tokens), each a number above 0, at least one. Each worker paces its sends to its
+     * share. Default: none; the worker still follows the limits a host states in its headers
+     * (`retry-after`, `x-ratelimit-*`).
+     */
+    rate_limit: z
+      .strictObject({
+        requests_per_minute: z.number().positive().optional(),
+        tokens_per_minute: z.number().positive().optional(),
+      })
+      .refine((r) => r.requests_per_minute !== undefined || r.tokens_per_minute !== undefined, {
+        message: 'expected `requests_per_minute` or `tokens_per_minute` (or both)',
+      })
+      .optional(),
     /** Name of the environment variable holding the API key. The key itself never goes in the job file. */
     api_key_env: z
       .string()

@@ -5,7 +5,7 @@
  */
 import { errorCodeOf } from '../errors.ts';
 import type { EngineClient } from '../engine/client.ts';
-import { excerpt } from '../engine/errors.ts';
+import { excerpt, HttpError } from '../engine/errors.ts';
 import type { InputRow } from './input.ts';
 import type { Attempt, Prepared } from './pipeline.ts';
 
@@ -22,5 +22,7 @@ export function attemptFailure(err: unknown, latencyMs: number): Attempt {
     ok: false,
     latencyMs,
     error: { code: errorCodeOf(err, 'E_RUNTIME'), message, ...(typeof e?.status === 'number' ? { status: e.status } : {}), raw: err },
+    // A refusal's rate-limit headers (engine/ratelimit.ts): the pipeline's rate gate reads them.
+    ...(err instanceof HttpError && err.rateLimit !== undefined ? { rateLimit: err.rateLimit } : {}),
   };
 }

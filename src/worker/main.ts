@@ -30,6 +30,7 @@ import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts
 import { makeRequestBuilder } from './request.ts';
 import { makeWindow } from '../scheduler/window.ts';
 import { shareEngine } from './engine-share.ts';
+import { RateGate } from '../scheduler/rate.ts';
 import { startLoadPolling } from './load.ts';
 import { dispatchQueueFor, prefixPlanSkipped } from './prefix-order.ts';
 import { armFaultKill } from './fault.ts';
@@ -117,6 +118,16 @@ async function main(): Promise<number> {
   const stats = newStats(id, Date.now());
   const builder = counting ? makeCountBuilder(job, log) : makeRequestBuilder(job, log);
   const policy = retryPolicy({ maxRetries: job.engine.retries });
+  // Rate limits (docs/scheduler.md, "Rate limits"): the configured one and those the host's headers state.
+  // `workers` is how many workers of this host share the endpoint: the members of its share board.
+  const gate = new RateGate({
+    requestsPerMinute: job.engine.rate_limit?.requests_per_minute,
+    tokensPerMinute: job.engine.rate_limit?.tokens_per_minute,
+    workers: () => share.members(),
+    maxTokens: typeof job.sampling.max_tokens === 'number' ? job.sampling.max_tokens : 0,
+    holdCapMs: policy.retryAfterCapMs,
+    log,
+  });
   // Test-only fault hook (fault.ts): undefined unless SPARKINFER_FAULT_KILL_AFTER_ROWS is set.
   const faultKill = armFaultKill(runDir, id);
   // The first request waits for the engine's slot count (one local GET), so that the share is
@@ -244,6 +255,7 @@ async function main(): Promise<number> {
       },
       stopDispatch: stop.signal,
       log,
+      gate,
       // engine.prefix_order: auto orders rows that share a prompt prefix by engine kind; off keeps the FIFO.
       ...(makeQueue !== undefined ? { makeQueue } : {}),
     });

@@ -237,7 +237,8 @@ export function makeBatchFileBuilder(job: ResolvedJob, adapter: EngineAdapter): 
       try {
         const res = await client.post(p.path, p.body, { signal });
         const kind = kinds.get(p) ?? 'chat';
-        return { ok: true, latencyMs: res.latencyMs, fields: { ...fieldsOf(kind, res.json, adapter), response: minifyJson(res.text) } };
+        const fields = { ...fieldsOf(kind, res.json, adapter), response: minifyJson(res.text) };
+        return { ok: true, latencyMs: res.latencyMs, fields, ...(res.rateLimit !== undefined ? { rateLimit: res.rateLimit } : {}) };
       } catch (err) {
         return attemptFailure(err, performance.now() - t0);
       }

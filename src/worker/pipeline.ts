@@ -11,6 +11,8 @@ import type { ResultLine } from './protocol.ts';
 import type { InputRow } from './input.ts';
 import { errorCodeOf, type ErrorCode } from '../errors.ts';
 import { completionKind, type CompletionKind } from '../scheduler/signals.ts';
+import { isRateLimited, type RateInfo } from '../engine/ratelimit.ts';
+import type { SendGate } from '../scheduler/rate.ts';
 
 /** What a row becomes before it is sent: the endpoint path and the exact JSON body. */
 export interface Prepared {
@@ -27,12 +29,16 @@ export interface AttemptOk {
   fields: Partial<ResultLine>;
   /** Prompt tokens the engine took from its prefix cache, when it said (adapters.ts `cachedPromptTokens`). */
   cachedPromptTokens?: number;
+  /** The answer's rate-limit headers, when it had any (engine/ratelimit.ts). */
+  rateLimit?: RateInfo;
 }
 export interface AttemptFailed {
   ok: false;
   latencyMs: number;
   /** `raw` is the thrown error, for the retry classifier. */
   error: { code: ErrorCode; message: string; status?: number; raw?: unknown };
+  /** The refusal's rate-limit headers, when it had any (engine/ratelimit.ts): a 429/503 with them is a rate limit. */
+  rateLimit?: RateInfo;
 }
 export type Attempt = AttemptOk | AttemptFailed;
 
@@ -101,7 +107,17 @@ export interface PipelineDeps {
   log(message: string): void;
   /** Makes the queue of waiting rows. Default: a FIFO (a plain array). */
   makeQueue?<T extends { prepared: Prepared }>(): DispatchQueue<T>;
+  /**
+   * Paces sends to a rate limit (scheduler/rate.ts): asked before each send, told of every send and
+   * answer. A rate-limited refusal (a 429/503 with rate-limit headers) goes back to the queue without
+   * spending the row's retry budget, and the gate holds dispatch until its retry time. Default: none
+   * (and then no refusal is a rate limit: a 429 is overload, retried within the budget).
+   */
+  gate?: SendGate;
 }
+
+/** Rate-limited refusals a row may take without spending its retry budget; beyond, they count (a quota that never comes back). */
+export const FREE_RATE_LIMITED = 20;
 
 export interface PipelineCounters {
   rowsIn: number;
@@ -126,6 +142,8 @@ interface Item {
   prepared: Prepared;
   attempts: number;
   firstSentAt: number;
+  /** Rate-limited refusals so far (FREE_RATE_LIMITED). */
+  rateLimited?: number;
 }
 
 /** Raised when the engine stayed down past outage_timeout: the worker exits non-zero so Spark retries. */
@@ -230,6 +248,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     c.requestsSent++;
     item.attempts++;
     if (item.attempts === 1) item.firstSentAt = d.now();
+    d.gate?.onSend(d.now(), item.prepared.body);
     d.window.onStart?.();
     d.attempt(item.prepared, d.signal).then(
       (a) => settle(item, a),
@@ -241,6 +260,10 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   const settle = (item: Item, a: Attempt): void => {
     c.inflight--;
     queue.settled?.(item);
+    // A rate limit is back-pressure, not the row's failure (docs/scheduler.md, "Rate limits"); without a gate, none.
+    const rateLimited =
+      d.gate !== undefined && !a.ok && isRateLimited(a.error.status, a.rateLimit) && (item.rateLimited ?? 0) < FREE_RATE_LIMITED;
+    d.gate?.onAnswer(d.now(), item.prepared.body, rateLimited, a);
     if (a.ok) {
       if (a.cachedPromptTokens !== undefined && typeof a.fields.prompt_tokens === 'number') {
         c.promptTokensCacheKnown += a.fields.prompt_tokens;
@@ -255,10 +278,15 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
       finish(item, a.fields, d.now());
     } else {
       const e = a.error;
-      const kind = completionKind({ ok: false, status: e.status, code: e.code });
+      const kind = completionKind({ ok: false, status: e.status, code: e.code, rateLimited });
       d.window.onComplete?.({ latencyMs: a.latencyMs, ok: false, kind, ...(e.status !== undefined ? { status: e.status } : {}) });
       const decision = d.decide(e, item.attempts);
-      if (decision.outage) {
+      if (rateLimited) {
+        item.rateLimited = (item.rateLimited ?? 0) + 1;
+        item.attempts--; // like an outage: the row keeps its retry budget
+        c.retries++;
+        queue.unshift(item); // the gate holds all dispatch until the retry time
+      } else if (decision.outage) {
         item.attempts--; // an outage is not the row's fault: it keeps its retry budget
         queue.unshift(item);
         startOutage();
@@ -293,9 +321,29 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
 
   const stopped = (): boolean => d.stopDispatch?.aborted === true;
   d.stopDispatch?.addEventListener('abort', () => notify(), { once: true });
+  // The rate gate's hold: one timer that calls pump again, never a busy loop.
+  let gateTimer: ReturnType<typeof setTimeout> | undefined;
+  let gateAt = Infinity;
+  const gateOpen = (): boolean => {
+    const wait = d.gate?.delayMs(d.now()) ?? 0;
+    if (wait <= 0) return true;
+    const at = d.now() + wait;
+    if (gateTimer === undefined || at < gateAt) {
+      clearTimeout(gateTimer);
+      gateAt = at;
+      gateTimer = setTimeout(() => {
+        gateTimer = undefined;
+        gateAt = Infinity;
+        pump();
+        notify();
+      }, wait);
+    }
+    return false;
+  };
   const pump = (): void => {
     c.window = d.window.limit();
     while (!stopped() && !c.outage && !outputBlocked && fatal === undefined && queue.length > 0 && c.inflight < c.window) {
+      if (!gateOpen()) break;
       const item = queue.shift();
       if (item === undefined) break; // held back until a request ends
       send(item);
@@ -362,6 +410,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     }
   } finally {
     clearInterval(statsTimer);
+    clearTimeout(gateTimer);
     d.onStats?.(c);
   }
   if (outputBlocked) await d.drained();

@@ -59,6 +59,7 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
           latencyMs: res.latencyMs,
           fields,
           ...(parsed.cachedPromptTokens !== undefined ? { cachedPromptTokens: parsed.cachedPromptTokens } : {}),
+          ...(res.rateLimit !== undefined ? { rateLimit: res.rateLimit } : {}),
         };
       } catch (err) {
         return attemptFailure(err, performance.now() - t0);

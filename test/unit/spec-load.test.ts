@@ -95,6 +95,30 @@ engine: {endpoint: "http://127.0.0.1:1/v1"}
 output: {path: out}
 `;
 
+test('engine.rate_limit: per-minute numbers above 0, at least one; a bad value is pointed at', () => {
+  const withLimit = (rl: string): string =>
+    `${BASE.replace('engine: {endpoint: "http://127.0.0.1:1/v1"}', `engine:\n  endpoint: "http://127.0.0.1:1/v1"\n  rate_limit: ${rl}\n`)}prompt: {user: "x"}\n`;
+  const job = parseJobText(withLimit('{requests_per_minute: 240, tokens_per_minute: 90000}'), 'job.yaml');
+  assert.deepEqual(job.engine.rate_limit, { requests_per_minute: 240, tokens_per_minute: 90_000 });
+  assert.equal(parseJobText(`${BASE}prompt: {user: "x"}\n`, 'job.yaml').engine.rate_limit, undefined);
+  assert.deepEqual(
+    specErrorLines(() => parseJobText(withLimit('{requests_per_minute: 0}'), 'job.yaml')),
+    ['job.yaml:6:37 engine.rate_limit.requests_per_minute: expected a number above 0, got 0 (number)'],
+  );
+  assert.match(
+    specErrorLines(() => parseJobText(withLimit('{tokens_per_minute: "lots"}'), 'job.yaml'))[0] ?? '',
+    /^job\.yaml:6:35 engine\.rate_limit\.tokens_per_minute: /,
+  );
+  assert.match(
+    specErrorLines(() => parseJobText(withLimit('{}'), 'job.yaml'))[0] ?? '',
+    /^job\.yaml:6:15 engine\.rate_limit: expected `requests_per_minute` or `tokens_per_minute` \(or both\), got \{\} \(mapping\)$/,
+  );
+  assert.match(
+    specErrorLines(() => parseJobText(withLimit('{requests_per_minute: 60, rpm: 60}'), 'job.yaml'))[0] ?? '',
+    /^job\.yaml:6:41 engine\.rate_limit\.rpm: unknown field/,
+  );
+});
+
 test('an unquoted template in a flow list is pointed at with a "- " fix', () => {
   const lines = specErrorLines(() => parseJobText(`${BASE}prompt: {user: "x"}\nsampling:\n  stop: [{{ a }}]\n`, 'job.yaml'));
   assert.deepEqual(lines, ['job.yaml:8:10 sampling.stop[0]: a Jinja template must be a quoted string: write - "{{ a }}"']);

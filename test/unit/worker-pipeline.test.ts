@@ -4,7 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runPipeline, OutageTimeout, type Attempt } from '../../src/worker/pipeline.ts';
+import { runPipeline, OutageTimeout, FREE_RATE_LIMITED, type Attempt } from '../../src/worker/pipeline.ts';
+import { RateGate } from '../../src/scheduler/rate.ts';
+import { makeWindow } from '../../src/scheduler/window.ts';
 import { parseInputLine, readLineBatches } from '../../src/worker/input.ts';
 import type { ResultLine } from '../../src/worker/protocol.ts';
 import { linesOf, pipelineDeps } from '../helpers/pipeline.ts';
@@ -300,4 +302,134 @@ test('stopDispatch: nothing more is sent, the requests in flight finish and are 
   assert.ok(out.length < 50);
   assert.equal(c.rowsDone, out.length);
   assert.equal(c.inflight, 0);
+});
+
+// --- rate limits (docs/scheduler.md, "Rate limits"): the pipeline with a real RateGate and a real adaptive window ---
+
+const limited = (retryAfterMs: number): Attempt => ({
+  ok: false,
+  latencyMs: 1,
+  error: { code: 'E_HTTP_4XX', message: 'HTTP 429: rate_limit_exceeded', status: 429 },
+  rateLimit: { retryAfterMs, requests: { limit: 1000, remaining: 0, resetMs: 1000 } },
+});
+
+/** The window's kinds as heard, and its limit: a real adaptive window. */
+function observedWindow(): { window: ReturnType<typeof makeWindow>; kinds: string[] } {
+  const window = makeWindow({ concurrency: 'auto', concurrency_min: 1, concurrency_max: 64 });
+  const kinds: string[] = [];
+  const complete = window.onComplete?.bind(window);
+  window.onComplete = (s) => {
+    kinds.push(s.kind ?? '');
+    complete?.(s);
+  };
+  return { window, kinds };
+}
+
+test('rate limit: a 429 with rate-limit headers spends no retry budget, is a ratelimit completion, and leaves the window alone', async () => {
+  const out: ResultLine[] = [];
+  const tries = new Map<string, number>();
+  const { window, kinds } = observedWindow();
+  const before = window.limit();
+  const c = await runPipeline(
+    deps(
+      {
+        lines: linesOf(8),
+        window,
+        gate: new RateGate({ random: () => 0 }),
+        // Each row is refused 5 times (more than the helper's budget of 3) before it is answered.
+        attempt: async (p) => {
+          const n = (tries.get(p.body) ?? 0) + 1;
+          tries.set(p.body, n);
+          return n <= 5 ? limited(2) : ok('x');
+        },
+      },
+      out,
+    ),
+  );
+  assert.equal(out.length, 8);
+  assert.ok(
+    out.every((r) => r.error_code === null && r.attempts === 1),
+    'every row ok, and its refusals did not count as attempts',
+  );
+  assert.equal(c.retries, 40);
+  assert.equal(kinds.filter((k) => k === 'ratelimit').length, 40);
+  assert.ok(!kinds.includes('overload'));
+  assert.ok(window.limit() >= before, `window ${before} → ${window.limit()}: not cut`);
+});
+
+test('rate limit: the gate holds ALL dispatch until the retry time has passed', async () => {
+  const out: ResultLine[] = [];
+  const sends: number[] = [];
+  let refusedAt: number | undefined;
+  await runPipeline(
+    deps(
+      {
+        lines: linesOf(12),
+        gate: new RateGate({ random: () => 0 }),
+        attempt: async () => {
+          const now = Date.now();
+          sends.push(now);
+          if (refusedAt === undefined && sends.length === 3) {
+            refusedAt = now;
+            return limited(120);
+          }
+          await new Promise((r) => setImmediate(r));
+          return ok('x');
+        },
+      },
+      out,
+    ),
+  );
+  assert.equal(out.length, 12);
+  assert.ok(out.every((r) => r.error_code === null));
+  const after = sends.filter((t) => t > (refusedAt as number));
+  assert.ok(after.length >= 9, `${after.length} sends after the refusal`);
+  // Sends already on their way in the same tick aside, none goes out before the retry time.
+  const early = after.filter((t) => t < (refusedAt as number) + 120);
+  assert.equal(early.length, 0, `sends within the hold: ${early.map((t) => t - (refusedAt as number)).join(', ')} ms after it`);
+});
+
+test('rate limit: a plain 429 (no rate-limit headers) stays overload and spends the budget; without a gate, so does one with headers', async () => {
+  for (const withGate of [true, false]) {
+    const out: ResultLine[] = [];
+    const { window, kinds } = observedWindow();
+    await runPipeline(
+      deps(
+        {
+          lines: linesOf(3),
+          window,
+          ...(withGate ? { gate: new RateGate() } : {}),
+          attempt: async () =>
+            withGate ? { ok: false, latencyMs: 1, error: { code: 'E_HTTP_4XX', message: 'HTTP 429', status: 429 } } : limited(1),
+        },
+        out,
+      ),
+    );
+    assert.ok(
+      out.every((r) => r.error_code === 'E_HTTP_4XX' && r.attempts === 1),
+      `withGate ${withGate}: the helper's decide does not retry a 4XX`,
+    );
+    assert.deepEqual(kinds, ['overload', 'overload', 'overload']);
+  }
+});
+
+test(`rate limit: a row refused more than ${FREE_RATE_LIMITED} times spends its budget after all (a quota that never comes back)`, async () => {
+  const out: ResultLine[] = [];
+  let n = 0;
+  await runPipeline(
+    deps(
+      {
+        lines: linesOf(1),
+        gate: new RateGate({ random: () => 0 }),
+        attempt: async () => {
+          n++;
+          return limited(0);
+        },
+      },
+      out,
+    ),
+  );
+  assert.equal(out.length, 1);
+  assert.equal(out[0]?.error_code, 'E_HTTP_4XX');
+  assert.equal(n, FREE_RATE_LIMITED + 1);
 });
