@@ -198,6 +198,10 @@ export interface JobOptions {
    * sampling: the job reads `input.format: openai-batch` and has no prompt or sampling section.
    */
   openaiBatch?: boolean;
+  /** `engine.request_timeout` (default 10m; bench h sets seconds so a held request costs seconds). */
+  requestTimeout?: string;
+  /** `engine.retries` (default: the schema's). */
+  retries?: number;
 }
 
 /** The job as the user would write it (the CLI arm gets this as YAML). */
@@ -227,8 +231,9 @@ export function jobInput(o: JobOptions): JobSpecInput {
       endpoint: o.endpoint,
       kind: o.engineKind,
       concurrency: o.concurrency,
-      request_timeout: '10m',
+      request_timeout: o.requestTimeout ?? '10m',
       startup_timeout: '2m',
+      ...(o.retries !== undefined ? { retries: o.retries } : {}),
       ...(o.prefixOrder !== undefined ? { prefix_order: o.prefixOrder } : {}),
     },
     output: { format: 'json', path: o.outputPath, mode: 'overwrite' },
