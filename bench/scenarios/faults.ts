@@ -41,7 +41,7 @@ const RETRIES = 6;
 const MAX_TOKENS = 8;
 
 interface Sizes {
-  /** Rows of the fault-free and fault arms (~30–60 s each at ~5–8 rows/s in --quick). */
+  /** Rows of the fault-free and fault arms (--quick: ~25–35 s each at ~5–6 rows/s). */
   rows: number;
   /** Seconds the rate-limited arm should last at its limit (its rows = limit × this). */
   rateArmS: number;
@@ -51,7 +51,7 @@ interface Sizes {
 
 const SIZES: Record<'smoke' | 'quick' | 'full', Sizes> = {
   smoke: { rows: 24, rateArmS: 6, repeatBaseline: false },
-  quick: { rows: 240, rateArmS: 30, repeatBaseline: false },
+  quick: { rows: 160, rateArmS: 20, repeatBaseline: false },
   full: { rows: 1200, rateArmS: 120, repeatBaseline: true },
 };
 

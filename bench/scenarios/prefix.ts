@@ -55,7 +55,7 @@ interface Sizes {
  * characters are ~150 tokens; the issue's 600–1,000-token documents would take well over an hour
  * here (bench/README.md, g). The shared-engine layouts run the issue's user case whole: 16
  * random-word documents of 700 words (~750 tokens), 6 questions each, on one engine of 4 slots.
- * `--quick` runs only the shared-engine layouts, on 6 documents of 150 words × 6 questions: the
+ * `--quick` runs only the shared-engine layouts, on 4 documents of 120 words × 4 questions: the
  * cluster start, its second engine and its eight arms (~12 minutes) do not fit its budget.
  */
 const SIZES: Record<'smoke' | 'quick' | 'full', Sizes> = {
@@ -88,9 +88,9 @@ const SIZES: Record<'smoke' | 'quick' | 'full', Sizes> = {
     controlChars: 500,
     slots: 4,
     ctxPerSlot: 2048,
-    rwDocs: 6,
-    rwWords: 150,
-    rwQuestions: 6,
+    rwDocs: 4,
+    rwWords: 120,
+    rwQuestions: 4,
     sharedTasks: [2, 4],
   },
   full: {
