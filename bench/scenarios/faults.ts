@@ -17,7 +17,7 @@
  * Every row must end ok; rows not ok are reported per arm and fail the scenario.
  */
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { BenchEngine } from '../lib/engines.ts';
 import { measureCpu, type CpuSeconds } from '../lib/proc.ts';
 import { runWorkerFile, type WorkerStats } from '../lib/worker.ts';
@@ -63,15 +63,13 @@ interface RateLimitProxy {
 }
 type StartRateLimitProxy = (targetRoot: string, opts: { requestsPerSecond: number; burst?: number }) => Promise<RateLimitProxy>;
 
-/** Imported at run time, so this file type-checks before that helper lands; undefined when it is absent. */
+/** Imported at run time, so this file type-checks before that helper lands; undefined while the file is absent. */
 async function loadRateLimitProxy(): Promise<StartRateLimitProxy | undefined> {
-  const path = '../../test/helpers/rate-limit-proxy.ts';
-  try {
-    const m = (await import(path)) as { startRateLimitProxy?: StartRateLimitProxy };
-    return m.startRateLimitProxy;
-  } catch {
-    return undefined;
-  }
+  const url = new URL('../../test/helpers/rate-limit-proxy.ts', import.meta.url);
+  if (!existsSync(url)) return undefined;
+  const m = (await import(url.href)) as { startRateLimitProxy?: StartRateLimitProxy };
+  if (typeof m.startRateLimitProxy !== 'function') throw new Error(`${url.pathname} exports no startRateLimitProxy`);
+  return m.startRateLimitProxy;
 }
 
 interface Arm {
