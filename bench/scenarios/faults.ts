@@ -7,9 +7,9 @@
  *   - 2 % and 5 % random faults: test/helpers/fault-proxy.ts `randomPlan`, every POST draws
  *     (retries too), kinds 500, 503, 429 (retry-after 1 s), reset, truncated body, timeout (held
  *     until the job's request_timeout);
- *   - a rate limit: test/helpers/rate-limit-proxy.ts (a STAND-IN for a hosted provider's limiter,
- *     written on branch issue37-rate) at a fixed requests-per-second limit, on a subset of the rows
- *     sized to its arm time at that limit.
+ *   - a rate limit: test/helpers/rate-limit-proxy.ts (a STAND-IN for a hosted provider's limiter:
+ *     a token bucket, 429 with retry-after-ms and x-ratelimit-* headers) at a fixed
+ *     requests-per-second limit, on a subset of the rows sized to its arm time at that limit.
  * Why the worker directly and not `sparkinfer run`: a Spark arm adds ~15 s of JVM start, planning
  * and write to every arm (bench a's fixed overhead), which would dilute the ratios the control
  * loop is judged on, and the faults are the worker's to absorb (retries, window, rate gate); Spark
@@ -17,12 +17,13 @@
  * Every row must end ok; rows not ok are reported per arm and fail the scenario.
  */
 import { join } from 'node:path';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { BenchEngine } from '../lib/engines.ts';
 import { measureCpu, type CpuSeconds } from '../lib/proc.ts';
 import { runWorkerFile, type WorkerStats } from '../lib/worker.ts';
 import { questionRows, writeJobFiles, writeProtocolFile } from '../lib/workload.ts';
 import { randomPlan, startFaultProxy, type Fault } from '../../test/helpers/fault-proxy.ts';
+import { startRateLimitProxy } from '../../test/helpers/rate-limit-proxy.ts';
 import { round, type BenchContext, type Scenario, type ScenarioResult } from '../lib/context.ts';
 
 /** The kinds the random arms draw from, with equal odds. */
@@ -54,23 +55,6 @@ const SIZES: Record<'smoke' | 'quick' | 'full', Sizes> = {
   quick: { rows: 160, rateArmS: 20, repeatBaseline: false },
   full: { rows: 1200, rateArmS: 120, repeatBaseline: true },
 };
-
-/** The rate-limit proxy's API (test/helpers/rate-limit-proxy.ts, branch issue37-rate). */
-interface RateLimitProxy {
-  url: string;
-  stats(): { forwarded: number; refused: number; firstAt?: number; lastAt?: number };
-  close(): Promise<void>;
-}
-type StartRateLimitProxy = (targetRoot: string, opts: { requestsPerSecond: number; burst?: number }) => Promise<RateLimitProxy>;
-
-/** Imported at run time, so this file type-checks before that helper lands; undefined while the file is absent. */
-async function loadRateLimitProxy(): Promise<StartRateLimitProxy | undefined> {
-  const url = new URL('../../test/helpers/rate-limit-proxy.ts', import.meta.url);
-  if (!existsSync(url)) return undefined;
-  const m = (await import(url.href)) as { startRateLimitProxy?: StartRateLimitProxy };
-  if (typeof m.startRateLimitProxy !== 'function') throw new Error(`${url.pathname} exports no startRateLimitProxy`);
-  return m.startRateLimitProxy;
-}
 
 interface Arm {
   name: string;
@@ -163,16 +147,11 @@ async function faultArm(a: ArmRun, name: string, rate: number, seed: number): Pr
   }
 }
 
-/** The rate-limited arm, or undefined when the rate-limit proxy is not in this tree yet. */
-async function rateArm(a: ArmRun, limit: number): Promise<Arm | undefined> {
-  const start = await loadRateLimitProxy();
-  if (start === undefined) {
-    a.ctx.log('h: test/helpers/rate-limit-proxy.ts is missing (branch issue37-rate): the rate-limit arm is skipped');
-    return undefined;
-  }
-  const proxy = await start(a.engine.origin, { requestsPerSecond: limit });
+/** The rate-limited arm: the rate-limit proxy at `limit` POSTs a second (burst: the limit) in front of the engine. */
+async function rateArm(a: ArmRun, limit: number): Promise<Arm> {
+  const proxy = await startRateLimitProxy(a.engine.origin, { requestsPerSecond: limit });
   try {
-    const r = await runArm(a, 'ratelimit', `${proxy.url.replace(/\/+$/, '').replace(/\/v1$/, '')}/v1`);
+    const r = await runArm(a, 'ratelimit', proxy.endpoint);
     const st = proxy.stats();
     const spanS = st.firstAt !== undefined && st.lastAt !== undefined ? (st.lastAt - st.firstAt) / 1000 : 0;
     const arm: Arm = {
@@ -221,7 +200,7 @@ async function runH(ctx: BenchContext): Promise<ScenarioResult> {
   const base = baselineTokS(arms);
   const limit = rateLimitFor((arms[0] as Arm).rps);
   const rated = await rateArm({ ...a, rows: Math.max(4, Math.round(limit * z.rateArmS)) }, limit);
-  if (rated !== undefined) arms.push(rated);
+  arms.push(rated);
   const byName = (n: string): Arm | undefined => arms.find((x) => x.name === n);
   const ratio = (n: string): number | null => {
     const x = byName(n);
@@ -230,7 +209,7 @@ async function runH(ctx: BenchContext): Promise<ScenarioResult> {
   const problems = arms
     .filter((x) => x.failed !== 0)
     .map((x) => `${x.name}: ${x.failed} of ${x.rows} rows not ok ${JSON.stringify(x.errorsByCode)}`);
-  const refusedFrac = rated?.limiter !== undefined && rated.posts > 0 ? round(rated.limiter.refused / rated.posts) : null;
+  const refusedFrac = rated.limiter !== undefined && rated.posts > 0 ? round(rated.limiter.refused / rated.posts) : null;
   const rowKeys = Object.fromEntries(
     arms.flatMap((x) => [
       [`faults_rows_ok_${x.name}`, x.ok],
@@ -242,9 +221,9 @@ async function runH(ctx: BenchContext): Promise<ScenarioResult> {
       faults_tok_s_0: round(base, 2),
       faults_ratio_2pct: ratio('faults2pct'),
       faults_ratio_5pct: ratio('faults5pct'),
-      ratelimit_limit_rps: rated !== undefined ? limit : null,
-      ratelimit_achieved_rps: rated?.rps ?? null,
-      ratelimit_vs_limit: rated !== undefined ? round(rated.rps / limit) : null,
+      ratelimit_limit_rps: limit,
+      ratelimit_achieved_rps: rated.rps,
+      ratelimit_vs_limit: round(rated.rps / limit),
       ratelimit_refused_frac: refusedFrac,
       faults_all_rows_ok: problems.length === 0,
       ...rowKeys,
@@ -256,7 +235,7 @@ async function runH(ctx: BenchContext): Promise<ScenarioResult> {
       request_timeout: REQUEST_TIMEOUT,
       retries: RETRIES,
       fault_kinds: FAULT_KINDS,
-      rate_limit_proxy: rated !== undefined ? 'test/helpers/rate-limit-proxy.ts' : 'missing: arm skipped',
+      rate_limit_proxy: 'test/helpers/rate-limit-proxy.ts (burst = the limit)',
       arms: arms.map(({ cpu: _cpu, ...x }) => x),
     },
     cpu: Object.fromEntries(arms.map((x) => [x.name, x.cpu])),
@@ -265,7 +244,7 @@ async function runH(ctx: BenchContext): Promise<ScenarioResult> {
       title: 'h. Faults and a rate limit (llama-server, worker driven directly)',
       kind: 'bar',
       yLabel: 'rows ok per wall s',
-      note: `${z.rows} rows × ${MAX_TOKENS} tokens; faults: ${FAULT_KINDS.join(', ')}; request_timeout ${REQUEST_TIMEOUT}${rated !== undefined ? `; limit ${limit}/s on ${rated.rows} rows` : ''}`,
+      note: `${z.rows} rows × ${MAX_TOKENS} tokens; faults: ${FAULT_KINDS.join(', ')}; request_timeout ${REQUEST_TIMEOUT}; limit ${limit}/s on ${rated.rows} rows`,
       series: [{ name: 'rows/s', points: arms.map((x) => ({ x: x.name, y: x.rps })) }],
     },
     notes: [
