@@ -31,11 +31,13 @@ export const FAULT_KINDS: readonly Fault[] = ['5xx', '503', '429', 'reset', 'tru
 
 /**
  * `engine.request_timeout` of every arm: what one `timeout` fault costs (one window place held,
- * then a retry). A normal request waits at most about two of the engine's batch cycles (the
- * window holds up to ~2× the 16 slots; a cycle of 16 short requests is 2–4 s here), so 10 s leaves
- * a margin of 2–3× and a held request costs seconds, not the default 10 minutes.
+ * then a retry). A normal request waits up to about two of the engine's batch cycles (the window
+ * holds up to ~2× the 16 slots; a cycle of 16 short requests is 2–4 s on a quiet machine), and in
+ * a smoke run on a loaded machine (load average 5–7) 10 s timed out a third of the warm-up's
+ * requests. 20 s leaves that margin while a held request still costs seconds, not the default
+ * 10 minutes.
  */
-export const REQUEST_TIMEOUT = '10s';
+export const REQUEST_TIMEOUT = '20s';
 /** Retries per request; at 5 % per attempt, a row fails 7 in a row with odds 0.05^7. */
 const RETRIES = 6;
 /** Output tokens per row (ignore_eos: every arm generates exactly the same tokens). */
@@ -73,6 +75,9 @@ interface Arm {
   limiter?: { limit_rps: number; forwarded: number; refused: number; forwarded_rps_span: number | null };
 }
 
+/** The arms, in the order of their one-digit row tags. */
+const ARM_SALTS = ['warmup', 'faultfree', 'faults2pct', 'faults5pct', 'faultfree2', 'ratelimit'];
+
 interface ArmRun {
   ctx: BenchContext;
   engine: BenchEngine;
@@ -95,7 +100,12 @@ async function runArm(a: ArmRun, name: string, endpoint: string): Promise<{ stat
     runDir: join(a.dir, `run-${name}`),
   });
   const input = join(a.dir, `input-${name}.lines`);
-  await writeProtocolFile(input, questionRows(a.rows, 37), files.job.run.columns, a.rows);
+  // The same questions in every arm, each arm's set tagged with its own digit (the same token
+  // count): otherwise an arm finds the previous arm's prompts in llama-server's prompt cache and
+  // skips their prefill (the first smoke runs' later arms ran up to 2x faster than the first).
+  const salt = ARM_SALTS.indexOf(name);
+  const rows = questionRows(a.rows, 37).map((r) => ({ ...r, question: `Set ${salt}: ${String(r.question)}` }));
+  await writeProtocolFile(input, rows, files.job.run.columns, a.rows);
   await a.engine.waitIdle(120_000); // a held (timeout) request of the last arm may still run in the engine
   const m = await measureCpu(
     (meter) => runWorkerFile({ jobPath: files.jobJsonPath, inputFile: input, meter }),
@@ -240,7 +250,7 @@ async function runH(ctx: BenchContext): Promise<ScenarioResult> {
       fault_kinds: FAULT_KINDS,
       rate_limit_proxy: 'test/helpers/rate-limit-proxy.ts (burst = the limit)',
       arms: arms.map(({ cpu: _cpu, ...x }) => x),
-      warmup: { rows: warm.rows, ok: warm.ok, wall_s: warm.wallS },
+      warmup: { rows: warm.rows, ok: warm.ok, wall_s: warm.wallS, posts: warm.posts },
     },
     cpu: Object.fromEntries(arms.map((x) => [x.name, x.cpu])),
     commands: [],
