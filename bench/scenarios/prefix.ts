@@ -372,8 +372,9 @@ function resultOf(z: Sizes, engine: BenchEngine | undefined, arms: Arm[]): Scena
     const on = arm(t, n, 'auto')?.inferS;
     return off != null && on != null ? round(off / on) : null;
   };
+  const short: Record<TableName, string> = { docqa: 'qa', fewshot: 'fs', control: 'ctl', randomword: 'rw' };
   const label = (a: Arm): string =>
-    `${a.table === 'randomword' ? 'rw' : a.table} ${a.layout === 'shared' ? `${a.engines}T/1E` : `${a.engines}E`} ${a.order === 'auto' ? 'plan' : 'arrival'}`;
+    `${short[a.table]}${a.engines}${a.layout === 'shared' ? 'T' : 'E'} ${a.order === 'auto' ? 'plan' : 'off'}`;
   const sharedKeys = Object.fromEntries(
     z.sharedTasks.flatMap((n) => [
       [`g_docqa_${n}tasks_speedup`, speedup('randomword', n)],
@@ -408,7 +409,7 @@ function resultOf(z: Sizes, engine: BenchEngine | undefined, arms: Arm[]): Scena
       title: 'g. Prefix plan vs arrival order (llama-server)',
       kind: 'bar',
       yLabel: 'wall s (lower is better)',
-      note: `${z.cluster ? `cluster: ${z.docs} docs × ${z.questions} q, ${z.variants} few-shot blocks, ${z.controlRows} prefix-free rows; ` : ''}shared engine: ${z.rwDocs} random-word docs of ${z.rwWords} words × ${z.rwQuestions} q, ${z.sharedTasks.join('/')} tasks; ${MAX_TOKENS} output tokens; 1-thread engines, ${z.slots} slots`,
+      note: `${z.cluster ? `E: engines (cluster), qa ${z.docs}×${z.questions}; ` : ''}T: tasks on 1 engine, rw ${z.rwDocs} docs × ${z.rwWords} words × ${z.rwQuestions} q; ${MAX_TOKENS} tokens out, ${z.slots} slots`,
       series: [{ name: 'wall s', points: arms.map((a) => ({ x: label(a), y: round(a.wallS, 1) })) }],
     },
     notes: [
