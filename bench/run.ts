@@ -23,8 +23,9 @@ import { scenarioC } from './scenarios/sweep.ts';
 import { scenarioD, scenarioE } from './scenarios/orchestrator.ts';
 import { scenarioF } from './scenarios/scaleout.ts';
 import { scenarioG } from './scenarios/prefix.ts';
+import { scenarioH } from './scenarios/faults.ts';
 
-const SCENARIOS: Scenario[] = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioF, scenarioG];
+const SCENARIOS: Scenario[] = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioF, scenarioG, scenarioH];
 
 /** Every key each scenario reports, so a failed scenario still lists its keys (as null). */
 const KEYS: Record<string, string[]> = {
@@ -75,6 +76,16 @@ const KEYS: Record<string, string[]> = {
     'prefix_free_ratio',
     'prefix_plan_speedup_infer',
     'prefix_free_ratio_infer',
+  ],
+  h: [
+    'faults_tok_s_0',
+    'faults_ratio_2pct',
+    'faults_ratio_5pct',
+    'ratelimit_limit_rps',
+    'ratelimit_achieved_rps',
+    'ratelimit_vs_limit',
+    'ratelimit_refused_frac',
+    'faults_all_rows_ok',
   ],
 };
 
@@ -189,6 +200,10 @@ async function main(): Promise<number> {
       }
       for (const k of KEYS[s.id] ?? []) keys[k] = null;
       if (result !== undefined) Object.assign(keys, result.keys);
+      if (result?.problems !== undefined && result.problems.length > 0) {
+        errors[s.id] = result.problems.join('; ');
+        log(`scenario ${s.id} FAILED its checks: ${errors[s.id]}`);
+      }
       const base = join(resultsDir, `${date}-${s.name}${engineKind === 'vllm' && ['a', 'b', 'c'].includes(s.id) ? '-vllm' : ''}`);
       const engine =
         (s.id === 'a' || s.id === 'b' || s.id === 'c') && engineKind === 'vllm' && vllm !== undefined

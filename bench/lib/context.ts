@@ -38,10 +38,15 @@ export interface ScenarioResult {
   chart: ChartSpec;
   /** How to read the numbers; goes into the results file. */
   notes: string[];
+  /**
+   * Checks that failed (rows not ok …): the keys and details are still written, but the scenario
+   * counts as failed (`_meta.errors`, exit code 1).
+   */
+  problems?: string[];
 }
 
 export interface Scenario {
-  /** `a` … `g`. */
+  /** `a` … `h`. */
   id: string;
   /** File name part: `a-ceiling`. */
   name: string;

@@ -152,6 +152,42 @@ export function docQaRows(docs: number, questions: number, docChars: number, see
   return rows;
 }
 
+/** Common English words for the random-word documents (about one token each for the demo model's tokenizer). */
+const VOCABULARY = (
+  'time year people way day man thing woman life child world school state family student group country problem ' +
+  'hand part place case week company system program question work government number night point home water room ' +
+  'mother area money story fact month lot right study book eye job word business issue side kind head house service ' +
+  'friend father power hour game line end member law car city community name president team minute idea kid body ' +
+  'information back parent face others level office door health person art war history party result change morning ' +
+  'reason research girl guy moment air teacher force education foot boy age policy music market sense nation plan ' +
+  'college interest death experience effect use class control care field development role effort rate heart drug ' +
+  'show leader light voice wife police mind price report decision son view relationship town road arm difference'
+).split(' ');
+
+/**
+ * The issue's user case (issue 37): `docs` documents of `words` words drawn at random (seeded) from
+ * a common vocabulary, `questions` questions each, rows shuffled. Columns `id`, `doc`, `question`.
+ * Random words share no phrases between documents, so only a document's own cached prefix helps.
+ */
+export function randomWordDocQaRows(docs: number, questions: number, words: number, seed = 37): Row[] {
+  const r = seededRandom(seed);
+  const pick = (): string => VOCABULARY[Math.floor(r() * VOCABULARY.length)] ?? 'word';
+  const texts = Array.from({ length: docs }, (_, d) => `Document ${d + 1}: ${Array.from({ length: words }, pick).join(' ')}.`);
+  const rows: Row[] = [];
+  for (let d = 0; d < docs; d++)
+    for (let q = 0; q < questions; q++)
+      rows.push({
+        id: rows.length,
+        doc: texts[d] ?? '',
+        question: `How often does the word "${pick()}" appear in document ${d + 1}? (question ${q + 1})`,
+      });
+  for (let i = rows.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [rows[i], rows[j]] = [rows[j] as Row, rows[i] as Row];
+  }
+  return rows;
+}
+
 /**
  * The question rows as OpenAI Batch lines (column `_line`) whose answers differ in length: each
  * body asks for `max_tokens` drawn uniformly from [lo, hi] (seeded), with `ignore_eos`, so every
@@ -198,6 +234,10 @@ export interface JobOptions {
    * sampling: the job reads `input.format: openai-batch` and has no prompt or sampling section.
    */
   openaiBatch?: boolean;
+  /** `engine.request_timeout` (default 10m; bench h sets seconds so a held request costs seconds). */
+  requestTimeout?: string;
+  /** `engine.retries` (default: the schema's). */
+  retries?: number;
 }
 
 /** The job as the user would write it (the CLI arm gets this as YAML). */
@@ -227,8 +267,9 @@ export function jobInput(o: JobOptions): JobSpecInput {
       endpoint: o.endpoint,
       kind: o.engineKind,
       concurrency: o.concurrency,
-      request_timeout: '10m',
+      request_timeout: o.requestTimeout ?? '10m',
       startup_timeout: '2m',
+      ...(o.retries !== undefined ? { retries: o.retries } : {}),
       ...(o.prefixOrder !== undefined ? { prefix_order: o.prefixOrder } : {}),
     },
     output: { format: 'json', path: o.outputPath, mode: 'overwrite' },

@@ -34,7 +34,7 @@ const MAX_TOKENS = { quick: 32, full: 64 };
  * --quick settles for less (QUICK_CAP_S).
  */
 const OVERHEAD_MULTIPLE = { quick: 3, full: 30 };
-const QUICK_CAP_S = 45;
+const QUICK_CAP_S = 20;
 
 function jobOpts(ctx: BenchContext, engine: BenchEngine, name: string, inputPath: string, maxTokens: number): JobOptions {
   return {
@@ -212,7 +212,7 @@ async function runB(ctx: BenchContext): Promise<ScenarioResult> {
 
   // The baseline on a subset sized to ~`seconds` of inference (one request per task at a time).
   const partitions = 2;
-  const seconds = ctx.smoke ? 8 : ctx.quick ? 30 : 180;
+  const seconds = ctx.smoke ? 8 : ctx.quick ? 15 : 180;
   const n = Math.max(partitions * 4, Math.min(a.rows, Math.round((seconds * c1.value.tokS * partitions) / a.maxTokens)));
   const bodiesFile = join(dir, 'bodies.jsonl');
   writeFileSync(

@@ -2,6 +2,7 @@
  * A FAULT PROXY (a test instrument, not a fake engine): it sits between the workers and a REAL
  * engine and, per request, either forwards it unchanged or injects a fault:
  *   - `5xx`: HTTP 500 without asking the engine;
+ *   - `503`: HTTP 503 without `retry-after` (an engine that says it is full or still loading);
  *   - `429`: HTTP 429 with `retry-after` (seconds);
  *   - `slow`: forwards after a delay (below the job's request_timeout);
  *   - `timeout`: never answers; the connection stays open until the client gives up;
@@ -18,12 +19,15 @@
  *   - `not-http`: bytes that are not HTTP at all (an SSH banner), then the socket closes.
  * `refuse()` takes the engine away for good: the listener closes and every connection is
  * dropped, so new connections are refused. GETs (/health, /metrics) are always forwarded.
+ * `randomPlan` draws a fault for every POST independently (seeded), at a given rate, from a list
+ * of kinds: the per-request random mode of the bench's faults scenario (bench h).
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export const FAULTS = [
   '5xx',
+  '503',
   '429',
   'slow',
   'timeout',
@@ -77,6 +81,37 @@ export interface FaultProxy {
   /** Stops accepting connections and drops the open ones: the engine is gone. */
   refuse(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface RandomPlanOptions {
+  /** Share of POSTs that get a fault, in [0, 1). */
+  rate: number;
+  /** The kinds, drawn with equal odds. */
+  kinds: readonly Fault[];
+  /** Seed of the draws (the same seed, the same sequence of draws). */
+  seed: number;
+  /** Only a body's first attempt can get a fault (its retries are forwarded). Default false: every POST draws. */
+  firstAttemptsOnly?: boolean;
+}
+
+/** A plan that faults each POST with probability `rate`, the kind drawn uniformly from `kinds` (seeded). */
+export function randomPlan(o: RandomPlanOptions): NonNullable<FaultProxyOptions['plan']> {
+  if (!(o.rate >= 0 && o.rate < 1)) throw new RangeError(`Expected rate in [0, 1), got ${o.rate}`);
+  if (o.kinds.length === 0) throw new RangeError('Expected at least one fault kind');
+  // mulberry32, as src/sim/clock.ts seededRandom (kept here so the helper imports nothing of src/).
+  let s = o.seed >>> 0;
+  const random = (): number => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return (r) => {
+    if (o.firstAttemptsOnly === true && r.seen > 0) return undefined;
+    if (random() >= o.rate) return undefined;
+    return o.kinds[Math.floor(random() * o.kinds.length)];
+  };
 }
 
 export async function startFaultProxy(targetRoot: string, opts: FaultProxyOptions = {}): Promise<FaultProxy> {
@@ -178,6 +213,8 @@ export async function startFaultProxy(targetRoot: string, opts: FaultProxyOption
       switch (fault) {
         case '5xx':
           return json(res, 500, 'injected server error');
+        case '503':
+          return json(res, 503, 'injected service unavailable');
         case '429':
           return json(res, 429, 'injected rate limit', { 'retry-after': String(retryAfterS) });
         case '400':

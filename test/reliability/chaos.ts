@@ -14,6 +14,9 @@
  * every key exactly once in the output, rows from the ledger and inferred, requests sent against
  * rows, the peak RSS of the CLI, the driver (Python and JVM) and a worker, the wall time against
  * a fault-free run of the same rows (F), and the processes left behind (0 expected).
+ * With `noKillsPhase`, a faults-only run (N) comes between F and A: the same rows and the same
+ * seeded faults on first attempts, but no worker kills, no engine restart and no kill of the run,
+ * so the slowdown is reported twice: N / F (the faults alone) and (A + B) / F (everything).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +38,22 @@ export interface ChaosOptions {
   faultRate?: number;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** Also run the faults-only phase N (no kills, no restart) and report its slowdown. Default false. */
+  noKillsPhase?: boolean;
+}
+
+/** The faults-only phase N: the same rows and faults as the chaos run, nothing killed. */
+export interface NoKillsReport {
+  wall_s: number;
+  /** N / F. */
+  wall_vs_fault_free: number;
+  exit_code: number;
+  exactly_once: boolean;
+  lost: number;
+  duplicates: number;
+  rows_failed: number;
+  requests_sent: number;
+  faults_injected: Record<string, number>;
 }
 
 export interface ChaosReport {
@@ -58,14 +77,17 @@ export interface ChaosReport {
   /** Peak resident memory (VmHWM) by process role, in MiB, over the chaos run and the rerun. */
   peak_rss_mb: { cli: number; driver_python: number; driver_jvm: number; worker: number };
   wall_s: { fault_free: number; chaos_run: number; rerun: number; chaos_total: number };
-  /** (chaos run + rerun) / fault-free. */
+  /** (chaos run + rerun) / fault-free: the slowdown with the kills and the engine restart. */
   wall_vs_fault_free: number;
+  /** With `noKillsPhase`: the faults-only run, its slowdown against the fault-free run. */
+  no_kills?: NoKillsReport;
   /** Processes of either run alive 10 s after it ended. */
   processes_left: number;
   exit_codes: { fault_free: number; chaos_run: number; rerun: number };
 }
 
 const KINDS: readonly Fault[] = ['5xx', '429', 'reset', 'timeout', 'truncate'];
+const FAULT_SEED = 20261205;
 
 /** Peak RSS (VmHWM, KiB) of each role among the processes carrying `tag`, sampled until stopped. */
 function watchMemory(tag: string): { stop: () => void; peaks: Record<'cli' | 'driver_python' | 'driver_jvm' | 'worker', number> } {
@@ -99,6 +121,36 @@ function watchMemory(tag: string): { stop: () => void; peaks: Record<'cli' | 'dr
   return { stop: () => clearInterval(timer), peaks };
 }
 
+/** Faults injected between two readings of the proxy's counts (kinds with none left out). */
+function faultsSince(before: Record<string, number>, now: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(now)
+      .map(([k, n]) => [k, n - (before[k] ?? 0)] as const)
+      .filter(([, n]) => n > 0),
+  );
+}
+
+function noKillsReport(
+  n: CliResult,
+  faultFreeMs: number,
+  t: ReturnType<typeof tally>,
+  rows: number,
+  before: { posts: number; injected: Record<string, number> },
+  proxy: { posts(): number; injected(): Record<string, number> },
+): NoKillsReport {
+  return {
+    wall_s: Math.round(n.ms / 100) / 10,
+    wall_vs_fault_free: Math.round((n.ms / faultFreeMs) * 1000) / 1000,
+    exit_code: n.code,
+    exactly_once: n.code === 0 && t.lost === 0 && t.duplicates === 0 && t.foreign === 0 && t.ok === rows,
+    lost: t.lost,
+    duplicates: t.duplicates,
+    rows_failed: rows - t.ok,
+    requests_sent: proxy.posts() - before.posts,
+    faults_injected: faultsSince(before.injected, proxy.injected()),
+  };
+}
+
 export async function chaosSoak(o: ChaosOptions): Promise<ChaosReport> {
   const log = o.log ?? (() => {});
   const rows = o.rows;
@@ -114,7 +166,7 @@ export async function chaosSoak(o: ChaosOptions): Promise<ChaosReport> {
   });
   let engine = sim;
   const port = new URL(sim.origin).port;
-  const random = seededRandom(20261205); // the same faults on every soak
+  let random = seededRandom(FAULT_SEED); // the same faults on every soak (reset per phase: N and A draw alike)
   let chaos = false;
   const attempted = new Set<string>(); // bodies sent in the chaos run: only first attempts get faults
   const proxy = await startFaultProxy(sim.origin, {
@@ -152,7 +204,22 @@ limits: { max_failed_fraction: 0.01 }
     log(`chaos: fault-free run of ${rows} rows in ${partitions} tasks`);
     const fPath = job('faultfree', join(o.work, 'out-faultfree'));
     const f = await runCli(['run', fPath, '--json'], { env, timeoutMs: 3_600_000 });
+
+    // N (optional): the same faults, nothing killed.
+    let noKills: NoKillsReport | undefined;
+    if (o.noKillsPhase === true) {
+      chaos = true;
+      log(`chaos: faults-only run of ${rows} rows (no kills, no engine restart)`);
+      const before = { posts: proxy.posts(), injected: proxy.injected() };
+      const n = await runCli(['run', job('faults', join(o.work, 'out-faults')), '--json'], { env, timeoutMs: 3_600_000 });
+      noKills = noKillsReport(n, f.ms, tally(readOutput(join(o.work, 'out-faults')), ids), rows, before, proxy);
+      chaos = false;
+      attempted.clear();
+      random = seededRandom(FAULT_SEED);
+      log(`chaos: faults-only run took ${noKills.wall_s} s, ${noKills.wall_vs_fault_free}× the fault-free run`);
+    }
     const posts0 = proxy.posts();
+    const injected0 = proxy.injected();
 
     // A: the chaos run.
     chaos = true;
@@ -237,7 +304,7 @@ limits: { max_failed_fraction: 0.01 }
       rows_inferred: Number(bs.rows_inferred ?? 0),
       requests_sent: posts,
       requests_per_row: Math.round((posts / rows) * 1000) / 1000,
-      faults_injected: Object.fromEntries(Object.entries(proxy.injected()).filter(([, n]) => n > 0)),
+      faults_injected: faultsSince(injected0, proxy.injected()),
       workers_killed: killedWorkers,
       engine_restarts: restarts,
       run_killed_at_ledger_lines: killedAt,
@@ -249,6 +316,7 @@ limits: { max_failed_fraction: 0.01 }
       },
       wall_s: { fault_free: fWall, chaos_run: aWall, rerun: bWall, chaos_total: Math.round((aWall + bWall) * 10) / 10 },
       wall_vs_fault_free: Math.round(((aWall + bWall) / fWall) * 1000) / 1000,
+      ...(noKills !== undefined ? { no_kills: noKills } : {}),
       processes_left: left,
       exit_codes: { fault_free: f.code, chaos_run: ar.code, rerun: b.code },
     };
