@@ -311,7 +311,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     await engine?.stop();
     release();
   }
-  const cache = readProgress(runDir);
+  const counts = readProgress(runDir);
   const summary = buildSummary({
     runId,
     runDir,
@@ -319,7 +319,8 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     status,
     exitCode,
     output,
-    engineCache: { known: cache.promptTokensCacheKnown ?? 0, cached: cache.promptTokensCached ?? 0 },
+    engineCache: { known: counts.promptTokensCacheKnown ?? 0, cached: counts.promptTokensCached ?? 0 },
+    reasons: { retries: counts.retriesByReason, cuts: counts.windowCuts },
     ...(driver !== undefined ? { driver } : {}),
     ...(message !== undefined ? { message } : {}),
   });

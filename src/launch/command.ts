@@ -22,7 +22,10 @@ export interface EngineCommandOptions {
   args?: readonly string[];
   /** Concurrent sequences: llama-server `--parallel` (slots). Not passed to vllm. */
   parallel: number;
-  /** Compute threads (llama-server `--threads`). Default: the engine's own (all cores). */
+  /**
+   * Compute threads (llama-server `--threads`). Absent: the engine's own (all cores); `startEngine`
+   * passes `defaultEngineThreads` of this machine's cores unless the job or `args` set it.
+   */
   threads?: number;
   /** Context per slot in tokens; llama-server's `--ctx-size` is `parallel × ctxPerSlot`. */
   ctxPerSlot: number;
@@ -58,6 +61,24 @@ export function validateCommandOptions(o: Omit<EngineCommandOptions, 'port' | 'm
   if (o.pooling !== undefined && !POOLINGS.includes(o.pooling)) {
     throw new SpecError(`Expected \`pooling\` to be one of ${POOLINGS.join(', ')}, got ${describeValue(o.pooling)}`);
   }
+}
+
+/**
+ * A launched llama-server's default compute threads on a machine with `cores` cores: all but a
+ * reserve of max(1, ⌊cores / 8⌋) left to the job's own processes (the Spark JVM, the Python driver,
+ * the CLI and one worker per task slot, which `local[*]` scales with the cores). llama.cpp's
+ * threads spin at a barrier after every operation, so one thread descheduled by any other runnable
+ * process stalls them all: on 2 cores the quickstart ran slower with 2 threads than with 1
+ * (docs/setup.md, "Engine threads"). 2 cores → 1, 4 → 3, 8 → 7, 16 → 14, 64 → 56.
+ */
+export function defaultEngineThreads(cores: number): number {
+  const n = Number.isFinite(cores) ? Math.floor(cores) : 1;
+  return Math.max(1, n - Math.max(1, Math.floor(n / 8)));
+}
+
+/** True when engine arguments already set llama-server's compute threads (`-t`, `--threads`, `--threads=N`). */
+export function argsSetThreads(args: readonly string[] | undefined): boolean {
+  return (args ?? []).some((a) => a === '-t' || a === '--threads' || a.startsWith('--threads='));
 }
 
 /** The argv (without the program) for an engine. */

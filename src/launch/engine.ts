@@ -3,9 +3,17 @@
  * the process spawned under supervision (`LocalEngine`, in supervisor.ts).
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { RuntimeFailure, SpecError } from '../errors.ts';
-import { engineArgv, validateCommandOptions, type EngineCommandOptions, type LaunchKind } from './command.ts';
+import {
+  argsSetThreads,
+  defaultEngineThreads,
+  engineArgv,
+  validateCommandOptions,
+  type EngineCommandOptions,
+  type LaunchKind,
+} from './command.ts';
 import { findOnPath, llamaServerPath, resolveModel } from './paths.ts';
 import { freePort } from './port.ts';
 import { defaultSleep, LocalEngine, stderrLogger, type LaunchLogger, type Sleep } from './supervisor.ts';
@@ -32,6 +40,8 @@ export interface StartEngineOptions extends Omit<EngineCommandOptions, 'port' | 
   bin?: string;
   /** Folder relative model paths are resolved against (the job file's). Default: the working directory. */
   baseDir?: string;
+  /** Cores of this machine, for the default `threads`. Default: `os.availableParallelism()`. */
+  cores?: number;
   /** Engine environment. Default: `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** Between SIGTERM and SIGKILL on `stop()`, in ms. Default 5000. */
@@ -65,6 +75,13 @@ function resolveBin(kind: LaunchKind, env: NodeJS.ProcessEnv): string {
   return vllm;
 }
 
+/** `threads` as given; else, for llama-server without `--threads` in its args, `defaultEngineThreads` of the cores. */
+export function launchThreads(opts: Pick<StartEngineOptions, 'kind' | 'threads' | 'args' | 'cores'>): { threads?: number } {
+  if (opts.threads !== undefined) return { threads: opts.threads };
+  if (opts.kind !== 'llama-server' || argsSetThreads(opts.args)) return {};
+  return { threads: defaultEngineThreads(opts.cores ?? availableParallelism()) };
+}
+
 /**
  * Starts an engine on 127.0.0.1 and returns at once (the model is still loading: call
  * `waitHealthy`). Throws a SpecError for bad options or a missing model, and a RuntimeFailure when
@@ -91,7 +108,7 @@ export async function startEngine(opts: StartEngineOptions): Promise<LocalEngine
   const model = resolveLaunchModel(opts.kind, opts.model, opts.baseDir, env);
   const bin = opts.bin ?? resolveBin(opts.kind, env);
   const port = opts.port ?? (await freePort());
-  const argv = engineArgv({ ...opts, model, port });
+  const argv = engineArgv({ ...opts, model, port, ...launchThreads(opts) });
   mkdirSync(dirname(resolve(opts.logFile)), { recursive: true });
 
   const engine = new LocalEngine({

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeXml, renderSvg, svgToPng, type ChartSpec } from './chart.ts';
 import type { Sample, Verdict } from './timeline.ts';
-import type { Summary } from './summary.ts';
+import { formatCounts, type Summary } from './summary.ts';
 import { parseLedgerText } from '../worker/ledger.ts';
 
 export interface LedgerFacts {
@@ -158,6 +158,8 @@ ${row('rows', `${summary.rows_in} in, ${summary.rows_ok} ok, ${summary.rows_fail
 ${row('tokens', `${summary.prompt_tokens} prompt, ${summary.completion_tokens} completion; ${summary.output_tokens_per_s} output tok/s over ${summary.wall_s} s`)}
 ${row('latency (ms)', lat === null ? 'none measured' : `p50 ${lat.p50}, p90 ${lat.p90}, p99 ${lat.p99}, max ${lat.max}`)}
 ${row('retries', String(facts.retries))}
+${row('retries by reason', formatCounts(summary.retries_by_reason))}
+${row('window cuts by reason', formatCounts(summary.window_cuts_by_reason))}
 ${row('output', summary.output ?? '(none)')}
 ${row('run dir', summary.run_dir)}
 </table>

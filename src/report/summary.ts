@@ -23,6 +23,13 @@ export interface Summary {
   wall_s: number;
   output_tokens_per_s: number;
   errors_by_code: Record<string, number>;
+  /**
+   * Why the run was slow, summed over every worker's stats file: resends of failed attempts by
+   * reason (scheduler/signals.ts `retryReason`: faults, overload, rate limits, outages) and the
+   * adaptive windows' cuts by reason (congestion: `queue`, `kv`, `overload`, ...). {} when none.
+   */
+  retries_by_reason: Record<string, number>;
+  window_cuts_by_reason: Record<string, number>;
   failed_rows_path: string | null;
   output: string | null;
   run_dir: string;
@@ -64,6 +71,8 @@ export function buildSummary(args: {
   output: string | null;
   /** The workers' prompt-cache counts (progress.ts readProgress), summed over this run. */
   engineCache?: { known: number; cached: number };
+  /** The workers' retries and window cuts by reason (progress.ts readProgress), summed over this run. */
+  reasons?: { retries?: Record<string, number> | undefined; cuts?: Record<string, number> | undefined };
 }): Summary {
   const d = args.driver ?? {};
   const rowsIn = d.rows_in ?? 0;
@@ -84,6 +93,8 @@ export function buildSummary(args: {
     wall_s: wallS,
     output_tokens_per_s: wallS > 0 ? Math.round((completion / wallS) * 100) / 100 : 0,
     errors_by_code: d.errors_by_code ?? {},
+    retries_by_reason: { ...(args.reasons?.retries ?? {}) },
+    window_cuts_by_reason: { ...(args.reasons?.cuts ?? {}) },
     failed_rows_path: d.failed_rows_path ?? null,
     output: d.output ?? args.output,
     run_dir: args.runDir,
@@ -114,10 +125,34 @@ export function formatSummary(s: Summary): string {
     lines.push(
       `  errors: ${codes.map(([c, n]) => `${c} ×${n}`).join(', ')}${s.failed_rows_path !== null ? ` (rows: ${s.failed_rows_path})` : ''}`,
     );
+  const slow = formatReasons(s);
+  if (slow !== undefined) lines.push(`  ${slow}`);
   if (s.output !== null) lines.push(`  output: ${s.output}`);
   if (s.bottleneck !== undefined && s.bottleneck !== null)
     lines.push(`  bottleneck: ${s.bottleneck}-bound (engine busy ${Math.round((s.engine_busy_fraction ?? 0) * 100)}% of the time)`);
   if (s.report !== undefined) lines.push(`  report: ${s.report}${s.report_png ? ` (chart: ${s.report_png})` : ''}`);
   lines.push(`  run dir: ${s.run_dir}`);
   return lines.join('\n');
+}
+
+/** `12 (timeout 5, http_5xx 4, rate_limit 3)`: the total, then each reason, largest first; `0` when none. */
+export function formatCounts(counts: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const total = entries.reduce((t, [, n]) => t + n, 0);
+  return entries.length === 0 ? '0' : `${total} (${entries.map(([k, n]) => `${k} ${n}`).join(', ')})`;
+}
+
+/**
+ * `retries: 12 (timeout 5, http_5xx 4, rate_limit 3) · window cuts: 3 (queue 2, overload 1)`: the
+ * parts that are not zero, or undefined when both are.
+ */
+export function formatReasons(s: Pick<Summary, 'retries_by_reason' | 'window_cuts_by_reason'>): string | undefined {
+  const parts: string[] = [];
+  const retries = formatCounts(s.retries_by_reason);
+  const cuts = formatCounts(s.window_cuts_by_reason);
+  if (retries !== '0') parts.push(`retries: ${retries}`);
+  if (cuts !== '0') parts.push(`window cuts: ${cuts}`);
+  return parts.length === 0 ? undefined : parts.join(' · ');
 }

@@ -231,6 +231,12 @@ export class SharedWindow implements AdaptiveWindowLike {
     this.tick();
   }
 
+  /** The inner window's snapshot (its cuts, faults, mode), with this worker's share of the engine. */
+  snapshot(): Record<string, unknown> & { cuts?: Record<string, number>; hold: number; members: number } {
+    const inner = (this.inner as { snapshot?: () => Record<string, unknown> }).snapshot?.call(this.inner) ?? {};
+    return { ...inner, limit: this.limit(), hold: this.share.hold(), members: this.share.members() };
+  }
+
   /** Re-divides the engine (see `EngineShare.tick`) and wakes the pipeline when the limit grew. */
   tick(): void {
     const before = this.limit();

@@ -2,7 +2,8 @@
  * What a window hears: each request's outcome (`CompletionSample`, classified by
  * `completionKind`) and the engine's own load (`EngineLoadSample`), and the interface the worker's
  * dispatch loop drives (`AdaptiveWindowLike`). The windows are in window.ts (fixed) and
- * adaptive.ts (`concurrency: auto`).
+ * adaptive.ts (`concurrency: auto`). `retryReason` names why a failed attempt was sent again, for
+ * the run's summary.
  */
 
 /**
@@ -75,4 +76,48 @@ export function completionKind(o: {
   if (o.status === 429 || o.status === 503) return 'overload';
   if (o.code === 'E_TIMEOUT' || o.status === 408 || o.status === 504) return 'timeout';
   return 'error';
+}
+
+/**
+ * Why a failed attempt was sent again, for the run's summary (`retries_by_reason`): a closed set, so
+ * that a user sees whether a slow run was faults, congestion or rate limits.
+ * - `outage`: requeued while the engine was down (it spends no retry budget);
+ * - `rate_limit`, `overload`, `timeout`: the completion kinds of the same names;
+ * - `http_5xx`, `http_4xx` (408/409 and the like): other statuses worth another try;
+ * - `connection`: the connection broke (reset) before an answer started;
+ * - `truncated`: a 2xx whose body was cut; `bad_response`: an unusable or oversized answer;
+ * - `other`: anything else a retry policy chose to retry.
+ */
+export type RetryReason =
+  | 'outage'
+  | 'rate_limit'
+  | 'overload'
+  | 'timeout'
+  | 'http_5xx'
+  | 'http_4xx'
+  | 'connection'
+  | 'truncated'
+  | 'bad_response'
+  | 'other';
+
+/** The one rule from a failed attempt (its completion kind, error code, and whether it was an outage) to its retry reason. */
+export function retryReason(o: { kind: CompletionKind; code?: string | undefined; outage?: boolean | undefined }): RetryReason {
+  if (o.outage === true) return 'outage';
+  if (o.kind === 'ratelimit') return 'rate_limit';
+  if (o.kind === 'overload' || o.kind === 'timeout') return o.kind;
+  switch (o.code) {
+    case 'E_HTTP_5XX':
+      return 'http_5xx';
+    case 'E_HTTP_4XX':
+      return 'http_4xx';
+    case 'E_CONNECT':
+      return 'connection';
+    case 'E_RESPONSE_TRUNCATED':
+      return 'truncated';
+    case 'E_BAD_RESPONSE':
+    case 'E_RESPONSE_TOO_LARGE':
+      return 'bad_response';
+    default:
+      return 'other';
+  }
 }

@@ -18,6 +18,9 @@ export interface Progress {
   promptTokensCacheKnown?: number;
   promptTokensCached?: number;
   inflight: number;
+  /** Resends of failed attempts and the adaptive windows' cuts, by reason, over every stats file (stats.ts). */
+  retriesByReason?: Record<string, number>;
+  windowCuts?: Record<string, number>;
   /** The in-flight windows of the workers still running, summed, and how many those are. */
   window?: number;
   active?: number;
@@ -35,6 +38,12 @@ function readJson<T>(path: string): T | undefined {
   }
 }
 
+/** Adds `from`'s counts into `into`, by key; a stats file of an older worker has none (undefined). */
+function addCounts(into: Record<string, number>, from: Record<string, number> | undefined): void {
+  if (from === null || typeof from !== 'object') return;
+  for (const [k, n] of Object.entries(from)) if (typeof n === 'number' && Number.isFinite(n) && n > 0) into[k] = (into[k] ?? 0) + n;
+}
+
 /** Sums the stats files. A retried task attempt leaves its own file; counts can briefly exceed the total. */
 export function readProgress(runDir: string): Progress {
   const p: Progress = {
@@ -45,6 +54,8 @@ export function readProgress(runDir: string): Progress {
     promptTokensCacheKnown: 0,
     promptTokensCached: 0,
     inflight: 0,
+    retriesByReason: {},
+    windowCuts: {},
     window: 0,
     active: 0,
     workers: 0,
@@ -67,6 +78,8 @@ export function readProgress(runDir: string): Progress {
     p.promptTokens += s.prompt_tokens;
     p.promptTokensCacheKnown = (p.promptTokensCacheKnown ?? 0) + (s.prompt_tokens_cache_known ?? 0);
     p.promptTokensCached = (p.promptTokensCached ?? 0) + (s.prompt_tokens_cached ?? 0);
+    addCounts((p.retriesByReason ??= {}), s.retries_by_reason);
+    addCounts((p.windowCuts ??= {}), s.window_cuts);
     if (!s.done) {
       p.inflight += s.inflight;
       p.window = (p.window ?? 0) + (s.window ?? 0);

@@ -180,7 +180,7 @@ export const LaunchSpec = z.strictObject({
   args: z.array(z.string()).default([]),
   /** Engine slots (llama-server `--parallel`). Default 8. */
   parallel: z.number().int().positive().default(8),
-  /** Engine threads (llama-server `--threads`). Default: all cores. */
+  /** Engine threads (llama-server `--threads`). Default: all cores but max(1, cores / 8) (launch/command.ts `defaultEngineThreads`). */
   threads: z.number().int().positive().optional(),
   /** Context size per slot in tokens (llama-server's `--ctx-size` is slots × this). Default 2048. */
   ctx_per_slot: z.number().int().positive().default(2048),

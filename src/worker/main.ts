@@ -23,7 +23,7 @@ import { classify, retryPolicy } from '../engine/retry.ts';
 import { waitForHealth } from '../engine/health.ts';
 import { LedgerWriteError, LedgerWriter } from './ledger.ts';
 import { ResultWriter } from './output.ts';
-import { newStats, otherWorkersTokens, StatsFile } from './stats.ts';
+import { newStats, otherWorkersTokens, StatsFile, windowCuts } from './stats.ts';
 import { spendReached } from '../job/budget.ts';
 import { parseInputLine, readLineBatches } from './input.ts';
 import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts';
@@ -150,6 +150,8 @@ async function main(): Promise<number> {
       prompt_tokens_cache_known: c.promptTokensCacheKnown,
       prompt_tokens_cached: c.promptTokensCached,
       retries: c.retries,
+      retries_by_reason: c.retriesByReason,
+      window_cuts: windowCuts(window),
       inflight: c.inflight,
       window: c.window,
       errors_by_code: c.errorsByCode,

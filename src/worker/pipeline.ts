@@ -10,7 +10,7 @@
 import type { ResultLine } from './protocol.ts';
 import type { InputRow } from './input.ts';
 import { errorCodeOf, type ErrorCode } from '../errors.ts';
-import { completionKind, type CompletionKind } from '../scheduler/signals.ts';
+import { completionKind, retryReason, type CompletionKind, type RetryReason } from '../scheduler/signals.ts';
 import { isRateLimited, type RateInfo } from '../engine/ratelimit.ts';
 import type { SendGate } from '../scheduler/rate.ts';
 
@@ -131,6 +131,8 @@ export interface PipelineCounters {
   promptTokensCached: number;
   requestsSent: number;
   retries: number;
+  /** Every resend of a failed attempt by reason (signals.ts `retryReason`): all but `outage` are counted in `retries`. */
+  retriesByReason: Partial<Record<RetryReason, number>>;
   inflight: number;
   window: number;
   outage: boolean;
@@ -161,6 +163,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     promptTokensCached: 0,
     requestsSent: 0,
     retries: 0,
+    retriesByReason: {},
     inflight: 0,
     window: d.window.limit(),
     outage: false,
@@ -281,6 +284,10 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
       const kind = completionKind({ ok: false, status: e.status, code: e.code, rateLimited });
       d.window.onComplete?.({ latencyMs: a.latencyMs, ok: false, kind, ...(e.status !== undefined ? { status: e.status } : {}) });
       const decision = d.decide(e, item.attempts);
+      if (rateLimited || decision.outage || decision.retry) {
+        const reason = retryReason({ kind, code: e.code, outage: decision.outage });
+        c.retriesByReason[reason] = (c.retriesByReason[reason] ?? 0) + 1;
+      }
       if (rateLimited) {
         item.rateLimited = (item.rateLimited ?? 0) + 1;
         item.attempts--; // like an outage: the row keeps its retry budget

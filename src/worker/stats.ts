@@ -24,6 +24,10 @@ export interface WorkerStats {
   prompt_tokens_cached: number;
   requests_sent: number;
   retries: number;
+  /** Resends of failed attempts by reason (scheduler/signals.ts `retryReason`); all but `outage` are in `retries`. */
+  retries_by_reason: Record<string, number>;
+  /** The adaptive window's cuts by reason (adaptive.ts `snapshot().cuts`); {} for a fixed window. */
+  window_cuts: Record<string, number>;
   inflight: number;
   window: number;
   errors_by_code: Record<string, number>;
@@ -49,6 +53,8 @@ export function newStats(worker: string, now: number): WorkerStats {
     prompt_tokens_cached: 0,
     requests_sent: 0,
     retries: 0,
+    retries_by_reason: {},
+    window_cuts: {},
     inflight: 0,
     window: 0,
     errors_by_code: {},
@@ -56,6 +62,13 @@ export function newStats(worker: string, now: number): WorkerStats {
     done: false,
     max_rss_kb: 0,
   };
+}
+
+/** A window's cuts by reason when it keeps them (the adaptive window's `snapshot()`), else {}. */
+export function windowCuts(window: object): Record<string, number> {
+  const snap = (window as { snapshot?: () => { cuts?: Record<string, number> } }).snapshot;
+  if (typeof snap !== 'function') return {};
+  return { ...(snap.call(window).cuts ?? {}) };
 }
 
 /**

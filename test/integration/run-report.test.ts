@@ -57,6 +57,12 @@ spark: { master: "local[2,2]", partitions: 1 }
   const png = readFileSync(s.report_png as string);
   assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
   assert.ok(existsSync(join(s.run_dir as string, 'report.html')));
+  // Why it was slow (issue 37): both counts are in the summary and the report, {} and 0 when none.
+  for (const k of ['retries_by_reason', 'window_cuts_by_reason'] as const)
+    assert.ok(s[k] !== null && typeof s[k] === 'object' && !Array.isArray(s[k]), `${k}: ${JSON.stringify(s[k])}`);
+  assert.deepEqual(s.window_cuts_by_reason, {}, 'a fixed window keeps no cuts');
+  assert.match(html, /<th>retries by reason<\/th><td>\d+/);
+  assert.match(html, /<th>window cuts by reason<\/th><td>0<\/td>/);
   process.stderr.write(
     `run-report: ${name} (window ${concurrency}): bottleneck ${String(s.bottleneck)}, engine_busy_fraction ${String(s.engine_busy_fraction)}, wall ${String(s.wall_s)} s\n`,
   );

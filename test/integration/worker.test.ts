@@ -104,6 +104,12 @@ test('the bundled worker answers every line once, writes the ledger, stats and i
   const s = JSON.parse(readFileSync(join(runDir, 'stats', stats[0] ?? ''), 'utf8')) as Record<string, unknown>;
   assert.equal(s.done, true);
   assert.equal(s.rows_done, words.length);
+  // Why it was slow (issue 37): a fixed window keeps no cuts; every retry in the budget has a reason.
+  assert.deepEqual(s.window_cuts, {}, 'a fixed window (concurrency 4) has no cuts');
+  const byReason = s.retries_by_reason as Record<string, number>;
+  assert.equal(typeof byReason, 'object');
+  const inBudget = Object.entries(byReason).reduce((t, [k, n]) => t + (k === 'outage' ? 0 : n), 0);
+  assert.equal(inBudget, s.retries, 'retries_by_reason (but outage requeues) sums to retries');
   assert.ok(readdirSync(join(runDir, 'logs')).some((f) => f.startsWith('worker-')));
 });
 

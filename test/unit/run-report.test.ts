@@ -34,7 +34,7 @@ test('verdictOf: the largest share wins; fractions and engine_busy_fraction', ()
   assert.equal(formatVerdict(verdictOf([])), '');
 });
 
-test('the report: self-contained HTML with the verdict, latency percentiles, errors by code with a sample row, retries', () => {
+test('the report: self-contained HTML with the verdict, latency percentiles, errors by code with a sample row, retries (by reason) and window cuts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-report-unit-'));
   try {
     mkdirSync(join(dir, 'ledger'));
@@ -61,8 +61,18 @@ test('the report: self-contained HTML with the verdict, latency percentiles, err
       waiting: 1,
       class: 'engine',
     }));
-    const summary = buildSummary({ runId: 'r1', runDir: dir, wallMs: 4000, status: 'succeeded', exitCode: 0, output: '/o' });
+    const summary = buildSummary({
+      runId: 'r1',
+      runDir: dir,
+      wallMs: 4000,
+      status: 'succeeded',
+      exitCode: 0,
+      output: '/o',
+      reasons: { retries: { http_5xx: 1, timeout: 1 }, cuts: { queue: 3 } },
+    });
     const html = renderHtml(summary, samples, verdictOf(samples), facts);
+    assert.match(html, /<th>retries by reason<\/th><td>2 \(http_5xx 1, timeout 1\)<\/td>/);
+    assert.match(html, /<th>window cuts by reason<\/th><td>3 \(queue 3\)<\/td>/);
     assert.match(html, /engine-bound \(engine 100%, orchestrator 0%, Spark 0% of 4 s\)/);
     assert.match(html, /p50 500, p90 900, p99 1000, max 1000/);
     assert.match(html, /E_LENGTH<\/td><td>1<\/td><td>k7<\/td><td>too long &lt;b&gt;/);

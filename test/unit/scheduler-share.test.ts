@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { EngineShare, fairShares, MemoryBoard, SharedWindow } from '../../src/scheduler/share.ts';
 import { boardDirFor, FileBoard } from '../../src/scheduler/board-file.ts';
 import { AdaptiveWindow } from '../../src/scheduler/adaptive.ts';
+import { windowCuts } from '../../src/worker/stats.ts';
 import { runClosedLoop, type ClosedLoopOptions } from '../../src/sim/closed-loop.ts';
 import { PROFILES } from '../../src/sim/profiles.ts';
 
@@ -82,6 +83,14 @@ test('SharedWindow: the limit is the smaller of the window and the hold; the slo
   for (let i = 0; i < 4; i++) w2.onStart();
   assert.ok(sum(board.claims().map((c) => c.hold)) <= 17);
   assert.equal(grew, 0);
+  // The worker's stats read the cuts through the shared window: three 503s at once are a pattern.
+  for (let i = 0; i < 3; i++) w2.onComplete({ latencyMs: 1, ok: false, status: 503 });
+  assert.deepEqual(windowCuts(w2), { overload: 1 });
+  assert.deepEqual(
+    { hold: w1.snapshot().hold, members: w1.snapshot().members, limit: w1.snapshot().limit },
+    { hold: 8, members: 1, limit: 8 },
+    'w1 last ticked before w2 joined',
+  );
 });
 
 test('FileBoard: claims of another process are read; a dead process and a stale claim are dropped', async () => {

@@ -433,3 +433,43 @@ test(`rate limit: a row refused more than ${FREE_RATE_LIMITED} times spends its 
   assert.equal(out[0]?.error_code, 'E_HTTP_4XX');
   assert.equal(n, FREE_RATE_LIMITED + 1);
 });
+
+test('retriesByReason: each resend counted once by reason; all but outage requeues are the retries', async () => {
+  const out: ResultLine[] = [];
+  const tries = new Map<string, number>();
+  let down = false;
+  const c = await runPipeline(
+    deps(
+      {
+        lines: linesOf(6),
+        window: { limit: () => 1 },
+        decide: (e, n) => ({ retry: e.status !== 400 && e.code !== 'E_CONNECT' && n <= 3, delayMs: 1, outage: e.code === 'E_CONNECT' }),
+        attempt: async (p) => {
+          const n = (tries.get(p.body) ?? 0) + 1;
+          tries.set(p.body, n);
+          if (p.body.includes('"q1"') && n <= 2)
+            return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_5XX', message: '500', status: 500 } };
+          if (p.body.includes('"q2"') && n === 1)
+            return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_4XX', message: '429', status: 429 } };
+          if (p.body.includes('"q3"') && n === 1) return { ok: false, latencyMs: 1, error: { code: 'E_TIMEOUT', message: 'slow' } };
+          if (p.body.includes('"q4"') && n === 1) {
+            down = true;
+            return { ok: false, latencyMs: 1, error: { code: 'E_CONNECT', message: 'ECONNREFUSED' } };
+          }
+          if (p.body.includes('"q5"')) return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_4XX', message: 'bad', status: 400 } };
+          return ok('x');
+        },
+        waitHealthy: async () => {
+          down = false;
+          return true;
+        },
+      },
+      out,
+    ),
+  );
+  assert.equal(down, false);
+  assert.equal(out.length, 6);
+  assert.deepEqual(c.retriesByReason, { http_5xx: 2, overload: 1, timeout: 1, outage: 1 }, 'the 400 is not retried: not counted');
+  const total = Object.values(c.retriesByReason).reduce((a, b) => a + (b ?? 0), 0);
+  assert.equal(total - (c.retriesByReason.outage ?? 0), c.retries);
+});
