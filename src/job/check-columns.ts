@@ -51,6 +51,8 @@ export function checkInputColumns(located: LocatedJob, baseDir: string, f: Findi
     return;
   }
   if (r.kind === 'unchecked') {
+    // OpenAI Batch lines have a fixed shape and no prompt: there are no columns to check.
+    if (job.input.format === 'openai-batch') return;
     f.notes.push(`input columns not checked before the run (the driver checks them): ${r.reason}`);
     return;
   }

@@ -174,6 +174,7 @@ test("no false positives: an OpenAI Batch input, and infer()'s --no-input-check;
   );
   const b = await runCli(['validate', join(batch, 'job.yaml')]);
   assert.equal(b.code, 0, b.stderr);
+  assert.doesNotMatch(b.stderr, /not checked|warning/);
   const missing = jobDir('{ format: json, path: nowhere.jsonl }', '{{ anything }}');
   assert.equal((await runCli(['validate', missing, '--no-input-check'])).code, 0);
   const key = jobDir('{ format: json, path: q.jsonl }', '{{ _key }}', '', { 'q.jsonl': QUESTIONS });
