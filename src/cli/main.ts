@@ -47,7 +47,7 @@ program
   .command('setup')
   .option('--check', 'only report what is present; exit 1 if something is missing')
   .description(
-    'prepare, once, a pyspark venv, llama-server (a 25-45 min compile the first time) and the demo model in $SPARKINFER_CACHE (~/.cache/sparkinfer)',
+    'prepare, once, a pyspark venv, llama-server (compiled the first time: about 15 min on 2 cores, longer on busy ones) and the demo model in $SPARKINFER_CACHE (~/.cache/sparkinfer)',
   )
   .action((opts: { check?: boolean }) => {
     // scripts/setup.sh does the work, for a checkout and an installed package alike; it runs
