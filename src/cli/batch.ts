@@ -135,8 +135,7 @@ export async function runBatch(o: BatchOptions): Promise<RunResult> {
   if ((o.endpoint === undefined) === (o.launch !== true)) throw new SpecError('batch: give either --endpoint URL or --launch');
   if (!existsSync(input) || !statSync(input).isFile()) throw new InputError(`batch: input file ${input} does not exist`);
   if (input === output) throw new SpecError('batch: -o is the input file; write the results somewhere else');
-  if (existsSync(output) && o.overwrite !== true)
-    throw new InputError(`batch: ${output} exists; pass --overwrite to replace it`);
+  if (existsSync(output) && o.overwrite !== true) throw new InputError(`batch: ${output} exists; pass --overwrite to replace it`);
   const root = `${output}.sparkinfer`;
   mkdirSync(root, { recursive: true });
   const partsDir = join(root, 'output');
