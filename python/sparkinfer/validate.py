@@ -38,9 +38,13 @@ def is_resolved(job):
 
 
 def _validate_file(path, shown):
-    """`node sparkinfer.mjs validate PATH --json`; `shown` replaces PATH in messages (None: keep it)."""
+    """`node sparkinfer.mjs validate PATH --json`; `shown` replaces PATH in messages (None: keep it).
+
+    `--no-input-check`: the DataFrame takes the place of the job's input, so its path and columns
+    are not checked here (`infer()` checks the DataFrame's columns itself).
+    """
     node = find_node()
-    cmd = [node, bundled('sparkinfer.mjs'), 'validate', path, '--json']
+    cmd = [node, bundled('sparkinfer.mjs'), 'validate', path, '--json', '--no-input-check']
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, encoding='utf-8', timeout=120)
     except subprocess.TimeoutExpired:

@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT } from '../exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
+import { preflight, reportPreflight } from '../job/preflight.ts';
 import { DEFAULT_SAMPLE, DEFAULT_SEED, ESTIMATE_FILE, estimateJob } from '../job/estimate.ts';
 import { engineKindOf } from '../spec/schema.ts';
 import { formatProjection, interruptSignal, printFailure, printFinished, runCommand, stderrSinks } from './console.ts';
@@ -46,7 +47,7 @@ program
   .command('setup')
   .option('--check', 'only report what is present; exit 1 if something is missing')
   .description(
-    'prepare, once, a pyspark venv, llama-server (a 25-45 min compile the first time) and the demo model in $SPARKINFER_CACHE (~/.cache/sparkinfer)',
+    'prepare, once, a pyspark venv, llama-server (compiled the first time: about 15 min on 2 cores, longer on busy ones) and the demo model in $SPARKINFER_CACHE (~/.cache/sparkinfer)',
   )
   .action((opts: { check?: boolean }) => {
     // scripts/setup.sh does the work, for a checkout and an installed package alike; it runs
@@ -64,10 +65,14 @@ program
   .argument('<job>', 'job file (YAML)')
   .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
   .option('--json', 'print the resolved job as JSON on stdout (the job file for the PySpark infer())')
-  .description('check a job file and print what it references')
-  .action((jobPath: string, opts: { set: string[]; json?: boolean }) => {
+  .option('--no-input-check', "skip the input's path and columns (infer() passes a DataFrame instead)")
+  .description('check a job file, its input (path, columns) and sampling keys without running anything, and print what it references')
+  .action((jobPath: string, opts: { set: string[]; json?: boolean; inputCheck: boolean }) => {
     try {
-      const { job, columns, chatTemplate } = resolveJob(jobPath, opts.set);
+      const { job, columns, chatTemplate, located, baseDir } = resolveJob(jobPath, opts.set);
+      // Input path, columns and sampling keys: errors exit 2, warnings and "not checked" notes go to stderr.
+      const findings = preflight(located, baseDir, { input: opts.inputCheck });
+      reportPreflight(findings, jobPath, (line) => process.stderr.write(`${line}\n`), true);
       if (opts.json === true) {
         // What infer() cannot work out in Python: the columns the templates read and a
         // client-side chat template. It fills in the rest of `run` (id, dir) itself.

@@ -13,7 +13,7 @@ export interface ChatMessage {
   content: string;
 }
 
-/** The job's `sampling` block: known keys plus whatever else the user passes through. */
+/** The job's `sampling` block: known keys, whatever else the user passes through, and `extra` (merged as written). */
 export type Sampling = Readonly<Record<string, unknown>>;
 
 /** The job's `response` block. */
@@ -73,9 +73,9 @@ const SAMPLING_ORDER: readonly string[] = [
 /** Keys that the OpenAI API does not define; a generic server may reject them, so they are dropped. */
 const NON_OPENAI_KEYS: ReadonlySet<string> = new Set(['top_k', 'min_p', 'repetition_penalty', 'repeat_penalty', 'ignore_eos']);
 
-/** Present sampling keys in the canonical order. */
+/** Present sampling keys in the canonical order; `extra` is not a key of the body (see samplingFields). */
 function orderedKeys(sampling: Sampling): string[] {
-  const present = Object.keys(sampling).filter((k) => sampling[k] !== undefined);
+  const present = Object.keys(sampling).filter((k) => sampling[k] !== undefined && k !== 'extra');
   const known = SAMPLING_ORDER.filter((k) => present.includes(k));
   const extra = present.filter((k) => !SAMPLING_ORDER.includes(k)).sort();
   return [...known, ...extra];
@@ -113,11 +113,20 @@ const DIALECTS: Record<EngineKind, Dialect> = {
   },
 };
 
+/**
+ * The body's sampling fields: the known keys renamed for the engine (or dropped), then
+ * `sampling.extra`'s keys as written, sorted by name, never renamed or dropped.
+ */
 function samplingFields(d: Dialect, sampling: Sampling): RequestBody {
   const out: RequestBody = {};
   for (const k of orderedKeys(sampling)) {
     const name = d.rename(k, sampling);
     if (name !== undefined) out[name] = sampling[k];
+  }
+  const extra = sampling.extra;
+  if (typeof extra === 'object' && extra !== null && !Array.isArray(extra)) {
+    const e = extra as Record<string, unknown>;
+    for (const k of Object.keys(e).sort()) if (e[k] !== undefined) out[k] = e[k];
   }
   return out;
 }

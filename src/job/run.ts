@@ -7,7 +7,8 @@ import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, wr
 import { dirname, join, resolve } from 'node:path';
 import { engineKindOf, type Job } from '../spec/schema.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
-import { loadJobFile } from '../spec/load.ts';
+import { loadLocatedJobFile, type LocatedJob } from '../spec/load.ts';
+import { preflight, reportPreflight } from './preflight.ts';
 import { fingerprint } from '../spec/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
 import { chatTemplateIdentity, loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
@@ -84,11 +85,12 @@ export interface RunResult {
 export function resolveJob(
   jobPath: string,
   set: string[] = [],
-): { job: Job; baseDir: string; columns: string[]; chatTemplate: ChatTemplateSource | undefined } {
-  const job = loadJobFile(jobPath, { set });
+): { job: Job; baseDir: string; columns: string[]; chatTemplate: ChatTemplateSource | undefined; located: LocatedJob } {
+  const located = loadLocatedJobFile(jobPath, { set });
+  const { job } = located;
   const columns = referencedColumns(job.prompt);
   const baseDir = dirname(resolve(jobPath));
-  return { job, baseDir, columns, chatTemplate: chatTemplateOf(job, baseDir) };
+  return { job, baseDir, columns, chatTemplate: chatTemplateOf(job, baseDir), located };
 }
 
 /** `prompt.chat_template` read now (exit 2 when unusable) and shipped in job.json, so executors need neither model nor file. */
@@ -102,7 +104,9 @@ export function chatTemplateOf(job: Job, baseDir: string): ChatTemplateSource | 
 
 export async function runJob(o: RunOptions): Promise<RunResult> {
   const started = Date.now();
-  const { job, baseDir, columns, chatTemplate } = resolveJob(o.jobPath, o.set ?? []);
+  const { job, baseDir, columns, chatTemplate, located } = resolveJob(o.jobPath, o.set ?? []);
+  // A missing input or column fails here, in well under a second, instead of after Spark starts.
+  reportPreflight(preflight(located, baseDir), o.jobPath, o.log, false);
   if (!existsSync(workerBundlePath()))
     throw new SparkinferError(
       'E_RUNTIME',

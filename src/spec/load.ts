@@ -10,6 +10,7 @@ import type { Document, Node as YamlNode } from 'yaml';
 import type { core } from 'zod';
 import { SpecError } from '../errors.ts';
 import { templateFields, templateVariables } from '../prompt/analyze.ts';
+import { closest } from './did-you-mean.ts';
 import { describeExpected, knownFields, schemaAt } from './json-schema.ts';
 import { applyOverrides } from './overrides.ts';
 import type { SetOverride } from './overrides.ts';
@@ -24,7 +25,7 @@ export interface LoadOptions {
 /** YAML aliases expanded in one document before we call it a resource-exhaustion attack. */
 const MAX_ALIAS_COUNT = 100;
 
-type Path = (string | number)[];
+export type Path = (string | number)[];
 
 /** One reported problem; `offset` is undefined for problems that come from a `--set`. */
 interface Problem {
@@ -36,13 +37,7 @@ interface Problem {
 
 /** Reads and validates a job file. @throws SpecError listing every problem found. */
 export function loadJobFile(path: string, options: LoadOptions = {}): Job {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new SpecError(`${path}: cannot read the job file: ${(err as Error).message}`, { cause: err });
-  }
-  return parseJobText(text, path, options.set ?? []);
+  return loadLocatedJobFile(path, options).job;
 }
 
 /** `prompt.messages[0].content` */
@@ -77,36 +72,9 @@ function startsWith(path: Path, prefix: Path): boolean {
   return prefix.length <= path.length && prefix.every((s, i) => String(s) === String(path[i]));
 }
 
-/** Optimal string alignment distance, for "did you mean". */
-function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  const at = (i: number, j: number): number => d[i]?.[j] ?? Number.POSITIVE_INFINITY;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1);
-      (d[i] as number[])[j] = best;
-    }
-  }
-  return at(a.length, b.length);
-}
-
 /** The known field a typo most likely meant, if one is close enough. */
 function suggestField(parent: Path, key: string): string | undefined {
-  const known = knownFields(parent);
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const k of known) {
-    const d = editDistance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestD) {
-      best = k;
-      bestD = d;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(1, Math.min(3, Math.floor(best.length / 3))) ? best : undefined;
+  return closest(key, knownFields(parent));
 }
 
 function unknownFieldText(parent: Path, key: string): string {
@@ -116,6 +84,16 @@ function unknownFieldText(parent: Path, key: string): string {
   return known.length > 0 ? `unknown field; expected one of ${known.join(', ')}` : 'unknown field';
 }
 
+/** Index of `word` in `s` where it is not part of a longer identifier. */
+function wholeWordIndex(s: string, word: string): number | undefined {
+  for (let i = s.indexOf(word); i >= 0; i = s.indexOf(word, i + 1)) {
+    const before = s[i - 1] ?? '';
+    const after = s[i + word.length] ?? '';
+    if (!/[A-Za-z0-9_]/.test(before) && !/[A-Za-z0-9_]/.test(after)) return i;
+  }
+  return undefined;
+}
+
 /** Builds problem lines against the document and the `--set` overrides. */
 class Reporter {
   readonly problems: Problem[] = [];
@@ -123,8 +101,10 @@ class Reporter {
   private readonly lc: LineCounter;
   private readonly file: string;
   private readonly overrides: SetOverride[];
-  constructor(doc: Document, lc: LineCounter, file: string, overrides: SetOverride[]) {
+  private readonly text: string;
+  constructor(doc: Document, lc: LineCounter, file: string, overrides: SetOverride[], text: string) {
     this.doc = doc;
+    this.text = text;
     this.lc = lc;
     this.file = file;
     this.overrides = overrides;
@@ -178,24 +158,50 @@ class Reporter {
   }
 
   add(path: Path, message: string, atKey = false): void {
+    this.problems.push(this.problem(path, message, atKey));
+  }
+
+  /**
+   * The line for a problem at `path`, not recorded: `job.yaml:4:9 prompt.user: …`. With `needle`,
+   * the position is that of its first whole-word occurrence in the value's source, when there is one
+   * (a column's name inside a template).
+   */
+  problem(path: Path, message: string, atKey = false, needle?: string): Problem {
     const field = formatPath(path);
     const seq = this.problems.length;
     const o = this.overrideFor(path);
     const loc = o === undefined ? this.locate(path, atKey) : undefined;
     if (loc !== undefined && 'offset' in loc) {
-      this.problems.push({ offset: loc.offset, setIndex: 0, seq, text: `${this.pos(loc.offset)} ${field}: ${message}` });
-      return;
+      const offset = needle === undefined ? loc.offset : (this.findIn(loc.offset, needle) ?? loc.offset);
+      return { offset, setIndex: 0, seq, text: `${this.pos(offset)} ${field}: ${message}` };
     }
     // Under a --set: name the override at or above the path, else the one that created its parent.
     const created = loc?.createdAt;
     const set = o ?? (created === undefined ? undefined : [...this.overrides].reverse().find((x) => startsWith(x.path, created)));
     const where = set === undefined ? `${this.file}:1:1` : `--set ${set.arg}:`;
-    this.problems.push({
+    return {
       offset: undefined,
       setIndex: set === undefined ? -1 : this.overrides.indexOf(set),
       seq,
       text: `${where} ${field}: ${message}`,
+    };
+  }
+
+  /** Offset of `needle` as a whole word in the node that starts at `start`. */
+  private findIn(start: number, needle: string): number | undefined {
+    const text = this.text;
+    let found: number | undefined;
+    visit(this.doc, {
+      Scalar(_, node) {
+        const r = node.range;
+        if (found !== undefined || r === undefined || r === null || r[0] !== start) return;
+        const src = text.slice(r[0], r[1]);
+        const at = wholeWordIndex(src, needle);
+        if (at !== undefined) found = start + at;
+        return visit.BREAK;
+      },
     });
+    return found;
   }
 
   addAt(offset: number, message: string): void {
@@ -316,6 +322,31 @@ function reportIssue(issue: core.$ZodIssue, raw: unknown, report: Reporter, typo
  * @throws SpecError listing every problem, one per line, sorted by position.
  */
 export function parseJobText(text: string, fileName: string, set: readonly string[] = []): Job {
+  return parseLocated(text, fileName, set).job;
+}
+
+/**
+ * A loaded job with a way to name the spot in the file (or the `--set`) that a field came from, for
+ * checks made after loading (src/job/preflight.ts): `where(['prompt', 'user'], 'msg', 'questoin')`
+ * gives `job.yaml:4:12 prompt.user: msg`.
+ */
+export interface LocatedJob {
+  job: Job;
+  where(path: Path, message: string, opts?: { atKey?: boolean; needle?: string }): string;
+}
+
+/** loadJobFile, keeping the positions. @throws SpecError as loadJobFile does. */
+export function loadLocatedJobFile(path: string, options: LoadOptions = {}): LocatedJob {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SpecError(`${path}: cannot read the job file: ${(err as Error).message}`, { cause: err });
+  }
+  return parseLocated(text, path, options.set ?? []);
+}
+
+function parseLocated(text: string, fileName: string, set: readonly string[]): LocatedJob {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: 'error', schema: 'core' });
   if (doc.errors.length > 0) throw new SpecError(syntaxErrors(doc, lc, text, fileName).join('\n'));
@@ -330,7 +361,7 @@ export function parseJobText(text: string, fileName: string, set: readonly strin
   }
 
   const overrides = applyOverrides(doc, set);
-  const report = new Reporter(doc, lc, fileName, overrides);
+  const report = new Reporter(doc, lc, fileName, overrides, text);
   const templatePaths = findUnquotedTemplates(doc, text, report);
 
   let raw: unknown;
@@ -373,5 +404,5 @@ export function parseJobText(text: string, fileName: string, set: readonly strin
     }
   }
   if (report.problems.length > 0 || !parsed.success) throw new SpecError(report.lines().join('\n'));
-  return parsed.data;
+  return { job: parsed.data, where: (p, message, o = {}) => report.problem(p, message, o.atKey, o.needle).text };
 }

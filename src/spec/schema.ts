@@ -127,17 +127,30 @@ export const SamplingSpec = z
     stop: z.union([z.string(), z.array(z.string())]).optional(),
     /** Generate exactly max_tokens (benchmarks). llama-server and vLLM honour it. */
     ignore_eos: z.boolean().optional(),
+    /**
+     * Engine-specific body fields, merged into every request as written (no renaming, never
+     * dropped, no warning): `extra: { mirostat: 2 }`. Other keys of `sampling` that the engine
+     * kind does not document are sent too, but `validate` and `run` warn about them
+     * (src/spec/sampling-keys.ts).
+     */
+    extra: z.record(z.string(), z.unknown()).optional(),
   })
   .superRefine((s, ctx) => {
-    for (const k of ['n', 'best_of'] as const) {
-      const v = (s as Record<string, unknown>)[k];
-      if (v !== undefined && v !== 1)
-        ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` > 1 is not supported: sparkinfer writes one result per row` });
-    }
-    for (const k of ['stream', 'logprobs', 'top_logprobs', 'echo'] as const) {
-      const v = (s as Record<string, unknown>)[k];
-      if (v !== undefined && v !== false && v !== null)
-        ctx.addIssue({ code: 'custom', path: [k], message: `\`${k}\` is not supported in batch jobs` });
+    const all = s as Record<string, unknown>;
+    const extra: Record<string, unknown> = s.extra ?? {};
+    const check = (k: string, v: unknown, path: (string | number)[]): void => {
+      if ((k === 'n' || k === 'best_of') && v !== undefined && v !== 1)
+        ctx.addIssue({ code: 'custom', path, message: `\`${k}\` > 1 is not supported: sparkinfer writes one result per row` });
+      if (['stream', 'logprobs', 'top_logprobs', 'echo'].includes(k) && v !== undefined && v !== false && v !== null)
+        ctx.addIssue({ code: 'custom', path, message: `\`${k}\` is not supported in batch jobs` });
+    };
+    for (const k of ['n', 'best_of', 'stream', 'logprobs', 'top_logprobs', 'echo']) check(k, all[k], [k]);
+    for (const [k, v] of Object.entries(extra)) {
+      check(k, v, ['extra', k]);
+      if (k in all && k !== 'extra')
+        ctx.addIssue({ code: 'custom', path: ['extra', k], message: `\`${k}\` is set in \`sampling\` already; keep one` });
+      if (['model', 'messages', 'prompt', 'input'].includes(k))
+        ctx.addIssue({ code: 'custom', path: ['extra', k], message: `\`${k}\` is set by sparkinfer from the job; remove it` });
     }
   });
 

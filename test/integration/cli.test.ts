@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { runCli, summaryOf } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'sparkinfer-cli-'));
+// validate reads the input's columns (test/integration/validate-checks.test.ts): the jobs below read this file.
+writeFileSync(join(work, 'q.jsonl'), '{"question": "What is Spark?"}\n');
 const good = `name: ok
 input: { format: json, path: q.jsonl }
 prompt:

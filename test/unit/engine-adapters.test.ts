@@ -91,6 +91,20 @@ test('generic OpenAI: drops non-OpenAI keys and reports them', () => {
   assert.deepEqual(a.ignoredKeys({ temperature: 1 }), []);
 });
 
+test('sampling.extra is merged into the body as written, after the known keys, for every engine kind', () => {
+  const s = { temperature: 0.5, extra: { top_k: 5, mirostat: 2, repetition_penalty: 1.2 } };
+  for (const kind of ['llama-server', 'vllm', 'openai'] as const) {
+    const a = adapterFor(kind);
+    const body = a.buildCompletionBody('m', 'p', s);
+    // Not renamed (llama-server would send repeat_penalty) and not dropped (openai drops top_k at the top level).
+    assert.deepEqual(body, { model: 'm', prompt: 'p', temperature: 0.5, mirostat: 2, repetition_penalty: 1.2, top_k: 5 }, kind);
+    assert.deepEqual(Object.keys(body), ['model', 'prompt', 'temperature', 'mirostat', 'repetition_penalty', 'top_k'], kind);
+    assert.deepEqual(a.ignoredKeys(s), [], kind);
+    const enc = makeBodyEncoder(a, 'm', s);
+    assert.equal(enc.chat(messages), JSON.stringify(a.buildChatBody('m', messages, s)), kind);
+  }
+});
+
 test('structured output per engine', () => {
   const json = { format: 'json', schema } as const;
   assert.deepEqual(adapterFor('vllm').buildChatBody('m', messages, {}, json).response_format, {

@@ -211,3 +211,30 @@ test('the estimate: section takes prices from 0 up; a bad one fails at its line 
   const set = specErrorLines(() => parseJobText(`${BASE}prompt: {user: "x"}\n`, 'job.yaml', ['estimate.price_per_hour=-3']));
   assert.match(set[0] ?? '', /^--set estimate\.price_per_hour=-3: estimate\.price_per_hour: expected a number from 0 and up/);
 });
+
+test('sampling.extra: a mapping, kept as written; it may not repeat a sampling key, set the request itself or ask for n > 1', () => {
+  const job = parseJobText(
+    `${BASE}prompt: {user: "x"}\nsampling: { temperature: 0.2, extra: { mirostat: 2, dry_base: 1.75 } }\n`,
+    'job.yaml',
+  );
+  assert.deepEqual(job.sampling.extra, { mirostat: 2, dry_base: 1.75 });
+  const lines = specErrorLines(() =>
+    parseJobText(
+      `${BASE}prompt: {user: "x"}\nsampling:\n  temperature: 0.2\n  extra: { temperature: 0.3, model: x, n: 2, stream: true }\n`,
+      'job.yaml',
+    ),
+  );
+  assert.deepEqual(
+    lines.map((l) => l.replace(/:\d+:\d+ /, ' ')),
+    [
+      'job.yaml sampling.extra.temperature: `temperature` is set in `sampling` already; keep one',
+      'job.yaml sampling.extra.model: `model` is set by sparkinfer from the job; remove it',
+      'job.yaml sampling.extra.n: `n` > 1 is not supported: sparkinfer writes one result per row',
+      'job.yaml sampling.extra.stream: `stream` is not supported in batch jobs',
+    ],
+  );
+  assert.match(
+    specErrorLines(() => parseJobText(`${BASE}prompt: {user: "x"}\nsampling: { extra: [1] }\n`, 'job.yaml'))[0] ?? '',
+    /sampling\.extra: expected/,
+  );
+});
