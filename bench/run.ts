@@ -93,6 +93,7 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     smoke: { type: 'boolean', default: false },
+    'g-shared-only': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     only: { type: 'string' },
     'engine-parallel': { type: 'string', default: '16' },
@@ -161,6 +162,7 @@ async function main(): Promise<number> {
   const ctx: BenchContext = {
     quick: values.quick === true || values.smoke === true,
     smoke: values.smoke === true,
+    gSharedOnly: values['g-shared-only'] === true,
     date,
     resultsDir,
     workDir,

@@ -7,6 +7,8 @@ export interface BenchContext {
   quick: boolean;
   /** `--smoke`: tiny sizes that only check the plumbing; its numbers mean nothing. */
   smoke: boolean;
+  /** `--g-shared-only`: scenario g runs only its shared-engine layouts (at the run's sizes). */
+  gSharedOnly?: boolean;
   /** `YYYY-MM-DD`, the results' file prefix. */
   date: string;
   resultsDir: string;

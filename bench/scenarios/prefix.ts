@@ -335,7 +335,9 @@ async function sharedArms(ctx: BenchContext, dir: string, z: Sizes, engine: Benc
 }
 
 async function runG(ctx: BenchContext): Promise<ScenarioResult> {
-  const z = ctx.smoke ? SIZES.smoke : ctx.quick ? SIZES.quick : SIZES.full;
+  const sized = ctx.smoke ? SIZES.smoke : ctx.quick ? SIZES.quick : SIZES.full;
+  // --g-shared-only: the user case alone (the shared-engine layouts), at the run's sizes.
+  const z = ctx.gSharedOnly === true ? { ...sized, cluster: false } : sized;
   const dir = join(ctx.workDir, 'g');
   mkdirSync(dir, { recursive: true });
   const engines: BenchEngine[] = [];
@@ -418,7 +420,7 @@ function resultOf(z: Sizes, engine: BenchEngine | undefined, arms: Arm[]): Scena
       "…_infer ratios use the driver's inference phase only (the plan's counting pass is in the prepare phase).",
       "prompt tokens evaluated: the summary's prompt_tokens_evaluated (llama-server timings.cache_n); minimum: each group's shared prefix evaluated once, tokenized by the engine (/apply-template, /tokenize).",
       'prefix_free_ratio: the control table (a unique context per row), wall(off) / wall(auto): the plan is skipped there and the worker keeps the FIFO.',
-      z.cluster ? '' : '--quick runs only the shared-engine layouts: the cluster keys are null.',
+      z.cluster ? '' : '--quick and --g-shared-only run only the shared-engine layouts: the cluster keys are null.',
     ].filter((n) => n !== ''),
   };
 }
