@@ -90,7 +90,15 @@ export function rateInfoOf(headers: HeaderMap, now: number): RateInfo | undefine
   };
 }
 
-/** True for a refusal that is a rate limit: a 429 or 503 that carries rate-limit headers. */
+/**
+ * True for a refusal that is a rate limit: a 429 (Too Many Requests, RFC 6585) that carries any
+ * rate-limit header, or a 503 that names a retry time or an exhausted budget (remaining 0).
+ * Gateways (LiteLLM, OpenRouter, Azure) put `x-ratelimit-*` on every answer, so a 503 from an
+ * overloaded backend behind them carries those headers too: that one stays `overload`, congestion.
+ */
 export function isRateLimited(status: number | undefined, info: RateInfo | undefined): boolean {
-  return info !== undefined && (status === 429 || status === 503);
+  if (info === undefined) return false;
+  if (status === 429) return true;
+  if (status !== 503) return false;
+  return info.retryAfterMs !== undefined || info.requests?.remaining === 0 || info.tokens?.remaining === 0;
 }

@@ -11,7 +11,7 @@
  * shares it, which is what should happen.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Claim, ShareBoard } from './share.ts';
@@ -160,9 +160,15 @@ export class FileBoard implements ShareBoard {
         else if (code !== 'EEXIST') throw err;
       }
       try {
-        if (this.#now() - statSync(this.#lock).mtimeMs > this.#lockStaleMs) rmdirSync(this.#lock);
+        // Break a stale lock by renaming it to a name of our own: of two waiters that both found it
+        // stale, only one rename succeeds, so the other cannot remove the lock the first then takes.
+        if (this.#now() - statSync(this.#lock).mtimeMs > this.#lockStaleMs) {
+          const broken = `${this.#lock}.broken-${process.pid}-${Math.random().toString(36).slice(2)}`;
+          renameSync(this.#lock, broken);
+          rmdirSync(broken);
+        }
       } catch {
-        // released meanwhile
+        // released meanwhile, or another waiter broke it first
       }
       if (this.#now() > until) return false;
       Atomics.wait(pause, 0, 0, 1);

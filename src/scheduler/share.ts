@@ -118,6 +118,9 @@ export class EngineShare {
   /** The engine's bound (slots plus the queue allowed), once known; until then nothing is capped. */
   setBound(bound: number): void {
     this.#bound = checkInt('bound', bound, 1);
+    // Nothing held yet: until an exchange grants a share, send nothing (a tick that finds the lock
+    // taken must not leave the worker uncapped).
+    if (!Number.isFinite(this.#hold)) this.#hold = 0;
   }
 
   get bound(): number | undefined {
@@ -188,11 +191,15 @@ export class SharedWindow implements AdaptiveWindowLike {
   #over = false;
   readonly #growListeners: Array<() => void> = [];
 
+  /** Only when the inner window listens: a fixed window starts no metrics polling (worker/load.ts). */
+  onEngineLoad?: (load: EngineLoadSample) => void;
+
   constructor(inner: AdaptiveWindowLike, share: EngineShare, queue: ((slots: number) => number) | undefined) {
     this.inner = inner;
     this.share = share;
     this.#queue = queue;
     inner.onGrow?.(() => this.#grew());
+    if (inner.onEngineLoad !== undefined) this.onEngineLoad = (load) => inner.onEngineLoad?.(load);
   }
 
   /** 0 while the engine is full with the others' requests: the pipeline then waits for a tick that grows it. */
@@ -219,14 +226,12 @@ export class SharedWindow implements AdaptiveWindowLike {
     }
   }
 
-  onEngineLoad(load: EngineLoadSample): void {
-    this.inner.onEngineLoad?.(load);
-  }
-
   onEngineCapacity(slots: number, busy: number): void {
     const queue = this.#queue;
     if (queue !== undefined && Number.isFinite(slots) && slots >= 1)
       this.share.setBound(Math.floor(slots) + Math.max(0, Math.floor(queue(Math.floor(slots)))));
+    // The bound first (the hold is 0 until a tick grants a share), then the inner window's jump
+    // to the free slots, which wakes the pipeline: it must find the cap already in place.
     this.inner.onEngineCapacity?.(slots, busy);
     this.tick();
   }

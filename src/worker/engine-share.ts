@@ -31,6 +31,8 @@ export function shareEngine(
   // A fixed window still joins the board, uncapped: the rate gate divides a rate limit by its members.
   const queue = o.noQueue ? () => 0 : (slots: number) => 1 + slots;
   const shared = new SharedWindow(window, share, o.adaptive ? queue : undefined);
+  // Joined at once: the rate gate's member count holds before the first request, on any engine.
+  shared.tick();
   const timer = setInterval(() => shared.tick(), 1000);
   timer.unref();
   return {

@@ -118,6 +118,13 @@ export interface PipelineDeps {
 
 /** Rate-limited refusals a row may take without spending its retry budget; beyond, they count (a quota that never comes back). */
 export const FREE_RATE_LIMITED = 20;
+/**
+ * Refusals are free only while the quota is alive: some request of this worker succeeded within
+ * this long (or the worker started within it). A quota that never comes back (an exhausted monthly
+ * budget answered with 429 and rate-limit headers) would otherwise hold a run for hours at the
+ * gate's slowest pace before rows fail and the failure budget stops it.
+ */
+export const FREE_RATE_LIMITED_MS = 600_000;
 
 export interface PipelineCounters {
   rowsIn: number;
@@ -260,12 +267,20 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     );
   };
 
+  /** The last successful answer (the start until one comes): FREE_RATE_LIMITED_MS. */
+  let lastOkAt = d.now();
   const settle = (item: Item, a: Attempt): void => {
     c.inflight--;
     queue.settled?.(item);
     // A rate limit is back-pressure, not the row's failure (docs/scheduler.md, "Rate limits"); without a gate, none.
+    const now = d.now();
+    if (a.ok) lastOkAt = now;
     const rateLimited =
-      d.gate !== undefined && !a.ok && isRateLimited(a.error.status, a.rateLimit) && (item.rateLimited ?? 0) < FREE_RATE_LIMITED;
+      d.gate !== undefined &&
+      !a.ok &&
+      isRateLimited(a.error.status, a.rateLimit) &&
+      (item.rateLimited ?? 0) < FREE_RATE_LIMITED &&
+      now - lastOkAt < FREE_RATE_LIMITED_MS;
     d.gate?.onAnswer(d.now(), item.prepared.body, rateLimited, a);
     if (a.ok) {
       if (a.cachedPromptTokens !== undefined && typeof a.fields.prompt_tokens === 'number') {

@@ -74,6 +74,10 @@ test('isRateLimited: a 429 or 503 with rate-limit headers; a plain 429 or a 500 
   assert.equal(isRateLimited(503, { requests: { remaining: 0 } }), true);
   assert.equal(isRateLimited(429, undefined), false);
   assert.equal(isRateLimited(500, { retryAfterMs: 100 }), false);
+  // A gateway's x-ratelimit-* on every answer: a 503 with budget left is an overloaded backend.
+  assert.equal(isRateLimited(503, { requests: { limit: 100, remaining: 40, resetMs: 1000 } }), false);
+  assert.equal(isRateLimited(503, { retryAfterMs: 2000 }), true);
+  assert.equal(isRateLimited(429, { requests: { limit: 100, remaining: 40, resetMs: 1000 } }), true);
 });
 
 function json(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {

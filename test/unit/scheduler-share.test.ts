@@ -35,6 +35,15 @@ test('fairShares: max-min fair, whole requests, at least one each, never above t
   }
 });
 
+test('EngineShare: once the bound is known nothing is sent until an exchange grants a share (a lock that stays taken)', () => {
+  const stuck = { exchange: () => undefined, leave: () => {} };
+  const share = new EngineShare({ board: stuck, id: 'x' });
+  assert.equal(share.hold(), Number.POSITIVE_INFINITY);
+  share.setBound(17);
+  share.tick(8, 0);
+  assert.equal(share.hold(), 0);
+});
+
 test('EngineShare: a newcomer takes only the room left; a lowered hold is published at the in-flight count until it drains', () => {
   const board = new MemoryBoard();
   const a = new EngineShare({ board, id: 'a' });
@@ -82,7 +91,7 @@ test('SharedWindow: the limit is the smaller of the window and the hold; the slo
   assert.equal(w2.limit(), 4);
   for (let i = 0; i < 4; i++) w2.onStart();
   assert.ok(sum(board.claims().map((c) => c.hold)) <= 17);
-  assert.equal(grew, 0);
+  assert.equal(grew, 1, 'the bound held w2 at 0 until its tick granted the share, which woke the pipeline');
   // The worker's stats read the cuts through the shared window: three 503s at once are a pattern.
   for (let i = 0; i < 3; i++) w2.onComplete({ latencyMs: 1, ok: false, status: 503 });
   assert.deepEqual(windowCuts(w2), { overload: 1 });

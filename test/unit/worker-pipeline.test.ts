@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runPipeline, OutageTimeout, FREE_RATE_LIMITED, type Attempt } from '../../src/worker/pipeline.ts';
+import { runPipeline, OutageTimeout, FREE_RATE_LIMITED, FREE_RATE_LIMITED_MS, type Attempt } from '../../src/worker/pipeline.ts';
 import { RateGate } from '../../src/scheduler/rate.ts';
 import { makeWindow } from '../../src/scheduler/window.ts';
 import { parseInputLine, readLineBatches } from '../../src/worker/input.ts';
@@ -432,6 +432,32 @@ test(`rate limit: a row refused more than ${FREE_RATE_LIMITED} times spends its 
   assert.equal(out.length, 1);
   assert.equal(out[0]?.error_code, 'E_HTTP_4XX');
   assert.equal(n, FREE_RATE_LIMITED + 1);
+});
+
+test('rate limit: with no successful answer for FREE_RATE_LIMITED_MS, refusals spend the budget (an exhausted quota fails rows)', async () => {
+  const out: ResultLine[] = [];
+  let n = 0;
+  let t = 0;
+  await runPipeline(
+    deps(
+      {
+        lines: linesOf(1),
+        gate: new RateGate({ random: () => 0 }),
+        // Every look at the clock is 11 minutes later: no answer succeeded within FREE_RATE_LIMITED_MS.
+        now: () => {
+          t += FREE_RATE_LIMITED_MS + 60_000;
+          return t;
+        },
+        attempt: async () => {
+          n++;
+          return limited(0);
+        },
+      },
+      out,
+    ),
+  );
+  assert.equal(out[0]?.error_code, 'E_HTTP_4XX');
+  assert.equal(n, 1, 'the refusal was not free: the helper decide does not retry a 4XX');
 });
 
 test('retriesByReason: each resend counted once by reason; all but outage requeues are the retries', async () => {
