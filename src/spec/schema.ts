@@ -237,11 +237,12 @@ export const EngineSpec = z
     /** `task: embed`: rows sent together in one /v1/embeddings request (`input: [..]`). Default 16. */
     embed_batch: z.number().int().positive().max(2048).default(16),
     /**
-     * A known rate limit on the endpoint, shared by every worker of the run (docs/scheduler.md,
-     * "Rate limits"): `requests_per_minute` (requests) and/or `tokens_per_minute` (prompt plus
-     * completion tokens), each a number above 0, at least one. Each worker paces its sends to its
-     * share. Default: none; the worker still follows the limits a host states in its headers
-     * (`retry-after`, `x-ratelimit-*`).
+     * A known rate limit on the endpoint (docs/scheduler.md, "Rate limits"): `requests_per_minute`
+     * (requests) and/or `tokens_per_minute` (prompt plus completion tokens), each a number above 0,
+     * at least one. Each worker paces its sends to its share: the limit divided by the workers of
+     * its host that use the endpoint (its share board); workers on several hosts share it through
+     * the host's refusals. Default: none; the worker still follows the limits a host states in its
+     * headers (`retry-after`, `x-ratelimit-*`).
      */
     rate_limit: z
       .strictObject({
