@@ -151,6 +151,7 @@ async function main(): Promise<number> {
       prompt_tokens_cached: c.promptTokensCached,
       retries: c.retries,
       retries_by_reason: c.retriesByReason,
+      hedges: c.hedges,
       window_cuts: windowCuts(window),
       inflight: c.inflight,
       window: c.window,
@@ -272,7 +273,7 @@ async function main(): Promise<number> {
     ledger.close();
     writeStats(counters, true);
     log(
-      `worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries`,
+      `worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries, ${counters.hedges} hedges`,
     );
     await new Promise<void>((res) => out.write('', () => res()));
     return WORKER_EXIT.OK;

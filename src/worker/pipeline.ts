@@ -13,6 +13,7 @@ import { errorCodeOf, type ErrorCode } from '../errors.ts';
 import { completionKind, retryReason, type CompletionKind, type RetryReason } from '../scheduler/signals.ts';
 import { isRateLimited, type RateInfo } from '../engine/ratelimit.ts';
 import type { SendGate } from '../scheduler/rate.ts';
+import { TailHedger } from './hedge.ts';
 
 /** What a row becomes before it is sent: the endpoint path and the exact JSON body. */
 export interface Prepared {
@@ -138,6 +139,8 @@ export interface PipelineCounters {
   promptTokensCached: number;
   requestsSent: number;
   retries: number;
+  /** Second copies sent for requests out far longer than the others at the end of the partition (hedge.ts). */
+  hedges: number;
   /** Every resend of a failed attempt by reason (signals.ts `retryReason`): all but `outage` are counted in `retries`. */
   retriesByReason: Partial<Record<RetryReason, number>>;
   inflight: number;
@@ -153,6 +156,28 @@ interface Item {
   firstSentAt: number;
   /** Rate-limited refusals so far (FREE_RATE_LIMITED). */
   rateLimited?: number;
+  /** When its latest attempt was sent. */
+  sentAt: number;
+  /** Its attempts out now: 1, or 2 while hedged (hedge.ts). */
+  out: number;
+  /** This send has a hedge out (or had). */
+  hedged: boolean;
+  /** Finished (a result line written): later answers of its other attempt are dropped. */
+  done: boolean;
+  /** The dispatch queue heard `settled` for its latest send. */
+  queueSettled: boolean;
+  /** Its attempts out now, to abandon the other one when one finishes the row. */
+  live: Set<Live>;
+}
+
+/** One attempt out: abandoned when the row was finished by its other attempt (a hedge). */
+interface Live {
+  sentAt: number;
+  abandoned: boolean;
+}
+
+function newItem(row: InputRow, prepared: Prepared): Item {
+  return { row, prepared, attempts: 0, firstSentAt: 0, sentAt: 0, out: 0, hedged: false, done: false, queueSettled: true, live: new Set() };
 }
 
 /** Raised when the engine stayed down past outage_timeout: the worker exits non-zero so Spark retries. */
@@ -170,6 +195,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     promptTokensCached: 0,
     requestsSent: 0,
     retries: 0,
+    hedges: 0,
     retriesByReason: {},
     inflight: 0,
     window: d.window.limit(),
@@ -253,25 +279,89 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     );
   };
 
-  const send = (item: Item): void => {
+  /** Rows with an attempt out (tail hedging looks at them). */
+  const outstanding = new Set<Item>();
+  const hedger = new TailHedger();
+  /** Sends a row: its next attempt, or with `hedge` a second copy of the attempt out (no budget spent). */
+  const send = (item: Item, hedge = false): void => {
+    const now = d.now();
     c.inflight++;
     c.requestsSent++;
-    item.attempts++;
-    if (item.attempts === 1) item.firstSentAt = d.now();
-    d.gate?.onSend(d.now(), item.prepared.body);
+    if (hedge) {
+      c.hedges++;
+      item.hedged = true;
+    } else {
+      item.attempts++;
+      if (item.attempts === 1) item.firstSentAt = now;
+      item.sentAt = now;
+      item.hedged = false;
+      item.queueSettled = false;
+    }
+    item.out++;
+    outstanding.add(item);
+    const live: Live = { sentAt: now, abandoned: false };
+    item.live.add(live);
+    d.gate?.onSend(now, item.prepared.body);
     d.window.onStart?.();
     d.attempt(item.prepared, d.signal).then(
-      (a) => settle(item, a),
+      (a) => settleLive(item, live, a),
       (err: unknown) =>
-        settle(item, { ok: false, latencyMs: 0, error: { code: 'E_CONNECT', message: String((err as Error)?.message ?? err), raw: err } }),
+        settleLive(item, live, {
+          ok: false,
+          latencyMs: 0,
+          error: { code: 'E_CONNECT', message: String((err as Error)?.message ?? err), raw: err },
+        }),
     );
+  };
+
+  /** An attempt ended: counted off, and dropped when its row is decided by its other attempt. */
+  const settleLive = (item: Item, live: Live, a: Attempt): void => {
+    if (live.abandoned) return; // counted off when the row finished
+    item.live.delete(live);
+    item.out--;
+    if (item.out === 0) outstanding.delete(item);
+    if (item.done || (!a.ok && item.out > 0)) {
+      // The row is finished, or its other attempt is still out and decides: this answer only tells the window.
+      c.inflight--;
+      const kind = a.ok ? 'ok' : completionKind({ ok: false, status: a.error.status, code: a.error.code });
+      d.window.onComplete?.({ latencyMs: a.latencyMs, ok: a.ok, kind });
+      pump();
+      notify();
+      return;
+    }
+    if (a.ok) {
+      hedger.answered(a.latencyMs);
+      // The other attempt (a hedge pair) is abandoned: the worker's abort at the end of the task cancels it.
+      for (const other of item.live) {
+        other.abandoned = true;
+        item.out--;
+        c.inflight--;
+        d.window.onComplete?.({ latencyMs: d.now() - other.sentAt, ok: false, kind: 'error' });
+      }
+      item.live.clear();
+      outstanding.delete(item);
+    }
+    settle(item, a);
+  };
+
+  /** Once nothing is left to send, hedges the requests that are out far longer than the others took. */
+  const hedgeTail = (): void => {
+    const idle = readerDone && next >= batch.length && queue.length === 0 && delayed === 0;
+    if (!idle || stopped() || c.outage || fatal !== undefined) return;
+    for (const item of hedger.pick(outstanding, d.now(), d.window.limit() - c.inflight)) {
+      d.log(`hedging row ${item.row.key}: out ${d.now() - item.sentAt} ms, far longer than the partition's answers`);
+      send(item, true);
+    }
   };
 
   /** The last successful answer (the start until one comes): FREE_RATE_LIMITED_MS. */
   let lastOkAt = d.now();
   const settle = (item: Item, a: Attempt): void => {
     c.inflight--;
-    queue.settled?.(item);
+    if (!item.queueSettled) {
+      item.queueSettled = true;
+      queue.settled?.(item);
+    }
     // A rate limit is back-pressure, not the row's failure (docs/scheduler.md, "Rate limits"); without a gate, none.
     const now = d.now();
     if (a.ok) lastOkAt = now;
@@ -293,6 +383,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
         kind: 'ok',
         ...(typeof a.fields.completion_tokens === 'number' ? { outputTokens: a.fields.completion_tokens } : {}),
       });
+      item.done = true;
       finish(item, a.fields, d.now());
     } else {
       const e = a.error;
@@ -380,14 +471,10 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
       prepared = d.prepare(row);
     } catch (err) {
       const message = typeof (err as { message?: unknown } | null)?.message === 'string' ? (err as Error).message : String(err);
-      finish(
-        { row, prepared: { path: '', body: '' }, attempts: 0, firstSentAt: 0 },
-        { error_code: errorCodeOf(err, 'E_TEMPLATE'), error_message: message },
-        d.now(),
-      );
+      finish(newItem(row, { path: '', body: '' }), { error_code: errorCodeOf(err, 'E_TEMPLATE'), error_message: message }, d.now());
       return;
     }
-    queue.push({ row, prepared, attempts: 0, firstSentAt: 0 });
+    queue.push(newItem(row, prepared));
   };
 
   const it = d.lines[Symbol.asyncIterator]();
@@ -396,6 +483,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   let batch: readonly string[] = [];
   let next = 0;
   const statsTimer = setInterval(() => d.onStats?.(c), 1000);
+  const hedgeTimer = setInterval(hedgeTail, 500);
   try {
     for (;;) {
       if (fatal !== undefined) throw fatal;
@@ -432,6 +520,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     }
   } finally {
     clearInterval(statsTimer);
+    clearInterval(hedgeTimer);
     clearTimeout(gateTimer);
     d.onStats?.(c);
   }

@@ -26,6 +26,8 @@ export interface WorkerStats {
   retries: number;
   /** Resends of failed attempts by reason (scheduler/signals.ts `retryReason`); all but `outage` are in `retries`. */
   retries_by_reason: Record<string, number>;
+  /** Second copies of requests that hung at the end of the partition (worker/hedge.ts). */
+  hedges: number;
   /** The adaptive window's cuts by reason (adaptive.ts `snapshot().cuts`); {} for a fixed window. */
   window_cuts: Record<string, number>;
   inflight: number;
@@ -54,6 +56,7 @@ export function newStats(worker: string, now: number): WorkerStats {
     requests_sent: 0,
     retries: 0,
     retries_by_reason: {},
+    hedges: 0,
     window_cuts: {},
     inflight: 0,
     window: 0,

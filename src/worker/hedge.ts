@@ -1,0 +1,61 @@
+/**
+ * Tail hedging: a partition's last requests decide when its task ends, and one of them that hangs
+ * (a dropped connection, a proxy that never answers, a preempted node) holds the task until
+ * `engine.request_timeout`, while the engine has room to spare. Once nothing is left to send, a
+ * request that has been out far longer than the partition's own answers take gets a second copy;
+ * the first answer finishes the row and the other is abandoned (docs/scheduler.md, "Tail hedging").
+ * A hedge is not a retry: it spends no retry budget, and it only uses room the window has anyway.
+ *
+ * This file decides WHEN and WHAT to hedge; the pipeline (pipeline.ts) sends and settles.
+ */
+
+/** Successful answers' latencies kept for the threshold (a ring). */
+const SAMPLES = 64;
+/** Answers needed before anything is hedged: below that, "far longer" means nothing. */
+const MIN_SAMPLES = 8;
+/** A request is hedged once out this many times the p95 latency of the partition's answers. */
+const P95_FACTOR = 2;
+/** And never before this long, in ms (short answers have a noisy p95). */
+const MIN_AGE_MS = 2000;
+
+export interface HedgeCandidate {
+  /** When its (only) attempt was sent. */
+  sentAt: number;
+  /** Attempts of this row out now. */
+  out: number;
+  /** Already hedged once (at most one hedge per send). */
+  hedged: boolean;
+}
+
+export class TailHedger {
+  readonly #latencies: number[] = [];
+  #next = 0;
+
+  /** A successful answer's latency, in ms. */
+  answered(latencyMs: number): void {
+    if (!Number.isFinite(latencyMs) || latencyMs < 0) return;
+    if (this.#latencies.length < SAMPLES) this.#latencies.push(latencyMs);
+    else this.#latencies[this.#next] = latencyMs;
+    this.#next = (this.#next + 1) % SAMPLES;
+  }
+
+  /** How long a request must have been out to be hedged; undefined until enough answers came back. */
+  threshold(): number | undefined {
+    if (this.#latencies.length < MIN_SAMPLES) return undefined;
+    const sorted = [...this.#latencies].sort((a, b) => a - b);
+    const p95 = sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))] as number;
+    return Math.max(MIN_AGE_MS, P95_FACTOR * p95);
+  }
+
+  /**
+   * The requests to hedge now, oldest first, at most `room` of them.
+   * @param items the rows with attempts out
+   * @param room how many more requests the window allows
+   */
+  pick<T extends HedgeCandidate>(items: Iterable<T>, now: number, room: number): T[] {
+    const limit = this.threshold();
+    if (limit === undefined || room <= 0) return [];
+    const due = [...items].filter((i) => !i.hedged && i.out === 1 && now - i.sentAt > limit);
+    return due.sort((a, b) => a.sentAt - b.sentAt).slice(0, room);
+  }
+}
