@@ -354,6 +354,23 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
     }
   };
 
+  /** Puts a row back at the front of the queue after `ms` (a retry's backoff, a refusal's retry time). */
+  const requeueAfter = (item: Item, ms: number): void => {
+    delayed++;
+    d.sleep(ms, d.signal).then(
+      () => {
+        delayed--;
+        queue.unshift(item);
+        pump();
+        notify();
+      },
+      () => {
+        delayed--;
+        notify();
+      },
+    );
+  };
+
   /** The last successful answer (the start until one comes): FREE_RATE_LIMITED_MS. */
   let lastOkAt = d.now();
   const settle = (item: Item, a: Attempt): void => {
@@ -398,7 +415,9 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
         item.rateLimited = (item.rateLimited ?? 0) + 1;
         item.attempts--; // like an outage: the row keeps its retry budget
         c.retries++;
-        queue.unshift(item); // the gate holds all dispatch until the retry time
+        // The gate holds all dispatch until the retry time; a lone refusal (rate.ts) holds only its row.
+        if ((d.gate?.delayMs(now) ?? 0) > 0) queue.unshift(item);
+        else requeueAfter(item, decision.delayMs);
       } else if (decision.outage) {
         item.attempts--; // an outage is not the row's fault: it keeps its retry budget
         queue.unshift(item);
@@ -406,19 +425,7 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
       } else if (decision.retry) {
         c.retries++;
         d.log(`retry ${item.attempts} for row ${item.row.key} in ${decision.delayMs} ms: ${e.code} ${e.message.slice(0, 200)}`);
-        delayed++;
-        d.sleep(decision.delayMs, d.signal).then(
-          () => {
-            delayed--;
-            queue.unshift(item);
-            pump();
-            notify();
-          },
-          () => {
-            delayed--;
-            notify();
-          },
-        );
+        requeueAfter(item, decision.delayMs);
       } else {
         finish(item, { error_code: e.code, error_message: e.message }, d.now());
       }

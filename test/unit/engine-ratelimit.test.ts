@@ -137,14 +137,17 @@ test('gate idle: no limit seen or configured, it never holds and answers without
   assert.equal(g.sendRate(), Infinity);
 });
 
-test('gate: a rate-limited refusal holds all dispatch for its retry-after plus a little jitter, bounded by the cap', () => {
+test('gate: rate-limited refusals hold all dispatch for the retry-after plus a little jitter, bounded by the cap; a lone one with only a retry time holds nothing', () => {
   const g = new RateGate({ random: () => 0.5, holdCapMs: 5000 });
   g.onSend(0, '{}');
+  g.onAnswer(5, '{}', true, refusal({ retryAfterMs: 400 }));
+  assert.equal(g.delayMs(5), 0, 'a lone refusal naming only a retry time: its row waits, the others go on');
   g.onAnswer(10, '{}', true, refusal({ retryAfterMs: 400 }));
   const d = g.delayMs(10);
   assert.ok(d >= 400 && d <= 400 + 400 / 10 + 20, `held ${d} ms`);
   assert.ok(g.delayMs(10 + d) === 0);
   const capped = new RateGate({ random: () => 0, holdCapMs: 5000 });
+  capped.onAnswer(0, '{}', true, refusal({ retryAfterMs: 86_400_000 }));
   capped.onAnswer(0, '{}', true, refusal({ retryAfterMs: 86_400_000 }));
   assert.ok(capped.delayMs(0) <= 5000 + 520 && capped.delayMs(0) >= 5000, `cut to the cap: ${capped.delayMs(0)}`);
   // Without a retry time, the headers' reset says when room comes back.
@@ -198,8 +201,11 @@ test('gate: header-derived pacing; a refusal cuts the send rate to 0.7x the rece
   // An OpenAI-like limit of 10/s: 10 − remaining used, back to full in reset.
   g.onAnswer(0, '{}', false, okAnswer({ requests: { limit: 10, remaining: 5, resetMs: 500 } }));
   assert.ok(Math.abs(g.requestCeiling() - 0.95 * 10) < 1e-9, `ceiling ${g.requestCeiling()}`);
-  // Ten sends in one second, then two refusals in a row: one cut.
+  // Ten sends in one second, then refusals: the first, naming only a retry time, is a lone fault
+  // (no cut); the second makes a pattern and cuts; a third within the interval does not cut again.
   for (let i = 0; i < 10; i++) g.onSend(1000 + i * 100, '{}');
+  g.onAnswer(1995, '{}', true, refusal({ retryAfterMs: 100 }));
+  assert.equal(g.sendRate(), Number.POSITIVE_INFINITY, 'a lone refusal does not cut');
   g.onAnswer(2000, '{}', true, refusal({ retryAfterMs: 100 }));
   const cut = g.sendRate();
   assert.ok(Math.abs(cut - 0.7 * 10) < 0.8, `cut to ${cut}`);

@@ -389,6 +389,42 @@ test('rate limit: the gate holds ALL dispatch until the retry time has passed', 
   assert.equal(early.length, 0, `sends within the hold: ${early.map((t) => t - (refusedAt as number)).join(', ')} ms after it`);
 });
 
+test('rate limit: a lone refusal naming only a retry time holds its row, not the others', async () => {
+  const out: ResultLine[] = [];
+  const sends: number[] = [];
+  let refusedAt: number | undefined;
+  const c = await runPipeline(
+    deps(
+      {
+        lines: linesOf(12),
+        gate: new RateGate({ random: () => 0 }),
+        decide: () => ({ retry: true, delayMs: 300, outage: false }),
+        attempt: async () => {
+          const now = Date.now();
+          sends.push(now);
+          if (refusedAt === undefined && sends.length === 3) {
+            refusedAt = now;
+            return {
+              ok: false,
+              latencyMs: 1,
+              error: { code: 'E_HTTP_4XX', message: 'HTTP 429', status: 429 },
+              rateLimit: { retryAfterMs: 300 },
+            };
+          }
+          await new Promise((r) => setTimeout(r, 5));
+          return ok('x');
+        },
+      },
+      out,
+    ),
+  );
+  assert.equal(out.length, 12);
+  assert.ok(out.every((r) => r.error_code === null && r.attempts === 1));
+  assert.deepEqual(c.retriesByReason, { rate_limit: 1 });
+  const during = sends.filter((t) => t > (refusedAt as number) && t < (refusedAt as number) + 250);
+  assert.ok(during.length >= 5, `only ${during.length} sends while the refused row waited: the others were held`);
+});
+
 test('rate limit: a plain 429 (no rate-limit headers) stays overload and spends the budget; without a gate, so does one with headers', async () => {
   for (const withGate of [true, false]) {
     const out: ResultLine[] = [];
