@@ -1,5 +1,5 @@
 /**
- * `npm run soak -- [--rows 100000 | --quick] [--kills-only] [--partitions N] [--fault-rate 0.02] [--resume-rows N] [--json] [--out DIR]`:
+ * `npm run soak -- [--rows 100000 | --quick] [--kills-only] [--partitions N] [--fault-rate 0.02] [--resume-rows N] [--json] [--out DIR] [--keep-work]`:
  * the chaos soak (test/reliability/chaos.ts) as a benchmark. It reports its slowdown against the
  * fault-free run twice (`slowdown`): the faults alone (a faults-only run: no worker kills, no engine
  * restart; target <= 1.15x) and everything (the chaos run and its rerun; target <= 1.5x);
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     'fault-rate': { type: 'string', default: '0.02' },
     'resume-rows': { type: 'string' },
     json: { type: 'boolean', default: false },
+    'keep-work': { type: 'boolean', default: false },
     /** Results folder. Default bench/results (a plumbing check: bench/results/smoke, git-ignored). */
     out: { type: 'string' },
   },
@@ -107,5 +108,7 @@ try {
   process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
   process.exitCode = result.ok ? 0 : 1;
 } finally {
-  rmSync(work, { recursive: true, force: true });
+  // --keep-work: leave the runs' directories (worker logs, stats) for a look; the path is printed.
+  if (values['keep-work'] === true) process.stderr.write(`chaos: work kept in ${work}\n`);
+  else rmSync(work, { recursive: true, force: true });
 }

@@ -4,6 +4,7 @@
  */
 import { SpecError } from '../errors.ts';
 import { checkAbove, checkFunction, checkInt, checkNumber } from '../checks.ts';
+import { RecentCounts } from './recent.ts';
 import { completionKind, type AdaptiveWindowLike, type CompletionSample, type EngineLoadSample, type WindowLogger } from './signals.ts';
 
 export interface AdaptiveWindowOptions {
@@ -62,8 +63,6 @@ export interface WindowSnapshot {
 const CONGESTION_INTERVAL_MS = 10_000;
 const CONGESTION_MIN = 3;
 const CONGESTION_RATE = 0.1;
-/** The interval is kept as this many buckets (counts only: the worker answers 20,000 rows/s). */
-const CONGESTION_BUCKETS = 10;
 /** A latency round is at least this many answers (and half a window): fewer are noise. */
 const MIN_ROUND_SAMPLES = 4;
 /** Cut on 429/503: the engine said it is full. */
@@ -134,10 +133,8 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
   readonly #faults: Record<string, number> = {};
   #rounds = 0;
   #capacitySeen = false;
-  /** Answers and overload/timeout answers per bucket of the congestion interval (a ring). */
-  readonly #answers = new Array<number>(CONGESTION_BUCKETS).fill(0);
-  readonly #bad = new Array<number>(CONGESTION_BUCKETS).fill(0);
-  #bucketAt = 0;
+  /** Answers, and overload answers and timeouts among them, over the congestion interval. */
+  readonly #recent = new RecentCounts(CONGESTION_INTERVAL_MS);
   /** The engine's slots, when it told (llama-server's /slots): the batch its queue is judged by. */
   #slots: number | undefined;
   readonly #growListeners: Array<() => void> = [];
@@ -183,7 +180,7 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     // A rate limiter's refusal says how fast, not how many at once: the rate gate's business.
     if (kind === 'ratelimit') return;
     const bad = kind === 'overload' || kind === 'timeout';
-    this.#record(bad);
+    this.#recent.add(this.#now(), bad);
     if (bad) {
       if (!stale && this.#congested()) this.#cut(kind === 'overload' ? OVERLOAD_FACTOR : TIMEOUT_FACTOR, kind, false);
       else this.#faults[kind] = (this.#faults[kind] ?? 0) + 1;
@@ -292,27 +289,10 @@ export class AdaptiveWindow implements AdaptiveWindowLike {
     };
   }
 
-  /** Counts an answer (and whether it was an overload or a timeout) into the congestion interval. */
-  #record(bad: boolean): void {
-    const bucketMs = CONGESTION_INTERVAL_MS / CONGESTION_BUCKETS;
-    const now = Math.floor(this.#now() / bucketMs);
-    // Clear the buckets that the clock passed since the last answer (all of them after a long gap).
-    for (let b = Math.max(this.#bucketAt + 1, now - CONGESTION_BUCKETS + 1); b <= now; b++) {
-      const i = ((b % CONGESTION_BUCKETS) + CONGESTION_BUCKETS) % CONGESTION_BUCKETS;
-      this.#answers[i] = 0;
-      this.#bad[i] = 0;
-    }
-    if (now > this.#bucketAt) this.#bucketAt = now;
-    const i = ((this.#bucketAt % CONGESTION_BUCKETS) + CONGESTION_BUCKETS) % CONGESTION_BUCKETS;
-    this.#answers[i] = (this.#answers[i] as number) + 1;
-    if (bad) this.#bad[i] = (this.#bad[i] as number) + 1;
-  }
-
   /** Overload answers and timeouts form a pattern within the interval (see CONGESTION_RATE). */
   #congested(): boolean {
-    const answers = this.#answers.reduce((a, b) => a + b, 0);
-    const bad = this.#bad.reduce((a, b) => a + b, 0);
-    return bad >= CONGESTION_MIN && bad >= CONGESTION_RATE * answers;
+    const { all, marked } = this.#recent.counts(this.#now());
+    return marked >= CONGESTION_MIN && marked >= CONGESTION_RATE * all;
   }
 
   #metricsFresh(): boolean {

@@ -18,6 +18,7 @@
  * costs one array store.
  */
 import type { RateBudget, RateInfo } from '../engine/ratelimit.ts';
+import { RecentCounts } from './recent.ts';
 
 /** The gate as the worker pipeline drives it (PipelineDeps.gate). */
 export interface SendGate {
@@ -70,12 +71,16 @@ const RECENT_FLOOR_MS = 100;
 /** Hold when a refusal names no wait and its headers say nothing of the reset. */
 const DEFAULT_HOLD_MS = 1000;
 /**
- * A refusal that names only a retry time (no `x-ratelimit-*` budget) and is the only one within
- * this long is a fault, not a limit: the row waits its retry time, the others go on, and the send
- * rate is not cut. Injected 429s at 2 % (the chaos soak, bench h) held every worker for a second
- * and cut its rate each time: 3.1× slower than fault-free. A real limiter refuses in bursts.
+ * A refusal that names only a retry time (no `x-ratelimit-*` budget) is a fault, not a limit,
+ * unless refusals form a pattern: at least REFUSAL_MIN of them and REFUSAL_RATE of the answers
+ * within REFUSAL_INTERVAL_MS. A fault holds only its row for its retry time; the others go on and
+ * the send rate is not cut. Injected 429s at 2 % faults (the chaos soak) held every worker for a
+ * second and cut its rate each time: 3.1× slower than fault-free. A real limiter refuses in
+ * bursts, and those that name a budget (`x-ratelimit-*`: OpenAI, Azure) are acted on at once.
  */
-const LONE_REFUSAL_MS = 10_000;
+const REFUSAL_INTERVAL_MS = 10_000;
+const REFUSAL_MIN = 3;
+const REFUSAL_RATE = 0.05;
 
 /**
  * Bounds on a limit's refill rate from one answer, in units per ms: remaining `R` of limit `L`
@@ -146,8 +151,8 @@ export class RateGate implements SendGate {
   #lastEstimate = 0;
   /** A limit was configured or seen: pacing, token estimates and answers' headers are read. */
   #active: boolean;
-  /** Rate-limited refusals within the last LONE_REFUSAL_MS. */
-  #refusals: number[] = [];
+  /** Answers, and rate-limited refusals among them, over REFUSAL_INTERVAL_MS. */
+  readonly #answers = new RecentCounts(REFUSAL_INTERVAL_MS);
 
   constructor(options: RateGateOptions = {}) {
     this.#rpm = options.requestsPerMinute;
@@ -180,6 +185,7 @@ export class RateGate implements SendGate {
   }
 
   onAnswer(now: number, body: string, rateLimited: boolean, outcome: GateOutcome): void {
+    this.#answers.add(now, rateLimited);
     const info = outcome.rateLimit;
     if (!rateLimited && info === undefined && !this.#active) return;
     this.#active = true;
@@ -229,11 +235,9 @@ export class RateGate implements SendGate {
   }
 
   #refused(now: number, info: RateInfo | undefined): void {
-    this.#refusals = this.#refusals.filter((t) => now - t < LONE_REFUSAL_MS);
-    this.#refusals.push(now);
-    if (info?.requests === undefined && info?.tokens === undefined && this.#refusals.length < 2) {
-      this.#log('a lone refusal with a retry time: that row waits, the others go on');
-      return;
+    if (info?.requests === undefined && info?.tokens === undefined) {
+      const { all, marked } = this.#answers.counts(now);
+      if (marked < REFUSAL_MIN || marked < REFUSAL_RATE * all) return; // a fault: that row waits, the others go on
     }
     const room = Math.max(
       (info?.requests !== undefined ? roomAfterMs(info.requests, 1, this.#reqEstimate.perSecond()) : undefined) ?? 0,

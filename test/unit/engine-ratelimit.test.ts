@@ -137,18 +137,23 @@ test('gate idle: no limit seen or configured, it never holds and answers without
   assert.equal(g.sendRate(), Infinity);
 });
 
-test('gate: rate-limited refusals hold all dispatch for the retry-after plus a little jitter, bounded by the cap; a lone one with only a retry time holds nothing', () => {
+test('gate: rate-limited refusals hold all dispatch for the retry-after plus a little jitter, bounded by the cap; scattered ones with only a retry time hold nothing', () => {
+  // 2 % of answers refused, a retry time only (random 429s): faults, never a hold.
+  const f = new RateGate({ random: () => 0 });
+  for (let t = 0; t < 20_000; t += 10) f.onAnswer(t, '{}', t % 500 === 0, t % 500 === 0 ? refusal({ retryAfterMs: 1000 }) : okAnswer());
+  assert.equal(f.delayMs(20_000), 0);
+  assert.equal(f.sendRate(), Number.POSITIVE_INFINITY);
   const g = new RateGate({ random: () => 0.5, holdCapMs: 5000 });
   g.onSend(0, '{}');
+  g.onAnswer(4, '{}', true, refusal({ retryAfterMs: 400 }));
   g.onAnswer(5, '{}', true, refusal({ retryAfterMs: 400 }));
-  assert.equal(g.delayMs(5), 0, 'a lone refusal naming only a retry time: its row waits, the others go on');
+  assert.equal(g.delayMs(5), 0, 'refusals naming only a retry time, not yet a pattern: their rows wait, the others go on');
   g.onAnswer(10, '{}', true, refusal({ retryAfterMs: 400 }));
   const d = g.delayMs(10);
   assert.ok(d >= 400 && d <= 400 + 400 / 10 + 20, `held ${d} ms`);
   assert.ok(g.delayMs(10 + d) === 0);
   const capped = new RateGate({ random: () => 0, holdCapMs: 5000 });
-  capped.onAnswer(0, '{}', true, refusal({ retryAfterMs: 86_400_000 }));
-  capped.onAnswer(0, '{}', true, refusal({ retryAfterMs: 86_400_000 }));
+  for (let i = 0; i < 3; i++) capped.onAnswer(0, '{}', true, refusal({ retryAfterMs: 86_400_000 }));
   assert.ok(capped.delayMs(0) <= 5000 + 520 && capped.delayMs(0) >= 5000, `cut to the cap: ${capped.delayMs(0)}`);
   // Without a retry time, the headers' reset says when room comes back.
   const reset = new RateGate({ random: () => 0 });
@@ -201,11 +206,12 @@ test('gate: header-derived pacing; a refusal cuts the send rate to 0.7x the rece
   // An OpenAI-like limit of 10/s: 10 − remaining used, back to full in reset.
   g.onAnswer(0, '{}', false, okAnswer({ requests: { limit: 10, remaining: 5, resetMs: 500 } }));
   assert.ok(Math.abs(g.requestCeiling() - 0.95 * 10) < 1e-9, `ceiling ${g.requestCeiling()}`);
-  // Ten sends in one second, then refusals: the first, naming only a retry time, is a lone fault
-  // (no cut); the second makes a pattern and cuts; a third within the interval does not cut again.
+  // Ten sends in one second, then refusals naming only a retry time: the first two are faults (no
+  // cut); the third makes a pattern and cuts; a fourth within the interval does not cut again.
   for (let i = 0; i < 10; i++) g.onSend(1000 + i * 100, '{}');
+  g.onAnswer(1990, '{}', true, refusal({ retryAfterMs: 100 }));
   g.onAnswer(1995, '{}', true, refusal({ retryAfterMs: 100 }));
-  assert.equal(g.sendRate(), Number.POSITIVE_INFINITY, 'a lone refusal does not cut');
+  assert.equal(g.sendRate(), Number.POSITIVE_INFINITY, 'scattered refusals do not cut');
   g.onAnswer(2000, '{}', true, refusal({ retryAfterMs: 100 }));
   const cut = g.sendRate();
   assert.ok(Math.abs(cut - 0.7 * 10) < 0.8, `cut to ${cut}`);

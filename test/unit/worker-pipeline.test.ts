@@ -389,7 +389,7 @@ test('rate limit: the gate holds ALL dispatch until the retry time has passed', 
   assert.equal(early.length, 0, `sends within the hold: ${early.map((t) => t - (refusedAt as number)).join(', ')} ms after it`);
 });
 
-test('rate limit: a lone refusal naming only a retry time holds its row, not the others', async () => {
+test('rate limit: a refusal naming only a retry time, not part of a pattern, holds its row, not the others', async () => {
   const out: ResultLine[] = [];
   const sends: number[] = [];
   let refusedAt: number | undefined;
