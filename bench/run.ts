@@ -107,7 +107,7 @@ const { values } = parseArgs({
 });
 
 function selected(): Scenario[] {
-  if (values.only === undefined) return SCENARIOS;
+  if (values.only === undefined) return SCENARIOS.filter((s) => !(values.quick === true && values.smoke !== true && s.fullOnly === true));
   const want = values.only
     .split(',')
     .map((s) => s.trim())

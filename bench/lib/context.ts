@@ -55,6 +55,8 @@ export interface Scenario {
   title: string;
   /** Scenario ids whose results this one reads (run first when selected alone). */
   needs?: string[];
+  /** Left out of a whole `--quick` run (its budget is 10 minutes); `--only` still runs it. */
+  fullOnly?: boolean;
   run(ctx: BenchContext): Promise<ScenarioResult>;
 }
 
