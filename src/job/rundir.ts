@@ -15,6 +15,7 @@ import type { Job } from '../spec/schema.ts';
 import { InputError } from '../errors.ts';
 import { uriScheme } from '../spec/uri.ts';
 import { stopLeftovers } from '../launch/procs.ts';
+import { processAlive } from '../process-alive.ts';
 
 export function runsRoot(job: Job, baseDir: string): string {
   if (job.resume.dir !== undefined) return localPath(resolvePath(job.resume.dir, baseDir));
@@ -64,15 +65,6 @@ export function makeRunDir(root: string, runId: string): string {
   return dir;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 interface LockHolder {
   pid?: number;
   run_id?: string;
@@ -111,7 +103,7 @@ export function acquireLock(root: string, runId: string, opts: LockOptions = {})
       } catch {
         // A torn lock file: its writer died while writing it.
       }
-      if (typeof holder.pid === 'number' && alive(holder.pid)) {
+      if (typeof holder.pid === 'number' && processAlive(holder.pid)) {
         throw new InputError(`another run (${holder.run_id ?? '?'}, pid ${holder.pid}) is using this output; lock: ${path}`);
       }
       if (typeof holder.run_id === 'string' && /^[A-Za-z0-9_.-]+$/.test(holder.run_id)) {

@@ -15,6 +15,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Claim, ShareBoard } from './share.ts';
+import { processAlive } from '../process-alive.ts';
 
 export interface FileBoardOptions {
   /** A claim not updated for this long is dropped, in ms. Default 15_000. */
@@ -35,16 +36,6 @@ export interface FileBoardOptions {
 export function boardDirFor(endpoint: string, root: string = tmpdir()): string {
   const h = createHash('sha256').update(endpoint).digest('hex').slice(0, 16);
   return join(root, 'sparkinfer-engines', h);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, as another user's process.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
