@@ -85,6 +85,36 @@ export class FileBoard implements ShareBoard {
     }
   }
 
+  /**
+   * Removes the claims of dead processes from every board beside this one, and the boards left
+   * empty: a SIGKILLed worker cannot remove its own claim, and no other worker may ever use its
+   * endpoint again (a test's engine on a random port). Called once, when a worker joins.
+   */
+  sweepSiblings(): void {
+    const root = join(this.dir, '..');
+    let boards: string[];
+    try {
+      boards = readdirSync(root);
+    } catch {
+      return;
+    }
+    for (const name of boards) {
+      const dir = join(root, name);
+      if (dir === this.dir) continue;
+      try {
+        for (const f of readdirSync(dir)) {
+          if (!f.endsWith('.json')) continue;
+          const c = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Partial<Claim>;
+          const stale = typeof c.at !== 'number' || this.#now() - c.at > this.#staleMs;
+          if (stale && (typeof c.pid !== 'number' || !this.#alive(c.pid))) unlinkSync(join(dir, f));
+        }
+        rmdirSync(dir); // only when empty
+      } catch {
+        // a live claim, a board in use, or one another worker removed first
+      }
+    }
+  }
+
   /** Removes this worker's claim, and the board when it was the last one (nothing left in /tmp). */
   leave(id: string): void {
     try {

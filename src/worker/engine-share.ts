@@ -27,6 +27,7 @@ export function shareEngine(
   o: { adaptive: boolean; endpoint: string; id: string; noQueue: boolean; log: (m: string) => void },
 ): WorkerShare {
   const board = new FileBoard(boardDirFor(o.endpoint), { warn: o.log });
+  board.sweepSiblings();
   const share = new EngineShare({ board, id: o.id, pid: process.pid });
   // A fixed window still joins the board, uncapped: the rate gate divides a rate limit by its members.
   const queue = o.noQueue ? () => 0 : (slots: number) => 1 + slots;

@@ -98,6 +98,11 @@ async function main(): Promise<number> {
   // Also on process.exit (a cancel, a ledger failure): a claim left behind would hold its share
   // until the next worker's liveness check drops it.
   process.on('exit', () => share.leave());
+  // Spark stops a task's TRANSFORM command with SIGTERM: leave the board, then die of the signal as before.
+  process.once('SIGTERM', () => {
+    share.leave();
+    process.kill(process.pid, 'SIGTERM');
+  });
   const polling = startLoadPolling(
     client,
     window,

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineShare, fairShares, MemoryBoard, SharedWindow } from '../../src/scheduler/share.ts';
@@ -127,6 +127,31 @@ test('FileBoard: claims of another process are read; a dead process and a stale 
     assert.notEqual(boardDirFor('http://127.0.0.1:8080'), boardDirFor('http://127.0.0.1:8081'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('FileBoard: joining sweeps the claims of dead processes from other boards, and the boards left empty', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'share-sweep-'));
+  try {
+    const child = spawn(process.execPath, ['-e', '']);
+    const dead = child.pid as number;
+    await new Promise((r) => child.on('exit', r));
+    const old = Date.now() - 60_000;
+    const boardOf = (name: string) => join(root, 'sparkinfer-engines', name);
+    for (const [name, claims] of [
+      ['gone', [{ id: 'a', pid: dead, at: old }]],
+      ['live', [{ id: 'b', pid: process.pid, at: old }]],
+      ['fresh', [{ id: 'c', pid: dead, at: Date.now() }]],
+    ] as const) {
+      mkdirSync(boardOf(name), { recursive: true });
+      for (const c of claims) writeFileSync(join(boardOf(name), `${c.id}.json`), JSON.stringify({ ...c, want: 1, hold: 1 }));
+    }
+    new FileBoard(boardDirFor('http://127.0.0.1:1', root)).sweepSiblings();
+    assert.ok(!existsSync(boardOf('gone')), 'a dead, stale claim and its empty board are removed');
+    assert.ok(existsSync(join(boardOf('live'), 'b.json')), 'a live process keeps its claim');
+    assert.ok(existsSync(join(boardOf('fresh'), 'c.json')), 'a claim updated lately is left to its own board');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
 
