@@ -128,9 +128,12 @@ test('npm route: pack, install -g into a prefix, setup into a fresh cache, run t
   assert.ok(existsSync(join(venv, 'bin', 'spark-submit')), setup.stderr);
   assert.deepEqual(
     readdirSync(pkgDir).sort(),
-    ['README.md', 'bin', 'dist', 'package.json', 'python', 'scripts'],
+    ['README.md', 'bin', 'dist', 'examples', 'package.json', 'python', 'scripts'],
     'setup wrote into the package folder',
   );
+  // The package ships the quickstart example (package.json "files").
+  for (const f of ['job.yaml', 'questions.jsonl'])
+    assert.ok(existsSync(join(pkgDir, 'examples', 'quickstart', f)), `examples/quickstart/${f} not in the package`);
   const again = ok(await cli(['setup'], work), 'sparkinfer setup (again)');
   assert.match(again.stderr, /venv: ok/);
   ok(await cli(['setup', '--check'], work), 'sparkinfer setup --check');
