@@ -1,10 +1,13 @@
 /**
- * Tail hedging: a partition's last requests decide when its task ends, and one of them that hangs
- * (a dropped connection, a proxy that never answers, a preempted node) holds the task until
- * `engine.request_timeout`, while the engine has room to spare. Once nothing is left to send, a
- * request that has been out far longer than the partition's own answers take gets a second copy;
- * the first answer finishes the row and the other is abandoned (docs/scheduler.md, "Tail hedging").
- * A hedge is not a retry: it spends no retry budget, and it only uses room the window has anyway.
+ * Hedging: a request that hangs (a dropped connection, a proxy that never answers, a preempted
+ * node) holds its row, and a place in the window, until `engine.request_timeout`. A request out far
+ * longer than the partition's own answers take gets a second copy; the first answer finishes the
+ * row and the other is abandoned (docs/scheduler.md, "Hedging"). A hedge is not a retry: it spends
+ * no retry budget.
+ * - At the tail (nothing left to send) every such request is hedged, in room the window has anyway.
+ * - Mid-partition the window is full, so the hung copy is presumed lost: it gives its place to the
+ *   hedge. At most one presumed-lost request per worker at a time, and hedges stay within a small
+ *   share of the requests sent, so a long-tailed latency can't turn hedging into extra load.
  *
  * This file decides WHEN and WHAT to hedge; the pipeline (pipeline.ts) sends and settles.
  */
@@ -17,6 +20,13 @@ const MIN_SAMPLES = 8;
 const P95_FACTOR = 2;
 /** And never before this long, in ms (short answers have a noisy p95). */
 const MIN_AGE_MS = 2000;
+/** Mid-partition: presumed-lost requests (hedged, their place given to the hedge) out at once per worker. */
+export const MAX_PRESUMED_LOST = 1;
+/**
+ * Mid-partition hedges stay within this share of the requests sent (and 1 is always allowed): about
+ * the extra load "The Tail at Scale" (Dean and Barroso, CACM 2013) budgets for hedged requests.
+ */
+export const HEDGE_BUDGET = 0.05;
 
 export interface HedgeCandidate {
   /** When its (only) attempt was sent. */
@@ -57,5 +67,19 @@ export class TailHedger {
     if (limit === undefined || room <= 0) return [];
     const due = [...items].filter((i) => !i.hedged && i.out === 1 && now - i.sentAt > limit);
     return due.sort((a, b) => a.sentAt - b.sentAt).slice(0, room);
+  }
+
+  /**
+   * Mid-partition: the request to hedge now, presumed lost, or undefined. Only when no other
+   * presumed-lost request is out (MAX_PRESUMED_LOST) and the hedges so far are within HEDGE_BUDGET.
+   * @param load presumed-lost requests out now, hedges sent so far, requests sent so far
+   */
+  pickStuck<T extends HedgeCandidate>(
+    items: Iterable<T>,
+    now: number,
+    load: { presumedLost: number; hedges: number; sent: number },
+  ): T | undefined {
+    if (load.presumedLost >= MAX_PRESUMED_LOST || load.hedges + 1 > Math.max(1, HEDGE_BUDGET * load.sent)) return undefined;
+    return this.pick(items, now, 1)[0];
   }
 }

@@ -134,7 +134,7 @@ export interface PipelineCounters {
   promptTokensCached: number;
   requestsSent: number;
   retries: number;
-  /** Second copies sent for requests out far longer than the others at the end of the partition (hedge.ts). */
+  /** Second copies sent for requests out far longer than the others (hedge.ts): at the tail, or mid-partition for one presumed lost. */
   hedges: number;
   /** Every resend of a failed attempt by reason (signals.ts `retryReason`): all but `outage` are counted in `retries`. */
   retriesByReason: Partial<Record<RetryReason, number>>;

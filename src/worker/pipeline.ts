@@ -1,165 +1,214 @@
 /**
  * The partition pipeline: input lines → prepared requests → a bounded in-flight window → result
- * lines in completion order. It owns retries (through an injected pure `decide`) and the outage
- * circuit: on an outage, in-flight rows go back to the queue without spending their retry budget
- * and dispatch pauses until `/health` answers again or `outageTimeoutMs` passes.
+ * lines in completion order. It owns retries (through an injected pure `decide`), hedging of hung
+ * requests (hedge.ts) and the outage circuit: on an outage, in-flight rows go back to the queue
+ * without spending their retry budget and dispatch pauses until `/health` answers again or
+ * `outageTimeoutMs` passes.
  *
  * Memory stays flat: at most `highWater` rows are read ahead of the window, and dispatch stops
  * while stdout applies backpressure.
+ *
+ * One `Pipeline` object per partition; each method is one step of the loop: read (`#accept`),
+ * dispatch (`#pump`, `#send`, `#hedgeDue`), settle (`#settleLive`, `#settle`, `#settleFailed`),
+ * write (`#finish`).
  */
 import type { ResultLine } from './protocol.ts';
-import type { InputRow } from './input.ts';
 import { errorCodeOf } from '../errors.ts';
 import { completionKind, retryReason } from '../scheduler/signals.ts';
 import { isRateLimited } from '../engine/ratelimit.ts';
 import { TailHedger } from './hedge.ts';
+import { newCounters, newItem, resultLine, type Item, type Live } from './pipeline-row.ts';
 
 export * from './pipeline-contract.ts';
 import {
   FREE_RATE_LIMITED,
   FREE_RATE_LIMITED_MS,
   type Attempt,
+  type AttemptFailed,
   type DispatchQueue,
   type PipelineCounters,
   type PipelineDeps,
   type Prepared,
 } from './pipeline-contract.ts';
 
-interface Item {
-  row: InputRow;
-  prepared: Prepared;
-  attempts: number;
-  firstSentAt: number;
-  /** Rate-limited refusals so far (FREE_RATE_LIMITED). */
-  rateLimited?: number;
-  /** When its latest attempt was sent. */
-  sentAt: number;
-  /** Its attempts out now: 1, or 2 while hedged (hedge.ts). */
-  out: number;
-  /** This send has a hedge out (or had). */
-  hedged: boolean;
-  /** Finished (a result line written): later answers of its other attempt are dropped. */
-  done: boolean;
-  /** The dispatch queue heard `settled` for its latest send. */
-  queueSettled: boolean;
-  /** Its attempts out now, to abandon the other one when one finishes the row. */
-  live: Set<Live>;
-}
-
-/** One attempt out: abandoned when the row was finished by its other attempt (a hedge). */
-interface Live {
-  sentAt: number;
-  abandoned: boolean;
-}
-
-function newItem(row: InputRow, prepared: Prepared): Item {
-  return { row, prepared, attempts: 0, firstSentAt: 0, sentAt: 0, out: 0, hedged: false, done: false, queueSettled: true, live: new Set() };
-}
-
 /** Raised when the engine stayed down past outage_timeout: the worker exits non-zero so Spark retries. */
 export class OutageTimeout extends Error {}
 
-export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
-  const c: PipelineCounters = {
-    rowsIn: 0,
-    rowsDone: 0,
-    rowsOk: 0,
-    rowsFailed: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    promptTokensCacheKnown: 0,
-    promptTokensCached: 0,
-    requestsSent: 0,
-    retries: 0,
-    hedges: 0,
-    retriesByReason: {},
-    inflight: 0,
-    window: d.window.limit(),
-    outage: false,
-    errorsByCode: {},
-  };
-  const queue: DispatchQueue<Item> = d.makeQueue?.<Item>() ?? [];
-  let delayed = 0;
-  let readerDone = false;
-  let outputBlocked = false;
-  let fatal: Error | undefined;
-  let outageWait: Promise<void> | undefined;
-  let wake: () => void = () => {};
-  let wakeP = new Promise<void>((r) => {
-    wake = r;
-  });
-  const notify = (): void => {
-    const w = wake;
-    wakeP = new Promise<void>((r) => {
-      wake = r;
+export function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
+  return new Pipeline(d).run();
+}
+
+class Pipeline {
+  readonly #d: PipelineDeps;
+  readonly #c: PipelineCounters;
+  readonly #queue: DispatchQueue<Item>;
+  /** Rows waiting out a backoff or a refusal's retry time before they go back to the queue. */
+  #delayed = 0;
+  #readerDone = false;
+  #outputBlocked = false;
+  #fatal: Error | undefined;
+  #outageWait: Promise<void> | undefined;
+  #wake: () => void = () => {};
+  #wakeP: Promise<void>;
+  /** Rows with an attempt out (hedging looks at them). */
+  readonly #outstanding = new Set<Item>();
+  readonly #hedger = new TailHedger();
+  /** Attempts presumed lost (hedged mid-partition) and still out. */
+  #presumedLost = 0;
+  /** The last successful answer (the start until one comes): FREE_RATE_LIMITED_MS. */
+  #lastOkAt: number;
+  /** The rate gate's hold: one timer that calls pump again, never a busy loop. */
+  #gateTimer: ReturnType<typeof setTimeout> | undefined;
+  #gateAt = Infinity;
+  /** The lines of the last batch read and not yet accepted: taken one by one, as the queue has room. */
+  #batch: readonly string[] = [];
+  #next = 0;
+
+  constructor(d: PipelineDeps) {
+    this.#d = d;
+    this.#c = newCounters(d.window.limit());
+    this.#queue = d.makeQueue?.<Item>() ?? [];
+    this.#lastOkAt = d.now();
+    this.#wakeP = new Promise<void>((r) => {
+      this.#wake = r;
+    });
+  }
+
+  async run(): Promise<PipelineCounters> {
+    const d = this.#d;
+    d.window.onGrow?.(() => this.#pumpAndNotify());
+    d.stopDispatch?.addEventListener('abort', () => this.#notify(), { once: true });
+    const it = d.lines[Symbol.asyncIterator]();
+    let pendingRead: Promise<IteratorResult<string | readonly string[]>> | undefined;
+    const statsTimer = setInterval(() => d.onStats?.(this.#c), 1000);
+    const hedgeTimer = setInterval(() => this.#hedgeDue(), 500);
+    try {
+      for (;;) {
+        if (this.#fatal !== undefined) throw this.#fatal;
+        if (this.#stopped()) {
+          if (this.#c.inflight === 0 && this.#presumedLost === 0 && this.#delayed === 0) break;
+          await this.#wakeP;
+          continue;
+        }
+        const highWater = Math.max(64, 2 * d.window.limit(), this.#queue.readAhead ?? 0);
+        if (this.#next < this.#batch.length && this.#queue.length < highWater) {
+          this.#accept(this.#batch[this.#next++] as string);
+          this.#pump();
+          continue;
+        }
+        if (!this.#readerDone && this.#queue.length < highWater) {
+          pendingRead ??= it.next();
+          // Race the read against completions so queued rows dispatch while stdin is slow.
+          const r = await Promise.race([pendingRead, this.#wakeP.then(() => undefined)]);
+          if (r !== undefined) {
+            pendingRead = undefined;
+            this.#took(r);
+          }
+          this.#pump();
+          continue;
+        }
+        this.#pump();
+        if (this.#idle() && this.#c.inflight === 0 && this.#presumedLost === 0) break;
+        await this.#wakeP;
+      }
+    } finally {
+      clearInterval(statsTimer);
+      clearInterval(hedgeTimer);
+      clearTimeout(this.#gateTimer);
+      d.onStats?.(this.#c);
+    }
+    if (this.#outputBlocked) await d.drained();
+    return this.#c;
+  }
+
+  /** What one read gave: the end, one line, or a batch of lines. */
+  #took(r: IteratorResult<string | readonly string[]>): void {
+    if (r.done === true) this.#readerDone = true;
+    else if (typeof r.value === 'string') this.#accept(r.value);
+    else {
+      this.#batch = r.value;
+      this.#next = 0;
+    }
+  }
+
+  /** Nothing left to read, to send or waiting out a delay: only the requests out remain. */
+  #idle(): boolean {
+    return this.#readerDone && this.#next >= this.#batch.length && this.#queue.length === 0 && this.#delayed === 0;
+  }
+
+  #stopped(): boolean {
+    return this.#d.stopDispatch?.aborted === true;
+  }
+
+  #notify(): void {
+    const w = this.#wake;
+    this.#wakeP = new Promise<void>((r) => {
+      this.#wake = r;
     });
     w();
-  };
+  }
 
-  const finish = (item: Item, fields: Partial<ResultLine>, now: number): void => {
-    const result: ResultLine = {
-      k: item.row.key,
-      c: item.row.carry,
-      text: null,
-      reasoning: null,
-      json: null,
-      embedding: null,
-      finish_reason: null,
-      prompt_tokens: null,
-      completion_tokens: null,
-      latency_ms: item.attempts > 0 ? now - item.firstSentAt : null,
-      attempts: item.attempts,
-      error_code: null,
-      error_message: null,
-      model: d.model,
-      request: d.includeRequest && item.prepared.body !== '' ? item.prepared.body : null,
-      ...fields,
-    };
-    c.rowsDone++;
-    if (result.error_code === null) c.rowsOk++;
-    else {
-      c.rowsFailed++;
-      c.errorsByCode[result.error_code] = (c.errorsByCode[result.error_code] ?? 0) + 1;
+  #pumpAndNotify(): void {
+    this.#pump();
+    this.#notify();
+  }
+
+  #accept(line: string): void {
+    const d = this.#d;
+    const row = d.parse(line); // a protocol error propagates: the task fails and Spark retries it
+    this.#c.rowsIn++;
+    let prepared: Prepared;
+    try {
+      prepared = d.prepare(row);
+    } catch (err) {
+      const message = typeof (err as { message?: unknown } | null)?.message === 'string' ? (err as Error).message : String(err);
+      this.#finish(newItem(row, { path: '', body: '' }), { error_code: errorCodeOf(err, 'E_TEMPLATE'), error_message: message });
+      return;
     }
-    c.promptTokens += result.prompt_tokens ?? 0;
-    c.completionTokens += result.completion_tokens ?? 0;
-    if (!d.emit(result) && !outputBlocked) {
-      outputBlocked = true;
-      void d.drained().then(() => {
-        outputBlocked = false;
-        pump();
-        notify();
-      });
+    this.#queue.push(newItem(row, prepared));
+  }
+
+  /** Sends queued rows while the window, the gate, stdout and the engine's health allow. */
+  #pump(): void {
+    const c = this.#c;
+    c.window = this.#d.window.limit();
+    while (
+      !this.#stopped() &&
+      !c.outage &&
+      !this.#outputBlocked &&
+      this.#fatal === undefined &&
+      this.#queue.length > 0 &&
+      c.inflight < c.window
+    ) {
+      if (!this.#gateOpen()) break;
+      const item = this.#queue.shift();
+      if (item === undefined) break; // held back until a request ends
+      this.#send(item);
     }
-  };
+  }
 
-  const startOutage = (): void => {
-    if (outageWait !== undefined) return;
-    c.outage = true;
-    d.log(`engine outage: pausing dispatch, waiting up to ${d.outageTimeoutMs} ms for /health`);
-    outageWait = d.waitHealthy(d.outageTimeoutMs, d.signal).then(
-      (ok) => {
-        outageWait = undefined;
-        if (ok) {
-          c.outage = false;
-          d.log('engine is back: resuming dispatch');
-          pump();
-        } else fatal ??= new OutageTimeout(`engine outage lasted longer than outage_timeout (${d.outageTimeoutMs} ms)`);
-        notify();
-      },
-      (err: unknown) => {
-        outageWait = undefined;
-        fatal ??= err as Error;
-        notify();
-      },
-    );
-  };
+  /** Whether the rate gate lets a request go now; if not, a timer pumps again when it will. */
+  #gateOpen(): boolean {
+    const d = this.#d;
+    const wait = d.gate?.delayMs(d.now()) ?? 0;
+    if (wait <= 0) return true;
+    const at = d.now() + wait;
+    if (this.#gateTimer === undefined || at < this.#gateAt) {
+      clearTimeout(this.#gateTimer);
+      this.#gateAt = at;
+      this.#gateTimer = setTimeout(() => {
+        this.#gateTimer = undefined;
+        this.#gateAt = Infinity;
+        this.#pumpAndNotify();
+      }, wait);
+    }
+    return false;
+  }
 
-  /** Rows with an attempt out (tail hedging looks at them). */
-  const outstanding = new Set<Item>();
-  const hedger = new TailHedger();
   /** Sends a row: its next attempt, or with `hedge` a second copy of the attempt out (no budget spent). */
-  const send = (item: Item, hedge = false): void => {
+  #send(item: Item, hedge = false): void {
+    const d = this.#d;
+    const c = this.#c;
     const now = d.now();
     c.inflight++;
     c.requestsSent++;
@@ -174,239 +223,225 @@ export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
       item.queueSettled = false;
     }
     item.out++;
-    outstanding.add(item);
-    const live: Live = { sentAt: now, abandoned: false };
+    this.#outstanding.add(item);
+    const live: Live = { sentAt: now, abandoned: false, released: false };
     item.live.add(live);
     d.gate?.onSend(now, item.prepared.body);
     d.window.onStart?.();
     d.attempt(item.prepared, d.signal).then(
-      (a) => settleLive(item, live, a),
+      (a) => this.#settleLive(item, live, a),
       (err: unknown) =>
-        settleLive(item, live, {
+        this.#settleLive(item, live, {
           ok: false,
           latencyMs: 0,
           error: { code: 'E_CONNECT', message: String((err as Error)?.message ?? err), raw: err },
         }),
     );
-  };
+  }
+
+  /**
+   * Hedges what is due (hedge.ts): at the tail, every request out far longer than the others took,
+   * in the window's spare room; mid-partition, at most one, presumed lost: it gives its place to the hedge.
+   */
+  #hedgeDue(): void {
+    const d = this.#d;
+    const c = this.#c;
+    if (this.#stopped() || c.outage || this.#fatal !== undefined) return;
+    const now = d.now();
+    if (this.#idle()) {
+      for (const item of this.#hedger.pick(this.#outstanding, now, d.window.limit() - c.inflight)) this.#hedge(item, false);
+      return;
+    }
+    const stuck = this.#hedger.pickStuck(this.#outstanding, now, {
+      presumedLost: this.#presumedLost,
+      hedges: c.hedges,
+      sent: c.requestsSent,
+    });
+    if (stuck !== undefined) this.#hedge(stuck, true);
+  }
+
+  #hedge(item: Item, presumeLost: boolean): void {
+    const d = this.#d;
+    const age = d.now() - item.sentAt;
+    d.log(`hedging row ${item.row.key}: out ${age} ms, far longer than the partition's answers${presumeLost ? ' (presumed lost)' : ''}`);
+    if (presumeLost) {
+      for (const live of item.live) live.released = true;
+      this.#presumedLost += item.live.size;
+      this.#c.inflight -= item.live.size;
+      d.window.onComplete?.({ latencyMs: age, ok: false, kind: 'timeout' });
+    }
+    this.#send(item, true);
+  }
 
   /** An attempt ended: counted off, and dropped when its row is decided by its other attempt. */
-  const settleLive = (item: Item, live: Live, a: Attempt): void => {
+  #settleLive(item: Item, live: Live, a: Attempt): void {
     if (live.abandoned) return; // counted off when the row finished
     item.live.delete(live);
     item.out--;
-    if (item.out === 0) outstanding.delete(item);
+    if (item.out === 0) this.#outstanding.delete(item);
+    if (live.released) this.#presumedLost--;
+    const counted = !live.released;
     if (item.done || (!a.ok && item.out > 0)) {
       // The row is finished, or its other attempt is still out and decides: this answer only tells the window.
-      c.inflight--;
-      const kind = a.ok ? 'ok' : completionKind({ ok: false, status: a.error.status, code: a.error.code });
-      d.window.onComplete?.({ latencyMs: a.latencyMs, ok: a.ok, kind });
-      pump();
-      notify();
+      if (counted) {
+        this.#c.inflight--;
+        const kind = a.ok ? 'ok' : completionKind({ ok: false, status: a.error.status, code: a.error.code });
+        this.#d.window.onComplete?.({ latencyMs: a.latencyMs, ok: a.ok, kind });
+      }
+      this.#pumpAndNotify();
       return;
     }
     if (a.ok) {
-      hedger.answered(a.latencyMs);
-      // The other attempt (a hedge pair) is abandoned: the worker's abort at the end of the task cancels it.
-      for (const other of item.live) {
-        other.abandoned = true;
-        item.out--;
-        c.inflight--;
-        d.window.onComplete?.({ latencyMs: d.now() - other.sentAt, ok: false, kind: 'error' });
+      this.#hedger.answered(a.latencyMs);
+      this.#abandonOthers(item);
+    }
+    this.#settle(item, a, counted);
+  }
+
+  /** The row was finished by one attempt: its other one (a hedge pair) is dropped; the worker's abort at the end of the task cancels it. */
+  #abandonOthers(item: Item): void {
+    for (const other of item.live) {
+      other.abandoned = true;
+      item.out--;
+      if (other.released) this.#presumedLost--;
+      else {
+        this.#c.inflight--;
+        this.#d.window.onComplete?.({ latencyMs: this.#d.now() - other.sentAt, ok: false, kind: 'error' });
       }
-      item.live.clear();
-      outstanding.delete(item);
     }
-    settle(item, a);
-  };
+    item.live.clear();
+    this.#outstanding.delete(item);
+  }
 
-  /** Once nothing is left to send, hedges the requests that are out far longer than the others took. */
-  const hedgeTail = (): void => {
-    const idle = readerDone && next >= batch.length && queue.length === 0 && delayed === 0;
-    if (!idle || stopped() || c.outage || fatal !== undefined) return;
-    for (const item of hedger.pick(outstanding, d.now(), d.window.limit() - c.inflight)) {
-      d.log(`hedging row ${item.row.key}: out ${d.now() - item.sentAt} ms, far longer than the partition's answers`);
-      send(item, true);
-    }
-  };
-
-  /** Puts a row back at the front of the queue after `ms` (a retry's backoff, a refusal's retry time). */
-  const requeueAfter = (item: Item, ms: number): void => {
-    delayed++;
-    d.sleep(ms, d.signal).then(
-      () => {
-        delayed--;
-        queue.unshift(item);
-        pump();
-        notify();
-      },
-      () => {
-        delayed--;
-        notify();
-      },
-    );
-  };
-
-  /** The last successful answer (the start until one comes): FREE_RATE_LIMITED_MS. */
-  let lastOkAt = d.now();
-  const settle = (item: Item, a: Attempt): void => {
-    c.inflight--;
+  /** The row's attempt decided it: an answer, a retry, a rate-limit wait, an outage or a row error. `counted`: it held a window place. */
+  #settle(item: Item, a: Attempt, counted: boolean): void {
+    const d = this.#d;
+    const c = this.#c;
+    if (counted) c.inflight--;
     if (!item.queueSettled) {
       item.queueSettled = true;
-      queue.settled?.(item);
+      this.#queue.settled?.(item);
     }
-    // A rate limit is back-pressure, not the row's failure (docs/scheduler.md, "Rate limits"); without a gate, none.
     const now = d.now();
-    if (a.ok) lastOkAt = now;
+    if (a.ok) this.#lastOkAt = now;
+    // A rate limit is back-pressure, not the row's failure (docs/scheduler.md, "Rate limits"); without a gate, none.
     const rateLimited =
       d.gate !== undefined &&
       !a.ok &&
       isRateLimited(a.error.status, a.rateLimit) &&
       (item.rateLimited ?? 0) < FREE_RATE_LIMITED &&
-      now - lastOkAt < FREE_RATE_LIMITED_MS;
+      now - this.#lastOkAt < FREE_RATE_LIMITED_MS;
     d.gate?.onAnswer(d.now(), item.prepared.body, rateLimited, a);
     if (a.ok) {
       if (a.cachedPromptTokens !== undefined && typeof a.fields.prompt_tokens === 'number') {
         c.promptTokensCacheKnown += a.fields.prompt_tokens;
         c.promptTokensCached += a.cachedPromptTokens;
       }
-      d.window.onComplete?.({
-        latencyMs: a.latencyMs,
-        ok: true,
-        kind: 'ok',
-        ...(typeof a.fields.completion_tokens === 'number' ? { outputTokens: a.fields.completion_tokens } : {}),
-      });
+      if (counted) {
+        const tokens = a.fields.completion_tokens;
+        d.window.onComplete?.({
+          latencyMs: a.latencyMs,
+          ok: true,
+          kind: 'ok',
+          ...(typeof tokens === 'number' ? { outputTokens: tokens } : {}),
+        });
+      }
       item.done = true;
-      finish(item, a.fields, d.now());
-    } else {
-      const e = a.error;
-      const kind = completionKind({ ok: false, status: e.status, code: e.code, rateLimited });
-      d.window.onComplete?.({ latencyMs: a.latencyMs, ok: false, kind, ...(e.status !== undefined ? { status: e.status } : {}) });
-      const decision = d.decide(e, item.attempts);
-      if (rateLimited || decision.outage || decision.retry) {
-        const reason = retryReason({ kind, code: e.code, outage: decision.outage });
-        c.retriesByReason[reason] = (c.retriesByReason[reason] ?? 0) + 1;
-      }
-      if (rateLimited) {
-        item.rateLimited = (item.rateLimited ?? 0) + 1;
-        item.attempts--; // like an outage: the row keeps its retry budget
-        c.retries++;
-        // The gate holds all dispatch until the retry time; a lone refusal (rate.ts) holds only its row.
-        if ((d.gate?.delayMs(now) ?? 0) > 0) queue.unshift(item);
-        else requeueAfter(item, decision.delayMs);
-      } else if (decision.outage) {
-        item.attempts--; // an outage is not the row's fault: it keeps its retry budget
-        queue.unshift(item);
-        startOutage();
-      } else if (decision.retry) {
-        c.retries++;
-        d.log(`retry ${item.attempts} for row ${item.row.key} in ${decision.delayMs} ms: ${e.code} ${e.message.slice(0, 200)}`);
-        requeueAfter(item, decision.delayMs);
-      } else {
-        finish(item, { error_code: e.code, error_message: e.message }, d.now());
-      }
-    }
-    pump();
-    notify();
-  };
-
-  d.window.onGrow?.(() => {
-    pump();
-    notify();
-  });
-
-  const stopped = (): boolean => d.stopDispatch?.aborted === true;
-  d.stopDispatch?.addEventListener('abort', () => notify(), { once: true });
-  // The rate gate's hold: one timer that calls pump again, never a busy loop.
-  let gateTimer: ReturnType<typeof setTimeout> | undefined;
-  let gateAt = Infinity;
-  const gateOpen = (): boolean => {
-    const wait = d.gate?.delayMs(d.now()) ?? 0;
-    if (wait <= 0) return true;
-    const at = d.now() + wait;
-    if (gateTimer === undefined || at < gateAt) {
-      clearTimeout(gateTimer);
-      gateAt = at;
-      gateTimer = setTimeout(() => {
-        gateTimer = undefined;
-        gateAt = Infinity;
-        pump();
-        notify();
-      }, wait);
-    }
-    return false;
-  };
-  const pump = (): void => {
-    c.window = d.window.limit();
-    while (!stopped() && !c.outage && !outputBlocked && fatal === undefined && queue.length > 0 && c.inflight < c.window) {
-      if (!gateOpen()) break;
-      const item = queue.shift();
-      if (item === undefined) break; // held back until a request ends
-      send(item);
-    }
-  };
-
-  const accept = (line: string): void => {
-    const row = d.parse(line); // a protocol error propagates: the task fails and Spark retries it
-    c.rowsIn++;
-    let prepared: Prepared;
-    try {
-      prepared = d.prepare(row);
-    } catch (err) {
-      const message = typeof (err as { message?: unknown } | null)?.message === 'string' ? (err as Error).message : String(err);
-      finish(newItem(row, { path: '', body: '' }), { error_code: errorCodeOf(err, 'E_TEMPLATE'), error_message: message }, d.now());
-      return;
-    }
-    queue.push(newItem(row, prepared));
-  };
-
-  const it = d.lines[Symbol.asyncIterator]();
-  let pendingRead: Promise<IteratorResult<string | readonly string[]>> | undefined;
-  // The lines of the last batch read and not yet accepted: taken one by one, as the queue has room.
-  let batch: readonly string[] = [];
-  let next = 0;
-  const statsTimer = setInterval(() => d.onStats?.(c), 1000);
-  const hedgeTimer = setInterval(hedgeTail, 500);
-  try {
-    for (;;) {
-      if (fatal !== undefined) throw fatal;
-      if (stopped()) {
-        if (c.inflight === 0 && delayed === 0) break;
-        await wakeP;
-        continue;
-      }
-      const highWater = Math.max(64, 2 * d.window.limit(), queue.readAhead ?? 0);
-      if (next < batch.length && queue.length < highWater) {
-        accept(batch[next++] as string);
-        pump();
-        continue;
-      }
-      if (!readerDone && queue.length < highWater) {
-        pendingRead ??= it.next();
-        // Race the read against completions so queued rows dispatch while stdin is slow.
-        const r = await Promise.race([pendingRead, wakeP.then(() => undefined)]);
-        if (r !== undefined) {
-          pendingRead = undefined;
-          if (r.done === true) readerDone = true;
-          else if (typeof r.value === 'string') accept(r.value);
-          else {
-            batch = r.value;
-            next = 0;
-          }
-        }
-        pump();
-        continue;
-      }
-      pump();
-      if (readerDone && next >= batch.length && queue.length === 0 && c.inflight === 0 && delayed === 0) break;
-      await wakeP;
-    }
-  } finally {
-    clearInterval(statsTimer);
-    clearInterval(hedgeTimer);
-    clearTimeout(gateTimer);
-    d.onStats?.(c);
+      this.#finish(item, a.fields);
+    } else this.#settleFailed(item, a, rateLimited, counted);
+    this.#pumpAndNotify();
   }
-  if (outputBlocked) await d.drained();
-  return c;
+
+  #settleFailed(item: Item, a: AttemptFailed, rateLimited: boolean, counted: boolean): void {
+    const d = this.#d;
+    const c = this.#c;
+    const e = a.error;
+    const kind = completionKind({ ok: false, status: e.status, code: e.code, rateLimited });
+    if (counted)
+      d.window.onComplete?.({ latencyMs: a.latencyMs, ok: false, kind, ...(e.status !== undefined ? { status: e.status } : {}) });
+    const decision = d.decide(e, item.attempts);
+    if (rateLimited || decision.outage || decision.retry) {
+      const reason = retryReason({ kind, code: e.code, outage: decision.outage });
+      c.retriesByReason[reason] = (c.retriesByReason[reason] ?? 0) + 1;
+    }
+    if (rateLimited) {
+      item.rateLimited = (item.rateLimited ?? 0) + 1;
+      item.attempts--; // like an outage: the row keeps its retry budget
+      c.retries++;
+      // The gate holds all dispatch until the retry time; a lone refusal (rate.ts) holds only its row.
+      if ((d.gate?.delayMs(d.now()) ?? 0) > 0) this.#queue.unshift(item);
+      else this.#requeueAfter(item, decision.delayMs);
+    } else if (decision.outage) {
+      item.attempts--; // an outage is not the row's fault: it keeps its retry budget
+      this.#queue.unshift(item);
+      this.#startOutage();
+    } else if (decision.retry) {
+      c.retries++;
+      d.log(`retry ${item.attempts} for row ${item.row.key} in ${decision.delayMs} ms: ${e.code} ${e.message.slice(0, 200)}`);
+      this.#requeueAfter(item, decision.delayMs);
+    } else {
+      this.#finish(item, { error_code: e.code, error_message: e.message });
+    }
+  }
+
+  /** Puts a row back at the front of the queue after `ms` (a retry's backoff, a refusal's retry time). */
+  #requeueAfter(item: Item, ms: number): void {
+    this.#delayed++;
+    this.#d.sleep(ms, this.#d.signal).then(
+      () => {
+        this.#delayed--;
+        this.#queue.unshift(item);
+        this.#pumpAndNotify();
+      },
+      () => {
+        this.#delayed--;
+        this.#notify();
+      },
+    );
+  }
+
+  #startOutage(): void {
+    const d = this.#d;
+    if (this.#outageWait !== undefined) return;
+    this.#c.outage = true;
+    d.log(`engine outage: pausing dispatch, waiting up to ${d.outageTimeoutMs} ms for /health`);
+    this.#outageWait = d.waitHealthy(d.outageTimeoutMs, d.signal).then(
+      (ok) => {
+        this.#outageWait = undefined;
+        if (ok) {
+          this.#c.outage = false;
+          d.log('engine is back: resuming dispatch');
+          this.#pump();
+        } else this.#fatal ??= new OutageTimeout(`engine outage lasted longer than outage_timeout (${d.outageTimeoutMs} ms)`);
+        this.#notify();
+      },
+      (err: unknown) => {
+        this.#outageWait = undefined;
+        this.#fatal ??= err as Error;
+        this.#notify();
+      },
+    );
+  }
+
+  /** Writes the row's result line (ledger first, then stdout) and counts it. */
+  #finish(item: Item, fields: Partial<ResultLine>): void {
+    const d = this.#d;
+    const c = this.#c;
+    const result = resultLine(item, fields, d);
+    c.rowsDone++;
+    if (result.error_code === null) c.rowsOk++;
+    else {
+      c.rowsFailed++;
+      c.errorsByCode[result.error_code] = (c.errorsByCode[result.error_code] ?? 0) + 1;
+    }
+    c.promptTokens += result.prompt_tokens ?? 0;
+    c.completionTokens += result.completion_tokens ?? 0;
+    if (!d.emit(result) && !this.#outputBlocked) {
+      this.#outputBlocked = true;
+      void d.drained().then(() => {
+        this.#outputBlocked = false;
+        this.#pumpAndNotify();
+      });
+    }
+  }
 }

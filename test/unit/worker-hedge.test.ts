@@ -1,5 +1,5 @@
 /**
- * Tail hedging (src/worker/hedge.ts, its use in src/worker/pipeline.ts): a request that hangs at the
+ * Hedging (src/worker/hedge.ts, its use in src/worker/pipeline.ts): a request that hangs at the
  * end of a partition gets a second copy instead of holding the task until the request timeout.
  */
 import { test } from 'node:test';
@@ -67,7 +67,7 @@ test('a request that hangs at the end of the partition is hedged: every row once
   assert.ok(wall < 5000, `${wall} ms: the hedge answered after about 2 s`);
 });
 
-test('no hedge while rows are still waiting, even with room in the window (a queue that holds rows back)', async () => {
+test('mid-partition, a request out far longer than the others is hedged once, presumed lost: every row once, no retry, a queue that holds rows back is respected', async () => {
   const out: ResultLine[] = [];
   // One row out at a time, like the slot-affinity queue with one slot: the window (4) has room.
   const held = <T>(): DispatchQueue<T> => {
@@ -105,5 +105,70 @@ test('no hedge while rows are still waiting, even with room in the window (a que
     ),
   );
   assert.equal(out.length, 12);
-  assert.equal(c.hedges, 0);
+  assert.equal(new Set(out.map((r) => r.k)).size, 12, 'every row exactly once');
+  assert.ok(
+    out.every((r) => r.error_code === null && r.attempts === 1),
+    'the hedge is not a retry',
+  );
+  assert.equal(c.hedges, 1, 'the slow request, once');
+  assert.equal(c.inflight, 0);
+});
+
+test('mid-partition hedges: one presumed-lost request at a time, within 5 % of the requests sent, never past the window by more than one', async () => {
+  const out: ResultLine[] = [];
+  let open = 0;
+  let maxOpen = 0;
+  const c = await runPipeline(
+    pipelineDeps(
+      {
+        lines: linesOf(120),
+        window: { limit: () => 4 },
+        attempt: async (p) => {
+          open++;
+          maxOpen = Math.max(maxOpen, open);
+          // Every 20th row hangs 2.3 s (past the 2 s floor) against 5 ms for the rest: a long tail, not lost requests.
+          const n = Number(/"q(\d+)"/.exec(p.body)?.[1]);
+          await new Promise((r) => setTimeout(r, n % 20 === 19 ? 2300 : 5));
+          open--;
+          return ok(5);
+        },
+      },
+      out,
+    ),
+  );
+  assert.equal(out.length, 120);
+  assert.equal(new Set(out.map((r) => r.k)).size, 120, 'every row exactly once');
+  assert.ok(c.hedges >= 1, 'the hung requests were seen');
+  assert.ok(c.hedges <= Math.max(1, 0.05 * c.requestsSent), `${c.hedges} hedges of ${c.requestsSent} requests: within the budget`);
+  assert.ok(maxOpen <= 5, `${maxOpen} open at once: the window (4) plus one presumed lost`);
+});
+
+test('a presumed-lost request whose hedge fails still decides its row: the partition waits for it', async () => {
+  const out: ResultLine[] = [];
+  let c3 = 0;
+  const c = await runPipeline(
+    pipelineDeps(
+      {
+        lines: linesOf(80),
+        attempt: async (p) => {
+          if (p.body.includes('"q3"')) {
+            if (c3++ === 0) {
+              // The first copy is slow: hedged at 2 s while rows still wait, it answers at 3.6 s, after the others (~3 s).
+              await new Promise((r) => setTimeout(r, 3600));
+              return ok(3600);
+            }
+            return { ok: false, latencyMs: 1, error: { code: 'E_HTTP_4XX', message: 'bad request', status: 400 } };
+          }
+          await new Promise((r) => setTimeout(r, 150));
+          return ok(150);
+        },
+      },
+      out,
+    ),
+  );
+  assert.equal(out.length, 80);
+  const q3 = out.find((r) => r.k === 'k3');
+  assert.equal(q3?.error_code, null, 'the first copy answered');
+  assert.equal(c.hedges, 1);
+  assert.equal(c.inflight, 0);
 });
