@@ -17,7 +17,7 @@
  * Every row must end ok; rows not ok are reported per arm and fail the scenario.
  */
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import type { BenchEngine } from '../lib/engines.ts';
 import { measureCpu, type CpuSeconds } from '../lib/proc.ts';
 import { runWorkerFile, type WorkerStats } from '../lib/worker.ts';
@@ -71,8 +71,33 @@ interface Arm {
   injected: Record<string, number>;
   errorsByCode: Record<string, number>;
   cpu: CpuSeconds;
+  /** What the worker said of its run (its stats file): hedges, retries and window cuts by reason. */
+  worker: WorkerSaid;
   /** The rate-limited arm: the limiter's own counts. */
   limiter?: { limit_rps: number; forwarded: number; refused: number; forwarded_rps_span: number | null };
+}
+
+interface WorkerSaid {
+  hedges: number;
+  retries_by_reason: Record<string, number>;
+  window_cuts: Record<string, number>;
+}
+
+/** The worker's own counts from its stats file(s) in the arm's run directory (src/worker/stats.ts). */
+function workerSaid(runDir: string): WorkerSaid {
+  const said: WorkerSaid = { hedges: 0, retries_by_reason: {}, window_cuts: {} };
+  const dir = join(runDir, 'stats');
+  const add = (into: Record<string, number>, from: Record<string, number> | undefined): void => {
+    for (const [k, n] of Object.entries(from ?? {})) into[k] = (into[k] ?? 0) + n;
+  };
+  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+    if (!f.endsWith('.json') || f.startsWith('.')) continue;
+    const st = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Partial<WorkerSaid>;
+    said.hedges += st.hedges ?? 0;
+    add(said.retries_by_reason, st.retries_by_reason);
+    add(said.window_cuts, st.window_cuts);
+  }
+  return said;
 }
 
 /** The arms, in the order of their one-digit row tags. */
@@ -86,7 +111,7 @@ interface ArmRun {
 }
 
 /** Writes the job (its endpoint the proxy) and the input, runs the worker, counts the rows. */
-async function runArm(a: ArmRun, name: string, endpoint: string): Promise<{ stats: WorkerStats; cpu: CpuSeconds }> {
+async function runArm(a: ArmRun, name: string, endpoint: string): Promise<{ stats: WorkerStats; cpu: CpuSeconds; said: WorkerSaid }> {
   const files = writeJobFiles(a.dir, {
     name: `h-${name}`,
     endpoint,
@@ -111,14 +136,14 @@ async function runArm(a: ArmRun, name: string, endpoint: string): Promise<{ stat
     (meter) => runWorkerFile({ jobPath: files.jobJsonPath, inputFile: input, meter }),
     [[a.engine.pid(), 'engine']],
   );
-  return { stats: m.value, cpu: m.cpu };
+  return { stats: m.value, cpu: m.cpu, said: workerSaid(join(a.dir, `run-${name}`)) };
 }
 
 function armOf(
   name: string,
   rate: number | null,
   rows: number,
-  r: { stats: WorkerStats; cpu: CpuSeconds },
+  r: { stats: WorkerStats; cpu: CpuSeconds; said: WorkerSaid },
 ): Omit<Arm, 'posts' | 'injected'> {
   const s = r.stats;
   return {
@@ -132,6 +157,7 @@ function armOf(
     rps: round((s.lines - s.errors) / s.wallS, 3),
     errorsByCode: s.errorsByCode,
     cpu: r.cpu,
+    worker: r.said,
   };
 }
 
@@ -149,7 +175,7 @@ async function faultArm(a: ArmRun, name: string, rate: number, seed: number): Pr
       injected: Object.fromEntries(Object.entries(proxy.injected()).filter(([, n]) => n > 0)),
     };
     a.ctx.log(
-      `h: ${name}: ${arm.ok}/${arm.rows} rows ok in ${arm.wallS} s (${arm.tokS} tok/s), ${arm.posts} POSTs, faults ${JSON.stringify(arm.injected)}`,
+      `h: ${name}: ${arm.ok}/${arm.rows} rows ok in ${arm.wallS} s (${arm.tokS} tok/s), ${arm.posts} POSTs, faults ${JSON.stringify(arm.injected)}, worker ${JSON.stringify(arm.worker)}`,
     );
     return arm;
   } finally {

@@ -20,6 +20,8 @@ const MIN_SAMPLES = 8;
 const P95_FACTOR = 2;
 /** And never before this long, in ms (short answers have a noisy p95). */
 const MIN_AGE_MS = 2000;
+/** Hedges per send: a hedge that fails while the first copy is still out may be followed by one more. */
+export const MAX_HEDGES_PER_SEND = 2;
 /** Mid-partition: presumed-lost requests (hedged, their place given to the hedge) out at once per worker. */
 export const MAX_PRESUMED_LOST = 1;
 /**
@@ -29,11 +31,11 @@ export const MAX_PRESUMED_LOST = 1;
 export const HEDGE_BUDGET = 0.05;
 
 export interface HedgeCandidate {
-  /** When its (only) attempt was sent. */
+  /** When its attempt out was sent (the oldest, while two are). */
   sentAt: number;
   /** Attempts of this row out now. */
   out: number;
-  /** Already hedged once (at most one hedge per send). */
+  /** A hedge of this send is out (a failed hedge allows another, up to MAX_HEDGES_PER_SEND). */
   hedged: boolean;
 }
 

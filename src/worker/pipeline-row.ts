@@ -17,8 +17,10 @@ export interface Item {
   sentAt: number;
   /** Its attempts out now: 1, or 2 while hedged (hedge.ts). */
   out: number;
-  /** This send has a hedge out (or had). */
+  /** This send has a hedge out (or had); false again when a hedge failed and another may go (MAX_HEDGES_PER_SEND). */
   hedged: boolean;
+  /** Hedges sent for its latest attempt. */
+  hedges: number;
   /** Finished (a result line written): later answers of its other attempt are dropped. */
   done: boolean;
   /** The dispatch queue heard `settled` for its latest send. */
@@ -37,7 +39,19 @@ export interface Live {
 }
 
 export function newItem(row: InputRow, prepared: Prepared): Item {
-  return { row, prepared, attempts: 0, firstSentAt: 0, sentAt: 0, out: 0, hedged: false, done: false, queueSettled: true, live: new Set() };
+  return {
+    row,
+    prepared,
+    attempts: 0,
+    firstSentAt: 0,
+    sentAt: 0,
+    out: 0,
+    hedged: false,
+    hedges: 0,
+    done: false,
+    queueSettled: true,
+    live: new Set(),
+  };
 }
 
 /** The result line of a row: null fields, then what its answer or error gave. */
@@ -81,4 +95,16 @@ export function newCounters(window: number): PipelineCounters {
     outage: false,
     errorsByCode: {},
   };
+}
+
+/** Counts a written result line: rows, failures by code, tokens. */
+export function countResult(c: PipelineCounters, result: ResultLine): void {
+  c.rowsDone++;
+  if (result.error_code === null) c.rowsOk++;
+  else {
+    c.rowsFailed++;
+    c.errorsByCode[result.error_code] = (c.errorsByCode[result.error_code] ?? 0) + 1;
+  }
+  c.promptTokens += result.prompt_tokens ?? 0;
+  c.completionTokens += result.completion_tokens ?? 0;
 }

@@ -16,8 +16,8 @@ import type { ResultLine } from './protocol.ts';
 import { errorCodeOf } from '../errors.ts';
 import { completionKind, retryReason } from '../scheduler/signals.ts';
 import { isRateLimited } from '../engine/ratelimit.ts';
-import { TailHedger } from './hedge.ts';
-import { newCounters, newItem, resultLine, type Item, type Live } from './pipeline-row.ts';
+import { MAX_HEDGES_PER_SEND, TailHedger } from './hedge.ts';
+import { countResult, newCounters, newItem, resultLine, type Item, type Live } from './pipeline-row.ts';
 
 export * from './pipeline-contract.ts';
 import {
@@ -136,9 +136,7 @@ class Pipeline {
     return this.#readerDone && this.#next >= this.#batch.length && this.#queue.length === 0 && this.#delayed === 0;
   }
 
-  #stopped(): boolean {
-    return this.#d.stopDispatch?.aborted === true;
-  }
+  #stopped = (): boolean => this.#d.stopDispatch?.aborted === true;
 
   #notify(): void {
     const w = this.#wake;
@@ -214,12 +212,14 @@ class Pipeline {
     c.requestsSent++;
     if (hedge) {
       c.hedges++;
+      item.hedges++;
       item.hedged = true;
     } else {
       item.attempts++;
       if (item.attempts === 1) item.firstSentAt = now;
       item.sentAt = now;
       item.hedged = false;
+      item.hedges = 0;
       item.queueSettled = false;
     }
     item.out++;
@@ -265,10 +265,13 @@ class Pipeline {
     const age = d.now() - item.sentAt;
     d.log(`hedging row ${item.row.key}: out ${age} ms, far longer than the partition's answers${presumeLost ? ' (presumed lost)' : ''}`);
     if (presumeLost) {
-      for (const live of item.live) live.released = true;
-      this.#presumedLost += item.live.size;
-      this.#c.inflight -= item.live.size;
-      d.window.onComplete?.({ latencyMs: age, ok: false, kind: 'timeout' });
+      for (const live of item.live) {
+        if (live.released) continue;
+        live.released = true;
+        this.#presumedLost++;
+        this.#c.inflight--;
+        d.window.onComplete?.({ latencyMs: age, ok: false, kind: 'timeout' });
+      }
     }
     this.#send(item, true);
   }
@@ -283,6 +286,7 @@ class Pipeline {
     const counted = !live.released;
     if (item.done || (!a.ok && item.out > 0)) {
       // The row is finished, or its other attempt is still out and decides: this answer only tells the window.
+      if (!item.done) this.#hedgeFailed(item);
       if (counted) {
         this.#c.inflight--;
         const kind = a.ok ? 'ok' : completionKind({ ok: false, status: a.error.status, code: a.error.code });
@@ -296,6 +300,12 @@ class Pipeline {
       this.#abandonOthers(item);
     }
     this.#settle(item, a, counted);
+  }
+
+  /** One of a hedged row's two attempts failed: the other, still out, is judged by its own age, and may be hedged again. */
+  #hedgeFailed(item: Item): void {
+    item.sentAt = Math.min(...[...item.live].map((l) => l.sentAt));
+    if (item.hedges < MAX_HEDGES_PER_SEND) item.hedged = false;
   }
 
   /** The row was finished by one attempt: its other one (a hedge pair) is dropped; the worker's abort at the end of the task cancels it. */
@@ -426,16 +436,8 @@ class Pipeline {
   /** Writes the row's result line (ledger first, then stdout) and counts it. */
   #finish(item: Item, fields: Partial<ResultLine>): void {
     const d = this.#d;
-    const c = this.#c;
     const result = resultLine(item, fields, d);
-    c.rowsDone++;
-    if (result.error_code === null) c.rowsOk++;
-    else {
-      c.rowsFailed++;
-      c.errorsByCode[result.error_code] = (c.errorsByCode[result.error_code] ?? 0) + 1;
-    }
-    c.promptTokens += result.prompt_tokens ?? 0;
-    c.completionTokens += result.completion_tokens ?? 0;
+    countResult(this.#c, result);
     if (!d.emit(result) && !this.#outputBlocked) {
       this.#outputBlocked = true;
       void d.drained().then(() => {
