@@ -24,8 +24,9 @@ import { scenarioD, scenarioE } from './scenarios/orchestrator.ts';
 import { scenarioF } from './scenarios/scaleout.ts';
 import { scenarioG } from './scenarios/prefix.ts';
 import { scenarioH } from './scenarios/faults.ts';
+import { scenarioI } from './scenarios/small-run.ts';
 
-const SCENARIOS: Scenario[] = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioF, scenarioG, scenarioH];
+const SCENARIOS: Scenario[] = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioF, scenarioG, scenarioH, scenarioI];
 
 /** Every key each scenario reports, so a failed scenario still lists its keys (as null). */
 const KEYS: Record<string, string[]> = {
@@ -87,6 +88,7 @@ const KEYS: Record<string, string[]> = {
     'ratelimit_refused_frac',
     'faults_all_rows_ok',
   ],
+  i: ['small_run_first_request_s', 'small_run_wall_s', 'small_run_first_request_max_s', 'small_run_wall_max_s'],
 };
 
 const { values } = parseArgs({

@@ -14,6 +14,9 @@ import sys
 import time
 import traceback
 
+# When this driver started (epoch seconds): the first of driver_summary.json's `timings`.
+_STARTED_AT = time.time()
+
 if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinfer` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -249,6 +252,24 @@ def run_job(job_source, *, spark=None):
     raise err
 
 
+# Epoch seconds at each step of a run, for the start-up breakdown (bench i): `cli_start` and
+# `submit` come from the CLI (src/spark/submit.ts passes them in the environment).
+_TIMINGS = {}
+
+
+def _timings():
+    """The run's steps in epoch seconds: CLI start, spark-submit, driver start, session, prepare, infer, write."""
+    out = {}
+    for name, var in (('cli_start', 'SPARKINFER_T_CLI_START'), ('submit', 'SPARKINFER_T_SUBMIT')):
+        try:
+            out[name] = float(os.environ[var]) / 1000
+        except (KeyError, ValueError):
+            pass
+    out['driver_start'] = _STARTED_AT
+    out.update(_TIMINGS)
+    return {k: round(v, 3) for k, v in out.items()}
+
+
 def _os_error_message(e):
     """`/runs/…/plan.json: no space left on device (ENOSPC)`, in the CLI's words (src/errors.ts errnoText)."""
     code = errno.errorcode.get(e.errno, 'EIO') if e.errno else 'EIO'
@@ -264,6 +285,7 @@ def _run(job_source, spark):
     open_log(os.path.join(run_dir, 'logs', 'driver.log'))
     _keep_job_file(job_source, run_dir)
     spark = spark or build_session(job)
+    _TIMINGS['session_ready'] = time.time()
     sc = spark.sparkContext
     _note_jvm_archive(sc)
     _watch.start_orphan_watch(log)  # a killed CLI takes this run down with it
@@ -289,6 +311,7 @@ def _run_phases(spark, job, run_dir, t0):
     estimating = job['run'].get('estimate') is not None
     prepared, cschema, rows, partitions, resumed, planned, whole = _prepare(spark, job, run_dir, plan_prefix=not estimating)
     prepare_s = time.monotonic() - t0
+    _TIMINGS['prepared'] = time.time()
     log(f'prepared {rows} rows in {partitions} partitions ({prepare_s:.1f}s)')
 
     if resumed.rows_to_infer > 0 or estimating:  # a resume that finds every row finished needs no engine
@@ -296,6 +319,7 @@ def _run_phases(spark, job, run_dir, t0):
     if estimating:
         return _estimate_run(spark, job, run_dir, whole, rows, resumed, cschema, run_id)
     t1 = time.monotonic()
+    _TIMINGS['infer_start'] = time.time()
     sc.setJobGroup(run_id, f'sparkinfer {job["name"]}: inference', True)
     raw = _resume.with_ledger_lines(infer_lines(spark, prepared, job, partitions, worker_command(), planned), resumed)
     out_df = parse_results(raw, job, cschema)
@@ -320,6 +344,7 @@ def _run_phases(spark, job, run_dir, t0):
         budget.stop()
     # --- end failure budget hook ---
     infer_s = time.monotonic() - t1
+    _TIMINGS['written'] = time.time()
 
     sc.setJobGroup(f'{run_id}:report', f'sparkinfer {job["name"]}: report', False)
     summary = {'status': 'succeeded', 'run_id': run_id}
@@ -346,6 +371,8 @@ def _run_phases(spark, job, run_dir, t0):
         )
     if problem:
         summary['status'] = 'failed'
+    _TIMINGS['summarized'] = time.time()
+    summary['timings'] = _timings()
     _write_run_file(run_dir, 'driver_summary.json', summary)
     if problem:
         raise RuntimeFailure(problem)

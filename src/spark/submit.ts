@@ -115,6 +115,9 @@ export function startSparkSubmit(job: ResolvedJob, paths: SubmitPaths, logFile: 
     PYSPARK_PYTHON: process.env.PYSPARK_PYTHON ?? pythonBin(paths.root),
     PYSPARK_DRIVER_PYTHON: process.env.PYSPARK_DRIVER_PYTHON ?? pythonBin(paths.root),
     PYTHONUNBUFFERED: '1',
+    // Epoch ms of the CLI's start and of this spawn: the driver puts them first in driver_summary.json's `timings`.
+    SPARKINFER_T_CLI_START: String(Math.round(performance.timeOrigin)),
+    SPARKINFER_T_SUBMIT: String(Date.now()),
   };
   // The driver notes in its log whether the JVM mapped the archive (python/sparkinfer/driver.py).
   if (extra.jvmArchive !== undefined && 'use' in extra.jvmArchive) env.SPARKINFER_JVM_ARCHIVE_FILE = extra.jvmArchive.use;

@@ -14,6 +14,8 @@ export interface CountingProxy {
   bodies: string[];
   /** The most POSTs open at once: received and not yet answered in full. */
   maxOpen(): number;
+  /** When the first POST to `path` arrived (epoch ms), or undefined. */
+  firstPostAt(path: string): number | undefined;
   close(): Promise<void>;
 }
 
@@ -21,11 +23,13 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
   const target = new URL(targetRoot);
   let posts = 0;
   const byPath = new Map<string, number>();
+  const firstAt = new Map<string, number>();
   const bodies: string[] = [];
   let open = 0;
   let maxOpen = 0;
   const server: Server = createServer((req, res) => {
     if (req.method === 'POST') {
+      if (!firstAt.has(req.url ?? '')) firstAt.set(req.url ?? '', Date.now());
       open++;
       maxOpen = Math.max(maxOpen, open);
       res.on('close', () => open--);
@@ -58,6 +62,7 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
     postsTo: (path) => byPath.get(path) ?? 0,
     bodies,
     maxOpen: () => maxOpen,
+    firstPostAt: (path) => firstAt.get(path),
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();
