@@ -17,6 +17,7 @@ import { errorCodeOf } from '../errors.ts';
 import { completionKind, retryReason } from '../scheduler/signals.ts';
 import { isRateLimited } from '../engine/ratelimit.ts';
 import { MAX_HEDGES_PER_SEND, TailHedger } from './hedge.ts';
+import { onEachSecond } from './second-timer.ts';
 import { countResult, newCounters, newItem, resultLine, type Item, type Live } from './pipeline-row.ts';
 
 export * from './pipeline-contract.ts';
@@ -80,7 +81,7 @@ class Pipeline {
     d.stopDispatch?.addEventListener('abort', () => this.#notify(), { once: true });
     const it = d.lines[Symbol.asyncIterator]();
     let pendingRead: Promise<IteratorResult<string | readonly string[]>> | undefined;
-    const statsTimer = setInterval(() => d.onStats?.(this.#c), 1000);
+    const stopStats = onEachSecond(() => d.onStats?.(this.#c));
     const hedgeTimer = setInterval(() => this.#hedgeDue(), 500);
     try {
       for (;;) {
@@ -112,7 +113,7 @@ class Pipeline {
         await this.#wakeP;
       }
     } finally {
-      clearInterval(statsTimer);
+      stopStats();
       clearInterval(hedgeTimer);
       clearTimeout(this.#gateTimer);
       d.onStats?.(this.#c);

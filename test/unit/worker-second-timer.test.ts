@@ -1,0 +1,22 @@
+/** The whole-second timer (src/worker/second-timer.ts): ticks land on the wall clock's seconds, and stop stops them. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { onEachSecond } from '../../src/worker/second-timer.ts';
+
+test('onEachSecond: each tick within a few ms after a whole second; none after stop', async () => {
+  const offsets: number[] = [];
+  let resolveTwo: () => void = () => {};
+  const two = new Promise<void>((r) => {
+    resolveTwo = r;
+  });
+  const stop = onEachSecond(() => {
+    offsets.push(Date.now() % 1000);
+    if (offsets.length === 2) resolveTwo();
+  });
+  await two;
+  stop();
+  const after = offsets.length;
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal(offsets.length, after, 'no tick after stop');
+  for (const o of offsets) assert.ok(o < 100, `tick ${o} ms after the second`);
+});
