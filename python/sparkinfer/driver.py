@@ -46,6 +46,8 @@ from sparkinfer.prepare import (  # noqa: E402
 from sparkinfer.sparkerr import disk_problem, is_data_problem, short_message  # noqa: E402
 from sparkinfer.transform import JOB_FILE, WORKER_FILE, infer_lines, parse_results, worker_command  # noqa: E402
 
+_IMPORTED_AT = time.time()
+
 
 def _run_dir(job):
     d = job['run'].get('dir')
@@ -77,17 +79,21 @@ def _prepare(spark, job, run_dir, plan_prefix=True):
     # job is refused before any data is read ---
     _resume.set_aside_earlier_attempt(job, log)
     earlier = _resume.check_earlier_runs(job, log)
+    _TIMINGS['earlier_runs'] = time.time()
     _storage.preflight(spark, job)  # a wrong endpoint, key or bucket fails in seconds
     _resume.clean_uncommitted_output(spark, job, log)
     # --- end resume hook ---
     check_output_absent(spark, job)
     df = read_input(spark, job)
+    _TIMINGS['read'] = time.time()
     check_columns(df.schema, job)
     cschema = carried_schema(df.schema, job)
     try:
         prepared = materialize(spark, pack(df, job), run_dir)
+        _TIMINGS['materialized'] = time.time()
         check_keys(prepared, job)
         rows = prepared.count()  # parquet footers: cheap, and not the inferring lineage
+        _TIMINGS['counted'] = time.time()
     except SparkinferError:
         raise
     except Exception as e:
@@ -266,6 +272,7 @@ def _timings():
         except (KeyError, ValueError):
             pass
     out['driver_start'] = _STARTED_AT
+    out['imported'] = _IMPORTED_AT
     out.update(_TIMINGS)
     return {k: round(v, 3) for k, v in out.items()}
 
