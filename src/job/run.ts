@@ -28,6 +28,7 @@ import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
 import { EXIT, exitCodeFor } from '../exit-codes.ts';
 import { packageRoot, workerBundlePath } from '../install/layout.ts';
+import { onEachSecond } from '../worker/second-timer.ts';
 
 export interface RunOptions {
   jobPath: string;
@@ -137,7 +138,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   const output = job.output.path !== undefined ? resolvePath(job.output.path, baseDir) : (job.output.table ?? null);
   let engine: LocalEngine | undefined;
   let spark: ReturnType<typeof startSparkSubmit> | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let stopTimer: (() => void) | undefined;
   let status: Summary['status'] = 'failed';
   let exitCode: number = EXIT.RUNTIME;
   let message: string | undefined;
@@ -243,7 +244,8 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     });
     timeline = tl;
     let sampling = false;
-    timer = setInterval(() => {
+    // Half-way between the workers' writes (on the second): every stats file then describes the same instant.
+    stopTimer = onEachSecond(() => {
       if (!sampling) {
         sampling = true;
         void tl.sample(Date.now()).finally(() => {
@@ -257,7 +259,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
           o.progress(v !== '' ? `${line} ${v}` : line);
         }
       });
-    }, 1000);
+    }, 500);
     const outcome = await Promise.race([
       sp.exited.then((c) => ({ kind: 'exit' as const, code: c })),
       engineGaveUp.then((m) => ({ kind: 'engine' as const, m })),
@@ -310,7 +312,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       message = withDiskHint(`cannot write ${(err as NodeJS.ErrnoException).path}: ${errnoText(err)}`);
     } else throw err;
   } finally {
-    if (timer !== undefined) clearInterval(timer);
+    stopTimer?.();
     if (spark !== undefined && spark.child.exitCode === null) spark.signal('SIGKILL');
     await engine?.stop();
     release();

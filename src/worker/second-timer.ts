@@ -5,8 +5,11 @@
  * now plus another's from up to a second ago.
  */
 
-/** Calls `fn` at each whole second of `Date.now()` until the returned stop is called. */
-export function onEachSecond(fn: () => void): () => void {
+/**
+ * Calls `fn` at each whole second of `Date.now()` (plus `offsetMs`) until the returned stop is
+ * called. The CLI reads the workers' files at offset 500, half-way between their writes.
+ */
+export function onEachSecond(fn: () => void, offsetMs = 0): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   const arm = (): void => {
@@ -16,7 +19,7 @@ export function onEachSecond(fn: () => void): () => void {
         fn();
         arm();
       },
-      1000 - (Date.now() % 1000),
+      1000 - ((Date.now() - offsetMs) % 1000),
     );
   };
   arm();

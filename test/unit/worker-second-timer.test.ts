@@ -20,3 +20,15 @@ test('onEachSecond: each tick within a few ms after a whole second; none after s
   assert.equal(offsets.length, after, 'no tick after stop');
   for (const o of offsets) assert.ok(o < 100, `tick ${o} ms after the second`);
 });
+
+test('onEachSecond with an offset: ticks half-way between the seconds', async () => {
+  const offsets: number[] = [];
+  await new Promise<void>((resolve) => {
+    const stop = onEachSecond(() => {
+      offsets.push(Date.now() % 1000);
+      stop();
+      resolve();
+    }, 500);
+  });
+  assert.ok(offsets[0] !== undefined && offsets[0] >= 500 && offsets[0] < 600, `tick at ${offsets[0]} ms`);
+});
