@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
-import { SparkinferError } from '../errors.ts';
+import { SparkinferError, SpecError } from '../errors.ts';
 import type { ClusterAccess, ExecPlugin } from './kubeconfig.ts';
 import { checkAbove, checkInt } from '../checks.ts';
 
@@ -67,21 +67,47 @@ export function objectPath(ref: ObjectRef): string {
   return `${base}${ns}/${r.plural}${name}`;
 }
 
-/** The API server's answer to a failed request (its `Status` object, when it sent one). */
-export class KubeApiError extends SparkinferError {
+/**
+ * The API server's answer to a failed request (its `Status` object, when it sent one). Two
+ * classes, one code each: `KubeRequestError` (the request is at fault: E_SPEC, exit 2, never
+ * retried) and `KubeServerError` (the server or the network: E_RUNTIME, exit 1). `kubeApiError`
+ * picks one.
+ */
+export abstract class KubeApiError extends SparkinferError {
   /** HTTP status; 0 when the server was not reached. */
   readonly status: number;
   /** `Status.reason`: NotFound, Invalid, BadRequest, Conflict, Forbidden, ... */
   readonly reason: string;
   /** Whether the request itself is at fault (exit 2, never retried) rather than the server or network. */
-  readonly clientFault: boolean;
-  constructor(status: number, reason: string, message: string, options?: { cause?: unknown; clientFault?: boolean }) {
-    const clientFault = options?.clientFault ?? isClientFault(status);
-    super(clientFault ? 'E_SPEC' : 'E_RUNTIME', message, options);
-    this.clientFault = clientFault;
+  abstract readonly clientFault: boolean;
+  constructor(status: number, reason: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.status = status;
     this.reason = reason;
   }
+}
+
+/** The request is at fault (a 4xx such as NotFound, Invalid, Forbidden). */
+export class KubeRequestError extends KubeApiError {
+  readonly code = 'E_SPEC';
+  readonly clientFault = true;
+}
+
+/** The server or the network failed (5xx, 429, unreachable). */
+export class KubeServerError extends KubeApiError {
+  readonly code = 'E_RUNTIME';
+  readonly clientFault = false;
+}
+
+/** The error for a failed request: a request fault by its status, unless `clientFault` says otherwise. */
+export function kubeApiError(
+  status: number,
+  reason: string,
+  message: string,
+  options?: { cause?: unknown; clientFault?: boolean },
+): KubeApiError {
+  const Class = (options?.clientFault ?? isClientFault(status)) ? KubeRequestError : KubeServerError;
+  return new Class(status, reason, message, options?.cause === undefined ? undefined : { cause: options.cause });
 }
 
 function isClientFault(status: number): boolean {
@@ -129,8 +155,7 @@ function defaultRunExec(plugin: ExecPlugin, env: NodeJS.ProcessEnv): Promise<str
       if (err !== null) {
         const hint = plugin.installHint !== undefined ? `\n${plugin.installHint}` : '';
         reject(
-          new SparkinferError(
-            'E_SPEC',
+          new SpecError(
             `kubeconfig exec plugin \`${plugin.command}\` failed: ${String(stderr).trim().slice(0, 500) || err.message}${hint}`,
             { cause: err },
           ),
@@ -209,7 +234,7 @@ export class KubeClient {
     try {
       cred = JSON.parse(out) as typeof cred;
     } catch (err) {
-      throw new SparkinferError('E_SPEC', `kubeconfig exec plugin \`${plugin.command}\` printed no ExecCredential JSON`, { cause: err });
+      throw new SpecError(`kubeconfig exec plugin \`${plugin.command}\` printed no ExecCredential JSON`, { cause: err });
     }
     const token = cred.status?.token;
     if (typeof token !== 'string' || token === '') {
@@ -217,7 +242,7 @@ export class KubeClient {
         cred.status?.clientCertificateData !== undefined
           ? 'returned a client certificate, which sparkinfer does not support from exec plugins'
           : 'returned no token';
-      throw new SparkinferError('E_SPEC', `kubeconfig exec plugin \`${plugin.command}\` ${why}`);
+      throw new SpecError(`kubeconfig exec plugin \`${plugin.command}\` ${why}`);
     }
     const exp = typeof cred.status?.expirationTimestamp === 'string' ? Date.parse(cred.status.expirationTimestamp) : Number.NaN;
     // Without an expiry the credential is kept for the process; a 401 drops it.
@@ -255,12 +280,9 @@ export class KubeClient {
       });
     } catch (err) {
       if (o.signal?.aborted === true) throw err;
-      throw new KubeApiError(
-        0,
-        'Unreachable',
-        `${method} ${this.access.server}${path}: ${(err as Error).message} (${this.access.source})`,
-        { cause: err },
-      );
+      throw kubeApiError(0, 'Unreachable', `${method} ${this.access.server}${path}: ${(err as Error).message} (${this.access.source})`, {
+        cause: err,
+      });
     }
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     const text = await res.body.text().catch(() => '');
@@ -275,7 +297,7 @@ export class KubeClient {
     }
     if (res.statusCode === 401 && this.access.auth.kind === 'exec') this.#execToken = undefined;
     const undeclared = res.statusCode === 500 && UNDECLARED_FIELD.test(message);
-    throw new KubeApiError(
+    throw kubeApiError(
       res.statusCode,
       reason !== '' ? reason : undeclared ? 'Invalid' : '',
       `${method} ${path}: ${res.statusCode}${reason !== '' ? ` ${reason}` : ''}: ${message}`,

@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SpecError } from '../errors.ts';
 import { renderJobFile, type K8sResolveOptions } from './cli.ts';
-import { KubeApiError, KubeClient, type KubeClientOptions } from './client.ts';
+import { KubeApiError, KubeClient, kubeApiError, type KubeClientOptions } from './client.ts';
 import { loadClusterAccess, type KubeconfigOptions } from './kubeconfig.ts';
 import { driverPod, parseProgressLine, podLogLines, type DriverProgress } from './logs.ts';
 import { RUN_ID_LABEL } from './names.ts';
@@ -89,7 +89,7 @@ async function applyApp(
     return all;
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 404 && /could not find the requested resource/i.test(err.message)) {
-      throw new KubeApiError(
+      throw kubeApiError(
         404,
         'NotFound',
         `the cluster has no SparkApplication resource (${client.access.source}): install spark-operator >= 2 with its CRDs first (docs/kubernetes.md)`,

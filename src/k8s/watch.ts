@@ -7,7 +7,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { RuntimeFailure } from '../errors.ts';
-import { KubeApiError, type KubeClient, type ObjectRef } from './client.ts';
+import { KubeApiError, kubeApiError, type KubeClient, type ObjectRef } from './client.ts';
 import { PHASE_LABEL, RUN_ID_LABEL } from './names.ts';
 
 export const SPARK_APP = { apiVersion: 'sparkoperator.k8s.io/v1beta2', kind: 'SparkApplication' } as const;
@@ -95,7 +95,7 @@ export async function findApp(client: KubeClient, name: string, signal?: AbortSi
   const sorted = byRun.sort((a, b) => rank(a).localeCompare(rank(b)));
   const last = sorted[sorted.length - 1];
   if (last !== undefined) return last;
-  throw new KubeApiError(
+  throw kubeApiError(
     404,
     'NotFound',
     `no SparkApplication \`${name}\` (nor a run with that id) in namespace ${client.namespace} (${client.access.source}); pass --namespace if it was submitted elsewhere`,
@@ -150,11 +150,7 @@ export async function watchApp(client: KubeClient, name: string, o: WatchOptions
       const app = await client.find<SparkApp>(ref, o.signal);
       if (app === undefined) {
         if (last === '')
-          throw new KubeApiError(
-            404,
-            'NotFound',
-            `no SparkApplication \`${name}\` in namespace ${client.namespace} (${client.access.source})`,
-          );
+          throw kubeApiError(404, 'NotFound', `no SparkApplication \`${name}\` in namespace ${client.namespace} (${client.access.source})`);
         throw gone();
       }
       const done = seen(app);
@@ -182,7 +178,7 @@ export async function watchApp(client: KubeClient, name: string, o: WatchOptions
             rv = undefined;
             break;
           }
-          throw new KubeApiError(
+          throw kubeApiError(
             Number(ev.object.code ?? 500),
             String(ev.object.reason ?? ''),
             `watch ${name}: ${String(ev.object.message ?? line)}`,

@@ -12,6 +12,7 @@ import type { InputRow } from './input.ts';
 import { errorCodeOf } from '../errors.ts';
 import { completionKind, retryReason } from '../scheduler/signals.ts';
 import { isRateLimited } from '../engine/ratelimit.ts';
+import { OutageTimeout } from '../engine/errors.ts';
 import { TailHedger } from './hedge.ts';
 
 export * from './pipeline-contract.ts';
@@ -55,9 +56,6 @@ interface Live {
 function newItem(row: InputRow, prepared: Prepared): Item {
   return { row, prepared, attempts: 0, firstSentAt: 0, sentAt: 0, out: 0, hedged: false, done: false, queueSettled: true, live: new Set() };
 }
-
-/** Raised when the engine stayed down past outage_timeout: the worker exits non-zero so Spark retries. */
-export class OutageTimeout extends Error {}
 
 export async function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   const c: PipelineCounters = {

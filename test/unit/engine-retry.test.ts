@@ -37,7 +37,7 @@ test('errorFromStatus maps status classes to codes', () => {
     assert.equal(e.status, status);
     assert.match(e.message, new RegExp(`HTTP ${status}`));
   }
-  assert.throws(() => errorFromStatus(200, ''), { code: 'E_SPEC' });
+  assert.throws(() => errorFromStatus(200, ''), { code: 'E_RUNTIME' });
   assert.throws(() => errorFromStatus(42, ''), /got `42`/);
 });
 

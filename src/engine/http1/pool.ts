@@ -35,7 +35,7 @@ export interface Http1PoolOptions {
   headers: ReadonlyArray<readonly [string, string]>;
   /** An idle socket is closed after this long unused (default IDLE_CLOSE_MS). */
   idleCloseMs?: number;
-  /** An answer body over this many bytes fails its request with `E_BODY_TOO_LARGE` (default MAX_BODY_BYTES). */
+  /** An answer body over this many bytes fails its request with `E_RESPONSE_TOO_LARGE` (default MAX_BODY_BYTES). */
   maxBodyBytes?: number;
 }
 
