@@ -14,6 +14,7 @@ import { isAbsolute, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { SparkinferError, SpecError } from '../errors.ts';
+import { backoffMs, type BackoffSteps } from '../backoff.ts';
 import type { ClusterAccess, ExecPlugin } from './kubeconfig.ts';
 import { checkAbove, checkInt } from '../checks.ts';
 
@@ -114,6 +115,9 @@ function isClientFault(status: number): boolean {
   return [400, 401, 403, 404, 405, 409, 410, 415, 422].includes(status);
 }
 
+/** Between attempts of an idempotent call: full jitter under 250 ms, 500 ms, ... up to 4 s. */
+const CALL_BACKOFF: BackoffSteps = { baseMs: 250, capMs: 4000 };
+
 function retriable(err: unknown): boolean {
   return err instanceof KubeApiError && !err.clientFault && (err.status === 0 || err.status === 429 || err.status >= 500);
 }
@@ -134,6 +138,8 @@ export interface KubeClientOptions {
   attempts?: number;
   /** Backoff between attempts (injected in tests). Default: timers/promises setTimeout. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
+  /** The backoff's random source, in [0, 1) (injected in tests). Default Math.random. */
+  random?: () => number;
   /** Runs `exec` credential plugins; injected in tests. Default: execFile with a 60 s limit. */
   runExec?: (plugin: ExecPlugin, env: NodeJS.ProcessEnv) => Promise<string>;
 }
@@ -173,6 +179,7 @@ export class KubeClient {
   readonly #timeoutMs: number;
   readonly #attempts: number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<unknown>;
+  readonly #random: () => number;
   readonly #runExec: (plugin: ExecPlugin, env: NodeJS.ProcessEnv) => Promise<string>;
   #execToken: { token: string; expiresAt: number } | undefined;
 
@@ -186,6 +193,7 @@ export class KubeClient {
     this.#timeoutMs = timeout;
     this.#attempts = attempts;
     this.#sleep = o.sleep ?? ((ms, signal) => delay(ms, undefined, signal !== undefined ? { signal } : {}));
+    this.#random = o.random ?? Math.random;
     this.#runExec = o.runExec ?? defaultRunExec;
     if (o.dispatcher !== undefined) {
       this.#dispatcher = o.dispatcher;
@@ -315,7 +323,7 @@ export class KubeClient {
         return (text === '' ? {} : JSON.parse(text)) as T;
       } catch (err) {
         if (!idempotent || !retriable(err) || attempt >= this.#attempts) throw err;
-        await this.#sleep(Math.min(4000, 250 * 2 ** (attempt - 1)), o.signal ?? undefined);
+        await this.#sleep(backoffMs(attempt, CALL_BACKOFF, this.#random), o.signal ?? undefined);
       }
     }
   }

@@ -7,6 +7,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { RuntimeFailure } from '../errors.ts';
+import { backoffMs, type BackoffSteps } from '../backoff.ts';
 import { KubeApiError, kubeApiError, type KubeClient, type ObjectRef } from './client.ts';
 import { PHASE_LABEL, RUN_ID_LABEL } from './names.ts';
 
@@ -115,7 +116,12 @@ export interface WatchOptions {
   watchTimeoutS?: number;
   /** Backoff before re-listing after a dropped connection (injected in tests). */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
+  /** The backoff's random source, in [0, 1) (injected in tests). Default Math.random. */
+  random?: () => number;
 }
+
+/** Before the n-th re-list: full jitter under 500 ms · 2^n, at most 30 s. */
+const RELIST_BACKOFF: BackoffSteps = { baseMs: 500, capMs: 30_000 };
 
 function signature(s: AppStatus): string {
   return JSON.stringify([s.state, s.errorMessage, s.attempts, s.driver, s.executors]);
@@ -198,7 +204,7 @@ export async function watchApp(client: KubeClient, name: string, o: WatchOptions
           : !(err instanceof RuntimeFailure) && !(err instanceof SyntaxError);
       if (!transient || ++failures > 10) throw err;
       rv = undefined;
-      await sleep(Math.min(30_000, 500 * 2 ** failures), o.signal);
+      await sleep(backoffMs(failures + 1, RELIST_BACKOFF, o.random), o.signal);
     }
   }
 }

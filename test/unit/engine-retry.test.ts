@@ -10,7 +10,8 @@ import {
   TruncatedResponseError,
   errorFromStatus,
 } from '../../src/engine/errors.ts';
-import { backoffMs, classify, parseRetryAfter, retryPolicy } from '../../src/engine/retry.ts';
+import { classify, parseRetryAfter, retryPolicy } from '../../src/engine/retry.ts';
+import { backoffMs } from '../../src/backoff.ts';
 import { SparkinferError } from '../../src/errors.ts';
 
 const policy = retryPolicy({ maxRetries: 4 });
