@@ -292,7 +292,7 @@ export class EngineClient {
       const mapped =
         x.reason instanceof TimeoutError
           ? new TimeoutError('request', timeoutMs, { cause: err })
-          : mapTransportError(err, { phase: x.phase, url, timeoutMs, maxBytes: this.#maxBytes, redact: (t) => this.#redact(t) });
+          : mapTransportError(err, { phase: x.phase, url, timeoutMs, redact: (t) => this.#redact(t) });
       this.#logger?.debug?.(
         `${method} ${url} failed after ${Math.round(performance.now() - started)}ms: ${mapped instanceof Error ? mapped.message : String(mapped)}`,
       );

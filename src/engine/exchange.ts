@@ -25,7 +25,7 @@ export interface EngineResponse {
 /** Turns an undici or socket error into an engine error; anything unknown passes through. */
 export function mapTransportError(
   err: unknown,
-  at: { phase: 'headers' | 'body'; url: string; timeoutMs: number; maxBytes: number; redact: (text: string) => string },
+  at: { phase: 'headers' | 'body'; url: string; timeoutMs: number; redact: (text: string) => string },
 ): unknown {
   const { phase, url, timeoutMs } = at;
   if (err instanceof TruncatedResponseError) return err;

@@ -16,7 +16,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { SparkinferError, SpecError } from '../errors.ts';
 import { backoffMs, type BackoffSteps } from '../backoff.ts';
 import type { ClusterAccess, ExecPlugin } from './kubeconfig.ts';
-import { checkAbove, checkInt } from '../checks.ts';
+import { badArgument, checkAbove, checkInt } from '../checks.ts';
 
 export const FIELD_MANAGER = 'sparkinfer';
 
@@ -60,9 +60,9 @@ const RESOURCES: Record<string, { plural: string; namespaced: boolean }> = {
 /** `/api/v1/namespaces/ns/configmaps/name`, `/apis/group/version/...`. */
 export function objectPath(ref: ObjectRef): string {
   const r = RESOURCES[ref.kind];
-  if (r === undefined) throw new Error(`objectPath: unknown kind \`${ref.kind}\` (known: ${Object.keys(RESOURCES).join(', ')})`);
+  if (r === undefined) throw badArgument(`objectPath: unknown kind \`${ref.kind}\` (known: ${Object.keys(RESOURCES).join(', ')})`);
   const base = ref.apiVersion.includes('/') ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`;
-  if (r.namespaced && (ref.namespace === undefined || ref.namespace === '')) throw new Error(`objectPath: ${ref.kind} needs a namespace`);
+  if (r.namespaced && (ref.namespace === undefined || ref.namespace === '')) throw badArgument(`objectPath: ${ref.kind} needs a namespace`);
   const ns = r.namespaced ? `/namespaces/${encodeURIComponent(ref.namespace ?? '')}` : '';
   const name = ref.name !== undefined ? `/${encodeURIComponent(ref.name)}` : '';
   return `${base}${ns}/${r.plural}${name}`;
