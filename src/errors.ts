@@ -1,6 +1,7 @@
 /**
- * One root error class with a stable `code`. Codes are a public contract (docs/architecture.md, "Error codes"):
- * they appear in the output's `error_code` column and in the summary's `errors_by_code`.
+ * One root error class with a stable `code`, one code per class. Codes are a public contract (docs/errors.md):
+ * they appear in the output's `error_code` column and in the summary's `errors_by_code`, and the
+ * Python driver's list is generated from this one (scripts/gen-contract.ts, python/sparkinfer/error_codes.py).
  */
 export const ERROR_CODES = [
   'E_SPEC',
@@ -32,34 +33,50 @@ export function errorCodeOf(err: unknown, fallback: ErrorCode): ErrorCode {
   return typeof code === 'string' && KNOWN_CODES.has(code) ? (code as ErrorCode) : fallback;
 }
 
-export class SparkinferError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+/**
+ * The root of every error sparkinfer throws on purpose. Each concrete class has exactly one code,
+ * declared as a `readonly code = 'E_…'` field, so a subclass can't change it: the type checker
+ * refuses a second literal. Branch on the class (`instanceof`) or on `code`, never on the message.
+ */
+export abstract class SparkinferError extends Error {
+  abstract readonly code: ErrorCode;
+  constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
-    this.code = code;
   }
 }
 
 /** A bad job file or setting. The CLI exits 2. */
 export class SpecError extends SparkinferError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('E_SPEC', message, options);
-  }
+  readonly code = 'E_SPEC';
 }
 
 /** Unusable input data (missing column, duplicate keys, output exists). The CLI exits 2. */
 export class InputError extends SparkinferError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('E_INPUT', message, options);
-  }
+  readonly code = 'E_INPUT';
 }
 
 /** A failure of the run itself (engine unreachable, Spark failed, budget exceeded). The CLI exits 1. */
 export class RuntimeFailure extends SparkinferError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('E_RUNTIME', message, options);
-  }
+  readonly code = 'E_RUNTIME';
+}
+
+/**
+ * A programmer error: code passed code a bad option (src/checks.ts). Not the user's job file,
+ * which the schema checks first, so not `E_SPEC`: a bug, and the CLI exits 1.
+ */
+export class BadArgumentError extends SparkinferError {
+  readonly code = 'E_RUNTIME';
+}
+
+/** A template failed to render for one row (nothing was sent), or a chat template failed. */
+export class TemplateError extends SparkinferError {
+  readonly code = 'E_TEMPLATE';
+}
+
+/** An OpenAI Batch line whose `url` or method sparkinfer can't serve. Per row. */
+export class UnsupportedUrlError extends SparkinferError {
+  readonly code = 'E_UNSUPPORTED_URL';
 }
 
 /**

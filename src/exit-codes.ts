@@ -1,5 +1,8 @@
-/** The one table of exit codes (docs/architecture.md, "Exit codes"). */
-import { SparkinferError } from './errors.ts';
+/**
+ * The one table of exit codes (docs/architecture.md, "Exit codes"). The Python driver gets the same
+ * numbers from python/sparkinfer/error_codes.py, generated from this file (scripts/gen-contract.ts).
+ */
+import { type ErrorCode, SparkinferError } from './errors.ts';
 
 export const EXIT = {
   /** Completed; failed rows within limits.max_failed_fraction. */
@@ -12,9 +15,14 @@ export const EXIT = {
   INTERRUPTED: 130,
 } as const;
 
-const UNUSABLE_CODES = new Set(['E_SPEC', 'E_INPUT']);
+const UNUSABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E_SPEC', 'E_INPUT']);
+
+/** The exit code of a failure with this code: 2 for an unusable job or input, else 1. */
+export function exitCodeOfCode(code: ErrorCode): number {
+  return UNUSABLE_CODES.has(code) ? EXIT.UNUSABLE : EXIT.RUNTIME;
+}
 
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof SparkinferError) return UNUSABLE_CODES.has(err.code) ? EXIT.UNUSABLE : EXIT.RUNTIME;
+  if (err instanceof SparkinferError) return exitCodeOfCode(err.code);
   return EXIT.RUNTIME;
 }

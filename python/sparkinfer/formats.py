@@ -14,14 +14,19 @@ Output: one line per input line, like OpenAI's batch output:
 re-encoded. `request_id` is the reply's own `id` when it has one.
 """
 
+import json
+
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sparkinfer.error_codes import E_RUNTIME
 from sparkinfer.errors import SpecError
 
 FORMAT = 'openai-batch'
 LINE = '_line'  # the raw line, the worker's only input column (src/worker/openai-batch.ts)
 KEY = 'custom_id'
+# The error of a row with neither a reply body nor an error code.
+_NO_RESPONSE = json.dumps({'code': E_RUNTIME, 'message': 'no response'}, separators=(',', ':'))
 _HEAD = T.StructType([T.StructField(KEY, T.StringType()), T.StructField('method', T.StringType()), T.StructField('url', T.StringType())])
 
 
@@ -86,9 +91,7 @@ def batch_lines(out_df, job):
         F.lit(',"response":'),
         F.when(failed, F.lit('null')).otherwise(ok),
         F.lit(',"error":'),
-        F.when(
-            failed, F.coalesce(F.when(F.col('error_code').isNotNull(), err), F.lit('{"code":"E_RUNTIME","message":"no response"}'))
-        ).otherwise(F.lit('null')),
+        F.when(failed, F.coalesce(F.when(F.col('error_code').isNotNull(), err), F.lit(_NO_RESPONSE))).otherwise(F.lit('null')),
         F.lit('}'),
     )
     return out_df.select(value.alias('value'))

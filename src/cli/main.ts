@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { packageVersion, setupScript, venvDir } from '../install/layout.ts';
 import { cacheDir } from '../launch/paths.ts';
 import { checkInt } from '../checks.ts';
-import { SpecError } from '../errors.ts';
+import { BadArgumentError } from '../errors.ts';
 import type { KubeClient } from '../k8s/client.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -27,7 +27,7 @@ const intFlag =
     try {
       return checkInt(name, v.trim() === '' || Number.isNaN(n) ? v : n, from);
     } catch (err) {
-      if (err instanceof SpecError) throw new InvalidArgumentError(err.message);
+      if (err instanceof BadArgumentError) throw new InvalidArgumentError(err.message);
       throw err;
     }
   };

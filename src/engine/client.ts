@@ -13,7 +13,8 @@ import { BadResponseError, TimeoutError, TruncatedResponseError, errorFromStatus
 import { Answer, Exchange, headerValue, mapTransportError, pairs, type EngineResponse } from './exchange.ts';
 import { Http1Pool, IDLE_CLOSE_MS, MAX_BODY_BYTES } from './http1/pool.ts';
 import { rateInfoOf } from './ratelimit.ts';
-import { badArgument, checkInt } from '../checks.ts';
+import { checkInt } from '../checks.ts';
+import { SpecError } from '../errors.ts';
 
 /** The minimal logger the engine code writes to. */
 export interface EngineLogger {
@@ -91,23 +92,25 @@ export class EngineClient {
   readonly #bySignal = new WeakMap<AbortSignal, Set<Exchange>>();
 
   constructor(options: EngineClientOptions) {
+    // The endpoint and the key are the user's settings (`engine.endpoint`, the key's variable), which
+    // the schema checks only as a URL: a bad one is a SpecError. The other options are code's.
     let url: URL;
     try {
       url = new URL(options.endpoint);
     } catch {
-      throw badArgument(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${String(options.endpoint)}\``);
+      throw new SpecError(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${String(options.endpoint)}\``);
     }
     if (url.username !== '' || url.password !== '') {
       // Never echo the URL here: it holds the credentials.
-      throw badArgument('Expected `endpoint` without credentials; put the key in the environment variable named by `engine.api_key_env`');
+      throw new SpecError('Expected `endpoint` without credentials; put the key in the environment variable named by `engine.api_key_env`');
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw badArgument(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${options.endpoint}\``);
+      throw new SpecError(`Expected \`endpoint\` to be an http(s) URL like http://127.0.0.1:8080/v1, got \`${options.endpoint}\``);
     }
     if (url.search !== '' || url.hash !== '')
-      throw badArgument(`Expected \`endpoint\` without a query or fragment, got \`${options.endpoint}\``);
+      throw new SpecError(`Expected \`endpoint\` without a query or fragment, got \`${options.endpoint}\``);
     if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey === '' || /[\r\n]/.test(options.apiKey))) {
-      throw badArgument('Expected `apiKey` to be a non-empty single-line string');
+      throw new SpecError('Expected `apiKey` to be a non-empty single-line string');
     }
     const connections = checkInt('connections', options.connections ?? 64, 1);
     this.requestTimeoutMs = checkInt('requestTimeoutMs', options.requestTimeoutMs ?? 600_000, 1);
@@ -289,7 +292,7 @@ export class EngineClient {
       const mapped =
         x.reason instanceof TimeoutError
           ? new TimeoutError('request', timeoutMs, { cause: err })
-          : mapTransportError(err, { phase: x.phase, url, timeoutMs, maxBytes: this.#maxBytes, redact: (t) => this.#redact(t) });
+          : mapTransportError(err, { phase: x.phase, url, timeoutMs, redact: (t) => this.#redact(t) });
       this.#logger?.debug?.(
         `${method} ${url} failed after ${Math.round(performance.now() - started)}ms: ${mapped instanceof Error ? mapped.message : String(mapped)}`,
       );

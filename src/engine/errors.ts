@@ -1,5 +1,5 @@
 /**
- * Engine errors. Each class has one stable code (docs/architecture.md, "Error codes"). HTTP status codes map
+ * Engine errors. Each class has one stable code (docs/errors.md). HTTP status codes map
  * to classes in exactly one place: `errorFromStatus`.
  */
 import { SparkinferError } from '../errors.ts';
@@ -29,8 +29,11 @@ export interface RateInfo {
   tokens?: RateBudget;
 }
 
-/** The engine answered with a non-2xx status (E_HTTP_4XX for < 500, E_HTTP_5XX for >= 500). */
-export class HttpError extends SparkinferError {
+/**
+ * The engine answered with a non-2xx status. Two classes, one code each: `HttpClientError`
+ * (E_HTTP_4XX, a status below 500) and `HttpServerError` (E_HTTP_5XX); `errorFromStatus` picks one.
+ */
+export abstract class HttpError extends SparkinferError {
   /** The HTTP status code. */
   readonly status: number;
   /** The start of the response body (already redacted by the client). */
@@ -40,7 +43,7 @@ export class HttpError extends SparkinferError {
   /** The answer's rate-limit headers, parsed (ratelimit.ts), when it had any. */
   readonly rateLimit: RateInfo | undefined;
   constructor(status: number, bodyExcerpt: string, retryAfter?: string, message?: string, rateLimit?: RateInfo) {
-    super(status >= 500 ? 'E_HTTP_5XX' : 'E_HTTP_4XX', message ?? `engine answered HTTP ${status}${bodyExcerpt ? `: ${bodyExcerpt}` : ''}`);
+    super(message ?? `engine answered HTTP ${status}${bodyExcerpt ? `: ${bodyExcerpt}` : ''}`);
     this.status = status;
     this.bodyExcerpt = bodyExcerpt;
     this.retryAfter = retryAfter;
@@ -48,12 +51,23 @@ export class HttpError extends SparkinferError {
   }
 }
 
+/** The engine rejected the request: a 4xx (or an unexpected 1xx/3xx). */
+export class HttpClientError extends HttpError {
+  readonly code = 'E_HTTP_4XX';
+}
+
+/** The engine failed: a 5xx. */
+export class HttpServerError extends HttpError {
+  readonly code = 'E_HTTP_5XX';
+}
+
 /** The prompt does not fit the model's context (a 400 that says so). Never retried. */
 export class ContextLengthError extends SparkinferError {
+  readonly code = 'E_CONTEXT_LENGTH';
   readonly status: number;
   readonly bodyExcerpt: string;
   constructor(status: number, bodyExcerpt: string) {
-    super('E_CONTEXT_LENGTH', `prompt exceeds the model's context: ${bodyExcerpt}`);
+    super(`prompt exceeds the model's context: ${bodyExcerpt}`);
     this.status = status;
     this.bodyExcerpt = bodyExcerpt;
   }
@@ -61,11 +75,12 @@ export class ContextLengthError extends SparkinferError {
 
 /** No complete answer within the request timeout (headers or body), or the connect timed out. */
 export class TimeoutError extends SparkinferError {
+  readonly code = 'E_TIMEOUT';
   /** Which wait ran out. */
   readonly phase: 'connect' | 'headers' | 'body' | 'request';
   readonly timeoutMs: number;
   constructor(phase: TimeoutError['phase'], timeoutMs: number, options?: { cause?: unknown }) {
-    super('E_TIMEOUT', `no ${phase === 'request' ? 'answer' : phase} from the engine within ${timeoutMs}ms`, options);
+    super(`no ${phase === 'request' ? 'answer' : phase} from the engine within ${timeoutMs}ms`, options);
     this.phase = phase;
     this.timeoutMs = timeoutMs;
   }
@@ -73,19 +88,18 @@ export class TimeoutError extends SparkinferError {
 
 /** No connection, or the connection broke before a response started. */
 export class ConnectError extends SparkinferError {
+  readonly code = 'E_CONNECT';
   /** The system or undici error code (`ECONNREFUSED`, `ECONNRESET`, `UND_ERR_SOCKET`, ...). */
   readonly errno: string;
   constructor(errno: string, message: string, options?: { cause?: unknown }) {
-    super('E_CONNECT', message, options);
+    super(message, options);
     this.errno = errno;
   }
 }
 
 /** A 2xx whose body was cut: the socket closed mid-body, or fewer bytes than its length said. */
 export class TruncatedResponseError extends SparkinferError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('E_RESPONSE_TRUNCATED', message, options);
-  }
+  readonly code = 'E_RESPONSE_TRUNCATED';
 }
 
 /**
@@ -94,9 +108,7 @@ export class TruncatedResponseError extends SparkinferError {
  * promises (no `choices`, no `data`). The engine misbehaved: retried within the budget.
  */
 export class BadResponseError extends SparkinferError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('E_BAD_RESPONSE', message, options);
-  }
+  readonly code = 'E_BAD_RESPONSE';
 }
 
 /**
@@ -105,24 +117,34 @@ export class BadResponseError extends SparkinferError {
  * the budget.
  */
 export class ResponseTooLargeError extends SparkinferError {
+  readonly code = 'E_RESPONSE_TOO_LARGE';
   readonly limitBytes: number;
-  constructor(limitBytes: number, message: string) {
-    super('E_RESPONSE_TOO_LARGE', message);
+  constructor(limitBytes: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.limitBytes = limitBytes;
   }
 }
 
 /** The engine stayed unreachable past its timeout (startup or `outage_timeout`). Fails the task. */
 export class EngineOutageError extends SparkinferError {
+  readonly code = 'E_ENGINE_OUTAGE';
   /** The health URL that was polled. */
   readonly url: string;
   /** The last observed state, e.g. `connection refused` or `HTTP 503 (loading)`. */
   readonly lastState: string;
   constructor(url: string, lastState: string, waitedMs: number, options?: { cause?: unknown }) {
-    super('E_ENGINE_OUTAGE', `engine at ${url} not healthy after ${Math.round(waitedMs / 1000)}s; last state: ${lastState}`, options);
+    super(`engine at ${url} not healthy after ${Math.round(waitedMs / 1000)}s; last state: ${lastState}`, options);
     this.url = url;
     this.lastState = lastState;
   }
+}
+
+/**
+ * The engine stayed down past `engine.outage_timeout` while the worker's pipeline waited on it
+ * (src/worker/pipeline.ts): the worker exits non-zero so Spark retries the task.
+ */
+export class OutageTimeout extends SparkinferError {
+  readonly code = 'E_ENGINE_OUTAGE';
 }
 
 /** Phrases engines use in a 400 for a prompt that is too long. */
@@ -163,5 +185,6 @@ export function errorFromStatus(
   }
   // 1xx/3xx are not OpenAI answers (undici follows no redirects): a misconfigured endpoint.
   const odd = status < 400 ? `engine answered unexpected HTTP ${status}${body ? `: ${body}` : ''}` : undefined;
-  return new HttpError(status, body, retryAfter, odd, rateLimit);
+  const Class = status >= 500 ? HttpServerError : HttpClientError;
+  return new Class(status, body, retryAfter, odd, rateLimit);
 }

@@ -25,17 +25,19 @@ export interface EngineResponse {
 /** Turns an undici or socket error into an engine error; anything unknown passes through. */
 export function mapTransportError(
   err: unknown,
-  at: { phase: 'headers' | 'body'; url: string; timeoutMs: number; maxBytes: number; redact: (text: string) => string },
+  at: { phase: 'headers' | 'body'; url: string; timeoutMs: number; redact: (text: string) => string },
 ): unknown {
   const { phase, url, timeoutMs } = at;
   if (err instanceof TruncatedResponseError) return err;
+  // The body cap, raised by the pool's connection or by `Exchange.onData`: said again with the URL.
+  if (err instanceof ResponseTooLargeError)
+    return new ResponseTooLargeError(err.limitBytes, `engine response from ${url} is too large: ${at.redact(err.message)}`, { cause: err });
   const code = errorCode(err);
   if (code === undefined) return err;
   const detail = at.redact(err instanceof Error ? err.message : String(err));
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return new TimeoutError('headers', timeoutMs, { cause: err });
   if (code === 'UND_ERR_BODY_TIMEOUT') return new TimeoutError('body', timeoutMs, { cause: err });
   if (code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_CLOSED') return err; // our own shutdown
-  if (code === 'E_BODY_TOO_LARGE') return new ResponseTooLargeError(at.maxBytes, `engine response from ${url} is too large: ${detail}`);
   // Bytes that are not HTTP/1.x: a wrong port, a TLS or binary server, a broken proxy.
   if (code.startsWith('HPE_')) return new BadResponseError(`engine at ${url} did not answer HTTP: ${detail} (${code})`, { cause: err });
   if (phase === 'body') {
@@ -109,7 +111,7 @@ export class Exchange extends Http1Request implements Dispatcher.DispatchHandler
     this.bytes += chunk.length;
     if (this.bytes > this.maxBytes) {
       this.chunks = [];
-      this.#abort?.(Object.assign(new Error(`an answer body over the cap of ${this.maxBytes} bytes`), { code: 'E_BODY_TOO_LARGE' }));
+      this.#abort?.(new ResponseTooLargeError(this.maxBytes, `an answer body over the cap of ${this.maxBytes} bytes`));
       return false;
     }
     this.chunks.push(chunk);

@@ -14,6 +14,7 @@ import {
   TruncatedResponseError,
 } from './errors.ts';
 import { badArgument, checkInt, checkNumber } from '../checks.ts';
+import { backoffMs, unitRandom } from '../backoff.ts';
 
 export interface RetryPolicy {
   /** First backoff step, in ms. Default 250. */
@@ -74,16 +75,6 @@ export function isRetryableStatus(status: number): boolean {
   // 501 (not implemented) and 505 (version not supported) answer the same way every time.
   if (status === 501 || status === 505) return false;
   return status === 408 || status === 409 || status === 429 || (status >= 500 && status <= 599);
-}
-
-/**
- * Full-jitter exponential backoff: uniform in [0, min(capMs, baseMs * 2^(attempt-1))).
- * @param attempt the 1-based attempt that just failed
- * @param random returns a number in [0, 1)
- */
-export function backoffMs(attempt: number, policy: RetryPolicy, random: () => number): number {
-  const exp = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 52));
-  return Math.floor(clamp01(random()) * exp);
 }
 
 /**
@@ -149,11 +140,6 @@ export function classify(
   const delayMs =
     after === undefined
       ? backoffMs(attempt, policy, random)
-      : Math.min(after, policy.retryAfterCapMs) + Math.floor(clamp01(random()) * policy.baseMs);
+      : Math.min(after, policy.retryAfterCapMs) + Math.floor(unitRandom(random) * policy.baseMs);
   return { retry: true, delayMs, outage: false };
-}
-
-/** Keeps an injected random source inside [0, 1) so a bad stub can't produce negative waits. */
-function clamp01(x: number): number {
-  return Number.isFinite(x) ? Math.min(Math.max(x, 0), 1 - Number.EPSILON) : 0;
 }

@@ -13,7 +13,7 @@
 import type { EngineClient, RequestOptions } from './client.ts';
 import type { EngineKind } from './adapters.ts';
 import { BadResponseError, excerpt } from './errors.ts';
-import { SparkinferError } from '../errors.ts';
+import { InputError, SpecError } from '../errors.ts';
 
 /** Why an engine kind cannot count tokens, or undefined when it can. */
 export function tokenizerProblem(kind: EngineKind): string | undefined {
@@ -31,8 +31,8 @@ function isRecord(v: unknown): v is Body {
 /** Chat keys that change the rendered prompt, passed on to vLLM's /tokenize when a body has them. */
 const VLLM_CHAT_KEYS = ['tools', 'chat_template', 'chat_template_kwargs', 'add_generation_prompt', 'continue_final_message'] as const;
 
-function uncountable(what: string): SparkinferError {
-  return new SparkinferError('E_INPUT', `cannot count the prompt tokens of this request: ${what}`);
+function uncountable(what: string): InputError {
+  return new InputError(`cannot count the prompt tokens of this request: ${what}`);
 }
 
 /** The token count in a /tokenize answer: vLLM's `count`, else the length of `tokens`. */
@@ -67,7 +67,7 @@ export async function countPromptTokens(
   opts: RequestOptions = {},
 ): Promise<number> {
   const problem = tokenizerProblem(kind);
-  if (problem !== undefined) throw new SparkinferError('E_SPEC', problem);
+  if (problem !== undefined) throw new SpecError(problem);
   let body: unknown;
   try {
     body = JSON.parse(bodyJson);

@@ -15,13 +15,16 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { CompactReader, T, ThriftError } from './thrift-compact.ts';
+import { SparkinferError } from '../errors.ts';
 
 const MAGIC = 'PAR1';
 /** A footer larger than this is not read (a corrupt length, or a file not worth it for a check). */
 const MAX_FOOTER_BYTES = 64 * 1024 * 1024;
 
 /** The file is not a readable Parquet file; the message says why. */
-export class ParquetFooterError extends Error {}
+export class ParquetFooterError extends SparkinferError {
+  readonly code = 'E_INPUT';
+}
 
 interface SchemaElement {
   name: string;

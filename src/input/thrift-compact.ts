@@ -9,6 +9,7 @@
  *   - a list/set header is one byte: size in the high nibble (15: a varint size follows), element
  *     type in the low one; a map header is a varint size, then (if not 0) one byte of key/value types.
  */
+import { SparkinferError } from '../errors.ts';
 
 export const T = {
   STOP: 0,
@@ -27,7 +28,9 @@ export const T = {
 } as const;
 
 /** Malformed or truncated input. */
-export class ThriftError extends Error {}
+export class ThriftError extends SparkinferError {
+  readonly code = 'E_INPUT';
+}
 
 /** Nesting deeper than this is refused rather than followed (a corrupt footer). */
 const MAX_DEPTH = 64;

@@ -15,7 +15,7 @@ import { runJob } from './run.ts';
 import { packageRoot } from '../install/layout.ts';
 import { jvmArchivePath, safeInOptions } from '../spark/jvm-archive.ts';
 import { sparkSubmitBin } from '../spark/submit.ts';
-import { SparkinferError } from '../errors.ts';
+import { RuntimeFailure } from '../errors.ts';
 
 export interface BuildArchiveOptions {
   /** Rebuild even when the archive exists. */
@@ -60,8 +60,7 @@ export async function buildJvmArchive(o: BuildArchiveOptions): Promise<BuildArch
     }
   };
   if (!safeInOptions(path)) {
-    throw new SparkinferError(
-      'E_RUNTIME',
+    throw new RuntimeFailure(
       `the cache path ${path} has whitespace or quotes, which Spark's java options cannot carry; set SPARKINFER_CACHE to a plain path`,
     );
   }
@@ -83,10 +82,9 @@ export async function buildJvmArchive(o: BuildArchiveOptions): Promise<BuildArch
       tty: false,
       jvmArchive: { create: partial },
     });
-    if (exitCode !== 0)
-      throw new SparkinferError('E_RUNTIME', `the training job failed (${summary.message ?? summary.status}); see ${summary.run_dir}`);
+    if (exitCode !== 0) throw new RuntimeFailure(`the training job failed (${summary.message ?? summary.status}); see ${summary.run_dir}`);
     const bytes = sizeOf(partial);
-    if (bytes <= 0) throw new SparkinferError('E_RUNTIME', `the JVM wrote no archive at ${partial}; its log is under ${work}`);
+    if (bytes <= 0) throw new RuntimeFailure(`the JVM wrote no archive at ${partial}; its log is under ${work}`);
     renameSync(partial, path);
     rmSync(work, { recursive: true, force: true });
     return { path, built: true, bytes, seconds: (Date.now() - t0) / 1000 };

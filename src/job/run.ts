@@ -109,15 +109,13 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   // A missing input or column fails here, in well under a second, instead of after Spark starts.
   reportPreflight(preflight(located, baseDir), o.jobPath, o.log, false);
   if (!existsSync(workerBundlePath()))
-    throw new SparkinferError(
-      'E_RUNTIME',
+    throw new RuntimeFailure(
       `worker bundle missing at ${workerBundlePath()}; in a checkout run 'npm run setup', else reinstall sparkinfer`,
     );
   requireSparkSubmit(packageRoot());
   const cloud = cloudJars();
   if (cloud.missing.length > 0 && usesS3a(job)) {
-    throw new SparkinferError(
-      'E_RUNTIME',
+    throw new RuntimeFailure(
       `s3a:// needs hadoop-aws and the AWS SDK jars, and ${cloud.missing.length} of them are missing from ${cloudJarsDir()}; run 'npm run setup' in a checkout, 'sparkinfer setup' for an installed package`,
     );
   }

@@ -13,9 +13,10 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
-import { SparkinferError } from '../errors.ts';
+import { SparkinferError, SpecError } from '../errors.ts';
+import { backoffMs, type BackoffSteps } from '../backoff.ts';
 import type { ClusterAccess, ExecPlugin } from './kubeconfig.ts';
-import { checkAbove, checkInt } from '../checks.ts';
+import { badArgument, checkAbove, checkInt } from '../checks.ts';
 
 export const FIELD_MANAGER = 'sparkinfer';
 
@@ -59,34 +60,63 @@ const RESOURCES: Record<string, { plural: string; namespaced: boolean }> = {
 /** `/api/v1/namespaces/ns/configmaps/name`, `/apis/group/version/...`. */
 export function objectPath(ref: ObjectRef): string {
   const r = RESOURCES[ref.kind];
-  if (r === undefined) throw new Error(`objectPath: unknown kind \`${ref.kind}\` (known: ${Object.keys(RESOURCES).join(', ')})`);
+  if (r === undefined) throw badArgument(`objectPath: unknown kind \`${ref.kind}\` (known: ${Object.keys(RESOURCES).join(', ')})`);
   const base = ref.apiVersion.includes('/') ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`;
-  if (r.namespaced && (ref.namespace === undefined || ref.namespace === '')) throw new Error(`objectPath: ${ref.kind} needs a namespace`);
+  if (r.namespaced && (ref.namespace === undefined || ref.namespace === '')) throw badArgument(`objectPath: ${ref.kind} needs a namespace`);
   const ns = r.namespaced ? `/namespaces/${encodeURIComponent(ref.namespace ?? '')}` : '';
   const name = ref.name !== undefined ? `/${encodeURIComponent(ref.name)}` : '';
   return `${base}${ns}/${r.plural}${name}`;
 }
 
-/** The API server's answer to a failed request (its `Status` object, when it sent one). */
-export class KubeApiError extends SparkinferError {
+/**
+ * The API server's answer to a failed request (its `Status` object, when it sent one). Two
+ * classes, one code each: `KubeRequestError` (the request is at fault: E_SPEC, exit 2, never
+ * retried) and `KubeServerError` (the server or the network: E_RUNTIME, exit 1). `kubeApiError`
+ * picks one.
+ */
+export abstract class KubeApiError extends SparkinferError {
   /** HTTP status; 0 when the server was not reached. */
   readonly status: number;
   /** `Status.reason`: NotFound, Invalid, BadRequest, Conflict, Forbidden, ... */
   readonly reason: string;
   /** Whether the request itself is at fault (exit 2, never retried) rather than the server or network. */
-  readonly clientFault: boolean;
-  constructor(status: number, reason: string, message: string, options?: { cause?: unknown; clientFault?: boolean }) {
-    const clientFault = options?.clientFault ?? isClientFault(status);
-    super(clientFault ? 'E_SPEC' : 'E_RUNTIME', message, options);
-    this.clientFault = clientFault;
+  abstract readonly clientFault: boolean;
+  constructor(status: number, reason: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.status = status;
     this.reason = reason;
   }
 }
 
+/** The request is at fault (a 4xx such as NotFound, Invalid, Forbidden). */
+export class KubeRequestError extends KubeApiError {
+  readonly code = 'E_SPEC';
+  readonly clientFault = true;
+}
+
+/** The server or the network failed (5xx, 429, unreachable). */
+export class KubeServerError extends KubeApiError {
+  readonly code = 'E_RUNTIME';
+  readonly clientFault = false;
+}
+
+/** The error for a failed request: a request fault by its status, unless `clientFault` says otherwise. */
+export function kubeApiError(
+  status: number,
+  reason: string,
+  message: string,
+  options?: { cause?: unknown; clientFault?: boolean },
+): KubeApiError {
+  const Class = (options?.clientFault ?? isClientFault(status)) ? KubeRequestError : KubeServerError;
+  return new Class(status, reason, message, options?.cause === undefined ? undefined : { cause: options.cause });
+}
+
 function isClientFault(status: number): boolean {
   return [400, 401, 403, 404, 405, 409, 410, 415, 422].includes(status);
 }
+
+/** Between attempts of an idempotent call: full jitter under 250 ms, 500 ms, ... up to 4 s. */
+const CALL_BACKOFF: BackoffSteps = { baseMs: 250, capMs: 4000 };
 
 function retriable(err: unknown): boolean {
   return err instanceof KubeApiError && !err.clientFault && (err.status === 0 || err.status === 429 || err.status >= 500);
@@ -108,6 +138,8 @@ export interface KubeClientOptions {
   attempts?: number;
   /** Backoff between attempts (injected in tests). Default: timers/promises setTimeout. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
+  /** The backoff's random source, in [0, 1) (injected in tests). Default Math.random. */
+  random?: () => number;
   /** Runs `exec` credential plugins; injected in tests. Default: execFile with a 60 s limit. */
   runExec?: (plugin: ExecPlugin, env: NodeJS.ProcessEnv) => Promise<string>;
 }
@@ -129,8 +161,7 @@ function defaultRunExec(plugin: ExecPlugin, env: NodeJS.ProcessEnv): Promise<str
       if (err !== null) {
         const hint = plugin.installHint !== undefined ? `\n${plugin.installHint}` : '';
         reject(
-          new SparkinferError(
-            'E_SPEC',
+          new SpecError(
             `kubeconfig exec plugin \`${plugin.command}\` failed: ${String(stderr).trim().slice(0, 500) || err.message}${hint}`,
             { cause: err },
           ),
@@ -148,6 +179,7 @@ export class KubeClient {
   readonly #timeoutMs: number;
   readonly #attempts: number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<unknown>;
+  readonly #random: () => number;
   readonly #runExec: (plugin: ExecPlugin, env: NodeJS.ProcessEnv) => Promise<string>;
   #execToken: { token: string; expiresAt: number } | undefined;
 
@@ -161,6 +193,7 @@ export class KubeClient {
     this.#timeoutMs = timeout;
     this.#attempts = attempts;
     this.#sleep = o.sleep ?? ((ms, signal) => delay(ms, undefined, signal !== undefined ? { signal } : {}));
+    this.#random = o.random ?? Math.random;
     this.#runExec = o.runExec ?? defaultRunExec;
     if (o.dispatcher !== undefined) {
       this.#dispatcher = o.dispatcher;
@@ -209,7 +242,7 @@ export class KubeClient {
     try {
       cred = JSON.parse(out) as typeof cred;
     } catch (err) {
-      throw new SparkinferError('E_SPEC', `kubeconfig exec plugin \`${plugin.command}\` printed no ExecCredential JSON`, { cause: err });
+      throw new SpecError(`kubeconfig exec plugin \`${plugin.command}\` printed no ExecCredential JSON`, { cause: err });
     }
     const token = cred.status?.token;
     if (typeof token !== 'string' || token === '') {
@@ -217,7 +250,7 @@ export class KubeClient {
         cred.status?.clientCertificateData !== undefined
           ? 'returned a client certificate, which sparkinfer does not support from exec plugins'
           : 'returned no token';
-      throw new SparkinferError('E_SPEC', `kubeconfig exec plugin \`${plugin.command}\` ${why}`);
+      throw new SpecError(`kubeconfig exec plugin \`${plugin.command}\` ${why}`);
     }
     const exp = typeof cred.status?.expirationTimestamp === 'string' ? Date.parse(cred.status.expirationTimestamp) : Number.NaN;
     // Without an expiry the credential is kept for the process; a 401 drops it.
@@ -255,12 +288,9 @@ export class KubeClient {
       });
     } catch (err) {
       if (o.signal?.aborted === true) throw err;
-      throw new KubeApiError(
-        0,
-        'Unreachable',
-        `${method} ${this.access.server}${path}: ${(err as Error).message} (${this.access.source})`,
-        { cause: err },
-      );
+      throw kubeApiError(0, 'Unreachable', `${method} ${this.access.server}${path}: ${(err as Error).message} (${this.access.source})`, {
+        cause: err,
+      });
     }
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     const text = await res.body.text().catch(() => '');
@@ -275,7 +305,7 @@ export class KubeClient {
     }
     if (res.statusCode === 401 && this.access.auth.kind === 'exec') this.#execToken = undefined;
     const undeclared = res.statusCode === 500 && UNDECLARED_FIELD.test(message);
-    throw new KubeApiError(
+    throw kubeApiError(
       res.statusCode,
       reason !== '' ? reason : undeclared ? 'Invalid' : '',
       `${method} ${path}: ${res.statusCode}${reason !== '' ? ` ${reason}` : ''}: ${message}`,
@@ -293,7 +323,7 @@ export class KubeClient {
         return (text === '' ? {} : JSON.parse(text)) as T;
       } catch (err) {
         if (!idempotent || !retriable(err) || attempt >= this.#attempts) throw err;
-        await this.#sleep(Math.min(4000, 250 * 2 ** (attempt - 1)), o.signal ?? undefined);
+        await this.#sleep(backoffMs(attempt, CALL_BACKOFF, this.#random), o.signal ?? undefined);
       }
     }
   }

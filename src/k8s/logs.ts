@@ -10,7 +10,7 @@
  */
 import { formatProgress, type Progress } from '../spark/progress.ts';
 import { SpecError } from '../errors.ts';
-import { KubeApiError, type KubeClient } from './client.ts';
+import { kubeApiError, type KubeClient } from './client.ts';
 import { checkInt } from '../checks.ts';
 
 export const PROGRESS_PREFIX = 'sparkinfer-progress ';
@@ -86,7 +86,7 @@ export async function driverPod(client: KubeClient, app: Record<string, any>, si
   const obj = await client.find<Record<string, any>>({ apiVersion: 'v1', kind: 'Pod', namespace, name: pod }, signal);
   if (obj === undefined) {
     const state: string = app.status?.applicationState?.state || 'NEW';
-    throw new KubeApiError(404, 'NotFound', `${name} has no driver pod yet (${namespace}/${pod}; the application is ${state})`);
+    throw kubeApiError(404, 'NotFound', `${name} has no driver pod yet (${namespace}/${pod}; the application is ${state})`);
   }
   const names: string[] = (obj.spec?.containers ?? []).map((c: { name: string }) => c.name);
   const container = names.includes(DRIVER_CONTAINER) ? DRIVER_CONTAINER : names[0];

@@ -11,9 +11,10 @@
  */
 import { createInterface } from 'node:readline/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import { SpecError } from '../errors.ts';
+import { RuntimeFailure, SpecError } from '../errors.ts';
+import { badArgument } from '../checks.ts';
 import { renderJobFile, type K8sResolveOptions } from './cli.ts';
-import { KubeApiError, KubeClient, type KubeClientOptions } from './client.ts';
+import { KubeApiError, KubeClient, kubeApiError, type KubeClientOptions } from './client.ts';
 import { loadClusterAccess, type KubeconfigOptions } from './kubeconfig.ts';
 import { driverPod, parseProgressLine, podLogLines, type DriverProgress } from './logs.ts';
 import { RUN_ID_LABEL } from './names.ts';
@@ -89,7 +90,7 @@ async function applyApp(
     return all;
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 404 && /could not find the requested resource/i.test(err.message)) {
-      throw new KubeApiError(
+      throw kubeApiError(
         404,
         'NotFound',
         `the cluster has no SparkApplication resource (${client.access.source}): install spark-operator >= 2 with its CRDs first (docs/kubernetes.md)`,
@@ -104,7 +105,7 @@ async function applyApp(
 export async function submit(jobPath: string, o: SubmitOptions = {}): Promise<SubmitResult> {
   const run: RenderedRun = renderJobFile(jobPath, o.set ?? [], o);
   const [first, ...rest] = run.apps;
-  if (first === undefined) throw new Error('the renderer returned no SparkApplication');
+  if (first === undefined) throw new RuntimeFailure('the renderer returned no SparkApplication');
   if (rest.length > 0 && o.watch !== true) {
     throw new SpecError(
       'kubernetes.phases is `two`: the infer application is applied when prepare has completed, so submit it with --watch',
@@ -112,7 +113,7 @@ export async function submit(jobPath: string, o: SubmitOptions = {}): Promise<Su
   }
   const client = o.client ?? connect({ kubeconfig: o.kubeconfig, context: o.context, namespace: run.namespace });
   if (client.namespace !== run.namespace)
-    throw new Error(`submit: the client's namespace \`${client.namespace}\` is not the job's \`${run.namespace}\``);
+    throw badArgument(`submit: the client's namespace \`${client.namespace}\` is not the job's \`${run.namespace}\``);
   let owners: Record<string, any>[];
   try {
     await client.apply(run.configMap, { dryRun: o.dryRun, signal: o.signal });

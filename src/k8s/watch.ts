@@ -7,7 +7,8 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { RuntimeFailure } from '../errors.ts';
-import { KubeApiError, type KubeClient, type ObjectRef } from './client.ts';
+import { backoffMs, type BackoffSteps } from '../backoff.ts';
+import { KubeApiError, kubeApiError, type KubeClient, type ObjectRef } from './client.ts';
 import { PHASE_LABEL, RUN_ID_LABEL } from './names.ts';
 
 export const SPARK_APP = { apiVersion: 'sparkoperator.k8s.io/v1beta2', kind: 'SparkApplication' } as const;
@@ -95,7 +96,7 @@ export async function findApp(client: KubeClient, name: string, signal?: AbortSi
   const sorted = byRun.sort((a, b) => rank(a).localeCompare(rank(b)));
   const last = sorted[sorted.length - 1];
   if (last !== undefined) return last;
-  throw new KubeApiError(
+  throw kubeApiError(
     404,
     'NotFound',
     `no SparkApplication \`${name}\` (nor a run with that id) in namespace ${client.namespace} (${client.access.source}); pass --namespace if it was submitted elsewhere`,
@@ -115,7 +116,12 @@ export interface WatchOptions {
   watchTimeoutS?: number;
   /** Backoff before re-listing after a dropped connection (injected in tests). */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
+  /** The backoff's random source, in [0, 1) (injected in tests). Default Math.random. */
+  random?: () => number;
 }
+
+/** Before the n-th re-list: full jitter under 500 ms · 2^n, at most 30 s. */
+const RELIST_BACKOFF: BackoffSteps = { baseMs: 500, capMs: 30_000 };
 
 function signature(s: AppStatus): string {
   return JSON.stringify([s.state, s.errorMessage, s.attempts, s.driver, s.executors]);
@@ -150,11 +156,7 @@ export async function watchApp(client: KubeClient, name: string, o: WatchOptions
       const app = await client.find<SparkApp>(ref, o.signal);
       if (app === undefined) {
         if (last === '')
-          throw new KubeApiError(
-            404,
-            'NotFound',
-            `no SparkApplication \`${name}\` in namespace ${client.namespace} (${client.access.source})`,
-          );
+          throw kubeApiError(404, 'NotFound', `no SparkApplication \`${name}\` in namespace ${client.namespace} (${client.access.source})`);
         throw gone();
       }
       const done = seen(app);
@@ -182,7 +184,7 @@ export async function watchApp(client: KubeClient, name: string, o: WatchOptions
             rv = undefined;
             break;
           }
-          throw new KubeApiError(
+          throw kubeApiError(
             Number(ev.object.code ?? 500),
             String(ev.object.reason ?? ''),
             `watch ${name}: ${String(ev.object.message ?? line)}`,
@@ -202,7 +204,7 @@ export async function watchApp(client: KubeClient, name: string, o: WatchOptions
           : !(err instanceof RuntimeFailure) && !(err instanceof SyntaxError);
       if (!transient || ++failures > 10) throw err;
       rv = undefined;
-      await sleep(Math.min(30_000, 500 * 2 ** failures), o.signal);
+      await sleep(backoffMs(failures + 1, RELIST_BACKOFF, o.random), o.signal);
     }
   }
 }

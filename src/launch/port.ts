@@ -1,4 +1,6 @@
+/** Free TCP ports for the engines and Spark's UI that the CLI starts locally. */
 import { createServer } from 'node:net';
+import { RuntimeFailure } from '../errors.ts';
 
 /**
  * A TCP port that is free on 127.0.0.1 right now: the kernel picks one for a throwaway listener,
@@ -15,7 +17,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
       const port = typeof address === 'object' && address !== null ? address.port : undefined;
       server.close((err) => {
         if (err !== undefined) reject(err);
-        else if (port === undefined) reject(new Error(`could not read the port of a listener on ${host}`));
+        else if (port === undefined) reject(new RuntimeFailure(`could not read the port of a listener on ${host}`));
         else resolvePort(port);
       });
     });

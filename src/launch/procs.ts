@@ -15,6 +15,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RuntimeFailure } from '../errors.ts';
 
 /** What a pid file holds. */
 export interface OwnedGroup {
@@ -153,7 +154,7 @@ export function stopLeftovers(dir: string, graceMs = 3000): string[] {
       killed = true;
     }
     if (Date.now() >= deadline) {
-      throw new Error(
+      throw new RuntimeFailure(
         `could not stop ${live.map((g) => `process group ${g.pgid} (${g.command})`).join(', ')}; stop it by hand (kill -KILL -- -PGID)`,
       );
     }

@@ -19,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Template } from '@huggingface/jinja';
-import { SparkinferError, SpecError } from '../errors.ts';
+import { SpecError, TemplateError } from '../errors.ts';
 import { readGgufMetadata } from './gguf.ts';
 
 /** A resolved chat template, as shipped in job.json. */
@@ -163,7 +163,7 @@ export function compileChatTemplate(src: ChatTemplateSource): ChatTemplateRender
         eos_token: src.eos_token,
       });
     } catch (err) {
-      throw new SparkinferError('E_TEMPLATE', `prompt.chat_template: ${(err as Error).message}`, { cause: err });
+      throw new TemplateError(`prompt.chat_template: ${(err as Error).message}`, { cause: err });
     }
   };
 }

@@ -10,7 +10,7 @@
  * - BigInt values (integers beyond 2^53) render with their exact digits.
  */
 import type { Template } from '@huggingface/jinja';
-import { SparkinferError, SpecError } from '../errors.ts';
+import { SpecError, TemplateError } from '../errors.ts';
 import type { Job } from '../spec/schema.ts';
 import { parseTemplate, rootVariablesOf, templateFields } from './analyze.ts';
 import { compileChatTemplate, type ChatTemplateSource } from './chat-template.ts';
@@ -30,7 +30,7 @@ export interface CompiledPrompt {
   readonly columns: readonly string[];
   /**
    * Renders one row. Extra keys in `row` (the key, carried columns) are ignored.
-   * @throws SparkinferError with code `E_TEMPLATE` when a template fails for this row.
+   * @throws TemplateError (`E_TEMPLATE`) when a template fails for this row.
    */
   render(row: Readonly<Record<string, unknown>>): RenderedPrompt;
 }
@@ -106,7 +106,7 @@ function renderFull(t: CompiledTemplate, vars: Record<string, unknown>): string 
   try {
     return t.template.render(vars);
   } catch (err) {
-    throw new SparkinferError('E_TEMPLATE', `${t.field}: ${(err as Error).message}`, { cause: err });
+    throw new TemplateError(`${t.field}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -5,6 +5,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { CARRY_FIELD, KEY_FIELD } from './protocol.ts';
 import { parseJsonExact } from '../json-exact.ts';
+import { SparkinferError } from '../errors.ts';
 
 export interface InputRow {
   key: string;
@@ -14,7 +15,9 @@ export interface InputRow {
 }
 
 /** Thrown for a line that is not a protocol row: a protocol failure, so the task fails and Spark retries. */
-export class ProtocolError extends Error {}
+export class ProtocolError extends SparkinferError {
+  readonly code = 'E_RUNTIME';
+}
 
 export function parseInputLine(line: string): InputRow {
   let obj: unknown;

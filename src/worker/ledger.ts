@@ -11,14 +11,15 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { errnoText } from '../errors.ts';
+import { errnoText, SparkinferError } from '../errors.ts';
 
 /**
  * A write or sync of the ledger failed (a full disk, an I/O error, a quota). Fatal for the worker:
  * a result that is not in the ledger must not be reported. The message names the file and the
  * cause, for the user: `cannot append to the ledger /runs/…/w.jsonl: no space left on device (ENOSPC)`.
  */
-export class LedgerWriteError extends Error {
+export class LedgerWriteError extends SparkinferError {
+  readonly code = 'E_RUNTIME';
   readonly errno: string;
   constructor(path: string, action: string, err: unknown) {
     super(`cannot ${action} the ledger ${path}: ${errnoText(err)}`, { cause: err });

@@ -21,12 +21,13 @@ import type { ResolvedJob } from '../spec/resolved.ts';
 import { EngineClient } from '../engine/client.ts';
 import { classify, retryPolicy } from '../engine/retry.ts';
 import { waitForHealth } from '../engine/health.ts';
+import { OutageTimeout } from '../engine/errors.ts';
 import { LedgerWriteError, LedgerWriter } from './ledger.ts';
 import { ResultWriter } from './output.ts';
 import { newStats, otherWorkersTokens, StatsFile, windowCuts } from './stats.ts';
 import { spendReached } from '../job/budget.ts';
-import { parseInputLine, readLineBatches } from './input.ts';
-import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts';
+import { ProtocolError, parseInputLine, readLineBatches } from './input.ts';
+import { runPipeline, type PipelineCounters } from './pipeline.ts';
 import { makeRequestBuilder } from './request.ts';
 import { makeWindow } from '../scheduler/window.ts';
 import { shareEngine } from './engine-share.ts';
@@ -47,7 +48,8 @@ function workerId(): string {
 async function main(): Promise<number> {
   const jobPath = process.argv[2] ?? 'job.json';
   const mode = process.argv[3];
-  if (mode !== undefined && mode !== COUNT_MODE) throw new Error(`unknown worker mode ${JSON.stringify(mode)} (expected ${COUNT_MODE})`);
+  if (mode !== undefined && mode !== COUNT_MODE)
+    throw new ProtocolError(`unknown worker mode ${JSON.stringify(mode)} (expected ${COUNT_MODE})`);
   const counting = mode === COUNT_MODE;
   const job = JSON.parse(readFileSync(jobPath, 'utf8')) as ResolvedJob;
   const id = workerId();

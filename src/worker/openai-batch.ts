@@ -13,7 +13,7 @@
  */
 import type { EngineAdapter } from '../engine/adapters.ts';
 import type { ResolvedJob } from '../spec/resolved.ts';
-import { SparkinferError } from '../errors.ts';
+import { InputError, UnsupportedUrlError } from '../errors.ts';
 import { attemptFailure, type RequestBuilder } from './builder.ts';
 import type { Attempt, Prepared } from './pipeline.ts';
 import type { ResultLine } from './protocol.ts';
@@ -45,7 +45,7 @@ class Scanner {
   }
 
   fail(what: string): never {
-    throw new SparkinferError('E_INPUT', `malformed JSON at character ${this.pos}: ${what}`);
+    throw new InputError(`malformed JSON at character ${this.pos}: ${what}`);
   }
 
   ws(): void {
@@ -165,7 +165,7 @@ export interface BatchRequest {
   body: string;
 }
 
-/** One batch line → the request to send. Throws a SparkinferError (E_UNSUPPORTED_URL, E_INPUT) for a row error. */
+/** One batch line → the request to send. Throws an UnsupportedUrlError (E_UNSUPPORTED_URL) or InputError (E_INPUT) for a row error. */
 export function batchRequest(line: string, adapter: EngineAdapter, model: string | undefined): BatchRequest {
   const members = objectMembers(line);
   const str = (k: string): string | undefined => {
@@ -178,18 +178,17 @@ export function batchRequest(line: string, adapter: EngineAdapter, model: string
   const method = str('method') ?? 'POST';
   const kind = url !== undefined ? BATCH_URLS[url] : undefined;
   if (kind === undefined) {
-    throw new SparkinferError(
-      'E_UNSUPPORTED_URL',
+    throw new UnsupportedUrlError(
       `url ${JSON.stringify(url ?? null)} is not supported; expected one of ${Object.keys(BATCH_URLS).join(', ')}`,
     );
   }
   if (method.toUpperCase() !== 'POST')
-    throw new SparkinferError('E_UNSUPPORTED_URL', `method ${JSON.stringify(method)} is not supported; OpenAI Batch requests are POST`);
+    throw new UnsupportedUrlError(`method ${JSON.stringify(method)} is not supported; OpenAI Batch requests are POST`);
   const span = members.get('body');
-  if (span === undefined || line[span.start] !== '{') throw new SparkinferError('E_INPUT', 'the line has no `body` object');
+  if (span === undefined || line[span.start] !== '{') throw new InputError('the line has no `body` object');
   let body = line.slice(span.start, span.end);
   const parsed = JSON.parse(body) as Record<string, unknown>;
-  if (parsed.stream === true) throw new SparkinferError('E_INPUT', '`stream: true` is not supported in a batch; remove it');
+  if (parsed.stream === true) throw new InputError('`stream: true` is not supported in a batch; remove it');
   if (model !== undefined) body = withModel(body, model);
   return {
     kind,
@@ -226,7 +225,7 @@ export function makeBatchFileBuilder(job: ResolvedJob, adapter: EngineAdapter): 
     prepare(row) {
       const line = row.row[LINE_COLUMN];
       if (typeof line !== 'string')
-        throw new SparkinferError('E_INPUT', `the row has no \`${LINE_COLUMN}\` text (the driver reads openai-batch lines into it)`);
+        throw new InputError(`the row has no \`${LINE_COLUMN}\` text (the driver reads openai-batch lines into it)`);
       const r = batchRequest(line, adapter, model);
       const prepared: Prepared = { path: r.path, body: r.body };
       kinds.set(prepared, r.kind);

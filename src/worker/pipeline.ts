@@ -16,6 +16,7 @@ import type { ResultLine } from './protocol.ts';
 import { errorCodeOf } from '../errors.ts';
 import { completionKind, retryReason } from '../scheduler/signals.ts';
 import { isRateLimited } from '../engine/ratelimit.ts';
+import { OutageTimeout } from '../engine/errors.ts';
 import { MAX_HEDGES_PER_SEND, TailHedger } from './hedge.ts';
 import { onEachSecond } from './second-timer.ts';
 import { countResult, newCounters, newItem, resultLine, type Item, type Live } from './pipeline-row.ts';
@@ -31,9 +32,6 @@ import {
   type PipelineDeps,
   type Prepared,
 } from './pipeline-contract.ts';
-
-/** Raised when the engine stayed down past outage_timeout: the worker exits non-zero so Spark retries. */
-export class OutageTimeout extends Error {}
 
 export function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   return new Pipeline(d).run();

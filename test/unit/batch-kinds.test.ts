@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { adapterFor } from '../../src/engine/adapters.ts';
-import { ContextLengthError, HttpError } from '../../src/engine/errors.ts';
+import { ContextLengthError, HttpClientError, HttpError, HttpServerError } from '../../src/engine/errors.ts';
 import { SparkinferError } from '../../src/errors.ts';
 import { batchRequest, minifyJson, objectMembers, withModel } from '../../src/worker/openai-batch.ts';
 import { EmbedBatcher, isRowFault, splitTokens } from '../../src/worker/embed-batch.ts';
@@ -152,9 +152,9 @@ test('EmbedBatcher: rows submitted in one turn share requests of at most maxInpu
 
 test('EmbedBatcher: a row fault splits the request so only the culprit fails; outages fail the whole batch', async () => {
   const h = harness(8, async (inputs) => {
-    if (inputs.includes('')) throw new HttpError(400, 'Input content cannot be empty');
+    if (inputs.includes('')) throw new HttpClientError(400, 'Input content cannot be empty');
     if (inputs.some((s) => s.length > 10))
-      throw new HttpError(500, 'input (1501 tokens) is too large to process. increase the physical batch size');
+      throw new HttpServerError(500, 'input (1501 tokens) is too large to process. increase the physical batch size');
     return ok(inputs);
   });
   const ps = ['a', '', 'b', 'x'.repeat(20)].map((r) =>
@@ -172,7 +172,7 @@ test('EmbedBatcher: a row fault splits the request so only the culprit fails; ou
   assert.equal(h.sent.length, 5, 'one batch, then each row alone');
 
   const down = harness(8, async () => {
-    throw new HttpError(503, 'loading');
+    throw new HttpServerError(503, 'loading');
   });
   const both = ['a', 'b'].map((r) =>
     down.b.submit(r, signal).then(
@@ -187,9 +187,9 @@ test('EmbedBatcher: a row fault splits the request so only the culprit fails; ou
 });
 
 test('isRowFault and splitTokens', () => {
-  assert.equal(isRowFault(new HttpError(400, 'x')), true);
-  assert.equal(isRowFault(new HttpError(429, 'x')), false);
-  assert.equal(isRowFault(new HttpError(500, 'boom')), false);
+  assert.equal(isRowFault(new HttpClientError(400, 'x')), true);
+  assert.equal(isRowFault(new HttpClientError(429, 'x')), false);
+  assert.equal(isRowFault(new HttpServerError(500, 'boom')), false);
   assert.equal(isRowFault(new ContextLengthError(400, 'x')), true);
   assert.deepEqual(splitTokens(10, [1, 1, 1]), [4, 3, 3]);
   assert.deepEqual(splitTokens(7, [0, 0]), [4, 3]);

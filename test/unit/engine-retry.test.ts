@@ -10,7 +10,8 @@ import {
   TruncatedResponseError,
   errorFromStatus,
 } from '../../src/engine/errors.ts';
-import { backoffMs, classify, parseRetryAfter, retryPolicy } from '../../src/engine/retry.ts';
+import { classify, parseRetryAfter, retryPolicy } from '../../src/engine/retry.ts';
+import { backoffMs } from '../../src/backoff.ts';
 import { SparkinferError } from '../../src/errors.ts';
 
 const policy = retryPolicy({ maxRetries: 4 });
@@ -37,7 +38,7 @@ test('errorFromStatus maps status classes to codes', () => {
     assert.equal(e.status, status);
     assert.match(e.message, new RegExp(`HTTP ${status}`));
   }
-  assert.throws(() => errorFromStatus(200, ''), { code: 'E_SPEC' });
+  assert.throws(() => errorFromStatus(200, ''), { code: 'E_RUNTIME' });
   assert.throws(() => errorFromStatus(42, ''), /got `42`/);
 });
 

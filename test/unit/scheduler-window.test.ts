@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdaptiveWindow, type AdaptiveWindowOptions } from '../../src/scheduler/adaptive.ts';
 import { FixedWindow, makeWindow } from '../../src/scheduler/window.ts';
-import { SpecError } from '../../src/errors.ts';
+import { BadArgumentError } from '../../src/errors.ts';
 
 /** A window on a hand-driven clock, with `fill()` to put `limit()` requests in flight. */
 function harness(options: AdaptiveWindowOptions = {}) {
@@ -46,7 +46,7 @@ function harness(options: AdaptiveWindowOptions = {}) {
 
 test('options are validated with the bad value quoted', () => {
   assert.throws(() => new AdaptiveWindow({ min: 0 }), {
-    name: 'SpecError',
+    name: 'BadArgumentError',
     message: 'Expected `min` to be an integer from 1 and up, got `0` (number)',
   });
   assert.throws(() => new AdaptiveWindow({ min: 4, max: 2 }), /Expected `max` to be an integer from 4 and up, got `2` \(number\)/);
@@ -55,7 +55,7 @@ test('options are validated with the bad value quoted', () => {
   assert.throws(() => new AdaptiveWindow({ latencyTolerance: 1 }), /`latencyTolerance` to be a number above 1, got `1`/);
   assert.throws(() => new AdaptiveWindow({ metricsStaleMs: Number.NaN }), /`metricsStaleMs`.*got `NaN`/);
   assert.throws(() => new AdaptiveWindow({ now: 5 as unknown as () => number }), /`now` to be a function, got `5` \(number\)/);
-  assert.throws(() => new FixedWindow(0), SpecError);
+  assert.throws(() => new FixedWindow(0), BadArgumentError);
   assert.throws(() => new FixedWindow(2.5), /`concurrency`.*got `2.5`/);
   assert.throws(
     () => makeWindow({ concurrency: 'many' as unknown as number }),

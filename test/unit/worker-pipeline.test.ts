@@ -4,7 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runPipeline, OutageTimeout, FREE_RATE_LIMITED, FREE_RATE_LIMITED_MS, type Attempt } from '../../src/worker/pipeline.ts';
+import { runPipeline, FREE_RATE_LIMITED, FREE_RATE_LIMITED_MS, type Attempt } from '../../src/worker/pipeline.ts';
+import { OutageTimeout } from '../../src/engine/errors.ts';
 import { RateGate } from '../../src/scheduler/rate.ts';
 import { makeWindow } from '../../src/scheduler/window.ts';
 import { parseInputLine, readLineBatches } from '../../src/worker/input.ts';

@@ -5,7 +5,8 @@
  */
 import type { Socket } from 'node:net';
 import { parseAnswerHead } from './head.ts';
-import { fault, type Http1Request } from './request.ts';
+import { TransportFault, type Http1Request } from './request.ts';
+import { ResponseTooLargeError } from '../errors.ts';
 
 /** What a connection reports to the pool that opened it. */
 export interface ConnOwner {
@@ -78,7 +79,7 @@ export class Conn {
     socket.on('end', () => pool.ended(this));
     socket.on('close', () => this.#closed());
     this.#connectTimer = setTimeout(() => {
-      socket.destroy(fault('ETIMEDOUT', `connect timed out after ${connectTimeoutMs}ms`));
+      socket.destroy(new TransportFault('ETIMEDOUT', `connect timed out after ${connectTimeoutMs}ms`));
     }, connectTimeoutMs);
     socket.once(tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(this.#connectTimer);
@@ -252,7 +253,7 @@ export class Conn {
       }
       this.#declared = Number(length);
       if (this.#declared > this.#pool.maxBodyBytes) {
-        this.#invalid('E_BODY_TOO_LARGE', `an answer of ${this.#declared} bytes, over the cap of ${this.#pool.maxBodyBytes}`);
+        this.#tooLarge(`an answer of ${this.#declared} bytes, over the cap of ${this.#pool.maxBodyBytes}`);
         return false;
       }
       this.#remaining = this.#declared;
@@ -320,7 +321,7 @@ export class Conn {
     this.#bytes += to - from;
     if (this.#bytes > this.#pool.maxBodyBytes) {
       this.#chunks = [];
-      this.#invalid('E_BODY_TOO_LARGE', `an answer body over the cap of ${this.#pool.maxBodyBytes} bytes`);
+      this.#tooLarge(`an answer body over the cap of ${this.#pool.maxBodyBytes} bytes`);
       return false;
     }
     this.#chunks.push(Buffer.from(buf.subarray(from, to)));
@@ -344,7 +345,14 @@ export class Conn {
 
   /** The answer is not HTTP: fail the request with `code` and drop the socket. Returns -1 for the parser. */
   #invalid(code: string, what: string): -1 {
-    this.#error = fault(code, `the engine sent ${what}`);
+    this.#error = new TransportFault(code, `the engine sent ${what}`);
+    this.socket.destroy();
+    return -1;
+  }
+
+  /** The answer passed the body cap: fail the request with E_RESPONSE_TOO_LARGE and drop the socket. */
+  #tooLarge(what: string): -1 {
+    this.#error = new ResponseTooLargeError(this.#pool.maxBodyBytes, `the engine sent ${what}`);
     this.socket.destroy();
     return -1;
   }
@@ -376,8 +384,8 @@ export class Conn {
   #failure(): unknown {
     const err = this.#error;
     if (err instanceof Error && (err as { code?: unknown }).code !== undefined) return err;
-    if (this.#state === HEAD) return fault('ECONNRESET', 'the engine closed the connection before answering');
+    if (this.#state === HEAD) return new TransportFault('ECONNRESET', 'the engine closed the connection before answering');
     const what = this.#declared >= 0 ? `${this.#bytes} of ${this.#declared} body bytes` : `${this.#bytes} body bytes`;
-    return fault('ECONNRESET', `the engine closed the connection after ${what}`);
+    return new TransportFault('ECONNRESET', `the engine closed the connection after ${what}`);
   }
 }

@@ -35,12 +35,12 @@ export interface Http1PoolOptions {
   headers: ReadonlyArray<readonly [string, string]>;
   /** An idle socket is closed after this long unused (default IDLE_CLOSE_MS). */
   idleCloseMs?: number;
-  /** An answer body over this many bytes fails its request with `E_BODY_TOO_LARGE` (default MAX_BODY_BYTES). */
+  /** An answer body over this many bytes fails its request with `E_RESPONSE_TOO_LARGE` (default MAX_BODY_BYTES). */
   maxBodyBytes?: number;
 }
 
 /**
- * Past this an answer's body is dropped and its request failed (`E_BODY_TOO_LARGE`), so memory per
+ * Past this an answer's body is dropped and its request failed (`E_RESPONSE_TOO_LARGE`), so memory per
  * request stays bounded whatever the engine sends. A generation's answer is a few KiB; a batch of
  * 256 embeddings of 4,096 dimensions is about 12 MiB of JSON. A worker answered only with such
  * bodies on a window of 2 peaked at 111 MiB (test/reliability/engine-faults.test.ts).

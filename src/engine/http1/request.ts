@@ -71,7 +71,16 @@ export function headersOf(fields: string): Http1Headers {
   return headers;
 }
 
-/** An error with a code, the shape EngineClient maps. */
-export function fault(code: string, message: string): Error & { code: string } {
-  return Object.assign(new Error(message), { code });
+/**
+ * A transport failure, coded in the vocabulary of Node's sockets and undici (`ECONNRESET`,
+ * `ETIMEDOUT`, `HPE_INVALID_CHUNK_SIZE`, ...), not a sparkinfer code: it never leaves the engine
+ * client, whose `mapTransportError` (exchange.ts) turns it into an engine error with its code.
+ */
+export class TransportFault extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'TransportFault';
+    this.code = code;
+  }
 }
