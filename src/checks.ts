@@ -2,7 +2,7 @@
  * The one way to check a library function's options up front. Every check throws `SpecError`
  * (code `E_SPEC`, src/errors.ts) with a message that quotes the bad value and its type, as in
  * ``Expected `min` to be an integer from 1 and up, got `0` (number)``. Job files are checked by
- * the zod schema (src/spec/schema.ts); these checks guard the options code passes to code.
+ * the zod schema (src/jobfile/schema.ts); these checks guard the options code passes to code.
  */
 import { SpecError } from './errors.ts';
 

@@ -4,7 +4,7 @@
  * (over every row): once at least `min_rows_for_budget` rows have finished, more than
  * `max_failed_fraction` of them may not have failed.
  */
-import type { Job } from '../spec/schema.ts';
+import type { Job } from '../jobfile/schema.ts';
 
 export function budgetExceeded(limits: Job['limits'], finished: number, failed: number): boolean {
   return finished > 0 && finished >= limits.min_rows_for_budget && failed / finished > limits.max_failed_fraction;

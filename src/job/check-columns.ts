@@ -6,8 +6,8 @@
  */
 import { inputColumns } from '../input/columns.ts';
 import { templateFields, templateVariables } from '../prompt/analyze.ts';
-import { closest } from '../spec/did-you-mean.ts';
-import type { LocatedJob, Path } from '../spec/load.ts';
+import { closest } from '../jobfile/did-you-mean.ts';
+import type { LocatedJob, Path } from '../jobfile/load.ts';
 import { resolvePath } from './rundir.ts';
 import type { Findings } from './findings.ts';
 

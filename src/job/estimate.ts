@@ -8,7 +8,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { engineKindOf } from '../spec/schema.ts';
+import { engineKindOf } from '../jobfile/schema.ts';
 import { SpecError } from '../errors.ts';
 import { checkInt } from '../checks.ts';
 import { tokenizerProblem } from '../engine/tokenize.ts';

@@ -5,11 +5,11 @@
  */
 import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { engineKindOf, type Job } from '../spec/schema.ts';
-import type { ResolvedJob } from '../spec/resolved.ts';
-import { loadLocatedJobFile, type LocatedJob } from '../spec/load.ts';
+import { engineKindOf, type Job } from '../jobfile/schema.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
+import { loadLocatedJobFile, type LocatedJob } from '../validate/job.ts';
 import { preflight, reportPreflight } from './preflight.ts';
-import { fingerprint } from '../spec/fingerprint.ts';
+import { fingerprint } from '../jobfile/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
 import { chatTemplateIdentity, loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
 import { resolveModel } from '../launch/paths.ts';

@@ -6,14 +6,14 @@
  * earlier run with it. Workers append to the ledger with plain file writes, so the root is always a
  * local path (or a shared mount): tables and outputs on a URI store (s3a://, hdfs://) default to
  * `sparkinfer-runs/<table or output>` beside the job file, and a URI `resume.dir` is refused by the
- * schema (src/spec/uri.ts, runDirProblem).
+ * schema (src/jobfile/uri.ts, runDirProblem).
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { Job } from '../spec/schema.ts';
+import type { Job } from '../jobfile/schema.ts';
 import { InputError } from '../errors.ts';
-import { uriScheme } from '../spec/uri.ts';
+import { uriScheme } from '../jobfile/uri.ts';
 import { stopLeftovers } from '../launch/procs.ts';
 import { processAlive } from '../process-alive.ts';
 

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { formatDuration } from '../spec/units.ts';
+import { formatDuration } from '../jobfile/units.ts';
 import type { WorkerStats } from '../worker/stats.ts';
 
 export interface Progress {

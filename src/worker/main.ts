@@ -17,7 +17,7 @@ import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ResolvedJob } from '../spec/resolved.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { EngineClient } from '../engine/client.ts';
 import { classify, retryPolicy } from '../engine/retry.ts';
 import { waitForHealth } from '../engine/health.ts';

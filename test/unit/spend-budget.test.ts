@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { spendReached } from '../../src/job/budget.ts';
-import { LimitsSpec } from '../../src/spec/schema.ts';
+import { LimitsSpec } from '../../src/jobfile/schema.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { venvDir } from '../../src/install/layout.ts';
 
