@@ -7,7 +7,7 @@
  * watch.py read; test/unit/contract.test.ts fails when that file is not what this module makes,
  * and test/python/test_units.py checks watch.py's budget rule against the examples.
  */
-import { budgetExceeded } from '../../src/job/budget.ts';
+import { budgetExceeded } from '../../src/rundir/budget.ts';
 import { InputFormat, JobSpec, OutputFormat, OutputMode, RESULT_COLUMNS, Task } from '../../src/jobfile/schema.ts';
 import { UNIT_MS } from '../../src/jobfile/units.ts';
 

@@ -24,7 +24,7 @@ import { waitForHealth } from '../engine/health.ts';
 import { LedgerWriteError, LedgerWriter } from './ledger.ts';
 import { ResultWriter } from './output.ts';
 import { newStats, otherWorkersTokens, StatsFile, windowCuts } from './stats.ts';
-import { spendReached } from '../job/budget.ts';
+import { spendReached } from '../rundir/budget.ts';
 import { parseInputLine, readLineBatches } from './input.ts';
 import { OutageTimeout, runPipeline, type PipelineCounters } from './pipeline.ts';
 import { makeRequestBuilder } from './request.ts';

@@ -12,7 +12,7 @@ import { JobSpec } from '../../src/jobfile/schema.ts';
 import type { ResolvedJob } from '../../src/jobfile/resolved.ts';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { ROOT } from '../helpers/cli.ts';
-import { parseLedgerText } from '../../src/worker/ledger.ts';
+import { parseLedgerText } from '../../src/rundir/ledger.ts';
 import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpecError } from '../../src/errors.ts';
 import { parseJobText } from '../../src/validate/job.ts';
-import { runsRoot } from '../../src/job/rundir.ts';
+import { runsRoot } from '../../src/job/run-setup.ts';
 import { buildSubmitArgs } from '../../src/spark/submit.ts';
 import { cloudJarNames, cloudJarsList, cloudJarsDir, S3A_COMMITTER_CONF, storageConf } from '../../src/spark/storage.ts';
 import { runDirProblem } from '../../src/jobfile/uri.ts';

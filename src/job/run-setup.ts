@@ -1,5 +1,6 @@
 /**
- * Run directories, run ids and the run lock.
+ * Setting up a run: where its directory goes, its id, and the run lock. (The files inside a run
+ * directory, and their formats, are src/rundir/.)
  *
  * The default root is `<output.path>.sparkinfer`, BESIDE the output rather than inside it: Spark's
  * `mode: overwrite` deletes the output directory before writing, which would take the ledger of an
