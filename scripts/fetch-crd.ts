@@ -1,7 +1,7 @@
 /**
  * Fetches (once) and caches the schemas that rendered Kubernetes manifests are checked against:
  * the SparkApplication CRD of spark-operator and Kubernetes' core/v1 OpenAPI, both from the Go
- * module proxy, verified against sum.golang.org's hashes. Versions are pinned in src/k8s/schemas.ts.
+ * module proxy, verified against sum.golang.org's hashes. Versions are pinned in scripts/k8s-check/schemas.ts.
  *
  *   node scripts/fetch-crd.ts            # prints the cached paths (JSON)
  *   SPARKINFER_CACHE=/tmp/c node scripts/fetch-crd.ts
@@ -9,7 +9,7 @@
  *
  * Exit 0 when both are cached, 1 when a download or a checksum failed.
  */
-import { KUBERNETES, SPARK_OPERATOR, ensureSchemas } from '../src/k8s/schemas.ts';
+import { KUBERNETES, SPARK_OPERATOR, ensureSchemas } from './k8s-check/schemas.ts';
 
 try {
   const t0 = Date.now();

@@ -1,6 +1,6 @@
 /**
  * Writes the Python driver's generated modules, so that the two languages cannot drift:
- *   - python/sparkinfer/contract.py from src/spec/contract.ts (the job schema's formats, units,
+ *   - python/sparkinfer/contract.py from scripts/lib/contract.ts (the job schema's formats, units,
  *     driver defaults and failure-budget examples);
  *   - python/sparkinfer/error_codes.py from src/errors.ts and src/exit-codes.ts (the closed list of
  *     error codes, the exit codes; scripts/lib/error-codes-py.ts).
@@ -10,12 +10,12 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { contractPython } from '../src/spec/contract.ts';
+import { contractPython } from './lib/contract.ts';
 import { ERROR_CODES_PY, errorCodesPython } from './lib/error-codes-py.ts';
 
 const root = join(import.meta.dirname, '..');
 const files: Array<{ path: string; from: string; text: string }> = [
-  { path: 'python/sparkinfer/contract.py', from: 'src/spec/contract.ts', text: contractPython() },
+  { path: 'python/sparkinfer/contract.py', from: 'scripts/lib/contract.ts', text: contractPython() },
   { path: ERROR_CODES_PY, from: 'src/errors.ts and src/exit-codes.ts', text: errorCodesPython() },
 ];
 const check = process.argv.includes('--check');

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (`npm test`): sets everything up, type-checks, runs the code checks
-# (scripts/lint.sh: format, lint, import cycles, contract drift), then runs every tier with
+# (scripts/lint.sh: format, lint, import cycles, layers, contract drift), then runs every tier with
 # node:test in one run, so the runner prints one closing summary.
 #   TIERS="unit integration" npm test     run some tiers only (default: all)
 set -euo pipefail

@@ -2,7 +2,7 @@
  * The one way to check a library function's options up front. Every check throws
  * `BadArgumentError` (a programmer error, code `E_RUNTIME`, src/errors.ts) with a message that
  * quotes the bad value and its type, as in ``Expected `min` to be an integer from 1 and up, got `0`
- * (number)``. Job files are checked by the zod schema (src/spec/schema.ts), which throws
+ * (number)``. Job files are checked by the zod schema (src/jobfile/schema.ts), which throws
  * `SpecError`; these checks guard the options code passes to code. A caller that checks a user's
  * value with them (a CLI flag) turns the failure into its own user-facing error.
  */

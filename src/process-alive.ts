@@ -1,7 +1,7 @@
 /**
  * Whether a process exists on this host: `kill(pid, 0)` (kill(2): signal 0 checks without
  * sending). EPERM means it exists as another user's process. Shared by the run lock
- * (job/rundir.ts) and the engine share board (scheduler/board-file.ts).
+ * (job/run-setup.ts) and the engine share board (scheduler/board-file.ts).
  */
 export function processAlive(pid: number): boolean {
   try {

@@ -204,16 +204,16 @@ export async function waitLlamaIdle(origin: string, timeoutMs: number, signal?: 
 
 export interface SimProcessOptions {
   mode: 'sim' | 'instant';
-  /** Extra flags for src/sim/main.ts (`--profile kv-limited`, `--time-scale 0.1` …). */
+  /** Extra flags for bench/sim/main.ts (`--profile kv-limited`, `--time-scale 0.1` …). */
   args?: string[];
   /** Pin to CPUs with taskset (`"0"`). */
   cpus?: string;
   env?: NodeJS.ProcessEnv;
 }
 
-/** Starts `node src/sim/main.ts` as its own process group; resolves with its URL. */
+/** Starts `node bench/sim/main.ts` as its own process group; resolves with its URL. */
 export async function startSimProcess(o: SimProcessOptions): Promise<BenchEngine & { child: ChildProcess }> {
-  const argv = ['--disable-warning=ExperimentalWarning', join(ROOT, 'src', 'sim', 'main.ts'), '--mode', o.mode, ...(o.args ?? [])];
+  const argv = ['--disable-warning=ExperimentalWarning', join(ROOT, 'bench', 'sim', 'main.ts'), '--mode', o.mode, ...(o.args ?? [])];
   const [cmd, args] = o.cpus !== undefined ? (['taskset', ['-c', o.cpus, NODE, ...argv]] as const) : ([NODE, argv] as const);
   const child = tracked(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true, env: o.env ?? process.env }));
   const rl = createInterface({ input: child.stdout });

@@ -5,7 +5,7 @@
  * - the SIMULATED KV-limited engine (src/sim, profile `kv-limited`, run faster than real time),
  *   where over-subscription causes preemption and recompute, so the largest window is not best.
  * Each point is a steady-state rate: tokens completed between a warm-up and the end of a fixed
- * measurement period (no tail). The virtual-time `sweepWindows` of src/sim/sweep.ts runs as a
+ * measurement period (no tail). The virtual-time `sweepWindows` of bench/sim/sweep.ts runs as a
  * cross-check of the simulated half.
  */
 import { join } from 'node:path';
@@ -18,8 +18,8 @@ import { bodiesFor, protocolLine, questionRows, writeJobFiles, type Row } from '
 import { runLoad } from '../lib/loadgen.ts';
 import { runWorkerTimed, type TimedResult } from '../lib/worker.ts';
 import { round, type BenchContext, type Scenario, type ScenarioResult } from '../lib/context.ts';
-import { PROFILES } from '../../src/sim/profiles.ts';
-import { sweepWindows } from '../../src/sim/sweep.ts';
+import { PROFILES } from '../sim/profiles.ts';
+import { sweepWindows } from '../sim/sweep.ts';
 import { seededRandom } from '../../src/sim/clock.ts';
 import { heldOutBest } from '../lib/best-window.ts';
 
@@ -366,7 +366,7 @@ async function runC(ctx: BenchContext): Promise<ScenarioResult> {
       'The real engine is slot-limited: past its slots a larger window only queues in the server, so auto ≈ max there.',
       'The simulated engine is KV-limited: past ~50 sequences it preempts and recomputes, so the largest window loses.',
       `The real engine runs every window ${ctx.smoke ? 'once' : ctx.quick ? 'twice' : 'three times'}, in an order rotated between rounds, and each point is the mean of its rounds; engine_round_cv is how much one window moved between rounds. A slot engine that batches little (engine_batching_gain in b) gives every window from its slot count up the same rate within that noise, so the highest mean is the luckiest of several equal windows. auto_vs_best_fixed_engine therefore divides by the held-out best (bench/lib/best-window.ts: each round's window is picked on the other rounds); auto_vs_best_fixed_engine_naive divides by the highest mean. auto_engine_saturated_share says directly whether auto kept every slot busy with requests waiting.`,
-      "auto_vs_*_sim come from the virtual-time sweep (src/sim/sweep.ts: the same engine model and window classes, polls on the simulated clock). The HTTP sweep (…_sim_http) runs the simulator 1/timeScale times faster than real time while the worker polls /metrics once a real second, which slows auto's adaptation by that factor relative to the engine; it is kept as a check of the whole worker path, not as the verdict.",
+      "auto_vs_*_sim come from the virtual-time sweep (bench/sim/sweep.ts: the same engine model and window classes, polls on the simulated clock). The HTTP sweep (…_sim_http) runs the simulator 1/timeScale times faster than real time while the worker polls /metrics once a real second, which slows auto's adaptation by that factor relative to the engine; it is kept as a check of the whole worker path, not as the verdict.",
       ctx.quick ? '--quick sweeps 1, 16, 64, 256 with short periods.' : '',
     ].filter((n) => n !== ''),
   };

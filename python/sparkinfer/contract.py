@@ -1,4 +1,4 @@
-"""The job contract the driver shares with the CLI. Generated from src/spec/contract.ts by
+"""The job contract the driver shares with the CLI. Generated from scripts/lib/contract.ts by
 `node scripts/gen-contract.ts`; do not edit (test/unit/contract.test.ts fails when it drifts)."""
 import json
 

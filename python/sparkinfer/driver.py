@@ -392,7 +392,7 @@ def _run_phases(spark, job, run_dir, t0):
     return summary
 
 
-# The CLI writes this much in every run directory (src/job/rundir.ts RESERVE_FILE): removed here, it
+# The CLI writes this much in every run directory (src/job/run-setup.ts RESERVE_FILE): removed here, it
 # makes room for driver_summary.json or driver_error.json on a full disk, so the user reads the
 # outcome, not an exit code.
 RESERVE_FILE = '.reserve'

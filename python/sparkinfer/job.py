@@ -1,4 +1,4 @@
-"""The resolved job (`job.json`, see src/spec/resolved.ts) as the driver reads it.
+"""The resolved job (`job.json`, see src/jobfile/resolved.ts) as the driver reads it.
 
 The CLI writes a fully validated job with defaults applied. PySpark users calling `infer()` may
 pass a hand-written dict, so the few defaults the driver relies on are applied here as well.
@@ -15,7 +15,7 @@ from sparkinfer import formats  # openai-batch defaults and checks
 from sparkinfer.contract import CONTRACT
 from sparkinfer.errors import SpecError
 
-# Formats, modes, tasks, units and defaults come from the job schema (src/spec/contract.ts).
+# Formats, modes, tasks, units and defaults come from the job schema (scripts/lib/contract.ts).
 INPUT_FORMATS = tuple(CONTRACT['input_formats'])
 OUTPUT_FORMATS = tuple(CONTRACT['output_formats'])
 OUTPUT_MODES = tuple(CONTRACT['output_modes'])

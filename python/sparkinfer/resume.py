@@ -38,7 +38,7 @@ from sparkinfer.errors import InputError
 CONSUMED = 'CONSUMED'
 FROM_LEDGER = 'from_ledger'
 _CORRUPT = '_sparkinfer_corrupt'
-# What the fingerprint covers (src/spec/fingerprint.ts), for saying what changed.
+# What the fingerprint covers (src/jobfile/fingerprint.ts), for saying what changed.
 _FINGERPRINTED = ('task', 'input', 'prompt', 'model', 'sampling', 'response')
 
 

@@ -24,12 +24,12 @@ CLI_PID_ENV = 'SPARKINFER_CLI_PID'
 
 
 def budget_exceeded(limits, finished, failed):
-    """The one budget rule (src/job/budget.ts has the same): past min_rows_for_budget, failed/finished > max."""
+    """The one budget rule (src/rundir/budget.ts has the same): past min_rows_for_budget, failed/finished > max."""
     return finished > 0 and finished >= limits['min_rows_for_budget'] and failed / finished > limits['max_failed_fraction']
 
 
 def spend_reached(limits, prompt_tokens, completion_tokens, wall_ms):
-    """The spend budgets of one run (src/job/budget.ts spendReached has the same): the first one
+    """The spend budgets of one run (src/rundir/budget.ts spendReached has the same): the first one
     reached as (key, limit, used), or None."""
     for key, used in (('max_completion_tokens', completion_tokens), ('max_prompt_tokens', prompt_tokens), ('max_wall', wall_ms)):
         limit = limits.get(key)

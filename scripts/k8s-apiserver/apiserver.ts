@@ -7,7 +7,7 @@
  *   bearer token in `system:masters` (`--token-auth-file`), RBAC, a service-account key pair
  *   made here; no controller-manager, scheduler or kubelet, so nothing runs pods: tests play
  *   the operator by writing `.status`.
- * - the SparkApplication CRD of the pinned spark-operator (src/k8s/schemas.ts), installed with
+ * - the SparkApplication CRD of the pinned spark-operator (scripts/k8s-check/schemas.ts), installed with
  *   server-side apply and waited on until Established.
  *
  *   node scripts/k8s-apiserver/apiserver.ts     # starts, prints a kubeconfig path, runs until Ctrl-C
@@ -22,7 +22,7 @@ import { parse as parseYaml } from 'yaml';
 import { freePort } from '../../src/launch/port.ts';
 import { KubeClient } from '../../src/k8s/client.ts';
 import type { ClusterAccess } from '../../src/k8s/kubeconfig.ts';
-import { defaultCacheDir, ensureSchemas } from '../../src/k8s/schemas.ts';
+import { defaultCacheDir, ensureSchemas } from '../k8s-check/schemas.ts';
 
 const HERE = import.meta.dirname;
 

@@ -29,7 +29,7 @@ import { Option } from 'commander';
 import { InputError, SpecError } from '../errors.ts';
 import { runJob, type RunResult } from '../job/run.ts';
 import { runCommand } from './console.ts';
-import type { JobSpecInput } from '../spec/schema.ts';
+import type { JobSpecInput } from '../jobfile/schema.ts';
 
 export interface BatchOptions {
   /** OpenAI Batch input file (JSON lines). */

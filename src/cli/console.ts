@@ -3,7 +3,8 @@
  * progress line is redrawn in place on a terminal), the summary when a run ends, an estimate's
  * projection, and a failure with `--json`'s failed summary on stdout.
  */
-import { buildSummary, formatSummary, type Summary } from '../report/summary.ts';
+import { buildSummary, formatSummary } from '../report/summary.ts';
+import type { Summary } from '../rundir/summary.ts';
 import { EXIT, exitCodeFor } from '../exit-codes.ts';
 import type { Projection, Range } from '../job/projection.ts';
 

@@ -8,7 +8,7 @@ import { EXIT } from '../exit-codes.ts';
 import { runJob, resolveJob } from '../job/run.ts';
 import { preflight, reportPreflight } from '../job/preflight.ts';
 import { DEFAULT_SAMPLE, DEFAULT_SEED, ESTIMATE_FILE, estimateJob } from '../job/estimate.ts';
-import { engineKindOf } from '../spec/schema.ts';
+import { engineKindOf } from '../jobfile/schema.ts';
 import { formatProjection, interruptSignal, printFailure, printFinished, runCommand, stderrSinks } from './console.ts';
 import { registerBatchCommand } from './batch.ts';
 import { spawnSync } from 'node:child_process';

@@ -4,7 +4,7 @@
  * footer's schema), text (`value`); plus the partition columns of `k=v` folders. Everything else
  * (tables, SQL, ORC, object stores) is "not checked", with the reason.
  */
-import type { Job } from '../spec/schema.ts';
+import type { Job } from '../jobfile/schema.ts';
 import { csvColumns, option } from './csv-header.ts';
 import { listInput, localPathOf, type Listing } from './files.ts';
 import { jsonKeys } from './json-keys.ts';

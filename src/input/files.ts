@@ -6,8 +6,8 @@
  */
 import { globSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { closest } from '../spec/did-you-mean.ts';
-import { uriScheme } from '../spec/uri.ts';
+import { closest } from '../jobfile/did-you-mean.ts';
+import { uriScheme } from '../jobfile/uri.ts';
 
 /** More files than this and we stop listing: the check is skipped rather than slow. */
 const MAX_FILES = 10_000;

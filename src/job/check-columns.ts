@@ -6,9 +6,9 @@
  */
 import { inputColumns } from '../input/columns.ts';
 import { templateFields, templateVariables } from '../prompt/analyze.ts';
-import { closest } from '../spec/did-you-mean.ts';
-import type { LocatedJob, Path } from '../spec/load.ts';
-import { resolvePath } from './rundir.ts';
+import { closest } from '../jobfile/did-you-mean.ts';
+import type { LocatedJob, Path } from '../jobfile/load.ts';
+import { resolvePath } from './run-setup.ts';
 import type { Findings } from './findings.ts';
 
 /** The columns the driver derives: a template cannot read them, they are not input columns. */

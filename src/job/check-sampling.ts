@@ -2,13 +2,13 @@
  * Pre-run check of `sampling`: a key that the job's engine kind does not document (a typo such as
  * `temperatur`) is a warning with a did-you-mean, and so is a key the adapter will not send to this
  * kind. Warnings only: the key is sent as it always was. Keys under `sampling.extra` are meant and
- * never warned about. The lists and their sources: src/spec/sampling-keys.ts.
+ * never warned about. The lists and their sources: src/engine/sampling-keys.ts.
  */
 import { adapterFor } from '../engine/adapters.ts';
-import { closest } from '../spec/did-you-mean.ts';
-import type { LocatedJob } from '../spec/load.ts';
-import { anyEngineSamplingKeys, knownSamplingKeys } from '../spec/sampling-keys.ts';
-import { engineKindOf } from '../spec/schema.ts';
+import { closest } from '../jobfile/did-you-mean.ts';
+import type { LocatedJob } from '../jobfile/load.ts';
+import { anyEngineSamplingKeys, knownSamplingKeys } from '../engine/sampling-keys.ts';
+import { engineKindOf } from '../jobfile/schema.ts';
 import type { Findings } from './findings.ts';
 
 const ENGINE_KINDS = ['llama-server', 'vllm', 'openai'] as const;

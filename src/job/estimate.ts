@@ -8,11 +8,11 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { engineKindOf } from '../spec/schema.ts';
+import { engineKindOf } from '../jobfile/schema.ts';
 import { SpecError } from '../errors.ts';
 import { checkInt } from '../checks.ts';
 import { tokenizerProblem } from '../engine/tokenize.ts';
-import type { Summary } from '../report/summary.ts';
+import type { Summary } from '../rundir/summary.ts';
 import { resolveJob, runJob, type RunOptions } from './run.ts';
 import { project, type EstimateMeasurements, type Projection } from './projection.ts';
 

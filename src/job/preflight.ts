@@ -6,7 +6,7 @@
  * what could not be checked (validate prints them, run does not).
  */
 import { SpecError } from '../errors.ts';
-import type { LocatedJob } from '../spec/load.ts';
+import type { LocatedJob } from '../jobfile/load.ts';
 import { checkInputColumns } from './check-columns.ts';
 import { checkSamplingKeys } from './check-sampling.ts';
 import type { Findings } from './findings.ts';

@@ -11,7 +11,7 @@
  *   - cost of the next run: `price_per_hour` × its wall time, plus the per-million-token prices ×
  *     the tokens of the rows left (the parts given add up).
  */
-import type { Job } from '../spec/schema.ts';
+import type { Job } from '../jobfile/schema.ts';
 
 /** One sampled row's result, as the driver collected it. */
 export interface SampleRow {

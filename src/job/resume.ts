@@ -9,12 +9,12 @@
  */
 import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalJson } from '../spec/fingerprint.ts';
+import { canonicalJson } from '../jobfile/fingerprint.ts';
 import { InputError } from '../errors.ts';
 
 export const CONSUMED = 'CONSUMED';
 
-/** The job sections the fingerprint covers (src/spec/fingerprint.ts), for saying what changed. */
+/** The job sections the fingerprint covers (src/jobfile/fingerprint.ts), for saying what changed. */
 const FINGERPRINTED = ['task', 'input', 'prompt', 'model', 'sampling', 'response'] as const;
 
 export interface EarlierRun {

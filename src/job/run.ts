@@ -5,30 +5,33 @@
  */
 import { existsSync, readFileSync, rmSync, statSync, statfsSync, readdirSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { engineKindOf, type Job } from '../spec/schema.ts';
-import type { ResolvedJob } from '../spec/resolved.ts';
-import { loadLocatedJobFile, type LocatedJob } from '../spec/load.ts';
+import { engineKindOf, type Job } from '../jobfile/schema.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
+import { loadLocatedJobFile, type LocatedJob } from '../validate/job.ts';
 import { preflight, reportPreflight } from './preflight.ts';
-import { fingerprint } from '../spec/fingerprint.ts';
+import { fingerprint } from '../jobfile/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
 import { chatTemplateIdentity, loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
 import { resolveModel } from '../launch/paths.ts';
-import { acquireLock, makeRunDir, newRunId, pidDir, RESERVE_FILE, resolvePath, runsRoot, runsRootIsBesideJob } from './rundir.ts';
+import { acquireLock, makeRunDir, newRunId, pidDir, RESERVE_FILE, resolvePath, runsRoot, runsRootIsBesideJob } from './run-setup.ts';
 import { checkEarlierRuns } from './resume.ts';
-import { budgetExceeded, budgetMessage } from './budget.ts';
-import { buildSummary, type DriverSummary, type Summary } from '../report/summary.ts';
+import { budgetExceeded, budgetMessage } from '../rundir/budget.ts';
+import { buildSummary } from '../report/summary.ts';
+import type { DriverSummary, Summary } from '../rundir/summary.ts';
 import { isLocalMaster, requireSparkSubmit, sparkSubmitBin, startSparkSubmit } from '../spark/submit.ts';
 import { archiveToUse, type JvmArchiveMode } from '../spark/jvm-archive.ts';
 import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
-import { ProgressTicker, readProgress, sparkTasks } from '../spark/progress.ts';
-import { formatVerdict, Timeline } from '../report/timeline.ts';
+import { ProgressTicker, sparkTasks } from '../spark/progress.ts';
+import { readProgress } from '../rundir/progress.ts';
+import { formatVerdict } from '../report/timeline.ts';
+import { Timeline } from './timeline.ts';
 import { writeRunReport } from '../report/run-report.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
 import { EXIT, exitCodeFor } from '../exit-codes.ts';
 import { packageRoot, workerBundlePath } from '../install/layout.ts';
-import { onEachSecond } from '../worker/second-timer.ts';
+import { onEachSecond } from '../rundir/second-timer.ts';
 
 export interface RunOptions {
   jobPath: string;
@@ -340,7 +343,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       o.log(`sparkinfer: cannot write the report: ${(err as Error).message}`);
     }
   }
-  // On a full disk the reserve makes room for the summary (rundir.ts RESERVE_FILE).
+  // On a full disk the reserve makes room for the summary (run-setup.ts RESERVE_FILE).
   rmSync(join(runDir, RESERVE_FILE), { force: true });
   try {
     writeFileSync(join(runDir, 'summary.json'), JSON.stringify(summary, null, 2));

@@ -6,13 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
-import { loadJobFile } from '../spec/load.ts';
+import { loadJobFile } from '../validate/job.ts';
 import { SpecError } from '../errors.ts';
 import { chatTemplateIdentity, loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
-import { fingerprint } from '../spec/fingerprint.ts';
+import { fingerprint } from '../jobfile/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
-import type { Job } from '../spec/schema.ts';
-import type { ResolvedJob } from '../spec/resolved.ts';
+import type { Job } from '../jobfile/schema.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { k8sSpecOf, renderK8sYaml, renderRun, type RenderOptions, type RenderedRun } from './render.ts';
 
 export interface K8sResolveOptions extends RenderOptions {

@@ -8,7 +8,8 @@
  * every few seconds (every key but `rows_done` optional); the CLI turns those into its progress
  * bar or lines, and prints the driver's own `sparkinfer: …` lines (its failure message among them). The pod is `.status.driverInfo.podName`, else the operator's `<app>-driver`.
  */
-import { formatProgress, type Progress } from '../spark/progress.ts';
+import { formatProgress } from '../spark/progress.ts';
+import type { Progress } from '../rundir/progress.ts';
 import { SpecError } from '../errors.ts';
 import { kubeApiError, type KubeClient } from './client.ts';
 import { checkInt } from '../checks.ts';

@@ -15,10 +15,10 @@ import { posix } from 'node:path';
 import { Document } from 'yaml';
 import { SpecError } from '../errors.ts';
 import { storageConf } from '../spark/storage.ts';
-import type { ResolvedJob } from '../spec/resolved.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { JOB_LABEL, PHASE_LABEL, RUN_ID_LABEL, labelValue, runNames, type Phase, type RunNames } from './names.ts';
 import { engineSidecar, engineVolumes, executorEngineMounts, plainEnv, secretEnv, type Obj } from './sidecar.ts';
-import { cpuCores, KubernetesSpec, SPARKINFER_VERSION, type K8sSpec } from './spec.ts';
+import { cpuCores, KubernetesSpec, SPARKINFER_VERSION, type K8sSpec } from '../jobfile/kubernetes.ts';
 
 export const DRIVER_FILE = 'local:///opt/sparkinfer/python/sparkinfer/driver.py';
 export const JOB_DIR = '/etc/sparkinfer';

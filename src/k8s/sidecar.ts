@@ -5,8 +5,8 @@
  * running beside the executor and is stopped after it.
  */
 import { SpecError } from '../errors.ts';
-import type { ResolvedJob } from '../spec/resolved.ts';
-import { cpuCores, DEFAULT_VLLM_IMAGE, type K8sSpec } from './spec.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
+import { cpuCores, DEFAULT_VLLM_IMAGE, type K8sSpec } from '../jobfile/kubernetes.ts';
 
 export type Obj = Record<string, unknown>;
 

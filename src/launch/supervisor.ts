@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { RuntimeFailure, SpecError } from '../errors.ts';
-import { formatDuration } from '../spec/units.ts';
+import { formatDuration } from '../jobfile/units.ts';
 import { groupAlive, killGroup, track, untrack, withParentDeathSignal } from './cleanup.ts';
 import type { LaunchKind } from './command.ts';
 import { EngineClient } from '../engine/client.ts';

@@ -5,7 +5,7 @@
  */
 import { Template } from '@huggingface/jinja';
 import { SpecError } from '../errors.ts';
-import type { Job } from '../spec/schema.ts';
+import type { Job } from '../jobfile/schema.ts';
 
 /**
  * Names the template runtime provides: Jinja's globals plus the ones @huggingface/jinja adds.

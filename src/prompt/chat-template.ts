@@ -20,17 +20,11 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { SpecError, TemplateError } from '../errors.ts';
+import type { ChatTemplateSource } from '../jobfile/resolved.ts';
 import { readGgufMetadata } from './gguf.ts';
 
-/** A resolved chat template, as shipped in job.json. */
-export interface ChatTemplateSource {
-  /** The Jinja template text. */
-  template: string;
-  bos_token: string;
-  eos_token: string;
-  /** Where it came from, for logs and messages: `gguf:/path/model.gguf`, `file:/path/t.jinja`. */
-  source: string;
-}
+/** The shape is part of job.json, so it lives with the resolved job: src/jobfile/resolved.ts. */
+export type { ChatTemplateSource };
 
 /**
  * What a chat template adds to the job's fingerprint: its text and special tokens decide the

@@ -11,7 +11,7 @@
  */
 import type { Template } from '@huggingface/jinja';
 import { SpecError, TemplateError } from '../errors.ts';
-import type { Job } from '../spec/schema.ts';
+import type { Job } from '../jobfile/schema.ts';
 import { parseTemplate, rootVariablesOf, templateFields } from './analyze.ts';
 import { compileChatTemplate, type ChatTemplateSource } from './chat-template.ts';
 

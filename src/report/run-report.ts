@@ -8,8 +8,9 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeXml, renderSvg, svgToPng, type ChartSpec } from './chart.ts';
 import type { Sample, Verdict } from './timeline.ts';
-import { formatCounts, type Summary } from './summary.ts';
-import { parseLedgerText } from '../worker/ledger.ts';
+import { formatCounts } from './summary.ts';
+import { parseLedgerText } from '../rundir/ledger.ts';
+import type { Summary } from '../rundir/summary.ts';
 
 export interface LedgerFacts {
   latency: { p50: number; p90: number; p99: number; max: number } | null;

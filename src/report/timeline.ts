@@ -1,7 +1,6 @@
 /**
- * Where a run's time went: the CLI samples, once a second, the workers' stats (rows, tokens, our
- * in-flight requests and windows) and the engine's own load (`/metrics`: running and waiting
- * requests, KV use; `/slots` once for llama-server's slot count). Each sample taken while the
+ * Where a run's time went: the samples the CLI takes once a second (src/job/timeline.ts: the
+ * workers' stats and the engine's own load) and their classes. Each sample taken while the
  * inference runs is classified:
  *   - engine-bound: the engine's queue is not dry (requests waiting) or every slot is busy;
  *   - orchestrator-bound: the engine has room, and our requests are in flight but too few to fill it
@@ -10,11 +9,6 @@
  *     output, or not started).
  * The verdict is the class with the largest share; `engine_busy_fraction` is the engine's share.
  */
-import { request } from 'undici';
-import { engineLoad } from '../engine/prometheus.ts';
-import { loadFromLlamaSlots } from '../scheduler/poller.ts';
-import { readProgress } from '../spark/progress.ts';
-
 export type Bottleneck = 'engine' | 'orchestrator' | 'spark';
 
 export interface Sample {
@@ -72,65 +66,4 @@ export function verdictOf(samples: readonly Sample[]): Verdict {
 export function formatVerdict(v: Verdict): string {
   if (v.bottleneck === null) return '';
   return `${v.bottleneck}-bound ${Math.round(v.fractions[v.bottleneck] * 100)}%`;
-}
-
-/** Samples a run; `engineRoot` is the engine's server root (`http://127.0.0.1:PORT`), when the CLI can reach it. */
-export class Timeline {
-  readonly samples: Sample[] = [];
-  #slots: number | undefined;
-  #slotsAsked = false;
-  readonly #runDir: string;
-  readonly #engineRoot: string | undefined;
-  readonly #engineKind: string;
-  readonly #startedMs: number;
-  readonly #headers: Record<string, string>;
-
-  constructor(o: { runDir: string; engineRoot?: string | undefined; engineKind: string; startedMs: number; apiKey?: string | undefined }) {
-    this.#runDir = o.runDir;
-    this.#engineRoot = o.engineRoot;
-    this.#engineKind = o.engineKind;
-    this.#startedMs = o.startedMs;
-    this.#headers = o.apiKey !== undefined ? { authorization: `Bearer ${o.apiKey}` } : {};
-  }
-
-  async #get(path: string): Promise<string | undefined> {
-    if (this.#engineRoot === undefined) return undefined;
-    try {
-      const res = await request(`${this.#engineRoot}${path}`, { headers: this.#headers, headersTimeout: 800, bodyTimeout: 800 });
-      const text = await res.body.text();
-      return res.statusCode === 200 ? text : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  async sample(nowMs: number): Promise<Sample> {
-    const p = readProgress(this.#runDir);
-    if (!this.#slotsAsked && this.#engineKind === 'llama-server' && (p.active ?? 0) > 0) {
-      this.#slotsAsked = true;
-      const text = await this.#get('/slots');
-      this.#slots = text !== undefined ? loadFromLlamaSlots(text)?.slots : undefined;
-    }
-    const metrics = (p.active ?? 0) > 0 ? await this.#get('/metrics') : undefined;
-    const load = metrics !== undefined ? engineLoad(metrics) : undefined;
-    const base = {
-      t: nowMs - this.#startedMs,
-      rowsDone: p.rowsDone,
-      rowsFailed: p.rowsFailed,
-      completionTokens: p.completionTokens,
-      inflight: p.inflight,
-      window: p.window ?? 0,
-      active: p.active ?? 0,
-      running: load?.running,
-      waiting: load?.waiting,
-      kvUsage: load?.kvUsage,
-    };
-    const s: Sample = { ...base, class: classify(base, this.#slots) };
-    this.samples.push(s);
-    return s;
-  }
-
-  verdict(): Verdict {
-    return verdictOf(this.samples);
-  }
 }

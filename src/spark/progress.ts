@@ -2,92 +2,9 @@
  * Progress while a run is going: rows and tokens from the workers' stats files, the total from the
  * driver's plan.json, tasks from Spark's REST API. Drawn as a bar on a TTY, periodic lines otherwise.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { request } from 'undici';
-import { formatDuration } from '../spec/units.ts';
-import type { WorkerStats } from '../worker/stats.ts';
-
-export interface Progress {
-  rowsTotal?: number;
-  rowsDone: number;
-  rowsFailed: number;
-  completionTokens: number;
-  promptTokens: number;
-  /** Prompt tokens whose engine said how many it served from its cache, and that many (stats.ts). */
-  promptTokensCacheKnown?: number;
-  promptTokensCached?: number;
-  inflight: number;
-  /** Resends of failed attempts and the adaptive windows' cuts, by reason, over every stats file (stats.ts). */
-  retriesByReason?: Record<string, number>;
-  windowCuts?: Record<string, number>;
-  /** The in-flight windows of the workers still running, summed, and how many those are. */
-  window?: number;
-  active?: number;
-  workers: number;
-  tasksDone?: number;
-  tasksActive?: number;
-  tasksTotal?: number;
-}
-
-function readJson<T>(path: string): T | undefined {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Adds `from`'s counts into `into`, by key; a stats file of an older worker has none (undefined). */
-function addCounts(into: Record<string, number>, from: Record<string, number> | undefined): void {
-  if (from === null || typeof from !== 'object') return;
-  for (const [k, n] of Object.entries(from)) if (typeof n === 'number' && Number.isFinite(n) && n > 0) into[k] = (into[k] ?? 0) + n;
-}
-
-/** Sums the stats files. A retried task attempt leaves its own file; counts can briefly exceed the total. */
-export function readProgress(runDir: string): Progress {
-  const p: Progress = {
-    rowsDone: 0,
-    rowsFailed: 0,
-    completionTokens: 0,
-    promptTokens: 0,
-    promptTokensCacheKnown: 0,
-    promptTokensCached: 0,
-    inflight: 0,
-    retriesByReason: {},
-    windowCuts: {},
-    window: 0,
-    active: 0,
-    workers: 0,
-  };
-  const plan = readJson<{ rows_total?: number }>(join(runDir, 'plan.json'));
-  if (plan?.rows_total !== undefined) p.rowsTotal = plan.rows_total;
-  let names: string[] = [];
-  try {
-    names = readdirSync(join(runDir, 'stats')).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
-  } catch {
-    return p;
-  }
-  for (const n of names) {
-    const s = readJson<WorkerStats>(join(runDir, 'stats', n));
-    if (s === undefined) continue;
-    p.workers++;
-    p.rowsDone += s.rows_done;
-    p.rowsFailed += s.rows_failed;
-    p.completionTokens += s.completion_tokens;
-    p.promptTokens += s.prompt_tokens;
-    p.promptTokensCacheKnown = (p.promptTokensCacheKnown ?? 0) + (s.prompt_tokens_cache_known ?? 0);
-    p.promptTokensCached = (p.promptTokensCached ?? 0) + (s.prompt_tokens_cached ?? 0);
-    addCounts((p.retriesByReason ??= {}), s.retries_by_reason);
-    addCounts((p.windowCuts ??= {}), s.window_cuts);
-    if (!s.done) {
-      p.inflight += s.inflight;
-      p.window = (p.window ?? 0) + (s.window ?? 0);
-      p.active = (p.active ?? 0) + 1;
-    }
-  }
-  return p;
-}
+import { formatDuration } from '../jobfile/units.ts';
+import { type Progress, readProgress } from '../rundir/progress.ts';
 
 export type TaskCounts = { done: number; active: number; total: number };
 

@@ -12,8 +12,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Job } from '../spec/schema.ts';
-import { uriScheme } from '../spec/uri.ts';
+import type { Job } from '../jobfile/schema.ts';
+import { uriScheme } from '../jobfile/uri.ts';
 
 import { cacheDir } from '../launch/paths.ts';
 import { packageRoot } from '../install/layout.ts';

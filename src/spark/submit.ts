@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ResolvedJob } from '../spec/resolved.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { javaFlag, mergeJavaOptions, type JvmArchiveMode } from './jvm-archive.ts';
 import { storageConf } from './storage.ts';
 import { driverScript, venvDir } from '../install/layout.ts';

@@ -5,7 +5,7 @@
  * nothing reaches the ledger: a count is not a result. The result line carries `prompt_tokens`
  * (and `completion_tokens` null), or the row's error code.
  */
-import type { ResolvedJob } from '../spec/resolved.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { countPromptTokens } from '../engine/tokenize.ts';
 import { FixedWindow } from '../scheduler/window.ts';
 import { attemptFailure, type RequestBuilder } from './builder.ts';

@@ -16,7 +16,7 @@
 import type { EngineClient } from '../engine/client.ts';
 import type { EngineAdapter } from '../engine/adapters.ts';
 import { ContextLengthError, HttpError } from '../engine/errors.ts';
-import type { ResolvedJob } from '../spec/resolved.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { compilePrompt } from '../prompt/render.ts';
 import { attemptFailure, type RequestBuilder } from './builder.ts';
 import type { Attempt, Prepared } from './pipeline.ts';

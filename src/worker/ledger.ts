@@ -7,7 +7,7 @@
  * the lines finished in one event-loop turn together (output.ts, `appendLines`): one write(2) for
  * the batch, before any line of it goes to stdout. fsync(2) runs at most
  * every `fsyncIntervalMs` (default 1 s) and at close, which bounds what a machine crash can lose.
- * Readers tolerate a torn last line (see parseLedgerText).
+ * Readers tolerate a torn last line (see parseLedgerText in src/rundir/ledger.ts).
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -93,19 +93,4 @@ export class LedgerWriter {
       this.#fd = -1;
     }
   }
-}
-
-/** Parses ledger text, skipping a torn (unterminated or unparseable) last line. */
-export function parseLedgerText(text: string): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = [];
-  const lines = text.split('\n');
-  lines.forEach((line, i) => {
-    if (line === '') return;
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>);
-    } catch (err) {
-      if (i !== lines.length - 1) throw new Error(`ledger line ${i + 1} is corrupt: ${(err as Error).message}`);
-    }
-  });
-  return out;
 }

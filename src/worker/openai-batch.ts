@@ -12,7 +12,7 @@
  * that asks for `stream`, is E_INPUT.
  */
 import type { EngineAdapter } from '../engine/adapters.ts';
-import type { ResolvedJob } from '../spec/resolved.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { InputError, UnsupportedUrlError } from '../errors.ts';
 import { attemptFailure, type RequestBuilder } from './builder.ts';
 import type { Attempt, Prepared } from './pipeline.ts';

@@ -18,7 +18,7 @@ import { completionKind, retryReason } from '../scheduler/signals.ts';
 import { isRateLimited } from '../engine/ratelimit.ts';
 import { OutageTimeout } from '../engine/errors.ts';
 import { MAX_HEDGES_PER_SEND, TailHedger } from './hedge.ts';
-import { onEachSecond } from './second-timer.ts';
+import { onEachSecond } from '../rundir/second-timer.ts';
 import { countResult, newCounters, newItem, resultLine, type Item, type Live } from './pipeline-row.ts';
 
 export * from './pipeline-contract.ts';

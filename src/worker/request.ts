@@ -6,7 +6,7 @@
  *   - embed: rows batched into /v1/embeddings requests (embed-batch.ts);
  *   - OpenAI Batch input lines, sent as they are (openai-batch.ts).
  */
-import type { ResolvedJob } from '../spec/resolved.ts';
+import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { adapterFor, makeBodyEncoder } from '../engine/adapters.ts';
 import { compilePrompt } from '../prompt/render.ts';
 import { makeJsonReplyChecker } from '../response/reply.ts';

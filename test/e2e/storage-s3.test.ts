@@ -24,7 +24,7 @@ import { killGroup } from '../../src/launch/cleanup.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ledgerLineCount, questionText, runDirs, tally, writeQuestions } from '../reliability/lib.ts';
 import { groupRunning, readGroups } from '../../src/launch/procs.ts';
-import { pidDir } from '../../src/job/rundir.ts';
+import { pidDir } from '../../src/job/run-setup.ts';
 import { startSimServer, type SimServer } from '../../src/sim/server.ts';
 import { freePort } from '../../src/launch/port.ts';
 

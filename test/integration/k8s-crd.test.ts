@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { renderJobFile } from '../../src/k8s/cli.ts';
-import { checkManifests, formatIssues } from '../../src/k8s/check.ts';
-import { ensureSchemas, loadSchemas, type LoadedSchemas } from '../../src/k8s/schemas.ts';
+import { checkManifests, formatIssues } from '../../scripts/k8s-check/check.ts';
+import { ensureSchemas, loadSchemas, type LoadedSchemas } from '../../scripts/k8s-check/schemas.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'k8s');
 let schemas: LoadedSchemas;

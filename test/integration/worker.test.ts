@@ -8,11 +8,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JobSpec } from '../../src/spec/schema.ts';
-import type { ResolvedJob } from '../../src/spec/resolved.ts';
+import { JobSpec } from '../../src/jobfile/schema.ts';
+import type { ResolvedJob } from '../../src/jobfile/resolved.ts';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { ROOT } from '../helpers/cli.ts';
-import { parseLedgerText } from '../../src/worker/ledger.ts';
+import { parseLedgerText } from '../../src/rundir/ledger.ts';
 import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 

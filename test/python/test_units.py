@@ -50,7 +50,7 @@ class JobTests(unittest.TestCase):
         self.assertEqual(job['engine']['startup_timeout'], 600_000)
 
     def test_every_contract_default_is_applied(self):
-        # The values come from the job schema (src/spec/contract.ts); here: that the driver applies each one.
+        # The values come from the job schema (scripts/lib/contract.ts); here: that the driver applies each one.
         job = load_job(minimal_job())
         for dotted, default in CONTRACT['defaults'].items():
             section, _, field = dotted.rpartition('.')

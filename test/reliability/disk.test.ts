@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { parseLedgerText } from '../../src/worker/ledger.ts';
+import { parseLedgerText } from '../../src/rundir/ledger.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import { ledgerLineCount, printTable, readOutput, row, runDirs, tally, writeQuestions, type ScenarioRow } from './lib.ts';
 

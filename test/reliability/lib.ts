@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseLedgerText } from '../../src/worker/ledger.ts';
+import { parseLedgerText } from '../../src/rundir/ledger.ts';
 
 /** `n` rows `{id, question}` whose rendered prompts all differ (the fault proxy tells rows apart by body). */
 export function writeQuestions(path: string, n: number): number[] {

@@ -11,7 +11,7 @@ import { startFaultProxy, type Fault } from '../helpers/fault-proxy.ts';
 import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import { FAULT_KILL_ENV, FAULT_KILL_MARKER } from '../../src/worker/fault.ts';
 import { groupRunning, readGroups } from '../../src/launch/procs.ts';
-import { pidDir } from '../../src/job/rundir.ts';
+import { pidDir } from '../../src/job/run-setup.ts';
 import { killGroup } from '../../src/launch/cleanup.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {

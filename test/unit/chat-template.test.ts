@@ -14,7 +14,7 @@ import { compileChatTemplate, ggufChatInfo, loadChatTemplate } from '../../src/p
 import { compilePrompt } from '../../src/prompt/render.ts';
 import { resolveModel } from '../../src/launch/paths.ts';
 import { SparkinferError, SpecError } from '../../src/errors.ts';
-import type { Job } from '../../src/spec/schema.ts';
+import type { Job } from '../../src/jobfile/schema.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-gguf-'));
 

@@ -1,18 +1,18 @@
 /**
  * The job contract the Python driver reads (python/sparkinfer/contract.py) is exactly what the
- * TypeScript schema makes (src/spec/contract.ts); test/python/test_units.py checks that the driver
+ * TypeScript schema makes (scripts/lib/contract.ts); test/python/test_units.py checks that the driver
  * applies it.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { contractPython, driverContract } from '../../src/spec/contract.ts';
-import { InputFormat } from '../../src/spec/schema.ts';
+import { contractPython, driverContract } from '../../scripts/lib/contract.ts';
+import { InputFormat } from '../../src/jobfile/schema.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-test('python/sparkinfer/contract.py is what src/spec/contract.ts makes (else run: node scripts/gen-contract.ts)', () => {
+test('python/sparkinfer/contract.py is what scripts/lib/contract.ts makes (else run: node scripts/gen-contract.ts)', () => {
   assert.equal(readFileSync(join(ROOT, 'python', 'sparkinfer', 'contract.py'), 'utf8'), contractPython());
 });
 

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { archiveToUse, jvmArchivePath, mergeJavaOptions, safeInOptions } from '../../src/spark/jvm-archive.ts';
 import { buildSubmitArgs } from '../../src/spark/submit.ts';
-import { loadJobFile } from '../../src/spec/load.ts';
-import type { ResolvedJob } from '../../src/spec/resolved.ts';
+import { loadJobFile } from '../../src/validate/job.ts';
+import type { ResolvedJob } from '../../src/jobfile/resolved.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'sparkinfer-jvm-archive-'));
 

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validate } from 'dockerfile-utils';
 import { DockerfileParser } from 'dockerfile-ast';
-import { DEFAULT_SPARK_VERSION } from '../../src/k8s/spec.ts';
+import { DEFAULT_SPARK_VERSION } from '../../src/jobfile/kubernetes.ts';
 import { NODE_BIN, WORKER_BUNDLE, DRIVER_FILE, SPARK_UID } from '../../src/k8s/render.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');

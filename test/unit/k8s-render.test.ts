@@ -6,11 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { loadJobFile } from '../../src/spec/load.ts';
+import { loadJobFile } from '../../src/validate/job.ts';
 import { SpecError } from '../../src/errors.ts';
 import { resolveJobForK8s, renderJobFile } from '../../src/k8s/cli.ts';
 import { renderK8s, renderK8sYaml, renderRun, type K8sObject } from '../../src/k8s/render.ts';
-import { DEFAULT_IMAGE, DEFAULT_VLLM_IMAGE } from '../../src/k8s/spec.ts';
+import { DEFAULT_IMAGE, DEFAULT_VLLM_IMAGE } from '../../src/jobfile/kubernetes.ts';
 import { RUN_ID_LABEL, dnsLabel, runNames } from '../../src/k8s/names.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'k8s');

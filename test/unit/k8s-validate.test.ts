@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
-import { validateSchema, type OpenApiSchema } from '../../src/k8s/validate.ts';
-import { goModuleZipHash, readZip } from '../../src/k8s/zip.ts';
-import { ensureSchemas, fetchModuleFiles, loadSchemas, type PinnedModule } from '../../src/k8s/schemas.ts';
+import { validateSchema, type OpenApiSchema } from '../../scripts/k8s-check/validate.ts';
+import { goModuleZipHash, readZip } from '../../scripts/k8s-check/zip.ts';
+import { ensureSchemas, fetchModuleFiles, loadSchemas, type PinnedModule } from '../../scripts/k8s-check/schemas.ts';
 
 const paths = (issues: { path: string }[]): string[] => issues.map((i) => i.path);
 

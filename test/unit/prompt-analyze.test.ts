@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpecError } from '../../src/errors.ts';
 import { referencedColumns, templateVariables } from '../../src/prompt/analyze.ts';
-import type { Job } from '../../src/spec/schema.ts';
+import type { Job } from '../../src/jobfile/schema.ts';
 
 const vars = (t: string): string[] => templateVariables(t, 'prompt.user');
 

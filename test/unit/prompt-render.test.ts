@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SparkinferError, SpecError } from '../../src/errors.ts';
 import { compilePrompt } from '../../src/prompt/render.ts';
 import type { RenderedPrompt } from '../../src/prompt/render.ts';
-import type { Job } from '../../src/spec/schema.ts';
+import type { Job } from '../../src/jobfile/schema.ts';
 
 const chat = (prompt: Partial<Job['prompt']>) => compilePrompt({ prompt: { api: 'chat', ...prompt } as Job['prompt'] });
 

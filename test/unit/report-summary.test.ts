@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSummary, formatSummary } from '../../src/report/summary.ts';
-import { readProgress } from '../../src/spark/progress.ts';
+import { readProgress } from '../../src/rundir/progress.ts';
 import { newStats, StatsFile, windowCuts } from '../../src/worker/stats.ts';
 import { FixedWindow, makeWindow } from '../../src/scheduler/window.ts';
 

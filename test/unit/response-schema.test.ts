@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzeSchema, engineSchemaProblems, sparkTypeString } from '../../src/response/schema.ts';
-import { parseJobText } from '../../src/spec/load.ts';
+import { parseJobText } from '../../src/validate/job.ts';
 import { SpecError } from '../../src/errors.ts';
 import { ROOT } from '../helpers/cli.ts';
 

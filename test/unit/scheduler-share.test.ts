@@ -13,8 +13,8 @@ import { EngineShare, fairShares, MemoryBoard, SharedWindow } from '../../src/sc
 import { boardDirFor, FileBoard } from '../../src/scheduler/board-file.ts';
 import { AdaptiveWindow } from '../../src/scheduler/adaptive.ts';
 import { windowCuts } from '../../src/worker/stats.ts';
-import { runClosedLoop, type ClosedLoopOptions } from '../../src/sim/closed-loop.ts';
-import { PROFILES } from '../../src/sim/profiles.ts';
+import { runClosedLoop, type ClosedLoopOptions } from '../../bench/sim/closed-loop.ts';
+import { PROFILES } from '../../bench/sim/profiles.ts';
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 

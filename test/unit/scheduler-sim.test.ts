@@ -4,9 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runClosedLoop, type ClosedLoopOptions, type ClosedLoopResult } from '../../src/sim/closed-loop.ts';
-import { PROFILES } from '../../src/sim/profiles.ts';
-import { sweepWindows } from '../../src/sim/sweep.ts';
+import { runClosedLoop, type ClosedLoopOptions, type ClosedLoopResult } from '../../bench/sim/closed-loop.ts';
+import { PROFILES } from '../../bench/sim/profiles.ts';
+import { sweepWindows } from '../../bench/sim/sweep.ts';
 import { AdaptiveWindow, type AdaptiveWindowOptions } from '../../src/scheduler/adaptive.ts';
 import { FixedWindow } from '../../src/scheduler/window.ts';
 

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock, seededRandom } from '../../src/sim/clock.ts';
 import { SimEngine, type SimResult } from '../../src/sim/engine-sim.ts';
-import { runClosedLoop } from '../../src/sim/closed-loop.ts';
-import { PROFILES } from '../../src/sim/profiles.ts';
+import { runClosedLoop } from '../../bench/sim/closed-loop.ts';
+import { PROFILES } from '../../bench/sim/profiles.ts';
 import { FixedWindow } from '../../src/scheduler/window.ts';
 
 function engine(options: Partial<ConstructorParameters<typeof SimEngine>[0]> = {}) {

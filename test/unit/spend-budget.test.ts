@@ -1,13 +1,13 @@
 /**
- * The spend budgets' rule (src/job/budget.ts spendReached), and that the Python watcher's twin
+ * The spend budgets' rule (src/rundir/budget.ts spendReached), and that the Python watcher's twin
  * (python/sparkinfer/watch.py spend_reached) decides the same on the same numbers.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { spendReached } from '../../src/job/budget.ts';
-import { LimitsSpec } from '../../src/spec/schema.ts';
+import { spendReached } from '../../src/rundir/budget.ts';
+import { LimitsSpec } from '../../src/jobfile/schema.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { venvDir } from '../../src/install/layout.ts';
 

@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpecError } from '../../src/errors.ts';
-import { parseJobText } from '../../src/spec/load.ts';
-import { runsRoot } from '../../src/job/rundir.ts';
+import { parseJobText } from '../../src/validate/job.ts';
+import { runsRoot } from '../../src/job/run-setup.ts';
 import { buildSubmitArgs } from '../../src/spark/submit.ts';
 import { cloudJarNames, cloudJarsList, cloudJarsDir, S3A_COMMITTER_CONF, storageConf } from '../../src/spark/storage.ts';
-import { runDirProblem } from '../../src/spec/uri.ts';
-import type { Job } from '../../src/spec/schema.ts';
-import type { ResolvedJob } from '../../src/spec/resolved.ts';
+import { runDirProblem } from '../../src/jobfile/uri.ts';
+import type { Job } from '../../src/jobfile/schema.ts';
+import type { ResolvedJob } from '../../src/jobfile/resolved.ts';
 
 function jobText(extra: string, output = 's3a://bucket/data/out'): string {
   return [

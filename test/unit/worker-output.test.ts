@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { EventEmitter } from 'node:events';
 import { ResultWriter } from '../../src/worker/output.ts';
-import { LedgerWriter, parseLedgerText } from '../../src/worker/ledger.ts';
+import { LedgerWriter } from '../../src/worker/ledger.ts';
+import { parseLedgerText } from '../../src/rundir/ledger.ts';
 
 class Sink extends EventEmitter {
   writes: string[] = [];

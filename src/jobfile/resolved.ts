@@ -4,7 +4,16 @@
  * milliseconds) plus a `run` block that only the CLI can know. The Python driver reads the same file.
  */
 import type { Job } from './schema.ts';
-import type { ChatTemplateSource } from '../prompt/chat-template.ts';
+
+/** A resolved chat template, as shipped in job.json (read by src/prompt/chat-template.ts). */
+export interface ChatTemplateSource {
+  /** The Jinja template text. */
+  template: string;
+  bos_token: string;
+  eos_token: string;
+  /** Where it came from, for logs and messages: `gguf:/path/model.gguf`, `file:/path/t.jinja`. */
+  source: string;
+}
 
 export interface RunInfo {
   /** `<name>-<yyyymmddhhmmss>-<4 hex>`; also the Kubernetes application suffix. */

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SpecError } from '../../src/errors.ts';
-import { loadJobFile } from '../../src/spec/load.ts';
-import { parseSetArg, parseSetValue } from '../../src/spec/overrides.ts';
+import { loadJobFile } from '../../src/validate/job.ts';
+import { parseSetArg, parseSetValue } from '../../src/jobfile/overrides.ts';
 
 const GOOD = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'jobs', 'good.yaml');
 

@@ -2,7 +2,7 @@
  * Named SIMULATED engine profiles, shared by the unit tests, the benchmarks and docs/scheduler.md,
  * so that the numbers quoted there come from the same model. Times are simulated ms.
  */
-import type { SimEngineOptions } from './engine-sim.ts';
+import type { SimEngineOptions } from '../../src/sim/engine-sim.ts';
 
 export interface SimProfile {
   /** What it stands for. */

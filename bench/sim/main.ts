@@ -1,7 +1,7 @@
 /**
  * Runs the SIMULATED engine (or the `instant` fake) as its own process, for benchmarks:
  *
- *   node src/sim/main.ts [--mode sim|instant] [--slots 64] [--kv-tokens N] [--max-waiting 1024]
+ *   node bench/sim/main.ts [--mode sim|instant] [--slots 64] [--kv-tokens N] [--max-waiting 1024]
  *     [--base-step-ms 20] [--per-seq-step-ms 0.25] [--prefill-ms-per-token 0.02]
  *     [--time-scale 1] [--model sim] [--seed 1] [--port 0] [--profile slot-limited|kv-limited]
  *
@@ -10,8 +10,8 @@
  */
 import { parseArgs } from 'node:util';
 import { PROFILES, type SimProfileName } from './profiles.ts';
-import { startSimServer } from './server.ts';
-import type { SimEngineOptions } from './engine-sim.ts';
+import { startSimServer } from '../../src/sim/server.ts';
+import type { SimEngineOptions } from '../../src/sim/engine-sim.ts';
 
 function fail(message: string): never {
   process.stderr.write(`sim: ${message}\n`);

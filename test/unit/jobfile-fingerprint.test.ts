@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canonicalJson, fingerprint } from '../../src/spec/fingerprint.ts';
-import { loadJobFile } from '../../src/spec/load.ts';
+import { canonicalJson, fingerprint } from '../../src/jobfile/fingerprint.ts';
+import { loadJobFile } from '../../src/validate/job.ts';
 
 const GOOD = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'jobs', 'good.yaml');
 const IDENTITY = 'data/questions.jsonl:1234:1700000000000';

@@ -3,10 +3,11 @@
  * itself. Defaults are the ones a platform team would accept: a dedicated service account, GPU
  * tolerations, dynamic allocation that gives GPUs back, bounded retries, pinned images.
  *
- * Kept free of imports from `spec/schema.ts` (which imports this file) so the module graph has no cycle.
+ * Part of the job file's schema (src/jobfile/schema.ts imports it); src/k8s/ reads it. Kept free of
+ * imports from `schema.ts` so the module graph has no cycle.
  */
 import { z } from 'zod';
-import { parseDuration } from '../spec/units.ts';
+import { parseDuration } from './units.ts';
 
 /**
  * The sparkinfer image (Spark + Node 24 + the bundled worker + the Python driver, deploy/Dockerfile).

@@ -1,15 +1,16 @@
 /**
  * Loading a job file: YAML (with source positions) → `--set` overrides → checks that need the
- * source (unquoted templates) → zod validation → template syntax. Every problem found is reported
- * at once, one line each, as `job.yaml:12:9 engine.concurrency: expected …, got "fast" (string)`,
+ * source (unquoted templates) → zod validation → the caller's extra checks. Every problem found is
+ * reported at once, one line each, as `job.yaml:12:9 engine.concurrency: expected …, got "fast" (string)`,
  * or `--set engine.concurrency=0: engine.concurrency: expected …` for an overridden value.
+ * The rules that need code above this folder (the response schema subset, template syntax) come in
+ * as `JobFileRules` from src/validate/, which is what the rest of src/ calls.
  */
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 import type { core } from 'zod';
 import { SpecError } from '../errors.ts';
-import { templateFields, templateVariables } from '../prompt/analyze.ts';
 import { closest } from './did-you-mean.ts';
 import { describeExpected, knownFields, schemaAt } from './json-schema.ts';
 import { applyOverrides } from './overrides.ts';
@@ -20,6 +21,14 @@ import type { Job } from './schema.ts';
 export interface LoadOptions {
   /** `--set PATH=VALUE` overrides, applied in order before validation. Default none. */
   set?: readonly string[];
+}
+
+/** Rules added by the caller (src/validate/job.ts): a stricter schema, checks on the raw job. */
+export interface JobFileRules {
+  /** The schema to validate with. Default `JobSpec`, the schema alone. */
+  schema?: typeof JobSpec;
+  /** Run after zod, on the raw job (defaults not applied), whether zod passed or not. */
+  checkRaw?: (raw: unknown, add: (path: Path, message: string) => void) => void;
 }
 
 /** YAML aliases expanded in one document before we call it a resource-exhaustion attack. */
@@ -36,8 +45,8 @@ interface Problem {
 }
 
 /** Reads and validates a job file. @throws SpecError listing every problem found. */
-export function loadJobFile(path: string, options: LoadOptions = {}): Job {
-  return loadLocatedJobFile(path, options).job;
+export function loadJobFile(path: string, options: LoadOptions = {}, rules: JobFileRules = {}): Job {
+  return loadLocatedJobFile(path, options, rules).job;
 }
 
 /** `prompt.messages[0].content` */
@@ -321,8 +330,8 @@ function reportIssue(issue: core.$ZodIssue, raw: unknown, report: Reporter, typo
  * @param set `--set PATH=VALUE` overrides, applied in order before validation.
  * @throws SpecError listing every problem, one per line, sorted by position.
  */
-export function parseJobText(text: string, fileName: string, set: readonly string[] = []): Job {
-  return parseLocated(text, fileName, set).job;
+export function parseJobText(text: string, fileName: string, set: readonly string[] = [], rules: JobFileRules = {}): Job {
+  return parseLocated(text, fileName, set, rules).job;
 }
 
 /**
@@ -336,17 +345,17 @@ export interface LocatedJob {
 }
 
 /** loadJobFile, keeping the positions. @throws SpecError as loadJobFile does. */
-export function loadLocatedJobFile(path: string, options: LoadOptions = {}): LocatedJob {
+export function loadLocatedJobFile(path: string, options: LoadOptions = {}, rules: JobFileRules = {}): LocatedJob {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new SpecError(`${path}: cannot read the job file: ${(err as Error).message}`, { cause: err });
   }
-  return parseLocated(text, path, options.set ?? []);
+  return parseLocated(text, path, options.set ?? [], rules);
 }
 
-function parseLocated(text: string, fileName: string, set: readonly string[]): LocatedJob {
+function parseLocated(text: string, fileName: string, set: readonly string[], rules: JobFileRules): LocatedJob {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: 'error', schema: 'core' });
   if (doc.errors.length > 0) throw new SpecError(syntaxErrors(doc, lc, text, fileName).join('\n'));
@@ -372,7 +381,7 @@ function parseLocated(text: string, fileName: string, set: readonly string[]): L
     throw new SpecError(report.lines().join('\n'), { cause: err });
   }
 
-  const parsed = JobSpec.safeParse(raw ?? {});
+  const parsed = (rules.schema ?? JobSpec).safeParse(raw ?? {});
   if (!parsed.success) {
     const typoTargets = new Set<string>();
     for (const issue of parsed.error.issues) {
@@ -392,17 +401,7 @@ function parseLocated(text: string, fileName: string, set: readonly string[]): L
       reportIssue(issue, raw, report, typoTargets);
     }
   }
-  const prompt = valueAt(raw, ['prompt']);
-  if (typeof prompt === 'object' && prompt !== null) {
-    for (const t of templateFields(prompt as Parameters<typeof templateFields>[0])) {
-      try {
-        templateVariables(t.source, t.field);
-      } catch (err) {
-        if (!(err instanceof SpecError)) throw err;
-        report.add(t.path, err.message.slice(t.field.length + 2));
-      }
-    }
-  }
+  rules.checkRaw?.(raw, (p, message) => report.add(p, message));
   if (report.problems.length > 0 || !parsed.success) throw new SpecError(report.lines().join('\n'));
   return { job: parsed.data, where: (p, message, o = {}) => report.problem(p, message, o.atKey, o.needle).text };
 }

@@ -4,8 +4,7 @@
  * Every field carries its default and its unit in JSDoc / `.describe()`.
  */
 import { z } from 'zod';
-import { KubernetesSpec } from '../k8s/spec.ts';
-import { analyzeSchema, engineSchemaProblems } from '../response/schema.ts';
+import { KubernetesSpec } from './kubernetes.ts';
 import { runDirProblem } from './uri.ts';
 
 export { Duration } from './durations.ts';
@@ -123,7 +122,7 @@ export const SamplingSpec = z
      * Engine-specific body fields, merged into every request as written (no renaming, never
      * dropped, no warning): `extra: { mirostat: 2 }`. Other keys of `sampling` that the engine
      * kind does not document are sent too, but `validate` and `run` warn about them
-     * (src/spec/sampling-keys.ts).
+     * (src/engine/sampling-keys.ts).
      */
     extra: z.record(z.string(), z.unknown()).optional(),
   })
@@ -160,15 +159,11 @@ export const ResponseSpec = z
       ctx.addIssue({ code: 'custom', path: ['schema'], message: 'expected a JSON schema for `format: json`' });
     if (r.format !== 'json' && r.schema !== undefined)
       ctx.addIssue({ code: 'custom', path: ['schema'], message: '`schema` needs `format: json`' });
-    if (r.format === 'json' && r.schema !== undefined) {
-      for (const p of analyzeSchema(r.schema).problems) {
-        ctx.addIssue({ code: 'custom', path: ['schema'], message: `unsupported schema at ${p.path}: ${p.message}` });
-      }
-    }
+    // Whether sparkinfer supports the schema itself is a rule of src/response/: src/validate/rules.ts adds it.
   });
 
 export { EngineKind, engineKindOf, EngineSpec, LaunchSpec } from './engine-schema.ts';
-import { EngineSpec, engineKindOf } from './engine-schema.ts';
+import { EngineSpec } from './engine-schema.ts';
 
 export const OutputSpec = z
   .strictObject({
@@ -287,11 +282,12 @@ export const EstimateSpec = z
       });
   });
 
-/** The `kubernetes:` section (render/submit --target k8s) lives with the renderer: src/k8s/spec.ts. */
+/** The `kubernetes:` section (render/submit --target k8s): src/jobfile/kubernetes.ts. */
 export { KubernetesSpec };
 
-export const JobSpec = z
-  .strictObject({
+/** The job's fields, with `response` as given (src/validate/ passes one with its own rules added). */
+function jobObject(response: typeof ResponseSpec) {
+  return z.strictObject({
     /** Job name: letters, digits and dashes (used in run ids and Kubernetes names). */
     name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'expected lowercase letters, digits and dashes, at most 40 characters'),
     task: Task.default('generate'),
@@ -301,7 +297,7 @@ export const JobSpec = z
     /** Model name sent as `model`; launched engines serve under this name. */
     model: z.string().min(1),
     sampling: SamplingSpec.prefault({}),
-    response: ResponseSpec.prefault({}),
+    response: response.prefault({}),
     engine: EngineSpec,
     output: OutputSpec,
     spark: SparkSpec.prefault({}),
@@ -312,23 +308,44 @@ export const JobSpec = z
     /** Prices for `sparkinfer estimate`'s cost line. */
     estimate: EstimateSpec.optional(),
     kubernetes: KubernetesSpec.optional(),
-  })
-  .superRefine((j, ctx) => {
-    const taken = new Set(RESULT_COLUMNS);
-    j.output.include.forEach((c, i) => {
-      if (taken.has(c))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['output', 'include', i],
-          message: `\`${c}\` collides with a result column; rename it in the input`,
-        });
-    });
-    kindChecks(j, ctx);
-  })
-  // An openai-batch job has no prompt of its own; downstream code sees an empty chat prompt.
-  .transform((j): Omit<typeof j, 'prompt'> & { prompt: NonNullable<typeof j.prompt> } => ({ ...j, prompt: j.prompt ?? { api: 'chat' } }));
+  });
+}
 
-type JobBeforeDefaults = Omit<Job, 'prompt'> & { prompt?: Job['prompt'] | undefined };
+/** The job as zod sees it before the defaults of the top-level transform (prompt still optional). */
+export type JobBeforeDefaults = z.output<ReturnType<typeof jobObject>>;
+/** A rule over the whole job that needs code above src/jobfile/ (src/validate/rules.ts). */
+export type JobRule = (j: JobBeforeDefaults, ctx: z.core.$RefinementCtx) => void;
+
+/**
+ * The job schema with extra rules: `response` for the response section, `rule` for the whole job.
+ * `JobSpec` is the schema alone; src/validate/ builds the one the loader uses, with every rule.
+ */
+export function jobSchema(response: typeof ResponseSpec = ResponseSpec, rule?: JobRule) {
+  return (
+    jobObject(response)
+      .superRefine((j, ctx) => {
+        const taken = new Set(RESULT_COLUMNS);
+        j.output.include.forEach((c, i) => {
+          if (taken.has(c))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['output', 'include', i],
+              message: `\`${c}\` collides with a result column; rename it in the input`,
+            });
+        });
+        kindChecks(j, ctx);
+        rule?.(j, ctx);
+      })
+      // An openai-batch job has no prompt of its own; downstream code sees an empty chat prompt.
+      .transform((j): Omit<typeof j, 'prompt'> & { prompt: NonNullable<typeof j.prompt> } => ({
+        ...j,
+        prompt: j.prompt ?? { api: 'chat' },
+      }))
+  );
+}
+
+/** The job file's schema, without the rules of src/validate/ (those need code above this folder). */
+export const JobSpec = jobSchema();
 
 /** Cross-section rules of the batch kinds (docs/batch-kinds.md): structured output, embeddings, OpenAI Batch files. */
 function kindChecks(j: JobBeforeDefaults, ctx: z.core.$RefinementCtx): void {
@@ -362,10 +379,6 @@ function kindChecks(j: JobBeforeDefaults, ctx: z.core.$RefinementCtx): void {
     issue(['response', 'format'], '`task: embed` returns vectors; `response.format: json` is for `task: generate`');
   if (j.task !== 'embed' && j.response.embedding_dim !== undefined)
     issue(['response', 'embedding_dim'], '`embedding_dim` is for `task: embed`');
-  if (j.response.format === 'json' && j.response.schema !== undefined) {
-    for (const p of engineSchemaProblems(j.response.schema, engineKindOf(j)))
-      issue(['response', 'schema'], `unsupported schema at ${p.path}: ${p.message}`);
-  }
 }
 
 /** Result columns the output always has (besides the key and included columns). */

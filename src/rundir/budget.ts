@@ -2,9 +2,13 @@
  * The failure budget (docs/architecture.md, "Reliability model"), one rule for the driver's watcher
  * (python/sparkinfer/watch.py, mid-run, over the rows finished so far) and for the end of the run
  * (over every row): once at least `min_rows_for_budget` rows have finished, more than
- * `max_failed_fraction` of them may not have failed.
+ * `max_failed_fraction` of them may not have failed. And the spend budgets, below.
+ *
+ * In src/rundir/ because these are rules over the counts a run's files hold (the stats files, the
+ * driver's summary), applied by the worker (spend, src/worker/main.ts), the CLI (src/job/run.ts)
+ * and the driver alike, which read the same files.
  */
-import type { Job } from '../spec/schema.ts';
+import type { Job } from '../jobfile/schema.ts';
 
 export function budgetExceeded(limits: Job['limits'], finished: number, failed: number): boolean {
   return finished > 0 && finished >= limits.min_rows_for_budget && failed / finished > limits.max_failed_fraction;

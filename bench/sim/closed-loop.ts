@@ -3,10 +3,17 @@
  * each worker is a closed loop that keeps `window.limit()` requests in flight, as the partition
  * worker does. Used by the scheduler's unit tests and by the benchmark's simulated scenarios.
  */
-import type { AdaptiveWindowLike } from '../scheduler/signals.ts';
-import { checkInt, checkNumber } from '../checks.ts';
-import { VirtualClock, seededRandom } from './clock.ts';
-import { SimEngine, type SimEngineOptions, type SimHandle, type SimRequest, type SimResult, type SimStats } from './engine-sim.ts';
+import type { AdaptiveWindowLike } from '../../src/scheduler/signals.ts';
+import { checkInt, checkNumber } from '../../src/checks.ts';
+import { VirtualClock, seededRandom } from '../../src/sim/clock.ts';
+import {
+  SimEngine,
+  type SimEngineOptions,
+  type SimHandle,
+  type SimRequest,
+  type SimResult,
+  type SimStats,
+} from '../../src/sim/engine-sim.ts';
 
 export interface SimWorker {
   /** Builds the worker's window on the simulation's clock. */

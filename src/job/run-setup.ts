@@ -1,19 +1,20 @@
 /**
- * Run directories, run ids and the run lock.
+ * Setting up a run: where its directory goes, its id, and the run lock. (The files inside a run
+ * directory, and their formats, are src/rundir/.)
  *
  * The default root is `<output.path>.sparkinfer`, BESIDE the output rather than inside it: Spark's
  * `mode: overwrite` deletes the output directory before writing, which would take the ledger of an
  * earlier run with it. Workers append to the ledger with plain file writes, so the root is always a
  * local path (or a shared mount): tables and outputs on a URI store (s3a://, hdfs://) default to
  * `sparkinfer-runs/<table or output>` beside the job file, and a URI `resume.dir` is refused by the
- * schema (src/spec/uri.ts, runDirProblem).
+ * schema (src/jobfile/uri.ts, runDirProblem).
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { Job } from '../spec/schema.ts';
+import type { Job } from '../jobfile/schema.ts';
 import { InputError } from '../errors.ts';
-import { uriScheme } from '../spec/uri.ts';
+import { uriScheme } from '../jobfile/uri.ts';
 import { stopLeftovers } from '../launch/procs.ts';
 import { processAlive } from '../process-alive.ts';
 

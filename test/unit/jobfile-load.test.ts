@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SpecError } from '../../src/errors.ts';
-import { loadJobFile, parseJobText } from '../../src/spec/load.ts';
+import { loadJobFile, parseJobText } from '../../src/validate/job.ts';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'jobs');
 const fixture = (name: string): string => join(FIXTURES, name);

@@ -1,7 +1,7 @@
-/** The whole-second timer (src/worker/second-timer.ts): ticks land on the wall clock's seconds, and stop stops them. */
+/** The whole-second timer (src/rundir/second-timer.ts): ticks land on the wall clock's seconds, and stop stops them. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { onEachSecond } from '../../src/worker/second-timer.ts';
+import { onEachSecond } from '../../src/rundir/second-timer.ts';
 
 test('onEachSecond: each tick within a few ms after a whole second; none after stop', async () => {
   const offsets: number[] = [];

@@ -1,5 +1,5 @@
 /**
- * Checks rendered manifests against the real schemas (src/k8s/schemas.ts): the SparkApplication
+ * Checks rendered manifests against the real schemas (scripts/k8s-check/schemas.ts): the SparkApplication
  * against the spark-operator CRD, its embedded pod parts (containers, probes, volumes, env,
  * tolerations, security contexts) and the ConfigMap against Kubernetes' core/v1 OpenAPI, plus the
  * apiserver and operator rules that no OpenAPI schema expresses (names, labels, ports, mounts).

@@ -6,7 +6,7 @@
  * warned about. The lists hold request-body parameters that shape generation; what sparkinfer sets
  * itself (`model`, `messages`, `prompt`, `response_format`) is left out.
  */
-import type { EngineKind } from '../engine/adapters.ts';
+import type { EngineKind } from './adapters.ts';
 
 /**
  * OpenAI's Chat Completions and (legacy) Completions request parameters:
@@ -140,7 +140,7 @@ export const LLAMA_SERVER_EXTRA_KEYS: readonly string[] = [
 ];
 
 /**
- * Keys sparkinfer itself names in `sampling` (src/spec/schema.ts): `repetition_penalty` becomes
+ * Keys sparkinfer itself names in `sampling` (src/jobfile/schema.ts): `repetition_penalty` becomes
  * llama-server's `repeat_penalty`, and `extra` is the pass-through mapping.
  */
 const SPARKINFER_KEYS: readonly string[] = ['repetition_penalty', 'ignore_eos', 'extra'];

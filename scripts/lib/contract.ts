@@ -7,9 +7,9 @@
  * watch.py read; test/unit/contract.test.ts fails when that file is not what this module makes,
  * and test/python/test_units.py checks watch.py's budget rule against the examples.
  */
-import { budgetExceeded } from '../job/budget.ts';
-import { InputFormat, JobSpec, OutputFormat, OutputMode, RESULT_COLUMNS, Task } from './schema.ts';
-import { UNIT_MS } from './units.ts';
+import { budgetExceeded } from '../../src/rundir/budget.ts';
+import { InputFormat, JobSpec, OutputFormat, OutputMode, RESULT_COLUMNS, Task } from '../../src/jobfile/schema.ts';
+import { UNIT_MS } from '../../src/jobfile/units.ts';
 
 /** The fields whose defaults the driver applies itself (python/sparkinfer/job.py `_apply_defaults`). */
 export const DRIVER_DEFAULT_FIELDS = [
@@ -122,7 +122,7 @@ export function contractPython(): string {
   );
   const json = `{\n${lines.join(',\n')}\n}`;
   return [
-    '"""The job contract the driver shares with the CLI. Generated from src/spec/contract.ts by',
+    '"""The job contract the driver shares with the CLI. Generated from scripts/lib/contract.ts by',
     '`node scripts/gen-contract.ts`; do not edit (test/unit/contract.test.ts fails when it drifts)."""',
     'import json',
     '',

@@ -2,8 +2,8 @@
  * Fixed windows versus `auto` on a SIMULATED engine, in virtual time: the simulator half of the
  * benchmark's fixed-window sweep (scenario c) and the source of the numbers in docs/scheduler.md.
  */
-import { AdaptiveWindow } from '../scheduler/adaptive.ts';
-import { FixedWindow } from '../scheduler/window.ts';
+import { AdaptiveWindow } from '../../src/scheduler/adaptive.ts';
+import { FixedWindow } from '../../src/scheduler/window.ts';
 import { runClosedLoop, type ClosedLoopOptions, type ClosedLoopResult } from './closed-loop.ts';
 import type { SimProfile } from './profiles.ts';
 

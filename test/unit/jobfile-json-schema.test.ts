@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeExpected, jobJsonSchema, knownFields, schemaAt } from '../../src/spec/json-schema.ts';
+import { describeExpected, jobJsonSchema, knownFields, schemaAt } from '../../src/jobfile/json-schema.ts';
 
 test('jobJsonSchema describes the job file, including engine', () => {
   const s = jobJsonSchema() as {

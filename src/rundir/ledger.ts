@@ -1,0 +1,22 @@
+/**
+ * The ledger's file format, for its readers: `<run>/ledger/<worker id>.jsonl`, one finished result
+ * per line (the worker's result line, src/worker/output.ts), appended by src/worker/ledger.ts
+ * before the result reaches stdout. A killed writer can leave a torn last line; readers skip it.
+ * Read by the run report (src/report/run-report.ts) and the tests; the Python driver reads the
+ * same files (python/sparkinfer/resume.py).
+ */
+
+/** Parses ledger text, skipping a torn (unterminated or unparseable) last line. */
+export function parseLedgerText(text: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (line === '') return;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch (err) {
+      if (i !== lines.length - 1) throw new Error(`ledger line ${i + 1} is corrupt: ${(err as Error).message}`);
+    }
+  });
+  return out;
+}
