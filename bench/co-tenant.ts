@@ -21,8 +21,7 @@
  * Needs `npm run setup` (the cached llama-server and model) and Java 17 for `jvm`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startLlama } from './lib/engines.ts';
@@ -31,11 +30,12 @@ import { cpuSecondsOf, machineInfo } from './lib/proc.ts';
 import { questionRows } from './lib/workload.ts';
 import { round } from './lib/context.ts';
 import { tracked } from './lib/children.ts';
+import { tempDir } from '../test/helpers/tmp.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' }, rows: { type: 'string', default: '96' } } });
 const rounds = Number(values.rounds);
 const rows = Number(values.rows);
-const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-co-tenant-'));
+const dir = tempDir('co-tenant');
 
 // A JVM that allocates 1 MiB arrays for 8 ms out of every 100 ms and keeps the last 64 of them.
 const churn = join(dir, 'Churn.java');

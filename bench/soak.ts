@@ -8,12 +8,12 @@
  *
  * Exit code 1 when any round lost or duplicated a row or ended differently than it should.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDemoEngine } from '../test/helpers/engine.ts';
+import { tempDir } from '../test/helpers/tmp.ts';
 import { formatTable, type ScenarioRow } from '../test/reliability/lib.ts';
 import { budgetThenRetryErrors, engineGone, engineRestart, killAndResume, mixedFaults, type Ctx } from '../test/reliability/scenarios.ts';
 
@@ -61,7 +61,7 @@ const engine = await startDemoEngine({ parallel: 4 });
 const engineRoot = engine.endpoint.replace(/\/v1$/, '');
 try {
   for (let round = 1; round <= rounds; round++) {
-    const ctx = (): Ctx => ({ work: mkdtempSync(join(tmpdir(), `sparkinfer-soak-${round}-`)), engineRoot, rows, timeoutMs: 3_600_000 });
+    const ctx = (): Ctx => ({ work: tempDir(`soak-${round}`), engineRoot, rows, timeoutMs: 3_600_000 });
     const run: Record<Name, () => Promise<void>> = {
       faults: async () => {
         const r = await mixedFaults(ctx());

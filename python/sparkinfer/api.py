@@ -10,9 +10,11 @@ re-run inference for a partition when an executor is lost; the output is still w
 row, as Spark commits one attempt per task.
 """
 
+import atexit
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 
 from sparkinfer.job import fill_run, load_job
@@ -26,6 +28,33 @@ def _default_worker():
     if env:
         return env
     return bundled('sparkinfer-worker.mjs')
+
+
+_TEMPORARY_RUN_DIRS = set()
+
+
+@atexit.register
+def _remove_temporary_run_dirs():
+    for path in list(_TEMPORARY_RUN_DIRS):
+        shutil.rmtree(path, ignore_errors=True)
+        _TEMPORARY_RUN_DIRS.discard(path)
+
+
+def _temporary_run_dir():
+    """A run folder of this call's own, removed when the Python process exits (also after Ctrl-C,
+    which Python turns into an exception). Not sooner: the returned DataFrame is lazy, and each
+    action on it runs workers that write their ledgers, logs and stats into the folder, and ships
+    the worker and job from its files/ folder."""
+    path = tempfile.mkdtemp(prefix='sparkinfer-')
+    _TEMPORARY_RUN_DIRS.add(path)
+    return path
+
+
+def _drop_temporary_run_dir(path):
+    """Removes a folder of `_temporary_run_dir` now: the call that made it failed."""
+    if path in _TEMPORARY_RUN_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+        _TEMPORARY_RUN_DIRS.discard(path)
 
 
 def _ship(sc, src_bytes, stem, ext, folder):
@@ -56,7 +85,8 @@ def infer(df, job, *, worker_path=None, run_dir=None, partitions=None):
             running OpenAI-compatible server that the executors can reach.
         worker_path: the bundled worker; default $SPARKINFER_WORKER, else the one in this package
             (the wheel carries it; in a checkout, dist/sparkinfer-worker.mjs).
-        run_dir: where workers write logs and ledgers; default a new temporary folder.
+        run_dir: where workers write logs and ledgers; default a new temporary folder, removed when
+            the Python process exits, or at once when this call raises (pass one to keep them).
         partitions: inference tasks; default the job's `spark.partitions`, where `auto` counts the
             input rows once (an action on `df`, not on the inference).
 
@@ -79,8 +109,17 @@ def infer(df, job, *, worker_path=None, run_dir=None, partitions=None):
     The engine is not waited for here: the workers wait for it.
     """
     job = load_job(resolve_job(job))
+    temporary = None
     if run_dir is None and not (job.get('run') or {}).get('dir'):
-        run_dir = tempfile.mkdtemp(prefix='sparkinfer-')
+        run_dir = temporary = _temporary_run_dir()
+    try:
+        return _infer(df, job, worker_path=worker_path, run_dir=run_dir, partitions=partitions)
+    except BaseException:
+        _drop_temporary_run_dir(temporary)
+        raise
+
+
+def _infer(df, job, *, worker_path, run_dir, partitions):
     fill_run(job, columns=df.columns, run_dir=os.path.abspath(run_dir) if run_dir else None)
     check_columns(df.schema, job)
     spark = df.sparkSession

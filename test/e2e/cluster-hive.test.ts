@@ -5,18 +5,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, summaryOf, readJsonOutput, ROOT } from '../helpers/cli.ts';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { startCountingProxy, type CountingProxy } from '../helpers/counting-proxy.ts';
 import { startStandalone } from '../helpers/standalone.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 let engine: LocalEngine;
 let proxy: CountingProxy;
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-e2e-cluster-'));
+const work = tempDir('e2e-cluster');
 const questions = readFileSync(join(ROOT, 'examples/quickstart/questions.jsonl'), 'utf8')
   .split('\n')
   .filter((l) => l !== '')

@@ -10,14 +10,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, readJsonOutput, runCli, summaryOf } from '../helpers/cli.ts';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { startCountingProxy, type CountingProxy } from '../helpers/counting-proxy.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import type { Projection } from '../../src/job/projection.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const SAMPLE = 32;
 const CHAT = '/v1/chat/completions';
@@ -28,12 +28,11 @@ let work: string;
 before(async () => {
   engine = await startDemoEngine({ parallel: 8 });
   proxy = await startCountingProxy(engine.endpoint.replace(/\/v1$/, ''));
-  work = mkdtempSync(join(tmpdir(), 'sparkinfer-estimate-'));
+  work = tempDir('estimate');
 });
 after(async () => {
   await proxy?.close();
   await engine?.stop();
-  if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
 
 test('estimate → run on the quickstart: prompt tokens exact, completion tokens and wall time within ±25 %, every key once', {

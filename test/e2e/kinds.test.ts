@@ -17,20 +17,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, summaryOf, readJsonOutput, type CliResult } from '../helpers/cli.ts';
 import { startDemoEngine } from '../helpers/engine.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import { resolveModel } from '../../src/launch/paths.ts';
 import { compileChatTemplate, loadChatTemplate } from '../../src/prompt/chat-template.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const MODEL = 'smollm2-135m-instruct';
 let gen: LocalEngine;
 let emb: LocalEngine;
 let proxy: RoutingProxy;
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-kinds-'));
+const work = tempDir('kinds');
 
 interface Sent {
   path: string;

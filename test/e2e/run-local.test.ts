@@ -4,18 +4,18 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, summaryOf, readJsonOutput } from '../helpers/cli.ts';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { startCountingProxy, type CountingProxy } from '../helpers/counting-proxy.ts';
 import { nastyJsonl, NASTY_QUESTIONS, BIG } from '../helpers/nasty.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 let engine: LocalEngine;
 let proxy: CountingProxy;
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-e2e-'));
+const work = tempDir('e2e');
 
 before(async () => {
   engine = await startDemoEngine({ parallel: 4 });

@@ -9,18 +9,18 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, summaryOf } from '../helpers/cli.ts';
 import { startHdfs, type HdfsServer } from '../helpers/hdfs-server.ts';
 import { questionText, tally, writeQuestions } from '../reliability/lib.ts';
 import { startSimServer, type SimServer } from '../../src/sim/server.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const ROWS = 40;
 let hdfs: HdfsServer;
 let engine: SimServer;
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-hdfs-e2e-'));
+const work = tempDir('hdfs-e2e');
 let ids: number[] = [];
 
 before(async () => {
@@ -33,7 +33,6 @@ before(async () => {
 after(async () => {
   await engine?.close();
   await hdfs?.stop();
-  rmSync(work, { recursive: true, force: true });
 });
 
 function job(name: string, body: string, spark = 'spark: { master: "local[2]", partitions: 2 }'): string {

@@ -14,8 +14,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { startS3Server, type S3Server } from '../helpers/s3-server.ts';
@@ -27,12 +26,13 @@ import { groupRunning, readGroups } from '../../src/launch/procs.ts';
 import { pidDir } from '../../src/job/run-setup.ts';
 import { startSimServer, type SimServer } from '../../src/sim/server.ts';
 import { freePort } from '../../src/launch/port.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const ROWS = 60;
 let s3: S3Server;
 let engine: SimServer;
 let slow: FaultProxy;
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-s3-e2e-'));
+const work = tempDir('s3-e2e');
 let ids: number[] = [];
 
 before(async () => {
@@ -47,7 +47,6 @@ after(async () => {
   await slow?.close();
   await engine?.close();
   await s3?.stop();
-  rmSync(work, { recursive: true, force: true });
 });
 
 function storage(endpoint = s3.endpoint): string {

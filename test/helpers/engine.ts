@@ -1,13 +1,12 @@
 /** One real llama-server with the demo model, shared by the tests of a file. */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEngine, type LocalEngine } from '../../src/launch/engine.ts';
+import { tempDir } from './tmp.ts';
 
 export async function startDemoEngine(
   opts: { parallel?: number; embeddings?: boolean; alias?: string; args?: string[] } = {},
 ): Promise<LocalEngine> {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-engine-'));
+  const dir = tempDir('engine');
   const engine = await startEngine({
     kind: 'llama-server',
     model: 'smollm2-135m-instruct',

@@ -5,13 +5,13 @@
  * temporary folder. Files are put and read with Hadoop's FsShell, never through the code under test.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDir } from '../../src/launch/paths.ts';
 import { freePort } from '../../src/launch/port.ts';
 import { waitFor } from './wait.ts';
+import { tempDir } from './tmp.ts';
 
 const run = promisify(execFile);
 
@@ -39,7 +39,7 @@ function site(props: Record<string, string>): string {
 export async function startHdfs(): Promise<HdfsServer> {
   const jars = hdfsJarsDir();
   if (!existsSync(jars)) throw new Error(`no HDFS jars at ${jars}: run bash scripts/setup.sh --test-servers`);
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-hdfs-'));
+  const dir = tempDir('hdfs');
   const conf = join(dir, 'conf');
   // The NameNode's and DataNode's web servers look for their webapps on the class path; the jars
   // don't carry them (the Hadoop distribution does), and empty ones serve /jmx well enough.

@@ -6,15 +6,15 @@
  * and inspected through boto3 (test/helpers/s3_admin.py), never through the code under test.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT } from './cli.ts';
 import { cacheDir } from '../../src/launch/paths.ts';
 import { freePort } from '../../src/launch/port.ts';
 import { waitFor } from './wait.ts';
+import { tempDir } from './tmp.ts';
 
 const run = promisify(execFile);
 const ADMIN = join(ROOT, 'test', 'helpers', 's3_admin.py');
@@ -63,7 +63,7 @@ export async function startS3Server(bucket = 'data'): Promise<S3Server> {
   const bin = join(venv, 'bin', 'moto_server');
   if (!existsSync(bin)) throw new Error(`moto is not installed at ${venv}: run bash scripts/setup.sh --test-servers`);
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-s3-'));
+  const dir = tempDir('s3');
   const log = openSync(join(dir, 'moto.log'), 'a');
   // The first 3 actions (init's IAM calls) are unsigned; every later one must be signed.
   const child: ChildProcess = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], {

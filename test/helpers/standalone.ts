@@ -5,12 +5,12 @@
  * start theirs here.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../src/launch/port.ts';
 import { ROOT } from './cli.ts';
 import { waitFor } from './wait.ts';
+import { tempDir } from './tmp.ts';
 
 export interface Cluster {
   master: string;
@@ -43,7 +43,7 @@ function start(args: string[], log: string, env: NodeJS.ProcessEnv): ChildProces
 }
 
 export async function startStandalone(workers: number, opts: StandaloneOptions = {}): Promise<Cluster> {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'sparkinfer-standalone-'));
+  const dir = opts.dir ?? tempDir('standalone');
   mkdirSync(dir, { recursive: true });
   const workerEnv = opts.workerEnv ?? Array.from({ length: workers }, () => ({}));
   const port = await freePort();

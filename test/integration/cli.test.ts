@@ -1,12 +1,12 @@
 /** The CLI's fast paths: job file errors exit 2 with file:line:col before anything starts. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, summaryOf } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-cli-'));
+const work = tempDir('cli');
 // validate reads the input's columns (test/integration/validate-checks.test.ts): the jobs below read this file.
 writeFileSync(join(work, 'q.jsonl'), '{"question": "What is Spark?"}\n');
 const good = `name: ok

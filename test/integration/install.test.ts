@@ -12,14 +12,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, join, relative } from 'node:path';
 import { ROOT, readJsonOutput, runCli, runCommand, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { NASTY_QUESTIONS, nastyJsonl } from '../helpers/nasty.ts';
 import { cacheDir } from '../../src/launch/paths.ts';
 import { PYSPARK_VERSION } from '../../src/install/layout.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 /** The Node 24 this suite runs on: what a user points SPARKINFER_NODE at. */
@@ -45,8 +45,7 @@ function keysOnce(rows: Array<Record<string, unknown>>, key: string): string[] {
 test('npm route: pack, install -g into a prefix, setup into a fresh cache, run the quickstart from outside the checkout', {
   timeout: 600_000,
 }, async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'sparkinfer-npm-'));
-  t.after(() => rmSync(work, { recursive: true, force: true }));
+  const work = tempDir('npm');
   outsideCheckout(work);
 
   const pack = ok(await runCommand('npm', ['pack', '--pack-destination', work, '--json'], { timeoutMs: 180_000 }), 'npm pack');
@@ -167,8 +166,7 @@ test('npm route: pack, install -g into a prefix, setup into a fresh cache, run t
 test('wheel route: build, install into a fresh venv with pyspark, infer() on hostile rows equals sparkinfer run', {
   timeout: 600_000,
 }, async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'sparkinfer-wheel-'));
-  t.after(() => rmSync(work, { recursive: true, force: true }));
+  const work = tempDir('wheel');
   outsideCheckout(work);
 
   const build = ok(

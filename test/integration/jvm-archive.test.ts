@@ -6,13 +6,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, summaryOf } from '../helpers/cli.ts';
 import { startSimServer, type SimServer } from '../../src/sim/server.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-jvm-archive-'));
+const work = tempDir('jvm-archive');
 const env = { SPARKINFER_CACHE: join(work, 'cache') };
 let fake: SimServer;
 

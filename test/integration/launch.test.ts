@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +17,10 @@ import { startEngine, type LaunchLogger, type LocalEngine, type StartEngineOptio
 import { LLAMA_SERVER_VERSION, llamaServerPath, resolveModel } from '../../src/launch/paths.ts';
 import { freePort } from '../../src/launch/port.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const tmp = mkdtempSync(join(tmpdir(), 'sparkinfer-launch-'));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('launch');
 
 /** Whether `pid` is a live process; a zombie waiting for a reaper (an orphan's parent is PID 1) is not. */
 function alive(pid: number): boolean {

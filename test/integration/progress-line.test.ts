@@ -2,14 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/cli.ts';
 import { parseProgressLine } from '../../src/k8s/logs.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 test('a driver progress line round-trips into the CLI progress', () => {
-  const run = mkdtempSync(join(tmpdir(), 'sparkinfer-progress-'));
+  const run = tempDir('progress');
   mkdirSync(join(run, 'stats'));
   writeFileSync(join(run, 'plan.json'), JSON.stringify({ rows_total: 40 }));
   writeFileSync(

@@ -6,8 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JobSpec } from '../../src/jobfile/schema.ts';
 import type { ResolvedJob } from '../../src/jobfile/resolved.ts';
@@ -15,6 +14,7 @@ import type { LocalEngine } from '../../src/launch/engine.ts';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { startRateLimitProxy, type RateLimitProxy } from '../helpers/rate-limit-proxy.ts';
 import { ROOT, runCommand } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const RPS = 4;
 const ROWS = 120;
@@ -46,7 +46,7 @@ function jobFor(runDir: string, endpoint: string): ResolvedJob {
 }
 
 test(`${ROWS} short rows at ${RPS} requests/s: every row ok, few refusals, most of the limit used`, { timeout: 120_000 }, async () => {
-  const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-rate-'));
+  const runDir = tempDir('rate');
   const jobPath = join(runDir, 'job.json');
   writeFileSync(jobPath, JSON.stringify(jobFor(runDir, proxy.endpoint)));
   const input = join(runDir, 'input.jsonl');

@@ -6,19 +6,19 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { runCli, summaryOf } from '../helpers/cli.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 let engine: LocalEngine;
 let work: string;
 
 before(async () => {
   engine = await startDemoEngine({ parallel: 2 });
-  work = mkdtempSync(join(tmpdir(), 'sparkinfer-report-'));
+  work = tempDir('report');
   writeFileSync(
     join(work, 'q.jsonl'),
     Array.from({ length: 24 }, (_, i) => JSON.stringify({ id: i, question: `Q${i}: tell a story about the number ${i}.` })).join('\n') +
@@ -27,7 +27,6 @@ before(async () => {
 });
 after(async () => {
   await engine?.stop();
-  if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
 
 async function runWith(name: string, concurrency: number): Promise<Record<string, unknown>> {

@@ -6,16 +6,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, runCli, summaryOf } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const PARQUET = join(ROOT, 'test', 'fixtures', 'parquet', 'questions.parquet');
 
 /** A folder holding the job file (job.yaml, whose line 2 is `input:`, line 4 `user:`) and `files`. */
 function jobDir(input: string, user: string, rest = '', files: Record<string, string> = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-validate-'));
+  const dir = tempDir('validate');
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(join(dir, name, '..'), { recursive: true });
     writeFileSync(join(dir, name), text);
@@ -80,7 +80,7 @@ test("CSV: the header line under the job's reader options (header, sep); without
 });
 
 test('Parquet: a folder of part files (one footer read, _SUCCESS skipped) with a partition folder', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-validate-pq-'));
+  const dir = tempDir('validate-pq');
   mkdirSync(join(dir, 'data', 'lang=en'), { recursive: true });
   copyFileSync(PARQUET, join(dir, 'data', 'lang=en', 'part-00000.parquet'));
   writeFileSync(join(dir, 'data', '_SUCCESS'), '');
@@ -166,7 +166,7 @@ test('what cannot be known before the run is "not checked" on stderr with exit 0
 });
 
 test("no false positives: an OpenAI Batch input, and infer()'s --no-input-check; the derived _key is named as such", async () => {
-  const batch = mkdtempSync(join(tmpdir(), 'sparkinfer-validate-batch-'));
+  const batch = tempDir('validate-batch');
   writeFileSync(join(batch, 'requests.jsonl'), '{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}\n');
   writeFileSync(
     join(batch, 'job.yaml'),

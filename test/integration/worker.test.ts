@@ -5,8 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { JobSpec } from '../../src/jobfile/schema.ts';
 import type { ResolvedJob } from '../../src/jobfile/resolved.ts';
@@ -15,6 +14,7 @@ import { ROOT } from '../helpers/cli.ts';
 import { parseLedgerText } from '../../src/rundir/ledger.ts';
 import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 let engine: LocalEngine;
 before(async () => {
@@ -68,7 +68,7 @@ function runWorker(jobPath: string, input: string): Promise<{ code: number; stdo
 }
 
 test('the bundled worker answers every line once, writes the ledger, stats and its log', async () => {
-  const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-worker-'));
+  const runDir = tempDir('worker');
   const jobPath = join(runDir, 'job.json');
   writeFileSync(jobPath, JSON.stringify(jobFor(runDir, engine.endpoint)));
   const words = ['apple', 'tab\there', 'emoji 🚀', null, 'quote " \\ back', ...Array.from({ length: 25 }, (_, i) => `w${i}`)];
@@ -117,7 +117,7 @@ test('4 workers starting at once on one engine never have more than its slots + 
   // The engine has 4 slots: each worker alone would jump to the 4 free slots (16 out); together
   // they may hold 4 + (1 + 4) = 9 (docs/scheduler.md, "Sharing an engine"), counted at the engine.
   const proxy = await startCountingProxy(engine.endpoint.replace(/\/v1$/, ''));
-  const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-share-'));
+  const runDir = tempDir('share');
   try {
     const jobPath = join(runDir, 'job.json');
     const job = jobFor(runDir, proxy.endpoint, {});
@@ -139,12 +139,11 @@ test('4 workers starting at once on one engine never have more than its slots + 
     assert.ok(proxy.maxOpen() >= 4, `only ${proxy.maxOpen()} out at once: the engine was never full`);
   } finally {
     await proxy.close();
-    rmSync(runDir, { recursive: true, force: true });
   }
 });
 
 test('a row whose template fails becomes a per-row E_TEMPLATE error, the rest go on', async () => {
-  const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-worker-'));
+  const runDir = tempDir('worker');
   const jobPath = join(runDir, 'job.json');
   const job = jobFor(runDir, engine.endpoint, { prompt: { user: 'Say {{ word.upper() }}.' } });
   writeFileSync(jobPath, JSON.stringify(job));
@@ -166,7 +165,7 @@ test('a row whose template fails becomes a per-row E_TEMPLATE error, the rest go
 });
 
 test('a line that is not protocol JSON fails the task (exit non-zero) with a short stderr reason', async () => {
-  const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-worker-'));
+  const runDir = tempDir('worker');
   const jobPath = join(runDir, 'job.json');
   writeFileSync(jobPath, JSON.stringify(jobFor(runDir, engine.endpoint)));
   const r = await runWorker(jobPath, 'not json\n');
@@ -177,11 +176,10 @@ test('a line that is not protocol JSON fails the task (exit non-zero) with a sho
 
 test('prefix_order auto on llama-server: each document stays on its slot, and the stats count what the engine took from its cache', {
   timeout: 600_000,
-}, async (t) => {
+}, async () => {
   // 4 documents × 4 questions, in the order the prefix plan hands a partition to its worker.
   const run = async (order: 'auto' | 'off'): Promise<{ cached: number; known: number; prompt: number; log: string }> => {
-    const runDir = mkdtempSync(join(tmpdir(), 'sparkinfer-worker-'));
-    t.after(() => rmSync(runDir, { recursive: true, force: true }));
+    const runDir = tempDir('worker');
     const jobPath = join(runDir, 'job.json');
     const job = jobFor(runDir, engine.endpoint, {
       prompt: { user: '{{ doc }}\n\nQuestion: {{ q }}' },

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -401,6 +402,48 @@ class InferApiTests(DriverTestCase):
 
         with self.assertRaisesRegex(InputError, r'input.key "id" is not unique: "1" \(2 rows\)'):
             infer(df, job, worker_path=__file__)
+
+    def test_infer_removes_the_temporary_run_dir_it_made(self):
+        """Without a run dir, infer() makes one in the temporary directory and removes it: at once
+        when the call fails, and when the Python process exits after the inference ran."""
+        from helpers import FAKE_WORKER_JS, REPO
+        from sparkinfer import infer
+
+        tmp = os.path.join(self.tmp, 'tmpdir')
+        os.makedirs(tmp)
+        job = make_job(self.tmp, '/unused', self.engine.endpoint, key='id')
+        del job['run']['dir']
+        job_path = os.path.join(self.tmp, 'job.json')
+        with open(job_path, 'w', encoding='utf-8') as f:
+            json.dump(job, f)
+        saved, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            with self.assertRaisesRegex(InputError, 'input.key "id" is not unique'):
+                infer(self.spark.createDataFrame([(1, 'a'), (1, 'b')], 'id long, question string'), job, worker_path=FAKE_WORKER_JS)
+        finally:
+            tempfile.tempdir = saved
+        self.assertEqual(os.listdir(tmp), [], 'the failed call removed its run folder')
+
+        script = '\n'.join(
+            [
+                'import json, sys',
+                'from pyspark.sql import SparkSession',
+                'from sparkinfer import infer',
+                "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()",
+                "df = spark.createDataFrame([(1, 'q')], 'id long, question string')",
+                'with open(sys.argv[1], encoding="utf-8") as f:',
+                '    job = json.load(f)',
+                'print(len(infer(df, job, worker_path=sys.argv[2]).collect()))',
+            ]
+        )
+        env = {k: v for k, v in os.environ.items() if k != 'SPARKINFER_WORKER_CMD'}  # the real USING command
+        env.update(TMPDIR=tmp, PYTHONPATH=os.path.join(REPO, 'python'))
+        r = subprocess.run(
+            [sys.executable, '-c', script, job_path, FAKE_WORKER_JS], cwd=self.tmp, env=env, capture_output=True, text=True, timeout=300
+        )
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(r.stdout.split(), ['1'])
+        self.assertEqual([n for n in os.listdir(tmp) if n.startswith('sparkinfer-')], [], 'the run folder went with the process')
 
     def test_infer_validates_a_dict_with_the_cli_rules(self):
         from sparkinfer import infer

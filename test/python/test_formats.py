@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import tempfile
 import unittest
 
@@ -92,6 +93,7 @@ class BatchSparkTests(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix='sparkinfer-fmt-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
 
     def write(self, text):
         p = os.path.join(self.tmp, 'in.jsonl')

@@ -5,14 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { chaosSoak } from './chaos.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-test('chaos soak, 3,000 rows: every key once, nothing left behind, the rerun resumes', { timeout: 900_000 }, async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'sparkinfer-chaos-test-'));
-  t.after(() => rmSync(work, { recursive: true, force: true }));
+test('chaos soak, 3,000 rows: every key once, nothing left behind, the rerun resumes', { timeout: 900_000 }, async () => {
+  const work = tempDir('chaos-test');
   const r = await chaosSoak({ rows: 3000, work, log: (l) => process.stderr.write(`${l}\n`) });
   process.stderr.write(`${JSON.stringify(r)}\n`);
   assert.equal(r.exit_codes.fault_free, 0);

@@ -8,8 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
@@ -17,10 +16,11 @@ import { waitFor } from '../helpers/wait.ts';
 import { parseLedgerText } from '../../src/rundir/ledger.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import { ledgerLineCount, printTable, readOutput, row, runDirs, tally, writeQuestions, type ScenarioRow } from './lib.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const ROWS = 40;
 let engine: LocalEngine;
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-rel-disk-'));
+const work = tempDir('rel-disk');
 const mounts: string[] = [];
 const table: ScenarioRow[] = [];
 
@@ -101,7 +101,6 @@ after(async () => {
       execFileSync('umount', ['-l', m]);
     }
   }
-  rmSync(work, { recursive: true, force: true });
   printTable('reliability: disk faults', table);
 });
 

@@ -6,13 +6,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { startDemoEngine } from '../helpers/engine.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import { printTable, type ScenarioRow } from './lib.ts';
 import { budgetThenRetryErrors, engineGone, hostileAnswers, HOSTILE_CODE, mixedFaults, type Ctx } from './scenarios.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 let engine: LocalEngine;
 let ctx: Ctx;
@@ -20,7 +19,7 @@ const table: ScenarioRow[] = [];
 
 before(async () => {
   engine = await startDemoEngine({ parallel: 4 });
-  ctx = { work: mkdtempSync(join(tmpdir(), 'sparkinfer-rel-faults-')), engineRoot: engine.endpoint.replace(/\/v1$/, ''), rows: 36 };
+  ctx = { work: tempDir('rel-faults'), engineRoot: engine.endpoint.replace(/\/v1$/, ''), rows: 36 };
 });
 after(async () => {
   await engine?.stop();

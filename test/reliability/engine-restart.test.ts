@@ -5,18 +5,16 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { printTable, type ScenarioRow } from './lib.ts';
 import { engineRestart } from './scenarios.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const table: ScenarioRow[] = [];
 after(() => printTable('reliability: engine restart', table));
 
 test('engine SIGKILLed mid-run: restarted by the launcher, the job completes with every row ok', { timeout: 600_000 }, async () => {
   const n = 40;
-  const r = await engineRestart({ work: mkdtempSync(join(tmpdir(), 'sparkinfer-rel-restart-')), engineRoot: '', rows: n });
+  const r = await engineRestart({ work: tempDir('rel-restart'), engineRoot: '', rows: n });
   table.push(r.row);
   assert.equal(r.cli.code, 0, r.cli.stderr.slice(-3000));
   assert.ok(r.killedAtLedgerLines > 0 && r.killedAtLedgerLines < n, `killed mid-run (${r.killedAtLedgerLines} of ${n})`);

@@ -8,17 +8,17 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, summaryOf, type CliResult } from '../helpers/cli.ts';
 import { newTag, TAG_ENV, taggedProcesses, type TaggedProcess } from '../helpers/procs.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { groupRunning, readGroups } from '../../src/launch/procs.ts';
 import { ledgerLineCount, printTable, readOutput, row, tally, writeQuestions, type ScenarioRow } from './lib.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const ROWS = 40;
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-rel-leftovers-'));
+const work = tempDir('rel-leftovers');
 const table: ScenarioRow[] = [];
 after(() => printTable('reliability: nothing survives a killed run', table));
 

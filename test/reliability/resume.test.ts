@@ -5,14 +5,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { summaryOf } from '../helpers/cli.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import { printTable, type ScenarioRow } from './lib.ts';
 import { killAndResume, type Ctx } from './scenarios.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 let engine: LocalEngine;
 let ctx: Ctx;
@@ -20,7 +20,7 @@ const table: ScenarioRow[] = [];
 
 before(async () => {
   engine = await startDemoEngine({ parallel: 4 });
-  ctx = { work: mkdtempSync(join(tmpdir(), 'sparkinfer-rel-resume-')), engineRoot: engine.endpoint.replace(/\/v1$/, ''), rows: 60 };
+  ctx = { work: tempDir('rel-resume'), engineRoot: engine.endpoint.replace(/\/v1$/, ''), rows: 60 };
 });
 after(async () => {
   await engine?.stop();

@@ -12,18 +12,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, summaryOf } from '../helpers/cli.ts';
 import { startStandalone, type Cluster } from '../helpers/standalone.ts';
 import { startEngine, type LocalEngine } from '../../src/launch/engine.ts';
 import { freePort } from '../../src/launch/port.ts';
 import { printTable, readOutput, row, tally, type ScenarioRow } from './lib.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const KEY_ENV = 'SPARKINFER_TEST_API_KEY';
 const KEY = `sk-test-${randomBytes(12).toString('hex')}`;
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-rel-sec-'));
+const work = tempDir('rel-sec');
 const marker = join(work, 'pwned');
 // Every way a shell would run `touch <marker>` if one ever saw these strings. The marker's path comes
 // from the environment (every process of the run inherits it), so the strings can be file names too.

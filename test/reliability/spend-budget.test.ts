@@ -7,13 +7,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDemoEngine } from '../helpers/engine.ts';
 import { runCli, summaryOf } from '../helpers/cli.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import { ledgerResults, readOutput, runDirs, tally, writeQuestions } from './lib.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const ROWS = 40;
 const WINDOW = 2;
@@ -22,11 +22,10 @@ let work: string;
 
 before(async () => {
   engine = await startDemoEngine({ parallel: 4 });
-  work = mkdtempSync(join(tmpdir(), 'sparkinfer-spend-'));
+  work = tempDir('spend');
 });
 after(async () => {
   await engine?.stop();
-  if (work !== undefined) rmSync(work, { recursive: true, force: true });
 });
 
 /** Rows of `results` (in completion order) that finished after the running sum of `field` had reached `limit`. */

@@ -6,8 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LedgerWriteError, LedgerWriter } from '../../src/worker/ledger.ts';
 import { parseLedgerText } from '../../src/rundir/ledger.ts';
@@ -20,8 +19,9 @@ import { budgetExceeded, budgetMessage } from '../../src/rundir/budget.ts';
 import { InputError } from '../../src/errors.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { killGroup } from '../../src/launch/cleanup.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-const tmp = (): string => mkdtempSync(join(tmpdir(), 'sparkinfer-rel-unit-'));
+const tmp = (): string => tempDir('rel-unit');
 
 test('ledger: every append is in the file before the call returns; a torn last line is skipped, a torn middle line is an error', () => {
   const dir = tmp();

@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inflateSync } from 'node:zlib';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeXml, niceScale, renderSvg, svgToPng, writeChart, type ChartSpec } from '../../src/report/chart.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 /** A minimal decoder for 8-bit RGBA/RGB non-interlaced PNGs: width, height and pixel lookup. */
 function decodePng(png: Buffer): { width: number; height: number; rgb(x: number, y: number): [number, number, number] } {
@@ -141,7 +141,7 @@ test('the PNG has the chart size and the bars in their colour', async () => {
 });
 
 test('writeChart writes the PNG (and the SVG when asked)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-chart-'));
+  const dir = tempDir('chart');
   const path = await writeChart(join(dir, 'c'), bars, true);
   assert.equal(path, join(dir, 'c.png'));
   assert.ok(readFileSync(path).length > 500);

@@ -6,8 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readGgufMetadata } from '../../src/prompt/gguf.ts';
 import { compileChatTemplate, ggufChatInfo, loadChatTemplate } from '../../src/prompt/chat-template.ts';
@@ -15,8 +14,9 @@ import { compilePrompt } from '../../src/prompt/render.ts';
 import { resolveModel } from '../../src/launch/paths.ts';
 import { SparkinferError, SpecError } from '../../src/errors.ts';
 import type { Job } from '../../src/jobfile/schema.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-gguf-'));
+const dir = tempDir('gguf');
 
 /** Little GGUF writer: typed key/value pairs, no tensors. */
 function gguf(kvs: Array<[string, number, unknown]>, o: { magic?: number; version?: number } = {}): Buffer {

@@ -8,8 +8,6 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -25,6 +23,7 @@ import {
 import { classify, retryPolicy } from '../../src/engine/retry.ts';
 import { serve } from '../helpers/http-server.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 interface RawServer {
   url: string;
@@ -553,8 +552,7 @@ test('http1: the connect timeout covers the TLS handshake', async (t) => {
 });
 
 test('http1: https with a self-signed certificate trusted through NODE_EXTRA_CA_CERTS', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-tls-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('tls');
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   const gen = spawnSync(

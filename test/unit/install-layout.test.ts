@@ -1,8 +1,7 @@
 /** src/install/layout.ts: the package folder, checkout vs installed package, and where the venv is. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   isCheckout,
@@ -14,6 +13,7 @@ import {
   driverScript,
 } from '../../src/install/layout.ts';
 import { ROOT } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 test('the package folder of the sources is the checkout, with its version and its .venv', () => {
   assert.equal(packageRoot(), ROOT);
@@ -24,9 +24,8 @@ test('the package folder of the sources is the checkout, with its version and it
   assert.equal(driverScript(), join(ROOT, 'python', 'sparkinfer', 'driver.py'));
 });
 
-test('an installed package (no src/) keeps its venv in the cache, per pyspark version', (t) => {
-  const pkg = mkdtempSync(join(tmpdir(), 'sparkinfer-layout-'));
-  t.after(() => rmSync(pkg, { recursive: true, force: true }));
+test('an installed package (no src/) keeps its venv in the cache, per pyspark version', () => {
+  const pkg = tempDir('layout');
   writeFileSync(join(pkg, 'package.json'), '{"name":"sparkinfer","version":"9.9.9"}');
   assert.equal(isCheckout(pkg), false);
   assert.equal(packageVersion(pkg), '9.9.9');

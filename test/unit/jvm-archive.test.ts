@@ -5,15 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { archiveToUse, jvmArchivePath, mergeJavaOptions, safeInOptions } from '../../src/spark/jvm-archive.ts';
 import { buildSubmitArgs } from '../../src/spark/submit.ts';
 import { loadJobFile } from '../../src/validate/job.ts';
 import type { ResolvedJob } from '../../src/jobfile/resolved.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-jvm-archive-'));
+const work = tempDir('jvm-archive');
 
 test('the archive is keyed by the spark-submit and java that run the driver, under <cache>/jvm', () => {
   const env = { SPARKINFER_CACHE: join(work, 'cache'), PATH: '/usr/bin:/bin' };

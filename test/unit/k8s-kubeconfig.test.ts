@@ -2,10 +2,9 @@
  * kubectl's kubeconfig rules (src/k8s/kubeconfig.ts), on files in a temporary directory. No
  * cluster needed; the apiserver tier (apiserver.test.ts) uses these files against a real one.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { SpecError } from '../../src/errors.ts';
 import { kubeconfigFiles, loadClusterAccess } from '../../src/k8s/kubeconfig.ts';
@@ -13,9 +12,9 @@ import { driverMessage, parseProgressLine, formatDriverProgress } from '../../sr
 import { PassThrough } from 'node:stream';
 import { confirmCancel } from '../../src/k8s/submit.ts';
 import { appStatusOf, exitCodeOfState, formatStatus } from '../../src/k8s/watch.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-kubeconfig-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('kubeconfig');
 
 function write(name: string, text: string): string {
   const p = join(dir, name);

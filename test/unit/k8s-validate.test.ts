@@ -5,13 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
 import { validateSchema, type OpenApiSchema } from '../../scripts/k8s-check/validate.ts';
 import { goModuleZipHash, readZip } from '../../scripts/k8s-check/zip.ts';
 import { ensureSchemas, fetchModuleFiles, loadSchemas, type PinnedModule } from '../../scripts/k8s-check/schemas.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const paths = (issues: { path: string }[]): string[] => issues.map((i) => i.path);
 
@@ -212,20 +211,16 @@ test('module files are fetched once, verified against the pinned hash, and cache
     const body = u.endsWith('/example.com/so/@v/v9.0.0.zip') ? soZip : u.endsWith('/example.com/k8s/@v/v1.0.0.zip') ? k8sZip : undefined;
     return body === undefined ? new Response('not found', { status: 404 }) : new Response(new Uint8Array(body));
   }) as typeof fetch;
-  const cacheDir = mkdtempSync(join(tmpdir(), 'sparkinfer-k8s-cache-'));
-  try {
-    const o = { cacheDir, fetch: fakeProxy, proxy: 'https://proxy.test', modules: { sparkOperator, kubernetes } };
-    const files = await ensureSchemas(o);
-    assert.deepEqual(JSON.parse(readFileSync(files.crdSchema, 'utf8')), { type: 'object' });
-    assert.equal(readFileSync(files.crdYaml, 'utf8'), crdYaml);
-    assert.deepEqual(Object.keys(loadSchemas(files).core.components.schemas), ['Pod', 'Role'], 'the OpenAPI documents are merged');
-    assert.equal(requested.length, 2);
-    await ensureSchemas(o);
-    assert.equal(requested.length, 2, 'a second call is served from the cache');
-    await assert.rejects(fetchModuleFiles({ ...kubernetes, h1: 'h1:AAAA' }, o), /checksum mismatch/);
-    await assert.rejects(fetchModuleFiles({ ...kubernetes, version: 'v2.0.0' }, o), /HTTP 404/);
-    await assert.rejects(fetchModuleFiles({ ...kubernetes, files: ['missing.json'] }, o), /has no missing\.json/);
-  } finally {
-    rmSync(cacheDir, { recursive: true, force: true });
-  }
+  const cacheDir = tempDir('k8s-cache');
+  const o = { cacheDir, fetch: fakeProxy, proxy: 'https://proxy.test', modules: { sparkOperator, kubernetes } };
+  const files = await ensureSchemas(o);
+  assert.deepEqual(JSON.parse(readFileSync(files.crdSchema, 'utf8')), { type: 'object' });
+  assert.equal(readFileSync(files.crdYaml, 'utf8'), crdYaml);
+  assert.deepEqual(Object.keys(loadSchemas(files).core.components.schemas), ['Pod', 'Role'], 'the OpenAPI documents are merged');
+  assert.equal(requested.length, 2);
+  await ensureSchemas(o);
+  assert.equal(requested.length, 2, 'a second call is served from the cache');
+  await assert.rejects(fetchModuleFiles({ ...kubernetes, h1: 'h1:AAAA' }, o), /checksum mismatch/);
+  await assert.rejects(fetchModuleFiles({ ...kubernetes, version: 'v2.0.0' }, o), /HTTP 404/);
+  await assert.rejects(fetchModuleFiles({ ...kubernetes, files: ['missing.json'] }, o), /has no missing\.json/);
 });

@@ -6,12 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { groupAlive, groupRunning, isOurs, readGroups, startTime, stopLeftovers } from '../../src/launch/procs.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const STARTER = join(ROOT, 'test', 'fixtures', 'procs', 'starter.ts');
 
@@ -60,7 +60,7 @@ test('parent-death signal: the kernel kills a child started through withParentDe
 });
 
 test("reaper: a SIGKILLed CLI's tracked group dies whole, grandchildren included, and its pid file names it until then", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-pids-'));
+  const dir = tempDir('pids');
   const { cli, info } = await starter(['tracked', dir]);
   const pid = info.pid as number;
   const grandchild = info.grandchild as number;
@@ -77,7 +77,7 @@ test("reaper: a SIGKILLed CLI's tracked group dies whole, grandchildren included
 });
 
 test("fault hook off-switch, then the rerun's sweep: a leftover group is found by its pid file and stopped", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-pids-'));
+  const dir = tempDir('pids');
   const { cli, info } = await starter(['tracked', dir], { SPARKINFER_FAULT_NO_REAPER: '1' });
   const pid = info.pid as number;
   t.after(() => kill(pid));
@@ -92,7 +92,7 @@ test("fault hook off-switch, then the rerun's sweep: a leftover group is found b
 });
 
 test('the sweep leaves a process alone whose start time differs from the record (a reused pid)', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-pids-'));
+  const dir = tempDir('pids');
   const stranger = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
   const pid = stranger.pid ?? 0;
   t.after(() => kill(pid));

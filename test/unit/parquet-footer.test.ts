@@ -1,14 +1,14 @@
 /** The Parquet footer reader (src/input/parquet-footer.ts) against a file Spark wrote, and against broken ones. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ParquetFooterError, parquetColumns } from '../../src/input/parquet-footer.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'parquet', 'questions.parquet');
-const work = mkdtempSync(join(tmpdir(), 'sparkinfer-parquet-'));
+const work = tempDir('parquet');
 
 test('the top-level columns of a file Spark wrote, in order: nested groups are skipped, not listed', () => {
   const wide = Array.from({ length: 15 }, (_, i) => `c${String(i).padStart(2, '0')}`);

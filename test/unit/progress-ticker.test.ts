@@ -1,13 +1,13 @@
 /** The CLI's progress ticker: lines on its cadence, and Spark's REST API asked only when a line needs it. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROGRESS_LINE_MS, ProgressTicker, TASKS_POLL_MS, type TaskCounts } from '../../src/spark/progress.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 function runDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-ticker-'));
+  const dir = tempDir('ticker');
   mkdirSync(join(dir, 'stats'));
   writeFileSync(join(dir, 'plan.json'), JSON.stringify({ rows_total: 100 }));
   writeFileSync(
@@ -60,7 +60,7 @@ test('on a terminal, a bar every tick but task counts at most every TASKS_POLL_M
 });
 
 test('no line before the plan or any worker exists, and no REST fetch when there is no UI', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-ticker-'));
+  const dir = tempDir('ticker');
   const ticker = new ProgressTicker({ runDir: dir, tty: false, startedMs: 0 });
   assert.equal(await ticker.tick(1000), undefined);
   writeFileSync(join(dir, 'plan.json'), JSON.stringify({ rows_total: 7 }));

@@ -5,17 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSummary, formatSummary } from '../../src/report/summary.ts';
 import { readProgress } from '../../src/rundir/progress.ts';
 import { newStats, StatsFile, windowCuts } from '../../src/worker/stats.ts';
 import { FixedWindow, makeWindow } from '../../src/scheduler/window.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-test('prompt cache counts: summed over the stats files, evaluated = known − cached, share rounded', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-summary-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+test('prompt cache counts: summed over the stats files, evaluated = known − cached, share rounded', () => {
+  const dir = tempDir('summary');
   for (const [id, known, cached] of [
     ['w1', 1000, 700],
     ['w2', 500, 100],
@@ -62,9 +60,8 @@ function writeReasons(dir: string, id: string, retries: Record<string, number>, 
   new StatsFile(join(dir, 'stats'), id).write(s);
 }
 
-test('retries and window cuts by reason: summed over every stats file, printed largest first', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-summary-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+test('retries and window cuts by reason: summed over every stats file, printed largest first', () => {
+  const dir = tempDir('summary');
   writeReasons(dir, 'w1', { timeout: 3, http_5xx: 4 }, { queue: 2 });
   writeReasons(dir, 'w2', { timeout: 2, rate_limit: 3 }, { overload: 1, share: 0 });
   // A stats file of an older worker, without the keys: counted as none.

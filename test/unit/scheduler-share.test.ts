@@ -6,8 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineShare, fairShares, MemoryBoard, SharedWindow } from '../../src/scheduler/share.ts';
 import { boardDirFor, FileBoard } from '../../src/scheduler/board-file.ts';
@@ -15,6 +14,7 @@ import { AdaptiveWindow } from '../../src/scheduler/adaptive.ts';
 import { windowCuts } from '../../src/worker/stats.ts';
 import { runClosedLoop, type ClosedLoopOptions } from '../../bench/sim/closed-loop.ts';
 import { PROFILES } from '../../bench/sim/profiles.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
@@ -103,60 +103,54 @@ test('SharedWindow: the limit is the smaller of the window and the hold; the slo
 });
 
 test('FileBoard: claims of another process are read; a dead process and a stale claim are dropped', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'share-board-'));
-  try {
-    const board = new FileBoard(dir);
-    // A process that has exited: its claim must go.
-    const child = spawn(process.execPath, ['-e', '']);
-    const pid = child.pid as number;
-    await new Promise((r) => child.on('exit', r));
-    writeFileSync(join(dir, 'dead.json'), JSON.stringify({ id: 'dead', want: 9, hold: 9, at: Date.now(), pid }));
-    writeFileSync(join(dir, 'old.json'), JSON.stringify({ id: 'old', want: 9, hold: 9, at: Date.now() - 60_000, pid: process.pid }));
-    writeFileSync(join(dir, 'torn.json'), '{"id":"torn","wa');
-    writeFileSync(join(dir, 'live.json'), JSON.stringify({ id: 'live', want: 3, hold: 3, at: Date.now(), pid: process.pid }));
-    let seen: string[] = [];
-    board.exchange('me', (others) => {
-      seen = others.map((c) => c.id);
-      return { id: 'me', want: 1, hold: 1, at: Date.now(), pid: process.pid };
-    });
-    assert.deepEqual(seen, ['live']);
-    assert.deepEqual(readdirSync(dir).sort(), ['live.json', 'me.json']);
-    board.leave('me');
-    assert.deepEqual(readdirSync(dir), ['live.json']);
-    assert.match(boardDirFor('http://127.0.0.1:8080', '/x'), /^\/x\/sparkinfer-engines\/[0-9a-f]{16}$/);
-    assert.notEqual(boardDirFor('http://127.0.0.1:8080'), boardDirFor('http://127.0.0.1:8081'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tempDir('share-board');
+  const board = new FileBoard(dir);
+  // A process that has exited: its claim must go.
+  const child = spawn(process.execPath, ['-e', '']);
+  const pid = child.pid as number;
+  await new Promise((r) => child.on('exit', r));
+  writeFileSync(join(dir, 'dead.json'), JSON.stringify({ id: 'dead', want: 9, hold: 9, at: Date.now(), pid }));
+  writeFileSync(join(dir, 'old.json'), JSON.stringify({ id: 'old', want: 9, hold: 9, at: Date.now() - 60_000, pid: process.pid }));
+  writeFileSync(join(dir, 'torn.json'), '{"id":"torn","wa');
+  writeFileSync(join(dir, 'live.json'), JSON.stringify({ id: 'live', want: 3, hold: 3, at: Date.now(), pid: process.pid }));
+  let seen: string[] = [];
+  board.exchange('me', (others) => {
+    seen = others.map((c) => c.id);
+    return { id: 'me', want: 1, hold: 1, at: Date.now(), pid: process.pid };
+  });
+  assert.deepEqual(seen, ['live']);
+  assert.deepEqual(readdirSync(dir).sort(), ['live.json', 'me.json']);
+  board.leave('me');
+  assert.deepEqual(readdirSync(dir), ['live.json']);
+  assert.match(boardDirFor('http://127.0.0.1:8080', '/x'), /^\/x\/sparkinfer-engines\/[0-9a-f]{16}$/);
+  assert.notEqual(boardDirFor('http://127.0.0.1:8080'), boardDirFor('http://127.0.0.1:8081'));
 });
 
 test('FileBoard: joining sweeps the claims of dead processes from other boards, and the boards left empty', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'share-sweep-'));
-  try {
-    const child = spawn(process.execPath, ['-e', '']);
-    const dead = child.pid as number;
-    await new Promise((r) => child.on('exit', r));
-    const old = Date.now() - 60_000;
-    const boardOf = (name: string) => join(root, 'sparkinfer-engines', name);
-    for (const [name, claims] of [
-      ['gone', [{ id: 'a', pid: dead, at: old }]],
-      ['live', [{ id: 'b', pid: process.pid, at: old }]],
-      ['fresh', [{ id: 'c', pid: dead, at: Date.now() }]],
-    ] as const) {
-      mkdirSync(boardOf(name), { recursive: true });
-      for (const c of claims) writeFileSync(join(boardOf(name), `${c.id}.json`), JSON.stringify({ ...c, want: 1, hold: 1 }));
-    }
-    new FileBoard(boardDirFor('http://127.0.0.1:1', root)).sweepSiblings();
-    assert.ok(!existsSync(boardOf('gone')), 'a dead, stale claim and its empty board are removed');
-    assert.ok(existsSync(join(boardOf('live'), 'b.json')), 'a live process keeps its claim');
-    assert.ok(existsSync(join(boardOf('fresh'), 'c.json')), 'a claim updated lately is left to its own board');
-  } finally {
-    rmSync(root, { recursive: true, force: true });
+  const root = tempDir('share-sweep');
+  const child = spawn(process.execPath, ['-e', '']);
+  const dead = child.pid as number;
+  await new Promise((r) => child.on('exit', r));
+  const old = Date.now() - 60_000;
+  const boardOf = (name: string) => join(root, 'sparkinfer-engines', name);
+  for (const [name, claims] of [
+    ['gone', [{ id: 'a', pid: dead, at: old }]],
+    ['live', [{ id: 'b', pid: process.pid, at: old }]],
+    ['fresh', [{ id: 'c', pid: dead, at: Date.now() }]],
+  ] as const) {
+    mkdirSync(boardOf(name), { recursive: true });
+    for (const c of claims) writeFileSync(join(boardOf(name), `${c.id}.json`), JSON.stringify({ ...c, want: 1, hold: 1 }));
   }
+  new FileBoard(boardDirFor('http://127.0.0.1:1', root)).sweepSiblings();
+  assert.ok(!existsSync(boardOf('gone')), 'a dead, stale claim and its empty board are removed');
+  assert.ok(existsSync(join(boardOf('live'), 'b.json')), 'a live process keeps its claim');
+  assert.ok(existsSync(join(boardOf('fresh'), 'c.json')), 'a claim updated lately is left to its own board');
 });
 
 test('FileBoard: 6 processes re-dividing at once never hold more than the bound together', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'share-race-'));
+  // A board below the test's own folder: the last worker to leave removes the board and its parent
+  // when empty (in production `<tmpdir>/sparkinfer-engines`), which must not be the temporary directory.
+  const dir = join(tempDir('share-race'), 'board');
   const bound = 17;
   // Each process ticks 150 times with changing wants and in-flight counts, and checks the sum of
   // every published hold (its own new one included) inside the lock.
@@ -183,27 +177,23 @@ test('FileBoard: 6 processes re-dividing at once never hold more than the bound 
     share.leave();
     console.log(JSON.stringify({ violations, max }));
   `;
-  try {
-    const runs = await Promise.all(
-      Array.from({ length: 6 }, () => {
-        const p = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        p.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-        });
-        return new Promise<{ violations: number; max: number }>((resolve, reject) =>
-          p.on('exit', (code) =>
-            code === 0 ? resolve(JSON.parse(out) as { violations: number; max: number }) : reject(new Error(`exit ${code}`)),
-          ),
-        );
-      }),
-    );
-    assert.equal(sum(runs.map((r) => r.violations)), 0, JSON.stringify(runs));
-    assert.ok(Math.max(...runs.map((r) => r.max)) >= bound - 4, 'the processes did compete for the bound');
-    assert.ok(!existsSync(dir), 'the last worker to leave removed the board (every claim gone, the lock released)');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const runs = await Promise.all(
+    Array.from({ length: 6 }, () => {
+      const p = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      return new Promise<{ violations: number; max: number }>((resolve, reject) =>
+        p.on('exit', (code) =>
+          code === 0 ? resolve(JSON.parse(out) as { violations: number; max: number }) : reject(new Error(`exit ${code}`)),
+        ),
+      );
+    }),
+  );
+  assert.equal(sum(runs.map((r) => r.violations)), 0, JSON.stringify(runs));
+  assert.ok(Math.max(...runs.map((r) => r.max)) >= bound - 4, 'the processes did compete for the bound');
+  assert.ok(!existsSync(dir), 'the last worker to leave removed the board (every claim gone, the lock released)');
 });
 
 const SLOT = PROFILES['slot-limited'];

@@ -7,14 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ROWS_PER_EXTRA_SLOT, SlotAffinityQueue } from '../../src/worker/slot-affinity.ts';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PrefixQueue, dispatchQueueFor, prefixKeyOf, prefixPlanSkipped } from '../../src/worker/prefix-order.ts';
 import { prefixColumns } from '../../src/prompt/analyze.ts';
 import { runPipeline, type DispatchQueue, type PipelineDeps } from '../../src/worker/pipeline.ts';
 import type { ResultLine } from '../../src/worker/protocol.ts';
 import { pipelineDeps } from '../helpers/pipeline.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 interface It {
   id: number;
@@ -192,9 +192,8 @@ test('the pipeline with the slot queue holds rows back at the slot count and ans
   assert.deepEqual([c.promptTokensCacheKnown, c.promptTokensCached], [480, 384]);
 });
 
-test('a plan the driver skipped (plan.json) makes the worker keep the FIFO', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sparkinfer-plan-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+test('a plan the driver skipped (plan.json) makes the worker keep the FIFO', () => {
+  const dir = tempDir('plan');
   assert.equal(prefixPlanSkipped(dir), false, 'no plan.json: the queue by engine kind');
   writeFileSync(
     join(dir, 'plan.json'),

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { EventEmitter } from 'node:events';
 import { ResultWriter } from '../../src/worker/output.ts';
 import { LedgerWriter } from '../../src/worker/ledger.ts';
 import { parseLedgerText } from '../../src/rundir/ledger.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 class Sink extends EventEmitter {
   writes: string[] = [];
@@ -64,7 +64,7 @@ test('ResultWriter: backpressure, and line by line when not batched (the fault h
 });
 
 test('LedgerWriter.appendLines writes whole lines that parse back', () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'ledger-')), 'l.jsonl');
+  const path = join(tempDir('ledger'), 'l.jsonl');
   const l = new LedgerWriter(path);
   l.append('{"k":"1"}');
   l.appendLines('{"k":"2","t":"é😀"}\n{"k":"3"}\n');
