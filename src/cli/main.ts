@@ -5,7 +5,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT } from '../exit-codes.ts';
-import { runJob, resolveJob } from '../job/run.ts';
+import { runJob } from '../job/run.ts';
+import { resolveJob } from '../job/resolve.ts';
 import { preflight, reportPreflight } from '../job/preflight.ts';
 import { DEFAULT_SAMPLE, DEFAULT_SEED, ESTIMATE_FILE, estimateJob } from '../job/estimate.ts';
 import { engineKindOf } from '../spec/schema.ts';

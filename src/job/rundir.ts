@@ -1,5 +1,5 @@
 /**
- * Run directories, run ids and the run lock.
+ * Run directories and the run lock (the run id is made in src/plan/run-block.ts).
  *
  * The default root is `<output.path>.sparkinfer`, BESIDE the output rather than inside it: Spark's
  * `mode: overwrite` deletes the output directory before writing, which would take the ledger of an
@@ -8,7 +8,6 @@
  * `sparkinfer-runs/<table or output>` beside the job file, and a URI `resume.dir` is refused by the
  * schema (src/spec/uri.ts, runDirProblem).
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Job } from '../spec/schema.ts';
@@ -43,11 +42,6 @@ function localPath(p: string): string {
 export function resolvePath(p: string, baseDir: string): string {
   if (/^[a-z][a-z0-9+.-]*:/i.test(p)) return p;
   return isAbsolute(p) ? p : resolve(baseDir, p);
-}
-
-export function newRunId(name: string, now = new Date()): string {
-  const ts = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return `${name}-${ts}-${randomBytes(2).toString('hex')}`;
 }
 
 /**
