@@ -3,6 +3,7 @@
 #   - Biome: formatting and lint of the TypeScript tree (biome.jsonc);
 #   - ruff: formatting and lint of the Python tree (ruff.toml);
 #   - no import cycle in src/ (scripts/check/import-cycles.ts);
+#   - no function over 80 lines in src/ (scripts/check/function-length.ts);
 #   - python/sparkinfer/contract.py is what the job schema makes (scripts/gen-contract.ts).
 #   bash scripts/lint.sh           check; exit 1 on the first kind of failure, saying how to fix it
 #   bash scripts/lint.sh --fix     format both trees and apply the linters' safe fixes, then check
@@ -23,5 +24,6 @@ fi
 "$RUFF" format --check --quiet . || { echo "lint: ruff format would change the files above; run bash scripts/lint.sh --fix" >&2; exit 1; }
 "$RUFF" check --quiet . || { echo "lint: ruff found the problems above" >&2; exit 1; }
 "$NODE" scripts/check/import-cycles.ts >&2
+"$NODE" scripts/check/function-length.ts >&2
 "$NODE" scripts/gen-contract.ts --check
 echo "lint: ok" >&2
