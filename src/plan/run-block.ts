@@ -2,7 +2,7 @@
  * The resolved job's `run` block and the run id, made in one place for every target: a local or
  * standalone run (src/job/run.ts) and Kubernetes (src/k8s/cli.ts). The targets differ only in what
  * they pass (paths, endpoint, the input's identity); what is derived from the job (the columns the
- * templates read, the fingerprint) is derived here.
+ * templates read, the result columns with their Spark types, the fingerprint) is derived here.
  */
 import { randomBytes } from 'node:crypto';
 import type { Job } from '../spec/schema.ts';
@@ -10,6 +10,7 @@ import type { ResolvedJob, RunInfo } from '../spec/resolved.ts';
 import { fingerprint } from '../spec/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
 import { chatTemplateIdentity, type ChatTemplateSource } from '../prompt/chat-template.ts';
+import { resultColumns } from './output-columns.ts';
 
 /** `<name>-<yyyymmddhhmmss>-<4 hex>`: a run directory's name and the Kubernetes application's suffix. */
 export function newRunId(name: string, now = new Date()): string {
@@ -50,6 +51,7 @@ export function resolvedJob(job: Job, p: RunParts): ResolvedJob {
       dir: p.dir,
       root: p.root,
       columns: referencedColumns(job.prompt),
+      result_columns: resultColumns(job),
       endpoint: p.endpoint,
       engine_kind: p.engineKind,
       fresh: p.fresh ?? false,

@@ -14,6 +14,7 @@ import { inputIdentity, withLocalPaths } from '../../src/job/resolve.ts';
 import { newRunId, planFingerprint, resolvedJob } from '../../src/plan/run-block.ts';
 import { failureVerdict, judgeOutcome } from '../../src/job/commit.ts';
 import { resolveJobForK8s } from '../../src/k8s/cli.ts';
+import { resultColumns } from '../../src/plan/output-columns.ts';
 import { InputError } from '../../src/errors.ts';
 
 const JOB = `
@@ -57,6 +58,7 @@ test('plan: one run id shape and one run block for the local and the Kubernetes 
     dir: '/d/r',
     root: '/d',
     columns: ['q', 'ctx'],
+    result_columns: resultColumns(job),
     endpoint: 'e',
     engine_kind: 'openai',
     fresh: false,
@@ -74,6 +76,7 @@ test('plan: one run id shape and one run block for the local and the Kubernetes 
     'fresh',
     'id',
     'limit',
+    'result_columns',
     'retry_errors',
     'root',
   ]);
