@@ -5,6 +5,7 @@
 #   - no import cycle in src/ (scripts/check/import-cycles.ts);
 #   - every import in src/ keeps to the layer table, no folder-level loop, no file over 450 lines
 #     (scripts/check/layers.ts);
+#   - no function over 80 lines in src/ (scripts/check/function-length.ts);
 #   - python/sparkinfer/contract.py is what the job schema makes (scripts/gen-contract.ts).
 #   bash scripts/lint.sh           check; exit 1 on the first kind of failure, saying how to fix it
 #   bash scripts/lint.sh --fix     format both trees and apply the linters' safe fixes, then check
@@ -26,5 +27,6 @@ fi
 "$RUFF" check --quiet . || { echo "lint: ruff found the problems above" >&2; exit 1; }
 "$NODE" scripts/check/import-cycles.ts >&2
 "$NODE" scripts/check/layers.ts >&2
+"$NODE" scripts/check/function-length.ts >&2
 "$NODE" scripts/gen-contract.ts --check
 echo "lint: ok" >&2

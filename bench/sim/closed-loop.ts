@@ -113,8 +113,8 @@ export interface ClosedLoopResult {
 
 const mean = (xs: number[]): number => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
 
-export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
-  const o = options;
+/** The options checked, with their defaults. */
+function settingsOf(o: ClosedLoopOptions) {
   const durationMs = checkNumber('durationMs', o.durationMs, 1);
   const warmupMs = checkNumber('warmupMs', o.warmupMs ?? 0, 0, durationMs - 1);
   const [pMin, pMax] = o.promptTokens ?? [100, 300];
@@ -123,138 +123,204 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
   checkInt('promptTokens[1]', pMax, pMin);
   checkInt('outputTokens[0]', oMin, 1);
   checkInt('outputTokens[1]', oMax, oMin);
-  const pollMs = o.pollMs === false ? false : checkNumber('pollMs', o.pollMs ?? 1000, 1);
-  const clientDelayMs = checkNumber('clientDelayMs', o.clientDelayMs ?? 2, 0);
-  const timeoutMs = checkNumber('requestTimeoutMs', o.requestTimeoutMs ?? Number.POSITIVE_INFINITY, 1, Number.POSITIVE_INFINITY, true);
-  const retryDelayMs = checkNumber('retryDelayMs', o.retryDelayMs ?? 500, 0);
-  const sampleEveryMs = checkNumber('sampleEveryMs', o.sampleEveryMs ?? 1000, 1);
-  const reportPreemptions = o.reportPreemptions ?? true;
-  const faultRate = checkNumber('faultRate', o.faultRate ?? 0, 0, 1);
-  const faultKinds = o.faultKinds ?? (['overload', 'error', 'timeout'] as const);
-  let totalInFlight = 0;
-  let peakTotalInFlight = 0;
-  let faults = 0;
+  return {
+    durationMs,
+    warmupMs,
+    pMin,
+    pMax,
+    oMin,
+    oMax,
+    pollMs: o.pollMs === false ? (false as const) : checkNumber('pollMs', o.pollMs ?? 1000, 1),
+    clientDelayMs: checkNumber('clientDelayMs', o.clientDelayMs ?? 2, 0),
+    timeoutMs: checkNumber('requestTimeoutMs', o.requestTimeoutMs ?? Number.POSITIVE_INFINITY, 1, Number.POSITIVE_INFINITY, true),
+    retryDelayMs: checkNumber('retryDelayMs', o.retryDelayMs ?? 500, 0),
+    sampleEveryMs: checkNumber('sampleEveryMs', o.sampleEveryMs ?? 1000, 1),
+    reportPreemptions: o.reportPreemptions ?? true,
+    faultRate: checkNumber('faultRate', o.faultRate ?? 0, 0, 1),
+    faultKinds: o.faultKinds ?? (['overload', 'error', 'timeout'] as const),
+  };
+}
+
+/** What every worker of one simulated run shares: settings, clock, engine, random source and the totals. */
+interface Loop {
+  o: ClosedLoopOptions;
+  cfg: ReturnType<typeof settingsOf>;
+  clock: VirtualClock;
+  engine: SimEngine;
+  rand: () => number;
+  uniform: (a: number, b: number) => number;
+  totals: { inFlight: number; peak: number; faults: number };
+}
+
+interface LoopWorker {
+  index: number;
+  window: AdaptiveWindowLike;
+  inFlight: number;
+  completed: number;
+  completionTokens: number;
+  rejected: number;
+  timeouts: number;
+  limits: number[];
+  inFlights: number[];
+}
+
+export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
+  const o = options;
+  const cfg = settingsOf(o);
   const rand = seededRandom(o.seed ?? 1);
-  const uniform = (a: number, b: number): number => a + Math.floor(rand() * (b - a + 1));
-
   const clock = new VirtualClock();
-  const engine = new SimEngine({ ...o.engine, clock });
-  const now = (): number => clock.now();
-  const trace: TraceSample[] = [];
-
-  const workers = o.workers.map((spec, index) => {
-    const window = spec.window(now);
-    const startAt = spec.startAtMs ?? 0;
-    const stopAt = spec.stopAtMs ?? durationMs;
-    const w = {
-      index,
-      window,
-      inFlight: 0,
-      completed: 0,
-      completionTokens: 0,
-      rejected: 0,
-      timeouts: 0,
-      limits: [] as number[],
-      inFlights: [] as number[],
-    };
-    const active = (): boolean => clock.now() >= startAt && clock.now() < stopAt;
-    /** Rejected or timed-out requests waiting for their retry; they are sent before new ones. */
-    const retries: SimRequest[] = [];
-    const pump = (): void => {
-      while (active() && w.inFlight < window.limit()) {
-        w.inFlight++;
-        attempt(retries.shift() ?? { promptTokens: uniform(pMin, pMax), outputTokens: uniform(oMin, oMax) });
-      }
-    };
-    // One attempt of a request. As in the worker's pipeline, a rejected or timed-out request leaves
-    // the window and comes back after a jittered backoff, to be sent when the window has room.
-    const attempt = (req: SimRequest): void => {
-      window.onStart?.();
-      totalInFlight++;
-      if (totalInFlight > peakTotalInFlight) peakTotalInFlight = totalInFlight;
-      const sentAt = clock.now();
-      let settled = false;
-      let handle: SimHandle | undefined;
-      let timer: { cancel(): void } | undefined;
-      const settle = (kind: 'ok' | 'overload' | 'timeout' | 'error', r?: SimResult): void => {
-        if (settled) return;
-        settled = true;
-        timer?.cancel();
-        w.inFlight--;
-        totalInFlight--;
-        const latencyMs = clock.now() - sentAt;
-        if (kind === 'ok' && r !== undefined) {
-          w.completed++;
-          w.completionTokens += r.completionTokens;
-          window.onComplete?.({ latencyMs, ok: true, kind, outputTokens: r.completionTokens });
-          pump();
-          return;
-        }
-        if (kind === 'overload') w.rejected++;
-        else if (kind === 'timeout') w.timeouts++;
-        window.onComplete?.({
-          latencyMs,
-          ok: false,
-          kind,
-          ...(kind === 'overload' ? { status: 503 } : kind === 'error' ? { status: 500 } : {}),
-        });
-        // No pump here: refilling the freed place at once would hammer a full queue; the next
-        // completion, poll or retry does it.
-        clock.after(retryDelayMs * (0.5 + rand()), () => {
-          retries.push(req);
-          pump();
-        });
-      };
-      const fault = faultRate > 0 && rand() < faultRate ? faultKinds[Math.floor(rand() * faultKinds.length)] : undefined;
-      if (fault !== undefined) {
-        faults++;
-        // A timeout fault is an answer that never comes; the others come back at once.
-        if (fault !== 'timeout') clock.after(2 * clientDelayMs, () => settle(fault));
-        else if (!Number.isFinite(timeoutMs)) clock.after(30_000, () => settle('timeout'));
-      }
-      clock.after(clientDelayMs, () => {
-        if (settled || fault !== undefined) return;
-        handle = engine.submit(req, (r) => {
-          clock.after(clientDelayMs, () => settle(r.status === 200 ? 'ok' : 'overload', r));
-        });
-      });
-      if (Number.isFinite(timeoutMs)) {
-        timer = clock.after(timeoutMs, () => {
-          handle?.cancel();
-          settle('timeout');
-        });
-      }
-    };
-    clock.at(startAt, () => {
-      // As the worker does with llama-server's /slots before its first request.
-      if (o.reportCapacity === true) window.onEngineCapacity?.(engine.slots, engine.metrics().running);
-      pump();
-    });
-    if (pollMs !== false) {
-      const first = startAt + rand() * pollMs;
-      const poll = (): void => {
-        const m = engine.metrics();
-        window.onEngineLoad?.({
-          waiting: m.waiting,
-          running: m.running,
-          kvUsage: m.kvUsage,
-          ...(reportPreemptions ? { preempted: m.preemptions } : {}),
-        });
-        window.tick?.();
-        pump();
-        // Jittered like the real poller, so no worker always polls right after another one.
-        const next = pollMs * (0.5 + rand());
-        if (clock.now() + next < durationMs) clock.after(next, poll);
-      };
-      clock.at(first, poll);
-    }
-    return w;
-  });
-
+  const loop: Loop = {
+    o,
+    cfg,
+    clock,
+    engine: new SimEngine({ ...o.engine, clock }),
+    rand,
+    uniform: (a, b) => a + Math.floor(rand() * (b - a + 1)),
+    totals: { inFlight: 0, peak: 0, faults: 0 },
+  };
+  const workers = o.workers.map((spec, index) => startWorker(loop, spec, index));
   let atWarmup: SimStats | undefined;
-  clock.at(warmupMs, () => {
-    atWarmup = engine.stats();
+  clock.at(cfg.warmupMs, () => {
+    atWarmup = loop.engine.stats();
   });
+  const trace = startSampling(loop, workers);
+  for (const ev of o.events ?? []) clock.at(ev.atMs, () => ev.run(loop.engine));
+  clock.runUntil(cfg.durationMs);
+  return summarize(loop, workers, trace, atWarmup);
+}
+
+/** One simulated worker: its window, the requests it keeps in flight, its retries and its poller. */
+function startWorker(loop: Loop, spec: SimWorker, index: number): LoopWorker {
+  const { clock, engine, cfg, o } = loop;
+  const window = spec.window(() => clock.now());
+  const startAt = spec.startAtMs ?? 0;
+  const stopAt = spec.stopAtMs ?? cfg.durationMs;
+  const w: LoopWorker = {
+    index,
+    window,
+    inFlight: 0,
+    completed: 0,
+    completionTokens: 0,
+    rejected: 0,
+    timeouts: 0,
+    limits: [],
+    inFlights: [],
+  };
+  const active = (): boolean => clock.now() >= startAt && clock.now() < stopAt;
+  /** Rejected or timed-out requests waiting for their retry; they are sent before new ones. */
+  const retries: SimRequest[] = [];
+  const pump = (): void => {
+    while (active() && w.inFlight < window.limit()) {
+      w.inFlight++;
+      attempt(retries.shift() ?? { promptTokens: loop.uniform(cfg.pMin, cfg.pMax), outputTokens: loop.uniform(cfg.oMin, cfg.oMax) });
+    }
+  };
+  const attempt = (req: SimRequest): void =>
+    sendAttempt(
+      loop,
+      w,
+      req,
+      () => pump(),
+      () => {
+        retries.push(req);
+        pump();
+      },
+    );
+  clock.at(startAt, () => {
+    // As the worker does with llama-server's /slots before its first request.
+    if (o.reportCapacity === true) window.onEngineCapacity?.(engine.slots, engine.metrics().running);
+    pump();
+  });
+  if (cfg.pollMs !== false) startPolling(loop, window, startAt, cfg.pollMs, pump);
+  return w;
+}
+
+/**
+ * One attempt of a request. As in the worker's pipeline, a rejected or timed-out request leaves
+ * the window and comes back after a jittered backoff (`retry`), to be sent when the window has room.
+ */
+function sendAttempt(loop: Loop, w: LoopWorker, req: SimRequest, pump: () => void, retry: () => void): void {
+  const { clock, engine, cfg, rand, totals } = loop;
+  const window = w.window;
+  window.onStart?.();
+  totals.inFlight++;
+  if (totals.inFlight > totals.peak) totals.peak = totals.inFlight;
+  const sentAt = clock.now();
+  let settled = false;
+  let handle: SimHandle | undefined;
+  let timer: { cancel(): void } | undefined;
+  const settle = (kind: 'ok' | 'overload' | 'timeout' | 'error', r?: SimResult): void => {
+    if (settled) return;
+    settled = true;
+    timer?.cancel();
+    w.inFlight--;
+    totals.inFlight--;
+    const latencyMs = clock.now() - sentAt;
+    if (kind === 'ok' && r !== undefined) {
+      w.completed++;
+      w.completionTokens += r.completionTokens;
+      window.onComplete?.({ latencyMs, ok: true, kind, outputTokens: r.completionTokens });
+      pump();
+      return;
+    }
+    if (kind === 'overload') w.rejected++;
+    else if (kind === 'timeout') w.timeouts++;
+    window.onComplete?.({
+      latencyMs,
+      ok: false,
+      kind,
+      ...(kind === 'overload' ? { status: 503 } : kind === 'error' ? { status: 500 } : {}),
+    });
+    // No pump here: refilling the freed place at once would hammer a full queue; the next
+    // completion, poll or retry does it.
+    clock.after(cfg.retryDelayMs * (0.5 + rand()), retry);
+  };
+  const fault = cfg.faultRate > 0 && rand() < cfg.faultRate ? cfg.faultKinds[Math.floor(rand() * cfg.faultKinds.length)] : undefined;
+  if (fault !== undefined) {
+    totals.faults++;
+    // A timeout fault is an answer that never comes; the others come back at once.
+    if (fault !== 'timeout') clock.after(2 * cfg.clientDelayMs, () => settle(fault));
+    else if (!Number.isFinite(cfg.timeoutMs)) clock.after(30_000, () => settle('timeout'));
+  }
+  clock.after(cfg.clientDelayMs, () => {
+    if (settled || fault !== undefined) return;
+    handle = engine.submit(req, (r) => {
+      clock.after(cfg.clientDelayMs, () => settle(r.status === 200 ? 'ok' : 'overload', r));
+    });
+  });
+  if (Number.isFinite(cfg.timeoutMs)) {
+    timer = clock.after(cfg.timeoutMs, () => {
+      handle?.cancel();
+      settle('timeout');
+    });
+  }
+}
+
+/** The engine-load poller of one worker: metrics to its window, then a tick and a pump. */
+function startPolling(loop: Loop, window: AdaptiveWindowLike, startAt: number, pollMs: number, pump: () => void): void {
+  const { clock, engine, cfg, rand } = loop;
+  const first = startAt + rand() * pollMs;
+  const poll = (): void => {
+    const m = engine.metrics();
+    window.onEngineLoad?.({
+      waiting: m.waiting,
+      running: m.running,
+      kvUsage: m.kvUsage,
+      ...(cfg.reportPreemptions ? { preempted: m.preemptions } : {}),
+    });
+    window.tick?.();
+    pump();
+    // Jittered like the real poller, so no worker always polls right after another one.
+    const next = pollMs * (0.5 + rand());
+    if (clock.now() + next < cfg.durationMs) clock.after(next, poll);
+  };
+  clock.at(first, poll);
+}
+
+/** The trace: every `sampleEveryMs`, the windows, what is in flight and the engine's metrics. */
+function startSampling(loop: Loop, workers: LoopWorker[]): TraceSample[] {
+  const { clock, engine, cfg } = loop;
+  const trace: TraceSample[] = [];
   const sample = (): void => {
     const m = engine.metrics();
     const s: TraceSample = {
@@ -267,19 +333,21 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
       preemptions: m.preemptions,
     };
     trace.push(s);
-    if (s.t >= warmupMs) {
+    if (s.t >= cfg.warmupMs) {
       for (const w of workers) {
         w.limits.push(w.window.limit());
         w.inFlights.push(w.inFlight);
       }
     }
-    if (clock.now() + sampleEveryMs <= durationMs) clock.after(sampleEveryMs, sample);
+    if (clock.now() + cfg.sampleEveryMs <= cfg.durationMs) clock.after(cfg.sampleEveryMs, sample);
   };
   clock.at(0, sample);
-  for (const ev of o.events ?? []) clock.at(ev.atMs, () => ev.run(engine));
+  return trace;
+}
 
-  clock.runUntil(durationMs);
-  const end = engine.stats();
+function summarize(loop: Loop, workers: LoopWorker[], trace: TraceSample[], atWarmup: SimStats | undefined): ClosedLoopResult {
+  const { durationMs, warmupMs } = loop.cfg;
+  const end = loop.engine.stats();
   const start = atWarmup ?? end;
   const spanS = (durationMs - warmupMs) / 1000;
   const after = trace.filter((s) => s.t >= warmupMs);
@@ -287,8 +355,8 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
   const completed = end.completed - start.completed;
   const preemptions = end.preemptions - start.preemptions;
   return {
-    peakTotalInFlight,
-    faults,
+    peakTotalInFlight: loop.totals.peak,
+    faults: loop.totals.faults,
     tokensPerS: (end.completionTokens - start.completionTokens) / spanS,
     requestsPerS: completed / spanS,
     preemptions,

@@ -36,6 +36,10 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
     may: ['.', 'jobfile', 'prompt', 'response'],
     why: 'the one validation step: the contract plus the rules that need their subject',
   },
+  plan: {
+    may: ['.', 'jobfile', 'prompt', 'response'],
+    why: "what every target resolves alike: the run id, the resolved job's run block, the result columns",
+  },
   install: { may: ['.', 'launch'], why: 'checkout versus installed package, over the cache paths of launch' },
   worker: {
     may: ['.', 'engine', 'jobfile', 'prompt', 'response', 'rundir', 'scheduler'],
@@ -43,13 +47,28 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   },
   report: { may: ['.', 'rundir'], why: 'renders only, from the run directory' },
   spark: { may: ['.', 'install', 'jobfile', 'launch', 'rundir'], why: 'spark-submit, progress, storage confs, the JVM archive' },
-  k8s: { may: ['.', 'jobfile', 'prompt', 'rundir', 'spark', 'validate'], why: 'render, submit and watch on Kubernetes' },
+  k8s: { may: ['.', 'jobfile', 'plan', 'prompt', 'rundir', 'spark', 'validate'], why: 'render, submit and watch on Kubernetes' },
   job: {
-    may: ['.', 'engine', 'input', 'install', 'jobfile', 'launch', 'prompt', 'report', 'rundir', 'scheduler', 'sim', 'spark', 'validate'],
+    may: [
+      '.',
+      'engine',
+      'input',
+      'install',
+      'jobfile',
+      'launch',
+      'plan',
+      'prompt',
+      'report',
+      'rundir',
+      'scheduler',
+      'sim',
+      'spark',
+      'validate',
+    ],
     why: 'one run end to end: orchestrates every layer below',
   },
   cli: {
-    may: ['.', 'install', 'job', 'jobfile', 'k8s', 'launch', 'report', 'rundir'],
+    may: ['.', 'install', 'job', 'jobfile', 'k8s', 'launch', 'plan', 'report', 'rundir'],
     why: 'commander wiring and what the commands print',
   },
 };

@@ -5,7 +5,9 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT } from '../exit-codes.ts';
-import { runJob, resolveJob } from '../job/run.ts';
+import { runJob } from '../job/run.ts';
+import { resolveJob } from '../job/resolve.ts';
+import { resultColumns } from '../plan/output-columns.ts';
 import { preflight, reportPreflight } from '../job/preflight.ts';
 import { DEFAULT_SAMPLE, DEFAULT_SEED, ESTIMATE_FILE, estimateJob } from '../job/estimate.ts';
 import { engineKindOf } from '../jobfile/schema.ts';
@@ -74,10 +76,12 @@ program
       const findings = preflight(located, baseDir, { input: opts.inputCheck });
       reportPreflight(findings, jobPath, (line) => process.stderr.write(`${line}\n`), true);
       if (opts.json === true) {
-        // What infer() cannot work out in Python: the columns the templates read and a
-        // client-side chat template. It fills in the rest of `run` (id, dir) itself.
+        // What infer() cannot work out in Python: the columns the templates read, the result
+        // columns with their Spark types and a client-side chat template. It fills in the rest of
+        // `run` (id, dir) itself.
         const run = {
           columns,
+          result_columns: resultColumns(job),
           endpoint: job.engine.endpoint ?? '',
           engine_kind: engineKindOf(job),
           ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),

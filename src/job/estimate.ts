@@ -13,7 +13,8 @@ import { SpecError } from '../errors.ts';
 import { checkInt } from '../checks.ts';
 import { tokenizerProblem } from '../engine/tokenize.ts';
 import type { Summary } from '../rundir/summary.ts';
-import { resolveJob, runJob, type RunOptions } from './run.ts';
+import { runJob, type RunOptions } from './run.ts';
+import { resolveJob } from './resolve.ts';
 import { project, type EstimateMeasurements, type Projection } from './projection.ts';
 
 /** Rows inferred by default: enough for a mean within a few percent on typical answers, cheap on any engine. */

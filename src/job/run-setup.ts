@@ -1,6 +1,6 @@
 /**
- * Setting up a run: where its directory goes, its id, and the run lock. (The files inside a run
- * directory, and their formats, are src/rundir/.)
+ * Setting up a run: where its directory goes and the run lock (the run id is made in
+ * src/plan/run-block.ts; the files inside a run directory, and their formats, are src/rundir/).
  *
  * The default root is `<output.path>.sparkinfer`, BESIDE the output rather than inside it: Spark's
  * `mode: overwrite` deletes the output directory before writing, which would take the ledger of an
@@ -9,7 +9,6 @@
  * `sparkinfer-runs/<table or output>` beside the job file, and a URI `resume.dir` is refused by the
  * schema (src/jobfile/uri.ts, runDirProblem).
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Job } from '../jobfile/schema.ts';
@@ -44,11 +43,6 @@ function localPath(p: string): string {
 export function resolvePath(p: string, baseDir: string): string {
   if (/^[a-z][a-z0-9+.-]*:/i.test(p)) return p;
   return isAbsolute(p) ? p : resolve(baseDir, p);
-}
-
-export function newRunId(name: string, now = new Date()): string {
-  const ts = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return `${name}-${ts}-${randomBytes(2).toString('hex')}`;
 }
 
 /**

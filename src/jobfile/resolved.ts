@@ -24,6 +24,12 @@ export interface RunInfo {
   root: string;
   /** Columns the templates reference, in first-use order. Checked against the input schema. */
   columns: string[];
+  /**
+   * The output's result columns after the key and the included ones, in order, with their Spark
+   * types as DDL (src/plan/output-columns.ts). Always written by the CLI (run, Kubernetes,
+   * `validate --json` for infer()); optional only for hand-made job.json files of tests.
+   */
+  result_columns?: Array<{ name: string; ddl: string }>;
   /** Resolved engine endpoint (`…/v1`), filled in for launched engines. */
   endpoint: string;
   /** Adapter to use. */

@@ -4,13 +4,11 @@
  * pod can't see it), no local run directory or lock is made (the driver makes them on the run
  * volume), and no engine is started (each executor has its sidecar).
  */
-import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { loadJobFile } from '../validate/job.ts';
 import { SpecError } from '../errors.ts';
-import { chatTemplateIdentity, loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
-import { fingerprint } from '../jobfile/fingerprint.ts';
-import { referencedColumns } from '../prompt/analyze.ts';
+import { loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
+import { newRunId, planFingerprint, resolvedJob } from '../plan/run-block.ts';
 import type { Job } from '../jobfile/schema.ts';
 import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { k8sSpecOf, renderK8sYaml, renderRun, type RenderOptions, type RenderedRun } from './render.ts';
@@ -28,11 +26,6 @@ export interface K8sResolveOptions extends RenderOptions {
   chatTemplate?: ChatTemplateSource;
 }
 
-/** `<name>-<yyyymmddhhmmss>-<4 hex>`, the same shape as a local run id. */
-export function newK8sRunId(name: string, now = new Date()): string {
-  return `${name}-${now.toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(2).toString('hex')}`;
-}
-
 /** The input's identity inside the cluster: its URI, table or query (local file stats mean nothing there). */
 function clusterInputIdentity(job: Job): string {
   const i = job.input;
@@ -42,23 +35,18 @@ function clusterInputIdentity(job: Job): string {
 /** A validated job resolved for Kubernetes (render.ts's `k8sJobJson` then rewrites it for the pods). */
 export function resolveJobForK8s(job: Job, o: K8sResolveOptions = {}): ResolvedJob {
   const k = k8sSpecOf(job, o);
-  const runId = o.runId ?? newK8sRunId(job.name, o.now);
-  return {
-    ...job,
-    run: {
-      id: runId,
-      dir: '',
-      root: '',
-      columns: referencedColumns(job.prompt),
-      endpoint: `http://127.0.0.1:${k.engine.port}/v1`,
-      engine_kind: k.engine.kind,
-      fresh: o.fresh ?? false,
-      retry_errors: o.retryErrors ?? false,
-      fingerprint: fingerprint(job, clusterInputIdentity(job) + chatTemplateIdentity(o.chatTemplate)),
-      ...(o.limit !== undefined ? { limit: o.limit } : {}),
-      ...(o.chatTemplate !== undefined ? { chat_template: o.chatTemplate } : {}),
-    },
-  };
+  return resolvedJob(job, {
+    id: o.runId ?? newRunId(job.name, o.now),
+    dir: '',
+    root: '',
+    endpoint: `http://127.0.0.1:${k.engine.port}/v1`,
+    engineKind: k.engine.kind,
+    fingerprint: planFingerprint(job, clusterInputIdentity(job), o.chatTemplate),
+    chatTemplate: o.chatTemplate,
+    fresh: o.fresh,
+    retryErrors: o.retryErrors,
+    limit: o.limit,
+  });
 }
 
 /**

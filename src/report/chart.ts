@@ -83,9 +83,18 @@ function check(spec: ChartSpec): void {
   }
 }
 
-/** The chart as an SVG document. */
-export function renderSvg(spec: ChartSpec): string {
-  check(spec);
+/** The plot's geometry: size, margins, plot area, the y scale and its pixel mapping. */
+interface Frame {
+  W: number;
+  H: number;
+  m: { l: number; r: number; t: number; b: number };
+  pw: number;
+  ph: number;
+  scale: { max: number; step: number };
+  yPix: (v: number) => number;
+}
+
+function frameOf(spec: ChartSpec): Frame {
   const W = spec.width ?? 800;
   const H = spec.height ?? 480;
   const m = { l: 78, r: 24, t: spec.note !== undefined ? 64 : 48, b: 70 };
@@ -94,6 +103,20 @@ export function renderSvg(spec: ChartSpec): string {
   const ys = [...spec.series.flatMap((s) => s.points.map((p) => p.y)), ...(spec.refLines ?? []).map((r) => r.y)];
   const scale = niceScale(Math.max(0, ...ys) * 1.05);
   const yPix = (v: number): number => m.t + ph - (Math.max(0, v) / scale.max) * ph;
+  return { W, H, m, pw, ph, scale, yPix };
+}
+
+/** The chart as an SVG document. */
+export function renderSvg(spec: ChartSpec): string {
+  check(spec);
+  const f = frameOf(spec);
+  const out: string[] = [...axes(spec, f), ...(spec.kind === 'bar' ? bars(spec, f) : lines(spec, f)), ...decorations(spec, f), '</svg>'];
+  return out.join('\n');
+}
+
+/** The document's start, title, note, y grid with its labels and both axes. */
+function axes(spec: ChartSpec, f: Frame): string[] {
+  const { W, H, m, pw, ph, scale, yPix } = f;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
@@ -107,49 +130,66 @@ export function renderSvg(spec: ChartSpec): string {
   }
   out.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + ph}" stroke="#4a5568"/>`);
   out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${m.t + ph}" y2="${m.t + ph}" stroke="#4a5568"/>`);
+  return out;
+}
 
-  if (spec.kind === 'bar') {
-    const cats: string[] = [];
-    for (const s of spec.series) for (const p of s.points) if (!cats.includes(String(p.x))) cats.push(String(p.x));
-    const slot = pw / Math.max(1, cats.length);
-    const bw = (slot * 0.75) / spec.series.length;
-    cats.forEach((c, ci) => {
-      const x0 = m.l + ci * slot + slot * 0.125;
-      spec.series.forEach((s, si) => {
-        const p = s.points.find((q) => String(q.x) === c);
-        if (p === undefined) return;
-        const y = yPix(p.y);
-        const x = x0 + si * bw;
-        out.push(
-          `<rect class="bar" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${(m.t + ph - y).toFixed(1)}" fill="${COLORS[si % COLORS.length]}"/>`,
-        );
-        out.push(text(x + bw / 2 - 1, y - 4, fmt(p.y), 'font-size="11" text-anchor="middle" fill="#1a202c"'));
-      });
-      out.push(text(m.l + (ci + 0.5) * slot, m.t + ph + 18, c, 'font-size="12" text-anchor="middle" fill="#1a202c"'));
-    });
-  } else {
-    const xs = spec.series.flatMap((s) => s.points.map((p) => p.x as number));
-    const tx = (x: number): number => (spec.logX === true ? Math.log2(x) : x);
-    const lo = Math.min(...xs.map(tx));
-    const hi = Math.max(...xs.map(tx));
-    const xPix = (x: number): number => m.l + 12 + (hi === lo ? 0.5 : (tx(x) - lo) / (hi - lo)) * (pw - 24);
-    const distinct = [...new Set(xs)].sort((a, b) => a - b);
-    const every = spec.maxXLabels !== undefined ? Math.max(1, Math.ceil(distinct.length / spec.maxXLabels)) : 1;
-    for (const x of distinct.filter((_, i) => i % every === 0)) {
-      out.push(text(xPix(x), m.t + ph + 18, fmt(x), 'font-size="12" text-anchor="middle" fill="#1a202c"'));
-    }
+/** A bar chart's bars, value labels and category labels. */
+function bars(spec: ChartSpec, f: Frame): string[] {
+  const { m, pw, ph, yPix } = f;
+  const out: string[] = [];
+  const cats: string[] = [];
+  for (const s of spec.series) for (const p of s.points) if (!cats.includes(String(p.x))) cats.push(String(p.x));
+  const slot = pw / Math.max(1, cats.length);
+  const bw = (slot * 0.75) / spec.series.length;
+  cats.forEach((c, ci) => {
+    const x0 = m.l + ci * slot + slot * 0.125;
     spec.series.forEach((s, si) => {
-      const color = COLORS[si % COLORS.length] as string;
-      const pts = [...s.points].sort((a, b) => (a.x as number) - (b.x as number));
-      if (pts.length > 1)
-        out.push(
-          `<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((p) => `${xPix(p.x as number).toFixed(1)},${yPix(p.y).toFixed(1)}`).join(' ')}"/>`,
-        );
-      if (spec.maxXLabels === undefined)
-        for (const p of pts)
-          out.push(`<circle class="point" cx="${xPix(p.x as number).toFixed(1)}" cy="${yPix(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
+      const p = s.points.find((q) => String(q.x) === c);
+      if (p === undefined) return;
+      const y = yPix(p.y);
+      const x = x0 + si * bw;
+      out.push(
+        `<rect class="bar" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${(m.t + ph - y).toFixed(1)}" fill="${COLORS[si % COLORS.length]}"/>`,
+      );
+      out.push(text(x + bw / 2 - 1, y - 4, fmt(p.y), 'font-size="11" text-anchor="middle" fill="#1a202c"'));
     });
+    out.push(text(m.l + (ci + 0.5) * slot, m.t + ph + 18, c, 'font-size="12" text-anchor="middle" fill="#1a202c"'));
+  });
+  return out;
+}
+
+/** A line chart's x labels, lines and points. */
+function lines(spec: ChartSpec, f: Frame): string[] {
+  const { m, pw, ph, yPix } = f;
+  const out: string[] = [];
+  const xs = spec.series.flatMap((s) => s.points.map((p) => p.x as number));
+  const tx = (x: number): number => (spec.logX === true ? Math.log2(x) : x);
+  const lo = Math.min(...xs.map(tx));
+  const hi = Math.max(...xs.map(tx));
+  const xPix = (x: number): number => m.l + 12 + (hi === lo ? 0.5 : (tx(x) - lo) / (hi - lo)) * (pw - 24);
+  const distinct = [...new Set(xs)].sort((a, b) => a - b);
+  const every = spec.maxXLabels !== undefined ? Math.max(1, Math.ceil(distinct.length / spec.maxXLabels)) : 1;
+  for (const x of distinct.filter((_, i) => i % every === 0)) {
+    out.push(text(xPix(x), m.t + ph + 18, fmt(x), 'font-size="12" text-anchor="middle" fill="#1a202c"'));
   }
+  spec.series.forEach((s, si) => {
+    const color = COLORS[si % COLORS.length] as string;
+    const pts = [...s.points].sort((a, b) => (a.x as number) - (b.x as number));
+    if (pts.length > 1)
+      out.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((p) => `${xPix(p.x as number).toFixed(1)},${yPix(p.y).toFixed(1)}`).join(' ')}"/>`,
+      );
+    if (spec.maxXLabels === undefined)
+      for (const p of pts)
+        out.push(`<circle class="point" cx="${xPix(p.x as number).toFixed(1)}" cy="${yPix(p.y).toFixed(1)}" r="4" fill="${color}"/>`);
+  });
+  return out;
+}
+
+/** Reference lines, axis labels and the legend (bottom left). */
+function decorations(spec: ChartSpec, f: Frame): string[] {
+  const { H, m, pw, ph, yPix } = f;
+  const out: string[] = [];
   for (const r of spec.refLines ?? []) {
     const y = yPix(r.y);
     out.push(
@@ -167,15 +207,13 @@ export function renderSvg(spec: ChartSpec): string {
         `font-size="13" text-anchor="middle" fill="#2d3748" transform="rotate(-90 18 ${(m.t + ph / 2).toFixed(1)})"`,
       ),
     );
-  // Legend, bottom left.
   let lx = m.l;
   spec.series.forEach((s, si) => {
     out.push(`<rect x="${lx}" y="${H - 18}" width="12" height="12" fill="${COLORS[si % COLORS.length]}"/>`);
     out.push(text(lx + 16, H - 8, s.name, 'font-size="12" fill="#1a202c"'));
     lx += 28 + s.name.length * 7;
   });
-  out.push('</svg>');
-  return out.join('\n');
+  return out;
 }
 
 /** Fonts resvg can use without a fontconfig setup; text is simply not drawn when none exists. */

@@ -61,15 +61,18 @@ export function sameSparkType(a: SparkType, b: SparkType): boolean {
   return sparkTypeString(a) === sparkTypeString(b);
 }
 
-/** Spark's `simpleString()` of a type, e.g. `struct<name:string,tags:array<string>>`. */
-export function sparkTypeString(t: SparkType): string {
+/**
+ * Spark's `simpleString()` of a type, e.g. `struct<name:string,tags:array<string>>`; with `name`
+ * quoting the field names, DDL that Spark parses back (src/plan/output-columns.ts).
+ */
+export function sparkTypeString(t: SparkType, name: (field: string) => string = (f) => f): string {
   switch (t.kind) {
     case 'array':
-      return `array<${sparkTypeString(t.element)}>`;
+      return `array<${sparkTypeString(t.element, name)}>`;
     case 'map':
-      return `map<string,${sparkTypeString(t.value)}>`;
+      return `map<string,${sparkTypeString(t.value, name)}>`;
     case 'struct':
-      return `struct<${t.fields.map((f) => `${f.name}:${sparkTypeString(f.type)}`).join(',')}>`;
+      return `struct<${t.fields.map((f) => `${name(f.name)}:${sparkTypeString(f.type, name)}`).join(',')}>`;
     default:
       return t.kind;
   }

@@ -135,6 +135,124 @@ function metricsText(engine: SimEngine, model: string): string {
   ].join('\n');
 }
 
+/** What one server's handlers share: the options checked, the engine (none for the instant fake), the random source. */
+interface Ctx {
+  mode: 'sim' | 'instant';
+  model: string;
+  defaultMax: number;
+  meanOut: number;
+  engine: SimEngine | undefined;
+  rand: () => number;
+  instant: { chat: Buffer; completions: Buffer };
+  seq: number;
+}
+
+/** A JSON object body, else undefined (a 400 was sent). */
+async function objectBody(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | undefined> {
+  try {
+    const parsed: unknown = JSON.parse(await readBody(req));
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+    return parsed as Record<string, unknown>;
+  } catch {
+    send(res, 400, errorBody('expected a JSON object body', 'invalid_request_error', 400));
+    return undefined;
+  }
+}
+
+/** POST /v1/chat/completions and /v1/completions. */
+async function complete(c: Ctx, req: IncomingMessage, res: ServerResponse, chat: boolean): Promise<void> {
+  const engine = c.engine;
+  if (engine === undefined) {
+    // The instant fake: drain the body, send the precomputed answer.
+    req.resume();
+    await new Promise<void>((resolve) => req.on('end', resolve));
+    return send(res, 200, chat ? c.instant.chat : c.instant.completions);
+  }
+  const body = await objectBody(req, res);
+  if (body === undefined) return;
+  if (body.stream === true) return send(res, 400, errorBody('the simulator does not stream', 'invalid_request_error', 400));
+  const maxRaw = body.max_tokens ?? body.max_completion_tokens;
+  const maxTokens = typeof maxRaw === 'number' && Number.isInteger(maxRaw) && maxRaw > 0 ? maxRaw : c.defaultMax;
+  const outputTokens = body.ignore_eos === true ? maxTokens : Math.min(maxTokens, 1 + Math.floor(-c.meanOut * Math.log(1 - c.rand())));
+  const promptTokens = promptTokensOf(body, chat);
+  const id = `sim-${++c.seq}`;
+  const result = await new Promise<SimResult | undefined>((resolve) => {
+    const handle = engine.submit({ promptTokens, outputTokens }, resolve);
+    // A client that goes away cancels its request, as vLLM aborts it.
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        handle.cancel();
+        resolve(undefined);
+      }
+    });
+  });
+  if (result === undefined || res.destroyed) return;
+  if (result.status === 503) return send(res, 503, errorBody('the simulated engine queue is full', 'server_error', 503));
+  if (result.status === 400) {
+    const message = `prompt (${promptTokens}) + max_tokens (${outputTokens}) exceed the simulated KV cache (${engine.kvCapacityTokens} tokens)`;
+    return send(res, 400, errorBody(message, 'invalid_request_error', 400));
+  }
+  send(res, 200, JSON.stringify(completionPayload(c.model, id, chat, promptTokens, result.completionTokens, maxTokens)));
+}
+
+/** The OpenAI answer of a completed simulated request. */
+function completionPayload(
+  model: string,
+  id: string,
+  chat: boolean,
+  promptTokens: number,
+  completionTokens: number,
+  maxTokens: number,
+): object {
+  const text = fillerText(completionTokens);
+  const finish = completionTokens >= maxTokens ? 'length' : 'stop';
+  const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+  const created = Math.floor(Date.now() / 1000);
+  return chat
+    ? {
+        id,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
+        usage,
+      }
+    : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: finish }], usage };
+}
+
+/** One request: its route's answer, or 404; a handler that throws is a 500. */
+function handle(c: Ctx, req: IncomingMessage, res: ServerResponse): void {
+  const path = (req.url ?? '/').split('?')[0];
+  const route = `${req.method ?? 'GET'} ${path}`;
+  const fail = (err: unknown): void => {
+    if (!res.headersSent) send(res, 500, errorBody(String((err as Error)?.message ?? err), 'server_error', 500));
+    else res.destroy();
+  };
+  switch (route) {
+    case 'POST /v1/chat/completions':
+      complete(c, req, res, true).catch(fail);
+      return;
+    case 'POST /v1/completions':
+      complete(c, req, res, false).catch(fail);
+      return;
+    case 'GET /health':
+      send(res, 200, '{}');
+      return;
+    case 'GET /v1/models': {
+      const owner = c.mode === 'instant' ? 'sparkinfer-instant-fake' : 'sparkinfer-sim';
+      send(res, 200, JSON.stringify({ object: 'list', data: [{ id: c.model, object: 'model', owned_by: owner }] }));
+      return;
+    }
+    case 'GET /metrics':
+      if (c.engine === undefined) send(res, 404, errorBody('the instant fake has no metrics', 'not_found', 404));
+      else send(res, 200, metricsText(c.engine, c.model), 'text/plain; version=0.0.4');
+      return;
+    default:
+      req.resume();
+      send(res, 404, errorBody(`no route ${route}`, 'not_found', 404));
+  }
+}
+
 export async function startSimServer(options: SimServerOptions = {}): Promise<SimServer> {
   const o = options;
   const mode = o.mode ?? 'sim';
@@ -145,111 +263,8 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
   const port = checkInt('port', o.port ?? 0, 0, 65535);
   const clock = mode === 'sim' ? new RealClock(o.timeScale ?? 1) : undefined;
   const engine = clock !== undefined ? new SimEngine({ ...o.engine, clock }) : undefined;
-  const rand = seededRandom(o.seed ?? 1);
-  const instant = instantReplies(model);
-  let seq = 0;
-
-  const complete = async (req: IncomingMessage, res: ServerResponse, chat: boolean): Promise<void> => {
-    if (engine === undefined) {
-      // The instant fake: drain the body, send the precomputed answer.
-      req.resume();
-      await new Promise<void>((resolve) => req.on('end', resolve));
-      return send(res, 200, chat ? instant.chat : instant.completions);
-    }
-    let body: Record<string, unknown>;
-    try {
-      const parsed: unknown = JSON.parse(await readBody(req));
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
-      body = parsed as Record<string, unknown>;
-    } catch {
-      return send(res, 400, errorBody('expected a JSON object body', 'invalid_request_error', 400));
-    }
-    if (body.stream === true) return send(res, 400, errorBody('the simulator does not stream', 'invalid_request_error', 400));
-    const maxRaw = body.max_tokens ?? body.max_completion_tokens;
-    const maxTokens = typeof maxRaw === 'number' && Number.isInteger(maxRaw) && maxRaw > 0 ? maxRaw : defaultMax;
-    const outputTokens = body.ignore_eos === true ? maxTokens : Math.min(maxTokens, 1 + Math.floor(-meanOut * Math.log(1 - rand())));
-    const promptTokens = promptTokensOf(body, chat);
-    const id = `sim-${++seq}`;
-    const result = await new Promise<SimResult | undefined>((resolve) => {
-      const handle = engine.submit({ promptTokens, outputTokens }, resolve);
-      // A client that goes away cancels its request, as vLLM aborts it.
-      res.on('close', () => {
-        if (!res.writableFinished) {
-          handle.cancel();
-          resolve(undefined);
-        }
-      });
-    });
-    if (result === undefined || res.destroyed) return;
-    if (result.status === 503) return send(res, 503, errorBody('the simulated engine queue is full', 'server_error', 503));
-    if (result.status === 400) {
-      return send(
-        res,
-        400,
-        errorBody(
-          `prompt (${promptTokens}) + max_tokens (${outputTokens}) exceed the simulated KV cache (${engine.kvCapacityTokens} tokens)`,
-          'invalid_request_error',
-          400,
-        ),
-      );
-    }
-    const text = fillerText(result.completionTokens);
-    const finish = result.completionTokens >= maxTokens ? 'length' : 'stop';
-    const usage = {
-      prompt_tokens: promptTokens,
-      completion_tokens: result.completionTokens,
-      total_tokens: promptTokens + result.completionTokens,
-    };
-    const created = Math.floor(Date.now() / 1000);
-    const payload = chat
-      ? {
-          id,
-          object: 'chat.completion',
-          created,
-          model,
-          choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
-          usage,
-        }
-      : { id, object: 'text_completion', created, model, choices: [{ index: 0, text, finish_reason: finish }], usage };
-    send(res, 200, JSON.stringify(payload));
-  };
-
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const route = `${req.method ?? 'GET'} ${path}`;
-    const fail = (err: unknown): void => {
-      if (!res.headersSent) send(res, 500, errorBody(String((err as Error)?.message ?? err), 'server_error', 500));
-      else res.destroy();
-    };
-    switch (route) {
-      case 'POST /v1/chat/completions':
-        complete(req, res, true).catch(fail);
-        return;
-      case 'POST /v1/completions':
-        complete(req, res, false).catch(fail);
-        return;
-      case 'GET /health':
-        send(res, 200, '{}');
-        return;
-      case 'GET /v1/models':
-        send(
-          res,
-          200,
-          JSON.stringify({
-            object: 'list',
-            data: [{ id: model, object: 'model', owned_by: mode === 'instant' ? 'sparkinfer-instant-fake' : 'sparkinfer-sim' }],
-          }),
-        );
-        return;
-      case 'GET /metrics':
-        if (engine === undefined) send(res, 404, errorBody('the instant fake has no metrics', 'not_found', 404));
-        else send(res, 200, metricsText(engine, model), 'text/plain; version=0.0.4');
-        return;
-      default:
-        req.resume();
-        send(res, 404, errorBody(`no route ${route}`, 'not_found', 404));
-    }
-  });
+  const ctx: Ctx = { mode, model, defaultMax, meanOut, engine, rand: seededRandom(o.seed ?? 1), instant: instantReplies(model), seq: 0 };
+  const server = createServer((req, res) => handle(ctx, req, res));
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

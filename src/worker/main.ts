@@ -4,7 +4,10 @@
  * stdin → result lines on stdout; its log goes to `<run>/logs/worker-<id>.log`. stderr only ever
  * holds a short fatal reason (Spark keeps 2 KB of it).
  *
- * Exit codes (`WORKER_EXIT`): 0 when every row got a result line; 3 when the engine outage
+ * Its phases: resolve and prepare (setup.ts), infer (pipeline.ts, stopping early in
+ * stopping.ts), commit (ledger closed, last stats) and report (the log line and the exit code).
+ *
+ * Exit codes (`WORKER_EXIT`, exit.ts): 0 when every row got a result line; 3 when the engine outage
  * outlasted outage_timeout; 4 on a protocol or IO failure; 5 when the ledger can't be written (a
  * full disk, an I/O error: the reason names the file); 6 when the driver cancelled the run
  * (cancel.ts). Row failures never make it exit non-zero. Its own log
@@ -13,139 +16,29 @@
  * `sparkinfer-worker.mjs job.json count` is count mode (count.ts, `sparkinfer estimate`): the same
  * rows and bodies, counted by the engine's tokenizer instead of sent; no ledger, no stats file.
  */
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ResolvedJob } from '../jobfile/resolved.ts';
-import { EngineClient } from '../engine/client.ts';
-import { classify, retryPolicy } from '../engine/retry.ts';
+import { classify } from '../engine/retry.ts';
 import { waitForHealth } from '../engine/health.ts';
-import { OutageTimeout } from '../engine/errors.ts';
-import { LedgerWriteError, LedgerWriter } from './ledger.ts';
+import { LedgerWriteError } from './ledger.ts';
 import { ResultWriter } from './output.ts';
-import { newStats, otherWorkersTokens, StatsFile, windowCuts } from './stats.ts';
-import { spendReached } from '../rundir/budget.ts';
-import { ProtocolError, parseInputLine, readLineBatches } from './input.ts';
-import { runPipeline, type PipelineCounters } from './pipeline.ts';
-import { makeRequestBuilder } from './request.ts';
-import { makeWindow } from '../scheduler/window.ts';
-import { shareEngine } from './engine-share.ts';
-import { RateGate } from '../scheduler/rate.ts';
-import { startLoadPolling } from './load.ts';
-import { dispatchQueueFor, prefixPlanSkipped } from './prefix-order.ts';
-import { armFaultKill } from './fault.ts';
-import { watchCancel } from './cancel.ts';
-import { COUNT_MODE, countWindow, makeCountBuilder } from './count.ts';
+import { windowCuts } from './stats.ts';
+import { parseInputLine, readLineBatches } from './input.ts';
+import { OutageTimeout } from '../engine/errors.ts';
+import { runPipeline } from './pipeline.ts';
+import type { PipelineCounters, PipelineDeps } from './pipeline-contract.ts';
+import { prepareEngineSide, prepareResultSide, resolveWorker, type EngineSide, type ResultSide, type WorkerBasics } from './setup.ts';
+import { watchStops, type Stopping } from './stopping.ts';
+import { WORKER_EXIT } from './exit.ts';
 
-/** The worker's exit codes, one table (the header says when each happens). */
-export const WORKER_EXIT = { OK: 0, OUTAGE: 3, PROTOCOL: 4, LEDGER: 5, CANCELLED: 6 } as const;
+export { WORKER_EXIT };
 
-function workerId(): string {
-  return `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}`;
-}
+type StatsWriter = (c: PipelineCounters, done?: boolean) => void;
 
-async function main(): Promise<number> {
-  const jobPath = process.argv[2] ?? 'job.json';
-  const mode = process.argv[3];
-  if (mode !== undefined && mode !== COUNT_MODE)
-    throw new ProtocolError(`unknown worker mode ${JSON.stringify(mode)} (expected ${COUNT_MODE})`);
-  const counting = mode === COUNT_MODE;
-  const job = JSON.parse(readFileSync(jobPath, 'utf8')) as ResolvedJob;
-  const id = workerId();
-  const runDir = job.run.dir;
-  mkdirSync(join(runDir, 'logs'), { recursive: true });
-  const logFile = join(runDir, 'logs', `worker-${id}.log`);
-  const log = (m: string): void => {
-    try {
-      appendFileSync(logFile, `${new Date().toISOString()} ${m}\n`);
-    } catch {
-      // a full disk: the ledger's own write reports it
-    }
-  };
-  // On Kubernetes the sidecar's address is wired through the environment.
-  const endpoint = process.env.SPARKINFER_ENDPOINT ?? job.run.endpoint;
-  const keyEnv = job.engine.api_key_env;
-  const apiKey = keyEnv !== undefined ? process.env[keyEnv] : undefined;
-  const maxWindow = job.engine.concurrency === 'auto' ? job.engine.concurrency_max : job.engine.concurrency;
-  const client = new EngineClient({
-    endpoint,
-    apiKey,
-    connections: Math.max(1, maxWindow),
-    requestTimeoutMs: job.engine.request_timeout,
-    logger: { info: log, warn: log, debug: () => {} },
-  });
-  const ac = new AbortController();
-  // engine.prefix_order: auto: the dispatch queue follows the engine's kind of prefix cache (prefix-order.ts).
-  let engineSlots: number | undefined;
-  // When the driver skipped the plan (prefix-free data), the FIFO: exactly what `off` does.
-  const planSkipped = job.engine.prefix_order === 'auto' && prefixPlanSkipped(runDir);
-  if (planSkipped) log('prefix plan skipped by the driver (plan.json): arrival order');
-  const makeQueue =
-    job.engine.prefix_order === 'auto' && !planSkipped && !counting
-      ? dispatchQueueFor(job.run.engine_kind, { slots: () => engineSlots })
-      : undefined;
-  // The workers of this host that use this engine divide it (engine-share.ts, docs/scheduler.md).
-  // Count mode sends only tokenize calls: it keeps its own window and stays off the board.
-  const share = counting
-    ? { window: countWindow(), members: () => 1, leave: () => {} }
-    : shareEngine(makeWindow(job.engine), {
-        adaptive: job.engine.concurrency === 'auto',
-        endpoint,
-        id,
-        noQueue: makeQueue !== undefined && job.run.engine_kind === 'llama-server',
-        log,
-      });
-  const window = share.window;
-  // Also on process.exit (a cancel, a ledger failure): a claim left behind would hold its share
-  // until the next worker's liveness check drops it.
-  process.on('exit', () => share.leave());
-  // Spark stops a task's TRANSFORM command with SIGTERM: leave the board, then die of the signal as before.
-  process.once('SIGTERM', () => {
-    share.leave();
-    process.kill(process.pid, 'SIGTERM');
-  });
-  const polling = startLoadPolling(
-    client,
-    window,
-    ac.signal,
-    log,
-    job.run.engine_kind,
-    makeQueue !== undefined
-      ? (n) => {
-          engineSlots = n;
-        }
-      : undefined,
-  );
-  // Count mode's lines are counts, not results: they never reach the ledger.
-  const ledger = counting
-    ? { appendLines: (): void => {}, close: (): void => {} }
-    : new LedgerWriter(join(runDir, 'ledger', `${id}.jsonl`));
-  const statsFile = new StatsFile(join(runDir, 'stats'), id);
-  const stats = newStats(id, Date.now());
-  const builder = counting ? makeCountBuilder(job, log) : makeRequestBuilder(job, log);
-  const policy = retryPolicy({ maxRetries: job.engine.retries });
-  // Rate limits (docs/scheduler.md, "Rate limits"): the configured one and those the host's headers state.
-  // `workers` is how many workers of this host share the endpoint: the members of its share board.
-  const gate = new RateGate({
-    requestsPerMinute: job.engine.rate_limit?.requests_per_minute,
-    tokensPerMinute: job.engine.rate_limit?.tokens_per_minute,
-    workers: () => share.members(),
-    maxTokens: typeof job.sampling.max_tokens === 'number' ? job.sampling.max_tokens : 0,
-    holdCapMs: policy.retryAfterCapMs,
-    log,
-  });
-  // Test-only fault hook (fault.ts): undefined unless SPARKINFER_FAULT_KILL_AFTER_ROWS is set.
-  const faultKill = armFaultKill(runDir, id);
-  // The first request waits for the engine's slot count (one local GET), so that the share is
-  // known before anything is sent; an engine that does not answer within 5 s is shared by its signals.
-  await Promise.race([polling.capacity, delay(5000, undefined, { ref: false })]);
-  log(
-    `worker ${id} started: endpoint ${endpoint}, ${counting ? 'counting prompt tokens (nothing generated)' : `concurrency ${String(job.engine.concurrency)}`}, task ${job.task}`,
-  );
-  const writeStats = (c: PipelineCounters, done = false): void => {
-    if (counting) return; // progress and budgets count results; a count is none
-    Object.assign(stats, {
+/** The pipeline's counters into this worker's stats file (progress and budgets); count mode writes none. */
+function statsWriter(w: WorkerBasics, r: ResultSide, window: object): StatsWriter {
+  return (c, done = false) => {
+    if (w.counting) return; // progress and budgets count results; a count is none
+    Object.assign(r.stats, {
       updated_at: Date.now(),
       rows_in: c.rowsIn,
       rows_done: c.rowsDone,
@@ -167,140 +60,149 @@ async function main(): Promise<number> {
       done,
     });
     try {
-      statsFile.write(stats);
+      r.statsFile.write(r.stats);
     } catch {
       // progress only; a full disk is reported by the ledger
     }
   };
-  const out = process.stdout;
-  // Ledger first, then stdout, one batch per event-loop turn (output.ts); line by line under the
-  // fault hook, which must die right after its N-th line.
-  const results = new ResultWriter(ledger, out, {
-    batched: faultKill === undefined,
-    afterLine: faultKill,
+}
+
+/**
+ * Ledger first, then stdout, one batch per event-loop turn (output.ts); line by line under the
+ * fault hook, which must die right after its N-th line.
+ */
+function resultWriter(w: WorkerBasics, r: ResultSide): ResultWriter {
+  return new ResultWriter(r.ledger, process.stdout, {
+    batched: r.faultKill === undefined,
+    afterLine: r.faultKill,
     onFatal: (err) => {
       // Nothing more may reach stdout; Spark keeps this line (2 KB of stderr) for the driver's message.
-      log(`worker failed: ${(err as Error).message}`);
+      w.log(`worker failed: ${(err as Error).message}`);
       process.stderr.write(`sparkinfer-worker: ${(err as Error).message.slice(0, 500)}\n`);
       process.exit(WORKER_EXIT.LEDGER);
     },
   });
-  // Stopping (a budget, the driver's CANCEL): send nothing more, let the requests in flight finish
-  // into the ledger, then exit WORKER_EXIT.CANCELLED (a partition cut short must never count as done).
-  const stop = new AbortController();
-  let cancelReason: string | undefined;
-  const exitCancelled = (): never => {
-    try {
-      results.flush();
-      ledger.close();
-    } catch (err) {
-      log(`closing the ledger failed: ${(err as Error).message}`);
-    }
-    process.stderr.write(`sparkinfer-worker: cancelled by the driver: ${(cancelReason ?? 'a budget was reached').slice(0, 300)}\n`);
-    process.exit(WORKER_EXIT.CANCELLED);
-  };
-  const stopCancelWatch = watchCancel(
-    runDir,
-    (reason) => {
-      if (cancelReason !== undefined) return;
-      log(`cancelled by the driver: ${reason}; letting ${String(stats.inflight)} request(s) in flight finish`);
-      cancelReason = reason;
-      stop.abort();
-      // Requests end within request_timeout; past that, stop anyway (the ledger has what finished).
-      setTimeout(exitCancelled, job.engine.request_timeout + 5000).unref();
+}
+
+interface Parts {
+  w: WorkerBasics;
+  eng: EngineSide;
+  res: ResultSide;
+  results: ResultWriter;
+  stops: Stopping;
+  writeStats: StatsWriter;
+}
+
+/** What the pipeline is given: rows from stdin, the builder, the retry decision, the window, results to the writer. */
+function pipelineDeps({ w, eng, res, results, stops, writeStats }: Parts, signal: AbortSignal): PipelineDeps {
+  const { job, log } = w;
+  const client = eng.client;
+  return {
+    lines: readLineBatches(process.stdin),
+    parse: parseInputLine,
+    prepare: (row) => res.builder.prepare(row),
+    attempt: (p, s) => res.builder.attempt(client, p, s),
+    decide: (e, n) => classify(e.raw ?? e, n, res.policy, Math.random),
+    window: eng.window,
+    emit: (r) => {
+      stops.checkSpend(r);
+      return results.emit(JSON.stringify(r));
     },
-    1000,
-    true,
-  );
-  // The spend budgets (limits.max_*_tokens) counted here too, with the other workers' stats: this
-  // worker stops dispatching within its own window; the driver's watcher then cancels the run.
-  // Checked at every result; the others' share is read with the stats, once a second.
-  const spendBudget = !counting && (job.limits.max_completion_tokens !== undefined || job.limits.max_prompt_tokens !== undefined);
-  let others = { promptTokens: 0, completionTokens: 0 };
-  const own = { promptTokens: 0, completionTokens: 0 };
-  const checkSpend = (r: { prompt_tokens: number | null; completion_tokens: number | null }): void => {
-    own.promptTokens += r.prompt_tokens ?? 0;
-    own.completionTokens += r.completion_tokens ?? 0;
-    if (!spendBudget || stop.signal.aborted) return;
-    const hit = spendReached(job.limits, {
-      promptTokens: own.promptTokens + others.promptTokens,
-      completionTokens: own.completionTokens + others.completionTokens,
-    });
-    if (hit === undefined) return;
-    log(`limits.${hit.key} (${hit.limit}) reached (${hit.used}): sending nothing more, letting the requests in flight finish`);
-    stop.abort();
+    drained: () => results.drained(),
+    waitHealthy: async (timeoutMs, s) => {
+      try {
+        await waitForHealth({ client, timeoutMs, signal: s, logger: { info: log, warn: log } });
+        return true;
+      } catch (err) {
+        if (s.aborted) throw err;
+        log(`health wait failed: ${(err as Error).message}`);
+        return false;
+      }
+    },
+    outageTimeoutMs: job.engine.outage_timeout,
+    includeRequest: job.output.include_request,
+    model: job.model,
+    now: Date.now,
+    sleep: (ms, s) => delay(ms, undefined, { signal: s }),
+    signal,
+    onStats: (c) => {
+      writeStats(c);
+      stops.refreshOthers();
+    },
+    stopDispatch: stops.signal,
+    log,
+    gate: res.gate,
+    // engine.prefix_order: auto orders rows that share a prompt prefix by engine kind; off keeps the FIFO.
+    ...(eng.makeQueue !== undefined ? { makeQueue: eng.makeQueue } : {}),
   };
+}
+
+/** The commit and report phases after the pipeline returned: the ledger closed, the last stats, the log line. */
+async function finish(p: Parts, counters: PipelineCounters): Promise<number> {
+  if (p.stops.signal.aborted) {
+    p.writeStats(counters, true);
+    p.w.log(`worker stopped: ${counters.rowsDone} rows in the ledger; waiting for the driver to cancel the run`);
+    await p.stops.awaitCancelThenExit();
+  }
+  p.results.flush();
+  p.res.ledger.close();
+  p.writeStats(counters, true);
+  p.w.log(
+    `worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries, ${counters.hedges} hedges`,
+  );
+  await new Promise<void>((res) => process.stdout.write('', () => res()));
+  return WORKER_EXIT.OK;
+}
+
+/** A failed pipeline: what finished is kept in the ledger; the exit code says why (outage, ledger, protocol). */
+function failed(p: Parts, err: unknown): number {
   try {
-    const counters = await runPipeline({
-      lines: readLineBatches(process.stdin),
-      parse: parseInputLine,
-      prepare: (row) => builder.prepare(row),
-      attempt: (p, signal) => builder.attempt(client, p, signal),
-      decide: (e, n) => classify(e.raw ?? e, n, policy, Math.random),
-      window,
-      emit: (r) => {
-        checkSpend(r);
-        return results.emit(JSON.stringify(r));
-      },
-      drained: () => results.drained(),
-      waitHealthy: async (timeoutMs, signal) => {
-        try {
-          await waitForHealth({ client, timeoutMs, signal, logger: { info: log, warn: log } });
-          return true;
-        } catch (err) {
-          if (signal.aborted) throw err;
-          log(`health wait failed: ${(err as Error).message}`);
-          return false;
-        }
-      },
-      outageTimeoutMs: job.engine.outage_timeout,
-      includeRequest: job.output.include_request,
-      model: job.model,
-      now: Date.now,
-      sleep: (ms, signal) => delay(ms, undefined, { signal }),
-      signal: ac.signal,
-      onStats: (c) => {
-        writeStats(c);
-        if (spendBudget) others = otherWorkersTokens(join(runDir, 'stats'), id);
-      },
-      stopDispatch: stop.signal,
-      log,
-      gate,
-      // engine.prefix_order: auto orders rows that share a prompt prefix by engine kind; off keeps the FIFO.
-      ...(makeQueue !== undefined ? { makeQueue } : {}),
-    });
-    if (stop.signal.aborted) {
-      writeStats(counters, true);
-      log(`worker stopped: ${counters.rowsDone} rows in the ledger; waiting for the driver to cancel the run`);
-      // The driver sees these stats and writes CANCEL within a few seconds; bounded all the same.
-      for (let i = 0; i < 600 && cancelReason === undefined; i++) await delay(100);
-      exitCancelled();
-    }
+    p.results.flush();
+    p.res.ledger.close();
+  } catch (closeErr) {
+    p.w.log(`closing the ledger failed too: ${(closeErr as Error).message}`);
+  }
+  const msg = (err as Error).message;
+  p.w.log(`worker failed: ${(err as Error).stack ?? msg}`);
+  process.stderr.write(`sparkinfer-worker: ${msg.slice(0, 500)}\n`);
+  return err instanceof OutageTimeout ? WORKER_EXIT.OUTAGE : err instanceof LedgerWriteError ? WORKER_EXIT.LEDGER : WORKER_EXIT.PROTOCOL;
+}
+
+async function main(): Promise<number> {
+  const w = resolveWorker(process.argv.slice(2));
+  const ac = new AbortController();
+  const eng = prepareEngineSide(w, ac.signal);
+  // Also on process.exit (a cancel, a ledger failure): a claim left behind would hold its share
+  // until the next worker's liveness check drops it.
+  process.on('exit', () => eng.share.leave());
+  // Spark stops a task's TRANSFORM command with SIGTERM: leave the board, then die of the signal as before.
+  process.once('SIGTERM', () => {
+    eng.share.leave();
+    process.kill(process.pid, 'SIGTERM');
+  });
+  const res = prepareResultSide(w, eng.share);
+  // The first request waits for the engine's slot count (one local GET), so that the share is
+  // known before anything is sent; an engine that does not answer within 5 s is shared by its signals.
+  await Promise.race([eng.polling.capacity, delay(5000, undefined, { ref: false })]);
+  const what = w.counting ? 'counting prompt tokens (nothing generated)' : `concurrency ${String(w.job.engine.concurrency)}`;
+  w.log(`worker ${w.id} started: endpoint ${eng.endpoint}, ${what}, task ${w.job.task}`);
+  const results = resultWriter(w, res);
+  const closeLedger = (): void => {
     results.flush();
-    ledger.close();
-    writeStats(counters, true);
-    log(
-      `worker done: ${counters.rowsDone} rows (${counters.rowsFailed} failed), ${counters.requestsSent} requests, ${counters.retries} retries, ${counters.hedges} hedges`,
-    );
-    await new Promise<void>((res) => out.write('', () => res()));
-    return WORKER_EXIT.OK;
+    res.ledger.close();
+  };
+  const stops = watchStops({ job: w.job, id: w.id, counting: w.counting, log: w.log, inflight: () => res.stats.inflight, closeLedger });
+  const parts: Parts = { w, eng, res, results, stops, writeStats: statsWriter(w, res, eng.window) };
+  try {
+    return await finish(parts, await runPipeline(pipelineDeps(parts, ac.signal)));
   } catch (err) {
-    try {
-      results.flush();
-      ledger.close();
-    } catch (closeErr) {
-      log(`closing the ledger failed too: ${(closeErr as Error).message}`);
-    }
-    const msg = (err as Error).message;
-    log(`worker failed: ${(err as Error).stack ?? msg}`);
-    process.stderr.write(`sparkinfer-worker: ${msg.slice(0, 500)}\n`);
-    return err instanceof OutageTimeout ? WORKER_EXIT.OUTAGE : err instanceof LedgerWriteError ? WORKER_EXIT.LEDGER : WORKER_EXIT.PROTOCOL;
+    return failed(parts, err);
   } finally {
-    stopCancelWatch();
-    polling.stop();
-    share.leave();
+    stops.close();
+    eng.polling.stop();
+    eng.share.leave();
     ac.abort();
-    await client.close();
+    await eng.client.close();
   }
 }
 

@@ -10,7 +10,7 @@ import { ContextLengthError, HttpClientError, HttpError, HttpServerError } from 
 import { SparkinferError } from '../../src/errors.ts';
 import { batchRequest, minifyJson, objectMembers, withModel } from '../../src/worker/openai-batch.ts';
 import { EmbedBatcher, isRowFault, splitTokens } from '../../src/worker/embed-batch.ts';
-import { batchJob } from '../../src/cli/batch.ts';
+import { batchJob } from '../../src/job/batch.ts';
 import { JobSpec } from '../../src/jobfile/schema.ts';
 
 const llama = adapterFor('llama-server');
