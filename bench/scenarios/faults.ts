@@ -54,7 +54,7 @@ interface Sizes {
 
 const SIZES: Record<'smoke' | 'quick' | 'full', Sizes> = {
   smoke: { rows: 24, rateArmS: 6, repeatBaseline: false },
-  quick: { rows: 160, rateArmS: 45, repeatBaseline: false },
+  quick: { rows: 160, rateArmS: 30, repeatBaseline: false },
   full: { rows: 1200, rateArmS: 120, repeatBaseline: true },
 };
 

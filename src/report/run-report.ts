@@ -171,7 +171,11 @@ ${errors}
 `;
 }
 
-/** Writes report.html, and report.png where the rasterizer is installed; returns their paths. */
+/**
+ * Writes report.html, timeline.json (the samples the charts are drawn from, one per second: `t` ms
+ * since the start, rows, `inflight`, `window`, the engine's `running`/`waiting`/`kvUsage`, `class`),
+ * and report.png where the rasterizer is installed; returns the report's paths.
+ */
 export async function writeRunReport(
   runDir: string,
   summary: Summary,
@@ -181,6 +185,7 @@ export async function writeRunReport(
 ): Promise<{ html: string; png: string | null }> {
   const html = join(runDir, 'report.html');
   writeFileSync(html, renderHtml(summary, samples, verdict, ledgerFacts(runDir)));
+  writeFileSync(join(runDir, 'timeline.json'), `${JSON.stringify(samples)}\n`);
   const specs = charts(samples);
   const main = specs[1] ?? specs[0];
   if (main === undefined) return { html, png: null };

@@ -56,6 +56,13 @@ spark: { master: "local[2,2]", partitions: 1 }
   const png = readFileSync(s.report_png as string);
   assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
   assert.ok(existsSync(join(s.run_dir as string, 'report.html')));
+  // The samples the charts are drawn from, as data (the in-flight bound can be checked on them).
+  const samples = JSON.parse(readFileSync(join(s.run_dir as string, 'timeline.json'), 'utf8')) as Array<{ t: number; inflight: number }>;
+  assert.ok(
+    samples.length >= 2 && samples.every((x) => Number.isFinite(x.t) && Number.isFinite(x.inflight)),
+    'timeline.json holds the samples',
+  );
+  assert.ok(Math.max(...samples.map((x) => x.inflight)) <= concurrency, 'never more in flight than the fixed window');
   // Why it was slow (issue 37): both counts are in the summary and the report, {} and 0 when none.
   for (const k of ['retries_by_reason', 'window_cuts_by_reason'] as const)
     assert.ok(s[k] !== null && typeof s[k] === 'object' && !Array.isArray(s[k]), `${k}: ${JSON.stringify(s[k])}`);
