@@ -2,7 +2,7 @@
  * Engine command lines, as argv arrays (never a shell string): nothing from a job file reaches a
  * shell. Pure functions, so the flags can be checked without starting anything.
  */
-import { SpecError } from '../errors.ts';
+import { BadArgumentError } from '../errors.ts';
 import { checkInt, checkString, describeValue } from '../checks.ts';
 
 export type LaunchKind = 'llama-server' | 'vllm';
@@ -49,17 +49,17 @@ const POOLINGS = ['none', 'mean', 'cls', 'last', 'rank'];
 /** Checks the options up front, with messages that quote the bad value. */
 export function validateCommandOptions(o: Omit<EngineCommandOptions, 'port' | 'model'> & { model?: unknown }): void {
   if (!LAUNCH_KINDS.includes(o.kind))
-    throw new SpecError(`Expected \`kind\` to be one of ${LAUNCH_KINDS.join(', ')}, got ${describeValue(o.kind)}`);
+    throw new BadArgumentError(`Expected \`kind\` to be one of ${LAUNCH_KINDS.join(', ')}, got ${describeValue(o.kind)}`);
   checkString('alias', o.alias);
   checkInt('parallel', o.parallel, 1);
   checkInt('ctxPerSlot', o.ctxPerSlot, 1);
   if (o.threads !== undefined) checkInt('threads', o.threads, 1);
   if (o.threadsHttp !== undefined) checkInt('threadsHttp', o.threadsHttp, 1);
   if (o.args !== undefined && (!Array.isArray(o.args) || o.args.some((a) => typeof a !== 'string'))) {
-    throw new SpecError(`Expected \`args\` to be a list of strings, got ${describeValue(o.args)}`);
+    throw new BadArgumentError(`Expected \`args\` to be a list of strings, got ${describeValue(o.args)}`);
   }
   if (o.pooling !== undefined && !POOLINGS.includes(o.pooling)) {
-    throw new SpecError(`Expected \`pooling\` to be one of ${POOLINGS.join(', ')}, got ${describeValue(o.pooling)}`);
+    throw new BadArgumentError(`Expected \`pooling\` to be one of ${POOLINGS.join(', ')}, got ${describeValue(o.pooling)}`);
   }
 }
 

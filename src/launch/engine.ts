@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { RuntimeFailure, SpecError } from '../errors.ts';
+import { BadArgumentError, RuntimeFailure, SpecError } from '../errors.ts';
 import {
   argsSetThreads,
   defaultEngineThreads,
@@ -84,23 +84,25 @@ export function launchThreads(opts: Pick<StartEngineOptions, 'kind' | 'threads' 
 
 /**
  * Starts an engine on 127.0.0.1 and returns at once (the model is still loading: call
- * `waitHealthy`). Throws a SpecError for bad options or a missing model, and a RuntimeFailure when
- * the engine binary is missing; both before anything is started.
+ * `waitHealthy`). Throws a BadArgumentError for bad options (a programmer error), a SpecError for a
+ * missing model, and a RuntimeFailure when the engine binary is missing; all before anything is started.
  */
 export async function startEngine(opts: StartEngineOptions): Promise<LocalEngine> {
   validateCommandOptions(opts);
   if (typeof opts.maxRestarts !== 'number' || !Number.isInteger(opts.maxRestarts) || opts.maxRestarts < 0) {
-    throw new SpecError(
+    throw new BadArgumentError(
       `Expected \`maxRestarts\` to be an integer from 0 and up, got \`${String(opts.maxRestarts)}\` (${typeof opts.maxRestarts})`,
     );
   }
   if (typeof opts.logFile !== 'string' || opts.logFile === '') {
-    throw new SpecError(`Expected \`logFile\` to be a file path, got \`${String(opts.logFile)}\` (${typeof opts.logFile})`);
+    throw new BadArgumentError(`Expected \`logFile\` to be a file path, got \`${String(opts.logFile)}\` (${typeof opts.logFile})`);
   }
   for (const key of ['stopGraceMs', 'restartDelayMs', 'pollIntervalMs', 'port'] as const) {
     const v = opts[key];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < (key === 'port' ? 1 : 0))) {
-      throw new SpecError(`Expected \`${key}\` to be a number from ${key === 'port' ? 1 : 0} and up, got \`${String(v)}\` (${typeof v})`);
+      throw new BadArgumentError(
+        `Expected \`${key}\` to be a number from ${key === 'port' ? 1 : 0} and up, got \`${String(v)}\` (${typeof v})`,
+      );
     }
   }
   if (opts.signal?.aborted) throw opts.signal.reason;

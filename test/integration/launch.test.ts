@@ -189,13 +189,22 @@ describe('command lines and options', () => {
 
   test('bad options are rejected up front, quoting the value', async () => {
     await assert.rejects(startEngine(baseOptions('bad', { parallel: 0 })), {
-      name: 'SpecError',
+      name: 'BadArgumentError',
       message: /`parallel`.*got `0` \(number\)/,
     });
-    await assert.rejects(startEngine(baseOptions('bad', { maxRestarts: -1 })), { name: 'SpecError', message: /`maxRestarts`.*`-1`/ });
-    await assert.rejects(startEngine(baseOptions('bad', { kind: 'tgi' as 'vllm' })), { name: 'SpecError', message: /`kind`.*`tgi`/ });
-    await assert.rejects(startEngine(baseOptions('bad', { pooling: 'max' })), { name: 'SpecError', message: /`pooling`.*`max`/ });
-    await assert.rejects(startEngine(baseOptions('bad', { stopGraceMs: -1 })), { name: 'SpecError', message: /`stopGraceMs`.*`-1`/ });
+    await assert.rejects(startEngine(baseOptions('bad', { maxRestarts: -1 })), {
+      name: 'BadArgumentError',
+      message: /`maxRestarts`.*`-1`/,
+    });
+    await assert.rejects(startEngine(baseOptions('bad', { kind: 'tgi' as 'vllm' })), {
+      name: 'BadArgumentError',
+      message: /`kind`.*`tgi`/,
+    });
+    await assert.rejects(startEngine(baseOptions('bad', { pooling: 'max' })), { name: 'BadArgumentError', message: /`pooling`.*`max`/ });
+    await assert.rejects(startEngine(baseOptions('bad', { stopGraceMs: -1 })), {
+      name: 'BadArgumentError',
+      message: /`stopGraceMs`.*`-1`/,
+    });
   });
 
   test('a missing model path is a SpecError naming the path and the known names', async () => {
