@@ -17,7 +17,8 @@
  * Every row must end ok; rows not ok are reported per arm and fail the scenario.
  */
 import { join } from 'node:path';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { readProgress } from '../../src/rundir/progress.ts';
 import type { BenchEngine } from '../lib/engines.ts';
 import { measureCpu, type CpuSeconds } from '../lib/proc.ts';
 import { runWorkerFile, type WorkerStats } from '../lib/worker.ts';
@@ -83,21 +84,10 @@ interface WorkerSaid {
   window_cuts: Record<string, number>;
 }
 
-/** The worker's own counts from its stats file(s) in the arm's run directory (src/worker/stats.ts). */
+/** The worker's own counts from its stats file(s) in the arm's run directory (src/rundir/progress.ts). */
 function workerSaid(runDir: string): WorkerSaid {
-  const said: WorkerSaid = { hedges: 0, retries_by_reason: {}, window_cuts: {} };
-  const dir = join(runDir, 'stats');
-  const add = (into: Record<string, number>, from: Record<string, number> | undefined): void => {
-    for (const [k, n] of Object.entries(from ?? {})) into[k] = (into[k] ?? 0) + n;
-  };
-  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
-    if (!f.endsWith('.json') || f.startsWith('.')) continue;
-    const st = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Partial<WorkerSaid>;
-    said.hedges += st.hedges ?? 0;
-    add(said.retries_by_reason, st.retries_by_reason);
-    add(said.window_cuts, st.window_cuts);
-  }
-  return said;
+  const p = readProgress(runDir);
+  return { hedges: p.hedges ?? 0, retries_by_reason: p.retriesByReason ?? {}, window_cuts: p.windowCuts ?? {} };
 }
 
 /** The arms, in the order of their one-digit row tags. */

@@ -20,6 +20,8 @@ export interface Progress {
   /** Resends of failed attempts and the adaptive windows' cuts, by reason, over every stats file (stats.ts). */
   retriesByReason?: Record<string, number>;
   windowCuts?: Record<string, number>;
+  /** Hedges sent (worker/hedge.ts), over every stats file. */
+  hedges?: number;
   /** The in-flight windows of the workers still running, summed, and how many those are. */
   window?: number;
   active?: number;
@@ -79,6 +81,7 @@ export function readProgress(runDir: string): Progress {
     p.promptTokensCached = (p.promptTokensCached ?? 0) + (s.prompt_tokens_cached ?? 0);
     addCounts((p.retriesByReason ??= {}), s.retries_by_reason);
     addCounts((p.windowCuts ??= {}), s.window_cuts);
+    p.hedges = (p.hedges ?? 0) + (s.hedges ?? 0);
     if (!s.done) {
       p.inflight += s.inflight;
       p.window = (p.window ?? 0) + (s.window ?? 0);
