@@ -58,6 +58,11 @@ export interface ClosedLoopOptions {
    */
   reportCapacity?: boolean;
   /**
+   * Give each worker's window one metrics sample before its first request, as the worker does
+   * with vLLM's /metrics (a shared window sets its learned bound from it). Default false.
+   */
+  reportLoadFirst?: boolean;
+  /**
    * Injected FAULTS, per attempt with this probability, drawn evenly from `faultKinds`: `overload`
    * (a 503 at once, the engine not asked), `error` (a 500 or a reset at once), `timeout` (never
    * answered: the client gives up at `requestTimeoutMs`, or after 30 s without one). Default 0.
@@ -90,6 +95,8 @@ export interface TraceSample {
 export interface ClosedLoopResult {
   /** The most requests in flight at once over all workers, from the start (exact, not sampled). */
   peakTotalInFlight: number;
+  /** The same, counted only at sends after warm-up. */
+  peakAfterWarmup: number;
   /** Attempts that failed by an injected fault. */
   faults: number;
   /** Completion tokens per simulated second, from warm-up to the end. */
@@ -149,7 +156,7 @@ interface Loop {
   engine: SimEngine;
   rand: () => number;
   uniform: (a: number, b: number) => number;
-  totals: { inFlight: number; peak: number; faults: number };
+  totals: { inFlight: number; peak: number; peakAfterWarmup: number; faults: number };
 }
 
 interface LoopWorker {
@@ -176,7 +183,7 @@ export function runClosedLoop(options: ClosedLoopOptions): ClosedLoopResult {
     engine: new SimEngine({ ...o.engine, clock }),
     rand,
     uniform: (a, b) => a + Math.floor(rand() * (b - a + 1)),
-    totals: { inFlight: 0, peak: 0, faults: 0 },
+    totals: { inFlight: 0, peak: 0, peakAfterWarmup: 0, faults: 0 },
   };
   const workers = o.workers.map((spec, index) => startWorker(loop, spec, index));
   let atWarmup: SimStats | undefined;
@@ -229,6 +236,10 @@ function startWorker(loop: Loop, spec: SimWorker, index: number): LoopWorker {
   clock.at(startAt, () => {
     // As the worker does with llama-server's /slots before its first request.
     if (o.reportCapacity === true) window.onEngineCapacity?.(engine.slots, engine.metrics().running);
+    if (o.reportLoadFirst === true) {
+      const m = engine.metrics();
+      window.onEngineLoad?.({ waiting: m.waiting, running: m.running, kvUsage: m.kvUsage });
+    }
     pump();
   });
   if (cfg.pollMs !== false) startPolling(loop, window, startAt, cfg.pollMs, pump);
@@ -245,6 +256,7 @@ function sendAttempt(loop: Loop, w: LoopWorker, req: SimRequest, pump: () => voi
   window.onStart?.();
   totals.inFlight++;
   if (totals.inFlight > totals.peak) totals.peak = totals.inFlight;
+  if (clock.now() >= cfg.warmupMs && totals.inFlight > totals.peakAfterWarmup) totals.peakAfterWarmup = totals.inFlight;
   const sentAt = clock.now();
   let settled = false;
   let handle: SimHandle | undefined;
@@ -356,6 +368,7 @@ function summarize(loop: Loop, workers: LoopWorker[], trace: TraceSample[], atWa
   const preemptions = end.preemptions - start.preemptions;
   return {
     peakTotalInFlight: loop.totals.peak,
+    peakAfterWarmup: loop.totals.peakAfterWarmup,
     faults: loop.totals.faults,
     tokensPerS: (end.completionTokens - start.completionTokens) / spanS,
     requestsPerS: completed / spanS,

@@ -29,6 +29,12 @@ export interface WorkerStats {
   hedges: number;
   /** The adaptive window's cuts by reason (adaptive.ts `snapshot().cuts`); {} for a fixed window. */
   window_cuts: Record<string, number>;
+  /**
+   * The most requests the workers sharing this engine may have out together (slots plus queue;
+   * scheduler/share.ts), once known: told by llama-server's /slots, learned from vLLM's metrics
+   * (scheduler/capacity.ts). Null without a bound (a fixed window, an engine that tells neither).
+   */
+  engine_bound: number | null;
   inflight: number;
   window: number;
   errors_by_code: Record<string, number>;

@@ -18,6 +18,7 @@
  * signals shares the engine with them, as before.
  */
 import { checkInt } from '../checks.ts';
+import { LearnedCapacity } from './capacity.ts';
 import type { AdaptiveWindowLike, CompletionSample, EngineLoadSample } from './signals.ts';
 
 /** One worker's entry on a board. */
@@ -189,17 +190,44 @@ export class SharedWindow implements AdaptiveWindowLike {
   readonly #queue: ((slots: number) => number) | undefined;
   #inFlight = 0;
   #over = false;
+  /** The engine told its slots (onEngineCapacity): nothing to learn. */
+  #told = false;
   readonly #growListeners: Array<() => void> = [];
 
   /** Only when the inner window listens: a fixed window starts no metrics polling (worker/load.ts). */
   onEngineLoad?: (load: EngineLoadSample) => void;
 
-  constructor(inner: AdaptiveWindowLike, share: EngineShare, queue: ((slots: number) => number) | undefined) {
+  /** The engine's capacity learned from its metrics (vLLM: no slot count), when asked for. */
+  readonly #learned: LearnedCapacity | undefined;
+
+  /**
+   * @param learn learn the capacity from the engine's load metrics (capacity.ts) for an engine
+   *   that tells no slot count; needs `queue` and an inner window that listens to the metrics.
+   */
+  constructor(inner: AdaptiveWindowLike, share: EngineShare, queue: ((slots: number) => number) | undefined, o: { learn?: boolean } = {}) {
     this.inner = inner;
     this.share = share;
     this.#queue = queue;
+    this.#learned = o.learn === true && queue !== undefined && inner.onEngineLoad !== undefined ? new LearnedCapacity(queue) : undefined;
     inner.onGrow?.(() => this.#grew());
-    if (inner.onEngineLoad !== undefined) this.onEngineLoad = (load) => inner.onEngineLoad?.(load);
+    if (inner.onEngineLoad !== undefined)
+      this.onEngineLoad = (load) => {
+        this.#learn(load);
+        inner.onEngineLoad?.(load);
+      };
+  }
+
+  /**
+   * The first sample sets the bound (the worker reads /metrics once before its first request);
+   * each later one may raise or settle it. A slot count told by the engine wins over learning.
+   */
+  #learn(load: EngineLoadSample): void {
+    const learned = this.#learned;
+    if (learned === undefined || this.#told) return;
+    const first = this.share.bound === undefined;
+    if (!learned.observe(load) && !first) return;
+    this.share.setBound(learned.bound());
+    this.tick();
   }
 
   /** 0 while the engine is full with the others' requests: the pipeline then waits for a tick that grows it. */
@@ -228,8 +256,10 @@ export class SharedWindow implements AdaptiveWindowLike {
 
   onEngineCapacity(slots: number, busy: number): void {
     const queue = this.#queue;
-    if (queue !== undefined && Number.isFinite(slots) && slots >= 1)
+    if (queue !== undefined && Number.isFinite(slots) && slots >= 1) {
+      this.#told = true;
       this.share.setBound(Math.floor(slots) + Math.max(0, Math.floor(queue(Math.floor(slots)))));
+    }
     // The bound first (the hold is 0 until a tick grants a share), then the inner window's jump
     // to the free slots, which wakes the pipeline: it must find the cap already in place.
     this.inner.onEngineCapacity?.(slots, busy);
@@ -239,7 +269,8 @@ export class SharedWindow implements AdaptiveWindowLike {
   /** The inner window's snapshot (its cuts, faults, mode), with this worker's share of the engine. */
   snapshot(): Record<string, unknown> & { cuts?: Record<string, number>; hold: number; members: number } {
     const inner = (this.inner as { snapshot?: () => Record<string, unknown> }).snapshot?.call(this.inner) ?? {};
-    return { ...inner, limit: this.limit(), hold: this.share.hold(), members: this.share.members() };
+    const learned = this.#learned !== undefined && !this.#told ? { capacity: this.#learned.state() } : {};
+    return { ...inner, limit: this.limit(), hold: this.share.hold(), members: this.share.members(), ...learned };
   }
 
   /** Re-divides the engine (see `EngineShare.tick`) and wakes the pipeline when the limit grew. */

@@ -18,20 +18,33 @@ export interface WorkerShare {
 }
 
 /**
- * @param noQueue true when the slot-affinity queue runs (prefix plan on llama-server): requests
- *   beyond the slots would take any slot and evict its cached prefix, so the bound is the slots.
- *   Otherwise the window's own law for a slot engine: `1 + slots` queued beyond the slots.
+ * The queue a bound allows beyond the engine's slots: the window's own queue target for the kind.
+ * - A slot engine (llama-server): `1 + slots`, a batch-long queue. With the slot-affinity queue
+ *   (`noQueue`: prefix plan on llama-server) none: requests beyond the slots would take any slot
+ *   and evict its cached prefix.
+ * - vLLM: `1 + slots / 8`, the window's queue target for an engine that admits a waiting request
+ *   as soon as its prompt fits (scheduler/adaptive.ts, `queueTarget`).
+ */
+export function boundQueue(engineKind: string | undefined, noQueue: boolean): (slots: number) => number {
+  if (noQueue) return () => 0;
+  return engineKind === 'vllm' ? (slots) => 1 + Math.ceil(slots / 8) : (slots) => 1 + slots;
+}
+
+/**
+ * vLLM tells no slot count: its workers learn the capacity from its metrics (scheduler/capacity.ts)
+ * and share that bound. Other engines without a slot count (a generic OpenAI server) have no
+ * bound: AIMD on latency and errors shares them.
  */
 export function shareEngine(
   window: AdaptiveWindowLike,
-  o: { adaptive: boolean; endpoint: string; id: string; noQueue: boolean; log: (m: string) => void },
+  o: { adaptive: boolean; endpoint: string; id: string; engineKind?: string; noQueue: boolean; log: (m: string) => void },
 ): WorkerShare {
   const board = new FileBoard(boardDirFor(o.endpoint), { warn: o.log });
   board.sweepSiblings();
   const share = new EngineShare({ board, id: o.id, pid: process.pid });
   // A fixed window still joins the board, uncapped: the rate gate divides a rate limit by its members.
-  const queue = o.noQueue ? () => 0 : (slots: number) => 1 + slots;
-  const shared = new SharedWindow(window, share, o.adaptive ? queue : undefined);
+  const queue = boundQueue(o.engineKind, o.noQueue);
+  const shared = new SharedWindow(window, share, o.adaptive ? queue : undefined, { learn: o.engineKind === 'vllm' });
   // Joined at once: the rate gate's member count holds before the first request, on any engine.
   shared.tick();
   const timer = setInterval(() => shared.tick(), 1000);

@@ -2,7 +2,8 @@
  * Feeds the engine's own load metrics (/metrics) to the adaptive window. An engine without metrics
  * (a generic OpenAI server) simply leaves the window on latency and error signals. For
  * llama-server it first asks /slots for the slot count (the window's starting point, see
- * `AdaptiveWindow.onEngineCapacity`); an engine without /slots just starts slowly.
+ * `AdaptiveWindow.onEngineCapacity`). For vLLM it first reads /metrics once: a shared window sets
+ * its learned bound from that sample (scheduler/capacity.ts). Any other engine just starts slowly.
  */
 import type { EngineClient } from '../engine/client.ts';
 import { engineLoad } from '../engine/prometheus.ts';
@@ -44,6 +45,20 @@ export function startLoadPolling(
       },
       (err: unknown) => {
         if (!both.aborted) log(`engine capacity unknown (/slots: ${String(err)}): slow start from the initial window`);
+      },
+    );
+  }
+  if (engineKind === 'vllm' && window.onEngineLoad !== undefined) {
+    capacity = client.get('/metrics', { signal: both }).then(
+      (res) => {
+        const load = res.status === 200 ? engineLoad(res.text) : undefined;
+        if (load?.running === undefined || load.waiting === undefined)
+          return log(`engine load unknown (/metrics answered ${res.status}): no shared bound until metrics come`);
+        log(`engine runs ${load.running} requests, ${load.waiting} waiting`);
+        window.onEngineLoad?.(load);
+      },
+      (err: unknown) => {
+        if (!both.aborted) log(`engine load unknown (/metrics: ${String(err)}): no shared bound until metrics come`);
       },
     );
   }

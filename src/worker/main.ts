@@ -21,7 +21,7 @@ import { classify } from '../engine/retry.ts';
 import { waitForHealth } from '../engine/health.ts';
 import { LedgerWriteError } from './ledger.ts';
 import { ResultWriter } from './output.ts';
-import { windowCuts } from './stats.ts';
+import { windowCuts, engineBound } from './stats.ts';
 import { parseInputLine, readLineBatches } from './input.ts';
 import { OutageTimeout } from '../engine/errors.ts';
 import { runPipeline } from './pipeline.ts';
@@ -53,6 +53,7 @@ function statsWriter(w: WorkerBasics, r: ResultSide, window: object): StatsWrite
       retries_by_reason: c.retriesByReason,
       hedges: c.hedges,
       window_cuts: windowCuts(window),
+      engine_bound: engineBound(window),
       inflight: c.inflight,
       window: c.window,
       errors_by_code: c.errorsByCode,

@@ -101,6 +101,7 @@ export function prepareEngineSide(w: WorkerBasics, signal: AbortSignal): EngineS
         adaptive: job.engine.concurrency === 'auto',
         endpoint,
         id,
+        engineKind: job.run.engine_kind,
         noQueue: makeQueue !== undefined && job.run.engine_kind === 'llama-server',
         log,
       });

@@ -26,6 +26,7 @@ export function newStats(worker: string, now: number): WorkerStats {
     retries_by_reason: {},
     hedges: 0,
     window_cuts: {},
+    engine_bound: null,
     inflight: 0,
     window: 0,
     errors_by_code: {},
@@ -40,6 +41,12 @@ export function windowCuts(window: object): Record<string, number> {
   const snap = (window as { snapshot?: () => { cuts?: Record<string, number> } }).snapshot;
   if (typeof snap !== 'function') return {};
   return { ...(snap.call(window).cuts ?? {}) };
+}
+
+/** The bound of the engine the window shares (scheduler/share.ts `SharedWindow`), once known; else null. */
+export function engineBound(window: object): number | null {
+  const bound = (window as { share?: { bound?: unknown } }).share?.bound;
+  return typeof bound === 'number' ? bound : null;
 }
 
 /**

@@ -15,6 +15,8 @@ import { parseLedgerText } from '../../src/rundir/ledger.ts';
 import { startCountingProxy } from '../helpers/counting-proxy.ts';
 import type { LocalEngine } from '../../src/launch/engine.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { startSimServer } from '../../src/sim/server.ts';
+import type { WorkerStats } from '../../src/rundir/stats.ts';
 
 let engine: LocalEngine;
 before(async () => {
@@ -65,6 +67,22 @@ function runWorker(jobPath: string, input: string): Promise<{ code: number; stdo
     child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
     child.stdin.end(input);
   });
+}
+
+/** Starts 4 workers at once on one job file, `rows` rows each, and checks each answered every row without error. */
+async function fourWorkersAnswerAll(jobPath: string, rows: number): Promise<void> {
+  const input = (w: number) =>
+    `${Array.from({ length: rows }, (_, i) => JSON.stringify({ _k: `w${w}-${i}`, word: `word ${w} ${i}`, _c: '{}' })).join('\n')}\n`;
+  const runs = await Promise.all([0, 1, 2, 3].map((w) => runWorker(jobPath, input(w))));
+  for (const r of runs) {
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { error_code: string | null });
+    assert.equal(lines.length, rows);
+    assert.ok(lines.every((l) => l.error_code === null));
+  }
 }
 
 test('the bundled worker answers every line once, writes the ledger, stats and its log', async () => {
@@ -122,23 +140,46 @@ test('4 workers starting at once on one engine never have more than its slots + 
     const jobPath = join(runDir, 'job.json');
     const job = jobFor(runDir, proxy.endpoint, {});
     writeFileSync(jobPath, JSON.stringify({ ...job, engine: { ...job.engine, concurrency: 'auto' } }));
-    const rows = (w: number) =>
-      `${Array.from({ length: 24 }, (_, i) => JSON.stringify({ _k: `w${w}-${i}`, word: `word ${w} ${i}`, _c: '{}' })).join('\n')}\n`;
-    const runs = await Promise.all([0, 1, 2, 3].map((w) => runWorker(jobPath, rows(w))));
-    for (const r of runs) {
-      assert.equal(r.code, 0, r.stderr);
-      const lines = r.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { error_code: string | null });
-      assert.equal(lines.length, 24);
-      assert.ok(lines.every((l) => l.error_code === null));
-    }
+    await fourWorkersAnswerAll(jobPath, 24);
     assert.equal(proxy.postsTo('/v1/chat/completions'), 96);
     assert.ok(proxy.maxOpen() <= 9, `${proxy.maxOpen()} requests out at once on 4 slots (bound 9)`);
     assert.ok(proxy.maxOpen() >= 4, `only ${proxy.maxOpen()} out at once: the engine was never full`);
   } finally {
     await proxy.close();
+  }
+});
+
+test('4 workers on a vLLM without a slot count learn its capacity from /metrics and share it (the SIMULATED engine)', async () => {
+  // vLLM's max_num_seqs is in none of its endpoints. The simulator stands in for it (its /metrics
+  // speaks vLLM's names; 20 sequences at once, no queue limit): the workers learn the capacity,
+  // "running while requests wait", and share 20 + (1 + 20/8) = 24 (scheduler/capacity.ts). Before
+  // the engine is first seen full the guess may pass the capacity by half, for one poll: 30.
+  const sim = await startSimServer({ engine: { slots: 20, maxWaiting: 100_000, baseStepMs: 20, perSeqStepMs: 0.5 }, meanOutputTokens: 48 });
+  const proxy = await startCountingProxy(sim.url);
+  const runDir = tempDir('share-vllm');
+  try {
+    const jobPath = join(runDir, 'job.json');
+    const job = jobFor(runDir, proxy.endpoint, { sampling: { temperature: 0, max_tokens: 64 } });
+    writeFileSync(
+      jobPath,
+      JSON.stringify({ ...job, engine: { ...job.engine, kind: 'vllm', concurrency: 'auto' }, run: { ...job.run, engine_kind: 'vllm' } }),
+    );
+    await fourWorkersAnswerAll(jobPath, 60);
+    assert.equal(proxy.postsTo('/v1/chat/completions'), 240);
+    assert.ok(proxy.maxOpen() <= 30, `${proxy.maxOpen()} requests out at once on a capacity of 20 (probe ceiling 30)`);
+    assert.ok(proxy.maxOpen() >= 20, `only ${proxy.maxOpen()} out at once: the engine was never full`);
+    const stats = readdirSync(join(runDir, 'stats'))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(join(runDir, 'stats', f), 'utf8')) as WorkerStats);
+    assert.equal(stats.length, 4);
+    assert.deepEqual(
+      stats.map((s) => s.engine_bound),
+      [24, 24, 24, 24],
+      'every worker learned the capacity 20 and shares 24',
+    );
+  } finally {
+    await proxy.close();
+    await sim.close();
   }
 });
 

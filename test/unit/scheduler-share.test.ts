@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { EngineShare, fairShares, MemoryBoard, SharedWindow } from '../../src/scheduler/share.ts';
 import { boardDirFor, FileBoard } from '../../src/scheduler/board-file.ts';
 import { AdaptiveWindow } from '../../src/scheduler/adaptive.ts';
+import { boundQueue } from '../../src/worker/engine-share.ts';
 import { windowCuts } from '../../src/worker/stats.ts';
 import { runClosedLoop, type ClosedLoopOptions } from '../../bench/sim/closed-loop.ts';
 import { PROFILES } from '../../bench/sim/profiles.ts';
@@ -236,6 +237,45 @@ test('never flood: 32 workers starting at once on one slot engine stay within sl
   assert.ok(fullTps >= 0.97 * alone.tokensPerS, `sharing lost throughput: ${fullTps.toFixed(0)} vs ${alone.tokensPerS.toFixed(0)} tok/s`);
   // Every worker gets a fair part of the engine.
   const done = shared.workers.map((w) => w.completed);
+  assert.ok(Math.min(...done) >= 0.5 * (sum(done) / done.length), `shares ${Math.min(...done)}..${Math.max(...done)}`);
+});
+
+/** vLLM started with `--max-num-seqs 64`, a KV cache that never fills and no queue limit: its metrics say no slot count. */
+const VLLM64 = { slots: 64, maxWaiting: 100_000, baseStepMs: 20, perSeqStepMs: 0.25, prefillMsPerToken: 0.02 };
+
+function thirtyTwoOnVllm(learn: boolean) {
+  const board = new MemoryBoard();
+  return runClosedLoop({
+    engine: VLLM64,
+    durationMs: 120_000,
+    warmupMs: 30_000,
+    // As the worker does with vLLM's /metrics before its first request (worker/load.ts).
+    reportLoadFirst: true,
+    workers: Array.from({ length: 32 }, (_, i) => ({
+      window: (now: () => number) => {
+        const inner = new AdaptiveWindow({ now });
+        return learn
+          ? new SharedWindow(inner, new EngineShare({ board, id: `w${String(i).padStart(2, '0')}`, now }), boundQueue('vllm', false), {
+              learn: true,
+            })
+          : inner;
+      },
+    })),
+  });
+}
+
+test('never flood on vLLM: 32 workers learn the capacity from the metrics and stay within it plus its queue from the first request', () => {
+  const bound = VLLM64.slots + boundQueue('vllm', false)(VLLM64.slots);
+  const learned = thirtyTwoOnVllm(true);
+  assert.ok(learned.peakTotalInFlight <= bound, `peak ${learned.peakTotalInFlight} in flight > ${bound} (capacity + queue)`);
+  assert.ok(learned.totalInFlight.min >= VLLM64.slots, `the engine ran below its capacity (${learned.totalInFlight.min} in flight)`);
+  const alone = thirtyTwoOnVllm(false);
+  assert.ok(alone.peakTotalInFlight > bound, `without learning the peak was ${alone.peakTotalInFlight}: the test would not see a flood`);
+  assert.ok(
+    learned.tokensPerS >= 0.97 * alone.tokensPerS,
+    `learning lost throughput: ${learned.tokensPerS.toFixed(0)} vs ${alone.tokensPerS.toFixed(0)} tok/s`,
+  );
+  const done = learned.workers.map((w) => w.completed);
   assert.ok(Math.min(...done) >= 0.5 * (sum(done) / done.length), `shares ${Math.min(...done)}..${Math.max(...done)}`);
 });
 
