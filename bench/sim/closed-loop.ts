@@ -20,8 +20,13 @@ export interface SimWorker {
   window: (now: () => number) => AdaptiveWindowLike;
   /** When the worker starts sending, in simulated ms. Default 0. */
   startAtMs?: number;
-  /** When it stops sending new requests (in-flight ones still finish). Default: the end. */
+  /** When it stops sending new requests (in-flight ones still finish) and polling. Default: the end. */
   stopAtMs?: number;
+  /**
+   * Called once the worker has stopped and its last request has ended, as a worker leaves at the
+   * end of its task (a shared window's `leave`).
+   */
+  onStop?: () => void;
 }
 
 export interface ClosedLoopOptions {
@@ -161,6 +166,9 @@ interface Loop {
 
 interface LoopWorker {
   index: number;
+  /** Called once when nothing is in flight any more after the stop (then cleared). */
+  onDrained?: (() => void) | undefined;
+  drained(): void;
   window: AdaptiveWindowLike;
   inFlight: number;
   completed: number;
@@ -205,6 +213,12 @@ function startWorker(loop: Loop, spec: SimWorker, index: number): LoopWorker {
   const w: LoopWorker = {
     index,
     window,
+    drained: () => {
+      if (w.inFlight > 0 || w.onDrained === undefined) return;
+      const f = w.onDrained;
+      w.onDrained = undefined;
+      f();
+    },
     inFlight: 0,
     completed: 0,
     completionTokens: 0,
@@ -242,7 +256,12 @@ function startWorker(loop: Loop, spec: SimWorker, index: number): LoopWorker {
     }
     pump();
   });
-  if (cfg.pollMs !== false) startPolling(loop, window, startAt, cfg.pollMs, pump);
+  if (cfg.pollMs !== false) startPolling(loop, window, startAt, stopAt, cfg.pollMs, pump);
+  if (spec.onStop !== undefined && stopAt < cfg.durationMs)
+    clock.at(stopAt, () => {
+      w.onDrained = spec.onStop;
+      w.drained();
+    });
   return w;
 }
 
@@ -266,6 +285,7 @@ function sendAttempt(loop: Loop, w: LoopWorker, req: SimRequest, pump: () => voi
     settled = true;
     timer?.cancel();
     w.inFlight--;
+    w.drained();
     totals.inFlight--;
     const latencyMs = clock.now() - sentAt;
     if (kind === 'ok' && r !== undefined) {
@@ -309,7 +329,7 @@ function sendAttempt(loop: Loop, w: LoopWorker, req: SimRequest, pump: () => voi
 }
 
 /** The engine-load poller of one worker: metrics to its window, then a tick and a pump. */
-function startPolling(loop: Loop, window: AdaptiveWindowLike, startAt: number, pollMs: number, pump: () => void): void {
+function startPolling(loop: Loop, window: AdaptiveWindowLike, startAt: number, stopAt: number, pollMs: number, pump: () => void): void {
   const { clock, engine, cfg, rand } = loop;
   const first = startAt + rand() * pollMs;
   const poll = (): void => {
@@ -324,7 +344,7 @@ function startPolling(loop: Loop, window: AdaptiveWindowLike, startAt: number, p
     pump();
     // Jittered like the real poller, so no worker always polls right after another one.
     const next = pollMs * (0.5 + rand());
-    if (clock.now() + next < cfg.durationMs) clock.after(next, poll);
+    if (clock.now() + next < Math.min(stopAt, cfg.durationMs)) clock.after(next, poll);
   };
   clock.at(first, poll);
 }

@@ -19,12 +19,19 @@ import type { EngineLoadSample } from './signals.ts';
 /** The first guess, in requests: small enough for any engine, seven steps from vLLM's default 256. */
 export const PROBE_START = 16;
 /**
- * Growth of the guess per poll while the engine runs all of it. Each step may overshoot the real
- * capacity by at most half of it, for one poll, before the engine is seen full; doubling would
- * allow a whole capacity's worth of queue, and a smaller step takes longer to reach the engine's
- * size (16 to 256: 7 polls at 1.5, 4 at 2, 24 at 1.125).
+ * Growth of the guess per poll while the engine runs (nearly) all of it: the next guess is this
+ * times what ran. What ran fits, so a guess may pass the real capacity by at most half of it, for
+ * a poll or two, before the engine is seen full; doubling would allow a whole capacity's worth of
+ * queue, and a smaller step takes longer to reach the engine's size (16 to 256: 7 polls at 1.5,
+ * 4 at 2, 24 at 1.125).
  */
 export const PROBE_GROWTH = 1.5;
+/**
+ * The guess grows once the engine runs this share of it: the workers' sum in flight never quite
+ * reaches the guess (answers on their way back, requests on their way out), and a probe that
+ * waited for all of it stalled below a 64-sequence engine in the simulator.
+ */
+export const PROBE_FULL = 0.85;
 
 export interface CapacityState {
   /** The capacity in effect: the learned one, or the guess while probing. */
@@ -74,9 +81,10 @@ export class LearnedCapacity {
       if (previous === undefined || previous.waiting === 0 || running > previous.running || running < 1) return false;
       this.#slots = this.#phase === 'probe' ? Math.floor(running) : Math.max(this.#slots, Math.floor(running));
       this.#phase = 'learned';
-    } else if (waiting === 0 && this.#phase === 'probe' && running >= this.#slots) {
-      // Everything we may send runs, nothing waits: the engine may hold more.
-      this.#slots = Math.max(Math.ceil(PROBE_GROWTH * this.#slots), Math.floor(running));
+    } else if (waiting === 0 && this.#phase === 'probe' && running >= PROBE_FULL * this.#slots) {
+      // (Nearly) everything we may send runs, nothing waits: the engine may hold more. Grown from
+      // what ran, which fits, so a guess is never above PROBE_GROWTH times the capacity.
+      this.#slots = Math.max(this.#slots + 1, Math.ceil(PROBE_GROWTH * running));
     } else if (waiting === 0 && running > this.#slots) {
       // More runs than we believed fits, with nothing waiting (the KV cache holds more of the
       // current rows than of the earlier ones, or "full" was seen mid-admission): that fits. The

@@ -33,6 +33,13 @@ export interface Claim {
   at: number;
   /** Its process, for the liveness check of a file board. */
   pid?: number;
+  /**
+   * The engine's bound as this worker has it (told by the engine, learned from its metrics, or
+   * guessed while learning: capacity.ts), for a newcomer that has only its first guess.
+   */
+  bound?: number;
+  /** Whether `bound` is known (told or learned), not a guess. */
+  known?: boolean;
 }
 
 /** Where the claims of one engine's workers are kept. */
@@ -98,6 +105,19 @@ export interface EngineShareOptions {
   pid?: number;
 }
 
+/**
+ * The bound a worker that only guesses divides (capacity.ts): a bound another worker of the same
+ * engine knows, the largest if several; else the largest guess on the board, its own included. A
+ * new task's worker would otherwise probe from its first guess, and find no room under it while
+ * the others hold the engine (the chaos soak's 40 tasks ran 1.5x slower that way).
+ */
+function boundForGuesser(own: number, others: readonly Claim[]): number {
+  const bounds = (known: boolean) =>
+    others.filter((c) => typeof c.bound === 'number' && (c.known === true) === known).map((c) => c.bound as number);
+  const known = bounds(true);
+  return known.length > 0 ? Math.max(...known) : Math.max(own, ...bounds(false));
+}
+
 /** One worker's side of the board: how much of the engine it may hold. */
 export class EngineShare {
   readonly #board: ShareBoard;
@@ -105,7 +125,12 @@ export class EngineShare {
   readonly #now: () => number;
   readonly #pid: number | undefined;
   #bound: number | undefined;
+  /** Whether `#bound` is known (told or learned) or a guess; a guesser divides `boundForGuesser`'s bound. */
+  #known = true;
+  /** The bound the last tick divided: `#bound`, or while this worker guesses, `boundForGuesser`'s. */
+  #effective: number | undefined;
   #hold = Number.POSITIVE_INFINITY;
+  #left = false;
   #members = 1;
   #want = 0;
 
@@ -116,16 +141,22 @@ export class EngineShare {
     this.#pid = o.pid;
   }
 
-  /** The engine's bound (slots plus the queue allowed), once known; until then nothing is capped. */
-  setBound(bound: number): void {
+  /**
+   * The engine's bound (slots plus the queue allowed), once known; until then nothing is capped.
+   * `known: false` for a guess (capacity.ts, before the engine was seen full): a worker that knows
+   * the bound has it published on the board, and a guessing newcomer divides that one instead.
+   */
+  setBound(bound: number, known = true): void {
     this.#bound = checkInt('bound', bound, 1);
+    this.#known = known;
     // Nothing held yet: until an exchange grants a share, send nothing (a tick that finds the lock
     // taken must not leave the worker uncapped).
     if (!Number.isFinite(this.#hold)) this.#hold = 0;
   }
 
+  /** The bound in effect: this worker's own, or while it only guesses, the one it took from the board. */
   get bound(): number | undefined {
-    return this.#bound;
+    return this.#effective ?? this.#bound;
   }
 
   /** The most this worker may have in flight: 0 while the engine is full, Infinity while its bound is unknown. */
@@ -144,17 +175,21 @@ export class EngineShare {
    * takes only the room that the others' published holds leave.
    */
   tick(want: number, inFlight: number): void {
+    if (this.#left) return;
     this.#want = Math.max(1, Math.floor(want));
-    const bound = this.#bound;
     this.#board.exchange(this.#id, (others) => {
       this.#members = others.length + 1;
+      const own = this.#bound;
       const base: Omit<Claim, 'hold'> = {
         id: this.#id,
         want: this.#want,
         at: this.#now(),
         ...(this.#pid !== undefined ? { pid: this.#pid } : {}),
+        ...(own !== undefined ? { bound: own, known: this.#known } : {}),
       };
-      if (bound === undefined) return { ...base, hold: Math.max(this.#want, inFlight) };
+      if (own === undefined) return { ...base, hold: Math.max(this.#want, inFlight) };
+      const bound = this.#known ? own : boundForGuesser(own, others);
+      this.#effective = bound;
       // Every member computes the same division from the same wants, in the order of their ids.
       const all = [...others, { id: this.#id, want: this.#want }].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       const mine = all.findIndex((c) => c.id === this.#id);
@@ -172,7 +207,9 @@ export class EngineShare {
     });
   }
 
+  /** Takes this worker's claim off the board for good: a later tick (a late answer) does not put it back. */
   leave(): void {
+    this.#left = true;
     this.#board.leave(this.#id);
   }
 }
@@ -226,7 +263,7 @@ export class SharedWindow implements AdaptiveWindowLike {
     if (learned === undefined || this.#told) return;
     const first = this.share.bound === undefined;
     if (!learned.observe(load) && !first) return;
-    this.share.setBound(learned.bound());
+    this.share.setBound(learned.bound(), learned.state().phase === 'learned');
     this.tick();
   }
 

@@ -153,7 +153,7 @@ test('4 workers on a vLLM without a slot count learn its capacity from /metrics 
   // vLLM's max_num_seqs is in none of its endpoints. The simulator stands in for it (its /metrics
   // speaks vLLM's names; 20 sequences at once, no queue limit): the workers learn the capacity,
   // "running while requests wait", and share 20 + (1 + 20/8) = 24 (scheduler/capacity.ts). Before
-  // the engine is first seen full the guess may pass the capacity by half, for one poll: 30.
+  // the engine is first seen full the guess may pass the capacity by at most half: 30.
   const sim = await startSimServer({ engine: { slots: 20, maxWaiting: 100_000, baseStepMs: 20, perSeqStepMs: 0.5 }, meanOutputTokens: 48 });
   const proxy = await startCountingProxy(sim.url);
   const runDir = tempDir('share-vllm');

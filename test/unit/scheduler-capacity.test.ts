@@ -4,22 +4,24 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LearnedCapacity, PROBE_GROWTH, PROBE_START } from '../../src/scheduler/capacity.ts';
+import { LearnedCapacity, PROBE_FULL, PROBE_GROWTH, PROBE_START } from '../../src/scheduler/capacity.ts';
 
 const vllmQueue = (slots: number): number => 1 + Math.ceil(slots / 8);
 
-test('probe: the guess grows by half only while the engine runs all of it with nothing waiting', () => {
+test('probe: the guess grows to half again what ran, only while the engine runs nearly all of it with nothing waiting', () => {
   const c = new LearnedCapacity(vllmQueue);
   assert.deepEqual(c.state(), { slots: PROBE_START, phase: 'probe' });
   assert.equal(c.bound(), PROBE_START, 'while probing the guess is the whole bound: no queue on top');
-  // Input-bound: fewer run than the guess allows, so nothing is learned.
-  assert.equal(c.observe({ running: 10, waiting: 0 }), false);
+  // Input-bound: well below the guess runs, so nothing is learned.
+  assert.equal(c.observe({ running: Math.floor(PROBE_FULL * PROBE_START) - 1, waiting: 0 }), false);
   assert.equal(c.state().slots, PROBE_START);
-  assert.equal(c.observe({ running: PROBE_START, waiting: 0 }), true);
-  assert.equal(c.state().slots, Math.ceil(PROBE_GROWTH * PROBE_START));
-  // Someone else's load already runs beyond the guess: the guess jumps to it.
+  // Nearly all of it runs (answers on their way back are not running): grow from what ran.
+  const ran = Math.ceil(PROBE_FULL * PROBE_START);
+  assert.equal(c.observe({ running: ran, waiting: 0 }), true);
+  assert.equal(c.state().slots, Math.ceil(PROBE_GROWTH * ran));
+  // Someone else's load already runs far beyond the guess: the guess follows what runs.
   assert.equal(c.observe({ running: 200, waiting: 0 }), true);
-  assert.equal(c.state().slots, 200);
+  assert.equal(c.state().slots, Math.ceil(PROBE_GROWTH * 200));
   // A sample without both counts teaches nothing.
   assert.equal(c.observe({ kvUsage: 0.5 }), false);
 });
