@@ -113,6 +113,8 @@ export class SimEngine {
   readonly #watermark: number;
   #speed: Speed;
   readonly #waiting: Seq[] = [];
+  /** When the last step admitted (the metrics' waiting count is as of then, as vLLM's is). */
+  #lastAdmitAt = Number.NEGATIVE_INFINITY;
   /** In admission order: the last one is the youngest, the first to be preempted. */
   #running: Seq[] = [];
   #used = 0;
@@ -189,9 +191,18 @@ export class SimEngine {
     return { cancel: () => this.#cancel(seq) };
   }
 
+  /**
+   * The load as the engine reports it. `waiting` counts the requests a step's admission left
+   * waiting, not those that arrived since: vLLM makes its scheduler stats after each step
+   * (`Scheduler.update_from_output` → `make_stats`), and a request that arrives during a step joins
+   * the scheduler's queue only before the next one, so its gauge never shows a request on its way in.
+   */
   metrics(): SimMetrics {
+    const since = this.#lastAdmitAt;
+    let waiting = 0;
+    for (const s of this.#waiting) if (s.submittedAt <= since || s.preemptions > 0) waiting++;
     return {
-      waiting: this.#waiting.length,
+      waiting,
       running: this.#running.length,
       kvUsage: Number.isFinite(this.kvCapacityTokens) ? this.#used / this.kvCapacityTokens : 0,
       preemptions: this.#stats.preemptions,
@@ -243,6 +254,7 @@ export class SimEngine {
     // Every running sequence writes one more token this step: preempt the youngest until it fits.
     while (this.#running.length > 0 && this.#used + this.#running.length > cap) this.#preemptYoungest();
     let prefill = 0;
+    this.#lastAdmitAt = start;
     const reserve = Number.isFinite(cap) ? this.#watermark * cap : 0;
     while (this.#running.length < this.slots && this.#waiting.length > 0) {
       const s = this.#waiting[0] as Seq;

@@ -91,6 +91,18 @@ test('slots bound the batch; the rest waits in FIFO order', () => {
   );
 });
 
+test('waiting counts what a step left waiting, not a request on its way in (as vLLM makes its stats after each step)', () => {
+  const { clock, e, submit } = engine({ slots: 2 });
+  submit(1, 5);
+  clock.runUntil(1); // the first step admitted it and runs until 10
+  submit(1, 5);
+  submit(1, 5);
+  submit(1, 5);
+  assert.equal(e.metrics().waiting, 0, 'arrived mid-step: not yet seen by an admission');
+  clock.runUntil(11); // the next step admitted one (2 slots) and left two waiting
+  assert.deepEqual(e.metrics(), { waiting: 2, running: 2, kvUsage: 0, preemptions: 0 });
+});
+
 test('a full queue answers 503 at once; a request longer than the KV cache 400', () => {
   const { clock, e, results, submit } = engine({ slots: 1, maxWaiting: 1, kvCapacityTokens: 50 });
   submit(10, 10);
