@@ -99,6 +99,8 @@ interface Seq {
   preemptions: number;
   /** Needs (re)prefill at its next admission. */
   fresh: boolean;
+  /** An admission left it waiting (or it was preempted): the engine's `waiting` gauge shows it. */
+  passed: boolean;
   done: boolean;
   onDone: (r: SimResult) => void;
 }
@@ -113,8 +115,6 @@ export class SimEngine {
   readonly #watermark: number;
   #speed: Speed;
   readonly #waiting: Seq[] = [];
-  /** When the last step admitted (the metrics' waiting count is as of then, as vLLM's is). */
-  #lastAdmitAt = Number.NEGATIVE_INFINITY;
   /** In admission order: the last one is the youngest, the first to be preempted. */
   #running: Seq[] = [];
   #used = 0;
@@ -170,6 +170,7 @@ export class SimEngine {
       held: 0,
       preemptions: 0,
       fresh: true,
+      passed: false,
       done: false,
       onDone,
     };
@@ -198,9 +199,8 @@ export class SimEngine {
    * the scheduler's queue only before the next one, so its gauge never shows a request on its way in.
    */
   metrics(): SimMetrics {
-    const since = this.#lastAdmitAt;
     let waiting = 0;
-    for (const s of this.#waiting) if (s.submittedAt <= since || s.preemptions > 0) waiting++;
+    for (const s of this.#waiting) if (s.passed || s.preemptions > 0) waiting++;
     return {
       waiting,
       running: this.#running.length,
@@ -254,7 +254,6 @@ export class SimEngine {
     // Every running sequence writes one more token this step: preempt the youngest until it fits.
     while (this.#running.length > 0 && this.#used + this.#running.length > cap) this.#preemptYoungest();
     let prefill = 0;
-    this.#lastAdmitAt = start;
     const reserve = Number.isFinite(cap) ? this.#watermark * cap : 0;
     while (this.#running.length < this.slots && this.#waiting.length > 0) {
       const s = this.#waiting[0] as Seq;
@@ -272,6 +271,7 @@ export class SimEngine {
       this.#used += tokens;
       this.#running.push(s);
     }
+    for (const s of this.#waiting) s.passed = true;
     const sp = this.#speed;
     const batch = this.#running.length;
     const duration = sp.baseStepMs + sp.perSeqStepMs * batch + sp.prefillMsPerToken * prefill;
