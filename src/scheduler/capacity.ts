@@ -47,10 +47,17 @@ export class LearnedCapacity {
   /** The previous sample's counts: "full" needs two samples in a row (below). */
   #previous: { running: number; waiting: number } | undefined;
 
-  /** @param queue the queue the bound allows beyond `slots` (the window's queue target for this engine). */
-  constructor(queue: (slots: number) => number, start = PROBE_START) {
+  /**
+   * @param queue the queue the bound allows beyond `slots` (the window's queue target for this engine).
+   * @param remembered a capacity learned earlier in the run (a worker of an earlier task): start from it, learned.
+   */
+  constructor(queue: (slots: number) => number, remembered?: number) {
     this.#queue = queue;
-    this.#slots = checkInt('start', start, 1);
+    this.#slots = PROBE_START;
+    if (remembered !== undefined) {
+      this.#slots = checkInt('remembered', remembered, 1);
+      this.#phase = 'learned';
+    }
   }
 
   state(): CapacityState {

@@ -237,15 +237,26 @@ export class SharedWindow implements AdaptiveWindowLike {
   /** The engine's capacity learned from its metrics (vLLM: no slot count), when asked for. */
   readonly #learned: LearnedCapacity | undefined;
 
+  /** Told each time the learned capacity changes (the worker keeps it for the run's later tasks). */
+  readonly #onLearned: ((slots: number) => void) | undefined;
+
   /**
-   * @param learn learn the capacity from the engine's load metrics (capacity.ts) for an engine
+   * @param o.learn learn the capacity from the engine's load metrics (capacity.ts) for an engine
    *   that tells no slot count; needs `queue` and an inner window that listens to the metrics.
+   * @param o.remembered a capacity an earlier worker of the run learned: start from it.
    */
-  constructor(inner: AdaptiveWindowLike, share: EngineShare, queue: ((slots: number) => number) | undefined, o: { learn?: boolean } = {}) {
+  constructor(
+    inner: AdaptiveWindowLike,
+    share: EngineShare,
+    queue: ((slots: number) => number) | undefined,
+    o: { learn?: boolean; remembered?: number | undefined; onLearned?: (slots: number) => void } = {},
+  ) {
     this.inner = inner;
     this.share = share;
     this.#queue = queue;
-    this.#learned = o.learn === true && queue !== undefined && inner.onEngineLoad !== undefined ? new LearnedCapacity(queue) : undefined;
+    this.#onLearned = o.onLearned;
+    this.#learned =
+      o.learn === true && queue !== undefined && inner.onEngineLoad !== undefined ? new LearnedCapacity(queue, o.remembered) : undefined;
     inner.onGrow?.(() => this.#grew());
     if (inner.onEngineLoad !== undefined)
       this.onEngineLoad = (load) => {
@@ -263,7 +274,9 @@ export class SharedWindow implements AdaptiveWindowLike {
     if (learned === undefined || this.#told) return;
     const first = this.share.bound === undefined;
     if (!learned.observe(load) && !first) return;
-    this.share.setBound(learned.bound(), learned.state().phase === 'learned');
+    const state = learned.state();
+    this.share.setBound(learned.bound(), state.phase === 'learned');
+    if (state.phase === 'learned') this.#onLearned?.(state.slots);
     this.tick();
   }
 

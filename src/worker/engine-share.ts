@@ -6,6 +6,7 @@
  * rate limit) but is not capped.
  */
 import { FileBoard, boardDirFor } from '../scheduler/board-file.ts';
+import { readEngineCapacity, writeEngineCapacity } from '../rundir/engine-capacity.ts';
 import { EngineShare, SharedWindow } from '../scheduler/share.ts';
 import type { AdaptiveWindowLike } from '../scheduler/signals.ts';
 
@@ -37,14 +38,29 @@ export function boundQueue(engineKind: string | undefined, noQueue: boolean): (s
  */
 export function shareEngine(
   window: AdaptiveWindowLike,
-  o: { adaptive: boolean; endpoint: string; id: string; engineKind?: string; noQueue: boolean; log: (m: string) => void },
+  o: { adaptive: boolean; endpoint: string; id: string; engineKind?: string; noQueue: boolean; runDir?: string; log: (m: string) => void },
 ): WorkerShare {
   const board = new FileBoard(boardDirFor(o.endpoint), { warn: o.log });
   board.sweepSiblings();
   const share = new EngineShare({ board, id: o.id, pid: process.pid });
   // A fixed window still joins the board, uncapped: the rate gate divides a rate limit by its members.
   const queue = boundQueue(o.engineKind, o.noQueue);
-  const shared = new SharedWindow(window, share, o.adaptive ? queue : undefined, { learn: o.engineKind === 'vllm' });
+  const learn = o.engineKind === 'vllm';
+  // What an earlier task of the run learned (rundir/engine-capacity.ts): this one need not probe again.
+  const remembered = learn && o.runDir !== undefined ? readEngineCapacity(o.runDir, o.endpoint) : undefined;
+  if (remembered !== undefined) o.log(`engine capacity ${remembered}, learned earlier in this run`);
+  let learned: number | undefined;
+  const keep = (slots: number): void => {
+    if (o.runDir !== undefined) writeEngineCapacity(o.runDir, o.endpoint, slots);
+  };
+  const shared = new SharedWindow(window, share, o.adaptive ? queue : undefined, {
+    learn,
+    remembered,
+    onLearned: (slots) => {
+      if (slots !== learned) keep(slots);
+      learned = slots;
+    },
+  });
   // Joined at once: the rate gate's member count holds before the first request, on any engine.
   shared.tick();
   const timer = setInterval(() => shared.tick(), 1000);
@@ -55,6 +71,7 @@ export function shareEngine(
     leave: () => {
       clearInterval(timer);
       share.leave();
+      if (learned !== undefined) keep(learned); // fresh for the next task
     },
   };
 }

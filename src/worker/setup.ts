@@ -102,6 +102,7 @@ export function prepareEngineSide(w: WorkerBasics, signal: AbortSignal): EngineS
         endpoint,
         id,
         engineKind: job.run.engine_kind,
+        runDir: w.runDir,
         noQueue: makeQueue !== undefined && job.run.engine_kind === 'llama-server',
         log,
       });

@@ -1,10 +1,15 @@
 /**
  * The capacity of an engine without a slot count, learned from its metrics
- * (src/scheduler/capacity.ts): the shared slow start, what "seen full" teaches, and that it only rises.
+ * (src/scheduler/capacity.ts): the shared slow start, what "seen full" teaches, that it only rises,
+ * and the run directory's memory of it for later tasks (src/rundir/engine-capacity.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { LearnedCapacity, PROBE_FULL, PROBE_GROWTH, PROBE_START } from '../../src/scheduler/capacity.ts';
+import { readEngineCapacity, TRUST_MS, writeEngineCapacity } from '../../src/rundir/engine-capacity.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const vllmQueue = (slots: number): number => 1 + Math.ceil(slots / 8);
 
@@ -62,4 +67,26 @@ test('an engine already full at the start is learned from the first two samples'
   assert.equal(c.observe({ running: 8, waiting: 3 }), true);
   assert.deepEqual(c.state(), { slots: 8, phase: 'learned' });
   assert.equal(c.bound(), 8 + vllmQueue(8));
+});
+
+test('a capacity remembered from an earlier task of the run starts learned, and still only rises', () => {
+  const c = new LearnedCapacity(vllmQueue, 64);
+  assert.deepEqual(c.state(), { slots: 64, phase: 'learned' });
+  assert.equal(c.bound(), 64 + vllmQueue(64));
+  assert.equal(c.observe({ running: 12, waiting: 0 }), false, 'an idle engine teaches nothing');
+  c.observe({ running: 70, waiting: 2 });
+  assert.equal(c.observe({ running: 70, waiting: 2 }), true);
+  assert.equal(c.state().slots, 70);
+});
+
+test('the run directory keeps a learned capacity per endpoint, trusted for TRUST_MS after its last write', () => {
+  const dir = tempDir('capacity');
+  const at = 1_000_000;
+  assert.equal(readEngineCapacity(dir, 'http://a/v1', at), undefined, 'nothing learned yet');
+  writeEngineCapacity(dir, 'http://a/v1', 64, at);
+  assert.equal(readEngineCapacity(dir, 'http://a/v1', at + 1000), 64);
+  assert.equal(readEngineCapacity(dir, 'http://b/v1', at + 1000), undefined, 'another endpoint knows nothing');
+  assert.equal(readEngineCapacity(dir, 'http://a/v1', at + TRUST_MS + 1), undefined, 'too old: learn anew');
+  writeFileSync(join(dir, 'engines', readdirSync(join(dir, 'engines'))[0] as string), '{"slots": "many"}');
+  assert.equal(readEngineCapacity(dir, 'http://a/v1', at + 1000), undefined, 'unreadable: learn anew');
 });
