@@ -41,7 +41,7 @@ test('seen full: a queue that stays while the running count does not grow; then 
   assert.equal(c.observe({ running: 38, waiting: 5 }), false, 'running grew: the engine was still admitting');
   assert.equal(c.state().phase, 'probe');
   // The queue stays and the running count does not grow: the engine fits 40, lower than the guess.
-  assert.equal(c.observe({ running: 40, waiting: 0 }), false);
+  assert.equal(c.observe({ running: Math.floor(PROBE_FULL * guess) - 1, waiting: 0 }), false);
   assert.equal(c.observe({ running: 40, waiting: 9 }), false, 'one sample with a queue is not yet full');
   assert.equal(c.observe({ running: 40, waiting: 9 }), true);
   assert.deepEqual(c.state(), { slots: 40, phase: 'learned' });
