@@ -44,6 +44,7 @@ SMOL_NAME=smollm2-135m-instruct
 PYSPARK_VERSION=4.0.1             # keep in sync with PYSPARK_VERSION in src/install/layout.ts (a test checks it)
 JAVA_MIN=17
 MOTO_VERSION=5.2.6                 # PyPI moto: the S3-compatible server of the storage tests
+PROMETHEUS_CLIENT_VERSION=0.26.0   # PyPI prometheus-client: its OpenMetrics parser checks our metrics endpoint (tests only)
 RUFF_VERSION=0.17.6                # PyPI ruff: the Python formatter and linter (ruff.toml)
 
 LLAMA_DIR=$CACHE/llama-server/$LLAMA_BIN_VERSION
@@ -288,7 +289,9 @@ step_cloud_jars() {
 # ---------------------------------------------------------------- 8. s3 test server
 # moto's standalone S3 server, in a venv of its own (its dependencies stay out of .venv). Only the
 # storage tests use it, so only `--test-servers` (npm test) installs it.
-moto_ok() { [ -x "$MOTO_VENV/bin/moto_server" ] && "$MOTO_VENV/bin/python" -c 'import moto, flask_cors, boto3' 2>/dev/null; }
+# The same venv holds prometheus_client, whose OpenMetrics parser checks the metrics endpoint in
+# test/e2e/metrics.test.ts (a reference parser, not ours).
+moto_ok() { [ -x "$MOTO_VENV/bin/moto_server" ] && "$MOTO_VENV/bin/python" -c 'import moto, flask_cors, boto3, prometheus_client' 2>/dev/null; }
 
 step_moto() {
   step_begin
@@ -298,7 +301,8 @@ step_moto() {
   [ $TEST_SERVERS = 1 ] || return 0
   rm -rf "$MOTO_VENV"
   python3 -m venv "$MOTO_VENV" || die "python3 -m venv $MOTO_VENV failed"
-  "$MOTO_VENV/bin/python" -m pip install --quiet "moto[s3]==$MOTO_VERSION" "flask==3.1.2" "flask-cors==6.0.1" >"$LOGS/moto.log" 2>&1 \
+  "$MOTO_VENV/bin/python" -m pip install --quiet "moto[s3]==$MOTO_VERSION" "flask==3.1.2" "flask-cors==6.0.1" \
+    "prometheus-client==$PROMETHEUS_CLIENT_VERSION" >"$LOGS/moto.log" 2>&1 \
     || { tail -n 20 "$LOGS/moto.log" >&2; die "pip install moto==$MOTO_VERSION failed (log: $LOGS/moto.log)"; }
   moto_ok || die "moto $MOTO_VERSION does not import from $MOTO_VENV after installing it"
   step_done "s3 test server" "installed moto $MOTO_VERSION ($(du -sh "$MOTO_VENV" | cut -f1))"

@@ -45,13 +45,17 @@ export interface RunIo {
  * is printed when it ends, and a run that could not start or crashed prints its failure and exits
  * with its code (never 0).
  */
-export async function runCommand(json: boolean, start: (io: RunIo) => Promise<{ summary: Summary; exitCode: number }>): Promise<void> {
+export async function runCommand(
+  json: boolean,
+  start: (io: RunIo) => Promise<{ summary: Summary; exitCode: number; after?: () => Promise<void> }>,
+): Promise<void> {
   const signal = interruptSignal();
   const sinks = stderrSinks();
   try {
-    const { summary, exitCode } = await start({ log: sinks.log, progress: sinks.progress, tty: sinks.tty, signal });
+    const { summary, exitCode, after } = await start({ log: sinks.log, progress: sinks.progress, tty: sinks.tty, signal });
     printFinished(summary, sinks, json);
     process.exitCode = exitCode;
+    await after?.(); // the metrics endpoint's linger, once the summary is out
   } catch (err) {
     const code = printFailure(err, json);
     process.exit(code === EXIT.OK ? EXIT.RUNTIME : code);

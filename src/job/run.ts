@@ -19,6 +19,7 @@ import { checkResumable, openRunDir, requireTools, startLaunchedEngine } from '.
 import { inferPhase } from './infer.ts';
 import { failureVerdict, judgeOutcome, type Verdict } from './commit.ts';
 import { reportRun } from './report.ts';
+import { startRunMetrics, type RunMetrics } from './metrics.ts';
 
 export interface RunOptions {
   jobPath: string;
@@ -44,6 +45,8 @@ export interface RunOptions {
 export interface RunResult {
   summary: Summary;
   exitCode: number;
+  /** What is left once the summary is out: the metrics endpoint's `linger` (metrics.ts). */
+  after?: () => Promise<void>;
 }
 
 export async function runJob(o: RunOptions): Promise<RunResult> {
@@ -56,8 +59,10 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   const local = withLocalPaths(job, baseDir);
   let engine: LocalEngine | undefined;
   let timeline: Timeline | undefined;
+  let metrics: RunMetrics | undefined;
   let verdict: Verdict;
   try {
+    metrics = await startRunMetrics({ job, runId: run.runId, runDir: run.runDir, timeline: () => timeline, log: o.log });
     const fp = planFingerprint(job, inputIdentity(job, baseDir), chatTemplate);
     checkResumable(run, local, fp, o.fresh ?? false, o.log);
     const launched = await startLaunchedEngine(job, run.runDir, baseDir, o.log);
@@ -98,6 +103,12 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     run.release();
   }
   const output = local.output.path ?? local.output.table ?? null;
-  const summary = await reportRun({ runId: run.runId, runDir: run.runDir, startedMs: started, output, verdict, timeline, log: o.log });
-  return { summary, exitCode: verdict.exitCode };
+  try {
+    const summary = await reportRun({ runId: run.runId, runDir: run.runDir, startedMs: started, output, verdict, timeline, log: o.log });
+    metrics?.markFinished();
+    return { summary, exitCode: verdict.exitCode, ...(metrics !== undefined ? { after: () => metrics.lingerThenClose() } : {}) };
+  } catch (err) {
+    await metrics?.close();
+    throw err;
+  }
 }

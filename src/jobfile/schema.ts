@@ -254,6 +254,24 @@ export const LimitsSpec = z.strictObject({
   max_wall: Duration.optional(),
 });
 
+/**
+ * `observability:` (docs/observability.md): what a run exposes to the platform's own tools while it
+ * runs. Off by default; read by the CLI only and not part of the job's identity (like `limits`).
+ */
+export const ObservabilitySpec = z.strictObject({
+  /** A Prometheus endpoint (`GET /metrics`, OpenMetrics text) with the run's counts, summed over its workers. */
+  prometheus: z
+    .strictObject({
+      /** The port it listens on. */
+      port: z.number().int().min(1).max(65535),
+      /** The address it binds. Default `127.0.0.1` (this machine only); `0.0.0.0` for a Prometheus elsewhere. */
+      host: z.string().min(1).default('127.0.0.1'),
+      /** How long it stays up after the run ends, so that a scrape sees the final counts, e.g. `30s`. Default `0s`. */
+      linger: Duration.default(0),
+    })
+    .optional(),
+});
+
 /** A price: a finite number from 0 up (in the user's currency; sparkinfer prints it as given). */
 const Price = z.number().min(0);
 
@@ -308,6 +326,7 @@ function jobObject(response: typeof ResponseSpec) {
     /** Prices for `sparkinfer estimate`'s cost line. */
     estimate: EstimateSpec.optional(),
     kubernetes: KubernetesSpec.optional(),
+    observability: ObservabilitySpec.prefault({}),
   });
 }
 

@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { addHistogram, newHistogram, type LatencyHistogram } from './histogram.ts';
 import type { WorkerStats } from './stats.ts';
 
 export interface Progress {
@@ -22,6 +23,12 @@ export interface Progress {
   windowCuts?: Record<string, number>;
   /** Hedges sent (worker/hedge.ts), over every stats file. */
   hedges?: number;
+  /** Requests sent (every attempt, hedges included), over every stats file. */
+  requestsSent?: number;
+  /** Rows that ended in a per-row error, by code, over every stats file. */
+  errorsByCode?: Record<string, number>;
+  /** Every attempt's latency (histogram.ts), over every stats file. */
+  latency?: LatencyHistogram;
   /** The in-flight windows of the workers still running, summed, and how many those are. */
   window?: number;
   active?: number;
@@ -57,6 +64,9 @@ export function readProgress(runDir: string): Progress {
     inflight: 0,
     retriesByReason: {},
     windowCuts: {},
+    requestsSent: 0,
+    errorsByCode: {},
+    latency: newHistogram(),
     window: 0,
     active: 0,
     workers: 0,
@@ -82,6 +92,9 @@ export function readProgress(runDir: string): Progress {
     addCounts((p.retriesByReason ??= {}), s.retries_by_reason);
     addCounts((p.windowCuts ??= {}), s.window_cuts);
     p.hedges = (p.hedges ?? 0) + (s.hedges ?? 0);
+    p.requestsSent = (p.requestsSent ?? 0) + (s.requests_sent ?? 0);
+    addCounts((p.errorsByCode ??= {}), s.errors_by_code);
+    addHistogram((p.latency ??= newHistogram()), s.request_seconds);
     if (!s.done) {
       p.inflight += s.inflight;
       p.window = (p.window ?? 0) + (s.window ?? 0);

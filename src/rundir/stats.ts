@@ -4,6 +4,8 @@
  * progress line, the run report and the summary (src/rundir/progress.ts), and on Kubernetes by the
  * driver (python/sparkinfer/watch.py).
  */
+import type { LatencyHistogram } from './histogram.ts';
+
 export interface WorkerStats {
   worker: string;
   pid: number;
@@ -35,6 +37,8 @@ export interface WorkerStats {
    * (scheduler/capacity.ts). Null without a bound (a fixed window, an engine that tells neither).
    */
   engine_bound: number | null;
+  /** Every attempt's latency, from send to the last byte of the answer or the failure (histogram.ts). */
+  request_seconds: LatencyHistogram;
   inflight: number;
   window: number;
   errors_by_code: Record<string, number>;

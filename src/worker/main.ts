@@ -54,6 +54,7 @@ function statsWriter(w: WorkerBasics, r: ResultSide, window: object): StatsWrite
       hedges: c.hedges,
       window_cuts: windowCuts(window),
       engine_bound: engineBound(window),
+      request_seconds: c.latency,
       inflight: c.inflight,
       window: c.window,
       errors_by_code: c.errorsByCode,

@@ -9,6 +9,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { CompletionKind, RetryReason } from '../scheduler/signals.ts';
 import type { RateInfo } from '../engine/ratelimit.ts';
 import type { SendGate } from '../scheduler/rate.ts';
+import type { LatencyHistogram } from '../rundir/histogram.ts';
 
 /** What a row becomes before it is sent: the endpoint path and the exact JSON body. */
 export interface Prepared {
@@ -142,4 +143,6 @@ export interface PipelineCounters {
   window: number;
   outage: boolean;
   errorsByCode: Partial<Record<ErrorCode, number>>;
+  /** Every attempt's latency (rundir/histogram.ts), for the stats file's `request_seconds`. */
+  latency: LatencyHistogram;
 }

@@ -5,6 +5,7 @@
 import type { ResultLine } from './protocol.ts';
 import type { InputRow } from './input.ts';
 import type { PipelineCounters, PipelineDeps, Prepared } from './pipeline-contract.ts';
+import { newHistogram } from '../rundir/histogram.ts';
 
 export interface Item {
   row: InputRow;
@@ -94,6 +95,7 @@ export function newCounters(window: number): PipelineCounters {
     window,
     outage: false,
     errorsByCode: {},
+    latency: newHistogram(),
   };
 }
 

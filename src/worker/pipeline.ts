@@ -19,6 +19,7 @@ import { isRateLimited } from '../engine/ratelimit.ts';
 import { OutageTimeout } from '../engine/errors.ts';
 import { MAX_HEDGES_PER_SEND, TailHedger } from './hedge.ts';
 import { onEachSecond } from '../rundir/second-timer.ts';
+import { observe } from '../rundir/histogram.ts';
 import { countResult, newCounters, newItem, resultLine, type Item, type Live } from './pipeline-row.ts';
 
 export * from './pipeline-contract.ts';
@@ -278,6 +279,7 @@ class Pipeline {
   /** An attempt ended: counted off, and dropped when its row is decided by its other attempt. */
   #settleLive(item: Item, live: Live, a: Attempt): void {
     if (live.abandoned) return; // counted off when the row finished
+    observe(this.#c.latency, a.latencyMs);
     item.live.delete(live);
     item.out--;
     if (item.out === 0) this.#outstanding.delete(item);

@@ -6,6 +6,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkerStats } from '../rundir/stats.ts';
+import { newHistogram } from '../rundir/histogram.ts';
 
 export function newStats(worker: string, now: number): WorkerStats {
   return {
@@ -27,6 +28,7 @@ export function newStats(worker: string, now: number): WorkerStats {
     hedges: 0,
     window_cuts: {},
     engine_bound: null,
+    request_seconds: newHistogram(),
     inflight: 0,
     window: 0,
     errors_by_code: {},
