@@ -75,7 +75,9 @@ def infer(df, job, *, worker_path=None, run_dir=None, partitions=None):
 
     Args:
         df: the input DataFrame. It takes the place of the job's `input`, and `output` is not read
-            either (except `output.include` and `output.include_request`): write the result yourself.
+            either (except `input.key`, `output.include` and `output.include_request`): write the
+            result yourself. So both sections may be left out, or hold only those fields (a job
+            for `sparkinfer run` needs them whole).
         job: a job file path, YAML or JSON, as for `sparkinfer run`; or a dict of the same fields.
             It is validated by the bundled CLI under Node >= 24, with the rules and messages of
             `sparkinfer validate` (a bad file raises SpecError, e.g. `job.yaml:17:14
@@ -108,7 +110,7 @@ def infer(df, job, *, worker_path=None, run_dir=None, partitions=None):
     PATH. On a cluster set `spark.executorEnv.SPARKINFER_NODE` when the session is created.
     The engine is not waited for here: the workers wait for it.
     """
-    job = load_job(resolve_job(job))
+    job = load_job(resolve_job(job), dataframe=True)
     temporary = None
     if run_dir is None and not (job.get('run') or {}).get('dir'):
         run_dir = temporary = _temporary_run_dir()

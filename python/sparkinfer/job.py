@@ -35,8 +35,13 @@ def parse_duration_ms(value, field):
     raise SpecError(f'expected `{field}` to be a duration with a unit, like "30s", got {value!r}')
 
 
-def load_job(source):
-    """Reads `job.json` (a path) or copies a dict, applies defaults and checks what the driver needs."""
+def load_job(source, dataframe=False):
+    """Reads `job.json` (a path) or copies a dict, applies defaults and checks what the driver needs.
+
+    `dataframe`: the job of `infer(df, job)`, whose DataFrame is the input and whose caller writes
+    the result: the input's source and the output's place may be left out (as `sparkinfer validate
+    --no-input-check` allows, src/jobfile/dataframe.ts); what is given is checked.
+    """
     if isinstance(source, dict):
         job = copy.deepcopy(source)
     else:
@@ -50,7 +55,7 @@ def load_job(source):
     if not isinstance(job, dict):
         raise SpecError(f'expected the job to be a JSON object, got {type(job).__name__}')
     _apply_defaults(job)
-    _check(job)
+    _check(job, dataframe)
     return job
 
 
@@ -71,29 +76,22 @@ def _apply_defaults(job):
     formats.apply_job_defaults(job)
 
 
-def _check(job):
+def _check(job, dataframe=False):
     name = job.get('name')
     if not isinstance(name, str) or not re.fullmatch(r'[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?', name):
         raise SpecError(f'expected `name` to be lowercase letters, digits and dashes, got {name!r}')
     inp, out = job['input'], job['output']
     fmt = inp.get('format')
-    if fmt not in INPUT_FORMATS:
-        raise SpecError(f'expected `input.format` to be one of {", ".join(INPUT_FORMATS)}, got {fmt!r}')
-    need = {'table': 'table', 'sql': 'query'}.get(fmt, 'path')
-    if not isinstance(inp.get(need), str) or not inp[need]:
-        raise SpecError(f'expected `input.{need}` for input format `{fmt}`')
+    if not (dataframe and fmt is None):
+        _check_place('input', inp, fmt, INPUT_FORMATS, {'table': 'table', 'sql': 'query'}, dataframe)
     if not isinstance(inp['options'], dict):
         raise SpecError(f'expected `input.options` to be an object, got {inp["options"]!r}')
     key = inp.get('key')
     if key is not None and (not isinstance(key, str) or not key):
         raise SpecError(f'expected `input.key` to be a column name, got {key!r}')
     ofmt = out['format']
-    if ofmt not in OUTPUT_FORMATS:
-        raise SpecError(f'expected `output.format` to be one of {", ".join(OUTPUT_FORMATS)}, got {ofmt!r}')
-    oneed = 'table' if ofmt == 'table' else 'path'
-    if not isinstance(out.get(oneed), str) or not out[oneed]:
-        raise SpecError(f'expected `output.{oneed}` for output format `{ofmt}`')
-    if fmt not in ('table', 'sql') and ofmt != 'table' and _same_path(inp['path'], out['path']):
+    _check_place('output', out, ofmt, OUTPUT_FORMATS, {'table': 'table'}, dataframe)
+    if fmt not in ('table', 'sql') and ofmt != 'table' and inp.get('path') and out.get('path') and _same_path(inp['path'], out['path']):
         # The driver reads a materialized copy, so Spark's own "overwriting the input" guard can't fire.
         raise SpecError(f'output.path is the input path ({out["path"]}); write the results somewhere else')
     if out['mode'] not in OUTPUT_MODES:
@@ -113,6 +111,18 @@ def _check(job):
     if job['task'] not in TASKS:
         raise SpecError(f'expected `task` to be {" or ".join(TASKS)}, got {job["task"]!r}')
     formats.check_job(job)
+
+
+def _check_place(section, spec, fmt, formats_, place_of, dataframe):
+    """The section's format is known, and it names its table, query or path (for infer(), a
+    `dataframe` job, the place may be left out: infer() neither reads the input nor writes the output)."""
+    if fmt not in formats_:
+        raise SpecError(f'expected `{section}.format` to be one of {", ".join(formats_)}, got {fmt!r}')
+    need = place_of.get(fmt, 'path')
+    if dataframe and spec.get(need) is None:
+        return
+    if not isinstance(spec.get(need), str) or not spec[need]:
+        raise SpecError(f'expected `{section}.{need}` for {section} format `{fmt}`')
 
 
 def _same_path(a, b):

@@ -41,7 +41,8 @@ def _validate_file(path, shown):
     """`node sparkinfer.mjs validate PATH --json`; `shown` replaces PATH in messages (None: keep it).
 
     `--no-input-check`: the DataFrame takes the place of the job's input, so its path and columns
-    are not checked here (`infer()` checks the DataFrame's columns itself).
+    are not checked here (`infer()` checks the DataFrame's columns itself), and the job's `input`
+    and `output` may be left out (src/jobfile/dataframe.ts).
     """
     node = find_node()
     cmd = [node, bundled('sparkinfer.mjs'), 'validate', path, '--json', '--no-input-check']

@@ -11,6 +11,7 @@ import { resultColumns } from '../plan/output-columns.ts';
 import { preflight, reportPreflight } from '../job/preflight.ts';
 import { DEFAULT_SAMPLE, DEFAULT_SEED, ESTIMATE_FILE, estimateJob } from '../job/estimate.ts';
 import { engineKindOf } from '../jobfile/schema.ts';
+import { withoutStandIns } from '../jobfile/dataframe.ts';
 import { formatProjection, interruptSignal, printFailure, printFinished, runCommand, stderrSinks } from './console.ts';
 import { registerBatchCommand } from './batch.ts';
 import { spawnSync } from 'node:child_process';
@@ -67,11 +68,14 @@ program
   .argument('<job>', 'job file (YAML)')
   .option('--set <path=value>', 'override a job field (repeatable)', collect, [])
   .option('--json', 'print the resolved job as JSON on stdout (the job file for the PySpark infer())')
-  .option('--no-input-check', "skip the input's path and columns (infer() passes a DataFrame instead)")
+  .option(
+    '--no-input-check',
+    "the job of infer(), which passes a DataFrame and writes the result itself: `input:` and `output:` may be left out, and the input's path and columns are not checked",
+  )
   .description('check a job file, its input (path, columns) and sampling keys without running anything, and print what it references')
   .action((jobPath: string, opts: { set: string[]; json?: boolean; inputCheck: boolean }) => {
     try {
-      const { job, columns, chatTemplate, located, baseDir } = resolveJob(jobPath, opts.set);
+      const { job, columns, chatTemplate, located, baseDir } = resolveJob(jobPath, opts.set, { dataframe: !opts.inputCheck });
       // Input path, columns and sampling keys: errors exit 2, warnings and "not checked" notes go to stderr.
       const findings = preflight(located, baseDir, { input: opts.inputCheck });
       reportPreflight(findings, jobPath, (line) => process.stderr.write(`${line}\n`), true);
@@ -86,7 +90,7 @@ program
           engine_kind: engineKindOf(job),
           ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
         };
-        process.stdout.write(`${JSON.stringify({ ...job, run })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...withoutStandIns(job, located.standIns), run })}\n`);
       }
       process.stderr.write(`${jobPath}: ok (task ${job.task}, model ${job.model}, columns: ${columns.join(', ') || 'none'})\n`);
     } catch (err) {

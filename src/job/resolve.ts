@@ -21,9 +21,12 @@ export interface ResolvedFile {
   located: LocatedJob;
 }
 
-/** Resolves the job (validation, columns, chat template) without starting anything. */
-export function resolveJob(jobPath: string, set: string[] = []): ResolvedFile {
-  const located = loadLocatedJobFile(jobPath, { set });
+/**
+ * Resolves the job (validation, columns, chat template) without starting anything. `dataframe`:
+ * the job of infer(), whose `input` and `output` may be left out (src/jobfile/dataframe.ts).
+ */
+export function resolveJob(jobPath: string, set: string[] = [], o: { dataframe?: boolean } = {}): ResolvedFile {
+  const located = loadLocatedJobFile(jobPath, { set, dataframe: o.dataframe === true });
   const { job } = located;
   const columns = referencedColumns(job.prompt);
   const baseDir = dirname(resolve(jobPath));

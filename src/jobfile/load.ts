@@ -15,12 +15,15 @@ import { closest } from './did-you-mean.ts';
 import { describeExpected, knownFields, schemaAt } from './json-schema.ts';
 import { applyOverrides } from './overrides.ts';
 import type { SetOverride } from './overrides.ts';
+import { addStandIns } from './dataframe.ts';
 import { JobSpec } from './schema.ts';
 import type { Job } from './schema.ts';
 
 export interface LoadOptions {
   /** `--set PATH=VALUE` overrides, applied in order before validation. Default none. */
   set?: readonly string[];
+  /** The job of `infer(df, job)`: `input` and `output` may be left out (dataframe.ts). Default false. */
+  dataframe?: boolean;
 }
 
 /** Rules added by the caller (src/validate/job.ts): a stricter schema, checks on the raw job. */
@@ -331,7 +334,7 @@ function reportIssue(issue: core.$ZodIssue, raw: unknown, report: Reporter, typo
  * @throws SpecError listing every problem, one per line, sorted by position.
  */
 export function parseJobText(text: string, fileName: string, set: readonly string[] = [], rules: JobFileRules = {}): Job {
-  return parseLocated(text, fileName, set, rules).job;
+  return parseLocated(text, fileName, { set }, rules).job;
 }
 
 /**
@@ -341,6 +344,8 @@ export function parseJobText(text: string, fileName: string, set: readonly strin
  */
 export interface LocatedJob {
   job: Job;
+  /** The fields the loader filled for `dataframe: true` (dataframe.ts); none otherwise. */
+  standIns: Path[];
   where(path: Path, message: string, opts?: { atKey?: boolean; needle?: string }): string;
 }
 
@@ -352,10 +357,11 @@ export function loadLocatedJobFile(path: string, options: LoadOptions = {}, rule
   } catch (err) {
     throw new SpecError(`${path}: cannot read the job file: ${(err as Error).message}`, { cause: err });
   }
-  return parseLocated(text, path, options.set ?? [], rules);
+  return parseLocated(text, path, options, rules);
 }
 
-function parseLocated(text: string, fileName: string, set: readonly string[], rules: JobFileRules): LocatedJob {
+function parseLocated(text: string, fileName: string, options: LoadOptions, rules: JobFileRules): LocatedJob {
+  const set = options.set ?? [];
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: 'error', schema: 'core' });
   if (doc.errors.length > 0) throw new SpecError(syntaxErrors(doc, lc, text, fileName).join('\n'));
@@ -381,6 +387,7 @@ function parseLocated(text: string, fileName: string, set: readonly string[], ru
     throw new SpecError(report.lines().join('\n'), { cause: err });
   }
 
+  const standIns = options.dataframe === true ? addStandIns(raw) : [];
   const parsed = (rules.schema ?? JobSpec).safeParse(raw ?? {});
   if (!parsed.success) {
     const typoTargets = new Set<string>();
@@ -403,5 +410,5 @@ function parseLocated(text: string, fileName: string, set: readonly string[], ru
   }
   rules.checkRaw?.(raw, (p, message) => report.add(p, message));
   if (report.problems.length > 0 || !parsed.success) throw new SpecError(report.lines().join('\n'));
-  return { job: parsed.data, where: (p, message, o = {}) => report.problem(p, message, o.atKey, o.needle).text };
+  return { job: parsed.data, standIns, where: (p, message, o = {}) => report.problem(p, message, o.atKey, o.needle).text };
 }

@@ -445,6 +445,29 @@ class InferApiTests(DriverTestCase):
         self.assertEqual(r.stdout.split(), ['1'])
         self.assertEqual([n for n in os.listdir(tmp) if n.startswith('sparkinfer-')], [], 'the run folder went with the process')
 
+    def test_infer_takes_a_job_without_input_and_output(self):
+        """infer() reads neither the job's input nor its output: both may be left out, or hold only
+        `input.key` and `output.include`; the bundled CLI checks the rest as usual."""
+        from helpers import FAKE_WORKER_JS
+        from sparkinfer import infer
+
+        df = self.spark.createDataFrame([(i, f'q{i}') for i in range(5)], 'id long, question string')
+        bare = {
+            'name': 'test-job',
+            'prompt': {'user': '{{ question }}'},
+            'model': 'fake-model',
+            'engine': {'endpoint': self.engine.endpoint},
+        }
+        got = infer(df, bare, worker_path=FAKE_WORKER_JS, run_dir=os.path.join(self.tmp, 'r1'), partitions=2).collect()
+        self.assertEqual(sorted(json.loads(r['text'])['question'] for r in got), [f'q{i}' for i in range(5)])
+        self.assertIn('_key', got[0].asDict(), 'no input.key: the derived key')
+        partial = dict(bare, input={'key': 'id'}, output={'include': ['question']})
+        out = infer(df, partial, worker_path=FAKE_WORKER_JS, run_dir=os.path.join(self.tmp, 'r2'), partitions=2)
+        self.assertEqual(out.columns[:3], ['id', 'question', 'text'])
+        self.assertEqual(sorted(r['id'] for r in out.collect()), list(range(5)))
+        with self.assertRaisesRegex(SpecError, r'^output.include: expected a list'):
+            infer(df, dict(bare, output={'include': 'question'}))
+
     def test_infer_validates_a_dict_with_the_cli_rules(self):
         from sparkinfer import infer
 
