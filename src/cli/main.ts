@@ -35,6 +35,11 @@ const intFlag =
     }
   };
 
+/** A warning line on stderr, as the CLI's other messages. */
+const warnOnStderr = (message: string): void => {
+  process.stderr.write(`sparkinfer: ${message}\n`);
+};
+
 function fail(err: unknown, json: boolean): never {
   process.exit(printFailure(err, json));
 }
@@ -196,7 +201,8 @@ program
   .action(async (jobPath: string, opts: { set: string[] }) => {
     try {
       const { renderForCli } = await import('../k8s/cli.ts');
-      process.stdout.write(await renderForCli(jobPath, opts.set));
+      // stdout is the manifests: the warning goes to stderr.
+      process.stdout.write(await renderForCli(jobPath, opts.set, { warn: warnOnStderr }));
     } catch (err) {
       fail(err, false);
     }
@@ -240,6 +246,7 @@ kubeOptions(
       watch: opts.watch,
       dryRun: opts.dryRun === true,
       ...(opts.image !== undefined ? { image: opts.image } : {}),
+      warn: warnOnStderr,
     });
     process.stdout.write(`${r.name}\n`);
     if (!opts.watch || opts.dryRun === true) {

@@ -10,6 +10,7 @@ import { SpecError } from '../errors.ts';
 import { loadChatTemplate, type ChatTemplateSource } from '../prompt/chat-template.ts';
 import { newRunId, planFingerprint, resolvedJob } from '../plan/run-block.ts';
 import type { Job } from '../jobfile/schema.ts';
+import { DEFAULT_IMAGE } from '../jobfile/kubernetes.ts';
 import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { k8sSpecOf, renderK8sYaml, renderRun, type RenderOptions, type RenderedRun } from './render.ts';
 
@@ -24,6 +25,17 @@ export interface K8sResolveOptions extends RenderOptions {
   retryErrors?: boolean;
   /** `prompt.chat_template`, resolved here (`chatTemplateForK8s`) and shipped in job.json. */
   chatTemplate?: ChatTemplateSource;
+  /** Where a warning goes (one line, no prefix): the CLI prints it on stderr. Default: nowhere. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * The warning for a job that runs the default image (no `kubernetes.image`, no `--image`): it is not
+ * published, so the pods would never start; undefined when the job names its own.
+ */
+export function defaultImageWarning(image: string): string | undefined {
+  if (image !== DEFAULT_IMAGE) return undefined;
+  return `warning: no kubernetes.image (or --image), so the pods run the default ${DEFAULT_IMAGE}, which is not published: build deploy/Dockerfile, push it to a registry your cluster can pull from and set kubernetes.image to it (docs/kubernetes.md, "Images")`;
 }
 
 /** The input's identity inside the cluster: its URI, table or query (local file stats mean nothing there). */
@@ -68,6 +80,8 @@ export function chatTemplateForK8s(job: Job, jobPath: string): ChatTemplateSourc
 
 function resolveJobFile(jobPath: string, set: readonly string[], o: K8sResolveOptions): ResolvedJob {
   const job = loadJobFile(jobPath, { set });
+  const warning = defaultImageWarning(k8sSpecOf(job, o).image);
+  if (warning !== undefined) o.warn?.(warning);
   const chatTemplate = o.chatTemplate ?? chatTemplateForK8s(job, jobPath);
   return resolveJobForK8s(job, { ...o, ...(chatTemplate !== undefined ? { chatTemplate } : {}) });
 }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, summaryOf } from '../helpers/cli.ts';
+import { parseAllDocuments } from 'yaml';
+import { ROOT, runCli, summaryOf } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const work = tempDir('cli');
@@ -37,6 +38,39 @@ test('validate --json prints the job for infer(): defaults applied, and the colu
   assert.equal(job.run.endpoint, 'http://127.0.0.1:9/v1');
   assert.equal(job.run.engine_kind, 'openai');
   assert.equal(job.engine.concurrency, 'auto');
+});
+
+test("validate: a job without input and output is infer()'s (--no-input-check), and refused at file:line:col otherwise", async () => {
+  const bare = 'name: df\nprompt:\n  user: "{{ question }}"\nmodel: m\nengine: { endpoint: "http://127.0.0.1:9/v1" }\n';
+  writeFileSync(join(work, 'bare.yaml'), bare);
+  const refused = await runCli(['validate', join(work, 'bare.yaml')]);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /bare\.yaml:1:1 input: missing required field/);
+  assert.match(refused.stderr, /bare\.yaml:1:1 output: missing required field/);
+  const r = await runCli(['validate', join(work, 'bare.yaml'), '--json', '--no-input-check']);
+  assert.equal(r.code, 0, r.stderr);
+  const job = JSON.parse(r.stdout) as { input: Record<string, unknown>; output: Record<string, unknown>; run: { columns: string[] } };
+  assert.deepEqual(job.input, { options: {}, keep_model: false }, 'nothing made up for the input');
+  assert.equal(job.output.path, undefined);
+  assert.deepEqual(job.run.columns, ['question']);
+});
+
+test('render: the default image, which is not published, gets one warning on stderr; stdout stays the manifests', async () => {
+  const fixture = join(ROOT, 'test', 'fixtures', 'k8s', 'quickstart.yaml');
+  const r = await runCli(['render', fixture, '--target', 'k8s']);
+  assert.equal(r.code, 0, r.stderr);
+  const warnings = r.stderr.split('\n').filter((l) => l.includes('warning'));
+  assert.equal(warnings.length, 1, r.stderr);
+  assert.match(
+    warnings[0] ?? '',
+    /^sparkinfer: warning: no kubernetes\.image .*ghcr\.io\/sparkinfer\/sparkinfer:.* is not published: build deploy\/Dockerfile, push it .*docs\/kubernetes\.md/,
+  );
+  const kinds = parseAllDocuments(r.stdout).map((d) => (d.toJS() as { kind: string }).kind);
+  assert.deepEqual(kinds, ['ConfigMap', 'SparkApplication']);
+  const own = await runCli(['render', fixture, '--set', 'kubernetes.image=registry.example.com/ml/sparkinfer:0.1.0']);
+  assert.equal(own.code, 0, own.stderr);
+  assert.doesNotMatch(own.stderr, /warning/);
+  assert.match(own.stdout, /image: registry\.example\.com\/ml\/sparkinfer:0\.1\.0/);
 });
 
 test('a wrong field type exits 2 with file:line:col and the field', async () => {
