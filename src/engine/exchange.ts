@@ -5,7 +5,14 @@
  */
 import { util as undiciUtil, type Dispatcher } from 'undici';
 import { SparkinferError } from '../errors.ts';
-import { BadResponseError, ConnectError, RequestAbortedError, ResponseTooLargeError, TimeoutError, TruncatedResponseError } from './errors.ts';
+import {
+  BadResponseError,
+  ConnectError,
+  RequestAbortedError,
+  ResponseTooLargeError,
+  TimeoutError,
+  TruncatedResponseError,
+} from './errors.ts';
 import { Http1Request, headersOf, type Http1Headers } from './http1/request.ts';
 import { mayCarryRateInfo, rateInfoOf, type RateInfo } from './ratelimit.ts';
 

@@ -82,7 +82,8 @@ class JobTests(unittest.TestCase):
     def test_durations(self):
         # The CLI turns durations into milliseconds; the driver reads numbers.
         def timeout(value):
-            return load_job(resolved(minimal_job(engine={'endpoint': 'http://127.0.0.1:1/v1', 'startup_timeout': value})))['engine']['startup_timeout']
+            engine = {'endpoint': 'http://127.0.0.1:1/v1', 'startup_timeout': value}
+            return load_job(resolved(minimal_job(engine=engine)))['engine']['startup_timeout']
 
         self.assertEqual(timeout('1m30s'), 90_000)
         self.assertEqual(load_job(resolved_job(engine={'startup_timeout': 2500}))['engine']['startup_timeout'], 2500)
@@ -143,13 +144,8 @@ class JobTests(unittest.TestCase):
             health_url('ftp://h/v1')
 
     def test_output_names_in_order(self):
-        job = load_job(
-            resolved(
-                minimal_job(
-                    input={'format': 'json', 'path': '/in', 'key': 'id'}, output={'path': '/o', 'include': ['id', 'q'], 'include_request': True}
-                )
-            )
-        )
+        output = {'path': '/o', 'include': ['id', 'q'], 'include_request': True}
+        job = load_job(resolved(minimal_job(input={'format': 'json', 'path': '/in', 'key': 'id'}, output=output)))
         self.assertEqual(
             output_names(job),
             [

@@ -6,20 +6,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isSystemErrorCode, mapTransportError } from '../../src/engine/exchange.ts';
-import {
-  BadResponseError,
-  ConnectError,
-  RequestAbortedError,
-  TimeoutError,
-  TruncatedResponseError,
-} from '../../src/engine/errors.ts';
+import { BadResponseError, ConnectError, RequestAbortedError, TimeoutError, TruncatedResponseError } from '../../src/engine/errors.ts';
 import { RuntimeFailure, SpecError } from '../../src/errors.ts';
 
 const at = (phase: 'headers' | 'body') => ({ phase, url: 'http://h:1/v1/chat/completions', timeoutMs: 1000, redact: (t: string) => t });
 const sys = (code: string): Error => Object.assign(new Error(`${code}: boom`), { code });
 
 test("Node's system error codes, and only those, are system codes", () => {
-  for (const c of ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']) assert.ok(isSystemErrorCode(c), c);
+  for (const c of ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']) {
+    assert.ok(isSystemErrorCode(c), c);
+  }
   for (const c of ['E_TIMEOUT', 'E_RUNTIME', 'E_CONNECT', 'E_', 'E', 'Econnreset', 'UND_ERR_SOCKET', 'HPE_INVALID_CONSTANT']) {
     assert.ok(!isSystemErrorCode(c), c);
   }

@@ -108,5 +108,8 @@ test('referencedColumns spans system, user, messages and text in order', () => {
 
 test('a node type the walker does not know (a newer Jinja library) is a SpecError (exit 2), not a plain Error', () => {
   const future = { body: [{ type: 'FutureNode' }] };
-  assert.throws(() => rootVariablesOf(future), (err: unknown) => err instanceof SpecError && /unsupported template node type "FutureNode"/.test(err.message));
+  assert.throws(
+    () => rootVariablesOf(future),
+    (err: unknown) => err instanceof SpecError && /unsupported template node type "FutureNode"/.test(err.message),
+  );
 });
