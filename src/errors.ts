@@ -69,6 +69,14 @@ export class BadArgumentError extends SparkinferError {
   readonly code = 'E_RUNTIME';
 }
 
+/**
+ * A broken invariant inside sparkinfer: a bug, not the job, the input or the engine (a compiled
+ * template missing for a field the prompt has). The CLI exits 1.
+ */
+export class InternalError extends SparkinferError {
+  readonly code = 'E_RUNTIME';
+}
+
 /** A template failed to render for one row (nothing was sent), or a chat template failed. */
 export class TemplateError extends SparkinferError {
   readonly code = 'E_TEMPLATE';

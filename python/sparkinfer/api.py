@@ -83,7 +83,7 @@ def infer(df, job, *, worker_path=None, run_dir=None, partitions=None):
             `sparkinfer validate` (a bad file raises SpecError, e.g. `job.yaml:17:14
             engine.concurrency: expected ...`). Relative paths in a dict (a chat template file) must
             be absolute. A job that already has a `run` block (written by `sparkinfer validate
-            --json`) is used as it is. No engine is started: `engine.endpoint` must point at a
+            --json`) is used as it is, its run id too. No engine is started: `engine.endpoint` must point at a
             running OpenAI-compatible server that the executors can reach.
         worker_path: the bundled worker; default $SPARKINFER_WORKER, else the one in this package
             (the wheel carries it; in a checkout, dist/sparkinfer-worker.mjs).
@@ -122,7 +122,7 @@ def infer(df, job, *, worker_path=None, run_dir=None, partitions=None):
 
 
 def _infer(df, job, *, worker_path, run_dir, partitions):
-    fill_run(job, columns=df.columns, run_dir=os.path.abspath(run_dir) if run_dir else None)
+    fill_run(job, run_dir=os.path.abspath(run_dir) if run_dir else None)
     check_columns(df.schema, job)
     spark = df.sparkSession
     sc = spark.sparkContext

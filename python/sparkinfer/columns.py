@@ -1,11 +1,10 @@
-"""Column names, JSON options and the result schema shared by the driver and `infer()`."""
+"""Column names, JSON options and the result schema shared by the driver and `infer()`; the result
+columns and their Spark types are the plan's (`run.result_columns`), parsed here, never derived."""
 
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sparkinfer.contract import CONTRACT
-from sparkinfer.formats import is_batch_input  # openai-batch inputs add a `response` column
-from sparkinfer.jsonschema_spark import json_type  # the `json` column's struct
 
 KEY_FIELD = '_k'  # the key as a string on the wire (src/worker/protocol.ts)
 CARRY_FIELD = '_c'  # the carried columns as one opaque JSON string
@@ -36,31 +35,25 @@ def sql_string(text):
     return "'" + text.replace('\\', '\\\\').replace("'", "\\'") + "'"
 
 
-def result_fields(job):
-    """Result columns after the key and included ones, in output order (docs/architecture.md, "Output columns").
+def result_columns(job):
+    """`run.result_columns`: the result columns after the key and included ones, in output order, each
+    `{name, ddl}` with its Spark type as DDL. The plan resolves them (src/plan/output-columns.ts);
+    `job.check_run` refuses a job without them."""
+    return job['run']['result_columns']
 
-    `embedding` exists only for `task: embed`, so that text jobs can be written as CSV.
-    """
-    fields = [
-        T.StructField('text', T.StringType()),
-        T.StructField('reasoning', T.StringType()),
-        T.StructField('json', json_type(job)),
-    ]
-    if job['task'] == 'embed':
-        fields.append(T.StructField('embedding', T.ArrayType(T.FloatType())))
-    fields += [
-        T.StructField('finish_reason', T.StringType()),
-        T.StructField('prompt_tokens', T.IntegerType()),
-        T.StructField('completion_tokens', T.IntegerType()),
-        T.StructField('latency_ms', T.DoubleType()),
-        T.StructField('attempts', T.IntegerType()),
-        T.StructField('error_code', T.StringType()),
-        T.StructField('error_message', T.StringType()),
-        T.StructField('model', T.StringType()),
-    ]
-    if is_batch_input(job):  # the engine's raw reply: OpenAI Batch output `response.body`
-        fields.append(T.StructField('response', T.StringType()))
-    return fields
+
+def result_fields(job):
+    """The result columns as StructFields, their types parsed from the plan's DDL (needs an active
+    Spark session: the parser is Spark's own). Every field is nullable."""
+    return [T.StructField(c['name'], T.DataType.fromDDL(c['ddl'])) for c in result_columns(job)]
+
+
+def typed_json(column, job):
+    """The worker's `json` string → the typed column: from_json into the plan's struct for
+    `response.format: json` (PERMISSIVE: a value Spark can't parse becomes null; the worker validated
+    it first and the raw `text` is always kept), else the column as it is (always null)."""
+    t = next(f.dataType for f in result_fields(job) if f.name == 'json')
+    return F.from_json(column, t) if isinstance(t, T.StructType) else column
 
 
 # Every name the output may use besides key and included columns (schema.ts RESULT_COLUMNS, via contract.py).
@@ -70,9 +63,10 @@ RESERVED_OUTPUT = tuple(CONTRACT['result_columns'])
 def line_schema(job):
     """Schema of one worker stdout line (ResultLine in src/worker/protocol.ts)."""
     fields = [T.StructField('k', T.StringType()), T.StructField('c', T.StringType())]
-    # The worker writes `json` as a JSON string; parse_results types it (jsonschema_spark.typed_json).
-    fields += [T.StructField('json', T.StringType()) if f.name == 'json' else f for f in result_fields(job)]
-    if job['task'] != 'embed':
+    # The worker writes `json` as a JSON string; parse_results types it (typed_json).
+    result = result_fields(job)
+    fields += [T.StructField('json', T.StringType()) if f.name == 'json' else f for f in result]
+    if 'embedding' not in (f.name for f in result):  # the worker's line has it for every task
         fields.append(T.StructField('embedding', T.ArrayType(T.FloatType())))
     fields.append(T.StructField('request', T.StringType()))
     return T.StructType(fields)
@@ -93,7 +87,7 @@ def carried_names(job):
 
 def output_names(job):
     """All output columns in order."""
-    names = carried_names(job) + [f.name for f in result_fields(job)] + ['run_id']
+    names = carried_names(job) + [c['name'] for c in result_columns(job)] + ['run_id']
     if job['output']['include_request']:
         names.append('request')
     return names

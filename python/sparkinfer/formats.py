@@ -34,18 +34,6 @@ def is_batch_input(job):
     return (job.get('input') or {}).get('format') == FORMAT
 
 
-def apply_job_defaults(job):
-    """The key is `custom_id`; the worker needs only the raw line. Also for hand-written jobs (`infer`)."""
-    if not is_batch_input(job):
-        return
-    key = job['input'].get('key')
-    if key not in (None, KEY):
-        raise SpecError(f'the key of an openai-batch input is custom_id; remove input.key (got {key!r})')
-    job['input']['key'] = KEY
-    if isinstance(job.get('run'), dict):
-        job['run']['columns'] = [LINE]
-
-
 def check_job(job):
     """What an openai-batch output can't do (the CLI checks the same in the job schema)."""
     out = job['output']

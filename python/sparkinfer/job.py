@@ -1,42 +1,29 @@
 """The resolved job (`job.json`, see src/jobfile/resolved.ts) as the driver reads it.
 
-The CLI writes a fully validated job with defaults applied. PySpark users calling `infer()` may
-pass a hand-written dict, so the few defaults the driver relies on are applied here as well.
+The CLI resolves every job the driver gets (a run's job.json, the Kubernetes ConfigMap, and for
+`infer()` a dict or file through `sparkinfer validate --json`): validated, defaults applied,
+durations in milliseconds, and a `run` block with the run id, the columns and the result columns.
+The driver checks what it relies on and derives nothing.
 """
 
 import copy
 import json
 import re
-import secrets
-import time
 from urllib.parse import urlsplit
 
-from sparkinfer import formats  # openai-batch defaults and checks
+from sparkinfer import formats  # openai-batch checks
 from sparkinfer.contract import CONTRACT
 from sparkinfer.errors import SpecError
 
-# Formats, modes, tasks, units and defaults come from the job schema (scripts/lib/contract.ts).
+# Formats, modes and tasks come from the job schema (scripts/lib/contract.ts).
 INPUT_FORMATS = tuple(CONTRACT['input_formats'])
 OUTPUT_FORMATS = tuple(CONTRACT['output_formats'])
 OUTPUT_MODES = tuple(CONTRACT['output_modes'])
 TASKS = tuple(CONTRACT['tasks'])
-_UNIT_MS = CONTRACT['duration_units_ms']
-_UNITS = '|'.join(sorted(_UNIT_MS, key=len, reverse=True))
-
-
-def parse_duration_ms(value, field):
-    """A number is already milliseconds (resolved job); a string needs a unit, as in the job file."""
-    if isinstance(value, bool):
-        raise SpecError(f'expected `{field}` to be a duration like "30s", got {value!r}')
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str) and re.fullmatch(rf'(\d+(\.\d+)?({_UNITS}))+', value.strip()):
-        return float(sum(float(n) * _UNIT_MS[u] for n, _, u in re.findall(rf'(\d+(\.\d+)?)({_UNITS})', value)))
-    raise SpecError(f'expected `{field}` to be a duration with a unit, like "30s", got {value!r}')
 
 
 def load_job(source, dataframe=False):
-    """Reads `job.json` (a path) or copies a dict, applies defaults and checks what the driver needs.
+    """Reads `job.json` (a path) or copies a dict (both resolved by the CLI) and checks what the driver needs.
 
     `dataframe`: the job of `infer(df, job)`, whose DataFrame is the input and whose caller writes
     the result: the input's source and the output's place may be left out (as `sparkinfer validate
@@ -54,26 +41,8 @@ def load_job(source, dataframe=False):
             raise SpecError(f'job file {source} is not valid JSON: {e}') from None
     if not isinstance(job, dict):
         raise SpecError(f'expected the job to be a JSON object, got {type(job).__name__}')
-    _apply_defaults(job)
     _check(job, dataframe)
     return job
-
-
-def _section(job, name):
-    value = job.setdefault(name, {})
-    if not isinstance(value, dict):
-        raise SpecError(f'expected `{name}` to be an object, got {value!r}')
-    return value
-
-
-def _apply_defaults(job):
-    """The schema's defaults (CONTRACT['defaults']: `field` or `section.field`) for what a hand-written job leaves out."""
-    for dotted, default in CONTRACT['defaults'].items():
-        section, _, field = dotted.rpartition('.')
-        (_section(job, section) if section else job).setdefault(field, copy.deepcopy(default))
-    engine = job['engine']
-    engine['startup_timeout'] = parse_duration_ms(engine['startup_timeout'], 'engine.startup_timeout')
-    formats.apply_job_defaults(job)
 
 
 def _check(job, dataframe=False):
@@ -133,31 +102,11 @@ def _same_path(a, b):
     return norm(a) == norm(b)
 
 
-def new_run_id(name):
-    """`<name>-<yyyymmddhhmmss>-<4 hex>`, as the CLI makes them (resolved.ts)."""
-    return f'{name}-{time.strftime("%Y%m%d%H%M%S", time.gmtime())}-{secrets.token_hex(2)}'
-
-
-def fill_run(job, columns=None, run_dir=None):
-    """Completes `job['run']` for `infer()` callers that have no CLI-resolved job.
-
-    Without `run.columns` (the template analysis lives in the TypeScript CLI), `columns` is used:
-    the caller passes all the DataFrame's columns, so every column crosses the pipe.
-    """
-    run = job.setdefault('run', {})
-    if not isinstance(run, dict):
-        raise SpecError(f'expected `run` to be an object, got {run!r}')
-    run.setdefault('id', new_run_id(job['name']))
-    if 'columns' not in run:
-        run['columns'] = list(columns or [])
-    if run_dir is not None:
-        run['dir'] = run_dir
-    run.setdefault('fresh', True)
-    run.setdefault('retry_errors', False)
-    run.setdefault('fingerprint', '')
-    engine = job['engine']
-    run.setdefault('endpoint', engine.get('endpoint') or '')
-    run.setdefault('engine_kind', engine.get('kind') or (engine.get('launch') or {}).get('kind') or 'openai')
+def fill_run(job, run_dir=None):
+    """`infer()`: the resolved job's `run` block (from `sparkinfer validate --json`) with the run
+    directory of this call. Everything else in it comes from the CLI, the run id included."""
+    if run_dir is not None and isinstance(job.get('run'), dict):
+        job['run']['dir'] = run_dir
     check_run(job)
     return job
 
@@ -171,6 +120,7 @@ def check_run(job):
     cols = run.get('columns')
     if not isinstance(cols, list) or not all(isinstance(c, str) and c for c in cols):
         raise SpecError(f'expected `run.columns` to be a list of column names, got {cols!r}')
+    _check_result_columns(run.get('result_columns'))
     limit = run.get('limit')
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise SpecError(f'expected `run.limit` to be a number from 0 and up, got {limit!r}')
@@ -179,6 +129,20 @@ def check_run(job):
         ints = isinstance(est, dict) and all(isinstance(est.get(k), int) and not isinstance(est.get(k), bool) for k in ('sample', 'seed'))
         if not ints or est['sample'] < 1:
             raise SpecError(f'expected `run.estimate` to be {{"sample": a number from 1 and up, "seed": a number}}, got {est!r}')
+
+
+def _check_result_columns(result):
+    """`run.result_columns`, written by every CLI since the plan carries them (src/plan/output-columns.ts)."""
+    if result is None:
+        raise SpecError(
+            'the job has no `run.result_columns`: it was resolved by an older sparkinfer CLI; '
+            'resolve it again with this version (`sparkinfer run`, or `sparkinfer validate --json` for infer())'
+        )
+    ok = isinstance(result, list) and all(
+        isinstance(c, dict) and isinstance(c.get('name'), str) and c['name'] and isinstance(c.get('ddl'), str) and c['ddl'] for c in result
+    )
+    if not ok:
+        raise SpecError(f'expected `run.result_columns` to be a list of {{"name", "ddl"}}, got {result!r}')
 
 
 def health_url(endpoint):

@@ -6,8 +6,18 @@ import secrets
 
 from pyspark.sql import functions as F
 
-from sparkinfer.columns import CARRY_FIELD, JSON_OPTIONS, KEY_FIELD, carried_names, col, key_name, line_schema, result_fields, sql_string
-from sparkinfer.jsonschema_spark import typed_json
+from sparkinfer.columns import (
+    CARRY_FIELD,
+    JSON_OPTIONS,
+    KEY_FIELD,
+    carried_names,
+    col,
+    key_name,
+    line_schema,
+    result_fields,
+    sql_string,
+    typed_json,
+)
 
 WORKER_FILE = 'sparkinfer-worker.mjs'
 # V8 flags for the worker; keep in sync with WORKER_NODE_FLAGS in src/worker/protocol.ts.

@@ -1,7 +1,8 @@
 /**
  * What the Python driver takes from the job schema, so that the two languages cannot drift: the
- * input and output formats, output modes, tasks, duration units, the defaults the driver applies
- * to a hand-written job (`infer(df, job)`), and the failure budget's rule as worked examples.
+ * input and output formats, output modes, tasks, duration units, the defaults every resolved job
+ * carries (the CLI applies them; test/python/test_units.py checks that the job `validate --json`
+ * resolves for infer() has each), and the failure budget's rule as worked examples.
  *
  * `node scripts/gen-contract.ts` writes it as python/sparkinfer/contract.py, which job.py and
  * watch.py read; test/unit/contract.test.ts fails when that file is not what this module makes,
@@ -11,7 +12,7 @@ import { budgetExceeded } from '../../src/rundir/budget.ts';
 import { InputFormat, JobSpec, OutputFormat, OutputMode, RESULT_COLUMNS, Task } from '../../src/jobfile/schema.ts';
 import { UNIT_MS } from '../../src/jobfile/units.ts';
 
-/** The fields whose defaults the driver applies itself (python/sparkinfer/job.py `_apply_defaults`). */
+/** The fields whose defaults the driver relies on (the CLI applies them: the driver reads resolved jobs only). */
 export const DRIVER_DEFAULT_FIELDS = [
   'task',
   'input.options',

@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT } from '../exit-codes.ts';
 import { runJob } from '../job/run.ts';
 import { resolveJob } from '../job/resolve.ts';
-import { resultColumns } from '../plan/output-columns.ts';
+import { newRunId, resolvedJob } from '../plan/run-block.ts';
 import { preflight, reportPreflight } from '../job/preflight.ts';
 import { DEFAULT_SAMPLE, DEFAULT_SEED, ESTIMATE_FILE, estimateJob } from '../job/estimate.ts';
 import { engineKindOf } from '../jobfile/schema.ts';
@@ -85,17 +85,20 @@ program
       const findings = preflight(located, baseDir, { input: opts.inputCheck });
       reportPreflight(findings, jobPath, (line) => process.stderr.write(`${line}\n`), true);
       if (opts.json === true) {
-        // What infer() cannot work out in Python: the columns the templates read, the result
-        // columns with their Spark types and a client-side chat template. It fills in the rest of
-        // `run` (id, dir) itself.
-        const run = {
-          columns,
-          result_columns: resultColumns(job),
+        // The job infer() runs: its run block from the same plan as a local run's (a new run id,
+        // the columns, the result columns with their Spark types, a client-side chat template).
+        // infer() adds only the run directory; each infer() given this printed job keeps its run id.
+        const resolved = resolvedJob(job, {
+          id: newRunId(job.name),
+          dir: '',
+          root: '',
           endpoint: job.engine.endpoint ?? '',
-          engine_kind: engineKindOf(job),
-          ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
-        };
-        process.stdout.write(`${JSON.stringify({ ...withoutStandIns(job, located.standIns), run })}\n`);
+          engineKind: engineKindOf(job),
+          fingerprint: '',
+          fresh: true,
+          chatTemplate,
+        });
+        process.stdout.write(`${JSON.stringify(withoutStandIns(resolved, located.standIns))}\n`);
       }
       process.stderr.write(`${jobPath}: ok (task ${job.task}, model ${job.model}, columns: ${columns.join(', ') || 'none'})\n`);
     } catch (err) {

@@ -86,6 +86,14 @@ export class TimeoutError extends SparkinferError {
   }
 }
 
+/**
+ * A request the client gave up on by itself: posted after the client was closed, or cancelled
+ * without a reason. Not retried; per row it is `E_RUNTIME`, as before it had a class.
+ */
+export class RequestAbortedError extends SparkinferError {
+  readonly code = 'E_RUNTIME';
+}
+
 /** No connection, or the connection broke before a response started. */
 export class ConnectError extends SparkinferError {
   readonly code = 'E_CONNECT';

@@ -4,7 +4,15 @@
  * transport failures (socket codes, undici's, llhttp-style `HPE_…`) to the engine error classes.
  */
 import { util as undiciUtil, type Dispatcher } from 'undici';
-import { BadResponseError, ConnectError, ResponseTooLargeError, TimeoutError, TruncatedResponseError } from './errors.ts';
+import { SparkinferError } from '../errors.ts';
+import {
+  BadResponseError,
+  ConnectError,
+  RequestAbortedError,
+  ResponseTooLargeError,
+  TimeoutError,
+  TruncatedResponseError,
+} from './errors.ts';
 import { Http1Request, headersOf, type Http1Headers } from './http1/request.ts';
 import { mayCarryRateInfo, rateInfoOf, type RateInfo } from './ratelimit.ts';
 
@@ -22,7 +30,22 @@ export interface EngineResponse {
   rateLimit?: RateInfo | undefined;
 }
 
-/** Turns an undici or socket error into an engine error; anything unknown passes through. */
+/**
+ * A system error code of Node's (`ECONNRESET`, `EPIPE`, `ENOTFOUND`, `EAI_AGAIN`): `E`, then capitals
+ * or digits, in words joined by `_`. Never one of our own codes (`E_TIMEOUT`: nothing between the E
+ * and the first `_`).
+ */
+const SYSTEM_CODE = /^E[A-Z0-9]+(?:_[A-Z0-9]+)*$/;
+
+/** Whether `code` is one of Node's system error codes (not sparkinfer's `E_…`). */
+export function isSystemErrorCode(code: string): boolean {
+  return SYSTEM_CODE.test(code);
+}
+
+/**
+ * Turns an undici or socket error into an engine error; anything unknown passes through, and so does
+ * an error of our own (a SparkinferError already has its class and code).
+ */
 export function mapTransportError(
   err: unknown,
   at: { phase: 'headers' | 'body'; url: string; timeoutMs: number; redact: (text: string) => string },
@@ -32,6 +55,7 @@ export function mapTransportError(
   // The body cap, raised by the pool's connection or by `Exchange.onData`: said again with the URL.
   if (err instanceof ResponseTooLargeError)
     return new ResponseTooLargeError(err.limitBytes, `engine response from ${url} is too large: ${at.redact(err.message)}`, { cause: err });
+  if (err instanceof SparkinferError) return err;
   const code = errorCode(err);
   if (code === undefined) return err;
   const detail = at.redact(err instanceof Error ? err.message : String(err));
@@ -45,7 +69,7 @@ export function mapTransportError(
   }
   if (code === 'UND_ERR_CONNECT_TIMEOUT')
     return new ConnectError(code, `cannot connect to engine at ${url}: connect timed out (${code})`, { cause: err });
-  if (code.startsWith('E') || code.startsWith('UND_ERR_') || code.startsWith('HPE_')) {
+  if (isSystemErrorCode(code) || code.startsWith('UND_ERR_')) {
     const what = code === 'ECONNREFUSED' ? 'connection refused' : detail;
     return new ConnectError(code, `cannot reach engine at ${url}: ${what} (${code})`, { cause: err });
   }
@@ -87,7 +111,7 @@ export class Exchange extends Http1Request implements Dispatcher.DispatchHandler
 
   cancel(reason: unknown): void {
     if (this.#done || this.reason !== undefined) return;
-    this.reason = reason ?? new Error('aborted');
+    this.reason = reason ?? new RequestAbortedError('the request was cancelled');
     // The pool (http1/pool.ts) fails it at once, queued or on a socket. In undici's pool, before onConnect it
     // waits for a connection, and is aborted as soon as it gets one.
     if (this.pool !== undefined) this.abort(this.reason);

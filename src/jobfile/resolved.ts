@@ -5,6 +5,13 @@
  */
 import type { Job } from './schema.ts';
 
+/**
+ * The one column an `openai-batch` input hands to the worker: each line's raw text (the driver
+ * reads the lines into it, src/worker/openai-batch.ts sends the body from it). It is the `run.columns`
+ * of such a job.
+ */
+export const BATCH_LINE_COLUMN = '_line';
+
 /** A resolved chat template, as shipped in job.json (read by src/prompt/chat-template.ts). */
 export interface ChatTemplateSource {
   /** The Jinja template text. */
@@ -22,12 +29,16 @@ export interface RunInfo {
   dir: string;
   /** Absolute root of all runs for this output (holds the lock and the ledgers of earlier runs). */
   root: string;
-  /** Columns the templates reference, in first-use order. Checked against the input schema. */
+  /**
+   * Columns the driver packs for the worker: those the templates reference, in first-use order
+   * (checked against the input schema); for an `openai-batch` input, only `_line` (BATCH_LINE_COLUMN).
+   */
   columns: string[];
   /**
    * The output's result columns after the key and the included ones, in order, with their Spark
-   * types as DDL (src/plan/output-columns.ts). Always written by the CLI (run, Kubernetes,
-   * `validate --json` for infer()); optional only for hand-made job.json files of tests.
+   * types as DDL (src/plan/output-columns.ts). Written for every target (run, Kubernetes,
+   * `validate --json` for infer()); the driver refuses a job.json without it (an older CLI's).
+   * Optional only for the worker's hand-made job.json files of tests: the worker never reads it.
    */
   result_columns?: Array<{ name: string; ddl: string }>;
   /** Resolved engine endpoint (`…/v1`), filled in for launched engines. */

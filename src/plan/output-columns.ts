@@ -4,6 +4,7 @@
  * the resolved job's `run.result_columns`, so that the Python driver parses them and derives none:
  * the `json` column's struct comes from the response schema's walk (src/response/schema.ts).
  */
+import { BadArgumentError } from '../errors.ts';
 import type { Job } from '../jobfile/schema.ts';
 import { analyzeSchema, sparkTypeString, type SparkType } from '../response/schema.ts';
 
@@ -29,7 +30,7 @@ function jsonDdl(job: Job): string {
   if (r?.format !== 'json' || r.schema === undefined) return 'string';
   const t = analyzeSchema(r.schema).type;
   // The job was validated: a schema without a Spark type never gets here.
-  if (t === undefined) throw new Error('response.schema has no Spark type (the job was not validated)');
+  if (t === undefined) throw new BadArgumentError('response.schema has no Spark type (the job was not validated)');
   return sparkDdl(t);
 }
 

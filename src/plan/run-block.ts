@@ -1,12 +1,13 @@
 /**
  * The resolved job's `run` block and the run id, made in one place for every target: a local or
- * standalone run (src/job/run.ts) and Kubernetes (src/k8s/cli.ts). The targets differ only in what
- * they pass (paths, endpoint, the input's identity); what is derived from the job (the columns the
- * templates read, the result columns with their Spark types, the fingerprint) is derived here.
+ * standalone run (src/job/run.ts), Kubernetes (src/k8s/cli.ts) and `validate --json`, the job
+ * infer() runs (src/cli/main.ts). The targets differ only in what they pass (paths, endpoint, the
+ * input's identity); what is derived from the job (the columns the driver packs, the result columns
+ * with their Spark types, the fingerprint) is derived here, and the Python driver derives none of it.
  */
 import { randomBytes } from 'node:crypto';
 import type { Job } from '../jobfile/schema.ts';
-import type { ResolvedJob, RunInfo } from '../jobfile/resolved.ts';
+import { BATCH_LINE_COLUMN, type ResolvedJob, type RunInfo } from '../jobfile/resolved.ts';
 import { fingerprint } from '../jobfile/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
 import { chatTemplateIdentity, type ChatTemplateSource } from '../prompt/chat-template.ts';
@@ -24,6 +25,14 @@ export function newRunId(name: string, now = new Date()): string {
  */
 export function planFingerprint(job: Job, inputIdentity: string, chatTemplate: ChatTemplateSource | undefined): string {
   return fingerprint(job, inputIdentity + chatTemplateIdentity(chatTemplate));
+}
+
+/**
+ * The columns the driver packs for the worker: those the templates read, in first-use order; an
+ * `openai-batch` input hands over only each line's raw text.
+ */
+export function runColumns(job: Job): string[] {
+  return job.input.format === 'openai-batch' ? [BATCH_LINE_COLUMN] : referencedColumns(job.prompt);
 }
 
 /** What a target knows about its run; the rest of `RunInfo` is derived from the job. */
@@ -50,7 +59,7 @@ export function resolvedJob(job: Job, p: RunParts): ResolvedJob {
       id: p.id,
       dir: p.dir,
       root: p.root,
-      columns: referencedColumns(job.prompt),
+      columns: runColumns(job),
       result_columns: resultColumns(job),
       endpoint: p.endpoint,
       engine_kind: p.engineKind,

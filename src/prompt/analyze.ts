@@ -249,8 +249,9 @@ class RootVariableWalker {
         return;
       default:
         // A statement where an expression was expected cannot happen in a parsed template;
-        // an unknown node type means a newer library: fail loudly rather than miss columns.
-        throw new Error(`unsupported template node type ${JSON.stringify(n.type)}`);
+        // an unknown node type means a newer library: fail loudly rather than miss columns. The
+        // job's template uses what sparkinfer can't read: a job-file problem, reported at its field.
+        throw new SpecError(`unsupported template node type ${JSON.stringify(n.type)}`);
     }
   }
 }
@@ -266,10 +267,17 @@ export function rootVariablesOf(parsed: ParsedTemplate): string[] {
  * Root variables a template references, in first-use order: `{{ row.a }}` gives `row`, loop
  * variables, `set` targets, macro parameters and builtins are left out.
  * @param field Names the template in errors, e.g. `prompt.user`.
- * @throws SpecError on a syntax error.
+ * @throws SpecError on a syntax error, or a construct the walker can't read (a newer Jinja library).
  */
 export function templateVariables(source: string, field: string): string[] {
-  return rootVariablesOf(parseTemplate(source, field).parsed);
+  const parsed = parseTemplate(source, field).parsed;
+  try {
+    return rootVariablesOf(parsed);
+  } catch (err) {
+    // A construct the walker can't read: said at its field, as a syntax error is.
+    if (err instanceof SpecError) throw new SpecError(`${field}: ${err.message}`, { cause: err });
+    throw err;
+  }
 }
 
 /** One template field of a prompt: its path in the job (for positions) and display name. */

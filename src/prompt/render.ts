@@ -10,7 +10,7 @@
  * - BigInt values (integers beyond 2^53) render with their exact digits.
  */
 import type { Template } from '@huggingface/jinja';
-import { SpecError, TemplateError } from '../errors.ts';
+import { InternalError, SpecError, TemplateError } from '../errors.ts';
 import type { Job } from '../jobfile/schema.ts';
 import { parseTemplate, rootVariablesOf, templateFields } from './analyze.ts';
 import { compileChatTemplate, type ChatTemplateSource } from './chat-template.ts';
@@ -156,7 +156,7 @@ export function compilePrompt(job: Pick<Job, 'prompt'>, options: CompilePromptOp
   };
   const get = (field: string): CompiledTemplate => {
     const t = compiled.get(field);
-    if (t === undefined) throw new Error(`internal: no compiled template for ${field}`);
+    if (t === undefined) throw new InternalError(`no compiled template for ${field}`);
     return t;
   };
 

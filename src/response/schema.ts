@@ -2,8 +2,9 @@
  * The JSON Schema subset that `response.format: json` accepts, and the Spark type of the `json`
  * column derived from it. One walk does both: every node either maps to one Spark type or is
  * reported with the reason it can't (exit 2 at validate time). The subset is documented in
- * docs/batch-kinds.md; python/sparkinfer/jsonschema_spark.py mirrors the type mapping
- * (test/fixtures/json-schemas.json keeps the two in step).
+ * docs/batch-kinds.md. The type goes to the driver as DDL in the plan (src/plan/output-columns.ts,
+ * `run.result_columns`), which pyspark parses (test/fixtures/json-schemas.json: the expected types,
+ * checked here and, through the plan's DDL, in test/python/test_formats.py).
  *
  * Mapping: object with properties → struct, object with only `additionalProperties: {schema}` →
  * map<string,T>, array → array<T>, string (and string enums, formats) → string, integer → bigint,

@@ -5,8 +5,12 @@
  * Read by the run report (src/report/run-report.ts) and the tests; the Python driver reads the
  * same files (python/sparkinfer/resume.py).
  */
+import { RuntimeFailure } from '../errors.ts';
 
-/** Parses ledger text, skipping a torn (unterminated or unparseable) last line. */
+/**
+ * Parses ledger text, skipping a torn (unterminated or unparseable) last line.
+ * @throws RuntimeFailure for an unparseable line before the last: the run's own record is damaged.
+ */
 export function parseLedgerText(text: string): Array<Record<string, unknown>> {
   const out: Array<Record<string, unknown>> = [];
   const lines = text.split('\n');
@@ -15,7 +19,7 @@ export function parseLedgerText(text: string): Array<Record<string, unknown>> {
     try {
       out.push(JSON.parse(line) as Record<string, unknown>);
     } catch (err) {
-      if (i !== lines.length - 1) throw new Error(`ledger line ${i + 1} is corrupt: ${(err as Error).message}`);
+      if (i !== lines.length - 1) throw new RuntimeFailure(`ledger line ${i + 1} is corrupt: ${(err as Error).message}`, { cause: err });
     }
   });
   return out;

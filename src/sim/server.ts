@@ -149,14 +149,17 @@ interface Ctx {
 
 /** A JSON object body, else undefined (a 400 was sent). */
 async function objectBody(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | undefined> {
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(await readBody(req));
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
-    return parsed as Record<string, unknown>;
+    parsed = JSON.parse(await readBody(req));
   } catch {
+    parsed = undefined; // not JSON, or the body could not be read
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     send(res, 400, errorBody('expected a JSON object body', 'invalid_request_error', 400));
     return undefined;
   }
+  return parsed as Record<string, unknown>;
 }
 
 /** POST /v1/chat/completions and /v1/completions. */

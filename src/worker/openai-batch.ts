@@ -12,14 +12,14 @@
  * that asks for `stream`, is E_INPUT.
  */
 import type { EngineAdapter } from '../engine/adapters.ts';
-import type { ResolvedJob } from '../jobfile/resolved.ts';
+import { BATCH_LINE_COLUMN, type ResolvedJob } from '../jobfile/resolved.ts';
 import { InputError, UnsupportedUrlError } from '../errors.ts';
 import { attemptFailure, type RequestBuilder } from './builder.ts';
 import type { Attempt, Prepared } from './pipeline.ts';
 import type { ResultLine } from './protocol.ts';
 
 /** The column that carries each raw line (python/sparkinfer/formats.py). */
-export const LINE_COLUMN = '_line';
+export const LINE_COLUMN = BATCH_LINE_COLUMN;
 
 /** URL → path below the `/v1` endpoint. */
 export const BATCH_URLS: Readonly<Record<string, 'chat' | 'completions' | 'embeddings'>> = {

@@ -9,6 +9,7 @@ import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ResolvedJob } from '../jobfile/resolved.ts';
+import { BadArgumentError } from '../errors.ts';
 import { EngineClient } from '../engine/client.ts';
 import { retryPolicy, type RetryPolicy } from '../engine/retry.ts';
 import { makeWindow } from '../scheduler/window.ts';
@@ -45,7 +46,9 @@ function workerId(): string {
 export function resolveWorker(argv: readonly string[]): WorkerBasics {
   const jobPath = argv[0] ?? 'job.json';
   const mode = argv[1];
-  if (mode !== undefined && mode !== COUNT_MODE) throw new Error(`unknown worker mode ${JSON.stringify(mode)} (expected ${COUNT_MODE})`);
+  if (mode !== undefined && mode !== COUNT_MODE) {
+    throw new BadArgumentError(`unknown worker mode ${JSON.stringify(mode)} (expected ${COUNT_MODE})`);
+  }
   const job = JSON.parse(readFileSync(jobPath, 'utf8')) as ResolvedJob;
   const id = workerId();
   const runDir = job.run.dir;

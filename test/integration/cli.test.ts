@@ -32,12 +32,19 @@ test('validate --json prints the job for infer(): defaults applied, and the colu
   assert.equal(r.code, 0, r.stderr);
   const job = JSON.parse(r.stdout) as {
     engine: { concurrency: unknown };
-    run: { columns: string[]; endpoint: string; engine_kind: string };
+    run: { id: string; columns: string[]; result_columns: Array<{ name: string; ddl: string }>; endpoint: string; engine_kind: string };
   };
   assert.deepEqual(job.run.columns, ['question']);
   assert.equal(job.run.endpoint, 'http://127.0.0.1:9/v1');
   assert.equal(job.run.engine_kind, 'openai');
   assert.equal(job.engine.concurrency, 'auto');
+  // The plan's run block, as for a local run: the run id and the result columns come from TypeScript.
+  assert.match(job.run.id, /^[a-z0-9-]+-\d{14}-[0-9a-f]{4}$/);
+  assert.deepEqual(job.run.result_columns.slice(0, 3), [
+    { name: 'text', ddl: 'string' },
+    { name: 'reasoning', ddl: 'string' },
+    { name: 'json', ddl: 'string' },
+  ]);
 });
 
 test("validate: a job without input and output is infer()'s (--no-input-check), and refused at file:line:col otherwise", async () => {

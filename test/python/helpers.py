@@ -105,7 +105,44 @@ def closed_port_endpoint():
     return f'http://127.0.0.1:{port}/v1'
 
 
+_RESOLVED = {}
+
+
+def resolved(job):
+    """A job in the job-file form, resolved by the bundled CLI (`sparkinfer validate --json`, as
+    `infer()` does): what TypeScript hands the driver. Cached per job; each call gets its own copy."""
+    from sparkinfer.validate import resolve_job
+
+    key = json.dumps(job, sort_keys=True)
+    if key not in _RESOLVED:
+        _RESOLVED[key] = resolve_job(job)
+    return json.loads(json.dumps(_RESOLVED[key]))
+
+
+def with_values(job, **sections):
+    """The job with fields of its sections replaced (`output={'mode': 'x'}` keeps the rest of `output`)."""
+    for name, value in sections.items():
+        if isinstance(value, dict) and isinstance(job.get(name), dict):
+            job[name].update(value)
+        else:
+            job[name] = value
+    return job
+
+
+def result_columns(task='generate', json_ddl='string'):
+    """`run.result_columns` as the plan writes them (src/plan/output-columns.ts) for a job of this task
+    and `json` type: make_job's jobs stand for CLI-resolved ones. test_formats.py checks this list
+    against what the bundled CLI writes."""
+    cols = [('text', 'string'), ('reasoning', 'string'), ('json', json_ddl)]
+    if task == 'embed':
+        cols.append(('embedding', 'array<float>'))
+    cols += [('finish_reason', 'string'), ('prompt_tokens', 'int'), ('completion_tokens', 'int'), ('latency_ms', 'double')]
+    cols += [('attempts', 'int'), ('error_code', 'string'), ('error_message', 'string'), ('model', 'string')]
+    return [{'name': n, 'ddl': d} for n, d in cols]
+
+
 def make_job(tmp, input_path, endpoint, *, columns=('question',), key=None, include=(), out_format='parquet', out_path=None, **sections):
+    """A resolved job as the CLI writes it (job.json), for a text job; tests change what they need."""
     run_dir = os.path.join(tmp, 'runs', 'r1')
     job = {
         'name': 'test-job',
@@ -133,6 +170,7 @@ def make_job(tmp, input_path, endpoint, *, columns=('question',), key=None, incl
             'dir': run_dir,
             'root': os.path.dirname(run_dir),
             'columns': list(columns),
+            'result_columns': result_columns(),
             'endpoint': endpoint,
             'engine_kind': 'llama-server',
             'fresh': True,
@@ -142,6 +180,12 @@ def make_job(tmp, input_path, endpoint, *, columns=('question',), key=None, incl
     }
     for name, value in sections.items():
         job[name].update(value)
+    # The schema's other defaults, as the CLI writes them into every resolved job (durations in ms).
+    from sparkinfer.contract import CONTRACT
+
+    for dotted, default in CONTRACT['defaults'].items():
+        section, _, field = dotted.rpartition('.')
+        (job[section] if section else job).setdefault(field, json.loads(json.dumps(default)))
     return job
 
 

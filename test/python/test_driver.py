@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from helpers import B53, BIG, HealthServer, make_job, nasty_rows, spark_session, use_fake_worker, worker_rows, write_jsonl
+from helpers import B53, BIG, HealthServer, make_job, nasty_rows, result_columns, spark_session, use_fake_worker, worker_rows, write_jsonl
 from sparkinfer import run_job
 from sparkinfer.errors import InputError, RuntimeFailure, SpecError
 
@@ -185,6 +185,7 @@ class FormatTests(DriverTestCase):
         use_fake_worker('embed', self.worker_log)
         job = self.job(self.ROWS, key='id', output={'include_request': True, 'files': 1})
         job['task'] = 'embed'
+        job['run']['result_columns'] = result_columns('embed')
         job['run']['limit'] = 4
         summary = run_job(job, spark=self.spark)
         self.assertEqual(summary['rows_in'], 4)
@@ -368,8 +369,8 @@ class InferApiTests(DriverTestCase):
 
         use_fake_worker(None)  # the real USING string: "${SPARKINFER_NODE:-node}" <worker> <job>
         df = self.spark.createDataFrame([(B53 + i, f'q{i}\t"{i}"') for i in range(7)], 'id long, question string')
-        # A dict in the job-file form: the bundled CLI validates it and works out the columns the
-        # prompt reads; infer() makes up a run id.
+        # A dict in the job-file form: the bundled CLI validates it and resolves its run block (the
+        # run id, the columns the prompt reads, the result columns); infer() adds the run directory.
         job = {
             'name': 'test-job',
             'input': {'format': 'json', 'path': '/unused', 'key': 'id'},

@@ -1,4 +1,5 @@
-"""The json column's Spark type (jsonschema_spark.py) and OpenAI Batch files (formats.py)."""
+"""The json column's Spark type as the plan writes it (src/plan/output-columns.ts, the DDL in
+`run.result_columns`, parsed by pyspark in columns.py) and OpenAI Batch files (formats.py)."""
 
 import json
 import os
@@ -7,14 +8,13 @@ import tempfile
 import unittest
 
 import helpers  # noqa: F401  (puts python/ on sys.path)
-from helpers import REPO, spark_session
+from helpers import REPO, resolved, result_columns, spark_session
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from sparkinfer import formats
-from sparkinfer.columns import line_schema, result_fields
+from sparkinfer.columns import line_schema, result_fields, typed_json
 from sparkinfer.errors import SpecError
 from sparkinfer.job import load_job
-from sparkinfer.jsonschema_spark import json_struct, typed_json
 
 FIXTURES = json.load(open(os.path.join(REPO, 'test', 'fixtures', 'json-schemas.json'), encoding='utf-8'))
 
@@ -22,21 +22,44 @@ FIXTURES = json.load(open(os.path.join(REPO, 'test', 'fixtures', 'json-schemas.j
 def batch_job(**over):
     job = {
         'name': 'b',
+        'model': 'm',
         'input': {'format': 'openai-batch', 'path': '/in.jsonl'},
         'engine': {'endpoint': 'http://127.0.0.1:1/v1'},
         'output': {'format': 'openai-batch', 'path': '/out'},
-        'run': {'id': 'r1', 'columns': []},
     }
     job.update(over)
     return job
 
 
+def json_job(schema):
+    """A job file with `response.format: json` and this schema."""
+    return {
+        'name': 'j',
+        'model': 'm',
+        'prompt': {'user': '{{ q }}'},
+        'input': {'format': 'json', 'path': '/in'},
+        'engine': {'endpoint': 'http://127.0.0.1:1/v1'},
+        'output': {'path': '/out'},
+        'response': {'format': 'json', 'schema': schema},
+    }
+
+
+def plan_json_type(schema):
+    """The `json` column's type: the DDL the plan writes (the bundled CLI), parsed by pyspark."""
+    return {f.name: f.dataType for f in result_fields(load_job(resolved(json_job(schema))))}['json']
+
+
 class SchemaTypeTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.spark = spark_session()  # pyspark parses DDL in the JVM
+
     def test_same_types_as_the_cli(self):
-        # test/unit/response-schema.test.ts checks the TypeScript side against the same file.
+        # test/unit/response-schema.test.ts checks the TypeScript walk against the same file; here, that
+        # the DDL it writes into the plan parses in pyspark to the same Spark type.
         for case in FIXTURES['supported']:
             with self.subTest(case['name']):
-                self.assertEqual(json_struct(case['schema']).simpleString(), case['spark'])
+                self.assertEqual(plan_json_type(case['schema']).simpleString(), case['spark'])
 
     def test_schemas_without_a_spark_type_are_refused(self):
         for name in (
@@ -52,18 +75,10 @@ class SchemaTypeTests(unittest.TestCase):
         ):
             case = next(c for c in FIXTURES['unsupported'] if c['name'] == name)
             with self.subTest(name), self.assertRaises(SpecError):
-                json_struct(case['schema'])
+                resolved(json_job(case['schema']))  # the CLI refuses it: no job.json, no DDL
 
     def test_result_and_line_schemas(self):
-        job = load_job(
-            {
-                'name': 'j',
-                'input': {'format': 'json', 'path': '/in'},
-                'engine': {'endpoint': 'http://h:1/v1'},
-                'output': {'path': '/out'},
-                'response': {'format': 'json', 'schema': FIXTURES['supported'][0]['schema']},
-            }
-        )
+        job = load_job(resolved(json_job(FIXTURES['supported'][0]['schema'])))
         types = {f.name: f.dataType for f in result_fields(job)}
         self.assertEqual(types['json'].simpleString(), FIXTURES['supported'][0]['spark'])
         self.assertIsInstance(line_schema(job)['json'].dataType, T.StringType, 'the worker sends json as a string')
@@ -71,19 +86,25 @@ class SchemaTypeTests(unittest.TestCase):
 
 
 class BatchJobTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.spark = spark_session()  # pyspark parses DDL in the JVM
+
     def test_key_and_columns(self):
-        job = load_job(batch_job())
+        job = load_job(resolved(batch_job()))  # the CLI sets the key and the columns
         self.assertEqual(job['input']['key'], 'custom_id')
         self.assertEqual(job['run']['columns'], ['_line'])
         self.assertIn('response', [f.name for f in line_schema(job).fields])
 
     def test_refusals(self):
-        with self.assertRaisesRegex(SpecError, 'key of an openai-batch input is custom_id'):
-            load_job(batch_job(input={'format': 'openai-batch', 'path': '/in', 'key': 'id'}))
+        with self.assertRaisesRegex(SpecError, 'key of an `openai-batch` input is `custom_id`'):
+            resolved(batch_job(input={'format': 'openai-batch', 'path': '/in', 'key': 'id'}))  # the CLI's rule
+        # The driver's own checks, on a resolved job changed afterwards (the CLI refuses these too).
+        job = resolved(batch_job())
         with self.assertRaisesRegex(SpecError, 'needs input.format: openai-batch'):
-            load_job(batch_job(input={'format': 'json', 'path': '/in'}))
+            load_job({**job, 'input': {**job['input'], 'format': 'json'}})
         with self.assertRaisesRegex(SpecError, 'use output.mode error or overwrite'):
-            load_job(batch_job(output={'format': 'openai-batch', 'path': '/out', 'mode': 'append'}))
+            load_job({**job, 'output': {**job['output'], 'mode': 'append'}})
 
 
 class BatchSparkTests(unittest.TestCase):
@@ -136,15 +157,9 @@ class BatchSparkTests(unittest.TestCase):
         self.assertEqual(out['b"ü']['error'], {'code': 'E_UNSUPPORTED_URL', 'message': 'url "/x" is not supported'})
 
     def test_typed_json(self):
-        job = {
-            'response': {
-                'format': 'json',
-                'schema': {
-                    'type': 'object',
-                    'properties': {'n': {'type': 'integer'}, 'tags': {'type': 'array', 'items': {'type': 'string'}}},
-                },
-            }
-        }
+        schema = {'type': 'object', 'properties': {'n': {'type': 'integer'}, 'tags': {'type': 'array', 'items': {'type': 'string'}}}}
+        job = resolved(json_job(schema))
+        self.assertEqual(job['run']['result_columns'], result_columns(json_ddl='struct<`n`:bigint,`tags`:array<string>>'))
         df = self.spark.createDataFrame([('{"n":9007199254740993,"tags":["a"]}',), (None,)], 'json string')
         rows = df.select(typed_json(F.col('json'), job).alias('json')).collect()
         self.assertEqual(rows[0]['json']['n'], 9007199254740993)

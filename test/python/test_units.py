@@ -1,16 +1,19 @@
-"""Driver pieces that need no Spark: job loading, names, SQL text, messages, the engine wait."""
+"""Driver pieces that need no Spark: job loading, names, SQL text, messages, the engine wait.
+
+The jobs are resolved by the bundled CLI (dist/sparkinfer.mjs, `validate --json`) as every job
+the driver gets is: the defaults, durations and the run block are TypeScript's."""
 
 import os
 import tempfile
 import unittest
 
 import helpers  # noqa: F401  (puts python/ on sys.path)
-from helpers import HealthServer, closed_port_endpoint
+from helpers import HealthServer, closed_port_endpoint, resolved, result_columns, with_values
 from sparkinfer.columns import output_names, quote, sql_string
 from sparkinfer.contract import CONTRACT
 from sparkinfer.engine import driver_can_reach, wait_for_engine
 from sparkinfer.errors import RuntimeFailure, SpecError
-from sparkinfer.job import check_run, health_url, load_job, parse_duration_ms
+from sparkinfer.job import check_run, health_url, load_job
 from sparkinfer.prepare import auto_partitions
 from sparkinfer.sparkerr import is_data_problem, short_message
 from sparkinfer.transform import transform_sql, worker_command
@@ -18,14 +21,24 @@ from sparkinfer.watch import budget_exceeded
 
 
 def minimal_job(**over):
+    """The smallest job file, in the job-file form; `over` replaces whole sections."""
     job = {
         'name': 'j',
+        'model': 'm',
+        'prompt': {'user': '{{ q }}'},
         'input': {'format': 'json', 'path': '/in'},
         'engine': {'endpoint': 'http://127.0.0.1:1/v1'},
         'output': {'path': '/out'},
     }
     job.update(over)
+    if job['input'].get('format') == 'openai-batch':
+        del job['prompt']  # its lines carry their own request bodies
     return job
+
+
+def resolved_job(**over):
+    """minimal_job resolved by the CLI, then fields of its sections replaced (values the CLI would refuse)."""
+    return with_values(resolved(minimal_job()), **over)
 
 
 class FakeClock:
@@ -43,15 +56,17 @@ class FakeClock:
 
 class JobTests(unittest.TestCase):
     def test_defaults_applied(self):
-        job = load_job(minimal_job())
+        # TypeScript applies them (the plan); the driver reads them as they come.
+        job = load_job(resolved(minimal_job()))
         self.assertEqual(job['output']['mode'], 'error')
         self.assertEqual(job['output']['format'], 'parquet')
         self.assertEqual(job['spark']['partitions'], 'auto')
         self.assertEqual(job['engine']['startup_timeout'], 600_000)
 
     def test_every_contract_default_is_applied(self):
-        # The values come from the job schema (scripts/lib/contract.ts); here: that the driver applies each one.
-        job = load_job(minimal_job())
+        # The values come from the job schema (scripts/lib/contract.ts); here: that the resolved job the
+        # driver gets (from the bundled CLI) carries each one.
+        job = load_job(resolved(minimal_job()))
         for dotted, default in CONTRACT['defaults'].items():
             section, _, field = dotted.rpartition('.')
             self.assertEqual((job[section] if section else job)[field], default, dotted)
@@ -65,10 +80,15 @@ class JobTests(unittest.TestCase):
             self.assertEqual(budget_exceeded(limits, e['finished'], e['failed']), e['exceeded'], e)
 
     def test_durations(self):
-        self.assertEqual(parse_duration_ms('1m30s', 'x'), 90_000)
-        self.assertEqual(parse_duration_ms(2500, 'x'), 2500)
-        with self.assertRaisesRegex(SpecError, r'`x` to be a duration with a unit.*\'30\''):
-            parse_duration_ms('30', 'x')
+        # The CLI turns durations into milliseconds; the driver reads numbers.
+        def timeout(value):
+            engine = {'endpoint': 'http://127.0.0.1:1/v1', 'startup_timeout': value}
+            return load_job(resolved(minimal_job(engine=engine)))['engine']['startup_timeout']
+
+        self.assertEqual(timeout('1m30s'), 90_000)
+        self.assertEqual(load_job(resolved_job(engine={'startup_timeout': 2500}))['engine']['startup_timeout'], 2500)
+        with self.assertRaisesRegex(SpecError, r'startup_timeout: expected a duration with a unit.*"30"'):
+            timeout('30')
 
     def test_bad_job_file(self):
         with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f:
@@ -81,27 +101,38 @@ class JobTests(unittest.TestCase):
 
     def test_bad_values_are_quoted(self):
         with self.assertRaisesRegex(SpecError, r"`output.mode` to be error, overwrite or append, got 'replace'"):
-            load_job(minimal_job(output={'path': '/o', 'mode': 'replace'}))
+            load_job(resolved_job(output={'path': '/o', 'mode': 'replace'}))
         with self.assertRaisesRegex(SpecError, r'`spark.partitions` to be "auto" or a number from 1 and up, got 0'):
-            load_job(minimal_job(spark={'partitions': 0}))
+            load_job(resolved_job(spark={'partitions': 0}))
         with self.assertRaisesRegex(SpecError, r'expected `input.table` for input format `table`'):
-            load_job(minimal_job(input={'format': 'table'}))
+            load_job(resolved_job(input={'format': 'table'}))
 
     def test_run_estimate_is_checked(self):
         # `sparkinfer estimate` writes run.estimate = {sample, seed} (src/job/estimate.ts).
-        run = {'id': 'r', 'columns': []}
+        run = {'id': 'r', 'columns': [], 'result_columns': result_columns()}
         check_run({'run': {**run, 'estimate': {'sample': 32, 'seed': 0}}})
         for bad in ({'sample': 0, 'seed': 1}, {'sample': 3}, {'sample': True, 'seed': 1}, [32, 1]):
             with self.assertRaisesRegex(SpecError, r'`run.estimate` to be \{"sample": a number from 1 and up'):
                 check_run({'run': {**run, 'estimate': bad}})
 
+    def test_a_job_without_result_columns_is_refused(self):
+        # Every CLI since the plan carries them writes them; a job.json without them is an older CLI's.
+        job = resolved(minimal_job())
+        check_run(job)
+        self.assertEqual(job['run']['result_columns'], result_columns(), 'helpers.result_columns is what the plan writes')
+        del job['run']['result_columns']
+        with self.assertRaisesRegex(SpecError, r'no `run.result_columns`: it was resolved by an older sparkinfer CLI'):
+            check_run(job)
+        with self.assertRaisesRegex(SpecError, r'`run.result_columns` to be a list of \{"name", "ddl"\}'):
+            check_run({'run': {'id': 'r', 'columns': [], 'result_columns': [{'name': 'text'}]}})
+
     def test_output_over_the_input_is_refused(self):
         with self.assertRaisesRegex(SpecError, r'output.path is the input path \(/data/in/\)'):
-            load_job(minimal_job(input={'format': 'parquet', 'path': 'file:/data/in'}, output={'path': '/data/in/'}))
+            load_job(resolved_job(input={'format': 'parquet', 'path': 'file:/data/in'}, output={'path': '/data/in/'}))
 
     def test_openai_batch_is_keyed_by_custom_id(self):
-        # python/sparkinfer/formats.py reads it; test_formats.py covers the rest.
-        job = load_job(minimal_job(input={'format': 'openai-batch', 'path': '/b.jsonl'}))
+        # The CLI sets the key (src/jobfile/schema.ts); python/sparkinfer/formats.py reads it; test_formats.py covers the rest.
+        job = load_job(resolved(minimal_job(input={'format': 'openai-batch', 'path': '/b.jsonl'})))
         self.assertEqual(job['input']['key'], 'custom_id')
 
     def test_health_url(self):
@@ -113,11 +144,8 @@ class JobTests(unittest.TestCase):
             health_url('ftp://h/v1')
 
     def test_output_names_in_order(self):
-        job = load_job(
-            minimal_job(
-                input={'format': 'json', 'path': '/in', 'key': 'id'}, output={'path': '/o', 'include': ['id', 'q'], 'include_request': True}
-            )
-        )
+        output = {'path': '/o', 'include': ['id', 'q'], 'include_request': True}
+        job = load_job(resolved(minimal_job(input={'format': 'json', 'path': '/in', 'key': 'id'}, output=output)))
         self.assertEqual(
             output_names(job),
             [
@@ -138,7 +166,7 @@ class JobTests(unittest.TestCase):
                 'request',
             ],
         )
-        embed = load_job(minimal_job(task='embed'))
+        embed = load_job(resolved(minimal_job(task='embed')))
         self.assertIn('embedding', output_names(embed))
 
 

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { parseJobText } from '../../src/validate/job.ts';
 import { analyzeSchema } from '../../src/response/schema.ts';
 import { resultColumns, sparkDdl } from '../../src/plan/output-columns.ts';
-import { resolvedJob } from '../../src/plan/run-block.ts';
+import { resolvedJob, runColumns } from '../../src/plan/run-block.ts';
 import { resolveJobForK8s } from '../../src/k8s/cli.ts';
 import { ROOT } from '../helpers/cli.ts';
 
@@ -55,4 +55,16 @@ test('every target carries the same result columns in its run block', () => {
   const local = resolvedJob(j, { id: 'r', dir: '/d/r', root: '/d', endpoint: 'e', engineKind: 'openai', fingerprint: 'f' });
   assert.deepEqual(local.run.result_columns, resultColumns(j));
   assert.deepEqual(resolveJobForK8s(j, { runId: 'r' }).run.result_columns, resultColumns(j));
+});
+
+test('the columns the driver packs: those the templates read; an openai-batch input only its raw line', () => {
+  assert.deepEqual(runColumns(job('')), ['q']);
+  const batch = parseJobText(
+    'name: t\ninput: { format: openai-batch, path: in.jsonl }\nmodel: m\nengine: { endpoint: "http://127.0.0.1:1/v1" }\noutput: { format: openai-batch, path: out }\n',
+    'job.yaml',
+    [],
+  );
+  assert.deepEqual(runColumns(batch), ['_line']);
+  assert.deepEqual(resolveJobForK8s(batch, { runId: 'r' }).run.columns, ['_line']);
+  assert.equal(resultColumns(batch).at(-1)?.name, 'response');
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpecError } from '../../src/errors.ts';
-import { referencedColumns, templateVariables } from '../../src/prompt/analyze.ts';
+import { referencedColumns, rootVariablesOf, templateVariables } from '../../src/prompt/analyze.ts';
 import type { Job } from '../../src/jobfile/schema.ts';
 
 const vars = (t: string): string[] => templateVariables(t, 'prompt.user');
@@ -104,4 +104,12 @@ test('referencedColumns spans system, user, messages and text in order', () => {
   } as Job['prompt'];
   assert.deepEqual(referencedColumns(messages), ['s', 'a', 'u']);
   assert.deepEqual(referencedColumns({ api: 'completions', text: 'Q: {{ value }}\nA:' } as Job['prompt']), ['value']);
+});
+
+test('a node type the walker does not know (a newer Jinja library) is a SpecError (exit 2), not a plain Error', () => {
+  const future = { body: [{ type: 'FutureNode' }] };
+  assert.throws(
+    () => rootVariablesOf(future),
+    (err: unknown) => err instanceof SpecError && /unsupported template node type "FutureNode"/.test(err.message),
+  );
 });

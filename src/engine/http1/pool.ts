@@ -24,6 +24,7 @@ import { connect as netConnect, isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { Conn, type ConnOwner } from './conn.ts';
 import type { Http1Request } from './request.ts';
+import { RequestAbortedError } from '../errors.ts';
 
 export interface Http1PoolOptions {
   /** The server: an http: or https: URL; only its origin is used. */
@@ -107,7 +108,7 @@ export class Http1Pool implements ConnOwner {
     req.pool = this;
     this.#pending++;
     if (this.#closing !== undefined) {
-      this.fail(req, new Error('the engine client is closed'));
+      this.fail(req, new RequestAbortedError('the engine client is closed'));
       return;
     }
     const conn = this.#takeIdle();
