@@ -4,17 +4,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpecError } from '../../src/errors.ts';
 import { withoutStandIns } from '../../src/jobfile/dataframe.ts';
 import { loadLocatedJobFile } from '../../src/validate/job.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const BARE = 'name: j\nprompt: { user: "{{ q }}" }\nmodel: m\nengine: { endpoint: "http://127.0.0.1:9/v1" }\n';
 
 function jobFile(text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'sparkinfer-df-')), 'job.yaml');
+  const path = join(tempDir('df'), 'job.yaml');
   writeFileSync(path, text);
   return path;
 }
