@@ -108,6 +108,22 @@ def closed_port_endpoint():
 _RESOLVED = {}
 
 
+def minimal_job(**over):
+    """The smallest job file, in the job-file form; `over` replaces whole sections."""
+    job = {
+        'name': 'j',
+        'model': 'm',
+        'prompt': {'user': '{{ q }}'},
+        'input': {'format': 'json', 'path': '/in'},
+        'engine': {'endpoint': 'http://127.0.0.1:1/v1'},
+        'output': {'path': '/out'},
+    }
+    job.update(over)
+    if job['input'].get('format') == 'openai-batch':
+        del job['prompt']  # its lines carry their own request bodies
+    return job
+
+
 def resolved(job):
     """A job in the job-file form, resolved by the bundled CLI (`sparkinfer validate --json`, as
     `infer()` does): what TypeScript hands the driver. Cached per job; each call gets its own copy."""

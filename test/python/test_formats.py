@@ -8,7 +8,7 @@ import tempfile
 import unittest
 
 import helpers  # noqa: F401  (puts python/ on sys.path)
-from helpers import REPO, resolved, result_columns, spark_session
+from helpers import REPO, minimal_job, resolved, result_columns, spark_session
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from sparkinfer import formats
@@ -33,15 +33,7 @@ def batch_job(**over):
 
 def json_job(schema):
     """A job file with `response.format: json` and this schema."""
-    return {
-        'name': 'j',
-        'model': 'm',
-        'prompt': {'user': '{{ q }}'},
-        'input': {'format': 'json', 'path': '/in'},
-        'engine': {'endpoint': 'http://127.0.0.1:1/v1'},
-        'output': {'path': '/out'},
-        'response': {'format': 'json', 'schema': schema},
-    }
+    return minimal_job(response={'format': 'json', 'schema': schema})
 
 
 def plan_json_type(schema):

@@ -8,7 +8,7 @@ import tempfile
 import unittest
 
 import helpers  # noqa: F401  (puts python/ on sys.path)
-from helpers import HealthServer, closed_port_endpoint, resolved, result_columns, with_values
+from helpers import HealthServer, closed_port_endpoint, minimal_job, resolved, result_columns, with_values
 from sparkinfer.columns import output_names, quote, sql_string
 from sparkinfer.contract import CONTRACT
 from sparkinfer.engine import driver_can_reach, wait_for_engine
@@ -18,22 +18,6 @@ from sparkinfer.prepare import auto_partitions
 from sparkinfer.sparkerr import is_data_problem, short_message
 from sparkinfer.transform import transform_sql, worker_command
 from sparkinfer.watch import budget_exceeded
-
-
-def minimal_job(**over):
-    """The smallest job file, in the job-file form; `over` replaces whole sections."""
-    job = {
-        'name': 'j',
-        'model': 'm',
-        'prompt': {'user': '{{ q }}'},
-        'input': {'format': 'json', 'path': '/in'},
-        'engine': {'endpoint': 'http://127.0.0.1:1/v1'},
-        'output': {'path': '/out'},
-    }
-    job.update(over)
-    if job['input'].get('format') == 'openai-batch':
-        del job['prompt']  # its lines carry their own request bodies
-    return job
 
 
 def resolved_job(**over):
