@@ -8,7 +8,7 @@
  * fits**: the capacity, whether the scheduler's sequence limit or the KV cache set it.
  *
  * Until the engine has been seen full, the capacity is a guess that starts at PROBE_START and
- * grows by half whenever the engine runs all of it with nothing waiting (a shared slow start:
+ * grows by half whenever the engine runs nearly all of it with nothing waiting (a shared slow start:
  * the guess bounds the sum over all workers, where each window's own slow start would multiply
  * by the number of workers). Once learned it only rises, to a higher running count seen while
  * requests wait or with nothing waiting: what ran, fit.
@@ -54,12 +54,14 @@ export class LearnedCapacity {
    * @param queue the queue the bound allows beyond `slots` (the window's queue target for this engine).
    * @param remembered a capacity learned earlier in the run (a worker of an earlier task): start from it, learned.
    */
-  constructor(queue: (slots: number) => number, remembered?: number) {
+  constructor(queue: (slots: number) => number, remembered?: CapacityState) {
     this.#queue = queue;
     this.#slots = PROBE_START;
     if (remembered !== undefined) {
-      this.#slots = checkInt('remembered', remembered, 1);
-      this.#phase = 'learned';
+      const slots = checkInt('remembered.slots', remembered.slots, 1);
+      // A learned capacity is taken as it is; a guess goes on from where the earlier task left it.
+      this.#slots = remembered.phase === 'learned' ? slots : Math.max(PROBE_START, slots);
+      this.#phase = remembered.phase;
     }
   }
 

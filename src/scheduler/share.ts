@@ -18,7 +18,7 @@
  * signals shares the engine with them, as before.
  */
 import { checkInt } from '../checks.ts';
-import { LearnedCapacity } from './capacity.ts';
+import { LearnedCapacity, type CapacityState } from './capacity.ts';
 import type { AdaptiveWindowLike, CompletionSample, EngineLoadSample } from './signals.ts';
 
 /** One worker's entry on a board. */
@@ -237,24 +237,24 @@ export class SharedWindow implements AdaptiveWindowLike {
   /** The engine's capacity learned from its metrics (vLLM: no slot count), when asked for. */
   readonly #learned: LearnedCapacity | undefined;
 
-  /** Told each time the learned capacity changes (the worker keeps it for the run's later tasks). */
-  readonly #onLearned: ((slots: number) => void) | undefined;
+  /** Told each time the learned capacity or the guess changes (the worker keeps it for the run's later tasks). */
+  readonly #onCapacity: ((state: CapacityState) => void) | undefined;
 
   /**
    * @param o.learn learn the capacity from the engine's load metrics (capacity.ts) for an engine
    *   that tells no slot count; needs `queue` and an inner window that listens to the metrics.
-   * @param o.remembered a capacity an earlier worker of the run learned: start from it.
+   * @param o.remembered a capacity an earlier worker of the run learned, or its guess: start from it.
    */
   constructor(
     inner: AdaptiveWindowLike,
     share: EngineShare,
     queue: ((slots: number) => number) | undefined,
-    o: { learn?: boolean; remembered?: number | undefined; onLearned?: (slots: number) => void } = {},
+    o: { learn?: boolean; remembered?: CapacityState | undefined; onCapacity?: (state: CapacityState) => void } = {},
   ) {
     this.inner = inner;
     this.share = share;
     this.#queue = queue;
-    this.#onLearned = o.onLearned;
+    this.#onCapacity = o.onCapacity;
     this.#learned =
       o.learn === true && queue !== undefined && inner.onEngineLoad !== undefined ? new LearnedCapacity(queue, o.remembered) : undefined;
     inner.onGrow?.(() => this.#grew());
@@ -276,7 +276,7 @@ export class SharedWindow implements AdaptiveWindowLike {
     if (!learned.observe(load) && !first) return;
     const state = learned.state();
     this.share.setBound(learned.bound(), state.phase === 'learned');
-    if (state.phase === 'learned') this.#onLearned?.(state.slots);
+    this.#onCapacity?.(state);
     this.tick();
   }
 

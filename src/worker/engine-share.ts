@@ -9,6 +9,7 @@ import { FileBoard, boardDirFor } from '../scheduler/board-file.ts';
 import { readEngineCapacity, writeEngineCapacity } from '../rundir/engine-capacity.ts';
 import { EngineShare, SharedWindow } from '../scheduler/share.ts';
 import type { AdaptiveWindowLike } from '../scheduler/signals.ts';
+import type { CapacityState } from '../scheduler/capacity.ts';
 
 export interface WorkerShare {
   window: AdaptiveWindowLike;
@@ -46,19 +47,19 @@ export function shareEngine(
   // A fixed window still joins the board, uncapped: the rate gate divides a rate limit by its members.
   const queue = boundQueue(o.engineKind, o.noQueue);
   const learn = o.engineKind === 'vllm';
-  // What an earlier task of the run learned (rundir/engine-capacity.ts): this one need not probe again.
+  // What an earlier task of the run learned or guessed (rundir/engine-capacity.ts): this one goes on from it.
   const remembered = learn && o.runDir !== undefined ? readEngineCapacity(o.runDir, o.endpoint) : undefined;
-  if (remembered !== undefined) o.log(`engine capacity ${remembered}, learned earlier in this run`);
-  let learned: number | undefined;
-  const keep = (slots: number): void => {
-    if (o.runDir !== undefined) writeEngineCapacity(o.runDir, o.endpoint, slots);
+  if (remembered !== undefined) o.log(`engine capacity ${remembered.slots} (${remembered.phase}), from earlier in this run`);
+  let last: CapacityState | undefined;
+  const keep = (state: CapacityState): void => {
+    if (o.runDir !== undefined) writeEngineCapacity(o.runDir, o.endpoint, state);
   };
   const shared = new SharedWindow(window, share, o.adaptive ? queue : undefined, {
     learn,
     remembered,
-    onLearned: (slots) => {
-      if (slots !== learned) keep(slots);
-      learned = slots;
+    onCapacity: (state) => {
+      if (state.slots !== last?.slots || state.phase !== last.phase) keep(state);
+      last = state;
     },
   });
   // Joined at once: the rate gate's member count holds before the first request, on any engine.
@@ -71,7 +72,7 @@ export function shareEngine(
     leave: () => {
       clearInterval(timer);
       share.leave();
-      if (learned !== undefined) keep(learned); // fresh for the next task
+      if (last !== undefined) keep(last); // fresh for the next task
     },
   };
 }

@@ -18,8 +18,19 @@ const SAMPLES = 64;
 const MIN_SAMPLES = 8;
 /** A request is hedged once out this many times the p95 latency of the partition's answers. */
 const P95_FACTOR = 2;
-/** And never before this long, in ms (short answers have a noisy p95). */
+/**
+ * Mid-partition, never before this long, in ms: short answers have a noisy p95, and a hedge there
+ * takes a place in a full window.
+ */
 const MIN_AGE_MS = 2000;
+/**
+ * At the tail, never before this long, in ms. There a hedge takes room the window has anyway, while
+ * the whole task waits on the hung request: the chaos soak's tasks (2,500 rows, ~8 s) each waited
+ * about 2.5 s at the 2 s floor for the three or so requests hung at their end.
+ */
+export const TAIL_MIN_AGE_MS = 250;
+/** How often the pipeline looks for overdue requests, in ms (a scan of the rows out: cheap). */
+export const HEDGE_CHECK_MS = 100;
 /** Hedges per send: a hedge that fails while the first copy is still out may be followed by one more. */
 export const MAX_HEDGES_PER_SEND = 2;
 /** Mid-partition: presumed-lost requests (hedged, their place given to the hedge) out at once per worker. */
@@ -51,21 +62,25 @@ export class TailHedger {
     this.#next = (this.#next + 1) % SAMPLES;
   }
 
-  /** How long a request must have been out to be hedged; undefined until enough answers came back. */
-  threshold(): number | undefined {
+  /**
+   * How long a request must have been out to be hedged; undefined until enough answers came back.
+   * @param atTail the partition's rows are all sent (the lower floor, TAIL_MIN_AGE_MS)
+   */
+  threshold(atTail = false): number | undefined {
     if (this.#latencies.length < MIN_SAMPLES) return undefined;
     const sorted = [...this.#latencies].sort((a, b) => a - b);
     const p95 = sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))] as number;
-    return Math.max(MIN_AGE_MS, P95_FACTOR * p95);
+    return Math.max(atTail ? TAIL_MIN_AGE_MS : MIN_AGE_MS, P95_FACTOR * p95);
   }
 
   /**
    * The requests to hedge now, oldest first, at most `room` of them.
    * @param items the rows with attempts out
    * @param room how many more requests the window allows
+   * @param atTail the partition's rows are all sent: the tail's lower floor applies
    */
-  pick<T extends HedgeCandidate>(items: Iterable<T>, now: number, room: number): T[] {
-    const limit = this.threshold();
+  pick<T extends HedgeCandidate>(items: Iterable<T>, now: number, room: number, atTail = false): T[] {
+    const limit = this.threshold(atTail);
     if (limit === undefined || room <= 0) return [];
     const due = [...items].filter((i) => !i.hedged && i.out === 1 && now - i.sentAt > limit);
     return due.sort((a, b) => a.sentAt - b.sentAt).slice(0, room);

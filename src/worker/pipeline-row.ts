@@ -37,6 +37,8 @@ export interface Live {
   abandoned: boolean;
   /** Presumed lost (hedged mid-partition): its window place went to the hedge, so its end counts nothing off. */
   released: boolean;
+  /** Cancels this attempt alone (its row was answered by the other one); the task's signal cancels them all. */
+  cancel: AbortController;
 }
 
 export function newItem(row: InputRow, prepared: Prepared): Item {

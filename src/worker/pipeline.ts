@@ -16,23 +16,15 @@ import type { ResultLine } from './protocol.ts';
 import { errorCodeOf } from '../errors.ts';
 import { completionKind, retryReason } from '../scheduler/signals.ts';
 import { isRateLimited } from '../engine/ratelimit.ts';
-import { OutageTimeout } from '../engine/errors.ts';
-import { MAX_HEDGES_PER_SEND, TailHedger } from './hedge.ts';
+import { OutageTimeout, RequestAbortedError } from '../engine/errors.ts';
+import { HEDGE_CHECK_MS, MAX_HEDGES_PER_SEND, TailHedger } from './hedge.ts';
 import { onEachSecond } from '../rundir/second-timer.ts';
 import { observe } from '../rundir/histogram.ts';
 import { countResult, newCounters, newItem, resultLine, type Item, type Live } from './pipeline-row.ts';
 
 export * from './pipeline-contract.ts';
-import {
-  FREE_RATE_LIMITED,
-  FREE_RATE_LIMITED_MS,
-  type Attempt,
-  type AttemptFailed,
-  type DispatchQueue,
-  type PipelineCounters,
-  type PipelineDeps,
-  type Prepared,
-} from './pipeline-contract.ts';
+import { FREE_RATE_LIMITED, FREE_RATE_LIMITED_MS } from './pipeline-contract.ts';
+import type { Attempt, AttemptFailed, DispatchQueue, PipelineCounters, PipelineDeps, Prepared } from './pipeline-contract.ts';
 
 export function runPipeline(d: PipelineDeps): Promise<PipelineCounters> {
   return new Pipeline(d).run();
@@ -78,10 +70,11 @@ class Pipeline {
     const d = this.#d;
     d.window.onGrow?.(() => this.#pumpAndNotify());
     d.stopDispatch?.addEventListener('abort', () => this.#notify(), { once: true });
+    d.signal.addEventListener('abort', () => this.#cancelAll(), { once: true });
     const it = d.lines[Symbol.asyncIterator]();
     let pendingRead: Promise<IteratorResult<string | readonly string[]>> | undefined;
     const stopStats = onEachSecond(() => d.onStats?.(this.#c));
-    const hedgeTimer = setInterval(() => this.#hedgeDue(), 500);
+    const hedgeTimer = setInterval(() => this.#hedgeDue(), HEDGE_CHECK_MS);
     try {
       for (;;) {
         if (this.#fatal !== undefined) throw this.#fatal;
@@ -108,7 +101,7 @@ class Pipeline {
           continue;
         }
         this.#pump();
-        if (this.#idle() && this.#c.inflight === 0 && this.#presumedLost === 0) break;
+        if (this.#atTail() && this.#delayed === 0 && this.#c.inflight === 0 && this.#presumedLost === 0) break;
         await this.#wakeP;
       }
     } finally {
@@ -131,9 +124,9 @@ class Pipeline {
     }
   }
 
-  /** Nothing left to read, to send or waiting out a delay: only the requests out remain. */
-  #idle(): boolean {
-    return this.#readerDone && this.#next >= this.#batch.length && this.#queue.length === 0 && this.#delayed === 0;
+  /** Every row has been sent once: only rows out and retries waiting their delay are left. */
+  #atTail(): boolean {
+    return this.#readerDone && this.#next >= this.#batch.length && this.#queue.length === 0;
   }
 
   #stopped = (): boolean => this.#d.stopDispatch?.aborted === true;
@@ -224,11 +217,12 @@ class Pipeline {
     }
     item.out++;
     this.#outstanding.add(item);
-    const live: Live = { sentAt: now, abandoned: false, released: false };
+    const live: Live = { sentAt: now, abandoned: false, released: false, cancel: new AbortController() };
+    if (d.signal.aborted) live.cancel.abort(d.signal.reason);
     item.live.add(live);
     d.gate?.onSend(now, item.prepared.body);
     d.window.onStart?.();
-    d.attempt(item.prepared, d.signal).then(
+    d.attempt(item.prepared, live.cancel.signal).then(
       (a) => this.#settleLive(item, live, a),
       (err: unknown) =>
         this.#settleLive(item, live, {
@@ -248,8 +242,8 @@ class Pipeline {
     const c = this.#c;
     if (this.#stopped() || c.outage || this.#fatal !== undefined) return;
     const now = d.now();
-    if (this.#idle()) {
-      for (const item of this.#hedger.pick(this.#outstanding, now, d.window.limit() - c.inflight)) this.#hedge(item, false);
+    if (this.#atTail()) {
+      for (const item of this.#hedger.pick(this.#outstanding, now, d.window.limit() - c.inflight, true)) this.#hedge(item, false);
       return;
     }
     const stuck = this.#hedger.pickStuck(this.#outstanding, now, {
@@ -309,10 +303,16 @@ class Pipeline {
     if (item.hedges < MAX_HEDGES_PER_SEND) item.hedged = false;
   }
 
-  /** The row was finished by one attempt: its other one (a hedge pair) is dropped; the worker's abort at the end of the task cancels it. */
+  /** The task's signal ended every attempt out. */
+  #cancelAll(): void {
+    for (const item of this.#outstanding) for (const live of item.live) live.cancel.abort(this.#d.signal.reason);
+  }
+
+  /** The row was finished by one attempt: its other one (a hedge pair) is dropped and cancelled, so none is out past the window. */
   #abandonOthers(item: Item): void {
     for (const other of item.live) {
       other.abandoned = true;
+      other.cancel.abort(new RequestAbortedError('hedge pair: the row was answered by its other attempt'));
       item.out--;
       if (other.released) this.#presumedLost--;
       else {

@@ -70,7 +70,7 @@ test('an engine already full at the start is learned from the first two samples'
 });
 
 test('a capacity remembered from an earlier task of the run starts learned, and still only rises', () => {
-  const c = new LearnedCapacity(vllmQueue, 64);
+  const c = new LearnedCapacity(vllmQueue, { slots: 64, phase: 'learned' });
   assert.deepEqual(c.state(), { slots: 64, phase: 'learned' });
   assert.equal(c.bound(), 64 + vllmQueue(64));
   assert.equal(c.observe({ running: 12, waiting: 0 }), false, 'an idle engine teaches nothing');
@@ -79,14 +79,26 @@ test('a capacity remembered from an earlier task of the run starts learned, and 
   assert.equal(c.state().slots, 70);
 });
 
-test('the run directory keeps a learned capacity per endpoint, trusted for TRUST_MS after its last write', () => {
+test('the run directory keeps a learned capacity (or a guess) per endpoint, trusted for TRUST_MS after its last write', () => {
   const dir = tempDir('capacity');
   const at = 1_000_000;
   assert.equal(readEngineCapacity(dir, 'http://a/v1', at), undefined, 'nothing learned yet');
-  writeEngineCapacity(dir, 'http://a/v1', 64, at);
-  assert.equal(readEngineCapacity(dir, 'http://a/v1', at + 1000), 64);
+  writeEngineCapacity(dir, 'http://a/v1', { slots: 64, phase: 'learned' }, at);
+  assert.deepEqual(readEngineCapacity(dir, 'http://a/v1', at + 1000), { slots: 64, phase: 'learned' });
+  writeEngineCapacity(dir, 'http://a/v1', { slots: 96, phase: 'probe' }, at);
+  assert.deepEqual(readEngineCapacity(dir, 'http://a/v1', at + 1000), { slots: 96, phase: 'probe' }, 'a guess is kept as a guess');
   assert.equal(readEngineCapacity(dir, 'http://b/v1', at + 1000), undefined, 'another endpoint knows nothing');
   assert.equal(readEngineCapacity(dir, 'http://a/v1', at + TRUST_MS + 1), undefined, 'too old: learn anew');
   writeFileSync(join(dir, 'engines', readdirSync(join(dir, 'engines'))[0] as string), '{"slots": "many"}');
   assert.equal(readEngineCapacity(dir, 'http://a/v1', at + 1000), undefined, 'unreadable: learn anew');
+});
+
+test('a guess remembered from an earlier task goes on probing from where it was, never below the start', () => {
+  const c = new LearnedCapacity(vllmQueue, { slots: 54, phase: 'probe' });
+  assert.deepEqual(c.state(), { slots: 54, phase: 'probe' });
+  assert.equal(c.bound(), 54, 'still a guess: no queue on top');
+  assert.deepEqual(new LearnedCapacity(vllmQueue, { slots: 3, phase: 'probe' }).state(), { slots: PROBE_START, phase: 'probe' });
+  c.observe({ running: 60, waiting: 4 });
+  assert.equal(c.observe({ running: 60, waiting: 4 }), true, 'then seen full as from the start');
+  assert.deepEqual(c.state(), { slots: 60, phase: 'learned' });
 });

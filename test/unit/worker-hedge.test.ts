@@ -11,7 +11,7 @@ import { linesOf, pipelineDeps } from '../helpers/pipeline.ts';
 
 const ok = (latencyMs: number): Attempt => ({ ok: true, latencyMs, fields: { text: 'x', completion_tokens: 1 } });
 
-test('TailHedger: nothing before 8 answers; then requests out past max(2 s, 2 × p95), oldest first, within the room', () => {
+test('TailHedger: nothing before 8 answers; then requests out past max(2 s, 2 × p95) (250 ms at the tail), oldest first, within the room', () => {
   const h = new TailHedger();
   const items = [
     { sentAt: 0, out: 1, hedged: false, id: 'old' },
@@ -32,21 +32,34 @@ test('TailHedger: nothing before 8 answers; then requests out past max(2 s, 2 ×
     ['old'],
     'no more than the window has room for',
   );
+  assert.equal(h.threshold(true), 3000, 'at the tail too: 2 x p95 above the floor');
   for (let i = 0; i < 64; i++) h.answered(10);
-  assert.equal(h.threshold(), 2000, 'never below 2 s');
+  assert.equal(h.threshold(), 2000, 'never below 2 s mid-partition');
+  assert.equal(h.threshold(true), 250, 'never below 250 ms at the tail');
+  const hung = [{ sentAt: 9600, out: 1, hedged: false, id: 'hung 400 ms' }];
+  assert.deepEqual(h.pick(hung, 10_000, 4), [], 'mid-partition: 400 ms is not overdue');
+  assert.deepEqual(
+    h.pick(hung, 10_000, 4, true).map((i) => i.id),
+    ['hung 400 ms'],
+    'at the tail it is',
+  );
 });
 
 test('a request that hangs at the end of the partition is hedged: every row once, no retry spent, the task ends long before the timeout', async () => {
   const out: ResultLine[] = [];
   let hung = 0;
+  let hungSignal: AbortSignal | undefined;
   const started = Date.now();
   const c = await runPipeline(
     pipelineDeps(
       {
         lines: linesOf(20),
-        attempt: async (p) => {
+        attempt: async (p, signal) => {
           // The first attempt of the last row never answers (a dropped connection); the rest take 20 ms.
-          if (p.body.includes('"q19"') && hung++ === 0) return new Promise<Attempt>(() => {});
+          if (p.body.includes('"q19"') && hung++ === 0) {
+            hungSignal = signal;
+            return new Promise<Attempt>(() => {});
+          }
           await new Promise((r) => setTimeout(r, 20));
           return ok(20);
         },
@@ -64,7 +77,8 @@ test('a request that hangs at the end of the partition is hedged: every row once
   assert.equal(c.hedges, 1);
   assert.equal(c.retries, 0);
   assert.equal(c.inflight, 0, 'the hung attempt was abandoned, not waited for');
-  assert.ok(wall < 5000, `${wall} ms: the hedge answered after about 2 s`);
+  assert.equal(hungSignal?.aborted, true, 'and cancelled, so the engine stops working on it');
+  assert.ok(wall < 1500, `${wall} ms: at the tail the hedge goes out after 250 ms, not the 2 s mid-partition floor`);
 });
 
 test('mid-partition, a request out far longer than the others is hedged once, presumed lost: every row once, no retry, a queue that holds rows back is respected', async () => {
@@ -123,12 +137,16 @@ test('mid-partition hedges: one presumed-lost request at a time, within 5 % of t
       {
         lines: linesOf(120),
         window: { limit: () => 4 },
-        attempt: async (p) => {
+        attempt: async (p, signal) => {
           open++;
           maxOpen = Math.max(maxOpen, open);
           // Every 20th row hangs 2.3 s (past the 2 s floor) against 5 ms for the rest: a long tail, not lost requests.
+          // Like an engine, it stops work on a cancelled request (the copy of a hedge pair that lost).
           const n = Number(/"q(\d+)"/.exec(p.body)?.[1]);
-          await new Promise((r) => setTimeout(r, n % 20 === 19 ? 2300 : 5));
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, n % 20 === 19 ? 2300 : 5);
+            signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+          });
           open--;
           return ok(5);
         },
