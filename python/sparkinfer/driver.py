@@ -41,6 +41,7 @@ from sparkinfer.prepare import (  # noqa: E402
     materialize,
     pack,
     read_input,
+    resume_partitions,
     write_json_atomic,
 )
 from sparkinfer.sparkerr import disk_problem, is_data_problem, short_message  # noqa: E402
@@ -106,7 +107,11 @@ def _prepare(spark, job, run_dir, plan_prefix=True):
         raise RuntimeFailure(f'reading the ledgers of earlier runs failed: {short_message(e)}') from e
     # --- end resume hook ---
     parts = job['spark']['partitions']
-    partitions = auto_partitions(resumed.rows_to_infer, spark.sparkContext.defaultParallelism) if parts == 'auto' else parts
+    slots = spark.sparkContext.defaultParallelism
+    if parts == 'auto':
+        partitions = auto_partitions(resumed.rows_to_infer, slots)
+    else:
+        partitions = resume_partitions(parts, resumed.rows_to_infer, rows, slots)
     # rows_total: what the workers will process (the progress bar); a resume adds the whole input's count.
     plan = {'rows_total': resumed.rows_to_infer, 'partitions': partitions}
     if resumed.rows_from_ledger:

@@ -14,7 +14,7 @@ from sparkinfer.contract import CONTRACT
 from sparkinfer.engine import driver_can_reach, wait_for_engine
 from sparkinfer.errors import RuntimeFailure, SpecError
 from sparkinfer.job import check_run, health_url, load_job
-from sparkinfer.prepare import auto_partitions
+from sparkinfer.prepare import auto_partitions, resume_partitions
 from sparkinfer.sparkerr import is_data_problem, short_message
 from sparkinfer.transform import transform_sql, worker_command
 from sparkinfer.watch import budget_exceeded
@@ -189,6 +189,14 @@ class PartitionTests(unittest.TestCase):
         self.assertEqual(auto_partitions(1000, 8), 16)  # 2 per slot
         self.assertEqual(auto_partitions(5, 8), 5)  # never more tasks than rows
         self.assertEqual(auto_partitions(0, 8), 1)
+
+    def test_resume_partitions_keep_the_rows_per_task(self):
+        self.assertEqual(resume_partitions(40, 100_000, 100_000, 2), 40)  # a first run: the job's number
+        self.assertEqual(resume_partitions(40, 30_000, 100_000, 2), 12)  # 2,500 rows per task, as chosen
+        self.assertEqual(resume_partitions(40, 500, 100_000, 2), 4)  # at least 2 per task slot
+        self.assertEqual(resume_partitions(3, 10, 100_000, 8), 3)  # never more than the job's number
+        self.assertEqual(resume_partitions(40, 1, 100_000, 2), 1)  # nor than the rows
+        self.assertEqual(resume_partitions(40, 0, 100_000, 2), 1)
 
 
 class MessageTests(unittest.TestCase):
