@@ -56,6 +56,15 @@ function slowdownOf(r: ChaosReport): Record<string, number | boolean | null> {
   };
 }
 
+// Ctrl-C or kill: exit, so that runCommand's exit hook kills the run in flight (its own process
+// group, detached) and nothing of the soak is left behind.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const)
+  process.once(signal, () => process.exit(code));
+
 const work = mkdtempSync(join(tmpdir(), 'sparkinfer-chaos-'));
 const started = new Date();
 try {

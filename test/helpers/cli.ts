@@ -26,7 +26,28 @@ export interface RunOptions {
   onStart?: (pid: number) => void;
 }
 
-/** Runs a command (argv, no shell) in its own process group, killed as a group after `timeoutMs` (default 15 min). */
+/** Process groups started by runCommand and still running: killed if this process exits first. */
+const running = new Set<number>();
+let exitHook = false;
+function killRunningAtExit(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => {
+    for (const pid of running) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  });
+}
+
+/**
+ * Runs a command (argv, no shell) in its own process group, killed as a group after `timeoutMs`
+ * (default 15 min), or when this process exits first (a bench that turns SIGINT/SIGTERM into an
+ * exit, as bench/chaos.ts does, so leaves no run behind).
+ */
 export function runCommand(command: string, args: string[], opts: RunOptions = {}): Promise<CliResult> {
   const t0 = Date.now();
   return new Promise((res, rej) => {
@@ -44,7 +65,11 @@ export function runCommand(command: string, args: string[], opts: RunOptions = {
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    if (child.pid !== undefined) opts.onStart?.(child.pid);
+    if (child.pid !== undefined) {
+      killRunningAtExit();
+      running.add(child.pid);
+      opts.onStart?.(child.pid);
+    }
     const timer = setTimeout(() => {
       try {
         process.kill(-(child.pid ?? 0), 'SIGKILL');
@@ -55,6 +80,7 @@ export function runCommand(command: string, args: string[], opts: RunOptions = {
     child.on('error', rej);
     child.on('close', (code, sig) => {
       clearTimeout(timer);
+      if (child.pid !== undefined) running.delete(child.pid);
       res({ code: code ?? (sig !== null ? 137 : 1), stdout, stderr, ms: Date.now() - t0 });
     });
   });
