@@ -13,7 +13,7 @@ import { Duration } from './durations.ts';
 const Identifier = z.string().min(1);
 
 export const InputFormat = z.enum(['json', 'parquet', 'csv', 'orc', 'text', 'table', 'sql', 'openai-batch']);
-export const OutputFormat = z.enum(['parquet', 'json', 'csv', 'orc', 'table', 'openai-batch']);
+export const OutputFormat = z.enum(['parquet', 'json', 'csv', 'orc', 'table', 'openai-batch', 'delta', 'iceberg']);
 export const OutputMode = z.enum(['error', 'overwrite', 'append']);
 export const Task = z.enum(['generate', 'embed']);
 
