@@ -73,3 +73,28 @@ test('a delta or iceberg output needs a path: the error points at the output sec
     assert.match(message, new RegExp(`^job\\.yaml:6:\\d+ output\\.path: expected \`path\` for output format \`${format}\``));
   }
 });
+
+test('output.mode incremental needs a delta or iceberg output; on_missing needs incremental: errors at their line', () => {
+  const message = (output: string): string => {
+    try {
+      load(output);
+    } catch (err) {
+      assert.ok(err instanceof SpecError);
+      return err.message;
+    }
+    return '';
+  };
+  assert.match(
+    message('{ format: parquet, path: out, mode: incremental }'),
+    /^job\.yaml:6:\d+ output\.mode: `incremental` needs `output\.format: delta` or `iceberg`/,
+  );
+  assert.match(
+    message('{ format: delta, path: out, on_missing: keep }'),
+    /^job\.yaml:6:\d+ output\.on_missing: `on_missing` is for `output\.mode: incremental`/,
+  );
+  assert.match(message('{ format: iceberg, path: out, mode: incremental, on_missing: drop }'), /^job\.yaml:6:\d+ output\.on_missing: /);
+  const ok = load('{ format: iceberg, path: out, mode: incremental, on_missing: keep }');
+  assert.equal(ok.output.mode, 'incremental');
+  assert.equal(ok.output.on_missing, 'keep');
+  assert.equal(load('{ format: delta, path: out, mode: incremental }').output.on_missing, undefined, 'the driver defaults it to delete');
+});
