@@ -8,17 +8,20 @@
  *
  * `output.mode: incremental` (docs/storage.md "Incremental tables"): a first run; a second after
  * deleting, changing and adding rows sends requests for the changed and added rows only (counted at
- * the proxy); a run with no change sends none; changed sampling recomputes every row.
+ * the proxy); a run with no change sends none; changed sampling recomputes every row; a run
+ * SIGKILLed after its answers are staged and before its MERGE leaves the table as it was, and the
+ * rerun commits them from the ledger without a request.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, runCli, summaryOf } from '../helpers/cli.ts';
 import { countedDemoEngine } from '../helpers/engine.ts';
 import { motoVenv } from '../helpers/s3-server.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { readGroups } from '../../src/launch/procs.ts';
 
 const CHAT = '/v1/chat/completions';
 const ROWS = 12;
@@ -168,6 +171,69 @@ for (const format of ['delta', 'iceberg']) {
       const est = await runCli(['estimate', job, '--json', '--sample', '1', '--set', 'sampling.max_tokens=5'], { timeoutMs: 540_000 });
       assert.equal(est.code, 0, est.stderr.slice(-3000));
       assert.equal(summaryOf(est).rows, 1, 'the estimate counts only the changed row');
+    }
+  });
+}
+
+/** SIGKILLs the CLI's group and the Spark group it recorded once a new run under `runs` has staged its answers. */
+function killWhenStaged(runs: string, cliPid: () => number | undefined): Promise<void> {
+  const earlier = new Set(existsSync(runs) ? readdirSync(runs) : []);
+  return new Promise((resolve) => {
+    const tick = setInterval(() => {
+      const pid = cliPid();
+      if (pid === undefined || !existsSync(runs)) return;
+      for (const id of readdirSync(runs)) {
+        if (earlier.has(id) || !existsSync(join(runs, id, 'incremental', '_SUCCESS'))) continue;
+        clearInterval(tick);
+        for (const g of [pid, ...readGroups(join(runs, id, 'pids')).map((x) => x.pgid)]) {
+          try {
+            process.kill(-g, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+        resolve();
+        return;
+      }
+    }, 25);
+  });
+}
+
+for (const format of ['delta', 'iceberg']) {
+  test(`output.mode incremental on ${format}: a run killed before its MERGE leaves the table as it was; the rerun commits from the ledger`, {
+    timeout: 900_000,
+  }, async () => {
+    const input = join(work, 'in.jsonl');
+    const rows: Array<[number, string]> = Array.from({ length: 8 }, (_, i) => [i + 1, `topic ${i + 1}`]);
+    writeInput(input, rows);
+    const job = writeJob(format, ', mode: incremental', `${format}-kill`);
+    const path = join(work, `out-${format}-kill`);
+    const first = await runCounted(job);
+    assert.equal(first.sent, 8);
+    const before = readTable(format, path, ['id', 'q', 'run_id']);
+
+    writeInput(
+      input,
+      rows.map(([id, q]): [number, string] => [id, id <= 3 ? `${q} changed` : q]),
+    );
+    let pid: number | undefined;
+    const sent0 = counted.proxy().postsTo(CHAT);
+    const killed = killWhenStaged(`${path}.sparkinfer`, () => pid);
+    const r = await runCli(['run', job, '--json'], { timeoutMs: 540_000, onStart: (p) => (pid = p) });
+    await killed;
+    assert.notEqual(r.code, 0, 'the run was killed');
+    assert.equal(counted.proxy().postsTo(CHAT) - sent0, 3, 'the killed run inferred the 3 changed rows');
+    const after = readTable(format, path, ['id', 'q', 'run_id']);
+    assert.deepEqual(after, before, 'the table is at its previous version, rows and all');
+
+    const rerun = await runCounted(job);
+    assert.equal(rerun.sent, 0, 'the rerun takes the 3 answers from the ledger');
+    const t = readTable(format, path, ['id', 'q', 'run_id']);
+    assert.equal(t.rows.length, 8);
+    for (const x of t.rows) {
+      const id = Number(x.id);
+      assert.equal(x.q, id <= 3 ? `topic ${id} changed` : `topic ${id}`);
+      assert.equal(x.run_id, id <= 3 ? rerun.s.run_id : first.s.run_id, `row ${id}`);
     }
   });
 }
