@@ -19,8 +19,11 @@
 #                         later jobs start ~5 s faster; optional, a failure only warns
 #   7. cloud jars         hadoop-aws, the AWS SDK v2 modules it uses and spark-hadoop-cloud from
 #                         Maven Central (scripts/lib/cloud-jars.txt, sha256-pinned): s3a:// paths
+#   7b. table jars        delta-spark and iceberg-spark-runtime from Maven Central
+#                         (scripts/lib/table-jars.txt, sha256-pinned): delta and iceberg outputs
 #   8. s3 test server     (only with --test-servers, which `npm test` passes) moto's S3 server
-#                         from PyPI in its own venv, for test/e2e/storage-s3.test.ts
+#                         from PyPI in its own venv, for test/e2e/storage-s3.test.ts; the same
+#                         venv holds the independent table readers deltalake and pyiceberg
 #   9. hdfs test server   (only with --test-servers) the NameNode/DataNode jars of Hadoop 3.4.1
 #                         from Maven Central (scripts/lib/hdfs-test-jars.txt), for storage-hdfs
 #  10. python linter      (only with --test-servers) ruff from PyPI in its own venv, for
@@ -45,6 +48,9 @@ PYSPARK_VERSION=4.0.1             # keep in sync with PYSPARK_VERSION in src/ins
 JAVA_MIN=17
 MOTO_VERSION=5.2.6                 # PyPI moto: the S3-compatible server of the storage tests
 PROMETHEUS_CLIENT_VERSION=0.26.0   # PyPI prometheus-client: its OpenMetrics parser checks our metrics endpoint (tests only)
+DELTALAKE_VERSION=1.6.6            # PyPI deltalake (delta-rs): reads the delta outputs back in test/e2e/tables.test.ts
+PYICEBERG_VERSION=0.12.0           # PyPI pyiceberg: reads the iceberg outputs back in the same test
+PYARROW_VERSION=22.0.0             # what both readers hand back
 RUFF_VERSION=0.17.6                # PyPI ruff: the Python formatter and linter (ruff.toml)
 
 LLAMA_DIR=$CACHE/llama-server/$LLAMA_BIN_VERSION
@@ -53,6 +59,7 @@ MODEL_FILE=$CACHE/models/$SMOL_NAME.gguf
 DOWNLOADS=$CACHE/downloads
 LOGS=$CACHE/logs
 CLOUD_JARS=$CACHE/jars/cloud       # src/spark/storage.ts reads the same place
+TABLE_JARS=$CACHE/jars/tables      # src/spark/tables.ts reads the same place
 MOTO_VENV=$CACHE/venvs/moto-$MOTO_VERSION   # test/helpers/s3-server.ts reads the same place
 HDFS_JARS=$CACHE/jars/hdfs-3.4.1   # test/helpers/hdfs-server.ts reads the same place
 RUFF_VENV=$CACHE/venvs/ruff-$RUFF_VERSION   # scripts/lint.sh reads the same place
@@ -273,25 +280,35 @@ step_jvm_archive() {
 # ---------------------------------------------------------------- 7. cloud jars
 # s3a:// in Spark: hadoop-aws 3.4.1 (pyspark's Hadoop), the AWS SDK v2 modules it uses (not the
 # ~500 MB bundle) and spark-hadoop-cloud (the S3A committers). ~9 MB, a few seconds.
-step_cloud_jars() {
+step_cloud_jars() { step_jars "cloud jars" scripts/lib/cloud-jars.txt "$CLOUD_JARS" "hadoop-aws and the AWS SDK, for s3a:// paths"; }
+
+# ---------------------------------------------------------------- 7b. table jars
+# output.format delta | iceberg: delta-spark + delta-storage, iceberg-spark-runtime (~55 MB). A run
+# passes them only when its output is such a table (src/spark/tables.ts).
+step_table_jars() { step_jars "table jars" scripts/lib/table-jars.txt "$TABLE_JARS" "delta-spark and iceberg-spark-runtime, for delta and iceberg outputs"; }
+
+# The pinned jars of LIST into DEST, each checked against its sha256 (scripts/lib/maven_fetch.py).
+step_jars() {
   step_begin
-  local list=scripts/lib/cloud-jars.txt n
+  local name=$1 list=$2 dest=$3 why=$4 n log
+  log="$LOGS/${name// /-}.log"
   n=$(grep -cE '^[a-z]' "$list")
-  if python3 scripts/lib/maven_fetch.py --check "$list" "$CLOUD_JARS" >/dev/null 2>&1; then
-    step_done "cloud jars" "ok ($n jars in $CLOUD_JARS)"; return
+  if python3 scripts/lib/maven_fetch.py --check "$list" "$dest" >/dev/null 2>&1; then
+    step_done "$name" "ok ($n jars in $dest)"; return
   fi
-  if [ $CHECK = 1 ]; then missing "cloud jars" "$CLOUD_JARS (hadoop-aws and the AWS SDK, for s3a:// paths)"; return; fi
-  python3 scripts/lib/maven_fetch.py "$list" "$CLOUD_JARS" >"$LOGS/cloud-jars.log" 2>&1 \
-    || { tail -n 5 "$LOGS/cloud-jars.log" >&2; die "could not fetch the cloud jars from Maven Central (log: $LOGS/cloud-jars.log)"; }
-  step_done "cloud jars" "fetched $n jars from Maven Central into $CLOUD_JARS ($(du -sh "$CLOUD_JARS" | cut -f1))"
+  if [ $CHECK = 1 ]; then missing "$name" "$dest ($why)"; return; fi
+  python3 scripts/lib/maven_fetch.py "$list" "$dest" >"$log" 2>&1 \
+    || { tail -n 5 "$log" >&2; die "could not fetch the $name from Maven Central (log: $log)"; }
+  step_done "$name" "fetched $n jars from Maven Central into $dest ($(du -sh "$dest" | cut -f1))"
 }
 
 # ---------------------------------------------------------------- 8. s3 test server
 # moto's standalone S3 server, in a venv of its own (its dependencies stay out of .venv). Only the
 # storage tests use it, so only `--test-servers` (npm test) installs it.
 # The same venv holds prometheus_client, whose OpenMetrics parser checks the metrics endpoint in
-# test/e2e/metrics.test.ts (a reference parser, not ours).
-moto_ok() { [ -x "$MOTO_VENV/bin/moto_server" ] && "$MOTO_VENV/bin/python" -c 'import moto, flask_cors, boto3, prometheus_client' 2>/dev/null; }
+# test/e2e/metrics.test.ts (a reference parser, not ours), and deltalake and pyiceberg, the
+# independent readers of test/e2e/tables.test.ts.
+moto_ok() { [ -x "$MOTO_VENV/bin/moto_server" ] && "$MOTO_VENV/bin/python" -c 'import moto, flask_cors, boto3, prometheus_client, deltalake, pyiceberg, pyarrow' 2>/dev/null; }
 
 step_moto() {
   step_begin
@@ -302,7 +319,8 @@ step_moto() {
   rm -rf "$MOTO_VENV"
   python3 -m venv "$MOTO_VENV" || die "python3 -m venv $MOTO_VENV failed"
   "$MOTO_VENV/bin/python" -m pip install --quiet "moto[s3]==$MOTO_VERSION" "flask==3.1.2" "flask-cors==6.0.1" \
-    "prometheus-client==$PROMETHEUS_CLIENT_VERSION" >"$LOGS/moto.log" 2>&1 \
+    "prometheus-client==$PROMETHEUS_CLIENT_VERSION" "deltalake==$DELTALAKE_VERSION" "pyiceberg==$PYICEBERG_VERSION" \
+    "pyarrow==$PYARROW_VERSION" >"$LOGS/moto.log" 2>&1 \
     || { tail -n 20 "$LOGS/moto.log" >&2; die "pip install moto==$MOTO_VERSION failed (log: $LOGS/moto.log)"; }
   moto_ok || die "moto $MOTO_VERSION does not import from $MOTO_VENV after installing it"
   step_done "s3 test server" "installed moto $MOTO_VERSION ($(du -sh "$MOTO_VENV" | cut -f1))"
@@ -351,6 +369,7 @@ step_venv
 step_llama_server
 step_model
 step_cloud_jars
+step_table_jars
 step_bundle
 step_jvm_archive
 step_moto

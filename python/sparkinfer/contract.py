@@ -4,8 +4,8 @@ import json
 
 CONTRACT = json.loads(r'''{
  "input_formats": ["json","parquet","csv","orc","text","table","sql","openai-batch"],
- "output_formats": ["parquet","json","csv","orc","table","openai-batch"],
- "output_modes": ["error","overwrite","append"],
+ "output_formats": ["parquet","json","csv","orc","table","openai-batch","delta","iceberg"],
+ "output_modes": ["error","overwrite","append","incremental"],
  "tasks": ["generate","embed"],
  "result_columns": ["text","reasoning","json","embedding","finish_reason","prompt_tokens","completion_tokens","latency_ms","attempts","error_code","error_message","model","run_id","request"],
  "duration_units_ms": {"ms":1,"s":1000,"m":60000,"h":3600000},

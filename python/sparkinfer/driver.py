@@ -22,6 +22,7 @@ if __package__ in (None, ''):  # run as a script by spark-submit: make `sparkinf
 
 from sparkinfer import engine as _engine  # noqa: E402
 from sparkinfer import estimate as _estimate  # noqa: E402  (sparkinfer estimate: count every prompt, infer a sample)
+from sparkinfer import incremental as _incremental  # noqa: E402  (output.mode incremental: only changed rows, one MERGE)
 from sparkinfer import prefix_plan as _prefix_plan  # noqa: E402  (shared prompt prefixes placed together)
 from sparkinfer import resume as _resume  # noqa: E402  (earlier runs: a changed job refused, finished rows kept)
 from sparkinfer import sidecar_watch as _sidecar_watch  # noqa: E402  (Kubernetes: engine sidecars that never start)
@@ -95,6 +96,11 @@ def _prepare(spark, job, run_dir, plan_prefix=True):
         check_keys(prepared, job)
         rows = prepared.count()  # parquet footers: cheap, and not the inferring lineage
         _TIMINGS['counted'] = time.time()
+        whole = prepared
+        if _incremental.is_incremental(job):  # incremental.py: only new, changed and failed rows go on
+            prepared = _incremental.plan(spark, job, whole)
+            job['run']['rows_unchanged'], rows = rows, prepared.count()
+            job['run']['rows_unchanged'] -= rows
     except SparkinferError:
         raise
     except Exception as e:
@@ -127,7 +133,7 @@ def _prepare(spark, job, run_dir, plan_prefix=True):
             todo = planned
     # --- end prefix plan ---
     write_json_atomic(os.path.join(run_dir, 'plan.json'), plan)
-    return todo, cschema, rows, partitions, resumed, bool(prefix and prefix['applied']), prepared
+    return todo, cschema, rows, partitions, resumed, bool(prefix and prefix['applied']), whole
 
 
 def _jvm_pid(sc):
@@ -293,6 +299,7 @@ def _run(job_source, spark):
     t0 = time.monotonic()
     job = load_job(job_source)
     check_run(job)
+    _incremental.check_job(job)
     run_dir = _run_dir(job)
     open_log(os.path.join(run_dir, 'logs', 'driver.log'))
     _keep_job_file(job_source, run_dir)
@@ -329,6 +336,9 @@ def _run_phases(spark, job, run_dir, t0):
     if resumed.rows_to_infer > 0 or estimating:  # a resume that finds every row finished needs no engine
         _wait_for_engine(spark, job)
     if estimating:
+        if _incremental.is_incremental(job):  # only the rows a run would infer are counted and sampled
+            log(f'incremental: {job["run"]["rows_unchanged"]} rows unchanged in the table, {rows} to infer')
+            whole = _incremental.plan(spark, job, whole)
         return _estimate_run(spark, job, run_dir, whole, rows, resumed, cschema, run_id)
     t1 = time.monotonic()
     _TIMINGS['infer_start'] = time.time()
@@ -340,8 +350,9 @@ def _run_phases(spark, job, run_dir, t0):
     # --- failure budget hook (watch.py): cancels the job group once the budget is spent ---
     budget = _watch.BudgetWatcher(sc, job, run_dir, resumed.rows_from_ledger, resumed.ledger_failed, resumed.ledger_errors_by_code, log=log)
     budget.start()
+    wjob = _incremental.staged_job(job, run_dir) if _incremental.is_incremental(job) else job  # the table waits for the commit
     try:
-        write_output(out_df, job, partitions)
+        write_output(out_df, wjob, partitions)
     except Exception as e:
         if budget.spent:
             _spend_stopped(job, run_dir, rows, resumed, budget.spent, run_id)
@@ -360,7 +371,7 @@ def _run_phases(spark, job, run_dir, t0):
 
     sc.setJobGroup(f'{run_id}:report', f'sparkinfer {job["name"]}: report', False)
     summary = {'status': 'succeeded', 'run_id': run_id}
-    summary.update(summarize(spark, job, read_written(spark, job, schema), rows, run_dir))
+    summary.update(summarize(spark, job, read_written(spark, wjob, schema), rows, run_dir))
     summary.update({'prepare_s': round(prepare_s, 3), 'infer_s': round(infer_s, 3), 'partitions': partitions})
     # rows_in = rows_from_ledger + rows_inferred (the union was written once).
     summary['rows_from_ledger'] = resumed.rows_from_ledger
@@ -388,6 +399,8 @@ def _run_phases(spark, job, run_dir, t0):
     _write_run_file(run_dir, 'driver_summary.json', summary)
     if problem:
         raise RuntimeFailure(problem)
+    if wjob is not job:  # --- incremental commit: one MERGE INTO the table ---
+        _incremental_commit(spark, job, whole, run_dir, summary)
     _resume.mark_all_consumed(job, resumed)  # after the commit, these ledgers are done with
     log(
         f'wrote {rows} rows to {summary["output"]}: {summary["rows_ok"]} ok, {summary["rows_failed"]} failed'
@@ -395,6 +408,19 @@ def _run_phases(spark, job, run_dir, t0):
     )
     close_log()
     return summary
+
+
+def _incremental_commit(spark, job, whole, run_dir, summary):
+    """The run's one commit into its delta or iceberg table; driver_summary.json says what it changed."""
+    summary['output'] = job['output']['path']
+    summary['rows_unchanged'] = job['run'].get('rows_unchanged', 0)
+    try:
+        _incremental.commit(spark, job, whole, run_dir, log)
+    except Exception as e:
+        summary['status'] = 'failed'
+        _write_run_file(run_dir, 'driver_summary.json', summary)
+        raise RuntimeFailure(f'committing to the table {job["output"]["path"]} failed: {short_message(e)}') from e
+    _write_run_file(run_dir, 'driver_summary.json', summary)
 
 
 # The CLI writes this much in every run directory (src/job/run-setup.ts RESERVE_FILE): removed here, it

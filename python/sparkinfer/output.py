@@ -4,7 +4,10 @@ import os
 
 from pyspark.sql import functions as F
 
-from sparkinfer import formats  # openai-batch output lines
+from sparkinfer import (
+    formats,  # openai-batch output lines
+    tables,  # delta and iceberg outputs
+)
 from sparkinfer.columns import col, key_name
 
 # CSV that other tools read back: quotes doubled inside quoted fields (RFC 4180), not backslashed.
@@ -26,6 +29,9 @@ def write_output(out_df, job, partitions):
     if out['format'] == formats.FORMAT:
         formats.write_batch_output(out_df, job)
         return
+    if tables.table_format(job):
+        tables.write_table(out_df, job)
+        return
     writer = out_df.write.mode('errorifexists' if out['mode'] == 'error' else out['mode'])
     if out['partition_by']:
         writer = writer.partitionBy(*out['partition_by'])
@@ -45,7 +51,9 @@ def read_written(spark, job, schema):
     out = job['output']
     if out['format'] == formats.FORMAT:
         return formats.read_batch_output(spark, job)
-    if out['format'] == 'table':
+    if tables.table_format(job):
+        df = tables.read_table(spark, job)
+    elif out['format'] == 'table':
         spark.catalog.refreshTable(out['table'])
         df = spark.table(out['table'])
     else:

@@ -219,7 +219,8 @@ def clean_uncommitted_output(spark, job, log):
     output has earlier runs: the run lock makes this run the only sparkinfer writer of the output.
     """
     out = job['output']
-    if out['format'] == 'table' or not any_earlier_run_dir(job):
+    # Delta and Iceberg commit through their own logs: a killed run leaves the table as it was.
+    if out['format'] in ('table', 'delta', 'iceberg') or not any_earlier_run_dir(job):
         return
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(out['path'])

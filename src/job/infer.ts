@@ -24,7 +24,7 @@ export type InferOutcome = { kind: 'exit'; code: number } | { kind: 'engine'; me
 export interface InferOptions {
   resolved: ResolvedJob;
   engine: LocalEngine | undefined;
-  /** The s3a:// jars, when all are present. */
+  /** The s3a:// jars when all are present, and the table format's jars (prepare.ts requireTools). */
   jars: string[] | undefined;
   jvmArchive: JvmArchiveMode | undefined;
   startedMs: number;

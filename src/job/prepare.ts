@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Job } from '../jobfile/schema.ts';
 import { requireSparkSubmit } from '../spark/submit.ts';
 import { cloudJars, cloudJarsDir, usesS3a } from '../spark/storage.ts';
+import { tableJars, tableJarsDir } from '../spark/tables.ts';
 import { freePort } from '../launch/port.ts';
 import { startEngine, type LocalEngine } from '../launch/engine.ts';
 import { errnoText, RuntimeFailure, SparkinferError } from '../errors.ts';
@@ -19,8 +20,11 @@ import { acquireLock, makeRunDir, pidDir, runsRoot, runsRootIsBesideJob } from '
 import { checkEarlierRuns } from './resume.ts';
 import { withDiskHint } from './disk.ts';
 
-/** The worker bundle and spark-submit exist; the s3a:// jars when the job reads or writes s3a://. Returns the jars. */
-export function requireTools(job: Job): ReturnType<typeof cloudJars> {
+/**
+ * The worker bundle and spark-submit exist; the s3a:// jars when the job reads or writes s3a://, the
+ * table jars when it writes delta or iceberg. Returns the jars for --jars (undefined: none).
+ */
+export function requireTools(job: Job): string[] | undefined {
   if (!existsSync(workerBundlePath()))
     throw new RuntimeFailure(
       `worker bundle missing at ${workerBundlePath()}; in a checkout run 'npm run setup', else reinstall sparkinfer`,
@@ -29,11 +33,19 @@ export function requireTools(job: Job): ReturnType<typeof cloudJars> {
   const cloud = cloudJars();
   if (cloud.missing.length > 0 && usesS3a(job)) {
     throw new RuntimeFailure(
-      `s3a:// needs hadoop-aws and the AWS SDK jars, and ${cloud.missing.length} of them are missing from ${cloudJarsDir()}; run 'npm run setup' in a checkout, 'sparkinfer setup' for an installed package`,
+      `s3a:// needs hadoop-aws and the AWS SDK jars, and ${cloud.missing.length} of them are missing from ${cloudJarsDir()}; ${SETUP_HINT}`,
     );
   }
-  return cloud;
+  const tables = tableJars(job);
+  if (tables.missing.length > 0)
+    throw new RuntimeFailure(
+      `output.format ${job.output.format} needs its jars, and ${tables.missing.length} of them are missing from ${tableJarsDir()}; ${SETUP_HINT}`,
+    );
+  const jars = [...(cloud.missing.length === 0 ? cloud.jars : []), ...tables.jars];
+  return jars.length > 0 ? jars : undefined;
 }
+
+const SETUP_HINT = "run 'npm run setup' in a checkout, 'sparkinfer setup' for an installed package";
 
 export interface OpenRun {
   runId: string;

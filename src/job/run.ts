@@ -54,7 +54,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   const { job, baseDir, chatTemplate, located } = resolveJob(o.jobPath, o.set ?? []);
   // A missing input or column fails here, in well under a second, instead of after Spark starts.
   reportPreflight(preflight(located, baseDir), o.jobPath, o.log, false);
-  const cloud = requireTools(job);
+  const jars = requireTools(job);
   const run = openRunDir(job, baseDir, o.log);
   const local = withLocalPaths(job, baseDir);
   let engine: LocalEngine | undefined;
@@ -84,7 +84,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
     const outcome = await inferPhase({
       resolved,
       engine,
-      jars: cloud.missing.length === 0 ? cloud.jars : undefined,
+      jars,
       jvmArchive: o.jvmArchive,
       startedMs: started,
       tty: o.tty,

@@ -13,8 +13,8 @@ import { Duration } from './durations.ts';
 const Identifier = z.string().min(1);
 
 export const InputFormat = z.enum(['json', 'parquet', 'csv', 'orc', 'text', 'table', 'sql', 'openai-batch']);
-export const OutputFormat = z.enum(['parquet', 'json', 'csv', 'orc', 'table', 'openai-batch']);
-export const OutputMode = z.enum(['error', 'overwrite', 'append']);
+export const OutputFormat = z.enum(['parquet', 'json', 'csv', 'orc', 'table', 'openai-batch', 'delta', 'iceberg']);
+export const OutputMode = z.enum(['error', 'overwrite', 'append', 'incremental']);
 export const Task = z.enum(['generate', 'embed']);
 
 export const InputSpec = z
@@ -170,8 +170,10 @@ export const OutputSpec = z
     format: OutputFormat.default('parquet'),
     path: z.string().min(1).optional(),
     table: z.string().min(1).optional(),
-    /** `error` (default): refuse to write over an existing output. */
+    /** `error` (default): refuse to write over an existing output. `incremental` (delta, iceberg): infer only new, changed and failed rows, one MERGE (docs/storage.md). */
     mode: OutputMode.default('error'),
+    /** `output.mode: incremental`: keys gone from the input are deleted from the table (`delete`, the default) or kept. */
+    on_missing: z.enum(['delete', 'keep']).optional(),
     /** Input columns copied to the output unchanged. */
     include: z.array(Identifier).default([]),
     /** Add a `request` column holding the exact JSON body sent. */
@@ -184,6 +186,14 @@ export const OutputSpec = z
     const need = o.format === 'table' ? 'table' : 'path';
     if (o[need] === undefined)
       ctx.addIssue({ code: 'custom', path: [need], message: `expected \`${need}\` for output format \`${o.format}\`` });
+    if (o.mode === 'incremental' && o.format !== 'delta' && o.format !== 'iceberg')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mode'],
+        message: '`incremental` needs `output.format: delta` or `iceberg` (a table to merge into)',
+      });
+    if (o.on_missing !== undefined && o.mode !== 'incremental')
+      ctx.addIssue({ code: 'custom', path: ['on_missing'], message: '`on_missing` is for `output.mode: incremental`' });
   });
 
 /** S3A credential keys: a job file is copied into the run directory (job.json), so keys never go in it. */

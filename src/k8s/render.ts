@@ -15,6 +15,7 @@ import { posix } from 'node:path';
 import { Document } from 'yaml';
 import { SpecError } from '../errors.ts';
 import { storageConf } from '../spark/storage.ts';
+import { tableConf } from '../spark/tables.ts';
 import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { JOB_LABEL, PHASE_LABEL, RUN_ID_LABEL, labelValue, runNames, type Phase, type RunNames } from './names.ts';
 import { engineSidecar, engineVolumes, executorEngineMounts, plainEnv, secretEnv, type Obj } from './sidecar.ts';
@@ -190,8 +191,9 @@ function sparkConf(job: ResolvedJob, k: K8sSpec, z: Sizing): Record<string, stri
     'spark.executorEnv.SPARKINFER_NODE': NODE_BIN,
   };
   if (z.gpu) conf['spark.executorEnv.SPARKINFER_ENDPOINT'] = `http://127.0.0.1:${k.engine.port}/v1`;
-  // s3a:// credentials chain, the `storage:` section, the S3A committer (the image carries the jars).
-  Object.assign(conf, storageConf(job));
+  // s3a:// credentials chain, the `storage:` section, the S3A committer; a delta or iceberg
+  // output's SQL extensions (the image carries all their jars).
+  Object.assign(conf, storageConf(job), tableConf(job));
   for (const [key, v] of Object.entries(job.spark.conf)) {
     // A secret in a Spark conf ends up in the manifest, the UI and the event log.
     if (/^spark\.(executorEnv|kubernetes\.(driverEnv|executorEnv))\./.test(key) && /(KEY|TOKEN|SECRET|PASSWORD)/i.test(key)) {

@@ -32,12 +32,18 @@ export function isS3a(p: string | undefined): boolean {
 
 /** The jar file names of cloud-jars.txt (`artifact-version.jar`), in list order. */
 export function cloudJarNames(listFile = cloudJarsList()): string[] {
+  return pinnedJarNames(listFile);
+}
+
+/** The jar file names (`artifact-version.jar`) of a pinned list as maven_fetch.py reads it, in list order; `group`: only that Maven group's. */
+export function pinnedJarNames(listFile: string, group?: string): string[] {
   return readFileSync(listFile, 'utf8')
     .split('\n')
     .flatMap((raw) => {
       const line = raw.split('#', 1)[0]?.trim() ?? '';
       if (line === '') return [];
-      const [, artifact, version] = (line.split(/\s+/)[0] ?? '').split(':');
+      const [g, artifact, version] = (line.split(/\s+/)[0] ?? '').split(':');
+      if (group !== undefined && g !== group) return [];
       return artifact !== undefined && version !== undefined ? [`${artifact}-${version}.jar`] : [];
     });
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ResolvedJob } from '../jobfile/resolved.ts';
 import { javaFlag, mergeJavaOptions, type JvmArchiveMode } from './jvm-archive.ts';
 import { storageConf } from './storage.ts';
+import { tableConf } from './tables.ts';
 import { driverScript, venvDir } from '../install/layout.ts';
 import { findOnPath } from '../launch/paths.ts';
 import { RuntimeFailure } from '../errors.ts';
@@ -54,7 +55,7 @@ export interface SubmitExtra {
   nodePath: string;
   /** The driver JVM's class-data archive (jvm-archive.ts): mapped, or written at exit. */
   jvmArchive?: JvmArchiveMode;
-  /** Jars for Spark's class path (storage.ts: s3a and the S3A committers), passed with --jars. */
+  /** Jars for Spark's class path (storage.ts: s3a and the S3A committers; tables.ts: delta, iceberg), passed with --jars. */
   jars?: string[];
   /** Where spark-submit's pid file goes (`<run dir>/pids`), for a rerun after a crash. */
   pidDir?: string;
@@ -79,7 +80,7 @@ export function buildSubmitArgs(job: ResolvedJob, paths: SubmitPaths, extra: Sub
     // executorEnv entry, which spark.redaction.regex above masks.
     if (keyEnv !== undefined && key !== undefined) conf[`spark.executorEnv.${keyEnv}`] = key;
   }
-  Object.assign(conf, storageConf(job));
+  Object.assign(conf, storageConf(job), tableConf(job));
   for (const [k, v] of Object.entries(job.spark.conf)) conf[k] = String(v);
   if (extra.jvmArchive !== undefined) {
     const key = 'spark.driver.extraJavaOptions';

@@ -1,7 +1,9 @@
 /** One real llama-server with the demo model, shared by the tests of a file. */
+import { after, before } from 'node:test';
 import { join } from 'node:path';
 import { startEngine, type LocalEngine } from '../../src/launch/engine.ts';
 import { tempDir } from './tmp.ts';
+import { startCountingProxy, type CountingProxy } from './counting-proxy.ts';
 
 export async function startDemoEngine(
   opts: { parallel?: number; embeddings?: boolean; alias?: string; args?: string[] } = {},
@@ -21,4 +23,27 @@ export async function startDemoEngine(
   });
   await engine.waitHealthy(120_000);
   return engine;
+}
+
+/**
+ * The demo engine behind a counting proxy (test/helpers/counting-proxy.ts), started before the
+ * calling file's tests and stopped after them; `proxy()` is valid inside a test.
+ */
+export function countedDemoEngine(parallel = 4): { proxy: () => CountingProxy } {
+  let engine: LocalEngine | undefined;
+  let proxy: CountingProxy | undefined;
+  before(async () => {
+    engine = await startDemoEngine({ parallel });
+    proxy = await startCountingProxy(engine.endpoint.replace(/\/v1$/, ''));
+  });
+  after(async () => {
+    await proxy?.close();
+    await engine?.stop();
+  });
+  return {
+    proxy: () => {
+      if (proxy === undefined) throw new Error('countedDemoEngine: the engine starts in before()');
+      return proxy;
+    },
+  };
 }

@@ -84,7 +84,7 @@ class JobTests(unittest.TestCase):
             os.unlink(f.name)
 
     def test_bad_values_are_quoted(self):
-        with self.assertRaisesRegex(SpecError, r"`output.mode` to be error, overwrite or append, got 'replace'"):
+        with self.assertRaisesRegex(SpecError, r"`output.mode` to be error, overwrite, append or incremental, got 'replace'"):
             load_job(resolved_job(output={'path': '/o', 'mode': 'replace'}))
         with self.assertRaisesRegex(SpecError, r'`spark.partitions` to be "auto" or a number from 1 and up, got 0'):
             load_job(resolved_job(spark={'partitions': 0}))

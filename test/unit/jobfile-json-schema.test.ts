@@ -32,7 +32,7 @@ test('describeExpected reads like a sentence', () => {
   assert.equal(at('engine', 'concurrency'), 'a whole number from 1 and up or "auto"');
   assert.equal(at('sampling', 'top_p'), 'a number above 0 and at most 1');
   assert.equal(at('limits', 'max_failed_fraction'), 'a number from 0 to 1');
-  assert.equal(at('output', 'mode'), 'one of "error", "overwrite" or "append"');
+  assert.equal(at('output', 'mode'), 'one of "error", "overwrite", "append" or "incremental"');
   assert.equal(at('sampling', 'stop'), 'a string or a list of strings');
   assert.equal(at('spark', 'conf', 'x'), 'a string, a number or a boolean');
   assert.equal(at('output', 'include_request'), 'true or false');

@@ -85,7 +85,7 @@ test('every problem in a file is reported at once, one line each, sorted by posi
   assert.deepEqual(prefixes, [':1:7 name', ':2:1 input.table', ':8:10 sampling.top_p', ':11:12 engine.retries', ':14:9 output.mode']);
   assert.match(lines[0] ?? '', /got "Quick_Start" \(string\)$/);
   assert.match(lines[2] ?? '', /expected a number above 0 and at most 1, got 1\.5 \(number\)$/);
-  assert.match(lines[4] ?? '', /expected one of "error", "overwrite" or "append", got "replace" \(string\)$/);
+  assert.match(lines[4] ?? '', /expected one of "error", "overwrite", "append" or "incremental", got "replace" \(string\)$/);
 });
 
 const BASE = `name: q
