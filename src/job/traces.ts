@@ -7,7 +7,7 @@
  */
 import type { Job } from '../jobfile/schema.ts';
 import type { RunInfo } from '../jobfile/resolved.ts';
-import { SPARKINFER_VERSION } from '../jobfile/kubernetes.ts';
+import { SPARKINFER_VERSION } from '../jobfile/version.ts';
 import type { Summary } from '../rundir/summary.ts';
 import { formatTraceparent, parseTraceparent } from '../trace/context.ts';
 import { resolveTraceSettings } from '../trace/settings.ts';

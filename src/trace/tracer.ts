@@ -4,12 +4,13 @@
  * behind it (otel.ts) is loaded by `loadTracing` with a dynamic import, only for a traced run: an
  * untraced run loads no OpenTelemetry code and does no per-request work.
  */
+import { loadOtel } from './otel-module.ts';
 import type { TracingOptions, Tracing } from './span.ts';
 
 export type { AttributeValue, SpanAttributes, SpanStart, StartSpan, TraceSpan, Tracing, TracingOptions } from './span.ts';
 
-/** The SDK, loaded now (a dynamic import: esbuild keeps it in the bundle, evaluated only here). */
+/** The SDK, loaded now (otel-module.ts: a dynamic import, of an embedded module in the bundles). */
 export async function loadTracing(o: TracingOptions): Promise<Tracing> {
-  const { startTracing } = await import('./otel.ts');
+  const { startTracing } = await loadOtel();
   return startTracing(o);
 }

@@ -6,7 +6,7 @@
  * decision) and `emit` (the row's outcome ends its span). An untraced worker never calls it: no
  * OpenTelemetry code is loaded (trace/tracer.ts) and nothing is wrapped.
  */
-import { SPARKINFER_VERSION } from '../jobfile/kubernetes.ts';
+import { SPARKINFER_VERSION } from '../jobfile/version.ts';
 import { formatTraceparent, parseTraceparent, requestSampler } from '../trace/context.ts';
 import { loadTracing, type TraceSpan, type Tracing } from '../trace/tracer.ts';
 import type { PipelineCounters, PipelineDeps } from './pipeline-contract.ts';
