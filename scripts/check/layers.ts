@@ -48,7 +48,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   },
   report: { may: ['.', 'rundir'], why: 'renders only, from the run directory' },
   spark: { may: ['.', 'install', 'jobfile', 'launch', 'rundir'], why: 'spark-submit, progress, storage confs, the JVM archive' },
-  k8s: { may: ['.', 'jobfile', 'plan', 'prompt', 'rundir', 'spark', 'validate'], why: 'render, submit and watch on Kubernetes' },
+  k8s: { may: ['.', 'jobfile', 'plan', 'prompt', 'rundir', 'spark', 'trace', 'validate'], why: 'render, submit and watch on Kubernetes' },
   job: {
     may: [
       '.',

@@ -5,6 +5,8 @@
  * docs/observability.md "Traces".
  */
 
+import { randomBytes } from 'node:crypto';
+
 /** A span's identity as `traceparent` carries it. */
 export interface SpanRef {
   /** 32 lowercase hex digits, not all zero. */
@@ -63,4 +65,16 @@ export function requestSampler(ratio: number, random: () => number = Math.random
   if (ratio >= 1) return () => true;
   if (ratio <= 0) return () => false;
   return () => random() < ratio;
+}
+
+/**
+ * A fresh sampled context for a parent no process exports (a Kubernetes run's task spans: the CLI
+ * that renders it runs no span). Random ids, never all zero.
+ */
+export function newParentRef(random: (n: number) => Buffer = randomBytes): SpanRef {
+  const hex = (n: number): string => {
+    const h = random(n).toString('hex');
+    return /^0+$/.test(h) ? `${h.slice(0, -1)}1` : h;
+  };
+  return { traceId: hex(16), spanId: hex(8), sampled: true };
 }

@@ -466,3 +466,17 @@ test('observability.prometheus.pod_monitor: a PodMonitor selecting the run’s d
   const kinds = parseAllDocuments(renderK8sYaml(job)).map((d) => d.toJS().kind);
   assert.deepEqual(kinds, ['ConfigMap', 'SparkApplication', 'SparkApplication', 'PodMonitor']);
 });
+
+test('observability.traces: the pods’ job.json carries run.traces from the job alone, under a parent made at render time', () => {
+  assert.equal(render('quickstart.yaml').run.jobJson.run.traces, undefined);
+  const { run, cm } = render('quickstart.yaml', [
+    'observability.traces.endpoint=http://otel-collector.monitoring:4318',
+    'observability.traces.sample_ratio=0.01',
+  ]);
+  const t = run.jobJson.run.traces;
+  assert.ok(t !== undefined);
+  assert.equal(t.endpoint, 'http://otel-collector.monitoring:4318/v1/traces');
+  assert.equal(t.sample_ratio, 0.01);
+  assert.match(t.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  assert.deepEqual(JSON.parse(String((cm as Any).data['job.json'])).run.traces, t);
+});

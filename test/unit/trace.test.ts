@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from 'undici';
-import { formatTraceparent, parseTraceparent, requestSampler, validRef } from '../../src/trace/context.ts';
+import { formatTraceparent, newParentRef, parseTraceparent, requestSampler, validRef } from '../../src/trace/context.ts';
 import { resolveTraceSettings, samplerRatio, tracesUrl } from '../../src/trace/settings.ts';
 import { EngineClient } from '../../src/engine/client.ts';
 import { runPipeline } from '../../src/worker/pipeline.ts';
@@ -49,6 +49,14 @@ test('traceparent: parsed back; what the specification says to ignore is undefin
     `00-${TRACE}-${SPAN}`,
   ])
     assert.equal(parseTraceparent(bad), undefined, String(bad));
+});
+
+test('newParentRef: random sampled ids, never all zero', () => {
+  const a = newParentRef();
+  assert.ok(validRef(a) && a.sampled);
+  assert.notEqual(newParentRef().traceId, a.traceId);
+  const zero = newParentRef((n) => Buffer.alloc(n));
+  assert.ok(validRef(zero), JSON.stringify(zero));
 });
 
 test('requestSampler: 1 and 0 decide without drawing; a ratio keeps about that share', () => {
