@@ -25,8 +25,20 @@ import { scenarioF } from './scenarios/scaleout.ts';
 import { scenarioG } from './scenarios/prefix.ts';
 import { scenarioH } from './scenarios/faults.ts';
 import { scenarioI } from './scenarios/small-run.ts';
+import { scenarioJ } from './scenarios/observability.ts';
 
-const SCENARIOS: Scenario[] = [scenarioA, scenarioB, scenarioC, scenarioD, scenarioE, scenarioF, scenarioG, scenarioH, scenarioI];
+const SCENARIOS: Scenario[] = [
+  scenarioA,
+  scenarioB,
+  scenarioC,
+  scenarioD,
+  scenarioE,
+  scenarioF,
+  scenarioG,
+  scenarioH,
+  scenarioI,
+  scenarioJ,
+];
 
 /** Every key each scenario reports, so a failed scenario still lists its keys (as null). */
 const KEYS: Record<string, string[]> = {
@@ -89,6 +101,7 @@ const KEYS: Record<string, string[]> = {
     'faults_all_rows_ok',
   ],
   i: ['small_run_first_request_s', 'small_run_wall_s', 'small_run_first_request_max_s', 'small_run_wall_max_s'],
+  j: ['observability_ceiling_ratio', 'observability_off_rps', 'observability_on_rps', 'observability_cpu_ratio'],
 };
 
 const { values } = parseArgs({

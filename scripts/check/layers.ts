@@ -27,6 +27,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   engine: { may: ['.'], why: 'the OpenAI-compatible client and what engines say; knows nothing of jobs or Spark' },
   response: { may: ['.'], why: 'the JSON Schema subset and reply validation, pure functions' },
   sim: { may: ['.'], why: 'the simulated and instant fake engines, standalone servers' },
+  trace: { may: ['.'], why: 'OpenTelemetry traces: traceparent, sampling, settings, the SDK loaded on demand' },
   prompt: { may: ['.', 'jobfile'], why: 'renders the prompt templates of the job' },
   input: { may: ['.', 'jobfile'], why: "reads an input's columns for the pre-run checks" },
   rundir: { may: ['.', 'jobfile'], why: "the run directory's file formats and readers, shared by worker, job and report" },
@@ -42,12 +43,12 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   },
   install: { may: ['.', 'launch'], why: 'checkout versus installed package, over the cache paths of launch' },
   worker: {
-    may: ['.', 'engine', 'jobfile', 'prompt', 'response', 'rundir', 'scheduler'],
+    may: ['.', 'engine', 'jobfile', 'prompt', 'response', 'rundir', 'scheduler', 'trace'],
     why: 'the executor side: one bundle with no Spark, Kubernetes, launcher or CLI code',
   },
   report: { may: ['.', 'rundir'], why: 'renders only, from the run directory' },
   spark: { may: ['.', 'install', 'jobfile', 'launch', 'rundir'], why: 'spark-submit, progress, storage confs, the JVM archive' },
-  k8s: { may: ['.', 'jobfile', 'plan', 'prompt', 'rundir', 'spark', 'validate'], why: 'render, submit and watch on Kubernetes' },
+  k8s: { may: ['.', 'jobfile', 'plan', 'prompt', 'rundir', 'spark', 'trace', 'validate'], why: 'render, submit and watch on Kubernetes' },
   job: {
     may: [
       '.',
@@ -63,6 +64,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
       'scheduler',
       'sim',
       'spark',
+      'trace',
       'validate',
     ],
     why: 'one run end to end: orchestrates every layer below',

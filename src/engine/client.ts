@@ -51,6 +51,8 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
   /** Overrides the client's timeout for this call, in ms. */
   timeoutMs?: number | undefined;
+  /** A W3C `traceparent` header value sent with this POST (a traced request, src/trace/). */
+  traceparent?: string | undefined;
 }
 
 /** Connections of the separate control pool, so /health and /metrics never queue behind generation. */
@@ -174,7 +176,15 @@ export class EngineClient {
 
   async #postJson(fullPath: string, bodyJson: string, options: RequestOptions | AbortSignal): Promise<EngineResponse> {
     const opts = options instanceof AbortSignal ? { signal: options } : options;
-    const res = await this.#send(this.#work, 'POST', fullPath, bodyJson, opts.timeoutMs ?? this.requestTimeoutMs, opts.signal);
+    const res = await this.#send(
+      this.#work,
+      'POST',
+      fullPath,
+      bodyJson,
+      opts.timeoutMs ?? this.requestTimeoutMs,
+      opts.signal,
+      opts.traceparent,
+    );
     // Rate-limit headers (ratelimit.ts) on success and failure alike: the worker's rate gate paces by them.
     const rate = res instanceof Answer ? res.rateInfo(Date.now()) : rateInfoOf(res.headers, Date.now());
     if (res.status < 200 || res.status >= 300) {
@@ -243,6 +253,7 @@ export class EngineClient {
     body: string | undefined,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    traceparent?: string,
   ): Promise<EngineResponse> {
     signal?.throwIfAborted();
     const started = performance.now();
@@ -255,14 +266,19 @@ export class EngineClient {
     });
     this.#track(x, signal);
     try {
-      if (target instanceof Http1Pool && body !== undefined) target.post(path, body, x);
+      if (target instanceof Http1Pool && body !== undefined) target.post(path, body, x, traceparent);
       else {
         (target as Dispatcher).dispatch(
           {
             origin: this.#origin,
             path,
             method,
-            headers: body !== undefined ? this.#postHeaders : this.#getHeaders,
+            headers:
+              body === undefined
+                ? this.#getHeaders
+                : traceparent === undefined
+                  ? this.#postHeaders
+                  : [...this.#postHeaders, 'traceparent', traceparent],
             body: body ?? null,
             headersTimeout: timeoutMs,
             bodyTimeout: timeoutMs,

@@ -20,6 +20,7 @@ import { inferPhase } from './infer.ts';
 import { failureVerdict, judgeOutcome, type Verdict } from './commit.ts';
 import { reportRun } from './report.ts';
 import { startRunMetrics, type RunMetrics } from './metrics.ts';
+import { startRunTrace, type RunTrace } from './traces.ts';
 
 export interface RunOptions {
   jobPath: string;
@@ -60,9 +61,11 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   let engine: LocalEngine | undefined;
   let timeline: Timeline | undefined;
   let metrics: RunMetrics | undefined;
+  let trace: RunTrace | undefined;
   let verdict: Verdict;
   try {
     metrics = await startRunMetrics({ job, runId: run.runId, runDir: run.runDir, timeline: () => timeline, log: o.log });
+    trace = await startRunTrace(job, run.runId, o.log);
     const fp = planFingerprint(job, inputIdentity(job, baseDir), chatTemplate);
     checkResumable(run, local, fp, o.fresh ?? false, o.log);
     const launched = await startLaunchedEngine(job, run.runDir, baseDir, o.log);
@@ -80,6 +83,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
       limit: o.limit,
       startedAt: started,
       estimate: o.estimate,
+      traces: trace?.block,
     });
     const outcome = await inferPhase({
       resolved,
@@ -106,9 +110,11 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   try {
     const summary = await reportRun({ runId: run.runId, runDir: run.runDir, startedMs: started, output, verdict, timeline, log: o.log });
     metrics?.markFinished();
+    await trace?.end({ summary, exitCode: verdict.exitCode, error: verdict.message });
     return { summary, exitCode: verdict.exitCode, ...(metrics !== undefined ? { after: () => metrics.lingerThenClose() } : {}) };
   } catch (err) {
     await metrics?.close();
+    await trace?.end({ exitCode: verdict.exitCode, error: (err as Error).message });
     throw err;
   }
 }

@@ -8,12 +8,14 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './units.ts';
+import { SPARKINFER_VERSION } from './version.ts';
+
+export { SPARKINFER_VERSION };
 
 /**
  * The sparkinfer image (Spark + Node 24 + the bundled worker + the Python driver, deploy/Dockerfile).
  * The tag follows the package version; override with `kubernetes.image` or the CLI.
  */
-export const SPARKINFER_VERSION = '0.1.0';
 export const DEFAULT_IMAGE = `ghcr.io/sparkinfer/sparkinfer:${SPARKINFER_VERSION}`;
 /** The stock vLLM OpenAI-compatible server image, pinned (never `latest`). */
 export const DEFAULT_VLLM_IMAGE = 'vllm/vllm-openai:v0.33.0';

@@ -62,6 +62,11 @@ export interface RunInfo {
    * sample of `sample` rows picked by `seed`, instead of the whole run (python/sparkinfer/estimate.py).
    */
   estimate?: { sample: number; seed: number };
+  /**
+   * A traced run (docs/observability.md "Traces"): where the spans go, the fraction of requests
+   * traced, and the run span's `traceparent`, the parent of every task span.
+   */
+  traces?: { endpoint: string; sample_ratio: number; traceparent: string };
 }
 
 export type ResolvedJob = Job & { run: RunInfo };

@@ -12,6 +12,8 @@ import { newRunId, planFingerprint, resolvedJob } from '../plan/run-block.ts';
 import type { Job } from '../jobfile/schema.ts';
 import { DEFAULT_IMAGE } from '../jobfile/kubernetes.ts';
 import type { ResolvedJob } from '../jobfile/resolved.ts';
+import { formatTraceparent, newParentRef } from '../trace/context.ts';
+import { resolveTraceSettings } from '../trace/settings.ts';
 import { k8sSpecOf, renderK8sYaml, renderRun, type RenderOptions, type RenderedRun } from './render.ts';
 
 export interface K8sResolveOptions extends RenderOptions {
@@ -44,6 +46,16 @@ function clusterInputIdentity(job: Job): string {
   return `${i.format}:${i.path ?? i.table ?? i.query ?? ''}`;
 }
 
+/**
+ * The pods' `run.traces` (docs/observability.md "Traces", "On Kubernetes"): from the job's
+ * `observability.traces` only (this machine's environment is not the cluster's), under a parent
+ * context made here.
+ */
+function clusterTraces(job: Job) {
+  const t = resolveTraceSettings(job.observability?.traces, {});
+  return t === undefined ? undefined : { ...t, traceparent: formatTraceparent(newParentRef()) };
+}
+
 /** A validated job resolved for Kubernetes (render.ts's `k8sJobJson` then rewrites it for the pods). */
 export function resolveJobForK8s(job: Job, o: K8sResolveOptions = {}): ResolvedJob {
   const k = k8sSpecOf(job, o);
@@ -58,6 +70,7 @@ export function resolveJobForK8s(job: Job, o: K8sResolveOptions = {}): ResolvedJ
     fresh: o.fresh,
     retryErrors: o.retryErrors,
     limit: o.limit,
+    traces: clusterTraces(job),
   });
 }
 

@@ -47,6 +47,8 @@ const RESOURCES: Record<string, { plural: string; namespaced: boolean }> = {
   SparkApplication: { plural: 'sparkapplications', namespaced: true },
   ScheduledSparkApplication: { plural: 'scheduledsparkapplications', namespaced: true },
   CustomResourceDefinition: { plural: 'customresourcedefinitions', namespaced: false },
+  // observability.prometheus.pod_monitor (the Prometheus Operator's CRD).
+  PodMonitor: { plural: 'podmonitors', namespaced: true },
   // The local cluster's setup (scripts/cluster/) applies these too.
   Service: { plural: 'services', namespaced: true },
   PersistentVolume: { plural: 'persistentvolumes', namespaced: false },

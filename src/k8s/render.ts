@@ -17,7 +17,7 @@ import { SpecError } from '../errors.ts';
 import { storageConf } from '../spark/storage.ts';
 import { tableConf } from '../spark/tables.ts';
 import type { ResolvedJob } from '../jobfile/resolved.ts';
-import { JOB_LABEL, PHASE_LABEL, RUN_ID_LABEL, labelValue, runNames, type Phase, type RunNames } from './names.ts';
+import { JOB_LABEL, PHASE_LABEL, RUN_ID_LABEL, dnsLabel, labelValue, runNames, type Phase, type RunNames } from './names.ts';
 import { engineSidecar, engineVolumes, executorEngineMounts, plainEnv, secretEnv, type Obj } from './sidecar.ts';
 import { cpuCores, KubernetesSpec, SPARKINFER_VERSION, type K8sSpec } from '../jobfile/kubernetes.ts';
 
@@ -59,6 +59,8 @@ export interface RenderedRun {
   configMap: K8sObject;
   /** In submission order: one, or prepare then infer. */
   apps: K8sObject[];
+  /** `observability.prometheus.pod_monitor`: the Prometheus Operator's PodMonitor for the driver pods (metrics.ts). */
+  podMonitor?: K8sObject;
 }
 
 /** The job's `kubernetes:` section with defaults and CLI overrides applied. */
@@ -115,6 +117,10 @@ export function k8sJobJson(job: ResolvedJob, k: K8sSpec): ResolvedJob {
     resume: { ...job.resume, dir: root },
     run: { ...job.run, endpoint, engine_kind: k.engine.kind, root, dir: posix.join(root, job.run.id) },
     kubernetes: k,
+    // A Prometheus elsewhere in the cluster scrapes the driver pod: it listens on every address.
+    ...(job.observability?.prometheus !== undefined
+      ? { observability: { ...job.observability, prometheus: { ...job.observability.prometheus, host: '0.0.0.0' } } }
+      : {}),
   };
 }
 
@@ -204,13 +210,16 @@ function sparkConf(job: ResolvedJob, k: K8sSpec, z: Sizing): Record<string, stri
   return conf;
 }
 
-function driverSpec(k: K8sSpec, cm: string): Obj {
+function driverSpec(job: ResolvedJob, k: K8sSpec, cm: string): Obj {
+  const annotations = { ...k.annotations, ...scrapeAnnotations(job) };
+  const prom = job.observability?.prometheus;
   return {
     cores: k.driver.cores,
     ...(k.driver.core_request !== undefined ? { coreRequest: k.driver.core_request } : {}),
     memory: mib(k.driver.memory),
     serviceAccount: k.service_account,
-    ...(Object.keys(k.annotations).length > 0 ? { annotations: { ...k.annotations } } : {}),
+    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+    ...(prom !== undefined ? { ports: [{ name: METRICS_PORT_NAME, containerPort: prom.port, protocol: 'TCP' }] } : {}),
     ...(k.priority_class !== undefined ? { priorityClassName: k.priority_class } : {}),
     configMaps: [{ name: cm, path: JOB_DIR }],
     env: [{ name: 'SPARKINFER_NODE', value: NODE_BIN }, ...plainEnv(k.env), ...secretEnv(k.secrets)],
@@ -242,6 +251,37 @@ function executorSpec(job: ResolvedJob, k: K8sSpec, z: Sizing, gpuPod: boolean):
       runAsGroup: SPARK_UID,
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
+    },
+  };
+}
+
+/** The driver's container port for `observability.prometheus` (an IANA service name, ≤ 15 characters). */
+export const METRICS_PORT_NAME = 'metrics';
+
+/** The `prometheus.io/*` annotations that annotation-based scrape configs read, when the job serves metrics. */
+function scrapeAnnotations(job: ResolvedJob): Record<string, string> {
+  const prom = job.observability?.prometheus;
+  if (prom === undefined) return {};
+  return { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(prom.port), 'prometheus.io/path': '/metrics' };
+}
+
+/**
+ * The Prometheus Operator's PodMonitor for the run's driver pods (`spark-role: driver`, and the
+ * operator's app-name label of each of the run's applications), scraping the `metrics` port.
+ */
+function podMonitor(job: ResolvedJob, k: K8sSpec, names: RunNames): K8sObject | undefined {
+  const prom = job.observability?.prometheus;
+  if (prom === undefined || !prom.pod_monitor) return undefined;
+  return {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PodMonitor',
+    metadata: { name: dnsLabel(`${names.base}-metrics`), namespace: k.namespace, labels: runLabels(job, k) },
+    spec: {
+      selector: {
+        matchLabels: { 'spark-role': 'driver' },
+        matchExpressions: [{ key: 'sparkoperator.k8s.io/app-name', operator: 'In', values: names.apps.map((a) => a.name) }],
+      },
+      podMetricsEndpoints: [{ port: METRICS_PORT_NAME, path: '/metrics' }],
     },
   };
 }
@@ -316,7 +356,7 @@ function sparkApplication(job: ResolvedJob, k: K8sSpec, names: RunNames, app: Ru
         : {}),
       ...(k.ttl !== undefined ? { timeToLiveSeconds: Math.max(1, Math.round(k.ttl / 1000)) } : {}),
       volumes,
-      driver: driverSpec(k, names.configMap),
+      driver: driverSpec(job, k, names.configMap),
       executor: executorSpec(job, k, z, gpuPod),
     },
   };
@@ -335,13 +375,14 @@ export function renderRun(job: ResolvedJob, opts: RenderOptions = {}): RenderedR
     data: { 'job.json': `${JSON.stringify(jobJson, null, 2)}\n` },
   };
   const apps = names.apps.map((a) => sparkApplication(job, k, names, a));
-  return { names, namespace: k.namespace, jobJson, configMap, apps };
+  const monitor = podMonitor(job, k, names);
+  return { names, namespace: k.namespace, jobJson, configMap, apps, ...(monitor !== undefined ? { podMonitor: monitor } : {}) };
 }
 
-/** The objects to apply, in order: the ConfigMap, then the SparkApplication(s). */
+/** The objects to apply, in order: the ConfigMap, the SparkApplication(s), then the PodMonitor when asked for. */
 export function renderK8s(job: ResolvedJob, opts: RenderOptions = {}): K8sObject[] {
   const r = renderRun(job, opts);
-  return [r.configMap, ...r.apps];
+  return [r.configMap, ...r.apps, ...(r.podMonitor !== undefined ? [r.podMonitor] : [])];
 }
 
 /** Multi-document YAML of {@link renderK8s}, for `kubectl apply --server-side -f -`. */

@@ -56,7 +56,7 @@ export interface SubmitResult {
   /** The client used (the one passed in, or a new one the caller closes). */
   client: KubeClient;
   /** The rendered ConfigMap and the stored applications that own it (for applying pending ones). */
-  rendered: { configMap: K8sObject; owners: Record<string, any>[] };
+  rendered: { configMap: K8sObject; podMonitor?: K8sObject | undefined; owners: Record<string, any>[] };
 }
 
 function withOwners(cm: K8sObject, owners: Record<string, any>[]): K8sObject {
@@ -74,10 +74,13 @@ function withOwners(cm: K8sObject, owners: Record<string, any>[]): K8sObject {
   } as K8sObject;
 }
 
-/** Applies an application, then the ConfigMap owned by it and by the run's earlier applications. Returns the owners. */
+/**
+ * Applies an application, then the ConfigMap (and the PodMonitor, when rendered) owned by it and by
+ * the run's earlier applications. Returns the owners.
+ */
 async function applyApp(
   client: KubeClient,
-  configMap: K8sObject,
+  owned: { configMap: K8sObject; podMonitor?: K8sObject | undefined },
   app: K8sObject,
   owners: Record<string, any>[],
   o: { dryRun?: boolean | undefined; signal?: AbortSignal | undefined },
@@ -86,7 +89,8 @@ async function applyApp(
     const stored = await client.apply<Record<string, any>>(app, o);
     if (o.dryRun === true) return owners;
     const all = [...owners, stored];
-    await client.apply(withOwners(configMap, all), o);
+    await client.apply(withOwners(owned.configMap, all), o);
+    if (owned.podMonitor !== undefined) await applyPodMonitor(client, withOwners(owned.podMonitor, all), o);
     return all;
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 404 && /could not find the requested resource/i.test(err.message)) {
@@ -97,6 +101,22 @@ async function applyApp(
         { cause: err },
       );
     }
+    throw err;
+  }
+}
+
+/** The PodMonitor, or a message that says which CRDs it needs. */
+async function applyPodMonitor(client: KubeClient, monitor: K8sObject, o: { signal?: AbortSignal | undefined }): Promise<void> {
+  try {
+    await client.apply(monitor, o);
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 404)
+      throw kubeApiError(
+        404,
+        'NotFound',
+        `the cluster has no PodMonitor resource (observability.prometheus.pod_monitor): install the Prometheus Operator's CRDs, or set pod_monitor: false and scrape by the prometheus.io annotations; the run itself was submitted`,
+        { cause: err },
+      );
     throw err;
   }
 }
@@ -117,7 +137,7 @@ export async function submit(jobPath: string, o: SubmitOptions = {}): Promise<Su
   let owners: Record<string, any>[];
   try {
     await client.apply(run.configMap, { dryRun: o.dryRun, signal: o.signal });
-    owners = await applyApp(client, run.configMap, first, [], o);
+    owners = await applyApp(client, run, first, [], o);
   } catch (err) {
     if (o.client === undefined) await client.close();
     throw err;
@@ -130,7 +150,7 @@ export async function submit(jobPath: string, o: SubmitOptions = {}): Promise<Su
     configMap: run.configMap.metadata.name,
     pending: rest,
     client,
-    rendered: { configMap: run.configMap, owners },
+    rendered: { configMap: run.configMap, podMonitor: run.podMonitor, owners },
   };
 }
 
@@ -221,7 +241,7 @@ export async function followRun(r: SubmitResult, o: FollowOptions = {}): Promise
   let status = await followApp(r.client, r.name, o);
   for (const next of r.pending) {
     if (status.state !== 'COMPLETED') break;
-    r.rendered.owners = await applyApp(r.client, r.rendered.configMap, next, r.rendered.owners, { signal: o.signal });
+    r.rendered.owners = await applyApp(r.client, r.rendered, next, r.rendered.owners, { signal: o.signal });
     status = await followApp(r.client, next.metadata.name, o);
   }
   return { status, exitCode: exitCodeOfState(status.state) ?? 1 };

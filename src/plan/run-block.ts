@@ -49,6 +49,7 @@ export interface RunParts {
   limit?: number | undefined;
   startedAt?: number | undefined;
   estimate?: RunInfo['estimate'] | undefined;
+  traces?: RunInfo['traces'] | undefined;
 }
 
 /** The resolved job: the job (its paths as the target sees them) plus its `run` block. */
@@ -70,6 +71,7 @@ export function resolvedJob(job: Job, p: RunParts): ResolvedJob {
       ...(p.limit !== undefined ? { limit: p.limit } : {}),
       ...(p.chatTemplate !== undefined ? { chat_template: p.chatTemplate } : {}),
       ...(p.estimate !== undefined ? { estimate: p.estimate } : {}),
+      ...(p.traces !== undefined ? { traces: p.traces } : {}),
     },
   };
 }

@@ -29,6 +29,7 @@ import type { PipelineCounters, PipelineDeps } from './pipeline-contract.ts';
 import { prepareEngineSide, prepareResultSide, resolveWorker, type EngineSide, type ResultSide, type WorkerBasics } from './setup.ts';
 import { watchStops, type Stopping } from './stopping.ts';
 import { WORKER_EXIT } from './exit.ts';
+import { startWorkerTrace } from './tracing.ts';
 
 export { WORKER_EXIT };
 
@@ -195,17 +196,25 @@ async function main(): Promise<number> {
   };
   const stops = watchStops({ job: w.job, id: w.id, counting: w.counting, log: w.log, inflight: () => res.stats.inflight, closeLedger });
   const parts: Parts = { w, eng, res, results, stops, writeStats: statsWriter(w, res, eng.window) };
+  // A traced run (run.traces): the task span and the sampled rows' spans (tracing.ts); else nothing is wrapped.
+  const trace = await startWorkerTrace(w);
+  const deps = pipelineDeps(parts, ac.signal);
+  const ended: { counters?: PipelineCounters; exitCode: number; error?: string } = { exitCode: WORKER_EXIT.PROTOCOL };
   try {
-    return await finish(parts, await runPipeline(pipelineDeps(parts, ac.signal)));
+    ended.counters = await runPipeline(trace === undefined ? deps : trace.wrap(deps));
+    ended.exitCode = await finish(parts, ended.counters);
   } catch (err) {
-    return failed(parts, err);
+    ended.error = (err as Error).message;
+    ended.exitCode = failed(parts, err);
   } finally {
     stops.close();
     eng.polling.stop();
     eng.share.leave();
     ac.abort();
     await eng.client.close();
+    await trace?.end(ended);
   }
+  return ended.exitCode;
 }
 
 main().then(

@@ -234,7 +234,7 @@ export function makeBatchFileBuilder(job: ResolvedJob, adapter: EngineAdapter): 
     async attempt(client, p, signal): Promise<Attempt> {
       const t0 = performance.now();
       try {
-        const res = await client.post(p.path, p.body, { signal });
+        const res = await client.post(p.path, p.body, { signal, traceparent: p.traceparent });
         const kind = kinds.get(p) ?? 'chat';
         const fields = { ...fieldsOf(kind, res.json, adapter), response: minifyJson(res.text) };
         return { ok: true, latencyMs: res.latencyMs, fields, ...(res.rateLimit !== undefined ? { rateLimit: res.rateLimit } : {}) };

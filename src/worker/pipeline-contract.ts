@@ -17,6 +17,8 @@ export interface Prepared {
   body: string;
   /** The row's prefix key (its prefix columns' values, prefix-order.ts), when the prompt has one. */
   group?: string;
+  /** A traced row's `traceparent` (tracing.ts), sent with each of its attempts. */
+  traceparent?: string;
 }
 
 export interface AttemptOk {

@@ -44,7 +44,7 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
     async attempt(client, p, signal) {
       const t0 = performance.now();
       try {
-        const res = await client.post(p.path, p.body, { signal });
+        const res = await client.post(p.path, p.body, { signal, traceparent: p.traceparent });
         const parsed = chat ? adapter.parseChat(res.json) : adapter.parseCompletion(res.json);
         const fields: Partial<ResultLine> = {
           text: parsed.text,

@@ -12,6 +12,8 @@ export interface CountingProxy {
   /** POSTs to one path (`/v1/chat/completions`, `/tokenize`). */
   postsTo(path: string): number;
   bodies: string[];
+  /** The `traceparent` header of every POST that had one (a traced run), in arrival order. */
+  traceparents: string[];
   /** The most POSTs open at once: received and not yet answered in full. */
   maxOpen(): number;
   /** When the first POST to `path` arrived (epoch ms), or undefined. */
@@ -25,6 +27,7 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
   const byPath = new Map<string, number>();
   const firstAt = new Map<string, number>();
   const bodies: string[] = [];
+  const traceparents: string[] = [];
   let open = 0;
   let maxOpen = 0;
   const server: Server = createServer((req, res) => {
@@ -42,6 +45,8 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
         posts++;
         byPath.set(req.url ?? '', (byPath.get(req.url ?? '') ?? 0) + 1);
         if (opts.keepBodies === true) bodies.push(body.toString('utf8'));
+        const tp = req.headers.traceparent;
+        if (typeof tp === 'string') traceparents.push(tp);
       }
       const up = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
         res.writeHead(ur.statusCode ?? 502, ur.headers);
@@ -61,6 +66,7 @@ export async function startCountingProxy(targetRoot: string, opts: { keepBodies?
     posts: () => posts,
     postsTo: (path) => byPath.get(path) ?? 0,
     bodies,
+    traceparents,
     maxOpen: () => maxOpen,
     firstPostAt: (path) => firstAt.get(path),
     close: () =>

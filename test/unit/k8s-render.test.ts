@@ -426,3 +426,57 @@ test('prompt.chat_template is read beside the job file and shipped in job.json; 
     (e: unknown) => e instanceof SpecError,
   );
 });
+
+test('observability.prometheus: the driver gets the metrics port and the prometheus.io annotations; job.json binds every address', () => {
+  const plain = render('quickstart.yaml');
+  assert.equal((plain.apps[0] as Any).spec.driver.ports, undefined);
+  assert.equal(plain.run.podMonitor, undefined);
+  const { apps, cm, run } = render('quickstart.yaml', ['observability.prometheus.port=9464']);
+  const app = apps[0] as Any;
+  const driver = app.spec.driver;
+  assert.deepEqual(driver.ports, [{ name: 'metrics', containerPort: 9464, protocol: 'TCP' }]);
+  assert.equal(driver.annotations['prometheus.io/scrape'], 'true');
+  assert.equal(driver.annotations['prometheus.io/port'], '9464');
+  assert.equal(driver.annotations['prometheus.io/path'], '/metrics');
+  assert.equal(app.spec.executor.ports, undefined, 'executors serve no metrics');
+  const jobJson = JSON.parse(String((cm as Any).data['job.json']));
+  assert.equal(jobJson.observability.prometheus.host, '0.0.0.0');
+  assert.equal(jobJson.observability.prometheus.port, 9464);
+  assert.equal(run.podMonitor, undefined, 'a PodMonitor only when asked for');
+  assert.equal(renderK8s(run.jobJson).length, 2);
+});
+
+test('observability.prometheus.pod_monitor: a PodMonitor selecting the run’s driver pods, after the applications', () => {
+  const set = ['observability.prometheus.port=9464', 'observability.prometheus.pod_monitor=true', 'kubernetes.phases=two'];
+  const { run } = render('quickstart.yaml', set);
+  const pm = run.podMonitor as Any;
+  assert.equal(pm.apiVersion, 'monitoring.coreos.com/v1');
+  assert.equal(pm.kind, 'PodMonitor');
+  assert.equal(pm.metadata.namespace, run.namespace);
+  assert.match(pm.metadata.name, /-metrics$/);
+  assert.ok(pm.metadata.name.length <= 63);
+  assert.equal(pm.metadata.labels[RUN_ID_LABEL], run.jobJson.run.id);
+  assert.deepEqual(pm.spec.selector.matchLabels, { 'spark-role': 'driver' });
+  assert.deepEqual(pm.spec.selector.matchExpressions, [
+    { key: 'sparkoperator.k8s.io/app-name', operator: 'In', values: run.apps.map((a) => a.metadata.name) },
+  ]);
+  assert.equal(run.apps.length, 2);
+  assert.deepEqual(pm.spec.podMetricsEndpoints, [{ port: 'metrics', path: '/metrics' }]);
+  const job = resolveJobForK8s(loadJobFile(join(FIXTURES, 'quickstart.yaml'), { set }), RUN_ID_OPTS);
+  const kinds = parseAllDocuments(renderK8sYaml(job)).map((d) => d.toJS().kind);
+  assert.deepEqual(kinds, ['ConfigMap', 'SparkApplication', 'SparkApplication', 'PodMonitor']);
+});
+
+test('observability.traces: the pods’ job.json carries run.traces from the job alone, under a parent made at render time', () => {
+  assert.equal(render('quickstart.yaml').run.jobJson.run.traces, undefined);
+  const { run, cm } = render('quickstart.yaml', [
+    'observability.traces.endpoint=http://otel-collector.monitoring:4318',
+    'observability.traces.sample_ratio=0.01',
+  ]);
+  const t = run.jobJson.run.traces;
+  assert.ok(t !== undefined);
+  assert.equal(t.endpoint, 'http://otel-collector.monitoring:4318/v1/traces');
+  assert.equal(t.sample_ratio, 0.01);
+  assert.match(t.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  assert.deepEqual(JSON.parse(String((cm as Any).data['job.json'])).run.traces, t);
+});

@@ -97,14 +97,20 @@ export class Http1Pool implements ConnOwner {
     this.#fixed = `host: ${o.url.host}\r\n${o.headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}`;
   }
 
-  /** Sends `POST path` with a JSON body; the outcome goes to `req`'s callbacks. */
-  post(path: string, body: string, req: Http1Request): void {
+  /**
+   * Sends `POST path` with a JSON body; the outcome goes to `req`'s callbacks. `traceparent`
+   * (a traced request) adds that header; checked by the caller (src/trace/context.ts formats it).
+   */
+  post(path: string, body: string, req: Http1Request, traceparent?: string): void {
     let head = this.#heads.get(path);
     if (head === undefined) {
       head = `POST ${path} HTTP/1.1\r\n${this.#fixed}content-length: `;
       if (this.#heads.size < 32) this.#heads.set(path, head);
     }
-    req.wire = `${head}${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    req.wire =
+      traceparent === undefined
+        ? `${head}${Buffer.byteLength(body)}\r\n\r\n${body}`
+        : `POST ${path} HTTP/1.1\r\n${this.#fixed}traceparent: ${traceparent}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
     req.pool = this;
     this.#pending++;
     if (this.#closing !== undefined) {
