@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { KubernetesSpec } from './kubernetes.ts';
 import { runDirProblem } from './uri.ts';
+import { stageRules, stagesSpec } from './stages-schema.ts';
 
 export { Duration } from './durations.ts';
 import { Duration } from './durations.ts';
@@ -310,8 +311,10 @@ function jobObject(response: typeof ResponseSpec) {
     name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'expected lowercase letters, digits and dashes, at most 40 characters'),
     task: Task.default('generate'),
     input: InputSpec,
-    /** Required, except for `input.format: openai-batch`, whose lines carry their own request bodies. */
+    /** Required, except for `input.format: openai-batch`, whose lines carry their own request bodies, and a job with `stages:`. */
     prompt: PromptSpec.optional(),
+    /** Several prompts over the same rows, in order (docs/stages.md); exclusive with `prompt`. */
+    stages: stagesSpec(PromptSpec, SamplingSpec, response).optional(),
     /** Model name sent as `model`; launched engines serve under this name. */
     model: z.string().min(1),
     sampling: SamplingSpec.prefault({}),
@@ -353,9 +356,10 @@ export function jobSchema(response: typeof ResponseSpec = ResponseSpec, rule?: J
             });
         });
         kindChecks(j, ctx);
+        stageRules(j, RESULT_COLUMNS, ctx);
         rule?.(j, ctx);
       })
-      // An openai-batch job has no prompt of its own; downstream code sees an empty chat prompt.
+      // An openai-batch job (and a staged one: its prompts are in `stages`) has no prompt of its own; downstream code sees an empty chat prompt.
       .transform((j): Omit<typeof j, 'prompt'> & { prompt: NonNullable<typeof j.prompt> } => ({
         ...j,
         prompt: j.prompt ?? { api: 'chat' },
@@ -375,7 +379,7 @@ function kindChecks(j: JobBeforeDefaults, ctx: z.core.$RefinementCtx): void {
     if (j.task !== 'generate') issue(['task'], "with an `openai-batch` input each line's `url` picks the endpoint; remove `task`");
     if (j.response.format !== 'text')
       issue(['response', 'format'], 'with an `openai-batch` input each body carries its own `response_format`; remove `response`');
-  } else if (j.prompt === undefined) {
+  } else if (j.prompt === undefined && j.stages === undefined) {
     // Shaped like zod's own "missing field" issue, so the loader reports it (or its typo) the same way.
     ctx.addIssue({ code: 'invalid_type', expected: 'object', input: undefined, path: ['prompt'], message: 'missing required field' });
   }
