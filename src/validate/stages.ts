@@ -14,6 +14,8 @@ import { stageNameUses } from '../prompt/stage-names.ts';
 function parseProblems(stages: NonNullable<Parameters<JobRule>[0]['stages']>): Array<[(string | number)[], string]> {
   const out: Array<[(string | number)[], string]> = [];
   stages.forEach((s, i) => {
+    if (s.prompt.chat_template !== undefined)
+      out.push([['stages', i, 'prompt', 'chat_template'], '`chat_template` is not supported in a stage yet; use `api: chat`']);
     for (const t of templateFields(s.prompt)) {
       const field = `stages[${i}].${t.field}`;
       try {
