@@ -25,6 +25,8 @@ let engB: LocalEngine;
 let proxyA: CountingProxy;
 let proxyB: CountingProxy;
 const work = tempDir('stages');
+/** Stage 1's completion tokens in the first test: the second sets its spend budget just past them, to stop in stage 2. */
+let stage1Tokens = 0;
 
 before(async () => {
   [engA, engB] = await Promise.all([startDemoEngine({ parallel: 4 }), startDemoEngine({ parallel: 2 })]);
@@ -99,14 +101,17 @@ test('two stages on two engines: engine A answers every row, engine B only the r
     else assert.equal(draft, null, JSON.stringify(o));
     assert.equal(typeof o.body, 'string');
   }
-  process.stderr.write(`two stages: ${ROWS} rows, ${yes.length} through the gate\n`);
+  stage1Tokens = out.reduce((n, o) => n + ((o.check as StageCol).completion_tokens ?? 0), 0);
+  process.stderr.write(`two stages: ${ROWS} rows, ${yes.length} through the gate, stage 1 ${stage1Tokens} completion tokens\n`);
 });
 
 test('a run stopped by its spend budget mid-stages, then the same command: every (row, stage) sent once across both runs', async () => {
   const a0 = proxyA.postsTo(CHAT);
   const b0 = proxyB.postsTo(CHAT);
   const job = writeJob('resume');
-  const first = await runCli(['run', job, '--json', '--set', 'limits.max_completion_tokens=90'], { timeoutMs: 600_000 });
+  // Just past stage 1's tokens (when the first test ran; else a small budget that stops in stage 1).
+  const budget = stage1Tokens > 0 ? stage1Tokens + 8 : 40;
+  const first = await runCli(['run', job, '--json', '--set', `limits.max_completion_tokens=${budget}`], { timeoutMs: 600_000 });
   assert.equal(first.code, 1, `the budget stops the first run: ${first.stderr.slice(-3000)}`);
   const aFirst = proxyA.postsTo(CHAT) - a0;
   const bFirst = proxyB.postsTo(CHAT) - b0;
