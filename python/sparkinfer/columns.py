@@ -60,12 +60,37 @@ def typed_json(column, job):
 RESERVED_OUTPUT = tuple(CONTRACT['result_columns'])
 
 
+def stage_names(job):
+    """The stages of a staged job (docs/stages.md), in order; none for a one-stage job."""
+    return [s['name'] for s in job.get('stages') or []]
+
+
+def _json_as_string(f):
+    """A result field as the worker writes it: `json` (at the top, or in a stage's struct) is a JSON string."""
+    if f.name == 'json':
+        return T.StructField('json', T.StringType())
+    if isinstance(f.dataType, T.StructType) and 'json' in f.dataType.fieldNames():
+        return T.StructField(f.name, T.StructType([_json_as_string(g) for g in f.dataType.fields]))
+    return f
+
+
+def typed_stage(column, field):
+    """A stage's struct as the worker wrote it → the plan's type: its `json` parsed like typed_json; a gated (null) stage stays null."""
+    t = field.dataType['json'].dataType
+    if not isinstance(t, T.StructType):
+        return column
+    return F.when(column.isNull(), F.lit(None).cast(field.dataType)).otherwise(
+        column.withField('json', F.from_json(column.getField('json'), t))
+    )
+
+
 def line_schema(job):
-    """Schema of one worker stdout line (ResultLine in src/worker/protocol.ts)."""
+    """Schema of one worker stdout line (ResultLine in src/worker/protocol.ts; a staged job's line in src/worker/stages.ts)."""
     fields = [T.StructField('k', T.StringType()), T.StructField('c', T.StringType())]
-    # The worker writes `json` as a JSON string; parse_results types it (typed_json).
+    # The worker writes `json` as a JSON string; parse_results types it (typed_json, typed_stage).
     result = result_fields(job)
-    fields += [T.StructField('json', T.StringType()) if f.name == 'json' else f for f in result]
+    stages = set(stage_names(job))
+    fields += [_json_as_string(f) if f.name == 'json' or f.name in stages else f for f in result]
     if 'embedding' not in (f.name for f in result):  # the worker's line has it for every task
         fields.append(T.StructField('embedding', T.ArrayType(T.FloatType())))
     fields.append(T.StructField('request', T.StringType()))

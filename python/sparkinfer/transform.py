@@ -16,7 +16,9 @@ from sparkinfer.columns import (
     line_schema,
     result_fields,
     sql_string,
+    stage_names,
     typed_json,
+    typed_stage,
 )
 
 WORKER_FILE = 'sparkinfer-worker.mjs'
@@ -101,7 +103,14 @@ def parse_results(raw, job, carried_schema):
     )
     cols = [checked_key.alias(key)]
     cols += [F.col('_carried').getField(c).alias(c) for c in carried_names(job)[1:]]
-    cols += [typed_json(F.col('json'), job).alias('json') if f.name == 'json' else F.col(f.name) for f in result_fields(job)]
+    stages = set(stage_names(job))
+
+    def typed(f):
+        if f.name in stages:
+            return typed_stage(col(f.name), f).alias(f.name)
+        return typed_json(F.col('json'), job).alias('json') if f.name == 'json' else F.col(f.name)
+
+    cols += [typed(f) for f in result_fields(job)]
     cols.append(F.lit(job['run']['id']).alias('run_id'))
     if job['output']['include_request']:
         cols.append(F.col('request'))

@@ -6,6 +6,7 @@
  */
 import { inputColumns } from '../input/columns.ts';
 import { templateFields, templateVariables } from '../prompt/analyze.ts';
+import { stageNameUses } from '../prompt/stage-names.ts';
 import { closest } from '../jobfile/did-you-mean.ts';
 import type { LocatedJob, Path } from '../jobfile/load.ts';
 import { resolvePath } from './run-setup.ts';
@@ -23,6 +24,8 @@ interface Use {
   path: Path;
   /** Point at the name inside the value (a template) rather than at the value. */
   needle: boolean;
+  /** Names it may also mean besides input columns (the earlier stages), for the did-you-mean. */
+  also?: string[];
 }
 
 /** Every column name the job reads from its input, with the field that reads it. */
@@ -30,6 +33,9 @@ function uses(job: LocatedJob['job']): Use[] {
   const out: Use[] = [];
   for (const t of templateFields(job.prompt))
     for (const name of templateVariables(t.source, t.field)) out.push({ name, path: t.path, needle: true });
+  // A staged job (docs/stages.md): names that are not earlier stages are input columns.
+  for (const u of stageNameUses(job.stages ?? []))
+    if (!u.earlier.includes(u.name)) out.push({ name: u.name, path: u.path, needle: true, also: u.earlier });
   if (job.input.key !== undefined) out.push({ name: job.input.key, path: ['input', 'key'], needle: false });
   job.output.include.forEach((name, i) => {
     out.push({ name, path: ['output', 'include', i], needle: false });
@@ -61,7 +67,7 @@ export function checkInputColumns(located: LocatedJob, baseDir: string, f: Findi
   for (const u of uses(job)) {
     if (have.has(u.name) || reported.has(`${u.name}\0${u.path.join('.')}`)) continue;
     reported.add(`${u.name}\0${u.path.join('.')}`);
-    const near = closest(u.name, r.columns);
+    const near = closest(u.name, [...r.columns, ...(u.also ?? [])]);
     const hint = near !== undefined ? ` (did you mean ${JSON.stringify(near)}?)` : '';
     const derived = DERIVED[u.name] !== undefined ? ` (${u.name} is ${DERIVED[u.name]}, not an input column)` : '';
     const opts = u.needle ? { needle: u.name } : {};

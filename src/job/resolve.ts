@@ -4,6 +4,7 @@
  * its paths resolved against the job file's folder and the input's identity for the fingerprint.
  * Nothing is started here; every problem is a SpecError or InputError (exit 2).
  */
+import { stageInputColumns } from '../prompt/stage-names.ts';
 import { readdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Job } from '../jobfile/schema.ts';
@@ -28,7 +29,7 @@ export interface ResolvedFile {
 export function resolveJob(jobPath: string, set: string[] = [], o: { dataframe?: boolean } = {}): ResolvedFile {
   const located = loadLocatedJobFile(jobPath, { set, dataframe: o.dataframe === true });
   const { job } = located;
-  const columns = referencedColumns(job.prompt);
+  const columns = job.stages !== undefined ? stageInputColumns(job.stages) : referencedColumns(job.prompt);
   const baseDir = dirname(resolve(jobPath));
   return { job, baseDir, columns, chatTemplate: chatTemplateOf(job, baseDir), located };
 }

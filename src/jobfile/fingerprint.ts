@@ -3,7 +3,7 @@
  * same fingerprint resumes from the ledger; a different one needs `--fresh`.
  *
  * Included: task, input (format, path, table, query, options, key), prompt, model, sampling,
- * response, and the input's identity (sizes/mtimes, provided by the driver as one string).
+ * response, stages (without their engine), and the input's identity (sizes/mtimes, provided by the driver as one string).
  * Excluded on purpose, because they change how fast a job runs but not its answers: engine
  * endpoint/launch/concurrency/timeouts/retries, Spark settings (partitions, master, conf),
  * output, resume, limits and kubernetes settings.
@@ -39,6 +39,8 @@ export function fingerprintContent(job: Job, inputIdentity: string): unknown {
     sampling: job.sampling,
     response: job.response,
     input_identity: inputIdentity,
+    // Only a staged job has the key, so the fingerprints of one-stage jobs are what they were.
+    ...(job.stages !== undefined ? { stages: job.stages.map(({ engine: _engine, ...s }) => s) } : {}),
   };
 }
 

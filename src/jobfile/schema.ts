@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import { KubernetesSpec } from './kubernetes.ts';
 import { runDirProblem } from './uri.ts';
+import { stageRules, stagesSpec } from './stages-schema.ts';
+import { ObservabilitySpec } from './observability-schema.ts';
 
 export { Duration } from './durations.ts';
 import { Duration } from './durations.ts';
@@ -264,39 +266,6 @@ export const LimitsSpec = z.strictObject({
   max_wall: Duration.optional(),
 });
 
-/**
- * `observability:` (docs/observability.md): what a run exposes to the platform's own tools while it
- * runs. Off by default; read by the CLI only and not part of the job's identity (like `limits`).
- */
-export const ObservabilitySpec = z.strictObject({
-  /** A Prometheus endpoint (`GET /metrics`, OpenMetrics text) with the run's counts, summed over its workers. */
-  prometheus: z
-    .strictObject({
-      /** The port it listens on. */
-      port: z.number().int().min(1).max(65535),
-      /** The address it binds. Default `127.0.0.1` (this machine only); `0.0.0.0` for a Prometheus elsewhere. */
-      host: z.string().min(1).default('127.0.0.1'),
-      /** How long it stays up after the run ends, so that a scrape sees the final counts, e.g. `30s`. Default `0s`. */
-      linger: Duration.default(0),
-      /** On Kubernetes, also render a PodMonitor (monitoring.coreos.com/v1, the Prometheus Operator's) for the driver. Default false. */
-      pod_monitor: z.boolean().default(false),
-    })
-    .optional(),
-  /**
-   * OpenTelemetry traces (OTLP over HTTP): a span for the run, one per Spark task, and one per sampled
-   * request, with `traceparent` sent to the engine. On too when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
-   * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; these settings win over the environment's.
-   */
-  traces: z
-    .strictObject({
-      /** The OTLP/HTTP endpoint (`http://host:4318`, or its `…/v1/traces` URL). Default: the environment's, else `http://localhost:4318`. */
-      endpoint: z.url().optional(),
-      /** Fraction of requests traced, 0 to 1. Default: `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG`, else 1. */
-      sample_ratio: z.number().min(0).max(1).optional(),
-    })
-    .optional(),
-});
-
 /** A price: a finite number from 0 up (in the user's currency; sparkinfer prints it as given). */
 const Price = z.number().min(0);
 
@@ -335,8 +304,10 @@ function jobObject(response: typeof ResponseSpec) {
     name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'expected lowercase letters, digits and dashes, at most 40 characters'),
     task: Task.default('generate'),
     input: InputSpec,
-    /** Required, except for `input.format: openai-batch`, whose lines carry their own request bodies. */
+    /** Required, except for `input.format: openai-batch`, whose lines carry their own request bodies, and a job with `stages:`. */
     prompt: PromptSpec.optional(),
+    /** Several prompts over the same rows, in order (docs/stages.md); exclusive with `prompt`. */
+    stages: stagesSpec(PromptSpec, SamplingSpec, response).optional(),
     /** Model name sent as `model`; launched engines serve under this name. */
     model: z.string().min(1),
     sampling: SamplingSpec.prefault({}),
@@ -378,9 +349,10 @@ export function jobSchema(response: typeof ResponseSpec = ResponseSpec, rule?: J
             });
         });
         kindChecks(j, ctx);
+        stageRules(j, RESULT_COLUMNS, ctx);
         rule?.(j, ctx);
       })
-      // An openai-batch job has no prompt of its own; downstream code sees an empty chat prompt.
+      // An openai-batch job (and a staged one: its prompts are in `stages`) has no prompt of its own; downstream code sees an empty chat prompt.
       .transform((j): Omit<typeof j, 'prompt'> & { prompt: NonNullable<typeof j.prompt> } => ({
         ...j,
         prompt: j.prompt ?? { api: 'chat' },
@@ -400,7 +372,7 @@ function kindChecks(j: JobBeforeDefaults, ctx: z.core.$RefinementCtx): void {
     if (j.task !== 'generate') issue(['task'], "with an `openai-batch` input each line's `url` picks the endpoint; remove `task`");
     if (j.response.format !== 'text')
       issue(['response', 'format'], 'with an `openai-batch` input each body carries its own `response_format`; remove `response`');
-  } else if (j.prompt === undefined) {
+  } else if (j.prompt === undefined && j.stages === undefined) {
     // Shaped like zod's own "missing field" issue, so the loader reports it (or its typo) the same way.
     ctx.addIssue({ code: 'invalid_type', expected: 'object', input: undefined, path: ['prompt'], message: 'missing required field' });
   }

@@ -25,7 +25,7 @@ export function sparkDdl(t: SparkType): string {
 }
 
 /** The `json` column: the response schema's struct for `response.format: json`, else a string (always null). */
-function jsonDdl(job: Job): string {
+function jsonDdl(job: Pick<Job, 'response'>): string {
   const r = job.response;
   if (r?.format !== 'json' || r.schema === undefined) return 'string';
   const t = analyzeSchema(r.schema).type;
@@ -39,6 +39,7 @@ function jsonDdl(job: Job): string {
  * jobs can be written as CSV); `response` only for an OpenAI Batch input (the engine's raw reply).
  */
 export function resultColumns(job: Job): ResultColumn[] {
+  if (job.stages !== undefined) return stagedColumns(job.stages);
   const cols: ResultColumn[] = [
     { name: 'text', ddl: 'string' },
     { name: 'reasoning', ddl: 'string' },
@@ -57,4 +58,34 @@ export function resultColumns(job: Job): ResultColumn[] {
   );
   if (job.input.format === 'openai-batch') cols.push({ name: 'response', ddl: 'string' });
   return cols;
+}
+
+/** A stage's struct: the fields of a one-stage result (docs/stages.md "Column layout"). */
+function stageDdl(stage: Pick<Job, 'response'>): string {
+  const fields: Array<[string, string]> = [
+    ['text', 'string'],
+    ['reasoning', 'string'],
+    ['json', jsonDdl(stage)],
+    ['finish_reason', 'string'],
+    ['prompt_tokens', 'int'],
+    ['completion_tokens', 'int'],
+    ['latency_ms', 'double'],
+    ['attempts', 'int'],
+    ['error_code', 'string'],
+    ['error_message', 'string'],
+    ['model', 'string'],
+  ];
+  return `struct<${fields.map(([n, t]) => `${quoteName(n)}:${t}`).join(',')}>`;
+}
+
+/** A staged job: one struct column per stage, then the row's outcome (its error, tokens and attempts over the stages). */
+function stagedColumns(stages: NonNullable<Job['stages']>): ResultColumn[] {
+  return [
+    ...stages.map((s) => ({ name: s.name, ddl: stageDdl(s) })),
+    { name: 'error_code', ddl: 'string' },
+    { name: 'error_message', ddl: 'string' },
+    { name: 'prompt_tokens', ddl: 'int' },
+    { name: 'completion_tokens', ddl: 'int' },
+    { name: 'attempts', ddl: 'int' },
+  ];
 }

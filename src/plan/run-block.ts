@@ -10,6 +10,7 @@ import type { Job } from '../jobfile/schema.ts';
 import { BATCH_LINE_COLUMN, type ResolvedJob, type RunInfo } from '../jobfile/resolved.ts';
 import { fingerprint } from '../jobfile/fingerprint.ts';
 import { referencedColumns } from '../prompt/analyze.ts';
+import { stageInputColumns } from '../prompt/stage-names.ts';
 import { chatTemplateIdentity, type ChatTemplateSource } from '../prompt/chat-template.ts';
 import { resultColumns } from './output-columns.ts';
 
@@ -32,6 +33,7 @@ export function planFingerprint(job: Job, inputIdentity: string, chatTemplate: C
  * `openai-batch` input hands over only each line's raw text.
  */
 export function runColumns(job: Job): string[] {
+  if (job.stages !== undefined) return stageInputColumns(job.stages);
   return job.input.format === 'openai-batch' ? [BATCH_LINE_COLUMN] : referencedColumns(job.prompt);
 }
 

@@ -18,6 +18,7 @@ import {
 import { engineKindOf, type Job, type JobRule, jobSchema, ResponseSpec } from '../jobfile/schema.ts';
 import { templateFields, templateVariables } from '../prompt/analyze.ts';
 import { analyzeSchema, engineSchemaProblems } from '../response/schema.ts';
+import { stagesRule } from './stages.ts';
 
 export type { LoadOptions, LocatedJob };
 
@@ -51,7 +52,10 @@ function templatesParse(raw: unknown, add: (path: (string | number)[], message: 
 }
 
 /** The job schema with every rule: what `validate`, `run`, `estimate`, `batch` and `render` check. */
-export const CheckedJobSpec = jobSchema(CheckedResponse, engineTakesSchema);
+export const CheckedJobSpec = jobSchema(CheckedResponse, (j, ctx) => {
+  engineTakesSchema(j, ctx);
+  stagesRule(j, ctx);
+});
 
 const RULES: JobFileRules = { schema: CheckedJobSpec, checkRaw: templatesParse };
 

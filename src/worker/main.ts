@@ -16,10 +16,10 @@
  * `sparkinfer-worker.mjs job.json count` is count mode (count.ts, `sparkinfer estimate`): the same
  * rows and bodies, counted by the engine's tokenizer instead of sent; no ledger, no stats file.
  */
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { classify } from '../engine/retry.ts';
-import { waitForHealth } from '../engine/health.ts';
-import { LedgerWriteError } from './ledger.ts';
+import { LedgerWriter, LedgerWriteError } from './ledger.ts';
 import { ResultWriter } from './output.ts';
 import { windowCuts, engineBound } from './stats.ts';
 import { parseInputLine, readLineBatches } from './input.ts';
@@ -30,6 +30,10 @@ import { prepareEngineSide, prepareResultSide, resolveWorker, type EngineSide, t
 import { watchStops, type Stopping } from './stopping.ts';
 import { WORKER_EXIT } from './exit.ts';
 import { startWorkerTrace } from './tracing.ts';
+import { healthWaiter, StageEngines } from './stage-engines.ts';
+import { readStageLedgers, STAGE_LEDGER_DIR } from './stage-ledger.ts';
+import { runStagedPipeline } from './stages.ts';
+import type { ResultLine } from './protocol.ts';
 
 export { WORKER_EXIT };
 
@@ -112,16 +116,7 @@ function pipelineDeps({ w, eng, res, results, stops, writeStats }: Parts, signal
       return results.emit(JSON.stringify(r));
     },
     drained: () => results.drained(),
-    waitHealthy: async (timeoutMs, s) => {
-      try {
-        await waitForHealth({ client, timeoutMs, signal: s, logger: { info: log, warn: log } });
-        return true;
-      } catch (err) {
-        if (s.aborted) throw err;
-        log(`health wait failed: ${(err as Error).message}`);
-        return false;
-      }
-    },
+    waitHealthy: healthWaiter(client, log),
     outageTimeoutMs: job.engine.outage_timeout,
     includeRequest: job.output.include_request,
     model: job.model,
@@ -171,6 +166,24 @@ function failed(p: Parts, err: unknown): number {
   return err instanceof OutageTimeout ? WORKER_EXIT.OUTAGE : err instanceof LedgerWriteError ? WORKER_EXIT.LEDGER : WORKER_EXIT.PROTOCOL;
 }
 
+/** The partition: one pipeline, or a staged job's stages in order (stages.ts, docs/stages.md). */
+async function infer(p: Parts, deps: PipelineDeps): Promise<PipelineCounters> {
+  const { job, id, runDir, log } = p.w;
+  if (job.stages === undefined || p.w.counting) return runPipeline(deps);
+  const ledger = new LedgerWriter(join(runDir, STAGE_LEDGER_DIR, `${id}.jsonl`));
+  const engines = new StageEngines(job, { client: p.eng.client, window: p.eng.window, waitHealthy: deps.waitHealthy }, log);
+  try {
+    const done = readStageLedgers(job.run);
+    // Spend budgets count each stage's answer as it comes; the row's final line then only goes to the writer.
+    const base = { ...deps, emit: (r: ResultLine) => p.results.emit(JSON.stringify(r)) };
+    const spend = (r: ResultLine): void => p.stops.checkSpend(r);
+    return await runStagedPipeline({ base, job, engines, done, spend, record: (line) => ledger.append(line) });
+  } finally {
+    ledger.close();
+    await engines.close();
+  }
+}
+
 async function main(): Promise<number> {
   const w = resolveWorker(process.argv.slice(2));
   const ac = new AbortController();
@@ -201,7 +214,7 @@ async function main(): Promise<number> {
   const deps = pipelineDeps(parts, ac.signal);
   const ended: { counters?: PipelineCounters; exitCode: number; error?: string } = { exitCode: WORKER_EXIT.PROTOCOL };
   try {
-    ended.counters = await runPipeline(trace === undefined ? deps : trace.wrap(deps));
+    ended.counters = await infer(parts, trace === undefined ? deps : trace.wrap(deps));
     ended.exitCode = await finish(parts, ended.counters);
   } catch (err) {
     ended.error = (err as Error).message;

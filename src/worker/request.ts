@@ -14,6 +14,7 @@ import type { ResultLine } from './protocol.ts';
 import { makeEmbedBuilder } from './embed-batch.ts';
 import { makeBatchFileBuilder } from './openai-batch.ts';
 import { attemptFailure, type RequestBuilder } from './builder.ts';
+import { InternalError } from '../errors.ts';
 import { prefixKeyOf } from './prefix-order.ts';
 
 export type { RequestBuilder } from './builder.ts';
@@ -22,6 +23,8 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
   const adapter = adapterFor(job.run.engine_kind);
   if (job.input.format === 'openai-batch') return makeBatchFileBuilder(job, adapter);
   if (job.task === 'embed') return makeEmbedBuilder(job, adapter, log);
+  // A staged job has no prompt of its own: each stage builds its requests (stages.ts, one builder per stage).
+  if (job.stages !== undefined) return stagedJobBuilder();
   const ignored = adapter.ignoredKeys(job.sampling);
   if (ignored.length > 0) log(`warning: engine kind ${job.run.engine_kind} ignores sampling keys: ${ignored.join(', ')}`);
   const prompt = compilePrompt(job, { chatTemplate: job.run.chat_template });
@@ -66,4 +69,12 @@ export function makeRequestBuilder(job: ResolvedJob, log: (m: string) => void): 
       }
     },
   };
+}
+
+/** The job-level builder of a staged job: never used, each stage has its own (stages.ts). */
+function stagedJobBuilder(): RequestBuilder {
+  const fail = (): never => {
+    throw new InternalError('a staged job builds its requests per stage (src/worker/stages.ts)');
+  };
+  return { prepare: fail, attempt: fail };
 }

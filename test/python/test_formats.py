@@ -12,7 +12,7 @@ from helpers import REPO, minimal_job, resolved, result_columns, spark_session
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from sparkinfer import formats
-from sparkinfer.columns import line_schema, result_fields, typed_json
+from sparkinfer.columns import line_schema, result_fields, typed_json, typed_stage
 from sparkinfer.errors import SpecError
 from sparkinfer.job import load_job
 
@@ -75,6 +75,51 @@ class SchemaTypeTests(unittest.TestCase):
         self.assertEqual(types['json'].simpleString(), FIXTURES['supported'][0]['spark'])
         self.assertIsInstance(line_schema(job)['json'].dataType, T.StringType, 'the worker sends json as a string')
         self.assertNotIn('response', types)
+
+
+def staged_job():
+    """A two-stage job (docs/stages.md): `check` answers in JSON, `draft` in text, gated on it."""
+    job = minimal_job(
+        stages=[
+            {
+                'name': 'check',
+                'prompt': {'user': '{{ q }}'},
+                'response': {'format': 'json', 'schema': {'type': 'object', 'properties': {'answer': {'type': 'string'}}}},
+            },
+            {'name': 'draft', 'when': "check.json.answer == 'yes'", 'prompt': {'user': '{{ check.text }}'}},
+        ]
+    )
+    del job['prompt']
+    return job
+
+
+class StagedJobTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.spark = spark_session()
+
+    def test_one_struct_per_stage_and_the_row_outcome(self):
+        job = load_job(resolved(staged_job()))
+        names = [f.name for f in result_fields(job)]
+        self.assertEqual(names, ['check', 'draft', 'error_code', 'error_message', 'prompt_tokens', 'completion_tokens', 'attempts'])
+        self.assertEqual(job['run']['columns'], ['q'])
+        line = line_schema(job)
+        self.assertIsInstance(line['check'].dataType['json'].dataType, T.StringType, 'the worker sends a stage json as a string')
+        self.assertIsInstance(line['draft'].dataType['text'].dataType, T.StringType)
+
+    def test_a_stage_json_is_typed_and_a_gated_stage_stays_null(self):
+        job = load_job(resolved(staged_job()))
+        fields = {f.name: f for f in result_fields(job)}
+        lines = [
+            json.dumps({'k': '1', 'check': {'text': '{"answer":"yes"}', 'json': '{"answer":"yes"}', 'attempts': 1}, 'draft': None}),
+            json.dumps({'k': '2', 'check': None, 'draft': None}),
+        ]
+        raw = self.spark.createDataFrame([(x,) for x in lines], 'line string')
+        parsed = raw.select(F.from_json('line', line_schema(job)).alias('r')).select('r.*')
+        out = parsed.select('k', typed_stage(F.col('check'), fields['check']).alias('check')).orderBy('k').collect()
+        self.assertEqual(out[0]['check']['json']['answer'], 'yes')
+        self.assertEqual(out[0]['check']['attempts'], 1)
+        self.assertIsNone(out[1]['check'])
 
 
 class BatchJobTests(unittest.TestCase):

@@ -145,7 +145,14 @@ test('mid-partition hedges: one presumed-lost request at a time, within 5 % of t
           const n = Number(/"q(\d+)"/.exec(p.body)?.[1]);
           await new Promise<void>((r) => {
             const t = setTimeout(r, n % 20 === 19 ? 2300 : 5);
-            signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+            signal.addEventListener(
+              'abort',
+              () => {
+                clearTimeout(t);
+                r();
+              },
+              { once: true },
+            );
           });
           open--;
           return ok(5);
