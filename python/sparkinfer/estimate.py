@@ -29,7 +29,7 @@ from sparkinfer import resume as _resume
 from sparkinfer import watch as _watch
 from sparkinfer.columns import KEY_FIELD
 from sparkinfer.errors import RuntimeFailure
-from sparkinfer.prepare import auto_partitions, write_json_atomic
+from sparkinfer.prepare import auto_partitions, resume_partitions, write_json_atomic
 from sparkinfer.sparkerr import short_message
 from sparkinfer.transform import COUNT_MODE, infer_lines, parse_results, worker_command
 
@@ -159,12 +159,12 @@ def rehearse_next_run(spark, job, prepared, rows, resumed, run_dir):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def next_run_slots(spark, job, rows_left):
+def next_run_slots(spark, job, rows_left, rows):
     """The task slots the next run's inference keeps busy: its partitions (as the driver picks
-    them), at most the executors' cores."""
+    them: the next run resumes past the sample), at most the executors' cores."""
     dp = spark.sparkContext.defaultParallelism
     parts = job['spark']['partitions']
-    n = auto_partitions(rows_left, dp) if parts == 'auto' else max(1, min(parts, rows_left))
+    n = auto_partitions(rows_left, dp) if parts == 'auto' else resume_partitions(parts, rows_left, rows, dp)
     return max(1, min(dp, n))
 
 
@@ -202,7 +202,7 @@ def run_estimate(spark, job, run_dir, prepared, rows, resumed, cschema, log):
         sample_rows, sample_s, shape = run_sample(spark, sample, k, job, cschema, run_dir, log)
     ledger_p, ledger_c = ledger_totals(resumed)
     sample_ended_at = _now_ms()
-    sc.setJobGroup(f'{run_id}:rehearsal', f'sparkinfer {job["name"]}: the next run\'s resume, rehearsed', True)
+    sc.setJobGroup(f'{run_id}:rehearsal', f"sparkinfer {job['name']}: the next run's resume, rehearsed", True)
     try:
         resume_s, readback_s = rehearse_next_run(spark, job, prepared, rows, resumed, run_dir)
         log(f"rehearsed the next run's resume step ({resume_s:.1f}s) and its read-back ({readback_s:.1f}s)")
@@ -224,7 +224,7 @@ def run_estimate(spark, job, run_dir, prepared, rows, resumed, cschema, log):
         'count_started_at': count_started_at,
         'sample_ended_at': sample_ended_at,
         **shape,
-        'run_slots': next_run_slots(spark, job, rows_left),
+        'run_slots': next_run_slots(spark, job, rows_left, rows),
         'resume_s': round(resume_s, 3),
         'readback_s': round(readback_s, 3),
         'wrapup_started_at': _now_ms(),
