@@ -9,23 +9,33 @@ After prepare (the same input reading, keys and resume as a run) and the engine 
     path (worker, ledger). One action: a collect of their token columns. They stay in this run's
     ledger, which is not marked consumed, so the next `sparkinfer run` takes them from there.
   - the token sums of rows finished in earlier runs (the materialized from_ledger rows).
-The measurements go to `<run dir>/driver_estimate.json`; the CLI projects them (src/job/projection.ts).
+  - a rehearsal of what the next run does beyond these steps, timed: its resume step over the
+    ledgers (earlier runs' and this sample's), and a read-back like its summary's, in a scratch
+    folder removed after.
+With them, what the projection needs to split the sample pass into what repeats per row and what it
+pays once: each sample task's rows and seconds (the workers' stats files), the task slots the pass
+had and the next run will have. The measurements go to `<run dir>/driver_estimate.json`; the CLI
+projects them (src/job/projection.ts).
 """
 
 import os
+import shutil
 import time
 
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sparkinfer import resume as _resume
 from sparkinfer import watch as _watch
 from sparkinfer.columns import KEY_FIELD
 from sparkinfer.errors import RuntimeFailure
-from sparkinfer.prepare import auto_partitions, write_json_atomic
+from sparkinfer.prepare import auto_partitions, resume_partitions, write_json_atomic
+from sparkinfer.sparkerr import short_message
 from sparkinfer.transform import COUNT_MODE, infer_lines, parse_results, worker_command
 
 ESTIMATE_FILE = 'driver_estimate.json'
 SAMPLE_DIR = 'sample'
+REHEARSAL_DIR = 'resume-rehearsal'
 _COUNT_SCHEMA = T.StructType(
     [
         T.StructField('k', T.StringType()),
@@ -96,6 +106,7 @@ def run_sample(spark, sample, k, job, cschema, run_dir, log):
     out = parse_results(raw, job, cschema).select('prompt_tokens', 'completion_tokens', 'finish_reason', 'error_code')
     budget = _watch.BudgetWatcher(spark.sparkContext, job, run_dir, log=log)
     budget.start()
+    started_ms = _now_ms()
     t = time.monotonic()
     try:
         got = out.collect()  # the one action over the sample's inference
@@ -110,7 +121,51 @@ def run_sample(spark, sample, k, job, cschema, run_dir, log):
         raise
     finally:
         budget.stop()
-    return [r.asDict() for r in got], time.monotonic() - t
+    seconds = time.monotonic() - t
+    slots = min(dp, partitions)
+    return [r.asDict() for r in got], seconds, {'tasks': sample_tasks(run_dir, started_ms), 'slots': slots}
+
+
+def sample_tasks(run_dir, since_ms):
+    """Each sample task's rows and seconds, from the stats files of the workers that finished after
+    `since_ms` (the sample pass's start: the count pass's workers are left out)."""
+    tasks = []
+    for s in _watch.worker_stats(run_dir):
+        rows = int(s.get('rows_done') or 0)
+        if s.get('done') and rows > 0 and int(s.get('started_at') or 0) >= since_ms:
+            tasks.append({'rows': rows, 's': round((s['updated_at'] - s['started_at']) / 1000, 3)})
+    return tasks
+
+
+def rehearse_next_run(spark, job, prepared, rows, resumed, run_dir):
+    """Times what the next `sparkinfer run` does beyond this estimate's own steps: its resume step
+    (the ledgers of the earlier runs and of this sample, joined with the prepared rows and written)
+    and a read-back like its summary's (rows by error code, distinct keys). In a scratch folder,
+    removed after. Returns (resume seconds, read-back seconds); (0, 0) when no ledger has a row."""
+    runs = list(resumed.runs) + [_resume.this_run_as_earlier(job)]
+    if not any(r.ledger_files for r in runs):
+        return 0.0, 0.0
+    scratch = os.path.join(run_dir, REHEARSAL_DIR)
+    try:
+        t = time.monotonic()
+        _resume.prepare_resume(spark, job, prepared, rows, runs, scratch, lambda _line: None)
+        resume_s = time.monotonic() - t
+        t = time.monotonic()
+        done = spark.read.parquet(os.path.join(scratch, _resume.FROM_LEDGER))
+        done.groupBy('error_code').count().collect()
+        done.select('k').distinct().count()
+        return resume_s, time.monotonic() - t
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def next_run_slots(spark, job, rows_left, rows):
+    """The task slots the next run's inference keeps busy: its partitions (as the driver picks
+    them: the next run resumes past the sample), at most the executors' cores."""
+    dp = spark.sparkContext.defaultParallelism
+    parts = job['spark']['partitions']
+    n = auto_partitions(rows_left, dp) if parts == 'auto' else resume_partitions(parts, rows_left, rows, dp)
+    return max(1, min(dp, n))
 
 
 def ledger_totals(resumed):
@@ -140,12 +195,21 @@ def run_estimate(spark, job, run_dir, prepared, rows, resumed, cschema, log):
     if rows > 0 and counted == 0:
         raise RuntimeFailure(f'the engine counted no prompt: {", ".join(f"{c} ×{n}" for c, n in errors.items())}: {message}')
     sc.setJobGroup(f'{run_id}:sample', f'sparkinfer {job["name"]}: sample', True)
-    sample_rows, sample_s = [], 0.0
+    sample_rows, sample_s, shape = [], 0.0, {}
     if resumed.rows_to_infer > 0:
         sample, k = pick_sample(spark, resumed.todo, est['sample'], est['seed'], run_dir)
         log(f'inferring a sample of {k} rows (seed {est["seed"]}); they go to the ledger')
-        sample_rows, sample_s = run_sample(spark, sample, k, job, cschema, run_dir, log)
+        sample_rows, sample_s, shape = run_sample(spark, sample, k, job, cschema, run_dir, log)
     ledger_p, ledger_c = ledger_totals(resumed)
+    sample_ended_at = _now_ms()
+    sc.setJobGroup(f'{run_id}:rehearsal', f"sparkinfer {job['name']}: the next run's resume, rehearsed", True)
+    try:
+        resume_s, readback_s = rehearse_next_run(spark, job, prepared, rows, resumed, run_dir)
+        log(f"rehearsed the next run's resume step ({resume_s:.1f}s) and its read-back ({readback_s:.1f}s)")
+    except Exception as e:  # a measurement only: the projection goes on without it
+        resume_s = readback_s = 0.0
+        log(f"could not rehearse the next run's resume step ({short_message(e)}); its time is not in the start-up")
+    rows_left = max(0, resumed.rows_to_infer - len(sample_rows))
     m = {
         'rows': rows,
         'rows_counted': counted,
@@ -158,7 +222,12 @@ def run_estimate(spark, job, run_dir, prepared, rows, resumed, cschema, log):
         'sample_s': round(sample_s, 3),
         'count_s': round(count_s, 3),
         'count_started_at': count_started_at,
-        'sample_ended_at': _now_ms(),
+        'sample_ended_at': sample_ended_at,
+        **shape,
+        'run_slots': next_run_slots(spark, job, rows_left, rows),
+        'resume_s': round(resume_s, 3),
+        'readback_s': round(readback_s, 3),
+        'wrapup_started_at': _now_ms(),
     }
     write_json_atomic(os.path.join(run_dir, ESTIMATE_FILE), m)
     return m

@@ -130,6 +130,13 @@ def set_aside_earlier_attempt(job, log):
     return dest
 
 
+def this_run_as_earlier(job):
+    """This run as the next run of the same job will see it, an earlier run with its ledger
+    (`sparkinfer estimate` rehearses the next run's resume step with it)."""
+    run = job['run']
+    return EarlierRun(id=run['id'], dir=run['dir'], fingerprint=run.get('fingerprint'), job=job, ledger_files=_ledger_files(run['dir']))
+
+
 def _is_this_run(run, name, d):
     """By id, and by path: this run's directory holds its own job.json (driver.py keeps one there)."""
     return name == run['id'] or os.path.realpath(d) == os.path.realpath(run.get('dir') or '')

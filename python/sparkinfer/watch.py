@@ -93,23 +93,30 @@ def _pid_alive(pid):
         return True
 
 
-def read_stats(run_dir):
-    """Sums the workers' stats files. A local attempt that died unfinished (a killed worker) is left
-    out: Spark runs its task again, and those rows will be counted by the new attempt."""
+def worker_stats(run_dir):
+    """The workers' stats files of a run directory, parsed, in name order. One being replaced
+    while we read it is skipped: the next poll sees it."""
     d = os.path.join(run_dir, 'stats')
-    done = failed = 0
-    codes = {}
     try:
-        names = [n for n in os.listdir(d) if n.endswith('.json') and not n.startswith('.')]
+        names = sorted(n for n in os.listdir(d) if n.endswith('.json') and not n.startswith('.'))
     except OSError:
-        names = []
-    host = _this_host()
+        return
     for n in names:
         try:
             with open(os.path.join(d, n), encoding='utf-8') as f:
                 s = json.load(f)
         except (OSError, ValueError):
-            continue  # replaced while we read it: the next poll sees it
+            continue
+        yield s
+
+
+def read_stats(run_dir):
+    """Sums the workers' stats files. A local attempt that died unfinished (a killed worker) is left
+    out: Spark runs its task again, and those rows will be counted by the new attempt."""
+    done = failed = 0
+    codes = {}
+    host = _this_host()
+    for s in worker_stats(run_dir):
         if (
             not s.get('done')
             and str(s.get('worker', '')).startswith(host + '-')
@@ -146,17 +153,7 @@ def progress_of(run_dir, elapsed_s):
             p['rows_total'] = total
     except (OSError, ValueError):
         pass
-    d = os.path.join(run_dir, 'stats')
-    try:
-        names = [n for n in os.listdir(d) if n.endswith('.json') and not n.startswith('.')]
-    except OSError:
-        names = []
-    for n in names:
-        try:
-            with open(os.path.join(d, n), encoding='utf-8') as f:
-                s = json.load(f)
-        except (OSError, ValueError):
-            continue
+    for s in worker_stats(run_dir):
         p['workers'] += 1
         for k in ('rows_done', 'rows_failed', 'prompt_tokens', 'completion_tokens'):
             p[k] += int(s.get(k) or 0)

@@ -5,9 +5,17 @@
  *   - completion tokens: the rows already finished (earlier ledgers and the sample) exactly, plus
  *     the rows left × the sample's mean; the range is the mean ± two standard errors
  *     (2·sd/√n, about 95 % for the mean), clipped to 0..max_tokens;
- *   - wall time of the next `sparkinfer run`: the estimate's own start-up (Spark, engine, prepare:
- *     the same steps) + rows left ÷ the sample's rows per second + the estimate's own wrap-up; the
- *     range scales the inference part like the completion range;
+ *   - wall time of the next `sparkinfer run`: start-up + inference + wrap-up (`nextRunTime`). The
+ *     start-up is the estimate's own (Spark, engine, prepare: the same steps) plus the next run's
+ *     resume step, rehearsed by the estimate on the sample's ledger. The inference splits the sample
+ *     pass into what it paid once (its job's start, slots idle while its last tasks ran) and what
+ *     it paid per row (its tasks' seconds ÷ their rows, over the next run's task slots): a sample
+ *     of 32 rows pays the once-part as a run of thousands does, so dividing the rows left by its
+ *     rows per second counted that part again for every 32 rows. The wrap-up is the estimate's own
+ *     plus a rehearsed read-back like the next run's summary. The range scales the per-row part by
+ *     the wider of the completion range and the tasks' spread (their seconds per row, mean ± two
+ *     standard errors). Measurements without the task split (an older driver) fall back to rows
+ *     left ÷ the sample's rows per second, and the estimate's own start-up and wrap-up;
  *   - cost of the next run: `price_per_hour` × its wall time, plus the per-million-token prices ×
  *     the tokens of the rows left (the parts given add up).
  */
@@ -43,6 +51,16 @@ export interface EstimateMeasurements {
   /** Epoch ms: when the count pass began (start-up ends there), and when the sample pass ended. */
   count_started_at: number;
   sample_ended_at: number;
+  /** Each sample task's rows and seconds (its worker's stats file). Absent from an older driver's. */
+  tasks?: { rows: number; s: number }[];
+  /** Task slots the sample pass had, and the ones the next run's inference will keep busy. */
+  slots?: number;
+  run_slots?: number;
+  /** Seconds of the next run's resume step and of its summary's read-back, rehearsed. */
+  resume_s?: number;
+  readback_s?: number;
+  /** Epoch ms: when the rehearsal ended (the estimate's own wrap-up starts there). */
+  wrapup_started_at?: number;
 }
 
 export interface Range {
@@ -141,12 +159,9 @@ export function project(
   const sampleS = m.sample_s > 0 ? m.sample_s : null;
   const rowsPerS = sampleS !== null && m.sample.length > 0 ? m.sample.length / sampleS : null;
   const tokPerS = sampleS !== null ? sampledCompletion / sampleS : null;
-  const inferMid = rowsLeft === 0 ? 0 : rowsPerS !== null ? rowsLeft / rowsPerS : Number.NaN;
   // A generation's time follows its completion tokens: the inference range scales with theirs.
   const scale = (x: number): number => (perRow.mid > 0 ? x / perRow.mid : 1);
-  const infer: Range = { low: inferMid * scale(perRow.low), mid: inferMid, high: inferMid * scale(perRow.high) };
-  const startup = Math.max(0, (m.count_started_at - times.startedAt) / 1000);
-  const tail = Math.max(0, (times.finishedAt - m.sample_ended_at) / 1000);
+  const { startup, infer, tail } = nextRunTime(m, rowsLeft, { low: scale(perRow.low), high: scale(perRow.high) }, times);
   const wall: Range = { low: startup + infer.low + tail, mid: startup + infer.mid + tail, high: startup + infer.high + tail };
   const promptLeft = Math.max(0, m.prompt_tokens - m.ledger_prompt_tokens - sampledPrompt);
   return {
@@ -182,6 +197,48 @@ export function project(
       mid: completionTokens.mid - known,
       high: completionTokens.high - known,
     }),
+  };
+}
+
+/**
+ * The next run's start-up, inference and wrap-up, in seconds (the header says how). `completion`:
+ * the completion range as factors of its middle (low ≤ 1 ≤ high).
+ */
+export function nextRunTime(
+  m: EstimateMeasurements,
+  rowsLeft: number,
+  completion: { low: number; high: number },
+  times: { startedAt: number; finishedAt: number },
+): { startup: number; infer: Range; tail: number } {
+  const ownStartup = Math.max(0, (m.count_started_at - times.startedAt) / 1000);
+  const tasks = (m.tasks ?? []).filter((t) => t.rows > 0 && t.s >= 0);
+  const rows = tasks.reduce((a, t) => a + t.rows, 0);
+  const { slots, run_slots: runSlots } = m;
+  if (rows === 0 || slots === undefined || runSlots === undefined || slots < 1 || runSlots < 1) {
+    const rowsPerS = m.sample_s > 0 && m.sample.length > 0 ? m.sample.length / m.sample_s : null;
+    const mid = rowsLeft === 0 ? 0 : rowsPerS !== null ? rowsLeft / rowsPerS : Number.NaN;
+    const tail = Math.max(0, (times.finishedAt - m.sample_ended_at) / 1000);
+    return { startup: ownStartup, infer: { low: mid * completion.low, mid, high: mid * completion.high }, tail };
+  }
+  const slotSeconds = tasks.reduce((a, t) => a + t.s, 0);
+  // Paid once by a pass however many rows it has: its job's start, slots idle while its last tasks ran.
+  const once = Math.max(0, m.sample_s - slotSeconds / slots);
+  const perRows = rowsLeft === 0 ? 0 : (rowsLeft * (slotSeconds / rows)) / runSlots;
+  const spread = meanInterval(tasks.map((t) => t.s / t.rows));
+  const rel = spread !== null && Number.isFinite(spread.half) && spread.mean > 0 ? spread.half / spread.mean : 0;
+  const infer: Range =
+    rowsLeft === 0
+      ? { low: 0, mid: 0, high: 0 }
+      : {
+          low: once + perRows * Math.max(0, Math.min(completion.low, 1 - rel)),
+          mid: once + perRows,
+          high: once + perRows * Math.max(completion.high, 1 + rel),
+        };
+  const wrapupAt = m.wrapup_started_at ?? m.sample_ended_at;
+  return {
+    startup: ownStartup + (m.resume_s ?? 0),
+    infer,
+    tail: (m.readback_s ?? 0) + Math.max(0, (times.finishedAt - wrapupAt) / 1000),
   };
 }
 

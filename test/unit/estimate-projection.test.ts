@@ -75,6 +75,44 @@ test('project: exact prompts, the sample exactly plus the rows left × the mean,
   assert.equal(p.cost, null);
 });
 
+test("project with the sample's tasks: what the pass paid once is not multiplied by the rows left; the next run's resume and read-back are added", () => {
+  // Two tasks of 2 rows on 2 slots: 4.4 + 3.6 = 8 slot-seconds, 2 slot-seconds a row; the pass took
+  // 8 s, so 8 − 8/2 = 4 s of it was paid once (its start, a slot idle at its end).
+  const split = {
+    tasks: [
+      { rows: 2, s: 4.4 },
+      { rows: 2, s: 3.6 },
+    ],
+    slots: 2,
+    run_slots: 2,
+    resume_s: 5,
+    readback_s: 1,
+    wrapup_started_at: 42_000,
+  };
+  const p = project(measured(split), JOB, TIMES);
+  // 96 rows × 2 slot-seconds ÷ 2 slots = 96 s, + 4 s once = 100 s (rows left ÷ 0.5 rows/s said 192 s).
+  assert.equal(p.infer_s.mid, 100);
+  // start-up 20 s + the rehearsed resume 5 s; wrap-up: the read-back 1 s + 1 s from the rehearsal's end.
+  assert.equal(p.startup_s, 25);
+  assert.equal(p.tail_s, 2);
+  assert.equal(p.wall_s.mid, 127);
+  // Tasks at 2.2 and 1.8 s a row: 2 ± 0.4 (±20 %), inside the completion range (×0.484..×1.516), which decides.
+  assert.ok(Math.abs(p.infer_s.low - (4 + (96 * (25 - 12.909944)) / 25)) < 0.1, String(p.infer_s.low));
+  assert.ok(Math.abs(p.infer_s.high - (4 + (96 * (25 + 12.909944)) / 25)) < 0.1, String(p.infer_s.high));
+  // More slots in the next run (more rows, more partitions): the per-row part shares them.
+  assert.equal(project(measured({ ...split, run_slots: 4 }), JOB, TIMES).infer_s.mid, 4 + 48);
+  // Tasks that disagree (3 and 1 s a row: 2 ± 2) widen the range beyond the completion range.
+  const tasks = [
+    { rows: 2, s: 6 },
+    { rows: 2, s: 2 },
+  ];
+  const wide = project(measured({ ...split, tasks }), JOB, TIMES);
+  assert.equal(wide.infer_s.low, 4);
+  assert.equal(wide.infer_s.high, 4 + 96 * 2);
+  // Nothing left: no inference time, not even the once-part.
+  assert.equal(project(measured({ ...split, rows: 4 }), JOB, TIMES).infer_s.mid, 0);
+});
+
 test('project: the range never passes max_tokens or 0, failed rows are left out of the mean, ledger rows count exactly', () => {
   const p = project(
     measured({
