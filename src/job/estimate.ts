@@ -41,6 +41,10 @@ export async function estimateJob(o: EstimateOptions): Promise<EstimateResult> {
   const sample = checkInt('--sample', o.sample ?? DEFAULT_SAMPLE, 1);
   const seed = checkInt('--seed', o.seed ?? DEFAULT_SEED, 0);
   const { job } = resolveJob(o.jobPath, o.set ?? []);
+  if (job.stages !== undefined)
+    throw new SpecError(
+      'sparkinfer estimate does not cover multi-stage jobs yet (`stages:`, docs/stages.md): try a few rows with `sparkinfer run --limit N` instead',
+    );
   const problem = tokenizerProblem(engineKindOf(job));
   if (problem !== undefined) throw new SpecError(`sparkinfer estimate counts prompt tokens with the engine's own tokenizer: ${problem}`);
   const { summary, exitCode } = await runJob({ ...o, estimate: { sample, seed } });

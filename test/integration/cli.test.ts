@@ -131,6 +131,16 @@ test('estimate: an engine without a tokenizer and a bad estimate: section exit 2
   const p = await runCli(['estimate', join(work, 'est-price.yaml')]);
   assert.equal(p.code, 2, p.stderr);
   assert.match(p.stderr, /est-price\.yaml:8:\d+ estimate\.price_per_hour: expected a number from 0 and up, got "two" \(string\)/);
+  // A multi-stage job: refused with the way to try it, not a failure after Spark has started.
+  writeFileSync(
+    join(work, 'est-stages.yaml'),
+    good
+      .replace('engine: { endpoint', 'engine: { kind: llama-server, endpoint')
+      .replace('prompt:\n  user: "{{ question }}"\n', 'stages:\n  - name: first\n    prompt: { user: "{{ question }}" }\n'),
+  );
+  const st = await runCli(['estimate', join(work, 'est-stages.yaml')]);
+  assert.equal(st.code, 2, st.stderr);
+  assert.match(st.stderr, /estimate does not cover multi-stage jobs yet .*sparkinfer run --limit N/);
 });
 
 test('status, logs and cancel without a kubeconfig exit 2 with one clear line, no stack trace', async () => {
