@@ -11,8 +11,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileS
 import { join } from 'node:path';
 import { canonicalJson } from '../jobfile/fingerprint.ts';
 import { InputError } from '../errors.ts';
-
-export const CONSUMED = 'CONSUMED';
+import { CONSUMED } from '../rundir/ledger.ts';
 
 /** The job sections the fingerprint covers (src/jobfile/fingerprint.ts), for saying what changed. */
 const FINGERPRINTED = ['task', 'input', 'prompt', 'model', 'sampling', 'response'] as const;

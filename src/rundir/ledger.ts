@@ -8,6 +8,13 @@
 import { RuntimeFailure } from '../errors.ts';
 
 /**
+ * The marker file of a run directory whose output was committed (or that `--fresh` set aside): its
+ * ledgers are never read again, by the CLI (src/job/resume.ts), the worker's stage ledgers
+ * (src/worker/stage-ledger.ts) or the driver (python/sparkinfer/resume.py).
+ */
+export const CONSUMED = 'CONSUMED';
+
+/**
  * Parses ledger text, skipping a torn (unterminated or unparseable) last line.
  * @throws RuntimeFailure for an unparseable line before the last: the run's own record is damaged.
  */

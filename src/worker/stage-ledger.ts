@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunInfo } from '../jobfile/resolved.ts';
+import { CONSUMED } from '../rundir/ledger.ts';
 import type { ResultLine } from './protocol.ts';
 
 /** One stage's result for one row: the fields of a one-stage result line (`json` as a JSON string). */
@@ -28,8 +29,6 @@ export type StageResult = Pick<
 
 /** The folder of a run's stage ledgers. */
 export const STAGE_LEDGER_DIR = 'stages';
-/** A run directory whose output was committed; its ledgers are never read again (python/sparkinfer/resume.py). */
-const CONSUMED = 'CONSUMED';
 
 /** The map key of a (stage, row). */
 export function stageKey(stage: string, key: string): string {
