@@ -40,6 +40,8 @@ export interface Http1PoolOptions {
   maxBodyBytes?: number;
 }
 
+/** The last header line of a cached POST head; the body's length follows it. */
+const CONTENT_LENGTH = 'content-length: ';
 /**
  * Past this an answer's body is dropped and its request failed (`E_RESPONSE_TOO_LARGE`), so memory per
  * request stays bounded whatever the engine sends. A generation's answer is a few KiB; a batch of
@@ -104,13 +106,12 @@ export class Http1Pool implements ConnOwner {
   post(path: string, body: string, req: Http1Request, traceparent?: string): void {
     let head = this.#heads.get(path);
     if (head === undefined) {
-      head = `POST ${path} HTTP/1.1\r\n${this.#fixed}content-length: `;
+      head = `POST ${path} HTTP/1.1\r\n${this.#fixed}${CONTENT_LENGTH}`;
       if (this.#heads.size < 32) this.#heads.set(path, head);
     }
-    req.wire =
-      traceparent === undefined
-        ? `${head}${Buffer.byteLength(body)}\r\n\r\n${body}`
-        : `POST ${path} HTTP/1.1\r\n${this.#fixed}traceparent: ${traceparent}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    // A traced request's header goes just before content-length, the cached head's last line.
+    if (traceparent !== undefined) head = `${head.slice(0, -CONTENT_LENGTH.length)}traceparent: ${traceparent}\r\n${CONTENT_LENGTH}`;
+    req.wire = `${head}${Buffer.byteLength(body)}\r\n\r\n${body}`;
     req.pool = this;
     this.#pending++;
     if (this.#closing !== undefined) {
