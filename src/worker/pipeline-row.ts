@@ -103,12 +103,17 @@ export function newCounters(window: number): PipelineCounters {
 
 /** Counts a written result line: rows, failures by code, tokens. */
 export function countResult(c: PipelineCounters, result: ResultLine): void {
-  c.rowsDone++;
-  if (result.error_code === null) c.rowsOk++;
-  else {
-    c.rowsFailed++;
-    c.errorsByCode[result.error_code] = (c.errorsByCode[result.error_code] ?? 0) + 1;
-  }
+  countOutcome(c, result.error_code);
   c.promptTokens += result.prompt_tokens ?? 0;
   c.completionTokens += result.completion_tokens ?? 0;
+}
+
+/** Counts a finished row by its outcome: ok, or failed with its code (a staged job's tokens are counted per stage). */
+export function countOutcome(c: PipelineCounters, errorCode: ResultLine['error_code']): void {
+  c.rowsDone++;
+  if (errorCode === null) c.rowsOk++;
+  else {
+    c.rowsFailed++;
+    c.errorsByCode[errorCode] = (c.errorsByCode[errorCode] ?? 0) + 1;
+  }
 }

@@ -11,7 +11,7 @@ import type { InputRow } from './input.ts';
 import type { ResultLine } from './protocol.ts';
 import { runPipeline } from './pipeline.ts';
 import type { PipelineCounters, PipelineDeps } from './pipeline-contract.ts';
-import { newCounters } from './pipeline-row.ts';
+import { countOutcome, newCounters } from './pipeline-row.ts';
 import { makeRequestBuilder } from './request.ts';
 import { type StageResult, stageKey } from './stage-ledger.ts';
 import type { StageEngines } from './stage-engines.ts';
@@ -206,13 +206,7 @@ export async function runStagedPipeline(d: StagedDeps): Promise<PipelineCounters
   if (d.base.stopDispatch?.aborted === true || d.base.signal.aborted) return sum;
   for (const row of rows) {
     const line = finalLine(stages, row);
-    sum.rowsDone++;
-    if (line.error_code === null) sum.rowsOk++;
-    else {
-      sum.rowsFailed++;
-      const code = line.error_code as keyof typeof sum.errorsByCode;
-      sum.errorsByCode[code] = (sum.errorsByCode[code] ?? 0) + 1;
-    }
+    countOutcome(sum, line.error_code as ResultLine['error_code']);
     if (!d.base.emit(line as unknown as ResultLine)) await d.base.drained();
   }
   d.base.onStats?.(sum);
